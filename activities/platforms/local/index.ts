@@ -1,0 +1,223 @@
+// The embedded platform: targets are local PostgreSQL clusters (one per plan target instance),
+// data moves with native logical replication. A plan that runs here runs unchanged on gcp.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pg from 'pg';
+import { capacityMode, workerCount } from '../../../common/capacity';
+import { resourceNames } from '../../../common/naming';
+import { resolveSecret } from '../../secrets';
+import { PermanentError, type AssessmentResult, type CapacityReservation, type CutoverResult, type DatabaseTask, type MigrationPlatform, type ReplicationStatus, type TargetInfo, type ValidationResult } from '../platform';
+import { assess, listTables } from './assess';
+import { CapacityPool } from './capacity';
+import { LocalClusters, withClient, type ConnectionParams } from './clusters';
+import { appliedUpTo, blockWrites, copySequences, currentLsn, removeReplication, unblockWrites } from './cutover';
+import { dropSourceObjects, dropSubscription, ensurePublication, ensureReplicaIdentity, ensureSlot, ensureSubscription, replicationStatus, setSubscriptionEnabled } from './replication';
+import { applySchema, dumpSchema, toSql } from './schema';
+import { compareTables } from './validate';
+
+const marker = (migrationId: string) => `dbmig migration=${migrationId}`;
+
+interface JobRecord {
+  blockedAt?: number;
+  result?: CutoverResult;
+}
+
+export class LocalPlatform implements MigrationPlatform {
+  readonly name = 'local' as const;
+  readonly clusters: LocalClusters;
+  readonly capacity: CapacityPool;
+
+  constructor(readonly stateDir: string) {
+    this.clusters = new LocalClusters(stateDir);
+    this.capacity = new CapacityPool(stateDir);
+  }
+
+  private async source(task: DatabaseTask): Promise<ConnectionParams> {
+    const s = task.database.source;
+    return { host: s.host, port: s.port, user: s.user, database: s.database, password: await resolveSecret(s.passwordRef) };
+  }
+
+  private async target(task: DatabaseTask, database = task.settings.targetDatabase): Promise<ConnectionParams> {
+    const info = await this.clusters.ensure(task.database.target.instance);
+    return { host: info.host, port: info.port, user: info.user, password: info.password, database };
+  }
+
+  private async both<T>(task: DatabaseTask, fn: (src: pg.Client, target: pg.Client, srcParams: ConnectionParams) => Promise<T>): Promise<T> {
+    const srcParams = await this.source(task);
+    const targetParams = await this.target(task);
+    return withClient(srcParams, (src) => withClient(targetParams, (target) => fn(src, target, srcParams)));
+  }
+
+  private names(task: DatabaseTask) {
+    return resourceNames(task.migrationId, task.database.name);
+  }
+
+  async assessSource(task: DatabaseTask): Promise<AssessmentResult> {
+    return withClient(await this.source(task), (c) => assess(c, task.settings.noPrimaryKey));
+  }
+
+  async provisionTarget(task: DatabaseTask): Promise<TargetInfo> {
+    const params = await this.target(task, 'postgres');
+    const db = task.settings.targetDatabase;
+    const mine = marker(task.migrationId);
+    const comment = await withClient(params, async (admin) => {
+      const { rows } = await admin.query<{ comment: string | null }>(`select shobj_description(oid, 'pg_database') as comment from pg_database where datname = $1`, [db]);
+      if (!rows.length) {
+        await admin.query(`create database ${pg.escapeIdentifier(db)} template template0`);
+        await admin.query(`comment on database ${pg.escapeIdentifier(db)} is ${pg.escapeLiteral(`${mine} state=created`)}`);
+        return `${mine} state=created`;
+      }
+      return rows[0].comment ?? '';
+    });
+    if (!comment.startsWith(`${mine} `)) {
+      throw new PermanentError('AlreadyExistsMismatch', `target database ${db} on instance ${task.database.target.instance} already exists and was not created by migration ${task.migrationId}; refusing to reuse it`);
+    }
+    if (!comment.endsWith('state=schema')) {
+      const sql = toSql(await dumpSchema(await this.source(task)));
+      await withClient({ ...params, database: db }, (c) =>
+        applySchema(c, `${sql};\ncomment on database ${pg.escapeIdentifier(db)} is ${pg.escapeLiteral(`${mine} state=schema`)};`),
+      );
+    }
+    return { endpoint: `postgresql://${params.host}:${params.port}/${db}`, ownedByMigration: true };
+  }
+
+  async reserveCapacity(task: DatabaseTask): Promise<CapacityReservation> {
+    const workers = workerCount(task.database.sizeGb);
+    const reservation = await this.capacity.reserve(this.names(task).capacityReservation, workers, capacityMode(task.database.priority));
+    // Table-sync parallelism on the target follows the reserved worker count.
+    await withClient(await this.target(task, 'postgres'), async (c) => {
+      const current = Number((await c.query<{ max_sync_workers_per_subscription: string }>('show max_sync_workers_per_subscription')).rows[0].max_sync_workers_per_subscription);
+      if (current < workers) {
+        await c.query(`alter system set max_sync_workers_per_subscription = ${workers}`);
+        await c.query('select pg_reload_conf()');
+      }
+    });
+    return reservation;
+  }
+
+  async releaseCapacity(task: DatabaseTask): Promise<void> {
+    await this.capacity.release(this.names(task).capacityReservation);
+  }
+
+  async createMigrationJob(task: DatabaseTask): Promise<void> {
+    const names = this.names(task);
+    await this.both(task, async (src, target, srcParams) => {
+      const tables = await listTables(src);
+      if (task.settings.noPrimaryKey === 'replica-identity-full') await ensureReplicaIdentity(src, tables);
+      await ensurePublication(src, names.publication, tables);
+      await ensureSlot(src, names.slot, srcParams.database);
+      await ensureSubscription(target, names, srcParams);
+    });
+  }
+
+  async verifyMigrationJob(task: DatabaseTask): Promise<string[]> {
+    const names = this.names(task);
+    return this.both(task, async (src, target) => {
+      const problems: string[] = [];
+      if (!(await src.query('select 1 from pg_publication where pubname = $1', [names.publication])).rowCount) problems.push(`publication ${names.publication} is missing on the source`);
+      if (!(await src.query('select 1 from pg_replication_slots where slot_name = $1', [names.slot])).rowCount) problems.push(`slot ${names.slot} is missing on the source`);
+      if (!(await target.query('select 1 from pg_subscription where subname = $1', [names.subscription])).rowCount) problems.push(`subscription ${names.subscription} is missing on the target`);
+      const tables = await listTables(src);
+      for (const t of tables) {
+        const found = await target.query('select to_regclass($1) as r', [t.name]);
+        if (!found.rows[0].r) problems.push(`table ${t.name} is missing on the target`);
+      }
+      return problems;
+    });
+  }
+
+  async startMigrationJob(task: DatabaseTask): Promise<void> {
+    await withClient(await this.target(task), (c) => setSubscriptionEnabled(c, this.names(task).subscription, true));
+  }
+
+  async getReplicationStatus(task: DatabaseTask): Promise<ReplicationStatus> {
+    return this.both(task, (src, target) => replicationStatus(src, target, this.names(task)));
+  }
+
+  async validateData(task: DatabaseTask, mode: 'live' | 'final'): Promise<ValidationResult> {
+    return this.both(task, async (src, target) => compareTables(src, target, (await listTables(src)).map((t) => t.name), mode));
+  }
+
+  private jobFile(task: DatabaseTask): string {
+    return join(this.stateDir, 'jobs', `${this.names(task).job}.json`);
+  }
+
+  private async readJob(task: DatabaseTask): Promise<JobRecord> {
+    const f = this.jobFile(task);
+    return existsSync(f) ? (JSON.parse(await readFile(f, 'utf8')) as JobRecord) : {};
+  }
+
+  private async writeJob(task: DatabaseTask, rec: JobRecord): Promise<void> {
+    await mkdir(join(this.stateDir, 'jobs'), { recursive: true });
+    await writeFile(this.jobFile(task), JSON.stringify(rec));
+  }
+
+  async cutover(task: DatabaseTask, onProgress: (step: string) => void): Promise<CutoverResult> {
+    const job = await this.readJob(task);
+    if (job.result) return job.result;
+    const names = this.names(task);
+    const targetParams = await this.target(task);
+    return this.both(task, async (src, target, srcParams) => {
+      if (!job.blockedAt) {
+        job.blockedAt = Date.now();
+        await this.writeJob(task, job);
+      }
+      onProgress('blocking writes on the source');
+      await blockWrites(src, srcParams.database);
+      const finalLsn = await currentLsn(src);
+      onProgress(`waiting for the target to apply ${finalLsn}`);
+      while (!(await appliedUpTo(src, names.slot, finalLsn))) {
+        onProgress(`waiting for the target to apply ${finalLsn}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      onProgress('copying sequences');
+      const sequencesCopied = await copySequences(src, target);
+      onProgress('removing replication');
+      await removeReplication(src, target, names);
+      const result: CutoverResult = {
+        endpoint: `postgresql://${targetParams.host}:${targetParams.port}/${targetParams.database}`,
+        finalLsn,
+        sequencesCopied,
+        writeBlockMs: Date.now() - job.blockedAt,
+      };
+      await this.writeJob(task, { ...job, result });
+      return result;
+    });
+  }
+
+  async rollbackCutover(task: DatabaseTask): Promise<void> {
+    const params = await this.source(task);
+    await withClient(params, (c) => unblockWrites(c, params.database));
+    await this.writeJob(task, {});
+  }
+
+  async stopMigrationJob(task: DatabaseTask): Promise<void> {
+    const params = await this.target(task, 'postgres');
+    await withClient(params, async (admin) => {
+      const exists = await admin.query('select 1 from pg_database where datname = $1', [task.settings.targetDatabase]);
+      if (exists.rowCount) await withClient({ ...params, database: task.settings.targetDatabase }, (c) => setSubscriptionEnabled(c, this.names(task).subscription, false));
+    });
+  }
+
+  async deleteMigrationJob(task: DatabaseTask): Promise<void> {
+    const names = this.names(task);
+    const targetParams = await this.target(task, 'postgres');
+    await withClient(targetParams, async (admin) => {
+      const exists = await admin.query('select 1 from pg_database where datname = $1', [task.settings.targetDatabase]);
+      if (exists.rowCount) await withClient({ ...targetParams, database: task.settings.targetDatabase }, (c) => dropSubscription(c, names.subscription));
+    });
+    await withClient(await this.source(task), (src) => dropSourceObjects(src, names));
+  }
+
+  async deleteTarget(task: DatabaseTask): Promise<void> {
+    const db = task.settings.targetDatabase;
+    await withClient(await this.target(task, 'postgres'), async (admin) => {
+      const { rows } = await admin.query<{ comment: string | null }>(`select shobj_description(oid, 'pg_database') as comment from pg_database where datname = $1`, [db]);
+      if (!rows.length || !(rows[0].comment ?? '').startsWith(`${marker(task.migrationId)} `)) return;
+      await admin.query(`drop database ${pg.escapeIdentifier(db)} with (force)`);
+    });
+  }
+
+  async close(): Promise<void> {}
+}

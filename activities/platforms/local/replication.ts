@@ -1,0 +1,146 @@
+// The local "migration job": a publication and a logical slot on the source, a subscription on
+// the target. Every function is get-or-create or delete-if-present, so a retry is harmless.
+import pg from 'pg';
+import type { ConnectionParams } from './clusters';
+import { PermanentError, type ReplicationStatus } from '../platform';
+import type { SourceTable } from './assess';
+
+export interface JobNames {
+  publication: string;
+  slot: string;
+  subscription: string;
+}
+
+export async function ensureReplicaIdentity(src: pg.Client, tables: SourceTable[]): Promise<void> {
+  for (const t of tables.filter((x) => !x.hasKey)) await src.query(`alter table ${t.name} replica identity full`);
+}
+
+export async function ensurePublication(src: pg.Client, name: string, tables: SourceTable[]): Promise<void> {
+  const existing = await src.query<{ tables: string[] | null }>(
+    `select array(select format('%I.%I', n.nspname, c.relname) from pg_publication_rel pr
+                   join pg_class c on c.oid = pr.prrelid join pg_namespace n on n.oid = c.relnamespace
+                  where pr.prpubid = p.oid order by 1) as tables
+       from pg_publication p where p.pubname = $1`,
+    [name],
+  );
+  const wanted = tables.map((t) => t.name).sort();
+  if (existing.rowCount) {
+    const have = [...(existing.rows[0].tables ?? [])].sort();
+    if (have.join(',') !== wanted.join(',')) {
+      throw new PermanentError('AlreadyExistsMismatch', `publication ${name} exists with tables [${have.join(', ')}], expected [${wanted.join(', ')}]`);
+    }
+    return;
+  }
+  const list = wanted.length ? ` for table ${wanted.join(', ')}` : '';
+  await src.query(`create publication ${pg.escapeIdentifier(name)}${list} with (publish_via_partition_root = true)`);
+}
+
+export async function ensureSlot(src: pg.Client, slot: string, database: string): Promise<void> {
+  const { rows } = await src.query<{ plugin: string; database: string }>('select plugin, database from pg_replication_slots where slot_name = $1', [slot]);
+  if (rows.length) {
+    if (rows[0].plugin !== 'pgoutput' || rows[0].database !== database) {
+      throw new PermanentError('AlreadyExistsMismatch', `replication slot ${slot} exists for ${rows[0].database}/${rows[0].plugin}, expected ${database}/pgoutput`);
+    }
+    return;
+  }
+  await src.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+}
+
+function conninfo(src: ConnectionParams): string {
+  const q = (v: string | number) => `'${String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  return `host=${q(src.host)} port=${q(src.port)} dbname=${q(src.database)} user=${q(src.user)} password=${q(src.password)}`;
+}
+
+export async function ensureSubscription(target: pg.Client, names: JobNames, src: ConnectionParams): Promise<void> {
+  const { rows } = await target.query<{ pubs: string[]; slot: string | null }>(
+    'select subpublications as pubs, subslotname as slot from pg_subscription where subname = $1 and subdbid = (select oid from pg_database where datname = current_database())',
+    [names.subscription],
+  );
+  if (rows.length) {
+    const pubs = rows[0].pubs;
+    if (pubs.length !== 1 || pubs[0] !== names.publication || rows[0].slot !== names.slot) {
+      throw new PermanentError('AlreadyExistsMismatch', `subscription ${names.subscription} exists with publications [${pubs.join(', ')}] and slot ${rows[0].slot}, expected [${names.publication}] and ${names.slot}`);
+    }
+    return;
+  }
+  await target.query(
+    `create subscription ${pg.escapeIdentifier(names.subscription)} connection ${pg.escapeLiteral(conninfo(src))}
+     publication ${pg.escapeIdentifier(names.publication)}
+     with (create_slot = false, slot_name = ${pg.escapeLiteral(names.slot)}, enabled = false, copy_data = true)`,
+  );
+}
+
+export async function setSubscriptionEnabled(target: pg.Client, sub: string, enabled: boolean): Promise<boolean> {
+  const { rowCount } = await target.query('select 1 from pg_subscription where subname = $1', [sub]);
+  if (!rowCount) return false;
+  await target.query(`alter subscription ${pg.escapeIdentifier(sub)} ${enabled ? 'enable' : 'disable'}`);
+  return true;
+}
+
+/** Drops the subscription and, through it, the main and table-sync slots on the source. */
+export async function dropSubscription(target: pg.Client, sub: string): Promise<void> {
+  const { rowCount } = await target.query('select 1 from pg_subscription where subname = $1', [sub]);
+  if (!rowCount) return;
+  const id = pg.escapeIdentifier(sub);
+  await target.query(`alter subscription ${id} disable`);
+  // The apply worker exits asynchronously; DROP fails while the source still sees the slot active.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await target.query(`drop subscription ${id}`);
+      return;
+    } catch (err) {
+      if (attempt >= 50 || !/is active|being used/i.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** Source-side leftovers: our slot (if the subscription never took it over) and the publication. */
+export async function dropSourceObjects(src: pg.Client, names: JobNames): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const { rows } = await src.query<{ active_pid: number | null }>('select active_pid from pg_replication_slots where slot_name = $1', [names.slot]);
+    if (!rows.length) break;
+    if (rows[0].active_pid) await src.query('select pg_terminate_backend($1)', [rows[0].active_pid]);
+    try {
+      await src.query('select pg_drop_replication_slot($1)', [names.slot]);
+      break;
+    } catch (err) {
+      if (attempt >= 50 || !/is active|does not exist/i.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  await src.query(`drop publication if exists ${pg.escapeIdentifier(names.publication)}`);
+}
+
+export async function replicationStatus(src: pg.Client, target: pg.Client, names: JobNames): Promise<ReplicationStatus> {
+  const sub = await target.query<{ oid: number; enabled: boolean }>('select oid, subenabled as enabled from pg_subscription where subname = $1', [names.subscription]);
+  const status: ReplicationStatus = { phase: 'NOT_CREATED', lagSeconds: null, lagBytes: null, tablesTotal: 0, tablesReady: 0, rowsOnTarget: 0, errors: [] };
+  const rows = await target.query<{ n: string }>('select coalesce(sum(n_live_tup), 0) as n from pg_stat_user_tables');
+  status.rowsOnTarget = Number(rows.rows[0].n);
+  if (!sub.rowCount) return status;
+  const { oid, enabled } = sub.rows[0];
+  const rel = await target.query<{ total: string; ready: string }>(`select count(*) as total, count(*) filter (where srsubstate = 'r') as ready from pg_subscription_rel where srsubid = $1`, [oid]);
+  status.tablesTotal = Number(rel.rows[0].total);
+  status.tablesReady = Number(rel.rows[0].ready);
+  const errs = await target.query<{ apply: string; sync: string }>('select apply_error_count as apply, sync_error_count as sync from pg_stat_subscription_stats where subid = $1', [oid]);
+  if (errs.rowCount && (Number(errs.rows[0].apply) || Number(errs.rows[0].sync))) {
+    status.errors.push(`apply errors ${errs.rows[0].apply}, table-sync errors ${errs.rows[0].sync} (see the target's log)`);
+  }
+  if (!enabled) {
+    status.phase = status.tablesReady > 0 ? 'STOPPED' : 'CREATED';
+    return status;
+  }
+  status.phase = status.tablesReady < status.tablesTotal ? 'FULL_DUMP' : 'CDC';
+  const lag = await src.query<{ bytes: string | null; seconds: number | null; streaming: boolean }>(
+    `select pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint as bytes,
+            (select extract(epoch from coalesce(r.replay_lag, interval '0'))::float8 from pg_stat_replication r where r.application_name = $2 limit 1) as seconds,
+            exists (select 1 from pg_stat_replication r where r.application_name = $2) as streaming
+       from pg_replication_slots s where s.slot_name = $1`,
+    [names.slot, names.subscription],
+  );
+  if (lag.rowCount) {
+    status.lagBytes = lag.rows[0].bytes === null ? null : Math.max(0, Number(lag.rows[0].bytes));
+    status.lagSeconds = lag.rows[0].streaming ? (lag.rows[0].seconds ?? 0) : null;
+  }
+  return status;
+}

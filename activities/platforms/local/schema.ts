@@ -1,0 +1,43 @@
+// The target's schema comes from pg_dump --schema-only of the source, applied in one transaction.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type pg from 'pg';
+import type { ConnectionParams } from './clusters';
+import { PermanentError } from '../platform';
+
+const run = promisify(execFile);
+
+export async function dumpSchema(src: ConnectionParams): Promise<string> {
+  const pgDump = process.env.PG_DUMP ?? 'pg_dump';
+  try {
+    const { stdout } = await run(
+      pgDump,
+      ['--schema-only', '--no-owner', '--no-privileges', '--no-publications', '--no-subscriptions', '-h', src.host, '-p', String(src.port), '-U', src.user, '-d', src.database],
+      { env: { ...process.env, PGPASSWORD: src.password, PGCONNECT_TIMEOUT: '10' }, maxBuffer: 64 * 1024 * 1024 },
+    );
+    return stdout;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') throw new PermanentError('MissingTool', `pg_dump not found (set PG_DUMP or install pg_dump >= 15)`);
+    throw new Error(`pg_dump failed: ${(e.stderr ?? e.message).trim()}`);
+  }
+}
+
+/** pg_dump 15.14+ wraps its output in \restrict/\unrestrict psql meta-commands; anything else is unexpected. */
+export function toSql(dump: string): string {
+  const lines = dump.split('\n');
+  const meta = lines.filter((l) => l.startsWith('\\') && !/^\\(un)?restrict\b/.test(l));
+  if (meta.length) throw new PermanentError('UnsupportedDump', `schema dump contains psql meta-commands: ${meta[0].slice(0, 40)}`);
+  return lines.filter((l) => !l.startsWith('\\')).join('\n');
+}
+
+export async function applySchema(target: pg.Client, sql: string): Promise<void> {
+  await target.query('begin');
+  try {
+    await target.query(sql);
+    await target.query('commit');
+  } catch (err) {
+    await target.query('rollback').catch(() => undefined);
+    throw err;
+  }
+}

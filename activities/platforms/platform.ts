@@ -1,0 +1,111 @@
+// The only seam between orchestration and the world. Every operation is idempotent and
+// derives resource names from (migration id, database) via common/naming.
+import type { DatabasePlan, EffectiveSettings } from '../../common/plan';
+import type { CapacityMode } from '../../common/capacity';
+
+/** What every platform operation receives: the database's plan entry and its settings. */
+export interface DatabaseTask {
+  migrationId: string;
+  database: DatabasePlan;
+  settings: EffectiveSettings;
+}
+
+export type Severity = 'error' | 'warning' | 'info';
+
+export interface Finding {
+  code: string;
+  severity: Severity;
+  message: string;
+  table?: string;
+}
+
+export interface AssessmentResult {
+  serverVersion: string;
+  tables: string[];
+  estimatedRows: number;
+  findings: Finding[];
+  /** True when an error-severity finding stops the migration before any side effect. */
+  blocked: boolean;
+}
+
+export interface TargetInfo {
+  endpoint: string;
+  /** Whether the target database belongs to this migration (created by it, now or earlier). */
+  ownedByMigration: boolean;
+}
+
+export interface CapacityReservation {
+  name: string;
+  mode: CapacityMode;
+  workers: number;
+}
+
+export type ReplicationPhase = 'NOT_CREATED' | 'CREATED' | 'FULL_DUMP' | 'CDC' | 'STOPPED';
+
+export interface ReplicationStatus {
+  phase: ReplicationPhase;
+  lagSeconds: number | null;
+  lagBytes: number | null;
+  tablesTotal: number;
+  tablesReady: number;
+  rowsOnTarget: number;
+  errors: string[];
+}
+
+export type TableVerdict = 'match' | 'drift' | 'mismatch';
+
+export interface TableCheck {
+  table: string;
+  sourceRows: number;
+  targetRows: number;
+  sourceChecksum: string;
+  targetChecksum: string;
+  verdict: TableVerdict;
+}
+
+export interface ValidationResult {
+  mode: 'live' | 'final';
+  ok: boolean;
+  tables: TableCheck[];
+  summary: string;
+}
+
+export interface CutoverResult {
+  endpoint: string;
+  finalLsn: string;
+  sequencesCopied: number;
+  writeBlockMs: number;
+}
+
+export interface MigrationPlatform {
+  readonly name: 'local' | 'gcp';
+  assessSource(task: DatabaseTask): Promise<AssessmentResult>;
+  provisionTarget(task: DatabaseTask): Promise<TargetInfo>;
+  reserveCapacity(task: DatabaseTask): Promise<CapacityReservation>;
+  releaseCapacity(task: DatabaseTask): Promise<void>;
+  createMigrationJob(task: DatabaseTask): Promise<void>;
+  /** Returns the problems found; empty when the job is ready to start. */
+  verifyMigrationJob(task: DatabaseTask): Promise<string[]>;
+  startMigrationJob(task: DatabaseTask): Promise<void>;
+  getReplicationStatus(task: DatabaseTask): Promise<ReplicationStatus>;
+  validateData(task: DatabaseTask, mode: 'live' | 'final'): Promise<ValidationResult>;
+  cutover(task: DatabaseTask, onProgress: (step: string) => void): Promise<CutoverResult>;
+  /** Undo a cutover that did not finish: give the source its writes back. */
+  rollbackCutover(task: DatabaseTask): Promise<void>;
+  stopMigrationJob(task: DatabaseTask): Promise<void>;
+  deleteMigrationJob(task: DatabaseTask): Promise<void>;
+  /** Deletes the target only if this migration created it. */
+  deleteTarget(task: DatabaseTask): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Errors a platform throws when retrying cannot help; activities map them to non-retryable failures. */
+export class PermanentError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = type;
+  }
+}

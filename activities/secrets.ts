@@ -1,0 +1,34 @@
+// Plans carry references, never secrets; the value is resolved here, at run time, and is
+// never logged, returned or put in an error message.
+import { readFile } from 'node:fs/promises';
+import { PermanentError } from './platforms/platform';
+
+export type SecretResolver = (name: string) => Promise<string>;
+
+const extraResolvers = new Map<string, SecretResolver>();
+
+/** Lets a platform add a scheme (the gcp platform adds gcpsm:). */
+export function registerSecretScheme(scheme: string, resolver: SecretResolver): void {
+  extraResolvers.set(scheme, resolver);
+}
+
+export async function resolveSecret(ref: string): Promise<string> {
+  const colon = ref.indexOf(':');
+  const scheme = ref.slice(0, colon);
+  const name = ref.slice(colon + 1);
+  if (scheme === 'env') {
+    const value = process.env[name];
+    if (value === undefined) throw new PermanentError('SecretUnavailable', `secret ${ref}: environment variable ${name} is not set on this worker`);
+    return value;
+  }
+  if (scheme === 'file') {
+    try {
+      return (await readFile(name, 'utf8')).replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new PermanentError('SecretUnavailable', `secret ${ref}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  const extra = extraResolvers.get(scheme);
+  if (extra) return extra(name);
+  throw new PermanentError('SecretUnavailable', `secret ${ref}: scheme "${scheme}" is not available on this worker`);
+}

@@ -1,0 +1,124 @@
+// The plan schema. Pure (zod only) so the workflow can validate before any activity runs,
+// and the CLI can show the very same message before anything is started.
+import { z } from 'zod';
+import { parseDuration } from './durations';
+
+export const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|gcpsm:[A-Za-z0-9_\-/.]+)$/;
+const NAME = /^[a-z][a-z0-9_-]{0,47}$/;
+const PG_IDENT = /^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/;
+
+const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
+  message: 'must be a duration like 30s, 5m or 24h',
+});
+
+const sourceSchema = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(5432),
+  database: z.string().regex(PG_IDENT, 'must be a plain database name'),
+  user: z.string().min(1),
+  passwordRef: z.string().regex(SECRET_REF, 'must be a secret reference: env:NAME, file:PATH or gcpsm:NAME (never the password itself)'),
+});
+
+const targetSchema = z.strictObject({
+  kind: z.enum(['cloudsql', 'alloydb']),
+  instance: z.string().regex(NAME, 'must be lower-case letters, digits, _ or -, starting with a letter'),
+  database: z.string().regex(PG_IDENT, 'must be a plain database name').optional(),
+  tier: z.string().optional(),
+  highAvailability: z.boolean().optional(),
+});
+
+const tuning = {
+  lagThresholdSeconds: z.number().positive().max(3600).optional(),
+  stableWindow: duration.optional(),
+  noPrimaryKey: z.enum(['fail', 'replica-identity-full']).optional(),
+};
+
+const databaseSchema = z.strictObject({
+  name: z.string().regex(NAME, 'must be lower-case letters, digits, _ or -, starting with a letter'),
+  engine: z.enum(['postgresql', 'mysql']),
+  priority: z.enum(['high', 'medium', 'low']).default('medium'),
+  sizeGb: z.number().positive(),
+  source: sourceSchema,
+  target: targetSchema,
+  ...tuning,
+});
+
+export const planSchema = z
+  .strictObject({
+    migrationId: z.string().regex(NAME, 'must be lower-case letters, digits, _ or -, starting with a letter').optional(),
+    platform: z.enum(['local', 'gcp']).default('local'),
+    concurrency: z.number().int().min(1).max(100).default(2),
+    approval: z
+      .strictObject({
+        policy: z.enum(['manual', 'auto']).default('manual'),
+        timeout: duration.default('24h'),
+      })
+      .default({ policy: 'manual', timeout: '24h' }),
+    defaults: z
+      .strictObject({
+        lagThresholdSeconds: z.number().positive().max(3600).default(5),
+        stableWindow: duration.default('30s'),
+        noPrimaryKey: z.enum(['fail', 'replica-identity-full']).default('fail'),
+      })
+      .default({ lagThresholdSeconds: 5, stableWindow: '30s', noPrimaryKey: 'fail' }),
+    /** Continue-as-new after this many history events; the SDK's suggestion applies regardless. */
+    continueAsNewAfterEvents: z.number().int().min(100).optional(),
+    databases: z.array(databaseSchema).min(1, 'must list at least one database'),
+  })
+  .superRefine((plan, ctx) => {
+    const names = new Set<string>();
+    const targets = new Set<string>();
+    plan.databases.forEach((db, i) => {
+      if (names.has(db.name)) ctx.addIssue({ code: 'custom', path: ['databases', i, 'name'], message: `duplicate database name "${db.name}"` });
+      names.add(db.name);
+      const target = `${db.target.instance}/${db.target.database ?? db.source.database}`;
+      if (targets.has(target)) ctx.addIssue({ code: 'custom', path: ['databases', i, 'target'], message: `target ${target} is used twice` });
+      targets.add(target);
+      if (plan.platform === 'local' && db.engine !== 'postgresql') {
+        ctx.addIssue({ code: 'custom', path: ['databases', i, 'engine'], message: `${db.engine} is not supported by the local platform (postgresql only)` });
+      }
+    });
+  });
+
+export type PlanInput = z.input<typeof planSchema>;
+export type Plan = z.output<typeof planSchema>;
+export type DatabasePlan = Plan['databases'][number];
+
+export class InvalidPlanError extends Error {
+  readonly type = 'InvalidPlan';
+  constructor(readonly issues: { field: string; message: string }[]) {
+    super(`Invalid plan: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`);
+    this.name = 'InvalidPlan';
+  }
+}
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out ? `.${String(part)}` : String(part);
+  return out || '(plan)';
+}
+
+/** Parses and normalises a plan; throws InvalidPlanError naming every bad field. */
+export function validatePlan(input: unknown): Plan {
+  const result = planSchema.safeParse(input);
+  if (!result.success) {
+    throw new InvalidPlanError(result.error.issues.map((i) => ({ field: fieldPath(i.path), message: i.message })));
+  }
+  return result.data;
+}
+
+export interface EffectiveSettings {
+  lagThresholdSeconds: number;
+  stableWindowMs: number;
+  noPrimaryKey: 'fail' | 'replica-identity-full';
+  targetDatabase: string;
+}
+
+export function effectiveSettings(plan: Plan, db: DatabasePlan): EffectiveSettings {
+  return {
+    lagThresholdSeconds: db.lagThresholdSeconds ?? plan.defaults.lagThresholdSeconds,
+    stableWindowMs: parseDuration(db.stableWindow ?? plan.defaults.stableWindow)!,
+    noPrimaryKey: db.noPrimaryKey ?? plan.defaults.noPrimaryKey,
+    targetDatabase: db.target.database ?? db.source.database,
+  };
+}
