@@ -6,6 +6,7 @@ import type { CapacityMode } from '../../common/capacity';
 /** What every platform operation receives: the database's plan entry and its settings. */
 export interface DatabaseTask {
   migrationId: string;
+  platform: 'local' | 'gcp';
   database: DatabasePlan;
   settings: EffectiveSettings;
 }

@@ -1,0 +1,73 @@
+// The compact view of one database that the parent keeps and `status` returns, and the
+// approval rules shared by the workflows' validators and the client library.
+import type { MigrationState } from './states';
+import type { Priority } from './capacity';
+
+export interface DatabaseSummary {
+  database: string;
+  priority: Priority;
+  state: MigrationState;
+  childWorkflowId: string;
+  started: boolean;
+  lagSeconds: number | null;
+  lagBytes: number | null;
+  maxLagSeconds: number | null;
+  rows: number | null;
+  validation?: string;
+  writeBlockMs?: number;
+  approvedBy?: string;
+  startedAt?: string;
+  updatedAt?: string;
+  finishedAt?: string;
+  lastError?: string;
+}
+
+export interface FleetStatus {
+  migrationId: string;
+  platform: string;
+  paused: boolean;
+  concurrency: number;
+  databases: DatabaseSummary[];
+}
+
+export interface MigrationReport {
+  migrationId: string;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  databases: DatabaseSummary[];
+}
+
+export interface ApprovalInput {
+  database: string;
+  approver: string;
+  comment?: string;
+}
+
+export interface RejectionInput {
+  database: string;
+  approver: string;
+  reason?: string;
+}
+
+export interface ApprovalAck {
+  database: string;
+  accepted: true;
+  decision: 'approved' | 'rejected';
+  by: string;
+}
+
+/** Returns why an approval or rejection must be refused, or undefined when it is acceptable. */
+export function approvalProblem(
+  input: { database?: unknown; approver?: unknown } | undefined,
+  lookup: (database: string) => { state: MigrationState } | undefined,
+  known: string[],
+): string | undefined {
+  if (!input || typeof input !== 'object') return 'approval must be an object { database, approver, comment? }';
+  if (typeof input.approver !== 'string' || input.approver.trim() === '') return 'approver must be a non-empty name (who approves this cutover?)';
+  if (typeof input.database !== 'string' || input.database === '') return 'database must be named';
+  const found = lookup(input.database);
+  if (!found) return `unknown database "${input.database}"; this migration has: ${known.join(', ')}`;
+  if (found.state !== 'AWAITING_APPROVAL') return `database "${input.database}" is ${found.state}, not AWAITING_APPROVAL; cutover can be approved or rejected only while it awaits approval`;
+  return undefined;
+}

@@ -1,0 +1,71 @@
+// One real Temporal dev server, one worker and one source cluster per test file, each file in
+// its own state directory so files cannot see each other's clusters.
+import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker, WorkflowBundle } from '@temporalio/worker';
+import { LocalPlatform } from '../../activities/platforms/local';
+import type { ClusterInfo } from '../../activities/platforms/local/clusters';
+import { startDevServer } from '../../worker/dev-server';
+import { bundleWorkflows, createMigrationWorker } from '../../worker/worker';
+
+let bundle: Promise<WorkflowBundle> | undefined;
+export const sharedBundle = () => (bundle ??= bundleWorkflows());
+
+export const SOURCE_PASSWORD_ENV = 'DBMIG_TEST_SOURCE_PASSWORD';
+
+export interface Harness {
+  env: TestWorkflowEnvironment;
+  platform: LocalPlatform;
+  source: ClusterInfo;
+  stateDir: string;
+  taskQueue: string;
+  startWorker(): Promise<void>;
+  stopWorker(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function createHarness(name: string, opts: { worker?: boolean } = {}): Promise<Harness> {
+  const stateDir = resolve('.local-platform', `test-${name}`);
+  await rm(stateDir, { recursive: true, force: true });
+  const platform = new LocalPlatform(stateDir);
+  const [env, source] = await Promise.all([startDevServer(), platform.clusters.ensure('source')]);
+  process.env[SOURCE_PASSWORD_ENV] = source.password;
+  const taskQueue = `test-${name}`;
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  const h: Harness = {
+    env,
+    platform,
+    source,
+    stateDir,
+    taskQueue,
+    async startWorker() {
+      worker = await createMigrationWorker({ connection: env.nativeConnection, taskQueue, platforms: { local: platform }, workflowBundle: await sharedBundle() });
+      running = worker.run();
+    },
+    async stopWorker() {
+      if (worker && worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      worker = undefined;
+    },
+    async close() {
+      await h.stopWorker();
+      await env.teardown();
+      for (const c of ['source', 'fleet-target']) await platform.clusters.destroy(c).catch(() => undefined);
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+  if (opts.worker !== false) await h.startWorker();
+  return h;
+}
+
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000, everyMs = 250): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

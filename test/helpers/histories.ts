@@ -1,0 +1,19 @@
+// Saves a real history as a replay fixture when DBMIG_RECORD_HISTORIES=1 (in the same JSON
+// shape as `temporal workflow show --output json`). A history does not name its own workflow,
+// and child ids derive from it, so the file is named after the workflow id ('/' as '__').
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+
+export const HISTORIES_DIR = join(__dirname, '..', 'fixtures', 'histories');
+
+export const fileForWorkflow = (workflowId: string) => `${workflowId.replace(/\//g, '__')}.json`;
+export const workflowForFile = (file: string) => file.replace(/\.json$/, '').replace(/__/g, '/');
+
+export async function recordHistory(client: Client, workflowId: string): Promise<void> {
+  if (process.env.DBMIG_RECORD_HISTORIES !== '1') return;
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  await mkdir(HISTORIES_DIR, { recursive: true });
+  await writeFile(join(HISTORIES_DIR, fileForWorkflow(workflowId)), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
+}

@@ -1,0 +1,42 @@
+// Builds a Worker for the migration task queue. Many of these may run against one cluster:
+// nothing here assumes it is the only one.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { createActivities, type Platforms } from '../activities';
+import { LocalPlatform } from '../activities/platforms/local';
+import { defaultStateDir } from '../activities/platforms/local/clusters';
+import { DEFAULT_TASK_QUEUE } from './config';
+
+export function workflowsPath(): string {
+  const ts = join(__dirname, '..', 'workflows', 'index.ts');
+  return existsSync(ts) ? ts : join(__dirname, '..', 'workflows', 'index.js');
+}
+
+/** Bundling takes seconds; tests and the demo bundle once and share it between workers. */
+export function bundleWorkflows(): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: console.warn, error: console.error } });
+}
+
+export function defaultPlatforms(stateDir = defaultStateDir()): Platforms {
+  return { local: new LocalPlatform(stateDir) };
+}
+
+export interface MigrationWorkerOptions {
+  connection: NativeConnection;
+  namespace?: string;
+  taskQueue?: string;
+  platforms?: Platforms;
+  workflowBundle?: WorkflowBundle;
+}
+
+export async function createMigrationWorker(opts: MigrationWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace ?? 'default',
+    taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: workflowsPath() }),
+    activities: createActivities(opts.platforms ?? defaultPlatforms()),
+    maxConcurrentActivityTaskExecutions: 50,
+  });
+}

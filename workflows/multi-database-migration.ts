@@ -1,0 +1,184 @@
+// MultiDatabaseMigration: validates the plan, then runs one DatabaseMigration child per database
+// in priority order with at most `concurrency` running. Children report by signal, are started
+// with ABANDON so a continue-as-new does not touch them, and the carried summaries tell the
+// next run which children already exist.
+import {
+  ApplicationFailure,
+  CancellationScope,
+  ParentClosePolicy,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  setHandler,
+  startChild,
+  workflowInfo,
+  allHandlersFinished,
+} from '@temporalio/workflow';
+import { byPriority } from '../common/capacity';
+import { parseDuration } from '../common/durations';
+import { childWorkflowId } from '../common/naming';
+import { InvalidPlanError, effectiveSettings, validatePlan, type Plan } from '../common/plan';
+import { DATABASE_NAME, MIGRATION_ID, MIGRATION_STATE } from '../common/search-attributes';
+import { isTerminal } from '../common/states';
+import { approvalProblem, type DatabaseSummary, type FleetStatus, type MigrationReport } from '../common/status';
+import { DatabaseMigration } from './database-migration';
+import {
+  approveCutoverSignal,
+  approveCutoverUpdate,
+  cancelDatabaseUpdate,
+  childProgressSignal,
+  pauseUpdate,
+  rejectCutoverSignal,
+  rejectCutoverUpdate,
+  resumeUpdate,
+  statusQuery,
+} from './messages';
+
+export interface MultiDatabaseMigrationInput {
+  plan: unknown;
+  /** State carried across continue-as-new; absent on the first run. */
+  carried?: { summaries: Record<string, DatabaseSummary>; paused: boolean };
+}
+
+function parse(input: unknown): Plan {
+  try {
+    return validatePlan(input);
+  } catch (err) {
+    if (err instanceof InvalidPlanError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidPlan', err.issues);
+    throw err;
+  }
+}
+
+export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput): Promise<MigrationReport> {
+  const plan = parse(input?.plan);
+  const migrationId = workflowInfo().workflowId;
+  const order = byPriority(plan.databases);
+  const summaries: Record<string, DatabaseSummary> = input.carried?.summaries ?? {};
+  for (const db of order) {
+    summaries[db.name] ??= {
+      database: db.name,
+      priority: db.priority,
+      state: 'PENDING',
+      childWorkflowId: childWorkflowId(migrationId, db.name),
+      started: false,
+      lagSeconds: null,
+      lagBytes: null,
+      maxLagSeconds: null,
+      rows: null,
+    };
+  }
+  let paused = input.carried?.paused ?? false;
+  const list = () => order.map((d) => summaries[d.name]);
+  const running = () => list().filter((s) => s.started && !isTerminal(s.state)).length;
+  const nextPending = () => list().find((s) => !s.started && s.state === 'PENDING');
+  const allDone = () => list().every((s) => isTerminal(s.state));
+  const status = (): FleetStatus => ({ migrationId, platform: plan.platform, paused, concurrency: plan.concurrency, databases: list() });
+
+  setHandler(statusQuery, status);
+  setHandler(childProgressSignal, (patch) => {
+    const s = summaries[patch.database];
+    if (!s || isTerminal(s.state)) return; // a late report must not revive a finished database
+    Object.assign(s, patch, { started: true });
+  });
+  setHandler(pauseUpdate, () => {
+    paused = true;
+    return status();
+  });
+  setHandler(resumeUpdate, () => {
+    paused = false;
+    return status();
+  });
+
+  const knownNames = order.map((d) => d.name);
+  const refuseApproval = (a: { database?: unknown; approver?: unknown }) => {
+    const p = approvalProblem(a, (db) => summaries[db], knownNames);
+    if (p) throw new Error(p);
+  };
+  setHandler(
+    approveCutoverUpdate,
+    async (a) => {
+      await getExternalWorkflowHandle(summaries[a.database].childWorkflowId).signal(approveCutoverSignal, a);
+      return { database: a.database, accepted: true as const, decision: 'approved' as const, by: a.approver };
+    },
+    { validator: refuseApproval },
+  );
+  setHandler(
+    rejectCutoverUpdate,
+    async (r) => {
+      await getExternalWorkflowHandle(summaries[r.database].childWorkflowId).signal(rejectCutoverSignal, r);
+      return { database: r.database, accepted: true as const, decision: 'rejected' as const, by: r.approver };
+    },
+    { validator: refuseApproval },
+  );
+  setHandler(
+    cancelDatabaseUpdate,
+    async (database) => {
+      const s = summaries[database];
+      if (!s.started) Object.assign(s, { state: 'CANCELLED', lastError: 'cancelled before it started' });
+      else await getExternalWorkflowHandle(s.childWorkflowId).cancel();
+      return s;
+    },
+    {
+      validator: (database) => {
+        const s = summaries[database];
+        if (!s) throw new Error(`unknown database "${database}"; this migration has: ${knownNames.join(', ')}`);
+        if (isTerminal(s.state)) throw new Error(`database "${database}" is already ${s.state}`);
+      },
+    },
+  );
+
+  const timeoutMs = parseDuration(plan.approval.timeout)!;
+  const shouldContinueAsNew = () => {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || (plan.continueAsNewAfterEvents !== undefined && info.historyLength >= plan.continueAsNewAfterEvents);
+  };
+
+  try {
+    for (;;) {
+      await condition(() => allDone() || shouldContinueAsNew() || (!paused && running() < plan.concurrency && nextPending() !== undefined));
+      if (allDone()) break;
+      if (shouldContinueAsNew()) {
+        await condition(allHandlersFinished);
+        return await continueAsNew<typeof MultiDatabaseMigration>({ plan: input.plan, carried: { summaries, paused } });
+      }
+      const s = nextPending()!;
+      const db = order.find((d) => d.name === s.database)!;
+      s.started = true;
+      s.startedAt = new Date().toISOString();
+      try {
+        const child = await startChild(DatabaseMigration, {
+          workflowId: s.childWorkflowId,
+          args: [{ migrationId, platform: plan.platform, parentWorkflowId: migrationId, database: db, settings: effectiveSettings(plan, db), approval: { policy: plan.approval.policy, timeoutMs } }],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          typedSearchAttributes: [
+            { key: MIGRATION_ID, value: migrationId },
+            { key: DATABASE_NAME, value: db.name },
+            { key: MIGRATION_STATE, value: 'PENDING' },
+          ],
+        });
+        // Within this run the result backs up the child's own final signal (e.g. if it was terminated).
+        child.result().catch((err: Error) => {
+          const cause = err.cause as Error | undefined;
+          if (!isTerminal(s.state)) Object.assign(s, { state: isCancellation(err) ? 'CANCELLED' : 'FAILED', lastError: cause?.message ?? err.message });
+        });
+      } catch (err) {
+        Object.assign(s, { state: 'FAILED', lastError: `could not start: ${(err as Error).message}` });
+      }
+    }
+  } catch (err) {
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(async () => {
+        for (const s of list().filter((x) => x.started && !isTerminal(x.state))) {
+          await getExternalWorkflowHandle(s.childWorkflowId).cancel().catch((e) => log.warn('cancel failed', { child: s.childWorkflowId, error: String(e) }));
+        }
+      });
+    }
+    throw err;
+  }
+
+  await condition(allHandlersFinished);
+  const count = (state: string) => list().filter((s) => s.state === state).length;
+  return { migrationId, completed: count('COMPLETED'), failed: count('FAILED'), cancelled: count('CANCELLED'), databases: list() };
+}
