@@ -17,6 +17,7 @@ export interface ReadyStats {
 }
 
 const sleep = (ms: number) => Context.current().sleep(ms);
+const BROKEN_AFTER_ERRORS = 3;
 
 /** Heartbeats on a timer while `fn` runs, so long single calls (pg_dump, LRO polls) stay alive. */
 async function guarded<T>(fn: () => Promise<T>, every = 5_000): Promise<T> {
@@ -58,11 +59,20 @@ export function createActivities(platforms: Platforms) {
   async function pollReplication(task: DatabaseTask, pollMs: number, done: (s: ReplicationStatus, now: number) => boolean): Promise<ReplicationStatus> {
     const ctx = Context.current();
     let lastReport = 0;
+    let firstErrorCount: number | undefined;
     for (;;) {
       const s = await guarded(() => on(task).getReplicationStatus(task));
       ctx.heartbeat({ phase: s.phase, lagSeconds: s.lagSeconds, lagBytes: s.lagBytes });
       const now = Date.now();
       if (s.phase === 'NOT_CREATED' || s.phase === 'CREATED') throw new Error(`replication is ${s.phase}; the job must be started first`);
+      // One error can be a blip the target retries through; errors that keep coming will not heal.
+      firstErrorCount ??= s.errorCount;
+      if (s.errorCount - firstErrorCount >= BROKEN_AFTER_ERRORS) {
+        throw ApplicationFailure.nonRetryable(
+          `replication keeps failing on the target (${s.errorCount} errors): ${s.errors.join(' | ') || 'see the target log'}. DDL on the source is the usual cause: it is not replicated`,
+          'ReplicationBroken',
+        );
+      }
       const finished = done(s, now);
       if (finished || now - lastReport >= 5_000) {
         lastReport = now;
@@ -99,7 +109,7 @@ export function createActivities(platforms: Platforms) {
       const { lagThresholdSeconds, stableWindowMs } = task.settings;
       const s = await pollReplication(task, pollMs, (st, now) => {
         if (st.lagSeconds !== null) maxLag = Math.max(maxLag ?? 0, st.lagSeconds);
-        const ok = st.phase === 'CDC' && st.lagSeconds !== null && st.lagSeconds <= lagThresholdSeconds && st.errors.length === 0;
+        const ok = st.phase === 'CDC' && st.lagSeconds !== null && st.lagSeconds <= lagThresholdSeconds;
         stableSince = ok ? (stableSince ?? now) : undefined;
         return stableSince !== undefined && now - stableSince >= stableWindowMs;
       });

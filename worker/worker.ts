@@ -1,7 +1,7 @@
 // Builds a Worker for the migration task queue. Many of these may run against one cluster:
 // nothing here assumes it is the only one.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type Platforms } from '../activities';
 import { LocalPlatform } from '../activities/platforms/local';
@@ -18,8 +18,8 @@ export function bundleWorkflows(): Promise<WorkflowBundle> {
   return bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: console.warn, error: console.error } });
 }
 
-export function defaultPlatforms(stateDir = defaultStateDir()): Platforms {
-  return { local: new LocalPlatform(stateDir) };
+export function defaultPlatforms(stateDir?: string): Platforms {
+  return { local: new LocalPlatform(stateDir ? resolve(stateDir) : defaultStateDir()) };
 }
 
 export interface MigrationWorkerOptions {

@@ -13,6 +13,7 @@ const PERMANENT = [
   'JobVerificationFailed',
   'ValidationFailed',
   'PlatformUnavailable',
+  'ReplicationBroken',
 ];
 
 const quick: ActivityOptions = {

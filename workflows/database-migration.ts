@@ -17,6 +17,7 @@ import { approvalProblem, type ApprovalInput, type DatabaseSummary, type Rejecti
 import { isTerminal, type MigrationState } from '../common/states';
 import { MIGRATION_STATE } from '../common/search-attributes';
 import { childWorkflowId } from '../common/naming';
+import { formatDuration } from '../common/durations';
 import type { DatabaseTask } from '../activities';
 import {
   approveCutoverSignal,
@@ -146,7 +147,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     void enter('AWAITING_APPROVAL', { validation: live.summary });
     if (input.approval.policy === 'auto') decide({ approved: true, by: 'policy:auto' });
     if (!(await condition(() => decision !== undefined, input.approval.timeoutMs))) {
-      throw ApplicationFailure.nonRetryable(`no cutover approval within ${Math.round(input.approval.timeoutMs / 60000)} min; escalate to the migration's owner and retry`, 'ApprovalTimeout');
+      throw ApplicationFailure.nonRetryable(`no cutover approval within ${formatDuration(input.approval.timeoutMs)}; escalate to the migration's owner and retry`, 'ApprovalTimeout');
     }
     if (!decision!.approved) {
       throw ApplicationFailure.nonRetryable(`cutover rejected by ${decision!.by}${decision!.reason ? `: ${decision!.reason}` : ''}`, 'CutoverRejected');

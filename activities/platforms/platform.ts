@@ -50,6 +50,8 @@ export interface ReplicationStatus {
   tablesTotal: number;
   tablesReady: number;
   rowsOnTarget: number;
+  /** Cumulative apply/copy errors on the target; growth means replication keeps failing. */
+  errorCount: number;
   errors: string[];
 }
 

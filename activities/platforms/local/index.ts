@@ -132,7 +132,17 @@ export class LocalPlatform implements MigrationPlatform {
   }
 
   async getReplicationStatus(task: DatabaseTask): Promise<ReplicationStatus> {
-    return this.both(task, (src, target) => replicationStatus(src, target, this.names(task)));
+    const status = await this.both(task, (src, target) => replicationStatus(src, target, this.names(task)));
+    if (status.errorCount > 0) status.errors = await this.replicationErrors(task);
+    return status;
+  }
+
+  /** The target's own words for why apply fails (its log), since the catalog only counts errors. */
+  private async replicationErrors(task: DatabaseTask): Promise<string[]> {
+    const log = join(this.stateDir, 'clusters', task.database.target.instance, 'postgres.log');
+    const text = await readFile(log, 'utf8').catch(() => '');
+    const lines = text.split('\n').filter((l) => /ERROR:/.test(l) && /replicat|subscription|relation|column/i.test(l));
+    return lines.slice(-3).map((l) => l.replace(/^.*?ERROR:\s*/, ''));
   }
 
   async validateData(task: DatabaseTask, mode: 'live' | 'final'): Promise<ValidationResult> {

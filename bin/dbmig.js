@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// Runs the compiled CLI after `npm run build`, the TypeScript sources (through tsx) otherwise.
+const { existsSync } = require('node:fs');
+const { join } = require('node:path');
+
+const built = join(__dirname, '..', 'dist', 'client', 'cli.js');
+if (existsSync(built)) {
+  require(built).runCli();
+} else {
+  require('tsx/cjs/api').register();
+  require('../client/cli.ts').runCli();
+}

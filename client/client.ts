@@ -1,0 +1,69 @@
+// A small typed client for operators' tools and applications: start, status, approve, reject,
+// pause, resume, cancel. It validates what it can before calling, with the workflows' own messages.
+import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { validatePlan } from '../common/plan';
+import type { ApprovalAck, DatabaseSummary, FleetStatus, MigrationReport } from '../common/status';
+import { MultiDatabaseMigration } from '../workflows';
+import { approveCutoverUpdate, cancelDatabaseUpdate, pauseUpdate, rejectCutoverUpdate, resumeUpdate, statusQuery } from '../workflows/messages';
+
+export const DEFAULT_TASK_QUEUE = 'db-migrations';
+
+/** An operation the workflow refused; `message` is the validator's own explanation. */
+export class RefusedError extends Error {
+  override name = 'Refused';
+}
+
+async function refusals<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) throw new RefusedError((err.cause as Error | undefined)?.message ?? err.message);
+    throw err;
+  }
+}
+
+export interface StartOptions {
+  id?: string;
+  taskQueue?: string;
+}
+
+/** Validates locally (throws InvalidPlanError, nothing started), then starts the parent workflow. */
+export async function startMigration(client: Client, plan: unknown, opts: StartOptions = {}): Promise<string> {
+  const parsed = validatePlan(plan);
+  const id = opts.id ?? parsed.migrationId ?? `migration-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
+  await client.workflow.start(MultiDatabaseMigration, {
+    taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
+    workflowId: id,
+    args: [{ plan }],
+    staticSummary: `Migrate ${parsed.databases.length} database(s) on ${parsed.platform}, ${parsed.concurrency} at a time`,
+  });
+  return id;
+}
+
+export function getStatus(client: Client, migrationId: string): Promise<FleetStatus> {
+  return client.workflow.getHandle(migrationId).query(statusQuery);
+}
+
+export function approveCutover(client: Client, migrationId: string, database: string, approver: string, comment?: string): Promise<ApprovalAck> {
+  return refusals(client.workflow.getHandle(migrationId).executeUpdate(approveCutoverUpdate, { args: [{ database, approver, comment }] }));
+}
+
+export function rejectCutover(client: Client, migrationId: string, database: string, approver: string, reason?: string): Promise<ApprovalAck> {
+  return refusals(client.workflow.getHandle(migrationId).executeUpdate(rejectCutoverUpdate, { args: [{ database, approver, reason }] }));
+}
+
+export function pause(client: Client, migrationId: string): Promise<FleetStatus> {
+  return refusals(client.workflow.getHandle(migrationId).executeUpdate(pauseUpdate));
+}
+
+export function resume(client: Client, migrationId: string): Promise<FleetStatus> {
+  return refusals(client.workflow.getHandle(migrationId).executeUpdate(resumeUpdate));
+}
+
+export function cancelDatabase(client: Client, migrationId: string, database: string): Promise<DatabaseSummary> {
+  return refusals(client.workflow.getHandle(migrationId).executeUpdate(cancelDatabaseUpdate, { args: [database] }));
+}
+
+export function waitForReport(client: Client, migrationId: string): Promise<MigrationReport> {
+  return client.workflow.getHandle<typeof MultiDatabaseMigration>(migrationId).result();
+}

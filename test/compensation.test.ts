@@ -1,0 +1,43 @@
+// A step that fails after side effects compensates in reverse order and leaves nothing behind:
+// DDL on the source during CDC breaks apply on the target (DDL is not replicated), the wait
+// fails with ReplicationBroken, and the job, the capacity and the target are removed.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { MultiDatabaseMigration } from '../workflows';
+import { statusQuery } from '../workflows/messages';
+import { createSourceDatabase, planFor, replicationLeftovers } from '../demo/fleet';
+import { withClient } from '../activities/platforms/local/clusters';
+import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
+
+let h: Harness;
+before(async () => {
+  h = await createHarness('compensation');
+  await createSourceDatabase(h.source, { name: 'ledger', rows: 2_000, priority: 'high', sizeGb: 5 });
+});
+after(async () => h?.close());
+
+test('a failing step compensates and leaves nothing behind', async () => {
+  const plan = planFor(h.source, [{ name: 'ledger', rows: 0, priority: 'high', sizeGb: 5 }], `env:${SOURCE_PASSWORD_ENV}`, { defaults: { stableWindow: '10m' } });
+  const handle = await h.env.client.workflow.start(MultiDatabaseMigration, { taskQueue: h.taskQueue, workflowId: 'comp', args: [{ plan }] });
+  await eventually('ledger in CDC', async () => (await handle.query(statusQuery)).databases.find((d) => d.state === 'CDC'));
+  assert.equal((await h.platform.capacity.held()) && Object.keys(await h.platform.capacity.held()).length, 1, 'capacity is held during CDC');
+
+  await withClient({ ...h.source, database: 'ledger' }, async (c) => {
+    await c.query('alter table items add column note text');
+    await c.query("insert into items (sku, qty, price, note) values ('ddl', 1, 1, 'not on the target')");
+  });
+
+  const report = await handle.result();
+  const ledger = report.databases[0];
+  assert.equal(ledger.state, 'FAILED');
+  assert.match(ledger.lastError ?? '', /replication keeps failing on the target.*DDL/s);
+  assert.match(ledger.lastError ?? '', /note/, 'the target log names the missing column');
+
+  const target = await h.platform.clusters.ensure('fleet-target');
+  assert.deepEqual(await replicationLeftovers(h.source, ['ledger'], target), { slots: [], publications: [], subscriptions: [] });
+  assert.deepEqual(await h.platform.capacity.held(), {});
+  const exists = await withClient({ ...target, database: 'postgres' }, async (c) => (await c.query("select 1 from pg_database where datname = 'ledger'")).rowCount);
+  assert.equal(exists, 0, 'the target database this run created is gone');
+  const writable = await withClient({ ...h.source, database: 'ledger' }, async (c) => (await c.query('show default_transaction_read_only')).rows[0].default_transaction_read_only);
+  assert.equal(writable, 'off');
+});
