@@ -1,4 +1,4 @@
-// `npm run demo`: a dev server with its UI, a worker, three real source databases under
+// `npm run demo [-- --keep | --manual]`: a dev server with its UI, a worker, three real source databases under
 // continuous writes, a migration approved by an "application" through the Update, writers moved
 // to the targets after cutover, and a summary table. Exits 0 only if every database completed
 // and every target equals its source row for row.
@@ -20,6 +20,7 @@ import { compareRowForRow, createSourceDatabase, DEMO_FLEET, planFor, Writer, ty
 
 const TASK_QUEUE = 'db-migrations';
 const PASSWORD_ENV = 'DBMIG_DEMO_SOURCE_PASSWORD';
+const MANUAL = process.argv.includes('--manual');
 const t0 = Date.now();
 const say = (line: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${line}`);
 
@@ -58,7 +59,7 @@ function shutdown(): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  const keep = process.argv.includes('--keep');
+  const keep = process.argv.includes('--keep') || MANUAL;
   const stateDir = resolve('.local-platform', 'demo');
   await rm(stateDir, { recursive: true, force: true });
   parts.platform = new LocalPlatform(stateDir);
@@ -122,7 +123,10 @@ async function followMigration(id: string, target: ClusterInfo, source: ClusterI
         const lag = d.lagSeconds === null ? '' : ` lag ${d.lagSeconds.toFixed(2)}s`;
         say(`${d.database.padEnd(10)} ${d.state}${lag}${d.lastError ? `: ${d.lastError}` : ''}`);
       }
-      if (d.state === 'AWAITING_APPROVAL' && !approved.has(d.database)) {
+      if (d.state === 'AWAITING_APPROVAL' && !approved.has(d.database) && MANUAL) {
+        approved.add(d.database);
+        say(`${d.database.padEnd(10)} waiting for you: npx dbmig approve ${id} ${d.database} --approver <you>`);
+      } else if (d.state === 'AWAITING_APPROVAL' && !approved.has(d.database)) {
         // What an application would do: approve through the workflow Update.
         try {
           await approveCutover(parts.env!.client, id, d.database, 'demo-app', `validated: ${d.validation}`);

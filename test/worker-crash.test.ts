@@ -24,7 +24,8 @@ after(async () => {
 });
 
 function spawnWorker(): ChildProcess {
-  const child = spawn(process.execPath, [join(__dirname, '..', 'bin', 'dbmig.js'), 'worker'], {
+  // The real `dbmig worker` entry point, from the sources (bin/ would prefer a possibly stale dist/).
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'client', 'cli.ts'), 'worker'], {
     env: { ...process.env, TEMPORAL_ADDRESS: h.env.address, TEMPORAL_TASK_QUEUE: h.taskQueue, DBMIG_STATE_DIR: h.stateDir, DBMIG_METRICS_ADDRESS: 'off' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
