@@ -7,7 +7,7 @@ import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/clie
 import { MultiDatabaseMigration, DatabaseMigration } from '../workflows';
 import { approveCutoverSignal, approveCutoverUpdate, databaseStatusQuery, rejectCutoverUpdate, statusQuery } from '../workflows/messages';
 import { effectiveSettings, validatePlan } from '../common/plan';
-import { createSourceDatabase, planFor, replicationLeftovers, type SourceDb } from '../demo/fleet';
+import { planFor, replicationLeftovers, type SourceDb } from '../demo/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 
 const DBS: SourceDb[] = [
@@ -17,8 +17,7 @@ const DBS: SourceDb[] = [
 
 let h: Harness;
 before(async () => {
-  h = await createHarness('approval');
-  for (const db of DBS) await createSourceDatabase(h.source, db);
+  h = await createHarness('approval', { databases: DBS });
 });
 after(async () => h?.close());
 

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { MultiDatabaseMigration } from '../workflows';
 import { cancelDatabaseUpdate, pauseUpdate, resumeUpdate, statusQuery } from '../workflows/messages';
-import { createSourceDatabase, planFor, replicationLeftovers, type SourceDb } from '../demo/fleet';
+import { planFor, replicationLeftovers, type SourceDb } from '../demo/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 
 const DBS: SourceDb[] = [
@@ -17,8 +17,7 @@ const DBS: SourceDb[] = [
 
 let h: Harness;
 before(async () => {
-  h = await createHarness('controls');
-  for (const db of DBS) await createSourceDatabase(h.source, db);
+  h = await createHarness('controls', { databases: DBS });
 });
 after(async () => h?.close());
 

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { MultiDatabaseMigration } from '../workflows';
 import { approveCutoverUpdate, statusQuery } from '../workflows/messages';
-import { compareRowForRow, createSourceDatabase, planFor, replicationLeftovers, Writer, type SourceDb } from '../demo/fleet';
+import { compareRowForRow, planFor, replicationLeftovers, Writer, type SourceDb } from '../demo/fleet';
 import { createHarness, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 import { recordHistory } from './helpers/histories';
 
@@ -18,8 +18,7 @@ const FLEET: SourceDb[] = [
 
 let h: Harness;
 before(async () => {
-  h = await createHarness('fleet');
-  for (const db of FLEET) await createSourceDatabase(h.source, db);
+  h = await createHarness('fleet', { databases: FLEET });
 });
 after(async () => h?.close());
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { MultiDatabaseMigration } from '../workflows';
 import { statusQuery } from '../workflows/messages';
-import { compareRowForRow, createSourceDatabase, planFor, replicationLeftovers, Writer, type SourceDb } from '../demo/fleet';
+import { compareRowForRow, planFor, replicationLeftovers, Writer, type SourceDb } from '../demo/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 
 const DB: SourceDb = { name: 'billing', rows: 6_000, priority: 'high', sizeGb: 80, noPrimaryKey: true };
@@ -15,8 +15,7 @@ const DB: SourceDb = { name: 'billing', rows: 6_000, priority: 'high', sizeGb: 8
 let h: Harness;
 const workers: ChildProcess[] = [];
 before(async () => {
-  h = await createHarness('crash', { worker: false });
-  await createSourceDatabase(h.source, DB);
+  h = await createHarness('crash', { databases: [DB], worker: false });
 });
 after(async () => {
   for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');

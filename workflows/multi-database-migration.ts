@@ -15,6 +15,7 @@ import {
   startChild,
   workflowInfo,
   allHandlersFinished,
+  type SignalDefinition,
 } from '@temporalio/workflow';
 import { byPriority } from '../common/capacity';
 import { parseDuration } from '../common/durations';
@@ -22,7 +23,7 @@ import { childWorkflowId } from '../common/naming';
 import { InvalidPlanError, effectiveSettings, validatePlan, type Plan } from '../common/plan';
 import { DATABASE_NAME, MIGRATION_ID, MIGRATION_STATE } from '../common/search-attributes';
 import { isTerminal } from '../common/states';
-import { approvalProblem, type DatabaseSummary, type FleetStatus, type MigrationReport } from '../common/status';
+import { approvalProblem, type ApprovalAck, type ApprovalInput, type DatabaseSummary, type FleetStatus, type MigrationReport, type RejectionInput } from '../common/status';
 import { DatabaseMigration } from './database-migration';
 import {
   approveCutoverSignal,
@@ -96,22 +97,15 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
     const p = approvalProblem(a, (db) => summaries[db], knownNames);
     if (p) throw new Error(p);
   };
-  setHandler(
-    approveCutoverUpdate,
-    async (a) => {
-      await getExternalWorkflowHandle(summaries[a.database].childWorkflowId).signal(approveCutoverSignal, a);
-      return { database: a.database, accepted: true as const, decision: 'approved' as const, by: a.approver };
-    },
-    { validator: refuseApproval },
-  );
-  setHandler(
-    rejectCutoverUpdate,
-    async (r) => {
-      await getExternalWorkflowHandle(summaries[r.database].childWorkflowId).signal(rejectCutoverSignal, r);
-      return { database: r.database, accepted: true as const, decision: 'rejected' as const, by: r.approver };
-    },
-    { validator: refuseApproval },
-  );
+  // The parent validates against its view of the children, then hands the decision to the child.
+  const forward =
+    <T extends ApprovalInput | RejectionInput>(signal: SignalDefinition<[T]>, decision: ApprovalAck['decision']) =>
+    async (input: T): Promise<ApprovalAck> => {
+      await getExternalWorkflowHandle(summaries[input.database].childWorkflowId).signal(signal, input);
+      return { database: input.database, accepted: true, decision, by: input.approver };
+    };
+  setHandler(approveCutoverUpdate, forward(approveCutoverSignal, 'approved'), { validator: refuseApproval });
+  setHandler(rejectCutoverUpdate, forward(rejectCutoverSignal, 'rejected'), { validator: refuseApproval });
   setHandler(
     cancelDatabaseUpdate,
     async (database) => {

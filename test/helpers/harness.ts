@@ -8,6 +8,7 @@ import { LocalPlatform } from '../../activities/platforms/local';
 import type { ClusterInfo } from '../../activities/platforms/local/clusters';
 import { startDevServer } from '../../worker/dev-server';
 import { bundleWorkflows, createMigrationWorker } from '../../worker/worker';
+import { createSourceDatabase, type SourceDb } from '../../demo/fleet';
 
 let bundle: Promise<WorkflowBundle> | undefined;
 export const sharedBundle = () => (bundle ??= bundleWorkflows());
@@ -25,12 +26,13 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(name: string, opts: { worker?: boolean } = {}): Promise<Harness> {
+export async function createHarness(name: string, opts: { worker?: boolean; databases?: SourceDb[] } = {}): Promise<Harness> {
   const stateDir = resolve('.local-platform', `test-${name}`);
   await rm(stateDir, { recursive: true, force: true });
   const platform = new LocalPlatform(stateDir);
   const [env, source] = await Promise.all([startDevServer(), platform.clusters.ensure('source')]);
   process.env[SOURCE_PASSWORD_ENV] = source.password;
+  for (const db of opts.databases ?? []) await createSourceDatabase(source, db);
   const taskQueue = `test-${name}`;
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
