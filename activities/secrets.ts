@@ -3,7 +3,12 @@
 import { readFile } from 'node:fs/promises';
 import { PermanentError } from './platforms/platform';
 
-export type SecretResolver = (name: string) => Promise<string>;
+export type SecretResolver = (name: string, ctx: SecretContext) => Promise<string>;
+
+export interface SecretContext {
+  /** The plan's Google Cloud project, for short Secret Manager names. */
+  project?: string;
+}
 
 const extraResolvers = new Map<string, SecretResolver>();
 
@@ -12,7 +17,7 @@ export function registerSecretScheme(scheme: string, resolver: SecretResolver): 
   extraResolvers.set(scheme, resolver);
 }
 
-export async function resolveSecret(ref: string): Promise<string> {
+export async function resolveSecret(ref: string, ctx: SecretContext = {}): Promise<string> {
   const colon = ref.indexOf(':');
   const scheme = ref.slice(0, colon);
   const name = ref.slice(colon + 1);
@@ -29,6 +34,6 @@ export async function resolveSecret(ref: string): Promise<string> {
     }
   }
   const extra = extraResolvers.get(scheme);
-  if (extra) return extra(name);
+  if (extra) return extra(name, ctx);
   throw new PermanentError('SecretUnavailable', `secret ${ref}: scheme "${scheme}" is not available on this worker`);
 }

@@ -40,3 +40,39 @@ export function resourceNames(migrationId: string, database: string): ResourceNa
     job: base,
   };
 }
+
+/** Google Cloud resource ids allow [a-z0-9-], start with a letter and end with a letter or digit. */
+function gcpId(text: string, max: number): string {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, max).replace(/-+$/, '');
+}
+
+export interface GcpResourceNames {
+  sourceProfile: string;
+  destinationProfile: string;
+  migrationJob: string;
+  futureReservation: string;
+  resizeRequest: string;
+  alloydbPrimary: (cluster: string) => string;
+  /** Label value marking resources this migration created. */
+  ownerLabel: string;
+}
+
+export function gcpResourceNames(migrationId: string, database: string): GcpResourceNames {
+  const hash = fnv1a(`${migrationId}/${database}`);
+  const base = `dbmig-${gcpId(database, 30)}-${hash}`;
+  return {
+    sourceProfile: `${base}-src`,
+    destinationProfile: `${base}-dst`,
+    migrationJob: base,
+    futureReservation: `${base}-cal`,
+    resizeRequest: `${base}-flex`,
+    alloydbPrimary: (cluster: string) => `${cluster}-primary`,
+    ownerLabel: gcpId(migrationId, 63),
+  };
+}
+
+/** A deterministic UUID-shaped request id, so a retried create is recognised by the API. */
+export function requestId(...parts: string[]): string {
+  const h = [0, 1, 2, 3].map((i) => fnv1a(`${i}:${parts.join('/')}`)).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}

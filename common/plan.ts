@@ -19,13 +19,36 @@ const sourceSchema = z.strictObject({
   passwordRef: z.string().regex(SECRET_REF, 'must be a secret reference: env:NAME, file:PATH or gcpsm:NAME (never the password itself)'),
 });
 
+const GCP_NAME = /^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/;
+
 const targetSchema = z.strictObject({
   kind: z.enum(['cloudsql', 'alloydb']),
-  instance: z.string().regex(NAME, 'must be lower-case letters, digits, _ or -, starting with a letter'),
+  instance: z.string().regex(GCP_NAME, 'must be lower-case letters, digits or -, starting with a letter (at most 40)'),
   database: z.string().regex(PG_IDENT, 'must be a plain database name').optional(),
+  /** Cloud SQL machine tier, e.g. db-custom-4-16384. */
   tier: z.string().optional(),
   highAvailability: z.boolean().optional(),
+  /** AlloyDB primary instance vCPUs. */
+  cpuCount: z.number().int().min(2).max(128).optional(),
+  storageGb: z.number().int().min(10).optional(),
 });
+
+/** Where the gcp platform works; required when platform is gcp. */
+const gcpSchema = z.strictObject({
+  project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a Google Cloud project id'),
+  region: z.string().regex(/^[a-z]+-[a-z]+\d+$/, 'must be a region such as us-central1'),
+  zone: z.string().regex(/^[a-z]+-[a-z]+\d+-[a-z]$/, 'must be a zone such as us-central1-a'),
+  /** VPC for private IP: projects/PROJECT/global/networks/NAME. */
+  network: z.string().min(1),
+  /** Managed instance group of migration workers that flex-start resize requests grow. */
+  migrationWorkerGroup: z.string().regex(GCP_NAME).default('dbmig-migration-workers'),
+  machineType: z.string().default('e2-standard-4'),
+  /** gs:// path for MySQL initial dumps (DMS dumpPath). */
+  dumpBucket: z.string().regex(/^gs:\/\/[a-z0-9._-]+(\/.*)?$/, 'must be a gs:// path').optional(),
+  /** Cloud SQL maintenance window (UTC). */
+  maintenanceWindow: z.strictObject({ day: z.number().int().min(1).max(7), hour: z.number().int().min(0).max(23) }).default({ day: 7, hour: 3 }),
+});
+export type GcpSettings = z.output<typeof gcpSchema>;
 
 const tuning = {
   lagThresholdSeconds: z.number().positive().max(3600).optional(),
@@ -63,9 +86,11 @@ export const planSchema = z
       .default({ lagThresholdSeconds: 5, stableWindow: '30s', noPrimaryKey: 'fail' }),
     /** Continue-as-new after this many history events; the SDK's suggestion applies regardless. */
     continueAsNewAfterEvents: z.number().int().min(100).optional(),
+    gcp: gcpSchema.optional(),
     databases: z.array(databaseSchema).min(1, 'must list at least one database'),
   })
   .superRefine((plan, ctx) => {
+    if (plan.platform === 'gcp' && !plan.gcp) ctx.addIssue({ code: 'custom', path: ['gcp'], message: 'is required when platform is gcp (project, region, zone, network)' });
     const names = new Set<string>();
     const targets = new Set<string>();
     plan.databases.forEach((db, i) => {
@@ -74,6 +99,9 @@ export const planSchema = z
       const target = `${db.target.instance}/${db.target.database ?? db.source.database}`;
       if (targets.has(target)) ctx.addIssue({ code: 'custom', path: ['databases', i, 'target'], message: `target ${target} is used twice` });
       targets.add(target);
+      if (db.engine === 'mysql' && db.target.kind === 'alloydb') {
+        ctx.addIssue({ code: 'custom', path: ['databases', i, 'target', 'kind'], message: 'AlloyDB is PostgreSQL only; move mysql to cloudsql' });
+      }
       if (plan.platform === 'local' && db.engine !== 'postgresql') {
         ctx.addIssue({ code: 'custom', path: ['databases', i, 'engine'], message: `${db.engine} is not supported by the local platform (postgresql only)` });
       }

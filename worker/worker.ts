@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type Platforms } from '../activities';
 import { LocalPlatform } from '../activities/platforms/local';
+import { GcpPlatform } from '../activities/platforms/gcp';
 import { defaultStateDir } from '../activities/platforms/local/clusters';
 import { DEFAULT_TASK_QUEUE } from './config';
 
@@ -18,8 +19,9 @@ export function bundleWorkflows(): Promise<WorkflowBundle> {
   return bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: console.warn, error: console.error } });
 }
 
+/** Both platforms: the plan picks one. gcp clients are created on first use, with ADC. */
 export function defaultPlatforms(stateDir?: string): Platforms {
-  return { local: new LocalPlatform(stateDir ? resolve(stateDir) : defaultStateDir()) };
+  return { local: new LocalPlatform(stateDir ? resolve(stateDir) : defaultStateDir()), gcp: new GcpPlatform() };
 }
 
 export interface MigrationWorkerOptions {

@@ -12,7 +12,7 @@ import {
   setCurrentDetails,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { DatabasePlan, EffectiveSettings } from '../common/plan';
+import type { DatabasePlan, EffectiveSettings, GcpSettings } from '../common/plan';
 import { approvalProblem, type ApprovalInput, type DatabaseSummary, type RejectionInput } from '../common/status';
 import { isTerminal, type MigrationState } from '../common/states';
 import { MIGRATION_STATE } from '../common/search-attributes';
@@ -39,13 +39,14 @@ export interface DatabaseMigrationInput {
   database: DatabasePlan;
   settings: EffectiveSettings;
   approval: { policy: 'manual' | 'auto'; timeoutMs: number };
+  gcp?: GcpSettings;
 }
 
 type Decision = { approved: true; by: string; comment?: string } | { approved: false; by: string; reason?: string };
 
 export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<DatabaseSummary> {
   const acts = stepActivities();
-  const task: DatabaseTask = { migrationId: input.migrationId, platform: input.platform, database: input.database, settings: input.settings };
+  const task: DatabaseTask = { migrationId: input.migrationId, platform: input.platform, database: input.database, settings: input.settings, ...(input.gcp ? { gcp: input.gcp } : {}) };
   const name = input.database.name;
   const summary: DatabaseSummary = {
     database: name,

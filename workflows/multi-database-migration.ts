@@ -144,7 +144,7 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
       try {
         const child = await startChild(DatabaseMigration, {
           workflowId: s.childWorkflowId,
-          args: [{ migrationId, platform: plan.platform, parentWorkflowId: migrationId, database: db, settings: effectiveSettings(plan, db), approval: { policy: plan.approval.policy, timeoutMs } }],
+          args: [{ migrationId, platform: plan.platform, parentWorkflowId: migrationId, database: db, settings: effectiveSettings(plan, db), approval: { policy: plan.approval.policy, timeoutMs }, ...(plan.gcp ? { gcp: plan.gcp } : {}) }],
           parentClosePolicy: ParentClosePolicy.ABANDON,
           typedSearchAttributes: [
             { key: MIGRATION_ID, value: migrationId },

@@ -1,6 +1,6 @@
 // The only seam between orchestration and the world. Every operation is idempotent and
 // derives resource names from (migration id, database) via common/naming.
-import type { DatabasePlan, EffectiveSettings } from '../../common/plan';
+import type { DatabasePlan, EffectiveSettings, GcpSettings } from '../../common/plan';
 import type { CapacityMode } from '../../common/capacity';
 
 /** What every platform operation receives: the database's plan entry and its settings. */
@@ -9,6 +9,8 @@ export interface DatabaseTask {
   platform: 'local' | 'gcp';
   database: DatabasePlan;
   settings: EffectiveSettings;
+  /** The plan's gcp section (project, region, ...); present when platform is gcp. */
+  gcp?: GcpSettings;
 }
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -53,6 +55,10 @@ export interface ReplicationStatus {
   /** Cumulative apply/copy errors on the target; growth means replication keeps failing. */
   errorCount: number;
   errors: string[];
+  /** Age of the lag sample, where lag comes from a metrics pipeline (gcp). */
+  sampleAgeSeconds?: number | null;
+  /** The platform's own phase name (e.g. DMS's), shown until lag samples arrive. */
+  detail?: string;
 }
 
 export type TableVerdict = 'match' | 'drift' | 'mismatch';

@@ -1,0 +1,87 @@
+// Google Cloud errors → what the workflow should do about them. Configuration problems are
+// permanent (retrying cannot help and a human must act); throttling and outages are retried.
+import { PermanentError } from '../platform';
+
+interface ApiError {
+  code?: number | string;
+  status?: number;
+  response?: { status?: number };
+  message?: string;
+}
+
+// gRPC codes, which gax also uses for REST answers.
+const GRPC = { INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, FAILED_PRECONDITION: 9, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 };
+const HTTP_FOR_GRPC: Record<number, number> = { 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 13: 500, 14: 503, 16: 401 };
+
+/** The HTTP status an error stands for, from either a gax (gRPC code) or a gaxios (HTTP) error. */
+export function httpStatus(err: unknown): number | undefined {
+  const e = err as ApiError;
+  const status = e?.response?.status ?? e?.status;
+  if (typeof status === 'number') return status;
+  if (typeof e?.code === 'number') return e.code >= 100 ? e.code : HTTP_FOR_GRPC[e.code];
+  if (typeof e?.code === 'string' && /^\d{3}$/.test(e.code)) return Number(e.code);
+  if (typeof e?.code === 'string' && /ETIMEDOUT|ECONNRESET|ECONNREFUSED/.test(e.code)) return 503;
+  return undefined;
+}
+
+export const isNotFound = (err: unknown) => httpStatus(err) === 404;
+export const isAlreadyExists = (err: unknown) => httpStatus(err) === 409;
+
+/** Wraps an API error with what was being done; permanent ones become non-retryable. */
+export function classify(err: unknown, doing: string): Error {
+  if (err instanceof PermanentError) return err;
+  const status = httpStatus(err);
+  const message = `${doing}: ${((err as ApiError)?.message ?? String(err)).split('\n')[0]}`;
+  switch (status) {
+    case 400:
+      return new PermanentError('InvalidArgument', message);
+    case 401:
+      return new PermanentError('Unauthenticated', `${message} (check Application Default Credentials)`);
+    case 403:
+      return new PermanentError('PermissionDenied', `${message} (check the worker's IAM roles and that the API is enabled)`);
+    case 404:
+      return new PermanentError('NotFound', `${message} (a resource named in the plan does not exist)`);
+    case 409:
+      return new PermanentError('AlreadyExistsMismatch', message);
+    default:
+      // 429, 5xx, deadlines and network errors: the activity retries with backoff.
+      return new Error(`${message} (retryable${status ? `, HTTP ${status}` : ''})`);
+  }
+}
+
+export { GRPC };
+
+const TRANSIENT = (status: number | undefined) => status === undefined || status === 429 || status >= 500;
+
+/**
+ * Retries throttling and outages a few times within the call (every create carries a request
+ * id, so a repeat is recognised by the API); what persists is left to the activity's retries.
+ */
+async function withRetry<T>(fn: () => Promise<T>, attempts = 4, baseMs = 200): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof PermanentError || attempt >= attempts || !TRANSIENT(httpStatus(err))) throw err;
+      await new Promise((r) => setTimeout(r, baseMs * 2 ** (attempt - 1) * (0.5 + Math.random())));
+    }
+  }
+}
+
+export async function call<T>(doing: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await withRetry(fn);
+  } catch (err) {
+    throw classify(err, doing);
+  }
+}
+
+/** GET that answers undefined for 404, so get-or-create reads naturally. */
+export async function getOrUndefined<T>(doing: string, fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await withRetry(fn);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw classify(err, doing);
+  }
+}
