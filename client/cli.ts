@@ -6,10 +6,12 @@ import { clientFromEnv } from './connection';
 import { statusTable } from './format';
 import { readPlanFile } from './plan-file';
 import { runWorker } from '../worker/main';
+import { planReport } from './plan-report';
 
 const USAGE = `dbmig: a durable orchestrator for fleets of database migrations
 
 usage:
+  dbmig plan --plan FILE [--id ID]              dry run: the operations per database, calling nothing
   dbmig start --plan FILE [--id ID]             start a migration from a YAML or JSON plan
   dbmig status ID [--json]                      one line per database: state, lag, rows, last error
   dbmig approve ID DATABASE --approver NAME [--comment TEXT]
@@ -56,6 +58,11 @@ export async function main(argv: string[]): Promise<number> {
     database: (): string => need(database, 'DATABASE'),
     approver: (): string => need(values.approver, '--approver NAME'),
   };
+  if (command === 'plan') {
+    const plan = validatePlan(readPlanFile(need(values.plan, '--plan FILE')));
+    console.log(planReport(plan, values.id ?? plan.migrationId ?? 'MIGRATION-ID'));
+    return 0;
+  }
   if (!['start', 'status', 'approve', 'reject', 'pause', 'resume', 'cancel'].includes(command)) throw new UsageError(`unknown command "${command}"`);
   if (command === 'start') need(values.plan, '--plan FILE');
   else args.id();
