@@ -11,7 +11,7 @@ import { GcpPlatform } from '../activities/platforms/gcp';
 import { startDevServer } from '../worker/dev-server';
 import { createMigrationWorker } from '../worker/worker';
 import { MultiDatabaseMigration } from '../workflows';
-import { approveCutoverUpdate, statusQuery } from '../workflows/messages';
+import { approveCutoverUpdate, rejectCutoverUpdate, statusQuery } from '../workflows/messages';
 import type { MigrationReport } from '../common/status';
 import { createFakeGcp, fakeAuth, type FakeGcp } from './fakes/gcp';
 import { sharedBundle } from './helpers/harness';
@@ -39,7 +39,7 @@ after(async () => {
   await fake?.stop();
 });
 
-async function runFleet(id: string): Promise<{ report: MigrationReport; approvals: number }> {
+async function runFleet(id: string, reject: string[] = []): Promise<{ report: MigrationReport; approvals: number }> {
   const plan = gcpPlan({ migrationId: id, defaults: { lagThresholdSeconds: 5, stableWindow: '1s', noPrimaryKey: 'fail' } });
   const handle = await env.client.workflow.start(MultiDatabaseMigration, { taskQueue: 'gcp', workflowId: id, args: [{ plan }] });
   let approvals = 0;
@@ -47,7 +47,8 @@ async function runFleet(id: string): Promise<{ report: MigrationReport; approval
     const status = await handle.query(statusQuery);
     for (const d of status.databases.filter((x) => x.state === 'AWAITING_APPROVAL')) {
       try {
-        await handle.executeUpdate(approveCutoverUpdate, { args: [{ database: d.database, approver: 'gcp-test' }] });
+        if (reject.includes(d.database)) await handle.executeUpdate(rejectCutoverUpdate, { args: [{ database: d.database, approver: 'gcp-test', reason: 'not today' }] });
+        else await handle.executeUpdate(approveCutoverUpdate, { args: [{ database: d.database, approver: 'gcp-test' }] });
         approvals++;
       } catch (err) {
         if (!(err instanceof WorkflowUpdateFailedError)) throw err;
@@ -93,4 +94,20 @@ test('with 20% of API requests failing (429/503) and 10% slow, the fleet still c
   const faulted = requests.filter((r) => r.faulted).length;
   assert.ok(faulted >= 5, `faults were injected: ${faulted} of ${requests.length}`);
   console.log(`# faulty run: ${faulted} of ${requests.length} requests failed with 429/503`);
+});
+
+test('a rejected cutover on gcp compensates: the job is stopped and deleted, capacity released, its target deleted', async () => {
+  for (const k of [...fake.resources.keys()]) fake.resources.delete(k);
+  const stops = fake.count('POST', /:stop$/);
+  const { report } = await runFleet('gcp-reject', ['ledger']);
+  assert.deepEqual(report.databases.map((d) => [d.database, d.state]), [
+    ['orders', 'COMPLETED'],
+    ['ledger', 'CANCELLED'],
+  ]);
+  assert.match(report.databases[1].lastError ?? '', /cutover rejected by gcp-test: not today/);
+  assert.equal(fake.count('POST', /:stop$/) - stops, 1, 'the running DMS job was stopped');
+  const keys = [...fake.resources.keys()];
+  assert.deepEqual(keys.filter((k) => k.startsWith('dms/') || k.startsWith('fr/') || k.startsWith('rr/')), []);
+  assert.deepEqual(keys.filter((k) => k.startsWith('alloydb/')), [], 'the AlloyDB cluster this run created is deleted');
+  assert.ok(keys.includes(`sql/${PROJECT}/orders-mysql`), 'the promoted Cloud SQL target stays');
 });
