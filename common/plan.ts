@@ -2,9 +2,11 @@
 // and the CLI can show the very same message before anything is started.
 import { z } from 'zod';
 import { parseDuration } from './durations';
+import { DAYS, validTimeZone } from './cutover-window';
 
 export const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|gcpsm:[A-Za-z0-9_\-/.]+)$/;
 const NAME = /^[a-z][a-z0-9_-]{0,47}$/;
+const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
 const PG_IDENT = /^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/;
 
 const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
@@ -84,6 +86,16 @@ export const planSchema = z
         noPrimaryKey: z.enum(['fail', 'replica-identity-full']).default('fail'),
       })
       .default({ lagThresholdSeconds: 5, stableWindow: '30s', noPrimaryKey: 'fail' }),
+    /** Cutovers happen only inside this window; approvals are accepted any time. */
+    cutoverWindow: z
+      .strictObject({
+        days: z.array(z.enum(DAYS)).min(1, 'must name at least one day'),
+        start: z.string().regex(HHMM, 'must be HH:MM'),
+        end: z.string().regex(HHMM, 'must be HH:MM'),
+        timeZone: z.string().refine(validTimeZone, { message: 'must be an IANA time zone such as Europe/Berlin' }),
+      })
+      .refine((w) => w.start !== w.end, { message: 'start and end must differ' })
+      .optional(),
     /** Continue-as-new after this many history events; the SDK's suggestion applies regardless. */
     continueAsNewAfterEvents: z.number().int().min(100).optional(),
     gcp: gcpSchema.optional(),

@@ -5,4 +5,6 @@ export const MIGRATION_ID = defineSearchAttributeKey('MigrationId', SearchAttrib
 export const DATABASE_NAME = defineSearchAttributeKey('DatabaseName', SearchAttributeType.KEYWORD);
 export const MIGRATION_STATE = defineSearchAttributeKey('MigrationState', SearchAttributeType.KEYWORD);
 
-export const ALL_SEARCH_ATTRIBUTES = [MIGRATION_ID, DATABASE_NAME, MIGRATION_STATE];
+export const PLATFORM = defineSearchAttributeKey('Platform', SearchAttributeType.KEYWORD);
+
+export const ALL_SEARCH_ATTRIBUTES = [MIGRATION_ID, DATABASE_NAME, MIGRATION_STATE, PLATFORM];

@@ -20,6 +20,10 @@ export interface DatabaseSummary {
   updatedAt?: string;
   finishedAt?: string;
   lastError?: string;
+  /** How many times an operator retried this database. */
+  retries?: number;
+  /** What the database waits for, when that is not obvious from its state. */
+  nextAction?: string;
 }
 
 export interface FleetStatus {
@@ -69,5 +73,13 @@ export function approvalProblem(
   const found = lookup(input.database);
   if (!found) return `unknown database "${input.database}"; this migration has: ${known.join(', ')}`;
   if (found.state !== 'AWAITING_APPROVAL') return `database "${input.database}" is ${found.state}, not AWAITING_APPROVAL; cutover can be approved or rejected only while it awaits approval`;
+  return undefined;
+}
+
+/** Why a database cannot be retried, or undefined when it can. */
+export function retryProblem(database: string, s: { state: MigrationState } | undefined, known: string[]): string | undefined {
+  if (!s) return `unknown database "${database}"; this migration has: ${known.join(', ')}`;
+  if (s.state === 'COMPLETED') return `database "${database}" is COMPLETED; a completed cutover is never redone`;
+  if (s.state !== 'FAILED' && s.state !== 'CANCELLED') return `database "${database}" is ${s.state}; only a FAILED or CANCELLED database can be retried`;
   return undefined;
 }

@@ -82,3 +82,24 @@ test('an approval that never comes times out with a clear reason', async () => {
   });
   assert.equal((await handle.query(databaseStatusQuery)).state, 'FAILED');
 });
+
+test('an approval outside the cutover window is accepted; the cutover waits for the window', async () => {
+  const now = new Date();
+  const open = new Date(Math.ceil(now.getTime() / 60_000) * 60_000 + 60_000);
+  const hhmm = (d: Date) => d.toISOString().slice(11, 16);
+  const window = { days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as ('sun' | 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat')[], start: hhmm(open), end: hhmm(new Date(open.getTime() + 10 * 60_000)), timeZone: 'UTC' };
+  const plan = planFor(h.source, [DBS[0]], `env:${SOURCE_PASSWORD_ENV}`, { cutoverWindow: window });
+  plan.databases[0].target.database = 'alpha_window';
+  const handle = await h.env.client.workflow.start(MultiDatabaseMigration, { taskQueue: h.taskQueue, workflowId: 'window', args: [{ plan }] });
+  await eventually('awaiting approval', async () => (await handle.query(statusQuery)).databases.find((d) => d.state === 'AWAITING_APPROVAL'));
+  const approvedAt = Date.now();
+  await handle.executeUpdate(approveCutoverUpdate, { args: [{ database: 'alpha', approver: 'ops' }] });
+  if (approvedAt < open.getTime() - 5_000) {
+    const waiting = await eventually('waiting for the window', async () => (await handle.query(statusQuery)).databases.find((d) => /waits for the window/.test(d.nextAction ?? '')));
+    assert.equal(waiting.state, 'AWAITING_APPROVAL');
+  }
+  const cutting = await eventually('cutting over', async () => (await handle.query(statusQuery)).databases.find((d) => d.state !== 'AWAITING_APPROVAL' && d.state !== 'VALIDATING'), 180_000, 200);
+  assert.ok(Date.now() >= open.getTime(), `cut over at ${new Date().toISOString()}, window opens ${open.toISOString()} (${cutting.state})`);
+  const report = await handle.result();
+  assert.equal(report.databases[0].state, 'COMPLETED');
+});

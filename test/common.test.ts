@@ -6,7 +6,8 @@ import { byPriority, capacityMode, workerCount } from '../common/capacity';
 import { formatDuration, parseDuration } from '../common/durations';
 import { resourceNames } from '../common/naming';
 import { effectiveSettings, validatePlan } from '../common/plan';
-import { approvalProblem } from '../common/status';
+import { approvalProblem, retryProblem } from '../common/status';
+import { isInWindow, msUntilWindow } from '../common/cutover-window';
 
 test('worker count is clamp(size_gb / 50, 1, 8) and priority picks the capacity mode', () => {
   assert.deepEqual([1, 49, 50, 120, 399, 400, 5000].map(workerCount), [1, 1, 1, 2, 7, 8, 8]);
@@ -60,4 +61,27 @@ test('approval problems name what is wrong', () => {
   assert.match(approvalProblem({ database: 'z', approver: 'alice' }, lookup, ['a', 'b'])!, /unknown database "z"; this migration has: a, b/);
   assert.match(approvalProblem({ database: 'b', approver: 'alice' }, lookup, ['a', 'b'])!, /"b" is CDC, not AWAITING_APPROVAL/);
   assert.match(approvalProblem(undefined, lookup, ['a'])!, /approval must be an object/);
+});
+
+test('only failed or cancelled databases can be retried; a completed cutover never is', () => {
+  assert.equal(retryProblem('a', { state: 'FAILED' }, ['a']), undefined);
+  assert.equal(retryProblem('a', { state: 'CANCELLED' }, ['a']), undefined);
+  assert.match(retryProblem('a', { state: 'COMPLETED' }, ['a'])!, /COMPLETED; a completed cutover is never redone/);
+  assert.match(retryProblem('a', { state: 'CDC' }, ['a'])!, /is CDC; only a FAILED or CANCELLED/);
+  assert.match(retryProblem('z', undefined, ['a'])!, /unknown database "z"/);
+});
+
+test('cutover windows: weekdays, crossing midnight, and a daylight-saving change', () => {
+  const w = { days: ['mon', 'tue', 'wed', 'thu', 'fri'] as const, start: '22:00', end: '02:00', timeZone: 'Europe/Berlin' };
+  const win = { ...w, days: [...w.days] };
+  // Tuesday 2026-11-24, Berlin is UTC+1.
+  assert.equal(msUntilWindow(new Date('2026-11-24T20:30:00Z'), win), 30 * 60_000);
+  assert.equal(isInWindow(new Date('2026-11-24T22:00:00Z'), win), true);
+  assert.equal(isInWindow(new Date('2026-11-25T00:30:00Z'), win), true, 'Wednesday 01:30 belongs to Tuesday night');
+  assert.equal(isInWindow(new Date('2026-11-28T00:30:00Z'), win), true, 'Saturday 01:30 belongs to Friday night');
+  assert.equal(isInWindow(new Date('2026-11-28T02:00:00Z'), win), false, 'Saturday 03:00 is outside');
+  assert.equal(msUntilWindow(new Date('2026-11-28T02:00:00Z'), win), (2 * 24 + 19) * 3_600_000, 'next is Monday 22:00 Berlin (21:00Z)');
+  // Berlin springs forward on 2026-03-29: Sunday 03:00 local is 01:00Z.
+  const sunday = { days: ['sun' as const], start: '03:00', end: '04:00', timeZone: 'Europe/Berlin' };
+  assert.equal(msUntilWindow(new Date('2026-03-28T12:00:00Z'), sunday), 13 * 3_600_000);
 });

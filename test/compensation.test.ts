@@ -1,10 +1,11 @@
 // A step that fails after side effects compensates in reverse order and leaves nothing behind:
 // DDL on the source during CDC breaks apply on the target (DDL is not replicated), the wait
-// fails with ReplicationBroken, and the job, the capacity and the target are removed.
+// fails with ReplicationBroken, and the job, the capacity and the target are removed. The fleet
+// then waits for a decision; a retry starts the database again and completes it.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { MultiDatabaseMigration } from '../workflows';
-import { statusQuery } from '../workflows/messages';
+import { retryDatabaseUpdate, statusQuery } from '../workflows/messages';
 import { createSourceDatabase, planFor, replicationLeftovers } from '../demo/fleet';
 import { withClient } from '../activities/platforms/local/clusters';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
@@ -17,7 +18,11 @@ before(async () => {
 after(async () => h?.close());
 
 test('a failing step compensates and leaves nothing behind', async () => {
-  const plan = planFor(h.source, [{ name: 'ledger', rows: 0, priority: 'high', sizeGb: 5 }], `env:${SOURCE_PASSWORD_ENV}`, { defaults: { stableWindow: '10m' } });
+  const plan = planFor(h.source, [{ name: 'ledger', rows: 0, priority: 'high', sizeGb: 5 }], `env:${SOURCE_PASSWORD_ENV}`, {
+    approval: { policy: 'auto', timeout: '1h' },
+    // Long enough that broken apply (which keeps resetting the window) fails first; short enough for the retry.
+    defaults: { stableWindow: '8s', lagThresholdSeconds: 5, noPrimaryKey: 'fail' },
+  });
   const handle = await h.env.client.workflow.start(MultiDatabaseMigration, { taskQueue: h.taskQueue, workflowId: 'comp', args: [{ plan }] });
   await eventually('ledger in CDC', async () => (await handle.query(statusQuery)).databases.find((d) => d.state === 'CDC'));
   assert.equal((await h.platform.capacity.held()) && Object.keys(await h.platform.capacity.held()).length, 1, 'capacity is held during CDC');
@@ -27,9 +32,7 @@ test('a failing step compensates and leaves nothing behind', async () => {
     await c.query("insert into items (sku, qty, price, note) values ('ddl', 1, 1, 'not on the target')");
   });
 
-  const report = await handle.result();
-  const ledger = report.databases[0];
-  assert.equal(ledger.state, 'FAILED');
+  const ledger = await eventually('ledger failed', async () => (await handle.query(statusQuery)).databases.find((d) => d.state === 'FAILED'));
   assert.match(ledger.lastError ?? '', /replication keeps failing on the target.*DDL/s);
   assert.match(ledger.lastError ?? '', /note/, 'the target log names the missing column');
 
@@ -40,4 +43,18 @@ test('a failing step compensates and leaves nothing behind', async () => {
   assert.equal(exists, 0, 'the target database this run created is gone');
   const writable = await withClient({ ...h.source, database: 'ledger' }, async (c) => (await c.query('show default_transaction_read_only')).rows[0].default_transaction_read_only);
   assert.equal(writable, 'off');
+
+  // The fleet does not end on a failure: it waits for an operator.
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal((await handle.describe()).status.name, 'RUNNING');
+  await assert.rejects(handle.executeUpdate(retryDatabaseUpdate, { args: ['nope'] }), (err: Error) => /unknown database "nope"/.test(String((err.cause as Error)?.message)));
+  const retried = await handle.executeUpdate(retryDatabaseUpdate, { args: ['ledger'] });
+  assert.equal(retried.state, 'PENDING');
+  const report = await handle.result();
+  assert.equal(report.databases[0].state, 'COMPLETED', report.databases[0].lastError);
+  assert.equal(report.databases[0].retries, 1);
+  // The retry recreated, without duplicates, what the failed run had removed: one target with the new column.
+  const columns = await withClient({ ...target, database: 'ledger' }, async (c) => (await c.query("select count(*)::int as n from information_schema.columns where table_name = 'items' and column_name = 'note'")).rows[0].n);
+  assert.equal(columns, 1);
+  assert.deepEqual(await replicationLeftovers(h.source, ['ledger'], target), { slots: [], publications: [], subscriptions: [] });
 });

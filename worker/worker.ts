@@ -14,9 +14,13 @@ export function workflowsPath(): string {
   return existsSync(ts) ? ts : join(__dirname, '..', 'workflows', 'index.js');
 }
 
+const quiet = () => undefined;
+/** The bundler reports every module at info level; only its warnings and errors matter here. */
+export const quietLogger = { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: console.warn, error: console.error };
+
 /** Bundling takes seconds; tests and the demo bundle once and share it between workers. */
 export function bundleWorkflows(): Promise<WorkflowBundle> {
-  return bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: console.warn, error: console.error } });
+  return bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietLogger });
 }
 
 /** Both platforms: the plan picks one. gcp clients are created on first use, with ADC. */

@@ -32,27 +32,34 @@ const capacity: ActivityOptions = { ...quick, scheduleToCloseTimeout: '24h', ret
 /** Undo steps must get through: many attempts, and they run even while the workflow is cancelled. */
 const undo: ActivityOptions = { ...quick, startToCloseTimeout: '10m', retry: { ...quick.retry, maximumAttempts: 20, maximumInterval: '1m' } };
 
-export function stepActivities() {
-  const q = proxyActivities<Activities>(quick);
-  const s = proxyActivities<Activities>(slow);
-  const w = proxyActivities<Activities>(waiting);
-  const c = proxyActivities<Activities>(capacity);
-  const u = proxyActivities<Activities>(undo);
-  return {
-    assessSource: q.assessSource,
-    provisionTarget: s.provisionTarget,
-    reserveCapacity: c.reserveCapacity,
-    createMigrationJob: q.createMigrationJob,
-    verifyMigrationJob: q.verifyMigrationJob,
-    startMigrationJob: q.startMigrationJob,
-    waitForFullDump: w.waitForFullDump,
-    waitForReplicationReady: w.waitForReplicationReady,
-    validateData: s.validateData,
-    cutover: s.cutover,
-    rollbackCutover: u.rollbackCutover,
-    stopMigrationJob: u.stopMigrationJob,
-    deleteMigrationJob: u.deleteMigrationJob,
-    releaseCapacity: u.releaseCapacity,
-    deleteTarget: u.deleteTarget,
-  };
+type Kind = 'quick' | 'slow' | 'waiting' | 'capacity' | 'undo';
+const OPTIONS: Record<Kind, ActivityOptions> = { quick, slow, waiting, capacity, undo };
+
+/** Each step with its options and the one-line summary the Temporal UI shows for it. */
+const STEPS: { [K in keyof Activities]?: [Kind, string] } = {
+  assessSource: ['quick', 'assess the source: keys, wal_level, slots, large objects'],
+  provisionTarget: ['slow', 'provision the target (get-or-create) and its schema'],
+  reserveCapacity: ['capacity', 'reserve migration capacity (calendar or flex-start)'],
+  createMigrationJob: ['quick', 'create the migration job (get-or-create)'],
+  verifyMigrationJob: ['quick', 'verify the migration job'],
+  startMigrationJob: ['quick', 'start replication'],
+  waitForFullDump: ['waiting', 'wait for the initial copy'],
+  waitForReplicationReady: ['waiting', 'wait until lag stays under the threshold'],
+  validateData: ['slow', 'compare row counts and checksums'],
+  cutover: ['slow', 'cut over: block writes, drain, sequences, drop replication'],
+  rollbackCutover: ['undo', 'undo: give the source its writes back'],
+  stopMigrationJob: ['undo', 'undo: stop the migration job'],
+  deleteMigrationJob: ['undo', 'clean up the migration job'],
+  releaseCapacity: ['undo', 'release migration capacity'],
+  deleteTarget: ['undo', 'undo: delete the target this run created'],
+};
+
+export type StepActivities = Pick<Activities, keyof typeof STEPS & keyof Activities>;
+
+export function stepActivities(database: string): StepActivities {
+  const out: Record<string, unknown> = {};
+  for (const [name, [kind, summary]] of Object.entries(STEPS) as [keyof Activities, [Kind, string]][]) {
+    out[name] = proxyActivities<Activities>({ ...OPTIONS[kind], summary: `${database}: ${summary}` })[name];
+  }
+  return out as StepActivities;
 }

@@ -10,6 +10,7 @@ import {
   log,
   setHandler,
   setCurrentDetails,
+  sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { DatabasePlan, EffectiveSettings, GcpSettings } from '../common/plan';
@@ -18,6 +19,7 @@ import { isTerminal, type MigrationState } from '../common/states';
 import { MIGRATION_STATE } from '../common/search-attributes';
 import { childWorkflowId } from '../common/naming';
 import { formatDuration } from '../common/durations';
+import { describeWindow, msUntilWindow, type CutoverWindow } from '../common/cutover-window';
 import type { DatabaseTask } from '../activities';
 import {
   approveCutoverSignal,
@@ -40,12 +42,13 @@ export interface DatabaseMigrationInput {
   settings: EffectiveSettings;
   approval: { policy: 'manual' | 'auto'; timeoutMs: number };
   gcp?: GcpSettings;
+  cutoverWindow?: CutoverWindow;
 }
 
 type Decision = { approved: true; by: string; comment?: string } | { approved: false; by: string; reason?: string };
 
 export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<DatabaseSummary> {
-  const acts = stepActivities();
+  const acts = stepActivities(input.database.name);
   const task: DatabaseTask = { migrationId: input.migrationId, platform: input.platform, database: input.database, settings: input.settings, ...(input.gcp ? { gcp: input.gcp } : {}) };
   const name = input.database.name;
   const summary: DatabaseSummary = {
@@ -154,7 +157,9 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
       throw ApplicationFailure.nonRetryable(`cutover rejected by ${decision!.by}${decision!.reason ? `: ${decision!.reason}` : ''}`, 'CutoverRejected');
     }
 
-    void enter('CUTTING_OVER', { approvedBy: decision!.by });
+    if (input.cutoverWindow) await waitForWindow(input.cutoverWindow, decision!.by, publish);
+
+    void enter('CUTTING_OVER', { approvedBy: decision!.by, nextAction: '' });
     undo.push({ label: 'give the source its writes back', run: () => acts.rollbackCutover(task) });
     const cut = await acts.cutover(task);
 
@@ -180,6 +185,14 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     });
     await CancellationScope.nonCancellable(() => enter(cancelled ? 'CANCELLED' : 'FAILED', { lastError: message, finishedAt: new Date().toISOString() }));
     throw err;
+  }
+}
+
+/** Approved outside the window: stay AWAITING_APPROVAL (approved) and sleep until it opens. */
+async function waitForWindow(w: CutoverWindow, by: string, publish: (p: Partial<DatabaseSummary>) => Promise<void>): Promise<void> {
+  for (let ms = msUntilWindow(new Date(), w); ms > 0; ms = msUntilWindow(new Date(), w)) {
+    void publish({ approvedBy: by, nextAction: `approved by ${by}; cutover waits for the window ${describeWindow(w)} (opens in ${formatDuration(ms)})` });
+    await sleep(ms);
   }
 }
 

@@ -7,6 +7,8 @@ export const statusQuery = defineQuery<FleetStatus>('status');
 export const pauseUpdate = defineUpdate<FleetStatus, []>('pause');
 export const resumeUpdate = defineUpdate<FleetStatus, []>('resume');
 export const cancelDatabaseUpdate = defineUpdate<DatabaseSummary, [string]>('cancelDatabase');
+/** Runs a FAILED or CANCELLED database again; every step is get-or-create, so nothing is duplicated. */
+export const retryDatabaseUpdate = defineUpdate<DatabaseSummary, [string]>('retryDatabase');
 export const childProgressSignal = defineSignal<[Partial<DatabaseSummary> & { database: string }]>('childProgress');
 
 // Both: the parent forwards to the child; the child also takes them directly.

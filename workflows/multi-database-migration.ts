@@ -16,20 +16,25 @@ import {
   workflowInfo,
   allHandlersFinished,
   type SignalDefinition,
+  patched,
+  setCurrentDetails,
+  upsertSearchAttributes,
 } from '@temporalio/workflow';
 import { byPriority } from '../common/capacity';
 import { parseDuration } from '../common/durations';
 import { childWorkflowId } from '../common/naming';
 import { InvalidPlanError, effectiveSettings, validatePlan, type Plan } from '../common/plan';
-import { DATABASE_NAME, MIGRATION_ID, MIGRATION_STATE } from '../common/search-attributes';
+import { DATABASE_NAME, MIGRATION_ID, MIGRATION_STATE, PLATFORM } from '../common/search-attributes';
 import { isTerminal } from '../common/states';
-import { approvalProblem, type ApprovalAck, type ApprovalInput, type DatabaseSummary, type FleetStatus, type MigrationReport, type RejectionInput } from '../common/status';
+import { approvalProblem, retryProblem, type ApprovalAck, type ApprovalInput, type DatabaseSummary, type FleetStatus, type MigrationReport, type RejectionInput } from '../common/status';
 import { DatabaseMigration } from './database-migration';
+import { fleetDetailsMarkdown } from './details';
 import {
   approveCutoverSignal,
   approveCutoverUpdate,
   cancelDatabaseUpdate,
   childProgressSignal,
+  retryDatabaseUpdate,
   pauseUpdate,
   rejectCutoverSignal,
   rejectCutoverUpdate,
@@ -71,24 +76,40 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
     };
   }
   let paused = input.carried?.paused ?? false;
+  // Runs started before this patch did not tag the parent; replaying them must not either.
+  if (patched('parent-search-attributes')) {
+    upsertSearchAttributes([
+      { key: MIGRATION_ID, value: migrationId },
+      { key: PLATFORM, value: plan.platform },
+    ]);
+  }
   const list = () => order.map((d) => summaries[d.name]);
   const running = () => list().filter((s) => s.started && !isTerminal(s.state)).length;
   const nextPending = () => list().find((s) => !s.started && s.state === 'PENDING');
-  const allDone = () => list().every((s) => isTerminal(s.state));
+  // A FAILED database waits for an operator's decision (retry, or cancel to give up) rather than
+  // ending the fleet run; runs from before this rule completed with failures.
+  const failuresAwaitDecision = patched('failed-databases-await-decision');
+  const allDone = () => list().every((s) => (failuresAwaitDecision ? s.state === 'COMPLETED' || s.state === 'CANCELLED' : isTerminal(s.state)));
   const status = (): FleetStatus => ({ migrationId, platform: plan.platform, paused, concurrency: plan.concurrency, databases: list() });
+
+  const refresh = () => setCurrentDetails(fleetDetailsMarkdown(status()));
+  refresh();
 
   setHandler(statusQuery, status);
   setHandler(childProgressSignal, (patch) => {
     const s = summaries[patch.database];
     if (!s || isTerminal(s.state)) return; // a late report must not revive a finished database
     Object.assign(s, patch, { started: true });
+    refresh();
   });
   setHandler(pauseUpdate, () => {
     paused = true;
+    refresh();
     return status();
   });
   setHandler(resumeUpdate, () => {
     paused = false;
+    refresh();
     return status();
   });
 
@@ -106,19 +127,40 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
     };
   setHandler(approveCutoverUpdate, forward(approveCutoverSignal, 'approved'), { validator: refuseApproval });
   setHandler(rejectCutoverUpdate, forward(rejectCutoverSignal, 'rejected'), { validator: refuseApproval });
+  const known = (database: string) => {
+    const s = summaries[database];
+    if (!s) throw new Error(`unknown database "${database}"; this migration has: ${knownNames.join(', ')}`);
+    return s;
+  };
   setHandler(
     cancelDatabaseUpdate,
     async (database) => {
       const s = summaries[database];
-      if (!s.started) Object.assign(s, { state: 'CANCELLED', lastError: 'cancelled before it started' });
+      if (s.state === 'FAILED') Object.assign(s, { state: 'CANCELLED', lastError: `given up by an operator after: ${s.lastError}` });
+      else if (!s.started) Object.assign(s, { state: 'CANCELLED', lastError: 'cancelled before it started' });
       else await getExternalWorkflowHandle(s.childWorkflowId).cancel();
+      refresh();
       return s;
     },
     {
       validator: (database) => {
-        const s = summaries[database];
-        if (!s) throw new Error(`unknown database "${database}"; this migration has: ${knownNames.join(', ')}`);
-        if (isTerminal(s.state)) throw new Error(`database "${database}" is already ${s.state}`);
+        const s = known(database);
+        if (s.state === 'COMPLETED' || s.state === 'CANCELLED') throw new Error(`database "${database}" is already ${s.state}`);
+      },
+    },
+  );
+  setHandler(
+    retryDatabaseUpdate,
+    (database) => {
+      const s = summaries[database];
+      Object.assign(s, { state: 'PENDING', started: false, retries: (s.retries ?? 0) + 1, lastError: `retrying after: ${s.lastError}`, finishedAt: undefined, lagSeconds: null, lagBytes: null });
+      refresh();
+      return s;
+    },
+    {
+      validator: (database) => {
+        const p = retryProblem(database, summaries[database], knownNames);
+        if (p) throw new Error(p);
       },
     },
   );
@@ -144,13 +186,15 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
       try {
         const child = await startChild(DatabaseMigration, {
           workflowId: s.childWorkflowId,
-          args: [{ migrationId, platform: plan.platform, parentWorkflowId: migrationId, database: db, settings: effectiveSettings(plan, db), approval: { policy: plan.approval.policy, timeoutMs }, ...(plan.gcp ? { gcp: plan.gcp } : {}) }],
+          args: [{ migrationId, platform: plan.platform, parentWorkflowId: migrationId, database: db, settings: effectiveSettings(plan, db), approval: { policy: plan.approval.policy, timeoutMs }, ...(plan.gcp ? { gcp: plan.gcp } : {}), ...(plan.cutoverWindow ? { cutoverWindow: plan.cutoverWindow } : {}) }],
           parentClosePolicy: ParentClosePolicy.ABANDON,
           typedSearchAttributes: [
             { key: MIGRATION_ID, value: migrationId },
             { key: DATABASE_NAME, value: db.name },
             { key: MIGRATION_STATE, value: 'PENDING' },
+            { key: PLATFORM, value: plan.platform },
           ],
+          staticSummary: `${db.name}: ${db.engine} → ${db.target.kind} ${db.target.instance} (priority ${db.priority}, ${db.sizeGb} GB)`,
         });
         // Within this run the result backs up the child's own final signal (e.g. if it was terminated).
         child.result().catch((err: Error) => {
