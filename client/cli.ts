@@ -1,23 +1,31 @@
-// dbmig: start, watch, approve and steer fleet migrations; `dbmig worker` serves the task queue.
+// dbmig: start, watch, approve and steer fleet migrations; replay histories; run a worker.
 import { parseArgs } from 'node:util';
+import type { Client } from '@temporalio/client';
 import { InvalidPlanError, validatePlan } from '../common/plan';
-import { approveCutover, cancelDatabase, getStatus, pause, RefusedError, rejectCutover, resume, startMigration } from './client';
+import { isTerminal } from '../common/states';
+import { runWorker } from '../worker/main';
+import { approveCutover, cancelDatabase, getStatus, pause, rejectCutover, resume, retryDatabase, startMigration } from './client';
+import { exportCommand, replayCommand } from './commands-sre';
 import { clientFromEnv } from './connection';
 import { statusTable } from './format';
-import { readPlanFile } from './plan-file';
-import { runWorker } from '../worker/main';
 import { planReport } from './plan-report';
+import { readPlanFile } from './plan-file';
 
 const USAGE = `dbmig: a durable orchestrator for fleets of database migrations
 
 usage:
   dbmig plan --plan FILE [--id ID]              dry run: the operations per database, calling nothing
   dbmig start --plan FILE [--id ID]             start a migration from a YAML or JSON plan
-  dbmig status ID [--json]                      one line per database: state, lag, rows, last error
+  dbmig status ID [--json] [--watch]            a row per database: state, lag, rows, last error
   dbmig approve ID DATABASE --approver NAME [--comment TEXT]
   dbmig reject ID DATABASE --approver NAME [--reason TEXT]
   dbmig pause ID | dbmig resume ID              stop or resume starting new databases
-  dbmig cancel ID DATABASE                      cancel one database (compensates)
+  dbmig cancel ID DATABASE                      cancel one database (compensates), or give up a FAILED one
+  dbmig retry ID DATABASE                       run a FAILED or CANCELLED database again
+  dbmig replay --file FILE [--workflow-id ID]   replay a history (temporal workflow show --output json)
+  dbmig replay --workflow-id ID [--run-id R]    replay a history fetched from the server
+  dbmig replay --query "VISIBILITY QUERY"       replay every match, e.g. 'ExecutionStatus="Failed"'
+  dbmig history export ID --out FILE [--run-id R]
   dbmig worker                                  run a worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
                                                 TEMPORAL_TASK_QUEUE, DBMIG_STATE_DIR, DBMIG_METRICS_ADDRESS)
 `;
@@ -27,6 +35,32 @@ class UsageError extends Error {}
 function need(value: string | undefined, what: string): string {
   if (!value) throw new UsageError(`missing ${what}`);
   return value;
+}
+
+const OPTIONS = {
+  plan: { type: 'string' },
+  id: { type: 'string' },
+  approver: { type: 'string' },
+  comment: { type: 'string' },
+  reason: { type: 'string' },
+  json: { type: 'boolean' },
+  watch: { type: 'boolean' },
+  interval: { type: 'string' },
+  file: { type: 'string' },
+  'workflow-id': { type: 'string' },
+  'run-id': { type: 'string' },
+  query: { type: 'string' },
+  out: { type: 'string' },
+} as const;
+
+/** Redraws the status table until every database has finished (or Ctrl-C). */
+async function watch(client: Client, id: string, everyMs: number): Promise<void> {
+  for (;;) {
+    const status = await getStatus(client, id);
+    process.stdout.write(`${process.stdout.isTTY ? '\x1b[2J\x1b[H' : '\n'}${new Date().toISOString()}  (every ${everyMs / 1000}s, Ctrl-C to stop)\n${statusTable(status)}\n`);
+    if (status.databases.every((d) => isTerminal(d.state))) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -39,78 +73,81 @@ export async function main(argv: string[]): Promise<number> {
     await runWorker();
     return 0;
   }
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: {
-      plan: { type: 'string' },
-      id: { type: 'string' },
-      approver: { type: 'string' },
-      comment: { type: 'string' },
-      reason: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-  });
+  const { values: v, positionals } = parseArgs({ args: rest, allowPositionals: true, options: OPTIONS });
   const [id, database] = positionals;
   // Arguments are checked before connecting, so a typo fails fast and offline.
-  const args = {
+  const arg = {
     id: (): string => need(id, 'migration ID'),
     database: (): string => need(database, 'DATABASE'),
-    approver: (): string => need(values.approver, '--approver NAME'),
+    approver: (): string => need(v.approver, '--approver NAME'),
   };
-  if (command === 'plan') {
-    const plan = validatePlan(readPlanFile(need(values.plan, '--plan FILE')));
-    console.log(planReport(plan, values.id ?? plan.migrationId ?? 'MIGRATION-ID'));
-    return 0;
-  }
-  if (!['start', 'status', 'approve', 'reject', 'pause', 'resume', 'cancel'].includes(command)) throw new UsageError(`unknown command "${command}"`);
-  if (command === 'start') need(values.plan, '--plan FILE');
-  else args.id();
-  if (['approve', 'reject', 'cancel'].includes(command)) args.database();
-  if (['approve', 'reject'].includes(command)) args.approver();
-  const plan = command === 'start' ? readPlanFile(values.plan!) : undefined;
-  if (plan !== undefined) validatePlan(plan);
-
-  const conn = await clientFromEnv();
+  const sre = { file: v.file, workflowId: v['workflow-id'], runId: v['run-id'], query: v.query, out: v.out };
+  let connection: Awaited<ReturnType<typeof clientFromEnv>> | undefined;
+  const client = async () => (connection ??= await clientFromEnv()).client;
   try {
-    const { client, taskQueue } = conn;
     switch (command) {
+      case 'plan': {
+        const plan = validatePlan(readPlanFile(need(v.plan, '--plan FILE')));
+        console.log(planReport(plan, v.id ?? plan.migrationId ?? 'MIGRATION-ID'));
+        return 0;
+      }
       case 'start': {
-        const started = await startMigration(client, plan, { id: values.id, taskQueue });
-        console.log(`started migration ${started}\n  watch:   dbmig status ${started}\n  Temporal UI: workflow id ${started}`);
+        const plan = readPlanFile(need(v.plan, '--plan FILE'));
+        validatePlan(plan);
+        const started = await startMigration(await client(), plan, { id: v.id, taskQueue: connection!.taskQueue });
+        console.log(`started migration ${started}\n  watch: dbmig status ${started} --watch\n  Temporal UI: workflow id ${started}`);
         return 0;
       }
       case 'status': {
-        const status = await getStatus(client, args.id());
-        console.log(values.json ? JSON.stringify(status, null, 2) : statusTable(status));
+        const mid = arg.id();
+        if (v.watch) await watch(await client(), mid, Number(v.interval ?? 2) * 1000);
+        else {
+          const status = await getStatus(await client(), mid);
+          console.log(v.json ? JSON.stringify(status, null, 2) : statusTable(status));
+        }
         return 0;
       }
       case 'approve': {
-        const ack = await approveCutover(client, args.id(), args.database(), args.approver(), values.comment);
+        const [mid, db, who] = [arg.id(), arg.database(), arg.approver()];
+        const ack = await approveCutover(await client(), mid, db, who, v.comment);
         console.log(`cutover of ${ack.database} approved by ${ack.by}`);
         return 0;
       }
       case 'reject': {
-        const ack = await rejectCutover(client, args.id(), args.database(), args.approver(), values.reason);
+        const [mid, db, who] = [arg.id(), arg.database(), arg.approver()];
+        const ack = await rejectCutover(await client(), mid, db, who, v.reason);
         console.log(`cutover of ${ack.database} rejected by ${ack.by}`);
         return 0;
       }
       case 'pause':
       case 'resume': {
-        const status = await (command === 'pause' ? pause : resume)(client, args.id());
+        const status = await (command === 'pause' ? pause : resume)(await client(), arg.id());
         console.log(`migration ${status.migrationId} ${status.paused ? 'paused: no new database will start' : 'resumed'}`);
         return 0;
       }
       case 'cancel': {
-        const s = await cancelDatabase(client, args.id(), args.database());
-        console.log(`cancel requested for ${s.database} (was ${s.state}); it compensates before it stops`);
+        const [mid, db] = [arg.id(), arg.database()];
+        const s = await cancelDatabase(await client(), mid, db);
+        console.log(s.state === 'CANCELLED' ? `${s.database} is CANCELLED` : `cancel requested for ${s.database}; it compensates before it stops`);
         return 0;
+      }
+      case 'retry': {
+        const [mid, db] = [arg.id(), arg.database()];
+        const s = await retryDatabase(await client(), mid, db);
+        console.log(`${s.database} will run again (retry ${s.retries}); steps that still hold are found, not redone`);
+        return 0;
+      }
+      case 'replay':
+        return await replayCommand(sre, client);
+      case 'history': {
+        if (id !== 'export') throw new UsageError('usage: dbmig history export ID --out FILE');
+        return await exportCommand(need(database, 'workflow ID'), sre, await client());
       }
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
   } finally {
-    await conn.close();
+    await connection?.close();
   }
 }
 
@@ -118,9 +155,7 @@ export function runCli(argv = process.argv.slice(2)): void {
   main(argv).then(
     (code) => process.exit(code),
     (err: Error) => {
-      if (err instanceof UsageError) process.stderr.write(`dbmig: ${err.message}\n\n${USAGE}`);
-      else if (err instanceof InvalidPlanError || err instanceof RefusedError) process.stderr.write(`dbmig: ${err.message}\n`);
-      else process.stderr.write(`dbmig: ${err.message}\n`);
+      process.stderr.write(`dbmig: ${err.message}\n${err instanceof UsageError ? `\n${USAGE}` : ''}`);
       process.exit(err instanceof UsageError || err instanceof InvalidPlanError ? 2 : 1);
     },
   );

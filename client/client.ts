@@ -4,7 +4,8 @@ import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { validatePlan } from '../common/plan';
 import type { ApprovalAck, DatabaseSummary, FleetStatus, MigrationReport } from '../common/status';
 import { MultiDatabaseMigration } from '../workflows';
-import { approveCutoverUpdate, cancelDatabaseUpdate, pauseUpdate, rejectCutoverUpdate, resumeUpdate, statusQuery } from '../workflows/messages';
+import { approveCutoverUpdate, cancelDatabaseUpdate, pauseUpdate, rejectCutoverUpdate, resumeUpdate, retryDatabaseUpdate, statusQuery } from '../workflows/messages';
+import { isTerminal, type MigrationState } from '../common/states';
 
 export const DEFAULT_TASK_QUEUE = 'db-migrations';
 
@@ -62,6 +63,33 @@ export function resume(client: Client, migrationId: string): Promise<FleetStatus
 
 export function cancelDatabase(client: Client, migrationId: string, database: string): Promise<DatabaseSummary> {
   return refusals(client.workflow.getHandle(migrationId).executeUpdate(cancelDatabaseUpdate, { args: [database] }));
+}
+
+export function retryDatabase(client: Client, migrationId: string, database: string): Promise<DatabaseSummary> {
+  return refusals(client.workflow.getHandle(migrationId).executeUpdate(retryDatabaseUpdate, { args: [database] }));
+}
+
+export interface WaitOptions {
+  timeoutMs?: number;
+  pollMs?: number;
+}
+
+/**
+ * Resolves with the database's summary once it is in one of `states`. Rejects if it ends in
+ * another terminal state first (it would never get there), or after the timeout.
+ */
+export async function waitForState(client: Client, migrationId: string, database: string, states: MigrationState | MigrationState[], opts: WaitOptions = {}): Promise<DatabaseSummary> {
+  const wanted = Array.isArray(states) ? states : [states];
+  const until = Date.now() + (opts.timeoutMs ?? 24 * 3_600_000);
+  for (;;) {
+    const status = await getStatus(client, migrationId);
+    const s = status.databases.find((d) => d.database === database);
+    if (!s) throw new RefusedError(`unknown database "${database}"; this migration has: ${status.databases.map((d) => d.database).join(', ')}`);
+    if (wanted.includes(s.state)) return s;
+    if (isTerminal(s.state)) throw new Error(`database "${database}" ended ${s.state}${s.lastError ? `: ${s.lastError}` : ''} before reaching ${wanted.join(' or ')}`);
+    if (Date.now() > until) throw new Error(`timed out waiting for "${database}" to reach ${wanted.join(' or ')} (it is ${s.state})`);
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
+  }
 }
 
 export function waitForReport(client: Client, migrationId: string): Promise<MigrationReport> {
