@@ -10,7 +10,7 @@ import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import net from 'node:net';
 import { LocalPlatform } from '../activities/platforms/local';
 import type { ClusterInfo } from '../activities/platforms/local/clusters';
-import { approveCutover, getStatus, RefusedError, startMigration, waitForReport } from '../client/client';
+import { approveCutover, cancelDatabase, getStatus, RefusedError, startMigration, waitForReport } from '../client/client';
 import { table } from '../client/format';
 import { formatDuration } from '../common/durations';
 import type { DatabaseSummary } from '../common/status';
@@ -96,6 +96,11 @@ async function main(): Promise<number> {
   following = followMigration(id, target, source, checks);
   await following;
   if (stopped) return 130;
+  // A failed database holds the fleet open for an operator; the demo gives it up so it can report.
+  for (const d of (await getStatus(env.client, id)).databases.filter((x) => x.state === 'FAILED')) {
+    say(`${d.database.padEnd(10)} FAILED: ${d.lastError}; giving it up (an operator would retry or cancel)`);
+    await cancelDatabase(env.client, id, d.database);
+  }
   const report = await waitForReport(env.client, id);
   await new Promise((r) => setTimeout(r, 1000)); // let the moved writers write to the targets
   for (const w of parts.writers.values()) await w.stop();

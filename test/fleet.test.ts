@@ -53,7 +53,10 @@ test('a fleet of three databases completes under continuous writes', async () =>
       await writer.moveTo({ ...target, database: d.database });
       writesAfterMove.set(d.database, before);
     }
-    if (status.databases.every((d) => ['COMPLETED', 'FAILED', 'CANCELLED'].includes(d.state))) break;
+    // A FAILED database would hold the fleet open for an operator: report it instead of waiting.
+    const failed = status.databases.filter((d) => d.state === 'FAILED');
+    assert.deepEqual(failed.map((d) => [d.database, d.lastError]), []);
+    if (status.databases.every((d) => ['COMPLETED', 'CANCELLED'].includes(d.state))) break;
     await new Promise((r) => setTimeout(r, 200));
   }
   const report = await handle.result();

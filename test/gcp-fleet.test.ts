@@ -54,7 +54,10 @@ async function runFleet(id: string, reject: string[] = []): Promise<{ report: Mi
         if (!(err instanceof WorkflowUpdateFailedError)) throw err;
       }
     }
-    if (status.databases.every((d) => ['COMPLETED', 'FAILED', 'CANCELLED'].includes(d.state))) break;
+    // A FAILED database would hold the fleet open for an operator: report it instead of waiting.
+    const failed = status.databases.filter((d) => d.state === 'FAILED');
+    if (failed.length) throw new Error(`failed: ${failed.map((d) => `${d.database}: ${d.lastError}`).join('; ')}`);
+    if (status.databases.every((d) => ['COMPLETED', 'CANCELLED'].includes(d.state))) break;
     await new Promise((r) => setTimeout(r, 200));
   }
   return { report: await handle.result(), approvals };
