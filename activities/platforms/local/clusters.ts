@@ -35,6 +35,9 @@ const SERVER_SETTINGS = [
   'max_logical_replication_workers=24',
   'max_worker_processes=32',
   'max_sync_workers_per_subscription=4',
+  // The launcher starts (and restarts) sync and apply workers at this pace; the 5 s default
+  // dominated the initial copy of small databases (bench/local-platform.ts).
+  'wal_retrieve_retry_interval=500ms',
   'max_connections=200',
   'listen_addresses=127.0.0.1',
   'unix_socket_directories=',

@@ -181,15 +181,19 @@ export class LocalPlatform implements MigrationPlatform {
         onProgress(`waiting for the target to apply ${finalLsn}`);
         await new Promise((r) => setTimeout(r, 100));
       }
+      // Apply stopped and sequences carried over: the target can take writes, which ends the
+      // window; removing the replication objects (slow while the apply worker exits) comes after.
+      await setSubscriptionEnabled(target, names.subscription, false);
       onProgress('copying sequences');
       const sequencesCopied = await copySequences(src, target);
+      const writeBlockMs = Date.now() - job.blockedAt;
       onProgress('removing replication');
       await removeReplication(src, target, names);
       const result: CutoverResult = {
         endpoint: `postgresql://${targetParams.host}:${targetParams.port}/${targetParams.database}`,
         finalLsn,
         sequencesCopied,
-        writeBlockMs: Date.now() - job.blockedAt,
+        writeBlockMs,
       };
       await this.writeJob(task, { ...job, result });
       return result;
