@@ -2,7 +2,7 @@
 // pause, resume, cancel. It validates what it can before calling, with the workflows' own messages.
 import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { validatePlan } from '../common/plan';
-import type { ApprovalAck, DatabaseSummary, FleetStatus, MigrationReport } from '../common/status';
+import { unknownDatabase, type ApprovalAck, type DatabaseSummary, type FleetStatus, type MigrationReport } from '../common/status';
 import { MultiDatabaseMigration } from '../workflows';
 import { approveCutoverUpdate, cancelDatabaseUpdate, pauseUpdate, rejectCutoverUpdate, resumeUpdate, retryDatabaseUpdate, statusQuery } from '../workflows/messages';
 import { isTerminal, type MigrationState } from '../common/states';
@@ -84,7 +84,7 @@ export async function waitForState(client: Client, migrationId: string, database
   for (;;) {
     const status = await getStatus(client, migrationId);
     const s = status.databases.find((d) => d.database === database);
-    if (!s) throw new RefusedError(`unknown database "${database}"; this migration has: ${status.databases.map((d) => d.database).join(', ')}`);
+    if (!s) throw new RefusedError(unknownDatabase(database, status.databases.map((d) => d.database)));
     if (wanted.includes(s.state)) return s;
     if (isTerminal(s.state)) throw new Error(`database "${database}" ended ${s.state}${s.lastError ? `: ${s.lastError}` : ''} before reaching ${wanted.join(' or ')}`);
     if (Date.now() > until) throw new Error(`timed out waiting for "${database}" to reach ${wanted.join(' or ')} (it is ${s.state})`);

@@ -61,6 +61,10 @@ export interface ApprovalAck {
   by: string;
 }
 
+export function unknownDatabase(database: string, known: string[]): string {
+  return `unknown database "${database}"; this migration has: ${known.join(', ')}`;
+}
+
 /** Returns why an approval or rejection must be refused, or undefined when it is acceptable. */
 export function approvalProblem(
   input: { database?: unknown; approver?: unknown } | undefined,
@@ -71,14 +75,14 @@ export function approvalProblem(
   if (typeof input.approver !== 'string' || input.approver.trim() === '') return 'approver must be a non-empty name (who approves this cutover?)';
   if (typeof input.database !== 'string' || input.database === '') return 'database must be named';
   const found = lookup(input.database);
-  if (!found) return `unknown database "${input.database}"; this migration has: ${known.join(', ')}`;
+  if (!found) return unknownDatabase(input.database, known);
   if (found.state !== 'AWAITING_APPROVAL') return `database "${input.database}" is ${found.state}, not AWAITING_APPROVAL; cutover can be approved or rejected only while it awaits approval`;
   return undefined;
 }
 
 /** Why a database cannot be retried, or undefined when it can. */
 export function retryProblem(database: string, s: { state: MigrationState } | undefined, known: string[]): string | undefined {
-  if (!s) return `unknown database "${database}"; this migration has: ${known.join(', ')}`;
+  if (!s) return unknownDatabase(database, known);
   if (s.state === 'COMPLETED') return `database "${database}" is COMPLETED; a completed cutover is never redone`;
   if (s.state !== 'FAILED' && s.state !== 'CANCELLED') return `database "${database}" is ${s.state}; only a FAILED or CANCELLED database can be retried`;
   return undefined;

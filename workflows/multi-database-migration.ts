@@ -26,7 +26,7 @@ import { childWorkflowId } from '../common/naming';
 import { InvalidPlanError, effectiveSettings, validatePlan, type Plan } from '../common/plan';
 import { DATABASE_NAME, MIGRATION_ID, MIGRATION_STATE, PLATFORM } from '../common/search-attributes';
 import { isTerminal } from '../common/states';
-import { approvalProblem, retryProblem, type ApprovalAck, type ApprovalInput, type DatabaseSummary, type FleetStatus, type MigrationReport, type RejectionInput } from '../common/status';
+import { approvalProblem, retryProblem, unknownDatabase, type ApprovalAck, type ApprovalInput, type DatabaseSummary, type FleetStatus, type MigrationReport, type RejectionInput } from '../common/status';
 import { DatabaseMigration } from './database-migration';
 import { fleetDetailsMarkdown } from './details';
 import {
@@ -129,7 +129,7 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
   setHandler(rejectCutoverUpdate, forward(rejectCutoverSignal, 'rejected'), { validator: refuseApproval });
   const known = (database: string) => {
     const s = summaries[database];
-    if (!s) throw new Error(`unknown database "${database}"; this migration has: ${knownNames.join(', ')}`);
+    if (!s) throw new Error(unknownDatabase(database, knownNames));
     return s;
   };
   setHandler(

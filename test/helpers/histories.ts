@@ -1,10 +1,10 @@
 // Saves a real history as a replay fixture when DBMIG_RECORD_HISTORIES=1 (in the same JSON
 // shape as `temporal workflow show --output json`). A history does not name its own workflow,
 // and child ids derive from it, so the file is named after the workflow id ('/' as '__').
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { exportHistory } from '../../client/replay';
 
 export const HISTORIES_DIR = join(__dirname, '..', 'fixtures', 'histories');
 
@@ -13,7 +13,6 @@ export const workflowForFile = (file: string) => file.replace(/\.json$/, '').rep
 
 export async function recordHistory(client: Client, workflowId: string): Promise<void> {
   if (process.env.DBMIG_RECORD_HISTORIES !== '1') return;
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
   await mkdir(HISTORIES_DIR, { recursive: true });
-  await writeFile(join(HISTORIES_DIR, fileForWorkflow(workflowId)), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
+  await exportHistory(client, workflowId, join(HISTORIES_DIR, fileForWorkflow(workflowId)));
 }

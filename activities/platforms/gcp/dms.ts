@@ -5,7 +5,7 @@ import { resolveSecret } from '../../secrets';
 import type { DatabaseTask } from '../platform';
 import { PermanentError } from '../platform';
 import type { datamigration_v1, GcpClients } from './clients';
-import { call, getOrUndefined, isNotFound } from './errors';
+import { call, getOrUndefined, httpStatus, isNotFound } from './errors';
 import { pollUntil, type PollOptions } from './poll';
 
 type Profile = datamigration_v1.Schema$ConnectionProfile;
@@ -76,8 +76,8 @@ export async function validateSourceProfile(c: GcpClients, task: DatabaseTask): 
     await data(c.dms.projects.locations.connectionProfiles.create({ parent: n.parent, connectionProfileId: n.sourceProfile, validateOnly: true, requestId: requestId(task.migrationId, 'validate', n.sourceProfile), requestBody: await sourceProfile(task) }));
     return undefined;
   } catch (err) {
-    const e = err as { response?: { status?: number }; message?: string };
-    if (e.response?.status === 400 || e.response?.status === 409) return e.message ?? 'invalid source connection';
+    const status = httpStatus(err);
+    if (status === 400 || status === 409) return (err as Error).message || 'invalid source connection';
     throw err;
   }
 }

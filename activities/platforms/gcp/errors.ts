@@ -9,8 +9,7 @@ interface ApiError {
   message?: string;
 }
 
-// gRPC codes, which gax also uses for REST answers.
-const GRPC = { INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, FAILED_PRECONDITION: 9, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 };
+// gRPC codes (which gax also uses for REST answers) to the HTTP status they stand for.
 const HTTP_FOR_GRPC: Record<number, number> = { 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 13: 500, 14: 503, 16: 401 };
 
 /** The HTTP status an error stands for, from either a gax (gRPC code) or a gaxios (HTTP) error. */
@@ -48,8 +47,6 @@ export function classify(err: unknown, doing: string): Error {
       return new Error(`${message} (retryable${status ? `, HTTP ${status}` : ''})`);
   }
 }
-
-export { GRPC };
 
 const TRANSIENT = (status: number | undefined) => status === undefined || status === 429 || status >= 500;
 
