@@ -24,6 +24,8 @@ after(async () => h?.close());
 test('pause holds new databases, cancelDatabase compensates one, resume finishes the rest', async () => {
   const plan = planFor(h.source, DBS.slice(0, 2), `env:${SOURCE_PASSWORD_ENV}`, { concurrency: 1, approval: { policy: 'auto', timeout: '1h' }, defaults: { stableWindow: '1h' } });
   const handle = await h.env.client.workflow.start(MultiDatabaseMigration, { taskQueue: h.taskQueue, workflowId: 'controls', args: [{ plan }] });
+  // Pause only once the first database is under way; pausing earlier would (rightly) hold it back too.
+  await eventually('first started', async () => (await handle.query(statusQuery)).databases.find((d) => d.database === 'first' && d.started));
   const paused = await handle.executeUpdate(pauseUpdate);
   assert.equal(paused.paused, true);
   await eventually('first in CDC', async () => (await handle.query(statusQuery)).databases.find((d) => d.database === 'first' && d.state === 'CDC'));
