@@ -3,7 +3,12 @@
 // non-retryable failures, and never returns or logs a secret.
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { lagReportSignal, type LagReport } from '../workflows/messages';
-import { PermanentError, type DatabaseTask, type MigrationPlatform, type ReplicationStatus } from './platforms/platform';
+import {
+  PermanentError,
+  type DatabaseTask,
+  type MigrationPlatform,
+  type ReplicationStatus,
+} from './platforms/platform';
 import { createMigrationMetrics } from './metrics';
 
 export type { DatabaseTask } from './platforms/platform';
@@ -40,23 +45,40 @@ export function createActivities(platforms: Platforms) {
   const metrics = createMigrationMetrics();
   const on = (task: DatabaseTask): MigrationPlatform => {
     const p = platforms[task.platform];
-    if (!p) throw new PermanentError('PlatformUnavailable', `platform "${task.platform}" is not configured on this worker (it has: ${Object.keys(platforms).join(', ')})`);
+    if (!p)
+      throw new PermanentError(
+        'PlatformUnavailable',
+        `platform "${task.platform}" is not configured on this worker (it has: ${Object.keys(platforms).join(', ')})`,
+      );
     return p;
   };
 
   async function report(task: DatabaseTask, s: ReplicationStatus): Promise<void> {
     metrics.lag(task, s);
     const info = Context.current().info;
-    const payload: LagReport = { phase: s.phase, lagSeconds: s.lagSeconds, lagBytes: s.lagBytes, rows: s.rowsOnTarget, tablesReady: s.tablesReady, tablesTotal: s.tablesTotal };
+    const payload: LagReport = {
+      phase: s.phase,
+      lagSeconds: s.lagSeconds,
+      lagBytes: s.lagBytes,
+      rows: s.rowsOnTarget,
+      tablesReady: s.tablesReady,
+      tablesTotal: s.tablesTotal,
+    };
     try {
-      await Context.current().client.workflow.getHandle(info.workflowExecution!.workflowId).signal(lagReportSignal, payload);
+      await Context.current()
+        .client.workflow.getHandle(info.workflowExecution!.workflowId)
+        .signal(lagReportSignal, payload);
     } catch (err) {
       log.warn('could not report lag to the workflow', { error: (err as Error).message });
     }
   }
 
   /** Polls replication until `done` holds; heartbeats every poll and reports every few seconds. */
-  async function pollReplication(task: DatabaseTask, pollMs: number, done: (s: ReplicationStatus, now: number) => boolean): Promise<ReplicationStatus> {
+  async function pollReplication(
+    task: DatabaseTask,
+    pollMs: number,
+    done: (s: ReplicationStatus, now: number) => boolean,
+  ): Promise<ReplicationStatus> {
     const ctx = Context.current();
     let lastReport = 0;
     let firstErrorCount: number | undefined;
@@ -64,7 +86,8 @@ export function createActivities(platforms: Platforms) {
       const s = await guarded(() => on(task).getReplicationStatus(task));
       ctx.heartbeat({ phase: s.phase, lagSeconds: s.lagSeconds, lagBytes: s.lagBytes });
       const now = Date.now();
-      if (s.phase === 'NOT_CREATED' || s.phase === 'CREATED') throw new Error(`replication is ${s.phase}; the job must be started first`);
+      if (s.phase === 'NOT_CREATED' || s.phase === 'CREATED')
+        throw new Error(`replication is ${s.phase}; the job must be started first`);
       // One error can be a blip the target retries through; errors that keep coming will not heal.
       firstErrorCount ??= s.errorCount;
       if (s.errorCount - firstErrorCount >= BROKEN_AFTER_ERRORS) {
@@ -113,7 +136,13 @@ export function createActivities(platforms: Platforms) {
         stableSince = ok ? (stableSince ?? now) : undefined;
         return stableSince !== undefined && now - stableSince >= stableWindowMs;
       });
-      return { waitedMs: Date.now() - started, maxLagSeconds: maxLag, lagSeconds: s.lagSeconds, lagBytes: s.lagBytes, rows: s.rowsOnTarget };
+      return {
+        waitedMs: Date.now() - started,
+        maxLagSeconds: maxLag,
+        lagSeconds: s.lagSeconds,
+        lagBytes: s.lagBytes,
+        rows: s.rowsOnTarget,
+      };
     },
 
     validateData: (task: DatabaseTask, mode: 'live' | 'final') => guarded(() => on(task).validateData(task, mode)),

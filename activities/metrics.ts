@@ -11,12 +11,25 @@ export function createMigrationMetrics() {
   return {
     lag(task: DatabaseTask, s: ReplicationStatus): void {
       const m = meter(task);
-      if (s.lagSeconds !== null) m.createGauge('dbmig_replication_lag_seconds', 'float', 's', 'Replication lag of a database in migration').set(s.lagSeconds);
-      if (s.lagBytes !== null) m.createGauge('dbmig_replication_lag_bytes', 'int', 'By', 'WAL bytes the target has not confirmed').set(s.lagBytes);
+      if (s.lagSeconds !== null)
+        m.createGauge('dbmig_replication_lag_seconds', 'float', 's', 'Replication lag of a database in migration').set(
+          s.lagSeconds,
+        );
+      if (s.lagBytes !== null)
+        m.createGauge('dbmig_replication_lag_bytes', 'int', 'By', 'WAL bytes the target has not confirmed').set(
+          s.lagBytes,
+        );
       m.createGauge('dbmig_rows_on_target', 'int', '1', 'Rows present on the target (estimate)').set(s.rowsOnTarget);
     },
     cutover(task: DatabaseTask, writeBlockMs: number): void {
-      meter(task).createHistogram('dbmig_cutover_write_block_seconds', 'float', 's', 'Time the source refused writes during cutover').record(writeBlockMs / 1000);
+      meter(task)
+        .createHistogram(
+          'dbmig_cutover_write_block_seconds',
+          'float',
+          's',
+          'Time the source refused writes during cutover',
+        )
+        .record(writeBlockMs / 1000);
     },
   };
 }

@@ -23,14 +23,21 @@ export async function resolveSecret(ref: string, ctx: SecretContext = {}): Promi
   const name = ref.slice(colon + 1);
   if (scheme === 'env') {
     const value = process.env[name];
-    if (value === undefined) throw new PermanentError('SecretUnavailable', `secret ${ref}: environment variable ${name} is not set on this worker`);
+    if (value === undefined)
+      throw new PermanentError(
+        'SecretUnavailable',
+        `secret ${ref}: environment variable ${name} is not set on this worker`,
+      );
     return value;
   }
   if (scheme === 'file') {
     try {
       return (await readFile(name, 'utf8')).replace(/\r?\n$/, '');
     } catch (err) {
-      throw new PermanentError('SecretUnavailable', `secret ${ref}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new PermanentError(
+        'SecretUnavailable',
+        `secret ${ref}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
     }
   }
   const extra = extraResolvers.get(scheme);

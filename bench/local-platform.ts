@@ -9,7 +9,10 @@ import { table } from '../client/format';
 import { effectiveSettings, validatePlan } from '../common/plan';
 import { createSourceDatabase, planFor, Writer } from '../demo/fleet';
 
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
 const ROWS = sizes.length ? sizes : [20_000, 100_000, 400_000];
 /** Single runs are noisy (a table-sync worker starts when the launcher next wakes): take the median of several. */
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -25,11 +28,25 @@ interface Sample {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const spread = (xs: number[]) => `${median(xs)} (${Math.min(...xs)}-${Math.max(...xs)})`;
 
-async function once(platform: LocalPlatform, source: Awaited<ReturnType<LocalPlatform['clusters']['ensure']>>, n: number, run: number): Promise<Sample> {
+async function once(
+  platform: LocalPlatform,
+  source: Awaited<ReturnType<LocalPlatform['clusters']['ensure']>>,
+  n: number,
+  run: number,
+): Promise<Sample> {
   const name = `bench_${n}_${run}`;
   await createSourceDatabase(source, { name, rows: n, priority: 'high', sizeGb: 10 });
-  const plan = validatePlan(planFor(source, [{ name, rows: n, priority: 'high', sizeGb: 10 }], 'env:DBMIG_BENCH_PASSWORD', { migrationId: 'bench' }));
-  const task: DatabaseTask = { migrationId: 'bench', platform: 'local', database: plan.databases[0], settings: effectiveSettings(plan, plan.databases[0]) };
+  const plan = validatePlan(
+    planFor(source, [{ name, rows: n, priority: 'high', sizeGb: 10 }], 'env:DBMIG_BENCH_PASSWORD', {
+      migrationId: 'bench',
+    }),
+  );
+  const task: DatabaseTask = {
+    migrationId: 'bench',
+    platform: 'local',
+    database: plan.databases[0],
+    settings: effectiveSettings(plan, plan.databases[0]),
+  };
   const writer = new Writer({ ...source, database: name }, false, 5);
   await platform.provisionTarget(task);
   await platform.reserveCapacity(task);
@@ -45,7 +62,13 @@ async function once(platform: LocalPlatform, source: Awaited<ReturnType<LocalPla
   await writer.stop();
   await platform.releaseCapacity(task);
   await platform.deleteTarget(task);
-  return { copyMs, lagBytes: lag.lagBytes ?? 0, writeBlockMs: cut.writeBlockMs, writes: writer.writes, equal: final.ok };
+  return {
+    copyMs,
+    lagBytes: lag.lagBytes ?? 0,
+    writeBlockMs: cut.writeBlockMs,
+    writes: writer.writes,
+    equal: final.ok,
+  };
 }
 
 async function main(): Promise<void> {
@@ -60,7 +83,14 @@ async function main(): Promise<void> {
       const samples: Sample[] = [];
       for (let run = 0; run < RUNS; run++) samples.push(await once(platform, source, n, run));
       const copy = samples.map((x) => x.copyMs);
-      rows.push([String(n), spread(copy), String(Math.round(n / (median(copy) / 1000))), spread(samples.map((x) => x.lagBytes)), spread(samples.map((x) => x.writeBlockMs)), samples.every((x) => x.equal) ? `equal x${RUNS}` : 'DIFFERENT']);
+      rows.push([
+        String(n),
+        spread(copy),
+        String(Math.round(n / (median(copy) / 1000))),
+        spread(samples.map((x) => x.lagBytes)),
+        spread(samples.map((x) => x.writeBlockMs)),
+        samples.every((x) => x.equal) ? `equal x${RUNS}` : 'DIFFERENT',
+      ]);
     }
   } finally {
     await platform.clusters.destroy('source');

@@ -4,7 +4,16 @@ import type { Client } from '@temporalio/client';
 import { InvalidPlanError, validatePlan } from '../common/plan';
 import { isTerminal } from '../common/states';
 import { runWorker } from '../worker/main';
-import { approveCutover, cancelDatabase, getStatus, pause, rejectCutover, resume, retryDatabase, startMigration } from './client';
+import {
+  approveCutover,
+  cancelDatabase,
+  getStatus,
+  pause,
+  rejectCutover,
+  resume,
+  retryDatabase,
+  startMigration,
+} from './client';
 import { exportCommand, replayCommand } from './commands-sre';
 import { clientFromEnv } from './connection';
 import { statusTable } from './format';
@@ -57,7 +66,9 @@ const OPTIONS = {
 async function watch(client: Client, id: string, everyMs: number): Promise<void> {
   for (;;) {
     const status = await getStatus(client, id);
-    process.stdout.write(`${process.stdout.isTTY ? '\x1b[2J\x1b[H' : '\n'}${new Date().toISOString()}  (every ${everyMs / 1000}s, Ctrl-C to stop)\n${statusTable(status)}\n`);
+    process.stdout.write(
+      `${process.stdout.isTTY ? '\x1b[2J\x1b[H' : '\n'}${new Date().toISOString()}  (every ${everyMs / 1000}s, Ctrl-C to stop)\n${statusTable(status)}\n`,
+    );
     if (status.databases.every((d) => isTerminal(d.state))) return;
     await new Promise((r) => setTimeout(r, everyMs));
   }
@@ -95,7 +106,9 @@ export async function main(argv: string[]): Promise<number> {
         const plan = readPlanFile(need(v.plan, '--plan FILE'));
         validatePlan(plan);
         const started = await startMigration(await client(), plan, { id: v.id, taskQueue: connection!.taskQueue });
-        console.log(`started migration ${started}\n  watch: dbmig status ${started} --watch\n  Temporal UI: workflow id ${started}`);
+        console.log(
+          `started migration ${started}\n  watch: dbmig status ${started} --watch\n  Temporal UI: workflow id ${started}`,
+        );
         return 0;
       }
       case 'status': {
@@ -122,13 +135,19 @@ export async function main(argv: string[]): Promise<number> {
       case 'pause':
       case 'resume': {
         const status = await (command === 'pause' ? pause : resume)(await client(), arg.id());
-        console.log(`migration ${status.migrationId} ${status.paused ? 'paused: no new database will start' : 'resumed'}`);
+        console.log(
+          `migration ${status.migrationId} ${status.paused ? 'paused: no new database will start' : 'resumed'}`,
+        );
         return 0;
       }
       case 'cancel': {
         const [mid, db] = [arg.id(), arg.database()];
         const s = await cancelDatabase(await client(), mid, db);
-        console.log(s.state === 'CANCELLED' ? `${s.database} is CANCELLED` : `cancel requested for ${s.database}; it compensates before it stops`);
+        console.log(
+          s.state === 'CANCELLED'
+            ? `${s.database} is CANCELLED`
+            : `cancel requested for ${s.database}; it compensates before it stops`,
+        );
         return 0;
       }
       case 'retry': {

@@ -2,9 +2,23 @@
 // pause, resume, cancel. It validates what it can before calling, with the workflows' own messages.
 import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { validatePlan } from '../common/plan';
-import { unknownDatabase, type ApprovalAck, type DatabaseSummary, type FleetStatus, type MigrationReport } from '../common/status';
+import {
+  unknownDatabase,
+  type ApprovalAck,
+  type DatabaseSummary,
+  type FleetStatus,
+  type MigrationReport,
+} from '../common/status';
 import { MultiDatabaseMigration } from '../workflows';
-import { approveCutoverUpdate, cancelDatabaseUpdate, pauseUpdate, rejectCutoverUpdate, resumeUpdate, retryDatabaseUpdate, statusQuery } from '../workflows/messages';
+import {
+  approveCutoverUpdate,
+  cancelDatabaseUpdate,
+  pauseUpdate,
+  rejectCutoverUpdate,
+  resumeUpdate,
+  retryDatabaseUpdate,
+  statusQuery,
+} from '../workflows/messages';
 import { isTerminal, type MigrationState } from '../common/states';
 
 export const DEFAULT_TASK_QUEUE = 'db-migrations';
@@ -18,7 +32,8 @@ async function refusals<T>(p: Promise<T>): Promise<T> {
   try {
     return await p;
   } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) throw new RefusedError((err.cause as Error | undefined)?.message ?? err.message);
+    if (err instanceof WorkflowUpdateFailedError)
+      throw new RefusedError((err.cause as Error | undefined)?.message ?? err.message);
     throw err;
   }
 }
@@ -31,7 +46,8 @@ export interface StartOptions {
 /** Validates locally (throws InvalidPlanError, nothing started), then starts the parent workflow. */
 export async function startMigration(client: Client, plan: unknown, opts: StartOptions = {}): Promise<string> {
   const parsed = validatePlan(plan);
-  const id = opts.id ?? parsed.migrationId ?? `migration-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
+  const id =
+    opts.id ?? parsed.migrationId ?? `migration-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
   await client.workflow.start(MultiDatabaseMigration, {
     taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
     workflowId: id,
@@ -45,12 +61,32 @@ export function getStatus(client: Client, migrationId: string): Promise<FleetSta
   return client.workflow.getHandle(migrationId).query(statusQuery);
 }
 
-export function approveCutover(client: Client, migrationId: string, database: string, approver: string, comment?: string): Promise<ApprovalAck> {
-  return refusals(client.workflow.getHandle(migrationId).executeUpdate(approveCutoverUpdate, { args: [{ database, approver, comment }] }));
+export function approveCutover(
+  client: Client,
+  migrationId: string,
+  database: string,
+  approver: string,
+  comment?: string,
+): Promise<ApprovalAck> {
+  return refusals(
+    client.workflow
+      .getHandle(migrationId)
+      .executeUpdate(approveCutoverUpdate, { args: [{ database, approver, comment }] }),
+  );
 }
 
-export function rejectCutover(client: Client, migrationId: string, database: string, approver: string, reason?: string): Promise<ApprovalAck> {
-  return refusals(client.workflow.getHandle(migrationId).executeUpdate(rejectCutoverUpdate, { args: [{ database, approver, reason }] }));
+export function rejectCutover(
+  client: Client,
+  migrationId: string,
+  database: string,
+  approver: string,
+  reason?: string,
+): Promise<ApprovalAck> {
+  return refusals(
+    client.workflow
+      .getHandle(migrationId)
+      .executeUpdate(rejectCutoverUpdate, { args: [{ database, approver, reason }] }),
+  );
 }
 
 export function pause(client: Client, migrationId: string): Promise<FleetStatus> {
@@ -78,16 +114,32 @@ export interface WaitOptions {
  * Resolves with the database's summary once it is in one of `states`. Rejects if it ends in
  * another terminal state first (it would never get there), or after the timeout.
  */
-export async function waitForState(client: Client, migrationId: string, database: string, states: MigrationState | MigrationState[], opts: WaitOptions = {}): Promise<DatabaseSummary> {
+export async function waitForState(
+  client: Client,
+  migrationId: string,
+  database: string,
+  states: MigrationState | MigrationState[],
+  opts: WaitOptions = {},
+): Promise<DatabaseSummary> {
   const wanted = Array.isArray(states) ? states : [states];
   const until = Date.now() + (opts.timeoutMs ?? 24 * 3_600_000);
   for (;;) {
     const status = await getStatus(client, migrationId);
     const s = status.databases.find((d) => d.database === database);
-    if (!s) throw new RefusedError(unknownDatabase(database, status.databases.map((d) => d.database)));
+    if (!s)
+      throw new RefusedError(
+        unknownDatabase(
+          database,
+          status.databases.map((d) => d.database),
+        ),
+      );
     if (wanted.includes(s.state)) return s;
-    if (isTerminal(s.state)) throw new Error(`database "${database}" ended ${s.state}${s.lastError ? `: ${s.lastError}` : ''} before reaching ${wanted.join(' or ')}`);
-    if (Date.now() > until) throw new Error(`timed out waiting for "${database}" to reach ${wanted.join(' or ')} (it is ${s.state})`);
+    if (isTerminal(s.state))
+      throw new Error(
+        `database "${database}" ended ${s.state}${s.lastError ? `: ${s.lastError}` : ''} before reaching ${wanted.join(' or ')}`,
+      );
+    if (Date.now() > until)
+      throw new Error(`timed out waiting for "${database}" to reach ${wanted.join(' or ')} (it is ${s.state})`);
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
   }
 }

@@ -1,6 +1,13 @@
 // The SRE commands: replay histories against the current code, export a history.
 import type { Client } from '@temporalio/client';
-import { exportHistory, historiesFromQuery, historyFromFile, historyFromServer, replay, type ReplayInput } from './replay';
+import {
+  exportHistory,
+  historiesFromQuery,
+  historyFromFile,
+  historyFromServer,
+  replay,
+  type ReplayInput,
+} from './replay';
 
 export interface SreArgs {
   file?: string;
@@ -22,7 +29,10 @@ export async function replayCommand(args: SreArgs, client: () => Promise<Client>
     return 0;
   }
   const outcomes = await replay(inputs);
-  for (const o of outcomes) console.log(`${o.ok ? 'PASS' : 'FAIL'}  ${o.workflowId}${o.runId ? ` (run ${o.runId})` : ''}${o.detail ? `\n      ${o.detail}` : ''}`);
+  for (const o of outcomes)
+    console.log(
+      `${o.ok ? 'PASS' : 'FAIL'}  ${o.workflowId}${o.runId ? ` (run ${o.runId})` : ''}${o.detail ? `\n      ${o.detail}` : ''}`,
+    );
   const failed = outcomes.filter((o) => !o.ok).length;
   console.log(`${outcomes.length - failed} of ${outcomes.length} histories replay against the current code`);
   return failed ? 1 : 0;

@@ -1,5 +1,18 @@
 // The client library for applications and operators' tools.
-export { startMigration, getStatus, approveCutover, rejectCutover, pause, resume, cancelDatabase, retryDatabase, waitForState, waitForReport, RefusedError, DEFAULT_TASK_QUEUE } from './client';
+export {
+  startMigration,
+  getStatus,
+  approveCutover,
+  rejectCutover,
+  pause,
+  resume,
+  cancelDatabase,
+  retryDatabase,
+  waitForState,
+  waitForReport,
+  RefusedError,
+  DEFAULT_TASK_QUEUE,
+} from './client';
 export type { StartOptions, WaitOptions } from './client';
 export { clientFromEnv } from './connection';
 export { InvalidPlanError, validatePlan } from '../common/plan';

@@ -4,7 +4,10 @@ import type { Plan } from '../common/plan';
 import { table } from './format';
 
 export function planReport(plan: Plan, migrationId: string): string {
-  const where = plan.platform === 'gcp' ? `gcp (project ${plan.gcp!.project}, ${plan.gcp!.region}, zone ${plan.gcp!.zone})` : 'local (embedded PostgreSQL)';
+  const where =
+    plan.platform === 'gcp'
+      ? `gcp (project ${plan.gcp!.project}, ${plan.gcp!.region}, zone ${plan.gcp!.zone})`
+      : 'local (embedded PostgreSQL)';
   const head = [
     `dry run: nothing is called or created`,
     `migration ${migrationId}: ${plan.databases.length} database(s) on ${where}, ${plan.concurrency} at a time, approval ${plan.approval.policy}`,

@@ -34,20 +34,34 @@ export function inferWorkflowId(history: History, fallback: string): string {
   const input = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
   if (input) {
     try {
-      const arg = JSON.parse(Buffer.from(input).toString('utf8')) as { migrationId?: string; database?: { name?: string } };
+      const arg = JSON.parse(Buffer.from(input).toString('utf8')) as {
+        migrationId?: string;
+        database?: { name?: string };
+      };
       if (arg.migrationId && arg.database?.name) return childWorkflowId(arg.migrationId, arg.database.name);
     } catch {
       // not JSON: fall through
     }
   }
-  const child = events.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)?.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
+  const child = events.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)
+    ?.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
   if (child && child.includes('/')) return child.slice(0, child.lastIndexOf('/'));
   return fallback;
 }
 
 export function historyFromFile(path: string, workflowId?: string): ReplayInput {
   const history = historyFromJSON(JSON.parse(readFileSync(path, 'utf8')));
-  return { workflowId: workflowId ?? inferWorkflowId(history, basename(path).replace(/\.json$/, '').replace(/__/g, '/')), history };
+  return {
+    workflowId:
+      workflowId ??
+      inferWorkflowId(
+        history,
+        basename(path)
+          .replace(/\.json$/, '')
+          .replace(/__/g, '/'),
+      ),
+    history,
+  };
 }
 
 export async function historyFromServer(client: Client, workflowId: string, runId?: string): Promise<ReplayInput> {
@@ -56,7 +70,8 @@ export async function historyFromServer(client: Client, workflowId: string, runI
 
 export async function historiesFromQuery(client: Client, query: string): Promise<ReplayInput[]> {
   const out: ReplayInput[] = [];
-  for await (const wf of client.workflow.list({ query })) out.push(await historyFromServer(client, wf.workflowId, wf.runId));
+  for await (const wf of client.workflow.list({ query }))
+    out.push(await historyFromServer(client, wf.workflowId, wf.runId));
   return out;
 }
 
@@ -76,7 +91,12 @@ export async function replay(inputs: ReplayInput[], opts: { workflows?: string }
       await Worker.runReplayHistory(options, input.history, input.workflowId);
       outcomes.push({ workflowId: input.workflowId, runId: input.runId, ok: true });
     } catch (err) {
-      outcomes.push({ workflowId: input.workflowId, runId: input.runId, ok: false, detail: `${(err as Error).name}: ${(err as Error).message}` });
+      outcomes.push({
+        workflowId: input.workflowId,
+        runId: input.runId,
+        ok: false,
+        detail: `${(err as Error).name}: ${(err as Error).message}`,
+      });
     }
   }
   return outcomes;

@@ -14,9 +14,18 @@ export interface CutoverWindow {
 const minutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
 
 function local(t: Date, timeZone: string): { day: number; minute: number } {
-  const parts = new Intl.DateTimeFormat('en-US', { timeZone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(t);
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    weekday: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(t);
   const get = (type: string) => parts.find((p) => p.type === type)!.value;
-  return { day: DAYS.indexOf(get('weekday').toLowerCase().slice(0, 3) as Day), minute: Number(get('hour')) * 60 + Number(get('minute')) };
+  return {
+    day: DAYS.indexOf(get('weekday').toLowerCase().slice(0, 3) as Day),
+    minute: Number(get('hour')) * 60 + Number(get('minute')),
+  };
 }
 
 export function isInWindow(t: Date, w: CutoverWindow): boolean {

@@ -12,7 +12,11 @@ export function fnv1a(text: string): string {
 }
 
 function slug(text: string, max: number): string {
-  return text.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '').slice(0, max);
+  return text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .slice(0, max);
 }
 
 export interface ResourceNames {
@@ -43,7 +47,12 @@ export function resourceNames(migrationId: string, database: string): ResourceNa
 
 /** Google Cloud resource ids allow [a-z0-9-], start with a letter and end with a letter or digit. */
 function gcpId(text: string, max: number): string {
-  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, max).replace(/-+$/, '');
+  return text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, max)
+    .replace(/-+$/, '');
 }
 
 export interface GcpResourceNames {

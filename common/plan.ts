@@ -18,7 +18,9 @@ const sourceSchema = z.strictObject({
   port: z.number().int().min(1).max(65535).default(5432),
   database: z.string().regex(PG_IDENT, 'must be a plain database name'),
   user: z.string().min(1),
-  passwordRef: z.string().regex(SECRET_REF, 'must be a secret reference: env:NAME, file:PATH or gcpsm:NAME (never the password itself)'),
+  passwordRef: z
+    .string()
+    .regex(SECRET_REF, 'must be a secret reference: env:NAME, file:PATH or gcpsm:NAME (never the password itself)'),
 });
 
 const GCP_NAME = /^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/;
@@ -46,9 +48,14 @@ const gcpSchema = z.strictObject({
   migrationWorkerGroup: z.string().regex(GCP_NAME).default('dbmig-migration-workers'),
   machineType: z.string().default('e2-standard-4'),
   /** gs:// path for MySQL initial dumps (DMS dumpPath). */
-  dumpBucket: z.string().regex(/^gs:\/\/[a-z0-9._-]+(\/.*)?$/, 'must be a gs:// path').optional(),
+  dumpBucket: z
+    .string()
+    .regex(/^gs:\/\/[a-z0-9._-]+(\/.*)?$/, 'must be a gs:// path')
+    .optional(),
   /** Cloud SQL maintenance window (UTC). */
-  maintenanceWindow: z.strictObject({ day: z.number().int().min(1).max(7), hour: z.number().int().min(0).max(23) }).default({ day: 7, hour: 3 }),
+  maintenanceWindow: z
+    .strictObject({ day: z.number().int().min(1).max(7), hour: z.number().int().min(0).max(23) })
+    .default({ day: 7, hour: 3 }),
 });
 export type GcpSettings = z.output<typeof gcpSchema>;
 
@@ -70,7 +77,10 @@ const databaseSchema = z.strictObject({
 
 export const planSchema = z
   .strictObject({
-    migrationId: z.string().regex(NAME, 'must be lower-case letters, digits, _ or -, starting with a letter').optional(),
+    migrationId: z
+      .string()
+      .regex(NAME, 'must be lower-case letters, digits, _ or -, starting with a letter')
+      .optional(),
     platform: z.enum(['local', 'gcp']).default('local'),
     concurrency: z.number().int().min(1).max(100).default(2),
     approval: z
@@ -102,20 +112,39 @@ export const planSchema = z
     databases: z.array(databaseSchema).min(1, 'must list at least one database'),
   })
   .superRefine((plan, ctx) => {
-    if (plan.platform === 'gcp' && !plan.gcp) ctx.addIssue({ code: 'custom', path: ['gcp'], message: 'is required when platform is gcp (project, region, zone, network)' });
+    if (plan.platform === 'gcp' && !plan.gcp)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gcp'],
+        message: 'is required when platform is gcp (project, region, zone, network)',
+      });
     const names = new Set<string>();
     const targets = new Set<string>();
     plan.databases.forEach((db, i) => {
-      if (names.has(db.name)) ctx.addIssue({ code: 'custom', path: ['databases', i, 'name'], message: `duplicate database name "${db.name}"` });
+      if (names.has(db.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', i, 'name'],
+          message: `duplicate database name "${db.name}"`,
+        });
       names.add(db.name);
       const target = `${db.target.instance}/${db.target.database ?? db.source.database}`;
-      if (targets.has(target)) ctx.addIssue({ code: 'custom', path: ['databases', i, 'target'], message: `target ${target} is used twice` });
+      if (targets.has(target))
+        ctx.addIssue({ code: 'custom', path: ['databases', i, 'target'], message: `target ${target} is used twice` });
       targets.add(target);
       if (db.engine === 'mysql' && db.target.kind === 'alloydb') {
-        ctx.addIssue({ code: 'custom', path: ['databases', i, 'target', 'kind'], message: 'AlloyDB is PostgreSQL only; move mysql to cloudsql' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', i, 'target', 'kind'],
+          message: 'AlloyDB is PostgreSQL only; move mysql to cloudsql',
+        });
       }
       if (plan.platform === 'local' && db.engine !== 'postgresql') {
-        ctx.addIssue({ code: 'custom', path: ['databases', i, 'engine'], message: `${db.engine} is not supported by the local platform (postgresql only)` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', i, 'engine'],
+          message: `${db.engine} is not supported by the local platform (postgresql only)`,
+        });
       }
     });
   });

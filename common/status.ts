@@ -72,18 +72,25 @@ export function approvalProblem(
   known: string[],
 ): string | undefined {
   if (!input || typeof input !== 'object') return 'approval must be an object { database, approver, comment? }';
-  if (typeof input.approver !== 'string' || input.approver.trim() === '') return 'approver must be a non-empty name (who approves this cutover?)';
+  if (typeof input.approver !== 'string' || input.approver.trim() === '')
+    return 'approver must be a non-empty name (who approves this cutover?)';
   if (typeof input.database !== 'string' || input.database === '') return 'database must be named';
   const found = lookup(input.database);
   if (!found) return unknownDatabase(input.database, known);
-  if (found.state !== 'AWAITING_APPROVAL') return `database "${input.database}" is ${found.state}, not AWAITING_APPROVAL; cutover can be approved or rejected only while it awaits approval`;
+  if (found.state !== 'AWAITING_APPROVAL')
+    return `database "${input.database}" is ${found.state}, not AWAITING_APPROVAL; cutover can be approved or rejected only while it awaits approval`;
   return undefined;
 }
 
 /** Why a database cannot be retried, or undefined when it can. */
-export function retryProblem(database: string, s: { state: MigrationState } | undefined, known: string[]): string | undefined {
+export function retryProblem(
+  database: string,
+  s: { state: MigrationState } | undefined,
+  known: string[],
+): string | undefined {
   if (!s) return unknownDatabase(database, known);
   if (s.state === 'COMPLETED') return `database "${database}" is COMPLETED; a completed cutover is never redone`;
-  if (s.state !== 'FAILED' && s.state !== 'CANCELLED') return `database "${database}" is ${s.state}; only a FAILED or CANCELLED database can be retried`;
+  if (s.state !== 'FAILED' && s.state !== 'CANCELLED')
+    return `database "${database}" is ${s.state}; only a FAILED or CANCELLED database can be retried`;
   return undefined;
 }

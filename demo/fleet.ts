@@ -30,17 +30,30 @@ export async function createSourceDatabase(cluster: ClusterInfo, db: SourceDb): 
       qty integer not null,
       price numeric(12,2) not null,
       updated_at timestamptz not null default now())`);
-    await c.query(`insert into items (sku, qty, price)
-      select 'sku-' || g, g % 97, (g % 1000) / 10.0 from generate_series(1, $1::int) g`, [db.rows]);
+    await c.query(
+      `insert into items (sku, qty, price)
+      select 'sku-' || g, g % 97, (g % 1000) / 10.0 from generate_series(1, $1::int) g`,
+      [db.rows],
+    );
     if (db.noPrimaryKey) {
-      await c.query(`create table movements (sku text not null, delta integer not null, at timestamptz not null default now())`);
-      await c.query(`insert into movements (sku, delta) select 'sku-' || (g % 500), g % 7 - 3 from generate_series(1, $1::int) g`, [Math.ceil(db.rows / 4)]);
+      await c.query(
+        `create table movements (sku text not null, delta integer not null, at timestamptz not null default now())`,
+      );
+      await c.query(
+        `insert into movements (sku, delta) select 'sku-' || (g % 500), g % 7 - 3 from generate_series(1, $1::int) g`,
+        [Math.ceil(db.rows / 4)],
+      );
     }
     await c.query('analyze');
   });
 }
 
-export function planFor(cluster: ClusterInfo, dbs: SourceDb[], passwordRef: string, extra: Partial<PlanInput> = {}): PlanInput {
+export function planFor(
+  cluster: ClusterInfo,
+  dbs: SourceDb[],
+  passwordRef: string,
+  extra: Partial<PlanInput> = {},
+): PlanInput {
   return {
     platform: 'local',
     concurrency: 2,
@@ -98,10 +111,17 @@ export class Writer {
         this.client ??= await appConnection(this.params);
         const c = this.client;
         await c.query('begin');
-        const { rows } = await c.query<{ id: string }>(`insert into items (sku, qty, price) values ('new-' || floor(random() * 1e6), 1, 9.99) returning id`);
-        await c.query('update items set qty = qty + 1, updated_at = now() where id = (select floor(random() * $1)::bigint + 1)', [Number(rows[0].id)]);
-        if (this.writes % 10 === 0) await c.query('delete from items where id = (select floor(random() * $1)::bigint + 1)', [Number(rows[0].id)]);
-        if (this.withMovements) await c.query(`insert into movements (sku, delta) values ('sku-' || floor(random() * 500), 1)`);
+        const { rows } = await c.query<{ id: string }>(
+          `insert into items (sku, qty, price) values ('new-' || floor(random() * 1e6), 1, 9.99) returning id`,
+        );
+        await c.query(
+          'update items set qty = qty + 1, updated_at = now() where id = (select floor(random() * $1)::bigint + 1)',
+          [Number(rows[0].id)],
+        );
+        if (this.writes % 10 === 0)
+          await c.query('delete from items where id = (select floor(random() * $1)::bigint + 1)', [Number(rows[0].id)]);
+        if (this.withMovements)
+          await c.query(`insert into movements (sku, delta) values ('sku-' || floor(random() * 500), 1)`);
         await c.query('commit');
         this.writes++;
       } catch {
@@ -154,7 +174,9 @@ export async function compareRowForRow(source: ConnectionParams, target: Connect
       for (const { name, cols } of tables.rows) {
         const q = `select ${cols} from ${name} order by ${cols}`;
         const [a, b] = [await s.query({ text: q, rowMode: 'array' }), await t.query({ text: q, rowMode: 'array' })];
-        const equal = a.rows.length === b.rows.length && a.rows.every((row, i) => JSON.stringify(row) === JSON.stringify(b.rows[i]));
+        const equal =
+          a.rows.length === b.rows.length &&
+          a.rows.every((row, i) => JSON.stringify(row) === JSON.stringify(b.rows[i]));
         out.push({ table: name, sourceRows: a.rows.length, targetRows: b.rows.length, equal });
       }
       return out;
@@ -169,14 +191,26 @@ export interface Leftovers {
 }
 
 /** Replication objects still present on the source cluster's databases and the target cluster. */
-export async function replicationLeftovers(source: ClusterInfo, sourceDbs: string[], target?: ClusterInfo): Promise<Leftovers> {
-  const slots = await withClient({ ...source, database: 'postgres' }, async (c) => (await c.query<{ s: string }>('select slot_name as s from pg_replication_slots')).rows.map((r) => r.s));
+export async function replicationLeftovers(
+  source: ClusterInfo,
+  sourceDbs: string[],
+  target?: ClusterInfo,
+): Promise<Leftovers> {
+  const slots = await withClient({ ...source, database: 'postgres' }, async (c) =>
+    (await c.query<{ s: string }>('select slot_name as s from pg_replication_slots')).rows.map((r) => r.s),
+  );
   const publications: string[] = [];
   for (const db of sourceDbs) {
-    await withClient({ ...source, database: db }, async (c) => publications.push(...(await c.query<{ p: string }>('select pubname as p from pg_publication')).rows.map((r) => `${db}:${r.p}`)));
+    await withClient({ ...source, database: db }, async (c) =>
+      publications.push(
+        ...(await c.query<{ p: string }>('select pubname as p from pg_publication')).rows.map((r) => `${db}:${r.p}`),
+      ),
+    );
   }
   const subscriptions = target
-    ? await withClient({ ...target, database: 'postgres' }, async (c) => (await c.query<{ s: string }>('select subname as s from pg_subscription')).rows.map((r) => r.s))
+    ? await withClient({ ...target, database: 'postgres' }, async (c) =>
+        (await c.query<{ s: string }>('select subname as s from pg_subscription')).rows.map((r) => r.s),
+      )
     : [];
   return { slots, publications, subscriptions };
 }

@@ -10,7 +10,14 @@ import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import net from 'node:net';
 import { LocalPlatform } from '../activities/platforms/local';
 import type { ClusterInfo } from '../activities/platforms/local/clusters';
-import { approveCutover, cancelDatabase, getStatus, RefusedError, startMigration, waitForReport } from '../client/client';
+import {
+  approveCutover,
+  cancelDatabase,
+  getStatus,
+  RefusedError,
+  startMigration,
+  waitForReport,
+} from '../client/client';
 import { table } from '../client/format';
 import { formatDuration } from '../common/durations';
 import type { DatabaseSummary } from '../common/status';
@@ -65,31 +72,52 @@ async function main(): Promise<number> {
   parts.platform = new LocalPlatform(stateDir);
 
   // Before any connection: SDK logs at WARN, SDK and migration metrics on a Prometheus endpoint.
-  Runtime.install({ logger: new DefaultLogger('WARN'), telemetryOptions: { metrics: { prometheus: { bindAddress: '127.0.0.1:9464' } } } });
+  Runtime.install({
+    logger: new DefaultLogger('WARN'),
+    telemetryOptions: { metrics: { prometheus: { bindAddress: '127.0.0.1:9464' } } },
+  });
   const port = (await portFree(7233)) ? 7233 : undefined;
   const uiPort = (await portFree(8233)) ? 8233 : undefined;
-  say(`starting the Temporal dev server (UI on ${uiPort ? 'http://localhost:8233' : 'a free port'}) and the source cluster`);
+  say(
+    `starting the Temporal dev server (UI on ${uiPort ? 'http://localhost:8233' : 'a free port'}) and the source cluster`,
+  );
   const [env, source] = await Promise.all([
     startDevServer({ port, uiPort: uiPort ?? 0, log: say }),
     parts.platform.clusters.ensure('source'),
   ]);
   parts.env = env;
   process.env[PASSWORD_ENV] = source.password;
-  say(`Temporal at ${env.address}; source PostgreSQL 15 on 127.0.0.1:${source.port}; worker metrics on http://127.0.0.1:9464/metrics`);
+  say(
+    `Temporal at ${env.address}; source PostgreSQL 15 on 127.0.0.1:${source.port}; worker metrics on http://127.0.0.1:9464/metrics`,
+  );
 
   for (const db of DEMO_FLEET) await createSourceDatabase(source, db);
-  say(`created ${DEMO_FLEET.map((d) => `${d.name} (${d.rows} rows${d.noPrimaryKey ? ', a table without primary key' : ''})`).join(', ')}`);
+  say(
+    `created ${DEMO_FLEET.map((d) => `${d.name} (${d.rows} rows${d.noPrimaryKey ? ', a table without primary key' : ''})`).join(', ')}`,
+  );
 
-  parts.worker = await createMigrationWorker({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, platforms: { local: parts.platform } });
+  parts.worker = await createMigrationWorker({
+    connection: env.nativeConnection,
+    taskQueue: TASK_QUEUE,
+    platforms: { local: parts.platform },
+  });
   parts.running = parts.worker.run();
-  for (const db of DEMO_FLEET) parts.writers.set(db.name, new Writer({ ...source, database: db.name }, !!db.noPrimaryKey));
+  for (const db of DEMO_FLEET)
+    parts.writers.set(db.name, new Writer({ ...source, database: db.name }, !!db.noPrimaryKey));
   say('worker started; writers are writing to every source database');
 
-  const plan = planFor(source, DEMO_FLEET, `env:${PASSWORD_ENV}`, { defaults: { lagThresholdSeconds: 5, stableWindow: '5s', noPrimaryKey: 'fail' } });
+  const plan = planFor(source, DEMO_FLEET, `env:${PASSWORD_ENV}`, {
+    defaults: { lagThresholdSeconds: 5, stableWindow: '5s', noPrimaryKey: 'fail' },
+  });
   await mkdir(stateDir, { recursive: true });
   await writeFile(join(stateDir, 'plan.yaml'), stringify(plan));
-  const id = await startMigration(env.client, plan, { id: `demo-${new Date().toISOString().slice(11, 19).replace(/:/g, '')}`, taskQueue: TASK_QUEUE });
-  say(`started migration ${id} (plan: ${join(stateDir, 'plan.yaml')}); watch it at http://localhost:8233/namespaces/default/workflows/${id}`);
+  const id = await startMigration(env.client, plan, {
+    id: `demo-${new Date().toISOString().slice(11, 19).replace(/:/g, '')}`,
+    taskQueue: TASK_QUEUE,
+  });
+  say(
+    `started migration ${id} (plan: ${join(stateDir, 'plan.yaml')}); watch it at http://localhost:8233/namespaces/default/workflows/${id}`,
+  );
 
   const target = await parts.platform.clusters.ensure('fleet-target');
   const checks = new Map<string, TableComparison[]>();
@@ -106,10 +134,18 @@ async function main(): Promise<number> {
   for (const w of parts.writers.values()) await w.stop();
 
   console.log(`\n${summaryTable(report.databases, checks)}\n`);
-  const writesOk = [...parts.writers.entries()].map(([db, w]) => `${db}: ${w.writes} writes (${w.errors} refused while read-only)`);
+  const writesOk = [...parts.writers.entries()].map(
+    ([db, w]) => `${db}: ${w.writes} writes (${w.errors} refused while read-only)`,
+  );
   console.log(`writers: ${writesOk.join('; ')}`);
-  const ok = report.databases.every((d) => d.state === 'COMPLETED' && (checks.get(d.database) ?? []).every((t) => t.equal) && checks.has(d.database));
-  say(ok ? `all ${report.completed} databases migrated; every target equals its source row for row` : 'the demo FAILED: see the table above');
+  const ok = report.databases.every(
+    (d) => d.state === 'COMPLETED' && (checks.get(d.database) ?? []).every((t) => t.equal) && checks.has(d.database),
+  );
+  say(
+    ok
+      ? `all ${report.completed} databases migrated; every target equals its source row for row`
+      : 'the demo FAILED: see the table above',
+  );
   if (keep) {
     say('--keep: the UI stays up at http://localhost:8233 until Ctrl-C');
     await new Promise(() => undefined);
@@ -117,7 +153,12 @@ async function main(): Promise<number> {
   return ok ? 0 : 1;
 }
 
-async function followMigration(id: string, target: ClusterInfo, source: ClusterInfo, checks: Map<string, TableComparison[]>): Promise<void> {
+async function followMigration(
+  id: string,
+  target: ClusterInfo,
+  source: ClusterInfo,
+  checks: Map<string, TableComparison[]>,
+): Promise<void> {
   const seen = new Map<string, string>();
   const approved = new Set<string>();
   while (!stopped) {
@@ -147,7 +188,9 @@ async function followMigration(id: string, target: ClusterInfo, source: ClusterI
         const tables = await compareRowForRow({ ...source, database: d.database }, { ...target, database: d.database });
         checks.set(d.database, tables);
         await writer.moveTo({ ...target, database: d.database });
-        say(`${d.database.padEnd(10)} row-for-row check ${tables.every((t) => t.equal) ? 'equal' : 'DIFFERENT'}; writer moved to the target`);
+        say(
+          `${d.database.padEnd(10)} row-for-row check ${tables.every((t) => t.equal) ? 'equal' : 'DIFFERENT'}; writer moved to the target`,
+        );
       }
     }
     if (status.databases.every((d) => ['COMPLETED', 'FAILED', 'CANCELLED'].includes(d.state))) return;
@@ -173,7 +216,11 @@ function summaryTable(dbs: DatabaseSummary[], checks: Map<string, TableCompariso
       d.state,
       tables.length ? String(rowCount) : '-',
       d.maxLagSeconds === null ? '-' : `${d.maxLagSeconds.toFixed(2)}s`,
-      tables.length ? (tables.every((t) => t.equal) ? `equal (${tables.length} tables)` : 'DIFFERENT') : (d.lastError ?? '-'),
+      tables.length
+        ? tables.every((t) => t.equal)
+          ? `equal (${tables.length} tables)`
+          : 'DIFFERENT'
+        : (d.lastError ?? '-'),
       d.writeBlockMs === undefined ? '-' : String(d.writeBlockMs),
       duration === undefined ? '-' : formatDuration(duration),
     ];

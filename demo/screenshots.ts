@@ -16,7 +16,15 @@ const UI = 'http://localhost:8233';
 const OUT = join(ROOT, 'docs');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-const browserArgs = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const browserArgs = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** Opens `url`, optionally clicks a tab, waits for `text`, and saves a screenshot. */
 async function shoot(browser: Browser, url: string, file: string, text: string, tab?: string): Promise<void> {
@@ -35,7 +43,9 @@ async function shoot(browser: Browser, url: string, file: string, text: string, 
 
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
-  const demo = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'demo', 'run.ts'), '--manual'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const demo = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'demo', 'run.ts'), '--manual'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let id: string | undefined;
   demo.stdout!.on('data', (d: Buffer) => {
     process.stdout.write(d);
@@ -57,17 +67,40 @@ async function main(): Promise<void> {
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: browserArgs });
     try {
       const workflows = `${UI}/namespaces/default/workflows`;
-      await shoot(browser, `${workflows}?query=${encodeURIComponent('MigrationState="AWAITING_APPROVAL"')}`, join(OUT, 'ui-awaiting-approval.png'), child);
-      await shoot(browser, `${workflows}/${encodeURIComponent(child)}/${runId}/history`, join(OUT, 'ui-child-awaiting-approval.png'), 'Current Details', 'User Metadata');
-      await shoot(browser, `${workflows}/${encodeURIComponent(child)}/${runId}/history`, join(OUT, 'ui-child-history.png'), 'compare row counts');
+      await shoot(
+        browser,
+        `${workflows}?query=${encodeURIComponent('MigrationState="AWAITING_APPROVAL"')}`,
+        join(OUT, 'ui-awaiting-approval.png'),
+        child,
+      );
+      await shoot(
+        browser,
+        `${workflows}/${encodeURIComponent(child)}/${runId}/history`,
+        join(OUT, 'ui-child-awaiting-approval.png'),
+        'Current Details',
+        'User Metadata',
+      );
+      await shoot(
+        browser,
+        `${workflows}/${encodeURIComponent(child)}/${runId}/history`,
+        join(OUT, 'ui-child-history.png'),
+        'compare row counts',
+      );
       const parentRun = (await client.workflow.getHandle(id!).describe()).runId;
-      await shoot(browser, `${workflows}/${encodeURIComponent(id!)}/${parentRun}/history`, join(OUT, 'ui-fleet.png'), 'Current Details', 'User Metadata');
+      await shoot(
+        browser,
+        `${workflows}/${encodeURIComponent(id!)}/${parentRun}/history`,
+        join(OUT, 'ui-fleet.png'),
+        'Current Details',
+        'User Metadata',
+      );
     } finally {
       await browser.close();
     }
     for (;;) {
       const s = await getStatus(client, id!);
-      for (const d of s.databases.filter((x) => x.state === 'AWAITING_APPROVAL')) await approveCutover(client, id!, d.database, 'screenshots').catch(() => undefined);
+      for (const d of s.databases.filter((x) => x.state === 'AWAITING_APPROVAL'))
+        await approveCutover(client, id!, d.database, 'screenshots').catch(() => undefined);
       if (s.databases.every((d) => d.state === 'COMPLETED')) break;
       await new Promise((r) => setTimeout(r, 500));
     }

@@ -10,7 +10,13 @@ async function main(migrationId: string, database: string): Promise<number> {
     // The application's own gate: here, lag must be low and validation clean.
     const healthy = (ready.lagSeconds ?? 0) < 5 && !/mismatch/.test(ready.validation ?? '');
     const ack = healthy
-      ? await approveCutover(client, migrationId, database, 'approver-app', `lag ${ready.lagSeconds ?? 0}s; ${ready.validation}`)
+      ? await approveCutover(
+          client,
+          migrationId,
+          database,
+          'approver-app',
+          `lag ${ready.lagSeconds ?? 0}s; ${ready.validation}`,
+        )
       : await rejectCutover(client, migrationId, database, 'approver-app', 'health gate failed');
     console.log(`${ack.decision} ${ack.database}`);
     return 0;

@@ -4,7 +4,15 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { approveCutover, getStatus, InvalidPlanError, RefusedError, startMigration, waitForReport, waitForState } from '../client';
+import {
+  approveCutover,
+  getStatus,
+  InvalidPlanError,
+  RefusedError,
+  startMigration,
+  waitForReport,
+  waitForState,
+} from '../client';
 import { planFor, type SourceDb } from '../demo/fleet';
 import { createHarness, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 
@@ -17,18 +25,35 @@ after(async () => h?.close());
 
 test('a bad plan is refused before anything starts, naming the field', async () => {
   const plan = planFor(h.source, DBS, 'hunter2');
-  await assert.rejects(startMigration(h.env.client, plan, { id: 'client-bad', taskQueue: h.taskQueue }), (err: unknown) => err instanceof InvalidPlanError && /databases\[0\]\.source\.passwordRef/.test(err.message));
+  await assert.rejects(
+    startMigration(h.env.client, plan, { id: 'client-bad', taskQueue: h.taskQueue }),
+    (err: unknown) => err instanceof InvalidPlanError && /databases\[0\]\.source\.passwordRef/.test(err.message),
+  );
   await assert.rejects(h.env.client.workflow.getHandle('client-bad').describe(), /not found/i);
 });
 
 test('an application approves through the library; refusals carry the validator message', async () => {
-  const id = await startMigration(h.env.client, planFor(h.source, DBS, `env:${SOURCE_PASSWORD_ENV}`), { id: 'client-1', taskQueue: h.taskQueue });
+  const id = await startMigration(h.env.client, planFor(h.source, DBS, `env:${SOURCE_PASSWORD_ENV}`), {
+    id: 'client-1',
+    taskQueue: h.taskQueue,
+  });
   assert.equal(id, 'client-1');
-  await assert.rejects(approveCutover(h.env.client, id, 'crm', 'too-early'), (err: unknown) => err instanceof RefusedError && /"crm" is \w+, not AWAITING_APPROVAL/.test(err.message));
-  await assert.rejects(approveCutover(h.env.client, id, 'erp', 'someone'), (err: unknown) => err instanceof RefusedError && /unknown database "erp"; this migration has: crm/.test(err.message));
+  await assert.rejects(
+    approveCutover(h.env.client, id, 'crm', 'too-early'),
+    (err: unknown) => err instanceof RefusedError && /"crm" is \w+, not AWAITING_APPROVAL/.test(err.message),
+  );
+  await assert.rejects(
+    approveCutover(h.env.client, id, 'erp', 'someone'),
+    (err: unknown) =>
+      err instanceof RefusedError && /unknown database "erp"; this migration has: crm/.test(err.message),
+  );
   await assert.rejects(waitForState(h.env.client, id, 'erp', 'COMPLETED'), RefusedError);
 
-  const app = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'examples', 'approver-app.ts'), id, 'crm'], { env: { ...process.env, TEMPORAL_ADDRESS: h.env.address }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const app = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(__dirname, '..', 'examples', 'approver-app.ts'), id, 'crm'],
+    { env: { ...process.env, TEMPORAL_ADDRESS: h.env.address }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   app.stdout!.on('data', (d) => (out += d));
   app.stderr!.on('data', (d) => (out += d));

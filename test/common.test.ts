@@ -23,7 +23,10 @@ test('priority order is stable within a priority', () => {
     { name: 'c', priority: 'medium' as const },
     { name: 'd', priority: 'high' as const },
   ];
-  assert.deepEqual(byPriority(dbs).map((d) => d.name), ['b', 'd', 'c', 'a']);
+  assert.deepEqual(
+    byPriority(dbs).map((d) => d.name),
+    ['b', 'd', 'c', 'a'],
+  );
 });
 
 test('resource names are deterministic, distinct per database and valid PostgreSQL slot names', () => {
@@ -47,19 +50,44 @@ test('durations parse and format', () => {
 });
 
 test('a minimal plan gets safe defaults', () => {
-  const plan = validatePlan({ databases: [{ name: 'a', engine: 'postgresql', sizeGb: 1, source: { host: 'h', database: 'a', user: 'u', passwordRef: 'file:/run/secrets/a' }, target: { kind: 'alloydb', instance: 't' } }] });
+  const plan = validatePlan({
+    databases: [
+      {
+        name: 'a',
+        engine: 'postgresql',
+        sizeGb: 1,
+        source: { host: 'h', database: 'a', user: 'u', passwordRef: 'file:/run/secrets/a' },
+        target: { kind: 'alloydb', instance: 't' },
+      },
+    ],
+  });
   assert.equal(plan.platform, 'local');
   assert.equal(plan.concurrency, 2);
   assert.equal(plan.approval.policy, 'manual');
-  assert.deepEqual(effectiveSettings(plan, plan.databases[0]), { lagThresholdSeconds: 5, stableWindowMs: 30_000, noPrimaryKey: 'fail', targetDatabase: 'a' });
+  assert.deepEqual(effectiveSettings(plan, plan.databases[0]), {
+    lagThresholdSeconds: 5,
+    stableWindowMs: 30_000,
+    noPrimaryKey: 'fail',
+    targetDatabase: 'a',
+  });
 });
 
 test('approval problems name what is wrong', () => {
-  const lookup = (db: string) => (db === 'a' ? { state: 'AWAITING_APPROVAL' as const } : db === 'b' ? { state: 'CDC' as const } : undefined);
+  const lookup = (db: string) =>
+    db === 'a' ? { state: 'AWAITING_APPROVAL' as const } : db === 'b' ? { state: 'CDC' as const } : undefined;
   assert.equal(approvalProblem({ database: 'a', approver: 'alice' }, lookup, ['a', 'b']), undefined);
-  assert.match(approvalProblem({ database: 'a', approver: '' }, lookup, ['a', 'b'])!, /approver must be a non-empty name/);
-  assert.match(approvalProblem({ database: 'z', approver: 'alice' }, lookup, ['a', 'b'])!, /unknown database "z"; this migration has: a, b/);
-  assert.match(approvalProblem({ database: 'b', approver: 'alice' }, lookup, ['a', 'b'])!, /"b" is CDC, not AWAITING_APPROVAL/);
+  assert.match(
+    approvalProblem({ database: 'a', approver: '' }, lookup, ['a', 'b'])!,
+    /approver must be a non-empty name/,
+  );
+  assert.match(
+    approvalProblem({ database: 'z', approver: 'alice' }, lookup, ['a', 'b'])!,
+    /unknown database "z"; this migration has: a, b/,
+  );
+  assert.match(
+    approvalProblem({ database: 'b', approver: 'alice' }, lookup, ['a', 'b'])!,
+    /"b" is CDC, not AWAITING_APPROVAL/,
+  );
   assert.match(approvalProblem(undefined, lookup, ['a'])!, /approval must be an object/);
 });
 
@@ -72,7 +100,12 @@ test('only failed or cancelled databases can be retried; a completed cutover nev
 });
 
 test('cutover windows: weekdays, crossing midnight, and a daylight-saving change', () => {
-  const w = { days: ['mon', 'tue', 'wed', 'thu', 'fri'] as const, start: '22:00', end: '02:00', timeZone: 'Europe/Berlin' };
+  const w = {
+    days: ['mon', 'tue', 'wed', 'thu', 'fri'] as const,
+    start: '22:00',
+    end: '02:00',
+    timeZone: 'Europe/Berlin',
+  };
   const win = { ...w, days: [...w.days] };
   // Tuesday 2026-11-24, Berlin is UTC+1.
   assert.equal(msUntilWindow(new Date('2026-11-24T20:30:00Z'), win), 30 * 60_000);
@@ -80,7 +113,11 @@ test('cutover windows: weekdays, crossing midnight, and a daylight-saving change
   assert.equal(isInWindow(new Date('2026-11-25T00:30:00Z'), win), true, 'Wednesday 01:30 belongs to Tuesday night');
   assert.equal(isInWindow(new Date('2026-11-28T00:30:00Z'), win), true, 'Saturday 01:30 belongs to Friday night');
   assert.equal(isInWindow(new Date('2026-11-28T02:00:00Z'), win), false, 'Saturday 03:00 is outside');
-  assert.equal(msUntilWindow(new Date('2026-11-28T02:00:00Z'), win), (2 * 24 + 19) * 3_600_000, 'next is Monday 22:00 Berlin (21:00Z)');
+  assert.equal(
+    msUntilWindow(new Date('2026-11-28T02:00:00Z'), win),
+    (2 * 24 + 19) * 3_600_000,
+    'next is Monday 22:00 Berlin (21:00Z)',
+  );
   // Berlin springs forward on 2026-03-29: Sunday 03:00 local is 01:00Z.
   const sunday = { days: ['sun' as const], start: '03:00', end: '04:00', timeZone: 'Europe/Berlin' };
   assert.equal(msUntilWindow(new Date('2026-03-28T12:00:00Z'), sunday), 13 * 3_600_000);

@@ -18,43 +18,84 @@ before(async () => {
 after(async () => h?.close());
 
 test('a failing step compensates and leaves nothing behind', async () => {
-  const plan = planFor(h.source, [{ name: 'ledger', rows: 0, priority: 'high', sizeGb: 5 }], `env:${SOURCE_PASSWORD_ENV}`, {
-    approval: { policy: 'auto', timeout: '1h' },
-    // Long enough that broken apply (which keeps resetting the window) fails first; short enough for the retry.
-    defaults: { stableWindow: '8s', lagThresholdSeconds: 5, noPrimaryKey: 'fail' },
+  const plan = planFor(
+    h.source,
+    [{ name: 'ledger', rows: 0, priority: 'high', sizeGb: 5 }],
+    `env:${SOURCE_PASSWORD_ENV}`,
+    {
+      approval: { policy: 'auto', timeout: '1h' },
+      // Long enough that broken apply (which keeps resetting the window) fails first; short enough for the retry.
+      defaults: { stableWindow: '8s', lagThresholdSeconds: 5, noPrimaryKey: 'fail' },
+    },
+  );
+  const handle = await h.env.client.workflow.start(MultiDatabaseMigration, {
+    taskQueue: h.taskQueue,
+    workflowId: 'comp',
+    args: [{ plan }],
   });
-  const handle = await h.env.client.workflow.start(MultiDatabaseMigration, { taskQueue: h.taskQueue, workflowId: 'comp', args: [{ plan }] });
-  await eventually('ledger in CDC', async () => (await handle.query(statusQuery)).databases.find((d) => d.state === 'CDC'));
-  assert.equal((await h.platform.capacity.held()) && Object.keys(await h.platform.capacity.held()).length, 1, 'capacity is held during CDC');
+  await eventually('ledger in CDC', async () =>
+    (await handle.query(statusQuery)).databases.find((d) => d.state === 'CDC'),
+  );
+  assert.equal(
+    (await h.platform.capacity.held()) && Object.keys(await h.platform.capacity.held()).length,
+    1,
+    'capacity is held during CDC',
+  );
 
   await withClient({ ...h.source, database: 'ledger' }, async (c) => {
     await c.query('alter table items add column note text');
     await c.query("insert into items (sku, qty, price, note) values ('ddl', 1, 1, 'not on the target')");
   });
 
-  const ledger = await eventually('ledger failed', async () => (await handle.query(statusQuery)).databases.find((d) => d.state === 'FAILED'));
+  const ledger = await eventually('ledger failed', async () =>
+    (await handle.query(statusQuery)).databases.find((d) => d.state === 'FAILED'),
+  );
   assert.match(ledger.lastError ?? '', /replication keeps failing on the target.*DDL/s);
   assert.match(ledger.lastError ?? '', /note/, 'the target log names the missing column');
 
   const target = await h.platform.clusters.ensure('fleet-target');
-  assert.deepEqual(await replicationLeftovers(h.source, ['ledger'], target), { slots: [], publications: [], subscriptions: [] });
+  assert.deepEqual(await replicationLeftovers(h.source, ['ledger'], target), {
+    slots: [],
+    publications: [],
+    subscriptions: [],
+  });
   assert.deepEqual(await h.platform.capacity.held(), {});
-  const exists = await withClient({ ...target, database: 'postgres' }, async (c) => (await c.query("select 1 from pg_database where datname = 'ledger'")).rowCount);
+  const exists = await withClient(
+    { ...target, database: 'postgres' },
+    async (c) => (await c.query("select 1 from pg_database where datname = 'ledger'")).rowCount,
+  );
   assert.equal(exists, 0, 'the target database this run created is gone');
-  const writable = await withClient({ ...h.source, database: 'ledger' }, async (c) => (await c.query('show default_transaction_read_only')).rows[0].default_transaction_read_only);
+  const writable = await withClient(
+    { ...h.source, database: 'ledger' },
+    async (c) => (await c.query('show default_transaction_read_only')).rows[0].default_transaction_read_only,
+  );
   assert.equal(writable, 'off');
 
   // The fleet does not end on a failure: it waits for an operator.
   await new Promise((r) => setTimeout(r, 500));
   assert.equal((await handle.describe()).status.name, 'RUNNING');
-  await assert.rejects(handle.executeUpdate(retryDatabaseUpdate, { args: ['nope'] }), (err: Error) => /unknown database "nope"/.test(String((err.cause as Error)?.message)));
+  await assert.rejects(handle.executeUpdate(retryDatabaseUpdate, { args: ['nope'] }), (err: Error) =>
+    /unknown database "nope"/.test(String((err.cause as Error)?.message)),
+  );
   const retried = await handle.executeUpdate(retryDatabaseUpdate, { args: ['ledger'] });
   assert.equal(retried.state, 'PENDING');
   const report = await handle.result();
   assert.equal(report.databases[0].state, 'COMPLETED', report.databases[0].lastError);
   assert.equal(report.databases[0].retries, 1);
   // The retry recreated, without duplicates, what the failed run had removed: one target with the new column.
-  const columns = await withClient({ ...target, database: 'ledger' }, async (c) => (await c.query("select count(*)::int as n from information_schema.columns where table_name = 'items' and column_name = 'note'")).rows[0].n);
+  const columns = await withClient(
+    { ...target, database: 'ledger' },
+    async (c) =>
+      (
+        await c.query(
+          "select count(*)::int as n from information_schema.columns where table_name = 'items' and column_name = 'note'",
+        )
+      ).rows[0].n,
+  );
   assert.equal(columns, 1);
-  assert.deepEqual(await replicationLeftovers(h.source, ['ledger'], target), { slots: [], publications: [], subscriptions: [] });
+  assert.deepEqual(await replicationLeftovers(h.source, ['ledger'], target), {
+    slots: [],
+    publications: [],
+    subscriptions: [],
+  });
 });

@@ -23,9 +23,15 @@ before(async () => {
 after(async () => h?.close());
 
 test('a fleet of three databases completes under continuous writes', async () => {
-  const writers = new Map(FLEET.map((db) => [db.name, new Writer({ ...h.source, database: db.name }, !!db.noPrimaryKey)]));
+  const writers = new Map(
+    FLEET.map((db) => [db.name, new Writer({ ...h.source, database: db.name }, !!db.noPrimaryKey)]),
+  );
   const plan = planFor(h.source, FLEET, `env:${SOURCE_PASSWORD_ENV}`, { concurrency: 2 });
-  const handle = await h.env.client.workflow.start(MultiDatabaseMigration, { taskQueue: h.taskQueue, workflowId: 'fleet-1', args: [{ plan }] });
+  const handle = await h.env.client.workflow.start(MultiDatabaseMigration, {
+    taskQueue: h.taskQueue,
+    workflowId: 'fleet-1',
+    args: [{ plan }],
+  });
 
   const target = await h.platform.clusters.ensure('fleet-target');
   let maxRunning = 0;
@@ -34,13 +40,17 @@ test('a fleet of three databases completes under continuous writes', async () =>
   const writesAfterMove = new Map<string, number>();
   for (;;) {
     const status = await handle.query(statusQuery);
-    const running = status.databases.filter((d) => d.started && !['COMPLETED', 'FAILED', 'CANCELLED'].includes(d.state));
+    const running = status.databases.filter(
+      (d) => d.started && !['COMPLETED', 'FAILED', 'CANCELLED'].includes(d.state),
+    );
     maxRunning = Math.max(maxRunning, running.length);
     for (const d of status.databases) if (d.started && !startOrder.includes(d.database)) startOrder.push(d.database);
     for (const d of status.databases.filter((x) => x.state === 'AWAITING_APPROVAL')) {
       // An application approves through the Update, exactly once per database.
       try {
-        await handle.executeUpdate(approveCutoverUpdate, { args: [{ database: d.database, approver: 'fleet-test', comment: 'lag is low' }] });
+        await handle.executeUpdate(approveCutoverUpdate, {
+          args: [{ database: d.database, approver: 'fleet-test', comment: 'lag is low' }],
+        });
       } catch (err) {
         if (!(err instanceof WorkflowUpdateFailedError)) throw err;
       }
@@ -48,14 +58,20 @@ test('a fleet of three databases completes under continuous writes', async () =>
     for (const d of status.databases.filter((x) => x.state === 'COMPLETED' && !checked.has(x.database))) {
       const writer = writers.get(d.database)!;
       writer.pause();
-      checked.set(d.database, await compareRowForRow({ ...h.source, database: d.database }, { ...target, database: d.database }));
+      checked.set(
+        d.database,
+        await compareRowForRow({ ...h.source, database: d.database }, { ...target, database: d.database }),
+      );
       const before = writer.writes;
       await writer.moveTo({ ...target, database: d.database });
       writesAfterMove.set(d.database, before);
     }
     // A FAILED database would hold the fleet open for an operator: report it instead of waiting.
     const failed = status.databases.filter((d) => d.state === 'FAILED');
-    assert.deepEqual(failed.map((d) => [d.database, d.lastError]), []);
+    assert.deepEqual(
+      failed.map((d) => [d.database, d.lastError]),
+      [],
+    );
     if (status.databases.every((d) => ['COMPLETED', 'CANCELLED'].includes(d.state))) break;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -68,16 +84,24 @@ test('a fleet of three databases completes under continuous writes', async () =>
   assert.deepEqual(startOrder.slice(0, 2).sort(), ['inventory', 'orders'], 'high and medium priority start first');
   assert.equal(startOrder[2], 'accounts');
   for (const [db, tables] of checked) {
-    for (const t of tables) assert.ok(t.equal && t.sourceRows > 0, `${db} ${t.table}: source ${t.sourceRows} rows, target ${t.targetRows}`);
+    for (const t of tables)
+      assert.ok(t.equal && t.sourceRows > 0, `${db} ${t.table}: source ${t.sourceRows} rows, target ${t.targetRows}`);
   }
   for (const db of FLEET) {
     const writer = writers.get(db.name)!;
-    assert.ok(writer.writes > writesAfterMove.get(db.name)!, `${db.name}: writes continued on the target with sequence-backed ids (errors ${writer.errors})`);
+    assert.ok(
+      writer.writes > writesAfterMove.get(db.name)!,
+      `${db.name}: writes continued on the target with sequence-backed ids (errors ${writer.errors})`,
+    );
     const summary = report.databases.find((d) => d.database === db.name)!;
     assert.ok((summary.writeBlockMs ?? -1) >= 0, `${db.name} reports its write-block window`);
     assert.match(summary.validation ?? '', /tables identical/);
   }
-  const left = await replicationLeftovers(h.source, FLEET.map((d) => d.name), target);
+  const left = await replicationLeftovers(
+    h.source,
+    FLEET.map((d) => d.name),
+    target,
+  );
   assert.deepEqual(left, { slots: [], publications: [], subscriptions: [] });
   assert.deepEqual(await h.platform.capacity.held(), {});
   await recordHistory(h.env.client, 'fleet-1');

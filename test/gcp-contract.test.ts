@@ -16,7 +16,13 @@ let platform: GcpPlatform;
 
 function tasks(migrationId = 'contract'): { mysql: DatabaseTask; pg: DatabaseTask } {
   const plan = validatePlan(gcpPlan());
-  const task = (i: number): DatabaseTask => ({ migrationId, platform: 'gcp', database: plan.databases[i], settings: effectiveSettings(plan, plan.databases[i]), gcp: plan.gcp });
+  const task = (i: number): DatabaseTask => ({
+    migrationId,
+    platform: 'gcp',
+    database: plan.databases[i],
+    settings: effectiveSettings(plan, plan.databases[i]),
+    gcp: plan.gcp,
+  });
   return { mysql: task(0), pg: task(1) };
 }
 
@@ -33,7 +39,10 @@ after(async () => {
 });
 
 async function rejectsWith(p: Promise<unknown>, type: string, pattern: RegExp): Promise<void> {
-  await assert.rejects(p, (err: unknown) => err instanceof PermanentError && err.type === type && pattern.test(err.message));
+  await assert.rejects(
+    p,
+    (err: unknown) => err instanceof PermanentError && err.type === type && pattern.test(err.message),
+  );
 }
 
 test('assessSource asks DMS to validate the source profile and blocks an unreachable source', async () => {
@@ -45,7 +54,11 @@ test('assessSource asks DMS to validate the source profile and blocks an unreach
   unreachable.clear();
   assert.equal(bad.blocked, true);
   assert.match(bad.findings[0].message, /cannot connect to 203\.0\.113\.20/);
-  assert.equal([...fake.resources.keys()].filter((k) => k.includes('connectionProfiles')).length, 0, 'validateOnly created nothing');
+  assert.equal(
+    [...fake.resources.keys()].filter((k) => k.includes('connectionProfiles')).length,
+    0,
+    'validateOnly created nothing',
+  );
 });
 
 test('provisionTarget creates a Cloud SQL instance once, configured as the recipe says', async () => {
@@ -71,9 +84,21 @@ test('provisionTarget creates a Cloud SQL instance once, configured as the recip
 
 test('an existing Cloud SQL instance with another tier is refused, naming the difference', async () => {
   const { mysql } = tasks();
-  fake.resources.set(`sql/${PROJECT}/legacy-mysql`, { name: 'legacy-mysql', databaseVersion: 'MYSQL_8_0', settings: { tier: 'db-n1-standard-1', availabilityType: 'REGIONAL' }, state: 'RUNNABLE' });
+  fake.resources.set(`sql/${PROJECT}/legacy-mysql`, {
+    name: 'legacy-mysql',
+    databaseVersion: 'MYSQL_8_0',
+    settings: { tier: 'db-n1-standard-1', availabilityType: 'REGIONAL' },
+    state: 'RUNNABLE',
+  });
   const posts = fake.count('POST', /\/instances$/);
-  await rejectsWith(platform.provisionTarget({ ...mysql, database: { ...mysql.database, target: { ...mysql.database.target, instance: 'legacy-mysql' } } }), 'AlreadyExistsMismatch', /tier is db-n1-standard-1, plan needs db-custom-4-16384/);
+  await rejectsWith(
+    platform.provisionTarget({
+      ...mysql,
+      database: { ...mysql.database, target: { ...mysql.database.target, instance: 'legacy-mysql' } },
+    }),
+    'AlreadyExistsMismatch',
+    /tier is db-n1-standard-1, plan needs db-custom-4-16384/,
+  );
   assert.equal(fake.count('POST', /\/instances$/), posts);
 });
 
@@ -83,7 +108,9 @@ test('provisionTarget creates an AlloyDB cluster and primary instance once', asy
   assert.deepEqual(await platform.provisionTarget(pg), first);
   assert.equal(fake.count('POST', /\/clusters$/), 1);
   assert.equal(fake.count('POST', /\/clusters\/ledger-alloy\/instances$/), 1);
-  const [inst] = await platform.clients.alloydb.getInstance({ name: `projects/${PROJECT}/locations/us-central1/clusters/ledger-alloy/instances/ledger-alloy-primary` });
+  const [inst] = await platform.clients.alloydb.getInstance({
+    name: `projects/${PROJECT}/locations/us-central1/clusters/ledger-alloy/instances/ledger-alloy-primary`,
+  });
   assert.equal(inst.machineConfig?.cpuCount, 8);
   assert.equal(String(inst.instanceType), 'PRIMARY');
 });
@@ -94,7 +121,11 @@ test('high priority reserves calendar-mode capacity once; release deletes it', a
   assert.deepEqual(await platform.reserveCapacity(mysql), r);
   assert.deepEqual(r, { name: gcpResourceNames('contract', 'orders').futureReservation, mode: 'calendar', workers: 8 });
   assert.equal(fake.count('POST', /\/futureReservations$/), 1);
-  const [fr] = await platform.clients.futureReservations.get({ project: PROJECT, zone: 'us-central1-a', futureReservation: r.name });
+  const [fr] = await platform.clients.futureReservations.get({
+    project: PROJECT,
+    zone: 'us-central1-a',
+    futureReservation: r.name,
+  });
   assert.equal(Number(fr.specificSkuProperties?.totalCount), 8);
   assert.equal(fr.specificSkuProperties?.instanceProperties?.machineType, 'e2-standard-4');
   await platform.releaseCapacity(mysql);
@@ -116,22 +147,40 @@ test('low priority asks for flex-start capacity once; release cancels and delete
 
 test('a missing migration worker group is a permanent NotFound', async () => {
   const { pg } = tasks();
-  await rejectsWith(platform.reserveCapacity({ ...pg, gcp: { ...pg.gcp!, migrationWorkerGroup: 'no-such-mig' } }), 'NotFound', /no-such-mig/);
+  await rejectsWith(
+    platform.reserveCapacity({ ...pg, gcp: { ...pg.gcp!, migrationWorkerGroup: 'no-such-mig' } }),
+    'NotFound',
+    /no-such-mig/,
+  );
 });
 
 test('createMigrationJob creates two profiles and a CONTINUOUS job once; passwords stay out of reads', async () => {
   const { mysql } = tasks();
   await platform.createMigrationJob(mysql);
   await platform.createMigrationJob(mysql);
-  const creates = fake.log.filter((r) => !r.faulted && r.method === 'POST' && /\/connectionProfiles$/.test(r.path) && !r.query.includes('validateOnly=true'));
+  const creates = fake.log.filter(
+    (r) =>
+      !r.faulted &&
+      r.method === 'POST' &&
+      /\/connectionProfiles$/.test(r.path) &&
+      !r.query.includes('validateOnly=true'),
+  );
   assert.equal(creates.length, 2, 'one source and one destination profile');
   assert.equal(fake.count('POST', /\/migrationJobs$/), 1);
   const n = gcpResourceNames('contract', 'orders');
-  const job = (await platform.clients.dms.projects.locations.migrationJobs.get({ name: `projects/${PROJECT}/locations/us-central1/migrationJobs/${n.migrationJob}` })).data;
+  const job = (
+    await platform.clients.dms.projects.locations.migrationJobs.get({
+      name: `projects/${PROJECT}/locations/us-central1/migrationJobs/${n.migrationJob}`,
+    })
+  ).data;
   assert.equal(job.type, 'CONTINUOUS');
   assert.equal(job.dumpPath, `gs://dbmig-dumps/${n.migrationJob}`);
   assert.deepEqual(job.destinationDatabase, { engine: 'MYSQL', provider: 'CLOUDSQL' });
-  const profile = (await platform.clients.dms.projects.locations.connectionProfiles.get({ name: `projects/${PROJECT}/locations/us-central1/connectionProfiles/${n.sourceProfile}` })).data;
+  const profile = (
+    await platform.clients.dms.projects.locations.connectionProfiles.get({
+      name: `projects/${PROJECT}/locations/us-central1/connectionProfiles/${n.sourceProfile}`,
+    })
+  ).data;
   assert.equal(profile.mysql?.host, '203.0.113.10');
   assert.equal(profile.mysql?.password, undefined);
   assert.ok(!JSON.stringify(profile).includes('s3cret'));
@@ -176,7 +225,10 @@ test('deleteMigrationJob removes the job and both profiles, and is harmless twic
     await platform.deleteMigrationJob(t);
     await platform.deleteMigrationJob(t);
   }
-  assert.deepEqual([...fake.resources.keys()].filter((k) => k.startsWith('dms/')), []);
+  assert.deepEqual(
+    [...fake.resources.keys()].filter((k) => k.startsWith('dms/')),
+    [],
+  );
 });
 
 test('deleteTarget deletes only what this migration created', async () => {
@@ -188,15 +240,31 @@ test('deleteTarget deletes only what this migration created', async () => {
   await platform.deleteTarget(pg);
   await platform.deleteTarget(pg);
   assert.equal(fake.resources.has(`sql/${PROJECT}/orders-mysql`), false);
-  assert.deepEqual([...fake.resources.keys()].filter((k) => k.startsWith('alloydb/')), []);
+  assert.deepEqual(
+    [...fake.resources.keys()].filter((k) => k.startsWith('alloydb/')),
+    [],
+  );
   assert.ok(fake.resources.has(`sql/${PROJECT}/legacy-mysql`), 'a pre-existing instance is never deleted');
 });
 
 test('API errors map to permanent or retryable failures', async () => {
   const { mysql } = tasks();
   fake.faults = { rate: 1, slowRate: 0, slowMs: 0 };
-  await assert.rejects(platform.clients.dms.projects.locations.migrationJobs.get({ name: 'projects/x/locations/y/migrationJobs/z' }), () => true);
-  await assert.rejects(platform.createMigrationJob(mysql), (err: unknown) => !(err instanceof PermanentError) && /retryable, HTTP (429|503)/.test((err as Error).message));
+  await assert.rejects(
+    platform.clients.dms.projects.locations.migrationJobs.get({ name: 'projects/x/locations/y/migrationJobs/z' }),
+    () => true,
+  );
+  await assert.rejects(
+    platform.createMigrationJob(mysql),
+    (err: unknown) => !(err instanceof PermanentError) && /retryable, HTTP (429|503)/.test((err as Error).message),
+  );
   fake.faults = { rate: 0, slowRate: 0, slowMs: 0 };
-  await rejectsWith(platform.provisionTarget({ ...mysql, database: { ...mysql.database, target: { ...mysql.database.target, tier: '' } } }), 'InvalidArgument', /settings\.tier are required/);
+  await rejectsWith(
+    platform.provisionTarget({
+      ...mysql,
+      database: { ...mysql.database, target: { ...mysql.database.target, tier: '' } },
+    }),
+    'InvalidArgument',
+    /settings\.tier are required/,
+  );
 });

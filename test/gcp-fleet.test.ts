@@ -28,7 +28,12 @@ before(async () => {
   fake = createFakeGcp({ secrets: { [`projects/${PROJECT}/secrets/ledger-source-password`]: 's3cret-pg' } }).fake;
   platform = new GcpPlatform({ endpoint: await fake.start(), authClient: fakeAuth(), poll: { intervalMs: 20 } });
   env = await startDevServer();
-  worker = await createMigrationWorker({ connection: env.nativeConnection, taskQueue: 'gcp', platforms: { gcp: platform }, workflowBundle: await sharedBundle() });
+  worker = await createMigrationWorker({
+    connection: env.nativeConnection,
+    taskQueue: 'gcp',
+    platforms: { gcp: platform },
+    workflowBundle: await sharedBundle(),
+  });
   running = worker.run();
 });
 after(async () => {
@@ -40,15 +45,26 @@ after(async () => {
 });
 
 async function runFleet(id: string, reject: string[] = []): Promise<{ report: MigrationReport; approvals: number }> {
-  const plan = gcpPlan({ migrationId: id, defaults: { lagThresholdSeconds: 5, stableWindow: '1s', noPrimaryKey: 'fail' } });
-  const handle = await env.client.workflow.start(MultiDatabaseMigration, { taskQueue: 'gcp', workflowId: id, args: [{ plan }] });
+  const plan = gcpPlan({
+    migrationId: id,
+    defaults: { lagThresholdSeconds: 5, stableWindow: '1s', noPrimaryKey: 'fail' },
+  });
+  const handle = await env.client.workflow.start(MultiDatabaseMigration, {
+    taskQueue: 'gcp',
+    workflowId: id,
+    args: [{ plan }],
+  });
   let approvals = 0;
   for (;;) {
     const status = await handle.query(statusQuery);
     for (const d of status.databases.filter((x) => x.state === 'AWAITING_APPROVAL')) {
       try {
-        if (reject.includes(d.database)) await handle.executeUpdate(rejectCutoverUpdate, { args: [{ database: d.database, approver: 'gcp-test', reason: 'not today' }] });
-        else await handle.executeUpdate(approveCutoverUpdate, { args: [{ database: d.database, approver: 'gcp-test' }] });
+        if (reject.includes(d.database))
+          await handle.executeUpdate(rejectCutoverUpdate, {
+            args: [{ database: d.database, approver: 'gcp-test', reason: 'not today' }],
+          });
+        else
+          await handle.executeUpdate(approveCutoverUpdate, { args: [{ database: d.database, approver: 'gcp-test' }] });
         approvals++;
       } catch (err) {
         if (!(err instanceof WorkflowUpdateFailedError)) throw err;
@@ -64,15 +80,29 @@ async function runFleet(id: string, reject: string[] = []): Promise<{ report: Mi
 }
 
 function assertCleanFleet(report: MigrationReport): void {
-  assert.deepEqual(report.databases.map((d) => [d.database, d.state, d.lastError ?? '']), [
-    ['orders', 'COMPLETED', ''],
-    ['ledger', 'COMPLETED', ''],
-  ]);
+  assert.deepEqual(
+    report.databases.map((d) => [d.database, d.state, d.lastError ?? '']),
+    [
+      ['orders', 'COMPLETED', ''],
+      ['ledger', 'COMPLETED', ''],
+    ],
+  );
   const keys = [...fake.resources.keys()];
-  assert.deepEqual(keys.filter((k) => k.startsWith('dms/')), [], 'jobs and profiles are deleted after promotion');
-  assert.deepEqual(keys.filter((k) => k.startsWith('fr/') || k.startsWith('rr/')), [], 'capacity is released');
+  assert.deepEqual(
+    keys.filter((k) => k.startsWith('dms/')),
+    [],
+    'jobs and profiles are deleted after promotion',
+  );
+  assert.deepEqual(
+    keys.filter((k) => k.startsWith('fr/') || k.startsWith('rr/')),
+    [],
+    'capacity is released',
+  );
   assert.ok(keys.includes(`sql/${PROJECT}/orders-mysql`), 'the Cloud SQL target stays');
-  assert.ok(keys.some((k) => k.endsWith('/clusters/ledger-alloy/instances/ledger-alloy-primary')), 'the AlloyDB target stays');
+  assert.ok(
+    keys.some((k) => k.endsWith('/clusters/ledger-alloy/instances/ledger-alloy-primary')),
+    'the AlloyDB target stays',
+  );
 }
 
 test('a MySQL→Cloud SQL and a PostgreSQL→AlloyDB migration complete on gcp', async () => {
@@ -103,14 +133,24 @@ test('a rejected cutover on gcp compensates: the job is stopped and deleted, cap
   for (const k of [...fake.resources.keys()]) fake.resources.delete(k);
   const stops = fake.count('POST', /:stop$/);
   const { report } = await runFleet('gcp-reject', ['ledger']);
-  assert.deepEqual(report.databases.map((d) => [d.database, d.state]), [
-    ['orders', 'COMPLETED'],
-    ['ledger', 'CANCELLED'],
-  ]);
+  assert.deepEqual(
+    report.databases.map((d) => [d.database, d.state]),
+    [
+      ['orders', 'COMPLETED'],
+      ['ledger', 'CANCELLED'],
+    ],
+  );
   assert.match(report.databases[1].lastError ?? '', /cutover rejected by gcp-test: not today/);
   assert.equal(fake.count('POST', /:stop$/) - stops, 1, 'the running DMS job was stopped');
   const keys = [...fake.resources.keys()];
-  assert.deepEqual(keys.filter((k) => k.startsWith('dms/') || k.startsWith('fr/') || k.startsWith('rr/')), []);
-  assert.deepEqual(keys.filter((k) => k.startsWith('alloydb/')), [], 'the AlloyDB cluster this run created is deleted');
+  assert.deepEqual(
+    keys.filter((k) => k.startsWith('dms/') || k.startsWith('fr/') || k.startsWith('rr/')),
+    [],
+  );
+  assert.deepEqual(
+    keys.filter((k) => k.startsWith('alloydb/')),
+    [],
+    'the AlloyDB cluster this run created is deleted',
+  );
   assert.ok(keys.includes(`sql/${PROJECT}/orders-mysql`), 'the promoted Cloud SQL target stays');
 });

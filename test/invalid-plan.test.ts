@@ -20,24 +20,47 @@ before(async () => {
 after(async () => h?.close());
 
 const cases: [string, (plan: any) => void, RegExp][] = [
-  ['a password in place of a reference', (p) => (p.databases[0].source.passwordRef = 'hunter2'), /databases\[0\]\.source\.passwordRef: must be a secret reference/],
+  [
+    'a password in place of a reference',
+    (p) => (p.databases[0].source.passwordRef = 'hunter2'),
+    /databases\[0\]\.source\.passwordRef: must be a secret reference/,
+  ],
   ['a negative size', (p) => (p.databases[0].sizeGb = -5), /databases\[0\]\.sizeGb/],
   ['zero concurrency', (p) => (p.concurrency = 0), /concurrency/],
   ['an unknown priority', (p) => (p.databases[0].priority = 'urgent'), /databases\[0\]\.priority/],
-  ['mysql on the local platform', (p) => (p.databases[0].engine = 'mysql'), /databases\[0\]\.engine: mysql is not supported by the local platform/],
+  [
+    'mysql on the local platform',
+    (p) => (p.databases[0].engine = 'mysql'),
+    /databases\[0\]\.engine: mysql is not supported by the local platform/,
+  ],
   ['a bad duration', (p) => (p.approval.timeout = 'soon'), /approval\.timeout: must be a duration/],
-  ['a duplicated database', (p) => p.databases.push({ ...p.databases[0] }), /databases\[1\]\.name: duplicate database name "shop"/],
+  [
+    'a duplicated database',
+    (p) => p.databases.push({ ...p.databases[0] }),
+    /databases\[1\]\.name: duplicate database name "shop"/,
+  ],
   ['an unknown field', (p) => (p.databases[0].colour = 'blue'), /databases\[0\]/],
 ];
 
 for (const [what, spoil, message] of cases) {
   test(`a plan with ${what} fails before any side effect`, async () => {
-    const plan = planFor(h.source, [{ name: 'shop', rows: 0, priority: 'high', sizeGb: 1 }], `env:${SOURCE_PASSWORD_ENV}`) as any;
+    const plan = planFor(
+      h.source,
+      [{ name: 'shop', rows: 0, priority: 'high', sizeGb: 1 }],
+      `env:${SOURCE_PASSWORD_ENV}`,
+    ) as any;
     spoil(plan);
-    assert.throws(() => validatePlan(plan), (err: unknown) => err instanceof InvalidPlanError && message.test(err.message));
+    assert.throws(
+      () => validatePlan(plan),
+      (err: unknown) => err instanceof InvalidPlanError && message.test(err.message),
+    );
 
     const id = `invalid-${what.replace(/\W+/g, '-')}`;
-    const handle = await h.env.client.workflow.start(MultiDatabaseMigration, { taskQueue: h.taskQueue, workflowId: id, args: [{ plan }] });
+    const handle = await h.env.client.workflow.start(MultiDatabaseMigration, {
+      taskQueue: h.taskQueue,
+      workflowId: id,
+      args: [{ plan }],
+    });
     await assert.rejects(handle.result(), (err: unknown) => {
       assert.ok(err instanceof WorkflowFailedError);
       const cause = err.cause as ApplicationFailure;
@@ -48,10 +71,20 @@ for (const [what, spoil, message] of cases) {
     });
     const history = await handle.fetchHistory();
     const kinds = new Set(history.events!.map((e) => String(e.eventType)));
-    assert.ok(![...kinds].some((k) => /ACTIVITY|CHILD/.test(k)), `no activity or child was scheduled: ${[...kinds].join(', ')}`);
+    assert.ok(
+      ![...kinds].some((k) => /ACTIVITY|CHILD/.test(k)),
+      `no activity or child was scheduled: ${[...kinds].join(', ')}`,
+    );
     assert.equal(existsSync(join(h.stateDir, 'clusters', 'fleet-target')), false, 'no target cluster was created');
-    assert.deepEqual(await replicationLeftovers(h.source, ['shop']), { slots: [], publications: [], subscriptions: [] });
-    const dbs = await withClient({ ...h.source, database: 'postgres' }, async (c) => (await c.query('select count(*)::int as n from pg_database')).rows[0].n);
+    assert.deepEqual(await replicationLeftovers(h.source, ['shop']), {
+      slots: [],
+      publications: [],
+      subscriptions: [],
+    });
+    const dbs = await withClient(
+      { ...h.source, database: 'postgres' },
+      async (c) => (await c.query('select count(*)::int as n from pg_database')).rows[0].n,
+    );
     assert.equal(dbs, 4, 'postgres, template0, template1 and shop only');
   });
 }

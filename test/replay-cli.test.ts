@@ -22,21 +22,35 @@ before(async () => {
   work = resolve('.local-platform', 'test-replay-files');
   mkdirSync(work, { recursive: true });
   const plan = planFor(h.source, DBS, `env:${SOURCE_PASSWORD_ENV}`, { approval: { policy: 'auto', timeout: '1h' } });
-  await (await h.env.client.workflow.start(MultiDatabaseMigration, { taskQueue: h.taskQueue, workflowId: 'replayed', args: [{ plan }] })).result();
+  await (
+    await h.env.client.workflow.start(MultiDatabaseMigration, {
+      taskQueue: h.taskQueue,
+      workflowId: 'replayed',
+      args: [{ plan }],
+    })
+  ).result();
 });
 after(async () => {
   await h?.close();
   rmSync(work, { recursive: true, force: true });
 });
 
-const dbmig = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'client', 'cli.ts'), ...args], { encoding: 'utf8', env: { ...process.env, TEMPORAL_ADDRESS: h.env.address } });
+const dbmig = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'client', 'cli.ts'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, TEMPORAL_ADDRESS: h.env.address },
+  });
 
 test('exported and Temporal-CLI histories replay from files; exit 0', () => {
   const ours = join(work, 'ours.json');
   const exported = dbmig('history', 'export', 'replayed/wiki', '--out', ours);
   assert.equal(exported.status, 0, exported.stderr);
   const theirs = join(work, 'temporal-cli.json');
-  const cli = spawnSync(findTemporalCli().path!, ['workflow', 'show', '--workflow-id', 'replayed/wiki', '--output', 'json', '--address', h.env.address], { encoding: 'utf8' });
+  const cli = spawnSync(
+    findTemporalCli().path!,
+    ['workflow', 'show', '--workflow-id', 'replayed/wiki', '--output', 'json', '--address', h.env.address],
+    { encoding: 'utf8' },
+  );
   assert.equal(cli.status, 0, cli.stderr);
   writeFileSync(theirs, cli.stdout);
   assert.equal(JSON.parse(readFileSync(ours, 'utf8')).events.length, JSON.parse(cli.stdout).events.length);
@@ -60,10 +74,14 @@ test('replay from the server, by id and by visibility query', () => {
 test('a copy of the workflows with two steps swapped fails replay with the non-determinism detail', async () => {
   const copy = resolve('.local-platform', 'test-replay-broken');
   rmSync(copy, { recursive: true, force: true });
-  for (const dir of ['workflows', 'common', 'activities']) cpSync(join(ROOT, dir), join(copy, dir), { recursive: true });
+  for (const dir of ['workflows', 'common', 'activities'])
+    cpSync(join(ROOT, dir), join(copy, dir), { recursive: true });
   const file = join(copy, 'workflows', 'database-migration.ts');
   const src = readFileSync(file, 'utf8');
-  const swapped = src.replace('await acts.provisionTarget(task);', '__A__').replace('await acts.reserveCapacity(task);', 'await acts.provisionTarget(task);').replace('__A__', 'await acts.reserveCapacity(task);');
+  const swapped = src
+    .replace('await acts.provisionTarget(task);', '__A__')
+    .replace('await acts.reserveCapacity(task);', 'await acts.provisionTarget(task);')
+    .replace('__A__', 'await acts.reserveCapacity(task);');
   assert.notEqual(swapped, src);
   writeFileSync(file, swapped);
   const history = historyFromFile(join(HISTORIES_DIR, 'fleet-1__orders.json'));

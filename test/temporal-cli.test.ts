@@ -23,14 +23,27 @@ after(async () => h?.close());
 // Asynchronous on purpose: the worker runs in this process and must keep answering queries.
 const temporal = (...args: string[]) =>
   new Promise<{ status: number; stdout: string; stderr: string }>((ok) =>
-    execFile(findTemporalCli().path!, [...args, '--address', h.env.address], (err, stdout, stderr) => ok({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })),
+    execFile(findTemporalCli().path!, [...args, '--address', h.env.address], (err, stdout, stderr) =>
+      ok({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    ),
   );
 
 test('start, query, list, update and signal with the temporal CLI alone', async () => {
   const input = resolve(h.stateDir, 'input.json');
   mkdirSync(h.stateDir, { recursive: true });
   writeFileSync(input, JSON.stringify({ plan: planFor(h.source, DBS, `env:${SOURCE_PASSWORD_ENV}`) }));
-  const started = await temporal('workflow', 'start', '--type', 'MultiDatabaseMigration', '--task-queue', h.taskQueue, '--workflow-id', 'by-cli', '--input-file', input);
+  const started = await temporal(
+    'workflow',
+    'start',
+    '--type',
+    'MultiDatabaseMigration',
+    '--task-queue',
+    h.taskQueue,
+    '--workflow-id',
+    'by-cli',
+    '--input-file',
+    input,
+  );
   assert.equal(started.status, 0, started.stderr);
 
   await eventually('both awaiting approval', async () => {
@@ -39,16 +52,57 @@ test('start, query, list, update and signal with the temporal CLI alone', async 
     const status = JSON.parse(q.stdout).queryResult[0];
     return status.databases.every((d: { state: string }) => d.state === 'AWAITING_APPROVAL');
   });
-  const list = await temporal('workflow', 'list', '--query', 'MigrationState="AWAITING_APPROVAL" AND MigrationId="by-cli"', '--output', 'json');
+  const list = await temporal(
+    'workflow',
+    'list',
+    '--query',
+    'MigrationState="AWAITING_APPROVAL" AND MigrationId="by-cli"',
+    '--output',
+    'json',
+  );
   assert.equal(list.status, 0, list.stderr);
-  assert.deepEqual(JSON.parse(list.stdout).map((w: { execution: { workflowId: string } }) => w.execution.workflowId).sort(), ['by-cli/blog', 'by-cli/docs']);
+  assert.deepEqual(
+    JSON.parse(list.stdout)
+      .map((w: { execution: { workflowId: string } }) => w.execution.workflowId)
+      .sort(),
+    ['by-cli/blog', 'by-cli/docs'],
+  );
 
-  const refused = await temporal('workflow', 'update', 'execute', '--workflow-id', 'by-cli', '--name', 'approveCutover', '--input', '{"database":"wiki","approver":"alice"}');
+  const refused = await temporal(
+    'workflow',
+    'update',
+    'execute',
+    '--workflow-id',
+    'by-cli',
+    '--name',
+    'approveCutover',
+    '--input',
+    '{"database":"wiki","approver":"alice"}',
+  );
   assert.notEqual(refused.status, 0);
   assert.match(refused.stderr + refused.stdout, /unknown database \\?"wiki\\?"; this migration has: docs, blog/);
-  const approved = await temporal('workflow', 'update', 'execute', '--workflow-id', 'by-cli', '--name', 'approveCutover', '--input', '{"database":"docs","approver":"alice"}');
+  const approved = await temporal(
+    'workflow',
+    'update',
+    'execute',
+    '--workflow-id',
+    'by-cli',
+    '--name',
+    'approveCutover',
+    '--input',
+    '{"database":"docs","approver":"alice"}',
+  );
   assert.equal(approved.status, 0, approved.stderr);
-  const signalled = await temporal('workflow', 'signal', '--workflow-id', 'by-cli/blog', '--name', 'approveCutoverSignal', '--input', '{"database":"blog","approver":"bob"}');
+  const signalled = await temporal(
+    'workflow',
+    'signal',
+    '--workflow-id',
+    'by-cli/blog',
+    '--name',
+    'approveCutoverSignal',
+    '--input',
+    '{"database":"blog","approver":"bob"}',
+  );
   assert.equal(signalled.status, 0, signalled.stderr);
 
   const result = await temporal('workflow', 'result', '--workflow-id', 'by-cli', '--output', 'json');

@@ -25,7 +25,13 @@ after(async () => {
 function spawnWorker(): ChildProcess {
   // The real `dbmig worker` entry point, from the sources (bin/ would prefer a possibly stale dist/).
   const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'client', 'cli.ts'), 'worker'], {
-    env: { ...process.env, TEMPORAL_ADDRESS: h.env.address, TEMPORAL_TASK_QUEUE: h.taskQueue, DBMIG_STATE_DIR: h.stateDir, DBMIG_METRICS_ADDRESS: 'off' },
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: h.env.address,
+      TEMPORAL_TASK_QUEUE: h.taskQueue,
+      DBMIG_STATE_DIR: h.stateDir,
+      DBMIG_METRICS_ADDRESS: 'off',
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   child.stderr!.on('data', () => undefined);
@@ -35,8 +41,15 @@ function spawnWorker(): ChildProcess {
 
 test('a worker killed while waiting on lag is replaced and the run completes once', async () => {
   const writer = new Writer({ ...h.source, database: DB.name }, true);
-  const plan = planFor(h.source, [DB], `env:${SOURCE_PASSWORD_ENV}`, { approval: { policy: 'auto', timeout: '1h' }, defaults: { stableWindow: '15s' } });
-  const handle = await h.env.client.workflow.start(MultiDatabaseMigration, { taskQueue: h.taskQueue, workflowId: 'crash', args: [{ plan }] });
+  const plan = planFor(h.source, [DB], `env:${SOURCE_PASSWORD_ENV}`, {
+    approval: { policy: 'auto', timeout: '1h' },
+    defaults: { stableWindow: '15s' },
+  });
+  const handle = await h.env.client.workflow.start(MultiDatabaseMigration, {
+    taskQueue: h.taskQueue,
+    workflowId: 'crash',
+    args: [{ plan }],
+  });
   const first = spawnWorker();
 
   const child = h.env.client.workflow.getHandle('crash/billing');
@@ -46,7 +59,9 @@ test('a worker killed while waiting on lag is replaced and the run completes onc
       const status = await handle.query(statusQuery).catch(() => undefined);
       if (status?.databases[0].state !== 'CDC') return undefined;
       const d = await child.describe();
-      return d.raw.pendingActivities?.some((a) => a.activityType?.name === 'waitForReplicationReady' && a.lastStartedTime);
+      return d.raw.pendingActivities?.some(
+        (a) => a.activityType?.name === 'waitForReplicationReady' && a.lastStartedTime,
+      );
     },
     180_000,
   );
@@ -72,7 +87,8 @@ test('a worker killed while waiting on lag is replaced and the run completes onc
       byId.set(String(e.eventId), name);
     }
     const started = e.activityTaskStartedEventAttributes;
-    if (started && byId.get(String(started.scheduledEventId)) === 'waitForReplicationReady') waitAttempt = started.attempt ?? 0;
+    if (started && byId.get(String(started.scheduledEventId)) === 'waitForReplicationReady')
+      waitAttempt = started.attempt ?? 0;
   }
   assert.ok(waitAttempt >= 2, `the lag wait ran again on the new worker (attempt ${waitAttempt})`);
   for (const step of ['provisionTarget', 'reserveCapacity', 'createMigrationJob', 'startMigrationJob', 'cutover']) {
@@ -82,5 +98,9 @@ test('a worker killed while waiting on lag is replaced and the run completes onc
   for (const t of await compareRowForRow({ ...h.source, database: DB.name }, { ...target, database: DB.name })) {
     assert.ok(t.equal, `${t.table}: source ${t.sourceRows} rows, target ${t.targetRows}`);
   }
-  assert.deepEqual(await replicationLeftovers(h.source, [DB.name], target), { slots: [], publications: [], subscriptions: [] });
+  assert.deepEqual(await replicationLeftovers(h.source, [DB.name], target), {
+    slots: [],
+    publications: [],
+    subscriptions: [],
+  });
 });

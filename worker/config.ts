@@ -18,7 +18,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
   const address = env.TEMPORAL_ADDRESS ?? 'localhost:7233';
   const connection: NativeConnectionOptions = { address };
   if (env.TEMPORAL_TLS_CERT && env.TEMPORAL_TLS_KEY) {
-    connection.tls = { clientCertPair: { crt: readFileSync(env.TEMPORAL_TLS_CERT), key: readFileSync(env.TEMPORAL_TLS_KEY) } };
+    connection.tls = {
+      clientCertPair: { crt: readFileSync(env.TEMPORAL_TLS_CERT), key: readFileSync(env.TEMPORAL_TLS_KEY) },
+    };
   }
   if (env.TEMPORAL_API_KEY) {
     connection.apiKey = env.TEMPORAL_API_KEY;

@@ -10,8 +10,15 @@ export async function runWorker(config: WorkerConfig = configFromEnv()): Promise
   }
   const connection = await NativeConnection.connect(config.connection);
   try {
-    const worker = await createMigrationWorker({ connection, namespace: config.namespace, taskQueue: config.taskQueue, platforms: defaultPlatforms(config.stateDir) });
-    console.error(`dbmig worker: ${config.address} namespace=${config.namespace} taskQueue=${config.taskQueue} metrics=${config.metricsAddress ?? 'off'}`);
+    const worker = await createMigrationWorker({
+      connection,
+      namespace: config.namespace,
+      taskQueue: config.taskQueue,
+      platforms: defaultPlatforms(config.stateDir),
+    });
+    console.error(
+      `dbmig worker: ${config.address} namespace=${config.namespace} taskQueue=${config.taskQueue} metrics=${config.metricsAddress ?? 'off'}`,
+    );
     await worker.run();
   } finally {
     await connection.close();

@@ -36,7 +36,9 @@ export function findTemporalCli(opts: { build?: boolean; log?: (line: string) =>
   const local = join(toolsBin, 'temporal');
   if (existsSync(local)) return { path: local, how: 'project build (.tools/bin)' };
   if (opts.build !== false && onPath('go')) {
-    say(`Temporal CLI not found: building temporal ${CLI_VERSION} with go install into .tools/bin (a few minutes, once)...`);
+    say(
+      `Temporal CLI not found: building temporal ${CLI_VERSION} with go install into .tools/bin (a few minutes, once)...`,
+    );
     mkdirSync(toolsBin, { recursive: true });
     execFileSync('go', ['install', `github.com/temporalio/cli/cmd/temporal@${CLI_VERSION}`], {
       stdio: ['ignore', 'inherit', 'inherit'],

@@ -16,7 +16,14 @@ export function workflowsPath(): string {
 
 const quiet = () => undefined;
 /** The bundler reports every module at info level; only its warnings and errors matter here. */
-export const quietLogger = { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: console.warn, error: console.error };
+export const quietLogger = {
+  log: quiet,
+  trace: quiet,
+  debug: quiet,
+  info: quiet,
+  warn: console.warn,
+  error: console.error,
+};
 
 /** Bundling takes seconds; tests and the demo bundle once and share it between workers. */
 export function bundleWorkflows(): Promise<WorkflowBundle> {

@@ -19,7 +19,13 @@ const PERMANENT = [
 const quick: ActivityOptions = {
   startToCloseTimeout: '2m',
   heartbeatTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8, nonRetryableErrorTypes: PERMANENT },
+  retry: {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '30s',
+    maximumAttempts: 8,
+    nonRetryableErrorTypes: PERMANENT,
+  },
 };
 const slow: ActivityOptions = { ...quick, startToCloseTimeout: '2h' };
 const waiting: ActivityOptions = {
@@ -28,9 +34,17 @@ const waiting: ActivityOptions = {
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: PERMANENT },
 };
 /** Flex-start capacity may not be there yet: keep asking for a day before giving up. */
-const capacity: ActivityOptions = { ...quick, scheduleToCloseTimeout: '24h', retry: { initialInterval: '2s', maximumInterval: '1m', nonRetryableErrorTypes: PERMANENT } };
+const capacity: ActivityOptions = {
+  ...quick,
+  scheduleToCloseTimeout: '24h',
+  retry: { initialInterval: '2s', maximumInterval: '1m', nonRetryableErrorTypes: PERMANENT },
+};
 /** Undo steps must get through: many attempts, and they run even while the workflow is cancelled. */
-const undo: ActivityOptions = { ...quick, startToCloseTimeout: '10m', retry: { ...quick.retry, maximumAttempts: 20, maximumInterval: '1m' } };
+const undo: ActivityOptions = {
+  ...quick,
+  startToCloseTimeout: '10m',
+  retry: { ...quick.retry, maximumAttempts: 20, maximumInterval: '1m' },
+};
 
 type Kind = 'quick' | 'slow' | 'waiting' | 'capacity' | 'undo';
 const OPTIONS: Record<Kind, ActivityOptions> = { quick, slow, waiting, capacity, undo };

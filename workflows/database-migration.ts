@@ -49,7 +49,13 @@ type Decision = { approved: true; by: string; comment?: string } | { approved: f
 
 export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<DatabaseSummary> {
   const acts = stepActivities(input.database.name);
-  const task: DatabaseTask = { migrationId: input.migrationId, platform: input.platform, database: input.database, settings: input.settings, ...(input.gcp ? { gcp: input.gcp } : {}) };
+  const task: DatabaseTask = {
+    migrationId: input.migrationId,
+    platform: input.platform,
+    database: input.database,
+    settings: input.settings,
+    ...(input.gcp ? { gcp: input.gcp } : {}),
+  };
   const name = input.database.name;
   const summary: DatabaseSummary = {
     database: name,
@@ -72,7 +78,11 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     setCurrentDetails(detailsMarkdown(input.migrationId, summary));
     if (!input.parentWorkflowId) return;
     try {
-      await getExternalWorkflowHandle(input.parentWorkflowId).signal(childProgressSignal, { ...patch, database: name, updatedAt: summary.updatedAt });
+      await getExternalWorkflowHandle(input.parentWorkflowId).signal(childProgressSignal, {
+        ...patch,
+        database: name,
+        updatedAt: summary.updatedAt,
+      });
     } catch (err) {
       log.warn('could not report to the parent', { error: describe(err) });
     }
@@ -84,10 +94,16 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
 
   // Approvals: the Update's validator refuses a wrong database, state or approver; the signal
   // applies the same rule and ignores what it would refuse (its sender cannot be told).
-  const problem = (a: { database?: unknown; approver?: unknown }) => approvalProblem(a, (db) => (db === name ? summary : undefined), [name]);
+  const problem = (a: { database?: unknown; approver?: unknown }) =>
+    approvalProblem(a, (db) => (db === name ? summary : undefined), [name]);
   const decide = (d: Decision) => {
     decision ??= d;
-    return { database: name, accepted: true as const, decision: d.approved ? ('approved' as const) : ('rejected' as const), by: d.by };
+    return {
+      database: name,
+      accepted: true as const,
+      decision: d.approved ? ('approved' as const) : ('rejected' as const),
+      by: d.by,
+    };
   };
   const approve = (a: ApprovalInput) => decide({ approved: true, by: a.approver, comment: a.comment });
   const reject = (r: RejectionInput) => decide({ approved: false, by: r.approver, reason: r.reason });
@@ -108,7 +124,8 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   setHandler(databaseStatusQuery, () => summary);
   setHandler(lagReportSignal, (r) => {
     if (isTerminal(summary.state)) return;
-    const maxLagSeconds = r.lagSeconds === null ? summary.maxLagSeconds : Math.max(summary.maxLagSeconds ?? 0, r.lagSeconds);
+    const maxLagSeconds =
+      r.lagSeconds === null ? summary.maxLagSeconds : Math.max(summary.maxLagSeconds ?? 0, r.lagSeconds);
     void publish({ lagSeconds: r.lagSeconds, lagBytes: r.lagBytes, rows: r.rows, maxLagSeconds });
   });
 
@@ -117,7 +134,11 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     const assessment = await acts.assessSource(task);
     const blocking = assessment.findings.filter((f) => f.severity === 'error');
     if (blocking.length) {
-      throw ApplicationFailure.nonRetryable(`assessment found ${blocking.length} blocking issue(s): ${blocking.map((f) => f.message).join('; ')}`, 'AssessmentFailed', assessment.findings);
+      throw ApplicationFailure.nonRetryable(
+        `assessment found ${blocking.length} blocking issue(s): ${blocking.map((f) => f.message).join('; ')}`,
+        'AssessmentFailed',
+        assessment.findings,
+      );
     }
 
     void enter('PROVISIONING_TARGET', { rows: assessment.estimatedRows });
@@ -135,7 +156,11 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
 
     void enter('VERIFYING');
     const problems = await acts.verifyMigrationJob(task);
-    if (problems.length) throw ApplicationFailure.nonRetryable(`migration job verification failed: ${problems.join('; ')}`, 'JobVerificationFailed');
+    if (problems.length)
+      throw ApplicationFailure.nonRetryable(
+        `migration job verification failed: ${problems.join('; ')}`,
+        'JobVerificationFailed',
+      );
 
     void enter('FULL_DUMP');
     await acts.startMigrationJob(task);
@@ -144,17 +169,29 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     void enter('CDC', { rows: copied });
     const ready = await acts.waitForReplicationReady(task);
 
-    void enter('VALIDATING', { lagSeconds: ready.lagSeconds, lagBytes: ready.lagBytes, rows: ready.rows, maxLagSeconds: Math.max(summary.maxLagSeconds ?? 0, ready.maxLagSeconds ?? 0) });
+    void enter('VALIDATING', {
+      lagSeconds: ready.lagSeconds,
+      lagBytes: ready.lagBytes,
+      rows: ready.rows,
+      maxLagSeconds: Math.max(summary.maxLagSeconds ?? 0, ready.maxLagSeconds ?? 0),
+    });
     const live = await acts.validateData(task, 'live');
-    if (!live.ok) throw ApplicationFailure.nonRetryable(`validation failed: ${live.summary}`, 'ValidationFailed', live.tables);
+    if (!live.ok)
+      throw ApplicationFailure.nonRetryable(`validation failed: ${live.summary}`, 'ValidationFailed', live.tables);
 
     void enter('AWAITING_APPROVAL', { validation: live.summary });
     if (input.approval.policy === 'auto') decide({ approved: true, by: 'policy:auto' });
     if (!(await condition(() => decision !== undefined, input.approval.timeoutMs))) {
-      throw ApplicationFailure.nonRetryable(`no cutover approval within ${formatDuration(input.approval.timeoutMs)}; escalate to the migration's owner and retry`, 'ApprovalTimeout');
+      throw ApplicationFailure.nonRetryable(
+        `no cutover approval within ${formatDuration(input.approval.timeoutMs)}; escalate to the migration's owner and retry`,
+        'ApprovalTimeout',
+      );
     }
     if (!decision!.approved) {
-      throw ApplicationFailure.nonRetryable(`cutover rejected by ${decision!.by}${decision!.reason ? `: ${decision!.reason}` : ''}`, 'CutoverRejected');
+      throw ApplicationFailure.nonRetryable(
+        `cutover rejected by ${decision!.by}${decision!.reason ? `: ${decision!.reason}` : ''}`,
+        'CutoverRejected',
+      );
     }
 
     if (input.cutoverWindow) await waitForWindow(input.cutoverWindow, decision!.by, publish);
@@ -165,11 +202,21 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
 
     void enter('VERIFYING_TARGET', { writeBlockMs: cut.writeBlockMs });
     const final = await acts.validateData(task, 'final');
-    if (!final.ok) throw ApplicationFailure.nonRetryable(`target differs from the source after cutover: ${final.summary}`, 'TargetVerificationFailed', final.tables);
+    if (!final.ok)
+      throw ApplicationFailure.nonRetryable(
+        `target differs from the source after cutover: ${final.summary}`,
+        'TargetVerificationFailed',
+        final.tables,
+      );
 
     await acts.deleteMigrationJob(task);
     await acts.releaseCapacity(task);
-    await enter('COMPLETED', { validation: final.summary, finishedAt: new Date().toISOString(), lagSeconds: 0, lagBytes: 0 });
+    await enter('COMPLETED', {
+      validation: final.summary,
+      finishedAt: new Date().toISOString(),
+      lagSeconds: 0,
+      lagBytes: 0,
+    });
     return summary;
   } catch (err) {
     const cancelled = isCancellation(err) || (err instanceof ApplicationFailure && err.type === 'CutoverRejected');
@@ -183,15 +230,24 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
         }
       }
     });
-    await CancellationScope.nonCancellable(() => enter(cancelled ? 'CANCELLED' : 'FAILED', { lastError: message, finishedAt: new Date().toISOString() }));
+    await CancellationScope.nonCancellable(() =>
+      enter(cancelled ? 'CANCELLED' : 'FAILED', { lastError: message, finishedAt: new Date().toISOString() }),
+    );
     throw err;
   }
 }
 
 /** Approved outside the window: stay AWAITING_APPROVAL (approved) and sleep until it opens. */
-async function waitForWindow(w: CutoverWindow, by: string, publish: (p: Partial<DatabaseSummary>) => Promise<void>): Promise<void> {
+async function waitForWindow(
+  w: CutoverWindow,
+  by: string,
+  publish: (p: Partial<DatabaseSummary>) => Promise<void>,
+): Promise<void> {
   for (let ms = msUntilWindow(new Date(), w); ms > 0; ms = msUntilWindow(new Date(), w)) {
-    void publish({ approvedBy: by, nextAction: `approved by ${by}; cutover waits for the window ${describeWindow(w)} (opens in ${formatDuration(ms)})` });
+    void publish({
+      approvedBy: by,
+      nextAction: `approved by ${by}; cutover waits for the window ${describeWindow(w)} (opens in ${formatDuration(ms)})`,
+    });
     await sleep(ms);
   }
 }

@@ -34,10 +34,26 @@ export function fleetDetailsMarkdown(status: FleetStatus): string {
     '',
     '| database | state | lag | rows |',
     '|---|---|---|---|',
-    ...status.databases.map((d) => `| ${d.database} | ${d.state} | ${d.lagSeconds === null ? '-' : `${d.lagSeconds.toFixed(1)} s`} | ${d.rows ?? '-'} |`),
+    ...status.databases.map(
+      (d) =>
+        `| ${d.database} | ${d.state} | ${d.lagSeconds === null ? '-' : `${d.lagSeconds.toFixed(1)} s`} | ${d.rows ?? '-'} |`,
+    ),
   ];
-  if (waiting.length) lines.push('', 'next, approve:', ...waiting.map((d) => `- \`dbmig approve ${status.migrationId} ${d.database} --approver <you>\``));
+  if (waiting.length)
+    lines.push(
+      '',
+      'next, approve:',
+      ...waiting.map((d) => `- \`dbmig approve ${status.migrationId} ${d.database} --approver <you>\``),
+    );
   const failed = status.databases.filter((d) => d.state === 'FAILED');
-  if (failed.length) lines.push('', 'needs a decision:', ...failed.map((d) => `- \`dbmig retry ${status.migrationId} ${d.database}\` or \`dbmig cancel ${status.migrationId} ${d.database}\``));
+  if (failed.length)
+    lines.push(
+      '',
+      'needs a decision:',
+      ...failed.map(
+        (d) =>
+          `- \`dbmig retry ${status.migrationId} ${d.database}\` or \`dbmig cancel ${status.migrationId} ${d.database}\``,
+      ),
+    );
   return lines.join('\n');
 }

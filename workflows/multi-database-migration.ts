@@ -26,7 +26,17 @@ import { childWorkflowId } from '../common/naming';
 import { InvalidPlanError, effectiveSettings, validatePlan, type Plan } from '../common/plan';
 import { DATABASE_NAME, MIGRATION_ID, MIGRATION_STATE, PLATFORM } from '../common/search-attributes';
 import { isTerminal } from '../common/states';
-import { approvalProblem, retryProblem, unknownDatabase, type ApprovalAck, type ApprovalInput, type DatabaseSummary, type FleetStatus, type MigrationReport, type RejectionInput } from '../common/status';
+import {
+  approvalProblem,
+  retryProblem,
+  unknownDatabase,
+  type ApprovalAck,
+  type ApprovalInput,
+  type DatabaseSummary,
+  type FleetStatus,
+  type MigrationReport,
+  type RejectionInput,
+} from '../common/status';
 import { DatabaseMigration } from './database-migration';
 import { fleetDetailsMarkdown } from './details';
 import {
@@ -89,8 +99,17 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
   // A FAILED database waits for an operator's decision (retry, or cancel to give up) rather than
   // ending the fleet run; runs from before this rule completed with failures.
   const failuresAwaitDecision = patched('failed-databases-await-decision');
-  const allDone = () => list().every((s) => (failuresAwaitDecision ? s.state === 'COMPLETED' || s.state === 'CANCELLED' : isTerminal(s.state)));
-  const status = (): FleetStatus => ({ migrationId, platform: plan.platform, paused, concurrency: plan.concurrency, databases: list() });
+  const allDone = () =>
+    list().every((s) =>
+      failuresAwaitDecision ? s.state === 'COMPLETED' || s.state === 'CANCELLED' : isTerminal(s.state),
+    );
+  const status = (): FleetStatus => ({
+    migrationId,
+    platform: plan.platform,
+    paused,
+    concurrency: plan.concurrency,
+    databases: list(),
+  });
 
   const refresh = () => setCurrentDetails(fleetDetailsMarkdown(status()));
   refresh();
@@ -136,7 +155,8 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
     cancelDatabaseUpdate,
     async (database) => {
       const s = summaries[database];
-      if (s.state === 'FAILED') Object.assign(s, { state: 'CANCELLED', lastError: `given up by an operator after: ${s.lastError}` });
+      if (s.state === 'FAILED')
+        Object.assign(s, { state: 'CANCELLED', lastError: `given up by an operator after: ${s.lastError}` });
       else if (!s.started) Object.assign(s, { state: 'CANCELLED', lastError: 'cancelled before it started' });
       else await getExternalWorkflowHandle(s.childWorkflowId).cancel();
       refresh();
@@ -145,7 +165,8 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
     {
       validator: (database) => {
         const s = known(database);
-        if (s.state === 'COMPLETED' || s.state === 'CANCELLED') throw new Error(`database "${database}" is already ${s.state}`);
+        if (s.state === 'COMPLETED' || s.state === 'CANCELLED')
+          throw new Error(`database "${database}" is already ${s.state}`);
       },
     },
   );
@@ -153,7 +174,15 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
     retryDatabaseUpdate,
     (database) => {
       const s = summaries[database];
-      Object.assign(s, { state: 'PENDING', started: false, retries: (s.retries ?? 0) + 1, lastError: `retrying after: ${s.lastError}`, finishedAt: undefined, lagSeconds: null, lagBytes: null });
+      Object.assign(s, {
+        state: 'PENDING',
+        started: false,
+        retries: (s.retries ?? 0) + 1,
+        lastError: `retrying after: ${s.lastError}`,
+        finishedAt: undefined,
+        lagSeconds: null,
+        lagBytes: null,
+      });
       refresh();
       return s;
     },
@@ -168,12 +197,20 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
   const timeoutMs = parseDuration(plan.approval.timeout)!;
   const shouldContinueAsNew = () => {
     const info = workflowInfo();
-    return info.continueAsNewSuggested || (plan.continueAsNewAfterEvents !== undefined && info.historyLength >= plan.continueAsNewAfterEvents);
+    return (
+      info.continueAsNewSuggested ||
+      (plan.continueAsNewAfterEvents !== undefined && info.historyLength >= plan.continueAsNewAfterEvents)
+    );
   };
 
   try {
     for (;;) {
-      await condition(() => allDone() || shouldContinueAsNew() || (!paused && running() < plan.concurrency && nextPending() !== undefined));
+      await condition(
+        () =>
+          allDone() ||
+          shouldContinueAsNew() ||
+          (!paused && running() < plan.concurrency && nextPending() !== undefined),
+      );
       if (allDone()) break;
       if (shouldContinueAsNew()) {
         await condition(allHandlersFinished);
@@ -186,7 +223,18 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
       try {
         const child = await startChild(DatabaseMigration, {
           workflowId: s.childWorkflowId,
-          args: [{ migrationId, platform: plan.platform, parentWorkflowId: migrationId, database: db, settings: effectiveSettings(plan, db), approval: { policy: plan.approval.policy, timeoutMs }, ...(plan.gcp ? { gcp: plan.gcp } : {}), ...(plan.cutoverWindow ? { cutoverWindow: plan.cutoverWindow } : {}) }],
+          args: [
+            {
+              migrationId,
+              platform: plan.platform,
+              parentWorkflowId: migrationId,
+              database: db,
+              settings: effectiveSettings(plan, db),
+              approval: { policy: plan.approval.policy, timeoutMs },
+              ...(plan.gcp ? { gcp: plan.gcp } : {}),
+              ...(plan.cutoverWindow ? { cutoverWindow: plan.cutoverWindow } : {}),
+            },
+          ],
           parentClosePolicy: ParentClosePolicy.ABANDON,
           typedSearchAttributes: [
             { key: MIGRATION_ID, value: migrationId },
@@ -199,7 +247,11 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
         // Within this run the result backs up the child's own final signal (e.g. if it was terminated).
         child.result().catch((err: Error) => {
           const cause = err.cause as Error | undefined;
-          if (!isTerminal(s.state)) Object.assign(s, { state: isCancellation(err) ? 'CANCELLED' : 'FAILED', lastError: cause?.message ?? err.message });
+          if (!isTerminal(s.state))
+            Object.assign(s, {
+              state: isCancellation(err) ? 'CANCELLED' : 'FAILED',
+              lastError: cause?.message ?? err.message,
+            });
         });
       } catch (err) {
         Object.assign(s, { state: 'FAILED', lastError: `could not start: ${(err as Error).message}` });
@@ -209,7 +261,9 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(async () => {
         for (const s of list().filter((x) => x.started && !isTerminal(x.state))) {
-          await getExternalWorkflowHandle(s.childWorkflowId).cancel().catch((e) => log.warn('cancel failed', { child: s.childWorkflowId, error: String(e) }));
+          await getExternalWorkflowHandle(s.childWorkflowId)
+            .cancel()
+            .catch((e) => log.warn('cancel failed', { child: s.childWorkflowId, error: String(e) }));
         }
       });
     }
@@ -218,5 +272,11 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
 
   await condition(allHandlersFinished);
   const count = (state: string) => list().filter((s) => s.state === state).length;
-  return { migrationId, completed: count('COMPLETED'), failed: count('FAILED'), cancelled: count('CANCELLED'), databases: list() };
+  return {
+    migrationId,
+    completed: count('COMPLETED'),
+    failed: count('FAILED'),
+    cancelled: count('CANCELLED'),
+    databases: list(),
+  };
 }

@@ -26,7 +26,10 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(name: string, opts: { worker?: boolean; databases?: SourceDb[] } = {}): Promise<Harness> {
+export async function createHarness(
+  name: string,
+  opts: { worker?: boolean; databases?: SourceDb[] } = {},
+): Promise<Harness> {
   const stateDir = resolve('.local-platform', `test-${name}`);
   await rm(stateDir, { recursive: true, force: true });
   const platform = new LocalPlatform(stateDir);
@@ -43,7 +46,12 @@ export async function createHarness(name: string, opts: { worker?: boolean; data
     stateDir,
     taskQueue,
     async startWorker() {
-      worker = await createMigrationWorker({ connection: env.nativeConnection, taskQueue, platforms: { local: platform }, workflowBundle: await sharedBundle() });
+      worker = await createMigrationWorker({
+        connection: env.nativeConnection,
+        taskQueue,
+        platforms: { local: platform },
+        workflowBundle: await sharedBundle(),
+      });
       running = worker.run();
     },
     async stopWorker() {
@@ -62,7 +70,12 @@ export async function createHarness(name: string, opts: { worker?: boolean; data
   return h;
 }
 
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000, everyMs = 250): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs = 120_000,
+  everyMs = 250,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

@@ -20,18 +20,35 @@ export function alloyNames(task: DatabaseTask) {
 async function waitOperation(c: GcpClients, name: string, poll: PollOptions): Promise<void> {
   const op = await pollUntil(
     `AlloyDB operation ${name}`,
-    () => call(`get AlloyDB operation ${name}`, async () => (await c.alloydb.operationsClient.getOperation({ name } as Parameters<typeof c.alloydb.operationsClient.getOperation>[0]))[0]),
+    () =>
+      call(
+        `get AlloyDB operation ${name}`,
+        async () =>
+          (
+            await c.alloydb.operationsClient.getOperation({ name } as Parameters<
+              typeof c.alloydb.operationsClient.getOperation
+            >[0])
+          )[0],
+      ),
     (o) => !!o.done,
     poll,
   );
   if (op.error) throw new PermanentError('OperationFailed', `AlloyDB operation ${name} failed: ${op.error.message}`);
 }
 
-export async function ensureAlloyDb(c: GcpClients, task: DatabaseTask, owner: string, poll: PollOptions): Promise<TargetInfo> {
+export async function ensureAlloyDb(
+  c: GcpClients,
+  task: DatabaseTask,
+  owner: string,
+  poll: PollOptions,
+): Promise<TargetInfo> {
   const n = alloyNames(task);
   const clusterId = task.database.target.instance;
   const network = task.gcp!.network;
-  let cluster: Cluster | undefined = await getOrUndefined(`get AlloyDB cluster ${clusterId}`, async () => (await c.alloydb.getCluster({ name: n.cluster }))[0]);
+  let cluster: Cluster | undefined = await getOrUndefined(
+    `get AlloyDB cluster ${clusterId}`,
+    async () => (await c.alloydb.getCluster({ name: n.cluster }))[0],
+  );
   if (!cluster) {
     const [op] = await call(`create AlloyDB cluster ${clusterId}`, () =>
       c.alloydb.createCluster({
@@ -44,31 +61,61 @@ export async function ensureAlloyDb(c: GcpClients, task: DatabaseTask, owner: st
     await waitOperation(c, op.name!, poll);
     cluster = (await call(`get AlloyDB cluster ${clusterId}`, () => c.alloydb.getCluster({ name: n.cluster })))[0];
   } else if (cluster.networkConfig?.network && cluster.networkConfig.network !== network) {
-    throw new PermanentError('AlreadyExistsMismatch', `AlloyDB cluster ${clusterId} already exists on network ${cluster.networkConfig.network}, plan needs ${network}`);
+    throw new PermanentError(
+      'AlreadyExistsMismatch',
+      `AlloyDB cluster ${clusterId} already exists on network ${cluster.networkConfig.network}, plan needs ${network}`,
+    );
   }
   const cpuCount = task.database.target.cpuCount ?? 4;
-  let instance: Instance | undefined = await getOrUndefined(`get AlloyDB instance ${n.instance}`, async () => (await c.alloydb.getInstance({ name: n.instance }))[0]);
+  let instance: Instance | undefined = await getOrUndefined(
+    `get AlloyDB instance ${n.instance}`,
+    async () => (await c.alloydb.getInstance({ name: n.instance }))[0],
+  );
   if (!instance) {
     const [op] = await call(`create AlloyDB primary instance of ${clusterId}`, () =>
       c.alloydb.createInstance({
         parent: n.cluster,
         instanceId: `${clusterId}-primary`,
         requestId: requestId(task.migrationId, n.instance),
-        instance: { instanceType: 'PRIMARY' as unknown as Instance['instanceType'], machineConfig: { cpuCount }, labels: { 'dbmig-migration': owner } },
+        instance: {
+          instanceType: 'PRIMARY' as unknown as Instance['instanceType'],
+          machineConfig: { cpuCount },
+          labels: { 'dbmig-migration': owner },
+        },
       }),
     );
     await waitOperation(c, op.name!, poll);
     instance = (await call(`get AlloyDB instance ${n.instance}`, () => c.alloydb.getInstance({ name: n.instance })))[0];
   } else if (instance.machineConfig?.cpuCount && instance.machineConfig.cpuCount !== cpuCount) {
-    throw new PermanentError('AlreadyExistsMismatch', `AlloyDB instance ${n.instance} already exists with ${instance.machineConfig.cpuCount} vCPUs, plan needs ${cpuCount}`);
+    throw new PermanentError(
+      'AlreadyExistsMismatch',
+      `AlloyDB instance ${n.instance} already exists with ${instance.machineConfig.cpuCount} vCPUs, plan needs ${cpuCount}`,
+    );
   }
-  return { endpoint: `alloydb://${n.instance} (${instance.ipAddress || 'pending'})`, ownedByMigration: cluster.labels?.['dbmig-migration'] === owner };
+  return {
+    endpoint: `alloydb://${n.instance} (${instance.ipAddress || 'pending'})`,
+    ownedByMigration: cluster.labels?.['dbmig-migration'] === owner,
+  };
 }
 
-export async function deleteAlloyDb(c: GcpClients, task: DatabaseTask, owner: string, poll: PollOptions): Promise<void> {
+export async function deleteAlloyDb(
+  c: GcpClients,
+  task: DatabaseTask,
+  owner: string,
+  poll: PollOptions,
+): Promise<void> {
   const n = alloyNames(task);
-  const cluster = await getOrUndefined(`get AlloyDB cluster ${n.cluster}`, async () => (await c.alloydb.getCluster({ name: n.cluster }))[0]);
+  const cluster = await getOrUndefined(
+    `get AlloyDB cluster ${n.cluster}`,
+    async () => (await c.alloydb.getCluster({ name: n.cluster }))[0],
+  );
   if (!cluster || cluster.labels?.['dbmig-migration'] !== owner) return;
-  const [op] = await call(`delete AlloyDB cluster ${n.cluster}`, () => c.alloydb.deleteCluster({ name: n.cluster, force: true, requestId: requestId(task.migrationId, 'delete', n.cluster) }));
+  const [op] = await call(`delete AlloyDB cluster ${n.cluster}`, () =>
+    c.alloydb.deleteCluster({
+      name: n.cluster,
+      force: true,
+      requestId: requestId(task.migrationId, 'delete', n.cluster),
+    }),
+  );
   await waitOperation(c, op.name!, poll);
 }

@@ -5,7 +5,11 @@ import type { AuthClient } from 'google-auth-library';
 import { google, type datamigration_v1 } from 'googleapis';
 import { SqlInstancesServiceClient, SqlOperationsServiceClient } from '@google-cloud/sql';
 import { AlloyDBAdminClient } from '@google-cloud/alloydb';
-import { FutureReservationsClient, InstanceGroupManagerResizeRequestsClient, ZoneOperationsClient } from '@google-cloud/compute';
+import {
+  FutureReservationsClient,
+  InstanceGroupManagerResizeRequestsClient,
+  ZoneOperationsClient,
+} from '@google-cloud/compute';
 import { MetricServiceClient } from '@google-cloud/monitoring';
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 
@@ -25,7 +29,11 @@ export interface GcpClientOptions {
 export function endpointFromEnv(env: NodeJS.ProcessEnv = process.env): GcpEndpoint | undefined {
   if (!env.DBMIG_GCP_ENDPOINT) return undefined;
   const u = new URL(env.DBMIG_GCP_ENDPOINT);
-  return { host: u.hostname, port: Number(u.port || (u.protocol === 'http:' ? 80 : 443)), protocol: u.protocol === 'http:' ? 'http' : 'https' };
+  return {
+    host: u.hostname,
+    port: Number(u.port || (u.protocol === 'http:' ? 80 : 443)),
+    protocol: u.protocol === 'http:' ? 'http' : 'https',
+  };
 }
 
 export class GcpClients {
@@ -76,8 +84,14 @@ export class GcpClients {
   get dms(): datamigration_v1.Datamigration {
     return this.once('dms', () => {
       const e = this.opts.endpoint;
-      const auth = this.opts.authClient ?? new google.auth.GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
-      return google.datamigration({ version: 'v1', auth: auth as any, ...(e ? { rootUrl: `${e.protocol}://${e.host}:${e.port}/` } : {}) });
+      const auth =
+        this.opts.authClient ??
+        new google.auth.GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
+      return google.datamigration({
+        version: 'v1',
+        auth: auth as any,
+        ...(e ? { rootUrl: `${e.protocol}://${e.host}:${e.port}/` } : {}),
+      });
     });
   }
   /* eslint-enable @typescript-eslint/no-explicit-any */

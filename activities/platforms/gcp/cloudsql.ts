@@ -29,28 +29,44 @@ export function wantedInstance(task: DatabaseTask): CloudSqlWanted {
 
 export function differences(existing: Instance, wanted: CloudSqlWanted): string[] {
   const diffs: string[] = [];
-  if (String(existing.databaseVersion) !== wanted.databaseVersion) diffs.push(`databaseVersion is ${existing.databaseVersion}, plan needs ${wanted.databaseVersion}`);
-  if (existing.settings?.tier !== wanted.tier) diffs.push(`tier is ${existing.settings?.tier}, plan needs ${wanted.tier}`);
-  if (String(existing.settings?.availabilityType) !== wanted.availabilityType) diffs.push(`availabilityType is ${existing.settings?.availabilityType}, plan needs ${wanted.availabilityType}`);
+  if (String(existing.databaseVersion) !== wanted.databaseVersion)
+    diffs.push(`databaseVersion is ${existing.databaseVersion}, plan needs ${wanted.databaseVersion}`);
+  if (existing.settings?.tier !== wanted.tier)
+    diffs.push(`tier is ${existing.settings?.tier}, plan needs ${wanted.tier}`);
+  if (String(existing.settings?.availabilityType) !== wanted.availabilityType)
+    diffs.push(`availabilityType is ${existing.settings?.availabilityType}, plan needs ${wanted.availabilityType}`);
   return diffs;
 }
 
 async function waitOperation(c: GcpClients, project: string, operation: string, poll: PollOptions): Promise<void> {
   const op = await pollUntil(
     `Cloud SQL operation ${operation}`,
-    () => call(`get Cloud SQL operation ${operation}`, async () => (await c.sqlOperations.get({ project, operation }))[0]),
+    () =>
+      call(`get Cloud SQL operation ${operation}`, async () => (await c.sqlOperations.get({ project, operation }))[0]),
     (o) => String(o.status) === 'DONE',
     poll,
   );
   const errors = op.error?.errors ?? [];
-  if (errors.length) throw new PermanentError('OperationFailed', `Cloud SQL operation ${operation} failed: ${errors.map((e) => `${e.code}: ${e.message}`).join('; ')}`);
+  if (errors.length)
+    throw new PermanentError(
+      'OperationFailed',
+      `Cloud SQL operation ${operation} failed: ${errors.map((e) => `${e.code}: ${e.message}`).join('; ')}`,
+    );
 }
 
-export async function ensureCloudSql(c: GcpClients, task: DatabaseTask, owner: string, poll: PollOptions): Promise<TargetInfo> {
+export async function ensureCloudSql(
+  c: GcpClients,
+  task: DatabaseTask,
+  owner: string,
+  poll: PollOptions,
+): Promise<TargetInfo> {
   const gcp = task.gcp!;
   const wanted = wantedInstance(task);
   const doing = `Cloud SQL instance ${wanted.name}`;
-  let inst = await getOrUndefined(`get ${doing}`, async () => (await c.sqlInstances.get({ project: gcp.project, instance: wanted.name }))[0]);
+  let inst = await getOrUndefined(
+    `get ${doing}`,
+    async () => (await c.sqlInstances.get({ project: gcp.project, instance: wanted.name }))[0],
+  );
   if (!inst) {
     const t = task.database.target;
     const [op] = await call(`create ${doing}`, () =>
@@ -62,12 +78,20 @@ export async function ensureCloudSql(c: GcpClients, task: DatabaseTask, owner: s
           databaseVersion: wanted.databaseVersion as unknown as Instance['databaseVersion'],
           settings: {
             tier: wanted.tier,
-            availabilityType: wanted.availabilityType as unknown as protos.google.cloud.sql.v1.Settings['availabilityType'],
+            availabilityType:
+              wanted.availabilityType as unknown as protos.google.cloud.sql.v1.Settings['availabilityType'],
             dataDiskType: 'PD_SSD' as unknown as protos.google.cloud.sql.v1.Settings['dataDiskType'],
             dataDiskSizeGb: { value: Math.max(t.storageGb ?? Math.ceil(task.database.sizeGb * 1.5), 10) },
             storageAutoResize: { value: true },
-            backupConfiguration: { enabled: { value: true }, binaryLogEnabled: { value: task.database.engine === 'mysql' }, startTime: '02:00' },
-            maintenanceWindow: { day: { value: gcp.maintenanceWindow.day }, hour: { value: gcp.maintenanceWindow.hour } },
+            backupConfiguration: {
+              enabled: { value: true },
+              binaryLogEnabled: { value: task.database.engine === 'mysql' },
+              startTime: '02:00',
+            },
+            maintenanceWindow: {
+              day: { value: gcp.maintenanceWindow.day },
+              hour: { value: gcp.maintenanceWindow.hour },
+            },
             ipConfiguration: { ipv4Enabled: { value: false }, privateNetwork: gcp.network },
             userLabels: { 'dbmig-migration': owner },
           },
@@ -75,20 +99,43 @@ export async function ensureCloudSql(c: GcpClients, task: DatabaseTask, owner: s
       }),
     );
     await waitOperation(c, gcp.project, op.name!, poll);
-    inst = await call(`get ${doing}`, async () => (await c.sqlInstances.get({ project: gcp.project, instance: wanted.name }))[0]);
+    inst = await call(
+      `get ${doing}`,
+      async () => (await c.sqlInstances.get({ project: gcp.project, instance: wanted.name }))[0],
+    );
   } else {
     const diffs = differences(inst, wanted);
-    if (diffs.length) throw new PermanentError('AlreadyExistsMismatch', `${doing} already exists with another configuration: ${diffs.join('; ')}`);
+    if (diffs.length)
+      throw new PermanentError(
+        'AlreadyExistsMismatch',
+        `${doing} already exists with another configuration: ${diffs.join('; ')}`,
+      );
   }
-  const ip = inst.ipAddresses?.find((a) => String(a.type) === 'PRIVATE')?.ipAddress ?? inst.ipAddresses?.[0]?.ipAddress ?? 'pending';
-  return { endpoint: `cloudsql://${gcp.project}/${wanted.name} (${ip})`, ownedByMigration: inst.settings?.userLabels?.['dbmig-migration'] === owner };
+  const ip =
+    inst.ipAddresses?.find((a) => String(a.type) === 'PRIVATE')?.ipAddress ??
+    inst.ipAddresses?.[0]?.ipAddress ??
+    'pending';
+  return {
+    endpoint: `cloudsql://${gcp.project}/${wanted.name} (${ip})`,
+    ownedByMigration: inst.settings?.userLabels?.['dbmig-migration'] === owner,
+  };
 }
 
-export async function deleteCloudSql(c: GcpClients, task: DatabaseTask, owner: string, poll: PollOptions): Promise<void> {
+export async function deleteCloudSql(
+  c: GcpClients,
+  task: DatabaseTask,
+  owner: string,
+  poll: PollOptions,
+): Promise<void> {
   const gcp = task.gcp!;
   const name = task.database.target.instance;
-  const inst = await getOrUndefined(`get Cloud SQL instance ${name}`, async () => (await c.sqlInstances.get({ project: gcp.project, instance: name }))[0]);
+  const inst = await getOrUndefined(
+    `get Cloud SQL instance ${name}`,
+    async () => (await c.sqlInstances.get({ project: gcp.project, instance: name }))[0],
+  );
   if (!inst || inst.settings?.userLabels?.['dbmig-migration'] !== owner) return; // not ours: never delete
-  const [op] = await call(`delete Cloud SQL instance ${name}`, () => c.sqlInstances.delete({ project: gcp.project, instance: name }));
+  const [op] = await call(`delete Cloud SQL instance ${name}`, () =>
+    c.sqlInstances.delete({ project: gcp.project, instance: name }),
+  );
   await waitOperation(c, gcp.project, op.name!, poll);
 }

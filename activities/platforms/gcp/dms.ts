@@ -25,12 +25,17 @@ export function dmsNames(task: DatabaseTask) {
 
 const data = async <T>(p: Promise<{ data: T }>): Promise<T> => (await p).data;
 
-export async function waitDmsOperation(c: GcpClients, op: datamigration_v1.Schema$Operation, poll: PollOptions): Promise<datamigration_v1.Schema$Operation> {
+export async function waitDmsOperation(
+  c: GcpClients,
+  op: datamigration_v1.Schema$Operation,
+  poll: PollOptions,
+): Promise<datamigration_v1.Schema$Operation> {
   const done = op.done
     ? op
     : await pollUntil(
         `DMS operation ${op.name}`,
-        () => call(`get DMS operation ${op.name}`, () => data(c.dms.projects.locations.operations.get({ name: op.name! }))),
+        () =>
+          call(`get DMS operation ${op.name}`, () => data(c.dms.projects.locations.operations.get({ name: op.name! }))),
         (o) => !!o.done,
         poll,
       );
@@ -41,30 +46,64 @@ export async function waitDmsOperation(c: GcpClients, op: datamigration_v1.Schem
 /** The source profile body; the password is resolved here and goes only to the API. */
 export async function sourceProfile(task: DatabaseTask): Promise<Profile> {
   const s = task.database.source;
-  const conn = { host: s.host, port: s.port, username: s.user, password: await resolveSecret(s.passwordRef, { project: task.gcp!.project }) };
+  const conn = {
+    host: s.host,
+    port: s.port,
+    username: s.user,
+    password: await resolveSecret(s.passwordRef, { project: task.gcp!.project }),
+  };
   return task.database.engine === 'mysql' ? { mysql: conn } : { postgresql: conn };
 }
 
 export function destinationProfile(task: DatabaseTask): Profile {
   const t = task.database.target;
   if (t.kind === 'alloydb') return { alloydb: { clusterId: t.instance } };
-  return task.database.engine === 'mysql' ? { mysql: { cloudSqlId: t.instance } } : { postgresql: { cloudSqlId: t.instance } };
+  return task.database.engine === 'mysql'
+    ? { mysql: { cloudSqlId: t.instance } }
+    : { postgresql: { cloudSqlId: t.instance } };
 }
 
 /** What must match for an existing profile to be ours (the password is never returned). */
 function profileKey(p: Profile): string {
   const conn = p.mysql ?? p.postgresql;
-  return JSON.stringify({ kind: p.mysql ? 'mysql' : p.postgresql ? 'postgresql' : p.alloydb ? 'alloydb' : 'other', host: conn?.host ?? null, port: conn?.port ?? null, user: conn?.username ?? null, cloudSqlId: conn?.cloudSqlId ?? null, cluster: p.alloydb?.clusterId ?? null });
+  return JSON.stringify({
+    kind: p.mysql ? 'mysql' : p.postgresql ? 'postgresql' : p.alloydb ? 'alloydb' : 'other',
+    host: conn?.host ?? null,
+    port: conn?.port ?? null,
+    user: conn?.username ?? null,
+    cloudSqlId: conn?.cloudSqlId ?? null,
+    cluster: p.alloydb?.clusterId ?? null,
+  });
 }
 
-async function ensureProfile(c: GcpClients, task: DatabaseTask, id: string, name: string, body: Profile, poll: PollOptions): Promise<void> {
-  const existing = await getOrUndefined(`get connection profile ${id}`, () => data(c.dms.projects.locations.connectionProfiles.get({ name })));
+async function ensureProfile(
+  c: GcpClients,
+  task: DatabaseTask,
+  id: string,
+  name: string,
+  body: Profile,
+  poll: PollOptions,
+): Promise<void> {
+  const existing = await getOrUndefined(`get connection profile ${id}`, () =>
+    data(c.dms.projects.locations.connectionProfiles.get({ name })),
+  );
   if (existing) {
-    if (profileKey(existing) !== profileKey(body)) throw new PermanentError('AlreadyExistsMismatch', `connection profile ${id} exists as ${profileKey(existing)}, plan needs ${profileKey(body)}`);
+    if (profileKey(existing) !== profileKey(body))
+      throw new PermanentError(
+        'AlreadyExistsMismatch',
+        `connection profile ${id} exists as ${profileKey(existing)}, plan needs ${profileKey(body)}`,
+      );
     return;
   }
   const op = await call(`create connection profile ${id}`, () =>
-    data(c.dms.projects.locations.connectionProfiles.create({ parent: dmsNames(task).parent, connectionProfileId: id, requestId: requestId(task.migrationId, name), requestBody: { ...body, displayName: id } })),
+    data(
+      c.dms.projects.locations.connectionProfiles.create({
+        parent: dmsNames(task).parent,
+        connectionProfileId: id,
+        requestId: requestId(task.migrationId, name),
+        requestBody: { ...body, displayName: id },
+      }),
+    ),
   );
   await waitDmsOperation(c, op, poll);
 }
@@ -73,7 +112,15 @@ async function ensureProfile(c: GcpClients, task: DatabaseTask, id: string, name
 export async function validateSourceProfile(c: GcpClients, task: DatabaseTask): Promise<string | undefined> {
   const n = dmsNames(task);
   try {
-    await data(c.dms.projects.locations.connectionProfiles.create({ parent: n.parent, connectionProfileId: n.sourceProfile, validateOnly: true, requestId: requestId(task.migrationId, 'validate', n.sourceProfile), requestBody: await sourceProfile(task) }));
+    await data(
+      c.dms.projects.locations.connectionProfiles.create({
+        parent: n.parent,
+        connectionProfileId: n.sourceProfile,
+        validateOnly: true,
+        requestId: requestId(task.migrationId, 'validate', n.sourceProfile),
+        requestBody: await sourceProfile(task),
+      }),
+    );
     return undefined;
   } catch (err) {
     const status = httpStatus(err);
@@ -85,7 +132,10 @@ export async function validateSourceProfile(c: GcpClients, task: DatabaseTask): 
 export function jobBody(task: DatabaseTask): Job {
   const n = dmsNames(task);
   const engine = task.database.engine === 'mysql' ? 'MYSQL' : 'POSTGRESQL';
-  const dump = task.database.engine === 'mysql' && task.gcp!.dumpBucket ? { dumpPath: `${task.gcp!.dumpBucket.replace(/\/$/, '')}/${n.migrationJob}` } : {};
+  const dump =
+    task.database.engine === 'mysql' && task.gcp!.dumpBucket
+      ? { dumpPath: `${task.gcp!.dumpBucket.replace(/\/$/, '')}/${n.migrationJob}` }
+      : {};
   return {
     displayName: `${task.migrationId}/${task.database.name}`,
     type: 'CONTINUOUS',
@@ -105,25 +155,45 @@ export async function ensureJob(c: GcpClients, task: DatabaseTask, poll: PollOpt
   const wanted = jobBody(task);
   const existing = await getJob(c, task);
   if (existing) {
-    const diffs = (['type', 'source', 'destination'] as const).filter((k) => existing[k] !== wanted[k]).map((k) => `${k} is ${existing[k]}, plan needs ${wanted[k]}`);
-    if (diffs.length) throw new PermanentError('AlreadyExistsMismatch', `migration job ${n.migrationJob} exists with another configuration: ${diffs.join('; ')}`);
+    const diffs = (['type', 'source', 'destination'] as const)
+      .filter((k) => existing[k] !== wanted[k])
+      .map((k) => `${k} is ${existing[k]}, plan needs ${wanted[k]}`);
+    if (diffs.length)
+      throw new PermanentError(
+        'AlreadyExistsMismatch',
+        `migration job ${n.migrationJob} exists with another configuration: ${diffs.join('; ')}`,
+      );
     return;
   }
   const op = await call(`create migration job ${n.migrationJob}`, () =>
-    data(c.dms.projects.locations.migrationJobs.create({ parent: n.parent, migrationJobId: n.migrationJob, requestId: requestId(task.migrationId, n.jobName), requestBody: wanted })),
+    data(
+      c.dms.projects.locations.migrationJobs.create({
+        parent: n.parent,
+        migrationJobId: n.migrationJob,
+        requestId: requestId(task.migrationId, n.jobName),
+        requestBody: wanted,
+      }),
+    ),
   );
   await waitDmsOperation(c, op, poll);
 }
 
 export function getJob(c: GcpClients, task: DatabaseTask): Promise<Job | undefined> {
   const n = dmsNames(task);
-  return getOrUndefined(`get migration job ${n.migrationJob}`, () => data(c.dms.projects.locations.migrationJobs.get({ name: n.jobName })));
+  return getOrUndefined(`get migration job ${n.migrationJob}`, () =>
+    data(c.dms.projects.locations.migrationJobs.get({ name: n.jobName })),
+  );
 }
 
 type JobAction = 'verify' | 'start' | 'promote' | 'stop';
 
 /** Runs a job action to the end; returns its operation's duration in ms. */
-export async function jobAction(c: GcpClients, task: DatabaseTask, action: JobAction, poll: PollOptions): Promise<number> {
+export async function jobAction(
+  c: GcpClients,
+  task: DatabaseTask,
+  action: JobAction,
+  poll: PollOptions,
+): Promise<number> {
   const n = dmsNames(task);
   const jobs = c.dms.projects.locations.migrationJobs;
   const started = Date.now();
@@ -154,8 +224,24 @@ export async function deleteJobAndProfiles(c: GcpClients, task: DatabaseTask, po
       if (!isNotFound(err)) throw err;
     }
   };
-  await call(`delete migration job ${n.migrationJob}`, () => del(() => c.dms.projects.locations.migrationJobs.delete({ name: n.jobName, force: true, requestId: requestId(task.migrationId, 'delete', n.jobName) })));
+  await call(`delete migration job ${n.migrationJob}`, () =>
+    del(() =>
+      c.dms.projects.locations.migrationJobs.delete({
+        name: n.jobName,
+        force: true,
+        requestId: requestId(task.migrationId, 'delete', n.jobName),
+      }),
+    ),
+  );
   for (const name of [n.sourceProfileName, n.destinationProfileName]) {
-    await call(`delete connection profile ${name}`, () => del(() => c.dms.projects.locations.connectionProfiles.delete({ name, force: true, requestId: requestId(task.migrationId, 'delete', name) })));
+    await call(`delete connection profile ${name}`, () =>
+      del(() =>
+        c.dms.projects.locations.connectionProfiles.delete({
+          name,
+          force: true,
+          requestId: requestId(task.migrationId, 'delete', name),
+        }),
+      ),
+    );
   }
 }

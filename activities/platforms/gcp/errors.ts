@@ -10,7 +10,18 @@ interface ApiError {
 }
 
 // gRPC codes (which gax also uses for REST answers) to the HTTP status they stand for.
-const HTTP_FOR_GRPC: Record<number, number> = { 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 13: 500, 14: 503, 16: 401 };
+const HTTP_FOR_GRPC: Record<number, number> = {
+  3: 400,
+  4: 504,
+  5: 404,
+  6: 409,
+  7: 403,
+  8: 429,
+  9: 400,
+  13: 500,
+  14: 503,
+  16: 401,
+};
 
 /** The HTTP status an error stands for, from either a gax (gRPC code) or a gaxios (HTTP) error. */
 export function httpStatus(err: unknown): number | undefined {
@@ -37,7 +48,10 @@ export function classify(err: unknown, doing: string): Error {
     case 401:
       return new PermanentError('Unauthenticated', `${message} (check Application Default Credentials)`);
     case 403:
-      return new PermanentError('PermissionDenied', `${message} (check the worker's IAM roles and that the API is enabled)`);
+      return new PermanentError(
+        'PermissionDenied',
+        `${message} (check the worker's IAM roles and that the API is enabled)`,
+      );
     case 404:
       return new PermanentError('NotFound', `${message} (a resource named in the plan does not exist)`);
     case 409:

@@ -2,7 +2,18 @@
 // capacity and Cloud Monitoring reports the lag. Same interface, same plan as `local`.
 import { gcpResourceNames } from '../../../common/naming';
 import { registerSecretScheme } from '../../secrets';
-import { PermanentError, type AssessmentResult, type CapacityReservation, type CutoverResult, type DatabaseTask, type Finding, type MigrationPlatform, type ReplicationStatus, type TargetInfo, type ValidationResult } from '../platform';
+import {
+  PermanentError,
+  type AssessmentResult,
+  type CapacityReservation,
+  type CutoverResult,
+  type DatabaseTask,
+  type Finding,
+  type MigrationPlatform,
+  type ReplicationStatus,
+  type TargetInfo,
+  type ValidationResult,
+} from '../platform';
 import { deleteAlloyDb, ensureAlloyDb } from './alloydb';
 import { reserveGcpCapacity, releaseGcpCapacity } from './capacity';
 import { GcpClients, endpointFromEnv, type GcpClientOptions } from './clients';
@@ -27,16 +38,30 @@ export class GcpPlatform implements MigrationPlatform {
     this.clients = new GcpClients({ ...opts, endpoint: opts.endpoint ?? endpointFromEnv() });
     this.poll = { ...DEFAULT_POLL, ...opts.poll };
     registerSecretScheme('gcpsm', async (name, ctx) => {
-      const full = name.startsWith('projects/') ? name : ctx.project ? `projects/${ctx.project}/secrets/${name}` : undefined;
-      if (!full) throw new PermanentError('SecretUnavailable', `secret gcpsm:${name}: a short name needs the plan's gcp.project`);
+      const full = name.startsWith('projects/')
+        ? name
+        : ctx.project
+          ? `projects/${ctx.project}/secrets/${name}`
+          : undefined;
+      if (!full)
+        throw new PermanentError(
+          'SecretUnavailable',
+          `secret gcpsm:${name}: a short name needs the plan's gcp.project`,
+        );
       const version = /\/versions\/[^/]+$/.test(full) ? full : `${full}/versions/latest`;
-      const [res] = await call(`access secret ${version.replace(/\/versions\/.*$/, '')}`, () => this.clients.secrets.accessSecretVersion({ name: version }));
+      const [res] = await call(`access secret ${version.replace(/\/versions\/.*$/, '')}`, () =>
+        this.clients.secrets.accessSecretVersion({ name: version }),
+      );
       return Buffer.from(res.payload?.data ?? '').toString('utf8');
     });
   }
 
   private check(task: DatabaseTask): void {
-    if (!task.gcp) throw new PermanentError('InvalidPlan', 'platform gcp needs the plan\'s gcp section (project, region, zone, network)');
+    if (!task.gcp)
+      throw new PermanentError(
+        'InvalidPlan',
+        "platform gcp needs the plan's gcp section (project, region, zone, network)",
+      );
   }
 
   private owner(task: DatabaseTask): string {
@@ -47,14 +72,32 @@ export class GcpPlatform implements MigrationPlatform {
     this.check(task);
     const findings: Finding[] = [];
     const problem = await validateSourceProfile(this.clients, task);
-    if (problem) findings.push({ code: 'SOURCE_PROFILE_INVALID', severity: 'error', message: `DMS rejected the source connection: ${problem}` });
-    if (task.database.engine === 'mysql' && !task.gcp!.dumpBucket) findings.push({ code: 'NO_DUMP_BUCKET', severity: 'info', message: 'no gcp.dumpBucket: DMS takes the initial MySQL dump itself' });
-    return { serverVersion: `${task.database.engine} (through DMS)`, tables: [], estimatedRows: 0, findings, blocked: findings.some((f) => f.severity === 'error') };
+    if (problem)
+      findings.push({
+        code: 'SOURCE_PROFILE_INVALID',
+        severity: 'error',
+        message: `DMS rejected the source connection: ${problem}`,
+      });
+    if (task.database.engine === 'mysql' && !task.gcp!.dumpBucket)
+      findings.push({
+        code: 'NO_DUMP_BUCKET',
+        severity: 'info',
+        message: 'no gcp.dumpBucket: DMS takes the initial MySQL dump itself',
+      });
+    return {
+      serverVersion: `${task.database.engine} (through DMS)`,
+      tables: [],
+      estimatedRows: 0,
+      findings,
+      blocked: findings.some((f) => f.severity === 'error'),
+    };
   }
 
   async provisionTarget(task: DatabaseTask): Promise<TargetInfo> {
     this.check(task);
-    return task.database.target.kind === 'alloydb' ? ensureAlloyDb(this.clients, task, this.owner(task), this.poll) : ensureCloudSql(this.clients, task, this.owner(task), this.poll);
+    return task.database.target.kind === 'alloydb'
+      ? ensureAlloyDb(this.clients, task, this.owner(task), this.poll)
+      : ensureCloudSql(this.clients, task, this.owner(task), this.poll);
   }
 
   async reserveCapacity(task: DatabaseTask): Promise<CapacityReservation> {
@@ -93,16 +136,33 @@ export class GcpPlatform implements MigrationPlatform {
   async getReplicationStatus(task: DatabaseTask): Promise<ReplicationStatus> {
     this.check(task);
     const job = await getJob(this.clients, task);
-    const status: ReplicationStatus = { phase: 'NOT_CREATED', lagSeconds: null, lagBytes: null, tablesTotal: 0, tablesReady: 0, rowsOnTarget: 0, errorCount: 0, errors: [], sampleAgeSeconds: null };
+    const status: ReplicationStatus = {
+      phase: 'NOT_CREATED',
+      lagSeconds: null,
+      lagBytes: null,
+      tablesTotal: 0,
+      tablesReady: 0,
+      rowsOnTarget: 0,
+      errorCount: 0,
+      errors: [],
+      sampleAgeSeconds: null,
+    };
     if (!job) return status;
     status.detail = `${job.state}${job.phase ? `/${job.phase}` : ''}`;
-    if (job.state === 'FAILED') throw new PermanentError('ReplicationBroken', `DMS job ${dmsNames(task).migrationJob} failed: ${job.error?.message ?? 'no detail'}`);
+    if (job.state === 'FAILED')
+      throw new PermanentError(
+        'ReplicationBroken',
+        `DMS job ${dmsNames(task).migrationJob} failed: ${job.error?.message ?? 'no detail'}`,
+      );
     if (job.state === 'NOT_STARTED' || job.state === 'CREATING') status.phase = 'CREATED';
     else if (job.state === 'STOPPED' || job.state === 'COMPLETED') status.phase = 'STOPPED';
     else status.phase = job.state === 'RUNNING' && !RUNNING_PHASES_IN_DUMP.has(job.phase ?? '') ? 'CDC' : 'FULL_DUMP';
     if (status.phase === 'CDC') {
       const id = dmsNames(task).migrationJob;
-      const [secs, bytes] = await Promise.all([latestSample(this.clients, task.gcp!.project, id, LAG_SECONDS_METRIC), latestSample(this.clients, task.gcp!.project, id, LAG_BYTES_METRIC)]);
+      const [secs, bytes] = await Promise.all([
+        latestSample(this.clients, task.gcp!.project, id, LAG_SECONDS_METRIC),
+        latestSample(this.clients, task.gcp!.project, id, LAG_BYTES_METRIC),
+      ]);
       status.lagSeconds = secs?.value ?? null;
       status.lagBytes = bytes?.value ?? null;
       status.sampleAgeSeconds = secs?.ageSeconds ?? null;
@@ -131,7 +191,12 @@ export class GcpPlatform implements MigrationPlatform {
       onProgress(`promoting ${n.migrationJob}`);
       writeBlockMs = await jobAction(this.clients, task, 'promote', this.poll);
     }
-    return { endpoint: `${task.database.target.kind}://${task.gcp!.project}/${task.database.target.instance}`, finalLsn: 'n/a (DMS)', sequencesCopied: 0, writeBlockMs };
+    return {
+      endpoint: `${task.database.target.kind}://${task.gcp!.project}/${task.database.target.instance}`,
+      finalLsn: 'n/a (DMS)',
+      sequencesCopied: 0,
+      writeBlockMs,
+    };
   }
 
   /** A promoted DMS destination is standalone; promotion cannot be undone. */
@@ -140,7 +205,8 @@ export class GcpPlatform implements MigrationPlatform {
   async stopMigrationJob(task: DatabaseTask): Promise<void> {
     this.check(task);
     const job = await getJob(this.clients, task);
-    if (job && ['RUNNING', 'STARTING', 'RESUMING'].includes(job.state ?? '')) await jobAction(this.clients, task, 'stop', this.poll);
+    if (job && ['RUNNING', 'STARTING', 'RESUMING'].includes(job.state ?? ''))
+      await jobAction(this.clients, task, 'stop', this.poll);
   }
 
   async deleteMigrationJob(task: DatabaseTask): Promise<void> {

@@ -13,13 +13,22 @@ export interface LagSample {
   ageSeconds: number;
 }
 
-export async function latestSample(c: GcpClients, project: string, jobId: string, metric: string, now = Date.now()): Promise<LagSample | undefined> {
+export async function latestSample(
+  c: GcpClients,
+  project: string,
+  jobId: string,
+  metric: string,
+  now = Date.now(),
+): Promise<LagSample | undefined> {
   const [series] = await call(`read ${metric}`, () =>
     c.monitoring.listTimeSeries(
       {
         name: `projects/${project}`,
         filter: `metric.type = "${metric}" AND resource.labels.migration_job_id = "${jobId}"`,
-        interval: { startTime: { seconds: Math.floor((now - 15 * 60_000) / 1000) }, endTime: { seconds: Math.ceil(now / 1000) } },
+        interval: {
+          startTime: { seconds: Math.floor((now - 15 * 60_000) / 1000) },
+          endTime: { seconds: Math.ceil(now / 1000) },
+        },
         view: 'FULL' as never,
       },
       { autoPaginate: false },

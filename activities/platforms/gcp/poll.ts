@@ -7,12 +7,18 @@ export interface PollOptions {
 
 export const DEFAULT_POLL: PollOptions = { intervalMs: 5_000, timeoutMs: 2 * 60 * 60 * 1000 };
 
-export async function pollUntil<T>(what: string, get: () => Promise<T>, done: (v: T) => boolean, opts: PollOptions): Promise<T> {
+export async function pollUntil<T>(
+  what: string,
+  get: () => Promise<T>,
+  done: (v: T) => boolean,
+  opts: PollOptions,
+): Promise<T> {
   const until = Date.now() + opts.timeoutMs;
   for (;;) {
     const v = await get();
     if (done(v)) return v;
-    if (Date.now() > until) throw new Error(`${what}: not done after ${Math.round(opts.timeoutMs / 1000)} s (retryable)`);
+    if (Date.now() > until)
+      throw new Error(`${what}: not done after ${Math.round(opts.timeoutMs / 1000)} s (retryable)`);
     await new Promise((r) => setTimeout(r, opts.intervalMs));
   }
 }

@@ -38,13 +38,18 @@ export class CapacityPool {
       const held = pool[name];
       if (held) {
         if (held.workers !== workers || held.mode !== mode) {
-          throw new PermanentError('AlreadyExistsMismatch', `reservation ${name} holds ${held.workers} ${held.mode} workers, expected ${workers} ${mode}`);
+          throw new PermanentError(
+            'AlreadyExistsMismatch',
+            `reservation ${name} holds ${held.workers} ${held.mode} workers, expected ${workers} ${mode}`,
+          );
         }
         return { name, workers, mode };
       }
       const used = Object.values(pool).reduce((n, r) => n + r.workers, 0);
       if (used + workers > this.totalWorkers) {
-        throw new Error(`capacity unavailable: ${used}/${this.totalWorkers} copy workers in use, ${workers} needed (${mode}); waiting`);
+        throw new Error(
+          `capacity unavailable: ${used}/${this.totalWorkers} copy workers in use, ${workers} needed (${mode}); waiting`,
+        );
       }
       pool[name] = { workers, mode };
       return { name, workers, mode };

@@ -73,12 +73,23 @@ async function binaries(): Promise<{ initdb: string; pgCtl: string }> {
 /** PostgreSQL refuses to run as root: as root, run it as a `postgres` user, created if missing. */
 async function postgresIds(): Promise<{ uid: number; gid: number } | undefined> {
   if (userInfo().uid !== 0) return undefined;
-  const lookup = async () => ({ uid: Number((await run('id', ['-u', 'postgres'])).stdout.trim()), gid: Number((await run('id', ['-g', 'postgres'])).stdout.trim()) });
+  const lookup = async () => ({
+    uid: Number((await run('id', ['-u', 'postgres'])).stdout.trim()),
+    gid: Number((await run('id', ['-g', 'postgres'])).stdout.trim()),
+  });
   try {
     return await lookup();
   } catch {
     await run('groupadd', ['--system', 'postgres']).catch(() => undefined);
-    await run('useradd', ['--system', '--gid', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres']);
+    await run('useradd', [
+      '--system',
+      '--gid',
+      'postgres',
+      '--no-create-home',
+      '--shell',
+      '/usr/sbin/nologin',
+      'postgres',
+    ]);
     return lookup();
   }
 }
@@ -109,7 +120,14 @@ export class LocalClusters {
     const metaPath = join(this.dir(name), 'meta.json');
     if (!existsSync(metaPath)) return undefined;
     const meta = JSON.parse(await readFile(metaPath, 'utf8')) as ClusterMeta;
-    return { name, host: '127.0.0.1', port: meta.port, user: 'postgres', password: meta.password, dataDir: join(this.dir(name), 'data') };
+    return {
+      name,
+      host: '127.0.0.1',
+      port: meta.port,
+      user: 'postgres',
+      password: meta.password,
+      dataDir: join(this.dir(name), 'data'),
+    };
   }
 
   private async ensureLocked(name: string): Promise<ClusterInfo> {
@@ -139,13 +157,29 @@ export class LocalClusters {
     if (ids) {
       await Promise.all([chown(dataDir, ids.uid, ids.gid), chown(pwFile, ids.uid, ids.gid)]);
       await run('test', ['-w', dataDir], ids).catch(() => {
-        throw new Error(`the postgres user cannot reach ${dataDir}: set DBMIG_STATE_DIR to a directory every parent of which it may enter`);
+        throw new Error(
+          `the postgres user cannot reach ${dataDir}: set DBMIG_STATE_DIR to a directory every parent of which it may enter`,
+        );
       });
     }
     try {
-      await run(initdb, ['-D', dataDir, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwFile}`, '--encoding=UTF8', '--locale=C'], { ...(ids ?? {}), env: { ...process.env, LC_ALL: 'C' } });
+      await run(
+        initdb,
+        [
+          '-D',
+          dataDir,
+          '--auth=scram-sha-256',
+          '--username=postgres',
+          `--pwfile=${pwFile}`,
+          '--encoding=UTF8',
+          '--locale=C',
+        ],
+        { ...(ids ?? {}), env: { ...process.env, LC_ALL: 'C' } },
+      );
     } catch (err) {
-      throw new Error(`initdb failed for cluster ${name}: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`);
+      throw new Error(
+        `initdb failed for cluster ${name}: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`,
+      );
     } finally {
       await rm(pwFile, { force: true });
     }
@@ -161,7 +195,10 @@ export class LocalClusters {
     if (ids) await chown(logFile, ids.uid, ids.gid);
     const opts = [`-p ${info.port}`, ...SERVER_SETTINGS.map((s) => `-c ${s}`)].join(' ');
     try {
-      await run(pgCtl, ['start', '-w', '-t', '60', '-D', info.dataDir, '-l', logFile, '-o', opts], { ...(ids ?? {}), env: { ...process.env, LC_ALL: 'C' } });
+      await run(pgCtl, ['start', '-w', '-t', '60', '-D', info.dataDir, '-l', logFile, '-o', opts], {
+        ...(ids ?? {}),
+        env: { ...process.env, LC_ALL: 'C' },
+      });
     } catch (err) {
       const tail = (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n');
       throw new Error(`could not start cluster ${info.name} on port ${info.port}: ${(err as Error).message}\n${tail}`);
@@ -196,7 +233,12 @@ export interface ConnectionParams {
 
 export async function connect(params: ConnectionParams): Promise<pg.Client> {
   // The orchestrator's own sessions must keep working on a source that cutover made read-only.
-  const client = new pg.Client({ ...params, connectionTimeoutMillis: 10_000, application_name: 'dbmig', options: '-c default_transaction_read_only=off' });
+  const client = new pg.Client({
+    ...params,
+    connectionTimeoutMillis: 10_000,
+    application_name: 'dbmig',
+    options: '-c default_transaction_read_only=off',
+  });
   // A terminated backend emits 'error' on the client; without a listener Node would crash.
   client.on('error', () => undefined);
   await client.connect();

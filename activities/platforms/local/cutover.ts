@@ -25,7 +25,10 @@ export async function currentLsn(src: pg.Client): Promise<string> {
 
 /** True once the subscriber has confirmed everything up to `lsn` (or the slot is already gone). */
 export async function appliedUpTo(src: pg.Client, slot: string, lsn: string): Promise<boolean> {
-  const { rows } = await src.query<{ done: boolean }>(`select confirmed_flush_lsn >= $2::pg_lsn as done from pg_replication_slots where slot_name = $1`, [slot, lsn]);
+  const { rows } = await src.query<{ done: boolean }>(
+    `select confirmed_flush_lsn >= $2::pg_lsn as done from pg_replication_slots where slot_name = $1`,
+    [slot, lsn],
+  );
   return rows.length === 0 || rows[0].done;
 }
 

@@ -7,12 +7,31 @@ import pg from 'pg';
 import { capacityMode, workerCount } from '../../../common/capacity';
 import { resourceNames } from '../../../common/naming';
 import { resolveSecret } from '../../secrets';
-import { PermanentError, type AssessmentResult, type CapacityReservation, type CutoverResult, type DatabaseTask, type MigrationPlatform, type ReplicationStatus, type TargetInfo, type ValidationResult } from '../platform';
+import {
+  PermanentError,
+  type AssessmentResult,
+  type CapacityReservation,
+  type CutoverResult,
+  type DatabaseTask,
+  type MigrationPlatform,
+  type ReplicationStatus,
+  type TargetInfo,
+  type ValidationResult,
+} from '../platform';
 import { assess, listTables } from './assess';
 import { CapacityPool } from './capacity';
 import { LocalClusters, withClient, type ConnectionParams } from './clusters';
 import { appliedUpTo, blockWrites, copySequences, currentLsn, removeReplication, unblockWrites } from './cutover';
-import { dropSourceObjects, dropSubscription, ensurePublication, ensureReplicaIdentity, ensureSlot, ensureSubscription, replicationStatus, setSubscriptionEnabled } from './replication';
+import {
+  dropSourceObjects,
+  dropSubscription,
+  ensurePublication,
+  ensureReplicaIdentity,
+  ensureSlot,
+  ensureSubscription,
+  replicationStatus,
+  setSubscriptionEnabled,
+} from './replication';
 import { applySchema, dumpSchema, toSql } from './schema';
 import { compareTables } from './validate';
 
@@ -35,7 +54,13 @@ export class LocalPlatform implements MigrationPlatform {
 
   private async source(task: DatabaseTask): Promise<ConnectionParams> {
     const s = task.database.source;
-    return { host: s.host, port: s.port, user: s.user, database: s.database, password: await resolveSecret(s.passwordRef) };
+    return {
+      host: s.host,
+      port: s.port,
+      user: s.user,
+      database: s.database,
+      password: await resolveSecret(s.passwordRef),
+    };
   }
 
   private async target(task: DatabaseTask, database = task.settings.targetDatabase): Promise<ConnectionParams> {
@@ -43,7 +68,10 @@ export class LocalPlatform implements MigrationPlatform {
     return { host: info.host, port: info.port, user: info.user, password: info.password, database };
   }
 
-  private async both<T>(task: DatabaseTask, fn: (src: pg.Client, target: pg.Client, srcParams: ConnectionParams) => Promise<T>): Promise<T> {
+  private async both<T>(
+    task: DatabaseTask,
+    fn: (src: pg.Client, target: pg.Client, srcParams: ConnectionParams) => Promise<T>,
+  ): Promise<T> {
     const srcParams = await this.source(task);
     const targetParams = await this.target(task);
     return withClient(srcParams, (src) => withClient(targetParams, (target) => fn(src, target, srcParams)));
@@ -62,21 +90,32 @@ export class LocalPlatform implements MigrationPlatform {
     const db = task.settings.targetDatabase;
     const mine = marker(task.migrationId);
     const comment = await withClient(params, async (admin) => {
-      const { rows } = await admin.query<{ comment: string | null }>(`select shobj_description(oid, 'pg_database') as comment from pg_database where datname = $1`, [db]);
+      const { rows } = await admin.query<{ comment: string | null }>(
+        `select shobj_description(oid, 'pg_database') as comment from pg_database where datname = $1`,
+        [db],
+      );
       if (!rows.length) {
         await admin.query(`create database ${pg.escapeIdentifier(db)} template template0`);
-        await admin.query(`comment on database ${pg.escapeIdentifier(db)} is ${pg.escapeLiteral(`${mine} state=created`)}`);
+        await admin.query(
+          `comment on database ${pg.escapeIdentifier(db)} is ${pg.escapeLiteral(`${mine} state=created`)}`,
+        );
         return `${mine} state=created`;
       }
       return rows[0].comment ?? '';
     });
     if (!comment.startsWith(`${mine} `)) {
-      throw new PermanentError('AlreadyExistsMismatch', `target database ${db} on instance ${task.database.target.instance} already exists and was not created by migration ${task.migrationId}; refusing to reuse it`);
+      throw new PermanentError(
+        'AlreadyExistsMismatch',
+        `target database ${db} on instance ${task.database.target.instance} already exists and was not created by migration ${task.migrationId}; refusing to reuse it`,
+      );
     }
     if (!comment.endsWith('state=schema')) {
       const sql = toSql(await dumpSchema(await this.source(task)));
       await withClient({ ...params, database: db }, (c) =>
-        applySchema(c, `${sql};\ncomment on database ${pg.escapeIdentifier(db)} is ${pg.escapeLiteral(`${mine} state=schema`)};`),
+        applySchema(
+          c,
+          `${sql};\ncomment on database ${pg.escapeIdentifier(db)} is ${pg.escapeLiteral(`${mine} state=schema`)};`,
+        ),
       );
     }
     return { endpoint: `postgresql://${params.host}:${params.port}/${db}`, ownedByMigration: true };
@@ -84,10 +123,17 @@ export class LocalPlatform implements MigrationPlatform {
 
   async reserveCapacity(task: DatabaseTask): Promise<CapacityReservation> {
     const workers = workerCount(task.database.sizeGb);
-    const reservation = await this.capacity.reserve(this.names(task).capacityReservation, workers, capacityMode(task.database.priority));
+    const reservation = await this.capacity.reserve(
+      this.names(task).capacityReservation,
+      workers,
+      capacityMode(task.database.priority),
+    );
     // Table-sync parallelism on the target follows the reserved worker count.
     await withClient(await this.target(task, 'postgres'), async (c) => {
-      const current = Number((await c.query<{ max_sync_workers_per_subscription: string }>('show max_sync_workers_per_subscription')).rows[0].max_sync_workers_per_subscription);
+      const current = Number(
+        (await c.query<{ max_sync_workers_per_subscription: string }>('show max_sync_workers_per_subscription')).rows[0]
+          .max_sync_workers_per_subscription,
+      );
       if (current < workers) {
         await c.query(`alter system set max_sync_workers_per_subscription = ${workers}`);
         await c.query('select pg_reload_conf()');
@@ -115,9 +161,12 @@ export class LocalPlatform implements MigrationPlatform {
     const names = this.names(task);
     return this.both(task, async (src, target) => {
       const problems: string[] = [];
-      if (!(await src.query('select 1 from pg_publication where pubname = $1', [names.publication])).rowCount) problems.push(`publication ${names.publication} is missing on the source`);
-      if (!(await src.query('select 1 from pg_replication_slots where slot_name = $1', [names.slot])).rowCount) problems.push(`slot ${names.slot} is missing on the source`);
-      if (!(await target.query('select 1 from pg_subscription where subname = $1', [names.subscription])).rowCount) problems.push(`subscription ${names.subscription} is missing on the target`);
+      if (!(await src.query('select 1 from pg_publication where pubname = $1', [names.publication])).rowCount)
+        problems.push(`publication ${names.publication} is missing on the source`);
+      if (!(await src.query('select 1 from pg_replication_slots where slot_name = $1', [names.slot])).rowCount)
+        problems.push(`slot ${names.slot} is missing on the source`);
+      if (!(await target.query('select 1 from pg_subscription where subname = $1', [names.subscription])).rowCount)
+        problems.push(`subscription ${names.subscription} is missing on the target`);
       const tables = await listTables(src);
       for (const t of tables) {
         const found = await target.query('select to_regclass($1) as r', [t.name]);
@@ -146,7 +195,14 @@ export class LocalPlatform implements MigrationPlatform {
   }
 
   async validateData(task: DatabaseTask, mode: 'live' | 'final'): Promise<ValidationResult> {
-    return this.both(task, async (src, target) => compareTables(src, target, (await listTables(src)).map((t) => t.name), mode));
+    return this.both(task, async (src, target) =>
+      compareTables(
+        src,
+        target,
+        (await listTables(src)).map((t) => t.name),
+        mode,
+      ),
+    );
   }
 
   private jobFile(task: DatabaseTask): string {
@@ -210,7 +266,10 @@ export class LocalPlatform implements MigrationPlatform {
     const params = await this.target(task, 'postgres');
     await withClient(params, async (admin) => {
       const exists = await admin.query('select 1 from pg_database where datname = $1', [task.settings.targetDatabase]);
-      if (exists.rowCount) await withClient({ ...params, database: task.settings.targetDatabase }, (c) => setSubscriptionEnabled(c, this.names(task).subscription, false));
+      if (exists.rowCount)
+        await withClient({ ...params, database: task.settings.targetDatabase }, (c) =>
+          setSubscriptionEnabled(c, this.names(task).subscription, false),
+        );
     });
   }
 
@@ -219,7 +278,10 @@ export class LocalPlatform implements MigrationPlatform {
     const targetParams = await this.target(task, 'postgres');
     await withClient(targetParams, async (admin) => {
       const exists = await admin.query('select 1 from pg_database where datname = $1', [task.settings.targetDatabase]);
-      if (exists.rowCount) await withClient({ ...targetParams, database: task.settings.targetDatabase }, (c) => dropSubscription(c, names.subscription));
+      if (exists.rowCount)
+        await withClient({ ...targetParams, database: task.settings.targetDatabase }, (c) =>
+          dropSubscription(c, names.subscription),
+        );
     });
     await withClient(await this.source(task), (src) => dropSourceObjects(src, names));
   }
@@ -227,7 +289,10 @@ export class LocalPlatform implements MigrationPlatform {
   async deleteTarget(task: DatabaseTask): Promise<void> {
     const db = task.settings.targetDatabase;
     await withClient(await this.target(task, 'postgres'), async (admin) => {
-      const { rows } = await admin.query<{ comment: string | null }>(`select shobj_description(oid, 'pg_database') as comment from pg_database where datname = $1`, [db]);
+      const { rows } = await admin.query<{ comment: string | null }>(
+        `select shobj_description(oid, 'pg_database') as comment from pg_database where datname = $1`,
+        [db],
+      );
       if (!rows.length || !(rows[0].comment ?? '').startsWith(`${marker(task.migrationId)} `)) return;
       await admin.query(`drop database ${pg.escapeIdentifier(db)} with (force)`);
     });

@@ -27,7 +27,10 @@ export async function ensurePublication(src: pg.Client, name: string, tables: So
   if (existing.rowCount) {
     const have = [...(existing.rows[0].tables ?? [])].sort();
     if (have.join(',') !== wanted.join(',')) {
-      throw new PermanentError('AlreadyExistsMismatch', `publication ${name} exists with tables [${have.join(', ')}], expected [${wanted.join(', ')}]`);
+      throw new PermanentError(
+        'AlreadyExistsMismatch',
+        `publication ${name} exists with tables [${have.join(', ')}], expected [${wanted.join(', ')}]`,
+      );
     }
     return;
   }
@@ -36,10 +39,16 @@ export async function ensurePublication(src: pg.Client, name: string, tables: So
 }
 
 export async function ensureSlot(src: pg.Client, slot: string, database: string): Promise<void> {
-  const { rows } = await src.query<{ plugin: string; database: string }>('select plugin, database from pg_replication_slots where slot_name = $1', [slot]);
+  const { rows } = await src.query<{ plugin: string; database: string }>(
+    'select plugin, database from pg_replication_slots where slot_name = $1',
+    [slot],
+  );
   if (rows.length) {
     if (rows[0].plugin !== 'pgoutput' || rows[0].database !== database) {
-      throw new PermanentError('AlreadyExistsMismatch', `replication slot ${slot} exists for ${rows[0].database}/${rows[0].plugin}, expected ${database}/pgoutput`);
+      throw new PermanentError(
+        'AlreadyExistsMismatch',
+        `replication slot ${slot} exists for ${rows[0].database}/${rows[0].plugin}, expected ${database}/pgoutput`,
+      );
     }
     return;
   }
@@ -59,7 +68,10 @@ export async function ensureSubscription(target: pg.Client, names: JobNames, src
   if (rows.length) {
     const pubs = rows[0].pubs;
     if (pubs.length !== 1 || pubs[0] !== names.publication || rows[0].slot !== names.slot) {
-      throw new PermanentError('AlreadyExistsMismatch', `subscription ${names.subscription} exists with publications [${pubs.join(', ')}] and slot ${rows[0].slot}, expected [${names.publication}] and ${names.slot}`);
+      throw new PermanentError(
+        'AlreadyExistsMismatch',
+        `subscription ${names.subscription} exists with publications [${pubs.join(', ')}] and slot ${rows[0].slot}, expected [${names.publication}] and ${names.slot}`,
+      );
     }
     return;
   }
@@ -98,7 +110,10 @@ export async function dropSubscription(target: pg.Client, sub: string): Promise<
 /** Source-side leftovers: our slot (if the subscription never took it over) and the publication. */
 export async function dropSourceObjects(src: pg.Client, names: JobNames): Promise<void> {
   for (let attempt = 0; ; attempt++) {
-    const { rows } = await src.query<{ active_pid: number | null }>('select active_pid from pg_replication_slots where slot_name = $1', [names.slot]);
+    const { rows } = await src.query<{ active_pid: number | null }>(
+      'select active_pid from pg_replication_slots where slot_name = $1',
+      [names.slot],
+    );
     if (!rows.length) break;
     if (rows[0].active_pid) await src.query('select pg_terminate_backend($1)', [rows[0].active_pid]);
     try {
@@ -112,17 +127,39 @@ export async function dropSourceObjects(src: pg.Client, names: JobNames): Promis
   await src.query(`drop publication if exists ${pg.escapeIdentifier(names.publication)}`);
 }
 
-export async function replicationStatus(src: pg.Client, target: pg.Client, names: JobNames): Promise<ReplicationStatus> {
-  const sub = await target.query<{ oid: number; enabled: boolean }>('select oid, subenabled as enabled from pg_subscription where subname = $1', [names.subscription]);
-  const status: ReplicationStatus = { phase: 'NOT_CREATED', lagSeconds: null, lagBytes: null, tablesTotal: 0, tablesReady: 0, rowsOnTarget: 0, errorCount: 0, errors: [] };
+export async function replicationStatus(
+  src: pg.Client,
+  target: pg.Client,
+  names: JobNames,
+): Promise<ReplicationStatus> {
+  const sub = await target.query<{ oid: number; enabled: boolean }>(
+    'select oid, subenabled as enabled from pg_subscription where subname = $1',
+    [names.subscription],
+  );
+  const status: ReplicationStatus = {
+    phase: 'NOT_CREATED',
+    lagSeconds: null,
+    lagBytes: null,
+    tablesTotal: 0,
+    tablesReady: 0,
+    rowsOnTarget: 0,
+    errorCount: 0,
+    errors: [],
+  };
   const rows = await target.query<{ n: string }>('select coalesce(sum(n_live_tup), 0) as n from pg_stat_user_tables');
   status.rowsOnTarget = Number(rows.rows[0].n);
   if (!sub.rowCount) return status;
   const { oid, enabled } = sub.rows[0];
-  const rel = await target.query<{ total: string; ready: string }>(`select count(*) as total, count(*) filter (where srsubstate = 'r') as ready from pg_subscription_rel where srsubid = $1`, [oid]);
+  const rel = await target.query<{ total: string; ready: string }>(
+    `select count(*) as total, count(*) filter (where srsubstate = 'r') as ready from pg_subscription_rel where srsubid = $1`,
+    [oid],
+  );
   status.tablesTotal = Number(rel.rows[0].total);
   status.tablesReady = Number(rel.rows[0].ready);
-  const errs = await target.query<{ apply: string; sync: string }>('select apply_error_count as apply, sync_error_count as sync from pg_stat_subscription_stats where subid = $1', [oid]);
+  const errs = await target.query<{ apply: string; sync: string }>(
+    'select apply_error_count as apply, sync_error_count as sync from pg_stat_subscription_stats where subid = $1',
+    [oid],
+  );
   if (errs.rowCount) status.errorCount = Number(errs.rows[0].apply) + Number(errs.rows[0].sync);
   if (!enabled) {
     status.phase = status.tablesReady > 0 ? 'STOPPED' : 'CREATED';

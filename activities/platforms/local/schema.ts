@@ -12,13 +12,28 @@ export async function dumpSchema(src: ConnectionParams): Promise<string> {
   try {
     const { stdout } = await run(
       pgDump,
-      ['--schema-only', '--no-owner', '--no-privileges', '--no-publications', '--no-subscriptions', '-h', src.host, '-p', String(src.port), '-U', src.user, '-d', src.database],
+      [
+        '--schema-only',
+        '--no-owner',
+        '--no-privileges',
+        '--no-publications',
+        '--no-subscriptions',
+        '-h',
+        src.host,
+        '-p',
+        String(src.port),
+        '-U',
+        src.user,
+        '-d',
+        src.database,
+      ],
       { env: { ...process.env, PGPASSWORD: src.password, PGCONNECT_TIMEOUT: '10' }, maxBuffer: 64 * 1024 * 1024 },
     );
     return stdout;
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new PermanentError('MissingTool', `pg_dump not found (set PG_DUMP or install pg_dump >= 15)`);
+    if (e.code === 'ENOENT')
+      throw new PermanentError('MissingTool', `pg_dump not found (set PG_DUMP or install pg_dump >= 15)`);
     throw new Error(`pg_dump failed: ${(e.stderr ?? e.message).trim()}`);
   }
 }
@@ -27,7 +42,8 @@ export async function dumpSchema(src: ConnectionParams): Promise<string> {
 export function toSql(dump: string): string {
   const lines = dump.split('\n');
   const meta = lines.filter((l) => l.startsWith('\\') && !/^\\(un)?restrict\b/.test(l));
-  if (meta.length) throw new PermanentError('UnsupportedDump', `schema dump contains psql meta-commands: ${meta[0].slice(0, 40)}`);
+  if (meta.length)
+    throw new PermanentError('UnsupportedDump', `schema dump contains psql meta-commands: ${meta[0].slice(0, 40)}`);
   return lines.filter((l) => !l.startsWith('\\')).join('\n');
 }
 

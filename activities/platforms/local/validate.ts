@@ -18,7 +18,12 @@ async function digest(c: pg.Client, table: string): Promise<Digest> {
 
 const same = (a: Digest, b: Digest) => a.rows === b.rows && a.checksum === b.checksum;
 
-export async function compareTables(src: pg.Client, target: pg.Client, tables: string[], mode: 'live' | 'final'): Promise<ValidationResult> {
+export async function compareTables(
+  src: pg.Client,
+  target: pg.Client,
+  tables: string[],
+  mode: 'live' | 'final',
+): Promise<ValidationResult> {
   const checks: TableCheck[] = [];
   for (const table of tables) {
     let check: TableCheck | undefined;

@@ -14,9 +14,19 @@ export interface FakeGcpOptions {
   dms?: Partial<DmsBehaviour>;
 }
 
-export function createFakeGcp(opts: FakeGcpOptions = {}): { fake: FakeGcp; behaviour: DmsBehaviour; secrets: Map<string, string> } {
+export function createFakeGcp(opts: FakeGcpOptions = {}): {
+  fake: FakeGcp;
+  behaviour: DmsBehaviour;
+  secrets: Map<string, string>;
+} {
   const fake = new FakeGcp();
-  const behaviour: DmsBehaviour = { fullDumpMs: 300, lagStartSeconds: 20, lagDecayPerSecond: 40, unreachableHosts: new Set(), ...opts.dms };
+  const behaviour: DmsBehaviour = {
+    fullDumpMs: 300,
+    lagStartSeconds: 20,
+    lagDecayPerSecond: 40,
+    unreachableHosts: new Set(),
+    ...opts.dms,
+  };
   const secrets = new Map(Object.entries(opts.secrets ?? {}));
   cloudSqlRoutes(fake);
   alloyDbRoutes(fake);

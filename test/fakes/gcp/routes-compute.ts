@@ -17,9 +17,12 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
     f.idempotent(ctx, () => {
       const [p, z] = ctx.params;
       const name = ctx.body?.name;
-      if (!name || !ctx.body?.specificSkuProperties?.totalCount || !ctx.body?.timeWindow?.startTime) throw new ApiError(400, 'name, specificSkuProperties.totalCount and timeWindow are required');
+      if (!name || !ctx.body?.specificSkuProperties?.totalCount || !ctx.body?.timeWindow?.startTime)
+        throw new ApiError(400, 'name, specificSkuProperties.totalCount and timeWindow are required');
       if (f.resources.has(`fr/${p}/${z}/${name}`)) throw new ApiError(409, `future reservation ${name} already exists`);
-      return op(z, () => f.resources.set(`fr/${p}/${z}/${name}`, { ...ctx.body, status: { procurementStatus: 'APPROVED' } }));
+      return op(z, () =>
+        f.resources.set(`fr/${p}/${z}/${name}`, { ...ctx.body, status: { procurementStatus: 'APPROVED' } }),
+      );
     }),
   );
   f.route('DELETE', new RegExp(`${zone}/futureReservations/${SEG}$`), ({ params: [p, z, n] }) => {
@@ -29,7 +32,8 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
 
   const rr = `${zone}/instanceGroupManagers/${SEG}/resizeRequests`;
   const mig = (p: string, z: string, m: string) => {
-    if (!migs.has(m)) throw new ApiError(404, `instance group manager projects/${p}/zones/${z}/instanceGroupManagers/${m} not found`);
+    if (!migs.has(m))
+      throw new ApiError(404, `instance group manager projects/${p}/zones/${z}/instanceGroupManagers/${m} not found`);
   };
   f.route('GET', new RegExp(`${rr}/${SEG}$`), ({ params: [p, z, m, r] }) => {
     mig(p, z, m);
@@ -43,20 +47,23 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
       mig(p, z, m);
       const name = ctx.body?.name;
       if (!name || !ctx.body?.resizeBy) throw new ApiError(400, 'name and resizeBy are required');
-      if (f.resources.has(`rr/${p}/${z}/${m}/${name}`)) throw new ApiError(409, `resize request ${name} already exists`);
+      if (f.resources.has(`rr/${p}/${z}/${m}/${name}`))
+        throw new ApiError(409, `resize request ${name} already exists`);
       return op(z, () => f.resources.set(`rr/${p}/${z}/${m}/${name}`, { ...ctx.body, state: 'ACCEPTED' }));
     }),
   );
   f.route('POST', new RegExp(`${rr}/${SEG}/cancel$`), ({ params: [p, z, m, r] }) => {
     const res = f.resources.get(`rr/${p}/${z}/${m}/${r}`);
     if (!res) throw new ApiError(404, `resize request ${r} not found`);
-    if (res.state !== 'ACCEPTED' && res.state !== 'CREATING') throw new ApiError(400, `resize request ${r} is ${res.state}; only ACCEPTED or CREATING can be cancelled`);
+    if (res.state !== 'ACCEPTED' && res.state !== 'CREATING')
+      throw new ApiError(400, `resize request ${r} is ${res.state}; only ACCEPTED or CREATING can be cancelled`);
     return op(z, () => (res.state = 'CANCELLED'));
   });
   f.route('DELETE', new RegExp(`${rr}/${SEG}$`), ({ params: [p, z, m, r] }) => {
     const res = f.resources.get(`rr/${p}/${z}/${m}/${r}`);
     if (!res) throw new ApiError(404, `resize request ${r} not found`);
-    if (res.state === 'ACCEPTED' || res.state === 'CREATING') throw new ApiError(400, `resize request ${r} is ${res.state}; cancel it before deleting`);
+    if (res.state === 'ACCEPTED' || res.state === 'CREATING')
+      throw new ApiError(400, `resize request ${r} is ${res.state}; cancel it before deleting`);
     return op(z, () => f.resources.delete(`rr/${p}/${z}/${m}/${r}`));
   });
   f.route('GET', new RegExp(`${zone}/operations/${SEG}$`), ({ params: [, , o] }) => ok(renderOp(f.poll(o))));

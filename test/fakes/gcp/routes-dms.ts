@@ -23,7 +23,13 @@ export interface FakeJob {
 }
 
 export function jobView(job: FakeJob, b: DmsBehaviour, now = Date.now()): FakeJob {
-  if (job.state === 'RUNNING' && job.phase === 'FULL_DUMP' && job.runningSince && now - job.runningSince >= b.fullDumpMs) job.phase = 'CDC';
+  if (
+    job.state === 'RUNNING' &&
+    job.phase === 'FULL_DUMP' &&
+    job.runningSince &&
+    now - job.runningSince >= b.fullDumpMs
+  )
+    job.phase = 'CDC';
   const { runningSince, ...rest } = job;
   void runningSince;
   return rest as FakeJob;
@@ -31,7 +37,8 @@ export function jobView(job: FakeJob, b: DmsBehaviour, now = Date.now()): FakeJo
 
 export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
   const base = `^/v1/(projects/${SEG}/locations/${SEG})`;
-  const lro = (parent: string, finish?: () => unknown, error?: string) => ok(renderOp(f.operation('longrunning', finish, { prefix: `${parent}/operations/`, error })));
+  const lro = (parent: string, finish?: () => unknown, error?: string) =>
+    ok(renderOp(f.operation('longrunning', finish, { prefix: `${parent}/operations/`, error })));
   const profileKey = (name: string) => `dms/${name}`;
 
   f.route('GET', new RegExp(`${base}/connectionProfiles/${SEG}$`), ({ path }) => {
@@ -47,8 +54,10 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
       const id = ctx.query.get('connectionProfileId');
       const conn = ctx.body?.mysql ?? ctx.body?.postgresql;
       if (!id) throw new ApiError(400, 'connectionProfileId is required');
-      if (conn && !conn.cloudSqlId && (!conn.host || !conn.username || !conn.password)) throw new ApiError(400, 'host, username and password are required');
-      if (conn?.host && b.unreachableHosts.has(conn.host)) throw new ApiError(400, `cannot connect to ${conn.host}:${conn.port}: connection timed out`);
+      if (conn && !conn.cloudSqlId && (!conn.host || !conn.username || !conn.password))
+        throw new ApiError(400, 'host, username and password are required');
+      if (conn?.host && b.unreachableHosts.has(conn.host))
+        throw new ApiError(400, `cannot connect to ${conn.host}:${conn.port}: connection timed out`);
       if (ctx.query.get('validateOnly') === 'true') return lro(parent);
       const name = `${parent}/connectionProfiles/${id}`;
       if (f.resources.has(profileKey(name))) throw new ApiError(409, `connection profile ${id} already exists`);
@@ -56,7 +65,8 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
     }),
   );
   f.route('DELETE', new RegExp(`${base}/connectionProfiles/${SEG}$`), ({ path, params: [parent] }) => {
-    if (!f.resources.has(profileKey(path.slice(4)))) throw new ApiError(404, `connection profile ${path.slice(4)} not found`);
+    if (!f.resources.has(profileKey(path.slice(4))))
+      throw new ApiError(404, `connection profile ${path.slice(4)} not found`);
     return lro(parent, () => f.resources.delete(profileKey(path.slice(4))));
   });
 
@@ -71,8 +81,10 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
       const [parent] = ctx.params;
       const id = ctx.query.get('migrationJobId');
       const name = `${parent}/migrationJobs/${id}`;
-      if (!id || ctx.body?.type !== 'CONTINUOUS' && ctx.body?.type !== 'ONE_TIME') throw new ApiError(400, 'migrationJobId and type are required');
-      for (const ref of [ctx.body.source, ctx.body.destination]) if (!f.resources.has(`dms/${ref}`)) throw new ApiError(400, `connection profile ${ref} does not exist`);
+      if (!id || (ctx.body?.type !== 'CONTINUOUS' && ctx.body?.type !== 'ONE_TIME'))
+        throw new ApiError(400, 'migrationJobId and type are required');
+      for (const ref of [ctx.body.source, ctx.body.destination])
+        if (!f.resources.has(`dms/${ref}`)) throw new ApiError(400, `connection profile ${ref} does not exist`);
       if (f.resources.has(`dms/${name}`)) throw new ApiError(409, `migration job ${id} already exists`);
       f.resources.set(`dms/${name}`, { ...ctx.body, name, state: 'CREATING' });
       return lro(parent, () => (job(name).state = 'NOT_STARTED'));
@@ -96,7 +108,8 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
   });
   action('promote', (j) => {
     const view = jobView(j, b);
-    if (j.state !== 'RUNNING' || view.phase !== 'CDC') throw new ApiError(400, `job is ${j.state}/${view.phase}; promote needs RUNNING/CDC`);
+    if (j.state !== 'RUNNING' || view.phase !== 'CDC')
+      throw new ApiError(400, `job is ${j.state}/${view.phase}; promote needs RUNNING/CDC`);
     j.phase = 'PROMOTE_IN_PROGRESS';
     return { finish: () => Object.assign(j, { state: 'COMPLETED' }) };
   });
@@ -107,7 +120,8 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
   });
   f.route('DELETE', new RegExp(`${base}/migrationJobs/${SEG}$`), ({ path, params: [parent], query }) => {
     const j = job(path.slice(4));
-    if (j.state === 'RUNNING' && query.get('force') !== 'true') throw new ApiError(400, 'job is running; stop it or use force');
+    if (j.state === 'RUNNING' && query.get('force') !== 'true')
+      throw new ApiError(400, 'job is running; stop it or use force');
     return lro(parent, () => f.resources.delete(`dms/${path.slice(4)}`));
   });
 }

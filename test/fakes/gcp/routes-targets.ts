@@ -18,7 +18,10 @@ export function cloudSqlRoutes(f: FakeGcp): void {
       if (f.resources.has(key(p, name))) throw new ApiError(409, `instance ${name} already exists`);
       f.resources.set(key(p, name), { ...ctx.body, project: p, state: 'PENDING_CREATE' });
       const op = f.operation('sql', () => {
-        Object.assign(f.resources.get(key(p, name)), { state: 'RUNNABLE', ipAddresses: [{ type: 'PRIVATE', ipAddress: '10.20.0.5' }] });
+        Object.assign(f.resources.get(key(p, name)), {
+          state: 'RUNNABLE',
+          ipAddresses: [{ type: 'PRIVATE', ipAddress: '10.20.0.5' }],
+        });
       });
       return ok(renderOp(op));
     }),
@@ -27,7 +30,9 @@ export function cloudSqlRoutes(f: FakeGcp): void {
     if (!f.resources.has(key(p, i))) throw new ApiError(404, `instance ${i} not found`);
     return ok(renderOp(f.operation('sql', () => f.resources.delete(key(p, i)))));
   });
-  f.route('GET', new RegExp(`^/v1/projects/${SEG}/operations/${SEG}$`), ({ params: [, op] }) => ok(renderOp(f.poll(op))));
+  f.route('GET', new RegExp(`^/v1/projects/${SEG}/operations/${SEG}$`), ({ params: [, op] }) =>
+    ok(renderOp(f.poll(op))),
+  );
 }
 
 export function alloyDbRoutes(f: FakeGcp): void {
@@ -45,7 +50,14 @@ export function alloyDbRoutes(f: FakeGcp): void {
       if (!id) throw new ApiError(400, 'clusterId is required');
       if (f.resources.has(`alloydb/${name}`)) throw new ApiError(409, `cluster ${id} already exists`);
       f.resources.set(`alloydb/${name}`, { ...ctx.body, name, state: 'CREATING' });
-      return ok(renderOp(f.operation('longrunning', () => Object.assign(f.resources.get(`alloydb/${name}`), { state: 'READY' }), { prefix: `${parent}/operations/`, typeUrl: 'type.googleapis.com/google.cloud.alloydb.v1.Cluster' })));
+      return ok(
+        renderOp(
+          f.operation('longrunning', () => Object.assign(f.resources.get(`alloydb/${name}`), { state: 'READY' }), {
+            prefix: `${parent}/operations/`,
+            typeUrl: 'type.googleapis.com/google.cloud.alloydb.v1.Cluster',
+          }),
+        ),
+      );
     }),
   );
   f.route('POST', new RegExp(`${base}/clusters/${SEG}/instances$`), (ctx) =>
@@ -56,7 +68,15 @@ export function alloyDbRoutes(f: FakeGcp): void {
       const name = `${clusterName}/instances/${ctx.query.get('instanceId')}`;
       if (f.resources.has(`alloydb/${name}`)) throw new ApiError(409, `instance ${name} already exists`);
       f.resources.set(`alloydb/${name}`, { ...ctx.body, name, state: 'CREATING' });
-      return ok(renderOp(f.operation('longrunning', () => Object.assign(f.resources.get(`alloydb/${name}`), { state: 'READY', ipAddress: '10.30.0.7' }), { prefix: `${parent}/operations/`, typeUrl: 'type.googleapis.com/google.cloud.alloydb.v1.Instance' })));
+      return ok(
+        renderOp(
+          f.operation(
+            'longrunning',
+            () => Object.assign(f.resources.get(`alloydb/${name}`), { state: 'READY', ipAddress: '10.30.0.7' }),
+            { prefix: `${parent}/operations/`, typeUrl: 'type.googleapis.com/google.cloud.alloydb.v1.Instance' },
+          ),
+        ),
+      );
     }),
   );
   f.route('DELETE', new RegExp(`${base}/clusters/${SEG}$`), ({ params: [parent, , , cluster], query }) => {
@@ -64,7 +84,13 @@ export function alloyDbRoutes(f: FakeGcp): void {
     if (!f.resources.has(`alloydb/${name}`)) throw new ApiError(404, `cluster ${cluster} not found`);
     const children = [...f.resources.keys()].filter((k) => k.startsWith(`alloydb/${name}/instances/`));
     if (children.length && query.get('force') !== 'true') throw new ApiError(400, 'cluster has instances; use force');
-    return ok(renderOp(f.operation('longrunning', () => [`alloydb/${name}`, ...children].forEach((k) => f.resources.delete(k)), { prefix: `${parent}/operations/` })));
+    return ok(
+      renderOp(
+        f.operation('longrunning', () => [`alloydb/${name}`, ...children].forEach((k) => f.resources.delete(k)), {
+          prefix: `${parent}/operations/`,
+        }),
+      ),
+    );
   });
   // google.longrunning operations; DMS uses the same path shape.
   f.route('GET', new RegExp(`${base}/operations/${SEG}$`), ({ path }) => ok(renderOp(f.poll(path.slice(4)))));

@@ -51,7 +51,14 @@ export class ApiError {
   ) {}
 }
 
-const STATUS_NAME: Record<number, string> = { 400: 'INVALID_ARGUMENT', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 409: 'ALREADY_EXISTS', 429: 'RESOURCE_EXHAUSTED', 503: 'UNAVAILABLE' };
+const STATUS_NAME: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  409: 'ALREADY_EXISTS',
+  429: 'RESOURCE_EXHAUSTED',
+  503: 'UNAVAILABLE',
+};
 
 export class FakeGcp {
   readonly resources = new Map<string, any>(); // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -128,23 +135,40 @@ export class FakeGcp {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const url = new URL(req.url ?? '/', 'http://fake');
-    const entry: LoggedRequest = { method: req.method ?? 'GET', path: decodeURIComponent(url.pathname), query: url.search };
+    const entry: LoggedRequest = {
+      method: req.method ?? 'GET',
+      path: decodeURIComponent(url.pathname),
+      query: url.search,
+    };
     this.log.push(entry);
     const send = (r: Reply) => {
       res.writeHead(r.status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(r.body));
     };
-    const error = (status: number, message: string) => send({ status, body: { error: { code: status, message, status: STATUS_NAME[status] ?? 'UNKNOWN' } } });
-    if (this.faults.slowRate && this.random() < this.faults.slowRate) await new Promise((r) => setTimeout(r, this.faults.slowMs));
+    const error = (status: number, message: string) =>
+      send({ status, body: { error: { code: status, message, status: STATUS_NAME[status] ?? 'UNKNOWN' } } });
+    if (this.faults.slowRate && this.random() < this.faults.slowRate)
+      await new Promise((r) => setTimeout(r, this.faults.slowMs));
     if (this.faults.rate && this.random() < this.faults.rate) {
       entry.faulted = this.random() < 0.5 ? 429 : 503;
-      return error(entry.faulted, entry.faulted === 429 ? 'Quota exceeded (injected)' : 'Service unavailable (injected)');
+      return error(
+        entry.faulted,
+        entry.faulted === 429 ? 'Quota exceeded (injected)' : 'Service unavailable (injected)',
+      );
     }
     const route = this.routes.find((r) => r.method === entry.method && r.pattern.test(entry.path));
     if (!route) return error(404, `fake: no route for ${entry.method} ${entry.path}`);
     try {
       const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
-      send(route.handler({ method: entry.method, path: entry.path, params: entry.path.match(route.pattern)!.slice(1), query: url.searchParams, body }));
+      send(
+        route.handler({
+          method: entry.method,
+          path: entry.path,
+          params: entry.path.match(route.pattern)!.slice(1),
+          query: url.searchParams,
+          body,
+        }),
+      );
     } catch (err) {
       if (err instanceof ApiError) return error(err.status, err.message);
       error(500, String(err));
@@ -155,8 +179,26 @@ export class FakeGcp {
 export const ok = (body: unknown): Reply => ({ status: 200, body });
 
 export function renderOp(op: FakeOp): unknown {
-  if (op.kind === 'sql') return { kind: 'sql#operation', name: op.name, status: op.done ? 'DONE' : 'RUNNING', ...(op.error ? { error: { errors: [{ code: 'FAILED', message: op.error }] } } : {}) };
-  if (op.kind === 'compute') return { kind: 'compute#operation', name: op.name, zone: op.zone, status: op.done ? 'DONE' : 'RUNNING', ...(op.error ? { error: { errors: [{ code: 'FAILED', message: op.error }] } } : {}) };
+  if (op.kind === 'sql')
+    return {
+      kind: 'sql#operation',
+      name: op.name,
+      status: op.done ? 'DONE' : 'RUNNING',
+      ...(op.error ? { error: { errors: [{ code: 'FAILED', message: op.error }] } } : {}),
+    };
+  if (op.kind === 'compute')
+    return {
+      kind: 'compute#operation',
+      name: op.name,
+      zone: op.zone,
+      status: op.done ? 'DONE' : 'RUNNING',
+      ...(op.error ? { error: { errors: [{ code: 'FAILED', message: op.error }] } } : {}),
+    };
   const response = { '@type': op.typeUrl ?? 'type.googleapis.com/google.protobuf.Empty' };
-  return { name: op.name, done: op.done, ...(op.done && op.error ? { error: { code: 9, message: op.error } } : {}), ...(op.done && !op.error ? { response } : {}) };
+  return {
+    name: op.name,
+    done: op.done,
+    ...(op.done && op.error ? { error: { code: 9, message: op.error } } : {}),
+    ...(op.done && !op.error ? { response } : {}),
+  };
 }
