@@ -9,7 +9,7 @@ COPY workflows workflows
 COPY activities activities
 COPY worker worker
 COPY client client
-COPY demo demo
+COPY cli cli
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

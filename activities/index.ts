@@ -1,10 +1,11 @@
 // createActivities(platform) → the activity object the worker registers. Each activity is one
 // step of the state machine: it heartbeats while it works, maps permanent platform errors to
 // non-retryable failures, and never returns or logs a secret.
-import { ApplicationFailure, Context, log } from '@temporalio/activity';
-import { lagReportSignal, type LagReport } from '../workflows/messages';
+import { Context, log } from '@temporalio/activity';
+import { failure } from '../common/failures';
+import { lagReportSignal, type LagReport } from '../common/messages';
 import {
-  PermanentError,
+  MigrationError,
   type DatabaseTask,
   type MigrationPlatform,
   type ReplicationStatus,
@@ -32,7 +33,9 @@ async function guarded<T>(fn: () => Promise<T>, every = 5_000): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof PermanentError) throw ApplicationFailure.nonRetryable(err.message, err.type);
+    if (err instanceof MigrationError) {
+      throw failure(err.type, err.message);
+    }
     throw err;
   } finally {
     clearInterval(timer);
@@ -46,7 +49,7 @@ export function createActivities(platforms: Platforms) {
   const on = (task: DatabaseTask): MigrationPlatform => {
     const p = platforms[task.platform];
     if (!p)
-      throw new PermanentError(
+      throw new MigrationError(
         'PlatformUnavailable',
         `platform "${task.platform}" is not configured on this worker (it has: ${Object.keys(platforms).join(', ')})`,
       );
@@ -91,9 +94,9 @@ export function createActivities(platforms: Platforms) {
       // One error can be a blip the target retries through; errors that keep coming will not heal.
       firstErrorCount ??= s.errorCount;
       if (s.errorCount - firstErrorCount >= BROKEN_AFTER_ERRORS) {
-        throw ApplicationFailure.nonRetryable(
-          `replication keeps failing on the target (${s.errorCount} errors): ${s.errors.join(' | ') || 'see the target log'}. DDL on the source is the usual cause: it is not replicated`,
+        throw failure(
           'ReplicationBroken',
+          `replication keeps failing on the target (${s.errorCount} errors): ${s.errors.join(' | ') || 'see the target log'}. DDL on the source is the usual cause: it is not replicated`,
         );
       }
       const finished = done(s, now);

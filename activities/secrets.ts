@@ -1,7 +1,7 @@
 // Plans carry references, never secrets; the value is resolved here, at run time, and is
 // never logged, returned or put in an error message.
 import { readFile } from 'node:fs/promises';
-import { PermanentError } from './platforms/platform';
+import { MigrationError } from './platforms/platform';
 
 export type SecretResolver = (name: string, ctx: SecretContext) => Promise<string>;
 
@@ -24,7 +24,7 @@ export async function resolveSecret(ref: string, ctx: SecretContext = {}): Promi
   if (scheme === 'env') {
     const value = process.env[name];
     if (value === undefined)
-      throw new PermanentError(
+      throw new MigrationError(
         'SecretUnavailable',
         `secret ${ref}: environment variable ${name} is not set on this worker`,
       );
@@ -34,7 +34,7 @@ export async function resolveSecret(ref: string, ctx: SecretContext = {}): Promi
     try {
       return (await readFile(name, 'utf8')).replace(/\r?\n$/, '');
     } catch (err) {
-      throw new PermanentError(
+      throw new MigrationError(
         'SecretUnavailable',
         `secret ${ref}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
       );
@@ -42,5 +42,5 @@ export async function resolveSecret(ref: string, ctx: SecretContext = {}): Promi
   }
   const extra = extraResolvers.get(scheme);
   if (extra) return extra(name, ctx);
-  throw new PermanentError('SecretUnavailable', `secret ${ref}: scheme "${scheme}" is not available on this worker`);
+  throw new MigrationError('SecretUnavailable', `secret ${ref}: scheme "${scheme}" is not available on this worker`);
 }

@@ -5,9 +5,9 @@ import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { LocalPlatform } from '../activities/platforms/local';
 import type { DatabaseTask } from '../activities/platforms/platform';
-import { table } from '../client/format';
+import { table } from '../cli/format';
 import { effectiveSettings, validatePlan } from '../common/plan';
-import { createSourceDatabase, planFor, Writer } from '../demo/fleet';
+import { createSourceDatabase, planFor, Writer } from '../test/fixtures/fleet';
 
 const sizes = process.argv
   .slice(2)

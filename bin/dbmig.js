@@ -3,10 +3,10 @@
 const { existsSync } = require('node:fs');
 const { join } = require('node:path');
 
-const built = join(__dirname, '..', 'dist', 'client', 'cli.js');
+const built = join(__dirname, '..', 'dist', 'cli', 'main.js');
 if (existsSync(built)) {
   require(built).runCli();
 } else {
   require('tsx/cjs/api').register();
-  require('../client/cli.ts').runCli();
+  require('../cli/main.ts').runCli();
 }

@@ -9,7 +9,6 @@ import {
   type FleetStatus,
   type MigrationReport,
 } from '../common/status';
-import { MultiDatabaseMigration } from '../workflows';
 import {
   approveCutoverUpdate,
   cancelDatabaseUpdate,
@@ -18,10 +17,12 @@ import {
   resumeUpdate,
   retryDatabaseUpdate,
   statusQuery,
-} from '../workflows/messages';
+} from '../common/messages';
 import { isTerminal, type MigrationState } from '../common/states';
 
-export const DEFAULT_TASK_QUEUE = 'db-migrations';
+import { DEFAULT_TASK_QUEUE, PARENT_WORKFLOW_TYPE } from '../common/naming';
+
+export { DEFAULT_TASK_QUEUE };
 
 /** An operation the workflow refused; `message` is the validator's own explanation. */
 export class RefusedError extends Error {
@@ -48,7 +49,8 @@ export async function startMigration(client: Client, plan: unknown, opts: StartO
   const parsed = validatePlan(plan);
   const id =
     opts.id ?? parsed.migrationId ?? `migration-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
-  await client.workflow.start(MultiDatabaseMigration, {
+  // By type name: the client library never loads workflow code (DESIGN: client → common only).
+  await client.workflow.start(PARENT_WORKFLOW_TYPE, {
     taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
     workflowId: id,
     args: [{ plan }],
@@ -145,5 +147,5 @@ export async function waitForState(
 }
 
 export function waitForReport(client: Client, migrationId: string): Promise<MigrationReport> {
-  return client.workflow.getHandle<typeof MultiDatabaseMigration>(migrationId).result();
+  return client.workflow.getHandle(migrationId).result() as Promise<MigrationReport>;
 }

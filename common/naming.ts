@@ -85,3 +85,10 @@ export function requestId(...parts: string[]): string {
   const h = [0, 1, 2, 3].map((i) => fnv1a(`${i}:${parts.join('/')}`)).join('');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
+
+/** The task queue workers serve and clients start on unless configured otherwise. */
+export const DEFAULT_TASK_QUEUE = 'db-migrations';
+
+/** The workflow types, by name, for callers that must not load workflow code (clients). */
+export const PARENT_WORKFLOW_TYPE = 'MultiDatabaseMigration';
+export const CHILD_WORKFLOW_TYPE = 'DatabaseMigration';

@@ -2,6 +2,7 @@
 // continuous writes, a migration approved by an "application" through the Update, writers moved
 // to the targets after cutover, and a summary table. Exits 0 only if every database completed
 // and every target equals its source row for row.
+import { DEFAULT_TASK_QUEUE } from '../common/naming';
 import { rm, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -18,14 +19,21 @@ import {
   startMigration,
   waitForReport,
 } from '../client/client';
-import { table } from '../client/format';
+import { table } from '../cli/format';
 import { formatDuration } from '../common/durations';
 import type { DatabaseSummary } from '../common/status';
 import { startDevServer } from '../worker/dev-server';
 import { createMigrationWorker } from '../worker/worker';
-import { compareRowForRow, createSourceDatabase, DEMO_FLEET, planFor, Writer, type TableComparison } from './fleet';
+import {
+  compareRowForRow,
+  createSourceDatabase,
+  DEMO_FLEET,
+  planFor,
+  Writer,
+  type TableComparison,
+} from '../test/fixtures/fleet';
 
-const TASK_QUEUE = 'db-migrations';
+const TASK_QUEUE = DEFAULT_TASK_QUEUE;
 const PASSWORD_ENV = 'DBMIG_DEMO_SOURCE_PASSWORD';
 const MANUAL = process.argv.includes('--manual');
 const t0 = Date.now();

@@ -9,7 +9,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { approveCutover, getStatus } from '../client/client';
-import { statusTable } from '../client/format';
+import { statusTable } from '../cli/format';
 
 const ROOT = join(__dirname, '..');
 const UI = 'http://localhost:8233';

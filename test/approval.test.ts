@@ -11,9 +11,9 @@ import {
   databaseStatusQuery,
   rejectCutoverUpdate,
   statusQuery,
-} from '../workflows/messages';
+} from '../common/messages';
 import { effectiveSettings, validatePlan } from '../common/plan';
-import { planFor, replicationLeftovers, type SourceDb } from '../demo/fleet';
+import { planFor, replicationLeftovers, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 
 const DBS: SourceDb[] = [

@@ -13,7 +13,7 @@ import {
   waitForReport,
   waitForState,
 } from '../client';
-import { planFor, type SourceDb } from '../demo/fleet';
+import { planFor, type SourceDb } from './fixtures/fleet';
 import { createHarness, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 
 const DBS: SourceDb[] = [{ name: 'crm', rows: 400, priority: 'high', sizeGb: 3 }];

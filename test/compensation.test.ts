@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { MultiDatabaseMigration } from '../workflows';
-import { retryDatabaseUpdate, statusQuery } from '../workflows/messages';
-import { createSourceDatabase, planFor, replicationLeftovers } from '../demo/fleet';
+import { retryDatabaseUpdate, statusQuery } from '../common/messages';
+import { createSourceDatabase, planFor, replicationLeftovers } from './fixtures/fleet';
 import { withClient } from '../activities/platforms/local/clusters';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { MultiDatabaseMigration } from '../workflows';
-import { cancelDatabaseUpdate, pauseUpdate, resumeUpdate, statusQuery } from '../workflows/messages';
-import { planFor, replicationLeftovers, type SourceDb } from '../demo/fleet';
+import { cancelDatabaseUpdate, pauseUpdate, resumeUpdate, statusQuery } from '../common/messages';
+import { planFor, replicationLeftovers, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 
 const DBS: SourceDb[] = [

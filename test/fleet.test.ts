@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { MultiDatabaseMigration } from '../workflows';
-import { approveCutoverUpdate, statusQuery } from '../workflows/messages';
-import { compareRowForRow, planFor, replicationLeftovers, Writer, type SourceDb } from '../demo/fleet';
+import { approveCutoverUpdate, statusQuery } from '../common/messages';
+import { compareRowForRow, planFor, replicationLeftovers, Writer, type SourceDb } from './fixtures/fleet';
 import { createHarness, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 import { recordHistory } from './helpers/histories';
 

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { effectiveSettings, validatePlan } from '../common/plan';
 import { gcpResourceNames } from '../common/naming';
 import { GcpPlatform } from '../activities/platforms/gcp';
-import { PermanentError, type DatabaseTask } from '../activities/platforms/platform';
+import { MigrationError, type DatabaseTask } from '../activities/platforms/platform';
 import { createFakeGcp, fakeAuth, type FakeGcp } from './fakes/gcp';
 import { gcpPlan, PROJECT } from './helpers/gcp-plan';
 
@@ -41,7 +41,7 @@ after(async () => {
 async function rejectsWith(p: Promise<unknown>, type: string, pattern: RegExp): Promise<void> {
   await assert.rejects(
     p,
-    (err: unknown) => err instanceof PermanentError && err.type === type && pattern.test(err.message),
+    (err: unknown) => err instanceof MigrationError && err.type === type && pattern.test(err.message),
   );
 }
 
@@ -256,7 +256,7 @@ test('API errors map to permanent or retryable failures', async () => {
   );
   await assert.rejects(
     platform.createMigrationJob(mysql),
-    (err: unknown) => !(err instanceof PermanentError) && /retryable, HTTP (429|503)/.test((err as Error).message),
+    (err: unknown) => !(err instanceof MigrationError) && /retryable, HTTP (429|503)/.test((err as Error).message),
   );
   fake.faults = { rate: 0, slowRate: 0, slowMs: 0 };
   await rejectsWith(

@@ -11,7 +11,7 @@ import { GcpPlatform } from '../activities/platforms/gcp';
 import { startDevServer } from '../worker/dev-server';
 import { createMigrationWorker } from '../worker/worker';
 import { MultiDatabaseMigration } from '../workflows';
-import { approveCutoverUpdate, rejectCutoverUpdate, statusQuery } from '../workflows/messages';
+import { approveCutoverUpdate, rejectCutoverUpdate, statusQuery } from '../common/messages';
 import type { MigrationReport } from '../common/status';
 import { createFakeGcp, fakeAuth, type FakeGcp } from './fakes/gcp';
 import { sharedBundle } from './helpers/harness';

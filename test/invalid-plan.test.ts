@@ -8,7 +8,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { MultiDatabaseMigration } from '../workflows';
 import { InvalidPlanError, validatePlan } from '../common/plan';
-import { createSourceDatabase, planFor, replicationLeftovers } from '../demo/fleet';
+import { createSourceDatabase, planFor, replicationLeftovers } from './fixtures/fleet';
 import { withClient } from '../activities/platforms/local/clusters';
 import { createHarness, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 

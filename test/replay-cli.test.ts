@@ -7,8 +7,8 @@ import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { MultiDatabaseMigration } from '../workflows';
-import { planFor, type SourceDb } from '../demo/fleet';
-import { historyFromFile, replay } from '../client/replay';
+import { planFor, type SourceDb } from './fixtures/fleet';
+import { historyFromFile, replay } from '../cli/replay';
 import { findTemporalCli } from '../worker/temporal-cli';
 import { createHarness, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 import { HISTORIES_DIR } from './helpers/histories';

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import { planFor, type SourceDb } from '../demo/fleet';
+import { planFor, type SourceDb } from './fixtures/fleet';
 import { findTemporalCli } from '../worker/temporal-cli';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 

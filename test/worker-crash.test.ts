@@ -6,8 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { MultiDatabaseMigration } from '../workflows';
-import { statusQuery } from '../workflows/messages';
-import { compareRowForRow, planFor, replicationLeftovers, Writer, type SourceDb } from '../demo/fleet';
+import { statusQuery } from '../common/messages';
+import { compareRowForRow, planFor, replicationLeftovers, Writer, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 
 const DB: SourceDb = { name: 'billing', rows: 6_000, priority: 'high', sizeGb: 80, noPrimaryKey: true };

@@ -1,9 +1,10 @@
-// Worker configuration from the environment, so the same image runs against the dev server,
-// a self-hosted cluster or Temporal Cloud (TLS client certs or an API key).
-import { readFileSync } from 'node:fs';
+// Worker configuration. The Temporal connection comes from Temporal's own environment
+// configuration (@temporalio/envconfig): the TEMPORAL_* variables and temporal.toml profiles the
+// `temporal` CLI reads, so one setup serves the CLI, `dbmig` and the worker, against the dev
+// server, a self-hosted cluster or Temporal Cloud (mTLS or API key). The rest is dbmig's own.
+import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
-
-export const DEFAULT_TASK_QUEUE = 'db-migrations';
+import { DEFAULT_TASK_QUEUE } from '../common/naming';
 
 export interface WorkerConfig {
   address: string;
@@ -15,23 +16,16 @@ export interface WorkerConfig {
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  const address = env.TEMPORAL_ADDRESS ?? 'localhost:7233';
-  const connection: NativeConnectionOptions = { address };
-  if (env.TEMPORAL_TLS_CERT && env.TEMPORAL_TLS_KEY) {
-    connection.tls = {
-      clientCertPair: { crt: readFileSync(env.TEMPORAL_TLS_CERT), key: readFileSync(env.TEMPORAL_TLS_KEY) },
-    };
-  }
-  if (env.TEMPORAL_API_KEY) {
-    connection.apiKey = env.TEMPORAL_API_KEY;
-    connection.tls ??= true;
-  }
+  const { connectionOptions, namespace } = loadClientConnectConfig({
+    overrideEnvVars: env as Record<string, string>,
+  });
+  const address = connectionOptions.address ?? 'localhost:7233';
   return {
     address,
-    namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+    namespace: namespace ?? 'default',
     taskQueue: env.TEMPORAL_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
     metricsAddress: env.DBMIG_METRICS_ADDRESS ?? '127.0.0.1:9464',
     stateDir: env.DBMIG_STATE_DIR,
-    connection,
+    connection: { ...connectionOptions, address },
   };
 }

@@ -7,7 +7,7 @@ import { createActivities, type Platforms } from '../activities';
 import { LocalPlatform } from '../activities/platforms/local';
 import { GcpPlatform } from '../activities/platforms/gcp';
 import { defaultStateDir } from '../activities/platforms/local/clusters';
-import { DEFAULT_TASK_QUEUE } from './config';
+import { DEFAULT_TASK_QUEUE } from '../common/naming';
 
 export function workflowsPath(): string {
   const ts = join(__dirname, '..', 'workflows', 'index.ts');

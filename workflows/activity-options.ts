@@ -2,19 +2,9 @@
 // noticed within heartbeatTimeout and the step resumes on another worker.
 import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { NON_RETRYABLE_TYPES } from '../common/failures';
 
-const PERMANENT = [
-  'InvalidPlan',
-  'AssessmentFailed',
-  'AlreadyExistsMismatch',
-  'SecretUnavailable',
-  'MissingTool',
-  'UnsupportedDump',
-  'JobVerificationFailed',
-  'ValidationFailed',
-  'PlatformUnavailable',
-  'ReplicationBroken',
-];
+const PERMANENT = NON_RETRYABLE_TYPES;
 
 const quick: ActivityOptions = {
   startToCloseTimeout: '2m',

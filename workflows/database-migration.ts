@@ -18,6 +18,7 @@ import { approvalProblem, type ApprovalInput, type DatabaseSummary, type Rejecti
 import { isTerminal, type MigrationState } from '../common/states';
 import { MIGRATION_STATE } from '../common/search-attributes';
 import { childWorkflowId } from '../common/naming';
+import { failure } from '../common/failures';
 import { formatDuration } from '../common/durations';
 import { describeWindow, msUntilWindow, type CutoverWindow } from '../common/cutover-window';
 import type { DatabaseTask } from '../activities';
@@ -29,7 +30,7 @@ import {
   lagReportSignal,
   rejectCutoverSignal,
   rejectCutoverUpdate,
-} from './messages';
+} from '../common/messages';
 import { stepActivities } from './activity-options';
 import { detailsMarkdown } from './details';
 
@@ -134,9 +135,9 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     const assessment = await acts.assessSource(task);
     const blocking = assessment.findings.filter((f) => f.severity === 'error');
     if (blocking.length) {
-      throw ApplicationFailure.nonRetryable(
-        `assessment found ${blocking.length} blocking issue(s): ${blocking.map((f) => f.message).join('; ')}`,
+      throw failure(
         'AssessmentFailed',
+        `assessment found ${blocking.length} blocking issue(s): ${blocking.map((f) => f.message).join('; ')}`,
         assessment.findings,
       );
     }
@@ -157,10 +158,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     void enter('VERIFYING');
     const problems = await acts.verifyMigrationJob(task);
     if (problems.length)
-      throw ApplicationFailure.nonRetryable(
-        `migration job verification failed: ${problems.join('; ')}`,
-        'JobVerificationFailed',
-      );
+      throw failure('JobVerificationFailed', `migration job verification failed: ${problems.join('; ')}`);
 
     void enter('FULL_DUMP');
     await acts.startMigrationJob(task);
@@ -176,21 +174,20 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
       maxLagSeconds: Math.max(summary.maxLagSeconds ?? 0, ready.maxLagSeconds ?? 0),
     });
     const live = await acts.validateData(task, 'live');
-    if (!live.ok)
-      throw ApplicationFailure.nonRetryable(`validation failed: ${live.summary}`, 'ValidationFailed', live.tables);
+    if (!live.ok) throw failure('ValidationFailed', `validation failed: ${live.summary}`, live.tables);
 
     void enter('AWAITING_APPROVAL', { validation: live.summary });
     if (input.approval.policy === 'auto') decide({ approved: true, by: 'policy:auto' });
     if (!(await condition(() => decision !== undefined, input.approval.timeoutMs))) {
-      throw ApplicationFailure.nonRetryable(
-        `no cutover approval within ${formatDuration(input.approval.timeoutMs)}; escalate to the migration's owner and retry`,
+      throw failure(
         'ApprovalTimeout',
+        `no cutover approval within ${formatDuration(input.approval.timeoutMs)}; escalate to the migration's owner and retry`,
       );
     }
     if (!decision!.approved) {
-      throw ApplicationFailure.nonRetryable(
-        `cutover rejected by ${decision!.by}${decision!.reason ? `: ${decision!.reason}` : ''}`,
+      throw failure(
         'CutoverRejected',
+        `cutover rejected by ${decision!.by}${decision!.reason ? `: ${decision!.reason}` : ''}`,
       );
     }
 
@@ -203,9 +200,9 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     void enter('VERIFYING_TARGET', { writeBlockMs: cut.writeBlockMs });
     const final = await acts.validateData(task, 'final');
     if (!final.ok)
-      throw ApplicationFailure.nonRetryable(
-        `target differs from the source after cutover: ${final.summary}`,
+      throw failure(
         'TargetVerificationFailed',
+        `target differs from the source after cutover: ${final.summary}`,
         final.tables,
       );
 

@@ -3,7 +3,6 @@
 // with ABANDON so a continue-as-new does not touch them, and the carried summaries tell the
 // next run which children already exist.
 import {
-  ApplicationFailure,
   CancellationScope,
   ParentClosePolicy,
   condition,
@@ -23,6 +22,7 @@ import {
 import { byPriority } from '../common/capacity';
 import { parseDuration } from '../common/durations';
 import { childWorkflowId } from '../common/naming';
+import { failure } from '../common/failures';
 import { InvalidPlanError, effectiveSettings, validatePlan, type Plan } from '../common/plan';
 import { DATABASE_NAME, MIGRATION_ID, MIGRATION_STATE, PLATFORM } from '../common/search-attributes';
 import { isTerminal } from '../common/states';
@@ -50,7 +50,7 @@ import {
   rejectCutoverUpdate,
   resumeUpdate,
   statusQuery,
-} from './messages';
+} from '../common/messages';
 
 export interface MultiDatabaseMigrationInput {
   plan: unknown;
@@ -62,7 +62,7 @@ function parse(input: unknown): Plan {
   try {
     return validatePlan(input);
   } catch (err) {
-    if (err instanceof InvalidPlanError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidPlan', err.issues);
+    if (err instanceof InvalidPlanError) throw failure('InvalidPlan', err.message, err.issues);
     throw err;
   }
 }

@@ -3,6 +3,8 @@
 import type { DatabasePlan, EffectiveSettings, GcpSettings } from '../../common/plan';
 import type { CapacityMode } from '../../common/capacity';
 
+export { MigrationError } from '../../common/failures';
+
 /** What every platform operation receives: the database's plan entry and its settings. */
 export interface DatabaseTask {
   migrationId: string;
@@ -106,15 +108,4 @@ export interface MigrationPlatform {
   /** Deletes the target only if this migration created it. */
   deleteTarget(task: DatabaseTask): Promise<void>;
   close(): Promise<void>;
-}
-
-/** Errors a platform throws when retrying cannot help; activities map them to non-retryable failures. */
-export class PermanentError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = type;
-  }
 }

@@ -8,7 +8,7 @@ import { LocalPlatform } from '../../activities/platforms/local';
 import type { ClusterInfo } from '../../activities/platforms/local/clusters';
 import { startDevServer } from '../../worker/dev-server';
 import { bundleWorkflows, createMigrationWorker } from '../../worker/worker';
-import { createSourceDatabase, type SourceDb } from '../../demo/fleet';
+import { createSourceDatabase, type SourceDb } from '../fixtures/fleet';
 
 let bundle: Promise<WorkflowBundle> | undefined;
 export const sharedBundle = () => (bundle ??= bundleWorkflows());

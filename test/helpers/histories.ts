@@ -4,7 +4,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { exportHistory } from '../../client/replay';
+import { exportHistory } from '../../cli/replay';
 
 export const HISTORIES_DIR = join(__dirname, '..', 'fixtures', 'histories');
 

@@ -3,7 +3,7 @@
 import type { protos } from '@google-cloud/alloydb';
 import { requestId } from '../../../common/naming';
 import type { DatabaseTask, TargetInfo } from '../platform';
-import { PermanentError } from '../platform';
+import { MigrationError } from '../platform';
 import type { GcpClients } from './clients';
 import { call, getOrUndefined } from './errors';
 import { pollUntil, type PollOptions } from './poll';
@@ -33,7 +33,7 @@ async function waitOperation(c: GcpClients, name: string, poll: PollOptions): Pr
     (o) => !!o.done,
     poll,
   );
-  if (op.error) throw new PermanentError('OperationFailed', `AlloyDB operation ${name} failed: ${op.error.message}`);
+  if (op.error) throw new MigrationError('OperationFailed', `AlloyDB operation ${name} failed: ${op.error.message}`);
 }
 
 export async function ensureAlloyDb(
@@ -61,7 +61,7 @@ export async function ensureAlloyDb(
     await waitOperation(c, op.name!, poll);
     cluster = (await call(`get AlloyDB cluster ${clusterId}`, () => c.alloydb.getCluster({ name: n.cluster })))[0];
   } else if (cluster.networkConfig?.network && cluster.networkConfig.network !== network) {
-    throw new PermanentError(
+    throw new MigrationError(
       'AlreadyExistsMismatch',
       `AlloyDB cluster ${clusterId} already exists on network ${cluster.networkConfig.network}, plan needs ${network}`,
     );
@@ -87,7 +87,7 @@ export async function ensureAlloyDb(
     await waitOperation(c, op.name!, poll);
     instance = (await call(`get AlloyDB instance ${n.instance}`, () => c.alloydb.getInstance({ name: n.instance })))[0];
   } else if (instance.machineConfig?.cpuCount && instance.machineConfig.cpuCount !== cpuCount) {
-    throw new PermanentError(
+    throw new MigrationError(
       'AlreadyExistsMismatch',
       `AlloyDB instance ${n.instance} already exists with ${instance.machineConfig.cpuCount} vCPUs, plan needs ${cpuCount}`,
     );

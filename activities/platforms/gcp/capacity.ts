@@ -4,7 +4,7 @@
 import { capacityMode, workerCount } from '../../../common/capacity';
 import { gcpResourceNames, requestId } from '../../../common/naming';
 import type { CapacityReservation, DatabaseTask } from '../platform';
-import { PermanentError } from '../platform';
+import { MigrationError } from '../platform';
 import type { GcpClients } from './clients';
 import { call, getOrUndefined } from './errors';
 import { pollUntil, type PollOptions } from './poll';
@@ -28,7 +28,7 @@ async function waitZoneOperation(
   );
   const errors = op.error?.errors ?? [];
   if (errors.length)
-    throw new PermanentError(
+    throw new MigrationError(
       'OperationFailed',
       `Compute operation ${operation} failed: ${errors.map((e) => `${e.code}: ${e.message}`).join('; ')}`,
     );
@@ -57,7 +57,7 @@ export async function reserveGcpCapacity(
     if (existing) {
       const have = Number(existing.specificSkuProperties?.totalCount ?? 0);
       if (have !== workers || existing.specificSkuProperties?.instanceProperties?.machineType !== machineType) {
-        throw new PermanentError(
+        throw new MigrationError(
           'AlreadyExistsMismatch',
           `future reservation ${name} exists for ${have} x ${existing.specificSkuProperties?.instanceProperties?.machineType}, plan needs ${workers} x ${machineType}`,
         );
@@ -95,7 +95,7 @@ export async function reserveGcpCapacity(
   );
   if (existing) {
     if (Number(existing.resizeBy) !== workers)
-      throw new PermanentError(
+      throw new MigrationError(
         'AlreadyExistsMismatch',
         `resize request ${name} exists for ${existing.resizeBy} workers, plan needs ${workers}`,
       );

@@ -3,7 +3,7 @@
 // instance with another configuration is refused with what differs.
 import type { protos } from '@google-cloud/sql';
 import type { DatabaseTask, TargetInfo } from '../platform';
-import { PermanentError } from '../platform';
+import { MigrationError } from '../platform';
 import type { GcpClients } from './clients';
 import { call, getOrUndefined } from './errors';
 import { pollUntil, type PollOptions } from './poll';
@@ -48,7 +48,7 @@ async function waitOperation(c: GcpClients, project: string, operation: string, 
   );
   const errors = op.error?.errors ?? [];
   if (errors.length)
-    throw new PermanentError(
+    throw new MigrationError(
       'OperationFailed',
       `Cloud SQL operation ${operation} failed: ${errors.map((e) => `${e.code}: ${e.message}`).join('; ')}`,
     );
@@ -106,7 +106,7 @@ export async function ensureCloudSql(
   } else {
     const diffs = differences(inst, wanted);
     if (diffs.length)
-      throw new PermanentError(
+      throw new MigrationError(
         'AlreadyExistsMismatch',
         `${doing} already exists with another configuration: ${diffs.join('; ')}`,
       );

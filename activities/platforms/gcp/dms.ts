@@ -3,7 +3,7 @@
 import { gcpResourceNames, requestId } from '../../../common/naming';
 import { resolveSecret } from '../../secrets';
 import type { DatabaseTask } from '../platform';
-import { PermanentError } from '../platform';
+import { MigrationError } from '../platform';
 import type { datamigration_v1, GcpClients } from './clients';
 import { call, getOrUndefined, httpStatus, isNotFound } from './errors';
 import { pollUntil, type PollOptions } from './poll';
@@ -39,7 +39,7 @@ export async function waitDmsOperation(
         (o) => !!o.done,
         poll,
       );
-  if (done.error) throw new PermanentError('OperationFailed', `DMS operation ${op.name} failed: ${done.error.message}`);
+  if (done.error) throw new MigrationError('OperationFailed', `DMS operation ${op.name} failed: ${done.error.message}`);
   return done;
 }
 
@@ -89,7 +89,7 @@ async function ensureProfile(
   );
   if (existing) {
     if (profileKey(existing) !== profileKey(body))
-      throw new PermanentError(
+      throw new MigrationError(
         'AlreadyExistsMismatch',
         `connection profile ${id} exists as ${profileKey(existing)}, plan needs ${profileKey(body)}`,
       );
@@ -159,7 +159,7 @@ export async function ensureJob(c: GcpClients, task: DatabaseTask, poll: PollOpt
       .filter((k) => existing[k] !== wanted[k])
       .map((k) => `${k} is ${existing[k]}, plan needs ${wanted[k]}`);
     if (diffs.length)
-      throw new PermanentError(
+      throw new MigrationError(
         'AlreadyExistsMismatch',
         `migration job ${n.migrationJob} exists with another configuration: ${diffs.join('; ')}`,
       );

@@ -1,6 +1,6 @@
 // Google Cloud errors → what the workflow should do about them. Configuration problems are
 // permanent (retrying cannot help and a human must act); throttling and outages are retried.
-import { PermanentError } from '../platform';
+import { MigrationError } from '../platform';
 
 interface ApiError {
   code?: number | string;
@@ -39,23 +39,23 @@ export const isAlreadyExists = (err: unknown) => httpStatus(err) === 409;
 
 /** Wraps an API error with what was being done; permanent ones become non-retryable. */
 export function classify(err: unknown, doing: string): Error {
-  if (err instanceof PermanentError) return err;
+  if (err instanceof MigrationError) return err;
   const status = httpStatus(err);
   const message = `${doing}: ${((err as ApiError)?.message ?? String(err)).split('\n')[0]}`;
   switch (status) {
     case 400:
-      return new PermanentError('InvalidArgument', message);
+      return new MigrationError('InvalidArgument', message);
     case 401:
-      return new PermanentError('Unauthenticated', `${message} (check Application Default Credentials)`);
+      return new MigrationError('Unauthenticated', `${message} (check Application Default Credentials)`);
     case 403:
-      return new PermanentError(
+      return new MigrationError(
         'PermissionDenied',
         `${message} (check the worker's IAM roles and that the API is enabled)`,
       );
     case 404:
-      return new PermanentError('NotFound', `${message} (a resource named in the plan does not exist)`);
+      return new MigrationError('NotFound', `${message} (a resource named in the plan does not exist)`);
     case 409:
-      return new PermanentError('AlreadyExistsMismatch', message);
+      return new MigrationError('AlreadyExistsMismatch', message);
     default:
       // 429, 5xx, deadlines and network errors: the activity retries with backoff.
       return new Error(`${message} (retryable${status ? `, HTTP ${status}` : ''})`);
@@ -73,7 +73,8 @@ async function withRetry<T>(fn: () => Promise<T>, attempts = 4, baseMs = 200): P
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof PermanentError || attempt >= attempts || !TRANSIENT(httpStatus(err))) throw err;
+      if ((err instanceof MigrationError && !err.retryable) || attempt >= attempts || !TRANSIENT(httpStatus(err)))
+        throw err;
       await new Promise((r) => setTimeout(r, baseMs * 2 ** (attempt - 1) * (0.5 + Math.random())));
     }
   }

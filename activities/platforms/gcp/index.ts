@@ -3,7 +3,7 @@
 import { gcpResourceNames } from '../../../common/naming';
 import { registerSecretScheme } from '../../secrets';
 import {
-  PermanentError,
+  MigrationError,
   type AssessmentResult,
   type CapacityReservation,
   type CutoverResult,
@@ -44,7 +44,7 @@ export class GcpPlatform implements MigrationPlatform {
           ? `projects/${ctx.project}/secrets/${name}`
           : undefined;
       if (!full)
-        throw new PermanentError(
+        throw new MigrationError(
           'SecretUnavailable',
           `secret gcpsm:${name}: a short name needs the plan's gcp.project`,
         );
@@ -58,7 +58,7 @@ export class GcpPlatform implements MigrationPlatform {
 
   private check(task: DatabaseTask): void {
     if (!task.gcp)
-      throw new PermanentError(
+      throw new MigrationError(
         'InvalidPlan',
         "platform gcp needs the plan's gcp section (project, region, zone, network)",
       );
@@ -121,7 +121,7 @@ export class GcpPlatform implements MigrationPlatform {
       await jobAction(this.clients, task, 'verify', this.poll);
       return [];
     } catch (err) {
-      if (err instanceof PermanentError && err.type === 'OperationFailed') return [err.message];
+      if (err instanceof MigrationError && err.type === 'OperationFailed') return [err.message];
       throw err;
     }
   }
@@ -150,7 +150,7 @@ export class GcpPlatform implements MigrationPlatform {
     if (!job) return status;
     status.detail = `${job.state}${job.phase ? `/${job.phase}` : ''}`;
     if (job.state === 'FAILED')
-      throw new PermanentError(
+      throw new MigrationError(
         'ReplicationBroken',
         `DMS job ${dmsNames(task).migrationJob} failed: ${job.error?.message ?? 'no detail'}`,
       );

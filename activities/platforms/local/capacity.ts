@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CapacityMode } from '../../../common/capacity';
-import { PermanentError, type CapacityReservation } from '../platform';
+import { MigrationError, type CapacityReservation } from '../platform';
 import { acquireLock } from './lockfile';
 
 type Pool = Record<string, { workers: number; mode: CapacityMode }>;
@@ -38,7 +38,7 @@ export class CapacityPool {
       const held = pool[name];
       if (held) {
         if (held.workers !== workers || held.mode !== mode) {
-          throw new PermanentError(
+          throw new MigrationError(
             'AlreadyExistsMismatch',
             `reservation ${name} holds ${held.workers} ${held.mode} workers, expected ${workers} ${mode}`,
           );
@@ -47,7 +47,8 @@ export class CapacityPool {
       }
       const used = Object.values(pool).reduce((n, r) => n + r.workers, 0);
       if (used + workers > this.totalWorkers) {
-        throw new Error(
+        throw new MigrationError(
+          'CapacityUnavailable',
           `capacity unavailable: ${used}/${this.totalWorkers} copy workers in use, ${workers} needed (${mode}); waiting`,
         );
       }

@@ -8,7 +8,7 @@ import { capacityMode, workerCount } from '../../../common/capacity';
 import { resourceNames } from '../../../common/naming';
 import { resolveSecret } from '../../secrets';
 import {
-  PermanentError,
+  MigrationError,
   type AssessmentResult,
   type CapacityReservation,
   type CutoverResult,
@@ -104,7 +104,7 @@ export class LocalPlatform implements MigrationPlatform {
       return rows[0].comment ?? '';
     });
     if (!comment.startsWith(`${mine} `)) {
-      throw new PermanentError(
+      throw new MigrationError(
         'AlreadyExistsMismatch',
         `target database ${db} on instance ${task.database.target.instance} already exists and was not created by migration ${task.migrationId}; refusing to reuse it`,
       );

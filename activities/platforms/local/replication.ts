@@ -2,7 +2,7 @@
 // the target. Every function is get-or-create or delete-if-present, so a retry is harmless.
 import pg from 'pg';
 import type { ConnectionParams } from './clusters';
-import { PermanentError, type ReplicationStatus } from '../platform';
+import { MigrationError, type ReplicationStatus } from '../platform';
 import type { SourceTable } from './assess';
 
 export interface JobNames {
@@ -27,7 +27,7 @@ export async function ensurePublication(src: pg.Client, name: string, tables: So
   if (existing.rowCount) {
     const have = [...(existing.rows[0].tables ?? [])].sort();
     if (have.join(',') !== wanted.join(',')) {
-      throw new PermanentError(
+      throw new MigrationError(
         'AlreadyExistsMismatch',
         `publication ${name} exists with tables [${have.join(', ')}], expected [${wanted.join(', ')}]`,
       );
@@ -45,7 +45,7 @@ export async function ensureSlot(src: pg.Client, slot: string, database: string)
   );
   if (rows.length) {
     if (rows[0].plugin !== 'pgoutput' || rows[0].database !== database) {
-      throw new PermanentError(
+      throw new MigrationError(
         'AlreadyExistsMismatch',
         `replication slot ${slot} exists for ${rows[0].database}/${rows[0].plugin}, expected ${database}/pgoutput`,
       );
@@ -68,7 +68,7 @@ export async function ensureSubscription(target: pg.Client, names: JobNames, src
   if (rows.length) {
     const pubs = rows[0].pubs;
     if (pubs.length !== 1 || pubs[0] !== names.publication || rows[0].slot !== names.slot) {
-      throw new PermanentError(
+      throw new MigrationError(
         'AlreadyExistsMismatch',
         `subscription ${names.subscription} exists with publications [${pubs.join(', ')}] and slot ${rows[0].slot}, expected [${names.publication}] and ${names.slot}`,
       );

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type pg from 'pg';
 import type { ConnectionParams } from './clusters';
-import { PermanentError } from '../platform';
+import { MigrationError } from '../platform';
 
 const run = promisify(execFile);
 
@@ -33,7 +33,7 @@ export async function dumpSchema(src: ConnectionParams): Promise<string> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
     if (e.code === 'ENOENT')
-      throw new PermanentError('MissingTool', `pg_dump not found (set PG_DUMP or install pg_dump >= 15)`);
+      throw new MigrationError('MissingTool', `pg_dump not found (set PG_DUMP or install pg_dump >= 15)`);
     throw new Error(`pg_dump failed: ${(e.stderr ?? e.message).trim()}`);
   }
 }
@@ -43,7 +43,7 @@ export function toSql(dump: string): string {
   const lines = dump.split('\n');
   const meta = lines.filter((l) => l.startsWith('\\') && !/^\\(un)?restrict\b/.test(l));
   if (meta.length)
-    throw new PermanentError('UnsupportedDump', `schema dump contains psql meta-commands: ${meta[0].slice(0, 40)}`);
+    throw new MigrationError('UnsupportedDump', `schema dump contains psql meta-commands: ${meta[0].slice(0, 40)}`);
   return lines.filter((l) => !l.startsWith('\\')).join('\n');
 }
 

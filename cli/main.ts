@@ -13,12 +13,12 @@ import {
   resume,
   retryDatabase,
   startMigration,
-} from './client';
+} from '../client/client';
 import { exportCommand, replayCommand } from './commands-sre';
-import { clientFromEnv } from './connection';
+import { clientFromEnv } from '../client/connection';
 import { statusTable } from './format';
 import { planReport } from './plan-report';
-import { readPlanFile } from './plan-file';
+import { readPlanFile } from '../client/plan-file';
 
 const USAGE = `dbmig: a durable orchestrator for fleets of database migrations
 

@@ -1,6 +1,7 @@
-// Signal, query and update definitions shared by the workflows, the activities and clients.
+// Signal, query and update definitions: the contract between the workflows, the activities
+// that report to them and the clients that steer them. Definitions only, so any side may import it.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ApprovalAck, ApprovalInput, DatabaseSummary, FleetStatus, RejectionInput } from '../common/status';
+import type { ApprovalAck, ApprovalInput, DatabaseSummary, FleetStatus, RejectionInput } from './status';
 
 // Parent (MultiDatabaseMigration)
 export const statusQuery = defineQuery<FleetStatus>('status');

@@ -1,0 +1,65 @@
+// Every way a migration step can fail, what it means and whether retrying can help. Platforms
+// throw MigrationError with one of these types, activities turn it into an ApplicationFailure
+// of that type (non-retryable where retrying cannot help), workflows raise their own, and the activities' retry policy is derived
+// from this table, so a new failure type cannot be forgotten in one of those places.
+
+import { ApplicationFailure } from '@temporalio/common';
+
+interface FailureInfo {
+  /** What happened, in an operator's words. */
+  meaning: string;
+  /** Whether the same step, run again unchanged, could succeed. */
+  retryable: boolean;
+}
+
+export const FAILURES = {
+  InvalidPlan: { meaning: 'the plan breaks the schema; nothing was started', retryable: false },
+  AssessmentFailed: { meaning: 'the source has a blocking finding (keys, wal_level, ...)', retryable: false },
+  AlreadyExistsMismatch: { meaning: 'a resource with our name exists with another configuration', retryable: false },
+  SecretUnavailable: { meaning: 'a secret reference cannot be resolved on this worker', retryable: false },
+  MissingTool: { meaning: 'a client tool (pg_dump) is missing or too old on the worker', retryable: false },
+  UnsupportedDump: { meaning: 'the source schema uses something the schema copy cannot carry', retryable: false },
+  JobVerificationFailed: { meaning: 'the migration job is not ready to start', retryable: false },
+  ValidationFailed: { meaning: 'row counts or checksums differ before cutover', retryable: false },
+  PlatformUnavailable: { meaning: "the plan's platform is not configured on this worker", retryable: false },
+  ReplicationBroken: {
+    meaning: 'the target keeps failing to apply changes (often DDL on the source)',
+    retryable: false,
+  },
+  OperationFailed: { meaning: 'a cloud long-running operation finished with an error', retryable: false },
+  InvalidArgument: { meaning: 'the cloud API refused the request as malformed', retryable: false },
+  Unauthenticated: { meaning: 'the worker has no valid cloud credentials', retryable: false },
+  PermissionDenied: { meaning: "the worker's identity lacks a permission, or an API is disabled", retryable: false },
+  NotFound: { meaning: 'a resource named in the plan does not exist', retryable: false },
+  ApprovalTimeout: { meaning: 'nobody approved or rejected the cutover in time', retryable: false },
+  CutoverRejected: { meaning: 'an operator rejected the cutover', retryable: false },
+  TargetVerificationFailed: { meaning: 'the target differs from the source after cutover', retryable: false },
+  CapacityUnavailable: { meaning: 'no migration capacity is free yet; the step waits for it', retryable: true },
+} as const satisfies Record<string, FailureInfo>;
+
+export type FailureType = keyof typeof FAILURES;
+
+/** The activities' `nonRetryableErrorTypes`: every type that retrying cannot fix. */
+export const NON_RETRYABLE_TYPES: FailureType[] = (Object.keys(FAILURES) as FailureType[]).filter(
+  (t) => !FAILURES[t].retryable,
+);
+
+/** A failure of a known type, thrown by platforms and activities; see FAILURES for its meaning. */
+export class MigrationError extends Error {
+  constructor(
+    readonly type: FailureType,
+    message: string,
+  ) {
+    super(message);
+    this.name = type;
+  }
+
+  get retryable(): boolean {
+    return FAILURES[this.type].retryable;
+  }
+}
+
+/** The failure a workflow or activity raises for `type`, retryable exactly when the table says so. */
+export function failure(type: FailureType, message: string, ...details: unknown[]): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: !FAILURES[type].retryable, details });
+}
