@@ -33,4 +33,10 @@ if (!migrationId || !database) {
   console.error('usage: approver-app MIGRATION_ID DATABASE');
   process.exit(2);
 }
-main(migrationId, database).then((code) => process.exit(code));
+main(migrationId, database).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    console.error(`approver-app: ${err.message}`);
+    process.exit(1);
+  },
+);
