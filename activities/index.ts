@@ -1,6 +1,6 @@
-// createActivities(platform) → the activity object the worker registers. Each activity is one
-// step of the state machine: it heartbeats while it works, maps permanent platform errors to
-// non-retryable failures, and never returns or logs a secret.
+// createActivities(platforms) → the activity object the worker registers. Each activity is one
+// step of the state machine: it heartbeats while it works, reports failures by their type
+// (common/failures.ts), and never returns or logs a secret.
 import { Context, log } from '@temporalio/activity';
 import { failure } from '../common/failures';
 import { lagReportSignal, type LagReport } from '../common/messages';
@@ -25,8 +25,12 @@ export interface ReadyStats {
 const sleep = (ms: number) => Context.current().sleep(ms);
 const BROKEN_AFTER_ERRORS = 3;
 
-/** Heartbeats on a timer while `fn` runs, so long single calls (pg_dump, LRO polls) stay alive. */
-async function guarded<T>(fn: () => Promise<T>, every = 5_000): Promise<T> {
+/**
+ * Runs one platform call as an activity step: heartbeats on a timer while it runs, so long
+ * single calls (pg_dump, operation polls) stay alive, and turns a MigrationError into the
+ * ApplicationFailure of its type, so the retry policy knows whether retrying can help.
+ */
+async function heartbeatingStep<T>(fn: () => Promise<T>, every = 5_000): Promise<T> {
   const ctx = Context.current();
   ctx.heartbeat();
   const timer = setInterval(() => ctx.heartbeat(), every);
@@ -86,7 +90,7 @@ export function createActivities(platforms: Platforms) {
     let lastReport = 0;
     let firstErrorCount: number | undefined;
     for (;;) {
-      const s = await guarded(() => on(task).getReplicationStatus(task));
+      const s = await heartbeatingStep(() => on(task).getReplicationStatus(task));
       ctx.heartbeat({ phase: s.phase, lagSeconds: s.lagSeconds, lagBytes: s.lagBytes });
       const now = Date.now();
       if (s.phase === 'NOT_CREATED' || s.phase === 'CREATED')
@@ -96,7 +100,9 @@ export function createActivities(platforms: Platforms) {
       if (s.errorCount - firstErrorCount >= BROKEN_AFTER_ERRORS) {
         throw failure(
           'ReplicationBroken',
-          `replication keeps failing on the target (${s.errorCount} errors): ${s.errors.join(' | ') || 'see the target log'}. DDL on the source is the usual cause: it is not replicated`,
+          `replication keeps failing on the target (${s.errorCount} errors): ` +
+            `${s.errors.join(' | ') || 'see the target log'}. ` +
+            'DDL on the source is the usual cause: it is not replicated',
         );
       }
       const finished = done(s, now);
@@ -110,17 +116,17 @@ export function createActivities(platforms: Platforms) {
   }
 
   return {
-    assessSource: (task: DatabaseTask) => guarded(() => on(task).assessSource(task)),
-    provisionTarget: (task: DatabaseTask) => guarded(() => on(task).provisionTarget(task)),
-    reserveCapacity: (task: DatabaseTask) => guarded(() => on(task).reserveCapacity(task)),
-    releaseCapacity: (task: DatabaseTask) => guarded(() => on(task).releaseCapacity(task)),
-    createMigrationJob: (task: DatabaseTask) => guarded(() => on(task).createMigrationJob(task)),
-    verifyMigrationJob: (task: DatabaseTask) => guarded(() => on(task).verifyMigrationJob(task)),
-    startMigrationJob: (task: DatabaseTask) => guarded(() => on(task).startMigrationJob(task)),
-    stopMigrationJob: (task: DatabaseTask) => guarded(() => on(task).stopMigrationJob(task)),
-    deleteMigrationJob: (task: DatabaseTask) => guarded(() => on(task).deleteMigrationJob(task)),
-    deleteTarget: (task: DatabaseTask) => guarded(() => on(task).deleteTarget(task)),
-    rollbackCutover: (task: DatabaseTask) => guarded(() => on(task).rollbackCutover(task)),
+    assessSource: (task: DatabaseTask) => heartbeatingStep(() => on(task).assessSource(task)),
+    provisionTarget: (task: DatabaseTask) => heartbeatingStep(() => on(task).provisionTarget(task)),
+    reserveCapacity: (task: DatabaseTask) => heartbeatingStep(() => on(task).reserveCapacity(task)),
+    releaseCapacity: (task: DatabaseTask) => heartbeatingStep(() => on(task).releaseCapacity(task)),
+    createMigrationJob: (task: DatabaseTask) => heartbeatingStep(() => on(task).createMigrationJob(task)),
+    verifyMigrationJob: (task: DatabaseTask) => heartbeatingStep(() => on(task).verifyMigrationJob(task)),
+    startMigrationJob: (task: DatabaseTask) => heartbeatingStep(() => on(task).startMigrationJob(task)),
+    stopMigrationJob: (task: DatabaseTask) => heartbeatingStep(() => on(task).stopMigrationJob(task)),
+    deleteMigrationJob: (task: DatabaseTask) => heartbeatingStep(() => on(task).deleteMigrationJob(task)),
+    deleteTarget: (task: DatabaseTask) => heartbeatingStep(() => on(task).deleteTarget(task)),
+    rollbackCutover: (task: DatabaseTask) => heartbeatingStep(() => on(task).rollbackCutover(task)),
 
     async waitForFullDump(task: DatabaseTask, pollMs = 1_000): Promise<number> {
       const s = await pollReplication(task, pollMs, (st) => st.phase === 'CDC');
@@ -148,11 +154,12 @@ export function createActivities(platforms: Platforms) {
       };
     },
 
-    validateData: (task: DatabaseTask, mode: 'live' | 'final') => guarded(() => on(task).validateData(task, mode)),
+    validateData: (task: DatabaseTask, mode: 'live' | 'final') =>
+      heartbeatingStep(() => on(task).validateData(task, mode)),
 
     async cutover(task: DatabaseTask) {
       const ctx = Context.current();
-      const result = await guarded(() => on(task).cutover(task, (step) => ctx.heartbeat({ step })));
+      const result = await heartbeatingStep(() => on(task).cutover(task, (step) => ctx.heartbeat({ step })));
       metrics.cutover(task, result.writeBlockMs);
       return result;
     },

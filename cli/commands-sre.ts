@@ -31,7 +31,8 @@ export async function replayCommand(args: SreArgs, client: () => Promise<Client>
   const outcomes = await replay(inputs);
   for (const o of outcomes)
     console.log(
-      `${o.ok ? 'PASS' : 'FAIL'}  ${o.workflowId}${o.runId ? ` (run ${o.runId})` : ''}${o.detail ? `\n      ${o.detail}` : ''}`,
+      `${o.ok ? 'PASS' : 'FAIL'}  ${o.workflowId}${o.runId ? ` (run ${o.runId})` : ''}` +
+        (o.detail ? `\n      ${o.detail}` : ''),
     );
   const failed = outcomes.filter((o) => !o.ok).length;
   console.log(`${outcomes.length - failed} of ${outcomes.length} histories replay against the current code`);

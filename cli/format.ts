@@ -15,7 +15,8 @@ export function table(headers: string[], rows: string[][]): string {
 const num = (n: number | null | undefined, digits = 0) => (n === null || n === undefined ? '-' : n.toFixed(digits));
 
 export function statusTable(status: FleetStatus): string {
-  const head = `migration ${status.migrationId} on ${status.platform}: ${status.paused ? 'PAUSED' : 'running'}, concurrency ${status.concurrency}`;
+  const state = status.paused ? 'PAUSED' : 'running';
+  const head = `migration ${status.migrationId} on ${status.platform}: ${state}, concurrency ${status.concurrency}`;
   const rows = status.databases.map((d: DatabaseSummary) => [
     d.database,
     d.priority,
@@ -26,5 +27,6 @@ export function statusTable(status: FleetStatus): string {
     d.writeBlockMs === undefined ? '-' : formatDuration(d.writeBlockMs),
     (d.lastError ?? '').slice(0, 80),
   ]);
-  return `${head}\n${table(['DATABASE', 'PRIORITY', 'STATE', 'LAG_S', 'LAG_BYTES', 'ROWS', 'WRITE_BLOCK', 'LAST_ERROR'], rows)}`;
+  const columns = ['DATABASE', 'PRIORITY', 'STATE', 'LAG_S', 'LAG_BYTES', 'ROWS', 'WRITE_BLOCK', 'LAST_ERROR'];
+  return `${head}\n${table(columns, rows)}`;
 }

@@ -1,183 +1,171 @@
 // dbmig: start, watch, approve and steer fleet migrations; replay histories; run a worker.
-import { parseArgs } from 'node:util';
-import type { Client } from '@temporalio/client';
-import { InvalidPlanError, validatePlan } from '../common/plan';
-import { isTerminal } from '../common/states';
+// Arguments are checked before anything connects, so a typo fails fast and offline. Exit codes:
+// 0 done, 1 the operation failed or was refused, 2 bad usage or an invalid plan.
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { InvalidPlanError } from '../common/plan';
 import { runWorker } from '../worker/main';
 import {
-  approveCutover,
-  cancelDatabase,
-  getStatus,
-  pause,
-  rejectCutover,
-  resume,
-  retryDatabase,
-  startMigration,
-} from '../client/client';
+  approveCommand,
+  cancelCommand,
+  pauseCommand,
+  planCommand,
+  rejectCommand,
+  retryCommand,
+  startCommand,
+  statusCommand,
+} from './commands-fleet';
 import { exportCommand, replayCommand } from './commands-sre';
-import { clientFromEnv } from '../client/connection';
-import { statusTable } from './format';
-import { planReport } from './plan-report';
-import { readPlanFile } from '../client/plan-file';
+import { Session } from './session';
 
-const USAGE = `dbmig: a durable orchestrator for fleets of database migrations
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
 
-usage:
-  dbmig plan --plan FILE [--id ID]              dry run: the operations per database, calling nothing
-  dbmig start --plan FILE [--id ID]             start a migration from a YAML or JSON plan
-  dbmig status ID [--json] [--watch]            a row per database: state, lag, rows, last error
-  dbmig approve ID DATABASE --approver NAME [--comment TEXT]
-  dbmig reject ID DATABASE --approver NAME [--reason TEXT]
-  dbmig pause ID | dbmig resume ID              stop or resume starting new databases
-  dbmig cancel ID DATABASE                      cancel one database (compensates), or give up a FAILED one
-  dbmig retry ID DATABASE                       run a FAILED or CANCELLED database again
-  dbmig replay --file FILE [--workflow-id ID]   replay a history (temporal workflow show --output json)
-  dbmig replay --workflow-id ID [--run-id R]    replay a history fetched from the server
-  dbmig replay --query "VISIBILITY QUERY"       replay every match, e.g. 'ExecutionStatus="Failed"'
-  dbmig history export ID --out FILE [--run-id R]
-  dbmig worker                                  run a worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
-                                                TEMPORAL_TASK_QUEUE, DBMIG_STATE_DIR, DBMIG_METRICS_ADDRESS)
-`;
-
-class UsageError extends Error {}
-
-function need(value: string | undefined, what: string): string {
-  if (!value) throw new UsageError(`missing ${what}`);
-  return value;
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
+  return n;
 }
 
-const OPTIONS = {
-  plan: { type: 'string' },
-  id: { type: 'string' },
-  approver: { type: 'string' },
-  comment: { type: 'string' },
-  reason: { type: 'string' },
-  json: { type: 'boolean' },
-  watch: { type: 'boolean' },
-  interval: { type: 'string' },
-  file: { type: 'string' },
-  'workflow-id': { type: 'string' },
-  'run-id': { type: 'string' },
-  query: { type: 'string' },
-  out: { type: 'string' },
-} as const;
+function program(session: Session, setExit: (code: number) => void): Command {
+  const cli = new Command('dbmig')
+    .description('A durable orchestrator for fleets of database migrations, on Temporal')
+    .showHelpAfterError('(dbmig help COMMAND shows its options)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-/** Redraws the status table until every database has finished (or Ctrl-C). */
-async function watch(client: Client, id: string, everyMs: number): Promise<void> {
-  for (;;) {
-    const status = await getStatus(client, id);
-    process.stdout.write(
-      `${process.stdout.isTTY ? '\x1b[2J\x1b[H' : '\n'}${new Date().toISOString()}  (every ${everyMs / 1000}s, Ctrl-C to stop)\n${statusTable(status)}\n`,
+  cli
+    .command('plan')
+    .description('dry run: the operations per database, in start order, calling nothing')
+    .requiredOption('--plan <file>', 'the plan (YAML or JSON)')
+    .option('--id <id>', 'the migration id the resource names derive from')
+    .action((o: { plan: string; id?: string }) => planCommand(o.plan, o.id));
+
+  cli
+    .command('start')
+    .description('start a migration from a YAML or JSON plan')
+    .requiredOption('--plan <file>', 'the plan (YAML or JSON)')
+    .option('--id <id>', 'the migration id (default: the plan’s migrationId, else a timestamp)')
+    .action((o: { plan: string; id?: string }) => startCommand(session, o.plan, o.id));
+
+  cli
+    .command('status')
+    .description('a row per database: state, lag, rows, write block, last error')
+    .argument('<id>', 'migration id')
+    .option('--json', 'print the fleet status as JSON')
+    .option('--watch', 'redraw until every database has finished')
+    .addOption(new Option('--interval <seconds>', 'redraw interval with --watch').argParser(seconds).default(2))
+    .action((id: string, o: { json?: boolean; watch?: boolean; interval: number }) => statusCommand(session, id, o));
+
+  cli
+    .command('approve')
+    .description('approve the cutover of a database that awaits approval')
+    .argument('<id>', 'migration id')
+    .argument('<database>', 'database name in the plan')
+    .requiredOption('--approver <name>', 'who approves (recorded in the history)')
+    .option('--comment <text>', 'why, for the record')
+    .action((id: string, db: string, o: { approver: string; comment?: string }) =>
+      approveCommand(session, id, db, o.approver, o.comment),
     );
-    if (status.databases.every((d) => isTerminal(d.state))) return;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+
+  cli
+    .command('reject')
+    .description('reject the cutover of a database that awaits approval (it compensates)')
+    .argument('<id>', 'migration id')
+    .argument('<database>', 'database name in the plan')
+    .requiredOption('--approver <name>', 'who rejects (recorded in the history)')
+    .option('--reason <text>', 'why, for the record')
+    .action((id: string, db: string, o: { approver: string; reason?: string }) =>
+      rejectCommand(session, id, db, o.approver, o.reason),
+    );
+
+  cli
+    .command('pause')
+    .description('start no new database until resumed; running ones go on')
+    .argument('<id>', 'migration id')
+    .action((id: string) => pauseCommand(session, id, true));
+  cli
+    .command('resume')
+    .description('start databases again')
+    .argument('<id>', 'migration id')
+    .action((id: string) => pauseCommand(session, id, false));
+
+  cli
+    .command('cancel')
+    .description('cancel one database (it compensates first), or give up a FAILED one')
+    .argument('<id>', 'migration id')
+    .argument('<database>', 'database name in the plan')
+    .action((id: string, db: string) => cancelCommand(session, id, db));
+
+  cli
+    .command('retry')
+    .description('run a FAILED or CANCELLED database again from the start')
+    .argument('<id>', 'migration id')
+    .argument('<database>', 'database name in the plan')
+    .action((id: string, db: string) => retryCommand(session, id, db));
+
+  cli
+    .command('replay')
+    .description('replay histories against this code: from a file, by workflow id, or by visibility query')
+    .option('--file <file>', 'a history file (temporal workflow show --output json, or dbmig history export)')
+    .option('--workflow-id <id>', 'replay this workflow from the server (with --file: the id the file belongs to)')
+    .option('--run-id <run>', 'with --workflow-id: this run')
+    .option('--query <query>', 'replay every match, e.g. \'ExecutionStatus="Failed"\'')
+    .action(async (o: { file?: string; workflowId?: string; runId?: string; query?: string }) => {
+      setExit(await replayCommand(o, () => session.client()));
+    });
+
+  cli
+    .command('history')
+    .description('workflow histories')
+    .command('export')
+    .description('write a history as JSON (the same format as temporal workflow show --output json)')
+    .argument('<workflow-id>', 'workflow id (a migration id, or MIGRATION/DATABASE for a child)')
+    .requiredOption('--out <file>', 'where to write it')
+    .option('--run-id <run>', 'a specific run')
+    .action(async (workflowId: string, o: { out: string; runId?: string }) => {
+      setExit(await exportCommand(workflowId, o, await session.client()));
+    });
+
+  cli
+    .command('worker')
+    .description('serve the migration task queue until SIGINT/SIGTERM')
+    .addHelpText(
+      'after',
+      '\nTemporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, or a\n' +
+        'temporal.toml profile (TEMPORAL_PROFILE), as the temporal CLI reads them. Also TEMPORAL_TASK_QUEUE,\n' +
+        'DBMIG_STATE_DIR and DBMIG_METRICS_ADDRESS.',
+    )
+    .action(() => runWorker());
+
+  return cli;
 }
 
+/** Runs one command line; resolves with the exit code (never exits the process itself). */
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (!command || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(USAGE);
-    return command ? 0 : 2;
-  }
-  if (command === 'worker') {
-    await runWorker();
-    return 0;
-  }
-  const { values: v, positionals } = parseArgs({ args: rest, allowPositionals: true, options: OPTIONS });
-  const [id, database] = positionals;
-  // Arguments are checked before connecting, so a typo fails fast and offline.
-  const arg = {
-    id: (): string => need(id, 'migration ID'),
-    database: (): string => need(database, 'DATABASE'),
-    approver: (): string => need(v.approver, '--approver NAME'),
-  };
-  const sre = { file: v.file, workflowId: v['workflow-id'], runId: v['run-id'], query: v.query, out: v.out };
-  let connection: Awaited<ReturnType<typeof clientFromEnv>> | undefined;
-  const client = async () => (connection ??= await clientFromEnv()).client;
+  const session = new Session();
+  let code = 0;
   try {
-    switch (command) {
-      case 'plan': {
-        const plan = validatePlan(readPlanFile(need(v.plan, '--plan FILE')));
-        console.log(planReport(plan, v.id ?? plan.migrationId ?? 'MIGRATION-ID'));
-        return 0;
-      }
-      case 'start': {
-        const plan = readPlanFile(need(v.plan, '--plan FILE'));
-        validatePlan(plan);
-        const started = await startMigration(await client(), plan, { id: v.id, taskQueue: connection!.taskQueue });
-        console.log(
-          `started migration ${started}\n  watch: dbmig status ${started} --watch\n  Temporal UI: workflow id ${started}`,
-        );
-        return 0;
-      }
-      case 'status': {
-        const mid = arg.id();
-        if (v.watch) await watch(await client(), mid, Number(v.interval ?? 2) * 1000);
-        else {
-          const status = await getStatus(await client(), mid);
-          console.log(v.json ? JSON.stringify(status, null, 2) : statusTable(status));
-        }
-        return 0;
-      }
-      case 'approve': {
-        const [mid, db, who] = [arg.id(), arg.database(), arg.approver()];
-        const ack = await approveCutover(await client(), mid, db, who, v.comment);
-        console.log(`cutover of ${ack.database} approved by ${ack.by}`);
-        return 0;
-      }
-      case 'reject': {
-        const [mid, db, who] = [arg.id(), arg.database(), arg.approver()];
-        const ack = await rejectCutover(await client(), mid, db, who, v.reason);
-        console.log(`cutover of ${ack.database} rejected by ${ack.by}`);
-        return 0;
-      }
-      case 'pause':
-      case 'resume': {
-        const status = await (command === 'pause' ? pause : resume)(await client(), arg.id());
-        console.log(
-          `migration ${status.migrationId} ${status.paused ? 'paused: no new database will start' : 'resumed'}`,
-        );
-        return 0;
-      }
-      case 'cancel': {
-        const [mid, db] = [arg.id(), arg.database()];
-        const s = await cancelDatabase(await client(), mid, db);
-        console.log(
-          s.state === 'CANCELLED'
-            ? `${s.database} is CANCELLED`
-            : `cancel requested for ${s.database}; it compensates before it stops`,
-        );
-        return 0;
-      }
-      case 'retry': {
-        const [mid, db] = [arg.id(), arg.database()];
-        const s = await retryDatabase(await client(), mid, db);
-        console.log(`${s.database} will run again (retry ${s.retries}); steps that still hold are found, not redone`);
-        return 0;
-      }
-      case 'replay':
-        return await replayCommand(sre, client);
-      case 'history': {
-        if (id !== 'export') throw new UsageError('usage: dbmig history export ID --out FILE');
-        return await exportCommand(need(database, 'workflow ID'), sre, await client());
-      }
-      default:
-        throw new UsageError(`unknown command "${command}"`);
+    const cli = program(session, (c) => (code = c));
+    if (argv.length === 0) {
+      cli.outputHelp({ error: true });
+      return EXIT_USAGE;
     }
+    await cli.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, successfully.
+      return err.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    process.stderr.write(`dbmig: ${(err as Error).message}\n`);
+    return err instanceof InvalidPlanError ? EXIT_USAGE : EXIT_FAILED;
   } finally {
-    await connection?.close();
+    await session.close();
   }
 }
 
 export function runCli(argv = process.argv.slice(2)): void {
-  main(argv).then(
-    (code) => process.exit(code),
-    (err: Error) => {
-      process.stderr.write(`dbmig: ${err.message}\n${err instanceof UsageError ? `\n${USAGE}` : ''}`);
-      process.exit(err instanceof UsageError || err instanceof InvalidPlanError ? 2 : 1);
-    },
-  );
+  void main(argv).then((code) => process.exit(code));
 }
 
 if (require.main === module) runCli();

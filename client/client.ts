@@ -54,7 +54,8 @@ export async function startMigration(client: Client, plan: unknown, opts: StartO
     taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
     workflowId: id,
     args: [{ plan }],
-    staticSummary: `Migrate ${parsed.databases.length} database(s) on ${parsed.platform}, ${parsed.concurrency} at a time`,
+    staticSummary:
+      `Migrate ${parsed.databases.length} database(s) on ${parsed.platform}, ` + `${parsed.concurrency} at a time`,
   });
   return id;
 }
@@ -138,7 +139,8 @@ export async function waitForState(
     if (wanted.includes(s.state)) return s;
     if (isTerminal(s.state))
       throw new Error(
-        `database "${database}" ended ${s.state}${s.lastError ? `: ${s.lastError}` : ''} before reaching ${wanted.join(' or ')}`,
+        `database "${database}" ended ${s.state}${s.lastError ? `: ${s.lastError}` : ''} ` +
+          `before reaching ${wanted.join(' or ')}`,
       );
     if (Date.now() > until)
       throw new Error(`timed out waiting for "${database}" to reach ${wanted.join(' or ')} (it is ${s.state})`);

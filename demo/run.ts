@@ -30,6 +30,7 @@ import {
   DEMO_FLEET,
   planFor,
   Writer,
+  type SourceDb,
   type TableComparison,
 } from '../test/fixtures/fleet';
 
@@ -38,6 +39,8 @@ const PASSWORD_ENV = 'DBMIG_DEMO_SOURCE_PASSWORD';
 const MANUAL = process.argv.includes('--manual');
 const t0 = Date.now();
 const say = (line: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${line}`);
+
+const describeSourceDb = (d: SourceDb) => `${d.name} (${d.rows} rows${d.noPrimaryKey ? ', no primary key' : ''})`;
 
 interface Parts {
   env?: TestWorkflowEnvironment;
@@ -87,7 +90,8 @@ async function main(): Promise<number> {
   const port = (await portFree(7233)) ? 7233 : undefined;
   const uiPort = (await portFree(8233)) ? 8233 : undefined;
   say(
-    `starting the Temporal dev server (UI on ${uiPort ? 'http://localhost:8233' : 'a free port'}) and the source cluster`,
+    `starting the Temporal dev server (UI on ${uiPort ? 'http://localhost:8233' : 'a free port'}) ` +
+      'and the source cluster',
   );
   const [env, source] = await Promise.all([
     startDevServer({ port, uiPort: uiPort ?? 0, log: say }),
@@ -96,13 +100,12 @@ async function main(): Promise<number> {
   parts.env = env;
   process.env[PASSWORD_ENV] = source.password;
   say(
-    `Temporal at ${env.address}; source PostgreSQL 15 on 127.0.0.1:${source.port}; worker metrics on http://127.0.0.1:9464/metrics`,
+    `Temporal at ${env.address}; source PostgreSQL 15 on 127.0.0.1:${source.port}; ` +
+      'worker metrics on http://127.0.0.1:9464/metrics',
   );
 
   for (const db of DEMO_FLEET) await createSourceDatabase(source, db);
-  say(
-    `created ${DEMO_FLEET.map((d) => `${d.name} (${d.rows} rows${d.noPrimaryKey ? ', a table without primary key' : ''})`).join(', ')}`,
-  );
+  say(`created ${DEMO_FLEET.map(describeSourceDb).join(', ')}`);
 
   parts.worker = await createMigrationWorker({
     connection: env.nativeConnection,
@@ -124,7 +127,8 @@ async function main(): Promise<number> {
     taskQueue: TASK_QUEUE,
   });
   say(
-    `started migration ${id} (plan: ${join(stateDir, 'plan.yaml')}); watch it at http://localhost:8233/namespaces/default/workflows/${id}`,
+    `started migration ${id} (plan: ${join(stateDir, 'plan.yaml')}); ` +
+      `watch it at http://localhost:8233/namespaces/default/workflows/${id}`,
   );
 
   const target = await parts.platform.clusters.ensure('fleet-target');
@@ -197,7 +201,8 @@ async function followMigration(
         checks.set(d.database, tables);
         await writer.moveTo({ ...target, database: d.database });
         say(
-          `${d.database.padEnd(10)} row-for-row check ${tables.every((t) => t.equal) ? 'equal' : 'DIFFERENT'}; writer moved to the target`,
+          `${d.database.padEnd(10)} row-for-row check ${tables.every((t) => t.equal) ? 'equal' : 'DIFFERENT'}; ` +
+            'writer moved to the target',
         );
       }
     }

@@ -88,7 +88,8 @@ test('a failing step compensates and leaves nothing behind', async () => {
     async (c) =>
       (
         await c.query(
-          "select count(*)::int as n from information_schema.columns where table_name = 'items' and column_name = 'note'",
+          'select count(*)::int as n from information_schema.columns ' +
+            "where table_name = 'items' and column_name = 'note'",
         )
       ).rows[0].n,
   );

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { test } from 'node:test';
 import { gcpResourceNames, resourceNames } from '../common/naming';
 
-const CLI = join(__dirname, '..', 'client', 'cli.ts');
+const CLI = join(__dirname, '..', 'cli', 'main.ts');
 // An address nothing listens on: the dry run must not need Temporal or Google Cloud.
 const dbmig = (...args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {

@@ -36,7 +36,7 @@ after(async () => {
 });
 
 const dbmig = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'client', 'cli.ts'), ...args], {
+  spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'main.ts'), ...args], {
     encoding: 'utf8',
     env: { ...process.env, TEMPORAL_ADDRESS: h.env.address },
   });

@@ -24,7 +24,7 @@ after(async () => {
 
 function spawnWorker(): ChildProcess {
   // The real `dbmig worker` entry point, from the sources (bin/ would prefer a possibly stale dist/).
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'client', 'cli.ts'), 'worker'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'cli', 'main.ts'), 'worker'], {
     env: {
       ...process.env,
       TEMPORAL_ADDRESS: h.env.address,

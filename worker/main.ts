@@ -17,7 +17,8 @@ export async function runWorker(config: WorkerConfig = configFromEnv()): Promise
       platforms: defaultPlatforms(config.stateDir),
     });
     console.error(
-      `dbmig worker: ${config.address} namespace=${config.namespace} taskQueue=${config.taskQueue} metrics=${config.metricsAddress ?? 'off'}`,
+      `dbmig worker: ${config.address} namespace=${config.namespace} taskQueue=${config.taskQueue} ` +
+        `metrics=${config.metricsAddress ?? 'off'}`,
     );
     await worker.run();
   } finally {

@@ -37,7 +37,8 @@ export function findTemporalCli(opts: { build?: boolean; log?: (line: string) =>
   if (existsSync(local)) return { path: local, how: 'project build (.tools/bin)' };
   if (opts.build !== false && onPath('go')) {
     say(
-      `Temporal CLI not found: building temporal ${CLI_VERSION} with go install into .tools/bin (a few minutes, once)...`,
+      `Temporal CLI not found: building temporal ${CLI_VERSION} with go install into .tools/bin ` +
+        '(a few minutes, once)...',
     );
     mkdirSync(toolsBin, { recursive: true });
     execFileSync('go', ['install', `github.com/temporalio/cli/cmd/temporal@${CLI_VERSION}`], {

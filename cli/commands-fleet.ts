@@ -1,0 +1,85 @@
+// The operator's commands: preview, start, watch and steer a fleet migration. Each prints one
+// line that says what happened, or throws with the workflow's own reason.
+import type { Client } from '@temporalio/client';
+import {
+  approveCutover,
+  cancelDatabase,
+  getStatus,
+  pause,
+  rejectCutover,
+  resume,
+  retryDatabase,
+  startMigration,
+} from '../client/client';
+import { readPlanFile } from '../client/plan-file';
+import { validatePlan } from '../common/plan';
+import { isTerminal } from '../common/states';
+import { statusTable } from './format';
+import { planReport } from './plan-report';
+import type { Session } from './session';
+
+export function planCommand(file: string, id: string | undefined): void {
+  const plan = validatePlan(readPlanFile(file));
+  console.log(planReport(plan, id ?? plan.migrationId ?? 'MIGRATION-ID'));
+}
+
+export async function startCommand(s: Session, file: string, id: string | undefined): Promise<void> {
+  const plan = readPlanFile(file);
+  validatePlan(plan); // before connecting: a bad plan fails offline, naming the field
+  const started = await startMigration(await s.client(), plan, { id, taskQueue: await s.taskQueue() });
+  console.log(`started migration ${started}`);
+  console.log(`  watch: dbmig status ${started} --watch\n  Temporal UI: workflow id ${started}`);
+}
+
+export async function statusCommand(
+  s: Session,
+  id: string,
+  opts: { json?: boolean; watch?: boolean; interval: number },
+): Promise<void> {
+  if (opts.watch) return watch(await s.client(), id, opts.interval * 1000);
+  const status = await getStatus(await s.client(), id);
+  console.log(opts.json ? JSON.stringify(status, null, 2) : statusTable(status));
+}
+
+/** Redraws the status table until every database has finished (or Ctrl-C). */
+async function watch(client: Client, id: string, everyMs: number): Promise<void> {
+  for (;;) {
+    const status = await getStatus(client, id);
+    const clear = process.stdout.isTTY ? '\x1b[2J\x1b[H' : '\n';
+    const header = `${new Date().toISOString()}  (every ${everyMs / 1000}s, Ctrl-C to stop)`;
+    process.stdout.write(`${clear}${header}\n${statusTable(status)}\n`);
+    if (status.databases.every((d) => isTerminal(d.state))) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export async function approveCommand(s: Session, id: string, db: string, approver: string, comment?: string) {
+  const ack = await approveCutover(await s.client(), id, db, approver, comment);
+  console.log(`cutover of ${ack.database} approved by ${ack.by}`);
+}
+
+export async function rejectCommand(s: Session, id: string, db: string, approver: string, reason?: string) {
+  const ack = await rejectCutover(await s.client(), id, db, approver, reason);
+  console.log(`cutover of ${ack.database} rejected by ${ack.by}`);
+}
+
+export async function pauseCommand(s: Session, id: string, paused: boolean): Promise<void> {
+  const status = await (paused ? pause : resume)(await s.client(), id);
+  console.log(`migration ${status.migrationId} ${status.paused ? 'paused: no new database will start' : 'resumed'}`);
+}
+
+export async function cancelCommand(s: Session, id: string, db: string): Promise<void> {
+  const summary = await cancelDatabase(await s.client(), id, db);
+  console.log(
+    summary.state === 'CANCELLED'
+      ? `${summary.database} is CANCELLED`
+      : `cancel requested for ${summary.database}; it compensates before it stops`,
+  );
+}
+
+export async function retryCommand(s: Session, id: string, db: string): Promise<void> {
+  const summary = await retryDatabase(await s.client(), id, db);
+  console.log(
+    `${summary.database} will run again (retry ${summary.retries}); steps that still hold are found, not redone`,
+  );
+}
