@@ -1,5 +1,5 @@
 // Lint rules that keep the design's promises checkable: workflows stay deterministic, the
-// dependency direction of DESIGN.md holds, and no promise is left floating.
+// dependency direction of the design holds (README, Layout), and no promise is left floating.
 import { builtinModules } from 'node:module';
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -19,7 +19,10 @@ const GOOGLE = [
   },
 ];
 
-/** DESIGN.md: workflows → common; activities → common; worker → workflows, activities; client → common; cli → client, worker. */
+/**
+ * The design's dependency direction: workflows → common; activities → common;
+ * worker → workflows, activities; client → common; cli → client, worker.
+ */
 const boundaries = {
   'common/**/*.ts': [
     ...notFrom(

@@ -1,4 +1,4 @@
-// Rules from the seed recipe: workers scale with size, priority picks the reservation mode.
+// Google Cloud's fleet-migration recipe: workers scale with size, priority picks the reservation mode.
 export type Priority = 'high' | 'medium' | 'low';
 export type CapacityMode = 'calendar' | 'flex-start';
 

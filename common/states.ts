@@ -1,4 +1,4 @@
-// The per-database state machine of DESIGN.md. Order matters: it is the happy path.
+// The per-database state machine (README, How it works). Order matters: it is the happy path.
 export const STATES = [
   'PENDING',
   'ASSESSING',
