@@ -21,7 +21,9 @@ before(async () => {
 after(async () => h?.close());
 
 // Asynchronous on purpose: the worker runs in this process and must keep answering queries.
-const temporal = (...args: string[]) =>
+// `line` is the command as the README writes it (split on spaces); `rest` holds arguments with spaces.
+const temporal = (line: string, ...rest: string[]) => run([...line.split(' '), ...rest]);
+const run = (args: string[]) =>
   new Promise<{ status: number; stdout: string; stderr: string }>((ok) =>
     execFile(findTemporalCli().path!, [...args, '--address', h.env.address], (err, stdout, stderr) =>
       ok({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
@@ -33,11 +35,7 @@ test('start, query, list, update and signal with the temporal CLI alone', async 
   mkdirSync(h.stateDir, { recursive: true });
   writeFileSync(input, JSON.stringify({ plan: planFor(h.source, DBS, `env:${SOURCE_PASSWORD_ENV}`) }));
   const started = await temporal(
-    'workflow',
-    'start',
-    '--type',
-    'MultiDatabaseMigration',
-    '--task-queue',
+    'workflow start --type MultiDatabaseMigration --task-queue',
     h.taskQueue,
     '--workflow-id',
     'by-cli',
@@ -47,15 +45,13 @@ test('start, query, list, update and signal with the temporal CLI alone', async 
   assert.equal(started.status, 0, started.stderr);
 
   await eventually('both awaiting approval', async () => {
-    const q = await temporal('workflow', 'query', '--workflow-id', 'by-cli', '--name', 'status', '--output', 'json');
+    const q = await temporal('workflow query --workflow-id by-cli --name status --output json');
     if (q.status !== 0) return undefined;
     const status = JSON.parse(q.stdout).queryResult[0];
     return status.databases.every((d: { state: string }) => d.state === 'AWAITING_APPROVAL');
   });
   const list = await temporal(
-    'workflow',
-    'list',
-    '--query',
+    'workflow list --query',
     'MigrationState="AWAITING_APPROVAL" AND MigrationId="by-cli"',
     '--output',
     'json',
@@ -69,43 +65,23 @@ test('start, query, list, update and signal with the temporal CLI alone', async 
   );
 
   const refused = await temporal(
-    'workflow',
-    'update',
-    'execute',
-    '--workflow-id',
-    'by-cli',
-    '--name',
-    'approveCutover',
-    '--input',
+    'workflow update execute --workflow-id by-cli --name approveCutover --input',
     '{"database":"wiki","approver":"alice"}',
   );
   assert.notEqual(refused.status, 0);
   assert.match(refused.stderr + refused.stdout, /unknown database \\?"wiki\\?"; this migration has: docs, blog/);
   const approved = await temporal(
-    'workflow',
-    'update',
-    'execute',
-    '--workflow-id',
-    'by-cli',
-    '--name',
-    'approveCutover',
-    '--input',
+    'workflow update execute --workflow-id by-cli --name approveCutover --input',
     '{"database":"docs","approver":"alice"}',
   );
   assert.equal(approved.status, 0, approved.stderr);
   const signalled = await temporal(
-    'workflow',
-    'signal',
-    '--workflow-id',
-    'by-cli/blog',
-    '--name',
-    'approveCutoverSignal',
-    '--input',
+    'workflow signal --workflow-id by-cli/blog --name approveCutoverSignal --input',
     '{"database":"blog","approver":"bob"}',
   );
   assert.equal(signalled.status, 0, signalled.stderr);
 
-  const result = await temporal('workflow', 'result', '--workflow-id', 'by-cli', '--output', 'json');
+  const result = await temporal('workflow result --workflow-id by-cli --output json');
   assert.equal(result.status, 0, result.stderr);
   assert.match(result.stdout, /"completed": 2/);
 });

@@ -3,15 +3,15 @@
 import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker, WorkflowBundle } from '@temporalio/worker';
+import type { Worker } from '@temporalio/worker';
 import { LocalPlatform } from '../../activities/platforms/local';
 import type { ClusterInfo } from '../../activities/platforms/local/clusters';
 import { startDevServer } from '../../worker/dev-server';
-import { bundleWorkflows, createMigrationWorker } from '../../worker/worker';
+import { createMigrationWorker } from '../../worker/worker';
+import { cachedWorkflowBundle } from './bundle-cache';
 import { createSourceDatabase, type SourceDb } from '../fixtures/fleet';
 
-let bundle: Promise<WorkflowBundle> | undefined;
-export const sharedBundle = () => (bundle ??= bundleWorkflows());
+export const sharedBundle = cachedWorkflowBundle;
 
 export const SOURCE_PASSWORD_ENV = 'DBMIG_TEST_SOURCE_PASSWORD';
 
