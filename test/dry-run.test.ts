@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { test } from 'node:test';
 import { gcpResourceNames, resourceNames } from '../common/naming';
+import { validatePlan } from '../common/plan';
+import { planOperations } from '../cli/plan-report';
+import type { DatabaseTask, MigrationPlatform, PlannedOperation } from '../activities/platforms/platform';
 
 const CLI = join(__dirname, '..', 'cli', 'main.ts');
 // An address nothing listens on: the dry run must not need Temporal or Google Cloud.
@@ -26,8 +29,10 @@ test('dbmig plan prints the gcp operation list in start order', () => {
     order.every((i, k) => i > 0 && (k === 0 || i > order[k - 1])),
     'high, medium, low',
   );
-  assert.match(out, /orders: mysql → cloudsql orders-mysql, priority high, 420 GB, capacity calendar x8 workers/);
-  assert.match(out, /ledger: postgresql → alloydb ledger-alloy, priority low, 160 GB, capacity flex-start x3 workers/);
+  assert.ok(out.includes('orders: mysql → cloudsql orders-mysql, priority high, 420 GB, capacity calendar x8 workers'));
+  assert.ok(
+    out.includes('ledger: postgresql → alloydb ledger-alloy, priority low, 160 GB, capacity flex-start x3 workers'),
+  );
   const orders = gcpResourceNames('fleet-2026-q4', 'orders');
   const ledger = gcpResourceNames('fleet-2026-q4', 'ledger');
   assert.ok(out.includes(`futureReservations/${orders.futureReservation}`));
@@ -62,10 +67,65 @@ test('dbmig plan refuses an invalid plan with the field named, exit 2', () => {
   const file = join(tmpdir(), `bad-plan-${process.pid}.yaml`);
   writeFileSync(
     file,
-    'platform: gcp\ndatabases:\n  - name: x\n    engine: mysql\n    sizeGb: 1\n    source: { host: h, database: d, user: u, passwordRef: env:P }\n    target: { kind: alloydb, instance: t }\n',
+    [
+      'platform: gcp',
+      'databases:',
+      '  - name: x',
+      '    engine: mysql',
+      '    sizeGb: 1',
+      '    source: { host: h, database: d, user: u, passwordRef: env:P }',
+      '    target: { kind: alloydb, instance: t }',
+      '',
+    ].join('\n'),
   );
   const r = dbmig('plan', '--plan', file);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /gcp: is required when platform is gcp/);
   assert.match(r.stderr, /databases\[0\]\.target\.kind: AlloyDB is PostgreSQL only/);
+});
+
+test('the rows are the platform’s own description, with the approval placed before the cutover', () => {
+  const plan = validatePlan({
+    platform: 'local',
+    approval: { policy: 'manual', timeout: '2h' },
+    databases: ['low', 'high'].map((priority) => ({
+      name: `db-${priority}`,
+      engine: 'postgresql',
+      priority,
+      sizeGb: 1,
+      source: { host: 'h', database: 'd', user: 'u', passwordRef: 'env:P' },
+      target: { kind: 'cloudsql', instance: `t-${priority}` },
+    })),
+  });
+  const seen: DatabaseTask[] = [];
+  const row = (state: PlannedOperation['state'], task: DatabaseTask): PlannedOperation => ({
+    state,
+    api: `described by the platform for ${task.database.name}`,
+    resource: '',
+    detail: '',
+  });
+  const describing = {
+    describe: (task: DatabaseTask) => {
+      seen.push(task);
+      return [row('VALIDATING', task), row('CUTTING_OVER', task)];
+    },
+  } as unknown as MigrationPlatform;
+  const [first, second] = planOperations(plan, 'mig-1', { local: describing });
+  assert.deepEqual(
+    seen.map((t) => [t.migrationId, t.platform, t.database.name, t.settings.targetDatabase]),
+    [
+      ['mig-1', 'local', 'db-high', 'd'],
+      ['mig-1', 'local', 'db-low', 'd'],
+    ],
+    'one task per database, in start order, as the workflow builds it',
+  );
+  assert.equal(first.database.name, 'db-high');
+  assert.deepEqual(
+    second.operations.map((o) => [o.state, o.api]),
+    [
+      ['VALIDATING', 'described by the platform for db-low'],
+      ['AWAITING_APPROVAL', 'workflow Update approveCutover'],
+      ['CUTTING_OVER', 'described by the platform for db-low'],
+    ],
+  );
 });

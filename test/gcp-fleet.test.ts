@@ -129,7 +129,7 @@ test('with 20% of API requests failing (429/503) and 10% slow, the fleet still c
   console.log(`# faulty run: ${faulted} of ${requests.length} requests failed with 429/503`);
 });
 
-test('a rejected cutover on gcp compensates: the job is stopped and deleted, capacity released, its target deleted', async () => {
+test('a rejected cutover on gcp compensates: job stopped and deleted, capacity released, target deleted', async () => {
   for (const k of [...fake.resources.keys()]) fake.resources.delete(k);
   const stops = fake.count('POST', /:stop$/);
   const { report } = await runFleet('gcp-reject', ['ledger']);

@@ -2,6 +2,7 @@
 // derives resource names from (migration id, database) via common/naming.
 import type { DatabasePlan, EffectiveSettings, GcpSettings } from '../../common/plan';
 import type { CapacityMode } from '../../common/capacity';
+import type { MigrationState } from '../../common/states';
 
 export { MigrationError } from '../../common/failures';
 
@@ -88,6 +89,27 @@ export interface CutoverResult {
   writeBlockMs: number;
 }
 
+/** A request a platform sends that changes something; reads and operation polls are not listed. */
+export interface PlannedCall {
+  /** The API method, e.g. its id in the service's discovery document (sql.instances.insert). */
+  method: string;
+  /** The full name of the resource acted on; for a create, the name it will have. */
+  resource: string;
+  /** The request only validates and creates nothing (AIP-163). */
+  validateOnly?: boolean;
+}
+
+/** One row of the dry run (`dbmig plan`): what a platform would do in a state of the runbook. */
+export interface PlannedOperation {
+  state: MigrationState;
+  /** What is called, e.g. `sql instances.get → instances.insert` or a summary of the SQL. */
+  api: string;
+  resource: string;
+  detail: string;
+  /** The changing requests, in order, of a first run on which nothing exists yet. */
+  calls?: PlannedCall[];
+}
+
 export interface MigrationPlatform {
   readonly name: 'local' | 'gcp';
   assessSource(task: DatabaseTask): Promise<AssessmentResult>;
@@ -108,4 +130,10 @@ export interface MigrationPlatform {
   /** Deletes the target only if this migration created it. */
   deleteTarget(task: DatabaseTask): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The operations this platform would perform for the task on the happy path, in runbook order
+   * (approval, which is the workflow's, excepted). Built by the functions that build the real
+   * requests, and calls nothing: `dbmig plan` shows it.
+   */
+  describe(task: DatabaseTask): PlannedOperation[];
 }

@@ -1,115 +1,128 @@
-// AlloyDB targets: a cluster plus its primary instance, each get-or-create with a request id,
-// each long-running operation polled to completion.
+// AlloyDB targets through the AlloyDB Admin API v1 (google/cloud/alloydb/v1/service.proto): a
+// cluster plus its primary instance, each get-or-create with a request id, each long-running
+// operation polled to completion.
 import type { protos } from '@google-cloud/alloydb';
 import { requestId } from '../../../common/naming';
-import type { DatabaseTask, TargetInfo } from '../platform';
+import type { DatabaseTask, PlannedOperation, TargetInfo } from '../platform';
 import { MigrationError } from '../platform';
 import type { GcpClients } from './clients';
 import { call, getOrUndefined } from './errors';
-import { pollUntil, type PollOptions } from './poll';
+import { gcpNames, OWNER_LABEL } from './names';
+import { planned, plannedCall } from './planned';
+import { LONGRUNNING, waitForOperation, type PollOptions } from './poll';
 
 type Cluster = protos.google.cloud.alloydb.v1.ICluster;
 type Instance = protos.google.cloud.alloydb.v1.IInstance;
+type CreateCluster = protos.google.cloud.alloydb.v1.ICreateClusterRequest;
+type CreateInstance = protos.google.cloud.alloydb.v1.ICreateInstanceRequest;
 
-export function alloyNames(task: DatabaseTask) {
-  const parent = `projects/${task.gcp!.project}/locations/${task.gcp!.region}`;
-  const cluster = `${parent}/clusters/${task.database.target.instance}`;
-  return { parent, cluster, instance: `${cluster}/instances/${task.database.target.instance}-primary` };
+/** The primary's vCPUs when the plan names none. */
+const DEFAULT_CPU_COUNT = 4;
+
+export function clusterRequest(task: DatabaseTask): CreateCluster {
+  const n = gcpNames(task);
+  return {
+    parent: n.parent,
+    clusterId: task.database.target.instance,
+    requestId: requestId(task.migrationId, n.cluster),
+    cluster: { networkConfig: { network: task.gcp!.network }, labels: { [OWNER_LABEL]: n.ownerLabel } },
+  };
 }
 
-async function waitOperation(c: GcpClients, name: string, poll: PollOptions): Promise<void> {
-  const op = await pollUntil(
+export function primaryRequest(task: DatabaseTask): CreateInstance {
+  const n = gcpNames(task);
+  return {
+    parent: n.cluster,
+    instanceId: n.alloyPrimaryId,
+    requestId: requestId(task.migrationId, n.alloyPrimary),
+    instance: {
+      instanceType: 'PRIMARY' as unknown as Instance['instanceType'],
+      machineConfig: { cpuCount: task.database.target.cpuCount ?? DEFAULT_CPU_COUNT },
+      labels: { [OWNER_LABEL]: n.ownerLabel },
+    },
+  };
+}
+
+function waitOperation(c: GcpClients, name: string, poll: PollOptions) {
+  type GetOperation = Parameters<typeof c.alloydb.operationsClient.getOperation>[0];
+  return waitForOperation(
     `AlloyDB operation ${name}`,
-    () =>
-      call(
-        `get AlloyDB operation ${name}`,
-        async () =>
-          (
-            await c.alloydb.operationsClient.getOperation({ name } as Parameters<
-              typeof c.alloydb.operationsClient.getOperation
-            >[0])
-          )[0],
-      ),
-    (o) => !!o.done,
+    async () => (await c.alloydb.operationsClient.getOperation({ name } as GetOperation))[0],
+    LONGRUNNING,
     poll,
   );
-  if (op.error) throw new MigrationError('OperationFailed', `AlloyDB operation ${name} failed: ${op.error.message}`);
 }
 
-export async function ensureAlloyDb(
-  c: GcpClients,
-  task: DatabaseTask,
-  owner: string,
-  poll: PollOptions,
-): Promise<TargetInfo> {
-  const n = alloyNames(task);
-  const clusterId = task.database.target.instance;
-  const network = task.gcp!.network;
-  let cluster: Cluster | undefined = await getOrUndefined(
-    `get AlloyDB cluster ${clusterId}`,
-    async () => (await c.alloydb.getCluster({ name: n.cluster }))[0],
-  );
+export async function ensureAlloyDb(c: GcpClients, task: DatabaseTask, poll: PollOptions): Promise<TargetInfo> {
+  const n = gcpNames(task);
+  const createCluster = clusterRequest(task);
+  const createPrimary = primaryRequest(task);
+  const clusterId = createCluster.clusterId!;
+  const network = createCluster.cluster!.networkConfig!.network!;
+  const getCluster = async () => (await c.alloydb.getCluster({ name: n.cluster }))[0];
+  let cluster: Cluster | undefined = await getOrUndefined(`get AlloyDB cluster ${clusterId}`, getCluster);
   if (!cluster) {
-    const [op] = await call(`create AlloyDB cluster ${clusterId}`, () =>
-      c.alloydb.createCluster({
-        parent: n.parent,
-        clusterId,
-        requestId: requestId(task.migrationId, n.cluster),
-        cluster: { networkConfig: { network }, labels: { 'dbmig-migration': owner } },
-      }),
-    );
+    const [op] = await call(`create AlloyDB cluster ${clusterId}`, () => c.alloydb.createCluster(createCluster));
     await waitOperation(c, op.name!, poll);
-    cluster = (await call(`get AlloyDB cluster ${clusterId}`, () => c.alloydb.getCluster({ name: n.cluster })))[0];
+    cluster = await call(`get AlloyDB cluster ${clusterId}`, getCluster);
   } else if (cluster.networkConfig?.network && cluster.networkConfig.network !== network) {
     throw new MigrationError(
       'AlreadyExistsMismatch',
       `AlloyDB cluster ${clusterId} already exists on network ${cluster.networkConfig.network}, plan needs ${network}`,
     );
   }
-  const cpuCount = task.database.target.cpuCount ?? 4;
-  let instance: Instance | undefined = await getOrUndefined(
-    `get AlloyDB instance ${n.instance}`,
-    async () => (await c.alloydb.getInstance({ name: n.instance }))[0],
-  );
+  const cpuCount = createPrimary.instance!.machineConfig!.cpuCount!;
+  const getInstance = async () => (await c.alloydb.getInstance({ name: n.alloyPrimary }))[0];
+  let instance: Instance | undefined = await getOrUndefined(`get AlloyDB instance ${n.alloyPrimary}`, getInstance);
   if (!instance) {
     const [op] = await call(`create AlloyDB primary instance of ${clusterId}`, () =>
-      c.alloydb.createInstance({
-        parent: n.cluster,
-        instanceId: `${clusterId}-primary`,
-        requestId: requestId(task.migrationId, n.instance),
-        instance: {
-          instanceType: 'PRIMARY' as unknown as Instance['instanceType'],
-          machineConfig: { cpuCount },
-          labels: { 'dbmig-migration': owner },
-        },
-      }),
+      c.alloydb.createInstance(createPrimary),
     );
     await waitOperation(c, op.name!, poll);
-    instance = (await call(`get AlloyDB instance ${n.instance}`, () => c.alloydb.getInstance({ name: n.instance })))[0];
+    instance = await call(`get AlloyDB instance ${n.alloyPrimary}`, getInstance);
   } else if (instance.machineConfig?.cpuCount && instance.machineConfig.cpuCount !== cpuCount) {
     throw new MigrationError(
       'AlreadyExistsMismatch',
-      `AlloyDB instance ${n.instance} already exists with ${instance.machineConfig.cpuCount} vCPUs, plan needs ${cpuCount}`,
+      `AlloyDB instance ${n.alloyPrimary} already exists with ${instance.machineConfig.cpuCount} vCPUs, ` +
+        `plan needs ${cpuCount}`,
     );
   }
   return {
-    endpoint: `alloydb://${n.instance} (${instance.ipAddress || 'pending'})`,
-    ownedByMigration: cluster.labels?.['dbmig-migration'] === owner,
+    endpoint: `alloydb://${n.alloyPrimary} (${instance.ipAddress || 'pending'})`,
+    ownedByMigration: cluster.labels?.[OWNER_LABEL] === n.ownerLabel,
   };
 }
 
-export async function deleteAlloyDb(
-  c: GcpClients,
-  task: DatabaseTask,
-  owner: string,
-  poll: PollOptions,
-): Promise<void> {
-  const n = alloyNames(task);
+/** The dry run of ensureAlloyDb, from the same requests. */
+export function describeAlloyDb(task: DatabaseTask): PlannedOperation[] {
+  const n = gcpNames(task);
+  const { cluster } = clusterRequest(task);
+  const { instance } = primaryRequest(task);
+  return [
+    planned({
+      state: 'PROVISIONING_TARGET',
+      reads: ['alloydb.projects.locations.clusters.get'],
+      calls: [plannedCall('alloydb.projects.locations.clusters.create', n.cluster)],
+      resource: n.cluster,
+      detail: `network ${cluster!.networkConfig!.network}`,
+    }),
+    planned({
+      state: 'PROVISIONING_TARGET',
+      reads: ['alloydb.projects.locations.clusters.instances.get'],
+      calls: [plannedCall('alloydb.projects.locations.clusters.instances.create', n.alloyPrimary)],
+      resource: n.alloyPrimary,
+      detail: `${instance!.instanceType}, ${instance!.machineConfig!.cpuCount} vCPU`,
+    }),
+  ];
+}
+
+export async function deleteAlloyDb(c: GcpClients, task: DatabaseTask, poll: PollOptions): Promise<void> {
+  const n = gcpNames(task);
   const cluster = await getOrUndefined(
     `get AlloyDB cluster ${n.cluster}`,
     async () => (await c.alloydb.getCluster({ name: n.cluster }))[0],
   );
-  if (!cluster || cluster.labels?.['dbmig-migration'] !== owner) return;
+  if (!cluster || cluster.labels?.[OWNER_LABEL] !== n.ownerLabel) return;
   const [op] = await call(`delete AlloyDB cluster ${n.cluster}`, () =>
     c.alloydb.deleteCluster({
       name: n.cluster,

@@ -1,14 +1,18 @@
-// Cloud SQL targets, configured as the seed recipe does: tier, HA, SSD storage with
-// auto-increase, backups, maintenance window and a private network. Get-or-create; an existing
-// instance with another configuration is refused with what differs.
+// Cloud SQL targets through the Cloud SQL Admin API v1 (google/cloud/sql/v1/cloud_sql_instances.proto;
+// REST: https://cloud.google.com/sql/docs/mysql/admin-api/rest/v1/instances), configured as the seed
+// recipe does: tier, HA, SSD storage with auto-increase, backups, maintenance window and a private
+// network. Get-or-create; an existing instance with another configuration is refused with what differs.
 import type { protos } from '@google-cloud/sql';
-import type { DatabaseTask, TargetInfo } from '../platform';
+import type { DatabaseTask, PlannedOperation, TargetInfo } from '../platform';
 import { MigrationError } from '../platform';
 import type { GcpClients } from './clients';
 import { call, getOrUndefined } from './errors';
-import { pollUntil, type PollOptions } from './poll';
+import { gcpNames, OWNER_LABEL } from './names';
+import { plannedCall, planned } from './planned';
+import { STATUS_DONE, waitForOperation, type PollOptions } from './poll';
 
 type Instance = protos.google.cloud.sql.v1.IDatabaseInstance;
+type Settings = protos.google.cloud.sql.v1.ISettings;
 
 export interface CloudSqlWanted {
   name: string;
@@ -17,6 +21,7 @@ export interface CloudSqlWanted {
   availabilityType: 'REGIONAL' | 'ZONAL';
 }
 
+/** What an existing instance must match to be reused. */
 export function wantedInstance(task: DatabaseTask): CloudSqlWanted {
   const t = task.database.target;
   return {
@@ -24,6 +29,34 @@ export function wantedInstance(task: DatabaseTask): CloudSqlWanted {
     databaseVersion: task.database.engine === 'mysql' ? 'MYSQL_8_0' : 'POSTGRES_15',
     tier: t.tier ?? 'db-custom-4-16384',
     availabilityType: t.highAvailability === false ? 'ZONAL' : 'REGIONAL',
+  };
+}
+
+/** The instances.insert body. The enum fields are sent as their names, which REST accepts. */
+export function instanceBody(task: DatabaseTask): Instance {
+  const gcp = task.gcp!;
+  const t = task.database.target;
+  const wanted = wantedInstance(task);
+  const settings: Settings = {
+    tier: wanted.tier,
+    availabilityType: wanted.availabilityType as unknown as Settings['availabilityType'],
+    dataDiskType: 'PD_SSD' as unknown as Settings['dataDiskType'],
+    dataDiskSizeGb: { value: Math.max(t.storageGb ?? Math.ceil(task.database.sizeGb * 1.5), 10) },
+    storageAutoResize: { value: true },
+    backupConfiguration: {
+      enabled: { value: true },
+      binaryLogEnabled: { value: task.database.engine === 'mysql' },
+      startTime: '02:00',
+    },
+    maintenanceWindow: { day: { value: gcp.maintenanceWindow.day }, hour: { value: gcp.maintenanceWindow.hour } },
+    ipConfiguration: { ipv4Enabled: { value: false }, privateNetwork: gcp.network },
+    userLabels: { [OWNER_LABEL]: gcpNames(task).ownerLabel },
+  };
+  return {
+    name: wanted.name,
+    region: gcp.region,
+    databaseVersion: wanted.databaseVersion as unknown as Instance['databaseVersion'],
+    settings,
   };
 }
 
@@ -38,71 +71,27 @@ export function differences(existing: Instance, wanted: CloudSqlWanted): string[
   return diffs;
 }
 
-async function waitOperation(c: GcpClients, project: string, operation: string, poll: PollOptions): Promise<void> {
-  const op = await pollUntil(
+function waitOperation(c: GcpClients, project: string, operation: string, poll: PollOptions) {
+  return waitForOperation(
     `Cloud SQL operation ${operation}`,
-    () =>
-      call(`get Cloud SQL operation ${operation}`, async () => (await c.sqlOperations.get({ project, operation }))[0]),
-    (o) => String(o.status) === 'DONE',
+    async () => (await c.sqlOperations.get({ project, operation }))[0],
+    STATUS_DONE,
     poll,
   );
-  const errors = op.error?.errors ?? [];
-  if (errors.length)
-    throw new MigrationError(
-      'OperationFailed',
-      `Cloud SQL operation ${operation} failed: ${errors.map((e) => `${e.code}: ${e.message}`).join('; ')}`,
-    );
 }
 
-export async function ensureCloudSql(
-  c: GcpClients,
-  task: DatabaseTask,
-  owner: string,
-  poll: PollOptions,
-): Promise<TargetInfo> {
+export async function ensureCloudSql(c: GcpClients, task: DatabaseTask, poll: PollOptions): Promise<TargetInfo> {
   const gcp = task.gcp!;
   const wanted = wantedInstance(task);
   const doing = `Cloud SQL instance ${wanted.name}`;
-  let inst = await getOrUndefined(
-    `get ${doing}`,
-    async () => (await c.sqlInstances.get({ project: gcp.project, instance: wanted.name }))[0],
-  );
+  const get = async () => (await c.sqlInstances.get({ project: gcp.project, instance: wanted.name }))[0];
+  let inst = await getOrUndefined(`get ${doing}`, get);
   if (!inst) {
-    const t = task.database.target;
     const [op] = await call(`create ${doing}`, () =>
-      c.sqlInstances.insert({
-        project: gcp.project,
-        body: {
-          name: wanted.name,
-          region: gcp.region,
-          databaseVersion: wanted.databaseVersion as unknown as Instance['databaseVersion'],
-          settings: {
-            tier: wanted.tier,
-            availabilityType:
-              wanted.availabilityType as unknown as protos.google.cloud.sql.v1.Settings['availabilityType'],
-            dataDiskType: 'PD_SSD' as unknown as protos.google.cloud.sql.v1.Settings['dataDiskType'],
-            dataDiskSizeGb: { value: Math.max(t.storageGb ?? Math.ceil(task.database.sizeGb * 1.5), 10) },
-            storageAutoResize: { value: true },
-            backupConfiguration: {
-              enabled: { value: true },
-              binaryLogEnabled: { value: task.database.engine === 'mysql' },
-              startTime: '02:00',
-            },
-            maintenanceWindow: {
-              day: { value: gcp.maintenanceWindow.day },
-              hour: { value: gcp.maintenanceWindow.hour },
-            },
-            ipConfiguration: { ipv4Enabled: { value: false }, privateNetwork: gcp.network },
-            userLabels: { 'dbmig-migration': owner },
-          },
-        },
-      }),
+      c.sqlInstances.insert({ project: gcp.project, body: instanceBody(task) }),
     );
     await waitOperation(c, gcp.project, op.name!, poll);
-    inst = await call(
-      `get ${doing}`,
-      async () => (await c.sqlInstances.get({ project: gcp.project, instance: wanted.name }))[0],
-    );
+    inst = await call(`get ${doing}`, get);
   } else {
     const diffs = differences(inst, wanted);
     if (diffs.length)
@@ -117,23 +106,43 @@ export async function ensureCloudSql(
     'pending';
   return {
     endpoint: `cloudsql://${gcp.project}/${wanted.name} (${ip})`,
-    ownedByMigration: inst.settings?.userLabels?.['dbmig-migration'] === owner,
+    ownedByMigration: inst.settings?.userLabels?.[OWNER_LABEL] === gcpNames(task).ownerLabel,
   };
 }
 
-export async function deleteCloudSql(
-  c: GcpClients,
-  task: DatabaseTask,
-  owner: string,
-  poll: PollOptions,
-): Promise<void> {
+/** The dry run of ensureCloudSql, from the same body. */
+export function describeCloudSql(task: DatabaseTask): PlannedOperation[] {
+  const body = instanceBody(task);
+  const s = body.settings!;
+  const backup = s.backupConfiguration!;
+  const window = s.maintenanceWindow!;
+  const resource = gcpNames(task).sqlInstance;
+  const detail = [
+    `${body.databaseVersion}, ${s.tier}, ${s.availabilityType}`,
+    `${s.dataDiskType} ${s.dataDiskSizeGb?.value} GB${s.storageAutoResize?.value ? ' auto-resize' : ''}`,
+    `backups at ${backup.startTime} UTC${backup.binaryLogEnabled?.value ? ' with binary log' : ''}`,
+    `maintenance day ${window.day?.value} ${window.hour?.value}:00 UTC`,
+    `private IP on ${s.ipConfiguration?.privateNetwork}`,
+  ].join(', ');
+  return [
+    planned({
+      state: 'PROVISIONING_TARGET',
+      reads: ['sql.instances.get'],
+      calls: [plannedCall('sql.instances.insert', resource)],
+      resource,
+      detail,
+    }),
+  ];
+}
+
+export async function deleteCloudSql(c: GcpClients, task: DatabaseTask, poll: PollOptions): Promise<void> {
   const gcp = task.gcp!;
   const name = task.database.target.instance;
   const inst = await getOrUndefined(
     `get Cloud SQL instance ${name}`,
     async () => (await c.sqlInstances.get({ project: gcp.project, instance: name }))[0],
   );
-  if (!inst || inst.settings?.userLabels?.['dbmig-migration'] !== owner) return; // not ours: never delete
+  if (!inst || inst.settings?.userLabels?.[OWNER_LABEL] !== gcpNames(task).ownerLabel) return; // not ours: never delete
   const [op] = await call(`delete Cloud SQL instance ${name}`, () =>
     c.sqlInstances.delete({ project: gcp.project, instance: name }),
   );

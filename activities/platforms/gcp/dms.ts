@@ -1,57 +1,45 @@
-// Database Migration Service through googleapis (datamigration v1): connection profiles and a
+// Database Migration Service through googleapis (datamigration v1; google/cloud/clouddms/v1/clouddms.proto,
+// REST: https://cloud.google.com/database-migration/docs/reference/rest/v1): connection profiles and a
 // CONTINUOUS migration job, with request ids on every create and operations polled to the end.
-import { gcpResourceNames, requestId } from '../../../common/naming';
+import { requestId } from '../../../common/naming';
 import { resolveSecret } from '../../secrets';
-import type { DatabaseTask } from '../platform';
+import type { DatabaseTask, PlannedOperation } from '../platform';
 import { MigrationError } from '../platform';
 import type { datamigration_v1, GcpClients } from './clients';
 import { call, getOrUndefined, httpStatus, isNotFound } from './errors';
-import { pollUntil, type PollOptions } from './poll';
+import { gcpNames, OWNER_LABEL } from './names';
+import { planned, plannedCall } from './planned';
+import { LONGRUNNING, waitForOperation, type PollOptions } from './poll';
 
 type Profile = datamigration_v1.Schema$ConnectionProfile;
 type Job = datamigration_v1.Schema$MigrationJob;
+type Operation = datamigration_v1.Schema$Operation;
 
-export function dmsNames(task: DatabaseTask) {
-  const n = gcpResourceNames(task.migrationId, task.database.name);
-  const parent = `projects/${task.gcp!.project}/locations/${task.gcp!.region}`;
-  return {
-    ...n,
-    parent,
-    sourceProfileName: `${parent}/connectionProfiles/${n.sourceProfile}`,
-    destinationProfileName: `${parent}/connectionProfiles/${n.destinationProfile}`,
-    jobName: `${parent}/migrationJobs/${n.migrationJob}`,
-  };
-}
+const PROFILES = 'datamigration.projects.locations.connectionProfiles';
+const JOBS = 'datamigration.projects.locations.migrationJobs';
 
 const data = async <T>(p: Promise<{ data: T }>): Promise<T> => (await p).data;
 
-export async function waitDmsOperation(
-  c: GcpClients,
-  op: datamigration_v1.Schema$Operation,
-  poll: PollOptions,
-): Promise<datamigration_v1.Schema$Operation> {
-  const done = op.done
-    ? op
-    : await pollUntil(
-        `DMS operation ${op.name}`,
-        () =>
-          call(`get DMS operation ${op.name}`, () => data(c.dms.projects.locations.operations.get({ name: op.name! }))),
-        (o) => !!o.done,
-        poll,
-      );
-  if (done.error) throw new MigrationError('OperationFailed', `DMS operation ${op.name} failed: ${done.error.message}`);
-  return done;
+function waitDmsOperation(c: GcpClients, op: Operation, poll: PollOptions): Promise<Operation> {
+  return waitForOperation(
+    `DMS operation ${op.name}`,
+    () => data(c.dms.projects.locations.operations.get({ name: op.name! })),
+    LONGRUNNING,
+    poll,
+    op,
+  );
+}
+
+/** The source connection without its password, which only `sourceProfile` resolves. */
+export function sourceConnection(task: DatabaseTask) {
+  const s = task.database.source;
+  return { host: s.host, port: s.port, username: s.user };
 }
 
 /** The source profile body; the password is resolved here and goes only to the API. */
 export async function sourceProfile(task: DatabaseTask): Promise<Profile> {
-  const s = task.database.source;
-  const conn = {
-    host: s.host,
-    port: s.port,
-    username: s.user,
-    password: await resolveSecret(s.passwordRef, { project: task.gcp!.project }),
-  };
+  const password = await resolveSecret(task.database.source.passwordRef, { project: task.gcp!.project });
+  const conn = { ...sourceConnection(task), password };
   return task.database.engine === 'mysql' ? { mysql: conn } : { postgresql: conn };
 }
 
@@ -98,7 +86,7 @@ async function ensureProfile(
   const op = await call(`create connection profile ${id}`, () =>
     data(
       c.dms.projects.locations.connectionProfiles.create({
-        parent: dmsNames(task).parent,
+        parent: gcpNames(task).parent,
         connectionProfileId: id,
         requestId: requestId(task.migrationId, name),
         requestBody: { ...body, displayName: id },
@@ -110,7 +98,7 @@ async function ensureProfile(
 
 /** Asks DMS to check the source profile without creating it: the gcp assessment. */
 export async function validateSourceProfile(c: GcpClients, task: DatabaseTask): Promise<string | undefined> {
-  const n = dmsNames(task);
+  const n = gcpNames(task);
   try {
     await data(
       c.dms.projects.locations.connectionProfiles.create({
@@ -130,7 +118,7 @@ export async function validateSourceProfile(c: GcpClients, task: DatabaseTask): 
 }
 
 export function jobBody(task: DatabaseTask): Job {
-  const n = dmsNames(task);
+  const n = gcpNames(task);
   const engine = task.database.engine === 'mysql' ? 'MYSQL' : 'POSTGRESQL';
   const dump =
     task.database.engine === 'mysql' && task.gcp!.dumpBucket
@@ -143,13 +131,13 @@ export function jobBody(task: DatabaseTask): Job {
     destination: n.destinationProfileName,
     sourceDatabase: { engine, provider: 'DATABASE_ENGINE' },
     destinationDatabase: { engine, provider: task.database.target.kind === 'alloydb' ? 'ALLOYDB' : 'CLOUDSQL' },
-    labels: { 'dbmig-migration': n.ownerLabel },
+    labels: { [OWNER_LABEL]: n.ownerLabel },
     ...dump,
   };
 }
 
 export async function ensureJob(c: GcpClients, task: DatabaseTask, poll: PollOptions): Promise<void> {
-  const n = dmsNames(task);
+  const n = gcpNames(task);
   await ensureProfile(c, task, n.sourceProfile, n.sourceProfileName, await sourceProfile(task), poll);
   await ensureProfile(c, task, n.destinationProfile, n.destinationProfileName, destinationProfile(task), poll);
   const wanted = jobBody(task);
@@ -179,13 +167,16 @@ export async function ensureJob(c: GcpClients, task: DatabaseTask, poll: PollOpt
 }
 
 export function getJob(c: GcpClients, task: DatabaseTask): Promise<Job | undefined> {
-  const n = dmsNames(task);
+  const n = gcpNames(task);
   return getOrUndefined(`get migration job ${n.migrationJob}`, () =>
     data(c.dms.projects.locations.migrationJobs.get({ name: n.jobName })),
   );
 }
 
-type JobAction = 'verify' | 'start' | 'promote' | 'stop';
+export type JobAction = 'verify' | 'start' | 'promote' | 'stop';
+
+/** The job state validateData accepts: replicating before the cutover, promoted after it. */
+export const JOB_STATE_WHEN_VALID = { live: 'RUNNING', final: 'COMPLETED' } as const;
 
 /** Runs a job action to the end; returns its operation's duration in ms. */
 export async function jobAction(
@@ -194,7 +185,7 @@ export async function jobAction(
   action: JobAction,
   poll: PollOptions,
 ): Promise<number> {
-  const n = dmsNames(task);
+  const n = gcpNames(task);
   const jobs = c.dms.projects.locations.migrationJobs;
   const started = Date.now();
   const params = { name: n.jobName, requestBody: {} };
@@ -216,8 +207,8 @@ export async function jobAction(
 }
 
 export async function deleteJobAndProfiles(c: GcpClients, task: DatabaseTask, poll: PollOptions): Promise<void> {
-  const n = dmsNames(task);
-  const del = async (fn: () => Promise<{ data: datamigration_v1.Schema$Operation }>) => {
+  const n = gcpNames(task);
+  const del = async (fn: () => Promise<{ data: Operation }>) => {
     try {
       await waitDmsOperation(c, await data(fn()), poll);
     } catch (err) {
@@ -244,4 +235,76 @@ export async function deleteJobAndProfiles(c: GcpClients, task: DatabaseTask, po
       ),
     );
   }
+}
+
+// The dry run of the functions above, from the same names and bodies.
+
+export function describeAssessment(task: DatabaseTask): PlannedOperation[] {
+  const n = gcpNames(task);
+  const conn = sourceConnection(task);
+  return [
+    planned({
+      state: 'ASSESSING',
+      calls: [plannedCall(`${PROFILES}.create`, n.sourceProfileName, true)],
+      resource: n.sourceProfileName,
+      detail: `${task.database.engine} ${conn.host}:${conn.port}, password from ${task.database.source.passwordRef}`,
+    }),
+  ];
+}
+
+export function describeJobCreation(task: DatabaseTask): PlannedOperation[] {
+  const n = gcpNames(task);
+  const job = jobBody(task);
+  const dst = destinationProfile(task);
+  const dstId = dst.alloydb?.clusterId ?? (dst.mysql ?? dst.postgresql)?.cloudSqlId;
+  const profile = (name: string, detail: string) =>
+    planned({
+      state: 'CREATING_JOB',
+      reads: [`${PROFILES}.get`],
+      calls: [plannedCall(`${PROFILES}.create`, name)],
+      resource: name,
+      detail,
+    });
+  return [
+    profile(n.sourceProfileName, `source ${task.database.engine}, user ${sourceConnection(task).username}`),
+    profile(n.destinationProfileName, `destination ${dst.alloydb ? 'AlloyDB cluster' : 'Cloud SQL'} ${dstId}`),
+    planned({
+      state: 'CREATING_JOB',
+      reads: [`${JOBS}.get`],
+      calls: [plannedCall(`${JOBS}.create`, n.jobName)],
+      resource: n.jobName,
+      detail:
+        `${job.type} ${job.sourceDatabase!.engine} → ${job.destinationDatabase!.provider}` +
+        (job.dumpPath ? `, dump ${job.dumpPath}` : ''),
+    }),
+  ];
+}
+
+export function describeJobAction(
+  task: DatabaseTask,
+  action: JobAction,
+  row: Pick<PlannedOperation, 'state' | 'detail'>,
+) {
+  const n = gcpNames(task);
+  return planned({ ...row, calls: [plannedCall(`${JOBS}.${action}`, n.jobName)], resource: n.jobName });
+}
+
+export function describeJobRead(task: DatabaseTask, row: Pick<PlannedOperation, 'state' | 'detail'>) {
+  return planned({ ...row, reads: [`${JOBS}.get`], resource: gcpNames(task).jobName });
+}
+
+export function describeJobDeletion(task: DatabaseTask): PlannedOperation[] {
+  const n = gcpNames(task);
+  return [
+    planned({
+      state: 'COMPLETED',
+      calls: [
+        plannedCall(`${JOBS}.delete`, n.jobName),
+        plannedCall(`${PROFILES}.delete`, n.sourceProfileName),
+        plannedCall(`${PROFILES}.delete`, n.destinationProfileName),
+      ],
+      resource: n.jobName,
+      detail: `forced; then profiles ${n.sourceProfile} and ${n.destinationProfile}`,
+    }),
+  ];
 }

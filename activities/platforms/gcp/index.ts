@@ -1,6 +1,5 @@
 // The gcp platform: DMS moves the data, Cloud SQL or AlloyDB receive it, Compute provides the
 // capacity and Cloud Monitoring reports the lag. Same interface, same plan as `local`.
-import { gcpResourceNames } from '../../../common/naming';
 import { registerSecretScheme } from '../../secrets';
 import {
   MigrationError,
@@ -10,6 +9,7 @@ import {
   type DatabaseTask,
   type Finding,
   type MigrationPlatform,
+  type PlannedOperation,
   type ReplicationStatus,
   type TargetInfo,
   type ValidationResult,
@@ -18,9 +18,11 @@ import { deleteAlloyDb, ensureAlloyDb } from './alloydb';
 import { reserveGcpCapacity, releaseGcpCapacity } from './capacity';
 import { GcpClients, endpointFromEnv, type GcpClientOptions } from './clients';
 import { deleteCloudSql, ensureCloudSql } from './cloudsql';
-import { deleteJobAndProfiles, dmsNames, ensureJob, getJob, jobAction, validateSourceProfile } from './dms';
+import { describeGcp } from './describe';
+import { deleteJobAndProfiles, ensureJob, getJob, jobAction, JOB_STATE_WHEN_VALID, validateSourceProfile } from './dms';
 import { call } from './errors';
 import { LAG_BYTES_METRIC, LAG_SECONDS_METRIC, latestSample } from './lag';
+import { gcpNames } from './names';
 import { DEFAULT_POLL, type PollOptions } from './poll';
 
 export interface GcpPlatformOptions extends GcpClientOptions {
@@ -64,10 +66,6 @@ export class GcpPlatform implements MigrationPlatform {
       );
   }
 
-  private owner(task: DatabaseTask): string {
-    return gcpResourceNames(task.migrationId, task.database.name).ownerLabel;
-  }
-
   async assessSource(task: DatabaseTask): Promise<AssessmentResult> {
     this.check(task);
     const findings: Finding[] = [];
@@ -96,8 +94,8 @@ export class GcpPlatform implements MigrationPlatform {
   async provisionTarget(task: DatabaseTask): Promise<TargetInfo> {
     this.check(task);
     return task.database.target.kind === 'alloydb'
-      ? ensureAlloyDb(this.clients, task, this.owner(task), this.poll)
-      : ensureCloudSql(this.clients, task, this.owner(task), this.poll);
+      ? ensureAlloyDb(this.clients, task, this.poll)
+      : ensureCloudSql(this.clients, task, this.poll);
   }
 
   async reserveCapacity(task: DatabaseTask): Promise<CapacityReservation> {
@@ -152,13 +150,13 @@ export class GcpPlatform implements MigrationPlatform {
     if (job.state === 'FAILED')
       throw new MigrationError(
         'ReplicationBroken',
-        `DMS job ${dmsNames(task).migrationJob} failed: ${job.error?.message ?? 'no detail'}`,
+        `DMS job ${gcpNames(task).migrationJob} failed: ${job.error?.message ?? 'no detail'}`,
       );
     if (job.state === 'NOT_STARTED' || job.state === 'CREATING') status.phase = 'CREATED';
     else if (job.state === 'STOPPED' || job.state === 'COMPLETED') status.phase = 'STOPPED';
     else status.phase = job.state === 'RUNNING' && !RUNNING_PHASES_IN_DUMP.has(job.phase ?? '') ? 'CDC' : 'FULL_DUMP';
     if (status.phase === 'CDC') {
-      const id = dmsNames(task).migrationJob;
+      const id = gcpNames(task).migrationJob;
       const [secs, bytes] = await Promise.all([
         latestSample(this.clients, task.gcp!.project, id, LAG_SECONDS_METRIC),
         latestSample(this.clients, task.gcp!.project, id, LAG_BYTES_METRIC),
@@ -174,17 +172,18 @@ export class GcpPlatform implements MigrationPlatform {
   async validateData(task: DatabaseTask, mode: 'live' | 'final'): Promise<ValidationResult> {
     this.check(task);
     const job = await getJob(this.clients, task);
-    const wanted = mode === 'live' ? ['RUNNING'] : ['COMPLETED'];
-    const ok = !!job && wanted.includes(job.state ?? '') && !job.error;
+    const wanted = JOB_STATE_WHEN_VALID[mode];
+    const ok = !!job && job.state === wanted && !job.error;
     const summary = ok
-      ? `DMS job ${job!.state}${job!.phase ? `/${job!.phase}` : ''} without errors (row-level checks: rehearse on the local platform)`
-      : `DMS job is ${job?.state ?? 'missing'}${job?.error ? `: ${job.error.message}` : ''}, expected ${wanted.join(' or ')}`;
+      ? `DMS job ${job!.state}${job!.phase ? `/${job!.phase}` : ''} without errors ` +
+        '(row-level checks: rehearse on the local platform)'
+      : `DMS job is ${job?.state ?? 'missing'}${job?.error ? `: ${job.error.message}` : ''}, expected ${wanted}`;
     return { mode, ok, tables: [], summary };
   }
 
   async cutover(task: DatabaseTask, onProgress: (step: string) => void): Promise<CutoverResult> {
     this.check(task);
-    const n = dmsNames(task);
+    const n = gcpNames(task);
     const job = await getJob(this.clients, task);
     let writeBlockMs = 0;
     if (job?.state !== 'COMPLETED') {
@@ -216,11 +215,17 @@ export class GcpPlatform implements MigrationPlatform {
 
   async deleteTarget(task: DatabaseTask): Promise<void> {
     this.check(task);
-    if (task.database.target.kind === 'alloydb') await deleteAlloyDb(this.clients, task, this.owner(task), this.poll);
-    else await deleteCloudSql(this.clients, task, this.owner(task), this.poll);
+    if (task.database.target.kind === 'alloydb') await deleteAlloyDb(this.clients, task, this.poll);
+    else await deleteCloudSql(this.clients, task, this.poll);
   }
 
   async close(): Promise<void> {
     await this.clients.close();
+  }
+
+  /** Pure: builds the requests' names and bodies without sending any (clients are lazy). */
+  describe(task: DatabaseTask): PlannedOperation[] {
+    this.check(task);
+    return describeGcp(task);
   }
 }

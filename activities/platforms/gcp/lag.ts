@@ -1,7 +1,13 @@
-// Replication lag from Cloud Monitoring: DMS publishes per-job max lag in seconds and bytes.
+// Replication lag from Cloud Monitoring (API v3, projects.timeSeries.list:
+// https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.timeSeries/list): DMS publishes
+// per-job max lag in seconds and bytes (datamigration metrics in https://cloud.google.com/monitoring/api/metrics_gcp).
 // Every reading carries the age of its sample; a stale sample is no evidence of low lag.
+import { formatDuration } from '../../../common/durations';
+import type { DatabaseTask, PlannedOperation } from '../platform';
 import type { GcpClients } from './clients';
 import { call } from './errors';
+import { gcpNames } from './names';
+import { planned } from './planned';
 
 export const LAG_SECONDS_METRIC = 'datamigration.googleapis.com/migration_job/max_replica_sec_lag';
 export const LAG_BYTES_METRIC = 'datamigration.googleapis.com/migration_job/max_replica_bytes_lag';
@@ -46,4 +52,20 @@ export async function latestSample(
     }
   }
   return best && best.ageSeconds <= MAX_SAMPLE_AGE_S ? best : undefined;
+}
+
+/** The dry run of the CDC watch: getReplicationStatus reads both metrics until the lag is stable. */
+export function describeLagWatch(task: DatabaseTask): PlannedOperation[] {
+  const s = task.settings;
+  const metrics = [LAG_SECONDS_METRIC, LAG_BYTES_METRIC].map((m) => m.split('/').slice(1).join('/'));
+  return [
+    planned({
+      state: 'CDC',
+      reads: ['monitoring.projects.timeSeries.list'],
+      resource: metrics.join(', '),
+      detail:
+        `job ${gcpNames(task).migrationJob}, samples under ${MAX_SAMPLE_AGE_S} s old; ` +
+        `until lag <= ${s.lagThresholdSeconds}s for ${formatDuration(s.stableWindowMs)}`,
+    }),
+  ];
 }

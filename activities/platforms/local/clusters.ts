@@ -130,6 +130,12 @@ export class LocalClusters {
     };
   }
 
+  /** Whether the cluster was ever initialised: an undo finds nothing to remove in one that was not. */
+  async exists(name: string): Promise<boolean> {
+    const info = await this.info(name);
+    return !!info && existsSync(join(info.dataDir, 'PG_VERSION'));
+  }
+
   private async ensureLocked(name: string): Promise<ClusterInfo> {
     const dir = this.dir(name);
     await mkdir(dir, { recursive: true });

@@ -29,16 +29,20 @@ import {
   ensureReplicaIdentity,
   ensureSlot,
   ensureSubscription,
+  refuseConflictingJob,
   replicationStatus,
   setSubscriptionEnabled,
 } from './replication';
 import { applySchema, dumpSchema, toSql } from './schema';
 import { compareTables } from './validate';
+import { describeLocal } from './describe';
 
 const marker = (migrationId: string) => `dbmig migration=${migrationId}`;
 
 interface JobRecord {
   blockedAt?: number;
+  /** The source's last LSN under the block, once the target has applied it. */
+  drainedTo?: string;
   result?: CutoverResult;
 }
 
@@ -75,6 +79,11 @@ export class LocalPlatform implements MigrationPlatform {
     const srcParams = await this.source(task);
     const targetParams = await this.target(task);
     return withClient(srcParams, (src) => withClient(targetParams, (target) => fn(src, target, srcParams)));
+  }
+
+  /** The target cluster's admin connection, unless the cluster was never created: an undo must not create one. */
+  private async existingTarget(task: DatabaseTask): Promise<ConnectionParams | undefined> {
+    return (await this.clusters.exists(task.database.target.instance)) ? this.target(task, 'postgres') : undefined;
   }
 
   private names(task: DatabaseTask) {
@@ -150,6 +159,7 @@ export class LocalPlatform implements MigrationPlatform {
     const names = this.names(task);
     await this.both(task, async (src, target, srcParams) => {
       const tables = await listTables(src);
+      await refuseConflictingJob(src, target, names, srcParams.database, tables);
       if (task.settings.noPrimaryKey === 'replica-identity-full') await ensureReplicaIdentity(src, tables);
       await ensurePublication(src, names.publication, tables);
       await ensureSlot(src, names.slot, srcParams.database);
@@ -231,11 +241,18 @@ export class LocalPlatform implements MigrationPlatform {
       }
       onProgress('blocking writes on the source');
       await blockWrites(src, srcParams.database);
-      const finalLsn = await currentLsn(src);
-      onProgress(`waiting for the target to apply ${finalLsn}`);
-      while (!(await appliedUpTo(src, names.slot, finalLsn))) {
+      let finalLsn = job.drainedTo;
+      if (!finalLsn) {
+        finalLsn = await currentLsn(src);
         onProgress(`waiting for the target to apply ${finalLsn}`);
-        await new Promise((r) => setTimeout(r, 100));
+        while (!(await appliedUpTo(src, names.slot, finalLsn))) {
+          onProgress(`waiting for the target to apply ${finalLsn}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        // Recorded before apply stops: a retry past this point must not wait again, since
+        // blocking writes anew writes WAL that a disabled subscription never confirms.
+        job.drainedTo = finalLsn;
+        await this.writeJob(task, job);
       }
       // Apply stopped and sequences carried over: the target can take writes, which ends the
       // window; removing the replication objects (slow while the apply worker exits) comes after.
@@ -263,7 +280,8 @@ export class LocalPlatform implements MigrationPlatform {
   }
 
   async stopMigrationJob(task: DatabaseTask): Promise<void> {
-    const params = await this.target(task, 'postgres');
+    const params = await this.existingTarget(task);
+    if (!params) return;
     await withClient(params, async (admin) => {
       const exists = await admin.query('select 1 from pg_database where datname = $1', [task.settings.targetDatabase]);
       if (exists.rowCount)
@@ -275,20 +293,25 @@ export class LocalPlatform implements MigrationPlatform {
 
   async deleteMigrationJob(task: DatabaseTask): Promise<void> {
     const names = this.names(task);
-    const targetParams = await this.target(task, 'postgres');
-    await withClient(targetParams, async (admin) => {
-      const exists = await admin.query('select 1 from pg_database where datname = $1', [task.settings.targetDatabase]);
-      if (exists.rowCount)
-        await withClient({ ...targetParams, database: task.settings.targetDatabase }, (c) =>
-          dropSubscription(c, names.subscription),
-        );
-    });
+    const targetParams = await this.existingTarget(task);
+    if (targetParams)
+      await withClient(targetParams, async (admin) => {
+        const exists = await admin.query('select 1 from pg_database where datname = $1', [
+          task.settings.targetDatabase,
+        ]);
+        if (exists.rowCount)
+          await withClient({ ...targetParams, database: task.settings.targetDatabase }, (c) =>
+            dropSubscription(c, names.subscription),
+          );
+      });
     await withClient(await this.source(task), (src) => dropSourceObjects(src, names));
   }
 
   async deleteTarget(task: DatabaseTask): Promise<void> {
     const db = task.settings.targetDatabase;
-    await withClient(await this.target(task, 'postgres'), async (admin) => {
+    const params = await this.existingTarget(task);
+    if (!params) return;
+    await withClient(params, async (admin) => {
       const { rows } = await admin.query<{ comment: string | null }>(
         `select shobj_description(oid, 'pg_database') as comment from pg_database where datname = $1`,
         [db],
@@ -299,4 +322,9 @@ export class LocalPlatform implements MigrationPlatform {
   }
 
   async close(): Promise<void> {}
+
+  /** The dry run (`dbmig plan`): calls nothing. */
+  describe(task: DatabaseTask) {
+    return describeLocal(task);
+  }
 }

@@ -15,7 +15,8 @@ export async function ensureReplicaIdentity(src: pg.Client, tables: SourceTable[
   for (const t of tables.filter((x) => !x.hasKey)) await src.query(`alter table ${t.name} replica identity full`);
 }
 
-export async function ensurePublication(src: pg.Client, name: string, tables: SourceTable[]): Promise<void> {
+/** Whether our publication exists; refuses one that publishes other tables. */
+async function hasPublication(src: pg.Client, name: string, tables: SourceTable[]): Promise<boolean> {
   const existing = await src.query<{ tables: string[] | null }>(
     `select array(select format('%I.%I', n.nspname, c.relname) from pg_publication_rel pr
                    join pg_class c on c.oid = pr.prrelid join pg_namespace n on n.oid = c.relnamespace
@@ -32,13 +33,20 @@ export async function ensurePublication(src: pg.Client, name: string, tables: So
         `publication ${name} exists with tables [${have.join(', ')}], expected [${wanted.join(', ')}]`,
       );
     }
-    return;
+    return true;
   }
+  return false;
+}
+
+export async function ensurePublication(src: pg.Client, name: string, tables: SourceTable[]): Promise<void> {
+  if (await hasPublication(src, name, tables)) return;
+  const wanted = tables.map((t) => t.name).sort();
   const list = wanted.length ? ` for table ${wanted.join(', ')}` : '';
   await src.query(`create publication ${pg.escapeIdentifier(name)}${list} with (publish_via_partition_root = true)`);
 }
 
-export async function ensureSlot(src: pg.Client, slot: string, database: string): Promise<void> {
+/** Whether our slot exists; refuses one of another database or plugin. */
+async function hasSlot(src: pg.Client, slot: string, database: string): Promise<boolean> {
   const { rows } = await src.query<{ plugin: string; database: string }>(
     'select plugin, database from pg_replication_slots where slot_name = $1',
     [slot],
@@ -50,8 +58,13 @@ export async function ensureSlot(src: pg.Client, slot: string, database: string)
         `replication slot ${slot} exists for ${rows[0].database}/${rows[0].plugin}, expected ${database}/pgoutput`,
       );
     }
-    return;
+    return true;
   }
+  return false;
+}
+
+export async function ensureSlot(src: pg.Client, slot: string, database: string): Promise<void> {
+  if (await hasSlot(src, slot, database)) return;
   await src.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
 }
 
@@ -60,7 +73,8 @@ function conninfo(src: ConnectionParams): string {
   return `host=${q(src.host)} port=${q(src.port)} dbname=${q(src.database)} user=${q(src.user)} password=${q(src.password)}`;
 }
 
-export async function ensureSubscription(target: pg.Client, names: JobNames, src: ConnectionParams): Promise<void> {
+/** Whether our subscription exists; refuses one of another publication or slot. */
+async function hasSubscription(target: pg.Client, names: JobNames): Promise<boolean> {
   const { rows } = await target.query<{ pubs: string[]; slot: string | null }>(
     'select subpublications as pubs, subslotname as slot from pg_subscription where subname = $1 and subdbid = (select oid from pg_database where datname = current_database())',
     [names.subscription],
@@ -73,13 +87,35 @@ export async function ensureSubscription(target: pg.Client, names: JobNames, src
         `subscription ${names.subscription} exists with publications [${pubs.join(', ')}] and slot ${rows[0].slot}, expected [${names.publication}] and ${names.slot}`,
       );
     }
-    return;
+    return true;
   }
+  return false;
+}
+
+export async function ensureSubscription(target: pg.Client, names: JobNames, src: ConnectionParams): Promise<void> {
+  if (await hasSubscription(target, names)) return;
   await target.query(
     `create subscription ${pg.escapeIdentifier(names.subscription)} connection ${pg.escapeLiteral(conninfo(src))}
      publication ${pg.escapeIdentifier(names.publication)}
      with (create_slot = false, slot_name = ${pg.escapeLiteral(names.slot)}, enabled = false, copy_data = true)`,
   );
+}
+
+/**
+ * Refuses a job whose publication, slot or subscription exists with another configuration,
+ * before any of them is created: a refused job must not leave a slot behind to pin the
+ * source's WAL, nor a publication nobody will use.
+ */
+export async function refuseConflictingJob(
+  src: pg.Client,
+  target: pg.Client,
+  names: JobNames,
+  database: string,
+  tables: SourceTable[],
+): Promise<void> {
+  await hasPublication(src, names.publication, tables);
+  await hasSlot(src, names.slot, database);
+  await hasSubscription(target, names);
 }
 
 export async function setSubscriptionEnabled(target: pg.Client, sub: string, enabled: boolean): Promise<boolean> {

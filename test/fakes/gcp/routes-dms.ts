@@ -3,6 +3,8 @@
 import { ApiError, ok, renderOp, type Ctx, type FakeGcp } from './server';
 
 const SEG = '([^/:]+)';
+const PROFILES = 'datamigration.projects.locations.connectionProfiles';
+const JOBS = 'datamigration.projects.locations.migrationJobs';
 
 export interface DmsBehaviour {
   /** How long a started job stays in FULL_DUMP. */
@@ -41,14 +43,14 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
     ok(renderOp(f.operation('longrunning', finish, { prefix: `${parent}/operations/`, error })));
   const profileKey = (name: string) => `dms/${name}`;
 
-  f.route('GET', new RegExp(`${base}/connectionProfiles/${SEG}$`), ({ path }) => {
+  f.route('GET', new RegExp(`${base}/connectionProfiles/${SEG}$`), `${PROFILES}.get`, ({ path }) => {
     const p = f.resources.get(profileKey(path.slice(4)));
     if (!p) throw new ApiError(404, `connection profile ${path.slice(4)} not found`);
     // The API never returns passwords.
     const strip = (c?: Record<string, unknown>) => (c ? { ...c, password: undefined, passwordSet: true } : undefined);
     return ok({ ...p, mysql: strip(p.mysql), postgresql: strip(p.postgresql) });
   });
-  f.route('POST', new RegExp(`${base}/connectionProfiles$`), (ctx) =>
+  f.route('POST', new RegExp(`${base}/connectionProfiles$`), `${PROFILES}.create`, (ctx) =>
     f.idempotent(ctx, () => {
       const [parent] = ctx.params;
       const id = ctx.query.get('connectionProfileId');
@@ -64,19 +66,26 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
       return lro(parent, () => f.resources.set(profileKey(name), { ...ctx.body, name, state: 'READY' }));
     }),
   );
-  f.route('DELETE', new RegExp(`${base}/connectionProfiles/${SEG}$`), ({ path, params: [parent] }) => {
-    if (!f.resources.has(profileKey(path.slice(4))))
-      throw new ApiError(404, `connection profile ${path.slice(4)} not found`);
-    return lro(parent, () => f.resources.delete(profileKey(path.slice(4))));
-  });
+  f.route(
+    'DELETE',
+    new RegExp(`${base}/connectionProfiles/${SEG}$`),
+    `${PROFILES}.delete`,
+    ({ path, params: [parent] }) => {
+      if (!f.resources.has(profileKey(path.slice(4))))
+        throw new ApiError(404, `connection profile ${path.slice(4)} not found`);
+      return lro(parent, () => f.resources.delete(profileKey(path.slice(4))));
+    },
+  );
 
   const job = (name: string): FakeJob => {
     const j = f.resources.get(`dms/${name}`);
     if (!j) throw new ApiError(404, `migration job ${name} not found`);
     return j;
   };
-  f.route('GET', new RegExp(`${base}/migrationJobs/${SEG}$`), ({ path }) => ok(jobView(job(path.slice(4)), b)));
-  f.route('POST', new RegExp(`${base}/migrationJobs$`), (ctx) =>
+  f.route('GET', new RegExp(`${base}/migrationJobs/${SEG}$`), `${JOBS}.get`, ({ path }) =>
+    ok(jobView(job(path.slice(4)), b)),
+  );
+  f.route('POST', new RegExp(`${base}/migrationJobs$`), `${JOBS}.create`, (ctx) =>
     f.idempotent(ctx, () => {
       const [parent] = ctx.params;
       const id = ctx.query.get('migrationJobId');
@@ -91,7 +100,7 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
     }),
   );
   const action = (verb: string, run: (j: FakeJob, ctx: Ctx) => { finish?: () => unknown; error?: string }) =>
-    f.route('POST', new RegExp(`${base}/migrationJobs/${SEG}:${verb}$`), (ctx) => {
+    f.route('POST', new RegExp(`${base}/migrationJobs/${SEG}:${verb}$`), `${JOBS}.${verb}`, (ctx) => {
       const j = job(ctx.path.slice(4, -(verb.length + 1)));
       const { finish, error } = run(j, ctx);
       return lro(ctx.params[0], finish, error);
@@ -118,10 +127,15 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
     j.state = 'STOPPING';
     return { finish: () => Object.assign(j, { state: 'STOPPED' }) };
   });
-  f.route('DELETE', new RegExp(`${base}/migrationJobs/${SEG}$`), ({ path, params: [parent], query }) => {
-    const j = job(path.slice(4));
-    if (j.state === 'RUNNING' && query.get('force') !== 'true')
-      throw new ApiError(400, 'job is running; stop it or use force');
-    return lro(parent, () => f.resources.delete(`dms/${path.slice(4)}`));
-  });
+  f.route(
+    'DELETE',
+    new RegExp(`${base}/migrationJobs/${SEG}$`),
+    `${JOBS}.delete`,
+    ({ path, params: [parent], query }) => {
+      const j = job(path.slice(4));
+      if (j.state === 'RUNNING' && query.get('force') !== 'true')
+        throw new ApiError(400, 'job is running; stop it or use force');
+      return lro(parent, () => f.resources.delete(`dms/${path.slice(4)}`));
+    },
+  );
 }

@@ -5,7 +5,7 @@ import { jobView, type DmsBehaviour, type FakeJob } from './routes-dms';
 const SEG = '([^/:]+)';
 
 export function monitoringRoutes(f: FakeGcp, b: DmsBehaviour): void {
-  f.route('GET', new RegExp(`^/v3/projects/${SEG}/timeSeries$`), ({ query }) => {
+  f.route('GET', new RegExp(`^/v3/projects/${SEG}/timeSeries$`), 'monitoring.projects.timeSeries.list', ({ query }) => {
     const filter = query.get('filter') ?? '';
     const metric = /metric\.type\s*=\s*"([^"]+)"/.exec(filter)?.[1];
     const jobId = /resource\.labels\.migration_job_id\s*=\s*"([^"]+)"/.exec(filter)?.[1];
@@ -44,6 +44,7 @@ export function secretRoutes(f: FakeGcp, secrets: Map<string, string>): void {
   f.route(
     'GET',
     new RegExp(`^/v1/(projects/${SEG}/secrets/${SEG})/versions/${SEG}:access$`),
+    'secretmanager.projects.secrets.versions.access',
     ({ params: [name, , , version] }) => {
       const value = secrets.get(name);
       if (value === undefined) throw new ApiError(404, `secret ${name} not found`);

@@ -1,16 +1,17 @@
 // Cloud SQL Admin v1 and AlloyDB v1: the instance and cluster endpoints the platform calls.
-import { ApiError, ok, renderOp, type FakeGcp } from './server';
+import { ApiError, ok, renderOp, type FakeGcp, type Handler } from './server';
 
 const SEG = '([^/:]+)';
+const ALLOYDB = 'alloydb.projects.locations.clusters';
 
 export function cloudSqlRoutes(f: FakeGcp): void {
   const key = (p: string, i: string) => `sql/${p}/${i}`;
-  f.route('GET', new RegExp(`^/v1/projects/${SEG}/instances/${SEG}$`), ({ params: [p, i] }) => {
+  f.route('GET', new RegExp(`^/v1/projects/${SEG}/instances/${SEG}$`), 'sql.instances.get', ({ params: [p, i] }) => {
     const inst = f.resources.get(key(p, i));
     if (!inst) throw new ApiError(404, `instance ${i} not found`);
     return ok(inst);
   });
-  f.route('POST', new RegExp(`^/v1/projects/${SEG}/instances$`), (ctx) =>
+  f.route('POST', new RegExp(`^/v1/projects/${SEG}/instances$`), 'sql.instances.insert', (ctx) =>
     f.idempotent(ctx, () => {
       const [p] = ctx.params;
       const name = ctx.body?.name;
@@ -26,23 +27,30 @@ export function cloudSqlRoutes(f: FakeGcp): void {
       return ok(renderOp(op));
     }),
   );
-  f.route('DELETE', new RegExp(`^/v1/projects/${SEG}/instances/${SEG}$`), ({ params: [p, i] }) => {
-    if (!f.resources.has(key(p, i))) throw new ApiError(404, `instance ${i} not found`);
-    return ok(renderOp(f.operation('sql', () => f.resources.delete(key(p, i)))));
-  });
-  f.route('GET', new RegExp(`^/v1/projects/${SEG}/operations/${SEG}$`), ({ params: [, op] }) =>
+  f.route(
+    'DELETE',
+    new RegExp(`^/v1/projects/${SEG}/instances/${SEG}$`),
+    'sql.instances.delete',
+    ({ params: [p, i] }) => {
+      if (!f.resources.has(key(p, i))) throw new ApiError(404, `instance ${i} not found`);
+      return ok(renderOp(f.operation('sql', () => f.resources.delete(key(p, i)))));
+    },
+  );
+  f.route('GET', new RegExp(`^/v1/projects/${SEG}/operations/${SEG}$`), 'sql.operations.get', ({ params: [, op] }) =>
     ok(renderOp(f.poll(op))),
   );
 }
 
 export function alloyDbRoutes(f: FakeGcp): void {
   const base = `^/v1/(projects/${SEG}/locations/${SEG})`;
-  f.route('GET', new RegExp(`${base}/clusters/${SEG}(?:/instances/${SEG})?$`), ({ path }) => {
+  const get: Handler = ({ path }) => {
     const res = f.resources.get(`alloydb/${path.slice(4)}`);
     if (!res) throw new ApiError(404, `${path.slice(4)} not found`);
     return ok(res);
-  });
-  f.route('POST', new RegExp(`${base}/clusters$`), (ctx) =>
+  };
+  f.route('GET', new RegExp(`${base}/clusters/${SEG}$`), `${ALLOYDB}.get`, get);
+  f.route('GET', new RegExp(`${base}/clusters/${SEG}/instances/${SEG}$`), `${ALLOYDB}.instances.get`, get);
+  f.route('POST', new RegExp(`${base}/clusters$`), `${ALLOYDB}.create`, (ctx) =>
     f.idempotent(ctx, () => {
       const [parent] = ctx.params;
       const id = ctx.query.get('clusterId');
@@ -60,7 +68,7 @@ export function alloyDbRoutes(f: FakeGcp): void {
       );
     }),
   );
-  f.route('POST', new RegExp(`${base}/clusters/${SEG}/instances$`), (ctx) =>
+  f.route('POST', new RegExp(`${base}/clusters/${SEG}/instances$`), `${ALLOYDB}.instances.create`, (ctx) =>
     f.idempotent(ctx, () => {
       const [parent, , , cluster] = ctx.params;
       const clusterName = `${parent}/clusters/${cluster}`;
@@ -79,19 +87,26 @@ export function alloyDbRoutes(f: FakeGcp): void {
       );
     }),
   );
-  f.route('DELETE', new RegExp(`${base}/clusters/${SEG}$`), ({ params: [parent, , , cluster], query }) => {
-    const name = `${parent}/clusters/${cluster}`;
-    if (!f.resources.has(`alloydb/${name}`)) throw new ApiError(404, `cluster ${cluster} not found`);
-    const children = [...f.resources.keys()].filter((k) => k.startsWith(`alloydb/${name}/instances/`));
-    if (children.length && query.get('force') !== 'true') throw new ApiError(400, 'cluster has instances; use force');
-    return ok(
-      renderOp(
-        f.operation('longrunning', () => [`alloydb/${name}`, ...children].forEach((k) => f.resources.delete(k)), {
-          prefix: `${parent}/operations/`,
-        }),
-      ),
-    );
-  });
+  f.route(
+    'DELETE',
+    new RegExp(`${base}/clusters/${SEG}$`),
+    `${ALLOYDB}.delete`,
+    ({ params: [parent, , , cluster], query }) => {
+      const name = `${parent}/clusters/${cluster}`;
+      if (!f.resources.has(`alloydb/${name}`)) throw new ApiError(404, `cluster ${cluster} not found`);
+      const children = [...f.resources.keys()].filter((k) => k.startsWith(`alloydb/${name}/instances/`));
+      if (children.length && query.get('force') !== 'true') throw new ApiError(400, 'cluster has instances; use force');
+      return ok(
+        renderOp(
+          f.operation('longrunning', () => [`alloydb/${name}`, ...children].forEach((k) => f.resources.delete(k)), {
+            prefix: `${parent}/operations/`,
+          }),
+        ),
+      );
+    },
+  );
   // google.longrunning operations; DMS uses the same path shape.
-  f.route('GET', new RegExp(`${base}/operations/${SEG}$`), ({ path }) => ok(renderOp(f.poll(path.slice(4)))));
+  f.route('GET', new RegExp(`${base}/operations/${SEG}$`), 'google.longrunning.Operations.GetOperation', ({ path }) =>
+    ok(renderOp(f.poll(path.slice(4)))),
+  );
 }

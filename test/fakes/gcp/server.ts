@@ -1,6 +1,8 @@
 // A local HTTP fake of exactly the Google Cloud REST endpoints the gcp platform calls. It keeps
 // resources and long-running operations, honours request ids, and can inject 429/503 answers
-// and slow answers. The real client libraries are pointed at it.
+// and slow answers. The real client libraries are pointed at it. Every route names the API method
+// it serves (its id in the service's discovery document), and every request is logged with that
+// method and the resource it acts on, so a test can compare what was sent with what was planned.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -21,13 +23,44 @@ export interface Ctx {
 }
 
 export type Reply = { status: number; body: unknown };
-type Handler = (ctx: Ctx) => Reply;
+export type Handler = (ctx: Ctx) => Reply;
 
 export interface LoggedRequest {
   method: string;
   path: string;
   query: string;
   faulted?: number;
+  /** The API method the route serves, e.g. sql.instances.insert; absent when no route matched. */
+  rpc?: string;
+  /** The full resource name acted on; for a create, the name of the new resource. */
+  resource?: string;
+  /** A create with validateOnly=true (AIP-163), which creates nothing. */
+  validateOnly?: boolean;
+  /** The HTTP status answered. */
+  status?: number;
+}
+
+/** A request that asks for a change, as `FakeGcp.changes()` lists it. */
+export interface RecordedCall {
+  method: string;
+  resource: string;
+  validateOnly?: boolean;
+}
+
+/**
+ * The resource a request acts on, as an AIP-122 full name without the service: the path without
+ * its version and custom verb. For a create, the collection plus the new id, taken from the
+ * `<resource>Id` query parameter (AIP-133) or from the body's `name` (Cloud SQL, Compute).
+ * Compute writes custom methods as a last path segment (…/resizeRequests/r/cancel), not `:cancel`.
+ */
+function resourceOf(rpc: string, ctx: Ctx): string {
+  const verb = rpc.split('.').pop()!;
+  const bare = ctx.path.replace(/^\/(compute\/)?v\d+\//, '').replace(/:[A-Za-z]+$/, '');
+  if (verb === 'create' || verb === 'insert') {
+    const id = [...ctx.query.entries()].find(([k]) => k.endsWith('Id') && k !== 'requestId')?.[1] ?? ctx.body?.name;
+    return `${bare}/${id}`;
+  }
+  return ctx.method === 'POST' && bare.endsWith(`/${verb}`) ? bare.slice(0, -verb.length - 1) : bare;
 }
 
 export type OpKind = 'longrunning' | 'sql' | 'compute';
@@ -68,13 +101,14 @@ export class FakeGcp {
   faults: Faults = { rate: 0, slowRate: 0, slowMs: 0 };
   /** Polls an operation needs before it is done. */
   opPolls = 2;
-  private routes: { method: string; pattern: RegExp; handler: Handler }[] = [];
+  private routes: { method: string; pattern: RegExp; rpc: string; handler: Handler }[] = [];
   private server?: http.Server;
   private seed = 42;
   private opCounter = 0;
 
-  route(method: string, pattern: RegExp, handler: Handler): void {
-    this.routes.push({ method, pattern, handler });
+  /** Serves `rpc` (the API method's discovery id) at `method` and `pattern`. */
+  route(method: string, pattern: RegExp, rpc: string, handler: Handler): void {
+    this.routes.push({ method, pattern, rpc, handler });
   }
 
   /** Deterministic pseudo-random numbers, so a faulty run can be repeated. */
@@ -120,6 +154,18 @@ export class FakeGcp {
     return this.log.filter((r) => !r.faulted && r.method === method && pathPattern.test(r.path)).length;
   }
 
+  /**
+   * Every request that asks for a change (any HTTP method but GET: creates, inserts, job actions,
+   * cancels, deletes, validateOnly creates) and reached a route, in arrival order. Injected faults
+   * are left out: they never reach the API. Reads and operation polls are GETs, so never listed.
+   */
+  changes(from = 0): RecordedCall[] {
+    return this.log
+      .slice(from)
+      .filter((r) => r.method !== 'GET' && !r.faulted && r.rpc)
+      .map((r) => ({ method: r.rpc!, resource: r.resource!, ...(r.validateOnly ? { validateOnly: true } : {}) }));
+  }
+
   async start(): Promise<{ host: string; port: number; protocol: 'http' }> {
     this.server = http.createServer((req, res) => void this.handle(req, res));
     await new Promise<void>((ok) => this.server!.listen(0, '127.0.0.1', ok));
@@ -142,6 +188,7 @@ export class FakeGcp {
     };
     this.log.push(entry);
     const send = (r: Reply) => {
+      entry.status = r.status;
       res.writeHead(r.status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(r.body));
     };
@@ -160,15 +207,17 @@ export class FakeGcp {
     if (!route) return error(404, `fake: no route for ${entry.method} ${entry.path}`);
     try {
       const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
-      send(
-        route.handler({
-          method: entry.method,
-          path: entry.path,
-          params: entry.path.match(route.pattern)!.slice(1),
-          query: url.searchParams,
-          body,
-        }),
-      );
+      const ctx: Ctx = {
+        method: entry.method,
+        path: entry.path,
+        params: entry.path.match(route.pattern)!.slice(1),
+        query: url.searchParams,
+        body,
+      };
+      entry.rpc = route.rpc;
+      entry.resource = resourceOf(route.rpc, ctx);
+      if (url.searchParams.get('validateOnly') === 'true') entry.validateOnly = true;
+      send(route.handler(ctx));
     } catch (err) {
       if (err instanceof ApiError) return error(err.status, err.message);
       error(500, String(err));

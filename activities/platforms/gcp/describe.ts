@@ -1,0 +1,35 @@
+// The gcp dry run: the operations GcpPlatform performs for a task on the happy path, in the order
+// the runbook calls them, each built by the module that sends the real requests. What it lists as
+// `calls` is checked against the requests the fake records in test/dry-run-matches-fake.test.ts.
+import type { DatabaseTask, PlannedOperation } from '../platform';
+import { describeAlloyDb } from './alloydb';
+import { describeRelease, describeReserve } from './capacity';
+import { describeCloudSql } from './cloudsql';
+import {
+  describeAssessment,
+  describeJobAction,
+  describeJobCreation,
+  describeJobDeletion,
+  describeJobRead,
+  JOB_STATE_WHEN_VALID,
+} from './dms';
+import { describeLagWatch } from './lag';
+
+export function describeGcp(task: DatabaseTask): PlannedOperation[] {
+  const target = task.database.target.kind === 'alloydb' ? describeAlloyDb(task) : describeCloudSql(task);
+  return [
+    ...describeAssessment(task),
+    ...target,
+    ...describeReserve(task),
+    ...describeJobCreation(task),
+    describeJobAction(task, 'verify', { state: 'VERIFYING', detail: 'a failed operation names the problems' }),
+    describeJobAction(task, 'start', { state: 'FULL_DUMP', detail: 'then migrationJobs.get until phase CDC' }),
+    ...describeLagWatch(task),
+    describeJobRead(task, { state: 'VALIDATING', detail: `${JOB_STATE_WHEN_VALID.live} without error` }),
+    // DMS promotes the destination; dbmig does not fence the source's writes on gcp (yet).
+    describeJobAction(task, 'promote', { state: 'CUTTING_OVER', detail: 'source writes are not fenced by dbmig' }),
+    describeJobRead(task, { state: 'VERIFYING_TARGET', detail: `${JOB_STATE_WHEN_VALID.final} without error` }),
+    ...describeJobDeletion(task),
+    ...describeRelease(task),
+  ];
+}

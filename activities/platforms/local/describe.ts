@@ -1,0 +1,65 @@
+// The local dry run: what LocalPlatform does for a task on the happy path, in runbook order, with
+// the names it derives (common/naming) and the settings it reads. Calls nothing.
+import { capacityMode, workerCount } from '../../../common/capacity';
+import { formatDuration } from '../../../common/durations';
+import { resourceNames } from '../../../common/naming';
+import type { DatabaseTask, PlannedOperation } from '../platform';
+
+export function describeLocal(task: DatabaseTask): PlannedOperation[] {
+  const db = task.database;
+  const s = task.settings;
+  const n = resourceNames(task.migrationId, db.name);
+  const src = `${db.source.host}:${db.source.port}/${db.source.database}`;
+  const tgt = `local cluster ${db.target.instance}/${s.targetDatabase}`;
+  const replication = `${n.publication}, ${n.slot}, ${n.subscription}`;
+  return [
+    {
+      state: 'ASSESSING',
+      api: 'SQL on the source',
+      resource: src,
+      detail: `wal_level, slots, keys (noPrimaryKey: ${s.noPrimaryKey}), large objects`,
+    },
+    {
+      state: 'PROVISIONING_TARGET',
+      api: 'CREATE DATABASE + pg_dump --schema-only',
+      resource: tgt,
+      detail: 'embedded PostgreSQL cluster, started on first use',
+    },
+    {
+      state: 'RESERVING_CAPACITY',
+      api: 'local copy-worker pool',
+      resource: n.capacityReservation,
+      detail: `${workerCount(db.sizeGb)} workers (${capacityMode(db.priority)}), max_sync_workers_per_subscription`,
+    },
+    {
+      state: 'CREATING_JOB',
+      api: 'CREATE PUBLICATION, slot, CREATE SUBSCRIPTION',
+      resource: replication,
+      detail: `subscription disabled until start${
+        s.noPrimaryKey === 'replica-identity-full' ? '; REPLICA IDENTITY FULL on tables without a key' : ''
+      }`,
+    },
+    { state: 'VERIFYING', api: 'catalog checks', resource: n.job, detail: 'publication, slot, subscription, tables' },
+    { state: 'FULL_DUMP', api: 'ALTER SUBSCRIPTION ENABLE', resource: n.subscription, detail: 'initial table copy' },
+    {
+      state: 'CDC',
+      api: 'pg_replication_slots / pg_stat_replication',
+      resource: n.slot,
+      detail: `until lag <= ${s.lagThresholdSeconds}s for ${formatDuration(s.stableWindowMs)}`,
+    },
+    { state: 'VALIDATING', api: 'row counts + checksums', resource: src, detail: 'per table' },
+    {
+      state: 'CUTTING_OVER',
+      api: 'read-only source, final LSN, sequences, drop replication',
+      resource: src,
+      detail: 'write-block window measured',
+    },
+    { state: 'VERIFYING_TARGET', api: 'row counts + checksums', resource: tgt, detail: 'exact' },
+    {
+      state: 'COMPLETED',
+      api: 'DROP SUBSCRIPTION, publication, slot; release copy workers',
+      resource: replication,
+      detail: 'the target database stays',
+    },
+  ];
+}
