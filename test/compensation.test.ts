@@ -4,7 +4,6 @@
 // then waits for a decision; a retry starts the database again and completes it.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { MultiDatabaseMigration } from '../workflows';
 import { retryDatabaseUpdate, statusQuery } from '../common/messages';
 import { createSourceDatabase, planFor, replicationLeftovers } from './fixtures/fleet';
 import { withClient } from '../activities/platforms/local/clusters';
@@ -28,11 +27,7 @@ test('a failing step compensates and leaves nothing behind', async () => {
       defaults: { stableWindow: '8s', lagThresholdSeconds: 5, noPrimaryKey: 'fail' },
     },
   );
-  const handle = await h.env.client.workflow.start(MultiDatabaseMigration, {
-    taskQueue: h.taskQueue,
-    workflowId: 'comp',
-    args: [{ plan }],
-  });
+  const handle = await h.startFleet('comp', plan);
   await eventually('ledger in CDC', async () =>
     (await handle.query(statusQuery)).databases.find((d) => d.state === 'CDC'),
   );

@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { MultiDatabaseMigration } from '../workflows';
 import { approveCutoverUpdate, statusQuery } from '../common/messages';
 import { compareRowForRow, planFor, replicationLeftovers, Writer, type SourceDb } from './fixtures/fleet';
 import { createHarness, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
@@ -27,11 +26,7 @@ test('a fleet of three databases completes under continuous writes', async () =>
     FLEET.map((db) => [db.name, new Writer({ ...h.source, database: db.name }, !!db.noPrimaryKey)]),
   );
   const plan = planFor(h.source, FLEET, `env:${SOURCE_PASSWORD_ENV}`, { concurrency: 2 });
-  const handle = await h.env.client.workflow.start(MultiDatabaseMigration, {
-    taskQueue: h.taskQueue,
-    workflowId: 'fleet-1',
-    args: [{ plan }],
-  });
+  const handle = await h.startFleet('fleet-1', plan);
 
   const target = await h.platform.clusters.ensure('fleet-target');
   let maxRunning = 0;

@@ -2,12 +2,28 @@
 // local fake of the Google Cloud APIs: MySQL to Cloud SQL at high priority (calendar capacity),
 // PostgreSQL to AlloyDB at low priority (flex-start), approved through the Update, promoted.
 // Then the same fleet again with 20% of all API requests failing with 429 or 503.
+//
+// The dry run cannot drift from what runs: `dbmig plan`'s operations for a gcp plan are compared
+// with the requests a whole fleet of that plan sends to the fake, run by the real workflow on the
+// Temporal dev server with approval auto.
+//
+// What is compared, per database and in order: the `calls` of the platform's planned operations
+// (API method as its discovery id, full resource name, validateOnly) against every request the
+// fake received that asks for a change, i.e. every request but a GET: creates and inserts
+// (validateOnly included), job actions (verify, start, promote), cancels and deletes. Reads and
+// operation polls (GETs) are not compared: how often the code polls is not part of the plan.
+// Each request is given to the database whose planned resources include its resource; a request
+// that no database planned fails the test. The fake's requests interleave across databases, so
+// the order is compared within each database, not across the fleet.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { GcpPlatform } from '../activities/platforms/gcp';
+import type { PlannedCall } from '../activities/platforms/platform';
+import { planOperations } from '../cli/plan-report';
+import { validatePlan } from '../common/plan';
 import { startDevServer } from '../worker/dev-server';
 import { createMigrationWorker } from '../worker/worker';
 import { MultiDatabaseMigration } from '../workflows';
@@ -44,16 +60,15 @@ after(async () => {
   await fake?.stop();
 });
 
+const startFleet = (workflowId: string, plan: unknown) =>
+  env.client.workflow.start(MultiDatabaseMigration, { taskQueue: 'gcp', workflowId, args: [{ plan }] });
+
 async function runFleet(id: string, reject: string[] = []): Promise<{ report: MigrationReport; approvals: number }> {
   const plan = gcpPlan({
     migrationId: id,
     defaults: { lagThresholdSeconds: 5, stableWindow: '1s', noPrimaryKey: 'fail' },
   });
-  const handle = await env.client.workflow.start(MultiDatabaseMigration, {
-    taskQueue: 'gcp',
-    workflowId: id,
-    args: [{ plan }],
-  });
+  const handle = await startFleet(id, plan);
   let approvals = 0;
   for (;;) {
     const status = await handle.query(statusQuery);
@@ -153,4 +168,51 @@ test('a rejected cutover on gcp compensates: job stopped and deleted, capacity r
     'the AlloyDB cluster this run created is deleted',
   );
   assert.ok(keys.includes(`sql/${PROJECT}/orders-mysql`), 'the promoted Cloud SQL target stays');
+});
+
+test('the gcp dry run lists exactly the changing requests its fleet sends, per database, in order', async () => {
+  const id = 'dry-run-vs-fake';
+  const plan = validatePlan(
+    gcpPlan({
+      migrationId: id,
+      approval: { policy: 'auto' },
+      defaults: { lagThresholdSeconds: 5, stableWindow: '1s', noPrimaryKey: 'fail' },
+    }),
+  );
+  // A first run, as the dry run describes it: nothing of the earlier tests' fleets exists.
+  for (const k of [...fake.resources.keys()]) fake.resources.delete(k);
+  const planned = planOperations(plan, id, { gcp: platform });
+  const from = fake.log.length;
+
+  const handle = await startFleet(id, plan);
+  for (;;) {
+    const status = await handle.query(statusQuery);
+    // A FAILED database holds the fleet open for an operator: report it instead of waiting.
+    const failed = status.databases.filter((d) => d.state === 'FAILED');
+    if (failed.length) throw new Error(`failed: ${failed.map((d) => `${d.database}: ${d.lastError}`).join('; ')}`);
+    if (status.databases.every((d) => d.state === 'COMPLETED')) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await handle.result();
+
+  const owner = new Map<string, string>();
+  const expected = new Map<string, PlannedCall[]>();
+  for (const p of planned) {
+    const calls = p.operations.flatMap((o) => o.calls ?? []);
+    expected.set(p.database.name, calls);
+    for (const c of calls) owner.set(c.resource, p.database.name);
+  }
+  const sent = new Map<string, PlannedCall[]>([...expected.keys()].map((db) => [db, []]));
+  const unplanned: PlannedCall[] = [];
+  for (const c of fake.changes(from)) {
+    const db = owner.get(c.resource);
+    if (db) sent.get(db)!.push(c);
+    else unplanned.push(c);
+  }
+
+  assert.deepEqual(unplanned, [], 'every changing request was planned for some database');
+  for (const [db, calls] of expected) {
+    assert.ok(calls.length >= 10, `${db}: the dry run lists the requests (${calls.length})`);
+    assert.deepEqual(sent.get(db), calls, `${db}: requests sent = requests planned`);
+  }
 });

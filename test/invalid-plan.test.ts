@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { MultiDatabaseMigration } from '../workflows';
 import { InvalidPlanError, validatePlan } from '../common/plan';
 import { createSourceDatabase, planFor, replicationLeftovers } from './fixtures/fleet';
 import { withClient } from '../activities/platforms/local/clusters';
@@ -59,11 +58,7 @@ for (const [what, spoil, message] of cases) {
     );
 
     const id = `invalid-${what.replace(/\W+/g, '-')}`;
-    const handle = await h.env.client.workflow.start(MultiDatabaseMigration, {
-      taskQueue: h.taskQueue,
-      workflowId: id,
-      args: [{ plan }],
-    });
+    const handle = await h.startFleet(id, plan);
     await assert.rejects(handle.result(), (err: unknown) => {
       assert.ok(err instanceof WorkflowFailedError);
       const cause = err.cause as ApplicationFailure;

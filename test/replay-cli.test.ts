@@ -6,7 +6,6 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import { MultiDatabaseMigration } from '../workflows';
 import { planFor, type SourceDb } from './fixtures/fleet';
 import { historyFromFile, replay } from '../cli/replay';
 import { findTemporalCli } from '../worker/temporal-cli';
@@ -22,13 +21,7 @@ before(async () => {
   work = resolve('.local-platform', 'test-replay-files');
   mkdirSync(work, { recursive: true });
   const plan = planFor(h.source, DBS, `env:${SOURCE_PASSWORD_ENV}`, { approval: { policy: 'auto', timeout: '1h' } });
-  await (
-    await h.env.client.workflow.start(MultiDatabaseMigration, {
-      taskQueue: h.taskQueue,
-      workflowId: 'replayed',
-      args: [{ plan }],
-    })
-  ).result();
+  await (await h.startFleet('replayed', plan)).result();
 });
 after(async () => {
   await h?.close();

@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { MultiDatabaseMigration } from '../workflows';
 import { statusQuery } from '../common/messages';
 import { compareRowForRow, planFor, replicationLeftovers, Writer, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
@@ -45,11 +44,7 @@ test('a worker killed while waiting on lag is replaced and the run completes onc
     approval: { policy: 'auto', timeout: '1h' },
     defaults: { stableWindow: '15s' },
   });
-  const handle = await h.env.client.workflow.start(MultiDatabaseMigration, {
-    taskQueue: h.taskQueue,
-    workflowId: 'crash',
-    args: [{ plan }],
-  });
+  const handle = await h.startFleet('crash', plan);
   const first = spawnWorker();
 
   const child = h.env.client.workflow.getHandle('crash/billing');

@@ -64,6 +64,20 @@ export interface ReplicationStatus {
   detail?: string;
 }
 
+/** The status of a job that does not exist yet; platforms fill in what they find. */
+export function notCreatedStatus(): ReplicationStatus {
+  return {
+    phase: 'NOT_CREATED',
+    lagSeconds: null,
+    lagBytes: null,
+    tablesTotal: 0,
+    tablesReady: 0,
+    rowsOnTarget: 0,
+    errorCount: 0,
+    errors: [],
+  };
+}
+
 export type TableVerdict = 'match' | 'drift' | 'mismatch';
 
 export interface TableCheck {

@@ -3,7 +3,9 @@
 import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
+import { MultiDatabaseMigration } from '../../workflows';
 import { LocalPlatform } from '../../activities/platforms/local';
 import type { ClusterInfo } from '../../activities/platforms/local/clusters';
 import { startDevServer } from '../../worker/dev-server';
@@ -21,6 +23,8 @@ export interface Harness {
   source: ClusterInfo;
   stateDir: string;
   taskQueue: string;
+  /** Starts a fleet migration of `plan` on this harness's task queue. */
+  startFleet(workflowId: string, plan: unknown): Promise<WorkflowHandle<typeof MultiDatabaseMigration>>;
   startWorker(): Promise<void>;
   stopWorker(): Promise<void>;
   close(): Promise<void>;
@@ -45,6 +49,8 @@ export async function createHarness(
     source,
     stateDir,
     taskQueue,
+    startFleet: (workflowId, plan) =>
+      env.client.workflow.start(MultiDatabaseMigration, { taskQueue, workflowId, args: [{ plan }] }),
     async startWorker() {
       worker = await createMigrationWorker({
         connection: env.nativeConnection,

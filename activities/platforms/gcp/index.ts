@@ -3,6 +3,7 @@
 import { registerSecretScheme } from '../../secrets';
 import {
   MigrationError,
+  notCreatedStatus,
   type AssessmentResult,
   type CapacityReservation,
   type CutoverResult,
@@ -134,17 +135,7 @@ export class GcpPlatform implements MigrationPlatform {
   async getReplicationStatus(task: DatabaseTask): Promise<ReplicationStatus> {
     this.check(task);
     const job = await getJob(this.clients, task);
-    const status: ReplicationStatus = {
-      phase: 'NOT_CREATED',
-      lagSeconds: null,
-      lagBytes: null,
-      tablesTotal: 0,
-      tablesReady: 0,
-      rowsOnTarget: 0,
-      errorCount: 0,
-      errors: [],
-      sampleAgeSeconds: null,
-    };
+    const status: ReplicationStatus = { ...notCreatedStatus(), sampleAgeSeconds: null };
     if (!job) return status;
     status.detail = `${job.state}${job.phase ? `/${job.phase}` : ''}`;
     if (job.state === 'FAILED')

@@ -2,7 +2,7 @@
 // the target. Every function is get-or-create or delete-if-present, so a retry is harmless.
 import pg from 'pg';
 import type { ConnectionParams } from './clusters';
-import { MigrationError, type ReplicationStatus } from '../platform';
+import { MigrationError, notCreatedStatus, type ReplicationStatus } from '../platform';
 import type { SourceTable } from './assess';
 
 export interface JobNames {
@@ -172,16 +172,7 @@ export async function replicationStatus(
     'select oid, subenabled as enabled from pg_subscription where subname = $1',
     [names.subscription],
   );
-  const status: ReplicationStatus = {
-    phase: 'NOT_CREATED',
-    lagSeconds: null,
-    lagBytes: null,
-    tablesTotal: 0,
-    tablesReady: 0,
-    rowsOnTarget: 0,
-    errorCount: 0,
-    errors: [],
-  };
+  const status = notCreatedStatus();
   const rows = await target.query<{ n: string }>('select coalesce(sum(n_live_tup), 0) as n from pg_stat_user_tables');
   status.rowsOnTarget = Number(rows.rows[0].n);
   if (!sub.rowCount) return status;
