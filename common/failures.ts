@@ -1,7 +1,7 @@
 // Every way a migration step can fail, what it means and whether retrying can help. Platforms
-// throw MigrationError with one of these types, activities turn it into an ApplicationFailure
-// of that type (non-retryable where retrying cannot help), workflows raise their own, and the activities' retry policy is derived
-// from this table, so a new failure type cannot be forgotten in one of those places.
+// throw MigrationError with one of these types, activities turn it into an ApplicationFailure of
+// that type (non-retryable where retrying cannot help), workflows raise their own, and the
+// activities' retry policy is derived from this table, so no place can forget a failure type.
 
 import { ApplicationFailure } from '@temporalio/common';
 

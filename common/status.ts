@@ -2,6 +2,7 @@
 // approval rules shared by the workflows' validators and the client library.
 import type { MigrationState } from './states';
 import type { Priority } from './capacity';
+import { childWorkflowId } from './naming';
 
 export interface DatabaseSummary {
   database: string;
@@ -24,6 +25,29 @@ export interface DatabaseSummary {
   retries?: number;
   /** What the database waits for, when that is not obvious from its state. */
   nextAction?: string;
+}
+
+/**
+ * A database nothing has happened to yet: the parent's first view of each database and, given
+ * `startedAt`, the view a child starts from. One constructor, so both views have the same shape.
+ */
+export function newDatabaseSummary(
+  migrationId: string,
+  db: { name: string; priority: Priority },
+  startedAt?: string,
+): DatabaseSummary {
+  return {
+    database: db.name,
+    priority: db.priority,
+    state: 'PENDING',
+    childWorkflowId: childWorkflowId(migrationId, db.name),
+    started: startedAt !== undefined,
+    lagSeconds: null,
+    lagBytes: null,
+    maxLagSeconds: null,
+    rows: null,
+    ...(startedAt !== undefined ? { startedAt } : {}),
+  };
 }
 
 export interface FleetStatus {
@@ -78,7 +102,10 @@ export function approvalProblem(
   const found = lookup(input.database);
   if (!found) return unknownDatabase(input.database, known);
   if (found.state !== 'AWAITING_APPROVAL')
-    return `database "${input.database}" is ${found.state}, not AWAITING_APPROVAL; cutover can be approved or rejected only while it awaits approval`;
+    return (
+      `database "${input.database}" is ${found.state}, not AWAITING_APPROVAL; ` +
+      'cutover can be approved or rejected only while it awaits approval'
+    );
   return undefined;
 }
 

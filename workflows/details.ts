@@ -28,32 +28,25 @@ export function detailsMarkdown(migrationId: string, s: DatabaseSummary): string
 
 /** The parent's details: one line per database, and what is waiting for a human. */
 export function fleetDetailsMarkdown(status: FleetStatus): string {
-  const waiting = status.databases.filter((d) => d.state === 'AWAITING_APPROVAL');
+  const id = status.migrationId;
+  const mode = status.paused ? `**paused** (\`dbmig resume ${id}\`)` : `running, ${status.concurrency} at a time`;
+  const lag = (d: DatabaseSummary) => (d.lagSeconds === null ? '-' : `${d.lagSeconds.toFixed(1)} s`);
   const lines = [
-    `**${status.migrationId}** on ${status.platform}: ${status.paused ? '**paused** (`dbmig resume ' + status.migrationId + '`)' : `running, ${status.concurrency} at a time`}`,
+    `**${id}** on ${status.platform}: ${mode}`,
     '',
     '| database | state | lag | rows |',
     '|---|---|---|---|',
-    ...status.databases.map(
-      (d) =>
-        `| ${d.database} | ${d.state} | ${d.lagSeconds === null ? '-' : `${d.lagSeconds.toFixed(1)} s`} | ${d.rows ?? '-'} |`,
-    ),
+    ...status.databases.map((d) => `| ${d.database} | ${d.state} | ${lag(d)} | ${d.rows ?? '-'} |`),
   ];
+  const waiting = status.databases.filter((d) => d.state === 'AWAITING_APPROVAL');
   if (waiting.length)
-    lines.push(
-      '',
-      'next, approve:',
-      ...waiting.map((d) => `- \`dbmig approve ${status.migrationId} ${d.database} --approver <you>\``),
-    );
+    lines.push('', 'next, approve:', ...waiting.map((d) => `- \`dbmig approve ${id} ${d.database} --approver <you>\``));
   const failed = status.databases.filter((d) => d.state === 'FAILED');
   if (failed.length)
     lines.push(
       '',
       'needs a decision:',
-      ...failed.map(
-        (d) =>
-          `- \`dbmig retry ${status.migrationId} ${d.database}\` or \`dbmig cancel ${status.migrationId} ${d.database}\``,
-      ),
+      ...failed.map((d) => `- \`dbmig retry ${id} ${d.database}\` or \`dbmig cancel ${id} ${d.database}\``),
     );
   return lines.join('\n');
 }

@@ -1,0 +1,195 @@
+// The parent's view of its databases and the messages that read or steer it: status, pause and
+// resume, approvals forwarded to the child, cancel and retry, and the children's progress. The
+// sliding window reads this view to decide what to start next, and marks in it what it starts.
+import { getExternalWorkflowHandle, isCancellation, log, setCurrentDetails } from '@temporalio/workflow';
+import { approveCutoverSignal, rejectCutoverSignal } from '../common/messages';
+import type { DatabasePlan, Plan } from '../common/plan';
+import { isTerminal } from '../common/states';
+import {
+  approvalProblem,
+  newDatabaseSummary,
+  retryProblem,
+  unknownDatabase,
+  type ApprovalAck,
+  type ApprovalInput,
+  type DatabaseSummary,
+  type FleetStatus,
+  type MigrationReport,
+  type RejectionInput,
+} from '../common/status';
+import { fleetDetailsMarkdown } from './details';
+
+/** What a run hands to the next across continue-as-new: which children exist, and the pause. */
+export interface CarriedState {
+  summaries: Record<string, DatabaseSummary>;
+  paused: boolean;
+}
+
+export class FleetHandlers {
+  paused: boolean;
+  private readonly summaries: Record<string, DatabaseSummary>;
+  private readonly names: string[];
+
+  constructor(
+    private readonly migrationId: string,
+    private readonly plan: Plan,
+    /** The databases in the order they start (priority first). */
+    private readonly order: DatabasePlan[],
+    carried?: CarriedState,
+  ) {
+    this.summaries = carried?.summaries ?? {};
+    for (const db of order) this.summaries[db.name] ??= newDatabaseSummary(migrationId, db);
+    this.paused = carried?.paused ?? false;
+    this.names = order.map((d) => d.name);
+  }
+
+  // What the sliding window reads.
+
+  list(): DatabaseSummary[] {
+    return this.order.map((d) => this.summaries[d.name]);
+  }
+
+  running(): number {
+    return this.list().filter((s) => s.started && !isTerminal(s.state)).length;
+  }
+
+  nextPending(): DatabaseSummary | undefined {
+    return this.list().find((s) => !s.started && s.state === 'PENDING');
+  }
+
+  /** Whether no database needs anything more; with `failuresAwaitDecision`, a FAILED one waits for an operator. */
+  allDone(failuresAwaitDecision: boolean): boolean {
+    return this.list().every((s) =>
+      failuresAwaitDecision ? s.state === 'COMPLETED' || s.state === 'CANCELLED' : isTerminal(s.state),
+    );
+  }
+
+  carried(): CarriedState {
+    return { summaries: this.summaries, paused: this.paused };
+  }
+
+  report(): MigrationReport {
+    const count = (state: string) => this.list().filter((s) => s.state === state).length;
+    return {
+      migrationId: this.migrationId,
+      completed: count('COMPLETED'),
+      failed: count('FAILED'),
+      cancelled: count('CANCELLED'),
+      databases: this.list(),
+    };
+  }
+
+  /** The current details the Temporal UI shows: one line per database, and who must act. */
+  refresh(): void {
+    setCurrentDetails(fleetDetailsMarkdown(this.status()));
+  }
+
+  // Queries and updates.
+
+  status(): FleetStatus {
+    return {
+      migrationId: this.migrationId,
+      platform: this.plan.platform,
+      paused: this.paused,
+      concurrency: this.plan.concurrency,
+      databases: this.list(),
+    };
+  }
+
+  pause(): FleetStatus {
+    this.paused = true;
+    this.refresh();
+    return this.status();
+  }
+
+  resume(): FleetStatus {
+    this.paused = false;
+    this.refresh();
+    return this.status();
+  }
+
+  /** The approval Updates' validator: the parent checks against its view of the children. */
+  refuseApproval(a: { database?: unknown; approver?: unknown }): void {
+    const p = approvalProblem(a, (db) => this.summaries[db], this.names);
+    if (p) throw new Error(p);
+  }
+
+  /** Hands the approval to the child, which decides; the parent only validated it. */
+  async approve(a: ApprovalInput): Promise<ApprovalAck> {
+    await getExternalWorkflowHandle(this.summaries[a.database].childWorkflowId).signal(approveCutoverSignal, a);
+    return { database: a.database, accepted: true, decision: 'approved', by: a.approver };
+  }
+
+  async reject(r: RejectionInput): Promise<ApprovalAck> {
+    await getExternalWorkflowHandle(this.summaries[r.database].childWorkflowId).signal(rejectCutoverSignal, r);
+    return { database: r.database, accepted: true, decision: 'rejected', by: r.approver };
+  }
+
+  refuseCancel(database: string): void {
+    const s = this.summaries[database];
+    if (!s) throw new Error(unknownDatabase(database, this.names));
+    if (s.state === 'COMPLETED' || s.state === 'CANCELLED')
+      throw new Error(`database "${database}" is already ${s.state}`);
+  }
+
+  /** Gives up a FAILED database, drops one not yet started, or cancels the running child. */
+  async cancel(database: string): Promise<DatabaseSummary> {
+    const s = this.summaries[database];
+    if (s.state === 'FAILED')
+      Object.assign(s, { state: 'CANCELLED', lastError: `given up by an operator after: ${s.lastError}` });
+    else if (!s.started) Object.assign(s, { state: 'CANCELLED', lastError: 'cancelled before it started' });
+    else await getExternalWorkflowHandle(s.childWorkflowId).cancel();
+    this.refresh();
+    return s;
+  }
+
+  refuseRetry(database: string): void {
+    const p = retryProblem(database, this.summaries[database], this.names);
+    if (p) throw new Error(p);
+  }
+
+  /** Puts the database back in the window; its steps are get-or-create, so nothing is duplicated. */
+  retry(database: string): DatabaseSummary {
+    const s = this.summaries[database];
+    Object.assign(s, {
+      state: 'PENDING',
+      started: false,
+      retries: (s.retries ?? 0) + 1,
+      lastError: `retrying after: ${s.lastError}`,
+      finishedAt: undefined,
+      lagSeconds: null,
+      lagBytes: null,
+    });
+    this.refresh();
+    return s;
+  }
+
+  // The children's reports.
+
+  /** A child's transition; a late report must not revive a finished database. */
+  childProgress(patch: Partial<DatabaseSummary> & { database: string }): void {
+    const s = this.summaries[patch.database];
+    if (!s || isTerminal(s.state)) return;
+    Object.assign(s, patch, { started: true });
+    this.refresh();
+  }
+
+  /** A child's failed result, backing up its own final report (e.g. when it was terminated). */
+  childFailed(s: DatabaseSummary, err: Error): void {
+    const cause = err.cause as Error | undefined;
+    if (!isTerminal(s.state))
+      Object.assign(s, {
+        state: isCancellation(err) ? 'CANCELLED' : 'FAILED',
+        lastError: cause?.message ?? err.message,
+      });
+  }
+
+  /** On the fleet's cancellation: cancels every child still running (the caller makes it non-cancellable). */
+  async cancelRunningChildren(): Promise<void> {
+    for (const s of this.list().filter((x) => x.started && !isTerminal(x.state))) {
+      await getExternalWorkflowHandle(s.childWorkflowId)
+        .cancel()
+        .catch((e) => log.warn('cancel failed', { child: s.childWorkflowId, error: String(e) }));
+    }
+  }
+}
