@@ -49,7 +49,7 @@ export async function startMigration(client: Client, plan: unknown, opts: StartO
   const parsed = validatePlan(plan);
   const id =
     opts.id ?? parsed.migrationId ?? `migration-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
-  // By type name: the client library never loads workflow code (DESIGN: client → common only).
+  // By type name: the client library never loads workflow code (client/ depends on common/ only).
   await client.workflow.start(PARENT_WORKFLOW_TYPE, {
     taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
     workflowId: id,

@@ -1,4 +1,4 @@
-// DatabaseMigration: one database through the state machine of DESIGN.md. Each step is one
+// DatabaseMigration: one database through its state machine (README, How it works). Each step is one
 // activity; every side effect registers its undo before it runs, and any failure or cancel
 // runs the undos in reverse order in a non-cancellable scope. Messages are handled by
 // DatabaseHandlers; this file is the runbook.
