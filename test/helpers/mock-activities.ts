@@ -1,0 +1,181 @@
+// Activities with the real names and result shapes, doing nothing but recording each call
+// (in server time, so time-skipped waits are visible) and failing or blocking where a test
+// asks. The workflow tests assert on these records: which steps ran, in which order, when.
+import { Context } from '@temporalio/activity';
+import type { Activities, DatabaseTask } from '../../activities';
+import { failure, type FailureType } from '../../common/failures';
+
+export type StepName = keyof Activities;
+
+export interface Call {
+  name: StepName;
+  migrationId: string;
+  database: string;
+  /** validateData's mode. */
+  mode?: 'live' | 'final';
+  attempt: number;
+  /** When the attempt ran, on the server's clock (which time skipping moves). */
+  at: number;
+}
+
+/** Which calls a rule applies to: one migration, optionally one database or validateData mode. */
+export interface Where {
+  migrationId: string;
+  database?: string;
+  mode?: 'live' | 'final';
+}
+
+interface Rule extends Where {
+  name: StepName;
+  /** How many more calls the rule applies to. */
+  left: number;
+  act: () => Promise<void>;
+}
+
+const quiet = () => undefined;
+
+/** The runbook's steps as `steps()` names them, in order, when nothing goes wrong. */
+export const HAPPY_PATH = [
+  'assessSource',
+  'provisionTarget',
+  'reserveCapacity',
+  'createMigrationJob',
+  'verifyMigrationJob',
+  'startMigrationJob',
+  'waitForFullDump',
+  'waitForReplicationReady',
+  'validateData:live',
+  'cutover',
+  'validateData:final',
+  'deleteMigrationJob',
+  'releaseCapacity',
+];
+/** Up to and including the wait in CDC. */
+export const UNTIL_CDC = HAPPY_PATH.slice(0, HAPPY_PATH.indexOf('waitForReplicationReady') + 1);
+/** What a failure or cancel undoes once the migration job exists, before the cutover. */
+export const UNDO_BEFORE_CUTOVER = ['stopMigrationJob', 'deleteMigrationJob', 'releaseCapacity', 'deleteTarget'];
+
+export class MockActivities {
+  readonly calls: Call[] = [];
+  private rules: Rule[] = [];
+
+  /**
+   * `now` reads the server's clock: the Java test server stamps a retry attempt's scheduled time
+   * with the previous failure's time (temporalio/sdk-java#3078), so activity info cannot say when.
+   */
+  constructor(private readonly now: () => Promise<number>) {}
+
+  /** Calls of one migration, as `step` or `validateData:mode` names. */
+  steps(migrationId: string, database?: string): string[] {
+    return this.calls
+      .filter((c) => c.migrationId === migrationId && (database === undefined || c.database === database))
+      .map((c) => (c.mode ? `${c.name}:${c.mode}` : c.name));
+  }
+
+  /** The next `times` calls of `name` fail with a failure of `type` (retryable as common/failures says). */
+  fail(name: StepName, where: Where, type: FailureType | 'Error', times = Infinity): void {
+    this.rules.push({
+      name,
+      ...where,
+      left: times,
+      act: async () => {
+        if (type === 'Error') throw new Error(`${name} failed (test)`);
+        throw failure(type, `${name} failed (test)`);
+      },
+    });
+  }
+
+  /** The next call of `name` waits, heartbeating, until the workflow cancels it. */
+  block(name: StepName, where: Where): void {
+    this.rules.push({
+      name,
+      ...where,
+      left: 1,
+      act: async () => {
+        const ctx = Context.current();
+        const beat = setInterval(() => ctx.heartbeat(), 200);
+        try {
+          await ctx.cancelled;
+        } finally {
+          clearInterval(beat);
+        }
+      },
+    });
+  }
+
+  private async record(name: StepName, task: DatabaseTask, mode?: 'live' | 'final'): Promise<void> {
+    this.calls.push({
+      name,
+      migrationId: task.migrationId,
+      database: task.database.name,
+      ...(mode ? { mode } : {}),
+      attempt: Context.current().info.attempt,
+      at: await this.now(),
+    });
+    const rule = this.rules.find(
+      (r) =>
+        r.name === name &&
+        r.left > 0 &&
+        r.migrationId === task.migrationId &&
+        (r.database === undefined || r.database === task.database.name) &&
+        (r.mode === undefined || r.mode === mode),
+    );
+    if (!rule) return;
+    rule.left--;
+    await rule.act();
+  }
+
+  /** The object a Worker registers; typed as the real one so a renamed activity fails to compile. */
+  activities(): Activities {
+    const step =
+      <T>(name: StepName, result: (task: DatabaseTask) => T) =>
+      async (task: DatabaseTask): Promise<T> => {
+        await this.record(name, task);
+        return result(task);
+      };
+    return {
+      assessSource: step('assessSource', () => ({
+        serverVersion: '16.4',
+        tables: ['items'],
+        estimatedRows: 1000,
+        findings: [],
+        blocked: false,
+      })),
+      provisionTarget: step('provisionTarget', (t) => ({
+        endpoint: `${t.database.target.instance}/${t.settings.targetDatabase}`,
+        ownedByMigration: true,
+      })),
+      reserveCapacity: step('reserveCapacity', (t) => ({
+        name: `cap-${t.database.name}`,
+        mode: 'calendar' as const,
+        workers: 1,
+      })),
+      releaseCapacity: step('releaseCapacity', quiet),
+      createMigrationJob: step('createMigrationJob', quiet),
+      verifyMigrationJob: step('verifyMigrationJob', () => [] as string[]),
+      startMigrationJob: step('startMigrationJob', quiet),
+      stopMigrationJob: step('stopMigrationJob', quiet),
+      deleteMigrationJob: step('deleteMigrationJob', quiet),
+      deleteTarget: step('deleteTarget', quiet),
+      rollbackCutover: step('rollbackCutover', quiet),
+      waitForFullDump: step('waitForFullDump', () => 1000),
+      waitForReplicationReady: step('waitForReplicationReady', () => ({
+        waitedMs: 3000,
+        maxLagSeconds: 2,
+        lagSeconds: 0.5,
+        lagBytes: 128,
+        rows: 1000,
+      })),
+      validateData: async (task: DatabaseTask, mode: 'live' | 'final') => {
+        await this.record('validateData', task, mode);
+        return { mode, ok: true, tables: [], summary: `1 table(s) match (${mode})` };
+      },
+      cutover: step('cutover', (t) => ({
+        endpoint: `${t.database.target.instance}/${t.settings.targetDatabase}`,
+        finalLsn: '0/16B3748',
+        sequencesCopied: 1,
+        writeBlockMs: 42,
+      })),
+    };
+  }
+}

@@ -1,0 +1,42 @@
+// A time-skipping Temporal test server for the workflow tests: workflow timers (approval
+// timeouts, cutover windows) pass in milliseconds while a test awaits a workflow result; an
+// activity's retry backoff does not (the server holds its clock while an activity is pending).
+// The server is the Java SDK's test server, installed from Maven Central by
+// .ci/install-test-server, because the SDK's own download of it needs a host unreachable here.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
+import { ALL_SEARCH_ATTRIBUTES } from '../../common/search-attributes';
+import { projectRoot } from '../../worker/temporal-cli';
+
+export function findTestServer(): string {
+  const env = process.env.TEMPORAL_TEST_SERVER;
+  if (env) {
+    if (!existsSync(env)) throw new Error(`TEMPORAL_TEST_SERVER=${env} does not exist`);
+    return env;
+  }
+  // The script owns the version: milliseconds when it is installed, seconds (Maven) once when
+  // not. It prints the wrapper's path last.
+  const out = execFileSync(join(projectRoot(), '.ci', 'install-test-server'), {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return out.trim().split('\n').pop()!;
+}
+
+export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment> {
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: findTestServer() } },
+  });
+  // The test server rejects search attributes it does not know, as a real cluster does, and
+  // registers them through the operator service, as on a real cluster.
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: 'default',
+    searchAttributes: Object.fromEntries(
+      ALL_SEARCH_ATTRIBUTES.map((k) => [k.name, encodeSearchAttributeIndexedValueType(k.type)!]),
+    ),
+  });
+  return env;
+}

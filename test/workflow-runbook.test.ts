@@ -1,0 +1,174 @@
+// The per-database runbook with mocked activities: the happy path's step order, compensation in
+// reverse order of what was done (and nothing that was not), and the retry policies.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { DatabaseMigration } from '../workflows';
+import { databaseStatusQuery } from '../common/messages';
+import { MIGRATION_STATE } from '../common/search-attributes';
+import type { FailureType } from '../common/failures';
+import { HAPPY_PATH, UNDO_BEFORE_CUTOVER, type StepName } from './helpers/mock-activities';
+import { FAST, createWorkflowEnv, databaseInput, fakePlan, type WorkflowEnv } from './helpers/workflow-env';
+
+let w: WorkflowEnv;
+before(async () => {
+  w = await createWorkflowEnv('runbook');
+});
+after(async () => w?.close());
+
+/** One database run on its own, as the parent would start it, approved by policy. */
+const childInput = (migrationId: string) =>
+  databaseInput(migrationId, fakePlan(['alpha']), { policy: 'auto', timeoutMs: 60_000 });
+
+/** The ApplicationFailure in a failure's cause chain (an activity's failure arrives wrapped). */
+function applicationFailure(err: unknown): ApplicationFailure | undefined {
+  for (let e = err; e; e = (e as Error).cause) if (e instanceof ApplicationFailure) return e;
+  return undefined;
+}
+
+async function failedRun(migrationId: string): Promise<ApplicationFailure> {
+  const handle = await w.env.client.workflow.start(DatabaseMigration, {
+    taskQueue: w.taskQueue,
+    workflowId: `${migrationId}/alpha`,
+    args: [childInput(migrationId)],
+  });
+  let cause: ApplicationFailure | undefined;
+  await assert.rejects(handle.result(), (err: unknown) => {
+    assert.ok(err instanceof WorkflowFailedError);
+    cause = applicationFailure(err);
+    return true;
+  });
+  assert.equal((await handle.query(databaseStatusQuery)).state, 'FAILED');
+  return cause!;
+}
+
+test('the happy path runs every step once, in the runbook order', FAST, async () => {
+  const handle = await w.startFleet('happy', fakePlan(['alpha']));
+  const report = await handle.result();
+  assert.deepEqual(w.mocks.steps('happy'), HAPPY_PATH);
+  const [alpha] = report.databases;
+  assert.equal(report.completed, 1);
+  assert.equal(alpha.state, 'COMPLETED');
+  assert.equal(alpha.approvedBy, 'policy:auto');
+  assert.equal(alpha.writeBlockMs, 42);
+  assert.equal(alpha.validation, '1 table(s) match (final)');
+  assert.ok(alpha.startedAt && alpha.finishedAt);
+  const child = await w.env.client.workflow.getHandle('happy/alpha').describe();
+  assert.equal(child.status.name, 'COMPLETED');
+  assert.equal(child.typedSearchAttributes.get(MIGRATION_STATE), 'COMPLETED');
+  // What the Temporal UI shows: the child's summary and its current details.
+  assert.equal(await child.staticSummary(), 'alpha: postgresql → cloudsql fleet-target (priority medium, 10 GB)');
+  const metadata = await w.env.client.workflow
+    .getHandle('happy/alpha')
+    .query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+  assert.match(metadata.currentDetails ?? '', /\*\*alpha\*\*: `COMPLETED`/);
+});
+
+// Where the run fails, and what must be undone: each undo was registered just before its step
+// ran (a step may fail half-way), and they run in reverse order.
+const UNDO_CASES: [StepName, FailureType, string[]][] = [
+  ['assessSource', 'AssessmentFailed', []],
+  ['provisionTarget', 'AlreadyExistsMismatch', ['deleteTarget']],
+  ['reserveCapacity', 'PermissionDenied', ['releaseCapacity', 'deleteTarget']],
+  ['createMigrationJob', 'InvalidArgument', UNDO_BEFORE_CUTOVER],
+  ['waitForReplicationReady', 'ReplicationBroken', UNDO_BEFORE_CUTOVER],
+  ['cutover', 'OperationFailed', ['rollbackCutover', ...UNDO_BEFORE_CUTOVER]],
+];
+
+for (const [step, type, undone] of UNDO_CASES) {
+  test(`${step} failing with ${type} undoes what was done, in reverse order`, FAST, async () => {
+    const id = `undo-${step}`;
+    w.mocks.fail(step, { migrationId: id }, type);
+    const cause = await failedRun(id);
+    assert.equal(cause.type, type);
+    const done = HAPPY_PATH.slice(0, HAPPY_PATH.indexOf(step) + 1);
+    assert.deepEqual(w.mocks.steps(id), [...done, ...undone], 'non-retryable: one attempt, then the undos');
+  });
+}
+
+test('a failing undo step does not stop the others', FAST, async () => {
+  const id = 'undo-fails';
+  w.mocks.fail('validateData', { migrationId: id }, 'ValidationFailed');
+  w.mocks.fail('stopMigrationJob', { migrationId: id }, 'PermissionDenied');
+  const cause = await failedRun(id);
+  assert.equal(cause.type, 'ValidationFailed');
+  assert.deepEqual(w.mocks.steps(id).slice(HAPPY_PATH.indexOf('validateData:live') + 1), UNDO_BEFORE_CUTOVER);
+});
+
+// DESIGN.md: after the point of no return (the target has taken writes) a failure undoes
+// nothing automatically; the database needs attention. The runbook still runs every undo,
+// rollbackCutover and deleteTarget included. Kept as a todo until the workflow follows DESIGN.
+test(
+  'after the cutover, a failure undoes nothing automatically',
+  { ...FAST, todo: 'the runbook compensates after the point of no return too' },
+  async () => {
+    const id = 'after-cutover';
+    w.mocks.fail('validateData', { migrationId: id, mode: 'final' }, 'TargetVerificationFailed');
+    await failedRun(id);
+    const steps = w.mocks.steps(id);
+    assert.deepEqual(steps.slice(steps.indexOf('validateData:final') + 1), []);
+  },
+);
+
+test('a retryable failure is retried after its backoff, then the run goes on', FAST, async () => {
+  const id = 'retry';
+  w.mocks.fail('reserveCapacity', { migrationId: id }, 'CapacityUnavailable', 1);
+  w.mocks.fail('verifyMigrationJob', { migrationId: id }, 'Error', 1);
+  const handle = await w.env.client.workflow.start(DatabaseMigration, {
+    taskQueue: w.taskQueue,
+    workflowId: `${id}/alpha`,
+    args: [childInput(id)],
+  });
+  assert.equal((await handle.result()).state, 'COMPLETED');
+  // The capacity policy waits 2 s before its first retry, the quick steps' policy 1 s.
+  for (const [step, backoff] of [
+    ['reserveCapacity', 2000],
+    ['verifyMigrationJob', 1000],
+  ] as const) {
+    const attempts = w.mocks.calls.filter((c) => c.migrationId === id && c.name === step);
+    assert.deepEqual(
+      attempts.map((c) => c.attempt),
+      [1, 2],
+      step,
+    );
+    assert.ok(
+      attempts[1].at - attempts[0].at >= backoff,
+      `${step} retried after ${attempts[1].at - attempts[0].at} ms`,
+    );
+  }
+  const once = w.mocks.steps(id).filter((s) => s !== 'reserveCapacity' && s !== 'verifyMigrationJob');
+  assert.deepEqual(
+    once,
+    HAPPY_PATH.filter((s) => s !== 'reserveCapacity' && s !== 'verifyMigrationJob'),
+  );
+});
+
+// The Java test server does not skip retry backoff (it holds its clock while an activity is
+// pending, retries included), so running a step into its attempt limit would take real
+// minutes. The limits are checked where the server enforces them: in the scheduled policies.
+test('each kind of step is scheduled with its retry policy', FAST, async () => {
+  const handle = await w.env.client.workflow.start(DatabaseMigration, {
+    taskQueue: w.taskQueue,
+    workflowId: 'policies/alpha',
+    args: [childInput('policies')],
+  });
+  await handle.result();
+  const history = await handle.fetchHistory();
+  const policies = new Map<string, { maximumAttempts: number; nonRetryable: string[] }>();
+  for (const e of history.events ?? []) {
+    const a = e.activityTaskScheduledEventAttributes;
+    if (!a) continue;
+    policies.set(a.activityType!.name!, {
+      maximumAttempts: a.retryPolicy?.maximumAttempts ?? 0,
+      nonRetryable: a.retryPolicy?.nonRetryableErrorTypes ?? [],
+    });
+  }
+  assert.equal(policies.get('verifyMigrationJob')?.maximumAttempts, 8, 'quick steps give up after 8 attempts');
+  assert.equal(policies.get('releaseCapacity')?.maximumAttempts, 20, 'clean-up steps try harder');
+  assert.equal(policies.get('waitForReplicationReady')?.maximumAttempts, 0, 'waits retry without limit');
+  for (const [step, p] of policies) {
+    assert.ok(p.nonRetryable.includes('ValidationFailed'), `${step}: a permanent failure is not retried`);
+    assert.ok(!p.nonRetryable.includes('CapacityUnavailable'), `${step}: missing capacity is retried`);
+  }
+});
