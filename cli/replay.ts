@@ -8,7 +8,7 @@ import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-uti
 import type { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode, Worker, type ReplayWorkerOptions } from '@temporalio/worker';
 import { childWorkflowId } from '../common/naming';
-import { quietLogger, workflowsPath } from '../worker/worker';
+import { quietLogger, workflowsPath } from '../worker/bundle';
 
 type History = temporal.api.history.v1.IHistory;
 

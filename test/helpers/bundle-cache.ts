@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { WorkflowBundle } from '@temporalio/worker';
-import { bundleWorkflows } from '../../worker/worker';
+import { bundleWorkflows } from '../../worker/bundle';
 
 const ROOT = resolve(__dirname, '..', '..');
 
