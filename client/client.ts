@@ -9,15 +9,7 @@ import {
   type FleetStatus,
   type MigrationReport,
 } from '../common/status';
-import {
-  approveCutoverUpdate,
-  cancelDatabaseUpdate,
-  pauseUpdate,
-  rejectCutoverUpdate,
-  resumeUpdate,
-  retryDatabaseUpdate,
-  statusQuery,
-} from '../common/messages';
+import * as messages from '../common/messages';
 import { isTerminal, type MigrationState } from '../common/states';
 
 import { DEFAULT_TASK_QUEUE, PARENT_WORKFLOW_TYPE } from '../common/naming';
@@ -61,7 +53,7 @@ export async function startMigration(client: Client, plan: unknown, opts: StartO
 }
 
 export function getStatus(client: Client, migrationId: string): Promise<FleetStatus> {
-  return client.workflow.getHandle(migrationId).query(statusQuery);
+  return client.workflow.getHandle(migrationId).query(messages.statusQuery);
 }
 
 export function approveCutover(
@@ -74,7 +66,7 @@ export function approveCutover(
   return refusals(
     client.workflow
       .getHandle(migrationId)
-      .executeUpdate(approveCutoverUpdate, { args: [{ database, approver, comment }] }),
+      .executeUpdate(messages.approveCutoverUpdate, { args: [{ database, approver, comment }] }),
   );
 }
 
@@ -88,24 +80,28 @@ export function rejectCutover(
   return refusals(
     client.workflow
       .getHandle(migrationId)
-      .executeUpdate(rejectCutoverUpdate, { args: [{ database, approver, reason }] }),
+      .executeUpdate(messages.rejectCutoverUpdate, { args: [{ database, approver, reason }] }),
   );
 }
 
 export function pause(client: Client, migrationId: string): Promise<FleetStatus> {
-  return refusals(client.workflow.getHandle(migrationId).executeUpdate(pauseUpdate));
+  return refusals(client.workflow.getHandle(migrationId).executeUpdate(messages.pauseUpdate));
 }
 
 export function resume(client: Client, migrationId: string): Promise<FleetStatus> {
-  return refusals(client.workflow.getHandle(migrationId).executeUpdate(resumeUpdate));
+  return refusals(client.workflow.getHandle(migrationId).executeUpdate(messages.resumeUpdate));
 }
 
 export function cancelDatabase(client: Client, migrationId: string, database: string): Promise<DatabaseSummary> {
-  return refusals(client.workflow.getHandle(migrationId).executeUpdate(cancelDatabaseUpdate, { args: [database] }));
+  return refusals(
+    client.workflow.getHandle(migrationId).executeUpdate(messages.cancelDatabaseUpdate, { args: [database] }),
+  );
 }
 
 export function retryDatabase(client: Client, migrationId: string, database: string): Promise<DatabaseSummary> {
-  return refusals(client.workflow.getHandle(migrationId).executeUpdate(retryDatabaseUpdate, { args: [database] }));
+  return refusals(
+    client.workflow.getHandle(migrationId).executeUpdate(messages.retryDatabaseUpdate, { args: [database] }),
+  );
 }
 
 export interface WaitOptions {

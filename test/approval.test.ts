@@ -3,7 +3,8 @@
 // timeout, cutover window) are tested with mocked activities in workflow-approval.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { approveCutoverSignal, rejectCutoverUpdate, statusQuery } from '../common/messages';
+import { rejectCutoverUpdate, statusQuery } from '../common/messages';
+import { approveBetaBySignal } from './helpers/approval-scenario';
 import { planFor, replicationLeftovers, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 
@@ -30,20 +31,7 @@ test('a rejection leaves nothing behind; an approval by signal completes the nex
   });
   assert.deepEqual(ack, { database: 'alpha', accepted: true, decision: 'rejected', by: 'dba-on-call' });
 
-  await eventually('beta awaiting approval', async () =>
-    (await handle.query(statusQuery)).databases.find((d) => d.database === 'beta' && d.state === 'AWAITING_APPROVAL'),
-  );
-  // Fire-and-forget callers use the child's signal.
-  await h.env.client.workflow
-    .getHandle('appr/beta')
-    .signal(approveCutoverSignal, { database: 'beta', approver: 'release-bot' });
-
-  const report = await handle.result();
-  const [alpha, beta] = report.databases;
-  assert.equal(alpha.state, 'CANCELLED');
-  assert.match(alpha.lastError ?? '', /cutover rejected by dba-on-call: freeze week/);
-  assert.equal(beta.state, 'COMPLETED');
-  assert.equal(beta.approvedBy, 'release-bot');
+  await approveBetaBySignal(h.env.client, handle);
   const target = await h.platform.clusters.ensure('fleet-target');
   assert.deepEqual(await replicationLeftovers(h.source, ['alpha', 'beta'], target), {
     slots: [],

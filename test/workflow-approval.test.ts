@@ -7,7 +7,6 @@ import { after, before, test } from 'node:test';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { DatabaseMigration } from '../workflows';
 import {
-  approveCutoverSignal,
   approveCutoverUpdate,
   databaseStatusQuery,
   rejectCutoverUpdate,
@@ -15,6 +14,7 @@ import {
 } from '../common/messages';
 import { DAYS } from '../common/cutover-window';
 import { UNDO_BEFORE_CUTOVER } from './helpers/mock-activities';
+import { approveBetaBySignal } from './helpers/approval-scenario';
 import {
   FAST,
   createWorkflowEnv,
@@ -82,24 +82,12 @@ test('bad approvals are rejected by the validators; reject and approve end each 
   });
   assert.deepEqual(ack, { database: 'alpha', accepted: true, decision: 'rejected', by: 'dba-on-call' });
 
-  await eventually('beta awaiting approval', async () =>
-    (await handle.query(statusQuery)).databases.find((d) => d.database === 'beta' && d.state === 'AWAITING_APPROVAL'),
+  await approveBetaBySignal(w.env.client, handle, () =>
+    refused(
+      handle.executeUpdate(approveCutoverUpdate, { args: [{ database: 'alpha', approver: 'ops' }] }),
+      /"alpha" is CANCELLED/,
+    ),
   );
-  await refused(
-    handle.executeUpdate(approveCutoverUpdate, { args: [{ database: 'alpha', approver: 'ops' }] }),
-    /"alpha" is CANCELLED/,
-  );
-  // Fire-and-forget callers use the child's signal.
-  await w.env.client.workflow
-    .getHandle('appr/beta')
-    .signal(approveCutoverSignal, { database: 'beta', approver: 'release-bot' });
-
-  const report = await handle.result();
-  const [alpha, beta] = report.databases;
-  assert.equal(alpha.state, 'CANCELLED');
-  assert.match(alpha.lastError ?? '', /cutover rejected by dba-on-call: freeze week/);
-  assert.equal(beta.state, 'COMPLETED');
-  assert.equal(beta.approvedBy, 'release-bot');
   // The rejected database never cut over and undid everything it had set up.
   assert.deepEqual(w.mocks.steps('appr', 'alpha').slice(-5), ['validateData:live', ...UNDO_BEFORE_CUTOVER]);
   assert.ok(w.mocks.steps('appr', 'beta').includes('cutover'));
