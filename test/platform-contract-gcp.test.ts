@@ -49,7 +49,8 @@ function gcpSubject(name: string, index: 0 | 1, conflicts: (fake: () => FakeGcp)
     conflicts: conflicts(() => fake),
     knownBugs: {
       'createMigrationJob refuses a destination connection profile for another instance':
-        'gcp bug: ensureJob creates the source profile before it checks the destination profile, so the refusal leaves a new profile behind',
+        'gcp bug: ensureJob creates the source profile before it checks the destination profile, ' +
+        'so the refusal leaves a new profile behind',
     },
   };
 }

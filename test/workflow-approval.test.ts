@@ -6,12 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { DatabaseMigration } from '../workflows';
-import {
-  approveCutoverUpdate,
-  databaseStatusQuery,
-  rejectCutoverUpdate,
-  statusQuery,
-} from '../common/messages';
+import { approveCutoverUpdate, databaseStatusQuery, rejectCutoverUpdate, statusQuery } from '../common/messages';
 import { DAYS } from '../common/cutover-window';
 import { UNDO_BEFORE_CUTOVER } from './helpers/mock-activities';
 import { approveBetaBySignal } from './helpers/approval-scenario';

@@ -279,7 +279,7 @@ function unchanged(before: unknown, after: unknown, message: string): void {
   assert.ok(diffs.length === 0, `${message}:\n  ${diffs.join('\n  ')}`);
 }
 
-/** Where two descriptions of the world differ, one line per changed path (deepEqual's diff of a whole world is unreadable). */
+/** Where two descriptions of the world differ, one line per changed path (a whole world's diff is unreadable). */
 export function worldDifferences(before: unknown, after: unknown, path = ''): string[] {
   if (isDeepStrictEqual(before, after)) return [];
   const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
