@@ -29,8 +29,8 @@ test('dbmig plan prints the gcp operation list in start order', () => {
     order.every((i, k) => i > 0 && (k === 0 || i > order[k - 1])),
     'high, medium, low',
   );
-  const orders = 'orders: mysql → cloudsql orders-mysql, priority high, 420 GB, capacity calendar x8 workers';
-  assert.ok(out.includes(orders));
+  const ordersTitle = 'orders: mysql → cloudsql orders-mysql, priority high, 420 GB, capacity calendar x8 workers';
+  assert.ok(out.includes(ordersTitle));
   assert.ok(
     out.includes('ledger: postgresql → alloydb ledger-alloy, priority low, 160 GB, capacity flex-start x3 workers'),
   );
