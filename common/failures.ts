@@ -35,6 +35,26 @@ export const FAILURES = {
   CutoverRejected: { meaning: 'an operator rejected the cutover', retryable: false },
   TargetVerificationFailed: { meaning: 'the target differs from the source after cutover', retryable: false },
   CapacityUnavailable: { meaning: 'no migration capacity is free yet; the step waits for it', retryable: true },
+  CutoverNotReady: {
+    meaning: 'the cutover did not start (lag, apply errors or a long writer on the source); nothing was blocked',
+    retryable: true,
+  },
+  SequenceUnreadable: {
+    meaning: 'the migration user cannot read a sequence whose value the cutover must carry; nothing was blocked',
+    retryable: false,
+  },
+  PreparedTransactions: {
+    meaning: 'prepared transactions exist on the source; the cutover waits until they are committed or rolled back',
+    retryable: true,
+  },
+  CutoverTimedOut: {
+    meaning: 'the cutover did not finish within cutover.timeout; the source took writes again and replication runs',
+    retryable: true,
+  },
+  CutoverInterrupted: {
+    meaning: 'the write block ended early (its session was terminated); the source takes writes again',
+    retryable: true,
+  },
 } as const satisfies Record<string, FailureInfo>;
 
 export type FailureType = keyof typeof FAILURES;

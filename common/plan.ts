@@ -13,6 +13,18 @@ const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
   message: 'must be a duration like 30s, 5m or 24h',
 });
 
+/** The cutover's bounds when the plan does not set them. */
+export const CUTOVER_DEFAULTS = { maxLagSeconds: 1, timeoutMs: 30_000 } as const;
+
+/** How long the source may stay blocked: long enough to drain, short enough to be an outage nobody notices. */
+const cutoverTimeout = z.string().refine(
+  (s) => {
+    const ms = parseDuration(s);
+    return ms !== undefined && ms >= 1_000 && ms <= 600_000;
+  },
+  { message: 'must be a duration between 1s and 10m, like 30s' },
+);
+
 const sourceSchema = z.strictObject({
   host: z.string().min(1),
   port: z.number().int().min(1).max(65535).default(5432),
@@ -106,6 +118,17 @@ export const planSchema = z
       })
       .refine((w) => w.start !== w.end, { message: 'start and end must differ' })
       .optional(),
+    /**
+     * The cutover: it starts only when a fresh lag sample is at most maxLagSeconds (default 1), and
+     * the source stays blocked at most `timeout` (default 30s); past it writes come back and the
+     * cutover fails retryably.
+     */
+    cutover: z
+      .strictObject({
+        maxLagSeconds: z.number().positive().max(3600).optional(),
+        timeout: cutoverTimeout.optional(),
+      })
+      .optional(),
     /** Continue-as-new after this many history events; the SDK's suggestion applies regardless. */
     continueAsNewAfterEvents: z.number().int().min(100).optional(),
     gcp: gcpSchema.optional(),
@@ -181,6 +204,12 @@ export interface EffectiveSettings {
   stableWindowMs: number;
   noPrimaryKey: 'fail' | 'replica-identity-full';
   targetDatabase: string;
+  /**
+   * Present only when the plan sets them: a workflow started before these existed passes settings
+   * without them, so every reader goes through cutoverLimits(), which applies the defaults.
+   */
+  cutoverMaxLagSeconds?: number;
+  cutoverTimeoutMs?: number;
 }
 
 export function effectiveSettings(plan: Plan, db: DatabasePlan): EffectiveSettings {
@@ -189,5 +218,15 @@ export function effectiveSettings(plan: Plan, db: DatabasePlan): EffectiveSettin
     stableWindowMs: parseDuration(db.stableWindow ?? plan.defaults.stableWindow)!,
     noPrimaryKey: db.noPrimaryKey ?? plan.defaults.noPrimaryKey,
     targetDatabase: db.target.database ?? db.source.database,
+    ...(plan.cutover?.maxLagSeconds !== undefined ? { cutoverMaxLagSeconds: plan.cutover.maxLagSeconds } : {}),
+    ...(plan.cutover?.timeout !== undefined ? { cutoverTimeoutMs: parseDuration(plan.cutover.timeout)! } : {}),
+  };
+}
+
+/** The cutover's bounds for a task: the plan's, or the defaults. */
+export function cutoverLimits(s: EffectiveSettings): { maxLagSeconds: number; timeoutMs: number } {
+  return {
+    maxLagSeconds: s.cutoverMaxLagSeconds ?? CUTOVER_DEFAULTS.maxLagSeconds,
+    timeoutMs: s.cutoverTimeoutMs ?? CUTOVER_DEFAULTS.timeoutMs,
   };
 }

@@ -96,11 +96,24 @@ export interface ValidationResult {
   summary: string;
 }
 
+/** A sequence whose state a cutover carried to the target. */
+export interface CarriedSequence {
+  name: string;
+  /** int8 as text: a bigint does not survive JSON as a number. */
+  lastValue: string;
+  /** false: the next nextval() returns lastValue itself (after setval(s, n, false) or RESTART). */
+  isCalled: boolean;
+}
+
 export interface CutoverResult {
   endpoint: string;
   finalLsn: string;
   sequencesCopied: number;
   writeBlockMs: number;
+  /** What the cutover carried, where the platform carries it itself (local); DMS carries its own. */
+  sequences?: CarriedSequence[];
+  /** Materialized views refreshed on the target because they were populated on the source. */
+  materializedViews?: string[];
 }
 
 /** A request a platform sends that changes something; reads and operation polls are not listed. */

@@ -1,6 +1,7 @@
 // What the local platform has made, as data: every cluster under the state directory with its
-// databases (owner comment, settings, tables with row counts, sequences), publications, slots,
-// subscriptions and ALTER SYSTEM settings; the capacity pool and the cutover job records.
+// databases (owner comment, ACL, settings, tables with row counts, dbmig's own schema included,
+// sequences with whether nextval was called), publications, slots, subscriptions and ALTER
+// SYSTEM settings; the capacity pool and the cutover job records.
 // Object ids are included so a dropped and re-created object shows as a change; facts that
 // move on their own (LSNs, activity) are not.
 import { existsSync } from 'node:fs';
@@ -40,8 +41,9 @@ async function describeDatabase(info: ClusterInfo, database: string) {
          from pg_publication p`,
     );
     const sequences = await c.query(
-      `select format('%I.%I', schemaname, sequencename) as name, last_value::text from pg_sequences
-        where schemaname not in ('pg_catalog', 'information_schema')`,
+      `select format('%I.%I', schemaname, sequencename) as name, last_value::text,
+              pg_sequence_last_value(format('%I.%I', schemaname, sequencename)::regclass) is not null as called
+         from pg_sequences where schemaname not in ('pg_catalog', 'information_schema')`,
     );
     return {
       tables: rows,
@@ -54,7 +56,7 @@ async function describeDatabase(info: ClusterInfo, database: string) {
 async function describeCluster(info: ClusterInfo) {
   return withClient({ ...info, database: 'postgres' }, async (c) => {
     const databases = await c.query<{ name: string }>(
-      `select d.datname as name, d.oid::int, shobj_description(d.oid, 'pg_database') as comment,
+      `select d.datname as name, d.oid::int, shobj_description(d.oid, 'pg_database') as comment, d.datacl::text as acl,
               (select s.setconfig from pg_db_role_setting s where s.setdatabase = d.oid and s.setrole = 0) as settings
          from pg_database d where not d.datistemplate`,
     );

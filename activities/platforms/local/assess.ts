@@ -8,16 +8,20 @@ export interface SourceTable {
   partitioned: boolean;
 }
 
-/** User tables that a publication should list: plain tables and partition roots, not partitions. */
+/**
+ * User tables that a publication should list: plain tables and partition roots, not partitions.
+ * dbmig's own schema is not the application's: the job adds its tables itself (owned.ts).
+ */
 export async function listTables(c: pg.Client): Promise<SourceTable[]> {
   const { rows } = await c.query<{ name: string; has_key: boolean; partitioned: boolean }>(`
     select format('%I.%I', n.nspname, c.relname) as name,
            (c.relreplident = 'f' or exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisprimary)
-            or (c.relreplident = 'i' and exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisreplident))) as has_key,
+            or (c.relreplident = 'i'
+                and exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisreplident))) as has_key,
            c.relkind = 'p' as partitioned
       from pg_class c join pg_namespace n on n.oid = c.relnamespace
      where c.relkind in ('r', 'p') and not c.relispartition and c.relpersistence = 'p'
-       and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'
+       and n.nspname not in ('pg_catalog', 'information_schema', 'dbmig') and n.nspname not like 'pg_toast%'
      order by 1`);
   return rows.map((r) => ({ name: r.name, hasKey: r.has_key, partitioned: r.partitioned }));
 }
@@ -71,7 +75,9 @@ export async function assess(c: pg.Client, noPrimaryKey: 'fail' | 'replica-ident
             code: 'NO_PRIMARY_KEY',
             severity: 'error',
             table: t.name,
-            message: `${t.name} has no primary key or replica identity: UPDATE and DELETE would fail once published (plan option noPrimaryKey: replica-identity-full handles it)`,
+            message:
+              `${t.name} has no primary key or replica identity: UPDATE and DELETE would fail once published ` +
+              '(plan option noPrimaryKey: replica-identity-full handles it)',
           }
         : {
             code: 'NO_PRIMARY_KEY',
@@ -123,8 +129,22 @@ export async function assess(c: pg.Client, noPrimaryKey: 'fail' | 'replica-ident
       message: `${seqs} sequences: not replicated, their values are copied at cutover`,
     });
 
+  const matviews = Number(
+    (await c.query<{ n: string }>(`select count(*) as n from pg_matviews where ispopulated`)).rows[0].n,
+  );
+  if (matviews > 0)
+    findings.push({
+      code: 'MATERIALIZED_VIEWS',
+      severity: 'info',
+      message: `${matviews} populated materialized views: not replicated, refreshed on the target at cutover`,
+    });
+
   const est = Number(
-    (await c.query<{ n: string }>(`select coalesce(sum(n_live_tup), 0) as n from pg_stat_user_tables`)).rows[0].n,
+    (
+      await c.query<{ n: string }>(
+        `select coalesce(sum(n_live_tup), 0) as n from pg_stat_user_tables where schemaname <> 'dbmig'`,
+      )
+    ).rows[0].n,
   );
   return {
     serverVersion: version,

@@ -49,7 +49,8 @@ export class CapacityPool {
       if (used + workers > this.totalWorkers) {
         throw new MigrationError(
           'CapacityUnavailable',
-          `capacity unavailable: ${used}/${this.totalWorkers} copy workers in use, ${workers} needed (${mode}); waiting`,
+          `capacity unavailable: ${used}/${this.totalWorkers} copy workers in use, ` +
+            `${workers} needed (${mode}); waiting`,
         );
       }
       pool[name] = { workers, mode };

@@ -39,6 +39,9 @@ const SERVER_SETTINGS = [
   // dominated the initial copy of small databases (bench/local-platform.ts).
   'wal_retrieve_retry_interval=500ms',
   'max_connections=200',
+  // Two-phase commit is off by default; on, so a cutover's refusal of prepared transactions can be
+  // shown on a real server (their slots cost a few hundred bytes of shared memory each).
+  'max_prepared_transactions=10',
   'listen_addresses=127.0.0.1',
   'unix_socket_directories=',
   'fsync=off',
@@ -164,7 +167,8 @@ export class LocalClusters {
       await Promise.all([chown(dataDir, ids.uid, ids.gid), chown(pwFile, ids.uid, ids.gid)]);
       await run('test', ['-w', dataDir], ids).catch(() => {
         throw new Error(
-          `the postgres user cannot reach ${dataDir}: set DBMIG_STATE_DIR to a directory every parent of which it may enter`,
+          `the postgres user cannot reach ${dataDir}: ` +
+            'set DBMIG_STATE_DIR to a directory every parent of which it may enter',
         );
       });
     }

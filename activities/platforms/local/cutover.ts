@@ -1,50 +1,449 @@
-// Cutover: block writes on the source, let the target apply everything up to the source's final
-// LSN, carry the sequences over, then remove the replication objects. The write-block window
-// is measured from the moment the source turned read-only.
-import pg from 'pg';
-import type { JobNames } from './replication';
-import { dropSourceObjects, dropSubscription } from './replication';
+// The cutover protocol on the local platform, persisted step by step in the job record:
+//
+//   gate      fresh heartbeat lag <= cutover.maxLagSeconds, no new apply errors, every sequence
+//             readable, populated materialized views present on the target, no prepared
+//             transactions. Nothing is blocked yet: a failure leaves the database ready.
+//   block     the fence session locks every published table (fence.ts); PostgreSQL ends it at
+//             the deadline (cutover.timeout from the LOCK) whatever happens to this worker.
+//   drain     a fresh token in dbmig.fence, written after the lock, reaches the target through
+//             the same apply worker in commit order: once the target has it, it has every write
+//             committed before the lock. No WAL position or subscriber feedback is involved.
+//   close     inside the fence transaction: CONNECT revoked, read-only by default, the fence row
+//             marked with a close token; then every other session is ended and has exited; then
+//             COMMIT. That commit is the point of no return: it closes the source and releases
+//             the lock at once. Before it, a failure (or a dead worker) rolls back everything.
+//   switch    sessions that connected between the end of the sessions and the commit saw the old
+//             ACL and defaults (a catalog change is visible only once committed), so they are
+//             ended too and a last fence is drained: whatever they wrote after the lock went is on
+//             the target. Then sequences (value and is_called) and populated materialized views
+//             are carried and the subscription stops: the target takes writes.
+//   remove    subscription, slot and publication are dropped.
+//
+// A retry reads the job record: before the point of no return it ends a fence session that
+// outlived its worker, gates and blocks anew (never two blocks at once); after it, it resumes
+// forward and never reopens the source.
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { formatDuration } from '../../../common/durations';
+import { cutoverLimits } from '../../../common/plan';
+import { MigrationError, type CutoverResult, type DatabaseTask } from '../platform';
+import {
+  carrySequences,
+  listSequences,
+  missingOnTarget,
+  populatedMaterializedViews,
+  refreshMaterializedViews,
+  refuseUnreadable,
+  type SourceSequence,
+} from './carry';
+import { closeSource, readSourceAccess } from './close-source';
+import { withClient, type ConnectionParams } from './clusters';
+import { endFence, endOtherSessions, Fence, preparedTransactions } from './fence';
+import { pastPointOfNoReturn, type JobRecord, type JobRecords } from './job-record';
+import { heartbeatAge, heartbeatLag } from './lag';
+import { dropSourceObjects, dropSubscription, setSubscriptionEnabled, type JobNames } from './replication';
 
-export async function blockWrites(src: pg.Client, database: string): Promise<void> {
-  await src.query(`alter database ${pg.escapeIdentifier(database)} set default_transaction_read_only = on`);
-  // Sessions opened before the ALTER keep their old default; end them so they reconnect read-only.
-  await src.query(
-    `select pg_terminate_backend(pid) from pg_stat_activity
-      where datname = $1 and pid <> pg_backend_pid() and backend_type = 'client backend'`,
-    [database],
-  );
+export interface CutoverEnv {
+  task: DatabaseTask;
+  names: JobNames;
+  source: ConnectionParams;
+  target: ConnectionParams;
+  records: JobRecords;
+  /** The target's own words for failing apply (its log): the catalog only counts errors. */
+  applyErrors(): Promise<string[]>;
+  log(message: string): void;
 }
 
-export async function unblockWrites(src: pg.Client, database: string): Promise<void> {
-  await src.query(`alter database ${pg.escapeIdentifier(database)} reset default_transaction_read_only`);
+type Progress = (step: string) => void;
+
+/** Closing needs a moment (statements, sessions to exit): with less left, time out while it is still undoable. */
+const CLOSE_MARGIN_MS = 500;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Gate {
+  tables: string[];
+  sequences: SourceSequence[];
 }
 
-export async function currentLsn(src: pg.Client): Promise<string> {
-  return (await src.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0].lsn;
+interface Mark {
+  token: string;
+  lsn: string;
 }
 
-/** True once the subscriber has confirmed everything up to `lsn` (or the slot is already gone). */
-export async function appliedUpTo(src: pg.Client, slot: string, lsn: string): Promise<boolean> {
-  const { rows } = await src.query<{ done: boolean }>(
-    `select confirmed_flush_lsn >= $2::pg_lsn as done from pg_replication_slots where slot_name = $1`,
-    [slot, lsn],
-  );
-  return rows.length === 0 || rows[0].done;
-}
+class Cutover {
+  private rec: JobRecord = {};
+  /** The helper session's backend: the cutover's own, never ended with the others. */
+  private hPid = 0;
+  private readonly job: string;
+  private readonly limits: { maxLagSeconds: number; timeoutMs: number };
 
-export async function copySequences(src: pg.Client, target: pg.Client): Promise<number> {
-  const { rows } = await src.query<{ name: string; last_value: string | null }>(
-    `select format('%I.%I', schemaname, sequencename) as name, last_value::text from pg_sequences
-      where schemaname not in ('pg_catalog', 'information_schema')`,
-  );
-  for (const s of rows) {
-    if (s.last_value === null) continue; // never used: the target's fresh sequence is already right
-    await target.query('select setval($1::regclass, $2::bigint, true)', [s.name, s.last_value]);
+  constructor(
+    private readonly env: CutoverEnv,
+    private readonly h: pg.Client,
+    private readonly t: pg.Client,
+    private readonly progress: Progress,
+  ) {
+    this.job = env.names.job;
+    this.limits = cutoverLimits(env.task.settings);
   }
-  return rows.length;
+
+  private async save(patch: Partial<JobRecord>): Promise<void> {
+    this.rec = { ...this.rec, ...patch };
+    await this.env.records.write(this.rec);
+  }
+
+  async run(rec: JobRecord): Promise<CutoverResult> {
+    this.rec = rec;
+    this.hPid = (await this.h.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid;
+    await resolveClosing(this.h, this.job, this.rec, (p) => this.save(p));
+    if (!pastPointOfNoReturn(this.rec)) await this.blockAndClose();
+    if (this.rec.phase === 'closed')
+      await this.switchOver().catch((err: unknown) => {
+        throw err instanceof MigrationError
+          ? new MigrationError(
+              err.type,
+              `${err.message}; past the point of no return the source stays closed and a retry resumes here`,
+            )
+          : err;
+      });
+    this.progress('removing replication');
+    await dropSubscription(this.t, this.env.names.subscription);
+    await dropSourceObjects(this.h, this.env.names);
+    const s = this.rec.switched!;
+    const result: CutoverResult = {
+      endpoint: `postgresql://${this.env.target.host}:${this.env.target.port}/${this.env.target.database}`,
+      finalLsn: s.finalLsn,
+      sequencesCopied: s.sequences.length,
+      writeBlockMs: s.writeBlockMs,
+      sequences: s.sequences,
+      materializedViews: s.materializedViews,
+    };
+    await this.save({ result });
+    return result;
+  }
+
+  /** Everything up to the point of no return; any failure ends the block before it is thrown. */
+  private async blockAndClose(): Promise<void> {
+    if (this.rec.block) await endFence(this.h, this.rec.block);
+    this.progress('checking the gate: lag, apply errors, sequences, prepared transactions');
+    const gate = await this.gate();
+    const startedAt = Date.now();
+    const deadline = startedAt + this.limits.timeoutMs;
+    this.progress(
+      `blocking writes: ${gate.tables.length} tables locked IN SHARE MODE ` +
+        `for at most ${formatDuration(this.limits.timeoutMs)}`,
+    );
+    const fence = await Fence.open(this.env.source, gate.tables, deadline, this.h);
+    try {
+      await this.save({
+        phase: 'blocked',
+        blocks: (this.rec.blocks ?? 0) + 1,
+        block: { ...fence.ref, startedAt, deadline },
+        fence: undefined,
+        close: undefined,
+      });
+      // The gate looked before the lock; a transaction prepared since would commit after the fence.
+      const prepared = await preparedTransactions(this.h);
+      if (prepared.length) throw preparedError(prepared);
+      const mark = await writeFence(this.h, this.job);
+      this.progress(`draining to fence ${mark.token}`);
+      await this.waitForFence(mark, deadline - 50, fence);
+      await this.save({ phase: 'drained', fence: mark });
+      // Carried once more after the close; here, while undoing is still possible, it shows it works.
+      this.progress('carrying sequences under the block');
+      await carrySequences(this.h, this.t, gate.sequences);
+      if (fence.left() < CLOSE_MARGIN_MS)
+        throw new MigrationError('CutoverTimedOut', `too little of the deadline was left to close the source`);
+      const before = await readSourceAccess(this.h);
+      const token = randomUUID();
+      await this.save({ phase: 'closing', close: { token, before } });
+      this.progress('closing the source: CONNECT revoked, read-only by default, other sessions ended');
+      await fence.within(async (f) => {
+        await closeSource(f, this.env.source.database, before);
+        await f.query('update dbmig.fence set token = $2, at = clock_timestamp() where job = $1', [this.job, token]);
+      });
+      await endOtherSessions(this.h, [fence.ref.pid, this.hPid], fence.deadline);
+      if (!fence.alive()) throw lostFence(fence, 'before the source was closed');
+      await fence.commit().catch(async (err: Error) => {
+        // A lost reply does not mean a lost commit: the close token says which.
+        if (!(await closeCommitted(this.h, this.job, token))) throw err;
+      });
+    } catch (err) {
+      throw await this.undoBlock(fence, startedAt, err);
+    }
+    await this.save({ phase: 'closed' });
+  }
+
+  /**
+   * Ends the block (writes come back), makes sure replication runs, and says so in the error. An
+   * error of the fence session itself means PostgreSQL ended it: at the deadline, or by someone's
+   * pg_terminate_backend.
+   */
+  private async undoBlock(fence: Fence, startedAt: number, err: unknown): Promise<unknown> {
+    const lost = !fence.alive();
+    await fence.end();
+    const blocked = Date.now() - startedAt;
+    const replication = await ensureReplicating(this.t, this.env.names.subscription).catch(
+      (e: Error) => `replication could not be checked (${e.message})`,
+    );
+    const done = `writes were restored after a ${blocked} ms block; ${replication}`;
+    if (err instanceof MigrationError) return new MigrationError(err.type, `${err.message}; ${done}`);
+    const e = err as { code?: string; message?: string };
+    if (e.code === '42501') return new MigrationError('PermissionDenied', `${e.message}; ${done}`);
+    if (lost)
+      return Date.now() >= fence.deadline
+        ? new MigrationError('CutoverTimedOut', `the write block reached its deadline (${e.message}); ${done}`)
+        : new MigrationError('CutoverInterrupted', `the fence session ended (${e.message}); ${done}`);
+    if (err instanceof Error) err.message = `${err.message}; ${done}`;
+    return err;
+  }
+
+  private async gate(): Promise<Gate> {
+    const notReady = (why: string) =>
+      new MigrationError('CutoverNotReady', `not cutting over: ${why}; nothing was blocked`);
+    const sub = await this.t.query<{ oid: number; enabled: boolean; copying: string }>(
+      `select s.oid, s.subenabled as enabled,
+              (select count(*) from pg_subscription_rel r where r.srsubid = s.oid and r.srsubstate <> 'r') as copying
+         from pg_subscription s where s.subname = $1`,
+      [this.env.names.subscription],
+    );
+    if (!sub.rowCount) throw notReady(`subscription ${this.env.names.subscription} does not exist on the target`);
+    if (!sub.rows[0].enabled)
+      throw notReady(`replication is stopped (subscription ${this.env.names.subscription} is disabled)`);
+    if (Number(sub.rows[0].copying)) throw notReady(`${sub.rows[0].copying} tables are still in their initial copy`);
+
+    const sequences = await listSequences(this.h);
+    refuseUnreadable(sequences, this.env.source.user);
+    const missing = await missingOnTarget(this.t, await populatedMaterializedViews(this.h));
+    if (missing.length) throw notReady(`materialized views missing on the target: ${missing.join(', ')}`);
+    const prepared = await preparedTransactions(this.h);
+    if (prepared.length) throw preparedError(prepared);
+
+    const errorsBefore = await applyErrorCount(this.t, sub.rows[0].oid);
+    const { maxLagSeconds } = this.limits;
+    const lag = await heartbeatLag(this.h, this.t, this.job, maxLagSeconds * 1000);
+    const newErrors = (await applyErrorCount(this.t, sub.rows[0].oid)) - errorsBefore;
+    if (newErrors > 0) {
+      const log = await this.env.applyErrors();
+      throw notReady(
+        `the target failed to apply ${newErrors} time(s) just now${log.length ? `: ${log.join(' | ')}` : ''}`,
+      );
+    }
+    if (!lag.arrived)
+      throw notReady(
+        `lag is over cutover.maxLagSeconds (${maxLagSeconds} s): a heartbeat written on the source did not ` +
+          'reach the target within it (the newest applied is ' +
+          `${lag.lagSeconds === null ? 'none' : `${lag.lagSeconds.toFixed(1)} s old`})`,
+      );
+    return { tables: await publishedAppTables(this.h, this.env.names.publication), sequences };
+  }
+
+  /** Past the point of no return: end late sessions, drain a last fence, carry, stop replication. */
+  private async switchOver(): Promise<void> {
+    const deadline = Date.now() + this.limits.timeoutMs;
+    this.progress('ending sessions that connected while the source was closing');
+    for (let round = 0; round < 3; round++) {
+      if (!(await endOtherSessions(this.h, [this.hPid], deadline)).length) break;
+    }
+    const mark = await writeFence(this.h, this.job);
+    this.progress(`draining to the final fence ${mark.token}`);
+    await this.waitForFence(mark, deadline);
+    const seqs = await listSequences(this.h);
+    const views = await populatedMaterializedViews(this.h);
+    this.progress(`carrying ${seqs.length} sequences and ${views.length} materialized views`);
+    const sequences = await carrySequences(this.h, this.t, seqs);
+    await refreshMaterializedViews(this.t, views);
+    this.progress('stopping replication: the target takes writes');
+    await setSubscriptionEnabled(this.t, this.env.names.subscription, false);
+    const at = Date.now();
+    await this.save({
+      phase: 'switched',
+      subscriptionDisabled: true,
+      switched: {
+        at,
+        finalLsn: mark.lsn,
+        writeBlockMs: at - this.rec.block!.startedAt,
+        sequences,
+        materializedViews: views,
+      },
+    });
+  }
+
+  /** Waits until the target has applied `mark`, the block (if any) is held, and `deadline` has not passed. */
+  private async waitForFence(mark: Mark, deadline: number, fence?: Fence): Promise<void> {
+    for (;;) {
+      const { rows } = await this.t.query<{ token: string | null }>('select token from dbmig.fence where job = $1', [
+        this.job,
+      ]);
+      if (rows[0]?.token === mark.token) return;
+      if (fence && !(fence.alive() && (await backendAlive(this.h, fence))))
+        throw lostFence(fence, `before the target applied fence ${mark.token}`);
+      if (Date.now() >= deadline) {
+        // Writes come back first; what is known about the drain is gathered after.
+        await fence?.end();
+        throw new MigrationError(
+          'CutoverTimedOut',
+          `the target did not apply fence ${mark.token} within ${formatDuration(this.limits.timeoutMs)}: ` +
+            (await this.drainReport(mark)),
+        );
+      }
+      await sleep(20);
+    }
+  }
+
+  /** What is known about a drain that did not finish, for the operator. */
+  private async drainReport(mark: Mark): Promise<string> {
+    const parts: string[] = [];
+    const sub = await this.t.query<{ enabled: boolean; workers: string }>(
+      `select s.subenabled as enabled,
+              (select count(*) from pg_stat_subscription w
+                where w.subid = s.oid and w.relid is null and w.pid is not null) as workers
+         from pg_subscription s where s.subname = $1`,
+      [this.env.names.subscription],
+    );
+    parts.push(
+      !sub.rowCount
+        ? 'the subscription is gone'
+        : !sub.rows[0].enabled
+          ? 'the subscription is disabled'
+          : Number(sub.rows[0].workers)
+            ? 'its apply worker runs'
+            : 'no apply worker runs',
+    );
+    const slot = await this.h.query<{ active: boolean; confirmed: string | null; behind: string | null }>(
+      `select active, confirmed_flush_lsn::text as confirmed,
+              pg_wal_lsn_diff($2::pg_lsn, confirmed_flush_lsn)::bigint::text as behind
+         from pg_replication_slots where slot_name = $1`,
+      [this.env.names.slot, mark.lsn],
+    );
+    if (slot.rowCount) {
+      const s = slot.rows[0];
+      parts.push(
+        `slot ${s.active ? 'in use' : 'not in use'}, confirmed up to ${s.confirmed}, ` +
+          `${s.behind} bytes short of the fence at ${mark.lsn}`,
+      );
+    }
+    const age = await heartbeatAge(this.h, this.t, this.job);
+    parts.push(
+      age === null
+        ? 'no heartbeat on the target'
+        : `the newest heartbeat on the target was written ${age.toFixed(1)} s ago`,
+    );
+    const errors = await this.env.applyErrors();
+    if (errors.length) parts.push(`target log: ${errors.join(' | ')}`);
+    return parts.join('; ');
+  }
 }
 
-export async function removeReplication(src: pg.Client, target: pg.Client, names: JobNames): Promise<void> {
-  await dropSubscription(target, names.subscription);
-  await dropSourceObjects(src, names);
+/** Runs the cutover, or returns the result a previous run recorded. */
+export async function runCutover(env: CutoverEnv, onProgress: Progress): Promise<CutoverResult> {
+  const rec = await env.records.read();
+  if (rec.result) return rec.result;
+  return withClient(env.source, (h) => withClient(env.target, (t) => new Cutover(env, h, t, onProgress).run(rec)));
+}
+
+/**
+ * Gives the source its writes back after a cutover that stopped before the point of no return:
+ * ends a fence session that is still there (PostgreSQL rolls back the lock and the uncommitted
+ * close with it, so the source is exactly as before) and starts replication again if the
+ * cutover had stopped it. Past the point of no return it changes nothing.
+ */
+export async function rollbackCutover(env: CutoverEnv): Promise<void> {
+  const rec = await env.records.read();
+  if (!rec.phase && !rec.result) return;
+  await withClient(env.source, async (h) => {
+    // First: a hung attempt whose session is gone can no longer commit the close after this check.
+    if (rec.block && !pastPointOfNoReturn(rec)) await endFence(h, rec.block);
+    await resolveClosing(h, env.names.job, rec, (p) => env.records.write(Object.assign(rec, p)));
+    if (pastPointOfNoReturn(rec)) {
+      env.log(
+        `rollbackCutover: ${env.source.database} is not reopened: its cutover passed the point of no return ` +
+          `(the source was closed and the target took over); reverse replication or an operator decides`,
+      );
+      return;
+    }
+    if (rec.subscriptionDisabled)
+      await withClient(env.target, (t) => setSubscriptionEnabled(t, env.names.subscription, true));
+    await env.records.clear();
+  });
+}
+
+/** 'closing' is past the point of no return exactly when the close committed: its token says so. */
+async function resolveClosing(
+  h: pg.Client,
+  job: string,
+  rec: JobRecord,
+  save: (p: Partial<JobRecord>) => Promise<void>,
+): Promise<void> {
+  if (rec.phase === 'closing' && rec.close && (await closeCommitted(h, job, rec.close.token)))
+    await save({ phase: 'closed' });
+}
+
+/** The close token is written in the fence transaction: visible exactly when that transaction committed. */
+async function closeCommitted(h: pg.Client, job: string, token: string): Promise<boolean> {
+  const { rows } = await h.query('select 1 from dbmig.fence where job = $1 and token = $2', [job, token]);
+  return rows.length > 0;
+}
+
+async function writeFence(h: pg.Client, job: string): Promise<Mark> {
+  const token = randomUUID();
+  await h.query(
+    `insert into dbmig.fence (job, token, at) values ($1, $2, clock_timestamp())
+     on conflict (job) do update set token = excluded.token, at = excluded.at`,
+    [job, token],
+  );
+  const { rows } = await h.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
+  return { token, lsn: rows[0].lsn };
+}
+
+/** The published application tables: what the fence locks (dbmig's own stay writable for the drain). */
+async function publishedAppTables(h: pg.Client, publication: string): Promise<string[]> {
+  const { rows } = await h.query<{ name: string }>(
+    `select format('%I.%I', n.nspname, c.relname) as name
+       from pg_publication p join pg_publication_rel pr on pr.prpubid = p.oid
+       join pg_class c on c.oid = pr.prrelid join pg_namespace n on n.oid = c.relnamespace
+      where p.pubname = $1 and n.nspname <> 'dbmig' order by 1`,
+    [publication],
+  );
+  return rows.map((r) => r.name);
+}
+
+async function applyErrorCount(t: pg.Client, subid: number): Promise<number> {
+  const { rows } = await t.query<{ n: string }>(
+    'select apply_error_count + sync_error_count as n from pg_stat_subscription_stats where subid = $1',
+    [subid],
+  );
+  return rows.length ? Number(rows[0].n) : 0;
+}
+
+async function ensureReplicating(t: pg.Client, sub: string): Promise<string> {
+  const { rows } = await t.query<{ enabled: boolean }>(
+    'select subenabled as enabled from pg_subscription where subname = $1',
+    [sub],
+  );
+  if (!rows.length) return 'the subscription is gone';
+  if (rows[0].enabled) return 'replication runs';
+  // The gate saw it enabled: enabling it again restores the state the cutover started from.
+  await setSubscriptionEnabled(t, sub, true);
+  return 'replication had stopped and was started again';
+}
+
+async function backendAlive(h: pg.Client, fence: Fence): Promise<boolean> {
+  const { rows } = await h.query('select 1 from pg_stat_activity where pid = $1', [fence.ref.pid]);
+  return rows.length > 0;
+}
+
+function lostFence(fence: Fence, when: string): MigrationError {
+  return new MigrationError(
+    'CutoverInterrupted',
+    `the fence session (pid ${fence.ref.pid}) ended ${when}, and the lock with it`,
+  );
+}
+
+function preparedError(prepared: string[]): MigrationError {
+  return new MigrationError(
+    'PreparedTransactions',
+    `not cutting over while ${prepared.length} prepared transaction(s) exist on the source: ${prepared.join(', ')}; ` +
+      'COMMIT PREPARED or ROLLBACK PREPARED them (a COMMIT PREPARED would write after the fence)',
+  );
 }

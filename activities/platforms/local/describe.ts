@@ -2,6 +2,7 @@
 // the names it derives (common/naming) and the settings it reads. Calls nothing.
 import { capacityMode, workerCount } from '../../../common/capacity';
 import { formatDuration } from '../../../common/durations';
+import { cutoverLimits } from '../../../common/plan';
 import { resourceNames } from '../../../common/naming';
 import type { DatabaseTask, PlannedOperation } from '../platform';
 
@@ -12,6 +13,7 @@ export function describeLocal(task: DatabaseTask): PlannedOperation[] {
   const src = `${db.source.host}:${db.source.port}/${db.source.database}`;
   const tgt = `local cluster ${db.target.instance}/${s.targetDatabase}`;
   const replication = `${n.publication}, ${n.slot}, ${n.subscription}`;
+  const limits = cutoverLimits(s);
   return [
     {
       state: 'ASSESSING',
@@ -33,7 +35,7 @@ export function describeLocal(task: DatabaseTask): PlannedOperation[] {
     },
     {
       state: 'CREATING_JOB',
-      api: 'CREATE PUBLICATION, slot, CREATE SUBSCRIPTION',
+      api: 'schema dbmig (heartbeat, fence), CREATE PUBLICATION, slot, CREATE SUBSCRIPTION',
       resource: replication,
       detail: `subscription disabled until start${
         s.noPrimaryKey === 'replica-identity-full' ? '; REPLICA IDENTITY FULL on tables without a key' : ''
@@ -43,16 +45,18 @@ export function describeLocal(task: DatabaseTask): PlannedOperation[] {
     { state: 'FULL_DUMP', api: 'ALTER SUBSCRIPTION ENABLE', resource: n.subscription, detail: 'initial table copy' },
     {
       state: 'CDC',
-      api: 'pg_replication_slots / pg_stat_replication',
+      api: 'dbmig.heartbeat (lag in seconds) / pg_replication_slots (bytes)',
       resource: n.slot,
       detail: `until lag <= ${s.lagThresholdSeconds}s for ${formatDuration(s.stableWindowMs)}`,
     },
     { state: 'VALIDATING', api: 'row counts + checksums', resource: src, detail: 'per table' },
     {
       state: 'CUTTING_OVER',
-      api: 'read-only source, final LSN, sequences, drop replication',
+      api: 'LOCK published tables IN SHARE MODE, drain to a dbmig.fence token, REVOKE CONNECT, sequences, matviews',
       resource: src,
-      detail: 'write-block window measured',
+      detail:
+        `only if lag <= ${limits.maxLagSeconds}s; the source is blocked at most ${formatDuration(limits.timeoutMs)}, ` +
+        'then closed for good; write-block window measured',
     },
     { state: 'VERIFYING_TARGET', api: 'row counts + checksums', resource: tgt, detail: 'exact' },
     {

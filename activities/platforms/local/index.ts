@@ -1,7 +1,6 @@
 // The embedded platform: targets are local PostgreSQL clusters (one per plan target instance),
 // data moves with native logical replication. A plan that runs here runs unchanged on gcp.
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { capacityMode, workerCount } from '../../../common/capacity';
@@ -21,7 +20,10 @@ import {
 import { assess, listTables } from './assess';
 import { CapacityPool } from './capacity';
 import { LocalClusters, withClient, type ConnectionParams } from './clusters';
-import { appliedUpTo, blockWrites, copySequences, currentLsn, removeReplication, unblockWrites } from './cutover';
+import { rollbackCutover, runCutover, type CutoverEnv } from './cutover';
+import { JobRecords, pastPointOfNoReturn } from './job-record';
+import { warn } from './log';
+import { ensureOwnedObjects, hasOwnedTables, removeOwnedObjects } from './owned';
 import {
   dropSourceObjects,
   dropSubscription,
@@ -38,13 +40,6 @@ import { compareTables } from './validate';
 import { describeLocal } from './describe';
 
 const marker = (migrationId: string) => `dbmig migration=${migrationId}`;
-
-interface JobRecord {
-  blockedAt?: number;
-  /** The source's last LSN under the block, once the target has applied it. */
-  drainedTo?: string;
-  result?: CutoverResult;
-}
 
 export class LocalPlatform implements MigrationPlatform {
   readonly name = 'local' as const;
@@ -115,7 +110,8 @@ export class LocalPlatform implements MigrationPlatform {
     if (!comment.startsWith(`${mine} `)) {
       throw new MigrationError(
         'AlreadyExistsMismatch',
-        `target database ${db} on instance ${task.database.target.instance} already exists and was not created by migration ${task.migrationId}; refusing to reuse it`,
+        `target database ${db} on instance ${task.database.target.instance} already exists and was not created ` +
+          `by migration ${task.migrationId}; refusing to reuse it`,
       );
     }
     if (!comment.endsWith('state=schema')) {
@@ -161,8 +157,12 @@ export class LocalPlatform implements MigrationPlatform {
       const tables = await listTables(src);
       await refuseConflictingJob(src, target, names, srcParams.database, tables);
       if (task.settings.noPrimaryKey === 'replica-identity-full') await ensureReplicaIdentity(src, tables);
+      // dbmig's heartbeat and fence travel in the publication; the target needs the tables before
+      // the subscription exists (CREATE SUBSCRIPTION resolves every published table locally).
+      await ensureOwnedObjects(src, names.job);
       await ensurePublication(src, names.publication, tables);
       await ensureSlot(src, names.slot, srcParams.database);
+      await ensureOwnedObjects(target);
       await ensureSubscription(target, names, srcParams);
     });
   }
@@ -177,6 +177,8 @@ export class LocalPlatform implements MigrationPlatform {
         problems.push(`slot ${names.slot} is missing on the source`);
       if (!(await target.query('select 1 from pg_subscription where subname = $1', [names.subscription])).rowCount)
         problems.push(`subscription ${names.subscription} is missing on the target`);
+      if (!(await hasOwnedTables(target)))
+        problems.push(`dbmig's heartbeat and fence tables are missing on the target`);
       const tables = await listTables(src);
       for (const t of tables) {
         const found = await target.query('select to_regclass($1) as r', [t.name]);
@@ -215,68 +217,31 @@ export class LocalPlatform implements MigrationPlatform {
     );
   }
 
-  private jobFile(task: DatabaseTask): string {
-    return join(this.stateDir, 'jobs', `${this.names(task).job}.json`);
+  private jobRecords(task: DatabaseTask): JobRecords {
+    return new JobRecords(join(this.stateDir, 'jobs', `${this.names(task).job}.json`));
   }
 
-  private async readJob(task: DatabaseTask): Promise<JobRecord> {
-    const f = this.jobFile(task);
-    return existsSync(f) ? (JSON.parse(await readFile(f, 'utf8')) as JobRecord) : {};
-  }
-
-  private async writeJob(task: DatabaseTask, rec: JobRecord): Promise<void> {
-    await mkdir(join(this.stateDir, 'jobs'), { recursive: true });
-    await writeFile(this.jobFile(task), JSON.stringify(rec));
+  private async cutoverEnv(task: DatabaseTask): Promise<CutoverEnv> {
+    return {
+      task,
+      names: this.names(task),
+      source: await this.source(task),
+      target: await this.target(task),
+      records: this.jobRecords(task),
+      applyErrors: () => this.replicationErrors(task),
+      log: warn,
+    };
   }
 
   async cutover(task: DatabaseTask, onProgress: (step: string) => void): Promise<CutoverResult> {
-    const job = await this.readJob(task);
-    if (job.result) return job.result;
-    const names = this.names(task);
-    const targetParams = await this.target(task);
-    return this.both(task, async (src, target, srcParams) => {
-      if (!job.blockedAt) {
-        job.blockedAt = Date.now();
-        await this.writeJob(task, job);
-      }
-      onProgress('blocking writes on the source');
-      await blockWrites(src, srcParams.database);
-      let finalLsn = job.drainedTo;
-      if (!finalLsn) {
-        finalLsn = await currentLsn(src);
-        onProgress(`waiting for the target to apply ${finalLsn}`);
-        while (!(await appliedUpTo(src, names.slot, finalLsn))) {
-          onProgress(`waiting for the target to apply ${finalLsn}`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        // Recorded before apply stops: a retry past this point must not wait again, since
-        // blocking writes anew writes WAL that a disabled subscription never confirms.
-        job.drainedTo = finalLsn;
-        await this.writeJob(task, job);
-      }
-      // Apply stopped and sequences carried over: the target can take writes, which ends the
-      // window; removing the replication objects (slow while the apply worker exits) comes after.
-      await setSubscriptionEnabled(target, names.subscription, false);
-      onProgress('copying sequences');
-      const sequencesCopied = await copySequences(src, target);
-      const writeBlockMs = Date.now() - job.blockedAt;
-      onProgress('removing replication');
-      await removeReplication(src, target, names);
-      const result: CutoverResult = {
-        endpoint: `postgresql://${targetParams.host}:${targetParams.port}/${targetParams.database}`,
-        finalLsn,
-        sequencesCopied,
-        writeBlockMs,
-      };
-      await this.writeJob(task, { ...job, result });
-      return result;
-    });
+    return runCutover(await this.cutoverEnv(task), onProgress);
   }
 
   async rollbackCutover(task: DatabaseTask): Promise<void> {
-    const params = await this.source(task);
-    await withClient(params, (c) => unblockWrites(c, params.database));
-    await this.writeJob(task, {});
+    const records = this.jobRecords(task);
+    const rec = await records.read();
+    if (!rec.phase && !rec.result) return; // no cutover began: nothing to connect to
+    await rollbackCutover(await this.cutoverEnv(task));
   }
 
   async stopMigrationJob(task: DatabaseTask): Promise<void> {
@@ -300,15 +265,27 @@ export class LocalPlatform implements MigrationPlatform {
           task.settings.targetDatabase,
         ]);
         if (exists.rowCount)
-          await withClient({ ...targetParams, database: task.settings.targetDatabase }, (c) =>
-            dropSubscription(c, names.subscription),
-          );
+          await withClient({ ...targetParams, database: task.settings.targetDatabase }, async (c) => {
+            await dropSubscription(c, names.subscription);
+            await removeOwnedObjects(c, names.job);
+          });
       });
-    await withClient(await this.source(task), (src) => dropSourceObjects(src, names));
+    await withClient(await this.source(task), async (src) => {
+      await dropSourceObjects(src, names);
+      await removeOwnedObjects(src, names.job);
+    });
   }
 
   async deleteTarget(task: DatabaseTask): Promise<void> {
     const db = task.settings.targetDatabase;
+    const rec = await this.jobRecords(task).read();
+    if (pastPointOfNoReturn(rec) || rec.phase === 'closing') {
+      // Once the target has taken over (or may have), nothing automatic deletes it.
+      warn(
+        `deleteTarget: ${db} on ${task.database.target.instance} is kept: its cutover passed the point of no return`,
+      );
+      return;
+    }
     const params = await this.existingTarget(task);
     if (!params) return;
     await withClient(params, async (admin) => {

@@ -4,11 +4,23 @@ import pg from 'pg';
 import type { ConnectionParams } from './clusters';
 import { MigrationError, notCreatedStatus, type ReplicationStatus } from '../platform';
 import type { SourceTable } from './assess';
+import { heartbeatAge, heartbeatLag } from './lag';
+import { OWNED_TABLES } from './owned';
 
 export interface JobNames {
+  /** dbmig's key for this job in its own tables (heartbeat, fence). */
+  job: string;
   publication: string;
   slot: string;
   subscription: string;
+}
+
+/** A status read in CDC waits this long for its own heartbeat before it reports an older one's age. */
+const HEARTBEAT_WAIT_MS = 250;
+
+/** What the publication carries: the application's tables and dbmig's heartbeat and fence. */
+function publishedTables(tables: SourceTable[]): string[] {
+  return [...tables.map((t) => t.name), ...OWNED_TABLES].sort();
 }
 
 export async function ensureReplicaIdentity(src: pg.Client, tables: SourceTable[]): Promise<void> {
@@ -24,7 +36,7 @@ async function hasPublication(src: pg.Client, name: string, tables: SourceTable[
        from pg_publication p where p.pubname = $1`,
     [name],
   );
-  const wanted = tables.map((t) => t.name).sort();
+  const wanted = publishedTables(tables);
   if (existing.rowCount) {
     const have = [...(existing.rows[0].tables ?? [])].sort();
     if (have.join(',') !== wanted.join(',')) {
@@ -40,9 +52,10 @@ async function hasPublication(src: pg.Client, name: string, tables: SourceTable[
 
 export async function ensurePublication(src: pg.Client, name: string, tables: SourceTable[]): Promise<void> {
   if (await hasPublication(src, name, tables)) return;
-  const wanted = tables.map((t) => t.name).sort();
-  const list = wanted.length ? ` for table ${wanted.join(', ')}` : '';
-  await src.query(`create publication ${pg.escapeIdentifier(name)}${list} with (publish_via_partition_root = true)`);
+  await src.query(
+    `create publication ${pg.escapeIdentifier(name)} for table ${publishedTables(tables).join(', ')}
+     with (publish_via_partition_root = true)`,
+  );
 }
 
 /** Whether our slot exists; refuses one of another database or plugin. */
@@ -70,13 +83,15 @@ export async function ensureSlot(src: pg.Client, slot: string, database: string)
 
 function conninfo(src: ConnectionParams): string {
   const q = (v: string | number) => `'${String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  return `host=${q(src.host)} port=${q(src.port)} dbname=${q(src.database)} user=${q(src.user)} password=${q(src.password)}`;
+  const where = `host=${q(src.host)} port=${q(src.port)} dbname=${q(src.database)}`;
+  return `${where} user=${q(src.user)} password=${q(src.password)}`;
 }
 
 /** Whether our subscription exists; refuses one of another publication or slot. */
 async function hasSubscription(target: pg.Client, names: JobNames): Promise<boolean> {
   const { rows } = await target.query<{ pubs: string[]; slot: string | null }>(
-    'select subpublications as pubs, subslotname as slot from pg_subscription where subname = $1 and subdbid = (select oid from pg_database where datname = current_database())',
+    `select subpublications as pubs, subslotname as slot from pg_subscription
+      where subname = $1 and subdbid = (select oid from pg_database where datname = current_database())`,
     [names.subscription],
   );
   if (rows.length) {
@@ -84,7 +99,8 @@ async function hasSubscription(target: pg.Client, names: JobNames): Promise<bool
     if (pubs.length !== 1 || pubs[0] !== names.publication || rows[0].slot !== names.slot) {
       throw new MigrationError(
         'AlreadyExistsMismatch',
-        `subscription ${names.subscription} exists with publications [${pubs.join(', ')}] and slot ${rows[0].slot}, expected [${names.publication}] and ${names.slot}`,
+        `subscription ${names.subscription} exists with publications [${pubs.join(', ')}] and slot ` +
+          `${rows[0].slot}, expected [${names.publication}] and ${names.slot}`,
       );
     }
     return true;
@@ -173,12 +189,15 @@ export async function replicationStatus(
     [names.subscription],
   );
   const status = notCreatedStatus();
-  const rows = await target.query<{ n: string }>('select coalesce(sum(n_live_tup), 0) as n from pg_stat_user_tables');
+  const rows = await target.query<{ n: string }>(
+    `select coalesce(sum(n_live_tup), 0) as n from pg_stat_user_tables where schemaname <> 'dbmig'`,
+  );
   status.rowsOnTarget = Number(rows.rows[0].n);
   if (!sub.rowCount) return status;
   const { oid, enabled } = sub.rows[0];
   const rel = await target.query<{ total: string; ready: string }>(
-    `select count(*) as total, count(*) filter (where srsubstate = 'r') as ready from pg_subscription_rel where srsubid = $1`,
+    `select count(*) as total, count(*) filter (where srsubstate = 'r') as ready
+       from pg_subscription_rel where srsubid = $1`,
     [oid],
   );
   status.tablesTotal = Number(rel.rows[0].total);
@@ -190,19 +209,22 @@ export async function replicationStatus(
   if (errs.rowCount) status.errorCount = Number(errs.rows[0].apply) + Number(errs.rows[0].sync);
   if (!enabled) {
     status.phase = status.tablesReady > 0 ? 'STOPPED' : 'CREATED';
+    // Stopped replication is lag that grows: the newest applied heartbeat only gets older.
+    if (status.phase === 'STOPPED') {
+      status.lagSeconds = await heartbeatAge(src, target, names.job);
+      status.sampleAgeSeconds = 0;
+    }
     return status;
   }
   status.phase = status.tablesReady < status.tablesTotal ? 'FULL_DUMP' : 'CDC';
-  const lag = await src.query<{ bytes: string | null; seconds: number | null; streaming: boolean }>(
-    `select pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint as bytes,
-            (select extract(epoch from coalesce(r.replay_lag, interval '0'))::float8 from pg_stat_replication r where r.application_name = $2 limit 1) as seconds,
-            exists (select 1 from pg_stat_replication r where r.application_name = $2) as streaming
-       from pg_replication_slots s where s.slot_name = $1`,
-    [names.slot, names.subscription],
+  const hb = await heartbeatLag(src, target, names.job, status.phase === 'CDC' ? HEARTBEAT_WAIT_MS : 0);
+  status.lagSeconds = hb.lagSeconds;
+  status.sampleAgeSeconds = hb.sampleAgeSeconds;
+  const bytes = await src.query<{ bytes: string | null }>(
+    `select pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint::text as bytes
+       from pg_replication_slots where slot_name = $1`,
+    [names.slot],
   );
-  if (lag.rowCount) {
-    status.lagBytes = lag.rows[0].bytes === null ? null : Math.max(0, Number(lag.rows[0].bytes));
-    status.lagSeconds = lag.rows[0].streaming ? (lag.rows[0].seconds ?? 0) : null;
-  }
+  if (bytes.rowCount && bytes.rows[0].bytes !== null) status.lagBytes = Math.max(0, Number(bytes.rows[0].bytes));
   return status;
 }

@@ -18,6 +18,8 @@ export async function dumpSchema(src: ConnectionParams): Promise<string> {
         '--no-privileges',
         '--no-publications',
         '--no-subscriptions',
+        // dbmig's own tables are created by the job (owned.ts), after the schema copy.
+        '--exclude-schema=dbmig',
         '-h',
         src.host,
         '-p',

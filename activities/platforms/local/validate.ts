@@ -11,7 +11,9 @@ interface Digest {
 
 async function digest(c: pg.Client, table: string): Promise<Digest> {
   const { rows } = await c.query<{ n: string; sum: string }>(
-    `select count(*) as n, coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint::numeric), 0)::text as sum from ${table} t`,
+    `select count(*) as n,
+            coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint::numeric), 0)::text as sum
+       from ${table} t`,
   );
   return { rows: Number(rows[0].n), checksum: rows[0].sum };
 }
@@ -51,6 +53,7 @@ export async function compareTables(
   const drift = checks.filter((c) => c.verdict === 'drift');
   const summary = bad.length
     ? `mismatch in ${bad.map((c) => `${c.table} (source ${c.sourceRows} rows, target ${c.targetRows})`).join(', ')}`
-    : `${checks.length - drift.length}/${checks.length} tables identical${drift.length ? `, ${drift.length} still taking writes` : ''}`;
+    : `${checks.length - drift.length}/${checks.length} tables identical` +
+      (drift.length ? `, ${drift.length} still taking writes` : '');
   return { mode, ok: bad.length === 0, tables: checks, summary };
 }

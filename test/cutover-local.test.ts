@@ -1,0 +1,481 @@
+// The local cutover protocol against real clusters (one source, one target for the whole file,
+// a source database per scenario), calling the platform directly: no Temporal. Each scenario
+// reports its measured write-block window as a test diagnostic.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { after, before, test, type TestContext } from 'node:test';
+import pg from 'pg';
+import { LocalPlatform } from '../activities/platforms/local';
+import { withClient, type ClusterInfo, type ConnectionParams } from '../activities/platforms/local/clusters';
+import type { JobRecord } from '../activities/platforms/local/job-record';
+import { MigrationError, type DatabaseTask } from '../activities/platforms/platform';
+import { resourceNames } from '../common/naming';
+import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
+import { compareRowForRow, createSourceDatabase, planFor } from './fixtures/fleet';
+
+const PASSWORD_ENV = 'DBMIG_CUTOVER_SOURCE_PASSWORD';
+const TARGET = 'cutover-target';
+/** A non-superuser application role: superusers skip CONNECT checks, applications do not. */
+const APP = { user: 'shop_app', password: 'shop-app-password' };
+/** A migration user that may read no sequence. */
+const NO_SEQUENCES = {
+  user: 'short_sighted',
+  password: 'short-sighted-password',
+  env: 'DBMIG_CUTOVER_NO_SEQ_PASSWORD',
+};
+const stateDir = resolve('.local-platform', 'test-cutover-local');
+const platform = new LocalPlatform(stateDir);
+let source: ClusterInfo;
+let target: ClusterInfo;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const onSource = (db: string): ConnectionParams => ({ ...source, database: db });
+const onTarget = (db: string): ConnectionParams => ({ ...target, database: db });
+
+before(async () => {
+  await rm(stateDir, { recursive: true, force: true });
+  [source, target] = await Promise.all([platform.clusters.ensure('source'), platform.clusters.ensure(TARGET)]);
+  process.env[PASSWORD_ENV] = source.password;
+  process.env[NO_SEQUENCES.env] = NO_SEQUENCES.password;
+  await withClient(onSource('postgres'), async (c) => {
+    await c.query(`create role ${APP.user} login password ${pg.escapeLiteral(APP.password)}`);
+    await c.query(`create role ${NO_SEQUENCES.user} login password ${pg.escapeLiteral(NO_SEQUENCES.password)}`);
+  });
+});
+
+after(async () => {
+  for (const c of ['source', TARGET]) await platform.clusters.destroy(c);
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+/** An application session as APP; `readWrite` overrides the database's read-only default, as the issue's bypass did. */
+async function appSession(db: string, readWrite = false): Promise<pg.Client> {
+  const c = new pg.Client({
+    host: source.host,
+    port: source.port,
+    database: db,
+    ...APP,
+    connectionTimeoutMillis: 5_000,
+  });
+  c.on('error', () => undefined);
+  await c.connect();
+  if (readWrite) await c.query('set default_transaction_read_only = off');
+  return c;
+}
+
+/** A source database in CDC with a migration job, ready to cut over. `setup` runs before the schema copy. */
+async function ready(
+  name: string,
+  opts: { cutover?: PlanInput['cutover']; setup?: (c: pg.Client) => Promise<unknown> } = {},
+): Promise<DatabaseTask> {
+  await createSourceDatabase(source, { name, rows: 300, priority: 'medium', sizeGb: 1 });
+  await withClient(onSource(name), async (c) => {
+    await c.query(
+      `grant select, insert, update, delete on items to ${APP.user}; grant usage on items_id_seq to ${APP.user}`,
+    );
+    await opts.setup?.(c);
+  });
+  const plan = validatePlan(
+    planFor(source, [{ name, rows: 0, priority: 'medium', sizeGb: 1 }], `env:${PASSWORD_ENV}`, {
+      ...(opts.cutover ? { cutover: opts.cutover } : {}),
+    }),
+  );
+  const database = { ...plan.databases[0], target: { ...plan.databases[0].target, instance: TARGET } };
+  const task: DatabaseTask = {
+    migrationId: `cut-${name}`,
+    platform: 'local',
+    database,
+    settings: effectiveSettings(plan, database),
+  };
+  await platform.provisionTarget(task);
+  await platform.createMigrationJob(task);
+  await platform.startMigrationJob(task);
+  const until = Date.now() + 60_000;
+  for (;;) {
+    const s = await platform.getReplicationStatus(task);
+    if (s.phase === 'CDC' && s.lagSeconds !== null && s.lagSeconds < 1) return task;
+    assert.ok(Date.now() < until, `${name} not in CDC after 60 s: ${JSON.stringify(s)}`);
+    await sleep(100);
+  }
+}
+
+const count = (p: ConnectionParams, where = 'true') =>
+  withClient(p, async (c) => Number((await c.query(`select count(*) as n from items where ${where}`)).rows[0].n));
+
+const jobRecord = async (task: DatabaseTask): Promise<JobRecord> =>
+  JSON.parse(
+    await readFile(join(stateDir, 'jobs', `${resourceNames(task.migrationId, task.database.name).job}.json`), 'utf8'),
+  ) as JobRecord;
+
+const fenceSessions = (db: string) =>
+  withClient(onSource('postgres'), async (c) =>
+    (
+      await c.query<{ pid: number }>(
+        `select pid from pg_stat_activity where datname = $1 and application_name = 'dbmig fence'`,
+        [db],
+      )
+    ).rows.map((r) => r.pid),
+  );
+
+/**
+ * Holds a lock on a dbmig table of the target: the apply worker waits on it, so what replication
+ * carries for that table stops arriving. EXCLUSIVE blocks the apply worker's UPDATE and lets the
+ * cutover's SELECT through. Returns the release.
+ */
+async function stallApply(db: string, table: 'dbmig.fence' | 'dbmig.heartbeat'): Promise<() => Promise<void>> {
+  const c = new pg.Client(onTarget(db));
+  c.on('error', () => undefined);
+  await c.connect();
+  await c.query('begin');
+  await c.query(`lock table ${table} in exclusive mode`);
+  return async () => {
+    await c.query('rollback');
+    await c.end();
+  };
+}
+
+/** The first progress step that starts with `prefix`, once. */
+function onStep(prefix: string, fn: () => void): (step: string) => void {
+  let fired = false;
+  return (step) => {
+    if (!fired && step.startsWith(prefix)) {
+      fired = true;
+      fn();
+    }
+  };
+}
+
+/** Checks a MigrationError's type and message; shows the message in the test's output. */
+function isMigrationError(type: string, pattern: RegExp, t?: TestContext) {
+  return (err: unknown) => {
+    assert.ok(err instanceof MigrationError, `not a MigrationError: ${String(err)}`);
+    assert.equal(err.type, type, err.message);
+    assert.match(err.message, pattern);
+    t?.diagnostic(`${type}: ${err.message}`);
+    return true;
+  };
+}
+
+test('a session that overrides the read-only default cannot write during the cutover', async (t: TestContext) => {
+  const db = 'override';
+  const task = await ready(db);
+  // A writer that reconnects and overrides the default every time, as a misbehaving application.
+  let stop = false;
+  let loopWrites = 0;
+  const loop = (async () => {
+    while (!stop) {
+      const c = await appSession(db, true).catch(() => undefined);
+      while (c && !stop) {
+        const ok = await c.query(`insert into items (sku, qty, price) values ('loop', 1, 1)`).then(
+          () => true,
+          () => false,
+        );
+        if (!ok) break;
+        loopWrites++;
+      }
+      await c?.end().catch(() => undefined);
+      await sleep(5);
+    }
+  })();
+  const session = await appSession(db, true);
+  let duringBlock: Promise<string> | undefined;
+  const result = await platform.cutover(
+    task,
+    onStep('draining to fence', () => {
+      duringBlock = session.query(`insert into items (sku, qty, price) values ('during-block', 1, 1)`).then(
+        () => 'committed',
+        (err: Error) => err.message,
+      );
+    }),
+  );
+  stop = true;
+  await loop;
+  assert.ok(duringBlock, 'the cutover reported its drain');
+  assert.match(await duringBlock, /terminat/, 'the blocked write was ended with its session');
+  assert.equal(await count(onSource(db), `sku = 'during-block'`), 0, 'the blocked write never landed on the source');
+  assert.equal(await count(onTarget(db), `sku = 'during-block'`), 0);
+  assert.equal(await count(onTarget(db)), await count(onSource(db)), 'the target has as many rows as the source');
+  for (const table of await compareRowForRow(onSource(db), onTarget(db)))
+    assert.ok(table.equal, `${table.table}: source ${table.sourceRows} rows, target ${table.targetRows}`);
+  assert.ok(loopWrites > 0, 'the looping writer wrote before the cutover');
+  await assert.rejects(appSession(db, true), /permission denied for database/, 'applications can no longer connect');
+  t.diagnostic(`write block ${result.writeBlockMs} ms; looping writer committed ${loopWrites} rows before it`);
+});
+
+test('an unreadable sequence or a prepared transaction stops the cutover before any block', async (t) => {
+  const db = 'prepared';
+  const task = await ready(db);
+  const shortSighted: DatabaseTask = {
+    ...task,
+    database: {
+      ...task.database,
+      source: { ...task.database.source, user: NO_SEQUENCES.user, passwordRef: `env:${NO_SEQUENCES.env}` },
+    },
+  };
+  await assert.rejects(
+    platform.cutover(shortSighted, () => undefined),
+    isMigrationError(
+      'SequenceUnreadable',
+      /short_sighted cannot read 1 sequence\(s\).*public\.items_id_seq.*GRANT SELECT/,
+      t,
+    ),
+  );
+  await withClient(onSource(db), async (c) => {
+    await c.query('begin');
+    await c.query(`insert into items (sku, qty, price) values ('prepared', 1, 1)`);
+    await c.query(`prepare transaction 'shop-2pc-17'`);
+  });
+  await assert.rejects(
+    platform.cutover(task, () => undefined),
+    isMigrationError('PreparedTransactions', /shop-2pc-17/, t),
+  );
+  const app = await appSession(db);
+  const started = Date.now();
+  await app.query(`insert into items (sku, qty, price) values ('after-refusal', 1, 1)`);
+  assert.ok(Date.now() - started < 1_000, 'nothing blocked the write');
+  assert.equal((await app.query('show default_transaction_read_only')).rows[0].default_transaction_read_only, 'off');
+  await app.end();
+  // Once resolved, the cutover goes through and carries the prepared row.
+  await withClient(onSource(db), (c) => c.query(`commit prepared 'shop-2pc-17'`));
+  await platform.cutover(task, () => undefined);
+  assert.equal(await count(onTarget(db), `sku in ('prepared', 'after-refusal')`), 2);
+});
+
+test('a drain that cannot finish gives the writes back at the deadline and fails with CutoverTimedOut', async (t) => {
+  const db = 'stalled';
+  const task = await ready(db, { cutover: { timeout: '2s' } });
+  const release = await stallApply(db, 'dbmig.fence');
+  const app = await appSession(db);
+  let blockedAt = 0;
+  let write: Promise<number> | undefined;
+  await assert.rejects(
+    platform.cutover(task, (step) => {
+      if (step.startsWith('blocking writes')) blockedAt = Date.now();
+      if (step.startsWith('draining to fence') && !write)
+        write = app.query(`insert into items (sku, qty, price) values ('waited', 1, 1)`).then(() => Date.now());
+    }),
+    isMigrationError(
+      'CutoverTimedOut',
+      /did not apply fence .* within 2\.0s: .*writes were restored after a \d+ ms block; replication runs/,
+      t,
+    ),
+  );
+  const window = (await write!) - blockedAt;
+  t.diagnostic(`write block ${window} ms with cutover.timeout 2s`);
+  assert.ok(window >= 1_500 && window <= 2_500, `the write waited ${window} ms, not the 2 s deadline`);
+  assert.deepEqual(await fenceSessions(db), [], 'no fence session is left');
+  await release();
+  const result = await platform.cutover(task, () => undefined);
+  assert.equal((await jobRecord(task)).blocks, 2, 'the retry took one block of its own');
+  assert.equal(await count(onTarget(db), `sku = 'waited'`), 1);
+  t.diagnostic(`retry: write block ${result.writeBlockMs} ms`);
+  await app.end();
+});
+
+test('a fence session killed mid-drain releases writes at once; the retry completes with one block', async (t) => {
+  const db = 'killed';
+  const task = await ready(db, { cutover: { timeout: '20s' } });
+  const release = await stallApply(db, 'dbmig.fence');
+  const app = await appSession(db);
+  let killedAt = 0;
+  let write: Promise<number> | undefined;
+  await assert.rejects(
+    platform.cutover(
+      task,
+      onStep('draining to fence', () => {
+        write = app.query(`insert into items (sku, qty, price) values ('after-kill', 1, 1)`).then(() => Date.now());
+        void sleep(300)
+          .then(() => fenceSessions(db))
+          .then((pids) =>
+            withClient(onSource('postgres'), (c) => {
+              killedAt = Date.now();
+              return c.query('select pg_terminate_backend(pid) from unnest($1::int[]) pid', [pids]);
+            }),
+          );
+      }),
+    ),
+    isMigrationError('CutoverInterrupted', /fence session \(pid \d+\) ended before the target applied fence/, t),
+  );
+  const released = (await write!) - killedAt;
+  t.diagnostic(`writes came back ${released} ms after the fence session was killed`);
+  assert.ok(released < 1_000, `the blocked write waited ${released} ms after the kill`);
+  await release();
+  assert.deepEqual(await fenceSessions(db), [], 'the killed block left nothing');
+  let fencesDuringRetry: number[] = [];
+  const result = await platform.cutover(
+    task,
+    onStep('draining to fence', () => {
+      void fenceSessions(db).then((pids) => (fencesDuringRetry = pids));
+    }),
+  );
+  await sleep(50);
+  assert.equal(fencesDuringRetry.length, 1, 'exactly one block while the retry drained');
+  assert.equal((await jobRecord(task)).blocks, 2);
+  assert.equal(await count(onTarget(db)), await count(onSource(db)));
+  assert.equal(await count(onTarget(db), `sku = 'after-kill'`), 1);
+  t.diagnostic(`retry: write block ${result.writeBlockMs} ms`);
+  await app.end();
+});
+
+test('a worker that hangs mid-drain: PostgreSQL ends the block at the deadline; a retry completes', async (t) => {
+  const db = 'hung';
+  const task = await ready(db, { cutover: { timeout: '3s' } });
+  const release = await stallApply(db, 'dbmig.fence');
+  // The cutover runs in a worker process of its own, which is frozen (SIGSTOP) once it drains:
+  // nothing of the worker can end the block any more, only the server's own timeouts.
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '-e',
+      `const { LocalPlatform } = require('./activities/platforms/local');
+       new LocalPlatform(process.env.CHILD_STATE).cutover(JSON.parse(process.env.CHILD_TASK), (s) => console.log(s));`,
+    ],
+    {
+      env: { ...process.env, CHILD_STATE: stateDir, CHILD_TASK: JSON.stringify(task) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let blockedAt = 0;
+  await new Promise<void>((ok, fail) => {
+    child.once('exit', (code) => fail(new Error(`the worker exited (${code}) before it drained`)));
+    child.stdout.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) {
+        if (line.startsWith('blocking writes')) blockedAt = Date.now();
+        if (line.startsWith('draining to fence')) {
+          child.kill('SIGSTOP');
+          ok();
+        }
+      }
+    });
+  });
+  const app = await appSession(db);
+  // Should the server not end the block, killing the worker does (and the window shows it).
+  const guard = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await app.query(`insert into items (sku, qty, price) values ('while-hung', 1, 1)`);
+  clearTimeout(guard);
+  const window = Date.now() - blockedAt;
+  t.diagnostic(`write block ${window} ms with cutover.timeout 3s and a frozen worker`);
+  assert.ok(window >= 2_500 && window <= 3_600, `the block lasted ${window} ms, not the 3 s deadline`);
+  assert.deepEqual(await fenceSessions(db), [], 'the server ended the fence session');
+  child.kill('SIGKILL');
+  await release();
+  // The record says a block was taken and never reached the point of no return: the retry
+  // gates and blocks anew, once.
+  assert.equal((await jobRecord(task)).phase, 'blocked');
+  const result = await platform.cutover(task, () => undefined);
+  assert.equal((await jobRecord(task)).blocks, 2);
+  assert.equal(await count(onTarget(db), `sku = 'while-hung'`), 1);
+  assert.equal(await count(onTarget(db)), await count(onSource(db)));
+  t.diagnostic(`retry: write block ${result.writeBlockMs} ms`);
+  await app.end();
+});
+
+test('sequences keep is_called, identity columns continue, populated materialized views arrive populated', async () => {
+  const db = 'carry';
+  const task = await ready(db, {
+    setup: async (c) => {
+      await c.query(`create sequence counter_seq; select setval('counter_seq', 42, false)`);
+      await c.query(
+        `create sequence restarted_seq; select nextval('restarted_seq'); alter sequence restarted_seq restart with 100`,
+      );
+      await c.query(`create table ledger (id bigint generated always as identity primary key, note text)`);
+      await c.query(`insert into ledger (note) select 'n' || g from generate_series(1, 5) g`);
+      await c.query(`create materialized view item_totals as select count(*) as n, sum(qty) as qty from items`);
+      await c.query(`create materialized view totals_twice as select n * 2 as n2 from item_totals`);
+      await c.query(`create materialized view never_filled as select sku from items with no data`);
+    },
+  });
+  await withClient(onSource(db), async (c) => {
+    // After the schema copy: a new sequence, and rows through the identity and the serial.
+    await c.query(`create sequence late_seq start 7; select nextval('late_seq')`);
+    await c.query(`insert into ledger (note) values ('six'), ('seven')`);
+    await c.query(`insert into items (sku, qty, price) values ('one-more', 3, 1)`);
+    await c.query('refresh materialized view item_totals; refresh materialized view totals_twice');
+  });
+  const result = await platform.cutover(task, () => undefined);
+  const carried = Object.fromEntries((result.sequences ?? []).map((s) => [s.name, [s.lastValue, s.isCalled]]));
+  assert.deepEqual(carried['public.counter_seq'], ['42', false]);
+  assert.deepEqual(carried['public.restarted_seq'], ['100', false]);
+  assert.deepEqual(carried['public.ledger_id_seq'], ['7', true]);
+  assert.deepEqual(carried['public.late_seq'], ['7', true]);
+  assert.deepEqual(result.materializedViews, ['public.item_totals', 'public.totals_twice']);
+  await withClient(onTarget(db), async (c) => {
+    const next = async (seq: string) => (await c.query(`select nextval('${seq}')::int as v`)).rows[0].v;
+    assert.equal(await next('counter_seq'), 42);
+    assert.equal(await next('restarted_seq'), 100);
+    assert.equal(await next('late_seq'), 8);
+    assert.equal((await c.query(`insert into ledger (note) values ('eight') returning id::int`)).rows[0].id, 8);
+    const maxId = (await c.query('select max(id)::int as m from items')).rows[0].m;
+    assert.equal(
+      (await c.query(`insert into items (sku, qty, price) values ('t', 1, 1) returning id::int`)).rows[0].id,
+      maxId + 1,
+    );
+    const views = await c.query(`select matviewname, ispopulated from pg_matviews order by 1`);
+    assert.deepEqual(
+      views.rows.map((r) => [r.matviewname, r.ispopulated]),
+      [
+        ['item_totals', true],
+        ['never_filled', false],
+        ['totals_twice', true],
+      ],
+    );
+  });
+  const totals = (p: ConnectionParams) =>
+    withClient(p, async (c) => (await c.query('select n::int, qty::int from item_totals')).rows[0]);
+  assert.deepEqual(await totals(onTarget(db)), await totals(onSource(db)));
+});
+
+test('lag is the age of the newest applied heartbeat: it grows while apply stalls or stops, never 0', async (t) => {
+  const db = 'lag';
+  const task = await ready(db);
+  // An idle source reads as caught up, not as one poll interval behind (one sample of a few
+  // suffices: on a busy machine a heartbeat may take longer than a status read waits for it).
+  await sleep(1_500);
+  let idle = await platform.getReplicationStatus(task);
+  for (let i = 0; i < 10 && !(idle.lagSeconds !== null && idle.lagSeconds < 0.5); i++) {
+    await sleep(300);
+    idle = await platform.getReplicationStatus(task);
+  }
+  assert.ok(idle.lagSeconds !== null && idle.lagSeconds < 0.5, `idle lag ${idle.lagSeconds}`);
+  assert.ok(idle.sampleAgeSeconds != null && idle.sampleAgeSeconds < 1, `sample age ${idle.sampleAgeSeconds}`);
+
+  // Apply stalls (a lock on the target): the subscription is enabled, and the lag grows.
+  const release = await stallApply(db, 'dbmig.heartbeat');
+  const first = await platform.getReplicationStatus(task);
+  await sleep(1_000);
+  const second = await platform.getReplicationStatus(task);
+  assert.equal(second.phase, 'CDC');
+  assert.ok(
+    first.lagSeconds! > 0 && second.lagSeconds! >= first.lagSeconds! + 0.9,
+    `${first.lagSeconds} -> ${second.lagSeconds}`,
+  );
+  // The gate measures too: no cutover while the target is behind, and nothing was blocked.
+  await assert.rejects(
+    platform.cutover(task, () => undefined),
+    isMigrationError('CutoverNotReady', /lag is over cutover\.maxLagSeconds \(1 s\).*nothing was blocked/, t),
+  );
+  await release();
+
+  // Stopped replication: lag keeps growing from the last heartbeat applied.
+  await platform.stopMigrationJob(task);
+  const stopped = await platform.getReplicationStatus(task);
+  await sleep(1_000);
+  const later = await platform.getReplicationStatus(task);
+  assert.equal(later.phase, 'STOPPED');
+  assert.ok(
+    stopped.lagSeconds! > 0 && later.lagSeconds! >= stopped.lagSeconds! + 0.9,
+    `${stopped.lagSeconds} -> ${later.lagSeconds}`,
+  );
+  await platform.startMigrationJob(task);
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const s = await platform.getReplicationStatus(task);
+    if (s.lagSeconds !== null && s.lagSeconds < 0.5) break;
+    assert.ok(Date.now() < until, `lag still ${s.lagSeconds} after restarting replication`);
+    await sleep(100);
+  }
+});
