@@ -70,9 +70,13 @@ async function runFleet(id: string, reject: string[] = []): Promise<{ report: Mi
   });
   const handle = await startFleet(id, plan);
   let approvals = 0;
+  // The parent's view lags its children's: decide each database once, or a second decision may
+  // race the fleet's end and be aborted with the closing workflow.
+  const decided = new Set<string>();
   for (;;) {
     const status = await handle.query(statusQuery);
-    for (const d of status.databases.filter((x) => x.state === 'AWAITING_APPROVAL')) {
+    for (const d of status.databases.filter((x) => x.state === 'AWAITING_APPROVAL' && !decided.has(x.database))) {
+      decided.add(d.database);
       try {
         if (reject.includes(d.database))
           await handle.executeUpdate(rejectCutoverUpdate, {
