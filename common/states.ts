@@ -13,13 +13,29 @@ export const STATES = [
   'CUTTING_OVER',
   'VERIFYING_TARGET',
   'COMPLETED',
+  // Off the happy path. COMPENSATING: a failure or cancel before the point of no return, its undos
+  // running (then FAILED or CANCELLED). NEEDS_ATTENTION: the target took over (the cutover returned)
+  // and a later step failed or was cancelled; nothing was undone, a human finishes by hand.
+  'COMPENSATING',
+  'NEEDS_ATTENTION',
   'FAILED',
   'CANCELLED',
 ] as const;
 
 export type MigrationState = (typeof STATES)[number];
 
-export const TERMINAL_STATES: ReadonlySet<MigrationState> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+/**
+ * Where a database's run has ended. NEEDS_ATTENTION is terminal for the fleet too: unlike FAILED, no
+ * fleet decision can help it (a database past the point of no return is never retried, and a cancel
+ * cannot undo a cutover), so holding the fleet open would only hide its report; what is left is
+ * manual work on the databases, which its next action names.
+ */
+export const TERMINAL_STATES: ReadonlySet<MigrationState> = new Set([
+  'COMPLETED',
+  'NEEDS_ATTENTION',
+  'FAILED',
+  'CANCELLED',
+]);
 
 export function isTerminal(state: MigrationState): boolean {
   return TERMINAL_STATES.has(state);

@@ -25,6 +25,12 @@ export interface DatabaseSummary {
   retries?: number;
   /** What the database waits for, when that is not obvious from its state. */
   nextAction?: string;
+  /**
+   * What the run left in place on purpose instead of undoing it (a failed cutover keeps the job,
+   * capacity and target for a retry; past the point of no return nothing is undone): what a human
+   * deletes by hand if the database is given up.
+   */
+  kept?: string[];
 }
 
 /**
@@ -63,6 +69,8 @@ export interface MigrationReport {
   completed: number;
   failed: number;
   cancelled: number;
+  /** Databases past the point of no return whose run then failed: nothing was undone, a human finishes. */
+  needsAttention?: number;
   databases: DatabaseSummary[];
 }
 
@@ -117,6 +125,11 @@ export function retryProblem(
 ): string | undefined {
   if (!s) return unknownDatabase(database, known);
   if (s.state === 'COMPLETED') return `database "${database}" is COMPLETED; a completed cutover is never redone`;
+  if (s.state === 'NEEDS_ATTENTION')
+    return (
+      `database "${database}" is NEEDS_ATTENTION: its target took over from the source, and a database past ` +
+      'the point of no return is never redone; finish by hand as its next action says (see `dbmig status`)'
+    );
   if (s.state !== 'FAILED' && s.state !== 'CANCELLED')
     return `database "${database}" is ${s.state}; only a FAILED or CANCELLED database can be retried`;
   return undefined;

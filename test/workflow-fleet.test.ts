@@ -153,3 +153,35 @@ test('a failed database waits for a decision; retryDatabase runs it again from t
   assert.deepEqual(steps.slice(0, second), [...UNTIL_CDC, ...UNDO_BEFORE_CUTOVER]);
   assert.deepEqual(steps.slice(second), HAPPY_PATH);
 });
+
+test('past the point of no return: never retried nor cancelled, and it does not hold the fleet', FAST, async () => {
+  const id = 'attention';
+  w.mocks.fail('validateData', { migrationId: id, database: 'alpha', mode: 'final' }, 'TargetVerificationFailed');
+  w.mocks.fail('cutover', { migrationId: id, database: 'beta' }, 'OperationFailed');
+  const handle = await w.startFleet(id, fakePlan(['alpha', 'beta'], { concurrency: 2 }));
+  const alpha = await databaseIn(handle, 'alpha', (d) => d.state === 'NEEDS_ATTENTION');
+  assert.match(alpha.nextAction ?? '', /^check the target/);
+  await refused(
+    handle.executeUpdate(retryDatabaseUpdate, { args: ['alpha'] }),
+    /"alpha" is NEEDS_ATTENTION: .*past the point of no return is never redone/,
+  );
+  await refused(handle.executeUpdate(cancelDatabaseUpdate, { args: ['alpha'] }), /"alpha" is NEEDS_ATTENTION/);
+  assert.match((await handle.query(statusQuery)).databases[0].nextAction ?? '', /^check the target/);
+
+  // A failed cutover kept the job, capacity and target for a retry; giving it up names them.
+  const beta = await databaseIn(handle, 'beta', (d) => d.state === 'FAILED');
+  assert.equal(beta.kept?.length, 3);
+  const given = await handle.executeUpdate(cancelDatabaseUpdate, { args: ['beta'] });
+  assert.match(given.nextAction ?? '', /^delete by hand what the run kept: the migration job .*; the target: /);
+
+  const report = await handle.result();
+  assert.equal(report.needsAttention, 1);
+  assert.deepEqual(
+    report.databases.map((d) => d.state),
+    ['NEEDS_ATTENTION', 'CANCELLED'],
+  );
+  assert.deepEqual(w.mocks.steps(id, 'beta'), [
+    ...HAPPY_PATH.slice(0, HAPPY_PATH.indexOf('cutover') + 1),
+    'rollbackCutover',
+  ]);
+});

@@ -1,5 +1,6 @@
 // The per-database runbook with mocked activities: the happy path's step order, compensation in
-// reverse order of what was done (and nothing that was not), and the retry policies.
+// reverse order of what was done (and nothing that was not), what each phase may undo (nothing
+// past the point of no return), and the retry policies.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -8,8 +9,9 @@ import { DatabaseMigration } from '../workflows';
 import { databaseStatusQuery } from '../common/messages';
 import { MIGRATION_STATE } from '../common/search-attributes';
 import type { FailureType } from '../common/failures';
-import { HAPPY_PATH, UNDO_BEFORE_CUTOVER, type StepName } from './helpers/mock-activities';
-import { FAST, createWorkflowEnv, databaseInput, fakePlan, type WorkflowEnv } from './helpers/workflow-env';
+import type { MigrationState } from '../common/states';
+import { HAPPY_PATH, UNDO_BEFORE_CUTOVER, UNTIL_CDC, type StepName } from './helpers/mock-activities';
+import { FAST, createWorkflowEnv, databaseInput, eventually, fakePlan, type WorkflowEnv } from './helpers/workflow-env';
 
 let w: WorkflowEnv;
 before(async () => {
@@ -27,19 +29,30 @@ function applicationFailure(err: unknown): ApplicationFailure | undefined {
   return undefined;
 }
 
-async function failedRun(migrationId: string): Promise<ApplicationFailure> {
-  const handle = await w.env.client.workflow.start(DatabaseMigration, {
+const start = (migrationId: string) =>
+  w.env.client.workflow.start(DatabaseMigration, {
     taskQueue: w.taskQueue,
     workflowId: `${migrationId}/alpha`,
     args: [childInput(migrationId)],
   });
+
+/** Every activity the run scheduled, from its history: what a test must not see is not even tried. */
+async function scheduled(migrationId: string): Promise<string[]> {
+  const history = await w.env.client.workflow.getHandle(`${migrationId}/alpha`).fetchHistory();
+  return (history.events ?? []).flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+}
+
+const UNDO_STEPS = ['rollbackCutover', 'stopMigrationJob', 'deleteTarget'];
+
+async function failedRun(migrationId: string, state: MigrationState = 'FAILED'): Promise<ApplicationFailure> {
+  const handle = await start(migrationId);
   let cause: ApplicationFailure | undefined;
   await assert.rejects(handle.result(), (err: unknown) => {
     assert.ok(err instanceof WorkflowFailedError);
     cause = applicationFailure(err);
     return true;
   });
-  assert.equal((await handle.query(databaseStatusQuery)).state, 'FAILED');
+  assert.equal((await handle.query(databaseStatusQuery)).state, state);
   return cause!;
 }
 
@@ -73,7 +86,8 @@ const UNDO_CASES: [StepName, FailureType, string[]][] = [
   ['reserveCapacity', 'PermissionDenied', ['releaseCapacity', 'deleteTarget']],
   ['createMigrationJob', 'InvalidArgument', UNDO_BEFORE_CUTOVER],
   ['waitForReplicationReady', 'ReplicationBroken', UNDO_BEFORE_CUTOVER],
-  ['cutover', 'OperationFailed', ['rollbackCutover', ...UNDO_BEFORE_CUTOVER]],
+  // While the source is blocked: only the source is restored (see the test below).
+  ['cutover', 'OperationFailed', ['rollbackCutover']],
 ];
 
 for (const [step, type, undone] of UNDO_CASES) {
@@ -97,19 +111,93 @@ test('a failing undo step does not stop the others', FAST, async () => {
 });
 
 // DESIGN.md: after the point of no return (the target has taken writes) a failure undoes
-// nothing automatically; the database needs attention. The runbook still runs every undo,
-// rollbackCutover and deleteTarget included. Kept as a todo until the workflow follows DESIGN.
-test(
-  'after the cutover, a failure undoes nothing automatically',
-  { ...FAST, todo: 'the runbook compensates after the point of no return too' },
-  async () => {
-    const id = 'after-cutover';
-    w.mocks.fail('validateData', { migrationId: id, mode: 'final' }, 'TargetVerificationFailed');
-    await failedRun(id);
-    const steps = w.mocks.steps(id);
-    assert.deepEqual(steps.slice(steps.indexOf('validateData:final') + 1), []);
-  },
-);
+// nothing automatically; the database needs attention, and its next action names what is left.
+const AFTER_CUTOVER: [string, StepName, FailureType, 'final' | undefined, RegExp][] = [
+  ['the final validation', 'validateData', 'TargetVerificationFailed', 'final', /migration job .*capacity reservation/],
+  ['the clean-up', 'deleteMigrationJob', 'PermissionDenied', undefined, /migration job .*capacity reservation/],
+  ['releasing capacity', 'releaseCapacity', 'PermissionDenied', undefined, /delete the capacity reservation/],
+];
+
+for (const [what, step, type, mode, left] of AFTER_CUTOVER) {
+  test(`after the cutover, a failure in ${what} undoes nothing: NEEDS_ATTENTION`, FAST, async () => {
+    const id = `after-cutover-${step}`;
+    w.mocks.fail(step, { migrationId: id, ...(mode ? { mode } : {}) }, type);
+    const cause = await failedRun(id, 'NEEDS_ATTENTION');
+    assert.equal(cause.type, type);
+    const failedAt = HAPPY_PATH.indexOf(mode ? `${step}:${mode}` : step);
+    assert.deepEqual(w.mocks.steps(id), HAPPY_PATH.slice(0, failedAt + 1), 'no step after the failure');
+    const tried = await scheduled(id);
+    assert.deepEqual(
+      UNDO_STEPS.filter((u) => tried.includes(u)),
+      [],
+      'no undo scheduled at all',
+    );
+    const handle = w.env.client.workflow.getHandle(`${id}/alpha`);
+    const s = await handle.query(databaseStatusQuery);
+    assert.match(s.lastError ?? '', /failed \(test\)/);
+    assert.match(
+      s.nextAction ?? '',
+      /^check the target \(database alpha on cloudsql fleet-target\): it has taken over/,
+    );
+    assert.match(s.nextAction ?? '', left);
+    assert.doesNotMatch(s.nextAction ?? '', /the target: database/, 'the target is not something to delete');
+    assert.equal((await handle.describe()).typedSearchAttributes.get(MIGRATION_STATE), 'NEEDS_ATTENTION');
+  });
+}
+
+test('a cancel during VERIFYING_TARGET keeps the target: nothing is undone, NEEDS_ATTENTION', FAST, async () => {
+  const id = 'cancel-verifying-target';
+  w.mocks.block('validateData', { migrationId: id, mode: 'final' });
+  const handle = await start(id);
+  await eventually('the final validation running', async () =>
+    w.mocks.steps(id).includes('validateData:final') ? true : undefined,
+  );
+  assert.equal((await handle.query(databaseStatusQuery)).state, 'VERIFYING_TARGET');
+  await handle.cancel();
+  await assert.rejects(handle.result(), WorkflowFailedError);
+  const s = await handle.query(databaseStatusQuery);
+  assert.equal(s.state, 'NEEDS_ATTENTION');
+  assert.equal(s.lastError, 'cancelled');
+  assert.match(s.nextAction ?? '', /check the target/);
+  assert.deepEqual(w.mocks.steps(id), HAPPY_PATH.slice(0, HAPPY_PATH.indexOf('validateData:final') + 1));
+  const tried = await scheduled(id);
+  assert.deepEqual(
+    UNDO_STEPS.filter((u) => tried.includes(u)),
+    [],
+  );
+});
+
+test('a failed cutover restores only the source and keeps the job, capacity and target for a retry', FAST, async () => {
+  const id = 'failed-cutover';
+  w.mocks.fail('cutover', { migrationId: id }, 'OperationFailed');
+  await failedRun(id);
+  assert.deepEqual(w.mocks.steps(id), [...HAPPY_PATH.slice(0, HAPPY_PATH.indexOf('cutover') + 1), 'rollbackCutover']);
+  const s = await w.env.client.workflow.getHandle(`${id}/alpha`).query(databaseStatusQuery);
+  assert.equal(s.kept?.length, 3, s.kept?.join('; '));
+  assert.match(s.nextAction ?? '', /^the source takes writes again; the target was not touched/);
+  assert.match(s.nextAction ?? '', /`dbmig retry failed-cutover alpha`/);
+  assert.match(s.nextAction ?? '', /`dbmig cancel failed-cutover alpha`, then delete by hand: the migration job/);
+});
+
+test('COMPENSATING is visible while the undos run', FAST, async () => {
+  const id = 'compensating';
+  w.mocks.fail('waitForReplicationReady', { migrationId: id }, 'ReplicationBroken');
+  const release = w.mocks.hold('stopMigrationJob', { migrationId: id });
+  const handle = await start(id);
+  try {
+    const s = await eventually('COMPENSATING', async () => {
+      const q = await handle.query(databaseStatusQuery);
+      return q.state === 'COMPENSATING' ? q : undefined;
+    });
+    assert.match(s.lastError ?? '', /waitForReplicationReady failed \(test\)/);
+    assert.equal((await handle.describe()).typedSearchAttributes.get(MIGRATION_STATE), 'COMPENSATING');
+  } finally {
+    release();
+  }
+  await assert.rejects(handle.result(), WorkflowFailedError);
+  assert.equal((await handle.query(databaseStatusQuery)).state, 'FAILED');
+  assert.deepEqual(w.mocks.steps(id), [...UNTIL_CDC, ...UNDO_BEFORE_CUTOVER]);
+});
 
 test('a retryable failure is retried after its backoff, then the run goes on', FAST, async () => {
   const id = 'retry';

@@ -1,8 +1,10 @@
 // DatabaseMigration: one database through its state machine (README, How it works). Each step is one
-// activity; every side effect registers its undo before it runs, and any failure or cancel
-// runs the undos in reverse order in a non-cancellable scope. Messages are handled by
-// DatabaseHandlers; this file is the runbook.
-import { CancellationScope, setHandler, sleep } from '@temporalio/workflow';
+// activity; every side effect registers its undo before it runs. What a failure or cancel may undo
+// depends on the phase (DESIGN.md, The runbook of one database): before the source is blocked,
+// everything (COMPENSATING, then FAILED or CANCELLED); while the cutover blocks it, only the source
+// is restored; once the cutover has returned (the point of no return), nothing: NEEDS_ATTENTION.
+// Messages are handled by DatabaseHandlers; this file is the runbook.
+import { CancellationScope, log, patched, setHandler, sleep } from '@temporalio/workflow';
 import type { DatabasePlan, EffectiveSettings, GcpSettings } from '../common/plan';
 import type { DatabaseSummary } from '../common/status';
 import { failure } from '../common/failures';
@@ -22,6 +24,10 @@ import { stepActivities } from './activity-options';
 import { Compensations } from './compensations';
 import { DatabaseHandlers } from './database-handlers';
 import { describeError, endState } from './errors';
+import { afterFailedCutover, afterPointOfNoReturn, describeLeftovers, type Leftovers } from './leftovers';
+
+/** How far the run got, which decides what a failure or cancel may undo. */
+type Phase = 'before-cutover' | 'source-blocked' | 'target-took-over';
 
 export interface DatabaseMigrationInput {
   migrationId: string;
@@ -46,6 +52,9 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   };
   const db = new DatabaseHandlers(input.migrationId, input.database, input.parentWorkflowId);
   const undo = new Compensations();
+  let phase: Phase = 'before-cutover';
+  /** What exists and must be named if the run stops past the point where undos are allowed. */
+  const left: Leftovers = { job: true, capacity: true, target: true };
 
   // Messages: registered before the first step, so none sent early is missed.
   setHandler(approveCutoverUpdate, (a) => db.approve(a), { validator: (a) => db.refuse(a) });
@@ -106,7 +115,13 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
 
     void db.enter('CUTTING_OVER', { approvedBy: decision.by, nextAction: '' });
     undo.push('give the source its writes back', () => acts.rollbackCutover(task));
+    phase = 'source-blocked';
     const cut = await acts.cutover(task);
+    // ── This is the point of no return. ── The cutover has returned: the target has taken the
+    // writes and the source is closed. From here on nothing automatic reopens the source or touches
+    // the target, the job or the capacity: a failure or cancel leaves NEEDS_ATTENTION, with what to do.
+    phase = 'target-took-over';
+    left.target = false; // now the database itself, not something this run could clean up
 
     void db.enter('VERIFYING_TARGET', { writeBlockMs: cut.writeBlockMs });
     const final = await acts.validateData(task, 'final');
@@ -116,7 +131,9 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     }
 
     await acts.deleteMigrationJob(task);
+    left.job = false;
     await acts.releaseCapacity(task);
+    left.capacity = false;
     await db.enter('COMPLETED', {
       validation: final.summary,
       finishedAt: new Date().toISOString(),
@@ -126,11 +143,53 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     return db.summary;
   } catch (err) {
     const lastError = describeError(err);
-    await undo.runInReverse();
-    await CancellationScope.nonCancellable(() =>
-      db.enter(endState(err), { lastError, finishedAt: new Date().toISOString() }),
-    );
+    // Runs from before the phases ran every undo whatever the phase; replaying them must do so too.
+    if (!patched('compensate-by-phase-point-of-no-return')) {
+      await undo.runInReverse();
+      await CancellationScope.nonCancellable(() =>
+        db.enter(endState(err), { lastError, finishedAt: new Date().toISOString() }),
+      );
+      throw err;
+    }
+    await CancellationScope.nonCancellable(() => stopByPhase(phase, err, lastError));
     throw err;
+  }
+
+  /** The end of a failed or cancelled run: only the undos its phase allows (see the file's header). */
+  async function stopByPhase(at: Phase, err: unknown, lastError: string): Promise<void> {
+    const finishedAt = new Date().toISOString();
+    if (at === 'target-took-over') {
+      // Past the point of no return: no undo at all, and the state says so.
+      const kept = describeLeftovers(input, left);
+      await db.enter('NEEDS_ATTENTION', { lastError, finishedAt, kept, nextAction: afterPointOfNoReturn(input, kept) });
+      return;
+    }
+    await db.enter('COMPENSATING', { lastError, nextAction: '' });
+    if (at === 'before-cutover') {
+      await undo.runInReverse();
+      await db.enter(endState(err), { lastError, finishedAt });
+      return;
+    }
+    // The cutover itself failed or was cancelled, and the source may be blocked: restore it, and
+    // nothing else. The target may already have taken writes (the activity can fail after that),
+    // so it is never deleted here; the job and capacity stay too, so a retry cuts over again
+    // without a new copy. A FAILED database keeps a retry open; a give-up names what to delete.
+    let restored = true;
+    try {
+      await acts.rollbackCutover(task);
+    } catch (e) {
+      restored = false;
+      log.error('compensation failed', { step: 'give the source its writes back', error: describeError(e) });
+    }
+    const kept = describeLeftovers(input, left);
+    const end = endState(err);
+    const why = restored ? lastError : `${lastError}; restoring the source failed too: check it takes writes`;
+    await db.enter(end, {
+      lastError: why,
+      finishedAt,
+      kept,
+      nextAction: afterFailedCutover(input, kept, end, restored),
+    });
   }
 }
 

@@ -8,6 +8,11 @@ const NEXT: Partial<Record<DatabaseSummary['state'], string>> = {
   CUTTING_OVER: 'nothing: writes to the source are blocked until the target has caught up',
   COMPLETED: 'point applications at the target',
   FAILED: 'read the error, fix the cause, then retry this database',
+  COMPENSATING: 'nothing: undoing what this run created before the cutover (the target had not taken over)',
+  // The runbook always sets a precise next action (what is left, by name); this is the fallback.
+  NEEDS_ATTENTION:
+    'check the target, which took over (nothing was undone); then finish the clean-up by hand: ' +
+    'the migration job (replication from the source) and the reserved capacity',
 };
 
 export function detailsMarkdown(migrationId: string, s: DatabaseSummary): string {
@@ -41,6 +46,13 @@ export function fleetDetailsMarkdown(status: FleetStatus): string {
   const waiting = status.databases.filter((d) => d.state === 'AWAITING_APPROVAL');
   if (waiting.length)
     lines.push('', 'next, approve:', ...waiting.map((d) => `- \`dbmig approve ${id} ${d.database} --approver <you>\``));
+  const attention = status.databases.filter((d) => d.state === 'NEEDS_ATTENTION');
+  if (attention.length)
+    lines.push(
+      '',
+      'needs attention (past the point of no return, nothing was undone):',
+      ...attention.map((d) => `- ${d.database}: ${d.nextAction || NEXT.NEEDS_ATTENTION}`),
+    );
   const failed = status.databases.filter((d) => d.state === 'FAILED');
   if (failed.length)
     lines.push(

@@ -57,11 +57,12 @@ export class FleetHandlers {
     return this.list().find((s) => !s.started && s.state === 'PENDING');
   }
 
-  /** Whether no database needs anything more; with `failuresAwaitDecision`, a FAILED one waits for an operator. */
+  /**
+   * Whether no database needs anything more; with `failuresAwaitDecision`, a FAILED one waits for an
+   * operator. NEEDS_ATTENTION does not: no fleet decision can change it (common/states.ts).
+   */
   allDone(failuresAwaitDecision: boolean): boolean {
-    return this.list().every((s) =>
-      failuresAwaitDecision ? s.state === 'COMPLETED' || s.state === 'CANCELLED' : isTerminal(s.state),
-    );
+    return this.list().every((s) => (failuresAwaitDecision ? s.state !== 'FAILED' : true) && isTerminal(s.state));
   }
 
   carried(): CarriedState {
@@ -75,6 +76,7 @@ export class FleetHandlers {
       completed: count('COMPLETED'),
       failed: count('FAILED'),
       cancelled: count('CANCELLED'),
+      needsAttention: count('NEEDS_ATTENTION'),
       databases: this.list(),
     };
   }
@@ -130,13 +132,23 @@ export class FleetHandlers {
     if (!s) throw new Error(unknownDatabase(database, this.names));
     if (s.state === 'COMPLETED' || s.state === 'CANCELLED')
       throw new Error(`database "${database}" is already ${s.state}`);
+    if (s.state === 'NEEDS_ATTENTION')
+      throw new Error(
+        `database "${database}" is NEEDS_ATTENTION: its target took over, and a cutover is never undone ` +
+          `automatically; its run has ended, nothing is left to cancel. Next: ${s.nextAction ?? 'see dbmig status'}`,
+      );
   }
 
   /** Gives up a FAILED database, drops one not yet started, or cancels the running child. */
   async cancel(database: string): Promise<DatabaseSummary> {
     const s = this.summaries[database];
     if (s.state === 'FAILED')
-      Object.assign(s, { state: 'CANCELLED', lastError: `given up by an operator after: ${s.lastError}` });
+      Object.assign(s, {
+        state: 'CANCELLED',
+        lastError: `given up by an operator after: ${s.lastError}`,
+        // A failed cutover undid nothing but the source's write block: what it kept is deleted by hand.
+        ...(s.kept?.length ? { nextAction: `delete by hand what the run kept: ${s.kept.join('; ')}` } : {}),
+      });
     else if (!s.started) Object.assign(s, { state: 'CANCELLED', lastError: 'cancelled before it started' });
     else await getExternalWorkflowHandle(s.childWorkflowId).cancel();
     this.refresh();
@@ -156,6 +168,9 @@ export class FleetHandlers {
       started: false,
       retries: (s.retries ?? 0) + 1,
       lastError: `retrying after: ${s.lastError}`,
+      // The new run reuses what was kept (its steps are get-or-create) and reports its own next action.
+      kept: undefined,
+      nextAction: undefined,
       finishedAt: undefined,
       lagSeconds: null,
       lagBytes: null,

@@ -103,6 +103,30 @@ export class MockActivities {
     });
   }
 
+  /**
+   * The next call of `name` waits, heartbeating, until the returned function is called: for
+   * looking at the workflow while a step (an undo, which no cancel reaches) is still running.
+   */
+  hold(name: StepName, where: Where): () => void {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    this.rules.push({
+      name,
+      ...where,
+      left: 1,
+      act: async () => {
+        const ctx = Context.current();
+        const beat = setInterval(() => ctx.heartbeat(), 200);
+        try {
+          await released;
+        } finally {
+          clearInterval(beat);
+        }
+      },
+    });
+    return release;
+  }
+
   private async record(name: StepName, task: DatabaseTask, mode?: 'live' | 'final'): Promise<void> {
     this.calls.push({
       name,

@@ -1,0 +1,65 @@
+// What a run leaves in place when it must not undo it (a failed cutover, or any failure past the
+// point of no return), named exactly, and the next action an operator reads for it. Pure text, so
+// the runbook stays readable and the names match what the platforms create (common/naming).
+import { gcpResourceNames, resourceNames } from '../common/naming';
+import type { DatabaseMigrationInput } from './database-migration';
+
+export interface Leftovers {
+  job: boolean;
+  capacity: boolean;
+  target: boolean;
+}
+
+/** One line per resource still there, as an operator finds it on the platform. */
+export function describeLeftovers(input: DatabaseMigrationInput, left: Leftovers): string[] {
+  const { migrationId, database: db } = input;
+  const out: string[] = [];
+  if (input.platform === 'gcp') {
+    const n = gcpResourceNames(migrationId, db.name);
+    if (left.job)
+      out.push(`the DMS migration job ${n.migrationJob} (profiles ${n.sourceProfile}, ${n.destinationProfile})`);
+    if (left.capacity) out.push(`the capacity reservation ${n.futureReservation} or resize request ${n.resizeRequest}`);
+  } else {
+    const n = resourceNames(migrationId, db.name);
+    if (left.job)
+      out.push(
+        `the migration job ${n.job}: replication from the source (${n.publication}, ${n.slot}, ${n.subscription})`,
+      );
+    if (left.capacity) out.push(`the capacity reservation ${n.capacityReservation}`);
+  }
+  if (left.target) out.push(`the target: database ${input.settings.targetDatabase} on ${targetOf(input)}`);
+  return out;
+}
+
+/** A cutover that failed (or was cancelled) while the source was blocked: only the source was restored. */
+export function afterFailedCutover(
+  input: DatabaseMigrationInput,
+  kept: string[],
+  end: 'FAILED' | 'CANCELLED',
+  sourceRestored: boolean,
+): string {
+  const { migrationId, database: db } = input;
+  const source = sourceRestored
+    ? 'the source takes writes again'
+    : 'restoring the source FAILED: check that the source takes writes before anything else';
+  // A CANCELLED database is already given up: `dbmig cancel` would be refused.
+  const giveUp = end === 'FAILED' ? `to give up instead, \`dbmig cancel ${migrationId} ${db.name}\`, then ` : 'or ';
+  return (
+    `${source}; the target was not touched and the job, capacity and target are kept for a retry: ` +
+    `\`dbmig retry ${migrationId} ${db.name}\` cuts over again without a new copy; ${giveUp}` +
+    `delete by hand: ${kept.join('; ')}`
+  );
+}
+
+/** Past the point of no return: nothing was undone, and no command of dbmig can finish it. */
+export function afterPointOfNoReturn(input: DatabaseMigrationInput, kept: string[]): string {
+  const check =
+    `check the target (database ${input.settings.targetDatabase} on ${targetOf(input)}): it has taken over ` +
+    'from the source, which stays closed to writes; nothing was undone';
+  if (!kept.length) return `${check}; then point applications at the target`;
+  return `${check}; then finish the clean-up by hand: delete ${kept.join('; ')}`;
+}
+
+function targetOf(input: DatabaseMigrationInput): string {
+  return `${input.database.target.kind} ${input.database.target.instance}`;
+}
