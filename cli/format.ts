@@ -28,5 +28,9 @@ export function statusTable(status: FleetStatus): string {
     (d.lastError ?? '').slice(0, 80),
   ]);
   const columns = ['DATABASE', 'PRIORITY', 'STATE', 'LAG_S', 'LAG_BYTES', 'ROWS', 'WRITE_BLOCK', 'LAST_ERROR'];
-  return `${head}\n${table(columns, rows)}`;
+  // A database that stopped where a human must act says what to do, in full, under the table.
+  const next = status.databases
+    .filter((d) => d.nextAction && ['NEEDS_ATTENTION', 'FAILED', 'CANCELLED'].includes(d.state))
+    .map((d) => `\n${d.database} (${d.state}), next: ${d.nextAction}`);
+  return `${head}\n${table(columns, rows)}${next.length ? `\n${next.join('')}` : ''}`;
 }

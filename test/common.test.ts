@@ -96,6 +96,7 @@ test('only failed or cancelled databases can be retried; a completed cutover nev
   assert.equal(retryProblem('a', { state: 'CANCELLED' }, ['a']), undefined);
   assert.match(retryProblem('a', { state: 'COMPLETED' }, ['a'])!, /COMPLETED; a completed cutover is never redone/);
   assert.match(retryProblem('a', { state: 'CDC' }, ['a'])!, /is CDC; only a FAILED or CANCELLED/);
+  assert.match(retryProblem('a', { state: 'NEEDS_ATTENTION' }, ['a'])!, /past the point of no return is never redone/);
   assert.match(retryProblem('z', undefined, ['a'])!, /unknown database "z"/);
 });
 
