@@ -1,6 +1,6 @@
 // A small typed client for operators' tools and applications: start, status, approve, reject,
 // pause, resume, cancel. It validates what it can before calling, with the workflows' own messages.
-import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { validatePlan } from '../common/plan';
 import {
   unknownDatabase,
@@ -41,15 +41,37 @@ export async function startMigration(client: Client, plan: unknown, opts: StartO
   const parsed = validatePlan(plan);
   const id =
     opts.id ?? parsed.migrationId ?? `migration-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
-  // By type name: the client library never loads workflow code (client/ depends on common/ only).
-  await client.workflow.start(PARENT_WORKFLOW_TYPE, {
-    taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
-    workflowId: id,
-    args: [{ plan }],
-    staticSummary:
-      `Migrate ${parsed.databases.length} database(s) on ${parsed.platform}, ` + `${parsed.concurrency} at a time`,
-  });
+  try {
+    // By type name: the client library never loads workflow code (client/ depends on common/ only).
+    await client.workflow.start(PARENT_WORKFLOW_TYPE, {
+      taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
+      workflowId: id,
+      args: [{ plan }],
+      // A migration id names resources and targets: running it twice would migrate into targets
+      // that already took over. An id that exists or has run, in any state, is never reused.
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      staticSummary:
+        `Migrate ${parsed.databases.length} database(s) on ${parsed.platform}, ` + `${parsed.concurrency} at a time`,
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) throw new RefusedError(await alreadyUsed(client, id));
+    throw err;
+  }
   return id;
+}
+
+/** Why an id cannot be started again, and what to do instead. */
+async function alreadyUsed(client: Client, id: string): Promise<string> {
+  const status = await client.workflow
+    .getHandle(id)
+    .describe()
+    .then((d) => d.status.name)
+    .catch(() => 'UNKNOWN');
+  const what =
+    status === 'RUNNING'
+      ? `is running: watch it with \`dbmig status ${id}\`, and retry a failed database with \`dbmig retry ${id} DATABASE\``
+      : `has already run (${status}); its targets may have taken over, so it is never run again`;
+  return `migration id "${id}" ${what}. To migrate other databases, start a plan with a new --id.`;
 }
 
 export function getStatus(client: Client, migrationId: string): Promise<FleetStatus> {

@@ -66,4 +66,10 @@ test('an application approves through the library; refusals carry the validator 
   assert.equal((await waitForReport(h.env.client, id)).completed, 1);
   assert.equal((await getStatus(h.env.client, id)).databases[0].state, 'COMPLETED');
   await assert.rejects(waitForState(h.env.client, id, 'crm', 'CDC'), /ended COMPLETED before reaching CDC/);
+
+  // A finished migration id is never run again: its targets have taken over.
+  await assert.rejects(
+    startMigration(h.env.client, planFor(h.source, DBS, `env:${SOURCE_PASSWORD_ENV}`), { id, taskQueue: h.taskQueue }),
+    (err: unknown) => err instanceof RefusedError && /"client-1" has already run \(COMPLETED\)/.test(err.message),
+  );
 });
