@@ -91,15 +91,7 @@ export class MockActivities {
       name,
       ...where,
       left: 1,
-      act: async () => {
-        const ctx = Context.current();
-        const beat = setInterval(() => ctx.heartbeat(), 200);
-        try {
-          await ctx.cancelled;
-        } finally {
-          clearInterval(beat);
-        }
-      },
+      act: () => heartbeatUntil(Context.current().cancelled),
     });
   }
 
@@ -114,15 +106,7 @@ export class MockActivities {
       name,
       ...where,
       left: 1,
-      act: async () => {
-        const ctx = Context.current();
-        const beat = setInterval(() => ctx.heartbeat(), 200);
-        try {
-          await released;
-        } finally {
-          clearInterval(beat);
-        }
-      },
+      act: () => heartbeatUntil(released),
     });
     return release;
   }
@@ -201,5 +185,16 @@ export class MockActivities {
         writeBlockMs: 42,
       })),
     };
+  }
+}
+
+/** Keeps the running activity alive until `done` settles (a cancel rejects Context.cancelled). */
+async function heartbeatUntil(done: Promise<unknown>): Promise<void> {
+  const ctx = Context.current();
+  const beat = setInterval(() => ctx.heartbeat(), 200);
+  try {
+    await done;
+  } finally {
+    clearInterval(beat);
   }
 }
