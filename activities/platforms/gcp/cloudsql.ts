@@ -1,7 +1,8 @@
 // Cloud SQL targets through the Cloud SQL Admin API v1 (google/cloud/sql/v1/cloud_sql_instances.proto;
-// REST: https://cloud.google.com/sql/docs/mysql/admin-api/rest/v1/instances), configured as the seed
-// recipe does: tier, HA, SSD storage with auto-increase, backups, maintenance window and a private
-// network. Get-or-create; an existing instance with another configuration is refused with what differs.
+// REST: https://cloud.google.com/sql/docs/mysql/admin-api/rest/v1/instances), configured as Google's
+// fleet-migration recipe does: tier, HA, SSD storage with auto-increase, backups, maintenance
+// window and a private network. Get-or-create; an existing instance with another configuration is
+// refused with what differs.
 import type { protos } from '@google-cloud/sql';
 import type { DatabaseTask, PlannedOperation, TargetInfo } from '../platform';
 import { MigrationError } from '../platform';

@@ -1,5 +1,7 @@
 // Google Cloud errors → what the workflow should do about them. Configuration problems are
 // permanent (retrying cannot help and a human must act); throttling and outages are retried.
+// Codes follow google.rpc.Code (google/rpc/code.proto) and its HTTP mapping
+// (https://cloud.google.com/apis/design/errors#handling_errors).
 import { MigrationError } from '../platform';
 
 interface ApiError {

@@ -1,5 +1,7 @@
 // Compute v1: future reservations (calendar mode), managed-instance-group resize requests
-// (flex-start) and zone operations.
+// (flex-start) and zone operations. Shapes from the compute v1 protos in @google-cloud/compute
+// (google/cloud/compute/v1/compute.proto; REST: https://cloud.google.com/compute/docs/reference/rest/v1).
+// Which of Google's rules it does not enforce yet (enums, required fields, state machines) is issue 10.
 import { ApiError, ok, renderOp, type FakeGcp } from './server';
 
 const SEG = '([^/:]+)';

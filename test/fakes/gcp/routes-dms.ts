@@ -1,5 +1,8 @@
 // Database Migration Service v1: connection profiles and migration jobs, with a job that moves
-// from FULL_DUMP to CDC on its own and publishes falling lag to the fake Monitoring.
+// from FULL_DUMP to CDC on its own and publishes falling lag to the fake Monitoring. Shapes from
+// google/cloud/clouddms/v1/clouddms.proto and clouddms_resources.proto (REST:
+// https://cloud.google.com/database-migration/docs/reference/rest/v1); the job state machine and
+// the field checks Google defines are not enforced yet (issue 10).
 import { ApiError, ok, renderOp, type Ctx, type FakeGcp } from './server';
 
 const SEG = '([^/:]+)';

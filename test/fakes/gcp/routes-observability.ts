@@ -1,4 +1,5 @@
-// Cloud Monitoring v3 timeSeries.list for the DMS lag metrics, and Secret Manager v1 access.
+// Cloud Monitoring v3 timeSeries.list for the DMS lag metrics (google/monitoring/v3/metric_service.proto),
+// and Secret Manager v1 versions.access (google/cloud/secretmanager/v1/service.proto).
 import { ApiError, ok, type FakeGcp } from './server';
 import { jobView, type DmsBehaviour, type FakeJob } from './routes-dms';
 

@@ -1,4 +1,6 @@
-// Cloud SQL Admin v1 and AlloyDB v1: the instance and cluster endpoints the platform calls.
+// Cloud SQL Admin v1 (google/cloud/sql/v1/cloud_sql_instances.proto) and AlloyDB v1
+// (google/cloud/alloydb/v1/service.proto, resources.proto): the instance and cluster endpoints the
+// platform calls. PENDING_CREATE/CREATING state machines and schema checks are issue 10.
 import { ApiError, ok, renderOp, type FakeGcp, type Handler } from './server';
 
 const SEG = '([^/:]+)';
