@@ -21,26 +21,18 @@
 //
 // A retry reads the job record: before the point of no return it ends a fence session that
 // outlived its worker, gates and blocks anew (never two blocks at once); after it, it resumes
-// forward and never reopens the source.
+// forward and never reopens the source. The gate and the drain report live in cutover-checks.ts.
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { formatDuration } from '../../../common/durations';
 import { cutoverLimits } from '../../../common/plan';
 import { MigrationError, type CutoverResult, type DatabaseTask } from '../platform';
-import {
-  carrySequences,
-  listSequences,
-  missingOnTarget,
-  populatedMaterializedViews,
-  refreshMaterializedViews,
-  refuseUnreadable,
-  type SourceSequence,
-} from './carry';
+import { carrySequences, listSequences, populatedMaterializedViews, refreshMaterializedViews } from './carry';
 import { closeSource, readSourceAccess } from './close-source';
+import { checkGate, drainReport, preparedError, type CutoverLimits, type Mark } from './cutover-checks';
 import { withClient, type ConnectionParams } from './clusters';
 import { endFence, endOtherSessions, Fence, preparedTransactions } from './fence';
 import { pastPointOfNoReturn, type JobRecord, type JobRecords } from './job-record';
-import { heartbeatAge, heartbeatLag } from './lag';
 import { dropSourceObjects, dropSubscription, setSubscriptionEnabled, type JobNames } from './replication';
 
 export interface CutoverEnv {
@@ -60,22 +52,12 @@ type Progress = (step: string) => void;
 const CLOSE_MARGIN_MS = 500;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Gate {
-  tables: string[];
-  sequences: SourceSequence[];
-}
-
-interface Mark {
-  token: string;
-  lsn: string;
-}
-
 class Cutover {
   private rec: JobRecord = {};
   /** The helper session's backend: the cutover's own, never ended with the others. */
   private hPid = 0;
   private readonly job: string;
-  private readonly limits: { maxLagSeconds: number; timeoutMs: number };
+  private readonly limits: CutoverLimits;
 
   constructor(
     private readonly env: CutoverEnv,
@@ -126,7 +108,7 @@ class Cutover {
   private async blockAndClose(): Promise<void> {
     if (this.rec.block) await endFence(this.h, this.rec.block);
     this.progress('checking the gate: lag, apply errors, sequences, prepared transactions');
-    const gate = await this.gate();
+    const gate = await checkGate(this.env, this.h, this.t, this.limits);
     const startedAt = Date.now();
     const deadline = startedAt + this.limits.timeoutMs;
     this.progress(
@@ -198,46 +180,6 @@ class Cutover {
     return err;
   }
 
-  private async gate(): Promise<Gate> {
-    const notReady = (why: string) =>
-      new MigrationError('CutoverNotReady', `not cutting over: ${why}; nothing was blocked`);
-    const sub = await this.t.query<{ oid: number; enabled: boolean; copying: string }>(
-      `select s.oid, s.subenabled as enabled,
-              (select count(*) from pg_subscription_rel r where r.srsubid = s.oid and r.srsubstate <> 'r') as copying
-         from pg_subscription s where s.subname = $1`,
-      [this.env.names.subscription],
-    );
-    if (!sub.rowCount) throw notReady(`subscription ${this.env.names.subscription} does not exist on the target`);
-    if (!sub.rows[0].enabled)
-      throw notReady(`replication is stopped (subscription ${this.env.names.subscription} is disabled)`);
-    if (Number(sub.rows[0].copying)) throw notReady(`${sub.rows[0].copying} tables are still in their initial copy`);
-
-    const sequences = await listSequences(this.h);
-    refuseUnreadable(sequences, this.env.source.user);
-    const missing = await missingOnTarget(this.t, await populatedMaterializedViews(this.h));
-    if (missing.length) throw notReady(`materialized views missing on the target: ${missing.join(', ')}`);
-    const prepared = await preparedTransactions(this.h);
-    if (prepared.length) throw preparedError(prepared);
-
-    const errorsBefore = await applyErrorCount(this.t, sub.rows[0].oid);
-    const { maxLagSeconds } = this.limits;
-    const lag = await heartbeatLag(this.h, this.t, this.job, maxLagSeconds * 1000);
-    const newErrors = (await applyErrorCount(this.t, sub.rows[0].oid)) - errorsBefore;
-    if (newErrors > 0) {
-      const log = await this.env.applyErrors();
-      throw notReady(
-        `the target failed to apply ${newErrors} time(s) just now${log.length ? `: ${log.join(' | ')}` : ''}`,
-      );
-    }
-    if (!lag.arrived)
-      throw notReady(
-        `lag is over cutover.maxLagSeconds (${maxLagSeconds} s): a heartbeat written on the source did not ` +
-          'reach the target within it (the newest applied is ' +
-          `${lag.lagSeconds === null ? 'none' : `${lag.lagSeconds.toFixed(1)} s old`})`,
-      );
-    return { tables: await publishedAppTables(this.h, this.env.names.publication), sequences };
-  }
-
   /** Past the point of no return: end late sessions, drain a last fence, carry, stop replication. */
   private async switchOver(): Promise<void> {
     const deadline = Date.now() + this.limits.timeoutMs;
@@ -284,54 +226,11 @@ class Cutover {
         throw new MigrationError(
           'CutoverTimedOut',
           `the target did not apply fence ${mark.token} within ${formatDuration(this.limits.timeoutMs)}: ` +
-            (await this.drainReport(mark)),
+            (await drainReport(this.env, this.h, this.t, mark)),
         );
       }
       await sleep(20);
     }
-  }
-
-  /** What is known about a drain that did not finish, for the operator. */
-  private async drainReport(mark: Mark): Promise<string> {
-    const parts: string[] = [];
-    const sub = await this.t.query<{ enabled: boolean; workers: string }>(
-      `select s.subenabled as enabled,
-              (select count(*) from pg_stat_subscription w
-                where w.subid = s.oid and w.relid is null and w.pid is not null) as workers
-         from pg_subscription s where s.subname = $1`,
-      [this.env.names.subscription],
-    );
-    parts.push(
-      !sub.rowCount
-        ? 'the subscription is gone'
-        : !sub.rows[0].enabled
-          ? 'the subscription is disabled'
-          : Number(sub.rows[0].workers)
-            ? 'its apply worker runs'
-            : 'no apply worker runs',
-    );
-    const slot = await this.h.query<{ active: boolean; confirmed: string | null; behind: string | null }>(
-      `select active, confirmed_flush_lsn::text as confirmed,
-              pg_wal_lsn_diff($2::pg_lsn, confirmed_flush_lsn)::bigint::text as behind
-         from pg_replication_slots where slot_name = $1`,
-      [this.env.names.slot, mark.lsn],
-    );
-    if (slot.rowCount) {
-      const s = slot.rows[0];
-      parts.push(
-        `slot ${s.active ? 'in use' : 'not in use'}, confirmed up to ${s.confirmed}, ` +
-          `${s.behind} bytes short of the fence at ${mark.lsn}`,
-      );
-    }
-    const age = await heartbeatAge(this.h, this.t, this.job);
-    parts.push(
-      age === null
-        ? 'no heartbeat on the target'
-        : `the newest heartbeat on the target was written ${age.toFixed(1)} s ago`,
-    );
-    const errors = await this.env.applyErrors();
-    if (errors.length) parts.push(`target log: ${errors.join(' | ')}`);
-    return parts.join('; ');
   }
 }
 
@@ -396,26 +295,6 @@ async function writeFence(h: pg.Client, job: string): Promise<Mark> {
   return { token, lsn: rows[0].lsn };
 }
 
-/** The published application tables: what the fence locks (dbmig's own stay writable for the drain). */
-async function publishedAppTables(h: pg.Client, publication: string): Promise<string[]> {
-  const { rows } = await h.query<{ name: string }>(
-    `select format('%I.%I', n.nspname, c.relname) as name
-       from pg_publication p join pg_publication_rel pr on pr.prpubid = p.oid
-       join pg_class c on c.oid = pr.prrelid join pg_namespace n on n.oid = c.relnamespace
-      where p.pubname = $1 and n.nspname <> 'dbmig' order by 1`,
-    [publication],
-  );
-  return rows.map((r) => r.name);
-}
-
-async function applyErrorCount(t: pg.Client, subid: number): Promise<number> {
-  const { rows } = await t.query<{ n: string }>(
-    'select apply_error_count + sync_error_count as n from pg_stat_subscription_stats where subid = $1',
-    [subid],
-  );
-  return rows.length ? Number(rows[0].n) : 0;
-}
-
 async function ensureReplicating(t: pg.Client, sub: string): Promise<string> {
   const { rows } = await t.query<{ enabled: boolean }>(
     'select subenabled as enabled from pg_subscription where subname = $1',
@@ -437,13 +316,5 @@ function lostFence(fence: Fence, when: string): MigrationError {
   return new MigrationError(
     'CutoverInterrupted',
     `the fence session (pid ${fence.ref.pid}) ended ${when}, and the lock with it`,
-  );
-}
-
-function preparedError(prepared: string[]): MigrationError {
-  return new MigrationError(
-    'PreparedTransactions',
-    `not cutting over while ${prepared.length} prepared transaction(s) exist on the source: ${prepared.join(', ')}; ` +
-      'COMMIT PREPARED or ROLLBACK PREPARED them (a COMMIT PREPARED would write after the fence)',
   );
 }

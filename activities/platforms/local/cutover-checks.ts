@@ -1,0 +1,141 @@
+// What the cutover checks before it blocks anything (the gate), and what it can tell an operator
+// about a drain that did not finish. Reads only: nothing here changes the source or the target.
+import type pg from 'pg';
+import { MigrationError } from '../platform';
+import {
+  listSequences,
+  missingOnTarget,
+  populatedMaterializedViews,
+  refuseUnreadable,
+  type SourceSequence,
+} from './carry';
+import type { CutoverEnv } from './cutover';
+import { preparedTransactions } from './fence';
+import { heartbeatAge, heartbeatLag } from './lag';
+
+export interface CutoverLimits {
+  maxLagSeconds: number;
+  timeoutMs: number;
+}
+
+export interface Gate {
+  tables: string[];
+  sequences: SourceSequence[];
+}
+
+export interface Mark {
+  token: string;
+  lsn: string;
+}
+
+/** Everything that must hold before anything is blocked; else CutoverNotReady and nothing changed. */
+export async function checkGate(env: CutoverEnv, h: pg.Client, t: pg.Client, limits: CutoverLimits): Promise<Gate> {
+  const notReady = (why: string) =>
+    new MigrationError('CutoverNotReady', `not cutting over: ${why}; nothing was blocked`);
+  const sub = await t.query<{ oid: number; enabled: boolean; copying: string }>(
+    `select s.oid, s.subenabled as enabled,
+            (select count(*) from pg_subscription_rel r where r.srsubid = s.oid and r.srsubstate <> 'r') as copying
+       from pg_subscription s where s.subname = $1`,
+    [env.names.subscription],
+  );
+  if (!sub.rowCount) throw notReady(`subscription ${env.names.subscription} does not exist on the target`);
+  if (!sub.rows[0].enabled)
+    throw notReady(`replication is stopped (subscription ${env.names.subscription} is disabled)`);
+  if (Number(sub.rows[0].copying)) throw notReady(`${sub.rows[0].copying} tables are still in their initial copy`);
+
+  const sequences = await listSequences(h);
+  refuseUnreadable(sequences, env.source.user);
+  const missing = await missingOnTarget(t, await populatedMaterializedViews(h));
+  if (missing.length) throw notReady(`materialized views missing on the target: ${missing.join(', ')}`);
+  const prepared = await preparedTransactions(h);
+  if (prepared.length) throw preparedError(prepared);
+
+  const errorsBefore = await applyErrorCount(t, sub.rows[0].oid);
+  const { maxLagSeconds } = limits;
+  const lag = await heartbeatLag(h, t, env.names.job, maxLagSeconds * 1000);
+  const newErrors = (await applyErrorCount(t, sub.rows[0].oid)) - errorsBefore;
+  if (newErrors > 0) {
+    const log = await env.applyErrors();
+    throw notReady(
+      `the target failed to apply ${newErrors} time(s) just now${log.length ? `: ${log.join(' | ')}` : ''}`,
+    );
+  }
+  if (!lag.arrived)
+    throw notReady(
+      `lag is over cutover.maxLagSeconds (${maxLagSeconds} s): a heartbeat written on the source did not ` +
+        'reach the target within it (the newest applied is ' +
+        `${lag.lagSeconds === null ? 'none' : `${lag.lagSeconds.toFixed(1)} s old`})`,
+    );
+  return { tables: await publishedAppTables(h, env.names.publication), sequences };
+}
+
+/** What is known about a drain that did not finish, for the operator. */
+export async function drainReport(env: CutoverEnv, h: pg.Client, t: pg.Client, mark: Mark): Promise<string> {
+  const parts: string[] = [];
+  const sub = await t.query<{ enabled: boolean; workers: string }>(
+    `select s.subenabled as enabled,
+            (select count(*) from pg_stat_subscription w
+              where w.subid = s.oid and w.relid is null and w.pid is not null) as workers
+       from pg_subscription s where s.subname = $1`,
+    [env.names.subscription],
+  );
+  parts.push(
+    !sub.rowCount
+      ? 'the subscription is gone'
+      : !sub.rows[0].enabled
+        ? 'the subscription is disabled'
+        : Number(sub.rows[0].workers)
+          ? 'its apply worker runs'
+          : 'no apply worker runs',
+  );
+  const slot = await h.query<{ active: boolean; confirmed: string | null; behind: string | null }>(
+    `select active, confirmed_flush_lsn::text as confirmed,
+            pg_wal_lsn_diff($2::pg_lsn, confirmed_flush_lsn)::bigint::text as behind
+       from pg_replication_slots where slot_name = $1`,
+    [env.names.slot, mark.lsn],
+  );
+  if (slot.rowCount) {
+    const s = slot.rows[0];
+    parts.push(
+      `slot ${s.active ? 'in use' : 'not in use'}, confirmed up to ${s.confirmed}, ` +
+        `${s.behind} bytes short of the fence at ${mark.lsn}`,
+    );
+  }
+  const age = await heartbeatAge(h, t, env.names.job);
+  parts.push(
+    age === null
+      ? 'no heartbeat on the target'
+      : `the newest heartbeat on the target was written ${age.toFixed(1)} s ago`,
+  );
+  const errors = await env.applyErrors();
+  if (errors.length) parts.push(`target log: ${errors.join(' | ')}`);
+  return parts.join('; ');
+}
+
+/** The published application tables: what the fence locks (dbmig's own stay writable for the drain). */
+async function publishedAppTables(h: pg.Client, publication: string): Promise<string[]> {
+  const { rows } = await h.query<{ name: string }>(
+    `select format('%I.%I', n.nspname, c.relname) as name
+       from pg_publication p join pg_publication_rel pr on pr.prpubid = p.oid
+       join pg_class c on c.oid = pr.prrelid join pg_namespace n on n.oid = c.relnamespace
+      where p.pubname = $1 and n.nspname <> 'dbmig' order by 1`,
+    [publication],
+  );
+  return rows.map((r) => r.name);
+}
+
+async function applyErrorCount(t: pg.Client, subid: number): Promise<number> {
+  const { rows } = await t.query<{ n: string }>(
+    'select apply_error_count + sync_error_count as n from pg_stat_subscription_stats where subid = $1',
+    [subid],
+  );
+  return rows.length ? Number(rows[0].n) : 0;
+}
+
+export function preparedError(prepared: string[]): MigrationError {
+  return new MigrationError(
+    'PreparedTransactions',
+    `not cutting over while ${prepared.length} prepared transaction(s) exist on the source: ${prepared.join(', ')}; ` +
+      'COMMIT PREPARED or ROLLBACK PREPARED them (a COMMIT PREPARED would write after the fence)',
+  );
+}
