@@ -69,7 +69,8 @@ async function alreadyUsed(client: Client, id: string): Promise<string> {
     .catch(() => 'UNKNOWN');
   const what =
     status === 'RUNNING'
-      ? `is running: watch it with \`dbmig status ${id}\`, and retry a failed database with \`dbmig retry ${id} DATABASE\``
+      ? `is running: watch it with \`dbmig status ${id}\`, ` +
+        `and retry a failed database with \`dbmig retry ${id} DATABASE\``
       : `has already run (${status}); its targets may have taken over, so it is never run again`;
   return `migration id "${id}" ${what}. To migrate other databases, start a plan with a new --id.`;
 }
