@@ -55,6 +55,18 @@ export const FAILURES = {
     meaning: 'the write block ended early (its session was terminated); the source takes writes again',
     retryable: true,
   },
+  RollbackUnavailable: {
+    meaning: 'no reverse replication to roll back with: none was set up, or the cutover was finalized',
+    retryable: false,
+  },
+  RollbackInProgress: {
+    meaning: 'a rollback after the cutover passed its point of no return (the target is closed); finish the rollback',
+    retryable: false,
+  },
+  RollbackFailed: {
+    meaning: 'a rollback after cutover did not finish; the database says whether the target still takes writes',
+    retryable: false,
+  },
 } as const satisfies Record<string, FailureInfo>;
 
 export type FailureType = keyof typeof FAILURES;

@@ -303,14 +303,18 @@ test('a fence session killed mid-drain releases writes at once; the retry comple
   assert.ok(released < 1_000, `the blocked write waited ${released} ms after the kill`);
   await release();
   assert.deepEqual(await fenceSessions(db), [], 'the killed block left nothing');
+  // The retry's drain is held until the block has been counted: a fence that arrived first would
+  // end the block before anyone looked.
   let fencesDuringRetry: number[] = [];
+  const releaseRetry = await stallApply(db, 'dbmig.fence');
   const result = await platform.cutover(
     task,
     onStep('draining to fence', () => {
-      void fenceSessions(db).then((pids) => (fencesDuringRetry = pids));
+      void fenceSessions(db)
+        .then((pids) => (fencesDuringRetry = pids))
+        .finally(() => releaseRetry());
     }),
   );
-  await sleep(50);
   assert.equal(fencesDuringRetry.length, 1, 'exactly one block while the retry drained');
   assert.equal((await jobRecord(task)).blocks, 2);
   assert.equal(await count(onTarget(db)), await count(onSource(db)));

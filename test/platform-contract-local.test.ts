@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import pg from 'pg';
 import { LocalPlatform } from '../activities/platforms/local';
+import { writeMark } from '../activities/platforms/local/target-mark';
 import { withClient, type ClusterInfo } from '../activities/platforms/local/clusters';
 import type { DatabaseTask } from '../activities/platforms/platform';
 import { resourceNames } from '../common/naming';
@@ -71,8 +72,26 @@ platformContract({
           c.query(`create database ${pg.escapeIdentifier(t.settings.targetDatabase)}`),
         );
         return new RegExp(
-          `${t.settings.targetDatabase} .*already exists and was not created by migration ${t.migrationId}`,
+          `${t.settings.targetDatabase} .*already exists and belongs to no dbmig migration, ` +
+            `not to migration ${t.migrationId}`,
         );
+      },
+    },
+    {
+      operation: 'provisionTarget',
+      what: 'its own target, once that target has taken over (a re-run of a finished migration)',
+      async arrange(t) {
+        const info = await platform.clusters.ensure(TARGET);
+        await withClient({ ...info, database: 'postgres' }, async (c) => {
+          await c.query(`create database ${pg.escapeIdentifier(t.settings.targetDatabase)}`);
+          await writeMark(
+            c,
+            t.settings.targetDatabase,
+            { migrationId: t.migrationId, database: t.database.name },
+            'cutover',
+          );
+        });
+        return new RegExp(`${t.settings.targetDatabase} .*has already taken over from the source`);
       },
     },
     {

@@ -114,6 +114,27 @@ export interface CutoverResult {
   sequences?: CarriedSequence[];
   /** Materialized views refreshed on the target because they were populated on the source. */
   materializedViews?: string[];
+  /** Replication from the target back to the source, set up before the target took writes: a rollback path. */
+  reverseReplication?: ReverseReplication;
+}
+
+/** Where the target's writes flow back to the source until the cutover is finalized or rolled back. */
+export interface ReverseReplication {
+  /** On the target. */
+  publication: string;
+  /** On the target. */
+  slot: string;
+  /** On the source. */
+  subscription: string;
+}
+
+/** A rollback after the cutover: the source took writes again with every write the target took. */
+export interface RollbackResult {
+  /** From the block of the target's writes until the source took writes again. */
+  writeBlockMs: number;
+  /** What the rollback carried back to the source. */
+  sequences: CarriedSequence[];
+  materializedViews: string[];
 }
 
 /** A request a platform sends that changes something; reads and operation polls are not listed. */
@@ -152,6 +173,14 @@ export interface MigrationPlatform {
   cutover(task: DatabaseTask, onProgress: (step: string) => void): Promise<CutoverResult>;
   /** Undo a cutover that did not finish: give the source its writes back. */
   rollbackCutover(task: DatabaseTask): Promise<void>;
+  /**
+   * Operator-triggered only: after a cutover, until it is finalized, move back to the source
+   * (fence and close the target, drain reverse replication, carry sequences, reopen the source).
+   * Throws RollbackUnavailable where there is no reverse replication (none, or finalized).
+   */
+  rollbackAfterCutover(task: DatabaseTask, onProgress?: (step: string) => void): Promise<RollbackResult>;
+  /** Ends the rollback path: drops reverse replication; the source stays closed. Nothing after a rollback. */
+  finalizeCutover(task: DatabaseTask): Promise<void>;
   stopMigrationJob(task: DatabaseTask): Promise<void>;
   deleteMigrationJob(task: DatabaseTask): Promise<void>;
   /** Deletes the target only if this migration created it. */

@@ -103,6 +103,17 @@ export function platformContract(subject: PlatformSubject): void {
       unchanged(before, await world(), `${name} of nothing changed the world`);
     }
 
+    /** Runs `op`, which must throw RollbackUnavailable and change nothing. */
+    async function refused(name: string, op: () => Promise<unknown>): Promise<void> {
+      const before = await world();
+      await assert.rejects(op, (err: unknown) => {
+        assert.ok(err instanceof MigrationError, `not a MigrationError: ${String(err)}`);
+        assert.equal(err.type, 'RollbackUnavailable', err.message);
+        return true;
+      });
+      unchanged(before, await world(), `the refused ${name} changed the world`);
+    }
+
     /** Replication settles in CDC once the copy is done; only then does the world stand still. */
     async function untilCdc(task: DatabaseTask): Promise<void> {
       const until = Date.now() + REPLICATION_TIMEOUT_MS;
@@ -160,6 +171,14 @@ export function platformContract(subject: PlatformSubject): void {
 
       it('rollbackCutover twice: world as once', async () => {
         await twice('rollbackCutover', () => platform.rollbackCutover(task));
+      });
+
+      it('finalizeCutover twice: world as once', async () => {
+        await twice('finalizeCutover', () => platform.finalizeCutover(task));
+      });
+
+      it('rollbackAfterCutover after finalizeCutover is refused (RollbackUnavailable), world unchanged', async () => {
+        await refused('rollbackAfterCutover', () => platform.rollbackAfterCutover(task, () => undefined));
       });
     });
 
@@ -237,6 +256,7 @@ export function platformContract(subject: PlatformSubject): void {
         releaseCapacity: (t: DatabaseTask) => platform.releaseCapacity(t),
         deleteTarget: (t: DatabaseTask) => platform.deleteTarget(t),
         rollbackCutover: (t: DatabaseTask) => platform.rollbackCutover(t),
+        finalizeCutover: (t: DatabaseTask) => platform.finalizeCutover(t),
       };
       // Every undo gets the same two worlds: each must leave them as it found them.
       for (const [name, undo] of Object.entries(undos)) {
@@ -249,6 +269,14 @@ export function platformContract(subject: PlatformSubject): void {
           await noOp(name, () => undo(task));
         });
       }
+      it('rollbackAfterCutover for a migration that created nothing is refused (RollbackUnavailable)', async () => {
+        const task = await subject.task('none');
+        await refused('rollbackAfterCutover', () => platform.rollbackAfterCutover(task, () => undefined));
+      });
+      it('rollbackAfterCutover for a migration whose target instance does not exist is refused', async () => {
+        const task = await subject.task('nothing', { absentTarget: true });
+        await refused('rollbackAfterCutover', () => platform.rollbackAfterCutover(task, () => undefined));
+      });
     });
 
     describe('a conflicting resource is refused, naming the difference, before any change', () => {

@@ -12,6 +12,7 @@ import {
   type MigrationPlatform,
   type PlannedOperation,
   type ReplicationStatus,
+  type RollbackResult,
   type TargetInfo,
   type ValidationResult,
 } from '../platform';
@@ -191,6 +192,17 @@ export class GcpPlatform implements MigrationPlatform {
 
   /** A promoted DMS destination is standalone; promotion cannot be undone. */
   async rollbackCutover(): Promise<void> {}
+
+  async rollbackAfterCutover(task: DatabaseTask): Promise<RollbackResult> {
+    throw new MigrationError(
+      'RollbackUnavailable',
+      `DMS has no reverse replication: ${task.database.name} (migration ${task.migrationId}) cannot be rolled back ` +
+        'to its source after the cutover; the promoted destination is the database of record',
+    );
+  }
+
+  /** Nothing to drop: DMS set up no reverse replication. */
+  async finalizeCutover(): Promise<void> {}
 
   async stopMigrationJob(task: DatabaseTask): Promise<void> {
     this.check(task);

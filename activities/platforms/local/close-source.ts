@@ -4,6 +4,9 @@
 // (fence.ts), so they commit together with the release of the lock: a worker that dies before
 // that commit leaves nothing behind, since PostgreSQL rolls the transaction back.
 //
+// A rollback after the cutover closes the target the same way (rollback.ts), and reopens the
+// source with reopenSource from what the close recorded.
+//
 // What PostgreSQL does not let this close: superusers skip privilege checks, CONNECT included
 // (GRANT, "Privileges"), and any session may SET default_transaction_read_only = off. The lock
 // and ending every other session are what keep those out during the cutover (cutover.ts).
@@ -77,4 +80,55 @@ export async function closeSource(f: pg.Client, database: string, access: Source
       `closing ${database} would lock the migration user out (it connects through PUBLIC): grant it CONNECT itself`,
     );
   await f.query(`alter database ${db} set default_transaction_read_only = on`);
+}
+
+/** Every privilege on the database, as comparable text: the ACL itself, or the built-in default it stands for. */
+const EFFECTIVE_ACL = `
+  select array(select format('%s>%s:%s%s', a.grantor::regrole, case when a.grantee = 0 then 'PUBLIC'
+                             else a.grantee::regrole::text end, a.privilege_type, case when a.is_grantable then '*' end)
+                 from aclexplode(coalesce($1::aclitem[], acldefault('d', d.datdba))) a order by 1)::text as acl
+    from pg_database d where d.datname = current_database()`;
+
+/**
+ * Gives a database closed by closeSource back what the close took, in one transaction: each
+ * CONNECT grant (as its grantor, with its grant option) and the database's own
+ * default_transaction_read_only, or none. Running it again changes nothing. The result is checked
+ * against `before`, privilege by privilege: a NULL ACL (the built-in default) comes back spelled
+ * out, since no command sets an ACL back to NULL, but it grants exactly the same.
+ */
+export async function reopenSource(c: pg.Client, database: string, before: SourceAccess): Promise<void> {
+  const db = pg.escapeIdentifier(database);
+  await c.query('begin');
+  try {
+    const me = (await c.query<{ me: string }>('select current_user::regrole::text as me')).rows[0].me;
+    // A grant with grant option comes before the grants made under it: rounds until none is missing.
+    for (let round = 0; round <= before.connectGrants.length; round++) {
+      const have = (await c.query<ConnectGrant>(CONNECT_GRANTS)).rows;
+      const missing = before.connectGrants.filter(
+        (g) => !have.some((h) => h.grantor === g.grantor && h.grantee === g.grantee && h.grantable === g.grantable),
+      );
+      if (!missing.length) break;
+      for (const g of missing) {
+        if (g.grantor !== me) await c.query(`set local role ${g.grantor}`);
+        await c.query(`grant connect on database ${db} to ${g.grantee}${g.grantable ? ' with grant option' : ''}`);
+        if (g.grantor !== me) await c.query('reset role');
+      }
+    }
+    if (before.readOnly === null) await c.query(`alter database ${db} reset default_transaction_read_only`);
+    else await c.query(`alter database ${db} set default_transaction_read_only = ${pg.escapeLiteral(before.readOnly)}`);
+    const now = await readSourceAccess(c);
+    const [was, is] = await Promise.all(
+      [before.acl, now.acl].map(async (acl) => (await c.query<{ acl: string }>(EFFECTIVE_ACL, [acl])).rows[0].acl),
+    );
+    if (was !== is || now.readOnly !== before.readOnly)
+      throw new MigrationError(
+        'PermissionDenied',
+        `cannot give ${database} back its access: privileges ${is} (were ${was}), ` +
+          `default_transaction_read_only ${now.readOnly ?? 'unset'} (was ${before.readOnly ?? 'unset'})`,
+      );
+    await c.query('commit');
+  } catch (err) {
+    await c.query('rollback').catch(() => undefined);
+    throw err;
+  }
 }

@@ -49,6 +49,14 @@ export async function checkGate(env: CutoverEnv, h: pg.Client, t: pg.Client, lim
   if (missing.length) throw notReady(`materialized views missing on the target: ${missing.join(', ')}`);
   const prepared = await preparedTransactions(h);
   if (prepared.length) throw preparedError(prepared);
+  if (!(await maySubscribe(h)))
+    throw new MigrationError(
+      'PermissionDenied',
+      `not cutting over: the migration user ${env.source.user} may not create the subscription that carries the ` +
+        "target's writes back to the source (reverse.ts), which the cutover sets up after the source is closed: " +
+        'it needs superuser on PostgreSQL 15, pg_create_subscription and CREATE on the database from 16; ' +
+        'nothing was blocked',
+    );
 
   const errorsBefore = await applyErrorCount(t, sub.rows[0].oid);
   const { maxLagSeconds } = limits;
@@ -69,8 +77,17 @@ export async function checkGate(env: CutoverEnv, h: pg.Client, t: pg.Client, lim
   return { tables: await publishedAppTables(h, env.names.publication), sequences };
 }
 
-/** What is known about a drain that did not finish, for the operator. */
-export async function drainReport(env: CutoverEnv, h: pg.Client, t: pg.Client, mark: Mark): Promise<string> {
+/**
+ * What is known about a drain that did not finish, for the operator. `h` publishes and `t`
+ * subscribes: a rollback (rollback.ts) passes the target and the source, with the reverse names.
+ */
+export async function drainReport(
+  env: CutoverEnv,
+  h: pg.Client,
+  t: pg.Client,
+  mark: Mark,
+  subscriber = 'the target',
+): Promise<string> {
   const parts: string[] = [];
   const sub = await t.query<{ enabled: boolean; workers: string }>(
     `select s.subenabled as enabled,
@@ -104,16 +121,16 @@ export async function drainReport(env: CutoverEnv, h: pg.Client, t: pg.Client, m
   const age = await heartbeatAge(h, t, env.names.job);
   parts.push(
     age === null
-      ? 'no heartbeat on the target'
-      : `the newest heartbeat on the target was written ${age.toFixed(1)} s ago`,
+      ? `no heartbeat on ${subscriber}`
+      : `the newest heartbeat on ${subscriber} was written ${age.toFixed(1)} s ago`,
   );
   const errors = await env.applyErrors();
-  if (errors.length) parts.push(`target log: ${errors.join(' | ')}`);
+  if (errors.length) parts.push(`${subscriber.replace(/^the /, '')} log: ${errors.join(' | ')}`);
   return parts.join('; ');
 }
 
 /** The published application tables: what the fence locks (dbmig's own stay writable for the drain). */
-async function publishedAppTables(h: pg.Client, publication: string): Promise<string[]> {
+export async function publishedAppTables(h: pg.Client, publication: string): Promise<string[]> {
   const { rows } = await h.query<{ name: string }>(
     `select format('%I.%I', n.nspname, c.relname) as name
        from pg_publication p join pg_publication_rel pr on pr.prpubid = p.oid
@@ -124,7 +141,19 @@ async function publishedAppTables(h: pg.Client, publication: string): Promise<st
   return rows.map((r) => r.name);
 }
 
-async function applyErrorCount(t: pg.Client, subid: number): Promise<number> {
+/** Whether the current user may create a subscription in this database (CREATE SUBSCRIPTION's own checks). */
+async function maySubscribe(h: pg.Client): Promise<boolean> {
+  const { rows } = await h.query<{ ok: boolean }>(
+    `select r.rolsuper or (current_setting('server_version_num')::int >= 160000
+              and has_database_privilege(current_database(), 'CREATE')
+              and exists (select 1 from pg_roles g
+                           where g.rolname = 'pg_create_subscription' and pg_has_role(g.oid, 'member'))) as ok
+       from pg_roles r where r.rolname = current_user`,
+  );
+  return rows[0].ok;
+}
+
+export async function applyErrorCount(t: pg.Client, subid: number): Promise<number> {
   const { rows } = await t.query<{ n: string }>(
     'select apply_error_count + sync_error_count as n from pg_stat_subscription_stats where subid = $1',
     [subid],

@@ -16,7 +16,9 @@
 //             ACL and defaults (a catalog change is visible only once committed), so they are
 //             ended too and a last fence is drained: whatever they wrote after the lock went is on
 //             the target. Then sequences (value and is_called) and populated materialized views
-//             are carried and the subscription stops: the target takes writes.
+//             are carried, the subscription stops (its worker ended: nothing more arrives), the
+//             target is marked as cut over and reverse replication is set up (reverse.ts): the
+//             target takes writes. The write-block window ends here.
 //   remove    subscription, slot and publication are dropped.
 //
 // A retry reads the job record: before the point of no return it ends a fence session that
@@ -33,7 +35,15 @@ import { checkGate, drainReport, preparedError, type CutoverLimits, type Mark } 
 import { withClient, type ConnectionParams } from './clusters';
 import { endFence, endOtherSessions, Fence, preparedTransactions } from './fence';
 import { pastPointOfNoReturn, type JobRecord, type JobRecords } from './job-record';
-import { dropSourceObjects, dropSubscription, setSubscriptionEnabled, type JobNames } from './replication';
+import {
+  dropSourceObjects,
+  dropSubscription,
+  setSubscriptionEnabled,
+  stopSubscription,
+  type JobNames,
+} from './replication';
+import { setUpReverse } from './reverse';
+import { markCutOver } from './target-mark';
 
 export interface CutoverEnv {
   task: DatabaseTask;
@@ -49,7 +59,7 @@ export interface CutoverEnv {
 type Progress = (step: string) => void;
 
 /** Closing needs a moment (statements, sessions to exit): with less left, time out while it is still undoable. */
-const CLOSE_MARGIN_MS = 500;
+export const CLOSE_MARGIN_MS = 500;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 class Cutover {
@@ -92,6 +102,7 @@ class Cutover {
     await dropSubscription(this.t, this.env.names.subscription);
     await dropSourceObjects(this.h, this.env.names);
     const s = this.rec.switched!;
+    const reverse = this.rec.reverse;
     const result: CutoverResult = {
       endpoint: `postgresql://${this.env.target.host}:${this.env.target.port}/${this.env.target.database}`,
       finalLsn: s.finalLsn,
@@ -99,6 +110,15 @@ class Cutover {
       writeBlockMs: s.writeBlockMs,
       sequences: s.sequences,
       materializedViews: s.materializedViews,
+      ...(reverse
+        ? {
+            reverseReplication: {
+              publication: reverse.publication,
+              slot: reverse.slot,
+              subscription: reverse.subscription,
+            },
+          }
+        : {}),
     };
     await this.save({ result });
     return result;
@@ -180,34 +200,46 @@ class Cutover {
     return err;
   }
 
-  /** Past the point of no return: end late sessions, drain a last fence, carry, stop replication. */
+  /**
+   * Past the point of no return: end late sessions, drain a last fence, carry, stop replication,
+   * then set up reverse replication. Once replication is stopped nothing more arrives from the
+   * source, so a retry from there on does not drain again (it could not).
+   */
   private async switchOver(): Promise<void> {
     const deadline = Date.now() + this.limits.timeoutMs;
-    this.progress('ending sessions that connected while the source was closing');
-    for (let round = 0; round < 3; round++) {
-      if (!(await endOtherSessions(this.h, [this.hPid], deadline)).length) break;
+    if (!this.rec.subscriptionDisabled) {
+      this.progress('ending sessions that connected while the source was closing');
+      for (let round = 0; round < 3; round++) {
+        if (!(await endOtherSessions(this.h, [this.hPid], deadline)).length) break;
+      }
+      const mark = await writeFence(this.h, this.job);
+      this.progress(`draining to the final fence ${mark.token}`);
+      await this.waitForFence(mark, deadline);
+      const seqs = await listSequences(this.h);
+      const views = await populatedMaterializedViews(this.h);
+      this.progress(`carrying ${seqs.length} sequences and ${views.length} materialized views`);
+      const sequences = await carrySequences(this.h, this.t, seqs);
+      await refreshMaterializedViews(this.t, views);
+      const final = { finalLsn: mark.lsn, sequences, materializedViews: views };
+      await this.save({ subscriptionDisabled: true, final });
     }
-    const mark = await writeFence(this.h, this.job);
-    this.progress(`draining to the final fence ${mark.token}`);
-    await this.waitForFence(mark, deadline);
-    const seqs = await listSequences(this.h);
-    const views = await populatedMaterializedViews(this.h);
-    this.progress(`carrying ${seqs.length} sequences and ${views.length} materialized views`);
-    const sequences = await carrySequences(this.h, this.t, seqs);
-    await refreshMaterializedViews(this.t, views);
-    this.progress('stopping replication: the target takes writes');
-    await setSubscriptionEnabled(this.t, this.env.names.subscription, false);
+    this.progress('stopping replication: nothing more arrives from the source');
+    const setupStarted = Date.now();
+    await stopSubscription(this.t, this.env.names.subscription, deadline);
+    const { task } = this.env;
+    await markCutOver(this.t, this.env.target.database, {
+      migrationId: task.migrationId,
+      database: task.database.name,
+    });
+    this.progress('setting up reverse replication (target to source, no copy): the target takes writes');
+    const save = (p: Partial<JobRecord>) => this.save(p);
+    const reverse = await setUpReverse(this.h, this.t, this.env.names, this.env.target, this.rec, save, deadline);
     const at = Date.now();
+    const final = this.rec.final!;
     await this.save({
       phase: 'switched',
-      subscriptionDisabled: true,
-      switched: {
-        at,
-        finalLsn: mark.lsn,
-        writeBlockMs: at - this.rec.block!.startedAt,
-        sequences,
-        materializedViews: views,
-      },
+      reverse: { ...reverse, at, setupMs: at - setupStarted },
+      switched: { at, ...final, writeBlockMs: at - this.rec.block!.startedAt },
     });
   }
 
@@ -250,6 +282,7 @@ export async function runCutover(env: CutoverEnv, onProgress: Progress): Promise
 export async function rollbackCutover(env: CutoverEnv): Promise<void> {
   const rec = await env.records.read();
   if (!rec.phase && !rec.result) return;
+  if (rec.reverse?.rollback?.result) return; // rolled back after the cutover (rollback.ts): the source is open
   await withClient(env.source, async (h) => {
     // First: a hung attempt whose session is gone can no longer commit the close after this check.
     if (rec.block && !pastPointOfNoReturn(rec)) await endFence(h, rec.block);
@@ -279,12 +312,12 @@ async function resolveClosing(
 }
 
 /** The close token is written in the fence transaction: visible exactly when that transaction committed. */
-async function closeCommitted(h: pg.Client, job: string, token: string): Promise<boolean> {
+export async function closeCommitted(h: pg.Client, job: string, token: string): Promise<boolean> {
   const { rows } = await h.query('select 1 from dbmig.fence where job = $1 and token = $2', [job, token]);
   return rows.length > 0;
 }
 
-async function writeFence(h: pg.Client, job: string): Promise<Mark> {
+export async function writeFence(h: pg.Client, job: string): Promise<Mark> {
   const token = randomUUID();
   await h.query(
     `insert into dbmig.fence (job, token, at) values ($1, $2, clock_timestamp())
@@ -307,12 +340,12 @@ async function ensureReplicating(t: pg.Client, sub: string): Promise<string> {
   return 'replication had stopped and was started again';
 }
 
-async function backendAlive(h: pg.Client, fence: Fence): Promise<boolean> {
+export async function backendAlive(h: pg.Client, fence: Fence): Promise<boolean> {
   const { rows } = await h.query('select 1 from pg_stat_activity where pid = $1', [fence.ref.pid]);
   return rows.length > 0;
 }
 
-function lostFence(fence: Fence, when: string): MigrationError {
+export function lostFence(fence: Fence, when: string): MigrationError {
   return new MigrationError(
     'CutoverInterrupted',
     `the fence session (pid ${fence.ref.pid}) ended ${when}, and the lock with it`,

@@ -56,7 +56,8 @@ export function describeLocal(task: DatabaseTask): PlannedOperation[] {
       resource: src,
       detail:
         `only if lag <= ${limits.maxLagSeconds}s; the source is blocked at most ${formatDuration(limits.timeoutMs)}, ` +
-        'then closed for good; write-block window measured',
+        `then closed; reverse replication (${n.publication}_rev, ${n.slot}_rev, ${n.subscription}_rev, no copy) ` +
+        'keeps a rollback possible until finalized; write-block window measured',
     },
     { state: 'VERIFYING_TARGET', api: 'row counts + checksums', resource: tgt, detail: 'exact' },
     {

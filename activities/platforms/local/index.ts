@@ -14,6 +14,7 @@ import {
   type DatabaseTask,
   type MigrationPlatform,
   type ReplicationStatus,
+  type RollbackResult,
   type TargetInfo,
   type ValidationResult,
 } from '../platform';
@@ -21,7 +22,8 @@ import { assess, listTables } from './assess';
 import { CapacityPool } from './capacity';
 import { LocalClusters, withClient, type ConnectionParams } from './clusters';
 import { rollbackCutover, runCutover, type CutoverEnv } from './cutover';
-import { JobRecords, pastPointOfNoReturn } from './job-record';
+import { finalizeReverse } from './finalize';
+import { JobRecords, pastPointOfNoReturn, reverseLive } from './job-record';
 import { warn } from './log';
 import { ensureOwnedObjects, hasOwnedTables, removeOwnedObjects } from './owned';
 import {
@@ -35,11 +37,12 @@ import {
   replicationStatus,
   setSubscriptionEnabled,
 } from './replication';
+import { rollbackRefusal } from './reverse';
+import { runRollback } from './rollback';
 import { applySchema, dumpSchema, toSql } from './schema';
 import { compareTables } from './validate';
 import { describeLocal } from './describe';
-
-const marker = (migrationId: string) => `dbmig migration=${migrationId}`;
+import { markSql, ownedBy, provisionRefusal, readMark, writeMark, type TargetOwner } from './target-mark';
 
 export class LocalPlatform implements MigrationPlatform {
   readonly name = 'local' as const;
@@ -81,6 +84,10 @@ export class LocalPlatform implements MigrationPlatform {
     return (await this.clusters.exists(task.database.target.instance)) ? this.target(task, 'postgres') : undefined;
   }
 
+  private owner(task: DatabaseTask): TargetOwner {
+    return { migrationId: task.migrationId, database: task.database.name };
+  }
+
   private names(task: DatabaseTask) {
     return resourceNames(task.migrationId, task.database.name);
   }
@@ -92,36 +99,21 @@ export class LocalPlatform implements MigrationPlatform {
   async provisionTarget(task: DatabaseTask): Promise<TargetInfo> {
     const params = await this.target(task, 'postgres');
     const db = task.settings.targetDatabase;
-    const mine = marker(task.migrationId);
-    const comment = await withClient(params, async (admin) => {
-      const { rows } = await admin.query<{ comment: string | null }>(
-        `select shobj_description(oid, 'pg_database') as comment from pg_database where datname = $1`,
-        [db],
-      );
-      if (!rows.length) {
-        await admin.query(`create database ${pg.escapeIdentifier(db)} template template0`);
-        await admin.query(
-          `comment on database ${pg.escapeIdentifier(db)} is ${pg.escapeLiteral(`${mine} state=created`)}`,
-        );
-        return `${mine} state=created`;
-      }
-      return rows[0].comment ?? '';
+    const owner = this.owner(task);
+    const where = `target database ${db} on instance ${task.database.target.instance}`;
+    const state = await withClient(params, async (admin) => {
+      const found = await readMark(admin, db);
+      const refusal = provisionRefusal(found, owner, where);
+      if (refusal) throw new MigrationError('AlreadyExistsMismatch', refusal);
+      if (found.mark) return found.mark.state;
+      await admin.query(`create database ${pg.escapeIdentifier(db)} template template0`);
+      await writeMark(admin, db, owner, 'created');
+      return 'created';
     });
-    if (!comment.startsWith(`${mine} `)) {
-      throw new MigrationError(
-        'AlreadyExistsMismatch',
-        `target database ${db} on instance ${task.database.target.instance} already exists and was not created ` +
-          `by migration ${task.migrationId}; refusing to reuse it`,
-      );
-    }
-    if (!comment.endsWith('state=schema')) {
+    if (state !== 'schema') {
       const sql = toSql(await dumpSchema(await this.source(task)));
-      await withClient({ ...params, database: db }, (c) =>
-        applySchema(
-          c,
-          `${sql};\ncomment on database ${pg.escapeIdentifier(db)} is ${pg.escapeLiteral(`${mine} state=schema`)};`,
-        ),
-      );
+      // The mark moves to 'schema' in the schema's own transaction: a retry never applies it twice.
+      await withClient({ ...params, database: db }, (c) => applySchema(c, `${sql};\n${markSql(db, owner, 'schema')};`));
     }
     return { endpoint: `postgresql://${params.host}:${params.port}/${db}`, ownedByMigration: true };
   }
@@ -244,6 +236,23 @@ export class LocalPlatform implements MigrationPlatform {
     await rollbackCutover(await this.cutoverEnv(task));
   }
 
+  async rollbackAfterCutover(
+    task: DatabaseTask,
+    onProgress: (step: string) => void = () => {},
+  ): Promise<RollbackResult> {
+    const what = `${task.database.name} (migration ${task.migrationId})`;
+    // Refused from the record alone, before anything is reached (or a target cluster started).
+    const refusal = rollbackRefusal(await this.jobRecords(task).read(), what);
+    if (refusal) throw refusal;
+    return runRollback(await this.cutoverEnv(task), onProgress);
+  }
+
+  async finalizeCutover(task: DatabaseTask): Promise<void> {
+    const rec = await this.jobRecords(task).read();
+    if (!rec.result || !rec.reverse || rec.reverse.rollback?.result) return; // nothing to finalize, or rolled back
+    await finalizeReverse(await this.cutoverEnv(task));
+  }
+
   async stopMigrationJob(task: DatabaseTask): Promise<void> {
     const params = await this.existingTarget(task);
     if (!params) return;
@@ -258,6 +267,9 @@ export class LocalPlatform implements MigrationPlatform {
 
   async deleteMigrationJob(task: DatabaseTask): Promise<void> {
     const names = this.names(task);
+    // While reverse replication runs, dbmig's tables carry its heartbeat and fence on both sides:
+    // finalize or rollback removes them.
+    const keepOwned = reverseLive(await this.jobRecords(task).read());
     const targetParams = await this.existingTarget(task);
     if (targetParams)
       await withClient(targetParams, async (admin) => {
@@ -267,33 +279,33 @@ export class LocalPlatform implements MigrationPlatform {
         if (exists.rowCount)
           await withClient({ ...targetParams, database: task.settings.targetDatabase }, async (c) => {
             await dropSubscription(c, names.subscription);
-            await removeOwnedObjects(c, names.job);
+            if (!keepOwned) await removeOwnedObjects(c, names.job);
           });
       });
     await withClient(await this.source(task), async (src) => {
       await dropSourceObjects(src, names);
-      await removeOwnedObjects(src, names.job);
+      if (!keepOwned) await removeOwnedObjects(src, names.job);
     });
   }
 
   async deleteTarget(task: DatabaseTask): Promise<void> {
     const db = task.settings.targetDatabase;
+    const where = `${db} on ${task.database.target.instance}`;
     const rec = await this.jobRecords(task).read();
     if (pastPointOfNoReturn(rec) || rec.phase === 'closing') {
       // Once the target has taken over (or may have), nothing automatic deletes it.
-      warn(
-        `deleteTarget: ${db} on ${task.database.target.instance} is kept: its cutover passed the point of no return`,
-      );
+      warn(`deleteTarget: ${where} is kept: its cutover passed the point of no return`);
       return;
     }
     const params = await this.existingTarget(task);
     if (!params) return;
     await withClient(params, async (admin) => {
-      const { rows } = await admin.query<{ comment: string | null }>(
-        `select shobj_description(oid, 'pg_database') as comment from pg_database where datname = $1`,
-        [db],
-      );
-      if (!rows.length || !(rows[0].comment ?? '').startsWith(`${marker(task.migrationId)} `)) return;
+      const { mark } = await readMark(admin, db);
+      if (!ownedBy(mark, this.owner(task))) return; // not ours (or gone): never dropped
+      if (mark!.state === 'cutover') {
+        warn(`deleteTarget: ${where} is kept: it is marked as cut over, whatever the job record says`);
+        return;
+      }
       await admin.query(`drop database ${pg.escapeIdentifier(db)} with (force)`);
     });
   }

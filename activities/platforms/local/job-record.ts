@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { CarriedSequence, CutoverResult } from '../platform';
+import type { CarriedSequence, CutoverResult, RollbackResult } from '../platform';
 import type { SourceAccess } from './close-source';
 
 /**
@@ -44,14 +44,67 @@ export interface JobRecord {
     sequences: CarriedSequence[];
     materializedViews: string[];
   };
-  /** The cutover disabled the subscription (only past the point of no return). */
+  /**
+   * The cutover stops the subscription (only past the point of no return), once the last fence is
+   * drained and `final` carried: a retry resumes after the drain, since nothing arrives any more.
+   */
   subscriptionDisabled?: boolean;
+  final?: { finalLsn: string; sequences: CarriedSequence[]; materializedViews: string[] };
+  /** Replication from the target back to the source (reverse.ts), from the switch until finalized or rolled back. */
+  reverse?: ReverseRecord;
   result?: CutoverResult;
+}
+
+export interface ReverseRecord {
+  /** On the target. */
+  publication: string;
+  /** On the target. */
+  slot: string;
+  /** On the source, owned by the migration user. */
+  subscription: string;
+  /**
+   * The migration user's own default_transaction_read_only in the source database (null: none)
+   * before the reverse subscription's apply worker was let write (reverse.ts); restored when it goes.
+   */
+  applyRoleReadOnly?: { role: string; before: string | null };
+  /** When the subscription was in place, and what stopping forward replication and this setup added to the block. */
+  at?: number;
+  setupMs?: number;
+  /** When the operator finalized: reverse replication was dropped, no rollback since. */
+  finalized?: { at: number };
+  rollback?: RollbackRecord;
+}
+
+/** The rollback after the cutover: the cutover protocol again, with the target fenced and closed. */
+export interface RollbackRecord {
+  phase?: CutoverPhase;
+  blocks?: number;
+  /** The fence session on the target. */
+  block?: BlockRecord;
+  /** The fence the source applied under the block. */
+  fence?: { token: string; lsn: string };
+  /** What closing the target changes, as it was before, and the token committed with the close. */
+  close?: { token: string; before: SourceAccess };
+  /** Past the target's close: the last fence drained and what was carried to the source. */
+  final?: { finalLsn: string; sequences: CarriedSequence[]; materializedViews: string[] };
+  /** The source took writes again: the write-block window ends here. */
+  reopened?: { at: number; writeBlockMs: number };
+  result?: RollbackResult;
 }
 
 /** Past the point of no return: the source stays closed, nothing reopens it automatically. */
 export function pastPointOfNoReturn(rec: JobRecord): boolean {
   return rec.phase === 'closed' || rec.phase === 'switched' || !!rec.result;
+}
+
+/** Past the rollback's point of no return: the target is closed, a retry resumes forward. */
+export function rollbackPastPointOfNoReturn(rb: RollbackRecord | undefined): boolean {
+  return !!rb && (rb.phase === 'closed' || rb.phase === 'switched' || !!rb.result);
+}
+
+/** Reverse replication is (or may be) in place: dbmig's tables on both sides still carry its fence. */
+export function reverseLive(rec: JobRecord): boolean {
+  return !!rec.reverse && !rec.reverse.finalized && !rec.reverse.rollback?.result;
 }
 
 export class JobRecords {

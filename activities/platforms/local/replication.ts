@@ -81,14 +81,18 @@ export async function ensureSlot(src: pg.Client, slot: string, database: string)
   await src.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
 }
 
-function conninfo(src: ConnectionParams): string {
+/** The subscription's connection string; it holds the password, so it is never logged or put in an error. */
+export function conninfo(src: ConnectionParams): string {
   const q = (v: string | number) => `'${String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   const where = `host=${q(src.host)} port=${q(src.port)} dbname=${q(src.database)}`;
   return `${where} user=${q(src.user)} password=${q(src.password)}`;
 }
 
 /** Whether our subscription exists; refuses one of another publication or slot. */
-async function hasSubscription(target: pg.Client, names: JobNames): Promise<boolean> {
+export async function hasSubscription(
+  target: pg.Client,
+  names: Pick<JobNames, 'publication' | 'slot' | 'subscription'>,
+): Promise<boolean> {
   const { rows } = await target.query<{ pubs: string[]; slot: string | null }>(
     `select subpublications as pubs, subslotname as slot from pg_subscription
       where subname = $1 and subdbid = (select oid from pg_database where datname = current_database())`,
@@ -139,6 +143,30 @@ export async function setSubscriptionEnabled(target: pg.Client, sub: string, ena
   if (!rowCount) return false;
   await target.query(`alter subscription ${pg.escapeIdentifier(sub)} ${enabled ? 'enable' : 'disable'}`);
   return true;
+}
+
+/**
+ * Disables `sub` and waits until its workers have exited: from then on nothing it receives is
+ * applied. A disabled subscription's apply worker exits by itself only when it next looks at the
+ * catalog (up to a second idle), so it is ended here; the launcher starts none for a disabled one.
+ */
+export async function stopSubscription(c: pg.Client, sub: string, deadline: number): Promise<void> {
+  if (!(await setSubscriptionEnabled(c, sub, false))) return;
+  for (;;) {
+    const { rows } = await c.query<{ pid: number }>(
+      `select w.pid from pg_stat_subscription w join pg_subscription s on s.oid = w.subid
+        where s.subname = $1 and w.pid is not null`,
+      [sub],
+    );
+    if (!rows.length) return;
+    if (Date.now() >= deadline)
+      throw new MigrationError(
+        'CutoverTimedOut',
+        `the workers of subscription ${sub} (pids ${rows.map((r) => r.pid).join(', ')}) did not exit in time`,
+      );
+    await c.query('select pg_terminate_backend(pid) from unnest($1::int[]) pid', [rows.map((r) => r.pid)]);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** Drops the subscription and, through it, the main and table-sync slots on the source. */

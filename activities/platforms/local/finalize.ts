@@ -1,0 +1,43 @@
+// Finalizing a cutover ends its rollback path (operator-triggered): reverse replication is
+// dropped (reverse.ts: the subscription on the source first, then the slot and publication on the
+// target), the migration user's setting in the source database restored, and dbmig's own objects
+// removed. The source stays closed, the target stays as it is. `finalized` is recorded before
+// anything is dropped, so a rollback after a finalize that stopped half-way is refused and a
+// retry of the finalize finishes it. After a rollback there is nothing to finalize.
+import { MigrationError } from '../platform';
+import { withClient } from './clusters';
+import { closeCommitted, type CutoverEnv } from './cutover';
+import { endFence } from './fence';
+import { rollbackPastPointOfNoReturn } from './job-record';
+import { removeOwnedObjects } from './owned';
+import { dropReverse } from './reverse';
+
+export async function finalizeReverse(env: CutoverEnv): Promise<void> {
+  const rec = await env.records.read();
+  const reverse = rec.reverse;
+  if (!rec.result || !reverse || reverse.rollback?.result) return;
+  const { job } = env.names;
+  await withClient(env.target, (target) =>
+    withClient(env.source, async (src) => {
+      const rb = reverse.rollback;
+      if (!reverse.finalized && rb) {
+        // First: a rollback attempt's fence session that outlived its worker can no longer close the target.
+        if (rb.block) await endFence(target, rb.block);
+        const closed =
+          rollbackPastPointOfNoReturn(rb) ||
+          (rb.phase === 'closing' && !!rb.close && (await closeCommitted(target, job, rb.close.token)));
+        if (closed)
+          throw new MigrationError(
+            'RollbackInProgress',
+            `cannot finalize ${env.task.database.name} (migration ${env.task.migrationId}): a rollback after the ` +
+              'cutover has closed the target, so the source is the way forward; run the rollback again to finish it',
+          );
+      }
+      if (!reverse.finalized)
+        await env.records.write({ ...rec, reverse: { ...reverse, finalized: { at: Date.now() } } });
+      await dropReverse(src, target, reverse);
+      await removeOwnedObjects(target, job);
+      await removeOwnedObjects(src, job);
+    }),
+  );
+}

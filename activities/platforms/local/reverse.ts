@@ -1,0 +1,184 @@
+// Reverse replication: from the switch of a cutover until the operator finalizes or rolls back,
+// the target's writes flow back to the source: a publication and a logical slot on the target, a
+// subscription on the source (no initial copy: the source already has everything up to the final
+// fence). The same tables as the forward job, dbmig's heartbeat and fence included, so a rollback
+// (rollback.ts) drains to a fence as the cutover does.
+//
+// Ordering keeps changes from looping (PostgreSQL 15 has no `origin = none`): it is set up only
+// once the forward subscription is stopped and its worker has exited, so what the source applies
+// from the target is never sent back to it; a rollback stops it before the source takes writes.
+//
+// The source is closed when this is set up (close-source.ts). The apply worker connects as the
+// subscription's owner, the migration user, which keeps CONNECT. It does take the database's
+// default_transaction_read_only = on like any session: a plain apply writes anyway (it does not go
+// through the executor's read-only check), but a trigger enabled ALWAYS or REPLICA that writes
+// fails with "cannot execute INSERT in a read-only transaction" (seen on PostgreSQL 15). So the
+// migration user alone gets default_transaction_read_only = off in the source database (a
+// per-role-in-database setting outranks the database's); its own sessions already set it, nobody
+// else's default changes. The previous value is recorded and restored when the subscription goes.
+import pg from 'pg';
+import { MigrationError, type ReverseReplication } from '../platform';
+import { listTables } from './assess';
+import type { ConnectionParams } from './clusters';
+import type { JobRecord, ReverseRecord } from './job-record';
+import {
+  conninfo,
+  dropSourceObjects,
+  ensurePublication,
+  ensureReplicaIdentity,
+  ensureSlot,
+  hasSubscription,
+  setSubscriptionEnabled,
+  stopSubscription,
+  type JobNames,
+} from './replication';
+
+/** Within 63 bytes: the forward names are at most 49 (common/naming.ts). */
+export function reverseNames(names: JobNames): ReverseReplication {
+  return {
+    publication: `${names.publication}_rev`,
+    slot: `${names.slot}_rev`,
+    subscription: `${names.subscription}_rev`,
+  };
+}
+
+const ROLE_READ_ONLY = `
+  select split_part(x, '=', 2) as value from pg_db_role_setting s, unnest(s.setconfig) x
+   where s.setdatabase = (select oid from pg_database where datname = current_database())
+     and s.setrole = (select oid from pg_roles where rolname = current_user)
+     and x like 'default_transaction_read_only=%'`;
+
+/**
+ * Get-or-create, step by step, on a closed source and a target that takes no writes yet. Each step
+ * finds what a previous attempt made; the record says what to remove and restore later.
+ */
+export async function setUpReverse(
+  src: pg.Client,
+  target: pg.Client,
+  names: JobNames,
+  targetParams: ConnectionParams,
+  rec: JobRecord,
+  save: (patch: Partial<JobRecord>) => Promise<void>,
+  deadline: number,
+): Promise<ReverseRecord> {
+  let reverse: ReverseRecord = rec.reverse ?? reverseNames(names);
+  if (!reverse.applyRoleReadOnly) {
+    // Read once, before it is changed: a retry must not take our own setting for the original.
+    const role = (await src.query<{ role: string }>('select current_user::text as role')).rows[0].role;
+    const before = (await src.query<{ value: string }>(ROLE_READ_ONLY)).rows[0]?.value ?? null;
+    reverse = { ...reverse, applyRoleReadOnly: { role, before } };
+  }
+  await save({ reverse });
+  // The forward publication's tables, as they exist on the target (where keys are checked: the
+  // schema was copied before the forward job gave key-less tables REPLICA IDENTITY FULL).
+  const forward = await publishedTables(src, names.publication);
+  const tables = (await listTables(target)).filter((t) => forward.includes(t.name));
+  await ensureReplicaIdentity(target, tables);
+  await ensurePublication(target, reverse.publication, tables);
+  // Creating a slot waits for transactions running on the target to end: bounded by the deadline.
+  await target.query(`set statement_timeout = ${Math.max(1, deadline - Date.now())}`);
+  await ensureSlot(target, reverse.slot, targetParams.database)
+    .catch((err: { code?: string }) => {
+      if (err.code !== '57014') throw err;
+      throw new MigrationError(
+        'CutoverTimedOut',
+        `creating slot ${reverse.slot} on the target waited too long for transactions running there to end`,
+      );
+    })
+    .finally(() => target.query('reset statement_timeout').catch(() => undefined));
+  await src.query(
+    `alter role current_user in database ${pg.escapeIdentifier(await currentDatabase(src))} ` +
+      'set default_transaction_read_only = off',
+  );
+  await ensureReverseSubscription(src, reverse, targetParams);
+  return reverse;
+}
+
+async function currentDatabase(c: pg.Client): Promise<string> {
+  return (await c.query<{ db: string }>('select current_database() as db')).rows[0].db;
+}
+
+/** The tables of `publication`, as format('%I.%I') names. */
+async function publishedTables(c: pg.Client, publication: string): Promise<string[]> {
+  const { rows } = await c.query<{ name: string }>(
+    `select format('%I.%I', schemaname, tablename) as name from pg_publication_tables where pubname = $1`,
+    [publication],
+  );
+  return rows.map((r) => r.name);
+}
+
+/** Creates the subscription, enabled, copying nothing; an existing one of ours is enabled if it was not. */
+async function ensureReverseSubscription(
+  src: pg.Client,
+  reverse: ReverseReplication,
+  target: ConnectionParams,
+): Promise<void> {
+  if (await hasSubscription(src, reverse)) {
+    await setSubscriptionEnabled(src, reverse.subscription, true);
+    return;
+  }
+  await src.query(
+    `create subscription ${pg.escapeIdentifier(reverse.subscription)}
+       connection ${pg.escapeLiteral(conninfo(target))}
+       publication ${pg.escapeIdentifier(reverse.publication)}
+       with (create_slot = false, slot_name = ${pg.escapeLiteral(reverse.slot)}, copy_data = false, enabled = true)`,
+  );
+}
+
+/**
+ * Removes reverse replication: the subscription on the source first (so nothing more is applied
+ * there), without asking the target to drop the slot (it may be closed), then the migration
+ * user's setting as it was, then the slot and the publication on the target. Each step is
+ * delete-if-present.
+ */
+export async function dropReverse(src: pg.Client, target: pg.Client, reverse: ReverseRecord): Promise<void> {
+  const sub = pg.escapeIdentifier(reverse.subscription);
+  if (await hasSubscription(src, reverse)) {
+    await stopSubscription(src, reverse.subscription, Date.now() + 30_000);
+    await src.query(`alter subscription ${sub} set (slot_name = none)`);
+    await src.query(`drop subscription ${sub}`);
+  }
+  await restoreApplyRole(src, reverse);
+  const { publication, slot, subscription } = reverse;
+  await dropSourceObjects(target, { job: '', publication, slot, subscription });
+}
+
+/** The migration user's default_transaction_read_only in the source database, back to what it was. */
+async function restoreApplyRole(src: pg.Client, reverse: ReverseRecord): Promise<void> {
+  const saved = reverse.applyRoleReadOnly;
+  if (!saved) return;
+  const role = pg.escapeIdentifier(saved.role);
+  const db = pg.escapeIdentifier(await currentDatabase(src));
+  const now = (await src.query<{ value: string }>(ROLE_READ_ONLY)).rows[0]?.value ?? null;
+  if (now === saved.before) return;
+  if (saved.before === null)
+    await src.query(`alter role ${role} in database ${db} reset default_transaction_read_only`);
+  else
+    await src.query(
+      `alter role ${role} in database ${db} set default_transaction_read_only = ${pg.escapeLiteral(saved.before)}`,
+    );
+}
+
+/** Why a rollback after the cutover cannot run, or undefined when it can (or already did). */
+export function rollbackRefusal(rec: JobRecord, what: string): MigrationError | undefined {
+  const unavailable = (why: string) => new MigrationError('RollbackUnavailable', `cannot roll back ${what}: ${why}`);
+  if (!rec.result) {
+    return unavailable(
+      rec.phase
+        ? 'its cutover has not finished; retry the cutover (before its point of no return, rollbackCutover ' +
+            'gives the source its writes back)'
+        : 'it was never cut over; there is nothing to roll back',
+    );
+  }
+  const reverse = rec.reverse;
+  if (!reverse)
+    return unavailable('its cutover set up no reverse replication, so the source never received the target writes');
+  if (reverse.rollback?.result) return undefined;
+  if (reverse.finalized)
+    return unavailable(
+      `the cutover was finalized at ${new Date(reverse.finalized.at).toISOString()}: reverse replication ` +
+        `(${reverse.subscription} on the source) was dropped then and the source has not received the ` +
+        "target's writes since; the target is the only database of record",
+    );
+  return undefined;
+}
