@@ -3,9 +3,10 @@
 // (common/failures.ts), and never returns or logs a secret.
 import { Context, log } from '@temporalio/activity';
 import { failure } from '../common/failures';
-import { lagReportSignal, type LagReport } from '../common/messages';
+import { replicationHealthSignal, type ReplicationHealth, type ReplicationProgress } from '../common/messages';
 import {
   MigrationError,
+  notCreatedStatus as notCreated,
   type DatabaseTask,
   type MigrationPlatform,
   type ReplicationStatus,
@@ -24,16 +25,20 @@ export interface ReadyStats {
 
 const sleep = (ms: number) => Context.current().sleep(ms);
 const BROKEN_AFTER_ERRORS = 3;
+/** Apply errors this recent mean replication is failing now (PostgreSQL retries apply every ~5 s). */
+const STILL_FAILING_MS = 60_000;
 
 /**
  * Runs one platform call as an activity step: heartbeats on a timer while it runs, so long
  * single calls (pg_dump, operation polls) stay alive, and turns a MigrationError into the
  * ApplicationFailure of its type, so the retry policy knows whether retrying can help.
  */
-async function heartbeatingStep<T>(fn: () => Promise<T>, every = 5_000): Promise<T> {
+async function heartbeatingStep<T>(fn: () => Promise<T>, every = 5_000, details?: () => unknown): Promise<T> {
   const ctx = Context.current();
-  ctx.heartbeat();
-  const timer = setInterval(() => ctx.heartbeat(), every);
+  // A heartbeat replaces the last details: a step that reports progress keeps sending it.
+  const beat = () => ctx.heartbeat(details?.());
+  beat();
+  const timer = setInterval(beat, every);
   try {
     return await fn();
   } catch (err) {
@@ -60,38 +65,43 @@ export function createActivities(platforms: Platforms) {
     return p;
   };
 
-  async function report(task: DatabaseTask, s: ReplicationStatus): Promise<void> {
-    metrics.lag(task, s);
-    const info = Context.current().info;
-    const payload: LagReport = {
+  /** What the waits and the watcher heartbeat: `dbmig status` and the Temporal UI read it there. */
+  function progressOf(s: ReplicationStatus, baselineErrors?: number, problem?: string): ReplicationProgress {
+    return {
       phase: s.phase,
       lagSeconds: s.lagSeconds,
       lagBytes: s.lagBytes,
+      ...(s.sampleAgeSeconds !== undefined ? { sampleAgeSeconds: s.sampleAgeSeconds } : {}),
       rows: s.rowsOnTarget,
-      tablesReady: s.tablesReady,
-      tablesTotal: s.tablesTotal,
+      errorCount: s.errorCount,
+      ...(baselineErrors !== undefined ? { baselineErrors } : {}),
+      ...(problem ? { problem } : {}),
+      at: new Date().toISOString(),
     };
-    try {
-      await Context.current()
-        .client.workflow.getHandle(info.workflowExecution!.workflowId)
-        .signal(lagReportSignal, payload);
-    } catch (err) {
-      log.warn('could not report lag to the workflow', { error: (err as Error).message });
-    }
   }
 
-  /** Polls replication until `done` holds; heartbeats every poll and reports every few seconds. */
+  /** One status read that heartbeats `last` (the newest progress) while it runs. */
+  function readStatus(task: DatabaseTask, last: () => ReplicationProgress | undefined): Promise<ReplicationStatus> {
+    return heartbeatingStep(() => on(task).getReplicationStatus(task), 5_000, last);
+  }
+
+  /**
+   * Polls replication until `done` holds. Progress goes into heartbeat details and metrics, never a
+   * signal per poll: a month-long wait must not grow the history (DESIGN.md, safety rule 4).
+   */
   async function pollReplication(
     task: DatabaseTask,
     pollMs: number,
     done: (s: ReplicationStatus, now: number) => boolean,
   ): Promise<ReplicationStatus> {
     const ctx = Context.current();
-    let lastReport = 0;
     let firstErrorCount: number | undefined;
+    let progress: ReplicationProgress | undefined;
     for (;;) {
-      const s = await heartbeatingStep(() => on(task).getReplicationStatus(task));
-      ctx.heartbeat({ phase: s.phase, lagSeconds: s.lagSeconds, lagBytes: s.lagBytes });
+      const s = await readStatus(task, () => progress);
+      progress = progressOf(s);
+      ctx.heartbeat(progress);
+      metrics.lag(task, s);
       const now = Date.now();
       if (s.phase === 'NOT_CREATED' || s.phase === 'CREATED')
         throw new Error(`replication is ${s.phase}; the job must be started first`);
@@ -105,13 +115,20 @@ export function createActivities(platforms: Platforms) {
             'DDL on the source is the usual cause: it is not replicated',
         );
       }
-      const finished = done(s, now);
-      if (finished || now - lastReport >= 5_000) {
-        lastReport = now;
-        await report(task, s);
-      }
-      if (finished) return s;
+      if (done(s, now)) return s;
       await sleep(pollMs);
+    }
+  }
+
+  /** Tells the workflow that replication's health changed; a lost signal is sent again on the next poll. */
+  async function tellHealth(health: ReplicationHealth): Promise<boolean> {
+    const id = Context.current().info.workflowExecution!.workflowId;
+    try {
+      await Context.current().client.workflow.getHandle(id).signal(replicationHealthSignal, health);
+      return true;
+    } catch (err) {
+      log.warn('could not tell the workflow about replication health', { error: (err as Error).message });
+      return false;
     }
   }
 
@@ -127,6 +144,9 @@ export function createActivities(platforms: Platforms) {
     deleteMigrationJob: (task: DatabaseTask) => heartbeatingStep(() => on(task).deleteMigrationJob(task)),
     deleteTarget: (task: DatabaseTask) => heartbeatingStep(() => on(task).deleteTarget(task)),
     rollbackCutover: (task: DatabaseTask) => heartbeatingStep(() => on(task).rollbackCutover(task)),
+    rollbackAfterCutover: (task: DatabaseTask) =>
+      heartbeatingStep(() => on(task).rollbackAfterCutover(task, (step) => Context.current().heartbeat({ step }))),
+    finalizeCutover: (task: DatabaseTask) => heartbeatingStep(() => on(task).finalizeCutover(task)),
 
     async waitForFullDump(task: DatabaseTask, pollMs = 1_000): Promise<number> {
       const s = await pollReplication(task, pollMs, (st) => st.phase === 'CDC');
@@ -152,6 +172,49 @@ export function createActivities(platforms: Platforms) {
         lagBytes: s.lagBytes,
         rows: s.rowsOnTarget,
       };
+    },
+
+    /**
+     * From CDC until the cutover, while a human decides: keeps measuring lag and apply errors. Lag
+     * travels in heartbeat details and metrics; the workflow is told only when health changes
+     * (healthy ↔ broken), so a break shows within one poll and a month of watching adds no history.
+     * Runs until the workflow cancels it; a retry resumes from the last heartbeat's error baseline.
+     */
+    async watchReplication(task: DatabaseTask, pollMs = 2_000): Promise<void> {
+      const ctx = Context.current();
+      const resumed = ctx.info.heartbeatDetails as ReplicationProgress | undefined;
+      let baseline = resumed?.baselineErrors;
+      /** What the workflow believes: healthy until told otherwise (a retry resumes the last belief). */
+      let told = !resumed?.problem;
+      let lastCount = resumed?.errorCount;
+      let lastErrorAt = 0;
+      let progress = resumed;
+      for (;;) {
+        let problem: string | undefined;
+        try {
+          const s = await readStatus(task, () => progress);
+          metrics.lag(task, s);
+          const now = Date.now();
+          baseline ??= s.errorCount;
+          if (lastCount !== undefined && s.errorCount > lastCount) lastErrorAt = now;
+          lastCount = s.errorCount;
+          if (s.phase !== 'CDC') problem = `replication is ${s.phase}${s.detail ? ` (${s.detail})` : ''}, not CDC`;
+          else if (s.errorCount > baseline && now - lastErrorAt < STILL_FAILING_MS)
+            problem =
+              `the target fails to apply changes (${s.errorCount - baseline} errors since the watch began): ` +
+              `${s.errors.join(' | ') || 'see the target log'}`;
+          progress = progressOf(s, baseline, problem);
+        } catch (err) {
+          if (ctx.cancellationSignal.aborted) throw err;
+          problem = `replication status cannot be read: ${(err as Error).message}`;
+          progress = { ...(progress ?? progressOf(notCreated())), problem, at: new Date().toISOString() };
+        }
+        ctx.heartbeat(progress);
+        const ok = problem === undefined;
+        if (ok !== told && (await tellHealth({ ok, ...(problem ? { problem } : {}), at: new Date().toISOString() })))
+          told = ok;
+        await sleep(pollMs);
+      }
     },
 
     validateData: (task: DatabaseTask, mode: 'live' | 'final') =>

@@ -4,13 +4,17 @@ import type { Client } from '@temporalio/client';
 import {
   approveCutover,
   cancelDatabase,
+  finalizeDatabase,
   getStatus,
   pause,
   rejectCutover,
   resume,
   retryDatabase,
+  revokeApproval,
+  rollbackDatabase,
   startMigration,
 } from '../client/client';
+import { formatDuration } from '../common/durations';
 import { readPlanFile } from '../client/plan-file';
 import { validatePlan } from '../common/plan';
 import { isTerminal } from '../common/states';
@@ -61,6 +65,24 @@ export async function approveCommand(s: Session, id: string, db: string, approve
 export async function rejectCommand(s: Session, id: string, db: string, approver: string, reason?: string) {
   const ack = await rejectCutover(await s.client(), id, db, approver, reason);
   console.log(`cutover of ${ack.database} rejected by ${ack.by}`);
+}
+
+export async function revokeCommand(s: Session, id: string, db: string, approver: string, reason?: string) {
+  const ack = await revokeApproval(await s.client(), id, db, approver, reason);
+  console.log(`approval of ${ack.database}'s cutover revoked by ${ack.by}: it awaits a decision again`);
+}
+
+export async function rollbackCommand(s: Session, id: string, db: string, by: string, reason?: string) {
+  console.log(`rolling back ${db}: fencing the target, draining it into the source, reopening the source ...`);
+  const d = await rollbackDatabase(await s.client(), id, db, by, reason);
+  const block = d.writeBlockMs === undefined ? '' : ` (writes blocked for ${formatDuration(d.writeBlockMs)})`;
+  console.log(`${db} is ${d.state}${block}`);
+  if (d.nextAction) console.log(`  next: ${d.nextAction}`);
+}
+
+export async function finalizeCommand(s: Session, id: string, db: string, by: string) {
+  const d = await finalizeDatabase(await s.client(), id, db, by);
+  console.log(`${db} is ${d.state}: reverse replication ended; a rollback is no longer possible`);
 }
 
 export async function pauseCommand(s: Session, id: string, paused: boolean): Promise<void> {

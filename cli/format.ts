@@ -17,20 +17,41 @@ const num = (n: number | null | undefined, digits = 0) => (n === null || n === u
 export function statusTable(status: FleetStatus): string {
   const state = status.paused ? 'PAUSED' : 'running';
   const head = `migration ${status.migrationId} on ${status.platform}: ${state}, concurrency ${status.concurrency}`;
+  const now = Date.now();
   const rows = status.databases.map((d: DatabaseSummary) => [
     d.database,
     d.priority,
     d.state,
-    num(d.lagSeconds, 2),
+    lag(d, now),
     num(d.lagBytes),
     num(d.rows),
     d.writeBlockMs === undefined ? '-' : formatDuration(d.writeBlockMs),
     (d.lastError ?? '').slice(0, 80),
   ]);
   const columns = ['DATABASE', 'PRIORITY', 'STATE', 'LAG_S', 'LAG_BYTES', 'ROWS', 'WRITE_BLOCK', 'LAST_ERROR'];
-  // A database that stopped where a human must act says what to do, in full, under the table.
-  const next = status.databases
-    .filter((d) => d.nextAction && ['NEEDS_ATTENTION', 'FAILED', 'CANCELLED'].includes(d.state))
-    .map((d) => `\n${d.database} (${d.state}), next: ${d.nextAction}`);
+  // A database that stopped where a human must act says what to do, in full, under the table; so
+  // does broken replication, and a completed one that can still be rolled back.
+  const next = status.databases.flatMap((d) => [
+    ...(d.replication ? [`\n${d.database} (${d.state}), replication: ${d.replication}`] : []),
+    ...(d.nextAction && NEXT_ACTION_STATES.has(d.state) ? [`\n${d.database} (${d.state}), next: ${d.nextAction}`] : []),
+  ]);
   return `${head}\n${table(columns, rows)}${next.length ? `\n${next.join('')}` : ''}`;
+}
+
+const NEXT_ACTION_STATES = new Set([
+  'NEEDS_ATTENTION',
+  'FAILED',
+  'CANCELLED',
+  'APPROVED_WAITING_WINDOW',
+  'AWAITING_APPROVAL',
+  'COMPLETED',
+  'ROLLED_BACK',
+]);
+
+/** Lag in seconds, with the sample's age when it was read live: an old sample is not a current lag. */
+function lag(d: DatabaseSummary, now: number): string {
+  const value = num(d.lagSeconds, 2);
+  if (!d.lagMeasuredAt || d.lagSeconds === null) return value;
+  const age = Math.max(0, now - Date.parse(d.lagMeasuredAt));
+  return `${value} (${formatDuration(age)} ago)`;
 }

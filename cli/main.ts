@@ -7,10 +7,13 @@ import { runWorker } from '../worker/main';
 import {
   approveCommand,
   cancelCommand,
+  finalizeCommand,
   pauseCommand,
   planCommand,
   rejectCommand,
   retryCommand,
+  revokeCommand,
+  rollbackCommand,
   startCommand,
   statusCommand,
 } from './commands-fleet';
@@ -77,6 +80,36 @@ function program(session: Session, setExit: (code: number) => void): Command {
     .action((id: string, db: string, o: { approver: string; reason?: string }) =>
       rejectCommand(session, id, db, o.approver, o.reason),
     );
+
+  cli
+    .command('revoke')
+    .description('take back an approval before the cutover starts (it awaits a decision again)')
+    .argument('<id>', 'migration id')
+    .argument('<database>', 'database name in the plan')
+    .requiredOption('--approver <name>', 'who revokes (recorded in the history)')
+    .option('--reason <text>', 'why, for the record')
+    .action((id: string, db: string, o: { approver: string; reason?: string }) =>
+      revokeCommand(session, id, db, o.approver, o.reason),
+    );
+
+  cli
+    .command('rollback')
+    .description('give a COMPLETED database back to its source, while reverse replication still runs')
+    .argument('<id>', 'migration id')
+    .argument('<database>', 'database name in the plan')
+    .requiredOption('--by <name>', 'who decides (recorded in the history)')
+    .option('--reason <text>', 'why, for the record')
+    .action((id: string, db: string, o: { by: string; reason?: string }) =>
+      rollbackCommand(session, id, db, o.by, o.reason),
+    );
+
+  cli
+    .command('finalize')
+    .description('end the reverse replication of a COMPLETED database: no rollback after this')
+    .argument('<id>', 'migration id')
+    .argument('<database>', 'database name in the plan')
+    .requiredOption('--by <name>', 'who decides (recorded in the history)')
+    .action((id: string, db: string, o: { by: string }) => finalizeCommand(session, id, db, o.by));
 
   cli
     .command('pause')

@@ -1,6 +1,12 @@
 // A small typed client for operators' tools and applications: start, status, approve, reject,
-// pause, resume, cancel. It validates what it can before calling, with the workflows' own messages.
-import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+// revoke, pause, resume, cancel, retry, rollback, finalize. It validates what it can before
+// calling, with the workflows' own messages.
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
 import { validatePlan } from '../common/plan';
 import {
   unknownDatabase,
@@ -10,9 +16,8 @@ import {
   type MigrationReport,
 } from '../common/status';
 import * as messages from '../common/messages';
-import { isTerminal, type MigrationState } from '../common/states';
-
-import { DEFAULT_TASK_QUEUE, PARENT_WORKFLOW_TYPE } from '../common/naming';
+import { AFTER_COMPLETION, isTerminal, type MigrationState } from '../common/states';
+import { childWorkflowId, DEFAULT_TASK_QUEUE, PARENT_WORKFLOW_TYPE } from '../common/naming';
 
 export { DEFAULT_TASK_QUEUE };
 
@@ -75,8 +80,58 @@ async function alreadyUsed(client: Client, id: string): Promise<string> {
   return `migration id "${id}" ${what}. To migrate other databases, start a plan with a new --id.`;
 }
 
-export function getStatus(client: Client, migrationId: string): Promise<FleetStatus> {
-  return client.workflow.getHandle(migrationId).query(messages.statusQuery);
+/**
+ * The fleet's status, with live lag where a database's replication is being waited on or watched:
+ * the workflows keep lag out of their histories (DESIGN.md, progress is not history), so it is read
+ * from the running step's heartbeat details, which is also what the Temporal UI shows.
+ */
+export async function getStatus(client: Client, migrationId: string): Promise<FleetStatus> {
+  const status = await client.workflow.getHandle(migrationId).query(messages.statusQuery);
+  await Promise.all(status.databases.filter((d) => LIVE_LAG.has(d.state)).map((d) => addLiveLag(client, d)));
+  // The fleet's run may end while a COMPLETED database can still be rolled back: its own workflow knows.
+  await Promise.all(
+    status.databases
+      .filter((d) => (d.state === 'COMPLETED' && d.rollbackUntil) || d.state === 'ROLLING_BACK')
+      .map(async (d) => {
+        const own = await client.workflow
+          .getHandle(d.childWorkflowId)
+          .query(messages.databaseStatusQuery)
+          .catch(() => undefined);
+        if (own) Object.assign(d, own);
+      }),
+  );
+  return status;
+}
+
+/** States in which a heartbeating step measures replication (the waits, then the watcher). */
+const LIVE_LAG: ReadonlySet<MigrationState> = new Set([
+  'FULL_DUMP',
+  'CDC',
+  'VALIDATING',
+  'AWAITING_APPROVAL',
+  'APPROVED_WAITING_WINDOW',
+]);
+
+async function addLiveLag(client: Client, d: DatabaseSummary): Promise<void> {
+  try {
+    const { raw } = await client.workflow.getHandle(d.childWorkflowId).describe();
+    const converter = client.options.loadedDataConverter.payloadConverter;
+    for (const a of raw.pendingActivities ?? []) {
+      const payload = a.heartbeatDetails?.payloads?.[0];
+      if (!payload) continue;
+      const p = converter.fromPayload<Partial<messages.ReplicationProgress>>(payload as never);
+      if (!p || typeof p !== 'object' || !('lagSeconds' in p) || typeof p.at !== 'string') continue;
+      Object.assign(d, {
+        lagSeconds: p.lagSeconds ?? null,
+        lagBytes: p.lagBytes ?? null,
+        rows: p.rows ?? d.rows,
+        lagMeasuredAt: p.at,
+        ...(p.problem && !d.replication ? { replication: p.problem } : {}),
+      });
+    }
+  } catch {
+    // The summary's own (older) lag stands: a child that cannot be described is not an error here.
+  }
 }
 
 export function approveCutover(
@@ -104,6 +159,71 @@ export function rejectCutover(
     client.workflow
       .getHandle(migrationId)
       .executeUpdate(messages.rejectCutoverUpdate, { args: [{ database, approver, reason }] }),
+  );
+}
+
+/** Takes back an approval before the cutover starts; refused once it has started (roll back instead). */
+export function revokeApproval(
+  client: Client,
+  migrationId: string,
+  database: string,
+  approver: string,
+  reason?: string,
+): Promise<ApprovalAck> {
+  return refusals(
+    client.workflow
+      .getHandle(migrationId)
+      .executeUpdate(messages.revokeApprovalUpdate, { args: [{ database, approver, reason }] }),
+  );
+}
+
+/**
+ * Gives a COMPLETED database's source back while reverse replication still runs: fences the target,
+ * drains it into the source and reopens the source. Sent to the database's own workflow (the fleet
+ * may have finished); resolves once it is ROLLED_BACK, or fails saying why it did not finish.
+ */
+export function rollbackDatabase(
+  client: Client,
+  migrationId: string,
+  database: string,
+  by: string,
+  reason?: string,
+): Promise<DatabaseSummary> {
+  const handle = client.workflow.getHandle(childWorkflowId(migrationId, database));
+  return afterCutover(handle, 'rolled back', () =>
+    handle.executeUpdate(messages.rollbackUpdate, { args: [{ database, by, reason }] }),
+  );
+}
+
+/** An Update to a database's own workflow, which may have ended: then its state says why not. */
+async function afterCutover(
+  handle: ReturnType<Client['workflow']['getHandle']>,
+  what: string,
+  send: () => Promise<DatabaseSummary>,
+): Promise<DatabaseSummary> {
+  try {
+    return await refusals(send());
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+    const s = await handle.query(messages.databaseStatusQuery).catch(() => undefined);
+    throw new RefusedError(
+      s
+        ? `database "${s.database}" cannot be ${what}: its run has ended ${s.state}`
+        : `no run of ${handle.workflowId} exists: check the migration id and the database name`,
+    );
+  }
+}
+
+/** Ends a COMPLETED database's reverse replication: no rollback after this. Resolves once FINALIZED. */
+export function finalizeDatabase(
+  client: Client,
+  migrationId: string,
+  database: string,
+  by: string,
+): Promise<DatabaseSummary> {
+  const handle = client.workflow.getHandle(childWorkflowId(migrationId, database));
+  return afterCutover(handle, 'finalized', () =>
+    handle.executeUpdate(messages.finalizeUpdate, { args: [{ database, by }] }),
   );
 }
 
@@ -156,7 +276,8 @@ export async function waitForState(
         ),
       );
     if (wanted.includes(s.state)) return s;
-    if (isTerminal(s.state))
+    const mayGoOn = s.state === 'COMPLETED' && wanted.some((w) => AFTER_COMPLETION.has(w));
+    if (isTerminal(s.state) && !mayGoOn)
       throw new Error(
         `database "${database}" ended ${s.state}${s.lastError ? `: ${s.lastError}` : ''} ` +
           `before reaching ${wanted.join(' or ')}`,

@@ -1,7 +1,14 @@
 // Signal, query and update definitions: the contract between the workflows, the activities
 // that report to them and the clients that steer them. Definitions only, so any side may import it.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ApprovalAck, ApprovalInput, DatabaseSummary, FleetStatus, RejectionInput } from './status';
+import type {
+  ApprovalAck,
+  ApprovalInput,
+  DatabaseSummary,
+  FleetStatus,
+  RejectionInput,
+  RevocationInput,
+} from './status';
 
 // Parent (MultiDatabaseMigration)
 export const statusQuery = defineQuery<FleetStatus>('status');
@@ -15,12 +22,55 @@ export const childProgressSignal = defineSignal<[Partial<DatabaseSummary> & { da
 // Both: the parent forwards to the child; the child also takes them directly.
 export const approveCutoverUpdate = defineUpdate<ApprovalAck, [ApprovalInput]>('approveCutover');
 export const rejectCutoverUpdate = defineUpdate<ApprovalAck, [RejectionInput]>('rejectCutover');
+/** Takes back an approval, accepted only before the cutover starts. */
+export const revokeApprovalUpdate = defineUpdate<ApprovalAck, [RevocationInput]>('revokeApproval');
 
 // Child (DatabaseMigration)
 export const databaseStatusQuery = defineQuery<DatabaseSummary>('databaseStatus');
 /** Fire-and-forget approval for callers that cannot wait on an Update. */
 export const approveCutoverSignal = defineSignal<[ApprovalInput]>('approveCutoverSignal');
 export const rejectCutoverSignal = defineSignal<[RejectionInput]>('rejectCutoverSignal');
+export const revokeApprovalSignal = defineSignal<[RevocationInput]>('revokeApprovalSignal');
+
+/** An operator's action on a COMPLETED database while reverse replication still runs. */
+export interface AfterCutoverInput {
+  database: string;
+  /** Who asks: recorded in the database's status. */
+  by: string;
+  reason?: string;
+}
+/** Gives the source back: fences the target, drains it to the source, reopens the source. Waits until done. */
+export const rollbackUpdate = defineUpdate<DatabaseSummary, [AfterCutoverInput]>('rollback');
+/** Ends reverse replication: no rollback after this. Waits until done. */
+export const finalizeUpdate = defineUpdate<DatabaseSummary, [AfterCutoverInput]>('finalize');
+
+/**
+ * Sent by the replication watcher only when replication's health changes (healthy ↔ broken), never
+ * per poll: lag travels in its heartbeat details (DESIGN.md, progress is not history).
+ */
+export interface ReplicationHealth {
+  ok: boolean;
+  /** When broken: what is wrong, in the target's own words where it has them. */
+  problem?: string;
+  /** When the watcher saw it (ISO). */
+  at: string;
+}
+export const replicationHealthSignal = defineSignal<[ReplicationHealth]>('replicationHealth');
+
+/** What the watcher and the waits heartbeat: `dbmig status` and the Temporal UI read it. */
+export interface ReplicationProgress {
+  phase: string;
+  lagSeconds: number | null;
+  lagBytes: number | null;
+  /** How old the lag sample is, in seconds, where the platform knows. */
+  sampleAgeSeconds?: number | null;
+  rows: number;
+  errorCount: number;
+  /** The error count the watch started from: more than it means apply is failing now. */
+  baselineErrors?: number;
+  problem?: string;
+  at: string;
+}
 
 export interface LagReport {
   phase: string;
@@ -30,5 +80,5 @@ export interface LagReport {
   tablesReady: number;
   tablesTotal: number;
 }
-/** Sent by the lag-waiting activity so status shows live lag while the activity runs. */
+/** Sent by the lag waits of older workers; kept so their runs still replay and their reports still land. */
 export const lagReportSignal = defineSignal<[LagReport]>('lagReport');

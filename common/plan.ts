@@ -14,7 +14,7 @@ const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
 });
 
 /** The cutover's bounds when the plan does not set them. */
-export const CUTOVER_DEFAULTS = { maxLagSeconds: 1, timeoutMs: 30_000 } as const;
+export const CUTOVER_DEFAULTS = { maxLagSeconds: 1, timeoutMs: 30_000, reverseReplicationForMs: 86_400_000 } as const;
 
 /** How long the source may stay blocked: long enough to drain, short enough to be an outage nobody notices. */
 const cutoverTimeout = z.string().refine(
@@ -127,6 +127,11 @@ export const planSchema = z
       .strictObject({
         maxLagSeconds: z.number().positive().max(3600).optional(),
         timeout: cutoverTimeout.optional(),
+        /**
+         * How long after the cutover reverse replication (target → source) keeps a rollback
+         * possible before it is finalized on its own (default 24h); 0s finalizes at once.
+         */
+        reverseReplicationFor: duration.optional(),
       })
       .optional(),
     /** Continue-as-new after this many history events; the SDK's suggestion applies regardless. */
@@ -210,6 +215,7 @@ export interface EffectiveSettings {
    */
   cutoverMaxLagSeconds?: number;
   cutoverTimeoutMs?: number;
+  reverseReplicationForMs?: number;
 }
 
 export function effectiveSettings(plan: Plan, db: DatabasePlan): EffectiveSettings {
@@ -220,13 +226,21 @@ export function effectiveSettings(plan: Plan, db: DatabasePlan): EffectiveSettin
     targetDatabase: db.target.database ?? db.source.database,
     ...(plan.cutover?.maxLagSeconds !== undefined ? { cutoverMaxLagSeconds: plan.cutover.maxLagSeconds } : {}),
     ...(plan.cutover?.timeout !== undefined ? { cutoverTimeoutMs: parseDuration(plan.cutover.timeout)! } : {}),
+    ...(plan.cutover?.reverseReplicationFor !== undefined
+      ? { reverseReplicationForMs: parseDuration(plan.cutover.reverseReplicationFor)! }
+      : {}),
   };
 }
 
 /** The cutover's bounds for a task: the plan's, or the defaults. */
-export function cutoverLimits(s: EffectiveSettings): { maxLagSeconds: number; timeoutMs: number } {
+export function cutoverLimits(s: EffectiveSettings): {
+  maxLagSeconds: number;
+  timeoutMs: number;
+  reverseReplicationForMs: number;
+} {
   return {
     maxLagSeconds: s.cutoverMaxLagSeconds ?? CUTOVER_DEFAULTS.maxLagSeconds,
     timeoutMs: s.cutoverTimeoutMs ?? CUTOVER_DEFAULTS.timeoutMs,
+    reverseReplicationForMs: s.reverseReplicationForMs ?? CUTOVER_DEFAULTS.reverseReplicationForMs,
   };
 }

@@ -10,6 +10,7 @@ export const STATES = [
   'CDC',
   'VALIDATING',
   'AWAITING_APPROVAL',
+  'APPROVED_WAITING_WINDOW',
   'CUTTING_OVER',
   'VERIFYING_TARGET',
   'COMPLETED',
@@ -20,6 +21,12 @@ export const STATES = [
   'NEEDS_ATTENTION',
   'FAILED',
   'CANCELLED',
+  // After COMPLETED, while reverse replication keeps a rollback possible: an operator's rollback
+  // (ROLLING_BACK, then ROLLED_BACK: the source took over again) or the end of that time or an
+  // operator's finalize (FINALIZED: the reverse replication is gone, the target stays).
+  'ROLLING_BACK',
+  'ROLLED_BACK',
+  'FINALIZED',
 ] as const;
 
 export type MigrationState = (typeof STATES)[number];
@@ -35,6 +42,20 @@ export const TERMINAL_STATES: ReadonlySet<MigrationState> = new Set([
   'NEEDS_ATTENTION',
   'FAILED',
   'CANCELLED',
+  'ROLLED_BACK',
+  'FINALIZED',
+]);
+
+/**
+ * Where a COMPLETED database may still go: its migration is done for the fleet (COMPLETED is
+ * terminal), but until the operator finalizes, a rollback can still give the source back.
+ */
+export const AFTER_COMPLETION: ReadonlySet<MigrationState> = new Set([
+  'COMPLETED',
+  'ROLLING_BACK',
+  'ROLLED_BACK',
+  'FINALIZED',
+  'NEEDS_ATTENTION',
 ]);
 
 export function isTerminal(state: MigrationState): boolean {

@@ -12,11 +12,22 @@ export interface DatabaseSummary {
   started: boolean;
   lagSeconds: number | null;
   lagBytes: number | null;
+  /** When the lag was measured (ISO), where the status reads it live; its age says how fresh it is. */
+  lagMeasuredAt?: string;
   maxLagSeconds: number | null;
   rows: number | null;
   validation?: string;
   writeBlockMs?: number;
   approvedBy?: string;
+  /** When the approval was made: decisions are final, and a refused rejection names it. */
+  approvedAt?: string;
+  /**
+   * What is wrong with replication while the watcher runs (CDC until the cutover), in the target's
+   * own words; absent while it is healthy. The cutover does not start while it is set.
+   */
+  replication?: string;
+  /** Until when reverse replication keeps a rollback possible (ISO time); absent when it cannot. */
+  rollbackUntil?: string;
   startedAt?: string;
   updatedAt?: string;
   finishedAt?: string;
@@ -71,6 +82,8 @@ export interface MigrationReport {
   cancelled: number;
   /** Databases past the point of no return whose run then failed: nothing was undone, a human finishes. */
   needsAttention?: number;
+  /** Databases an operator rolled back after their cutover: the source took the writes back. */
+  rolledBack?: number;
   databases: DatabaseSummary[];
 }
 
@@ -86,22 +99,45 @@ export interface RejectionInput {
   reason?: string;
 }
 
+/** Takes back an approval before the cutover starts: the database awaits a decision again. */
+export interface RevocationInput {
+  database: string;
+  approver: string;
+  reason?: string;
+}
+
 export interface ApprovalAck {
   database: string;
   accepted: true;
-  decision: 'approved' | 'rejected';
+  decision: 'approved' | 'rejected' | 'revoked';
   by: string;
+  /** For an approval that repeats an earlier one: when that was made (the earlier approver is `by`). */
+  approvedAt?: string;
+}
+
+export type DecisionKind = 'approve' | 'reject' | 'revoke';
+
+/** What a decision is checked against: a database's state and the approval it holds, if any. */
+export interface DecisionView {
+  state: MigrationState;
+  approvedBy?: string;
+  approvedAt?: string;
 }
 
 export function unknownDatabase(database: string, known: string[]): string {
   return `unknown database "${database}"; this migration has: ${known.join(', ')}`;
 }
 
-/** Returns why an approval or rejection must be refused, or undefined when it is acceptable. */
+/**
+ * Returns why a decision must be refused, or undefined when it is acceptable. Decisions are final:
+ * once approved, a rejection is refused (naming who approved and when); the approval can only be
+ * revoked, and only before the cutover starts. A repeated approval is acknowledged, changing nothing.
+ */
 export function approvalProblem(
   input: { database?: unknown; approver?: unknown } | undefined,
-  lookup: (database: string) => { state: MigrationState } | undefined,
+  lookup: (database: string) => DecisionView | undefined,
   known: string[],
+  kind: DecisionKind = 'approve',
 ): string | undefined {
   if (!input || typeof input !== 'object') return 'approval must be an object { database, approver, comment? }';
   if (typeof input.approver !== 'string' || input.approver.trim() === '')
@@ -109,9 +145,26 @@ export function approvalProblem(
   if (typeof input.database !== 'string' || input.database === '') return 'database must be named';
   const found = lookup(input.database);
   if (!found) return unknownDatabase(input.database, known);
-  if (found.state !== 'AWAITING_APPROVAL')
+  const db = `database "${input.database}"`;
+  const approved = found.approvedBy
+    ? `its cutover was approved by ${found.approvedBy}${found.approvedAt ? ` at ${found.approvedAt}` : ''}`
+    : undefined;
+  const undecided = found.state === 'AWAITING_APPROVAL' && !approved;
+  const revocable = (found.state === 'AWAITING_APPROVAL' || found.state === 'APPROVED_WAITING_WINDOW') && !!approved;
+  if (kind === 'revoke') {
+    if (revocable) return undefined;
+    if (undecided) return `${db} has no approval to revoke: it awaits a decision`;
     return (
-      `database "${input.database}" is ${found.state}, not AWAITING_APPROVAL; ` +
+      `${db} is ${found.state}: an approval can be revoked only before the cutover starts` +
+      (found.state === 'COMPLETED' ? '; to give the source back, roll back (`dbmig rollback`)' : '')
+    );
+  }
+  if (kind === 'reject' && revocable)
+    return `${db}: ${approved}, and decisions are final; to stop the cutover, revoke the approval (\`dbmig revoke\`)`;
+  if (kind === 'approve' && revocable) return undefined; // acknowledged as the earlier approval
+  if (!undecided)
+    return (
+      `${db} is ${found.state}, not AWAITING_APPROVAL; ` +
       'cutover can be approved or rejected only while it awaits approval'
     );
   return undefined;

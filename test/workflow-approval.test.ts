@@ -127,7 +127,8 @@ test('an approval outside the cutover window is accepted; the cutover waits for 
     const waiting = await eventually('waiting for the window', async () =>
       (await handle.query(statusQuery)).databases.find((d) => /waits for the window/.test(d.nextAction ?? '')),
     );
-    assert.equal(waiting.state, 'AWAITING_APPROVAL');
+    assert.equal(waiting.state, 'APPROVED_WAITING_WINDOW');
+    assert.equal(waiting.approvedBy, 'ops');
     assert.ok(!w.mocks.steps('window').includes('cutover'), 'no cutover before the window');
 
     const report = await handle.result();

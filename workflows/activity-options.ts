@@ -1,6 +1,6 @@
 // One retry policy and set of timeouts per kind of step. Waits heartbeat, so a dead worker is
 // noticed within heartbeatTimeout and the step resumes on another worker.
-import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { NON_RETRYABLE_TYPES } from '../common/failures';
 
@@ -36,8 +36,47 @@ const undo: ActivityOptions = {
   retry: { ...quick.retry, maximumAttempts: 20, maximumInterval: '1m' },
 };
 
-type Kind = 'quick' | 'slow' | 'waiting' | 'capacity' | 'undo';
-const OPTIONS: Record<Kind, ActivityOptions> = { quick, slow, waiting, capacity, undo };
+/**
+ * The cutover, in runs with the watcher: a dead worker is noticed within 10 s (its block ends at its
+ * own deadline in PostgreSQL anyway); a cutover that blocked nothing (lag, prepared transactions)
+ * comes back to the runbook at once, which keeps the database ready and says why; a cancel waits
+ * for the attempt to end, so the runbook never undoes a cutover that is still running.
+ */
+const cutover: ActivityOptions = {
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: '10s',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: {
+    initialInterval: '5s',
+    backoffCoefficient: 2,
+    maximumAttempts: 3,
+    nonRetryableErrorTypes: [...PERMANENT, 'CutoverNotReady', 'PreparedTransactions'],
+  },
+};
+/**
+ * A rollback after cutover: as bounded as the cutover; a failure that left the target taking writes
+ * returns to the runbook at once (the database stays COMPLETED, and the rollback can be asked again).
+ */
+const rollback: ActivityOptions = {
+  ...cutover,
+  retry: {
+    ...cutover.retry,
+    maximumAttempts: 20,
+    maximumInterval: '1m',
+    nonRetryableErrorTypes: [
+      ...PERMANENT,
+      'CutoverNotReady',
+      'PreparedTransactions',
+      'CutoverTimedOut',
+      'CutoverInterrupted',
+    ],
+  },
+};
+/** The replication watcher runs for as long as a human decides; it resumes from its last heartbeat. */
+const watching: ActivityOptions = { ...waiting, startToCloseTimeout: '30d' };
+
+type Kind = 'quick' | 'slow' | 'waiting' | 'capacity' | 'undo' | 'cutover' | 'rollback' | 'watching';
+const OPTIONS: Record<Kind, ActivityOptions> = { quick, slow, waiting, capacity, undo, cutover, rollback, watching };
 
 /** Each step with its options and the one-line summary the Temporal UI shows for it. */
 const STEPS: { [K in keyof Activities]?: [Kind, string] } = {
@@ -51,6 +90,9 @@ const STEPS: { [K in keyof Activities]?: [Kind, string] } = {
   waitForReplicationReady: ['waiting', 'wait until lag stays under the threshold'],
   validateData: ['slow', 'compare row counts and checksums'],
   cutover: ['slow', 'cut over: block writes, drain, sequences, drop replication'],
+  watchReplication: ['watching', 'watch replication until the cutover: lag, apply errors'],
+  rollbackAfterCutover: ['rollback', 'roll back: fence the target, drain it to the source, reopen the source'],
+  finalizeCutover: ['undo', 'finalize: end reverse replication'],
   rollbackCutover: ['undo', 'undo: give the source its writes back'],
   stopMigrationJob: ['undo', 'undo: stop the migration job'],
   deleteMigrationJob: ['undo', 'clean up the migration job'],
@@ -60,10 +102,12 @@ const STEPS: { [K in keyof Activities]?: [Kind, string] } = {
 
 export type StepActivities = Pick<Activities, keyof typeof STEPS & keyof Activities>;
 
-export function stepActivities(database: string): StepActivities {
+/** `watched`: runs with the replication watcher, whose cutover has its own options (see `cutover`). */
+export function stepActivities(database: string, watched = false): StepActivities {
   const out: Record<string, unknown> = {};
   for (const [name, [kind, summary]] of Object.entries(STEPS) as [keyof Activities, [Kind, string]][]) {
-    out[name] = proxyActivities<Activities>({ ...OPTIONS[kind], summary: `${database}: ${summary}` })[name];
+    const options = name === 'cutover' && watched ? cutover : OPTIONS[kind];
+    out[name] = proxyActivities<Activities>({ ...options, summary: `${database}: ${summary}` })[name];
   }
   return out as StepActivities;
 }

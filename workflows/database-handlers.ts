@@ -1,16 +1,23 @@
 // One database's view of itself and the messages that read or steer it: the status query, the
-// cutover approval (Update and Signal) and the replication watcher's lag reports. The runbook
+// cutover decision (approve, reject, revoke; Update and Signal), the replication watcher's health
+// reports, and the operator's rollback or finalize after the cutover. The runbook
 // moves it from state to state with enter(); every change reaches the Temporal UI (current
 // details, the MigrationState search attribute) and the parent (a signal), so the parent never
 // polls its children.
 import {
+  ApplicationFailure,
   condition,
   getExternalWorkflowHandle,
   log,
   setCurrentDetails,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import { childProgressSignal, type LagReport } from '../common/messages';
+import {
+  childProgressSignal,
+  type AfterCutoverInput,
+  type LagReport,
+  type ReplicationHealth,
+} from '../common/messages';
 import type { DatabasePlan } from '../common/plan';
 import { MIGRATION_STATE } from '../common/search-attributes';
 import { isTerminal, type MigrationState } from '../common/states';
@@ -20,7 +27,9 @@ import {
   type ApprovalAck,
   type ApprovalInput,
   type DatabaseSummary,
+  type DecisionKind,
   type RejectionInput,
+  type RevocationInput,
 } from '../common/status';
 import { describeError } from './errors';
 import { detailsMarkdown } from './details';
@@ -30,17 +39,34 @@ export type Decision =
 
 type Approval = { database?: unknown; approver?: unknown };
 
+/** An operator's request on a COMPLETED database while a rollback is still possible. */
+export interface AfterCutoverRequest extends AfterCutoverInput {
+  action: 'rollback' | 'finalize';
+  n: number;
+}
+
 export class DatabaseHandlers {
   readonly summary: DatabaseSummary;
-  /** The first approval or rejection wins; later ones are acknowledged and change nothing. */
+  /**
+   * The decision. Runs from before final decisions (`finalDecisions` false): the first approval or
+   * rejection wins, later ones are acknowledged and change nothing. With final decisions the
+   * validator refuses a rejection after an approval; only a revocation takes an approval back.
+   */
   private decision: Decision | undefined;
+  /** Counts revocations: a wait that began before one sees the count change. */
+  revocations = 0;
   private readonly name: string;
+  private requests = 0;
+  private afterCutover: AfterCutoverRequest | undefined;
+  private readonly outcomes = new Map<number, { ok: boolean; message: string }>();
 
   constructor(
     private readonly migrationId: string,
     database: DatabasePlan,
     /** The parent's workflow id, to report progress to; absent when the child runs on its own. */
     private readonly parentWorkflowId?: string,
+    /** Whether this run has final decisions, the watcher and rollback after cutover (the patch). */
+    private readonly finalDecisions = false,
   ) {
     this.name = database.name;
     this.summary = newDatabaseSummary(migrationId, database, new Date().toISOString());
@@ -58,8 +84,10 @@ export class DatabaseHandlers {
     setCurrentDetails(detailsMarkdown(this.migrationId, this.summary));
     if (!this.parentWorkflowId) return;
     try {
+      // A cleared field travels as null (JSON drops undefined), which the parent takes as "clear".
+      const sent = this.finalDecisions ? clearedAsNull(patch) : patch;
       await getExternalWorkflowHandle(this.parentWorkflowId).signal(childProgressSignal, {
-        ...patch,
+        ...sent,
         database: this.name,
         updatedAt: this.summary.updatedAt,
       });
@@ -72,8 +100,8 @@ export class DatabaseHandlers {
   // applies the same rule and ignores what it would refuse (its sender cannot be told).
 
   /** The Updates' validator: throws to refuse. */
-  refuse(a: Approval): void {
-    const p = this.problem(a);
+  refuse(a: Approval, kind: DecisionKind = 'approve'): void {
+    const p = this.problem(a, kind);
     if (p) throw new Error(p);
   }
 
@@ -86,25 +114,112 @@ export class DatabaseHandlers {
   }
 
   approveBySignal(a: ApprovalInput): void {
-    if (this.problem(a)) log.warn('approval ignored', { reason: this.problem(a) });
+    const p = this.problem(a, 'approve');
+    if (p) log.warn('approval ignored', { reason: p });
     else this.approve(a);
   }
 
   rejectBySignal(r: RejectionInput): void {
-    if (this.problem(r)) log.warn('rejection ignored', { reason: this.problem(r) });
+    const p = this.problem(r, 'reject');
+    if (p) log.warn('rejection ignored', { reason: p });
     else this.reject(r);
   }
 
-  /** Records a decision (an operator's, or the plan's policy) unless one was already made. */
+  revokeBySignal(r: RevocationInput): void {
+    const p = this.problem(r, 'revoke');
+    if (p) log.warn('revocation ignored', { reason: p });
+    else this.revoke(r);
+  }
+
+  /**
+   * Records a decision (an operator's, or the plan's policy) unless one was already made. With final
+   * decisions an approval is published at once, so every validator (the parent's too) knows it.
+   */
   decide(d: Decision): ApprovalAck {
+    const first = this.decision === undefined;
     this.decision ??= d;
+    const made = this.decision;
+    if (this.finalDecisions && first && made.approved)
+      void this.publish({ approvedBy: made.by, approvedAt: new Date().toISOString() });
+    if (this.finalDecisions && !first && made.approved)
+      return {
+        database: this.name,
+        accepted: true,
+        decision: 'approved',
+        by: made.by,
+        approvedAt: this.summary.approvedAt,
+      };
     return { database: this.name, accepted: true, decision: d.approved ? 'approved' : 'rejected', by: d.by };
+  }
+
+  /** Takes the approval back (the validator allows it only before the cutover starts). */
+  revoke(r: RevocationInput): ApprovalAck {
+    const had = this.decision;
+    this.decision = undefined;
+    this.revocations++;
+    const why = r.reason ? `: ${r.reason}` : '';
+    void this.publish({
+      approvedBy: undefined,
+      approvedAt: undefined,
+      lastError: `approval by ${had?.by ?? '?'} revoked by ${r.approver}${why}`,
+    });
+    return { database: this.name, accepted: true, decision: 'revoked', by: r.approver };
+  }
+
+  get decided(): boolean {
+    return this.decision !== undefined;
   }
 
   /** The decision, once one is made; undefined when the timeout fired first. */
   async awaitDecision(timeoutMs: number): Promise<Decision | undefined> {
     const decided = await condition(() => this.decision !== undefined, timeoutMs);
     return decided ? this.decision : undefined;
+  }
+
+  /** The watcher's word on replication's health; the cutover does not start while it is broken. */
+  replicationHealth(h: ReplicationHealth): void {
+    if (isTerminal(this.summary.state) || this.summary.state === 'CUTTING_OVER') return;
+    void this.publish({ replication: h.ok ? undefined : `broken since ${h.at}: ${h.problem ?? 'unknown'}` });
+  }
+
+  // After the cutover: rollback and finalize are Updates that wait until the runbook has done them.
+
+  /** Their validator: only a COMPLETED database with reverse replication, one request at a time. */
+  refuseAfterCutover(input: Partial<AfterCutoverInput> | undefined, action: 'rollback' | 'finalize'): void {
+    if (!input || typeof input.by !== 'string' || input.by.trim() === '')
+      throw new Error(`${action} needs { database, by }: who asks for it?`);
+    if (input.database !== this.name) throw new Error(`this workflow migrates "${this.name}", not "${input.database}"`);
+    const s = this.summary;
+    if (this.afterCutover) throw new Error(`a ${this.afterCutover.action} asked by ${this.afterCutover.by} is running`);
+    if (s.state === 'COMPLETED' && s.rollbackUntil) return;
+    const why =
+      s.state === 'COMPLETED'
+        ? 'it has no reverse replication (its platform or its run does not keep one)'
+        : s.state === 'FINALIZED' || s.state === 'ROLLED_BACK'
+          ? `it is already ${s.state}`
+          : `it is ${s.state}: only a COMPLETED database can be rolled back or finalized`;
+    throw new Error(`database "${this.name}" cannot be ${action === 'rollback' ? 'rolled back' : 'finalized'}: ${why}`);
+  }
+
+  /** Hands the request to the runbook and waits for its outcome; a failed one fails the Update. */
+  async requestAfterCutover(action: 'rollback' | 'finalize', input: AfterCutoverInput): Promise<DatabaseSummary> {
+    const n = ++this.requests;
+    this.afterCutover = { ...input, action, n };
+    await condition(() => this.outcomes.has(n));
+    const o = this.outcomes.get(n)!;
+    if (!o.ok) throw ApplicationFailure.create({ type: 'RollbackFailed', message: o.message, nonRetryable: true });
+    return this.summary;
+  }
+
+  /** The request the runbook waits for, once one is made. */
+  get pendingAfterCutover(): AfterCutoverRequest | undefined {
+    return this.afterCutover;
+  }
+
+  /** The runbook has done (or failed) the request: its Update returns. */
+  finishAfterCutover(n: number, ok: boolean, message: string): void {
+    this.outcomes.set(n, { ok, message });
+    if (this.afterCutover?.n === n) this.afterCutover = undefined;
   }
 
   /** Live lag from the replication watcher; a report arriving after the end changes nothing. */
@@ -115,7 +230,18 @@ export class DatabaseHandlers {
     void this.publish({ lagSeconds: r.lagSeconds, lagBytes: r.lagBytes, rows: r.rows, maxLagSeconds });
   }
 
-  private problem(a: Approval): string | undefined {
-    return approvalProblem(a, (db) => (db === this.name ? this.summary : undefined), [this.name]);
+  private problem(a: Approval, kind: DecisionKind): string | undefined {
+    // Validators write no history, so older runs get the final-decision rules too; only revoking
+    // needs the runbook's support (it waits for revocations), which runs before the patch lack.
+    if (kind === 'revoke' && !this.finalDecisions)
+      return 'this run started before approvals could be revoked; cancel the database instead';
+    return approvalProblem(a, (db) => (db === this.name ? this.summary : undefined), [this.name], kind);
   }
+}
+
+/** `patch` with every key set to undefined sent as null, so the parent clears it too. */
+function clearedAsNull(patch: Partial<DatabaseSummary>): Partial<DatabaseSummary> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(patch)) out[k] = v === undefined ? null : v;
+  return out as Partial<DatabaseSummary>;
 }

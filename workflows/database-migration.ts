@@ -4,30 +4,57 @@
 // everything (COMPENSATING, then FAILED or CANCELLED); while the cutover blocks it, only the source
 // is restored; once the cutover has returned (the point of no return), nothing: NEEDS_ATTENTION.
 // Messages are handled by DatabaseHandlers; this file is the runbook.
-import { CancellationScope, log, patched, setHandler, sleep } from '@temporalio/workflow';
-import type { DatabasePlan, EffectiveSettings, GcpSettings } from '../common/plan';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  log,
+  patched,
+  setHandler,
+  sleep,
+} from '@temporalio/workflow';
+import { cutoverLimits, type DatabasePlan, type EffectiveSettings, type GcpSettings } from '../common/plan';
 import type { DatabaseSummary } from '../common/status';
 import { failure } from '../common/failures';
 import { formatDuration } from '../common/durations';
 import { describeWindow, msUntilWindow, type CutoverWindow } from '../common/cutover-window';
 import type { DatabaseTask } from '../activities';
-import type { Finding } from '../activities/platforms/platform';
+import type { CutoverResult, Finding } from '../activities/platforms/platform';
 import {
   approveCutoverSignal,
   approveCutoverUpdate,
   databaseStatusQuery,
+  finalizeUpdate,
   lagReportSignal,
   rejectCutoverSignal,
   rejectCutoverUpdate,
+  replicationHealthSignal,
+  revokeApprovalSignal,
+  revokeApprovalUpdate,
+  rollbackUpdate,
 } from '../common/messages';
 import { stepActivities } from './activity-options';
 import { Compensations } from './compensations';
-import { DatabaseHandlers } from './database-handlers';
+import { DatabaseHandlers, type Decision } from './database-handlers';
 import { describeError, endState } from './errors';
 import { afterFailedCutover, afterPointOfNoReturn, describeLeftovers, type Leftovers } from './leftovers';
 
 /** How far the run got, which decides what a failure or cancel may undo. */
 type Phase = 'before-cutover' | 'source-blocked' | 'target-took-over';
+
+interface Watcher {
+  scope: CancellationScope;
+  running: boolean;
+}
+
+/** Cutover failures that blocked nothing: the database stays ready and the cutover is tried again. */
+const NOT_STARTED = ['CutoverNotReady', 'PreparedTransactions'];
+/** How often, and how far apart, a cutover that did not start is tried again before the run fails. */
+const CUTOVER_ATTEMPTS = 10;
+const CUTOVER_RETRY_MS = 30_000;
+/** Rollback failures that left the target taking writes: the rollback can be asked for again. */
+const ROLLBACK_UNDONE = ['CutoverTimedOut', 'CutoverInterrupted', 'CutoverNotReady', 'PreparedTransactions'];
 
 export interface DatabaseMigrationInput {
   migrationId: string;
@@ -42,7 +69,10 @@ export interface DatabaseMigrationInput {
 }
 
 export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<DatabaseSummary> {
-  const acts = stepActivities(input.database.name);
+  // Runs from before the replication watcher, final decisions and reverse replication take the
+  // path they took then; the flag is read once, at the start, so a run never mixes the two.
+  const watched = patched('watch-replication-final-decisions-rollback');
+  const acts = stepActivities(input.database.name, watched);
   const task: DatabaseTask = {
     migrationId: input.migrationId,
     platform: input.platform,
@@ -50,17 +80,30 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     settings: input.settings,
     ...(input.gcp ? { gcp: input.gcp } : {}),
   };
-  const db = new DatabaseHandlers(input.migrationId, input.database, input.parentWorkflowId);
+  const db = new DatabaseHandlers(input.migrationId, input.database, input.parentWorkflowId, watched);
   const undo = new Compensations();
   let phase: Phase = 'before-cutover';
   /** What exists and must be named if the run stops past the point where undos are allowed. */
   const left: Leftovers = { job: true, capacity: true, target: true };
+  /** The replication watcher, from CDC until the cutover (watched runs). */
+  let watcher: Watcher | undefined;
+  /** Set while reverse replication keeps a rollback possible, and what a stop then leaves to do. */
+  let rollbackOpen: string | undefined;
 
   // Messages: registered before the first step, so none sent early is missed.
-  setHandler(approveCutoverUpdate, (a) => db.approve(a), { validator: (a) => db.refuse(a) });
-  setHandler(rejectCutoverUpdate, (r) => db.reject(r), { validator: (r) => db.refuse(r) });
+  setHandler(approveCutoverUpdate, (a) => db.approve(a), { validator: (a) => db.refuse(a, 'approve') });
+  setHandler(rejectCutoverUpdate, (r) => db.reject(r), { validator: (r) => db.refuse(r, 'reject') });
   setHandler(approveCutoverSignal, (a) => db.approveBySignal(a));
   setHandler(rejectCutoverSignal, (r) => db.rejectBySignal(r));
+  setHandler(revokeApprovalUpdate, (r) => db.revoke(r), { validator: (r) => db.refuse(r, 'revoke') });
+  setHandler(revokeApprovalSignal, (r) => db.revokeBySignal(r));
+  setHandler(replicationHealthSignal, (h) => db.replicationHealth(h));
+  setHandler(rollbackUpdate, (r) => db.requestAfterCutover('rollback', r), {
+    validator: (r) => db.refuseAfterCutover(r, 'rollback'),
+  });
+  setHandler(finalizeUpdate, (r) => db.requestAfterCutover('finalize', r), {
+    validator: (r) => db.refuseAfterCutover(r, 'finalize'),
+  });
   setHandler(databaseStatusQuery, () => db.summary);
   setHandler(lagReportSignal, (r) => db.reportLag(r));
 
@@ -104,19 +147,24 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     if (!live.ok) throw failure('ValidationFailed', `validation failed: ${live.summary}`, live.tables);
 
     void db.enter('AWAITING_APPROVAL', { validation: live.summary });
-    if (input.approval.policy === 'auto') db.decide({ approved: true, by: 'policy:auto' });
-    const decision = await db.awaitDecision(input.approval.timeoutMs);
-    if (!decision) throw approvalTimedOut(input.approval.timeoutMs);
-    if (!decision.approved) {
-      const reason = decision.reason ? `: ${decision.reason}` : '';
-      throw failure('CutoverRejected', `cutover rejected by ${decision.by}${reason}`);
-    }
-    if (input.cutoverWindow) await waitForWindow(input.cutoverWindow, decision.by, db);
+    let cut: CutoverResult;
+    if (watched) {
+      // From here until the cutover, replication is watched: a break shows while a human decides
+      // (the waits before measured it themselves, and the validation compared the data).
+      watcher = startWatching();
+      cut = await approveThenCutOver();
+    } else {
+      if (input.approval.policy === 'auto') db.decide({ approved: true, by: 'policy:auto' });
+      const decision = await db.awaitDecision(input.approval.timeoutMs);
+      if (!decision) throw approvalTimedOut(input.approval.timeoutMs);
+      if (!decision.approved) throw rejected(decision);
+      if (input.cutoverWindow) await waitForWindow(input.cutoverWindow, decision.by, db);
 
-    void db.enter('CUTTING_OVER', { approvedBy: decision.by, nextAction: '' });
-    undo.push('give the source its writes back', () => acts.rollbackCutover(task));
-    phase = 'source-blocked';
-    const cut = await acts.cutover(task);
+      void db.enter('CUTTING_OVER', { approvedBy: decision.by, nextAction: '' });
+      undo.push('give the source its writes back', () => acts.rollbackCutover(task));
+      phase = 'source-blocked';
+      cut = await acts.cutover(task);
+    }
     // ── This is the point of no return. ── The cutover has returned: the target has taken the
     // writes and the source is closed. From here on nothing automatic reopens the source or touches
     // the target, the job or the capacity: a failure or cancel leaves NEEDS_ATTENTION, with what to do.
@@ -134,6 +182,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     left.job = false;
     await acts.releaseCapacity(task);
     left.capacity = false;
+    if (watched && cut.reverseReplication) return await keepRollbackOpen();
     await db.enter('COMPLETED', {
       validation: final.summary,
       finishedAt: new Date().toISOString(),
@@ -143,6 +192,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     return db.summary;
   } catch (err) {
     const lastError = describeError(err);
+    stopWatching();
     // Runs from before the phases ran every undo whatever the phase; replaying them must do so too.
     if (!patched('compensate-by-phase-point-of-no-return')) {
       await undo.runInReverse();
@@ -155,13 +205,157 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     throw err;
   }
 
+  /** Runs the replication watcher in its own scope, so the runbook can stop it before the cutover. */
+  function startWatching(): Watcher {
+    const w: Watcher = { scope: new CancellationScope(), running: true };
+    // It only ends by cancellation; a failure of its own is retried by its activity options.
+    w.scope
+      .run(() => acts.watchReplication(task))
+      .catch(() => undefined)
+      .finally(() => (w.running = false));
+    return w;
+  }
+
+  /** Stops the watcher; one that has already ended gets no cancel request. */
+  function stopWatching(): void {
+    if (watcher?.running) watcher.scope.cancel();
+    watcher = undefined;
+  }
+
+  /**
+   * From AWAITING_APPROVAL to a cutover that has returned. The cutover starts only once a decision
+   * holds: approved, inside the window, replication healthy. A revocation before the cutover starts
+   * goes back to awaiting a decision; a cutover that blocked nothing (lag, prepared transactions)
+   * leaves the database ready and is tried again, at most CUTOVER_ATTEMPTS times.
+   */
+  async function approveThenCutOver(): Promise<CutoverResult> {
+    if (input.approval.policy === 'auto') db.decide({ approved: true, by: 'policy:auto' });
+    for (let attempt = 1; ; attempt++) {
+      const decision = await approvedAndReady();
+      if (attempt === 1) undo.push('give the source its writes back', () => acts.rollbackCutover(task));
+      stopWatching();
+      void db.enter('CUTTING_OVER', { approvedBy: decision.by, nextAction: '', replication: undefined });
+      phase = 'source-blocked';
+      try {
+        return await acts.cutover(task);
+      } catch (err) {
+        if (!failedAs(err, NOT_STARTED) || attempt >= CUTOVER_ATTEMPTS) throw err;
+        phase = 'before-cutover';
+        const why = describeError(err);
+        const revoked = db.revocations;
+        watcher = startWatching();
+        void db.enter('AWAITING_APPROVAL', {
+          lastError: why,
+          nextAction:
+            `approved by ${decision.by}; the cutover did not start and nothing was blocked: ${why}. ` +
+            `Trying again in ${formatDuration(CUTOVER_RETRY_MS)} (attempt ${attempt + 1} of ${CUTOVER_ATTEMPTS})`,
+        });
+        await condition(() => db.revocations !== revoked, CUTOVER_RETRY_MS);
+      }
+    }
+  }
+
+  /** Waits for an approval that still holds once the window is open and replication is healthy. */
+  async function approvedAndReady(): Promise<Extract<Decision, { approved: true }>> {
+    for (;;) {
+      const decision = await db.awaitDecision(input.approval.timeoutMs);
+      if (!decision) throw approvalTimedOut(input.approval.timeoutMs);
+      if (!decision.approved) throw rejected(decision);
+      const revoked = db.revocations;
+      const stillApproved = () => db.revocations === revoked;
+      if (input.cutoverWindow && msUntilWindow(new Date(), input.cutoverWindow) > 0) {
+        const w = input.cutoverWindow;
+        void db.enter('APPROVED_WAITING_WINDOW', {
+          nextAction: `approved by ${decision.by}; the cutover waits for the window ${describeWindow(w)}`,
+        });
+        for (let ms = msUntilWindow(new Date(), w); ms > 0 && stillApproved(); ms = msUntilWindow(new Date(), w))
+          await condition(() => !stillApproved(), ms);
+      }
+      if (stillApproved() && db.summary.replication) {
+        void db.enter('AWAITING_APPROVAL', {
+          nextAction:
+            `approved by ${decision.by}; the cutover waits until replication is healthy again ` +
+            `(${db.summary.replication}); fix the cause or cancel`,
+        });
+        await condition(() => !stillApproved() || !db.summary.replication);
+      }
+      if (stillApproved()) return decision;
+      void db.enter('AWAITING_APPROVAL', { nextAction: 'the approval was revoked: awaiting a new decision' });
+    }
+  }
+
+  /**
+   * COMPLETED, with reverse replication from the target keeping a rollback possible until an
+   * operator finalizes or rolls back, or `cutover.reverseReplicationFor` runs out (then finalized).
+   */
+  async function keepRollbackOpen(): Promise<DatabaseSummary> {
+    const forMs = cutoverLimits(input.settings).reverseReplicationForMs;
+    const deadline = new Date().getTime() + forMs;
+    const until = new Date(deadline).toISOString();
+    const { migrationId: id, database } = input;
+    phase = 'target-took-over';
+    const completed = {
+      rollbackUntil: until,
+      nextAction:
+        `the target takes the writes; until ${until} reverse replication keeps the source current: ` +
+        `\`dbmig rollback ${id} ${database.name}\` gives the source back, ` +
+        `\`dbmig finalize ${id} ${database.name}\` ends it`,
+    };
+    rollbackOpen =
+      'reverse replication from the target to the source still runs and was not finalized: ' +
+      'nothing reopened the source; drop the reverse replication by hand when no rollback is wanted';
+    await db.enter('COMPLETED', { ...completed, finishedAt: new Date().toISOString(), lagSeconds: 0, lagBytes: 0 });
+    for (;;) {
+      const left = deadline - new Date().getTime();
+      if (left > 0) await condition(() => db.pendingAfterCutover !== undefined, left);
+      const req = db.pendingAfterCutover;
+      if (!req || req.action === 'finalize') {
+        await acts.finalizeCutover(task);
+        const by = req?.by ?? 'policy: cutover.reverseReplicationFor';
+        await db.enter('FINALIZED', { rollbackUntil: undefined, nextAction: '', lastError: undefined });
+        log.info('reverse replication finalized', { by });
+        if (req) db.finishAfterCutover(req.n, true, `finalized by ${by}`);
+        return db.summary;
+      }
+      await db.enter('ROLLING_BACK', {
+        nextAction: '',
+        lastError: `rollback asked by ${req.by}${req.reason ? `: ${req.reason}` : ''}`,
+      });
+      try {
+        const back = await acts.rollbackAfterCutover(task);
+        await db.enter('ROLLED_BACK', {
+          rollbackUntil: undefined,
+          writeBlockMs: back.writeBlockMs,
+          nextAction:
+            `the source takes the writes again, with every write made on the target; the target ` +
+            `(database ${input.settings.targetDatabase} on ${database.target.kind} ${database.target.instance}) ` +
+            'is closed to writes and kept: delete it by hand when it is no longer wanted',
+        });
+        db.finishAfterCutover(req.n, true, 'rolled back');
+        return db.summary;
+      } catch (err) {
+        const why = describeError(err);
+        if (!failedAs(err, ROLLBACK_UNDONE)) {
+          db.finishAfterCutover(req.n, false, `rollback failed: ${why}`);
+          rollbackOpen =
+            `a rollback asked by ${req.by} stopped midway (${why}): the target may be closed to writes and ` +
+            'the source not yet reopened; check both, and finish the rollback by hand';
+          throw err;
+        }
+        await db.enter('COMPLETED', { ...completed, lastError: `rollback by ${req.by} did not finish: ${why}` });
+        db.finishAfterCutover(req.n, false, `rollback did not finish, the target still takes writes: ${why}`);
+      }
+    }
+  }
+
   /** The end of a failed or cancelled run: only the undos its phase allows (see the file's header). */
   async function stopByPhase(at: Phase, err: unknown, lastError: string): Promise<void> {
     const finishedAt = new Date().toISOString();
     if (at === 'target-took-over') {
       // Past the point of no return: no undo at all, and the state says so.
       const kept = describeLeftovers(input, left);
-      await db.enter('NEEDS_ATTENTION', { lastError, finishedAt, kept, nextAction: afterPointOfNoReturn(input, kept) });
+      const nextAction = rollbackOpen ?? afterPointOfNoReturn(input, kept);
+      await db.enter('NEEDS_ATTENTION', { lastError, finishedAt, kept, nextAction, rollbackUntil: undefined });
       return;
     }
     await db.enter('COMPENSATING', { lastError, nextAction: '' });
@@ -200,6 +394,17 @@ function refuseBlockingFindings(findings: Finding[]): void {
   throw failure('AssessmentFailed', `assessment found ${blocking.length} blocking issue(s): ${issues}`, findings);
 }
 
+function rejected(decision: Extract<Decision, { approved: false }>): ApplicationFailure {
+  const reason = decision.reason ? `: ${decision.reason}` : '';
+  return failure('CutoverRejected', `cutover rejected by ${decision.by}${reason}`);
+}
+
+/** Whether an activity failed with one of `types` (an ActivityFailure wraps the platform's failure). */
+function failedAs(err: unknown, types: string[]): boolean {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof ApplicationFailure && types.includes(cause.type ?? '');
+}
+
 function approvalTimedOut(timeoutMs: number) {
   const waited = formatDuration(timeoutMs);
   return failure(
@@ -208,7 +413,7 @@ function approvalTimedOut(timeoutMs: number) {
   );
 }
 
-/** Approved outside the window: stay AWAITING_APPROVAL (approved) and sleep until it opens. */
+/** Runs before the watcher: approved outside the window, stay AWAITING_APPROVAL and sleep until it opens. */
 async function waitForWindow(w: CutoverWindow, by: string, db: DatabaseHandlers): Promise<void> {
   for (let ms = msUntilWindow(new Date(), w); ms > 0; ms = msUntilWindow(new Date(), w)) {
     const opensIn = formatDuration(ms);

@@ -7,6 +7,9 @@ const NEXT: Partial<Record<DatabaseSummary['state'], string>> = {
   CDC: 'nothing: waiting for lag to stay under its threshold',
   CUTTING_OVER: 'nothing: writes to the source are blocked until the target has caught up',
   COMPLETED: 'point applications at the target',
+  ROLLING_BACK: 'nothing: the target is fenced and drained into the source, which then takes writes again',
+  ROLLED_BACK: 'point applications back at the source; the target is closed to writes and kept',
+  FINALIZED: 'nothing: the target serves the writes and reverse replication has ended',
   FAILED: 'read the error, fix the cause, then retry this database',
   COMPENSATING: 'nothing: undoing what this run created before the cutover (the target had not taken over)',
   // The runbook always sets a precise next action (what is left, by name); this is the fallback.
@@ -16,6 +19,8 @@ const NEXT: Partial<Record<DatabaseSummary['state'], string>> = {
 };
 
 export function detailsMarkdown(migrationId: string, s: DatabaseSummary): string {
+  // The watcher heartbeats live lag (the UI shows it under the pending activity); this is the last
+  // value the runbook itself recorded.
   const lag = s.lagSeconds === null ? 'n/a' : `${s.lagSeconds.toFixed(2)} s`;
   const next = s.nextAction
     ? s.nextAction
@@ -27,6 +32,7 @@ export function detailsMarkdown(migrationId: string, s: DatabaseSummary): string
     `lag ${lag}${s.lagBytes === null ? '' : ` / ${s.lagBytes} B`} · rows ${s.rows ?? 'n/a'}`,
     `next: ${next}`,
   ];
+  if (s.replication) lines.push(`**replication broken**: ${s.replication}`);
   if (s.lastError) lines.push(`error: ${s.lastError}`);
   return lines.join('\n\n');
 }
@@ -43,7 +49,14 @@ export function fleetDetailsMarkdown(status: FleetStatus): string {
     '|---|---|---|---|',
     ...status.databases.map((d) => `| ${d.database} | ${d.state} | ${lag(d)} | ${d.rows ?? '-'} |`),
   ];
-  const waiting = status.databases.filter((d) => d.state === 'AWAITING_APPROVAL');
+  const broken = status.databases.filter((d) => d.replication);
+  if (broken.length)
+    lines.push(
+      '',
+      'replication broken (no cutover starts):',
+      ...broken.map((d) => `- ${d.database}: ${d.replication}`),
+    );
+  const waiting = status.databases.filter((d) => d.state === 'AWAITING_APPROVAL' && !d.approvedBy);
   if (waiting.length)
     lines.push('', 'next, approve:', ...waiting.map((d) => `- \`dbmig approve ${id} ${d.database} --approver <you>\``));
   const attention = status.databases.filter((d) => d.state === 'NEEDS_ATTENTION');

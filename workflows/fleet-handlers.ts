@@ -2,9 +2,9 @@
 // resume, approvals forwarded to the child, cancel and retry, and the children's progress. The
 // sliding window reads this view to decide what to start next, and marks in it what it starts.
 import { getExternalWorkflowHandle, isCancellation, log, setCurrentDetails } from '@temporalio/workflow';
-import { approveCutoverSignal, rejectCutoverSignal } from '../common/messages';
+import { approveCutoverSignal, rejectCutoverSignal, revokeApprovalSignal } from '../common/messages';
 import type { DatabasePlan, Plan } from '../common/plan';
-import { isTerminal } from '../common/states';
+import { AFTER_COMPLETION, isTerminal } from '../common/states';
 import {
   approvalProblem,
   newDatabaseSummary,
@@ -14,10 +14,15 @@ import {
   type ApprovalInput,
   type DatabaseSummary,
   type FleetStatus,
+  type DecisionKind,
   type MigrationReport,
   type RejectionInput,
+  type RevocationInput,
 } from '../common/status';
 import { fleetDetailsMarkdown } from './details';
+
+/** Summary fields whose value may be null (no sample yet); any other null from a child means "cleared". */
+const NULLABLE = new Set(['lagSeconds', 'lagBytes', 'maxLagSeconds', 'rows']);
 
 /** What a run hands to the next across continue-as-new: which children exist, and the pause. */
 export interface CarriedState {
@@ -73,7 +78,9 @@ export class FleetHandlers {
     const count = (state: string) => this.list().filter((s) => s.state === state).length;
     return {
       migrationId: this.migrationId,
-      completed: count('COMPLETED'),
+      // FINALIZED is COMPLETED with its rollback path closed; ROLLED_BACK gave the source back.
+      completed: count('COMPLETED') + count('FINALIZED'),
+      rolledBack: count('ROLLED_BACK'),
       failed: count('FAILED'),
       cancelled: count('CANCELLED'),
       needsAttention: count('NEEDS_ATTENTION'),
@@ -111,8 +118,8 @@ export class FleetHandlers {
   }
 
   /** The approval Updates' validator: the parent checks against its view of the children. */
-  refuseApproval(a: { database?: unknown; approver?: unknown }): void {
-    const p = approvalProblem(a, (db) => this.summaries[db], this.names);
+  refuseApproval(a: { database?: unknown; approver?: unknown }, kind: DecisionKind = 'approve'): void {
+    const p = approvalProblem(a, (db) => this.summaries[db], this.names, kind);
     if (p) throw new Error(p);
   }
 
@@ -125,6 +132,11 @@ export class FleetHandlers {
   async reject(r: RejectionInput): Promise<ApprovalAck> {
     await getExternalWorkflowHandle(this.summaries[r.database].childWorkflowId).signal(rejectCutoverSignal, r);
     return { database: r.database, accepted: true, decision: 'rejected', by: r.approver };
+  }
+
+  async revoke(r: RevocationInput): Promise<ApprovalAck> {
+    await getExternalWorkflowHandle(this.summaries[r.database].childWorkflowId).signal(revokeApprovalSignal, r);
+    return { database: r.database, accepted: true, decision: 'revoked', by: r.approver };
   }
 
   refuseCancel(database: string): void {
@@ -181,10 +193,20 @@ export class FleetHandlers {
 
   // The children's reports.
 
-  /** A child's transition; a late report must not revive a finished database. */
+  /**
+   * A child's transition; a late report must not revive a finished database. A COMPLETED one may
+   * still move on (rolled back, finalized) while its reverse replication runs.
+   */
   childProgress(patch: Partial<DatabaseSummary> & { database: string }): void {
     const s = this.summaries[patch.database];
-    if (!s || isTerminal(s.state)) return;
+    const afterCompletion = s?.state === 'COMPLETED' && (!patch.state || AFTER_COMPLETION.has(patch.state));
+    if (!s || (isTerminal(s.state) && !afterCompletion)) return;
+    // A child clears a field by sending it as null; the fields that are null by nature keep it.
+    for (const [k, v] of Object.entries(patch))
+      if (v === null && !NULLABLE.has(k)) {
+        delete (s as unknown as Record<string, unknown>)[k];
+        delete (patch as Record<string, unknown>)[k];
+      }
     Object.assign(s, patch, { started: true });
     this.refresh();
   }

@@ -6,6 +6,7 @@
 import {
   CancellationScope,
   ParentClosePolicy,
+  WorkflowIdReusePolicy,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -17,6 +18,7 @@ import {
   workflowInfo,
   type ChildWorkflowOptions,
 } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { byPriority } from '../common/capacity';
 import { parseDuration } from '../common/durations';
 import { failure } from '../common/failures';
@@ -28,6 +30,7 @@ import {
   rejectCutoverUpdate,
   resumeUpdate,
   retryDatabaseUpdate,
+  revokeApprovalUpdate,
   statusQuery,
 } from '../common/messages';
 import { InvalidPlanError, effectiveSettings, validatePlan, type DatabasePlan, type Plan } from '../common/plan';
@@ -57,6 +60,9 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
   // A FAILED database waits for an operator's decision (retry, or cancel to give up) rather than
   // ending the fleet run; runs from before this rule completed with failures.
   const failuresAwaitDecision = patched('failed-databases-await-decision');
+  // A child id whose run COMPLETED is never started again, whoever starts this migration id again
+  // (the Temporal UI or CLI included): its target took over. Failed or cancelled ones can be retried.
+  const neverRedo = patched('children-never-redo-completed');
   fleet.refresh();
 
   // Messages: registered before the window opens, so none sent early is missed.
@@ -65,7 +71,8 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
   setHandler(pauseUpdate, () => fleet.pause());
   setHandler(resumeUpdate, () => fleet.resume());
   setHandler(approveCutoverUpdate, (a) => fleet.approve(a), { validator: (a) => fleet.refuseApproval(a) });
-  setHandler(rejectCutoverUpdate, (r) => fleet.reject(r), { validator: (r) => fleet.refuseApproval(r) });
+  setHandler(rejectCutoverUpdate, (r) => fleet.reject(r), { validator: (r) => fleet.refuseApproval(r, 'reject') });
+  setHandler(revokeApprovalUpdate, (r) => fleet.revoke(r), { validator: (r) => fleet.refuseApproval(r, 'revoke') });
   setHandler(cancelDatabaseUpdate, (name) => fleet.cancel(name), { validator: (name) => fleet.refuseCancel(name) });
   setHandler(retryDatabaseUpdate, (name) => fleet.retry(name), { validator: (name) => fleet.refuseRetry(name) });
 
@@ -96,12 +103,22 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
       try {
         const child = await startChild(DatabaseMigration, {
           ...childOptions(plan, migrationId, db, s.childWorkflowId),
+          ...(neverRedo ? { workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY } : {}),
           args: [childInput(plan, migrationId, db, approvalTimeoutMs)],
         });
         // Within this run the result backs up the child's own final signal (e.g. if it was terminated).
         child.result().catch((err: Error) => fleet.childFailed(s, err));
       } catch (err) {
-        Object.assign(s, { state: 'FAILED', lastError: `could not start: ${(err as Error).message}` });
+        if (neverRedo && err instanceof WorkflowExecutionAlreadyStartedError)
+          Object.assign(s, {
+            state: 'NEEDS_ATTENTION',
+            lastError: `not started again: ${s.childWorkflowId} already completed or is still running`,
+            nextAction:
+              'this migration id ran this database before and its cutover is never redone; nothing was ' +
+              `changed: see \`temporal workflow describe -w ${s.childWorkflowId}\`, and migrate again under a new id`,
+          });
+        else Object.assign(s, { state: 'FAILED', lastError: `could not start: ${(err as Error).message}` });
+        fleet.refresh();
       }
     }
   } catch (err) {

@@ -58,6 +58,8 @@ export const UNDO_BEFORE_CUTOVER = ['stopMigrationJob', 'deleteMigrationJob', 'r
 export class MockActivities {
   readonly calls: Call[] = [];
   private rules: Rule[] = [];
+  /** Migrations whose cutover reports reverse replication (a rollback path), as the local platform's does. */
+  readonly reverse = new Set<string>();
 
   /**
    * `now` reads the server's clock: the Java test server stamps a retry attempt's scheduled time
@@ -65,11 +67,25 @@ export class MockActivities {
    */
   constructor(private readonly now: () => Promise<number>) {}
 
-  /** Calls of one migration, as `step` or `validateData:mode` names. */
+  /**
+   * Calls of one migration, as `step` or `validateData:mode` names. The replication watcher runs
+   * beside the steps (its start races validateData's), so it is left out: `watches()` counts it.
+   */
   steps(migrationId: string, database?: string): string[] {
     return this.calls
       .filter((c) => c.migrationId === migrationId && (database === undefined || c.database === database))
+      .filter((c) => c.name !== 'watchReplication')
       .map((c) => (c.mode ? `${c.name}:${c.mode}` : c.name));
+  }
+
+  /** How many times the replication watcher started for a migration (and database). */
+  watches(migrationId: string, database?: string): number {
+    return this.calls.filter(
+      (c) =>
+        c.name === 'watchReplication' &&
+        c.migrationId === migrationId &&
+        (database === undefined || c.database === database),
+    ).length;
   }
 
   /** The next `times` calls of `name` fail with a failure of `type` (retryable as common/failures says). */
@@ -166,6 +182,12 @@ export class MockActivities {
       deleteMigrationJob: step('deleteMigrationJob', quiet),
       deleteTarget: step('deleteTarget', quiet),
       rollbackCutover: step('rollbackCutover', quiet),
+      rollbackAfterCutover: step('rollbackAfterCutover', () => ({
+        writeBlockMs: 37,
+        sequences: [],
+        materializedViews: [],
+      })),
+      finalizeCutover: step('finalizeCutover', quiet),
       waitForFullDump: step('waitForFullDump', () => 1000),
       waitForReplicationReady: step('waitForReplicationReady', () => ({
         waitedMs: 3000,
@@ -174,6 +196,9 @@ export class MockActivities {
         lagBytes: 128,
         rows: 1000,
       })),
+      // Returns at once: the time-skipping server skips time only while no activity runs, and the
+      // real watcher runs until the cutover. `block` makes it watch until cancelled, as the real one.
+      watchReplication: step('watchReplication', quiet),
       validateData: async (task: DatabaseTask, mode: 'live' | 'final') => {
         await this.record('validateData', task, mode);
         return { mode, ok: true, tables: [], summary: `1 table(s) match (${mode})` };
@@ -183,6 +208,9 @@ export class MockActivities {
         finalLsn: '0/16B3748',
         sequencesCopied: 1,
         writeBlockMs: 42,
+        ...(this.reverse.has(t.migrationId)
+          ? { reverseReplication: { publication: 'rev_pub', slot: 'rev_slot', subscription: 'rev_sub' } }
+          : {}),
       })),
     };
   }
