@@ -9,13 +9,16 @@
 // from the target is never sent back to it; a rollback stops it before the source takes writes.
 //
 // The source is closed when this is set up (close-source.ts). The apply worker connects as the
-// subscription's owner, the migration user, which keeps CONNECT. It does take the database's
+// subscription's owner, the migration user, which keeps CONNECT, and takes the database's
 // default_transaction_read_only = on like any session: a plain apply writes anyway (it does not go
 // through the executor's read-only check), but a trigger enabled ALWAYS or REPLICA that writes
-// fails with "cannot execute INSERT in a read-only transaction" (seen on PostgreSQL 15). So the
-// migration user alone gets default_transaction_read_only = off in the source database (a
-// per-role-in-database setting outranks the database's); its own sessions already set it, nobody
-// else's default changes. The previous value is recorded and restored when the subscription goes.
+// fails with "cannot execute INSERT in a read-only transaction" (seen on PostgreSQL 15), and the
+// rollback's gate then refuses on the apply errors. Giving the migration user its own
+// default_transaction_read_only = off in the source database would let such triggers run, but it
+// would also reopen the source to every other session of that role, and an application that uses
+// it (a superuser, in many small setups) would write to a closed source: split brain. So it is not
+// done. (Older job records may hold applyRoleReadOnly from when it was; finalize and rollback
+// still restore it.)
 import pg from 'pg';
 import { MigrationError, type ReverseReplication } from '../platform';
 import { listTables } from './assess';
@@ -61,13 +64,7 @@ export async function setUpReverse(
   save: (patch: Partial<JobRecord>) => Promise<void>,
   deadline: number,
 ): Promise<ReverseRecord> {
-  let reverse: ReverseRecord = rec.reverse ?? reverseNames(names);
-  if (!reverse.applyRoleReadOnly) {
-    // Read once, before it is changed: a retry must not take our own setting for the original.
-    const role = (await src.query<{ role: string }>('select current_user::text as role')).rows[0].role;
-    const before = (await src.query<{ value: string }>(ROLE_READ_ONLY)).rows[0]?.value ?? null;
-    reverse = { ...reverse, applyRoleReadOnly: { role, before } };
-  }
+  const reverse: ReverseRecord = rec.reverse ?? reverseNames(names);
   await save({ reverse });
   // The forward publication's tables, as they exist on the target (where keys are checked: the
   // schema was copied before the forward job gave key-less tables REPLICA IDENTITY FULL).
@@ -86,10 +83,6 @@ export async function setUpReverse(
       );
     })
     .finally(() => target.query('reset statement_timeout').catch(() => undefined));
-  await src.query(
-    `alter role current_user in database ${pg.escapeIdentifier(await currentDatabase(src))} ` +
-      'set default_transaction_read_only = off',
-  );
   await ensureReverseSubscription(src, reverse, targetParams);
   return reverse;
 }
