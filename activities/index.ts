@@ -24,6 +24,12 @@ export interface ReadyStats {
 }
 
 const sleep = (ms: number) => Context.current().sleep(ms);
+/**
+ * How often the waits read replication's status. The initial copy's end is noticed within a poll,
+ * and each one is a few connections: 250 ms keeps dbmig within a few percent of a hand-made
+ * publication and subscription (bench/initial-sync.ts), where 1 s cost up to a whole second.
+ */
+export const POLL_MS = { fullDump: 250, ready: 250 } as const;
 const BROKEN_AFTER_ERRORS = 3;
 /** Apply errors this recent mean replication is failing now (PostgreSQL retries apply every ~5 s). */
 const STILL_FAILING_MS = 60_000;
@@ -148,13 +154,13 @@ export function createActivities(platforms: Platforms) {
       heartbeatingStep(() => on(task).rollbackAfterCutover(task, (step) => Context.current().heartbeat({ step }))),
     finalizeCutover: (task: DatabaseTask) => heartbeatingStep(() => on(task).finalizeCutover(task)),
 
-    async waitForFullDump(task: DatabaseTask, pollMs = 1_000): Promise<number> {
+    async waitForFullDump(task: DatabaseTask, pollMs: number = POLL_MS.fullDump): Promise<number> {
       const s = await pollReplication(task, pollMs, (st) => st.phase === 'CDC');
       return s.rowsOnTarget;
     },
 
     /** Returns once lag has stayed at or under the threshold for the whole stable window. */
-    async waitForReplicationReady(task: DatabaseTask, pollMs = 1_000): Promise<ReadyStats> {
+    async waitForReplicationReady(task: DatabaseTask, pollMs: number = POLL_MS.ready): Promise<ReadyStats> {
       const started = Date.now();
       let stableSince: number | undefined;
       let maxLag: number | null = null;

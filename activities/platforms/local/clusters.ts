@@ -100,7 +100,17 @@ async function postgresIds(): Promise<{ uid: number; gid: number } | undefined> 
 /** Serialises cluster start-up within this process; a lock file does it across processes. */
 const inFlight = new Map<string, Promise<ClusterInfo>>();
 
+/**
+ * How long a cluster this process found running is taken to be running still: a step makes several
+ * calls in a row, and each ensure() costs a lock file and a probe connection (bench/initial-sync.ts).
+ * stop() and destroy() forget it at once; a cluster stopped behind this process's back shows as a
+ * refused connection, which the step's retry meets with a real ensure().
+ */
+const KNOWN_UP_MS = 2_000;
+
 export class LocalClusters {
+  private readonly knownUp = new Map<string, { at: number; info: ClusterInfo }>();
+
   constructor(readonly stateDir: string = defaultStateDir()) {}
 
   private dir(name: string): string {
@@ -110,9 +120,16 @@ export class LocalClusters {
 
   /** Get-or-create: initialises the cluster once, starts it if it is not running. */
   ensure(name: string): Promise<ClusterInfo> {
+    const known = this.knownUp.get(name);
+    if (known && Date.now() - known.at < KNOWN_UP_MS) return Promise.resolve(known.info);
     let p = inFlight.get(name);
     if (!p) {
-      p = this.ensureLocked(name).finally(() => inFlight.delete(name));
+      p = this.ensureLocked(name)
+        .then((info) => {
+          this.knownUp.set(name, { at: Date.now(), info });
+          return info;
+        })
+        .finally(() => inFlight.delete(name));
       inFlight.set(name, p);
     }
     return p;
@@ -216,6 +233,7 @@ export class LocalClusters {
   }
 
   async stop(name: string): Promise<void> {
+    this.knownUp.delete(name);
     const info = await this.info(name);
     if (!info || !existsSync(join(info.dataDir, 'postmaster.pid'))) return;
     const { pgCtl } = await binaries();
@@ -224,6 +242,7 @@ export class LocalClusters {
   }
 
   async destroy(name: string): Promise<void> {
+    this.knownUp.delete(name);
     await this.stop(name);
     await rm(this.dir(name), { recursive: true, force: true });
   }

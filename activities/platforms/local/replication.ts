@@ -245,7 +245,10 @@ export async function replicationStatus(
     return status;
   }
   status.phase = status.tablesReady < status.tablesTotal ? 'FULL_DUMP' : 'CDC';
-  const hb = await heartbeatLag(src, target, names.job, status.phase === 'CDC' ? HEARTBEAT_WAIT_MS : 0);
+  // During the initial copy lag has no meaning yet (changes queue behind the copy), and the reads
+  // come every 250 ms: no heartbeat is written then, so the copy competes with as little as possible.
+  if (status.phase === 'FULL_DUMP') return status;
+  const hb = await heartbeatLag(src, target, names.job, HEARTBEAT_WAIT_MS);
   status.lagSeconds = hb.lagSeconds;
   status.sampleAgeSeconds = hb.sampleAgeSeconds;
   const bytes = await src.query<{ bytes: string | null }>(

@@ -266,7 +266,7 @@ class Rollback {
             (await drainReport({ ...env, applyErrors: async () => [] }, this.tg, this.src, mark, 'the source')),
         );
       }
-      await sleep(20);
+      await sleep(5); // as the cutover: a coarse poll adds its period to the block
     }
   }
 }
