@@ -1,0 +1,73 @@
+// The same migration done by hand with PostgreSQL's own tools, the baseline the benchmarks put
+// dbmig next to: pg_dump --schema-only | psql into a fresh database, CREATE PUBLICATION on the
+// source, CREATE SUBSCRIPTION (defaults: creates its slot, copies, starts at once) on the target.
+import { spawn } from 'node:child_process';
+import pg from 'pg';
+import { withClient, type ConnectionParams } from '../activities/platforms/local/clusters';
+
+const uri = (p: ConnectionParams) =>
+  `postgresql://${encodeURIComponent(p.user)}:${encodeURIComponent(p.password)}@${p.host}:${p.port}/` +
+  encodeURIComponent(p.database);
+
+/** A fresh database on the target's cluster, as dbmig's provisionTarget makes it (from template0). */
+export async function createDatabase(admin: ConnectionParams, database: string): Promise<void> {
+  await withClient({ ...admin, database: 'postgres' }, (c) =>
+    c.query(`create database ${pg.escapeIdentifier(database)} template template0`),
+  );
+}
+
+/** `pg_dump --schema-only | psql --single-transaction`: the schema, indexes included, before any row. */
+export async function copySchema(src: ConnectionParams, target: ConnectionParams): Promise<void> {
+  const dump = spawn('pg_dump', ['--schema-only', '--no-owner', '--no-privileges', '-d', uri(src)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const psql = spawn('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-d', uri(target)], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  dump.stdout.pipe(psql.stdin);
+  const done = (p: ReturnType<typeof spawn>, what: string) =>
+    new Promise<void>((ok, fail) => {
+      let err = '';
+      p.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+      p.on('error', fail);
+      p.on('close', (code) => (code === 0 ? ok() : fail(new Error(`${what} exited ${code}: ${err.trim()}`))));
+    });
+  await Promise.all([done(dump, 'pg_dump'), done(psql, 'psql')]);
+}
+
+/** CREATE PUBLICATION on the source and CREATE SUBSCRIPTION on the target, with every default. */
+export async function publishAndSubscribe(
+  src: ConnectionParams,
+  target: ConnectionParams,
+  tables: string[],
+  name: string,
+): Promise<void> {
+  await withClient(src, (c) => c.query(`create publication ${name} for table ${tables.join(', ')}`));
+  const conninfo = `host=${src.host} port=${src.port} dbname=${src.database} user=${src.user} password=${src.password}`;
+  await withClient(target, (c) =>
+    c.query(`create subscription ${name} connection ${pg.escapeLiteral(conninfo)} publication ${name}`),
+  );
+}
+
+/** How far the subscription is: tables in pg_subscription_rel, and how many are 'r' (ready). */
+export async function subscriptionTables(t: pg.Client, sub: string): Promise<{ total: number; ready: number }> {
+  const { rows } = await t.query<{ total: string; ready: string }>(
+    `select count(*) as total, count(*) filter (where r.srsubstate = 'r') as ready
+       from pg_subscription s join pg_subscription_rel r on r.srsubid = s.oid where s.subname = $1`,
+    [sub],
+  );
+  return { total: Number(rows[0].total), ready: Number(rows[0].ready) };
+}
+
+/**
+ * The subscription's lag in bytes, as an operator reads it on the source: WAL written since the
+ * position the subscriber confirmed for its slot (CREATE SUBSCRIPTION names the slot after itself).
+ */
+export async function slotLagBytes(s: pg.Client, slot: string): Promise<number | undefined> {
+  const { rows } = await s.query<{ bytes: string | null }>(
+    `select pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint::text as bytes
+       from pg_replication_slots where slot_name = $1`,
+    [slot],
+  );
+  return rows.length && rows[0].bytes !== null ? Number(rows[0].bytes) : undefined;
+}
