@@ -3,6 +3,7 @@
 // timeout, cutover window) are tested with mocked activities in workflow-approval.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { finalizeDatabase } from '../client/client';
 import { rejectCutoverUpdate, statusQuery } from '../common/messages';
 import { approveBetaBySignal } from './helpers/approval-scenario';
 import { planFor, replicationLeftovers, type SourceDb } from './fixtures/fleet';
@@ -33,6 +34,8 @@ test('a rejection leaves nothing behind; an approval by signal completes the nex
 
   await approveBetaBySignal(h.env.client, handle);
   const target = await h.platform.clusters.ensure('fleet-target');
+  // beta cut over: its reverse replication keeps a rollback open until it is finalized.
+  assert.equal((await finalizeDatabase(h.env.client, 'appr', 'beta', 'test')).state, 'FINALIZED');
   assert.deepEqual(await replicationLeftovers(h.source, ['alpha', 'beta'], target), {
     slots: [],
     publications: [],

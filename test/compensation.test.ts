@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { retryDatabaseUpdate, statusQuery } from '../common/messages';
+import { finalizeDatabase } from '../client/client';
 import { createSourceDatabase, planFor, replicationLeftovers } from './fixtures/fleet';
 import { withClient } from '../activities/platforms/local/clusters';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
@@ -89,6 +90,8 @@ test('a failing step compensates and leaves nothing behind', async () => {
       ).rows[0].n,
   );
   assert.equal(columns, 1);
+  // The retry cut over, so reverse replication keeps a rollback open until it is finalized.
+  assert.equal((await finalizeDatabase(h.env.client, 'comp', 'ledger', 'test')).state, 'FINALIZED');
   assert.deepEqual(await replicationLeftovers(h.source, ['ledger'], target), {
     slots: [],
     publications: [],

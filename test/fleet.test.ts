@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { approveCutoverUpdate, statusQuery } from '../common/messages';
+import { finalizeDatabase } from '../client/client';
 import { compareRowForRow, planFor, replicationLeftovers, Writer, type SourceDb } from './fixtures/fleet';
 import { createHarness, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 import { recordHistory } from './helpers/histories';
@@ -91,6 +92,11 @@ test('a fleet of three databases completes under continuous writes', async () =>
     const summary = report.databases.find((d) => d.database === db.name)!;
     assert.ok((summary.writeBlockMs ?? -1) >= 0, `${db.name} reports its write-block window`);
     assert.match(summary.validation ?? '', /tables identical/);
+  }
+  // Reverse replication keeps each rollback open; finalizing ends it and leaves nothing behind.
+  for (const db of FLEET) {
+    const done = await finalizeDatabase(h.env.client, 'fleet-1', db.name, 'fleet-test');
+    assert.equal(done.state, 'FINALIZED');
   }
   const left = await replicationLeftovers(
     h.source,

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { finalizeDatabase } from '../client/client';
 import { statusQuery } from '../common/messages';
 import { compareRowForRow, planFor, replicationLeftovers, Writer, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
@@ -93,6 +94,7 @@ test('a worker killed while waiting on lag is replaced and the run completes onc
   for (const t of await compareRowForRow({ ...h.source, database: DB.name }, { ...target, database: DB.name })) {
     assert.ok(t.equal, `${t.table}: source ${t.sourceRows} rows, target ${t.targetRows}`);
   }
+  assert.equal((await finalizeDatabase(h.env.client, report.migrationId, DB.name, 'test')).state, 'FINALIZED');
   assert.deepEqual(await replicationLeftovers(h.source, [DB.name], target), {
     slots: [],
     publications: [],

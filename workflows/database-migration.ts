@@ -85,7 +85,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   let phase: Phase = 'before-cutover';
   /** What exists and must be named if the run stops past the point where undos are allowed. */
   const left: Leftovers = { job: true, capacity: true, target: true };
-  /** The replication watcher, from CDC until the cutover (watched runs). */
+  /** The replication watcher, from AWAITING_APPROVAL until the cutover (watched runs). */
   let watcher: Watcher | undefined;
   /** Set while reverse replication keeps a rollback possible, and what a stop then leaves to do. */
   let rollbackOpen: string | undefined;
@@ -182,7 +182,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     left.job = false;
     await acts.releaseCapacity(task);
     left.capacity = false;
-    if (watched && cut.reverseReplication) return await keepRollbackOpen();
+    if (watched && cut.reverseReplication) return await keepRollbackOpen(final.summary);
     await db.enter('COMPLETED', {
       validation: final.summary,
       finishedAt: new Date().toISOString(),
@@ -288,7 +288,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
    * COMPLETED, with reverse replication from the target keeping a rollback possible until an
    * operator finalizes or rolls back, or `cutover.reverseReplicationFor` runs out (then finalized).
    */
-  async function keepRollbackOpen(): Promise<DatabaseSummary> {
+  async function keepRollbackOpen(validation: string): Promise<DatabaseSummary> {
     const forMs = cutoverLimits(input.settings).reverseReplicationForMs;
     const deadline = new Date().getTime() + forMs;
     const until = new Date(deadline).toISOString();
@@ -304,7 +304,8 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     rollbackOpen =
       'reverse replication from the target to the source still runs and was not finalized: ' +
       'nothing reopened the source; drop the reverse replication by hand when no rollback is wanted';
-    await db.enter('COMPLETED', { ...completed, finishedAt: new Date().toISOString(), lagSeconds: 0, lagBytes: 0 });
+    const finishedAt = new Date().toISOString();
+    await db.enter('COMPLETED', { ...completed, validation, finishedAt, lagSeconds: 0, lagBytes: 0 });
     for (;;) {
       const left = deadline - new Date().getTime();
       if (left > 0) await condition(() => db.pendingAfterCutover !== undefined, left);
