@@ -4,7 +4,7 @@
 // runbook says, without real waiting.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { DatabaseMigration } from '../workflows';
 import { approveCutoverUpdate, databaseStatusQuery, rejectCutoverUpdate, statusQuery } from '../common/messages';
 import { DAYS } from '../common/cutover-window';
@@ -16,6 +16,7 @@ import {
   databaseInput,
   eventually,
   fakePlan,
+  refused,
   withOwnServer,
   type WorkflowEnv,
 } from './helpers/workflow-env';
@@ -25,14 +26,6 @@ before(async () => {
   w = await createWorkflowEnv('approval');
 });
 after(async () => w?.close());
-
-async function refused(p: Promise<unknown>, pattern: RegExp): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof WorkflowUpdateFailedError, `expected an update rejection, got ${err}`);
-    assert.match(String((err.cause as Error)?.message), pattern);
-    return true;
-  });
-}
 
 test('bad approvals are rejected by the validators; reject and approve end each database', FAST, async () => {
   const plan = fakePlan(

@@ -6,7 +6,6 @@
 // completed never redoes them, however it is started again.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { DatabaseMigration, MultiDatabaseMigration } from '../workflows';
 import {
   approveCutoverUpdate,
@@ -27,6 +26,7 @@ import {
   databaseInput,
   eventually,
   fakePlan,
+  refused,
   withOwnServer,
   type WorkflowEnv,
 } from './helpers/workflow-env';
@@ -36,14 +36,6 @@ before(async () => {
   w = await createWorkflowEnv('decisions');
 });
 after(async () => w?.close());
-
-async function refused(p: Promise<unknown>, pattern: RegExp): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof WorkflowUpdateFailedError, `expected an update rejection, got ${err}`);
-    assert.match(String((err.cause as Error)?.message), pattern);
-    return true;
-  });
-}
 
 /** A database run on its own (no parent), so time skipping is never held by a closed parent. */
 function startAlone(env: WorkflowEnv, id: string, policy: 'manual' | 'auto', extra = {}) {

@@ -12,6 +12,8 @@
 // whose workflow task it refused twice (new events arrived), the new run can start from a
 // state that misses a signal the old run received (about 1 run in 10 of the continue-as-new
 // test hangs there; none in 40 on the dev server).
+import assert from 'node:assert/strict';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
@@ -135,4 +137,13 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Asserts that `p` is an Update the workflow's validator refused, with a message matching `pattern`. */
+export async function refused(p: Promise<unknown>, pattern: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof WorkflowUpdateFailedError, `expected an update rejection, got ${err}`);
+    assert.match(String((err.cause as Error)?.message), pattern);
+    return true;
+  });
 }

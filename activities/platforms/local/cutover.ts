@@ -33,7 +33,7 @@ import { carrySequences, listSequences, populatedMaterializedViews, refreshMater
 import { closeSource, readSourceAccess } from './close-source';
 import { checkGate, drainReport, preparedError, type CutoverLimits, type Mark } from './cutover-checks';
 import { withClient, type ConnectionParams } from './clusters';
-import { endFence, endOtherSessions, Fence, preparedTransactions } from './fence';
+import { blockEndedError, endFence, endOtherSessions, Fence, preparedTransactions } from './fence';
 import { pastPointOfNoReturn, type JobRecord, type JobRecords } from './job-record';
 import {
   dropSourceObjects,
@@ -189,15 +189,7 @@ class Cutover {
       (e: Error) => `replication could not be checked (${e.message})`,
     );
     const done = `writes were restored after a ${blocked} ms block; ${replication}`;
-    if (err instanceof MigrationError) return new MigrationError(err.type, `${err.message}; ${done}`);
-    const e = err as { code?: string; message?: string };
-    if (e.code === '42501') return new MigrationError('PermissionDenied', `${e.message}; ${done}`);
-    if (lost)
-      return Date.now() >= fence.deadline
-        ? new MigrationError('CutoverTimedOut', `the write block reached its deadline (${e.message}); ${done}`)
-        : new MigrationError('CutoverInterrupted', `the fence session ended (${e.message}); ${done}`);
-    if (err instanceof Error) err.message = `${err.message}; ${done}`;
-    return err;
+    return blockEndedError(err, lost, fence.deadline, done);
   }
 
   /**

@@ -39,7 +39,7 @@ import { closeSource, readSourceAccess, reopenSource } from './close-source';
 import { backendAlive, CLOSE_MARGIN_MS, closeCommitted, lostFence, writeFence, type CutoverEnv } from './cutover';
 import { applyErrorCount, drainReport, publishedAppTables, type CutoverLimits, type Mark } from './cutover-checks';
 import { withClient } from './clusters';
-import { endFence, endOtherSessions, Fence, preparedTransactions } from './fence';
+import { blockEndedError, endFence, endOtherSessions, Fence, preparedTransactions } from './fence';
 import { rollbackPastPointOfNoReturn, type JobRecord, type ReverseRecord, type RollbackRecord } from './job-record';
 import { heartbeatLag } from './lag';
 import { hasOwnedTables, removeOwnedObjects } from './owned';
@@ -209,15 +209,7 @@ class Rollback {
     const done =
       `the target's writes were restored after a ${Date.now() - startedAt} ms block; ` +
       'the source stays closed and reverse replication is untouched';
-    if (err instanceof MigrationError) return new MigrationError(err.type, `${err.message}; ${done}`);
-    const e = err as { code?: string; message?: string };
-    if (e.code === '42501') return new MigrationError('PermissionDenied', `${e.message}; ${done}`);
-    if (lost)
-      return Date.now() >= fence.deadline
-        ? new MigrationError('CutoverTimedOut', `the write block reached its deadline (${e.message}); ${done}`)
-        : new MigrationError('CutoverInterrupted', `the fence session ended (${e.message}); ${done}`);
-    if (err instanceof Error) err.message = `${err.message}; ${done}`;
-    return err;
+    return blockEndedError(err, lost, fence.deadline, done);
   }
 
   /** Past the target's close: end late sessions, drain a last fence, carry, stop reverse replication, reopen. */
