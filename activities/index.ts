@@ -35,6 +35,15 @@ const BROKEN_AFTER_ERRORS = 3;
 const STILL_FAILING_MS = 60_000;
 
 /**
+ * Whether the target has applied a heartbeat written after the last apply error (lag is the age of
+ * the newest applied one): then apply got past whatever failed, and replication is healthy again
+ * without waiting STILL_FAILING_MS.
+ */
+function appliedSince(s: ReplicationStatus, msSinceError: number): boolean {
+  return s.lagSeconds !== null && s.lagSeconds * 1000 < msSinceError;
+}
+
+/**
  * Runs one platform call as an activity step: heartbeats on a timer while it runs, so long
  * single calls (pg_dump, operation polls) stay alive, and turns a MigrationError into the
  * ApplicationFailure of its type, so the retry policy knows whether retrying can help.
@@ -205,7 +214,11 @@ export function createActivities(platforms: Platforms) {
           if (lastCount !== undefined && s.errorCount > lastCount) lastErrorAt = now;
           lastCount = s.errorCount;
           if (s.phase !== 'CDC') problem = `replication is ${s.phase}${s.detail ? ` (${s.detail})` : ''}, not CDC`;
-          else if (s.errorCount > baseline && now - lastErrorAt < STILL_FAILING_MS)
+          else if (
+            s.errorCount > baseline &&
+            now - lastErrorAt < STILL_FAILING_MS &&
+            !appliedSince(s, now - lastErrorAt)
+          )
             problem =
               `the target fails to apply changes (${s.errorCount - baseline} errors since the watch began): ` +
               `${s.errors.join(' | ') || 'see the target log'}`;

@@ -51,6 +51,12 @@ export const FAILURES = {
     meaning: 'the cutover did not finish within cutover.timeout; the source took writes again and replication runs',
     retryable: true,
   },
+  CutoverIncomplete: {
+    meaning:
+      'the cutover passed its point of no return (the source is closed, the target took over) and a later ' +
+      'step failed; a retry resumes from there and never reopens the source',
+    retryable: true,
+  },
   CutoverInterrupted: {
     meaning: 'the write block ended early (its session was terminated); the source takes writes again',
     retryable: true,

@@ -253,3 +253,38 @@ test(
     assert.equal(w.mocks.calls.length, before, 'no step ran again');
   },
 );
+
+test('a cutover that fails past its point of no return is resumed, never undone', FAST, () =>
+  withOwnServer('resume', async (w) => {
+    // Three failed attempts are the activity's retry policy; the runbook then resumes it after 30 s.
+    w.mocks.fail('cutover', { migrationId: 'resume' }, 'CutoverIncomplete', 3);
+    const handle = await startAlone(w, 'resume', 'auto');
+    const resuming = await eventually('resuming', async () => {
+      const s = await handle.query(databaseStatusQuery);
+      return /passed its point of no return .* resuming it in 30\.0s/.test(s.nextAction ?? '') ? s : undefined;
+    });
+    assert.equal(resuming.state, 'CUTTING_OVER');
+    const done = await handle.result();
+    assert.equal(done.state, 'COMPLETED');
+    assert.equal(w.mocks.calls.filter((c) => c.migrationId === 'resume' && c.name === 'cutover').length, 4);
+    const once = w.mocks.steps('resume').filter((step, i, all) => all.indexOf(step) === i || step !== 'cutover');
+    assert.deepEqual(once, HAPPY_PATH, 'nothing undone, nothing reopened');
+  }),
+);
+
+test('cancelled while resuming past the point of no return: NEEDS_ATTENTION, never FAILED', FAST, async () => {
+  w.mocks.fail('cutover', { migrationId: 'stuck' }, 'CutoverIncomplete');
+  w.mocks.pastPointOfNoReturn.add('stuck');
+  const handle = await startAlone(w, 'stuck', 'auto');
+  await eventually('resuming', async () =>
+    /resuming it in/.test((await handle.query(databaseStatusQuery)).nextAction ?? '') ? 1 : undefined,
+  );
+  await handle.cancel();
+  await assert.rejects(handle.result());
+  const s = await handle.query(databaseStatusQuery);
+  assert.equal(s.state, 'NEEDS_ATTENTION');
+  assert.match(s.nextAction ?? '', /passed its point of no return .* Nothing reopened the source/);
+  const steps = w.mocks.steps('stuck');
+  assert.equal(steps.at(-1), 'rollbackCutover', 'only the source step ran, and it found the point passed');
+  assert.ok(!steps.includes('deleteTarget') && !steps.includes('deleteMigrationJob'), steps.join(', '));
+});

@@ -53,6 +53,8 @@ const NOT_STARTED = ['CutoverNotReady', 'PreparedTransactions'];
 /** How often, and how far apart, a cutover that did not start is tried again before the run fails. */
 const CUTOVER_ATTEMPTS = 10;
 const CUTOVER_RETRY_MS = 30_000;
+/** How long between attempts to finish a cutover that passed its point of no return. */
+const CUTOVER_RESUME_MS = 30_000;
 /** Rollback failures that left the target taking writes: the rollback can be asked for again. */
 const ROLLBACK_UNDONE = ['CutoverTimedOut', 'CutoverInterrupted', 'CutoverNotReady', 'PreparedTransactions'];
 
@@ -87,8 +89,10 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   const left: Leftovers = { job: true, capacity: true, target: true };
   /** The replication watcher, from AWAITING_APPROVAL until the cutover (watched runs). */
   let watcher: Watcher | undefined;
-  /** Set while reverse replication keeps a rollback possible, and what a stop then leaves to do. */
+  /** Set while reverse replication keeps a rollback possible: what a stop then leaves to do. */
   let rollbackOpen: string | undefined;
+  /** Set when a rollback after the cutover failed midway: neither side may take writes. */
+  let rollbackStopped: string | undefined;
 
   // Messages: registered before the first step, so none sent early is missed.
   setHandler(approveCutoverUpdate, (a) => db.approve(a), { validator: (a) => db.refuse(a, 'approve') });
@@ -170,6 +174,15 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     // the target, the job or the capacity: a failure or cancel leaves NEEDS_ATTENTION, with what to do.
     phase = 'target-took-over';
     left.target = false; // now the database itself, not something this run could clean up
+    if (watched && cut.reverseReplication) {
+      // The cutover removed replication from the source (the job); what runs now is the way back.
+      const r = cut.reverseReplication;
+      left.job = false;
+      rollbackOpen =
+        `reverse replication from the target to the source still runs (subscription ${r.subscription} on the ` +
+        `source; publication ${r.publication} and slot ${r.slot}, which holds the target's WAL, on the target): ` +
+        'drop them by hand when no rollback is wanted; nothing reopened the source';
+    }
 
     void db.enter('VERIFYING_TARGET', { writeBlockMs: cut.writeBlockMs });
     const final = await acts.validateData(task, 'final');
@@ -237,7 +250,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
       void db.enter('CUTTING_OVER', { approvedBy: decision.by, nextAction: '', replication: undefined });
       phase = 'source-blocked';
       try {
-        return await acts.cutover(task);
+        return await resumePastPointOfNoReturn();
       } catch (err) {
         if (!failedAs(err, NOT_STARTED) || attempt >= CUTOVER_ATTEMPTS) throw err;
         phase = 'before-cutover';
@@ -251,6 +264,29 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
             `Trying again in ${formatDuration(CUTOVER_RETRY_MS)} (attempt ${attempt + 1} of ${CUTOVER_ATTEMPTS})`,
         });
         await condition(() => db.revocations !== revoked, CUTOVER_RETRY_MS);
+      }
+    }
+  }
+
+  /**
+   * The cutover, resumed for as long as it takes once it has passed its point of no return: the
+   * source is closed then, so the only way out of the outage is forward (the platform resumes from
+   * its job record; nothing reopens the source). Before that point a failure is the caller's.
+   */
+  async function resumePastPointOfNoReturn(): Promise<CutoverResult> {
+    for (let resumed = 0; ; resumed++) {
+      try {
+        return await acts.cutover(task);
+      } catch (err) {
+        if (!failedAs(err, ['CutoverIncomplete'])) throw err;
+        const why = describeError(err);
+        void db.publish({
+          lastError: why,
+          nextAction:
+            'the cutover passed its point of no return (the source is closed, the target took over) and did ' +
+            `not finish; resuming it in ${formatDuration(CUTOVER_RESUME_MS)} (resumed ${resumed + 1} time(s))`,
+        });
+        await sleep(CUTOVER_RESUME_MS);
       }
     }
   }
@@ -301,9 +337,6 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
         `\`dbmig rollback ${id} ${database.name}\` gives the source back, ` +
         `\`dbmig finalize ${id} ${database.name}\` ends it`,
     };
-    rollbackOpen =
-      'reverse replication from the target to the source still runs and was not finalized: ' +
-      'nothing reopened the source; drop the reverse replication by hand when no rollback is wanted';
     const finishedAt = new Date().toISOString();
     await db.enter('COMPLETED', { ...completed, validation, finishedAt, lagSeconds: 0, lagBytes: 0 });
     for (;;) {
@@ -338,7 +371,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
         const why = describeError(err);
         if (!failedAs(err, ROLLBACK_UNDONE)) {
           db.finishAfterCutover(req.n, false, `rollback failed: ${why}`);
-          rollbackOpen =
+          rollbackStopped =
             `a rollback asked by ${req.by} stopped midway (${why}): the target may be closed to writes and ` +
             'the source not yet reopened; check both, and finish the rollback by hand';
           throw err;
@@ -355,7 +388,9 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     if (at === 'target-took-over') {
       // Past the point of no return: no undo at all, and the state says so.
       const kept = describeLeftovers(input, left);
-      const nextAction = rollbackOpen ?? afterPointOfNoReturn(input, kept);
+      const nextAction =
+        rollbackStopped ??
+        (rollbackOpen ? `${afterPointOfNoReturn(input, kept)}; ${rollbackOpen}` : afterPointOfNoReturn(input, kept));
       await db.enter('NEEDS_ATTENTION', { lastError, finishedAt, kept, nextAction, rollbackUntil: undefined });
       return;
     }
@@ -371,7 +406,16 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     // without a new copy. A FAILED database keeps a retry open; a give-up names what to delete.
     let restored = true;
     try {
-      await acts.rollbackCutover(task);
+      const undone = await acts.rollbackCutover(task);
+      if (undone?.pastPointOfNoReturn) {
+        // The cutover had passed its point of no return: nothing was (or may be) reopened.
+        const kept = describeLeftovers(input, { ...left, target: false });
+        const nextAction =
+          'the cutover passed its point of no return (the source is closed, the target took over) but did not ' +
+          `finish: ${lastError}. Nothing reopened the source. ${afterPointOfNoReturn(input, kept)}`;
+        await db.enter('NEEDS_ATTENTION', { lastError, finishedAt, kept, nextAction });
+        return;
+      }
     } catch (e) {
       restored = false;
       log.error('compensation failed', { step: 'give the source its writes back', error: describeError(e) });

@@ -128,6 +128,15 @@ export interface ReverseReplication {
   subscription: string;
 }
 
+/** What undoing a cutover that stopped found; void where the platform cannot tell (gcp). */
+export interface CutoverUndo {
+  /**
+   * The cutover had passed its point of no return (the source is closed, the target took over):
+   * nothing was reopened, and the source stays closed.
+   */
+  pastPointOfNoReturn: boolean;
+}
+
 /** A rollback after the cutover: the source took writes again with every write the target took. */
 export interface RollbackResult {
   /** From the block of the target's writes until the source took writes again. */
@@ -172,7 +181,7 @@ export interface MigrationPlatform {
   validateData(task: DatabaseTask, mode: 'live' | 'final'): Promise<ValidationResult>;
   cutover(task: DatabaseTask, onProgress: (step: string) => void): Promise<CutoverResult>;
   /** Undo a cutover that did not finish: give the source its writes back. */
-  rollbackCutover(task: DatabaseTask): Promise<void>;
+  rollbackCutover(task: DatabaseTask): Promise<CutoverUndo | void>;
   /**
    * Operator-triggered only: after a cutover, until it is finalized, move back to the source
    * (fence and close the target, drain reverse replication, carry sequences, reopen the source).

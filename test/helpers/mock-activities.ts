@@ -60,6 +60,8 @@ export class MockActivities {
   private rules: Rule[] = [];
   /** Migrations whose cutover reports reverse replication (a rollback path), as the local platform's does. */
   readonly reverse = new Set<string>();
+  /** Migrations whose rollbackCutover finds the cutover past its point of no return (the source closed). */
+  readonly pastPointOfNoReturn = new Set<string>();
 
   /**
    * `now` reads the server's clock: the Java test server stamps a retry attempt's scheduled time
@@ -181,7 +183,9 @@ export class MockActivities {
       stopMigrationJob: step('stopMigrationJob', quiet),
       deleteMigrationJob: step('deleteMigrationJob', quiet),
       deleteTarget: step('deleteTarget', quiet),
-      rollbackCutover: step('rollbackCutover', quiet),
+      rollbackCutover: step('rollbackCutover', (t) =>
+        this.pastPointOfNoReturn.has(t.migrationId) ? { pastPointOfNoReturn: true } : undefined,
+      ),
       rollbackAfterCutover: step('rollbackAfterCutover', () => ({
         writeBlockMs: 37,
         sequences: [],

@@ -28,7 +28,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { formatDuration } from '../../../common/durations';
 import { cutoverLimits } from '../../../common/plan';
-import { MigrationError, type CutoverResult, type DatabaseTask } from '../platform';
+import { MigrationError, type CutoverResult, type CutoverUndo, type DatabaseTask } from '../platform';
 import { carrySequences, listSequences, populatedMaterializedViews, refreshMaterializedViews } from './carry';
 import { closeSource, readSourceAccess } from './close-source';
 import { checkGate, drainReport, preparedError, type CutoverLimits, type Mark } from './cutover-checks';
@@ -89,18 +89,14 @@ class Cutover {
     this.hPid = (await this.h.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid;
     await resolveClosing(this.h, this.job, this.rec, (p) => this.save(p));
     if (!pastPointOfNoReturn(this.rec)) await this.blockAndClose();
-    if (this.rec.phase === 'closed')
-      await this.switchOver().catch((err: unknown) => {
-        throw err instanceof MigrationError
-          ? new MigrationError(
-              err.type,
-              `${err.message}; past the point of no return the source stays closed and a retry resumes here`,
-            )
-          : err;
-      });
-    this.progress('removing replication');
-    await dropSubscription(this.t, this.env.names.subscription);
-    await dropSourceObjects(this.h, this.env.names);
+    // Past the point of no return whatever fails is CutoverIncomplete: the source stays closed and
+    // a retry resumes from the job record, so the runbook never reports the source as restored.
+    await this.pastPointOfNoReturn(async () => {
+      if (this.rec.phase === 'closed') await this.switchOver();
+      this.progress('removing replication');
+      await dropSubscription(this.t, this.env.names.subscription);
+      await dropSourceObjects(this.h, this.env.names);
+    });
     const s = this.rec.switched!;
     const reverse = this.rec.reverse;
     const result: CutoverResult = {
@@ -122,6 +118,20 @@ class Cutover {
     };
     await this.save({ result });
     return result;
+  }
+
+  private async pastPointOfNoReturn(steps: () => Promise<void>): Promise<void> {
+    try {
+      await steps();
+    } catch (err) {
+      const e = err as { type?: string; message?: string };
+      const was = err instanceof MigrationError ? `${e.type}: ` : '';
+      throw new MigrationError(
+        'CutoverIncomplete',
+        `${was}${e.message ?? String(err)}; past the point of no return the source stays closed ` +
+          '(the target took over) and a retry resumes here',
+      );
+    }
   }
 
   /** Everything up to the point of no return; any failure ends the block before it is thrown. */
@@ -271,11 +281,12 @@ export async function runCutover(env: CutoverEnv, onProgress: Progress): Promise
  * close with it, so the source is exactly as before) and starts replication again if the
  * cutover had stopped it. Past the point of no return it changes nothing.
  */
-export async function rollbackCutover(env: CutoverEnv): Promise<void> {
+export async function rollbackCutover(env: CutoverEnv): Promise<CutoverUndo> {
   const rec = await env.records.read();
-  if (!rec.phase && !rec.result) return;
-  if (rec.reverse?.rollback?.result) return; // rolled back after the cutover (rollback.ts): the source is open
-  await withClient(env.source, async (h) => {
+  if (!rec.phase && !rec.result) return { pastPointOfNoReturn: false };
+  // Rolled back after the cutover (rollback.ts): the source is open again, by an operator's decision.
+  if (rec.reverse?.rollback?.result) return { pastPointOfNoReturn: true };
+  return withClient(env.source, async (h) => {
     // First: a hung attempt whose session is gone can no longer commit the close after this check.
     if (rec.block && !pastPointOfNoReturn(rec)) await endFence(h, rec.block);
     await resolveClosing(h, env.names.job, rec, (p) => env.records.write(Object.assign(rec, p)));
@@ -284,11 +295,12 @@ export async function rollbackCutover(env: CutoverEnv): Promise<void> {
         `rollbackCutover: ${env.source.database} is not reopened: its cutover passed the point of no return ` +
           `(the source was closed and the target took over); reverse replication or an operator decides`,
       );
-      return;
+      return { pastPointOfNoReturn: true };
     }
     if (rec.subscriptionDisabled)
       await withClient(env.target, (t) => setSubscriptionEnabled(t, env.names.subscription, true));
     await env.records.clear();
+    return { pastPointOfNoReturn: false };
   });
 }
 

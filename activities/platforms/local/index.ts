@@ -11,6 +11,7 @@ import {
   type AssessmentResult,
   type CapacityReservation,
   type CutoverResult,
+  type CutoverUndo,
   type DatabaseTask,
   type MigrationPlatform,
   type ReplicationStatus,
@@ -251,11 +252,11 @@ export class LocalPlatform implements MigrationPlatform {
     return runCutover(await this.cutoverEnv(task), onProgress);
   }
 
-  async rollbackCutover(task: DatabaseTask): Promise<void> {
+  async rollbackCutover(task: DatabaseTask): Promise<CutoverUndo> {
     const records = this.jobRecords(task);
     const rec = await records.read();
-    if (!rec.phase && !rec.result) return; // no cutover began: nothing to connect to
-    await rollbackCutover(await this.cutoverEnv(task));
+    if (!rec.phase && !rec.result) return { pastPointOfNoReturn: false }; // no cutover began: nothing to connect to
+    return rollbackCutover(await this.cutoverEnv(task));
   }
 
   async rollbackAfterCutover(
