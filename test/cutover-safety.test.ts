@@ -1,0 +1,633 @@
+// The cutover's safety promises end to end (issue 8, point 11): real source and target clusters,
+// the real workflows on a real Temporal dev server, a real `dbmig worker` process where a worker
+// dies. Every scenario checks what happened to the clusters, not only the states it reached:
+//   - a cancel during VERIFYING_TARGET keeps the target and leaves the source closed;
+//   - a finished migration id is never run again, however it is started, and nothing is dropped;
+//   - DDL while a human decides is reported within seconds, and the cutover waits for a fix;
+//   - a worker killed inside the cutover is succeeded by another without a second overlapping block;
+//   - a rollback after the cutover carries the target's writes back to the source.
+// One harness (source cluster, target cluster, dev server, in-process worker) for the file, one
+// source database and migration id per scenario. Three lanes run at once (the DDL scenario, the
+// crash scenario, the other three one after another) so the file takes about 90 s on 2 cores. They
+// share the target instance, so no scenario holds a transaction id there for long: creating the
+// reverse replication slot in a cutover waits for every such transaction on the whole instance.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import {
+  approveCutover,
+  cancelDatabase,
+  finalizeDatabase,
+  getStatus,
+  RefusedError,
+  rollbackDatabase,
+  startMigration,
+  waitForState,
+} from '../client/client';
+import { databaseStatusQuery, statusQuery } from '../common/messages';
+import { childWorkflowId, resourceNames } from '../common/naming';
+import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
+import type { MigrationState } from '../common/states';
+import type { DatabaseSummary } from '../common/status';
+import { withClient, type ClusterInfo, type ConnectionParams } from '../activities/platforms/local/clusters';
+import { readSourceAccess } from '../activities/platforms/local/close-source';
+import type { JobRecord } from '../activities/platforms/local/job-record';
+import { readMark } from '../activities/platforms/local/target-mark';
+import { MigrationError, type DatabaseTask } from '../activities/platforms/platform';
+import { MultiDatabaseMigration } from '../workflows';
+import { compareRowForRow, planFor, type SourceDb } from './fixtures/fleet';
+import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
+
+const db = (name: string): SourceDb => ({ name, rows: 2_000, priority: 'medium', sizeGb: 5 });
+const HOLD = db('held_verify');
+const RERUN = db('rerun');
+const DDL = db('ddl_wait');
+const CRASH = db('crash_cut');
+const ROLLBACK = db('rolled_back');
+
+/** A non-superuser application role on both clusters: superusers skip CONNECT checks, applications do not. */
+const APP = { user: 'safety_app', password: 'safety-app-password' };
+const APP_GRANTS =
+  `grant select, insert, update, delete on all tables in schema public to ${APP.user}; ` +
+  `grant usage on all sequences in schema public to ${APP.user}`;
+/** PostgreSQL's refusal of a role whose CONNECT was revoked: how a closed database answers an application. */
+const REFUSED = /permission denied for database/;
+
+let h: Harness;
+let target: ClusterInfo;
+const workers: ChildProcess[] = [];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const onSource = (name: string): ConnectionParams => ({ ...h.source, database: name });
+const onTarget = (name: string): ConnectionParams => ({ ...target, database: name });
+const asApp = (p: ConnectionParams): ConnectionParams => ({ ...p, ...APP });
+
+before(async () => {
+  h = await createHarness('cutover-safety', { databases: [HOLD, RERUN, DDL, CRASH, ROLLBACK] });
+  target = await h.platform.clusters.ensure('fleet-target');
+  for (const c of [h.source, target])
+    await withClient({ ...c, database: 'postgres' }, (s) =>
+      s.query(`create role ${APP.user} login password ${pg.escapeLiteral(APP.password)}`),
+    );
+  for (const d of [HOLD, RERUN, DDL, CRASH, ROLLBACK]) await withClient(onSource(d.name), (c) => c.query(APP_GRANTS));
+});
+
+after(async () => {
+  for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+  await h?.close();
+});
+
+/** A one-database plan on the harness's source; rows: 0 since the database already exists. */
+const planOf = (d: SourceDb, extra: Partial<PlanInput> = {}): PlanInput =>
+  planFor(h.source, [{ ...d, rows: 0 }], `env:${SOURCE_PASSWORD_ENV}`, extra);
+
+/** The task the workflow hands its activities, for calling the platform directly. */
+function taskOf(migrationId: string, plan: PlanInput): DatabaseTask {
+  const parsed = validatePlan(plan);
+  const database = parsed.databases[0];
+  return { migrationId, platform: 'local', database, settings: effectiveSettings(parsed, database) };
+}
+
+/** An application session as APP; it obeys the database's defaults (read-only on a closed database). */
+async function appSession(p: ConnectionParams): Promise<pg.Client> {
+  const c = new pg.Client({ ...asApp(p), connectionTimeoutMillis: 5_000 });
+  c.on('error', () => undefined);
+  await c.connect();
+  return c;
+}
+
+/** One write as the application, with how long it took; rejects as PostgreSQL refuses it. */
+async function appWrite(p: ConnectionParams, sku: string): Promise<number> {
+  const c = await appSession(p);
+  try {
+    const started = Date.now();
+    await c.query(`insert into items (sku, qty, price) values ($1, 1, 1)`, [sku]);
+    return Date.now() - started;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+/** The application's tables compared row for row; dbmig's own bookkeeping tables are not the application's data. */
+async function assertSameRows(source: ConnectionParams, tgt: ConnectionParams, when: string): Promise<number> {
+  const tables = (await compareRowForRow(source, tgt)).filter((x) => !x.table.startsWith('dbmig.'));
+  assert.ok(tables.length > 0, `${when}: no table compared`);
+  for (const x of tables)
+    assert.ok(x.equal, `${when}: ${x.table} differs: source ${x.sourceRows} rows, target ${x.targetRows}`);
+  return tables.reduce((n, x) => n + x.sourceRows, 0);
+}
+
+const count = (p: ConnectionParams, where = 'true') =>
+  withClient(p, async (c) => Number((await c.query(`select count(*) as n from items where ${where}`)).rows[0].n));
+
+/** The database's own default_transaction_read_only ('on' once the cutover closed it); dbmig's sessions override it. */
+const readOnlyDefault = async (p: ConnectionParams) => (await withClient(p, readSourceAccess)).readOnly;
+
+/** Whether the target database exists, and its dbmig mark (who owns it, whether it took over). */
+const targetMark = (name: string) => withClient({ ...target, database: 'postgres' }, (c) => readMark(c, name));
+
+/** Every replication object that concerns database `name`, on both clusters, in either direction. */
+async function replicationObjects(name: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const [side, cluster] of [
+    ['source', h.source],
+    ['target', target],
+  ] as const) {
+    await withClient({ ...cluster, database: name }, async (c) => {
+      const q = async (label: string, sql: string) =>
+        out.push(...(await c.query<{ n: string }>(sql)).rows.map((r) => `${side} ${label} ${r.n}`));
+      await q('publication', 'select pubname as n from pg_publication');
+      await q(
+        'subscription',
+        `select subname as n from pg_subscription
+          where subdbid = (select oid from pg_database where datname = current_database())`,
+      );
+      await q('slot', 'select slot_name as n from pg_replication_slots where database = current_database()');
+    });
+  }
+  return out.sort();
+}
+
+const fenceSessions = (name: string) =>
+  withClient({ ...h.source, database: 'postgres' }, async (c) =>
+    (
+      await c.query<{ pid: number }>(
+        `select pid from pg_stat_activity where datname = $1 and application_name = 'dbmig fence'`,
+        [name],
+      )
+    ).rows.map((r) => r.pid),
+  );
+
+async function jobRecord(migrationId: string, name: string): Promise<JobRecord> {
+  const file = join(h.stateDir, 'jobs', `${resourceNames(migrationId, name).job}.json`);
+  return existsSync(file) ? (JSON.parse(await readFile(file, 'utf8')) as JobRecord) : {};
+}
+
+/**
+ * A session on `p` holding `lock` in an open transaction until the returned release is called. Not
+ * ACCESS EXCLUSIVE: that one takes a transaction id, which every logical slot created meanwhile waits for.
+ */
+async function holdLock(p: ConnectionParams, lock: string): Promise<() => Promise<void>> {
+  const c = new pg.Client(p);
+  c.on('error', () => undefined);
+  await c.connect();
+  await c.query('begin');
+  await c.query(lock);
+  return async () => {
+    await c.query('rollback').catch(() => undefined);
+    await c.end().catch(() => undefined);
+  };
+}
+
+/** The advisory lock key that holds the final validation in the VERIFYING_TARGET scenario. */
+const HOLD_KEY = 4242;
+
+/**
+ * Holds HOLD_KEY in a session of `p`'s database until the returned release is called. A
+ * session-level advisory lock takes no transaction id: a lock that did (LOCK ... ACCESS EXCLUSIVE is
+ * WAL-logged, so it takes one) would hold back every logical slot created on the instance meanwhile.
+ */
+async function holdAdvisory(p: ConnectionParams): Promise<() => Promise<void>> {
+  const c = new pg.Client(p);
+  c.on('error', () => undefined);
+  await c.connect();
+  await c.query('select pg_advisory_lock($1)', [HOLD_KEY]);
+  return () => c.end().catch(() => undefined);
+}
+
+/** Sessions of `p`'s database waiting for HOLD_KEY. */
+const waitingForHold = (p: ConnectionParams) =>
+  withClient(p, async (c) =>
+    Number(
+      (
+        await c.query(
+          `select count(*) as n from pg_locks where locktype = 'advisory' and objid = $1 and not granted
+              and database = (select oid from pg_database where datname = current_database())`,
+          [HOLD_KEY],
+        )
+      ).rows[0].n,
+    ),
+  );
+
+/** The database's summary as `getStatus` (the client operators use) shows it. */
+async function statusOf(migrationId: string, name: string): Promise<DatabaseSummary> {
+  const s = (await getStatus(h.env.client, migrationId)).databases.find((d) => d.database === name);
+  assert.ok(s, `${name} is not in ${migrationId}`);
+  return s;
+}
+
+const reach = (migrationId: string, name: string, states: MigrationState | MigrationState[], timeoutMs = 150_000) =>
+  waitForState(h.env.client, migrationId, name, states, { timeoutMs, pollMs: 250 });
+
+/** Activity types the child scheduled, from its history. */
+async function scheduled(migrationId: string, name: string): Promise<string[]> {
+  const history = await h.env.client.workflow.getHandle(childWorkflowId(migrationId, name)).fetchHistory();
+  return (history.events ?? []).flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+}
+
+/** The real `dbmig worker` entry point, from the sources, as an operator runs it. */
+function spawnWorker(taskQueue: string): { child: ChildProcess; stderr: () => string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'cli', 'main.ts'), 'worker'], {
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: h.env.address,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      DBMIG_STATE_DIR: h.stateDir,
+      DBMIG_METRICS_ADDRESS: 'off',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4_000)));
+  workers.push(child);
+  return { child, stderr: () => err };
+}
+
+/**
+ * An application writing to the source as APP, one insert at a time, timing every attempt: a write
+ * the fence holds back takes as long as the block; once the source is closed, attempts fail fast.
+ */
+class Probe {
+  readonly attempts: { start: number; end: number; ok: boolean }[] = [];
+  private stopped = false;
+  private readonly loop: Promise<void>;
+
+  constructor(private readonly p: ConnectionParams) {
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    let c: pg.Client | undefined;
+    while (!this.stopped) {
+      const start = Date.now();
+      try {
+        c ??= await appSession(this.p);
+        await c.query(`insert into items (sku, qty, price) values ('probe', 1, 1)`);
+        this.attempts.push({ start, end: Date.now(), ok: true });
+      } catch {
+        this.attempts.push({ start, end: Date.now(), ok: false });
+        await c?.end().catch(() => undefined);
+        c = undefined;
+        await sleep(100);
+      }
+      await sleep(20);
+    }
+    await c?.end().catch(() => undefined);
+  }
+
+  longestMs(): number {
+    return Math.max(0, ...this.attempts.map((a) => a.end - a.start));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+}
+
+/** Samples the source's fence sessions for one database: how many ever existed at once. */
+class FenceWatch {
+  most = 0;
+  samples = 0;
+  private stopped = false;
+  private readonly loop: Promise<void>;
+
+  constructor(private readonly name: string) {
+    this.loop = (async () => {
+      while (!this.stopped) {
+        this.most = Math.max(this.most, (await fenceSessions(this.name)).length);
+        this.samples++;
+        await sleep(25);
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+}
+
+describe('cutover safety on real clusters', { concurrency: true }, () => {
+  test('DDL during AWAITING_APPROVAL is reported within 10 s and the cutover refuses to start', async (t) => {
+    const id = 'safety-ddl';
+    const name = DDL.name;
+    // Finalized at once after the cutover: the scenario is about what happens before it.
+    await h.startFleet(id, planOf(DDL, { cutover: { reverseReplicationFor: '0s' } }));
+    await reach(id, name, 'AWAITING_APPROVAL');
+    const child = h.env.client.workflow.getHandle(childWorkflowId(id, name));
+    await eventually('the replication watcher running and heartbeating', async () =>
+      (await child.describe()).raw.pendingActivities?.some(
+        (a) => a.activityType?.name === 'watchReplication' && a.heartbeatDetails?.payloads?.length,
+      ),
+    );
+
+    // DDL is not replicated: the new column's row cannot be applied on the target.
+    await withClient(onSource(name), async (c) => {
+      await c.query('alter table items add column note text');
+      await c.query(`insert into items (sku, qty, price, note) values ('ddl-row', 1, 1, 'only the source has note')`);
+    });
+    const wrote = Date.now();
+    const broken = await eventually(
+      'the break in getStatus',
+      async () => {
+        const s = await statusOf(id, name);
+        return s.replication ? s : undefined;
+      },
+      30_000,
+      100,
+    );
+    const detectedMs = Date.now() - wrote;
+    t.diagnostic(`the break showed in getStatus ${detectedMs} ms after the write: ${broken.replication}`);
+    assert.ok(detectedMs <= 10_000, `the break took ${detectedMs} ms to show`);
+    // The target's own words (its log), naming the column it lacks.
+    assert.match(broken.replication!, /missing replicated column.*"note"/);
+    assert.equal(broken.state, 'AWAITING_APPROVAL');
+    const own = await child.query(databaseStatusQuery);
+    assert.match(own.replication ?? '', /missing replicated column.*"note"/, 'the child summary has it too');
+    const meta = await child.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    assert.match(meta.currentDetails ?? '', /\*\*replication broken\*\*:.*"note"/, 'and its current details');
+
+    // An approval is taken, but the cutover waits for healthy replication: nothing is blocked.
+    await approveCutover(h.env.client, id, name, 'dba-on-call', 'approved while replication is broken');
+    const waiting = await eventually('the approval recorded with a waiting next action', async () => {
+      const s = await child.query(databaseStatusQuery);
+      return s.approvedBy && /waits until replication is healthy/.test(s.nextAction ?? '') ? s : undefined;
+    });
+    t.diagnostic(`next action: ${waiting.nextAction}`);
+    for (const until = Date.now() + 4_000; Date.now() < until; await sleep(250)) {
+      assert.equal((await statusOf(id, name)).state, 'AWAITING_APPROVAL');
+      assert.deepEqual(await fenceSessions(name), [], 'no fence session on the source');
+    }
+    assert.ok(!(await scheduled(id, name)).includes('cutover'), 'no cutover was scheduled');
+    assert.deepEqual(await jobRecord(id, name), {}, 'no cutover step was recorded');
+    const took = await appWrite(onSource(name), 'app-while-broken');
+    assert.ok(took < 1_000, `an application write on the source took ${took} ms`);
+
+    // The fix: the same DDL on the target. Apply resumes, the break clears, the cutover runs.
+    await withClient(onTarget(name), (c) => c.query('alter table items add column note text'));
+    const fixed = Date.now();
+    await eventually('the break cleared', async () => !(await statusOf(id, name)).replication, 150_000, 500);
+    t.diagnostic(`the break cleared ${((Date.now() - fixed) / 1000).toFixed(1)} s after the fix on the target`);
+    const done = await reach(id, name, ['COMPLETED', 'FINALIZED']);
+    assert.equal(done.approvedBy, 'dba-on-call');
+    const rows = await assertSameRows(onSource(name), onTarget(name), 'after the cutover');
+    assert.equal(await count(onTarget(name), `sku = 'ddl-row' and note = 'only the source has note'`), 1);
+    assert.equal(await count(onTarget(name), `sku = 'app-while-broken'`), 1);
+    t.diagnostic(`${done.state}: ${rows} rows equal, write block ${done.writeBlockMs} ms`);
+  });
+
+  test('a worker SIGKILLed inside the cutover is succeeded by another, without a second block', async (t) => {
+    const id = 'safety-crash';
+    const name = CRASH.name;
+    // Its own task queue: only the spawned `dbmig worker` processes run this migration.
+    const queue = `${h.taskQueue}-crash`;
+    const plan = planOf(CRASH, { cutover: { timeout: '5s' } });
+    const handle = await h.env.client.workflow.start(MultiDatabaseMigration, {
+      taskQueue: queue,
+      workflowId: id,
+      args: [{ plan }],
+    });
+    const first = spawnWorker(queue);
+    await eventually(
+      `${name} awaiting approval`,
+      // Until the spawned worker is up, a query has nobody to answer it.
+      async () => (await handle.query(statusQuery).catch(() => undefined))?.databases[0].state === 'AWAITING_APPROVAL',
+      180_000,
+      250,
+    );
+
+    // The target's apply of dbmig.fence stalls, so the cutover sits in its drain under the block.
+    const releaseStall = await holdLock(onTarget(name), 'lock table dbmig.fence in exclusive mode');
+    const probe = new Probe(onSource(name));
+    const watch = new FenceWatch(name);
+    try {
+      await approveCutover(h.env.client, id, name, 'dba-on-call');
+      await eventually(
+        'the cutover blocking writes and draining',
+        async () =>
+          (await handle.query(statusQuery).catch(() => undefined))?.databases[0].state === 'CUTTING_OVER' &&
+          (await jobRecord(id, name)).phase === 'blocked' &&
+          (await fenceSessions(name)).length === 1,
+        60_000,
+        25,
+      );
+      const exited = new Promise((r) => first.child.once('exit', r));
+      first.child.kill('SIGKILL');
+      const killedAt = Date.now();
+      await exited;
+
+      // Before the point of no return the block dies with its session: writes come back at once.
+      const back = await eventually(
+        'an application write after the kill',
+        async () => probe.attempts.find((a) => a.ok && a.end > killedAt),
+        10_000,
+        20,
+      );
+      const backMs = back.end - killedAt;
+      t.diagnostic(`writes came back ${backMs} ms after SIGKILL`);
+      assert.ok(backMs < 5_000, `the killed worker's block outlived it by ${backMs} ms`);
+      assert.deepEqual(await fenceSessions(name), [], "the killed worker's fence session is gone");
+      assert.equal((await jobRecord(id, name)).phase, 'blocked', 'the record shows the block it never finished');
+      await releaseStall();
+
+      const second = spawnWorker(queue);
+      const report = await handle.result().catch((err: Error) => {
+        throw new Error(`${err.message}; worker stderr: ${second.stderr()}`);
+      });
+      const s = report.databases[0];
+      assert.equal(s.state, 'COMPLETED', s.lastError);
+      await probe.stop();
+      await watch.stop();
+
+      const longest = probe.longestMs();
+      t.diagnostic(
+        `longest application write ${longest} ms over ${probe.attempts.length} attempts; ` +
+          `the completing cutover's block ${s.writeBlockMs} ms; at most ${watch.most} fence session(s) ` +
+          `in ${watch.samples} samples`,
+      );
+      // cutover.timeout (5 s) + the cutover's heartbeat timeout (10 s, workflows/activity-options.ts).
+      assert.ok(longest <= 15_000, `an application write waited ${longest} ms`);
+      assert.equal(watch.most, 1, 'never two fence sessions at once');
+      const rec = await jobRecord(id, name);
+      assert.equal(rec.blocks, 2, 'the killed block and the one that completed, nothing more');
+      assert.ok(rec.result, 'the record holds the result');
+
+      // One cutover step, whose attempt on the new worker finished what the killed one began.
+      const history = await h.env.client.workflow.getHandle(childWorkflowId(id, name)).fetchHistory();
+      const cutoverIds = new Set<string>();
+      let attempt = 0;
+      for (const e of history.events ?? []) {
+        if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'cutover') cutoverIds.add(String(e.eventId));
+        const started = e.activityTaskStartedEventAttributes;
+        if (started && cutoverIds.has(String(started.scheduledEventId))) attempt = started.attempt ?? 0;
+      }
+      assert.equal(cutoverIds.size, 1, 'one cutover step');
+      assert.ok(attempt >= 2, `the cutover completed as attempt ${attempt}`);
+
+      // The source is closed for good and the target has every write the source committed.
+      await assert.rejects(appWrite(onSource(name), 'after-cutover'), REFUSED);
+      const rows = await assertSameRows(onSource(name), onTarget(name), 'after the cutover');
+      t.diagnostic(`${rows} rows equal; ${probe.attempts.filter((a) => a.ok).length} probe writes committed`);
+    } finally {
+      await probe.stop();
+      await watch.stop();
+      await releaseStall();
+    }
+  });
+
+  describe('one after another', { concurrency: 1 }, () => {
+    test('a cancel during VERIFYING_TARGET keeps the target', async (t) => {
+      const id = 'safety-verify';
+      const name = HOLD.name;
+      await h.startFleet(id, planOf(HOLD));
+      await reach(id, name, 'AWAITING_APPROVAL');
+      // zz_hold, outside the publication: a table on the source, a view on the target that waits for
+      // HOLD_KEY. The cutover never touches it (it locks and publishes tables only); the final
+      // validation reads it on both sides, and waits on the target for as long as the test holds the key.
+      await withClient(onSource(name), (c) => c.query('create table zz_hold (id int primary key)'));
+      await withClient(onTarget(name), (c) =>
+        c.query(`create function zz_wait() returns boolean language plpgsql
+                   as $$ begin perform pg_advisory_xact_lock_shared(${HOLD_KEY}); return false; end $$;
+                 create view zz_hold as select 1::int as id where zz_wait()`),
+      );
+      const release = await holdAdvisory(onTarget(name));
+      try {
+        await approveCutover(h.env.client, id, name, 'dba-on-call');
+        await reach(id, name, 'VERIFYING_TARGET', 120_000);
+        await eventually('the final validation waiting', async () => (await waitingForHold(onTarget(name))) > 0);
+        const cancelled = await cancelDatabase(h.env.client, id, name);
+        assert.equal(cancelled.state, 'VERIFYING_TARGET');
+        const s = await reach(id, name, 'NEEDS_ATTENTION', 60_000);
+        t.diagnostic(`NEEDS_ATTENTION: ${s.lastError}; next: ${s.nextAction}`);
+        assert.match(s.nextAction ?? '', /has taken over from the source, which stays closed to writes/);
+      } finally {
+        await release();
+      }
+      // The abandoned validation finishes now that the lock is gone: give it a moment to do anything.
+      await sleep(1_500);
+
+      const mark = await targetMark(name);
+      assert.deepEqual(mark.mark, { migrationId: id, database: name, state: 'cutover' }, 'the target is kept');
+      const rows = await assertSameRows(onSource(name), onTarget(name), 'after the cancel');
+      assert.equal(rows, HOLD.rows, 'every row is on the target');
+      await assert.rejects(appWrite(onSource(name), 'after-cancel'), REFUSED, 'the source is still closed');
+      assert.equal(await readOnlyDefault(onSource(name)), 'on');
+      const objects = await replicationObjects(name);
+      t.diagnostic(`replication left: ${objects.join(', ')}`);
+      assert.ok(
+        objects.some((o) => o.startsWith('source subscription')),
+        'reverse replication is still there: nothing was dropped',
+      );
+      assert.ok(
+        !(await scheduled(id, name)).some((x) => /^(deleteTarget|rollbackCutover|deleteMigrationJob)$/.test(x)),
+      );
+    });
+
+    test('a finished migration id cannot be started again and nothing is dropped', async (t) => {
+      const id = 'safety-rerun';
+      const name = RERUN.name;
+      const plan = planOf(RERUN, {
+        approval: { policy: 'auto', timeout: '1h' },
+        cutover: { reverseReplicationFor: '0s' },
+      });
+      const handle = await h.startFleet(id, plan);
+      await handle.result();
+      const childHandle = h.env.client.workflow.getHandle(childWorkflowId(id, name));
+      const done = (await childHandle.result()) as DatabaseSummary;
+      assert.equal(done.state, 'FINALIZED', done.lastError);
+      const childRun = (await childHandle.describe()).runId;
+      const before = {
+        rows: await count(onTarget(name)),
+        objects: await replicationObjects(name),
+        mark: await targetMark(name),
+      };
+      assert.equal(before.rows, RERUN.rows);
+      assert.deepEqual(before.objects, [], 'finalized: no replication left');
+
+      await assert.rejects(startMigration(h.env.client, plan, { id, taskQueue: h.taskQueue }), (err: Error) => {
+        assert.ok(err instanceof RefusedError, String(err));
+        assert.match(err.message, /has already run \(COMPLETED\).*never run again.*start a plan with a new --id/s);
+        t.diagnostic(`startMigration: ${err.message}`);
+        return true;
+      });
+
+      // As the Temporal UI or CLI could: the same id again, allowed by the reuse policy.
+      const again = await h.env.client.workflow.start(MultiDatabaseMigration, {
+        taskQueue: h.taskQueue,
+        workflowId: id,
+        args: [{ plan }],
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      });
+      const report = await again.result();
+      const s = report.databases[0];
+      t.diagnostic(`started again: ${s.state}: ${s.lastError}`);
+      assert.equal(s.state, 'NEEDS_ATTENTION');
+      assert.match(s.lastError ?? '', /not started again/);
+      assert.equal((await childHandle.describe()).runId, childRun, 'the database workflow did not run again');
+
+      // The platform itself refuses to provision into, and keeps, a target that took over.
+      const task = taskOf(id, plan);
+      await assert.rejects(h.platform.provisionTarget(task), (err: Error) => {
+        assert.ok(err instanceof MigrationError, String(err));
+        assert.equal(err.type, 'AlreadyExistsMismatch');
+        assert.match(err.message, /has already taken over/);
+        return true;
+      });
+      await h.platform.deleteTarget(task);
+
+      assert.equal(await count(onTarget(name)), before.rows, 'the target kept its rows');
+      assert.deepEqual(await targetMark(name), before.mark, 'the target is there, marked as before');
+      assert.deepEqual(await replicationObjects(name), before.objects, 'no publication, slot or subscription appeared');
+      await assertSameRows(onSource(name), onTarget(name), 'after the second start');
+    });
+
+    test('a rollback after the cutover brings the target writes back to the source', async (t) => {
+      const id = 'safety-rollback';
+      const name = ROLLBACK.name;
+      await h.startFleet(id, planOf(ROLLBACK, { approval: { policy: 'auto', timeout: '1h' } }));
+      const completed = await reach(id, name, 'COMPLETED');
+      assert.ok(completed.rollbackUntil, 'reverse replication keeps a rollback possible');
+
+      // The application moves to the target (its grants there are the operator's, as on any new server).
+      await withClient(onTarget(name), (c) => c.query(APP_GRANTS));
+      const app = await appSession(onTarget(name));
+      await app.query(
+        `insert into items (sku, qty, price) select 'on-target-' || g, g, 2 from generate_series(1, 25) g`,
+      );
+      await app.query(`update items set qty = 4242 where id = 1`);
+      await app.query(`delete from items where id = 2`);
+      const maxOnTarget = Number((await app.query('select max(id) as m from items')).rows[0].m);
+      await app.end();
+
+      const rolled = await rollbackDatabase(h.env.client, id, name, 'sre', 'checking the rollback path');
+      assert.equal(rolled.state, 'ROLLED_BACK', rolled.lastError);
+      t.diagnostic(`ROLLED_BACK, rollback write block ${rolled.writeBlockMs} ms; next: ${rolled.nextAction}`);
+
+      await assertSameRows(onSource(name), onTarget(name), 'after the rollback');
+      assert.equal(await count(onSource(name), `sku like 'on-target-%'`), 25);
+      assert.equal(await count(onSource(name), `id = 1 and qty = 4242`), 1);
+      assert.equal(await count(onSource(name), `id = 2`), 0);
+      // The source takes the application again, its sequence past what the target used.
+      const c = await appSession(onSource(name));
+      const { rows } = await c.query<{ id: string }>(
+        `insert into items (sku, qty, price) values ('back-on-source', 1, 1) returning id`,
+      );
+      await c.end();
+      assert.ok(Number(rows[0].id) > maxOnTarget, `id ${rows[0].id} after the target's ${maxOnTarget}`);
+      await assert.rejects(appWrite(onTarget(name), 'on-target-after-rollback'), REFUSED, 'the target is closed');
+      assert.equal((await statusOf(id, name)).state, 'ROLLED_BACK');
+
+      await assert.rejects(finalizeDatabase(h.env.client, id, name, 'sre'), (err: Error) => {
+        assert.ok(err instanceof RefusedError, String(err));
+        assert.match(err.message, /cannot be finalized: (its run has ended|it is already) ROLLED_BACK/);
+        t.diagnostic(`finalize: ${err.message}`);
+        return true;
+      });
+    });
+  });
+});
