@@ -42,7 +42,7 @@ import {
   stopSubscription,
   type JobNames,
 } from './replication';
-import { setUpReverse } from './reverse';
+import { dropPreparedReverse, prepareReverse, setUpReverse } from './reverse';
 import { markCutOver } from './target-mark';
 
 export interface CutoverEnv {
@@ -137,6 +137,8 @@ class Cutover {
   /** Everything up to the point of no return; any failure ends the block before it is thrown. */
   private async blockAndClose(): Promise<void> {
     if (this.rec.block) await endFence(this.h, this.rec.block);
+    this.progress('preparing reverse replication on the target (publication and slot), before any block');
+    await prepareReverse(this.h, this.t, this.env.names, this.env.target.database, this.limits.timeoutMs);
     this.progress('checking the gate: lag, apply errors, sequences, prepared transactions');
     const gate = await checkGate(this.env, this.h, this.t, this.limits);
     const startedAt = Date.now();
@@ -297,8 +299,12 @@ export async function rollbackCutover(env: CutoverEnv): Promise<CutoverUndo> {
       );
       return { pastPointOfNoReturn: true };
     }
-    if (rec.subscriptionDisabled)
-      await withClient(env.target, (t) => setSubscriptionEnabled(t, env.names.subscription, true));
+    await withClient(env.target, async (t) => {
+      if (rec.subscriptionDisabled) await setSubscriptionEnabled(t, env.names.subscription, true);
+      // A slot made for reverse replication would hold the target's WAL (and its database) until
+      // the next attempt: the next attempt prepares it again.
+      await dropPreparedReverse(t, env.names);
+    });
     await env.records.clear();
     return { pastPointOfNoReturn: false };
   });

@@ -38,7 +38,7 @@ import {
   replicationStatus,
   setSubscriptionEnabled,
 } from './replication';
-import { rollbackRefusal } from './reverse';
+import { dropPreparedReverse, ensureReversePublication, rollbackRefusal } from './reverse';
 import { runRollback } from './rollback';
 import { applySchema, dumpSchema, toSql } from './schema';
 import { compareTables } from './validate';
@@ -179,6 +179,8 @@ export class LocalPlatform implements MigrationPlatform {
       await ensureSlot(src, names.slot, srcParams.database);
       await ensureOwnedObjects(target);
       await ensureSubscription(target, names, srcParams);
+      // The way back, ready long before the cutover needs it (reverse.ts).
+      await ensureReversePublication(src, target, names);
     });
   }
 
@@ -292,7 +294,10 @@ export class LocalPlatform implements MigrationPlatform {
     const names = this.names(task);
     // While reverse replication runs, dbmig's tables carry its heartbeat and fence on both sides:
     // finalize or rollback removes them.
-    const keepOwned = reverseLive(await this.jobRecords(task).read());
+    const rec = await this.jobRecords(task).read();
+    const keepOwned = reverseLive(rec);
+    // Reverse replication prepared by a cutover that never passed its point of no return goes too.
+    const dropPrepared = !rec.reverse && !pastPointOfNoReturn(rec);
     const targetParams = await this.existingTarget(task);
     if (targetParams)
       await withClient(targetParams, async (admin) => {
@@ -302,6 +307,7 @@ export class LocalPlatform implements MigrationPlatform {
         if (exists.rowCount)
           await withClient({ ...targetParams, database: task.settings.targetDatabase }, async (c) => {
             await dropSubscription(c, names.subscription);
+            if (dropPrepared) await dropPreparedReverse(c, names);
             if (!keepOwned) await removeOwnedObjects(c, names.job);
           });
       });

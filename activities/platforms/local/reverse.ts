@@ -52,8 +52,64 @@ const ROLE_READ_ONLY = `
      and x like 'default_transaction_read_only=%'`;
 
 /**
- * Get-or-create, step by step, on a closed source and a target that takes no writes yet. Each step
- * finds what a previous attempt made; the record says what to remove and restore later.
+ * Before the block, while nothing is blocked: the reverse publication and slot on the target.
+ * Creating a logical slot waits until every transaction holding an xid on the whole target
+ * instance has ended (another database's initial copy there, say); done here, that wait costs
+ * time but no outage, and at the switch the slot is only moved past what the forward apply wrote
+ * (setUpReverse). Bounded by cutover.timeout: past it, CutoverNotReady, and nothing was blocked.
+ * A cutover that stops before its point of no return drops them again (dropPreparedReverse).
+ */
+export async function prepareReverse(
+  src: pg.Client,
+  target: pg.Client,
+  names: JobNames,
+  targetDatabase: string,
+  timeoutMs: number,
+): Promise<void> {
+  const reverse = reverseNames(names);
+  // Each step may wait: for table locks (replica identity, the publication, normally made with the
+  // job already) or for transactions on the instance (the slot). All of it within cutover.timeout.
+  await target.query(`set statement_timeout = ${Math.max(1, timeoutMs)}`);
+  try {
+    await ensureReversePublication(src, target, names);
+    await ensureSlot(target, reverse.slot, targetDatabase);
+  } catch (err) {
+    if ((err as { code?: string }).code !== '57014') throw err;
+    throw new MigrationError(
+      'CutoverNotReady',
+      `preparing reverse replication (${reverse.publication}, ${reverse.slot}) on the target waited over ` +
+        `${timeoutMs} ms for locks or for transactions running on the target instance (another database ` +
+        'copying there?); nothing was blocked',
+    );
+  } finally {
+    await target.query('reset statement_timeout').catch(() => undefined);
+  }
+}
+
+/**
+ * The reverse publication on the target, made with the migration job: it takes a lock on each
+ * table, which is free then, and costs nothing until a slot reads it.
+ */
+export async function ensureReversePublication(src: pg.Client, target: pg.Client, names: JobNames): Promise<void> {
+  // The forward publication's tables, as they exist on the target (where keys are checked: the
+  // schema was copied before the forward job gave key-less tables REPLICA IDENTITY FULL).
+  const forward = await publishedTables(src, names.publication);
+  const tables = (await listTables(target)).filter((t) => forward.includes(t.name));
+  await ensureReplicaIdentity(target, tables);
+  await ensurePublication(target, reverseNames(names).publication, tables);
+}
+
+/** Removes what prepareReverse made, for a cutover that stopped before its point of no return. */
+export async function dropPreparedReverse(target: pg.Client, names: JobNames): Promise<void> {
+  const { publication, slot, subscription } = reverseNames(names);
+  await dropSourceObjects(target, { job: '', publication, slot, subscription });
+}
+
+/**
+ * At the switch, on a closed source and a target that takes no writes yet (the forward apply has
+ * exited): get-or-create, step by step; each step finds what a previous attempt made, and the
+ * record says what to remove later. The slot prepared before the block is moved to the target's
+ * current position first, so what the forward apply wrote there never flows back to the source.
  */
 export async function setUpReverse(
   src: pg.Client,
@@ -66,23 +122,14 @@ export async function setUpReverse(
 ): Promise<ReverseRecord> {
   const reverse: ReverseRecord = rec.reverse ?? reverseNames(names);
   await save({ reverse });
-  // The forward publication's tables, as they exist on the target (where keys are checked: the
-  // schema was copied before the forward job gave key-less tables REPLICA IDENTITY FULL).
-  const forward = await publishedTables(src, names.publication);
-  const tables = (await listTables(target)).filter((t) => forward.includes(t.name));
-  await ensureReplicaIdentity(target, tables);
-  await ensurePublication(target, reverse.publication, tables);
-  // Creating a slot waits for transactions running on the target to end: bounded by the deadline.
-  await target.query(`set statement_timeout = ${Math.max(1, deadline - Date.now())}`);
-  await ensureSlot(target, reverse.slot, targetParams.database)
-    .catch((err: { code?: string }) => {
-      if (err.code !== '57014') throw err;
-      throw new MigrationError(
-        'CutoverTimedOut',
-        `creating slot ${reverse.slot} on the target waited too long for transactions running there to end`,
-      );
-    })
-    .finally(() => target.query('reset statement_timeout').catch(() => undefined));
+  // Normally a no-op: prepared before the block (a retry after a lost record may need it).
+  await prepareReverse(src, target, names, targetParams.database, Math.max(1, deadline - Date.now()));
+  if (!(await hasSubscription(src, reverse)))
+    await target.query(
+      `select pg_replication_slot_advance($1, pg_current_wal_lsn())
+         from pg_replication_slots where slot_name = $1 and confirmed_flush_lsn < pg_current_wal_lsn()`,
+      [reverse.slot],
+    );
   await ensureReverseSubscription(src, reverse, targetParams);
   return reverse;
 }
