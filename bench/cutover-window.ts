@@ -61,6 +61,8 @@ import {
   WriteLoad,
   type Attempt,
   type LoadOptions,
+  params,
+  type Env,
 } from './load';
 
 const { values, positionals } = parseArgs({
@@ -120,20 +122,6 @@ interface Sample {
   steps?: { label: string; ms: number }[];
 }
 
-interface Env {
-  platform: LocalPlatform;
-  source: ClusterInfo;
-  target: ClusterInfo;
-  tag: string;
-}
-
-const params = (c: ClusterInfo, database: string): ConnectionParams => ({
-  host: c.host,
-  port: c.port,
-  user: c.user,
-  password: c.password,
-  database,
-});
 const appParams = (c: ClusterInfo, database: string): ConnectionParams => ({
   ...params(c, database),
   user: APP_ROLE,

@@ -26,14 +26,14 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { POLL_MS as WORKFLOW_POLL_MS } from '../activities';
 import { LocalPlatform } from '../activities/platforms/local';
-import { withClient, type ClusterInfo, type ConnectionParams } from '../activities/platforms/local/clusters';
+import { withClient, type ConnectionParams } from '../activities/platforms/local/clusters';
 import type { DatabaseTask } from '../activities/platforms/platform';
 import { table } from '../cli/format';
 import { resourceNames } from '../common/naming';
 import { effectiveSettings, validatePlan } from '../common/plan';
 import { planFor } from '../test/fixtures/fleet';
 import { copySchema, createDatabase, publishAndSubscribe, slotLagBytes, subscriptionTables } from './hand';
-import { dropDatabase, median, sleep } from './load';
+import { dropDatabase, median, params, sleep, type Env } from './load';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -120,21 +120,6 @@ interface Sample {
   calls?: string;
   error?: string;
 }
-
-interface Env {
-  platform: LocalPlatform;
-  source: ClusterInfo;
-  target: ClusterInfo;
-  tag: string;
-}
-
-const params = (c: ClusterInfo, database: string): ConnectionParams => ({
-  host: c.host,
-  port: c.port,
-  user: c.user,
-  password: c.password,
-  database,
-});
 
 /** The source data, once: every run copies this database (CREATE DATABASE ... TEMPLATE). */
 async function createTemplate(env: Env): Promise<number> {

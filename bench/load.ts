@@ -3,6 +3,7 @@
 // plumbing a benchmark run needs (a dedicated application role, dropping a run's databases).
 import pg from 'pg';
 import { withClient, type ClusterInfo, type ConnectionParams } from '../activities/platforms/local/clusters';
+import type { LocalPlatform } from '../activities/platforms/local';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -232,3 +233,20 @@ export function maxGap(times: number[]): number {
 }
 
 export const ms = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '-' : String(Math.round(n)));
+
+/** What a benchmark run works in: the platform, its two clusters, and a tag that keeps names unique. */
+export interface Env {
+  platform: LocalPlatform;
+  source: ClusterInfo;
+  target: ClusterInfo;
+  tag: string;
+}
+
+/** Connection parameters for `database` on cluster `c`, as its owner. */
+export const params = (c: ClusterInfo, database: string): ConnectionParams => ({
+  host: c.host,
+  port: c.port,
+  user: c.user,
+  password: c.password,
+  database,
+});

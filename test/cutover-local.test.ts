@@ -10,10 +10,11 @@ import pg from 'pg';
 import { LocalPlatform } from '../activities/platforms/local';
 import { withClient, type ClusterInfo, type ConnectionParams } from '../activities/platforms/local/clusters';
 import type { JobRecord } from '../activities/platforms/local/job-record';
-import { MigrationError, type DatabaseTask } from '../activities/platforms/platform';
+import type { DatabaseTask } from '../activities/platforms/platform';
 import { resourceNames } from '../common/naming';
 import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
 import { compareRowForRow, createSourceDatabase, planFor } from './fixtures/fleet';
+import { count, isMigrationError } from './helpers/cutover-asserts';
 
 const PASSWORD_ENV = 'DBMIG_CUTOVER_SOURCE_PASSWORD';
 const TARGET = 'cutover-target';
@@ -101,9 +102,6 @@ async function ready(
   }
 }
 
-const count = (p: ConnectionParams, where = 'true') =>
-  withClient(p, async (c) => Number((await c.query(`select count(*) as n from items where ${where}`)).rows[0].n));
-
 const jobRecord = async (task: DatabaseTask): Promise<JobRecord> =>
   JSON.parse(
     await readFile(join(stateDir, 'jobs', `${resourceNames(task.migrationId, task.database.name).job}.json`), 'utf8'),
@@ -148,15 +146,6 @@ function onStep(prefix: string, fn: () => void): (step: string) => void {
 }
 
 /** Checks a MigrationError's type and message; shows the message in the test's output. */
-function isMigrationError(type: string, pattern: RegExp, t?: TestContext) {
-  return (err: unknown) => {
-    assert.ok(err instanceof MigrationError, `not a MigrationError: ${String(err)}`);
-    assert.equal(err.type, type, err.message);
-    assert.match(err.message, pattern);
-    t?.diagnostic(`${type}: ${err.message}`);
-    return true;
-  };
-}
 
 test('a session that overrides the read-only default cannot write during the cutover', async (t: TestContext) => {
   const db = 'override';

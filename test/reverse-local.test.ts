@@ -5,19 +5,20 @@
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { after, before, test, type TestContext } from 'node:test';
+import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { LocalPlatform } from '../activities/platforms/local';
 import { withClient, type ClusterInfo, type ConnectionParams } from '../activities/platforms/local/clusters';
 import { readSourceAccess } from '../activities/platforms/local/close-source';
 import type { JobRecord } from '../activities/platforms/local/job-record';
 import { readMark } from '../activities/platforms/local/target-mark';
-import { MigrationError, type DatabaseTask } from '../activities/platforms/platform';
+import type { DatabaseTask } from '../activities/platforms/platform';
 import { resourceNames } from '../common/naming';
 import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
 import { compareRowForRow, createSourceDatabase, planFor, Writer } from './fixtures/fleet';
 import { describeLocalWorld } from './helpers/local-world';
 import { worldDifferences } from './helpers/platform-contract';
+import { count, isMigrationError } from './helpers/cutover-asserts';
 
 const PASSWORD_ENV = 'DBMIG_REVERSE_SOURCE_PASSWORD';
 const TARGET = 'reverse-target';
@@ -136,9 +137,6 @@ const privileges = (p: ConnectionParams) =>
       ).rows[0].p,
   );
 
-const count = (p: ConnectionParams, where = 'true') =>
-  withClient(p, async (c) => Number((await c.query(`select count(*) as n from items where ${where}`)).rows[0].n));
-
 const jobRecord = async (task: DatabaseTask): Promise<JobRecord> =>
   JSON.parse(
     await readFile(join(stateDir, 'jobs', `${resourceNames(task.migrationId, task.database.name).job}.json`), 'utf8'),
@@ -196,15 +194,6 @@ async function stallReverseApply(db: string): Promise<() => Promise<void>> {
 }
 
 /** Checks a MigrationError's type and message; shows the message in the test's output. */
-function isMigrationError(type: string, pattern: RegExp, t?: TestContext) {
-  return (err: unknown) => {
-    assert.ok(err instanceof MigrationError, `not a MigrationError: ${String(err)}`);
-    assert.equal(err.type, type, err.message);
-    assert.match(err.message, pattern);
-    t?.diagnostic(`${type}: ${err.message}`);
-    return true;
-  };
-}
 
 const refusedConnect = /permission denied for database/;
 

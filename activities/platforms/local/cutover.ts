@@ -23,12 +23,13 @@
 //
 // A retry reads the job record: before the point of no return it ends a fence session that
 // outlived its worker, gates and blocks anew (never two blocks at once); after it, it resumes
-// forward and never reopens the source. The gate and the drain report live in cutover-checks.ts.
+// forward and never reopens the source. The gate and the drain report live in cutover-checks.ts,
+// the undo of a cutover that stopped (rollbackCutover) in cutover-undo.ts.
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { formatDuration } from '../../../common/durations';
 import { cutoverLimits } from '../../../common/plan';
-import { MigrationError, type CutoverResult, type CutoverUndo, type DatabaseTask } from '../platform';
+import { MigrationError, type CutoverResult, type DatabaseTask } from '../platform';
 import { carrySequences, listSequences, populatedMaterializedViews, refreshMaterializedViews } from './carry';
 import { closeSource, readSourceAccess } from './close-source';
 import { checkGate, drainReport, preparedError, type CutoverLimits, type Mark } from './cutover-checks';
@@ -42,7 +43,7 @@ import {
   stopSubscription,
   type JobNames,
 } from './replication';
-import { dropPreparedReverse, prepareReverse, setUpReverse } from './reverse';
+import { prepareReverse, setUpReverse } from './reverse';
 import { markCutOver } from './target-mark';
 
 export interface CutoverEnv {
@@ -277,41 +278,8 @@ export async function runCutover(env: CutoverEnv, onProgress: Progress): Promise
   return withClient(env.source, (h) => withClient(env.target, (t) => new Cutover(env, h, t, onProgress).run(rec)));
 }
 
-/**
- * Gives the source its writes back after a cutover that stopped before the point of no return:
- * ends a fence session that is still there (PostgreSQL rolls back the lock and the uncommitted
- * close with it, so the source is exactly as before) and starts replication again if the
- * cutover had stopped it. Past the point of no return it changes nothing.
- */
-export async function rollbackCutover(env: CutoverEnv): Promise<CutoverUndo> {
-  const rec = await env.records.read();
-  if (!rec.phase && !rec.result) return { pastPointOfNoReturn: false };
-  // Rolled back after the cutover (rollback.ts): the source is open again, by an operator's decision.
-  if (rec.reverse?.rollback?.result) return { pastPointOfNoReturn: true };
-  return withClient(env.source, async (h) => {
-    // First: a hung attempt whose session is gone can no longer commit the close after this check.
-    if (rec.block && !pastPointOfNoReturn(rec)) await endFence(h, rec.block);
-    await resolveClosing(h, env.names.job, rec, (p) => env.records.write(Object.assign(rec, p)));
-    if (pastPointOfNoReturn(rec)) {
-      env.log(
-        `rollbackCutover: ${env.source.database} is not reopened: its cutover passed the point of no return ` +
-          `(the source was closed and the target took over); reverse replication or an operator decides`,
-      );
-      return { pastPointOfNoReturn: true };
-    }
-    await withClient(env.target, async (t) => {
-      if (rec.subscriptionDisabled) await setSubscriptionEnabled(t, env.names.subscription, true);
-      // A slot made for reverse replication would hold the target's WAL (and its database) until
-      // the next attempt: the next attempt prepares it again.
-      await dropPreparedReverse(t, env.names);
-    });
-    await env.records.clear();
-    return { pastPointOfNoReturn: false };
-  });
-}
-
 /** 'closing' is past the point of no return exactly when the close committed: its token says so. */
-async function resolveClosing(
+export async function resolveClosing(
   h: pg.Client,
   job: string,
   rec: JobRecord,

@@ -22,7 +22,8 @@ import {
 import { assess, listTables } from './assess';
 import { CapacityPool } from './capacity';
 import { LocalClusters, withClient, type ConnectionParams } from './clusters';
-import { rollbackCutover, runCutover, type CutoverEnv } from './cutover';
+import { runCutover, type CutoverEnv } from './cutover';
+import { rollbackCutover } from './cutover-undo';
 import { finalizeReverse } from './finalize';
 import { JobRecords, pastPointOfNoReturn, reverseLive } from './job-record';
 import { warn } from './log';

@@ -1,0 +1,44 @@
+// The undo of a cutover that stopped: rollbackCutover, the compensation of the runbook's
+// source-blocked phase (DESIGN.md). Before the point of no return it gives the source its writes
+// back and never touches the target's data; past it, it reopens nothing and says so, so the
+// runbook resumes the cutover or ends NEEDS_ATTENTION instead of reporting the source restored.
+import type { CutoverUndo } from '../platform';
+import { withClient } from './clusters';
+import { resolveClosing, type CutoverEnv } from './cutover';
+import { endFence } from './fence';
+import { pastPointOfNoReturn } from './job-record';
+import { setSubscriptionEnabled } from './replication';
+import { dropPreparedReverse } from './reverse';
+
+/**
+ * Gives the source its writes back after a cutover that stopped before the point of no return:
+ * ends a fence session that is still there (PostgreSQL rolls back the lock and the uncommitted
+ * close with it, so the source is exactly as before) and starts replication again if the
+ * cutover had stopped it. Past the point of no return it changes nothing.
+ */
+export async function rollbackCutover(env: CutoverEnv): Promise<CutoverUndo> {
+  const rec = await env.records.read();
+  if (!rec.phase && !rec.result) return { pastPointOfNoReturn: false };
+  // Rolled back after the cutover (rollback.ts): the source is open again, by an operator's decision.
+  if (rec.reverse?.rollback?.result) return { pastPointOfNoReturn: true };
+  return withClient(env.source, async (h) => {
+    // First: a hung attempt whose session is gone can no longer commit the close after this check.
+    if (rec.block && !pastPointOfNoReturn(rec)) await endFence(h, rec.block);
+    await resolveClosing(h, env.names.job, rec, (p) => env.records.write(Object.assign(rec, p)));
+    if (pastPointOfNoReturn(rec)) {
+      env.log(
+        `rollbackCutover: ${env.source.database} is not reopened: its cutover passed the point of no return ` +
+          `(the source was closed and the target took over); reverse replication or an operator decides`,
+      );
+      return { pastPointOfNoReturn: true };
+    }
+    await withClient(env.target, async (t) => {
+      if (rec.subscriptionDisabled) await setSubscriptionEnabled(t, env.names.subscription, true);
+      // A slot made for reverse replication would hold the target's WAL (and its database) until
+      // the next attempt: the next attempt prepares it again.
+      await dropPreparedReverse(t, env.names);
+    });
+    await env.records.clear();
+    return { pastPointOfNoReturn: false };
+  });
+}
