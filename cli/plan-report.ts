@@ -23,6 +23,7 @@ function taskFor(plan: Plan, migrationId: string, db: DatabasePlan): DatabaseTas
     database: db,
     settings: effectiveSettings(plan, db),
     ...(plan.gcp ? { gcp: plan.gcp } : {}),
+    ...(plan.sim ? { sim: plan.sim } : {}),
   };
 }
 
@@ -62,7 +63,9 @@ export function planReport(plan: Plan, migrationId: string, platforms?: Platform
   const where =
     plan.platform === 'gcp'
       ? `gcp (project ${plan.gcp!.project}, ${plan.gcp!.region}, zone ${plan.gcp!.zone})`
-      : 'local (embedded PostgreSQL)';
+      : plan.platform === 'sim'
+        ? 'sim (simulated: nothing real is touched)'
+        : 'local (embedded PostgreSQL)';
   const head = [
     `dry run: nothing is called or created`,
     `migration ${migrationId}: ${plan.databases.length} database(s) on ${where}, ` +

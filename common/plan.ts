@@ -3,6 +3,8 @@
 import { z } from 'zod';
 import { parseDuration } from './durations';
 import { DAYS, validTimeZone } from './cutover-window';
+import { notificationsSchema } from './notify-plan';
+import { simSchema } from './sim-plan';
 
 export const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|gcpsm:[A-Za-z0-9_\-/.]+)$/;
 const NAME = /^[a-z][a-z0-9_-]{0,47}$/;
@@ -87,20 +89,35 @@ const databaseSchema = z.strictObject({
   ...tuning,
 });
 
+/**
+ * The most databases one plan (one parent workflow) takes. The plan is the parent's input and is
+ * carried across continue-as-new with every database's state; at 2,000 databases both stay well
+ * under Temporal's 2 MB payload limit (bench/fleet-scale.ts measures them at 1,000).
+ */
+export const MAX_DATABASES = 2_000;
+/** The plan's JSON size past which it is refused for the same reason, whatever its database count. */
+export const MAX_PLAN_BYTES = 1_000_000;
+
 export const planSchema = z
   .strictObject({
     migrationId: z
       .string()
       .regex(NAME, 'must be lower-case letters, digits, _ or -, starting with a letter')
       .optional(),
-    platform: z.enum(['local', 'gcp']).default('local'),
+    /** sim: the simulated platform (common/sim-plan.ts), for benchmarks, scale tests and rehearsing a fleet. */
+    platform: z.enum(['local', 'gcp', 'sim']).default('local'),
     concurrency: z.number().int().min(1).max(100).default(2),
     approval: z
       .strictObject({
         policy: z.enum(['manual', 'auto']).default('manual'),
         timeout: duration.default('24h'),
+        /**
+         * When no decision came within `timeout`: escalate (notify the escalation route and keep
+         * waiting; a synced target is never thrown away for a slow human) or fail the database.
+         */
+        onTimeout: z.enum(['escalate', 'fail']).default('escalate'),
       })
-      .default({ policy: 'manual', timeout: '24h' }),
+      .default({ policy: 'manual', timeout: '24h', onTimeout: 'escalate' }),
     defaults: z
       .strictObject({
         lagThresholdSeconds: z.number().positive().max(3600).default(5),
@@ -137,9 +154,31 @@ export const planSchema = z
     /** Continue-as-new after this many history events; the SDK's suggestion applies regardless. */
     continueAsNewAfterEvents: z.number().int().min(100).optional(),
     gcp: gcpSchema.optional(),
-    databases: z.array(databaseSchema).min(1, 'must list at least one database'),
+    sim: simSchema.optional(),
+    notifications: notificationsSchema.optional(),
+    databases: z
+      .array(databaseSchema)
+      .min(1, 'must list at least one database')
+      .max(
+        MAX_DATABASES,
+        `must list at most ${MAX_DATABASES} databases: one migration (one parent workflow) carries every ` +
+          "database's state across continue-as-new, and Temporal refuses payloads over 2 MB; split the " +
+          'fleet into several plans, each with its own migrationId',
+      ),
   })
   .superRefine((plan, ctx) => {
+    const bytes = JSON.stringify(plan).length;
+    if (bytes > MAX_PLAN_BYTES)
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message:
+          `is ${Math.round(bytes / 1000)} KB, over the ${MAX_PLAN_BYTES / 1000} KB a migration takes: it is the ` +
+          "parent workflow's input and is carried across continue-as-new (Temporal refuses payloads over " +
+          '2 MB); split the fleet into several plans, each with its own migrationId',
+      });
+    if (plan.platform !== 'sim' && plan.sim)
+      ctx.addIssue({ code: 'custom', path: ['sim'], message: 'is only for platform: sim' });
     if (plan.platform === 'gcp' && !plan.gcp)
       ctx.addIssue({
         code: 'custom',
@@ -180,6 +219,7 @@ export const planSchema = z
 export type PlanInput = z.input<typeof planSchema>;
 export type Plan = z.output<typeof planSchema>;
 export type DatabasePlan = Plan['databases'][number];
+export type PlatformName = Plan['platform'];
 
 export class InvalidPlanError extends Error {
   readonly type = 'InvalidPlan';

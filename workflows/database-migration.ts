@@ -14,7 +14,14 @@ import {
   setHandler,
   sleep,
 } from '@temporalio/workflow';
-import { cutoverLimits, type DatabasePlan, type EffectiveSettings, type GcpSettings } from '../common/plan';
+import {
+  cutoverLimits,
+  type DatabasePlan,
+  type EffectiveSettings,
+  type GcpSettings,
+  type PlatformName,
+} from '../common/plan';
+import type { SimSettings } from '../common/sim-plan';
 import type { DatabaseSummary } from '../common/status';
 import { failure } from '../common/failures';
 import { formatDuration } from '../common/durations';
@@ -60,13 +67,14 @@ const ROLLBACK_UNDONE = ['CutoverTimedOut', 'CutoverInterrupted', 'CutoverNotRea
 
 export interface DatabaseMigrationInput {
   migrationId: string;
-  platform: 'local' | 'gcp';
+  platform: PlatformName;
   /** The parent's workflow id, to report progress to; absent when run on its own. */
   parentWorkflowId?: string;
   database: DatabasePlan;
   settings: EffectiveSettings;
   approval: { policy: 'manual' | 'auto'; timeoutMs: number };
   gcp?: GcpSettings;
+  sim?: SimSettings;
   cutoverWindow?: CutoverWindow;
 }
 
@@ -81,6 +89,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     database: input.database,
     settings: input.settings,
     ...(input.gcp ? { gcp: input.gcp } : {}),
+    ...(input.sim ? { sim: input.sim } : {}),
   };
   const db = new DatabaseHandlers(input.migrationId, input.database, input.parentWorkflowId, watched);
   const undo = new Compensations();

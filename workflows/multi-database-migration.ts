@@ -148,6 +148,7 @@ function childInput(plan: Plan, migrationId: string, db: DatabasePlan, timeoutMs
     settings: effectiveSettings(plan, db),
     approval: { policy: plan.approval.policy, timeoutMs },
     ...(plan.gcp ? { gcp: plan.gcp } : {}),
+    ...(plan.sim ? { sim: plan.sim } : {}),
     ...(plan.cutoverWindow ? { cutoverWindow: plan.cutoverWindow } : {}),
   };
 }

@@ -1,6 +1,7 @@
 // The only seam between orchestration and the world. Every operation is idempotent and
 // derives resource names from (migration id, database) via common/naming.
-import type { DatabasePlan, EffectiveSettings, GcpSettings } from '../../common/plan';
+import type { DatabasePlan, EffectiveSettings, GcpSettings, PlatformName } from '../../common/plan';
+import type { SimSettings } from '../../common/sim-plan';
 import type { CapacityMode } from '../../common/capacity';
 import type { MigrationState } from '../../common/states';
 
@@ -9,11 +10,13 @@ export { MigrationError } from '../../common/failures';
 /** What every platform operation receives: the database's plan entry and its settings. */
 export interface DatabaseTask {
   migrationId: string;
-  platform: 'local' | 'gcp';
+  platform: PlatformName;
   database: DatabasePlan;
   settings: EffectiveSettings;
   /** The plan's gcp section (project, region, ...); present when platform is gcp. */
   gcp?: GcpSettings;
+  /** The plan's sim section; present when platform is sim. */
+  sim?: SimSettings;
 }
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -168,7 +171,9 @@ export interface PlannedOperation {
 }
 
 export interface MigrationPlatform {
-  readonly name: 'local' | 'gcp';
+  readonly name: PlatformName;
+  /** How often the waits and the watcher read replication status, where the platform sets it (sim). */
+  pollIntervalMs?(task: DatabaseTask): number | undefined;
   assessSource(task: DatabaseTask): Promise<AssessmentResult>;
   provisionTarget(task: DatabaseTask): Promise<TargetInfo>;
   reserveCapacity(task: DatabaseTask): Promise<CapacityReservation>;

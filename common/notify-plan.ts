@@ -1,0 +1,109 @@
+// The notifications part of a plan: the channels people are told on, and which events go where.
+// Every URL and key is a secret reference (env:, file:, gcpsm:), resolved on the worker by the
+// notifier activity, never carried in workflow input or history as a value.
+import { z } from 'zod';
+
+export const SECRET_REF_PATTERN = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|gcpsm:[A-Za-z0-9_\-/.]+)$/;
+const secretRef = z
+  .string()
+  .regex(SECRET_REF_PATTERN, 'must be a secret reference: env:NAME, file:PATH or gcpsm:NAME (never the value)');
+
+/** What people are told about. */
+export const NOTIFY_EVENTS = [
+  /** A database is ready and waits for a human's approval (with the approve command and a UI link). */
+  'approval-needed',
+  /** The approval timeout passed; the database keeps waiting (approval.onTimeout: escalate). */
+  'approval-overdue',
+  /** Replication broke while waiting for the cutover (apply errors, not in CDC). */
+  'replication-broken',
+  /** Lag went above notifications.lagAlertSeconds while waiting for the cutover. */
+  'lag-rising',
+  /** A database FAILED or NEEDS_ATTENTION, with the reason. */
+  'failure',
+  /** A cutover is done, with its write-block window. */
+  'cutover-done',
+  /** The fleet run finished, with its counts. */
+  'fleet-finished',
+] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+
+const CHANNEL_NAME = /^[a-z][a-z0-9_-]{0,47}$/;
+
+const slack = z.strictObject({
+  type: z.literal('slack'),
+  /** The incoming webhook's URL (https://hooks.slack.com/services/...): a secret. */
+  webhookUrlRef: secretRef,
+});
+const pagerduty = z.strictObject({
+  type: z.literal('pagerduty'),
+  /** The Events API v2 integration's routing key. */
+  routingKeyRef: secretRef,
+  /** Default https://events.pagerduty.com/v2/enqueue; tests point it at a local receiver. */
+  url: z.url().optional(),
+});
+const email = z.strictObject({
+  type: z.literal('email'),
+  smtp: z.strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(587),
+    /** TLS from the first byte (port 465); otherwise STARTTLS is used where the server offers it. */
+    secure: z.boolean().default(false),
+    user: z.string().optional(),
+    passwordRef: secretRef.optional(),
+  }),
+  from: z.string().min(3),
+  to: z.array(z.string().min(3)).min(1, 'must name at least one recipient'),
+});
+const webhook = z.strictObject({
+  type: z.literal('webhook'),
+  urlRef: secretRef,
+  /** Key of the HMAC-SHA256 signature sent in X-Dbmig-Signature. */
+  secretRef,
+});
+
+export const channelSchema = z.discriminatedUnion('type', [slack, pagerduty, email, webhook]);
+export type ChannelConfig = z.output<typeof channelSchema>;
+
+export const notificationsSchema = z
+  .strictObject({
+    /** The Temporal UI's address, for links in messages (default http://localhost:8233). */
+    uiUrl: z.url().optional(),
+    channels: z.record(z.string().regex(CHANNEL_NAME, 'must be a lower-case channel name'), channelSchema),
+    routes: z
+      .array(
+        z.strictObject({
+          events: z.array(z.enum([...NOTIFY_EVENTS, '*'])).min(1, 'must name at least one event, or "*"'),
+          channels: z.array(z.string()).min(1, 'must name at least one channel'),
+        }),
+      )
+      .default([]),
+    /** Where an overdue approval escalates (besides any route for approval-overdue). */
+    escalation: z.array(z.string()).default([]),
+    /** Lag, in seconds, above which a database waiting for its cutover counts as lag-rising (default 60). */
+    lagAlertSeconds: z.number().positive().default(60),
+  })
+  .superRefine((n, ctx) => {
+    const known = new Set(Object.keys(n.channels));
+    const check = (names: string[], path: (string | number)[]) =>
+      names.forEach((c, i) => {
+        if (!known.has(c))
+          ctx.addIssue({
+            code: 'custom',
+            path: [...path, i],
+            message: `unknown channel "${c}" (channels: ${[...known].join(', ') || 'none'})`,
+          });
+      });
+    n.routes.forEach((r, i) => check(r.channels, ['routes', i, 'channels']));
+    check(n.escalation, ['escalation']);
+  });
+export type NotificationSettings = z.output<typeof notificationsSchema>;
+
+/** The channels an event goes to: every route that lists it, plus the escalation route when overdue. */
+export function channelsFor(n: NotificationSettings | undefined, event: NotifyEvent): string[] {
+  if (!n) return [];
+  const out = new Set<string>();
+  for (const r of n.routes)
+    if (r.events.includes(event) || r.events.includes('*')) r.channels.forEach((c) => out.add(c));
+  if (event === 'approval-overdue') n.escalation.forEach((c) => out.add(c));
+  return [...out];
+}
