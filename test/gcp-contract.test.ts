@@ -28,6 +28,7 @@ function tasks(migrationId = 'contract'): { mysql: DatabaseTask; pg: DatabaseTas
 
 before(async () => {
   process.env.GCP_TEST_SOURCE_PASSWORD = 's3cret-mysql';
+  process.env.DBMIG_ALLOWED_HOSTS = '203.0.113.0/24';
   const made = createFakeGcp({ secrets: { [`projects/${PROJECT}/secrets/ledger-source-password`]: 's3cret-pg' } });
   fake = made.fake;
   unreachable = made.behaviour.unreachableHosts;

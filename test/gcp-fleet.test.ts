@@ -41,6 +41,7 @@ let running: Promise<void>;
 
 before(async () => {
   process.env.GCP_TEST_SOURCE_PASSWORD = 's3cret-mysql';
+  process.env.DBMIG_ALLOWED_HOSTS = '203.0.113.0/24';
   fake = createFakeGcp({ secrets: { [`projects/${PROJECT}/secrets/ledger-source-password`]: 's3cret-pg' } }).fake;
   platform = new GcpPlatform({ endpoint: await fake.start(), authClient: fakeAuth(), poll: { intervalMs: 20 } });
   env = await startDevServer();

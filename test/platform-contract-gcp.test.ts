@@ -19,6 +19,7 @@ function gcpSubject(name: string, index: 0 | 1, conflicts: (fake: () => FakeGcp)
     name,
     async start() {
       process.env.GCP_TEST_SOURCE_PASSWORD = 's3cret-mysql';
+      process.env.DBMIG_ALLOWED_HOSTS = '203.0.113.0/24';
       fake = createFakeGcp({ secrets: { [`projects/${PROJECT}/secrets/ledger-source-password`]: 's3cret-pg' } }).fake;
       platform = new GcpPlatform({ endpoint: await fake.start(), authClient: fakeAuth(), poll: { intervalMs: 10 } });
       return platform;

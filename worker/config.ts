@@ -5,6 +5,7 @@
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { DEFAULT_TASK_QUEUE } from '../common/naming';
+import { secretPolicy, type SecretPolicy } from '../activities/secrets';
 
 export interface WorkerConfig {
   address: string;
@@ -12,6 +13,12 @@ export interface WorkerConfig {
   taskQueue: string;
   metricsAddress?: string;
   stateDir?: string;
+  /**
+   * Which secret references plans may name and which source hosts their passwords may go to
+   * (DBMIG_ALLOWED_SECRETS, DBMIG_ALLOWED_HOSTS): read here so a malformed entry stops the worker at
+   * start; activities/secrets.ts applies them on every resolution.
+   */
+  secrets: SecretPolicy;
   connection: NativeConnectionOptions;
 }
 
@@ -26,6 +33,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
     taskQueue: env.TEMPORAL_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
     metricsAddress: env.DBMIG_METRICS_ADDRESS ?? '127.0.0.1:9464',
     stateDir: env.DBMIG_STATE_DIR,
+    secrets: secretPolicy(env),
     connection: { ...connectionOptions, address },
   };
 }

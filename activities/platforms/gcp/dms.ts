@@ -2,7 +2,7 @@
 // REST: https://cloud.google.com/database-migration/docs/reference/rest/v1): connection profiles and a
 // CONTINUOUS migration job, with request ids on every create and operations polled to the end.
 import { requestId } from '../../../common/naming';
-import { resolveSecret } from '../../secrets';
+import { sourcePassword } from '../../secrets';
 import type { DatabaseTask, PlannedOperation } from '../platform';
 import { MigrationError } from '../platform';
 import type { datamigration_v1, GcpClients } from './clients';
@@ -38,7 +38,7 @@ export function sourceConnection(task: DatabaseTask) {
 
 /** The source profile body; the password is resolved here and goes only to the API. */
 export async function sourceProfile(task: DatabaseTask): Promise<Profile> {
-  const password = await resolveSecret(task.database.source.passwordRef, { project: task.gcp!.project });
+  const password = await sourcePassword(task.database.source, { project: task.gcp!.project });
   const conn = { ...sourceConnection(task), password };
   return task.database.engine === 'mysql' ? { mysql: conn } : { postgresql: conn };
 }

@@ -21,12 +21,12 @@ export class CapacityPool {
   }
 
   private async update<T>(fn: (pool: Pool) => T): Promise<T> {
-    await mkdir(this.stateDir, { recursive: true });
+    await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
     const release = await acquireLock(`${this.file}.lock`);
     try {
       const pool: Pool = existsSync(this.file) ? JSON.parse(await readFile(this.file, 'utf8')) : {};
       const result = fn(pool);
-      await writeFile(this.file, JSON.stringify(pool, null, 2));
+      await writeFile(this.file, JSON.stringify(pool, null, 2), { mode: 0o600 });
       return result;
     } finally {
       await release();

@@ -4,12 +4,15 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile, rm, chown } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import net from 'node:net';
 import pg from 'pg';
+import { activityCancellation, throwIfCancelled } from '../../cancellation';
+import { protectWorkerPath } from '../../secrets';
+import { MigrationError } from '../platform';
 import { acquireLock } from './lockfile';
 
 const run = promisify(execFile);
@@ -97,6 +100,21 @@ async function postgresIds(): Promise<{ uid: number; gid: number } | undefined> 
   }
 }
 
+/**
+ * A directory only its owner may read (0700). When the clusters run as `postgres`, the directories
+ * on the way to a data directory are root's with group postgres and mode 0710: postgres may pass
+ * through them, not list them, and nobody else may do either. `shared`: the state directory itself,
+ * left as it is when it is a shared one (sticky, like /tmp).
+ */
+async function privateDir(path: string, ids: { gid: number } | undefined, opts: { shared?: boolean } = {}) {
+  // Parents as any directory is made (postgres must pass through them), then this one private.
+  await mkdir(dirname(path), { recursive: true });
+  await mkdir(path, { recursive: true, mode: 0o700 });
+  if (opts.shared && (await stat(path)).mode & 0o1000) return;
+  if (ids) await chown(path, -1, ids.gid);
+  await chmod(path, ids ? 0o710 : 0o700);
+}
+
 /** Serialises cluster start-up within this process; a lock file does it across processes. */
 const inFlight = new Map<string, Promise<ClusterInfo>>();
 
@@ -111,7 +129,10 @@ const KNOWN_UP_MS = 2_000;
 export class LocalClusters {
   private readonly knownUp = new Map<string, { at: number; info: ClusterInfo }>();
 
-  constructor(readonly stateDir: string = defaultStateDir()) {}
+  constructor(readonly stateDir: string = defaultStateDir()) {
+    // The clusters' superuser passwords live here: no plan may send them to its source.
+    protectWorkerPath(stateDir);
+  }
 
   private dir(name: string): string {
     if (!/^[a-z][a-z0-9_-]*$/.test(name)) throw new Error(`invalid cluster name "${name}"`);
@@ -158,7 +179,10 @@ export class LocalClusters {
 
   private async ensureLocked(name: string): Promise<ClusterInfo> {
     const dir = this.dir(name);
-    await mkdir(dir, { recursive: true });
+    const ids = await postgresIds();
+    await privateDir(this.stateDir, ids, { shared: true });
+    await privateDir(join(this.stateDir, 'clusters'), ids);
+    await privateDir(dir, ids);
     const lock = await acquireLock(join(dir, 'lock'));
     try {
       let info = await this.info(name);
@@ -218,7 +242,9 @@ export class LocalClusters {
     const { pgCtl } = await binaries();
     const ids = await postgresIds();
     const logFile = join(dirname(info.dataDir), 'postgres.log');
-    await writeFile(logFile, '', { flag: 'a' });
+    // The log quotes failed statements; only its writer (and root) may read it.
+    await writeFile(logFile, '', { flag: 'a', mode: 0o600 });
+    await chmod(logFile, 0o600);
     if (ids) await chown(logFile, ids.uid, ids.gid);
     const opts = [`-p ${info.port}`, ...SERVER_SETTINGS.map((s) => `-c ${s}`)].join(' ');
     try {
@@ -260,9 +286,89 @@ export interface ConnectionParams {
   database: string;
 }
 
-export async function connect(params: ConnectionParams): Promise<pg.Client> {
+interface AuthHandlers {
+  _handleAuthSASL(msg: { mechanisms: string[] }): void;
+}
+
+/**
+ * A client that sends a password only through SCRAM-SHA-256: node-postgres would otherwise answer a
+ * server's request for the password in clear text (pg_hba `password`) or as an MD5 hash (`md5`, as
+ * good as the password to whoever records it), and a plan names the host it connects to.
+ */
+class ScramOnlyClient extends pg.Client {
+  _handleAuthCleartextPassword(): void {
+    this.refuse('the password in clear text (pg_hba method "password")');
+  }
+
+  _handleAuthMD5Password(): void {
+    this.refuse('an MD5 hash of the password (pg_hba method "md5")');
+  }
+
+  _handleAuthSASL(msg: { mechanisms: string[] }): void {
+    if (!msg.mechanisms.some((m) => m.startsWith('SCRAM-SHA-256'))) {
+      this.refuse(`SASL mechanisms ${msg.mechanisms.join(', ')}`);
+      return;
+    }
+    (pg.Client.prototype as unknown as AuthHandlers)._handleAuthSASL.call(this, msg);
+  }
+
+  private refuse(what: string): void {
+    const con = (this as unknown as { connection: { emit(e: string, err: Error): void; stream: net.Socket } })
+      .connection;
+    con.emit(
+      'error',
+      new MigrationError(
+        'SecretUnavailable',
+        `${this.host}:${this.port} asked user ${this.user} for ${what}; dbmig sends a password only through ` +
+          'SCRAM-SHA-256, so none was sent: use scram-sha-256 in its pg_hba.conf (with password_encryption = ' +
+          "scram-sha-256, and the user's password set again)",
+      ),
+    );
+    con.stream.destroy();
+  }
+}
+
+/**
+ * Stops whatever `client` is running on the server (a statement waiting on a lock would otherwise
+ * go on, and commit, after the step was cancelled): the protocol's CancelRequest, which needs no
+ * password, then the session's end. Should the session outlive that (a cancel lost on the way),
+ * its backend is terminated from a new session.
+ */
+async function interrupt(client: pg.Client, params: ConnectionParams): Promise<void> {
+  const { processID: pid, secretKey } = client as unknown as { processID: number | null; secretKey: number | null };
+  if (pid !== null && secretKey !== null) {
+    await new Promise<void>((done) => {
+      const sock = net.connect(params.port, params.host, () => {
+        const msg = Buffer.alloc(16);
+        msg.writeInt32BE(16, 0);
+        msg.writeInt32BE(80877102, 4);
+        msg.writeInt32BE(pid, 8);
+        msg.writeInt32BE(secretKey, 12);
+        sock.end(msg);
+      });
+      sock.setTimeout(5_000, () => sock.destroy());
+      sock.on('close', () => done());
+      sock.on('error', () => undefined);
+    });
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const ended = client.end().then(
+    () => true,
+    () => true,
+  );
+  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5_000)));
+  const inTime = await Promise.race([ended, late]);
+  clearTimeout(timer);
+  if (inTime || pid === null) return;
+  const helper = await openClient(params).catch(() => undefined);
+  if (!helper) return;
+  await helper.query('select pg_terminate_backend($1)', [pid]).catch(() => undefined);
+  await helper.end().catch(() => undefined);
+}
+
+function openClient(params: ConnectionParams): Promise<pg.Client> {
   // The orchestrator's own sessions must keep working on a source that cutover made read-only.
-  const client = new pg.Client({
+  const client = new ScramOnlyClient({
     ...params,
     connectionTimeoutMillis: 10_000,
     application_name: 'dbmig',
@@ -270,14 +376,48 @@ export async function connect(params: ConnectionParams): Promise<pg.Client> {
   });
   // A terminated backend emits 'error' on the client; without a listener Node would crash.
   client.on('error', () => undefined);
-  await client.connect();
+  return client.connect().then(() => client);
+}
+
+/**
+ * A session for the current step: when the step's activity is cancelled, the statement it runs is
+ * cancelled on the server and the session ends (see activities/cancellation.ts).
+ */
+export async function connect(
+  params: ConnectionParams,
+  signal: AbortSignal | undefined = activityCancellation(),
+): Promise<pg.Client> {
+  throwIfCancelled(signal);
+  const client = new ScramOnlyClient({
+    ...params,
+    connectionTimeoutMillis: 10_000,
+    application_name: 'dbmig',
+    options: '-c default_transaction_read_only=off',
+  });
+  client.on('error', () => undefined);
+  if (!signal) return client.connect().then(() => client);
+  const onAbort = () => void interrupt(client, params);
+  signal.addEventListener('abort', onAbort, { once: true });
+  client.once('end', () => signal.removeEventListener('abort', onAbort));
+  try {
+    await client.connect();
+  } catch (err) {
+    signal.removeEventListener('abort', onAbort);
+    throwIfCancelled(signal);
+    throw err;
+  }
   return client;
 }
 
+/** Runs `fn` on a session of its own; a cancelled step rejects with its cancellation once `fn` has stopped. */
 export async function withClient<T>(params: ConnectionParams, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = await connect(params);
+  const signal = activityCancellation();
+  const client = await connect(params, signal);
   try {
     return await fn(client);
+  } catch (err) {
+    throwIfCancelled(signal);
+    throw err;
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -288,6 +428,7 @@ async function isUp(info: ClusterInfo): Promise<boolean> {
     await withClient({ ...info, database: 'postgres' }, (c) => c.query('select 1'));
     return true;
   } catch {
+    throwIfCancelled(activityCancellation());
     return false;
   }
 }

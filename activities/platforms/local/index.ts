@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { capacityMode, workerCount } from '../../../common/capacity';
 import { resourceNames } from '../../../common/naming';
-import { resolveSecret } from '../../secrets';
+import { sourcePassword } from '../../secrets';
+import { runToCompletion } from '../../cancellation';
 import {
   MigrationError,
   type AssessmentResult,
@@ -63,7 +64,7 @@ export class LocalPlatform implements MigrationPlatform {
       port: s.port,
       user: s.user,
       database: s.database,
-      password: await resolveSecret(s.passwordRef),
+      password: await sourcePassword(s),
     };
   }
 
@@ -252,7 +253,8 @@ export class LocalPlatform implements MigrationPlatform {
   }
 
   async cutover(task: DatabaseTask, onProgress: (step: string) => void): Promise<CutoverResult> {
-    return runCutover(await this.cutoverEnv(task), onProgress);
+    // A cancel lets the attempt finish: cut short after closing the source, it would leave an outage.
+    return runToCompletion(async () => runCutover(await this.cutoverEnv(task), onProgress));
   }
 
   async rollbackCutover(task: DatabaseTask): Promise<CutoverUndo> {
@@ -270,13 +272,13 @@ export class LocalPlatform implements MigrationPlatform {
     // Refused from the record alone, before anything is reached (or a target cluster started).
     const refusal = rollbackRefusal(await this.jobRecords(task).read(), what);
     if (refusal) throw refusal;
-    return runRollback(await this.cutoverEnv(task), onProgress);
+    return runToCompletion(async () => runRollback(await this.cutoverEnv(task), onProgress));
   }
 
   async finalizeCutover(task: DatabaseTask): Promise<void> {
     const rec = await this.jobRecords(task).read();
     if (!rec.result || !rec.reverse || rec.reverse.rollback?.result) return; // nothing to finalize, or rolled back
-    await finalizeReverse(await this.cutoverEnv(task));
+    await runToCompletion(async () => finalizeReverse(await this.cutoverEnv(task)));
   }
 
   async stopMigrationJob(task: DatabaseTask): Promise<void> {

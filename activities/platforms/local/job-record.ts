@@ -2,7 +2,7 @@
 // worker of this machine resumes where the last attempt stopped. It holds connection facts of the
 // source (pids, the ACL), hence mode 0600; it is replaced by rename so a crash never leaves half a file.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { CarriedSequence, CutoverResult, RollbackResult } from '../platform';
 import type { SourceAccess } from './close-source';
@@ -115,7 +115,11 @@ export class JobRecords {
   }
 
   async write(rec: JobRecord): Promise<void> {
+    // Parents as any directory is made (the clusters' postgres user passes through the state
+    // directory), the records' own directory private, whatever an older version made it.
+    await mkdir(dirname(dirname(this.file)), { recursive: true });
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+    await chmod(dirname(this.file), 0o700);
     const tmp = `${this.file}.${process.pid}.tmp`;
     await writeFile(tmp, JSON.stringify(rec), { mode: 0o600 });
     await rename(tmp, this.file);

@@ -4,7 +4,7 @@ import { open, readFile, rm } from 'node:fs/promises';
 export async function acquireLock(path: string): Promise<() => Promise<void>> {
   for (let attempt = 0; ; attempt++) {
     try {
-      const fh = await open(path, 'wx');
+      const fh = await open(path, 'wx', 0o600);
       await fh.writeFile(String(process.pid));
       await fh.close();
       return () => rm(path, { force: true });

@@ -81,11 +81,55 @@ export async function ensureSlot(src: pg.Client, slot: string, database: string)
   await src.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
 }
 
-/** The subscription's connection string; it holds the password, so it is never logged or put in an error. */
-export function conninfo(src: ConnectionParams): string {
+/**
+ * The subscription's connection string; it holds the password, so it is never logged or put in an
+ * error. `requireScram`: the server's libpq (16+) refuses to send the password other than through
+ * SCRAM-SHA-256; before 16 there is no such option, and the node-postgres session the same step
+ * opened first to the same host, user and database (which sends it only so: clusters.ts) stands for it.
+ */
+export function conninfo(src: ConnectionParams, requireScram = false): string {
   const q = (v: string | number) => `'${String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   const where = `host=${q(src.host)} port=${q(src.port)} dbname=${q(src.database)}`;
-  return `${where} user=${q(src.user)} password=${q(src.password)}`;
+  return `${where} user=${q(src.user)} password=${q(src.password)}${requireScram ? ' require_auth=scram-sha-256' : ''}`;
+}
+
+/** Whether the server `c` is connected to takes require_auth in a connection string (its libpq is 16+). */
+export async function takesRequireAuth(c: pg.Client): Promise<boolean> {
+  const { rows } = await c.query<{ v: number }>(`select current_setting('server_version_num')::int as v`);
+  return rows[0].v >= 160000;
+}
+
+/** Settings under which PostgreSQL logs a statement's text: every one of them off for `withUnloggedStatement`. */
+const STATEMENT_LOGGING = [
+  'log_min_error_statement = panic',
+  "log_statement = 'none'",
+  'log_min_duration_statement = -1',
+  'log_min_duration_sample = -1',
+  'log_transaction_sample_rate = 0',
+];
+
+/**
+ * Runs a statement that holds a password (CREATE SUBSCRIPTION ... CONNECTION) so the server's log
+ * never quotes it: a failed statement is logged with its text (log_min_error_statement, default
+ * error), and so may any DDL or slow one. The settings are the session's, superuser-only; one that
+ * cannot be set (a non-superuser, whom PostgreSQL 15 does not let create a subscription anyway) is
+ * left as the server has it.
+ */
+export async function withUnloggedStatement<T>(c: pg.Client, fn: () => Promise<T>): Promise<T> {
+  const set: string[] = [];
+  for (const s of STATEMENT_LOGGING) {
+    try {
+      await c.query(`set ${s}`);
+      set.push(s.split(' ')[0]);
+    } catch (err) {
+      if (!['42501', '42704'].includes((err as { code?: string }).code ?? '')) throw err;
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    for (const name of set) await c.query(`reset ${name}`).catch(() => undefined);
+  }
 }
 
 /** Whether our subscription exists; refuses one of another publication or slot. */
@@ -114,10 +158,13 @@ export async function hasSubscription(
 
 export async function ensureSubscription(target: pg.Client, names: JobNames, src: ConnectionParams): Promise<void> {
   if (await hasSubscription(target, names)) return;
-  await target.query(
-    `create subscription ${pg.escapeIdentifier(names.subscription)} connection ${pg.escapeLiteral(conninfo(src))}
-     publication ${pg.escapeIdentifier(names.publication)}
-     with (create_slot = false, slot_name = ${pg.escapeLiteral(names.slot)}, enabled = false, copy_data = true)`,
+  const connection = conninfo(src, await takesRequireAuth(target));
+  await withUnloggedStatement(target, () =>
+    target.query(
+      `create subscription ${pg.escapeIdentifier(names.subscription)} connection ${pg.escapeLiteral(connection)}
+       publication ${pg.escapeIdentifier(names.publication)}
+       with (create_slot = false, slot_name = ${pg.escapeLiteral(names.slot)}, enabled = false, copy_data = true)`,
+    ),
   );
 }
 

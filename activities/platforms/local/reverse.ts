@@ -33,6 +33,8 @@ import {
   hasSubscription,
   setSubscriptionEnabled,
   stopSubscription,
+  takesRequireAuth,
+  withUnloggedStatement,
   type JobNames,
 } from './replication';
 
@@ -157,11 +159,15 @@ async function ensureReverseSubscription(
     await setSubscriptionEnabled(src, reverse.subscription, true);
     return;
   }
-  await src.query(
-    `create subscription ${pg.escapeIdentifier(reverse.subscription)}
-       connection ${pg.escapeLiteral(conninfo(target))}
-       publication ${pg.escapeIdentifier(reverse.publication)}
-       with (create_slot = false, slot_name = ${pg.escapeLiteral(reverse.slot)}, copy_data = false, enabled = true)`,
+  // The target's superuser password, in the source's catalog and, unless kept out, in its log.
+  const connection = conninfo(target, await takesRequireAuth(src));
+  await withUnloggedStatement(src, () =>
+    src.query(
+      `create subscription ${pg.escapeIdentifier(reverse.subscription)}
+         connection ${pg.escapeLiteral(connection)}
+         publication ${pg.escapeIdentifier(reverse.publication)}
+         with (create_slot = false, slot_name = ${pg.escapeLiteral(reverse.slot)}, copy_data = false, enabled = true)`,
+    ),
   );
 }
 

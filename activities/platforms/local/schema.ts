@@ -2,13 +2,22 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type pg from 'pg';
-import type { ConnectionParams } from './clusters';
+import { activityCancellation, throwIfCancelled } from '../../cancellation';
+import { withClient, type ConnectionParams } from './clusters';
 import { MigrationError } from '../platform';
 
 const run = promisify(execFile);
 
+/**
+ * The password goes to pg_dump in its environment (never its arguments, which any user may list).
+ * PGREQUIREAUTH makes a libpq 16+ send it only through SCRAM-SHA-256; older ones (Debian 12's 15)
+ * ignore it, so a node-postgres session, which sends it only so (clusters.ts), goes first to the
+ * same host, port, user and database: a server that asks for it otherwise is refused there.
+ */
 export async function dumpSchema(src: ConnectionParams): Promise<string> {
   const pgDump = process.env.PG_DUMP ?? 'pg_dump';
+  const signal = activityCancellation();
+  await withClient(src, (c) => c.query('select 1'));
   try {
     const { stdout } = await run(
       pgDump,
@@ -29,10 +38,15 @@ export async function dumpSchema(src: ConnectionParams): Promise<string> {
         '-d',
         src.database,
       ],
-      { env: { ...process.env, PGPASSWORD: src.password, PGCONNECT_TIMEOUT: '10' }, maxBuffer: 64 * 1024 * 1024 },
+      {
+        env: { ...process.env, PGPASSWORD: src.password, PGREQUIREAUTH: 'scram-sha-256', PGCONNECT_TIMEOUT: '10' },
+        maxBuffer: 64 * 1024 * 1024,
+        signal,
+      },
     );
     return stdout;
   } catch (err) {
+    throwIfCancelled(signal);
     const e = err as NodeJS.ErrnoException & { stderr?: string };
     if (e.code === 'ENOENT')
       throw new MigrationError('MissingTool', `pg_dump not found (set PG_DUMP or install pg_dump >= 15)`);
