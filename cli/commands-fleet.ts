@@ -16,6 +16,13 @@ import {
 } from '../client/client';
 import { formatDuration } from '../common/durations';
 import { readPlanFile } from '../client/plan-file';
+import {
+  noWorkerMessage,
+  NotReadyError,
+  searchAttributeProblem,
+  statusPreflight,
+  workflowPollers,
+} from '../client/readiness';
 import { validatePlan } from '../common/plan';
 import { isTerminal } from '../common/states';
 import { statusTable } from './format';
@@ -30,9 +37,17 @@ export function planCommand(file: string, id: string | undefined): void {
 export async function startCommand(s: Session, file: string, id: string | undefined): Promise<void> {
   const plan = readPlanFile(file);
   validatePlan(plan); // before connecting: a bad plan fails offline, naming the field
-  const started = await startMigration(await s.client(), plan, { id, taskQueue: await s.taskQueue() });
+  const client = await s.client();
+  const taskQueue = await s.taskQueue();
+  // A run started without them could not complete a single workflow task: start nothing.
+  const saProblem = await searchAttributeProblem(client);
+  if (saProblem) throw new NotReadyError(saProblem);
+  const started = await startMigration(client, plan, { id, taskQueue });
   console.log(`started migration ${started}`);
   console.log(`  watch: dbmig status ${started} --watch\n  Temporal UI: workflow id ${started}`);
+  // It waits for a worker, which may come later: worth saying, not refusing.
+  const pollers = await workflowPollers(client, taskQueue).catch(() => undefined);
+  if (pollers?.count === 0) console.log(`  ${noWorkerMessage(taskQueue)}`);
 }
 
 export async function statusCommand(
@@ -40,8 +55,10 @@ export async function statusCommand(
   id: string,
   opts: { json?: boolean; watch?: boolean; interval: number },
 ): Promise<void> {
-  if (opts.watch) return watch(await s.client(), id, opts.interval * 1000);
-  const status = await getStatus(await s.client(), id);
+  const client = await s.client();
+  await statusPreflight(client, id);
+  if (opts.watch) return watch(client, id, opts.interval * 1000);
+  const status = await getStatus(client, id);
   console.log(opts.json ? JSON.stringify(status, null, 2) : statusTable(status));
 }
 

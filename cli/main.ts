@@ -18,6 +18,7 @@ import {
   statusCommand,
 } from './commands-fleet';
 import { exportCommand, replayCommand } from './commands-sre';
+import { setupCommand, workerSearchAttributes } from './commands-setup';
 import { Session } from './session';
 
 const EXIT_FAILED = 1;
@@ -35,6 +36,15 @@ function program(session: Session, setExit: (code: number) => void): Command {
     .showHelpAfterError('(dbmig help COMMAND shows its options)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  cli
+    .command('setup')
+    .description('register the search attributes the workflows set in the namespace (once per namespace)')
+    .addHelpText(
+      'after',
+      '\nIdempotent. On Temporal Cloud, which does not let a client add them, it prints the tcld command instead.',
+    )
+    .action(async () => setExit(await setupCommand(session)));
 
   cli
     .command('plan')
@@ -166,9 +176,10 @@ function program(session: Session, setExit: (code: number) => void): Command {
       'after',
       '\nTemporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, or a\n' +
         'temporal.toml profile (TEMPORAL_PROFILE), as the temporal CLI reads them. Also TEMPORAL_TASK_QUEUE,\n' +
-        'DBMIG_STATE_DIR and DBMIG_METRICS_ADDRESS.',
+        'DBMIG_STATE_DIR and DBMIG_METRICS_ADDRESS.\n' +
+        'It first registers missing search attributes where it may (as `dbmig setup`); else it exits, saying why.',
     )
-    .action(() => runWorker());
+    .action(() => runWorker(undefined, { beforeRun: workerSearchAttributes }));
 
   return cli;
 }

@@ -6,14 +6,17 @@ import { clientFromEnv, type EnvClient } from '../client/connection';
 export class Session {
   private connection: EnvClient | undefined;
 
-  async client(): Promise<Client> {
+  async env(): Promise<EnvClient> {
     this.connection ??= await clientFromEnv();
-    return this.connection.client;
+    return this.connection;
+  }
+
+  async client(): Promise<Client> {
+    return (await this.env()).client;
   }
 
   async taskQueue(): Promise<string> {
-    await this.client();
-    return this.connection!.taskQueue;
+    return (await this.env()).taskQueue;
   }
 
   async close(): Promise<void> {

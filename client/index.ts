@@ -15,6 +15,8 @@ export {
 } from './client';
 export type { StartOptions, WaitOptions } from './client';
 export { clientFromEnv } from './connection';
+export { NotReadyError, statusPreflight } from './readiness';
+export { setupSearchAttributes, checkSearchAttributes } from './setup';
 export { InvalidPlanError, validatePlan } from '../common/plan';
 export type { PlanInput, Plan } from '../common/plan';
 export type { DatabaseSummary, FleetStatus, MigrationReport, ApprovalAck } from '../common/status';
