@@ -2,6 +2,7 @@
 // step of the state machine: it heartbeats while it works, reports failures by their type
 // (common/failures.ts), and never returns or logs a secret.
 import { Context, log } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { failure } from '../common/failures';
 import { replicationHealthSignal, type ReplicationHealth, type ReplicationProgress } from '../common/messages';
 import {
@@ -12,6 +13,8 @@ import {
   type ReplicationStatus,
 } from './platforms/platform';
 import { createMigrationMetrics } from './metrics';
+import { awaitChildrenEnded } from './children';
+import { createNotifier } from './notify';
 
 export type { DatabaseTask } from './platforms/platform';
 
@@ -80,6 +83,12 @@ export function createActivities(platforms: Platforms) {
     return p;
   };
 
+  /** The platform's poll interval where it sets one (sim), else the default for the wait. */
+  const pollOf = (task: DatabaseTask, fallback: number): number => {
+    const p = platforms[task.platform];
+    return p?.pollIntervalMs?.(task) ?? fallback;
+  };
+
   /** What the waits and the watcher heartbeat: `dbmig status` and the Temporal UI read it there. */
   function progressOf(s: ReplicationStatus, baselineErrors?: number, problem?: string): ReplicationProgress {
     return {
@@ -136,18 +145,22 @@ export function createActivities(platforms: Platforms) {
   }
 
   /** Tells the workflow that replication's health changed; a lost signal is sent again on the next poll. */
-  async function tellHealth(health: ReplicationHealth): Promise<boolean> {
-    const id = Context.current().info.workflowExecution!.workflowId;
+  async function tellHealth(health: ReplicationHealth): Promise<boolean | 'closed'> {
+    const { workflowId, runId } = Context.current().info.workflowExecution!;
     try {
-      await Context.current().client.workflow.getHandle(id).signal(replicationHealthSignal, health);
+      await Context.current().client.workflow.getHandle(workflowId, runId).signal(replicationHealthSignal, health);
       return true;
     } catch (err) {
+      // The run has ended (its cutover went on without waiting for this watch to stop): nobody to tell.
+      if (err instanceof WorkflowNotFoundError) return 'closed';
       log.warn('could not tell the workflow about replication health', { error: (err as Error).message });
       return false;
     }
   }
 
   return {
+    ...createNotifier(),
+    awaitChildrenEnded,
     assessSource: (task: DatabaseTask) => heartbeatingStep(() => on(task).assessSource(task)),
     provisionTarget: (task: DatabaseTask) => heartbeatingStep(() => on(task).provisionTarget(task)),
     reserveCapacity: (task: DatabaseTask) => heartbeatingStep(() => on(task).reserveCapacity(task)),
@@ -163,13 +176,16 @@ export function createActivities(platforms: Platforms) {
       heartbeatingStep(() => on(task).rollbackAfterCutover(task, (step) => Context.current().heartbeat({ step }))),
     finalizeCutover: (task: DatabaseTask) => heartbeatingStep(() => on(task).finalizeCutover(task)),
 
-    async waitForFullDump(task: DatabaseTask, pollMs: number = POLL_MS.fullDump): Promise<number> {
+    async waitForFullDump(task: DatabaseTask, pollMs: number = pollOf(task, POLL_MS.fullDump)): Promise<number> {
       const s = await pollReplication(task, pollMs, (st) => st.phase === 'CDC');
       return s.rowsOnTarget;
     },
 
     /** Returns once lag has stayed at or under the threshold for the whole stable window. */
-    async waitForReplicationReady(task: DatabaseTask, pollMs: number = POLL_MS.ready): Promise<ReadyStats> {
+    async waitForReplicationReady(
+      task: DatabaseTask,
+      pollMs: number = pollOf(task, POLL_MS.ready),
+    ): Promise<ReadyStats> {
       const started = Date.now();
       let stableSince: number | undefined;
       let maxLag: number | null = null;
@@ -195,12 +211,15 @@ export function createActivities(platforms: Platforms) {
      * (healthy ↔ broken), so a break shows within one poll and a month of watching adds no history.
      * Runs until the workflow cancels it; a retry resumes from the last heartbeat's error baseline.
      */
-    async watchReplication(task: DatabaseTask, pollMs = 2_000): Promise<void> {
+    async watchReplication(task: DatabaseTask, pollMs = pollOf(task, 2_000)): Promise<void> {
       const ctx = Context.current();
       const resumed = ctx.info.heartbeatDetails as ReplicationProgress | undefined;
       let baseline = resumed?.baselineErrors;
       /** What the workflow believes: healthy until told otherwise (a retry resumes the last belief). */
       let told = !resumed?.problem;
+      /** Whether the workflow was told lag is above the alert level (notifications.lagAlertSeconds). */
+      let toldLagging = resumed?.lagging ?? false;
+      const alertAt = task.settings.lagAlertSeconds;
       let lastCount = resumed?.errorCount;
       let lastErrorAt = 0;
       let progress = resumed;
@@ -228,10 +247,19 @@ export function createActivities(platforms: Platforms) {
           problem = `replication status cannot be read: ${(err as Error).message}`;
           progress = { ...(progress ?? progressOf(notCreated())), problem, at: new Date().toISOString() };
         }
+        // Lag above the alert level, and back under half of it (so a lag hovering at the level is one alert).
+        const lag = progress?.lagSeconds ?? null;
+        const lagging =
+          alertAt !== undefined && lag !== null ? (toldLagging ? lag > alertAt / 2 : lag > alertAt) : toldLagging;
+        progress = { ...progress!, lagging };
         ctx.heartbeat(progress);
         const ok = problem === undefined;
-        if (ok !== told && (await tellHealth({ ok, ...(problem ? { problem } : {}), at: new Date().toISOString() })))
-          told = ok;
+        if (ok !== told || lagging !== toldLagging) {
+          const at = new Date().toISOString();
+          const sent = await tellHealth({ ok, lagging, lagSeconds: lag, ...(problem ? { problem } : {}), at });
+          if (sent === 'closed') return;
+          if (sent) [told, toldLagging] = [ok, lagging];
+        }
         await sleep(pollMs);
       }
     },

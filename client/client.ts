@@ -18,6 +18,7 @@ import {
 import * as messages from '../common/messages';
 import { AFTER_COMPLETION, isTerminal, type MigrationState } from '../common/states';
 import { childWorkflowId, DEFAULT_TASK_QUEUE, PARENT_WORKFLOW_TYPE } from '../common/naming';
+import { explainQueryFailure } from './readiness';
 
 export { DEFAULT_TASK_QUEUE };
 
@@ -86,20 +87,30 @@ async function alreadyUsed(client: Client, id: string): Promise<string> {
  * from the running step's heartbeat details, which is also what the Temporal UI shows.
  */
 export async function getStatus(client: Client, migrationId: string): Promise<FleetStatus> {
-  const status = await client.workflow.getHandle(migrationId).query(messages.statusQuery);
-  await Promise.all(status.databases.filter((d) => LIVE_LAG.has(d.state)).map((d) => addLiveLag(client, d)));
-  // The fleet's run may end while a COMPLETED database can still be rolled back: its own workflow knows.
+  const status = await client.workflow
+    .getHandle(migrationId)
+    .query(messages.statusQuery)
+    .catch((err: unknown) => explainQueryFailure(client, migrationId, err));
+  // The fleet hears only of its transitions (started, waiting for a human, finished, ...): a running
+  // database's step is its own workflow's to tell, and so is a COMPLETED one's that can still be
+  // rolled back (the fleet's run may have ended). At most `concurrency` databases run at once.
   await Promise.all(
     status.databases
-      .filter((d) => (d.state === 'COMPLETED' && d.rollbackUntil) || d.state === 'ROLLING_BACK')
+      .filter(
+        (d) =>
+          (d.started && !isTerminal(d.state)) ||
+          (d.state === 'COMPLETED' && d.rollbackUntil) ||
+          d.state === 'ROLLING_BACK',
+      )
       .map(async (d) => {
         const own = await client.workflow
           .getHandle(d.childWorkflowId)
           .query(messages.databaseStatusQuery)
           .catch(() => undefined);
-        if (own) Object.assign(d, own);
+        if (own) Object.assign(d, own, { retries: d.retries, started: true });
       }),
   );
+  await Promise.all(status.databases.filter((d) => LIVE_LAG.has(d.state)).map((d) => addLiveLag(client, d)));
   return status;
 }
 

@@ -17,7 +17,13 @@ export const resumeUpdate = defineUpdate<FleetStatus, []>('resume');
 export const cancelDatabaseUpdate = defineUpdate<DatabaseSummary, [string]>('cancelDatabase');
 /** Runs a FAILED or CANCELLED database again; every step is get-or-create, so nothing is duplicated. */
 export const retryDatabaseUpdate = defineUpdate<DatabaseSummary, [string]>('retryDatabase');
+/** A child's changed fields, from runs before children reported only the fleet's transitions. */
 export const childProgressSignal = defineSignal<[Partial<DatabaseSummary> & { database: string }]>('childProgress');
+/**
+ * A child's whole summary, sent only on transitions that matter to the fleet (started, waiting for a
+ * human, approved, cutting over, finished, failed, ...), never per step or per poll.
+ */
+export const childSummarySignal = defineSignal<[DatabaseSummary]>('childSummary');
 
 // Both: the parent forwards to the child; the child also takes them directly.
 export const approveCutoverUpdate = defineUpdate<ApprovalAck, [ApprovalInput]>('approveCutover');
@@ -50,6 +56,9 @@ export const finalizeUpdate = defineUpdate<DatabaseSummary, [AfterCutoverInput]>
  */
 export interface ReplicationHealth {
   ok: boolean;
+  /** Lag is above the plan's alert level (notifications.lagAlertSeconds); it does not hold the cutover back. */
+  lagging?: boolean;
+  lagSeconds?: number | null;
   /** When broken: what is wrong, in the target's own words where it has them. */
   problem?: string;
   /** When the watcher saw it (ISO). */
@@ -69,6 +78,8 @@ export interface ReplicationProgress {
   /** The error count the watch started from: more than it means apply is failing now. */
   baselineErrors?: number;
   problem?: string;
+  /** The watcher told the workflow lag is above the alert level. */
+  lagging?: boolean;
   at: string;
 }
 

@@ -256,6 +256,8 @@ export interface EffectiveSettings {
   cutoverMaxLagSeconds?: number;
   cutoverTimeoutMs?: number;
   reverseReplicationForMs?: number;
+  /** Lag above which the replication watcher reports lag-rising; present when the plan notifies anyone. */
+  lagAlertSeconds?: number;
 }
 
 export function effectiveSettings(plan: Plan, db: DatabasePlan): EffectiveSettings {
@@ -269,6 +271,7 @@ export function effectiveSettings(plan: Plan, db: DatabasePlan): EffectiveSettin
     ...(plan.cutover?.reverseReplicationFor !== undefined
       ? { reverseReplicationForMs: parseDuration(plan.cutover.reverseReplicationFor)! }
       : {}),
+    ...(plan.notifications ? { lagAlertSeconds: plan.notifications.lagAlertSeconds } : {}),
   };
 }
 

@@ -36,6 +36,10 @@ export interface DatabaseSummary {
   retries?: number;
   /** What the database waits for, when that is not obvious from its state. */
   nextAction?: string;
+  /** Since when the approval has been overdue (ISO): the escalation route was told, and it keeps waiting. */
+  approvalOverdueSince?: string;
+  /** The last notification that could not be delivered after its retries (channel and reason). */
+  notifications?: string;
   /**
    * What the run left in place on purpose instead of undoing it (a failed cutover keeps the job,
    * capacity and target for a retry; past the point of no return nothing is undone): what a human
@@ -73,6 +77,8 @@ export interface FleetStatus {
   paused: boolean;
   concurrency: number;
   databases: DatabaseSummary[];
+  /** The last fleet notification that could not be delivered after its retries. */
+  notifications?: string;
 }
 
 export interface MigrationReport {

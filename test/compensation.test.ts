@@ -4,7 +4,8 @@
 // then waits for a decision; a retry starts the database again and completes it.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { retryDatabaseUpdate, statusQuery } from '../common/messages';
+import { retryDatabaseUpdate } from '../common/messages';
+import { getStatus } from '../client/client';
 import { finalizeDatabase } from '../client/client';
 import { createSourceDatabase, planFor, replicationLeftovers } from './fixtures/fleet';
 import { withClient } from '../activities/platforms/local/clusters';
@@ -30,7 +31,7 @@ test('a failing step compensates and leaves nothing behind', async () => {
   );
   const handle = await h.startFleet('comp', plan);
   await eventually('ledger in CDC', async () =>
-    (await handle.query(statusQuery)).databases.find((d) => d.state === 'CDC'),
+    (await getStatus(h.env.client, handle.workflowId)).databases.find((d) => d.state === 'CDC'),
   );
   assert.equal(
     (await h.platform.capacity.held()) && Object.keys(await h.platform.capacity.held()).length,
@@ -44,7 +45,7 @@ test('a failing step compensates and leaves nothing behind', async () => {
   });
 
   const ledger = await eventually('ledger failed', async () =>
-    (await handle.query(statusQuery)).databases.find((d) => d.state === 'FAILED'),
+    (await getStatus(h.env.client, handle.workflowId)).databases.find((d) => d.state === 'FAILED'),
   );
   assert.match(ledger.lastError ?? '', /replication keeps failing on the target.*DDL/s);
   assert.match(ledger.lastError ?? '', /note/, 'the target log names the missing column');

@@ -4,7 +4,8 @@
 // workflow-fleet.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { cancelDatabaseUpdate, statusQuery } from '../common/messages';
+import { cancelDatabaseUpdate } from '../common/messages';
+import { getStatus } from '../client/client';
 import { planFor, replicationLeftovers, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 
@@ -25,7 +26,9 @@ test('cancelDatabase during CDC compensates and leaves nothing behind', async ()
   });
   const handle = await h.startFleet('controls', plan);
   await eventually('first in CDC', async () =>
-    (await handle.query(statusQuery)).databases.find((d) => d.database === 'first' && d.state === 'CDC'),
+    (await getStatus(h.env.client, handle.workflowId)).databases.find(
+      (d) => d.database === 'first' && d.state === 'CDC',
+    ),
   );
   await handle.executeUpdate(cancelDatabaseUpdate, { args: ['first'] });
   const report = await handle.result();

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { finalizeDatabase } from '../client/client';
-import { statusQuery } from '../common/messages';
+import { finalizeDatabase, getStatus } from '../client/client';
+
 import { compareRowForRow, planFor, replicationLeftovers, Writer, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 
@@ -52,7 +52,7 @@ test('a worker killed while waiting on lag is replaced and the run completes onc
   await eventually(
     'the lag wait running on the first worker',
     async () => {
-      const status = await handle.query(statusQuery).catch(() => undefined);
+      const status = await getStatus(h.env.client, handle.workflowId).catch(() => undefined);
       if (status?.databases[0].state !== 'CDC') return undefined;
       const d = await child.describe();
       return d.raw.pendingActivities?.some(

@@ -74,9 +74,35 @@ const rollback: ActivityOptions = {
 };
 /** The replication watcher runs for as long as a human decides; it resumes from its last heartbeat. */
 const watching: ActivityOptions = { ...waiting, startToCloseTimeout: '30d' };
+/**
+ * Telling people: a few attempts over a few minutes, then the status says which channel refused.
+ * A channel that is misconfigured or whose secret is refused will not heal by retrying.
+ */
+const notifying: ActivityOptions = {
+  startToCloseTimeout: '1m',
+  retry: {
+    initialInterval: '2s',
+    backoffCoefficient: 2,
+    maximumInterval: '1m',
+    maximumAttempts: 6,
+    nonRetryableErrorTypes: [...PERMANENT, 'NotifyMisconfigured'],
+  },
+};
 
 type Kind = 'quick' | 'slow' | 'waiting' | 'capacity' | 'undo' | 'cutover' | 'rollback' | 'watching';
 const OPTIONS: Record<Kind, ActivityOptions> = { quick, slow, waiting, capacity, undo, cutover, rollback, watching };
+
+/**
+ * Steps that change the world. A cancel waits until the running attempt has stopped (the
+ * activities stop their SQL or API call when cancelled), so an undo never runs beside the step it
+ * undoes: a job creation still waiting on a lock would otherwise make its slot after its undo.
+ */
+const SIDE_EFFECTS: ReadonlySet<string> = new Set([
+  'provisionTarget',
+  'reserveCapacity',
+  'createMigrationJob',
+  'startMigrationJob',
+]);
 
 /** Each step with its options and the one-line summary the Temporal UI shows for it. */
 const STEPS: { [K in keyof Activities]?: [Kind, string] } = {
@@ -102,12 +128,34 @@ const STEPS: { [K in keyof Activities]?: [Kind, string] } = {
 
 export type StepActivities = Pick<Activities, keyof typeof STEPS & keyof Activities>;
 
-/** `watched`: runs with the replication watcher, whose cutover has its own options (see `cutover`). */
-export function stepActivities(database: string, watched = false): StepActivities {
+/**
+ * `watched`: runs with the replication watcher, whose cutover has its own options (see `cutover`).
+ * `waitForCancel`: runs whose steps with side effects wait for their cancellation (SIDE_EFFECTS).
+ */
+export function stepActivities(database: string, watched = false, waitForCancel = false): StepActivities {
   const out: Record<string, unknown> = {};
   for (const [name, [kind, summary]] of Object.entries(STEPS) as [keyof Activities, [Kind, string]][]) {
     const options = name === 'cutover' && watched ? cutover : OPTIONS[kind];
-    out[name] = proxyActivities<Activities>({ ...options, summary: `${database}: ${summary}` })[name];
+    const waits =
+      waitForCancel && SIDE_EFFECTS.has(name)
+        ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, heartbeatTimeout: '15s' }
+        : {};
+    out[name] = proxyActivities<Activities>({ ...options, ...waits, summary: `${database}: ${summary}` })[name];
   }
   return out as StepActivities;
+}
+
+/** The notifier, for `who` (a database or the fleet). */
+export function notifyActivities(who: string): Pick<Activities, 'notify'> {
+  return proxyActivities<Activities>({ ...notifying, summary: `${who}: tell people (notifications)` });
+}
+
+/** How the fleet learns the end of children started by an earlier run of it (after continue-as-new). */
+export function fleetActivities(): Pick<Activities, 'awaitChildrenEnded'> {
+  return proxyActivities<Activities>({
+    startToCloseTimeout: '30d',
+    heartbeatTimeout: '1m',
+    retry: { initialInterval: '5s', maximumInterval: '1m', nonRetryableErrorTypes: PERMANENT },
+    summary: 'fleet: learn how children started before continue-as-new ended',
+  });
 }

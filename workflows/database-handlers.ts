@@ -2,8 +2,9 @@
 // cutover decision (approve, reject, revoke; Update and Signal), the replication watcher's health
 // reports, and the operator's rollback or finalize after the cutover. The runbook
 // moves it from state to state with enter(); every change reaches the Temporal UI (current
-// details, the MigrationState search attribute) and the parent (a signal), so the parent never
-// polls its children.
+// details, the MigrationState search attribute) and the status query at once. The parent hears
+// only of the transitions that matter to the fleet (FLEET_STATES, FLEET_FIELDS), one signal per
+// workflow activation at most: a step or a poll writes nothing to the parent's history.
 import {
   ApplicationFailure,
   condition,
@@ -14,6 +15,7 @@ import {
 } from '@temporalio/workflow';
 import {
   childProgressSignal,
+  childSummarySignal,
   type AfterCutoverInput,
   type LagReport,
   type ReplicationHealth,
@@ -38,6 +40,34 @@ export type Decision =
   { approved: true; by: string; comment?: string } | { approved: false; by: string; reason?: string };
 
 type Approval = { database?: unknown; approver?: unknown };
+
+/**
+ * The states the parent must know a database is in: started, waiting for a human, cutting over
+ * (no revocation after), and every end. The steps in between reach people through the child's
+ * query, its current details and heartbeats (`dbmig status` reads them live).
+ */
+const FLEET_STATES: ReadonlySet<MigrationState> = new Set<MigrationState>([
+  'ASSESSING',
+  'AWAITING_APPROVAL',
+  'APPROVED_WAITING_WINDOW',
+  'CUTTING_OVER',
+  'COMPENSATING',
+  'COMPLETED',
+  'ROLLING_BACK',
+  'ROLLED_BACK',
+  'FINALIZED',
+  'FAILED',
+  'CANCELLED',
+  'NEEDS_ATTENTION',
+]);
+/** Fields the parent's validators and the fleet view need as soon as they change. */
+const FLEET_FIELDS: readonly (keyof DatabaseSummary)[] = [
+  'approvedBy',
+  'replication',
+  'rollbackUntil',
+  'approvalOverdueSince',
+  'notifications',
+];
 
 /** An operator's request on a COMPLETED database while a rollback is still possible. */
 export interface AfterCutoverRequest extends AfterCutoverInput {
@@ -67,6 +97,8 @@ export class DatabaseHandlers {
     private readonly parentWorkflowId?: string,
     /** Whether this run has final decisions, the watcher and rollback after cutover (the patch). */
     private readonly finalDecisions = false,
+    /** Whether this run reports to the parent only the fleet's transitions, as whole summaries (the patch). */
+    private readonly fleetTransitionsOnly = false,
   ) {
     this.name = database.name;
     this.summary = newDatabaseSummary(migrationId, database, new Date().toISOString());
@@ -80,9 +112,15 @@ export class DatabaseHandlers {
 
   /** Applies `patch`, shows it in the UI and reports it to the parent (a failed report is only logged). */
   async publish(patch: Partial<DatabaseSummary>): Promise<void> {
+    const before = this.summary.state;
     Object.assign(this.summary, patch, { updatedAt: new Date().toISOString() });
     setCurrentDetails(detailsMarkdown(this.migrationId, this.summary));
     if (!this.parentWorkflowId) return;
+    if (this.fleetTransitionsOnly) {
+      const entered = patch.state !== undefined && (patch.state !== before || this.reported !== patch.state);
+      if ((entered && FLEET_STATES.has(patch.state!)) || FLEET_FIELDS.some((k) => k in patch)) return this.report();
+      return;
+    }
     try {
       // A cleared field travels as null (JSON drops undefined), which the parent takes as "clear".
       const sent = this.finalDecisions ? clearedAsNull(patch) : patch;
@@ -94,6 +132,27 @@ export class DatabaseHandlers {
     } catch (err) {
       log.warn('could not report to the parent', { error: describeError(err) });
     }
+  }
+
+  /** The state the parent last heard of. */
+  private reported: MigrationState | undefined;
+  private reporting: Promise<void> | undefined;
+
+  /**
+   * Sends the whole summary once the current activation's changes are made: several changes in one
+   * activation (approved, then cutting over) are one signal, and the parent gets their end state.
+   */
+  private report(): Promise<void> {
+    this.reporting ??= Promise.resolve().then(async () => {
+      this.reporting = undefined;
+      this.reported = this.summary.state;
+      try {
+        await getExternalWorkflowHandle(this.parentWorkflowId!).signal(childSummarySignal, { ...this.summary });
+      } catch (err) {
+        log.warn('could not report to the parent', { error: describeError(err) });
+      }
+    });
+    return this.reporting;
   }
 
   // Approvals: the Update's validator refuses a wrong database, state or approver; the signal
@@ -176,9 +235,20 @@ export class DatabaseHandlers {
     return decided ? this.decision : undefined;
   }
 
+  /** Told when replication breaks or lag rises past the alert level: the runbook notifies people. */
+  onAlert: ((event: 'replication-broken' | 'lag-rising', h: ReplicationHealth) => void) | undefined;
+  private lagging = false;
+
   /** The watcher's word on replication's health; the cutover does not start while it is broken. */
   replicationHealth(h: ReplicationHealth): void {
     if (isTerminal(this.summary.state) || this.summary.state === 'CUTTING_OVER') return;
+    const wasBroken = this.summary.replication !== undefined;
+    if (h.lagging !== undefined && h.lagging !== this.lagging) {
+      this.lagging = h.lagging;
+      if (h.lagging) this.onAlert?.('lag-rising', h);
+      if (h.ok !== wasBroken) return; // only lag changed: nothing the cutover or the parent waits on
+    }
+    if (!h.ok && !wasBroken) this.onAlert?.('replication-broken', h);
     void this.publish({ replication: h.ok ? undefined : `broken since ${h.at}: ${h.problem ?? 'unknown'}` });
   }
 

@@ -13,6 +13,7 @@ import {
   patched,
   setHandler,
   sleep,
+  workflowInfo,
 } from '@temporalio/workflow';
 import {
   cutoverLimits,
@@ -22,6 +23,8 @@ import {
   type PlatformName,
 } from '../common/plan';
 import type { SimSettings } from '../common/sim-plan';
+import { channelsFor, type NotificationSettings, type NotifyEvent } from '../common/notify-plan';
+import type { NotifyFacts } from '../common/notify-message';
 import type { DatabaseSummary } from '../common/status';
 import { failure } from '../common/failures';
 import { formatDuration } from '../common/durations';
@@ -41,7 +44,7 @@ import {
   revokeApprovalUpdate,
   rollbackUpdate,
 } from '../common/messages';
-import { stepActivities } from './activity-options';
+import { notifyActivities, stepActivities } from './activity-options';
 import { Compensations } from './compensations';
 import { DatabaseHandlers, type Decision } from './database-handlers';
 import { describeError, endState } from './errors';
@@ -72,7 +75,9 @@ export interface DatabaseMigrationInput {
   parentWorkflowId?: string;
   database: DatabasePlan;
   settings: EffectiveSettings;
-  approval: { policy: 'manual' | 'auto'; timeoutMs: number };
+  /** onTimeout is absent in runs started before escalation: they fail, as they did. */
+  approval: { policy: 'manual' | 'auto'; timeoutMs: number; onTimeout?: 'escalate' | 'fail' };
+  notifications?: NotificationSettings;
   gcp?: GcpSettings;
   sim?: SimSettings;
   cutoverWindow?: CutoverWindow;
@@ -82,7 +87,10 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   // Runs from before the replication watcher, final decisions and reverse replication take the
   // path they took then; the flag is read once, at the start, so a run never mixes the two.
   const watched = patched('watch-replication-final-decisions-rollback');
-  const acts = stepActivities(input.database.name, watched);
+  // Runs from before this tell the parent every change, start the watcher whatever the approval
+  // policy, and cancel steps without waiting for them; the flag is read once, like `watched`.
+  const lean = watched && patched('fleet-transitions-waiting-cancels');
+  const acts = stepActivities(input.database.name, watched, lean);
   const task: DatabaseTask = {
     migrationId: input.migrationId,
     platform: input.platform,
@@ -91,7 +99,10 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     ...(input.gcp ? { gcp: input.gcp } : {}),
     ...(input.sim ? { sim: input.sim } : {}),
   };
-  const db = new DatabaseHandlers(input.migrationId, input.database, input.parentWorkflowId, watched);
+  const db = new DatabaseHandlers(input.migrationId, input.database, input.parentWorkflowId, watched, lean);
+  db.onAlert = (event, h) =>
+    void notify(event, { problem: h.problem, lagSeconds: h.lagSeconds ?? db.summary.lagSeconds, at: h.at });
+  const notifier = notifyActivities(input.database.name);
   const undo = new Compensations();
   let phase: Phase = 'before-cutover';
   /** What exists and must be named if the run stops past the point where undos are allowed. */
@@ -160,16 +171,17 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     if (!live.ok) throw failure('ValidationFailed', `validation failed: ${live.summary}`, live.tables);
 
     void db.enter('AWAITING_APPROVAL', { validation: live.summary });
+    if (input.approval.policy === 'manual') void notify('approval-needed', approvalFacts());
     let cut: CutoverResult;
     if (watched) {
       // From here until the cutover, replication is watched: a break shows while a human decides
-      // (the waits before measured it themselves, and the validation compared the data).
-      watcher = startWatching();
+      // (the waits before measured it themselves, and the validation compared the data). Where
+      // nobody decides and no window waits, the cutover follows at once: there is nothing to watch.
+      if (!lean || input.approval.policy === 'manual' || input.cutoverWindow) watcher = startWatching();
       cut = await approveThenCutOver();
     } else {
       if (input.approval.policy === 'auto') db.decide({ approved: true, by: 'policy:auto' });
-      const decision = await db.awaitDecision(input.approval.timeoutMs);
-      if (!decision) throw approvalTimedOut(input.approval.timeoutMs);
+      const decision = await decisionOrEscalate();
       if (!decision.approved) throw rejected(decision);
       if (input.cutoverWindow) await waitForWindow(input.cutoverWindow, decision.by, db);
 
@@ -194,6 +206,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     }
 
     void db.enter('VERIFYING_TARGET', { writeBlockMs: cut.writeBlockMs });
+    const told = notify('cutover-done', { writeBlockMs: cut.writeBlockMs, endpoint: cut.endpoint });
     const final = await acts.validateData(task, 'final');
     if (!final.ok) {
       const message = `target differs from the source after cutover: ${final.summary}`;
@@ -204,6 +217,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     left.job = false;
     await acts.releaseCapacity(task);
     left.capacity = false;
+    await told;
     if (watched && cut.reverseReplication) return await keepRollbackOpen(final.summary);
     await db.enter('COMPLETED', {
       validation: final.summary,
@@ -300,11 +314,76 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     }
   }
 
+  /**
+   * The decision. When none comes within the approval timeout, the plan's onTimeout decides: fail
+   * (runs from before escalation, or `approval.onTimeout: fail`), or escalate: the escalation route
+   * is told, the status says since when it is overdue, and the database keeps waiting, telling
+   * again each timeout. A synced target is never thrown away because a human was slow.
+   */
+  async function decisionOrEscalate(): Promise<Decision> {
+    const { timeoutMs, onTimeout = 'fail' } = input.approval;
+    for (let overdue = 0; ; overdue++) {
+      const decision = await db.awaitDecision(timeoutMs);
+      if (decision) {
+        if (db.summary.approvalOverdueSince) void db.publish({ approvalOverdueSince: undefined });
+        return decision;
+      }
+      if (onTimeout === 'fail') throw approvalTimedOut(timeoutMs);
+      const since = db.summary.approvalOverdueSince ?? new Date().toISOString();
+      const waited = formatDuration(timeoutMs * (overdue + 1));
+      const to = channelsFor(input.notifications, 'approval-overdue');
+      const told = to.length ? `escalated to ${to.join(', ')}` : 'no escalation route in the plan';
+      void db.publish({
+        approvalOverdueSince: since,
+        nextAction:
+          `approval overdue: no decision in ${waited}; ${told}; ` +
+          'the database keeps waiting (nothing is deleted): approve, reject or cancel',
+      });
+      void notify(
+        'approval-overdue',
+        { ...approvalFacts(), overdueSince: since, waitedMs: timeoutMs * (overdue + 1) },
+        overdue + 1,
+      );
+    }
+  }
+
+  /** What an approval message needs: the commands and where to look. */
+  function approvalFacts(): NotifyFacts {
+    return {
+      state: db.summary.state,
+      validation: db.summary.validation,
+      lagSeconds: db.summary.lagSeconds,
+      timeoutMs: input.approval.timeoutMs,
+      onTimeout: input.approval.onTimeout ?? 'fail',
+    };
+  }
+
+  /**
+   * Tells people about `event` on the plan's routes. Never fails the migration: the activity retries
+   * each channel that did not take it, and a channel that still refuses shows in the status.
+   */
+  async function notify(event: NotifyEvent, facts: NotifyFacts, occurrence?: number): Promise<void> {
+    if (!input.notifications || channelsFor(input.notifications, event).length === 0) return;
+    try {
+      await notifier.notify({
+        event,
+        migrationId: input.migrationId,
+        database: input.database.name,
+        childWorkflowId: workflowInfo().workflowId,
+        notifications: input.notifications,
+        facts,
+        ...(occurrence ? { occurrence } : {}),
+      });
+      if (db.summary.notifications) void db.publish({ notifications: undefined });
+    } catch (err) {
+      void db.publish({ notifications: `${event} not delivered: ${describeError(err)}` });
+    }
+  }
+
   /** Waits for an approval that still holds once the window is open and replication is healthy. */
   async function approvedAndReady(): Promise<Extract<Decision, { approved: true }>> {
     for (;;) {
-      const decision = await db.awaitDecision(input.approval.timeoutMs);
-      if (!decision) throw approvalTimedOut(input.approval.timeoutMs);
+      const decision = await decisionOrEscalate();
       if (!decision.approved) throw rejected(decision);
       const revoked = db.revocations;
       const stillApproved = () => db.revocations === revoked;
@@ -401,12 +480,14 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
         rollbackStopped ??
         (rollbackOpen ? `${afterPointOfNoReturn(input, kept)}; ${rollbackOpen}` : afterPointOfNoReturn(input, kept));
       await db.enter('NEEDS_ATTENTION', { lastError, finishedAt, kept, nextAction, rollbackUntil: undefined });
+      await notify('failure', { state: 'NEEDS_ATTENTION', reason: lastError, nextAction });
       return;
     }
     await db.enter('COMPENSATING', { lastError, nextAction: '' });
     if (at === 'before-cutover') {
       await undo.runInReverse();
       await db.enter(endState(err), { lastError, finishedAt });
+      if (endState(err) === 'FAILED') await notify('failure', { state: 'FAILED', reason: lastError });
       return;
     }
     // The cutover itself failed or was cancelled, and the source may be blocked: restore it, and
@@ -423,6 +504,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
           'the cutover passed its point of no return (the source is closed, the target took over) but did not ' +
           `finish: ${lastError}. Nothing reopened the source. ${afterPointOfNoReturn(input, kept)}`;
         await db.enter('NEEDS_ATTENTION', { lastError, finishedAt, kept, nextAction });
+        await notify('failure', { state: 'NEEDS_ATTENTION', reason: lastError, nextAction });
         return;
       }
     } catch (e) {
@@ -432,12 +514,9 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     const kept = describeLeftovers(input, left);
     const end = endState(err);
     const why = restored ? lastError : `${lastError}; restoring the source failed too: check it takes writes`;
-    await db.enter(end, {
-      lastError: why,
-      finishedAt,
-      kept,
-      nextAction: afterFailedCutover(input, kept, end, restored),
-    });
+    const next = afterFailedCutover(input, kept, end, restored);
+    await db.enter(end, { lastError: why, finishedAt, kept, nextAction: next });
+    if (end === 'FAILED') await notify('failure', { state: end, reason: why, nextAction: next });
   }
 }
 

@@ -1,7 +1,14 @@
 // The parent's view of its databases and the messages that read or steer it: status, pause and
 // resume, approvals forwarded to the child, cancel and retry, and the children's progress. The
 // sliding window reads this view to decide what to start next, and marks in it what it starts.
-import { getExternalWorkflowHandle, isCancellation, log, setCurrentDetails } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  setCurrentDetails,
+} from '@temporalio/workflow';
+import type { ChildEnd } from '../activities/children';
 import { approveCutoverSignal, rejectCutoverSignal, revokeApprovalSignal } from '../common/messages';
 import type { DatabasePlan, Plan } from '../common/plan';
 import { AFTER_COMPLETION, isTerminal } from '../common/states';
@@ -24,11 +31,20 @@ import { fleetDetailsMarkdown } from './details';
 /** Summary fields whose value may be null (no sample yet); any other null from a child means "cleared". */
 const NULLABLE = new Set(['lagSeconds', 'lagBytes', 'maxLagSeconds', 'rows']);
 
-/** What a run hands to the next across continue-as-new: which children exist, and the pause. */
+/**
+ * What a run hands to the next across continue-as-new: which children exist, and the pause. Only
+ * databases something happened to are carried, without what the plan already says (name,
+ * priority, child id) or empty fields: 1,000 databases must fit well inside one payload.
+ */
 export interface CarriedState {
-  summaries: Record<string, DatabaseSummary>;
+  summaries: Record<string, Partial<DatabaseSummary>>;
   paused: boolean;
+  /** The last notification the fleet could not deliver. */
+  undelivered?: string;
 }
+
+/** Summary fields the plan gives back on the next run. */
+const FROM_PLAN = new Set(['database', 'priority', 'childWorkflowId']);
 
 export class FleetHandlers {
   paused: boolean;
@@ -42,9 +58,11 @@ export class FleetHandlers {
     private readonly order: DatabasePlan[],
     carried?: CarriedState,
   ) {
-    this.summaries = carried?.summaries ?? {};
-    for (const db of order) this.summaries[db.name] ??= newDatabaseSummary(migrationId, db);
+    this.summaries = {};
+    for (const db of order)
+      this.summaries[db.name] = { ...newDatabaseSummary(migrationId, db), ...carried?.summaries[db.name] };
     this.paused = carried?.paused ?? false;
+    this.undelivered = carried?.undelivered;
     this.names = order.map((d) => d.name);
   }
 
@@ -71,7 +89,21 @@ export class FleetHandlers {
   }
 
   carried(): CarriedState {
-    return { summaries: this.summaries, paused: this.paused };
+    const summaries: Record<string, Partial<DatabaseSummary>> = {};
+    for (const s of this.list()) {
+      if (!s.started && s.state === 'PENDING' && !s.retries) continue;
+      const kept: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(s)) if (v !== undefined && v !== null && !FROM_PLAN.has(k)) kept[k] = v;
+      summaries[s.database] = kept as Partial<DatabaseSummary>;
+    }
+    return { summaries, paused: this.paused, ...(this.undelivered ? { undelivered: this.undelivered } : {}) };
+  }
+
+  /** A fleet notification (fleet-finished) that could not be delivered: the status says so. */
+  undelivered: string | undefined;
+  noteUndelivered(why: string): void {
+    this.undelivered = why;
+    log.warn('notification not delivered', { why });
   }
 
   report(): MigrationReport {
@@ -102,6 +134,7 @@ export class FleetHandlers {
       paused: this.paused,
       concurrency: this.plan.concurrency,
       databases: this.list(),
+      ...(this.undelivered ? { notifications: this.undelivered } : {}),
     };
   }
 
@@ -162,7 +195,18 @@ export class FleetHandlers {
         ...(s.kept?.length ? { nextAction: `delete by hand what the run kept: ${s.kept.join('; ')}` } : {}),
       });
     else if (!s.started) Object.assign(s, { state: 'CANCELLED', lastError: 'cancelled before it started' });
-    else await getExternalWorkflowHandle(s.childWorkflowId).cancel();
+    else
+      await getExternalWorkflowHandle(s.childWorkflowId)
+        .cancel()
+        .catch((err: Error) => {
+          // Its run ended without telling this one how (terminated, say): the watch on earlier
+          // children finds out within seconds, and then a retry or a give-up applies.
+          throw ApplicationFailure.nonRetryable(
+            `database "${database}": its workflow ${s.childWorkflowId} has already ended (${err.message}); ` +
+              'the fleet learns how within seconds: see `dbmig status`, then retry or cancel it',
+            'ChildAlreadyEnded',
+          );
+        });
     this.refresh();
     return s;
   }
@@ -208,6 +252,36 @@ export class FleetHandlers {
         delete (patch as Record<string, unknown>)[k];
       }
     Object.assign(s, patch, { started: true });
+    this.refresh();
+  }
+
+  /**
+   * A child's whole summary, on a transition that matters to the fleet. Same rules as progress: a
+   * late report does not revive a finished database. The fleet keeps what only it knows (retries).
+   */
+  childSummary(summary: DatabaseSummary): void {
+    const s = this.summaries[summary.database];
+    const afterCompletion = s?.state === 'COMPLETED' && AFTER_COMPLETION.has(summary.state);
+    if (!s || (isTerminal(s.state) && !afterCompletion)) return;
+    const own = { childWorkflowId: s.childWorkflowId, priority: s.priority, retries: s.retries, started: true };
+    for (const k of Object.keys(s)) delete (s as unknown as Record<string, unknown>)[k];
+    Object.assign(s, summary, own);
+    if (own.retries === undefined) delete s.retries;
+    this.refresh();
+  }
+
+  /** How a child started by an earlier run ended, found by watching it (awaitChildrenEnded). */
+  childEnded(e: ChildEnd): void {
+    const s = this.list().find((d) => d.childWorkflowId === e.workflowId);
+    if (!s || !s.started) return;
+    if (e.summary) return this.childSummary(e.summary);
+    if (isTerminal(s.state)) return;
+    Object.assign(s, {
+      state: e.status === 'CANCELLED' ? 'CANCELLED' : 'FAILED',
+      lastError: `its workflow ended ${e.status}${e.reason ? `: ${e.reason}` : ''}`,
+      finishedAt: new Date().toISOString(),
+      nextAction: '`dbmig retry` runs it again (its steps find what exists); `dbmig cancel` gives it up',
+    });
     this.refresh();
   }
 

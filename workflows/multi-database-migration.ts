@@ -1,8 +1,9 @@
 // MultiDatabaseMigration: validates the plan, then runs one DatabaseMigration child per database
-// in priority order with at most `concurrency` running. Children report by signal, are started
-// with ABANDON so a continue-as-new does not touch them, and the carried summaries tell the
-// next run which children already exist. Messages are handled by FleetHandlers; this file is
-// the sliding window.
+// in priority order with at most `concurrency` running. Children report the fleet's transitions by
+// signal, are started with ABANDON so a continue-as-new does not touch them, and the carried
+// summaries tell the next run which children already exist; a child started by an earlier run
+// that ends without a last report is found by an activity that watches it (followEarlierChildren).
+// Messages are handled by FleetHandlers; this file is the sliding window.
 import {
   CancellationScope,
   ParentClosePolicy,
@@ -26,6 +27,7 @@ import {
   approveCutoverUpdate,
   cancelDatabaseUpdate,
   childProgressSignal,
+  childSummarySignal,
   pauseUpdate,
   rejectCutoverUpdate,
   resumeUpdate,
@@ -36,7 +38,11 @@ import {
 import { InvalidPlanError, effectiveSettings, validatePlan, type DatabasePlan, type Plan } from '../common/plan';
 import { DATABASE_NAME, MIGRATION_ID, MIGRATION_STATE, PLATFORM } from '../common/search-attributes';
 import type { MigrationReport } from '../common/status';
+import { channelsFor } from '../common/notify-plan';
+import { isTerminal } from '../common/states';
 import { DatabaseMigration, type DatabaseMigrationInput } from './database-migration';
+import { fleetActivities, notifyActivities } from './activity-options';
+import { describeError } from './errors';
 import { FleetHandlers, type CarriedState } from './fleet-handlers';
 
 export interface MultiDatabaseMigrationInput {
@@ -63,11 +69,18 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
   // A child id whose run COMPLETED is never started again, whoever starts this migration id again
   // (the Temporal UI or CLI included): its target took over. Failed or cancelled ones can be retried.
   const neverRedo = patched('children-never-redo-completed');
+  // Children that report only the fleet's transitions, a watch on children of earlier runs, and a
+  // continue-as-new well before Temporal's limits whatever the server suggests; runs from before
+  // had none of these.
+  const bounded = patched('fleet-transitions-orphans-bounded-runs');
+  /** The databases whose child this run started: their result() tells this run how they end. */
+  const startedHere = new Set<string>();
   fleet.refresh();
 
   // Messages: registered before the window opens, so none sent early is missed.
   setHandler(statusQuery, () => fleet.status());
   setHandler(childProgressSignal, (patch) => fleet.childProgress(patch));
+  setHandler(childSummarySignal, (summary) => fleet.childSummary(summary));
   setHandler(pauseUpdate, () => fleet.pause());
   setHandler(resumeUpdate, () => fleet.resume());
   setHandler(approveCutoverUpdate, (a) => fleet.approve(a), { validator: (a) => fleet.refuseApproval(a) });
@@ -81,11 +94,10 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
   const canStartNext = () => !fleet.paused && fleet.running() < plan.concurrency && fleet.nextPending() !== undefined;
   const shouldContinueAsNew = () => {
     const info = workflowInfo();
-    return (
-      info.continueAsNewSuggested ||
-      (plan.continueAsNewAfterEvents !== undefined && info.historyLength >= plan.continueAsNewAfterEvents)
-    );
+    const after = plan.continueAsNewAfterEvents ?? (bounded ? CONTINUE_AS_NEW_AFTER_EVENTS : undefined);
+    return info.continueAsNewSuggested || (after !== undefined && info.historyLength >= after);
   };
+  if (bounded) void followEarlierChildren();
 
   // The sliding window: start the next database whenever a slot is free, until none is left.
   try {
@@ -100,6 +112,7 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
       const db = order.find((d) => d.name === s.database)!;
       s.started = true;
       s.startedAt = new Date().toISOString();
+      startedHere.add(s.database);
       try {
         const child = await startChild(DatabaseMigration, {
           ...childOptions(plan, migrationId, db, s.childWorkflowId),
@@ -127,8 +140,37 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
   }
 
   await condition(allHandlersFinished);
-  return fleet.report();
+  const report = fleet.report();
+  if (bounded && channelsFor(plan.notifications, 'fleet-finished').length) {
+    const { completed, failed, cancelled, needsAttention, rolledBack } = report;
+    const facts = { total: report.databases.length, completed, failed, cancelled, needsAttention, rolledBack };
+    await notifyActivities('fleet')
+      .notify({ event: 'fleet-finished', migrationId, notifications: plan.notifications!, facts })
+      .catch((err) => fleet.noteUndelivered(`fleet-finished not delivered: ${describeError(err)}`));
+  }
+  return report;
+
+  /**
+   * Children started by an earlier run of this workflow are not this run's children: nothing tells
+   * it how they end but their own last report, which a terminated child never sends. While any is
+   * running, an activity watches them (outside any history) and returns when one has ended.
+   */
+  async function followEarlierChildren(): Promise<void> {
+    const earlier = () => fleet.list().filter((d) => d.started && !isTerminal(d.state) && !startedHere.has(d.database));
+    try {
+      for (;;) {
+        await condition(() => earlier().length > 0);
+        const ended = await fleetActivities().awaitChildrenEnded(earlier().map((d) => d.childWorkflowId));
+        for (const e of ended) fleet.childEnded(e);
+      }
+    } catch (err) {
+      if (!isCancellation(err)) throw err;
+    }
+  }
 }
+
+/** Well under Temporal's 51,200-event limit and its 10,000-event warning, whatever the server suggests. */
+const CONTINUE_AS_NEW_AFTER_EVENTS = 5_000;
 
 function parse(input: unknown): Plan {
   try {
@@ -146,7 +188,8 @@ function childInput(plan: Plan, migrationId: string, db: DatabasePlan, timeoutMs
     parentWorkflowId: migrationId,
     database: db,
     settings: effectiveSettings(plan, db),
-    approval: { policy: plan.approval.policy, timeoutMs },
+    approval: { policy: plan.approval.policy, timeoutMs, onTimeout: plan.approval.onTimeout },
+    ...(plan.notifications ? { notifications: plan.notifications } : {}),
     ...(plan.gcp ? { gcp: plan.gcp } : {}),
     ...(plan.sim ? { sim: plan.sim } : {}),
     ...(plan.cutoverWindow ? { cutoverWindow: plan.cutoverWindow } : {}),

@@ -4,6 +4,8 @@
 import { Context } from '@temporalio/activity';
 import type { Activities, DatabaseTask } from '../../activities';
 import { failure, type FailureType } from '../../common/failures';
+import { awaitChildrenEnded } from '../../activities/children';
+import type { NotifyInput } from '../../common/notify-message';
 
 export type StepName = keyof Activities;
 
@@ -57,6 +59,8 @@ export const UNDO_BEFORE_CUTOVER = ['stopMigrationJob', 'deleteMigrationJob', 'r
 
 export class MockActivities {
   readonly calls: Call[] = [];
+  /** What the workflows asked the notifier to tell. */
+  readonly notified: NotifyInput[] = [];
   private rules: Rule[] = [];
   /** Migrations whose cutover reports reverse replication (a rollback path), as the local platform's does. */
   readonly reverse = new Set<string>();
@@ -160,6 +164,13 @@ export class MockActivities {
         return result(task);
       };
     return {
+      // The real ones: the fleet's watch on earlier children asks the server, and the notifier is
+      // only scheduled when a plan routes an event (tests that need receivers use real ones).
+      awaitChildrenEnded,
+      notify: async (input: NotifyInput) => {
+        this.notified.push(input);
+        return { delivered: [] };
+      },
       assessSource: step('assessSource', () => ({
         serverVersion: '16.4',
         tables: ['items'],

@@ -1,0 +1,52 @@
+// How a fleet learns the end of children it started before a continue-as-new: the new run has no
+// handle on them, and a child that was terminated (or could not send its last report) tells
+// nobody. This activity watches them from outside the workflow, polling their descriptions with
+// nothing written to any history, and returns as soon as one of them has ended.
+import { Context } from '@temporalio/activity';
+import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { DatabaseSummary } from '../common/status';
+
+export interface ChildEnd {
+  workflowId: string;
+  /** Temporal's status of the run: COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT, or NOT_FOUND. */
+  status: string;
+  /** The child's own summary, where it completed. */
+  summary?: DatabaseSummary;
+  /** Why it ended, where it did not complete: the failure's message, a termination's reason. */
+  reason?: string;
+}
+
+/** Polls `workflowIds` every `pollMs` until at least one has ended; returns every one that has. */
+export async function awaitChildrenEnded(workflowIds: string[], pollMs = 5_000): Promise<ChildEnd[]> {
+  const ctx = Context.current();
+  for (;;) {
+    const ended = (await Promise.all(workflowIds.map((id) => endOf(ctx.client, id)))).filter(
+      (e): e is ChildEnd => e !== undefined,
+    );
+    if (ended.length) return ended;
+    ctx.heartbeat({ watching: workflowIds.length, at: new Date().toISOString() });
+    await ctx.sleep(pollMs);
+  }
+}
+
+async function endOf(client: Client, workflowId: string): Promise<ChildEnd | undefined> {
+  const handle = client.workflow.getHandle(workflowId);
+  let status: string;
+  try {
+    status = (await handle.describe()).status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError)
+      return { workflowId, status: 'NOT_FOUND', reason: 'its workflow no longer exists (retention ended it)' };
+    throw err;
+  }
+  if (status === 'RUNNING' || status === 'CONTINUED_AS_NEW') return undefined;
+  try {
+    const summary = (await handle.result()) as DatabaseSummary;
+    return { workflowId, status, summary };
+  } catch (err) {
+    const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+    const why = cause?.message || (err as Error).message;
+    const reason = status === 'TERMINATED' ? `terminated${why ? `: ${why}` : ''}` : why;
+    return { workflowId, status, reason };
+  }
+}
