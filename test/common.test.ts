@@ -123,3 +123,36 @@ test('cutover windows: weekdays, crossing midnight, and a daylight-saving change
   const sunday = { days: ['sun' as const], start: '03:00', end: '04:00', timeZone: 'Europe/Berlin' };
   assert.equal(msUntilWindow(new Date('2026-03-28T12:00:00Z'), sunday), 13 * 3_600_000);
 });
+
+test('a plan too large for one parent workflow is refused naming why, before anything starts', () => {
+  const db = (i: number) => ({
+    name: `db-${i}`,
+    engine: 'postgresql',
+    sizeGb: 1,
+    source: { host: `pg-${i}.internal`, database: `d${i}`, user: 'u', passwordRef: `env:PG_${i}_PASSWORD` },
+    target: { kind: 'cloudsql', instance: `t-${i % 40}` },
+  });
+  const many = (n: number) => ({ databases: Array.from({ length: n }, (_, i) => db(i)) });
+  assert.equal(validatePlan(many(2_000)).databases.length, 2_000);
+  assert.throws(
+    () => validatePlan(many(10_000)),
+    /databases: must list at most 2000 databases: one migration .* Temporal refuses payloads over 2 MB; split/,
+  );
+  // Under the count but over the size (long host names): refused for the same reason.
+  const wide = many(1_900);
+  for (const d of wide.databases) d.source.host = `${'h'.repeat(500)}.internal`;
+  assert.throws(() => validatePlan(wide), /\(plan\): is \d+ KB, over the 1000 KB a migration takes/);
+  // Notifications: every route names a known channel; an overdue approval escalates by default.
+  assert.equal(validatePlan(many(1)).approval.onTimeout, 'escalate');
+  assert.throws(
+    () =>
+      validatePlan({
+        ...many(1),
+        notifications: {
+          channels: { ops: { type: 'slack', webhookUrlRef: 'env:SLACK_URL' } },
+          routes: [{ events: ['failure'], channels: ['ops', 'pager'] }],
+        },
+      }),
+    /notifications\.routes\[0\]\.channels\[1\]: unknown channel "pager" \(channels: ops\)/,
+  );
+});
