@@ -5,15 +5,21 @@ import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worke
 import { createActivities, type Platforms } from '../activities';
 import { LocalPlatform } from '../activities/platforms/local';
 import { GcpPlatform } from '../activities/platforms/gcp';
+import { SimPlatform } from '../activities/platforms/sim';
 import { defaultStateDir } from '../activities/platforms/local/clusters';
 import { DEFAULT_TASK_QUEUE } from '../common/naming';
 import { workflowsPath } from './bundle';
+import { faultInjectionInterceptors } from './fault-injection';
 
 export { bundleWorkflows, quietLogger, workflowsPath } from './bundle';
 
-/** Both platforms: the plan picks one. gcp clients are created on first use, with ADC. */
+/** Every platform: the plan picks one. gcp clients are created on first use, with ADC; sim is in memory. */
 export function defaultPlatforms(stateDir?: string): Platforms {
-  return { local: new LocalPlatform(stateDir ? resolve(stateDir) : defaultStateDir()), gcp: new GcpPlatform() };
+  return {
+    local: new LocalPlatform(stateDir ? resolve(stateDir) : defaultStateDir()),
+    gcp: new GcpPlatform(),
+    sim: new SimPlatform(),
+  };
 }
 
 export interface MigrationWorkerOptions {
@@ -22,6 +28,12 @@ export interface MigrationWorkerOptions {
   taskQueue?: string;
   platforms?: Platforms;
   workflowBundle?: WorkflowBundle;
+  /**
+   * Workflows kept in memory between tasks (the SDK's default follows the heap size). A fleet keeps
+   * one parent and `concurrency` children busy; a bound keeps a worker that runs many fleets, or a
+   * benchmark, from holding finished ones longer than it needs (see bench/fleet-scale.ts).
+   */
+  maxCachedWorkflows?: number;
 }
 
 export async function createMigrationWorker(opts: MigrationWorkerOptions): Promise<Worker> {
@@ -32,5 +44,8 @@ export async function createMigrationWorker(opts: MigrationWorkerOptions): Promi
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: workflowsPath() }),
     activities: createActivities(opts.platforms ?? defaultPlatforms()),
     maxConcurrentActivityTaskExecutions: 50,
+    // Off unless DBMIG_FAULT_HOLD_AFTER is set: the reliability bench kills workers at chosen points.
+    interceptors: { activity: faultInjectionInterceptors() },
+    ...(opts.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
   });
 }

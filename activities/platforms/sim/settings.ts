@@ -1,0 +1,42 @@
+// The plan's sim section in milliseconds, with the schema's defaults where the task has none (a
+// task built by hand, or by a workflow started without a sim section).
+import { parseDuration } from '../../../common/durations';
+import { simSchema, type SimSettings, type SimStep } from '../../../common/sim-plan';
+import type { DatabaseTask } from '../platform';
+
+const DEFAULTS: SimSettings = simSchema.parse({});
+
+export function simSettings(task: DatabaseTask): SimSettings {
+  return task.sim ?? DEFAULTS;
+}
+
+const ms = (text: string): number => parseDuration(text) ?? 0;
+
+export function stepMs(sim: SimSettings, step: SimStep): number {
+  const d = sim.steps[step];
+  return d === undefined ? 0 : ms(d);
+}
+
+export function pollMs(sim: SimSettings): number {
+  return ms(sim.pollInterval);
+}
+
+/** How long the initial copy of a database of `sizeGb` takes. */
+export function fullDumpMs(sim: SimSettings, sizeGb: number): number {
+  return ms(sim.fullDump) + Math.round(ms(sim.fullDumpPerGb) * sizeGb);
+}
+
+/** Lag in seconds `sinceCdcMs` after CDC began: straight lines between points, the ends held. */
+export function lagAt(sim: SimSettings, sinceCdcMs: number): number {
+  const points = sim.lag.map((p) => ({ at: ms(p.after), seconds: p.seconds })).sort((a, b) => a.at - b.at);
+  if (sinceCdcMs <= points[0].at) return points[0].seconds;
+  for (let i = 1; i < points.length; i++) {
+    const a = points[i - 1];
+    const b = points[i];
+    if (sinceCdcMs <= b.at) {
+      if (b.at === a.at) return b.seconds;
+      return a.seconds + ((b.seconds - a.seconds) * (sinceCdcMs - a.at)) / (b.at - a.at);
+    }
+  }
+  return points[points.length - 1].seconds;
+}
