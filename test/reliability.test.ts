@@ -1,0 +1,58 @@
+// A fast subset of bench/reliability.ts: the real worker process SIGKILLed after two steps have
+// changed the world and before Temporal heard of it (the job's publication, slot and subscription;
+// the cutover itself), replaced by a fresh one; each run completes with nothing made twice,
+// nothing left behind and equal rows. Plus the fault hook's own contract: off unless asked.
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { closeWorld, killRun, openWorld, recreated, type World } from '../bench/reliability';
+import { faultInjectionInterceptors, parseFaultSpec } from '../worker/fault-injection';
+
+test('fault injection is off unless DBMIG_FAULT_HOLD_AFTER names a step', () => {
+  assert.equal(faultInjectionInterceptors({}), undefined);
+  assert.equal(faultInjectionInterceptors({ DBMIG_FAULT_MARKER: '/tmp/x' }), undefined);
+  assert.equal(faultInjectionInterceptors({ DBMIG_FAULT_HOLD_AFTER: 'cutover' })?.length, 1);
+  assert.deepEqual(parseFaultSpec('validateData/final:1500'), {
+    activityType: 'validateData',
+    argument: 'final',
+    holdMs: 1500,
+  });
+  assert.equal(parseFaultSpec('cutover').holdMs, 600_000);
+  assert.throws(() => parseFaultSpec('cutover:soon'), /expected <activityType>/);
+});
+
+test('an object found again under a new oid counts as made twice', () => {
+  const atKill = new Map([
+    ['source publication p', '16400'],
+    ['source slot s', '-'],
+  ]);
+  assert.deepEqual(recreated(atKill, new Map(atKill)), []);
+  assert.deepEqual(recreated(atKill, new Map([...atKill, ['source publication p', '16411']])), [
+    'source publication p re-created',
+  ]);
+});
+
+let w: World | undefined;
+before(async () => {
+  w = await openWorld(resolve('.local-platform', 'test-reliability'), 2_000);
+});
+after(async () => {
+  if (w) await closeWorld(w);
+});
+
+for (const [n, point] of ['createMigrationJob', 'cutover'].entries()) {
+  test(`a worker killed right after ${point} took effect is replaced and the run completes once`, async () => {
+    const r = await killRun(w!, point, n + 1);
+    assert.equal(r.error, undefined);
+    assert.ok(r.killMs < 1_000, `killed ${r.killMs} ms into the hold`);
+    assert.equal(r.attempts, 2, `${point} completed on its second attempt, on the new worker`);
+    const run = r.run!;
+    assert.equal(run.state, 'COMPLETED');
+    assert.equal(run.end, 'FINALIZED');
+    assert.deepEqual(run.dups, []);
+    assert.deepEqual(run.left, []);
+    assert.ok(run.rowsEqual, run.rowsNote);
+    for (const step of ['provisionTarget', 'createMigrationJob', 'startMigrationJob', 'cutover'])
+      assert.equal(run.scheduled.get(step), 1, `${step} scheduled once`);
+  });
+}
