@@ -34,7 +34,9 @@ export function statusTable(status: FleetStatus): string {
   const next = status.databases.flatMap((d) => [
     ...(d.replication ? [`\n${d.database} (${d.state}), replication: ${d.replication}`] : []),
     ...(d.nextAction && NEXT_ACTION_STATES.has(d.state) ? [`\n${d.database} (${d.state}), next: ${d.nextAction}`] : []),
+    ...(d.notifications ? [`\n${d.database} (${d.state}), notifications: ${d.notifications}`] : []),
   ]);
+  if (status.notifications) next.push(`\nfleet notifications: ${status.notifications}`);
   return `${head}\n${table(columns, rows)}${next.length ? `\n${next.join('')}` : ''}`;
 }
 
