@@ -393,12 +393,17 @@ export async function killRun(w: World, point: string, n: number): Promise<KillR
   } catch (err) {
     row.error = err instanceof Error ? err.message : String(err);
   } finally {
-    writer.pause();
-    await writer.stop();
-    for (const p of w.workers) await stopProcess(p, 'SIGTERM');
-    w.workers.length = 0;
+    await stopRun(w, writer);
   }
   return row;
+}
+
+/** Ends a run's writers and workers, whatever happened to it. */
+async function stopRun(w: World, writer: Writer): Promise<void> {
+  writer.pause();
+  await writer.stop();
+  for (const p of w.workers) await stopProcess(p, 'SIGTERM');
+  w.workers.length = 0;
 }
 
 interface ServerRow {
@@ -455,10 +460,7 @@ async function serverRestartRun(w: World): Promise<ServerRow> {
   } catch (err) {
     row.error = err instanceof Error ? err.message : String(err);
   } finally {
-    writer.pause();
-    await writer.stop();
-    for (const p of w.workers) await stopProcess(p, 'SIGTERM');
-    w.workers.length = 0;
+    await stopRun(w, writer);
   }
   return row;
 }

@@ -366,7 +366,7 @@ async function interrupt(client: pg.Client, params: ConnectionParams): Promise<v
   await helper.end().catch(() => undefined);
 }
 
-function openClient(params: ConnectionParams): Promise<pg.Client> {
+function newClient(params: ConnectionParams): pg.Client {
   // The orchestrator's own sessions must keep working on a source that cutover made read-only.
   const client = new ScramOnlyClient({
     ...params,
@@ -376,6 +376,11 @@ function openClient(params: ConnectionParams): Promise<pg.Client> {
   });
   // A terminated backend emits 'error' on the client; without a listener Node would crash.
   client.on('error', () => undefined);
+  return client;
+}
+
+function openClient(params: ConnectionParams): Promise<pg.Client> {
+  const client = newClient(params);
   return client.connect().then(() => client);
 }
 
@@ -388,13 +393,7 @@ export async function connect(
   signal: AbortSignal | undefined = activityCancellation(),
 ): Promise<pg.Client> {
   throwIfCancelled(signal);
-  const client = new ScramOnlyClient({
-    ...params,
-    connectionTimeoutMillis: 10_000,
-    application_name: 'dbmig',
-    options: '-c default_transaction_read_only=off',
-  });
-  client.on('error', () => undefined);
+  const client = newClient(params);
   if (!signal) return client.connect().then(() => client);
   const onAbort = () => void interrupt(client, params);
   signal.addEventListener('abort', onAbort, { once: true });
