@@ -137,22 +137,32 @@ export class DatabaseHandlers {
   /** The state the parent last heard of. */
   private reported: MigrationState | undefined;
   private reporting: Promise<void> | undefined;
+  private unreported = false;
 
   /**
    * Sends the whole summary once the current activation's changes are made: several changes in one
    * activation (approved, then cutting over) are one signal, and the parent gets their end state.
+   * One signal at a time: Temporal does not order signals in flight together, and the parent must
+   * not hear "cutting over" before "approved". Changes made meanwhile go in the next one.
    */
   private report(): Promise<void> {
-    this.reporting ??= Promise.resolve().then(async () => {
-      this.reporting = undefined;
+    this.unreported = true;
+    this.reporting ??= this.sendReports();
+    return this.reporting;
+  }
+
+  private async sendReports(): Promise<void> {
+    await Promise.resolve(); // after the rest of this activation's changes
+    while (this.unreported) {
+      this.unreported = false;
       this.reported = this.summary.state;
       try {
         await getExternalWorkflowHandle(this.parentWorkflowId!).signal(childSummarySignal, { ...this.summary });
       } catch (err) {
         log.warn('could not report to the parent', { error: describeError(err) });
       }
-    });
-    return this.reporting;
+    }
+    this.reporting = undefined;
   }
 
   // Approvals: the Update's validator refuses a wrong database, state or approver; the signal
