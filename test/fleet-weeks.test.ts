@@ -114,9 +114,10 @@ test('a long copy and CDC wait writes no history per poll', async (t) => {
   t.diagnostic(`poll 1ms: ${fast.polls} polls, child ${fast.child} events, parent ${fast.parent}`);
   assert.ok(fast.polls >= 20 * slow.polls, `the fast run polled ${fast.polls} times, the slow one ${slow.polls}`);
   assert.ok(fast.polls >= 2_000, `${fast.polls} polls`);
-  // The same transitions, whatever the number of polls (a workflow task more or less may differ).
-  assert.ok(Math.abs(fast.child - slow.child) <= 6, `child: ${fast.child} events against ${slow.child}`);
-  assert.ok(Math.abs(fast.parent - slow.parent) <= 6, `parent: ${fast.parent} events against ${slow.parent}`);
+  // The same transitions, whatever the number of polls: 170 times the polls, no more events. (Runs
+  // differ by a few workflow tasks, as signals and completions happen to share them or not.)
+  assert.ok(fast.child <= slow.child + 12, `child: ${fast.child} events against ${slow.child}`);
+  assert.ok(fast.parent <= slow.parent + 12, `parent: ${fast.parent} events against ${slow.parent}`);
   assert.ok(fast.child < 200 && fast.parent < 100, `child ${fast.child}, parent ${fast.parent} events`);
 });
 
