@@ -110,14 +110,26 @@ export function createNotifier(options: NotifierOptions = {}) {
           failures.push({ channel, reason: 'no such channel in notifications.channels', permanent: true });
           return;
         }
-        const signal = AbortSignal.any([ctx.cancellationSignal, AbortSignal.timeout(SEND_TIMEOUT_MS)]);
-        const delivery: Delivery = { ...base, signal };
+        // A controller and a timer of our own: Node 20's AbortSignal.any over AbortSignal.timeout
+        // can be garbage-collected before it fires, and then a silent receiver holds the send for
+        // undici's 300 s instead of SEND_TIMEOUT_MS (seen in CI under load).
+        const abort = new AbortController();
+        const timer = setTimeout(
+          () => abort.abort(new DOMException('send timed out', 'TimeoutError')),
+          SEND_TIMEOUT_MS,
+        );
+        const onCancel = () => abort.abort(ctx.cancellationSignal.reason);
+        ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
+        const delivery: Delivery = { ...base, signal: abort.signal };
         try {
           await (SENDERS[config.type] as ChannelSender)(config, delivery);
           delivered.push(channel);
           beat();
         } catch (err) {
           failures.push(failureOf(channel, err));
+        } finally {
+          clearTimeout(timer);
+          ctx.cancellationSignal.removeEventListener('abort', onCancel);
         }
       }),
     );

@@ -187,11 +187,33 @@ export class LocalClusters {
     try {
       let info = await this.info(name);
       if (!info || !existsSync(join(info.dataDir, 'PG_VERSION'))) info = await this.initialise(name);
-      if (!(await isUp(info))) await this.start(info);
-      return info;
+      if (await isUp(info)) return info;
+      // postmaster.opts is written by the first start that got a socket.
+      const fresh = !existsSync(join(info.dataDir, 'postmaster.opts'));
+      // A new cluster's port was free when it was picked, but something may have taken it since
+      // (another process's ephemeral port). Nothing refers to a new cluster's port yet, so pick
+      // again; an existing cluster keeps its port, which its subscriptions name.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.start(info);
+          return info;
+        } catch (err) {
+          if (!fresh || attempt >= 3 || !/Address already in use/.test((err as Error).message)) throw err;
+          info = await this.movePort(name, info);
+        }
+      }
     } finally {
       await lock();
     }
+  }
+
+  /** Gives a cluster that has never started a new free port. */
+  private async movePort(name: string, info: ClusterInfo): Promise<ClusterInfo> {
+    const metaPath = join(this.dir(name), 'meta.json');
+    const meta = JSON.parse(await readFile(metaPath, 'utf8')) as ClusterMeta;
+    meta.port = await freePort();
+    await writeFile(metaPath, JSON.stringify(meta), { mode: 0o600 });
+    return { ...info, port: meta.port };
   }
 
   private async initialise(name: string): Promise<ClusterInfo> {
