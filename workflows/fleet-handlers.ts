@@ -11,7 +11,7 @@ import {
 import type { ChildEnd } from '../activities/children';
 import { approveCutoverSignal, rejectCutoverSignal, revokeApprovalSignal } from '../common/messages';
 import type { DatabasePlan, Plan } from '../common/plan';
-import { AFTER_COMPLETION, isTerminal } from '../common/states';
+import { AFTER_COMPLETION, isTerminal, type MigrationState } from '../common/states';
 import {
   approvalProblem,
   newDatabaseSummary,
@@ -243,8 +243,7 @@ export class FleetHandlers {
    */
   childProgress(patch: Partial<DatabaseSummary> & { database: string }): void {
     const s = this.summaries[patch.database];
-    const afterCompletion = s?.state === 'COMPLETED' && (!patch.state || AFTER_COMPLETION.has(patch.state));
-    if (!s || (isTerminal(s.state) && !afterCompletion)) return;
+    if (!s || !takesReport(s, patch.state)) return;
     // A child clears a field by sending it as null; the fields that are null by nature keep it.
     for (const [k, v] of Object.entries(patch))
       if (v === null && !NULLABLE.has(k)) {
@@ -261,8 +260,7 @@ export class FleetHandlers {
    */
   childSummary(summary: DatabaseSummary): void {
     const s = this.summaries[summary.database];
-    const afterCompletion = s?.state === 'COMPLETED' && AFTER_COMPLETION.has(summary.state);
-    if (!s || (isTerminal(s.state) && !afterCompletion)) return;
+    if (!s || !takesReport(s, summary.state)) return;
     const own = { childWorkflowId: s.childWorkflowId, priority: s.priority, retries: s.retries, started: true };
     for (const k of Object.keys(s)) delete (s as unknown as Record<string, unknown>)[k];
     Object.assign(s, summary, own);
@@ -303,4 +301,12 @@ export class FleetHandlers {
         .catch((e) => log.warn('cancel failed', { child: s.childWorkflowId, error: String(e) }));
     }
   }
+}
+
+/**
+ * Whether a child's report may change `s`: a late one must not revive a finished database, but a
+ * COMPLETED one may still move on (rolled back, finalized) while its reverse replication runs.
+ */
+function takesReport(s: DatabaseSummary, state: MigrationState | undefined): boolean {
+  return !isTerminal(s.state) || (s.state === 'COMPLETED' && (!state || AFTER_COMPLETION.has(state)));
 }
