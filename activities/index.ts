@@ -69,6 +69,20 @@ async function heartbeatingStep<T>(fn: () => Promise<T>, every = 5_000, details?
   }
 }
 
+/**
+ * This activity's place in its workflow run: the same for every retry of the activity and new for
+ * a new attempt at the step (another run, or the step scheduled again). Google request ids derive
+ * from it, so a retry is deduplicated and a re-run within Google's dedupe window is not.
+ */
+function requestScope(): string | undefined {
+  try {
+    const info = Context.current().info;
+    return `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}`;
+  } catch {
+    return undefined; // called outside an activity (tests driving a platform directly)
+  }
+}
+
 export type Platforms = Partial<Record<DatabaseTask['platform'], MigrationPlatform>>;
 
 export function createActivities(platforms: Platforms) {
@@ -80,6 +94,7 @@ export function createActivities(platforms: Platforms) {
         'PlatformUnavailable',
         `platform "${task.platform}" is not configured on this worker (it has: ${Object.keys(platforms).join(', ')})`,
       );
+    task.requestScope ??= requestScope();
     return p;
   };
 

@@ -46,7 +46,7 @@ export function resourceNames(migrationId: string, database: string): ResourceNa
 }
 
 /** Google Cloud resource ids allow [a-z0-9-], start with a letter and end with a letter or digit. */
-function gcpId(text: string, max: number): string {
+export function gcpId(text: string, max: number): string {
   return text
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')

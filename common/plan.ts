@@ -35,6 +35,17 @@ const sourceSchema = z.strictObject({
   passwordRef: z
     .string()
     .regex(SECRET_REF, 'must be a secret reference: env:NAME, file:PATH or gcpsm:NAME (never the password itself)'),
+  /**
+   * gcp only. direct (default): the worker reaches the source over SQL, assesses its
+   * prerequisites and fences its writes at cutover. dms-only: only DMS reaches it; the assessment
+   * relies on DMS's verify and the operator stops the writes before approving the cutover.
+   */
+  access: z.enum(['direct', 'dms-only']).default('direct'),
+  /** The source's major version (15, 8.0), for when the worker cannot ask the source itself. */
+  version: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, 'must be a major version such as 15 or 8.0')
+    .optional(),
 });
 
 const GCP_NAME = /^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/;
@@ -49,6 +60,20 @@ const targetSchema = z.strictObject({
   /** AlloyDB primary instance vCPUs. */
   cpuCount: z.number().int().min(2).max(128).optional(),
   storageGb: z.number().int().min(10).optional(),
+  /** The target's major version (15, 8.0); default the source's. */
+  version: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, 'must be a major version such as 15 or 8.0')
+    .optional(),
+  /**
+   * gcp: the target's administrative user and its password (a secret reference). The platform sets
+   * them on the instance or cluster it creates, and DMS's destination connection profile needs them.
+   */
+  user: z.string().min(1).optional(),
+  passwordRef: z
+    .string()
+    .regex(SECRET_REF, 'must be a secret reference: env:NAME, file:PATH or gcpsm:NAME (never the password itself)')
+    .optional(),
 });
 
 /** Where the gcp platform works; required when platform is gcp. */
@@ -66,6 +91,29 @@ const gcpSchema = z.strictObject({
     .string()
     .regex(/^gs:\/\/[a-z0-9._-]+(\/.*)?$/, 'must be a gs:// path')
     .optional(),
+  /** The private services access range reserved on `network` (compute globalAddresses, purpose VPC_PEERING). */
+  allocatedIpRange: z.string().regex(GCP_NAME).optional(),
+  /** Instance template of the migration workers (the recipe's step 1); created when missing. */
+  instanceTemplate: z.string().regex(GCP_NAME).default('dbmig-migration-worker'),
+  /** Boot image of the migration workers. */
+  workerImage: z.string().default('projects/debian-cloud/global/images/family/debian-12'),
+  /** The recipe's monitoring step: a dashboard and alert policies per migration. */
+  monitoring: z
+    .strictObject({
+      /** Existing channels, projects/P/notificationChannels/ID, that the alert policies notify. */
+      notificationChannels: z
+        .array(
+          z
+            .string()
+            .regex(/^projects\/[^/]+\/notificationChannels\/[^/]+$/, 'must be projects/P/notificationChannels/ID'),
+        )
+        .default([]),
+      lagWarningSeconds: z.number().positive().default(60),
+      lagCriticalSeconds: z.number().positive().default(300),
+      /** Keep the dashboard and policies after the migration ends (default: remove them). */
+      keep: z.boolean().default(false),
+    })
+    .default({ notificationChannels: [], lagWarningSeconds: 60, lagCriticalSeconds: 300, keep: false }),
   /** Cloud SQL maintenance window (UTC). */
   maintenanceWindow: z
     .strictObject({ day: z.number().int().min(1).max(7), hour: z.number().int().min(0).max(23) })
@@ -205,6 +253,26 @@ export const planSchema = z
           path: ['databases', i, 'target', 'kind'],
           message: 'AlloyDB is PostgreSQL only; move mysql to cloudsql',
         });
+      }
+      if (plan.platform === 'gcp' && !db.target.passwordRef)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', i, 'target', 'passwordRef'],
+          message:
+            "is required on gcp: DMS's destination connection profile needs the target's credentials, and the " +
+            'platform sets them on the target it creates',
+        });
+      if (plan.platform === 'gcp') {
+        // DMS replicates a whole source instance into a destination it demotes to a replica.
+        const other = plan.databases.findIndex((o, j) => j < i && o.target.instance === db.target.instance);
+        if (other >= 0)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['databases', i, 'target', 'instance'],
+            message:
+              `${db.target.instance} is also databases[${other}]'s target: on gcp DMS demotes its destination to ` +
+              'a replica of one source, so every database needs its own target instance',
+          });
       }
       if (plan.platform === 'local' && db.engine !== 'postgresql') {
         ctx.addIssue({

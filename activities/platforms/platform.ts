@@ -17,6 +17,11 @@ export interface DatabaseTask {
   gcp?: GcpSettings;
   /** The plan's sim section; present when platform is sim. */
   sim?: SimSettings;
+  /**
+   * Set by the activity layer: the workflow run and activity this call serves, the same across the
+   * activity's retries. Vendor request ids derive from it (common/naming.ts requestId).
+   */
+  requestScope?: string;
 }
 
 export type Severity = 'error' | 'warning' | 'info';

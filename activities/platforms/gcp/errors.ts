@@ -11,7 +11,9 @@ interface ApiError {
   message?: string;
 }
 
-// gRPC codes (which gax also uses for REST answers) to the HTTP status they stand for.
+// gRPC codes (which gax also uses for REST answers) to the HTTP status they stand for. gax turns
+// an HTTP 409 into ABORTED (10) whatever the body's status says (google-gax's
+// rpcCodeFromHttpStatusCode), so ABORTED here is a 409: a conflict, never worth retrying blindly.
 const HTTP_FOR_GRPC: Record<number, number> = {
   3: 400,
   4: 504,
@@ -20,6 +22,9 @@ const HTTP_FOR_GRPC: Record<number, number> = {
   7: 403,
   8: 429,
   9: 400,
+  10: 409,
+  11: 400,
+  12: 501,
   13: 500,
   14: 503,
   16: 401,
