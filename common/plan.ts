@@ -92,7 +92,10 @@ const gcpSchema = z.strictObject({
     .regex(/^gs:\/\/[a-z0-9._-]+(\/.*)?$/, 'must be a gs:// path')
     .optional(),
   /** The private services access range reserved on `network` (compute globalAddresses, purpose VPC_PEERING). */
-  allocatedIpRange: z.string().regex(GCP_NAME).optional(),
+  allocatedIpRange: z
+    .string()
+    .regex(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a Compute resource name')
+    .optional(),
   /** Instance template of the migration workers (the recipe's step 1); created when missing. */
   instanceTemplate: z.string().regex(GCP_NAME).default('dbmig-migration-worker'),
   /** Boot image of the migration workers. */

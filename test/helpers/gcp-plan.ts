@@ -1,4 +1,7 @@
-// The two-database gcp plan the gcp tests share: MySQL to Cloud SQL (high), PostgreSQL to AlloyDB (low).
+// The gcp plan the gcp tests share, one database per pair the recipe uses: MySQL to Cloud SQL
+// (high), PostgreSQL to AlloyDB (low) and PostgreSQL to Cloud SQL (medium). Their sources are
+// documentation addresses (RFC 5737) the worker cannot reach, so they are dms-only: DMS's verify
+// is the assessment and the versions come from the plan.
 import type { PlanInput } from '../../common/plan';
 
 export const PROJECT = 'dbmig-contract';
@@ -11,7 +14,6 @@ export function gcpPlan(extra: Partial<PlanInput> = {}): PlanInput {
       region: 'us-central1',
       zone: 'us-central1-a',
       network: `projects/${PROJECT}/global/networks/migration-network`,
-      dumpBucket: 'gs://dbmig-dumps',
     },
     databases: [
       {
@@ -25,8 +27,15 @@ export function gcpPlan(extra: Partial<PlanInput> = {}): PlanInput {
           database: 'orders',
           user: 'migrator',
           passwordRef: 'env:GCP_TEST_SOURCE_PASSWORD',
+          access: 'dms-only',
+          version: '8.0',
         },
-        target: { kind: 'cloudsql', instance: 'orders-mysql', tier: 'db-custom-4-16384' },
+        target: {
+          kind: 'cloudsql',
+          instance: 'orders-mysql',
+          tier: 'db-custom-4-16384',
+          passwordRef: 'env:GCP_TEST_TARGET_PASSWORD',
+        },
       },
       {
         name: 'ledger',
@@ -39,8 +48,31 @@ export function gcpPlan(extra: Partial<PlanInput> = {}): PlanInput {
           database: 'ledger',
           user: 'migrator',
           passwordRef: 'gcpsm:ledger-source-password',
+          access: 'dms-only',
+          version: '15',
         },
-        target: { kind: 'alloydb', instance: 'ledger-alloy', cpuCount: 8 },
+        target: { kind: 'alloydb', instance: 'ledger-alloy', cpuCount: 8, passwordRef: 'gcpsm:ledger-target-password' },
+      },
+      {
+        name: 'billing',
+        engine: 'postgresql',
+        priority: 'medium',
+        sizeGb: 60,
+        source: {
+          host: '203.0.113.30',
+          port: 5432,
+          database: 'billing',
+          user: 'migrator',
+          passwordRef: 'env:GCP_TEST_SOURCE_PASSWORD',
+          access: 'dms-only',
+          version: '14',
+        },
+        target: {
+          kind: 'cloudsql',
+          instance: 'billing-pg',
+          tier: 'db-custom-2-8192',
+          passwordRef: 'env:GCP_TEST_TARGET_PASSWORD',
+        },
       },
     ],
     ...extra,
