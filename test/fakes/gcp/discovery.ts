@@ -94,7 +94,7 @@ export function loadDiscovery(file = DMS_DISCOVERY): Discovery {
   function check(schema: Schema, value: unknown, field: string, out: Violation[]): void {
     const s = schema.$ref ? doc.schemas[schema.$ref] : schema;
     if (value === null || value === undefined) return;
-    const bad = (description: string) => out.push({ field, description });
+    const bad = (description: string): void => void out.push({ field, description });
     switch (s.type) {
       case 'object': {
         if (typeof value !== 'object' || Array.isArray(value)) return bad('must be an object');
