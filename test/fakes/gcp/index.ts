@@ -1,25 +1,37 @@
 // The assembled fake: every Google Cloud REST endpoint the gcp platform calls, on one port.
 import { OAuth2Client } from 'google-auth-library';
-import { FakeGcp } from './server';
+import { ApiError, FakeGcp } from './server';
 import { alloyDbRoutes, cloudSqlRoutes } from './routes-targets';
 import { computeRoutes } from './routes-compute';
 import { dmsRoutes, type DmsBehaviour } from './routes-dms';
 import { monitoringRoutes, secretRoutes } from './routes-observability';
+import { monitoringAdminRoutes, type MonitoringAdmin } from './routes-monitoring';
+import { preflightRoutes, type PreflightWorld } from './routes-preflight';
 
-export { FakeGcp };
+export { ApiError, FakeGcp };
+export type { DedupeHit, LoggedRequest } from './server';
+export { DMS_PROTO_ROOT } from './schema/protos';
 
 export interface FakeGcpOptions {
   migs?: string[];
   secrets?: Record<string, string>;
   dms?: Partial<DmsBehaviour>;
+  /** Check requests against Google's protos (default true); off only to debug. */
+  strict?: boolean;
+  /** Notification channels that exist (projects/P/notificationChannels/ID), for the monitoring step. */
+  notificationChannels?: string[];
+  /** The project `dbmig gcp check` reads (APIs, IAM, network, quotas); its reads only when given. */
+  preflight?: PreflightWorld;
 }
 
 export function createFakeGcp(opts: FakeGcpOptions = {}): {
   fake: FakeGcp;
   behaviour: DmsBehaviour;
   secrets: Map<string, string>;
+  monitoring: MonitoringAdmin;
 } {
   const fake = new FakeGcp();
+  if (opts.strict !== undefined) fake.strict = opts.strict;
   const behaviour: DmsBehaviour = {
     fullDumpMs: 300,
     lagStartSeconds: 20,
@@ -34,7 +46,9 @@ export function createFakeGcp(opts: FakeGcpOptions = {}): {
   dmsRoutes(fake, behaviour);
   monitoringRoutes(fake, behaviour);
   secretRoutes(fake, secrets);
-  return { fake, behaviour, secrets };
+  const monitoring = monitoringAdminRoutes(fake, { channels: new Set(opts.notificationChannels ?? []) });
+  if (opts.preflight) preflightRoutes(fake, opts.preflight);
+  return { fake, behaviour, secrets, monitoring };
 }
 
 /** A token the fake accepts; no Google credentials are needed or looked up. */

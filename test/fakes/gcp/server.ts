@@ -3,8 +3,22 @@
 // and slow answers. The real client libraries are pointed at it. Every route names the API method
 // it serves (its id in the service's discovery document), and every request is logged with that
 // method and the resource it acts on, so a test can compare what was sent with what was planned.
+// Before any route runs, every request is checked against Google's own definitions (schema/): the
+// method is found by its google.api.http rule, the request message is validated (unknown fields,
+// enums, REQUIRED fields, oneofs), the request id is checked against its proto comment and
+// deduplicated within Google's window, and errors are answered in each API's own shape.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { bindings } from './schema/http-rules';
+import { DEDUPE_WINDOW_MS, FakeClock, requestIdRule } from './schema/request-ids';
+import { CODE_HTTP, DEFAULT_STATUS, errorBody, type FieldViolation } from './schema/status';
+import { checkRequest } from './schema/validate';
+import { loadDiscovery } from './discovery';
+
+const dmsDiscovery = () => loadDiscovery();
+import type { ErrorStyle } from './schema/protos';
+
+export type { FieldViolation };
 
 export interface Faults {
   /** Share of requests answered with 429 or 503 before any effect (0..1). */
@@ -20,6 +34,12 @@ export interface Ctx {
   params: string[];
   query: URLSearchParams;
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** The API the request was matched to by its HTTP rule (schema/protos.ts APIS), when known. */
+  api?: string;
+  /** The proto method, e.g. google.cloud.clouddms.v1.DataMigrationService.CreateMigrationJob. */
+  protoRpc?: string;
+  /** The request id the request carries (query or body), as the proto's request_id field. */
+  requestId?: string;
 }
 
 export type Reply = { status: number; body: unknown };
@@ -38,6 +58,23 @@ export interface LoggedRequest {
   validateOnly?: boolean;
   /** The HTTP status answered. */
   status?: number;
+  /** The proto method matched by the request's HTTP rule. */
+  protoRpc?: string;
+  /** Why the schema check refused the request. */
+  violations?: FieldViolation[];
+  /** Answered with the reply of an earlier request with the same request id; nothing was applied. */
+  deduplicated?: boolean;
+  /** The handler ran (its effect applied), then the connection was dropped without an answer. */
+  lost?: boolean;
+}
+
+/** A request answered from the request-id memory instead of being applied. */
+export interface DedupeHit {
+  api: string;
+  requestId: string;
+  rpc?: string;
+  path: string;
+  at: number;
 }
 
 /** A request that asks for a change, as `FakeGcp.changes()` lists it. */
@@ -58,7 +95,10 @@ function resourceOf(rpc: string, ctx: Ctx): string {
   const bare = ctx.path.replace(/^\/(compute\/)?v\d+\//, '').replace(/:[A-Za-z]+$/, '');
   if (verb === 'create' || verb === 'insert') {
     const id = [...ctx.query.entries()].find(([k]) => k.endsWith('Id') && k !== 'requestId')?.[1] ?? ctx.body?.name;
-    return `${bare}/${id}`;
+    // A body name that is already a full name under the collection (dashboards) is the resource;
+    // a server-assigned name (alert policies) is not known to the caller: `*`.
+    if (typeof id === 'string' && id.startsWith(`${bare}/`)) return id;
+    return `${bare}/${id ?? '*'}`;
   }
   return ctx.method === 'POST' && bare.endsWith(`/${verb}`) ? bare.slice(0, -verb.length - 1) : bare;
 }
@@ -77,30 +117,56 @@ export interface FakeOp {
   typeUrl?: string;
 }
 
+export interface ApiErrorOptions {
+  /** google.rpc.Code name, e.g. ALREADY_EXISTS vs ABORTED for a 409, FAILED_PRECONDITION for a 400. */
+  status?: string;
+  /** ErrorInfo reason (google.rpc.Status APIs) or errors[].reason (Cloud SQL, Compute). */
+  reason?: string;
+  /** google.rpc.BadRequest field violations. */
+  violations?: FieldViolation[];
+}
+
+/** An error the fake answers as the API would (schema/status.ts). `status` is the HTTP status. */
 export class ApiError {
+  readonly canonical: string;
   constructor(
     readonly status: number,
     readonly message: string,
-  ) {}
-}
+    readonly opts: ApiErrorOptions = {},
+  ) {
+    this.canonical = opts.status ?? DEFAULT_STATUS[status] ?? 'UNKNOWN';
+  }
 
-const STATUS_NAME: Record<number, string> = {
-  400: 'INVALID_ARGUMENT',
-  403: 'PERMISSION_DENIED',
-  404: 'NOT_FOUND',
-  409: 'ALREADY_EXISTS',
-  429: 'RESOURCE_EXHAUSTED',
-  503: 'UNAVAILABLE',
-};
+  /** An error by its google.rpc.Code name, with that code's HTTP status (google/rpc/code.proto). */
+  static of(code: string, message: string, opts: Omit<ApiErrorOptions, 'status'> = {}): ApiError {
+    return new ApiError(CODE_HTTP[code] ?? 500, message, { ...opts, status: code });
+  }
+
+  /** INVALID_ARGUMENT naming the field (google.rpc.BadRequest). */
+  static invalid(field: string, description: string): ApiError {
+    return new ApiError(400, description, { violations: [{ field, description }] });
+  }
+}
 
 export class FakeGcp {
   readonly resources = new Map<string, any>(); // eslint-disable-line @typescript-eslint/no-explicit-any
   readonly ops = new Map<string, FakeOp>();
   readonly log: LoggedRequest[] = [];
+  /** Answers remembered by request id, keyed by API and id (see dedupeKey). */
   readonly requestIds = new Map<string, Reply>();
+  private readonly requestIdTimes = new Map<string, number>();
+  /** Requests answered from that memory, in order: a test can assert a re-run was not among them. */
+  readonly deduplicated: DedupeHit[] = [];
   faults: Faults = { rate: 0, slowRate: 0, slowMs: 0 };
   /** Polls an operation needs before it is done. */
   opPolls = 2;
+  /** Check every request against Google's protos. Off only to debug a test, never in a committed one. */
+  strict = true;
+  /** The time request ids are remembered; the request_id comments promise "at least 60 minutes". */
+  dedupeWindowMs = DEDUPE_WINDOW_MS;
+  /** The fake's clock (request-id windows); tests move it with `clock.advance(ms)`. */
+  readonly clock = new FakeClock();
+  private lose: { match: string | ((r: LoggedRequest) => boolean); left: number }[] = [];
   private routes: { method: string; pattern: RegExp; rpc: string; handler: Handler }[] = [];
   private server?: http.Server;
   private seed = 42;
@@ -140,14 +206,64 @@ export class FakeGcp {
     return op;
   }
 
-  /** Replays the answer of an earlier request with the same request id. */
+  now(): number {
+    return this.clock.now();
+  }
+
+  /**
+   * Request ids are remembered per API (the service that received them), not per path: the proto
+   * comments say a second request with the same id is ignored, whatever it asks.
+   */
+  private dedupeKey(ctx: Ctx): string | undefined {
+    const id = ctx.requestId ?? ctx.query.get('requestId') ?? undefined;
+    return id ? `${ctx.api ?? 'unknown'}/${id}` : undefined;
+  }
+
+  private remembered(key: string | undefined): Reply | undefined {
+    if (!key || !this.requestIds.has(key)) return undefined;
+    if (this.now() - (this.requestIdTimes.get(key) ?? 0) < this.dedupeWindowMs) return this.requestIds.get(key);
+    this.requestIds.delete(key);
+    this.requestIdTimes.delete(key);
+    return undefined;
+  }
+
+  private remember(key: string | undefined, reply: Reply): void {
+    if (!key || reply.status >= 300 || this.requestIds.has(key)) return;
+    this.requestIds.set(key, reply);
+    this.requestIdTimes.set(key, this.now());
+  }
+
+  /**
+   * Replays the answer of an earlier request with the same request id within the window. The
+   * server already does this for every request carrying a request id; routes keep calling it so a
+   * handler used without the server (or with `strict` off) behaves the same.
+   */
   idempotent(ctx: Ctx, make: () => Reply): Reply {
-    const id = ctx.query.get('requestId');
-    const key = id ? `${ctx.method} ${ctx.path} ${id}` : undefined;
-    if (key && this.requestIds.has(key)) return this.requestIds.get(key)!;
+    const key = this.dedupeKey(ctx);
+    const earlier = this.remembered(key);
+    if (earlier) return earlier;
     const reply = make();
-    if (key && reply.status < 300) this.requestIds.set(key, reply);
+    this.remember(key, reply);
     return reply;
+  }
+
+  /**
+   * The next `times` requests that match (the route's rpc id, the proto method name, or a
+   * predicate) are applied, then their connection is dropped before any answer: the client sees a
+   * reset, as when a response is lost on the network, and must retry (with the same request id).
+   */
+  loseResponse(match: string | ((r: LoggedRequest) => boolean), times = 1): void {
+    this.lose.push({ match, left: times });
+  }
+
+  private shouldLose(entry: LoggedRequest): boolean {
+    const rule = this.lose.find(
+      (l) =>
+        l.left > 0 &&
+        (typeof l.match === 'function' ? l.match(entry) : l.match === entry.rpc || l.match === entry.protoRpc),
+    );
+    if (rule) rule.left--;
+    return !!rule;
   }
 
   count(method: string, pathPattern: RegExp): number {
@@ -157,16 +273,25 @@ export class FakeGcp {
   /**
    * Every request that asks for a change (any HTTP method but GET: creates, inserts, job actions,
    * cancels, deletes, validateOnly creates) and reached a route, in arrival order. Injected faults
-   * are left out: they never reach the API. Reads and operation polls are GETs, so never listed.
+   * are left out: they never reach the API; so are requests answered from the request-id memory
+   * (nothing was applied). Requests whose answer was lost are listed: their effect happened.
+   * Reads and operation polls are GETs, so never listed.
    */
   changes(from = 0): RecordedCall[] {
-    return this.log
-      .slice(from)
-      .filter((r) => r.method !== 'GET' && !r.faulted && r.rpc)
-      .map((r) => ({ method: r.rpc!, resource: r.resource!, ...(r.validateOnly ? { validateOnly: true } : {}) }));
+    return (
+      this.log
+        .slice(from)
+        // testIamPermissions is a POST that changes nothing (a read, as `dbmig gcp check` uses it).
+        .filter(
+          (r) => r.method !== 'GET' && !r.faulted && !r.deduplicated && r.rpc && !r.rpc.endsWith('.testIamPermissions'),
+        )
+        .map((r) => ({ method: r.rpc!, resource: r.resource!, ...(r.validateOnly ? { validateOnly: true } : {}) }))
+    );
   }
 
   async start(): Promise<{ host: string; port: number; protocol: 'http' }> {
+    // Parse the protos now (about 3 s, once per process) rather than inside a client's first call.
+    if (this.strict) bindings();
     this.server = http.createServer((req, res) => void this.handle(req, res));
     await new Promise<void>((ok) => this.server!.listen(0, '127.0.0.1', ok));
     return { host: '127.0.0.1', port: (this.server.address() as AddressInfo).port, protocol: 'http' };
@@ -187,41 +312,120 @@ export class FakeGcp {
       query: url.search,
     };
     this.log.push(entry);
+    let style: ErrorStyle = 'rpc';
+    let domain: string | undefined;
     const send = (r: Reply) => {
       entry.status = r.status;
       res.writeHead(r.status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(r.body));
     };
-    const error = (status: number, message: string) =>
-      send({ status, body: { error: { code: status, message, status: STATUS_NAME[status] ?? 'UNKNOWN' } } });
+    const fail = (e: ApiError) => {
+      const { status: canonical, ...opts } = e.opts;
+      const body = errorBody(style, { httpStatus: e.status, message: e.message, status: canonical, domain, ...opts });
+      send({ status: e.status, body });
+    };
     if (this.faults.slowRate && this.random() < this.faults.slowRate)
       await new Promise((r) => setTimeout(r, this.faults.slowMs));
     if (this.faults.rate && this.random() < this.faults.rate) {
       entry.faulted = this.random() < 0.5 ? 429 : 503;
-      return error(
-        entry.faulted,
-        entry.faulted === 429 ? 'Quota exceeded (injected)' : 'Service unavailable (injected)',
+      return fail(
+        new ApiError(
+          entry.faulted,
+          entry.faulted === 429 ? 'Quota exceeded (injected)' : 'Service unavailable (injected)',
+        ),
+      );
+    }
+    let body: unknown;
+    try {
+      body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
+    } catch (err) {
+      return fail(new ApiError(400, `Invalid JSON payload received. ${(err as Error).message}`));
+    }
+    // gax's REST transport sends the JSON string "" as the body of a body-less POST (a Compute
+    // cancel, for one): that is no body.
+    if (body === '') body = undefined;
+    const ctx: Ctx = { method: entry.method, path: entry.path, params: [], query: url.searchParams, body };
+    // DMS is checked against its discovery document (discovery.ts): its packaged protos are older
+    // than its REST API. Its operations share AlloyDB's path and proto (google.longrunning).
+    const dmsMethod = entry.path.includes('/operations/') ? undefined : dmsDiscovery().match(entry.method, entry.path);
+    const verdict = dmsMethod
+      ? ({ kind: 'unknown-method' } as const)
+      : checkRequest(entry.method, entry.path, url.searchParams, body);
+    if (dmsMethod) {
+      ctx.api = 'clouddms';
+      ctx.protoRpc = entry.protoRpc = dmsMethod.id;
+      ctx.requestId = url.searchParams.get('requestId') ?? undefined;
+      const violations = this.strict ? dmsDiscovery().validate(dmsMethod, url.searchParams, body) : [];
+      if (violations.length) {
+        entry.violations = violations;
+        return fail(
+          new ApiError(400, violations.map((v) => `${v.field}: ${v.description}`).join('\n'), { violations }),
+        );
+      }
+    } else if (verdict.kind !== 'unknown-method') {
+      const { binding, message, violations } = verdict.checked;
+      style = binding.api.errorStyle;
+      domain = binding.api.host;
+      ctx.api = binding.api.api;
+      ctx.protoRpc = entry.protoRpc = binding.rpc;
+      const rule = requestIdRule(binding.requestType);
+      if (rule && typeof message.requestId === 'string' && message.requestId) ctx.requestId = message.requestId;
+      if (this.strict && violations.length) {
+        entry.violations = violations;
+        const message = violations.map((v) => v.description).join('\n');
+        return fail(new ApiError(400, message, { violations }));
+      }
+      const why = this.strict && ctx.requestId ? rule?.check(ctx.requestId) : undefined;
+      if (why) {
+        const description = `Invalid requestId '${ctx.requestId}': ${why} (${rule!.source}).`;
+        return fail(ApiError.invalid('requestId', description));
+      }
+    } else if (this.strict) {
+      return fail(
+        new ApiError(
+          404,
+          `fake: ${entry.method} ${entry.path} matches no google.api.http rule ` +
+            'of the APIs the fake knows (schema/protos.ts)',
+        ),
       );
     }
     const route = this.routes.find((r) => r.method === entry.method && r.pattern.test(entry.path));
-    if (!route) return error(404, `fake: no route for ${entry.method} ${entry.path}`);
-    try {
-      const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
-      const ctx: Ctx = {
-        method: entry.method,
+    if (!route) return fail(new ApiError(404, `fake: no route for ${entry.method} ${entry.path}`));
+    ctx.params = entry.path.match(route.pattern)!.slice(1);
+    entry.rpc = route.rpc;
+    entry.resource = resourceOf(route.rpc, ctx);
+    if (url.searchParams.get('validateOnly') === 'true') entry.validateOnly = true;
+    const key = this.dedupeKey(ctx);
+    const earlier = this.remembered(key);
+    let reply: Reply;
+    if (earlier) {
+      entry.deduplicated = true;
+      this.deduplicated.push({
+        api: ctx.api ?? 'unknown',
+        requestId: key!.split('/').slice(1).join('/'),
+        rpc: route.rpc,
         path: entry.path,
-        params: entry.path.match(route.pattern)!.slice(1),
-        query: url.searchParams,
-        body,
-      };
-      entry.rpc = route.rpc;
-      entry.resource = resourceOf(route.rpc, ctx);
-      if (url.searchParams.get('validateOnly') === 'true') entry.validateOnly = true;
-      send(route.handler(ctx));
-    } catch (err) {
-      if (err instanceof ApiError) return error(err.status, err.message);
-      error(500, String(err));
+        at: this.now(),
+      });
+      reply = earlier;
+    } else {
+      try {
+        reply = route.handler(ctx);
+        this.remember(key, reply);
+      } catch (err) {
+        if (!(err instanceof ApiError)) return fail(new ApiError(500, String(err)));
+        if (this.shouldLose(entry)) return this.drop(entry, res);
+        return fail(err);
+      }
     }
+    if (this.shouldLose(entry)) return this.drop(entry, res);
+    send(reply);
+  }
+
+  /** Closes the connection without an answer (the request's effect, if any, stays applied). */
+  private drop(entry: LoggedRequest, res: http.ServerResponse): void {
+    entry.lost = true;
+    res.socket?.destroy();
   }
 }
 
