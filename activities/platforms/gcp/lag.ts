@@ -1,13 +1,18 @@
 // Replication lag from Cloud Monitoring (API v3, projects.timeSeries.list:
 // https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.timeSeries/list): DMS publishes
 // per-job max lag in seconds and bytes (datamigration metrics in https://cloud.google.com/monitoring/api/metrics_gcp).
-// Every reading carries the age of its sample; a stale sample is no evidence of low lag.
+// Every reading carries the age of its sample; a stale sample is no evidence of low lag. The
+// metrics are "sampled every 60 seconds; after sampling, data is not visible for up to 180
+// seconds" (https://cloud.google.com/monitoring/api/metrics_gcp#gcp-datamigration), so a reading
+// that must describe the source after some instant (the cutover's zero lag once writes stopped)
+// waits for a sample taken after that instant: freshLag.
 import { formatDuration } from '../../../common/durations';
 import type { DatabaseTask, PlannedOperation } from '../platform';
 import type { GcpClients } from './clients';
 import { call } from './errors';
 import { gcpNames } from './names';
 import { planned } from './planned';
+import { pollUntil, type PollOptions } from './poll';
 
 export const LAG_SECONDS_METRIC = 'datamigration.googleapis.com/migration_job/max_replica_sec_lag';
 export const LAG_BYTES_METRIC = 'datamigration.googleapis.com/migration_job/max_replica_bytes_lag';
@@ -17,7 +22,13 @@ export const MAX_SAMPLE_AGE_S = 300;
 export interface LagSample {
   value: number;
   ageSeconds: number;
+  /** When the sample was taken (its interval's end). */
+  at: Date;
 }
+
+/** How a lag metric is published: sampled every 60 s, visible up to 180 s later. */
+export const LAG_SAMPLE_PERIOD_S = 60;
+export const LAG_PUBLISH_DELAY_S = 180;
 
 export async function latestSample(
   c: GcpClients,
@@ -48,10 +59,42 @@ export async function latestSample(
       const value = p.value?.doubleValue ?? Number(p.value?.int64Value ?? NaN);
       if (!Number.isFinite(value) || !at) continue;
       const ageSeconds = Math.max(0, (now - at) / 1000);
-      if (!best || ageSeconds < best.ageSeconds) best = { value, ageSeconds };
+      if (!best || ageSeconds < best.ageSeconds) best = { value, ageSeconds, at: new Date(at) };
     }
   }
   return best && best.ageSeconds <= MAX_SAMPLE_AGE_S ? best : undefined;
+}
+
+/** The newest lag sample (seconds) taken strictly after `since`, or undefined while there is none (no wait). */
+export async function lagSampleAfter(
+  c: GcpClients,
+  task: DatabaseTask,
+  since: Date,
+): Promise<{ seconds: number; sampledAt: Date } | undefined> {
+  const s = await latestSample(c, task.gcp!.project, gcpNames(task).migrationJob, LAG_SECONDS_METRIC);
+  return s && s.at.getTime() > since.getTime() ? { seconds: s.value, sampledAt: s.at } : undefined;
+}
+
+/**
+ * The newest lag sample (seconds) of this task's job taken strictly after `since`, waiting for one
+ * to be published (up to a sample period plus the publication delay, unless `poll` says less):
+ * the cutover's "fresh zero lag" after the source's writes stopped. Fails retryably when none came.
+ */
+export async function freshLag(
+  c: GcpClients,
+  task: DatabaseTask,
+  since: Date,
+  poll: PollOptions = { intervalMs: 10_000, timeoutMs: (LAG_SAMPLE_PERIOD_S + LAG_PUBLISH_DELAY_S + 60) * 1000 },
+  metric = LAG_SECONDS_METRIC,
+): Promise<LagSample> {
+  const id = gcpNames(task).migrationJob;
+  const sample = await pollUntil(
+    `a ${metric.split('/').pop()} sample of ${id} taken after ${since.toISOString()}`,
+    () => latestSample(c, task.gcp!.project, id, metric),
+    (s) => !!s && s.at.getTime() > since.getTime(),
+    poll,
+  );
+  return sample!;
 }
 
 /** The dry run of the CDC watch: getReplicationStatus reads both metrics until the lag is stable. */

@@ -1,9 +1,12 @@
-// Database Migration Service v1: connection profiles and migration jobs, with a job that moves
-// from FULL_DUMP to CDC on its own and publishes falling lag to the fake Monitoring. Shapes from
-// google/cloud/clouddms/v1/clouddms.proto and clouddms_resources.proto (REST:
-// https://cloud.google.com/database-migration/docs/reference/rest/v1); the job state machine and
-// the field checks Google defines are not enforced yet (issue 10).
-import { ApiError, ok, renderOp, type Ctx, type FakeGcp } from './server';
+// Database Migration Service v1: connection profiles and migration jobs with Google's state
+// machines. Shapes: google/cloud/clouddms/v1/clouddms.proto and clouddms_resources.proto, as
+// googleapis' datamigration v1 REST types carry them (they have PostgreSqlConnectionProfile
+// .alloydbClusterId and migrationJobs.demoteDestination); REST:
+// https://cloud.google.com/database-migration/docs/reference/rest/v1. Which action each job state
+// allows: the migration job statuses pages (https://cloud.google.com/database-migration/docs/postgres/migration-job-statuses,
+// .../mysql/migration-job-statuses). A started job moves from FULL_DUMP to CDC on its own; the lag
+// it publishes is served by routes-observability.ts.
+import { ApiError, ok, renderOp, type Ctx, type FakeGcp, type FakeOp } from './server';
 
 const SEG = '([^/:]+)';
 const PROFILES = 'datamigration.projects.locations.connectionProfiles';
@@ -12,133 +15,412 @@ const JOBS = 'datamigration.projects.locations.migrationJobs';
 export interface DmsBehaviour {
   /** How long a started job stays in FULL_DUMP. */
   fullDumpMs: number;
-  /** Lag when CDC begins, and how fast it falls (seconds of lag per second). */
+  /** Lag when CDC begins, and how fast it falls to zero (seconds of lag per second). */
   lagStartSeconds: number;
   lagDecayPerSecond: number;
-  /** Source hosts DMS cannot reach (validateOnly and verify fail for them). */
+  /** Source hosts DMS cannot reach (verify fails for them). */
   unreachableHosts: Set<string>;
+  /** How often the lag metric is sampled (Google: 60 s); default 1 s to keep tests fast. */
+  lagSamplePeriodMs?: number;
+  /** How long after sampling a point becomes visible (Google: up to 180 s); default 0. */
+  lagPublishDelayMs?: number;
 }
 
 export interface FakeJob {
   name: string;
   state: string;
   phase?: string;
-  runningSince?: number;
+  labels?: Record<string, string>;
+  source?: string;
+  destination?: string;
+  /** Hidden (never rendered): when the job entered RUNNING, entered CDC, stopped; demoted. */
+  _runningSince?: number;
+  _cdcSince?: number;
+  _stoppedAt?: number;
+  _demoted?: boolean;
+  _demoting?: boolean;
+  _pendingOp?: string;
   [k: string]: unknown;
 }
 
+const hidden = (k: string) => k.startsWith('_');
+
+/** The job as the API shows it; FULL_DUMP becomes CDC once the dump time has passed. */
 export function jobView(job: FakeJob, b: DmsBehaviour, now = Date.now()): FakeJob {
   if (
     job.state === 'RUNNING' &&
     job.phase === 'FULL_DUMP' &&
-    job.runningSince &&
-    now - job.runningSince >= b.fullDumpMs
-  )
+    job._runningSince &&
+    now - job._runningSince >= b.fullDumpMs
+  ) {
     job.phase = 'CDC';
-  const { runningSince, ...rest } = job;
-  void runningSince;
-  return rest as FakeJob;
+    job._cdcSince = job._runningSince + b.fullDumpMs;
+  }
+  return Object.fromEntries(Object.entries(job).filter(([k]) => !hidden(k))) as FakeJob;
 }
+
+/** A request id: "letters, numbers, underscores and hyphens; at most 40 characters" (DMS create/delete requestId). */
+function checkRequestId(ctx: Ctx): void {
+  const id = ctx.query.get('requestId');
+  if (id !== null && !/^[A-Za-z0-9_-]{1,40}$/.test(id))
+    throw new ApiError(400, `requestId "${id}": only letters, numbers, _ and -, at most 40 characters`);
+}
+
+/** Resource ids as AIP-122 asks: lower case letters, digits and hyphens, starting with a letter. */
+function checkId(field: string, id: string | null): string {
+  if (!id) throw new ApiError(400, `${field} is required`);
+  if (!/^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/.test(id)) throw new ApiError(400, `${field} "${id}" is not a valid id`);
+  return id;
+}
+
+const get = (o: unknown, path: string): unknown =>
+  path
+    .split('.')
+    .reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), o);
+
+/**
+ * AIP-160 filters as far as the list methods' docs show them ("field = value", nested fields,
+ * joined with AND; labels.KEY works as a nested field). Anything else is refused, not ignored.
+ */
+export function matchesFilter(item: unknown, filter: string | null): boolean {
+  if (!filter?.trim()) return true;
+  return filter.split(/\s+AND\s+/i).every((clause) => {
+    const m = /^\s*([A-Za-z_][\w.]*)\s*(=|!=)\s*"?([^"]*)"?\s*$/.exec(clause);
+    if (!m) throw new ApiError(400, `filter "${filter}": unsupported expression "${clause}"`);
+    const value = get(item, m[1]);
+    const equal = String(value ?? '') === m[3];
+    return m[2] === '=' ? equal : !equal;
+  });
+}
+
+const ENGINES = ['MYSQL', 'POSTGRESQL', 'ORACLE'];
+const PROVIDERS = ['DATABASE_PROVIDER_UNSPECIFIED', 'CLOUDSQL', 'RDS', 'AURORA', 'ALLOYDB'];
+const FORMS = ['mysql', 'postgresql', 'oracle', 'cloudsql', 'alloydb', 'sqlserver'];
 
 export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
   const base = `^/v1/(projects/${SEG}/locations/${SEG})`;
-  const lro = (parent: string, finish?: () => unknown, error?: string) =>
-    ok(renderOp(f.operation('longrunning', finish, { prefix: `${parent}/operations/`, error })));
-  const profileKey = (name: string) => `dms/${name}`;
+  const key = (name: string) => `dms/${name}`;
+  /** DMS operations carry OperationMetadata {target, verb} (clouddms.proto), listed by operations.list. */
+  const opMeta = new Map<string, { target: string; verb: string; createTime: string }>();
+  const render = (op: FakeOp) => {
+    const m = opMeta.get(op.name);
+    const body = renderOp(op) as Record<string, unknown>;
+    return m
+      ? { ...body, metadata: { '@type': 'type.googleapis.com/google.cloud.clouddms.v1.OperationMetadata', ...m } }
+      : body;
+  };
+  const lro = (parent: string, target: string, verb: string, finish?: () => unknown, error?: string) => {
+    const op = f.operation('longrunning', finish, { prefix: `${parent}/operations/`, error });
+    opMeta.set(op.name, { target, verb, createTime: new Date().toISOString() });
+    const resource = f.resources.get(key(target));
+    if (resource && !op.done) resource._pendingOp = op.name;
+    return ok(render(op));
+  };
+  /**
+   * Google's operations run whether or not anyone polls them: reading a resource moves its pending
+   * operation on as a poll would, so a job whose start answer was lost still reaches RUNNING.
+   */
+  const progress = <T extends Record<string, unknown>>(r: T): T => {
+    const name = r._pendingOp as string | undefined;
+    const op = name ? f.ops.get(name) : undefined;
+    if (op && !op.done) f.poll(op.name);
+    if (!op || op.done) delete r._pendingOp;
+    return r;
+  };
+  const page = (ctx: Ctx, items: unknown[], field: string) => {
+    const size = Number(ctx.query.get('pageSize') || 100);
+    const from = Number(ctx.query.get('pageToken') || 0);
+    const slice = items.slice(from, from + size);
+    const next = from + size < items.length ? String(from + size) : undefined;
+    return ok({ ...(slice.length ? { [field]: slice } : {}), ...(next ? { nextPageToken: next } : {}) });
+  };
 
-  f.route('GET', new RegExp(`${base}/connectionProfiles/${SEG}$`), `${PROFILES}.get`, ({ path }) => {
-    const p = f.resources.get(profileKey(path.slice(4)));
-    if (!p) throw new ApiError(404, `connection profile ${path.slice(4)} not found`);
-    // The API never returns passwords.
-    const strip = (c?: Record<string, unknown>) => (c ? { ...c, password: undefined, passwordSet: true } : undefined);
-    return ok({ ...p, mysql: strip(p.mysql), postgresql: strip(p.postgresql) });
+  // google.longrunning.Operations.ListOperations (DMS: projects.locations.operations.list).
+  f.route('GET', new RegExp(`${base}/operations$`), 'datamigration.projects.locations.operations.list', (ctx) => {
+    const prefix = `${ctx.params[0]}/operations/`;
+    const ops = [...f.ops.values()].filter((o) => o.name.startsWith(prefix) && opMeta.has(o.name)).map(render);
+    return page(ctx, ops, 'operations');
+  });
+
+  // ---- connection profiles: ConnectionProfile.State CREATING → READY; DELETING → gone.
+  const profile = (name: string) => {
+    const p = f.resources.get(key(name));
+    if (!p) throw new ApiError(404, `connection profile ${name} not found`);
+    return p;
+  };
+  // Passwords are INPUT_ONLY: never returned; password_set says one is stored.
+  const strip = (c?: Record<string, unknown>) => (c ? { ...c, password: undefined, passwordSet: true } : undefined);
+  const profileView = (p: Record<string, unknown>) => ({
+    ...Object.fromEntries(Object.entries(progress(p)).filter(([k]) => !hidden(k))),
+    mysql: strip(p.mysql as Record<string, unknown>),
+    postgresql: strip(p.postgresql as Record<string, unknown>),
+  });
+  f.route('GET', new RegExp(`${base}/connectionProfiles/${SEG}$`), `${PROFILES}.get`, ({ path }) =>
+    ok(profileView(profile(path.slice(4)))),
+  );
+  f.route('GET', new RegExp(`${base}/connectionProfiles$`), `${PROFILES}.list`, (ctx) => {
+    const prefix = key(`${ctx.params[0]}/connectionProfiles/`);
+    const items = [...f.resources.entries()].filter(([k]) => k.startsWith(prefix)).map(([, v]) => profileView(v));
+    return page(
+      ctx,
+      items.filter((p) => matchesFilter(p, ctx.query.get('filter'))),
+      'connectionProfiles',
+    );
   });
   f.route('POST', new RegExp(`${base}/connectionProfiles$`), `${PROFILES}.create`, (ctx) =>
     f.idempotent(ctx, () => {
-      const [parent] = ctx.params;
-      const id = ctx.query.get('connectionProfileId');
-      const conn = ctx.body?.mysql ?? ctx.body?.postgresql;
-      if (!id) throw new ApiError(400, 'connectionProfileId is required');
-      if (conn && !conn.cloudSqlId && (!conn.host || !conn.username || !conn.password))
-        throw new ApiError(400, 'host, username and password are required');
-      if (conn?.host && b.unreachableHosts.has(conn.host))
-        throw new ApiError(400, `cannot connect to ${conn.host}:${conn.port}: connection timed out`);
-      if (ctx.query.get('validateOnly') === 'true') return lro(parent);
+      checkRequestId(ctx);
+      const [parent, project] = ctx.params;
+      const id = checkId('connectionProfileId', ctx.query.get('connectionProfileId'));
+      const body = ctx.body ?? {};
+      const forms = FORMS.filter((k) => body[k]);
+      // oneof connection_profile (ConnectionProfile).
+      if (forms.length !== 1)
+        throw new ApiError(
+          400,
+          `connection_profile: exactly one of ${FORMS.join(', ')} (got ${forms.join(', ') || 'none'})`,
+        );
+      const form = forms[0];
+      // CreateConnectionProfileRequest.validate_only: "Only supported for Oracle connection profiles".
+      if (ctx.query.get('validateOnly') === 'true' && form !== 'oracle')
+        throw new ApiError(400, 'validate_only is only supported for Oracle connection profiles');
+      if (form === 'mysql' || form === 'postgresql') {
+        const conn = body[form];
+        // MySqlConnectionProfile / PostgreSqlConnectionProfile: host, port, username, password REQUIRED.
+        for (const field of ['host', 'port', 'username', 'password'])
+          if (!conn[field]) throw new ApiError(400, `${form}.${field} is required`);
+        if (conn.cloudSqlId && !f.resources.has(`sql/${project}/${conn.cloudSqlId}`))
+          throw new ApiError(400, `${form}.cloudSqlId: Cloud SQL instance ${conn.cloudSqlId} not found`);
+        if (conn.alloydbClusterId && !f.resources.has(`alloydb/${parent}/clusters/${conn.alloydbClusterId}`))
+          throw new ApiError(400, `${form}.alloydbClusterId: AlloyDB cluster ${conn.alloydbClusterId} not found`);
+        if (conn.cloudSqlId && conn.alloydbClusterId)
+          throw new ApiError(400, `${form}: cloudSqlId and alloydbClusterId name different destinations`);
+      }
       const name = `${parent}/connectionProfiles/${id}`;
-      if (f.resources.has(profileKey(name))) throw new ApiError(409, `connection profile ${id} already exists`);
-      return lro(parent, () => f.resources.set(profileKey(name), { ...ctx.body, name, state: 'READY' }));
+      if (f.resources.has(key(name))) throw new ApiError(409, `connection profile ${id} already exists`);
+      const now = new Date().toISOString();
+      f.resources.set(key(name), { ...body, name, state: 'CREATING', createTime: now, updateTime: now });
+      return lro(parent, name, 'create', () => (profile(name).state = 'READY'));
     }),
   );
-  f.route(
-    'DELETE',
-    new RegExp(`${base}/connectionProfiles/${SEG}$`),
-    `${PROFILES}.delete`,
-    ({ path, params: [parent] }) => {
-      if (!f.resources.has(profileKey(path.slice(4))))
-        throw new ApiError(404, `connection profile ${path.slice(4)} not found`);
-      return lro(parent, () => f.resources.delete(profileKey(path.slice(4))));
-    },
+  f.route('DELETE', new RegExp(`${base}/connectionProfiles/${SEG}$`), `${PROFILES}.delete`, (ctx) =>
+    f.idempotent(ctx, () => {
+      checkRequestId(ctx);
+      const name = ctx.path.slice(4);
+      const p = profile(name);
+      // A profile a migration job refers to cannot go while the job exists.
+      const user = [...f.resources.entries()].find(
+        ([k, v]) => k.includes('/migrationJobs/') && (v.source === name || v.destination === name),
+      );
+      if (user) throw new ApiError(400, `connection profile ${name} is used by migration job ${user[1].name}`);
+      p.state = 'DELETING';
+      return lro(ctx.params[0], name, 'delete', () => f.resources.delete(key(name)));
+    }),
   );
 
+  // ---- migration jobs.
   const job = (name: string): FakeJob => {
-    const j = f.resources.get(`dms/${name}`);
+    const j = f.resources.get(key(name));
     if (!j) throw new ApiError(404, `migration job ${name} not found`);
     return j;
   };
-  f.route('GET', new RegExp(`${base}/migrationJobs/${SEG}$`), `${JOBS}.get`, ({ path }) =>
-    ok(jobView(job(path.slice(4)), b)),
-  );
+  const destinationOf = (j: FakeJob) => {
+    const p = f.resources.get(key(j.destination ?? ''));
+    const conn = p?.postgresql ?? p?.mysql;
+    return {
+      cloudSqlId: conn?.cloudSqlId as string | undefined,
+      alloydbClusterId: conn?.alloydbClusterId as string | undefined,
+    };
+  };
+  const existingDestination = (j: FakeJob) => {
+    const d = destinationOf(j);
+    return !!(d.cloudSqlId || d.alloydbClusterId);
+  };
+  f.route('GET', new RegExp(`${base}/migrationJobs/${SEG}$`), `${JOBS}.get`, ({ path }) => {
+    const j = progress(job(path.slice(4)));
+    if (!f.resources.has(key(j.name))) throw new ApiError(404, `migration job ${j.name} not found`);
+    return ok(jobView(j, b));
+  });
+  f.route('GET', new RegExp(`${base}/migrationJobs$`), `${JOBS}.list`, (ctx) => {
+    const prefix = key(`${ctx.params[0]}/migrationJobs/`);
+    const items = [...f.resources.entries()]
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([, v]) => progress(v))
+      .filter((v) => f.resources.has(key(v.name)))
+      .map((v) => jobView(v, b));
+    return page(
+      ctx,
+      items.filter((j) => matchesFilter(j, ctx.query.get('filter'))),
+      'migrationJobs',
+    );
+  });
   f.route('POST', new RegExp(`${base}/migrationJobs$`), `${JOBS}.create`, (ctx) =>
     f.idempotent(ctx, () => {
+      checkRequestId(ctx);
       const [parent] = ctx.params;
-      const id = ctx.query.get('migrationJobId');
+      const id = checkId('migrationJobId', ctx.query.get('migrationJobId'));
+      const body = ctx.body ?? {};
+      // MigrationJob.type, source, destination: REQUIRED.
+      if (body.type !== 'CONTINUOUS' && body.type !== 'ONE_TIME')
+        throw new ApiError(400, 'type: CONTINUOUS or ONE_TIME is required');
+      for (const side of ['source', 'destination'] as const) {
+        if (!body[side]) throw new ApiError(400, `${side} is required`);
+        const p = f.resources.get(key(body[side]));
+        if (!p) throw new ApiError(400, `${side}: connection profile ${body[side]} not found`);
+        if (p.state !== 'READY')
+          throw new ApiError(400, `${side}: connection profile ${body[side]} is ${p.state}, not READY`);
+      }
+      for (const side of ['sourceDatabase', 'destinationDatabase']) {
+        const t = body[side] ?? {};
+        if (t.engine !== undefined && !ENGINES.includes(t.engine))
+          throw new ApiError(400, `${side}.engine: invalid value "${t.engine}" for enum DatabaseEngine`);
+        if (t.provider !== undefined && !PROVIDERS.includes(t.provider))
+          throw new ApiError(400, `${side}.provider: invalid value "${t.provider}" for enum DatabaseProvider`);
+      }
+      // The profiles must be of the engine and provider the job says.
+      const src = f.resources.get(key(body.source));
+      const dst = f.resources.get(key(body.destination));
+      const engineOf = (p: Record<string, unknown>) => (p.mysql ? 'MYSQL' : p.postgresql ? 'POSTGRESQL' : undefined);
+      if (body.sourceDatabase?.engine && engineOf(src) && body.sourceDatabase.engine !== engineOf(src))
+        throw new ApiError(
+          400,
+          `sourceDatabase.engine ${body.sourceDatabase.engine} does not match the source profile`,
+        );
+      const dstConn = dst.postgresql ?? dst.mysql;
+      const provider = dstConn?.alloydbClusterId || dst.alloydb ? 'ALLOYDB' : 'CLOUDSQL';
+      if (body.destinationDatabase?.provider && body.destinationDatabase.provider !== provider)
+        throw new ApiError(
+          400,
+          `destinationDatabase.provider ${body.destinationDatabase.provider}: the destination profile is ${provider}`,
+        );
+      // oneof connectivity (MigrationJob); dump_path and dump_flags are mutually exclusive.
+      const connectivity = ['reverseSshConnectivity', 'vpcPeeringConnectivity', 'staticIpConnectivity'].filter(
+        (k) => body[k],
+      );
+      if (connectivity.length > 1) throw new ApiError(400, `connectivity: only one of ${connectivity.join(', ')}`);
+      if (
+        body.vpcPeeringConnectivity &&
+        !/^projects\/[^/]+\/global\/networks\/[^/]+$/.test(body.vpcPeeringConnectivity.vpc ?? '')
+      )
+        throw new ApiError(400, 'vpcPeeringConnectivity.vpc: projects/{project}/global/networks/{network} expected');
+      if (body.dumpPath && body.dumpFlags) throw new ApiError(400, 'dumpPath and dumpFlags are mutually exclusive');
       const name = `${parent}/migrationJobs/${id}`;
-      if (!id || (ctx.body?.type !== 'CONTINUOUS' && ctx.body?.type !== 'ONE_TIME'))
-        throw new ApiError(400, 'migrationJobId and type are required');
-      for (const ref of [ctx.body.source, ctx.body.destination])
-        if (!f.resources.has(`dms/${ref}`)) throw new ApiError(400, `connection profile ${ref} does not exist`);
-      if (f.resources.has(`dms/${name}`)) throw new ApiError(409, `migration job ${id} already exists`);
-      f.resources.set(`dms/${name}`, { ...ctx.body, name, state: 'CREATING' });
-      return lro(parent, () => (job(name).state = 'NOT_STARTED'));
+      if (f.resources.has(key(name))) throw new ApiError(409, `migration job ${id} already exists`);
+      const now = new Date().toISOString();
+      f.resources.set(key(name), { ...body, name, state: 'CREATING', createTime: now, updateTime: now });
+      return lro(parent, name, 'create', () => (job(name).state = 'NOT_STARTED'));
     }),
   );
+
+  /** A job action: `run` checks the state the docs allow it in and says what its operation does. */
   const action = (verb: string, run: (j: FakeJob, ctx: Ctx) => { finish?: () => unknown; error?: string }) =>
     f.route('POST', new RegExp(`${base}/migrationJobs/${SEG}:${verb}$`), `${JOBS}.${verb}`, (ctx) => {
-      const j = job(ctx.path.slice(4, -(verb.length + 1)));
+      const name = ctx.path.slice(4, -(verb.length + 1));
+      const j = job(name);
+      jobView(j, b);
       const { finish, error } = run(j, ctx);
-      return lro(ctx.params[0], finish, error);
+      return lro(ctx.params[0], name, verb, finish, error);
     });
+  const refuse = (j: FakeJob, verb: string, allowed: string) =>
+    new ApiError(
+      400,
+      `FAILED_PRECONDITION: migration job is ${j.state}${j.phase ? `/${j.phase}` : ''}; ${verb} needs ${allowed}`,
+    );
+
+  // verify: the "test the migration job" step before start; it changes nothing.
   action('verify', (j) => {
-    const src = f.resources.get(`dms/${j.source}`);
+    if (!['DRAFT', 'NOT_STARTED', 'STOPPED', 'FAILED'].includes(j.state))
+      throw refuse(j, 'verify', 'a job not running');
+    const src = f.resources.get(key(j.source ?? ''));
     const host = (src?.mysql ?? src?.postgresql)?.host;
-    return { error: b.unreachableHosts.has(host) ? `source ${host} is not reachable from DMS` : undefined };
+    if (b.unreachableHosts.has(host)) return { error: `CONNECTION_FAILURE: source ${host} is not reachable from DMS` };
+    // Private-IP destinations are reached through VPC peering with the job's network.
+    if (existingDestination(j) && !j.vpcPeeringConnectivity)
+      return { error: 'CONNECTION_FAILURE: the destination has a private IP only; configure VPC peering' };
+    return {};
   });
+  // demoteDestination: before start, for an existing destination (REST demoteDestination; the
+  // "existing destination instance" procedure). The fake refuses a second demote to catch repeats.
+  action('demoteDestination', (j) => {
+    if (j.state !== 'NOT_STARTED') throw refuse(j, 'demoteDestination', 'NOT_STARTED');
+    if (!existingDestination(j))
+      throw new ApiError(400, 'FAILED_PRECONDITION: the destination is not an existing instance');
+    if (j._demoted || j._demoting)
+      throw new ApiError(
+        400,
+        `FAILED_PRECONDITION: the destination is already ${j._demoted ? 'demoted' : 'being demoted'}`,
+      );
+    j._demoting = true;
+    return { finish: () => Object.assign(j, { _demoted: true, _demoting: false }) };
+  });
+  // start: only NOT_STARTED ("Not started: Start"); an existing destination must be demoted first.
   action('start', (j) => {
-    if (!['NOT_STARTED', 'STOPPED'].includes(j.state)) throw new ApiError(400, `job is ${j.state}; cannot start`);
+    if (j.state !== 'NOT_STARTED') throw refuse(j, 'start', 'NOT_STARTED (a stopped job is resumed)');
+    if (existingDestination(j) && !j._demoted)
+      throw new ApiError(
+        400,
+        'FAILED_PRECONDITION: demote the existing destination first (migrationJobs.demoteDestination)',
+      );
     j.state = 'STARTING';
-    return { finish: () => Object.assign(j, { state: 'RUNNING', phase: 'FULL_DUMP', runningSince: Date.now() }) };
+    return { finish: () => Object.assign(j, { state: 'RUNNING', phase: 'FULL_DUMP', _runningSince: Date.now() }) };
   });
-  action('promote', (j) => {
-    const view = jobView(j, b);
-    if (j.state !== 'RUNNING' || view.phase !== 'CDC')
-      throw new ApiError(400, `job is ${j.state}/${view.phase}; promote needs RUNNING/CDC`);
-    j.phase = 'PROMOTE_IN_PROGRESS';
-    return { finish: () => Object.assign(j, { state: 'COMPLETED' }) };
+  // resume: a job stopped in CDC ("Resume: migration jobs stopped during the CDC phase").
+  action('resume', (j) => {
+    if (j.state !== 'STOPPED' || j.phase !== 'CDC') throw refuse(j, 'resume', 'STOPPED in phase CDC');
+    j.state = 'RESUMING';
+    return { finish: () => Object.assign(j, { state: 'RUNNING', _stoppedAt: undefined }) };
   });
+  // restart: failed, or stopped during the full dump; the dump starts over.
+  action('restart', (j) => {
+    if (!(j.state === 'FAILED' || (j.state === 'STOPPED' && j.phase === 'FULL_DUMP')))
+      throw refuse(j, 'restart', 'FAILED, or STOPPED in FULL_DUMP');
+    j.state = 'RESTARTING';
+    return {
+      finish: () =>
+        Object.assign(j, { state: 'RUNNING', phase: 'FULL_DUMP', _runningSince: Date.now(), _stoppedAt: undefined }),
+    };
+  });
+  // stop: "Running: Stop" (Starting/Resuming offer only Delete).
   action('stop', (j) => {
-    if (!['RUNNING', 'STARTING'].includes(j.state)) throw new ApiError(400, `job is ${j.state}; cannot stop`);
+    if (j.state !== 'RUNNING') throw refuse(j, 'stop', 'RUNNING');
     j.state = 'STOPPING';
-    return { finish: () => Object.assign(j, { state: 'STOPPED' }) };
+    return { finish: () => Object.assign(j, { state: 'STOPPED', _stoppedAt: Date.now() }) };
   });
-  f.route(
-    'DELETE',
-    new RegExp(`${base}/migrationJobs/${SEG}$`),
-    `${JOBS}.delete`,
-    ({ path, params: [parent], query }) => {
-      const j = job(path.slice(4));
-      if (j.state === 'RUNNING' && query.get('force') !== 'true')
-        throw new ApiError(400, 'job is running; stop it or use force');
-      return lro(parent, () => f.resources.delete(`dms/${path.slice(4)}`));
-    },
+  // promote: in phase CDC ("after the full dump phase has completed and the migration job is in CDC
+  // phase, the option for promotion is available"); Running, Stopped and Failed jobs offer it.
+  action('promote', (j) => {
+    if (!['RUNNING', 'STOPPED', 'FAILED'].includes(j.state) || j.phase !== 'CDC')
+      throw refuse(j, 'promote', 'phase CDC');
+    Object.assign(j, { state: 'RUNNING', phase: 'PROMOTE_IN_PROGRESS' });
+    return {
+      finish: () => Object.assign(j, { state: 'COMPLETED', phase: undefined, endTime: new Date().toISOString() }),
+    };
+  });
+
+  // delete: "The destination CloudSQL connection profile is always deleted with the migration job.
+  // In case of force delete, the destination CloudSQL replica database is also deleted."
+  f.route('DELETE', new RegExp(`${base}/migrationJobs/${SEG}$`), `${JOBS}.delete`, (ctx) =>
+    f.idempotent(ctx, () => {
+      checkRequestId(ctx);
+      const [parent, project] = ctx.params;
+      const name = ctx.path.slice(4);
+      const j = job(name);
+      const force = ctx.query.get('force') === 'true';
+      if (['RUNNING', 'STARTING', 'RESUMING', 'RESTARTING', 'STOPPING'].includes(j.state) && !force)
+        throw refuse(j, 'delete without force', 'the job stopped first');
+      const dst = destinationOf(j);
+      j.state = 'DELETING';
+      return lro(parent, name, 'delete', () => {
+        f.resources.delete(key(name));
+        f.resources.delete(key(j.destination ?? ''));
+        if (!force) return;
+        if (dst.cloudSqlId) f.resources.delete(`sql/${project}/${dst.cloudSqlId}`);
+        if (dst.alloydbClusterId) {
+          const cluster = `alloydb/${parent}/clusters/${dst.alloydbClusterId}`;
+          for (const k of [...f.resources.keys()])
+            if (k === cluster || k.startsWith(`${cluster}/`)) f.resources.delete(k);
+        }
+      });
+    }),
   );
 }

@@ -5,36 +5,55 @@ import { jobView, type DmsBehaviour, type FakeJob } from './routes-dms';
 
 const SEG = '([^/:]+)';
 
+/**
+ * The DMS lag metrics (datamigration.googleapis.com/migration_job/max_replica_sec_lag and
+ * max_replica_bytes_lag, https://cloud.google.com/monitoring/api/metrics_gcp#gcp-datamigration):
+ * "sampled every 60 seconds; after sampling, data is not visible for up to 180 seconds". Points
+ * lie on the job's sampling grid from the start of CDC, and a point is served only once its
+ * publication delay has passed; both periods come from DmsBehaviour (short in tests).
+ */
 export function monitoringRoutes(f: FakeGcp, b: DmsBehaviour): void {
   f.route('GET', new RegExp(`^/v3/projects/${SEG}/timeSeries$`), 'monitoring.projects.timeSeries.list', ({ query }) => {
     const filter = query.get('filter') ?? '';
     const metric = /metric\.type\s*=\s*"([^"]+)"/.exec(filter)?.[1];
     const jobId = /resource\.labels\.migration_job_id\s*=\s*"([^"]+)"/.exec(filter)?.[1];
-    if (!metric || !query.get('interval.endTime'))
-      throw new ApiError(400, 'filter with metric.type and interval.endTime are required');
+    const endParam = query.get('interval.endTime');
+    if (!metric || !endParam) throw new ApiError(400, 'filter with metric.type and interval.endTime are required');
     const entry = [...f.resources.entries()].find(
       ([k]) => k.startsWith('dms/') && k.endsWith(`/migrationJobs/${jobId}`),
     );
     if (!entry) return ok({ timeSeries: [] });
-    const job = entry[1] as FakeJob & { runningSince?: number };
-    const view = jobView(job, b);
-    if (view.state !== 'RUNNING' || !job.runningSince || view.phase === 'FULL_DUMP') return ok({ timeSeries: [] });
-    const cdcSince = job.runningSince + b.fullDumpMs;
+    const job = entry[1] as FakeJob;
+    jobView(job, b);
+    if (!job._cdcSince) return ok({ timeSeries: [] });
+    const period = b.lagSamplePeriodMs ?? 1000;
+    const delay = b.lagPublishDelayMs ?? 0;
     const now = Date.now();
-    const points = [0, 1, 2, 3, 4].map((ago) => {
-      const at = now - ago * 1000;
-      const lag = Math.max(0.3, b.lagStartSeconds - (b.lagDecayPerSecond * Math.max(0, at - cdcSince)) / 1000);
+    const parseTime = (v: string | null) => (v ? (/^\d+$/.test(v) ? Number(v) * 1000 : Date.parse(v)) : NaN);
+    const startParam = parseTime(query.get('interval.startTime'));
+    const from = Math.max(job._cdcSince, Number.isFinite(startParam) ? startParam : 0);
+    // Sampling stops while the job is not replicating.
+    const until = Math.min(parseTime(endParam) || now, now - delay, job._stoppedAt ?? Infinity);
+    const points = [];
+    for (let k = Math.ceil((from - job._cdcSince) / period); job._cdcSince + k * period <= until; k++) {
+      const at = job._cdcSince + k * period;
+      const lag = Math.max(0, b.lagStartSeconds - (b.lagDecayPerSecond * (at - job._cdcSince)) / 1000);
       const value = metric.endsWith('bytes_lag')
         ? { int64Value: String(Math.round(lag * 4096)) }
         : { doubleValue: lag };
-      return { interval: { startTime: new Date(at - 1000).toISOString(), endTime: new Date(at).toISOString() }, value };
-    });
+      points.unshift({
+        interval: { startTime: new Date(at - period).toISOString(), endTime: new Date(at).toISOString() },
+        value,
+      });
+    }
+    if (!points.length) return ok({ timeSeries: [] });
     return ok({
       timeSeries: [
         {
           metric: { type: metric },
           resource: { type: 'datamigration.googleapis.com/MigrationJob', labels: { migration_job_id: jobId } },
-          points,
+          // Newest first, as timeSeries.list returns points.
+          points: points.slice(0, 100),
         },
       ],
     });
