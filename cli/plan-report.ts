@@ -54,7 +54,8 @@ export function planOperations(
   if (!platform) throw new Error(`platform ${plan.platform} is not available to describe`);
   return byPriority(plan.databases).map((db) => ({
     database: db,
-    capacity: { mode: capacityMode(db.priority), workers: workerCount(db.sizeGb) },
+    // On gcp the machine type decides whether calendar mode is offered at all (common/capacity.ts).
+    capacity: { mode: capacityMode(db.priority, plan.gcp?.machineType), workers: workerCount(db.sizeGb) },
     operations: withApproval(platform.describe(taskFor(plan, migrationId, db)), approval(plan, migrationId, db)),
   }));
 }

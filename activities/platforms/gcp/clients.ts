@@ -87,6 +87,18 @@ export class GcpClients {
       () => new (libs.compute().InstanceGroupManagerResizeRequestsClient)(this.gaxOptions() as any),
     );
   }
+  get instanceTemplates() {
+    return this.once('instanceTemplates', () => new (libs.compute().InstanceTemplatesClient)(this.gaxOptions() as any));
+  }
+  get instanceGroupManagers() {
+    return this.once(
+      'instanceGroupManagers',
+      () => new (libs.compute().InstanceGroupManagersClient)(this.gaxOptions() as any),
+    );
+  }
+  get globalOperations() {
+    return this.once('globalOperations', () => new (libs.compute().GlobalOperationsClient)(this.gaxOptions() as any));
+  }
   get zoneOperations() {
     return this.once('zoneOperations', () => new (libs.compute().ZoneOperationsClient)(this.gaxOptions() as any));
   }

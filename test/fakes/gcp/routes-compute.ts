@@ -1,84 +1,383 @@
-// Compute v1: future reservations (calendar mode), managed-instance-group resize requests
-// (flex-start) and zone operations. Shapes from the compute v1 protos in @google-cloud/compute
-// (google/cloud/compute/v1/compute.proto; REST: https://cloud.google.com/compute/docs/reference/rest/v1).
-// Which of Google's rules it does not enforce yet (enums, required fields, state machines) is issue 10.
-import { ApiError, ok, renderOp, type FakeGcp } from './server';
+// Compute v1: instance templates, managed instance groups and their resize requests (flex-start),
+// future reservations (calendar mode), zone and global operations. Shapes from the compute v1
+// protos in @google-cloud/compute (google/cloud/compute/v1/compute.proto; REST:
+// https://cloud.google.com/compute/docs/reference/rest/v1). Each rule names the page it follows.
+// Knobs for tests: resources `compute:decline/<future reservation>` (Google declines it) and
+// `compute:fail/<resize request>` (no capacity: the request ends FAILED).
+/* eslint-disable @typescript-eslint/no-explicit-any -- the fake keeps REST JSON as it comes */
+import { ApiError, ok, renderOp, type Ctx, type FakeGcp } from './server';
 
 const SEG = '([^/:]+)';
 const RR = 'compute.instanceGroupManagerResizeRequests';
+const DAY = 86_400_000;
+
+/**
+ * Calendar mode takes GPU (A4X, A4, A3) and H4D machine series, 1 to 80 GPU VMs, for 1 to 90 days,
+ * starting from a day to 60 days ahead; once submitted it cannot be cancelled, deleted or modified.
+ * https://cloud.google.com/compute/docs/instances/future-reservations-calendar-mode-overview
+ * https://cloud.google.com/compute/docs/instances/create-future-reservations-calendar-mode
+ */
+const CALENDAR_SERIES = ['a4x', 'a4', 'a3', 'h4d'];
+/** Reads of a resource before it moves one state on (a fake clock). */
+const STEP_POLLS = 1;
+
+const bad = (m: string) => new ApiError(400, m);
+const series = (machineType: string) => machineType.split('/').pop()!.split('-')[0].toLowerCase();
+const seconds = (d: { seconds?: string | number } | undefined) => Number(d?.seconds ?? 0);
 
 export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
   const zone = `^/compute/v1/projects/${SEG}/zones/${SEG}`;
-  const op = (z: string, finish?: () => unknown) => ok(renderOp(f.operation('compute', finish, { zone: z })));
+  const global = `^/compute/v1/projects/${SEG}/global`;
+  const op = (z: string | undefined, finish?: () => unknown) =>
+    ok(renderOp(f.operation('compute', finish, z ? { zone: z } : {})));
+  const need = (v: unknown, field: string) => {
+    if (v === undefined || v === null || v === '') throw bad(`Required field '${field}' not specified`);
+  };
+  const insert = (ctx: Ctx, make: () => ReturnType<typeof ok>) => f.idempotent(ctx, make);
 
+  // ---- instanceTemplates (global) ----
+  const tKey = (p: string, t: string) => `it/${p}/${t}`;
+  f.route(
+    'GET',
+    new RegExp(`${global}/instanceTemplates/${SEG}$`),
+    'compute.instanceTemplates.get',
+    ({ params: [p, t] }) => {
+      const it = f.resources.get(tKey(p, t));
+      if (!it) throw new ApiError(404, `The resource 'projects/${p}/global/instanceTemplates/${t}' was not found`);
+      return ok(it);
+    },
+  );
+  f.route('POST', new RegExp(`${global}/instanceTemplates$`), 'compute.instanceTemplates.insert', (ctx) =>
+    insert(ctx, () => {
+      const [p] = ctx.params;
+      const b = ctx.body ?? {};
+      need(b.name, 'resource.name');
+      need(b.properties?.machineType, 'resource.properties.machineType');
+      // The machine type of a template is a bare name (InstanceProperties.machine_type), not a URL.
+      if (String(b.properties.machineType).includes('/'))
+        throw bad('Invalid value for field resource.properties.machineType: must be a machine type name');
+      const s = b.properties?.scheduling ?? {};
+      // about-flex-start-vms: FLEX_START needs a termination action and a max run duration of at most 7 days.
+      if (s.provisioningModel === 'FLEX_START') {
+        if (!s.instanceTerminationAction) throw bad('FLEX_START requires scheduling.instanceTerminationAction');
+        if (seconds(s.maxRunDuration) <= 0 || seconds(s.maxRunDuration) > 7 * 86_400)
+          throw bad('FLEX_START requires scheduling.maxRunDuration of at most 7 days');
+      }
+      if (f.resources.has(tKey(p, b.name)))
+        throw new ApiError(409, `The resource 'projects/${p}/global/instanceTemplates/${b.name}' already exists`);
+      return op(undefined, () =>
+        f.resources.set(tKey(p, b.name), {
+          kind: 'compute#instanceTemplate',
+          ...b,
+          selfLink: `projects/${p}/global/instanceTemplates/${b.name}`,
+        }),
+      );
+    }),
+  );
+  f.route('DELETE', new RegExp(`${global}/instanceTemplates/${SEG}$`), 'compute.instanceTemplates.delete', (ctx) =>
+    insert(ctx, () => {
+      const [p, t] = ctx.params;
+      if (!f.resources.has(tKey(p, t)))
+        throw new ApiError(404, `The resource 'projects/${p}/global/instanceTemplates/${t}' was not found`);
+      // A template a MIG uses cannot be deleted (resourceInUseByAnotherResource).
+      const user = [...f.resources.entries()].find(
+        ([k, v]) => k.startsWith(`mig/${p}/`) && String(v.instanceTemplate).endsWith(`/instanceTemplates/${t}`),
+      );
+      if (user) throw bad(`The instance_template resource '${t}' is already being used by '${user[1].name}'`);
+      return op(undefined, () => f.resources.delete(tKey(p, t)));
+    }),
+  );
+  f.route('GET', new RegExp(`${global}/operations/${SEG}$`), 'compute.globalOperations.get', ({ params: [, o] }) =>
+    ok(renderOp(f.poll(o))),
+  );
+
+  // ---- instanceGroupManagers (zonal) ----
+  const mKey = (p: string, z: string, m: string) => `mig/${p}/${z}/${m}`;
+  const vmKey = (p: string, z: string, m: string) => `compute:vms/${p}/${z}/${m}`;
+  /** A MIG named in createFakeGcp's `migs` exists already, made by someone else. */
+  const getMig = (p: string, z: string, m: string) => {
+    if (!f.resources.has(mKey(p, z, m)) && migs.has(m))
+      f.resources.set(mKey(p, z, m), {
+        kind: 'compute#instanceGroupManager',
+        name: m,
+        description: 'operator-managed workers',
+        instanceTemplate: `projects/${p}/global/instanceTemplates/operator-template`,
+        targetSize: 2,
+        zone: z,
+      });
+    const mig = f.resources.get(mKey(p, z, m));
+    if (!mig)
+      throw new ApiError(404, `The resource 'projects/${p}/zones/${z}/instanceGroupManagers/${m}' was not found`);
+    return mig;
+  };
+  f.route(
+    'GET',
+    new RegExp(`${zone}/instanceGroupManagers/${SEG}$`),
+    'compute.instanceGroupManagers.get',
+    ({ params: [p, z, m] }) => ok(getMig(p, z, m)),
+  );
+  f.route('POST', new RegExp(`${zone}/instanceGroupManagers$`), 'compute.instanceGroupManagers.insert', (ctx) =>
+    insert(ctx, () => {
+      const [p, z] = ctx.params;
+      const b = ctx.body ?? {};
+      need(b.name, 'resource.name');
+      need(b.instanceTemplate ?? b.versions?.[0]?.instanceTemplate, 'resource.instanceTemplate');
+      need(b.baseInstanceName, 'resource.baseInstanceName');
+      const t = String(b.instanceTemplate).split('/').pop()!;
+      if (!f.resources.has(tKey(p, t)))
+        throw bad(`The resource 'projects/${p}/global/instanceTemplates/${t}' was not found`);
+      if (f.resources.has(mKey(p, z, b.name)) || migs.has(b.name))
+        throw new ApiError(
+          409,
+          `The resource 'projects/${p}/zones/${z}/instanceGroupManagers/${b.name}' already exists`,
+        );
+      return op(z, () => {
+        f.resources.set(mKey(p, z, b.name), {
+          kind: 'compute#instanceGroupManager',
+          targetSize: 0,
+          ...b,
+          zone: z,
+          status: {},
+        });
+        f.resources.set(vmKey(p, z, b.name), []);
+      });
+    }),
+  );
+  f.route(
+    'DELETE',
+    new RegExp(`${zone}/instanceGroupManagers/${SEG}$`),
+    'compute.instanceGroupManagers.delete',
+    (ctx) =>
+      insert(ctx, () => {
+        const [p, z, m] = ctx.params;
+        getMig(p, z, m);
+        // instanceGroupManagers.delete: "deletes the group and all instances it manages".
+        return op(z, () => {
+          f.resources.delete(mKey(p, z, m));
+          f.resources.delete(vmKey(p, z, m));
+          for (const k of [...f.resources.keys()]) if (k.startsWith(`rr/${p}/${z}/${m}/`)) f.resources.delete(k);
+        });
+      }),
+  );
+  f.route(
+    'POST',
+    new RegExp(`${zone}/instanceGroupManagers/${SEG}/listManagedInstances$`),
+    'compute.instanceGroupManagers.listManagedInstances',
+    ({ params: [p, z, m] }) => {
+      getMig(p, z, m);
+      const vms: string[] = f.resources.get(vmKey(p, z, m)) ?? [];
+      return ok({
+        managedInstances: vms.map((name) => ({
+          instance: `projects/${p}/zones/${z}/instances/${name}`,
+          currentAction: 'NONE',
+          instanceStatus: 'RUNNING',
+        })),
+      });
+    },
+  );
+
+  // ---- resize requests (flex-start) ----
+  // about-resize-requests-mig: ACCEPTED → CREATING → SUCCEEDED (the MIG's target size grows by
+  // resizeBy and the VMs are created all at once) or FAILED; cancel only while ACCEPTED or CREATING;
+  // delete refused while ACCEPTED or CREATING; deleting a request leaves the VMs it created.
+  const rr = `${zone}/instanceGroupManagers/${SEG}/resizeRequests`;
+  const rKey = (p: string, z: string, m: string, r: string) => `rr/${p}/${z}/${m}/${r}`;
+  const advance = (p: string, z: string, m: string, res: any) => {
+    if (!['ACCEPTED', 'CREATING'].includes(res.state) || ++res._reads < STEP_POLLS) return;
+    res._reads = 0;
+    if (f.resources.has(`compute:fail/${res.name}`)) {
+      res.state = 'FAILED';
+      res.status = {
+        error: { errors: [{ code: 'ZONE_RESOURCE_POOL_EXHAUSTED', message: 'no capacity within the wait' }] },
+      };
+    } else if (res.state === 'ACCEPTED') res.state = 'CREATING';
+    else {
+      res.state = 'SUCCEEDED';
+      const mig = f.resources.get(mKey(p, z, m));
+      const vms: string[] = f.resources.get(vmKey(p, z, m)) ?? [];
+      for (let i = 0; i < res.resizeBy; i++) vms.push(`${mig.baseInstanceName}-${res.name}-${i}`);
+      f.resources.set(vmKey(p, z, m), vms);
+      mig.targetSize = (mig.targetSize ?? 0) + res.resizeBy;
+    }
+  };
+  const getRr = (p: string, z: string, m: string, r: string) => {
+    getMig(p, z, m);
+    const res = f.resources.get(rKey(p, z, m, r));
+    if (!res)
+      throw new ApiError(
+        404,
+        `The resource 'projects/${p}/zones/${z}/instanceGroupManagers/${m}/resizeRequests/${r}' was not found`,
+      );
+    return res;
+  };
+  const render = ({ _reads, ...res }: Record<string, unknown>) => (void _reads, res);
+  f.route('GET', new RegExp(`${rr}/${SEG}$`), `${RR}.get`, ({ params: [p, z, m, r] }) => {
+    const res = getRr(p, z, m, r);
+    advance(p, z, m, res);
+    return ok(render(res));
+  });
+  f.route('POST', new RegExp(`${rr}$`), `${RR}.insert`, (ctx) =>
+    insert(ctx, () => {
+      const [p, z, m] = ctx.params;
+      const mig = getMig(p, z, m);
+      const b = ctx.body ?? {};
+      need(b.name, 'resource.name');
+      if (!b.resizeBy === !b.instances?.length) throw bad('Exactly one of resizeBy or instances must be set');
+      const run = seconds(b.requestedRunDuration);
+      if (run < 600 || run > 7 * 86_400) throw bad('requestedRunDuration must be between 10 minutes and 7 days');
+      // create-mig-with-flex-start-vms: the group's template must use FLEX_START, and no autoscaler.
+      const t = f.resources.get(tKey(p, String(mig.instanceTemplate).split('/').pop()!));
+      if (t?.properties?.scheduling?.provisioningModel !== 'FLEX_START')
+        throw bad(`Resize requests need a MIG whose instance template uses the FLEX_START provisioning model`);
+      if (mig.status?.autoscaler) throw bad('Resize requests are not supported in a MIG with an autoscaler');
+      if (f.resources.has(rKey(p, z, m, b.name)))
+        throw new ApiError(
+          409,
+          `The resource 'projects/${p}/zones/${z}/instanceGroupManagers/${m}/resizeRequests/${b.name}' already exists`,
+        );
+      return op(z, () =>
+        f.resources.set(rKey(p, z, m, b.name), {
+          kind: 'compute#instanceGroupManagerResizeRequest',
+          ...b,
+          state: 'ACCEPTED',
+          zone: z,
+          _reads: 0,
+        }),
+      );
+    }),
+  );
+  f.route('POST', new RegExp(`${rr}/${SEG}/cancel$`), `${RR}.cancel`, (ctx) =>
+    insert(ctx, () => {
+      const [p, z, m, r] = ctx.params;
+      const res = getRr(p, z, m, r);
+      if (res.state !== 'ACCEPTED' && res.state !== 'CREATING')
+        throw bad(`resize request ${r} is ${res.state}; only ACCEPTED or CREATING can be cancelled`);
+      return op(z, () => (res.state = 'CANCELLED'));
+    }),
+  );
+  f.route('DELETE', new RegExp(`${rr}/${SEG}$`), `${RR}.delete`, (ctx) =>
+    insert(ctx, () => {
+      const [p, z, m, r] = ctx.params;
+      const res = getRr(p, z, m, r);
+      if (res.state === 'ACCEPTED' || res.state === 'CREATING')
+        throw bad(`resize request ${r} is ${res.state}; cancel it before deleting`);
+      return op(z, () => f.resources.delete(rKey(p, z, m, r)));
+    }),
+  );
+
+  // ---- future reservations ----
+  // FutureReservationStatus.ProcurementStatus: SUBMITTED requests go PENDING_APPROVAL → APPROVED →
+  // PROVISIONING (after start_time, reservations being created) → FULFILLED, or DECLINED.
+  const frKey = (p: string, z: string, n: string) => `fr/${p}/${z}/${n}`;
+  const getFr = (p: string, z: string, n: string) => {
+    const fr = f.resources.get(frKey(p, z, n));
+    if (!fr) throw new ApiError(404, `The resource 'projects/${p}/zones/${z}/futureReservations/${n}' was not found`);
+    return fr;
+  };
+  const NEXT: Record<string, string> = {
+    PENDING_APPROVAL: 'APPROVED',
+    APPROVED: 'PROVISIONING',
+    PROVISIONING: 'FULFILLED',
+  };
+  const step = (p: string, z: string, fr: any) => {
+    const s = fr.status.procurementStatus;
+    if (!NEXT[s] || ++fr._reads < STEP_POLLS) return;
+    fr._reads = 0;
+    if (s === 'PENDING_APPROVAL' && f.resources.has(`compute:decline/${fr.name}`))
+      return void (fr.status.procurementStatus = 'DECLINED');
+    fr.status.procurementStatus = NEXT[s];
+    if (NEXT[s] === 'FULFILLED') {
+      // At the start time Compute Engine creates the reservation(s) (auto-created reservations).
+      const res = fr.reservationName ?? `${fr.name}-${Date.now()}`;
+      const url = `projects/${p}/zones/${z}/reservations/${res}`;
+      fr.status.autoCreatedReservations = [url];
+      fr.status.fulfilledCount = fr.specificSkuProperties.totalCount;
+      f.resources.set(`res/${p}/${z}/${res}`, { kind: 'compute#reservation', name: res, zone: z, selfLink: url });
+    }
+  };
   f.route(
     'GET',
     new RegExp(`${zone}/futureReservations/${SEG}$`),
     'compute.futureReservations.get',
     ({ params: [p, z, n] }) => {
-      const fr = f.resources.get(`fr/${p}/${z}/${n}`);
-      if (!fr) throw new ApiError(404, `future reservation ${n} not found`);
-      return ok(fr);
+      const fr = getFr(p, z, n);
+      step(p, z, fr);
+      return ok(render(fr));
     },
   );
   f.route('POST', new RegExp(`${zone}/futureReservations$`), 'compute.futureReservations.insert', (ctx) =>
-    f.idempotent(ctx, () => {
+    insert(ctx, () => {
       const [p, z] = ctx.params;
-      const name = ctx.body?.name;
-      if (!name || !ctx.body?.specificSkuProperties?.totalCount || !ctx.body?.timeWindow?.startTime)
-        throw new ApiError(400, 'name, specificSkuProperties.totalCount and timeWindow are required');
-      if (f.resources.has(`fr/${p}/${z}/${name}`)) throw new ApiError(409, `future reservation ${name} already exists`);
+      const b = ctx.body ?? {};
+      need(b.name, 'resource.name');
+      need(b.timeWindow?.startTime, 'resource.timeWindow.startTime');
+      if (!b.timeWindow.endTime && !b.timeWindow.duration)
+        throw bad("Required field 'resource.timeWindow.endTime' not specified");
+      const sku = b.specificSkuProperties;
+      if (!sku?.sourceInstanceTemplate)
+        need(sku?.instanceProperties?.machineType, 'resource.specificSkuProperties.instanceProperties.machineType');
+      need(sku?.totalCount, 'resource.specificSkuProperties.totalCount');
+      const start = Date.parse(b.timeWindow.startTime);
+      const end = b.timeWindow.endTime
+        ? Date.parse(b.timeWindow.endTime)
+        : start + seconds(b.timeWindow.duration) * 1000;
+      if (!(end > start)) throw bad('timeWindow.endTime must be after timeWindow.startTime');
+      if (b.reservationMode === 'CALENDAR') {
+        const mt = sku.instanceProperties?.machineType ?? '';
+        if (!CALENDAR_SERIES.includes(series(mt)))
+          throw bad(
+            `Calendar mode does not offer machine type ${mt}: ` +
+              `only the ${CALENDAR_SERIES.join(', ')} machine series (GPU and H4D VMs)`,
+          );
+        if (Number(sku.totalCount) < 1 || Number(sku.totalCount) > 80)
+          throw bad('Calendar mode reserves 1 to 80 GPU VMs per request');
+        const days = (end - start) / DAY;
+        if (days < 1 || days > 90) throw bad(`Calendar mode reserves for 1 to 90 days, not ${days.toFixed(2)}`);
+        const ahead = (start - Date.now()) / DAY;
+        if (ahead < 1 - 1 / 24 || ahead > 60)
+          throw bad(
+            `Calendar mode requests start 1 to 60 days ahead; timeWindow.startTime is ${ahead.toFixed(2)} days ahead`,
+          );
+      }
+      if (f.resources.has(frKey(p, z, b.name)))
+        throw new ApiError(409, `The resource 'projects/${p}/zones/${z}/futureReservations/${b.name}' already exists`);
+      const submitted = b.planningStatus === 'SUBMITTED';
       return op(z, () =>
-        f.resources.set(`fr/${p}/${z}/${name}`, { ...ctx.body, status: { procurementStatus: 'APPROVED' } }),
+        f.resources.set(frKey(p, z, b.name), {
+          kind: 'compute#futureReservation',
+          ...b,
+          zone: z,
+          status: { procurementStatus: submitted ? 'PENDING_APPROVAL' : 'DRAFTING' },
+          _reads: 0,
+        }),
       );
     }),
   );
-  f.route(
-    'DELETE',
-    new RegExp(`${zone}/futureReservations/${SEG}$`),
-    'compute.futureReservations.delete',
-    ({ params: [p, z, n] }) => {
-      if (!f.resources.has(`fr/${p}/${z}/${n}`)) throw new ApiError(404, `future reservation ${n} not found`);
-      return op(z, () => f.resources.delete(`fr/${p}/${z}/${n}`));
-    },
-  );
-
-  const rr = `${zone}/instanceGroupManagers/${SEG}/resizeRequests`;
-  const mig = (p: string, z: string, m: string) => {
-    if (!migs.has(m))
-      throw new ApiError(404, `instance group manager projects/${p}/zones/${z}/instanceGroupManagers/${m} not found`);
+  /** create-future-reservations-calendar-mode: a submitted calendar-mode request cannot be cancelled or deleted. */
+  const endable = (fr: any, verb: string) => {
+    if (fr.reservationMode === 'CALENDAR' && fr.planningStatus === 'SUBMITTED')
+      throw bad(`A calendar-mode future reservation cannot be ${verb} after it is submitted`);
   };
-  f.route('GET', new RegExp(`${rr}/${SEG}$`), `${RR}.get`, ({ params: [p, z, m, r] }) => {
-    mig(p, z, m);
-    const res = f.resources.get(`rr/${p}/${z}/${m}/${r}`);
-    if (!res) throw new ApiError(404, `resize request ${r} not found`);
-    return ok(res);
-  });
-  f.route('POST', new RegExp(`${rr}$`), `${RR}.insert`, (ctx) =>
-    f.idempotent(ctx, () => {
-      const [p, z, m] = ctx.params;
-      mig(p, z, m);
-      const name = ctx.body?.name;
-      if (!name || !ctx.body?.resizeBy) throw new ApiError(400, 'name and resizeBy are required');
-      if (f.resources.has(`rr/${p}/${z}/${m}/${name}`))
-        throw new ApiError(409, `resize request ${name} already exists`);
-      return op(z, () => f.resources.set(`rr/${p}/${z}/${m}/${name}`, { ...ctx.body, state: 'ACCEPTED' }));
+  f.route('POST', new RegExp(`${zone}/futureReservations/${SEG}/cancel$`), 'compute.futureReservations.cancel', (ctx) =>
+    insert(ctx, () => {
+      const [p, z, n] = ctx.params;
+      const fr = getFr(p, z, n);
+      endable(fr, 'cancelled');
+      if (['PROVISIONING', 'FULFILLED'].includes(fr.status.procurementStatus))
+        throw bad(`future reservation ${n} is ${fr.status.procurementStatus}; it can no longer be cancelled`);
+      return op(z, () => (fr.status.procurementStatus = 'CANCELLED'));
     }),
   );
-  f.route('POST', new RegExp(`${rr}/${SEG}/cancel$`), `${RR}.cancel`, ({ params: [p, z, m, r] }) => {
-    const res = f.resources.get(`rr/${p}/${z}/${m}/${r}`);
-    if (!res) throw new ApiError(404, `resize request ${r} not found`);
-    if (res.state !== 'ACCEPTED' && res.state !== 'CREATING')
-      throw new ApiError(400, `resize request ${r} is ${res.state}; only ACCEPTED or CREATING can be cancelled`);
-    return op(z, () => (res.state = 'CANCELLED'));
-  });
-  f.route('DELETE', new RegExp(`${rr}/${SEG}$`), `${RR}.delete`, ({ params: [p, z, m, r] }) => {
-    const res = f.resources.get(`rr/${p}/${z}/${m}/${r}`);
-    if (!res) throw new ApiError(404, `resize request ${r} not found`);
-    if (res.state === 'ACCEPTED' || res.state === 'CREATING')
-      throw new ApiError(400, `resize request ${r} is ${res.state}; cancel it before deleting`);
-    return op(z, () => f.resources.delete(`rr/${p}/${z}/${m}/${r}`));
-  });
+  f.route('DELETE', new RegExp(`${zone}/futureReservations/${SEG}$`), 'compute.futureReservations.delete', (ctx) =>
+    insert(ctx, () => {
+      const [p, z, n] = ctx.params;
+      const fr = getFr(p, z, n);
+      endable(fr, 'deleted');
+      // Deleting a (non-calendar) future reservation leaves its auto-created reservations in place.
+      return op(z, () => f.resources.delete(frKey(p, z, n)));
+    }),
+  );
+
   f.route('GET', new RegExp(`${zone}/operations/${SEG}$`), 'compute.zoneOperations.get', ({ params: [, , o] }) =>
     ok(renderOp(f.poll(o))),
   );

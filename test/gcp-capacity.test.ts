@@ -1,0 +1,280 @@
+// Dynamic Workload Scheduler capacity on gcp against the Compute fake, through the real
+// @google-cloud/compute clients: flex-start resize requests on the database's own FLEX_START
+// worker group, calendar-mode future reservations only for the machine series Google offers.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { effectiveSettings, validatePlan } from '../common/plan';
+import { gcpResourceNames } from '../common/naming';
+import { GcpClients } from '../activities/platforms/gcp/clients';
+import {
+  describeRelease,
+  describeReserve,
+  releaseGcpCapacity,
+  reserveGcpCapacity,
+} from '../activities/platforms/gcp/capacity';
+import { futureReservationRequest } from '../activities/platforms/gcp/calendar';
+import { computeClient, waitGlobalOperation, waitZoneOperation } from '../activities/platforms/gcp/compute-ops';
+import { resizeRequestRequest } from '../activities/platforms/gcp/flex-start';
+import {
+  ensureWorkerGroup,
+  groupRequest,
+  templateRequest,
+  workerGroupNames,
+} from '../activities/platforms/gcp/worker-group';
+import { MigrationError, type DatabaseTask } from '../activities/platforms/platform';
+import { createFakeGcp, fakeAuth, type FakeGcp } from './fakes/gcp';
+import { gcpPlan, PROJECT } from './helpers/gcp-plan';
+
+const ZONE = 'us-central1-a';
+const POLL = { intervalMs: 5, timeoutMs: 5_000 };
+let fake: FakeGcp;
+let c: GcpClients;
+
+/** The shared plan's database `i` (0 orders high, 1 ledger low), under its own migration id. */
+function task(migrationId: string, i = 1, machineType?: string): DatabaseTask {
+  const plan = validatePlan(gcpPlan());
+  const gcp = { ...plan.gcp!, ...(machineType ? { machineType } : {}) };
+  return {
+    migrationId,
+    platform: 'gcp',
+    database: plan.databases[i],
+    settings: effectiveSettings(plan, plan.databases[i]),
+    gcp,
+    requestScope: `${migrationId}-attempt-1`,
+  };
+}
+
+before(async () => {
+  fake = createFakeGcp().fake;
+  c = new GcpClients({ endpoint: await fake.start(), authClient: fakeAuth() });
+});
+after(async () => {
+  await c?.close();
+  await fake?.stop();
+});
+
+async function rejectsWith(p: Promise<unknown>, type: string, pattern: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof MigrationError, String(err));
+    assert.equal(err.type, type, err.message);
+    assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+const keys = (prefix: string) => [...fake.resources.keys()].filter((k) => k.startsWith(prefix));
+const vms = () => keys('compute:vms/').flatMap((k) => fake.resources.get(k) as string[]);
+
+test('flex-start: template, group and resize request are made once; reserve waits for SUCCEEDED', async () => {
+  const t = task('flex-once');
+  const from = fake.log.length;
+  const r = await reserveGcpCapacity(c, t, POLL);
+  assert.deepEqual(await reserveGcpCapacity(c, t, POLL), r);
+  assert.deepEqual(r, { name: gcpResourceNames('flex-once', 'ledger').resizeRequest, mode: 'flex-start', workers: 2 });
+  const changes = fake.changes(from).map((x) => x.method);
+  assert.deepEqual(changes, [
+    'compute.instanceTemplates.insert',
+    'compute.instanceGroupManagers.insert',
+    'compute.instanceGroupManagerResizeRequests.insert',
+  ]);
+  const g = workerGroupNames(t);
+  const [tpl] = await computeClient(c, 'instanceTemplates').get({ project: PROJECT, instanceTemplate: g.template });
+  assert.equal(tpl.properties?.scheduling?.provisioningModel, 'FLEX_START');
+  assert.equal(tpl.properties?.scheduling?.instanceTerminationAction, 'DELETE');
+  assert.equal(tpl.properties?.networkInterfaces?.[0]?.accessConfigs?.length ?? 0, 0, 'no external IP');
+  const [mig] = await computeClient(c, 'instanceGroupManagers').get({
+    project: PROJECT,
+    zone: ZONE,
+    instanceGroupManager: g.group,
+  });
+  assert.equal(mig.targetSize, 2, 'the resize request grew the group from 0');
+  assert.ok(!mig.status?.autoscaler);
+  assert.equal(vms().length >= 2, true);
+});
+
+test('flex-start release deletes the request and the group, leaving no VMs; twice is once', async () => {
+  const t = task('flex-release');
+  await reserveGcpCapacity(c, t, POLL);
+  const before = vms().length;
+  const from = fake.log.length;
+  await releaseGcpCapacity(c, t, POLL);
+  await releaseGcpCapacity(c, t, POLL);
+  assert.deepEqual(
+    fake.changes(from).map((x) => x.method),
+    [
+      'compute.instanceGroupManagerResizeRequests.delete',
+      'compute.instanceGroupManagers.delete',
+      'compute.instanceTemplates.delete',
+    ],
+  );
+  assert.equal(vms().length, before - 2, 'the workers went with the group');
+  assert.equal(keys(`mig/${PROJECT}/${ZONE}/${workerGroupNames(t).group}`).length, 0);
+});
+
+test('flex-start release cancels a request still waiting for capacity', async () => {
+  const t = task('flex-waiting');
+  await ensureWorkerGroup(c, t, POLL);
+  const [op] = await c.resizeRequests.insert(resizeRequestRequest(t));
+  await waitZoneOperation(c, t, op, POLL);
+  const from = fake.log.length;
+  await releaseGcpCapacity(c, t, POLL);
+  assert.deepEqual(
+    fake.changes(from).map((x) => x.method),
+    [
+      'compute.instanceGroupManagerResizeRequests.cancel',
+      'compute.instanceGroupManagerResizeRequests.delete',
+      'compute.instanceGroupManagers.delete',
+      'compute.instanceTemplates.delete',
+    ],
+  );
+});
+
+test('flex-start: a FAILED request is retryable CapacityUnavailable and is asked for again', async () => {
+  const t = task('flex-failed');
+  const name = gcpResourceNames('flex-failed', 'ledger').resizeRequest;
+  fake.resources.set(`compute:fail/${name}`, true);
+  await rejectsWith(reserveGcpCapacity(c, t, POLL), 'CapacityUnavailable', /is FAILED/);
+  fake.resources.delete(`compute:fail/${name}`);
+  // Each retry of the step is a new attempt, with new request ids (Google would replay the old ones).
+  const attempt = (n: number) => ({ ...t, requestScope: `flex-failed-attempt-${n}` });
+  // The next attempt finds the FAILED request, deletes it and hands back; the one after asks again.
+  await rejectsWith(reserveGcpCapacity(c, attempt(2), POLL), 'CapacityUnavailable', /ended FAILED; asking again/);
+  assert.equal((await reserveGcpCapacity(c, attempt(3), POLL)).mode, 'flex-start');
+  await releaseGcpCapacity(c, attempt(4), POLL);
+});
+
+test('high priority on a general-purpose machine type gets flex-start, and the dry run says why', async () => {
+  const t = task('high-e2', 0);
+  assert.equal(t.gcp!.machineType, 'e2-standard-4');
+  assert.match(describeReserve(t).at(-1)!.detail, /priority high, but calendar mode does not take e2-standard-4/);
+  assert.equal((await reserveGcpCapacity(c, t, POLL)).mode, 'flex-start');
+  assert.equal(
+    keys(`fr/`).filter((k) => k.includes(gcpResourceNames('high-e2', 'orders').futureReservation)).length,
+    0,
+  );
+  await releaseGcpCapacity(c, t, POLL);
+});
+
+test('the dry run lists exactly the changing calls of reserve and release (flex-start)', async () => {
+  const t = task('flex-dry-run');
+  const planned = [...describeReserve(t), ...describeRelease(t)].flatMap((o) => o.calls ?? []);
+  const from = fake.log.length;
+  await reserveGcpCapacity(c, t, POLL);
+  await releaseGcpCapacity(c, t, POLL);
+  assert.deepEqual(fake.changes(from), planned);
+});
+
+test('calendar mode: a CALENDAR request for an A3 machine type, awaited until FULFILLED, made once', async () => {
+  const t = task('cal-once', 0, 'a3-highgpu-8g');
+  const planned = [...describeReserve(t), ...describeRelease(t)].flatMap((o) => o.calls ?? []);
+  const from = fake.log.length;
+  const r = await reserveGcpCapacity(c, t, POLL);
+  assert.deepEqual(await reserveGcpCapacity(c, t, POLL), r);
+  assert.deepEqual(r, { name: gcpResourceNames('cal-once', 'orders').futureReservation, mode: 'calendar', workers: 8 });
+  const [fr] = await c.futureReservations.get({ project: PROJECT, zone: ZONE, futureReservation: r.name });
+  assert.equal(fr.reservationMode, 'CALENDAR');
+  assert.equal(fr.planningStatus, 'SUBMITTED');
+  assert.equal(fr.autoDeleteAutoCreatedReservations, true);
+  assert.equal(fr.status?.procurementStatus, 'FULFILLED');
+  assert.equal(fr.status?.autoCreatedReservations?.length, 1);
+  const start = Date.parse(fr.timeWindow!.startTime!);
+  assert.ok(start - Date.now() >= 23 * 3600_000, 'starts at least a day ahead');
+  assert.equal(Date.parse(fr.timeWindow!.endTime!) - start, 7 * 86_400_000);
+  // Release sends nothing: a submitted calendar-mode request cannot be cancelled or deleted.
+  await releaseGcpCapacity(c, t, POLL);
+  assert.deepEqual(fake.changes(from), planned);
+  assert.equal(planned.length, 1);
+});
+
+test('calendar mode: a DECLINED request is a permanent, clear error', async () => {
+  const t = task('cal-declined', 0, 'a4-highgpu-8g');
+  fake.resources.set(`compute:decline/${gcpResourceNames('cal-declined', 'orders').futureReservation}`, true);
+  await rejectsWith(reserveGcpCapacity(c, t, POLL), 'OperationFailed', /DECLINED.*8 x a4-highgpu-8g/);
+});
+
+test('the fake holds calendar mode to Google: machine series, lead time, no cancel or delete', async () => {
+  const t = task('cal-rules', 0, 'a3-highgpu-8g');
+  const e2 = futureReservationRequest(task('cal-rules', 0));
+  await assert.rejects(c.futureReservations.insert(e2), /does not offer machine type e2-standard-4/);
+  const soon = futureReservationRequest(t, Date.now() - 23 * 3600_000);
+  await assert.rejects(c.futureReservations.insert(soon), /start 1 to 60 days ahead/);
+  await reserveGcpCapacity(c, t, POLL);
+  const name = gcpResourceNames('cal-rules', 'orders').futureReservation;
+  await assert.rejects(
+    c.futureReservations.delete({ project: PROJECT, zone: ZONE, futureReservation: name }),
+    /cannot be deleted after it is submitted/,
+  );
+  await assert.rejects(
+    c.futureReservations.cancel({ project: PROJECT, zone: ZONE, futureReservation: name }),
+    /cannot be cancelled after it is submitted/,
+  );
+  // Resize requests only on a group whose template is FLEX_START.
+  const plain = {
+    ...task('rr-rules'),
+    gcp: { ...task('rr-rules').gcp!, migrationWorkerGroup: 'dbmig-migration-workers' },
+  };
+  await assert.rejects(
+    c.resizeRequests.insert({ ...resizeRequestRequest(plain), instanceGroupManager: 'dbmig-migration-workers' }),
+    /FLEX_START/,
+  );
+});
+
+test('a calendar request that exists with another size is refused, naming the field', async () => {
+  const t = task('cal-conflict', 0, 'a3-highgpu-8g');
+  const req = futureReservationRequest(t);
+  req.futureReservationResource!.specificSkuProperties!.totalCount = 3;
+  const [op] = await c.futureReservations.insert(req);
+  await waitZoneOperation(c, t, op, POLL);
+  await rejectsWith(
+    reserveGcpCapacity(c, t, POLL),
+    'AlreadyExistsMismatch',
+    /specificSkuProperties\.totalCount is 3.*8/,
+  );
+});
+
+test('a template that exists with another machine type is refused, naming the field', async () => {
+  const t = task('tpl-conflict');
+  const req = templateRequest(t);
+  req.instanceTemplateResource!.properties!.machineType = 'n2-standard-8';
+  req.requestId = undefined;
+  const [op] = await computeClient(c, 'instanceTemplates').insert(req);
+  await waitGlobalOperation(c, t, op, POLL);
+  await rejectsWith(
+    reserveGcpCapacity(c, t, POLL),
+    'AlreadyExistsMismatch',
+    /properties\.machineType is "n2-standard-8"/,
+  );
+});
+
+test('a group this migration did not make is refused and never deleted', async () => {
+  const t = task('mig-theirs');
+  // Someone made the group under our name, with a description that does not name this migration.
+  const tReq = { ...templateRequest(t), requestId: undefined };
+  const [tOp] = await computeClient(c, 'instanceTemplates').insert(tReq);
+  await waitGlobalOperation(c, t, tOp, POLL);
+  const gReq = groupRequest(t);
+  gReq.instanceGroupManagerResource!.description = 'made by an operator';
+  gReq.requestId = undefined;
+  const [gOp] = await computeClient(c, 'instanceGroupManagers').insert(gReq);
+  await waitZoneOperation(c, t, gOp, POLL);
+  await rejectsWith(reserveGcpCapacity(c, t, POLL), 'AlreadyExistsMismatch', /not created by this migration/);
+  const from = fake.log.length;
+  await releaseGcpCapacity(c, t, POLL);
+  assert.deepEqual(
+    fake.changes(from).filter((x) => x.method === 'compute.instanceGroupManagers.delete'),
+    [],
+    'the group is not ours',
+  );
+  assert.equal(keys(`mig/${PROJECT}/${ZONE}/${workerGroupNames(t).group}`).length, 1);
+});
+
+test('a lost insert response is retried with the same request id: one resize request', async () => {
+  const t = task('flex-lost');
+  fake.loseResponse('compute.instanceGroupManagerResizeRequests.insert');
+  fake.loseResponse('compute.instanceTemplates.insert');
+  const r = await reserveGcpCapacity(c, t, POLL);
+  assert.equal(r.mode, 'flex-start');
+  assert.equal(keys(`rr/${PROJECT}/${ZONE}/${workerGroupNames(t).group}/`).length, 1);
+  assert.equal(keys(`it/${PROJECT}/${workerGroupNames(t).template}`).length, 1);
+  await releaseGcpCapacity(c, t, POLL);
+});
