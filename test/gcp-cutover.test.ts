@@ -1,0 +1,477 @@
+// The gcp cutover (activities/platforms/gcp/cutover.ts) against real PostgreSQL clusters: a source
+// and a "target" fed by native logical replication standing in for DMS (commit-order apply, like
+// pglogical). promote() stops the subscription, as DMS stops reading the source at promotion;
+// freshLag() answers from a stub. Each scenario reports the write-block window it measured.
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { after, before, test, type TestContext } from 'node:test';
+import pg from 'pg';
+import {
+  LocalClusters,
+  withClient,
+  type ClusterInfo,
+  type ConnectionParams,
+} from '../activities/platforms/local/clusters';
+import { ensureOwnedObjects } from '../activities/platforms/local/owned';
+import { gcpCutover, type GcpCutoverDeps, type LagReading } from '../activities/platforms/gcp/cutover';
+import { prepareSourceFence, sourceClosed } from '../activities/platforms/gcp/cutover-fence';
+import type { DatabaseTask } from '../activities/platforms/platform';
+import { effectiveSettings, validatePlan } from '../common/plan';
+import { createSourceDatabase } from './fixtures/fleet';
+import { MigrationError } from '../activities/platforms/platform';
+
+const stateDir = resolve('.local-platform', 'test-gcp-cutover');
+const clusters = new LocalClusters(stateDir);
+const PASSWORD_ENV = 'DBMIG_GCPCUT_SOURCE_PASSWORD';
+const APP = { user: 'gcpcut_app', password: 'gcpcut-app-password' };
+const TIMEOUT = '8s';
+let source: ClusterInfo;
+let target: ClusterInfo;
+
+const isType = (err: unknown, type: string) => err instanceof MigrationError && err.type === type;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const onSource = (db: string): ConnectionParams => ({ ...source, database: db });
+const onTarget = (db: string): ConnectionParams => ({ ...target, database: db });
+
+before(async () => {
+  await rm(stateDir, { recursive: true, force: true });
+  [source, target] = await Promise.all([clusters.ensure('gcpcut-source'), clusters.ensure('gcpcut-target')]);
+  process.env[PASSWORD_ENV] = source.password;
+  await withClient(onSource('postgres'), (c) =>
+    c.query(`create role ${APP.user} login password ${pg.escapeLiteral(APP.password)}`),
+  );
+});
+
+after(async () => {
+  for (const c of ['gcpcut-source', 'gcpcut-target']) await clusters.destroy(c).catch(() => undefined);
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+function taskFor(name: string, access: 'direct' | 'dms-only' = 'direct', engine = 'postgresql'): DatabaseTask {
+  const plan = validatePlan({
+    platform: 'gcp',
+    gcp: {
+      project: 'dbmig-cutover',
+      region: 'us-central1',
+      zone: 'us-central1-a',
+      network: 'projects/dbmig-cutover/global/networks/migration-network',
+    },
+    cutover: { timeout: TIMEOUT, maxLagSeconds: 1 },
+    databases: [
+      {
+        name,
+        engine,
+        priority: 'medium',
+        sizeGb: 1,
+        source: {
+          // dms-only: an address nobody reaches (RFC 5737), and no password: any SQL would fail.
+          host: access === 'direct' ? source.host : '203.0.113.50',
+          port: access === 'direct' ? source.port : 5432,
+          database: name,
+          user: source.user,
+          passwordRef: access === 'direct' ? `env:${PASSWORD_ENV}` : 'env:DBMIG_GCPCUT_UNSET_PASSWORD',
+          access,
+        },
+        target: { kind: 'cloudsql', instance: 'gcpcut-target', passwordRef: 'env:DBMIG_GCPCUT_TARGET_PASSWORD' },
+      },
+    ],
+  });
+  const database = plan.databases[0];
+  return {
+    migrationId: `gcpcut-${name}`,
+    platform: 'gcp',
+    database,
+    settings: effectiveSettings(plan, database),
+    gcp: plan.gcp,
+  };
+}
+
+/**
+ * A source database with dbmig.fence prepared (as createMigrationJob will), and a target copy fed by
+ * a subscription that started after it (as the DMS job starts after the fence table exists).
+ */
+async function replicated(name: string): Promise<DatabaseTask> {
+  const task = taskFor(name);
+  await createSourceDatabase(source, { name, rows: 200, priority: 'medium', sizeGb: 1 });
+  await withClient(onSource(name), (c) =>
+    c.query(`grant select, insert, update, delete on items to ${APP.user}; grant usage on items_id_seq to ${APP.user}`),
+  );
+  await prepareSourceFence(task);
+  await prepareSourceFence(task); // idempotent
+  await withClient(onSource(name), (c) => c.query(`create publication dms for all tables`));
+  await withClient(onTarget('postgres'), async (c) => {
+    await c.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`);
+    await c.query(`create database ${pg.escapeIdentifier(name)}`);
+  });
+  await withClient(onTarget(name), async (c) => {
+    await c.query(`create table items (id bigserial primary key, sku text not null, qty integer not null,
+                     price numeric(12,2) not null, updated_at timestamptz not null default now())`);
+    await ensureOwnedObjects(c);
+    const conn =
+      `host=${source.host} port=${source.port} user=${source.user} password=${source.password}` + ` dbname=${name}`;
+    await c.query(`create subscription ${name} connection ${pg.escapeLiteral(conn)} publication dms`);
+  });
+  const until = Date.now() + 60_000;
+  await withClient(onTarget(name), async (c) => {
+    for (;;) {
+      const { rows } = await c.query<{ ready: boolean }>(
+        `select not exists (select 1 from pg_subscription_rel where srsubstate <> 'r')
+                and exists (select 1 from dbmig.fence) as ready`,
+      );
+      if (rows[0].ready) return;
+      assert.ok(Date.now() < until, `${name}: initial copy not done after 60 s`);
+      await sleep(100);
+    }
+  });
+  return task;
+}
+
+/** DMS, as far as the cutover sees it: a job that promotes by stopping the subscription. */
+class FakeDms {
+  state = 'RUNNING';
+  phase = 'CDC';
+  promotes = 0;
+  waits = 0;
+  lagCalls = 0;
+  promotedAt?: number;
+  promoteBehaviour: 'accept' | 'fail' | 'hang' = 'accept';
+  private release?: () => void;
+  samples?: (since: Date, call: number) => LagReading | undefined;
+
+  constructor(private readonly db: string) {}
+
+  deps(extra: Partial<GcpCutoverDeps> = {}): GcpCutoverDeps {
+    return {
+      jobState: async () => ({ state: this.state, phase: this.phase }),
+      freshLag: async (since) => {
+        this.lagCalls++;
+        if (this.samples) return this.samples(since, this.lagCalls);
+        // A sample appears 200 ms after `since`, reading zero.
+        const at = new Date(since.getTime() + 200);
+        return at.getTime() <= Date.now() ? { seconds: 0, sampledAt: at } : undefined;
+      },
+      promote: async () => {
+        this.promotes++;
+        if (this.promoteBehaviour === 'fail') throw new Error('503 Service Unavailable (before DMS accepted it)');
+        await withClient(onTarget(this.db), (c) => c.query(`alter subscription ${this.db} disable`));
+        this.phase = 'PROMOTE_IN_PROGRESS';
+        this.promotedAt = Date.now();
+        if (this.promoteBehaviour === 'hang') await new Promise<void>((r) => (this.release = r));
+      },
+      waitPromoted: async () => {
+        this.waits++;
+        this.state = 'COMPLETED';
+        this.phase = '';
+      },
+      target: onTarget(this.db),
+      lagPollMs: 50,
+      ...extra,
+    };
+  }
+
+  unhang(): void {
+    this.release?.();
+  }
+}
+
+/** Application writers (a non-superuser role) inserting one row per transaction; reconnect until refused. */
+class Writers {
+  committed: number[] = [];
+  errors: string[] = [];
+  /** When each commit was acknowledged, to measure the longest stall. */
+  private times: number[] = [];
+  private stop = false;
+  private runs: Promise<void>[] = [];
+
+  constructor(
+    private readonly db: string,
+    n: number,
+  ) {
+    for (let i = 0; i < n; i++) this.runs.push(this.run(i));
+  }
+
+  private async run(i: number): Promise<void> {
+    while (!this.stop) {
+      const c = new pg.Client({ ...onSource(this.db), ...APP, connectionTimeoutMillis: 5_000 });
+      c.on('error', () => undefined);
+      try {
+        await c.connect();
+      } catch (err) {
+        this.errors.push(`connect: ${(err as Error).message}`);
+        return; // refused: the source is closed
+      }
+      try {
+        while (!this.stop) {
+          const { rows } = await c.query<{ id: string }>(
+            `insert into items (sku, qty, price) values ($1, 1, 1) returning id`,
+            [`w${i}`],
+          );
+          this.committed.push(Number(rows[0].id));
+          this.times.push(Date.now());
+        }
+      } catch (err) {
+        this.errors.push((err as Error).message);
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    }
+  }
+
+  /** The longest time without any acknowledged commit, within [from, to]. */
+  longestStall(from: number, to: number): number {
+    const ts = [from, ...this.times.filter((t) => t >= from && t <= to).sort((a, b) => a - b), to];
+    return Math.max(...ts.slice(1).map((t, i) => t - ts[i]));
+  }
+
+  async done(): Promise<void> {
+    this.stop = true;
+    await Promise.all(this.runs);
+  }
+}
+
+async function appInsert(db: string): Promise<number> {
+  const c = new pg.Client({ ...onSource(db), ...APP, connectionTimeoutMillis: 5_000 });
+  c.on('error', () => undefined);
+  await c.connect();
+  try {
+    const started = Date.now();
+    await c.query(`set statement_timeout = 3000`);
+    await c.query(`insert into items (sku, qty, price) values ('probe', 1, 1)`);
+    return Date.now() - started;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+const fenceSessions = (db: string) =>
+  withClient(
+    onSource('postgres'),
+    async (c) =>
+      (await c.query(`select pid from pg_stat_activity where datname = $1 and application_name = 'dbmig fence'`, [db]))
+        .rows.length,
+  );
+
+const onTargetIds = (db: string, ids: number[]) =>
+  withClient(onTarget(db), async (c) => {
+    const { rows } = await c.query<{ n: string }>(`select count(*) as n from items where id = any($1::bigint[])`, [
+      ids,
+    ]);
+    return Number(rows[0].n);
+  });
+
+const isClosed = (db: string) => withClient(onSource(db), (c) => sourceClosed(c));
+
+function report(t: TestContext, what: string, steps: string[]): void {
+  t.diagnostic(`${what}; steps: ${steps.join(' | ')}`);
+}
+
+test('writers run through the cutover: the target has every committed row, the source refuses writes', async (t) => {
+  const db = 'gc_writers';
+  const task = await replicated(db);
+  const dms = new FakeDms(db);
+  const writers = new Writers(db, 4);
+  await sleep(500);
+  const steps: string[] = [];
+  const started = Date.now();
+  const result = await gcpCutover(task, dms.deps(), (s) => steps.push(s));
+  const ended = Date.now();
+  await writers.done();
+  assert.equal(dms.promotes, 1);
+  assert.equal(dms.waits, 1);
+  assert.ok(writers.committed.length > 50, `writers committed ${writers.committed.length} rows`);
+  assert.equal(await onTargetIds(db, writers.committed), writers.committed.length, 'every committed row on the target');
+  assert.ok(await isClosed(db), 'the source is closed');
+  assert.ok(
+    writers.errors.some((e) => /permission denied for database/.test(e)),
+    `writers were refused: ${writers.errors.join('; ')}`,
+  );
+  // The superuser (CONNECT does not apply to it) gets a read-only session by default.
+  const ro = await new Promise<string>((done) => {
+    const c = new pg.Client(onSource(db));
+    c.on('error', () => undefined);
+    void c
+      .connect()
+      .then(() => c.query(`insert into items (sku, qty, price) values ('late', 1, 1)`))
+      .then(
+        () => done('wrote'),
+        (e: Error) => done(e.message),
+      )
+      .finally(() => void c.end().catch(() => undefined));
+  });
+  assert.match(ro, /read-only transaction/);
+  assert.equal(await fenceSessions(db), 0);
+  const dbmigLeft = await withClient(
+    onTarget(db),
+    async (c) => (await c.query(`select to_regclass('dbmig.fence') as r`)).rows[0].r,
+  );
+  assert.equal(dbmigLeft, null, 'dbmig.fence removed from the promoted target');
+  t.diagnostic(
+    `write-block window ${result.writeBlockMs} ms (cutover ${ended - started} ms; longest stall seen by writers ` +
+      `${writers.longestStall(started, ended)} ms); ${writers.committed.length} rows committed, all on the target`,
+  );
+  report(t, 'writers', steps);
+});
+
+test('a promote that fails before DMS accepts it ends the fence: writers continue, nothing closed', async (t) => {
+  const db = 'gc_promote_fails';
+  const task = await replicated(db);
+  const dms = new FakeDms(db);
+  dms.promoteBehaviour = 'fail';
+  const writers = new Writers(db, 2);
+  await sleep(300);
+  const started = Date.now();
+  const err = await gcpCutover(task, dms.deps(), () => undefined).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  const failedAt = Date.now();
+  assert.ok(err instanceof Error && /503/.test(err.message), String(err));
+  assert.match((err as Error).message, /writes were restored after a \d+ ms block; nothing was promoted or closed/);
+  const before = writers.committed.length;
+  await sleep(500);
+  assert.ok(writers.committed.length > before + 10, 'writers continue after the failed promote');
+  await writers.done();
+  assert.equal(dms.promotes, 1);
+  assert.equal(await isClosed(db), false);
+  assert.equal(await fenceSessions(db), 0);
+  assert.ok((await appInsert(db)) < 1_000);
+  const sub = await withClient(
+    onTarget(db),
+    async (c) => (await c.query(`select subenabled from pg_subscription where subname = $1`, [db])).rows[0],
+  );
+  assert.equal(sub.subenabled, true, 'replication runs on');
+  t.diagnostic(`block ended with the failed promote after ${failedAt - started} ms: ${(err as Error).message}`);
+});
+
+test('the target never shows the token: the block ends by the deadline, nothing is promoted', async (t) => {
+  const db = 'gc_stalled';
+  const task = await replicated(db);
+  const dms = new FakeDms(db);
+  // Holds the target's dbmig.fence (EXCLUSIVE: the apply worker's UPDATE waits, the cutover's SELECT passes).
+  const stall = new pg.Client(onTarget(db));
+  stall.on('error', () => undefined);
+  await stall.connect();
+  await stall.query('begin');
+  let blockedAt = 0;
+  const onProgress = (s: string) => {
+    if (s.startsWith('blocking writes')) {
+      blockedAt = Date.now();
+      void stall.query('lock table dbmig.fence in exclusive mode');
+    }
+  };
+  const writers = new Writers(db, 2);
+  const err = await gcpCutover(task, dms.deps(), onProgress).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  const window = Date.now() - blockedAt;
+  await stall.query('rollback');
+  await stall.end();
+  assert.ok(isType(err, 'CutoverTimedOut'), String(err));
+  assert.ok(window < 8_000 + 1_000, `the block lasted ${window} ms, the deadline is ${TIMEOUT}`);
+  const before = writers.committed.length;
+  await sleep(300);
+  assert.ok(writers.committed.length > before, 'writes came back');
+  await writers.done();
+  assert.equal(dms.promotes, 0);
+  assert.equal(await isClosed(db), false);
+  assert.equal(await fenceSessions(db), 0);
+  t.diagnostic(`write-block window ${window} ms (deadline ${TIMEOUT}): ${(err as Error).message}`);
+});
+
+test('killed after the promote was accepted: the deadline ends the block, a retry closes, no promote', async (t) => {
+  const db = 'gc_retry';
+  const task = await replicated(db);
+  const dms = new FakeDms(db);
+  dms.promoteBehaviour = 'hang'; // the worker "dies" inside promote(): DMS accepted it, nothing after runs
+  const writers = new Writers(db, 2);
+  await sleep(300);
+  const steps: string[] = [];
+  const first = gcpCutover(task, dms.deps(), (s) => steps.push(s)).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  while (dms.promotedAt === undefined) await sleep(20);
+  // PostgreSQL ends the fence at its deadline: writes come back (rule 2) though nobody closed the source.
+  const until = Date.now() + 12_000;
+  while ((await fenceSessions(db)) > 0) {
+    assert.ok(Date.now() < until, 'the fence outlived its deadline');
+    await sleep(50);
+  }
+  const reopenedAt = Date.now();
+  const atReopen = writers.committed.length;
+  await sleep(500);
+  assert.ok(writers.committed.length > atReopen, 'writes came back at the deadline');
+  const retrySteps: string[] = [];
+  const result = await gcpCutover(task, dms.deps(), (s) => retrySteps.push(s));
+  const closedAt = Date.now();
+  await writers.done();
+  assert.equal(dms.promotes, 1, 'no second promote');
+  assert.equal(result.writeBlockMs, 0);
+  assert.ok(await isClosed(db), 'the retry closed the source');
+  assert.ok(retrySteps.some((s) => s.startsWith('WARNING: DMS is past the promote but the source was not closed')));
+  assert.ok(!retrySteps.some((s) => s.startsWith('blocking writes')), 'the retry did not block again');
+  const lost = writers.committed.filter((id) => id > 0).length - (await onTargetIds(db, writers.committed));
+  t.diagnostic(
+    `gap from the fence's deadline to the retry's close: ${closedAt - reopenedAt} ms, in which ${lost} rows were ` +
+      `written on the source only (DMS no longer read it); block before the deadline: ${
+        reopenedAt - dms.promotedAt!
+      } ms after the promote`,
+  );
+  dms.unhang();
+  await first;
+  report(t, 'retry', retrySteps);
+});
+
+test('dms-only: no SQL to the source; promotes only after a fresh sample at most maxLag', async (t) => {
+  const task = taskFor('gc_dms_only', 'dms-only');
+  const dms = new FakeDms('unused');
+  const calls: string[] = [];
+  dms.samples = (since, n) => {
+    if (n === 1) return { seconds: 0, sampledAt: new Date(since.getTime() - 60_000) }; // stale: before the approval
+    if (n < 4) return undefined;
+    if (n < 6) return { seconds: 7, sampledAt: new Date() }; // fresh but over the max
+    return { seconds: 0.5, sampledAt: new Date() };
+  };
+  const deps = dms.deps({ target: undefined });
+  deps.promote = async () => {
+    calls.push(`promote after ${dms.lagCalls} lag reads`);
+    dms.phase = 'PROMOTE_IN_PROGRESS';
+  };
+  const cutoverStart = Date.now();
+  const result = await gcpCutover(task, deps, () => undefined);
+  assert.deepEqual(calls, ['promote after 6 lag reads']);
+  assert.equal(dms.waits, 1);
+  assert.equal(result.writeBlockMs, 0);
+  t.diagnostic(`dms-only promoted after ${Date.now() - cutoverStart} ms and ${dms.lagCalls} lag reads`);
+
+  const never = new FakeDms('unused');
+  never.samples = () => ({ seconds: 9, sampledAt: new Date() });
+  const err = await gcpCutover(task, never.deps({ target: undefined, freshSampleWaitMs: 400 }), () => undefined).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(isType(err, 'CutoverNotReady'), String(err));
+  assert.equal(never.promotes, 0);
+});
+
+test('refused before anything is blocked: no SQL access to the target, a MySQL source with direct access', async () => {
+  const db = 'gc_no_target';
+  const task = await replicated(db);
+  const dms = new FakeDms(db);
+  const err = await gcpCutover(task, dms.deps({ target: undefined }), () => undefined).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(isType(err, 'PlatformUnavailable'), String(err));
+  assert.equal(dms.promotes, 0);
+  assert.equal(await isClosed(db), false);
+  const mysql = taskFor('gc_mysql', 'direct', 'mysql');
+  const err2 = await gcpCutover(mysql, new FakeDms('x').deps(), () => undefined).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(isType(err2, 'InvalidPlan'), String(err2));
+  assert.match((err2 as Error).message, /fenced cutover for MySQL not implemented/);
+});
