@@ -9,14 +9,16 @@ import {
   MigrationError,
   notCreatedStatus as notCreated,
   type DatabaseTask,
+  type FleetTask,
   type MigrationPlatform,
+  type PreparedMigration,
   type ReplicationStatus,
 } from './platforms/platform';
 import { createMigrationMetrics } from './metrics';
 import { awaitChildrenEnded } from './children';
 import { createNotifier } from './notify';
 
-export type { DatabaseTask } from './platforms/platform';
+export type { DatabaseTask, FleetTask, PreparedMigration } from './platforms/platform';
 
 export interface ReadyStats {
   waitedMs: number;
@@ -95,6 +97,18 @@ export function createActivities(platforms: Platforms) {
         `platform "${task.platform}" is not configured on this worker (it has: ${Object.keys(platforms).join(', ')})`,
       );
     task.requestScope ??= requestScope();
+    return p;
+  };
+
+  /** The platform of a fleet-level step; its request ids are scoped like a database step's. */
+  const onFleet = (fleet: FleetTask): MigrationPlatform => {
+    const p = platforms[fleet.platform];
+    if (!p)
+      throw new MigrationError(
+        'PlatformUnavailable',
+        `platform "${fleet.platform}" is not configured on this worker (it has: ${Object.keys(platforms).join(', ')})`,
+      );
+    fleet.requestScope ??= requestScope();
     return p;
   };
 
@@ -190,6 +204,18 @@ export function createActivities(platforms: Platforms) {
     rollbackAfterCutover: (task: DatabaseTask) =>
       heartbeatingStep(() => on(task).rollbackAfterCutover(task, (step) => Context.current().heartbeat({ step }))),
     finalizeCutover: (task: DatabaseTask) => heartbeatingStep(() => on(task).finalizeCutover(task)),
+    /** Once per migration, before the first database: what serves the whole fleet (gcp: monitoring). */
+    prepareMigration: (fleet: FleetTask): Promise<PreparedMigration> =>
+      heartbeatingStep(async () => {
+        const p = onFleet(fleet);
+        return p.prepareMigration ? p.prepareMigration(fleet) : { resources: [] };
+      }),
+    /** Once, when the fleet has finished: removes what prepareMigration made (unless the plan keeps it). */
+    finishMigration: (fleet: FleetTask): Promise<void> =>
+      heartbeatingStep(async () => {
+        const p = onFleet(fleet);
+        if (p.finishMigration) await p.finishMigration(fleet);
+      }),
 
     async waitForFullDump(task: DatabaseTask, pollMs: number = pollOf(task, POLL_MS.fullDump)): Promise<number> {
       const s = await pollReplication(task, pollMs, (st) => st.phase === 'CDC');

@@ -159,3 +159,32 @@ export function fleetActivities(): Pick<Activities, 'awaitChildrenEnded'> {
     summary: 'fleet: learn how children started before continue-as-new ended',
   });
 }
+
+/**
+ * The fleet's own steps (gcp: the recipe's dashboard and alert policies). A few attempts over about
+ * a minute, then the fleet goes on without them: monitoring is help, never a reason to hold or fail
+ * the migrations, so a failure is logged and the databases start anyway.
+ */
+export function fleetSetupActivities(): Pick<Activities, 'prepareMigration' | 'finishMigration'> {
+  const options: ActivityOptions = {
+    startToCloseTimeout: '5m',
+    heartbeatTimeout: '30s',
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '30s',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: PERMANENT,
+    },
+  };
+  return {
+    prepareMigration: proxyActivities<Activities>({
+      ...options,
+      summary: 'fleet: set up what serves the whole migration (gcp: dashboard, alert policies)',
+    }).prepareMigration,
+    finishMigration: proxyActivities<Activities>({
+      ...options,
+      summary: 'fleet: remove what served the whole migration, unless the plan keeps it',
+    }).finishMigration,
+  };
+}

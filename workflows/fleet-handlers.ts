@@ -41,6 +41,8 @@ export interface CarriedState {
   paused: boolean;
   /** The last notification the fleet could not deliver. */
   undelivered?: string;
+  /** prepareMigration ran (or was tried) in an earlier run: not again, and finishMigration runs at the end. */
+  prepared?: boolean;
 }
 
 /** Summary fields the plan gives back on the next run. */
@@ -48,6 +50,8 @@ const FROM_PLAN = new Set(['database', 'priority', 'childWorkflowId']);
 
 export class FleetHandlers {
   paused: boolean;
+  /** Whether prepareMigration has run (or been tried) for this migration, in this run or an earlier one. */
+  prepared: boolean;
   private readonly summaries: Record<string, DatabaseSummary>;
   private readonly names: string[];
 
@@ -62,6 +66,7 @@ export class FleetHandlers {
     for (const db of order)
       this.summaries[db.name] = { ...newDatabaseSummary(migrationId, db), ...carried?.summaries[db.name] };
     this.paused = carried?.paused ?? false;
+    this.prepared = carried?.prepared ?? false;
     this.undelivered = carried?.undelivered;
     this.names = order.map((d) => d.name);
   }
@@ -96,7 +101,12 @@ export class FleetHandlers {
       for (const [k, v] of Object.entries(s)) if (v !== undefined && v !== null && !FROM_PLAN.has(k)) kept[k] = v;
       summaries[s.database] = kept as Partial<DatabaseSummary>;
     }
-    return { summaries, paused: this.paused, ...(this.undelivered ? { undelivered: this.undelivered } : {}) };
+    return {
+      summaries,
+      paused: this.paused,
+      ...(this.undelivered ? { undelivered: this.undelivered } : {}),
+      ...(this.prepared ? { prepared: true } : {}),
+    };
   }
 
   /** A fleet notification (fleet-finished) that could not be delivered: the status says so. */

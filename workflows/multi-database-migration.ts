@@ -12,6 +12,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  log,
   patched,
   setHandler,
   startChild,
@@ -40,8 +41,9 @@ import { DATABASE_NAME, MIGRATION_ID, MIGRATION_STATE, PLATFORM } from '../commo
 import type { MigrationReport } from '../common/status';
 import { channelsFor } from '../common/notify-plan';
 import { isTerminal } from '../common/states';
+import type { FleetTask } from '../activities/platforms/platform';
 import { DatabaseMigration, type DatabaseMigrationInput } from './database-migration';
-import { fleetActivities, notifyActivities } from './activity-options';
+import { fleetActivities, fleetSetupActivities, notifyActivities } from './activity-options';
 import { describeError } from './errors';
 import { FleetHandlers, type CarriedState } from './fleet-handlers';
 
@@ -73,6 +75,9 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
   // continue-as-new well before Temporal's limits whatever the server suggests; runs from before
   // had none of these.
   const bounded = patched('fleet-transitions-orphans-bounded-runs');
+  // What serves the whole migration (gcp: the recipe's dashboard and alert policies): set up once
+  // before the first database and removed when the fleet ends; runs from before had none.
+  const fleetSetup = patched('fleet-monitoring');
   /** The databases whose child this run started: their result() tells this run how they end. */
   const startedHere = new Set<string>();
   fleet.refresh();
@@ -101,6 +106,13 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
 
   // The sliding window: start the next database whenever a slot is free, until none is left.
   try {
+    if (fleetSetup && !fleet.prepared) {
+      // Once per migration: the flag travels across continue-as-new, so a later run does not repeat it.
+      fleet.prepared = true;
+      await fleetSetupActivities()
+        .prepareMigration(fleetTask(plan, migrationId, order))
+        .catch((err) => fleetStepFailed('prepareMigration', err));
+    }
     for (;;) {
       await condition(() => allDone() || shouldContinueAsNew() || canStartNext());
       if (allDone()) break;
@@ -135,12 +147,17 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
       }
     }
   } catch (err) {
-    if (isCancellation(err)) await CancellationScope.nonCancellable(() => fleet.cancelRunningChildren());
+    if (isCancellation(err))
+      await CancellationScope.nonCancellable(async () => {
+        await fleet.cancelRunningChildren();
+        await finishFleet();
+      });
     throw err;
   }
 
   await condition(allHandlersFinished);
   const report = fleet.report();
+  await finishFleet();
   if (bounded && channelsFor(plan.notifications, 'fleet-finished').length) {
     const { completed, failed, cancelled, needsAttention, rolledBack } = report;
     const facts = { total: report.databases.length, completed, failed, cancelled, needsAttention, rolledBack };
@@ -149,6 +166,14 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
       .catch((err) => fleet.noteUndelivered(`fleet-finished not delivered: ${describeError(err)}`));
   }
   return report;
+
+  /** Removes what prepareMigration made (the platform keeps it where the plan says so). */
+  async function finishFleet(): Promise<void> {
+    if (!fleetSetup || !fleet.prepared) return;
+    await fleetSetupActivities()
+      .finishMigration(fleetTask(plan, migrationId, order))
+      .catch((err) => fleetStepFailed('finishMigration', err));
+  }
 
   /**
    * Children started by an earlier run of this workflow are not this run's children: nothing tells
@@ -167,6 +192,26 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
       if (!isCancellation(err)) throw err;
     }
   }
+}
+
+/**
+ * A fleet step that failed after its retries: monitoring helps people watch the migration, it never
+ * holds or fails it. Logged (the worker's log and the failed activity in the history say why) and
+ * the fleet goes on; a cancel is not a failure and goes on up.
+ */
+function fleetStepFailed(step: string, err: unknown): void {
+  if (isCancellation(err)) throw err;
+  log.warn(`${step} failed; the migration goes on without it`, { error: describeError(err) });
+}
+
+/** What the fleet-level steps need: the migration, its platform sections and its databases' names. */
+function fleetTask(plan: Plan, migrationId: string, order: DatabasePlan[]): FleetTask {
+  return {
+    migrationId,
+    platform: plan.platform,
+    databases: order.map((d) => d.name),
+    ...(plan.gcp ? { gcp: plan.gcp } : {}),
+  };
 }
 
 /** Well under Temporal's 51,200-event limit and its 10,000-event warning, whatever the server suggests. */

@@ -175,8 +175,36 @@ export interface PlannedOperation {
   calls?: PlannedCall[];
 }
 
+/**
+ * What the fleet-level steps receive: the migration as a whole, not one database. Small and
+ * serialisable (it is an activity's input): the plan's gcp section and the database names only.
+ */
+export interface FleetTask {
+  migrationId: string;
+  platform: PlatformName;
+  /** The plan's databases, by name, in the order they start. */
+  databases: string[];
+  /** The plan's gcp section; present when platform is gcp. */
+  gcp?: GcpSettings;
+  /** Set by the activity layer, as DatabaseTask.requestScope. */
+  requestScope?: string;
+}
+
+/** What a platform set up for the whole migration (gcp: the dashboard and alert policies). */
+export interface PreparedMigration {
+  /** Full names of what exists for the migration, e.g. projects/P/dashboards/ID. */
+  resources: string[];
+}
+
 export interface MigrationPlatform {
   readonly name: PlatformName;
+  /**
+   * Once per migration, before its first database starts: what serves the whole fleet (gcp: the
+   * recipe's monitoring step). Get-or-create; optional, a platform without it needs nothing.
+   */
+  prepareMigration?(fleet: FleetTask): Promise<PreparedMigration>;
+  /** Once, when the fleet has finished: removes what prepareMigration made, unless the plan keeps it. */
+  finishMigration?(fleet: FleetTask): Promise<void>;
   /** How often the waits and the watcher read replication status, where the platform sets it (sim). */
   pollIntervalMs?(task: DatabaseTask): number | undefined;
   assessSource(task: DatabaseTask): Promise<AssessmentResult>;

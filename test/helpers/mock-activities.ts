@@ -6,6 +6,7 @@ import type { Activities, DatabaseTask } from '../../activities';
 import { failure, type FailureType } from '../../common/failures';
 import { awaitChildrenEnded } from '../../activities/children';
 import type { NotifyInput } from '../../common/notify-message';
+import type { FleetTask } from '../../activities/platforms/platform';
 
 export type StepName = keyof Activities;
 
@@ -61,6 +62,8 @@ export class MockActivities {
   readonly calls: Call[] = [];
   /** What the workflows asked the notifier to tell. */
   readonly notified: NotifyInput[] = [];
+  /** The fleet-level steps (monitoring set-up and removal) the parent ran. */
+  readonly fleetSteps: { name: 'prepareMigration' | 'finishMigration'; migrationId: string }[] = [];
   private rules: Rule[] = [];
   /** Migrations whose cutover reports reverse replication (a rollback path), as the local platform's does. */
   readonly reverse = new Set<string>();
@@ -170,6 +173,13 @@ export class MockActivities {
       notify: async (input: NotifyInput) => {
         this.notified.push(input);
         return { delivered: [] };
+      },
+      prepareMigration: async (fleet: FleetTask) => {
+        this.fleetSteps.push({ name: 'prepareMigration', migrationId: fleet.migrationId });
+        return { resources: [] };
+      },
+      finishMigration: async (fleet: FleetTask) => {
+        this.fleetSteps.push({ name: 'finishMigration', migrationId: fleet.migrationId });
       },
       assessSource: step('assessSource', () => ({
         serverVersion: '16.4',
