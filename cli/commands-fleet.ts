@@ -26,12 +26,18 @@ import {
 import { validatePlan } from '../common/plan';
 import { isTerminal } from '../common/states';
 import { statusTable } from './format';
+import { costReport } from './plan-cost';
 import { planReport } from './plan-report';
 import type { Session } from './session';
 
-export function planCommand(file: string, id: string | undefined): void {
+export async function planCommand(
+  file: string,
+  id: string | undefined,
+  opts: { pricesOnline?: boolean } = {},
+): Promise<void> {
   const plan = validatePlan(readPlanFile(file));
   console.log(planReport(plan, id ?? plan.migrationId ?? 'MIGRATION-ID'));
+  if (plan.platform === 'gcp') console.log(`\n${await costReport(plan, { online: opts.pricesOnline })}`);
 }
 
 export async function startCommand(s: Session, file: string, id: string | undefined): Promise<void> {

@@ -17,6 +17,7 @@ import {
   startCommand,
   statusCommand,
 } from './commands-fleet';
+import { gcpCheckCommand } from './commands-gcp';
 import { exportCommand, replayCommand } from './commands-sre';
 import { setupCommand, workerSearchAttributes } from './commands-setup';
 import { Session } from './session';
@@ -51,7 +52,13 @@ function program(session: Session, setExit: (code: number) => void): Command {
     .description('dry run: the operations per database, in start order, calling nothing')
     .requiredOption('--plan <file>', 'the plan (YAML or JSON)')
     .option('--id <id>', 'the migration id the resource names derive from')
-    .action((o: { plan: string; id?: string }) => planCommand(o.plan, o.id));
+    .option(
+      '--prices-online',
+      'gcp: price the estimate from the Cloud Billing Catalog API (5 s at most), not the dated table',
+    )
+    .action((o: { plan: string; id?: string; pricesOnline?: boolean }) =>
+      planCommand(o.plan, o.id, { pricesOnline: o.pricesOnline }),
+    );
 
   cli
     .command('start')
@@ -145,6 +152,23 @@ function program(session: Session, setExit: (code: number) => void): Command {
     .argument('<id>', 'migration id')
     .argument('<database>', 'database name in the plan')
     .action((id: string, db: string) => retryCommand(session, id, db));
+
+  cli
+    .command('gcp')
+    .description('Google Cloud')
+    .command('check')
+    .description('read-only pre-flight of a gcp plan: APIs, IAM, private services access, workers, quota, sources')
+    .requiredOption('--plan <file>', 'the plan (YAML or JSON)')
+    .addOption(
+      new Option('--connect-timeout <seconds>', 'TCP connect timeout per direct source').argParser(seconds).default(3),
+    )
+    .addHelpText(
+      'after',
+      '\nRun it as the worker (same identity, same network). Exit 0: nothing to fix; 1: something to fix.',
+    )
+    .action(async (o: { plan: string; connectTimeout: number }) => {
+      setExit(await gcpCheckCommand(o.plan, { connectTimeoutMs: o.connectTimeout * 1000 }));
+    });
 
   cli
     .command('replay')

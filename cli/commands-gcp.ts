@@ -1,0 +1,34 @@
+// `dbmig gcp check --plan FILE`: what to fix on Google Cloud before a gcp plan runs. Read-only;
+// exit 0 when nothing needs fixing (warnings allowed), 1 otherwise.
+import { endpointFromEnv } from '../activities/platforms/gcp/clients';
+import { runPreflight, type CheckResult, type PreflightOptions } from '../activities/platforms/gcp/preflight';
+import { readPlanFile } from '../client/plan-file';
+import { validatePlan } from '../common/plan';
+import { table } from './format';
+
+/** One table per check, in the order they ran, and a last line that says whether the plan may run. */
+export function checkReport(results: CheckResult[], project: string): string {
+  const checks = [...new Set(results.map((r) => r.check))];
+  const blocks = checks.map((check) => {
+    const rows = results.filter((r) => r.check === check).map((r) => [r.status, r.what, r.fix]);
+    return `${check}\n${table(['STATUS', 'WHAT', 'HOW TO FIX'], rows)}`;
+  });
+  const fix = results.filter((r) => r.status === 'FIX').length;
+  const warn = results.filter((r) => r.status === 'WARN').length;
+  const verdict = fix
+    ? `${fix} to fix${warn ? `, ${warn} warning(s)` : ''}: fix them, then run dbmig gcp check again`
+    : `nothing to fix${warn ? ` (${warn} warning(s))` : ''}: the plan may run`;
+  return [`dbmig gcp check: project ${project} (read-only: nothing is created or changed)`, ...blocks, verdict].join(
+    '\n\n',
+  );
+}
+
+export async function gcpCheckCommand(file: string, opts: PreflightOptions = {}): Promise<number> {
+  const plan = validatePlan(readPlanFile(file));
+  if (plan.platform !== 'gcp' || !plan.gcp)
+    throw new Error(`${file}: dbmig gcp check needs a gcp plan (platform: gcp with a gcp section)`);
+  const endpoint = opts.endpoint ?? endpointFromEnv();
+  const report = await runPreflight(plan, { ...opts, ...(endpoint ? { endpoint } : {}) });
+  console.log(checkReport(report.results, plan.gcp.project));
+  return report.ready ? 0 : 1;
+}

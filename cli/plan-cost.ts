@@ -1,0 +1,69 @@
+// The cost section of `dbmig plan` for a gcp plan. Offline by default, from the dated price table
+// in common/prices (the dry run calls nothing); with --prices-online it first asks the Cloud Billing
+// Catalog API, within a short deadline, and says which prices it used.
+import { catalogPrices } from '../activities/platforms/gcp/billing';
+import { endpointFromEnv, type GcpClientOptions } from '../activities/platforms/gcp/clients';
+import { DATED_PRICES, estimateCost, withPrices, type CostEstimate } from '../common/cost';
+import type { Plan } from '../common/plan';
+import { table } from './format';
+
+export interface CostOptions extends GcpClientOptions {
+  /** Ask the Cloud Billing Catalog API first (default: no, the dated table only). */
+  online?: boolean;
+  timeoutMs?: number;
+}
+
+const usd = (n: number | undefined) => (n === undefined ? 'n/a' : n.toFixed(2));
+
+export function costTable(estimate: CostEstimate): string {
+  const rows = estimate.databases.map((d) => [
+    d.database,
+    `${d.capacity.mode} ${d.capacity.workers} x ${d.capacity.machineType}, ${d.capacity.hours / 24}d`,
+    usd(d.capacity.usd),
+    usd(d.capacity.onDemandUsd),
+    `${d.target.kind} ${d.target.spec}`,
+    usd(d.target.monthlyUsd),
+  ]);
+  const t = estimate.total;
+  rows.push(['total', '', usd(t.capacityUsd), usd(t.onDemandUsd), '', usd(t.targetsMonthlyUsd)]);
+  const headers = ['DATABASE', 'CAPACITY (held up to)', 'CAPACITY_USD', 'ON_DEMAND_USD', 'TARGET', 'TARGET_USD_MONTH'];
+  return table(headers, rows);
+}
+
+/** The whole section: where the prices came from, the table, and what it leaves out. */
+export async function costReport(plan: Plan, opts: CostOptions = {}): Promise<string> {
+  let prices = DATED_PRICES;
+  let source = `the dated price table common/prices/${DATED_PRICES.id}.json (read ${DATED_PRICES.read})`;
+  if (!opts.online) source += '; --prices-online asks the Cloud Billing Catalog API instead';
+  else {
+    const endpoint = opts.endpoint ?? endpointFromEnv();
+    const found = await catalogPrices({
+      ...(endpoint ? { endpoint } : {}),
+      ...(opts.authClient ? { authClient: opts.authClient } : {}),
+      region: plan.gcp!.region,
+      machineFamily: plan.gcp!.machineType.split('-')[0],
+      timeoutMs: opts.timeoutMs ?? 5_000,
+    });
+    const keys = Object.keys(found.prices).length;
+    if (found.problem) source += `: the Cloud Billing Catalog API was not used (${found.problem})`;
+    else {
+      prices = withPrices(DATED_PRICES, found.prices);
+      const of = Object.keys(DATED_PRICES.prices).length;
+      const rest = `common/prices/${DATED_PRICES.id}.json, read ${DATED_PRICES.read}`;
+      source = `the Cloud Billing Catalog API (${keys} of ${of} prices; the rest from ${rest})`;
+    }
+  }
+  const estimate = estimateCost(plan, prices);
+  const region =
+    plan.gcp!.region === DATED_PRICES.region || (opts.online && prices !== DATED_PRICES)
+      ? ''
+      : ` (the table holds ${DATED_PRICES.region} prices; the plan's region is ${plan.gcp!.region})`;
+  return [
+    `cost estimate, USD list prices, approximate: prices from ${source}${region}`,
+    costTable(estimate),
+    `capacity: the migration workers for at most ${estimate.databases[0]?.capacity.hours / 24} days per database ` +
+      '(ON_DEMAND_USD: the same workers on demand); targets: per month (730 h) from creation, storage included.',
+    ...(estimate.unpriced.length ? [`not priced (left out of the totals): ${estimate.unpriced.join('; ')}`] : []),
+    `not counted: ${DATED_PRICES.caveat.split('Not counted: ')[1] ?? 'network egress, backups'}`,
+  ].join('\n');
+}
