@@ -11,8 +11,10 @@ import {
   describeJobCreation,
   describeJobDeletion,
   describeJobRead,
+  describeStart,
   JOB_STATE_WHEN_VALID,
 } from './dms';
+import { fencesOverSql } from './cutover-fence';
 import { describeLagWatch } from './lag';
 
 export function describeGcp(task: DatabaseTask): PlannedOperation[] {
@@ -23,11 +25,17 @@ export function describeGcp(task: DatabaseTask): PlannedOperation[] {
     ...describeReserve(task),
     ...describeJobCreation(task),
     describeJobAction(task, 'verify', { state: 'VERIFYING', detail: 'a failed operation names the problems' }),
-    describeJobAction(task, 'start', { state: 'FULL_DUMP', detail: 'then migrationJobs.get until phase CDC' }),
+    describeStart(task),
     ...describeLagWatch(task),
     describeJobRead(task, { state: 'VALIDATING', detail: `${JOB_STATE_WHEN_VALID.live} without error` }),
-    // DMS promotes the destination; dbmig does not fence the source's writes on gcp (yet).
-    describeJobAction(task, 'promote', { state: 'CUTTING_OVER', detail: 'source writes are not fenced by dbmig' }),
+    describeJobAction(task, 'promote', {
+      state: 'CUTTING_OVER',
+      detail: fencesOverSql(task)
+        ? 'after a fresh DMS lag sample at most cutover.maxLagSeconds, writes blocked on the source and drained to a ' +
+          'fence token the target shows; the promote is the point of no return, then the source is closed'
+        : 'source.access dms-only: stop the writes by hand before approving; promotes after a fresh DMS lag sample ' +
+          'at most cutover.maxLagSeconds',
+    }),
     describeJobRead(task, { state: 'VERIFYING_TARGET', detail: `${JOB_STATE_WHEN_VALID.final} without error` }),
     ...describeJobDeletion(task),
     ...describeRelease(task),

@@ -1,45 +1,70 @@
 // The gcp platform: DMS moves the data, Cloud SQL or AlloyDB receive it, Compute provides the
 // capacity and Cloud Monitoring reports the lag. Same interface, same plan as `local`.
-import { registerSecretScheme } from '../../secrets';
+import { withClient, type ConnectionParams } from '../local/clusters';
+import { registerSecretScheme, resolveSecret } from '../../secrets';
 import {
   MigrationError,
   notCreatedStatus,
   type AssessmentResult,
   type CapacityReservation,
   type CutoverResult,
+  type CutoverUndo,
   type DatabaseTask,
-  type Finding,
+  type FleetTask,
   type MigrationPlatform,
   type PlannedOperation,
+  type PreparedMigration,
   type ReplicationStatus,
   type RollbackResult,
   type TargetInfo,
   type ValidationResult,
 } from '../platform';
 import { deleteAlloyDb, ensureAlloyDb } from './alloydb';
+import { assessGcpSource, readSourceVersion } from './assess-source';
 import { reserveGcpCapacity, releaseGcpCapacity } from './capacity';
 import { GcpClients, endpointFromEnv, type GcpClientOptions } from './clients';
 import { deleteCloudSql, ensureCloudSql } from './cloudsql';
+import { cutoverRefusal, gcpCutover, promoted } from './cutover';
+import { dropSourceFence, endStaleFences, fencesOverSql, prepareSourceFence, sourceParams } from './cutover-fence';
 import { describeGcp } from './describe';
-import { deleteJobAndProfiles, ensureJob, getJob, jobAction, JOB_STATE_WHEN_VALID, validateSourceProfile } from './dms';
+import {
+  assessThroughDms,
+  deleteJobAndProfiles,
+  ensureJob,
+  getJob,
+  JOB_STATE_WHEN_VALID,
+  promoteJob,
+  startOrResumeJob,
+  stopJob,
+  verifyJob,
+  waitForPromotion,
+  type PromoteAccepted,
+} from './dms';
 import { call } from './errors';
-import { LAG_BYTES_METRIC, LAG_SECONDS_METRIC, latestSample } from './lag';
+import { LAG_BYTES_METRIC, LAG_SECONDS_METRIC, lagSampleAfter, latestSample } from './lag';
+import { ensureMonitoring, MonitoringClients, removeMonitoring } from './monitoring';
 import { gcpNames } from './names';
 import { DEFAULT_POLL, type PollOptions } from './poll';
+import { readTargetPrivateIp } from './target-address';
 
 export interface GcpPlatformOptions extends GcpClientOptions {
   poll?: Partial<PollOptions>;
 }
 
 const RUNNING_PHASES_IN_DUMP = new Set(['FULL_DUMP', 'PREPARING_THE_DUMP']);
+/** Job states in which DMS is (again) copying or replicating: clouddms v1 MigrationJob.State. */
+const REPLICATING = new Set(['RUNNING', 'RESUMING', 'RESTARTING', 'STARTING']);
 
 export class GcpPlatform implements MigrationPlatform {
   readonly name = 'gcp' as const;
   readonly clients: GcpClients;
+  private readonly monitoring: MonitoringClients;
   private readonly poll: PollOptions;
 
   constructor(opts: GcpPlatformOptions = {}) {
-    this.clients = new GcpClients({ ...opts, endpoint: opts.endpoint ?? endpointFromEnv() });
+    const endpoint = opts.endpoint ?? endpointFromEnv();
+    this.clients = new GcpClients({ ...opts, endpoint });
+    this.monitoring = new MonitoringClients({ ...opts, endpoint });
     this.poll = { ...DEFAULT_POLL, ...opts.poll };
     registerSecretScheme('gcpsm', async (name, ctx) => {
       const full = name.startsWith('projects/')
@@ -68,36 +93,37 @@ export class GcpPlatform implements MigrationPlatform {
       );
   }
 
-  async assessSource(task: DatabaseTask): Promise<AssessmentResult> {
-    this.check(task);
-    const findings: Finding[] = [];
-    const problem = await validateSourceProfile(this.clients, task);
-    if (problem)
-      findings.push({
-        code: 'SOURCE_PROFILE_INVALID',
-        severity: 'error',
-        message: `DMS rejected the source connection: ${problem}`,
-      });
-    if (task.database.engine === 'mysql' && !task.gcp!.dumpBucket)
-      findings.push({
-        code: 'NO_DUMP_BUCKET',
-        severity: 'info',
-        message: 'no gcp.dumpBucket: DMS takes the initial MySQL dump itself',
-      });
-    return {
-      serverVersion: `${task.database.engine} (through DMS)`,
-      tables: [],
-      estimatedRows: 0,
-      findings,
-      blocked: findings.some((f) => f.severity === 'error'),
-    };
+  /** The recipe's monitoring step: a dashboard and alert policies per migration (monitoring.ts). */
+  prepareMigration(fleet: FleetTask): Promise<PreparedMigration> {
+    return ensureMonitoring(this.monitoring, fleet);
   }
 
+  async finishMigration(fleet: FleetTask): Promise<void> {
+    await removeMonitoring(this.monitoring, fleet);
+  }
+
+  /**
+   * Over SQL where the worker reaches the source (assess-source.ts); through DMS's verify, after the
+   * job exists, where only DMS does (source.access dms-only).
+   */
+  async assessSource(task: DatabaseTask): Promise<AssessmentResult> {
+    this.check(task);
+    const result = task.database.source.access === 'dms-only' ? assessThroughDms(task) : await assessGcpSource(task);
+    const refusal = cutoverRefusal(task);
+    const findings = refusal
+      ? [...result.findings, { code: 'CUTOVER_UNFENCED', severity: 'error' as const, message: refusal }]
+      : result.findings;
+    return { ...result, findings, blocked: findings.some((f) => f.severity === 'error') };
+  }
+
+  /** The target's version follows the plan, else the source's (asked of it where the worker reaches it). */
   async provisionTarget(task: DatabaseTask): Promise<TargetInfo> {
     this.check(task);
-    return task.database.target.kind === 'alloydb'
-      ? ensureAlloyDb(this.clients, task, this.poll)
-      : ensureCloudSql(this.clients, task, this.poll);
+    const { target, source } = task.database;
+    const sourceVersion = target.version || source.version ? undefined : await readSourceVersion(task);
+    return target.kind === 'alloydb'
+      ? ensureAlloyDb(this.clients, task, this.poll, { sourceVersion })
+      : ensureCloudSql(this.clients, task, this.poll, { sourceVersion });
   }
 
   async reserveCapacity(task: DatabaseTask): Promise<CapacityReservation> {
@@ -110,27 +136,22 @@ export class GcpPlatform implements MigrationPlatform {
     await releaseGcpCapacity(this.clients, task, this.poll);
   }
 
+  /** The fence table goes onto the source first: DMS copies only what exists when it starts (no DDL). */
   async createMigrationJob(task: DatabaseTask): Promise<void> {
     this.check(task);
+    await prepareSourceFence(task);
     await ensureJob(this.clients, task, this.poll);
   }
 
   async verifyMigrationJob(task: DatabaseTask): Promise<string[]> {
     this.check(task);
-    try {
-      await jobAction(this.clients, task, 'verify', this.poll);
-      return [];
-    } catch (err) {
-      if (err instanceof MigrationError && err.type === 'OperationFailed') return [err.message];
-      throw err;
-    }
+    return verifyJob(this.clients, task, this.poll);
   }
 
+  /** demoteDestination + start from NOT_STARTED, resume from STOPPED in CDC (dms-actions.ts). */
   async startMigrationJob(task: DatabaseTask): Promise<void> {
     this.check(task);
-    const job = await getJob(this.clients, task);
-    if (job && ['RUNNING', 'STARTING', 'COMPLETED'].includes(job.state ?? '')) return;
-    await jobAction(this.clients, task, 'start', this.poll);
+    await startOrResumeJob(this.clients, task, this.poll);
   }
 
   async getReplicationStatus(task: DatabaseTask): Promise<ReplicationStatus> {
@@ -144,9 +165,12 @@ export class GcpPlatform implements MigrationPlatform {
         'ReplicationBroken',
         `DMS job ${gcpNames(task).migrationJob} failed: ${job.error?.message ?? 'no detail'}`,
       );
-    if (job.state === 'NOT_STARTED' || job.state === 'CREATING') status.phase = 'CREATED';
+    if (job.state === 'NOT_STARTED' || job.state === 'CREATING' || job.state === 'DRAFT') status.phase = 'CREATED';
     else if (job.state === 'STOPPED' || job.state === 'COMPLETED') status.phase = 'STOPPED';
-    else status.phase = job.state === 'RUNNING' && !RUNNING_PHASES_IN_DUMP.has(job.phase ?? '') ? 'CDC' : 'FULL_DUMP';
+    else if (job.phase === 'PROMOTE_IN_PROGRESS') status.phase = 'CDC';
+    else
+      status.phase =
+        REPLICATING.has(job.state ?? '') && job.phase && !RUNNING_PHASES_IN_DUMP.has(job.phase) ? 'CDC' : 'FULL_DUMP';
     if (status.phase === 'CDC') {
       const id = gcpNames(task).migrationJob;
       const [secs, bytes] = await Promise.all([
@@ -173,25 +197,61 @@ export class GcpPlatform implements MigrationPlatform {
     return { mode, ok, tables: [], summary };
   }
 
+  /**
+   * Writes stopped on the source and drained to a fence the target shows (source.access direct),
+   * a fresh DMS lag reading, then promote: cutover.ts. The promote's acceptance is the point of no return.
+   */
   async cutover(task: DatabaseTask, onProgress: (step: string) => void): Promise<CutoverResult> {
     this.check(task);
-    const n = gcpNames(task);
-    const job = await getJob(this.clients, task);
-    let writeBlockMs = 0;
-    if (job?.state !== 'COMPLETED') {
-      onProgress(`promoting ${n.migrationJob}`);
-      writeBlockMs = await jobAction(this.clients, task, 'promote', this.poll);
-    }
+    let accepted: PromoteAccepted | undefined;
+    return gcpCutover(
+      task,
+      {
+        jobState: async () => {
+          const j = await getJob(this.clients, task);
+          return { state: j?.state ?? 'NOT_FOUND', phase: j?.phase ?? undefined };
+        },
+        freshLag: (since) => lagSampleAfter(this.clients, task, since),
+        promote: async () => {
+          accepted = await promoteJob(this.clients, task);
+        },
+        waitPromoted: async () => {
+          await waitForPromotion(this.clients, task, this.poll, accepted);
+        },
+        target: fencesOverSql(task) ? await this.targetSql(task) : undefined,
+        lagPollMs: Math.min(5_000, this.poll.intervalMs),
+      },
+      onProgress,
+    );
+  }
+
+  /** The target over SQL (its private IP on the plan's network), for reading the fence there. */
+  private async targetSql(task: DatabaseTask): Promise<ConnectionParams | undefined> {
+    const { target } = task.database;
+    const host = await readTargetPrivateIp(this.clients, task);
+    if (!host || !target.passwordRef) return undefined;
     return {
-      endpoint: `${task.database.target.kind}://${task.gcp!.project}/${task.database.target.instance}`,
-      finalLsn: 'n/a (DMS)',
-      sequencesCopied: 0,
-      writeBlockMs,
+      host,
+      port: 5432,
+      user: target.user ?? 'postgres',
+      password: await resolveSecret(target.passwordRef, { project: task.gcp!.project }),
+      database: task.settings.targetDatabase,
     };
   }
 
-  /** A promoted DMS destination is standalone; promotion cannot be undone. */
-  async rollbackCutover(): Promise<void> {}
+  /**
+   * Undo a cutover that did not finish. Past the promote's acceptance (the point of no return) the
+   * destination has taken over: nothing is reopened (rule 1). Before it nothing was closed, and a
+   * fence session ends at its deadline on its own; one a dead attempt left is ended now.
+   */
+  async rollbackCutover(task: DatabaseTask): Promise<CutoverUndo> {
+    this.check(task);
+    const job = await getJob(this.clients, task);
+    if (job && promoted({ state: job.state ?? '', phase: job.phase ?? undefined }))
+      return { pastPointOfNoReturn: true };
+    if (fencesOverSql(task)) await withClient(await sourceParams(task), endStaleFences);
+    return { pastPointOfNoReturn: false };
+  }
 
   async rollbackAfterCutover(task: DatabaseTask): Promise<RollbackResult> {
     throw new MigrationError(
@@ -206,14 +266,14 @@ export class GcpPlatform implements MigrationPlatform {
 
   async stopMigrationJob(task: DatabaseTask): Promise<void> {
     this.check(task);
-    const job = await getJob(this.clients, task);
-    if (job && ['RUNNING', 'STARTING', 'RESUMING'].includes(job.state ?? ''))
-      await jobAction(this.clients, task, 'stop', this.poll);
+    await stopJob(this.clients, task, this.poll);
   }
 
+  /** Never forced: a forced delete also deletes the destination (migrationJobs.delete `force`). */
   async deleteMigrationJob(task: DatabaseTask): Promise<void> {
     this.check(task);
     await deleteJobAndProfiles(this.clients, task, this.poll);
+    await dropSourceFence(task).catch(() => undefined); // best effort: the source may be gone or closed to us
   }
 
   async deleteTarget(task: DatabaseTask): Promise<void> {
@@ -224,6 +284,7 @@ export class GcpPlatform implements MigrationPlatform {
 
   async close(): Promise<void> {
     await this.clients.close();
+    await this.monitoring.close();
   }
 
   /** Pure: builds the requests' names and bodies without sending any (clients are lazy). */
