@@ -67,6 +67,19 @@ export interface Discovery {
 /** Where .ci/install-discovery puts Google's DMS discovery document. */
 export const DMS_DISCOVERY = path.join(__dirname, '../../../.tools/discovery/datamigration-v1.json');
 
+/**
+ * Discovery documents do not say which properties are a oneof; these are the clouddms v1 oneofs
+ * (google/cloud/clouddms/v1/clouddms_resources.proto, googleapis/googleapis) for the schemas the
+ * platform sends: at most one member of each may be set.
+ */
+const ONEOFS: Record<string, Record<string, string[]>> = {
+  MigrationJob: { connectivity: ['reverseSshConnectivity', 'vpcPeeringConnectivity', 'staticIpConnectivity'] },
+  ConnectionProfile: {
+    connection_profile: ['mysql', 'postgresql', 'sqlserver', 'oracle', 'cloudsql', 'alloydb'],
+  },
+  PostgreSqlConnectionProfile: { connectivity: ['staticIpConnectivity', 'privateServiceConnectConnectivity'] },
+};
+
 const required = (s: Schema) => /^Required\./.test(s.description ?? '');
 const outputOnly = (s: Schema) => /^Output only\./i.test(s.description ?? '');
 
@@ -109,6 +122,14 @@ export function loadDiscovery(file = DMS_DISCOVERY): Discovery {
           const at = field ? `${field}.${k}` : k;
           if (!p) out.push({ field: at, description: `unknown field "${k}" in ${s.id ?? 'object'}` });
           else if (!outputOnly(p)) check(p, v, at, out);
+        }
+        for (const [oneof, members] of Object.entries(ONEOFS[s.id ?? ''] ?? {})) {
+          const set = members.filter((m) => obj[m] !== undefined && obj[m] !== null);
+          if (set.length > 1)
+            out.push({
+              field: field ? `${field}.${oneof}` : oneof,
+              description: `only one of ${set.join(', ')} may be set`,
+            });
         }
         for (const [k, p] of Object.entries(props))
           if (required(p) && (obj[k] === undefined || obj[k] === null || obj[k] === ''))
