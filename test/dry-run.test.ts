@@ -29,21 +29,24 @@ test('dbmig plan prints the gcp operation list in start order', () => {
     order.every((i, k) => i > 0 && (k === 0 || i > order[k - 1])),
     'high, medium, low',
   );
-  const ordersTitle = 'orders: mysql → cloudsql orders-mysql, priority high, 420 GB, capacity calendar x8 workers';
+  // e2-standard-4 is not a machine type calendar mode takes: high priority gets flex-start too.
+  const ordersTitle = 'orders: mysql → cloudsql orders-mysql, priority high, 420 GB, capacity flex-start x8 workers';
   assert.ok(out.includes(ordersTitle));
   assert.ok(
     out.includes('ledger: postgresql → alloydb ledger-alloy, priority low, 160 GB, capacity flex-start x3 workers'),
   );
   const orders = gcpResourceNames('fleet-2026-q4', 'orders');
   const ledger = gcpResourceNames('fleet-2026-q4', 'ledger');
-  assert.ok(out.includes(`futureReservations/${orders.futureReservation}`));
+  assert.ok(out.includes('calendar mode does not take e2-standard-4'));
+  assert.ok(out.includes(`resizeRequests/${orders.resizeRequest}`));
   assert.ok(out.includes(`resizeRequests/${ledger.resizeRequest}`));
   assert.ok(out.includes(`migrationJobs/${orders.migrationJob}`));
-  assert.ok(out.includes(`dump gs://migration-workshop-2026-dumps/${orders.migrationJob}`));
+  assert.ok(out.includes('VPC peering with projects/migration-workshop-2026/global/networks/migration-network'));
   for (const op of [
     'instances.insert',
     'clusters.create',
     'migrationJobs.verify',
+    'migrationJobs.demoteDestination',
     'migrationJobs.start',
     'migrationJobs.promote',
     'timeSeries.list',
