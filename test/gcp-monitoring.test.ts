@@ -11,13 +11,9 @@ import type { Activities } from '../activities';
 import type { FleetTask } from '../activities/platforms/platform';
 import { MultiDatabaseMigration } from '../workflows';
 import { startDevServer } from '../worker/dev-server';
-import {
-  MonitoringClients,
-  describeMonitoring,
-  ensureMonitoring,
-  removeMonitoring,
-} from '../activities/platforms/gcp/monitoring';
+import { describeMonitoring, ensureMonitoring, removeMonitoring } from '../activities/platforms/gcp/monitoring';
 import { createFakeGcp, fakeAuth, type FakeGcp } from './fakes/gcp';
+import { GcpClients } from '../activities/platforms/gcp/clients';
 import { monitoringAdminRoutes, type MonitoringAdmin } from './fakes/gcp/routes-monitoring';
 import { gcpPlan, PROJECT } from './helpers/gcp-plan';
 import { cachedWorkflowBundle } from './helpers/bundle-cache';
@@ -28,7 +24,7 @@ const CHANNELS = [`projects/${PROJECT}/notificationChannels/111`, `projects/${PR
 
 let fake: FakeGcp;
 let admin: MonitoringAdmin;
-let clients: MonitoringClients;
+let clients: GcpClients;
 
 function fleet(migrationId: string, monitoring: Record<string, unknown> = {}): FleetTask {
   const base = gcpPlan();
@@ -53,7 +49,7 @@ const ofMigration = (rs: any[], owner: string) =>
 before(async () => {
   fake = createFakeGcp().fake;
   admin = monitoringAdminRoutes(fake, { channels: new Set(CHANNELS) });
-  clients = new MonitoringClients({ endpoint: await fake.start(), authClient: fakeAuth() });
+  clients = new GcpClients({ endpoint: await fake.start(), authClient: fakeAuth() });
 });
 after(async () => {
   await clients?.close();

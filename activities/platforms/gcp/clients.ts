@@ -14,6 +14,8 @@ const libs = {
   alloydb: () => require('@google-cloud/alloydb') as typeof import('@google-cloud/alloydb'),
   compute: () => require('@google-cloud/compute') as typeof import('@google-cloud/compute'),
   monitoring: () => require('@google-cloud/monitoring') as typeof import('@google-cloud/monitoring'),
+  dashboards: () =>
+    require('@google-cloud/monitoring-dashboards') as typeof import('@google-cloud/monitoring-dashboards'),
   secrets: () => require('@google-cloud/secret-manager') as typeof import('@google-cloud/secret-manager'),
   // Only the DMS API of googleapis, not its index of every Google API.
   datamigration: () =>
@@ -104,6 +106,18 @@ export class GcpClients {
   }
   get monitoring() {
     return this.once('monitoring', () => new (libs.monitoring().MetricServiceClient)(this.gaxOptions() as any));
+  }
+  get alertPolicies() {
+    return this.once('alertPolicies', () => new (libs.monitoring().AlertPolicyServiceClient)(this.gaxOptions() as any));
+  }
+  get channels() {
+    return this.once(
+      'channels',
+      () => new (libs.monitoring().NotificationChannelServiceClient)(this.gaxOptions() as any),
+    );
+  }
+  get dashboards() {
+    return this.once('dashboards', () => new (libs.dashboards().DashboardsServiceClient)(this.gaxOptions() as any));
   }
   get secrets() {
     return this.once('secrets', () => new (libs.secrets().SecretManagerServiceClient)(this.gaxOptions() as any));

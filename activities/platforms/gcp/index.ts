@@ -42,7 +42,7 @@ import {
 } from './dms';
 import { call } from './errors';
 import { LAG_BYTES_METRIC, LAG_SECONDS_METRIC, lagSampleAfter, latestSample } from './lag';
-import { ensureMonitoring, MonitoringClients, removeMonitoring } from './monitoring';
+import { ensureMonitoring, removeMonitoring } from './monitoring';
 import { gcpNames } from './names';
 import { DEFAULT_POLL, type PollOptions } from './poll';
 import { readTargetPrivateIp } from './target-address';
@@ -58,13 +58,11 @@ const REPLICATING = new Set(['RUNNING', 'RESUMING', 'RESTARTING', 'STARTING']);
 export class GcpPlatform implements MigrationPlatform {
   readonly name = 'gcp' as const;
   readonly clients: GcpClients;
-  private readonly monitoring: MonitoringClients;
   private readonly poll: PollOptions;
 
   constructor(opts: GcpPlatformOptions = {}) {
     const endpoint = opts.endpoint ?? endpointFromEnv();
     this.clients = new GcpClients({ ...opts, endpoint });
-    this.monitoring = new MonitoringClients({ ...opts, endpoint });
     this.poll = { ...DEFAULT_POLL, ...opts.poll };
     registerSecretScheme('gcpsm', async (name, ctx) => {
       const full = name.startsWith('projects/')
@@ -95,11 +93,11 @@ export class GcpPlatform implements MigrationPlatform {
 
   /** The recipe's monitoring step: a dashboard and alert policies per migration (monitoring.ts). */
   prepareMigration(fleet: FleetTask): Promise<PreparedMigration> {
-    return ensureMonitoring(this.monitoring, fleet);
+    return ensureMonitoring(this.clients, fleet);
   }
 
   async finishMigration(fleet: FleetTask): Promise<void> {
-    await removeMonitoring(this.monitoring, fleet);
+    await removeMonitoring(this.clients, fleet);
   }
 
   /**
@@ -284,7 +282,6 @@ export class GcpPlatform implements MigrationPlatform {
 
   async close(): Promise<void> {
     await this.clients.close();
-    await this.monitoring.close();
   }
 
   /** Pure: builds the requests' names and bodies without sending any (clients are lazy). */

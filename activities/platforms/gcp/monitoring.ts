@@ -8,10 +8,9 @@
 // caller-chosen id, so a second create is a 409; alert policy ids are assigned by the server, so a
 // policy is looked up by its labels before every create attempt, and a lost response is found on
 // the retry instead of being created twice.
-import type { AlertPolicyServiceClient, NotificationChannelServiceClient, protos } from '@google-cloud/monitoring';
-import type { DashboardsServiceClient } from '@google-cloud/monitoring-dashboards';
+import type { protos } from '@google-cloud/monitoring';
 import { MigrationError, type FleetTask, type PlannedOperation, type PreparedMigration } from '../platform';
-import type { GcpClientOptions } from './clients';
+import type { GcpClients } from './clients';
 import { call, getOrUndefined, isAlreadyExists, isNotFound } from './errors';
 import { OWNER_LABEL } from './names';
 import { planned, plannedCall } from './planned';
@@ -21,57 +20,8 @@ import { ALERT_LABEL, SPEC_LABEL, isOurs, monitoringProject, ownerValue } from '
 
 type AlertPolicy = protos.google.monitoring.v3.IAlertPolicy;
 
-/* eslint-disable @typescript-eslint/no-require-imports */
-const libs = {
-  monitoring: () => require('@google-cloud/monitoring') as typeof import('@google-cloud/monitoring'),
-  dashboards: () =>
-    require('@google-cloud/monitoring-dashboards') as typeof import('@google-cloud/monitoring-dashboards'),
-};
-/* eslint-enable @typescript-eslint/no-require-imports */
-
-/**
- * The Monitoring clients, created on first use like GcpClients (clients.ts): REST transport, the
- * fake's endpoint and auth client in tests, Application Default Credentials in production.
- */
-export class MonitoringClients {
-  private cache = new Map<string, unknown>();
-
-  constructor(private readonly opts: GcpClientOptions = {}) {}
-
-  private gaxOptions() {
-    const e = this.opts.endpoint;
-    return {
-      fallback: true as const,
-      ...(e ? { apiEndpoint: e.host, port: e.port, protocol: e.protocol } : {}),
-      ...(this.opts.authClient ? { authClient: this.opts.authClient } : {}),
-    };
-  }
-
-  private once<T>(key: string, make: () => T): T {
-    if (!this.cache.has(key)) this.cache.set(key, make());
-    return this.cache.get(key) as T;
-  }
-
-  /* eslint-disable @typescript-eslint/no-explicit-any */
-  get alertPolicies(): AlertPolicyServiceClient {
-    return this.once('alertPolicies', () => new (libs.monitoring().AlertPolicyServiceClient)(this.gaxOptions() as any));
-  }
-  get channels(): NotificationChannelServiceClient {
-    return this.once(
-      'channels',
-      () => new (libs.monitoring().NotificationChannelServiceClient)(this.gaxOptions() as any),
-    );
-  }
-  get dashboards(): DashboardsServiceClient {
-    return this.once('dashboards', () => new (libs.dashboards().DashboardsServiceClient)(this.gaxOptions() as any));
-  }
-  /* eslint-enable @typescript-eslint/no-explicit-any */
-
-  async close(): Promise<void> {
-    for (const c of this.cache.values()) await (c as { close(): Promise<void> }).close().catch(() => undefined);
-    this.cache.clear();
-  }
-}
+/** The Monitoring clients this step uses; GcpClients (clients.ts) makes them lazily. */
+export type MonitoringClients = Pick<GcpClients, 'alertPolicies' | 'channels' | 'dashboards'>;
 
 /**
  * Every channel the plan names must exist (NotificationChannelService.GetNotificationChannel): a
