@@ -7,6 +7,7 @@
 // The facts are read first (readMysqlFacts) and judged by a pure function (evaluateMysql).
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { DatabaseTask, Finding } from '../platform';
+import { versionMismatch } from './source-version';
 
 export interface MysqlTableFacts {
   /** `schema`.`table` */
@@ -184,14 +185,8 @@ export function evaluateMysql(f: MysqlSourceFacts, task: DatabaseTask): Finding[
           'upgrade the source to one of them',
       );
   }
-  const planned = task.database.source.version;
-  if (planned && planned !== major)
-    add(
-      'SOURCE_VERSION_MISMATCH',
-      'warning',
-      `the plan says the source is version ${planned}, the server says ${major}: fix database.source.version ` +
-        "(the target's version defaults to the source's)",
-    );
+  const mismatch = versionMismatch(task, major);
+  if (mismatch) add(mismatch.code, mismatch.severity, mismatch.message);
 
   if (!on(v.log_bin))
     add(

@@ -10,6 +10,7 @@
 import type pg from 'pg';
 import type { DatabaseTask, Finding } from '../platform';
 import { extensionFindings } from './dms-extensions';
+import { versionMismatch } from './source-version';
 
 export interface PgTableFacts {
   /** Schema-qualified, quoted. */
@@ -260,14 +261,8 @@ export function evaluatePostgres(f: PgSourceFacts, task: DatabaseTask): Finding[
       `PostgreSQL ${f.serverVersion} is newer than the versions DMS lists for ${target} targets ` +
         `(9.4 to ${NEWEST_SUPPORTED[target]}); check the DMS source page before migrating`,
     );
-  const planned = task.database.source.version;
-  if (planned && planned !== major)
-    add(
-      'SOURCE_VERSION_MISMATCH',
-      'warning',
-      `the plan says the source is version ${planned}, the server says ${major}: fix database.source.version ` +
-        "(the target's version defaults to the source's)",
-    );
+  const mismatch = versionMismatch(task, major);
+  if (mismatch) add(mismatch.code, mismatch.severity, mismatch.message);
 
   if (!f.sharedPreloadLibraries && !f.pglogicalRunning)
     add(
