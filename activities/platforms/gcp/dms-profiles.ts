@@ -109,18 +109,7 @@ export async function ensureProfile(
   for (let attempt = 0; ; attempt++) {
     let existing = await get();
     if (existing) {
-      if (!ownedBy(existing.labels, task))
-        throw new MigrationError(
-          'AlreadyExistsMismatch',
-          `connection profile ${id} exists but was not created for ${task.database.name} of migration ` +
-            `${task.migrationId} (labels ${JSON.stringify(existing.labels ?? {})}); it is left alone`,
-        );
-      const diffs = profileDifferences(existing, wanted);
-      if (diffs.length)
-        throw new MigrationError(
-          'AlreadyExistsMismatch',
-          `connection profile ${id} exists with another configuration: ${diffs.join('; ')}`,
-        );
+      checkProfile(task, id, existing, wanted);
       if (existing.state === 'CREATING')
         existing = await pollUntil(
           `connection profile ${id}`,
@@ -152,10 +141,36 @@ export async function ensureProfile(
   }
 }
 
+/** Refuses an existing profile this (migration, database) did not create, or one configured otherwise. */
+function checkProfile(task: DatabaseTask, id: string, existing: Profile, wanted: Profile): void {
+  if (!ownedBy(existing.labels, task))
+    throw new MigrationError(
+      'AlreadyExistsMismatch',
+      `connection profile ${id} exists but was not created for ${task.database.name} of migration ` +
+        `${task.migrationId} (labels ${JSON.stringify(existing.labels ?? {})}); it is left alone`,
+    );
+  const diffs = profileDifferences(existing, wanted);
+  if (diffs.length)
+    throw new MigrationError(
+      'AlreadyExistsMismatch',
+      `connection profile ${id} exists with another configuration: ${diffs.join('; ')}`,
+    );
+}
+
+/** Both profiles are checked before either is created: refusing the second must leave no first behind. */
 export async function ensureProfiles(c: GcpClients, task: DatabaseTask, poll: PollOptions): Promise<void> {
   const n = gcpNames(task);
-  await ensureProfile(c, task, n.sourceProfileName, () => sourceProfileBody(task), poll);
-  await ensureProfile(c, task, n.destinationProfileName, () => destinationProfileBody(c, task, poll), poll);
+  const sides = [
+    { name: n.sourceProfileName, body: await sourceProfileBody(task) },
+    { name: n.destinationProfileName, body: await destinationProfileBody(c, task, poll) },
+  ];
+  for (const { name, body } of sides) {
+    const existing = await getOrUndefined(`get connection profile ${name.split('/').pop()}`, () =>
+      data(c.dms.projects.locations.connectionProfiles.get({ name })),
+    );
+    if (existing) checkProfile(task, name.split('/').pop()!, existing, body);
+  }
+  for (const { name, body } of sides) await ensureProfile(c, task, name, async () => body, poll);
 }
 
 /** The dry run of ensureProfiles: the same ids, connections and target read, without passwords. */
