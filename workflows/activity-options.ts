@@ -23,10 +23,13 @@ const waiting: ActivityOptions = {
   heartbeatTimeout: '15s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: PERMANENT },
 };
-/** Flex-start capacity may not be there yet: keep asking for a day before giving up. */
+/**
+ * Capacity may not be there yet: keep asking before giving up. Three days, because a calendar-mode
+ * reservation is asked for at least a day ahead and Google then takes its time to procure it.
+ */
 const capacity: ActivityOptions = {
   ...quick,
-  scheduleToCloseTimeout: '24h',
+  scheduleToCloseTimeout: '3d',
   retry: { initialInterval: '2s', maximumInterval: '1m', nonRetryableErrorTypes: PERMANENT },
 };
 /** Undo steps must get through: many attempts, and they run even while the workflow is cancelled. */
