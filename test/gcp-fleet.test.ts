@@ -1,76 +1,79 @@
-// A whole MultiDatabaseMigration on the real Temporal dev server with platform gcp, against the
-// local fake of the Google Cloud APIs: MySQL to Cloud SQL at high priority (calendar capacity),
-// PostgreSQL to AlloyDB at low priority (flex-start), approved through the Update, promoted.
-// Then the same fleet again with 20% of all API requests failing with 429 or 503.
+// Whole fleets on platform gcp, run by the real MultiDatabaseMigration on the Temporal dev server
+// against the strict fake of the Google Cloud APIs (test/fakes/gcp: every request checked against
+// Google's definitions, Google's state machines). The fleet is the shared plan's three databases,
+// one per pair the recipe uses: orders MySQL → Cloud SQL (high), ledger PostgreSQL → AlloyDB
+// (low), billing PostgreSQL → Cloud SQL (medium). e2-standard-4 is not a calendar-mode machine
+// type, so every database gets flex-start capacity (its own FLEX_START template and MIG, then a
+// resize request). The sources are dms-only: DMS's verify is the assessment, and the cutover
+// promotes after a fresh zero-lag sample. Each test has a world of its own (helpers/gcp-world.ts):
+// a fresh fake, and a worker on its own task queue.
 //
-// The dry run cannot drift from what runs: `dbmig plan`'s operations for a gcp plan are compared
-// with the requests a whole fleet of that plan sends to the fake, run by the real workflow on the
-// Temporal dev server with approval auto.
+// What is asserted is the fake's state and the requests it recorded, not only the workflow's word.
 //
-// What is compared, per database and in order: the `calls` of the platform's planned operations
-// (API method as its discovery id, full resource name, validateOnly) against every request the
-// fake received that asks for a change, i.e. every request but a GET: creates and inserts
-// (validateOnly included), job actions (verify, start, promote), cancels and deletes. Reads and
-// operation polls (GETs) are not compared: how often the code polls is not part of the plan.
-// Each request is given to the database whose planned resources include its resource; a request
-// that no database planned fails the test. The fake's requests interleave across databases, so
-// the order is compared within each database, not across the fleet.
+// The dry run (last test): the `calls` of `dbmig plan`'s operations (cli/plan-report.ts
+// planOperations, from GcpPlatform.describe) are compared, per database and in order, with the
+// changing requests the fake recorded (FakeGcp.changes(): every request but a GET that reached a
+// route, was not a fault, and was not answered from the request-id memory). The monitoring step is
+// per migration, not per database, and `dbmig plan` does not list it: its requests are compared
+// with describeMonitoring (monitoring.ts) by method only, in order, because alert policy ids are
+// assigned by the server and the dry run names them `alertPolicies/*`.
+/* eslint-disable @typescript-eslint/no-explicit-any -- the fake's resources are the JSON Google answers */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { GcpPlatform } from '../activities/platforms/gcp';
-import type { PlannedCall } from '../activities/platforms/platform';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { gcpNames, ownerLabels } from '../activities/platforms/gcp/names';
+import { describeMonitoring } from '../activities/platforms/gcp/monitoring';
+import { workerGroupNames } from '../activities/platforms/gcp/worker-group';
+import type { FleetTask, PlannedCall } from '../activities/platforms/platform';
 import { planOperations } from '../cli/plan-report';
-import { validatePlan } from '../common/plan';
-import { startDevServer } from '../worker/dev-server';
-import { createMigrationWorker } from '../worker/worker';
-import { MultiDatabaseMigration } from '../workflows';
 import { approveCutoverUpdate, rejectCutoverUpdate, statusQuery } from '../common/messages';
+import type { Plan } from '../common/plan';
 import type { MigrationReport } from '../common/status';
-import { createFakeGcp, fakeAuth, type FakeGcp } from './fakes/gcp';
-import { sharedBundle } from './helpers/harness';
-import { gcpPlan, PROJECT } from './helpers/gcp-plan';
+import { startDevServer } from '../worker/dev-server';
+import type { FakeGcp, LoggedRequest } from './fakes/gcp';
+import { createGcpWorld, fleetPlan, taskOf, type GcpWorld } from './helpers/gcp-world';
+import { PROJECT } from './helpers/gcp-plan';
+
+// In the order the fleet starts them: by priority.
+const DATABASES = ['orders', 'billing', 'ledger'];
+const JOBS = 'datamigration.projects.locations.migrationJobs';
 
 let env: TestWorkflowEnvironment;
-let fake: FakeGcp;
-let platform: GcpPlatform;
-let worker: Worker;
-let running: Promise<void>;
+let world: GcpWorld | undefined;
 
 before(async () => {
-  process.env.GCP_TEST_SOURCE_PASSWORD = 's3cret-mysql';
-  process.env.DBMIG_ALLOWED_HOSTS = '203.0.113.0/24';
-  fake = createFakeGcp({ secrets: { [`projects/${PROJECT}/secrets/ledger-source-password`]: 's3cret-pg' } }).fake;
-  platform = new GcpPlatform({ endpoint: await fake.start(), authClient: fakeAuth(), poll: { intervalMs: 20 } });
-  env = await startDevServer();
-  worker = await createMigrationWorker({
-    connection: env.nativeConnection,
-    taskQueue: 'gcp',
-    platforms: { gcp: platform },
-    workflowBundle: await sharedBundle(),
+  // Retried activities are part of what these tests do; the SDK would warn about each.
+  Runtime.install({
+    logger: new DefaultLogger('ERROR'),
+    telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } },
   });
-  running = worker.run();
+  env = await startDevServer();
 });
 after(async () => {
-  worker?.shutdown();
-  await running;
+  await world?.close();
   await env?.teardown();
-  await platform?.close();
-  await fake?.stop();
 });
 
-const startFleet = (workflowId: string, plan: unknown) =>
-  env.client.workflow.start(MultiDatabaseMigration, { taskQueue: 'gcp', workflowId, args: [{ plan }] });
+/** A fresh world for this test; the previous one is closed. */
+async function freshWorld(name: string): Promise<GcpWorld> {
+  await world?.close();
+  world = await createGcpWorld(env, name);
+  return world;
+}
 
-async function runFleet(id: string, reject: string[] = []): Promise<{ report: MigrationReport; approvals: number }> {
-  const plan = gcpPlan({
-    migrationId: id,
-    defaults: { lagThresholdSeconds: 5, stableWindow: '1s', noPrimaryKey: 'fail' },
-  });
-  const handle = await startFleet(id, plan);
-  let approvals = 0;
+/**
+ * Runs `plan` to its end: approves every database (rejects those in `reject`) once it awaits
+ * approval. `whileAwaiting` runs before a database's decision.
+ */
+async function runFleet(
+  w: GcpWorld,
+  plan: Plan,
+  opts: { reject?: string[]; whileAwaiting?: (db: string) => void } = {},
+): Promise<{ report: MigrationReport; ms: number }> {
+  const t0 = Date.now();
+  const handle = await w.startFleet(plan);
   // The parent's view lags its children's: decide each database once, or a second decision may
   // race the fleet's end and be aborted with the closing workflow.
   const decided = new Set<string>();
@@ -78,14 +81,14 @@ async function runFleet(id: string, reject: string[] = []): Promise<{ report: Mi
     const status = await handle.query(statusQuery);
     for (const d of status.databases.filter((x) => x.state === 'AWAITING_APPROVAL' && !decided.has(x.database))) {
       decided.add(d.database);
+      opts.whileAwaiting?.(d.database);
       try {
-        if (reject.includes(d.database))
+        if (opts.reject?.includes(d.database))
           await handle.executeUpdate(rejectCutoverUpdate, {
             args: [{ database: d.database, approver: 'gcp-test', reason: 'not today' }],
           });
         else
           await handle.executeUpdate(approveCutoverUpdate, { args: [{ database: d.database, approver: 'gcp-test' }] });
-        approvals++;
       } catch (err) {
         if (!(err instanceof WorkflowUpdateFailedError)) throw err;
       }
@@ -93,131 +96,278 @@ async function runFleet(id: string, reject: string[] = []): Promise<{ report: Mi
     // A FAILED database would hold the fleet open for an operator: report it instead of waiting.
     const failed = status.databases.filter((d) => d.state === 'FAILED');
     if (failed.length) throw new Error(`failed: ${failed.map((d) => `${d.database}: ${d.lastError}`).join('; ')}`);
-    if (status.databases.every((d) => ['COMPLETED', 'CANCELLED'].includes(d.state))) break;
-    await new Promise((r) => setTimeout(r, 200));
+    if (status.databases.length && status.databases.every((d) => ['COMPLETED', 'CANCELLED'].includes(d.state))) break;
+    await new Promise((r) => setTimeout(r, 100));
   }
-  return { report: await handle.result(), approvals };
+  const report = await handle.result();
+  return { report, ms: Date.now() - t0 };
 }
 
-function assertCleanFleet(report: MigrationReport): void {
+/** Requests whose effect was applied: reached the route, not faulted, not deduplicated, answered 2xx or lost. */
+const applied = (r: LoggedRequest) =>
+  !!r.rpc && !r.faulted && !r.deduplicated && (r.lost || (r.status !== undefined && r.status < 300));
+
+/** The applied requests of `rpc` (suffix of the discovery id) on `resource`. */
+function appliedCalls(fake: FakeGcp, rpc: string, resource?: string): LoggedRequest[] {
+  return fake.log.filter((r) => applied(r) && r.rpc!.endsWith(rpc) && (!resource || r.resource === resource));
+}
+
+const keysOf = (fake: FakeGcp, prefix: string) => [...fake.resources.keys()].filter((k) => k.startsWith(prefix));
+
+/** The names a database's target has in the fake, and the resource its create request names. */
+function targetOf(plan: Plan, db: string): { key: string; created: string; labels: () => any; state: () => string } {
+  const task = taskOf(plan, db);
+  const n = gcpNames(task);
+  if (task.database.target.kind === 'alloydb') {
+    const key = `alloydb/${n.cluster}`;
+    return {
+      key,
+      created: n.cluster,
+      labels: () => world!.fake.resources.get(key)?.labels,
+      state: () => world!.fake.resources.get(key)?.state,
+    };
+  }
+  const key = `sql/${PROJECT}/${task.database.target.instance}`;
+  return {
+    key,
+    created: `projects/${PROJECT}/instances/${task.database.target.instance}`,
+    labels: () => world!.fake.resources.get(key)?.settings?.userLabels,
+    state: () => world!.fake.resources.get(key)?.state,
+  };
+}
+
+/**
+ * The fleet's end state in the fake, for databases that COMPLETED: one job per database, created
+ * once, promoted, COMPLETED (the final validation read it so) and deleted with its profiles; the
+ * target there with this (migration, database)'s labels; the capacity gone (no template, MIG,
+ * VMs or resize request of this migration); the monitoring removed.
+ */
+function assertCompleted(plan: Plan, report: MigrationReport, completed: string[]): void {
+  const { fake } = world!;
+  for (const db of completed) {
+    const task = taskOf(plan, db);
+    const n = gcpNames(task);
+    const d = report.databases.find((x) => x.database === db)!;
+    assert.equal(d.state, 'COMPLETED', `${db}: ${d.lastError ?? ''}`);
+    assert.match(d.validation ?? '', /DMS job COMPLETED without errors/, `${db}: the final validation read COMPLETED`);
+    assert.equal(appliedCalls(fake, `${JOBS}.create`, n.jobName).length, 1, `${db}: one job created`);
+    assert.equal(appliedCalls(fake, `${JOBS}.promote`, n.jobName).length, 1, `${db}: promoted once`);
+    assert.equal(appliedCalls(fake, `${JOBS}.delete`, n.jobName).length, 1, `${db}: the job deleted`);
+    assert.ok(
+      appliedCalls(fake, `${JOBS}.delete`, n.jobName).every((r) => !/force=true/.test(r.query)),
+      `${db}: never deleted with force (it would delete the destination)`,
+    );
+    assert.equal(fake.resources.get(`dms/${n.jobName}`), undefined, `${db}: no job left`);
+    const target = targetOf(plan, db);
+    assert.equal(
+      appliedCalls(fake, '.create', target.created).length + appliedCalls(fake, '.insert', target.created).length,
+      1,
+      `${db}: one target created`,
+    );
+    assert.deepEqual(
+      Object.entries(target.labels() ?? {}).filter(([k]) => k.startsWith('dbmig-')),
+      Object.entries(ownerLabels(task)),
+      `${db}: the target stays, labelled as this (migration, database)'s`,
+    );
+    assert.match(target.state(), /^(RUNNABLE|READY)$/, `${db}: the target is serving`);
+    const g = workerGroupNames(task);
+    const rr = `${g.groupPath}/resizeRequests/${n.resizeRequest}`;
+    for (const [what, resource] of [
+      ['instanceTemplates', g.templateUrl],
+      ['instanceGroupManagers', g.groupPath],
+      ['instanceGroupManagerResizeRequests', rr],
+    ]) {
+      assert.equal(appliedCalls(fake, `${what}.insert`, resource).length, 1, `${db}: ${what} made once`);
+      assert.equal(appliedCalls(fake, `${what}.delete`, resource).length, 1, `${db}: ${what} deleted`);
+    }
+    assert.deepEqual(
+      [...fake.resources.keys()].filter((k) => k.includes(g.group) || k.includes(g.template)),
+      [],
+      `${db}: capacity released: no template, MIG, VMs or resize request left`,
+    );
+  }
+  assert.deepEqual(keysOf(fake, 'dms/'), [], 'every job and connection profile is deleted');
+  assert.deepEqual(keysOf(fake, 'rr/'), [], 'no resize request left');
+  assert.deepEqual(keysOf(fake, 'fr/'), [], 'no future reservation (calendar mode is not offered for e2)');
+  assert.deepEqual(keysOf(fake, 'monitoring/'), [], 'the dashboard and alert policies are removed (keep: false)');
+  assert.equal(appliedCalls(fake, 'dashboards.create').length, 1, 'one dashboard per migration');
+  assert.equal(appliedCalls(fake, 'alertPolicies.create').length, 3, 'three alert policies per migration');
+}
+
+test('the three pairs complete on gcp: promoted, targets kept, capacity and monitoring removed', async () => {
+  const w = await freshWorld('clean');
+  const plan = fleetPlan('gcp-fleet');
+  const { report, ms } = await runFleet(w, plan);
   assert.deepEqual(
     report.databases.map((d) => [d.database, d.state, d.lastError ?? '']),
-    [
-      ['orders', 'COMPLETED', ''],
-      ['ledger', 'COMPLETED', ''],
-    ],
+    DATABASES.map((db) => [db, 'COMPLETED', '']),
   );
-  const keys = [...fake.resources.keys()];
-  assert.deepEqual(
-    keys.filter((k) => k.startsWith('dms/')),
-    [],
-    'jobs and profiles are deleted after promotion',
-  );
-  assert.deepEqual(
-    keys.filter((k) => k.startsWith('fr/') || k.startsWith('rr/')),
-    [],
-    'capacity is released',
-  );
-  assert.ok(keys.includes(`sql/${PROJECT}/orders-mysql`), 'the Cloud SQL target stays');
-  assert.ok(
-    keys.some((k) => k.endsWith('/clusters/ledger-alloy/instances/ledger-alloy-primary')),
-    'the AlloyDB target stays',
-  );
-}
-
-test('a MySQL→Cloud SQL and a PostgreSQL→AlloyDB migration complete on gcp', async () => {
-  const { report, approvals } = await runFleet('gcp-fleet');
-  assert.equal(approvals, 2);
-  assertCleanFleet(report);
-  assert.equal(fake.count('POST', /:promote$/), 2);
-  assert.equal(fake.count('POST', /\/futureReservations$/), 1, 'high priority: calendar mode');
-  assert.equal(fake.count('POST', /\/resizeRequests$/), 1, 'low priority: flex-start');
-  for (const d of report.databases) assert.match(d.validation ?? '', /DMS job COMPLETED/);
+  assertCompleted(plan, report, DATABASES);
+  // Each pair went through its own DMS sequence.
+  for (const db of DATABASES) {
+    const n = gcpNames(taskOf(plan, db));
+    assert.equal(appliedCalls(w.fake, `${JOBS}.verify`, n.jobName).length, 1, `${db}: verified`);
+    assert.equal(appliedCalls(w.fake, `${JOBS}.demoteDestination`, n.jobName).length, 1, `${db}: demoted`);
+    assert.equal(appliedCalls(w.fake, `${JOBS}.start`, n.jobName).length, 1, `${db}: started`);
+  }
+  console.log(`# clean fleet of 3: ${ms} ms, ${w.fake.log.length} requests`);
 });
 
-test('with 20% of API requests failing (429/503) and 10% slow, the fleet still completes', async () => {
-  // Fresh targets: the first test's instances belong to another migration id.
-  for (const k of [...fake.resources.keys()]) fake.resources.delete(k);
-  fake.faults = { rate: 0.2, slowRate: 0.1, slowMs: 300 };
-  const before = fake.log.length;
-  const { report } = await runFleet('gcp-faulty');
-  fake.faults = { rate: 0, slowRate: 0, slowMs: 0 };
-  assertCleanFleet(report);
-  const requests = fake.log.slice(before);
-  const faulted = requests.filter((r) => r.faulted).length;
-  assert.ok(faulted >= 5, `faults were injected: ${faulted} of ${requests.length}`);
-  console.log(`# faulty run: ${faulted} of ${requests.length} requests failed with 429/503`);
+test('with 20% of requests failing, 10% slow and lost answers to creates, the fleet completes once', async () => {
+  const w = await freshWorld('faulty');
+  const plan = fleetPlan('gcp-faulty');
+  w.fake.faults = { rate: 0.2, slowRate: 0.1, slowMs: 200 };
+  // Applied, then the connection dropped: each create's retry must find its own effect, by request
+  // id (DMS, AlloyDB, Compute), by a 409 and the owner labels (Cloud SQL insert has no request id),
+  // or by looking before creating again (alert policies: server-assigned ids, no request id).
+  const lost = [
+    `${JOBS}.create`,
+    'sql.instances.insert',
+    'alloydb.projects.locations.clusters.create',
+    'compute.instanceGroupManagerResizeRequests.insert',
+    'monitoring.projects.alertPolicies.create',
+  ];
+  for (const rpc of lost) w.fake.loseResponse(rpc);
+  const { report, ms } = await runFleet(w, plan);
+  w.fake.faults = { rate: 0, slowRate: 0, slowMs: 0 };
+  assert.deepEqual(
+    report.databases.map((d) => [d.database, d.state, d.lastError ?? '']),
+    DATABASES.map((db) => [db, 'COMPLETED', '']),
+  );
+  assertCompleted(plan, report, DATABASES);
+  assert.deepEqual(
+    lost.filter((rpc) => !w.fake.log.some((r) => r.lost && r.rpc === rpc)),
+    [],
+    'every planned lost answer happened',
+  );
+  const faulted = w.fake.log.filter((r) => r.faulted).length;
+  assert.ok(faulted >= 20, `faults were injected: ${faulted} of ${w.fake.log.length}`);
+  // Nothing created twice: one applied create per resource, whatever the retries.
+  const creates = w.fake.log.filter((r) => applied(r) && /\.(create|insert)$/.test(r.rpc!) && !r.validateOnly);
+  const perResource = new Map<string, number>();
+  for (const r of creates) perResource.set(r.resource!, (perResource.get(r.resource!) ?? 0) + 1);
+  assert.deepEqual(
+    [...perResource].filter(([res, n]) => n > 1 && !res.endsWith('/*')),
+    [],
+    'no resource was created twice',
+  );
+  console.log(
+    `# faulty fleet of 3: ${ms} ms, ${faulted} of ${w.fake.log.length} requests failed with 429/503, ` +
+      `${w.fake.deduplicated.length} answered from the request-id memory, ${lost.length} answers lost`,
+  );
 });
 
-test('a rejected cutover on gcp compensates: job stopped and deleted, capacity released, target deleted', async () => {
-  for (const k of [...fake.resources.keys()]) fake.resources.delete(k);
-  const stops = fake.count('POST', /:stop$/);
-  const { report } = await runFleet('gcp-reject', ['ledger']);
+test('a rejected cutover: job stopped, deleted without force, capacity released, owned target deleted', async () => {
+  const w = await freshWorld('reject');
+  const plan = fleetPlan('gcp-reject');
+  // billing's instance is handed over (its database label changed) while it awaits approval: it
+  // is no longer this (migration, database)'s, so its compensation must leave it.
+  const billing = targetOf(plan, 'billing');
+  const { report, ms } = await runFleet(w, plan, {
+    reject: ['ledger', 'billing'],
+    whileAwaiting: (db) => {
+      if (db === 'billing') billing.labels()['dbmig-database'] = 'handed-over';
+    },
+  });
   assert.deepEqual(
     report.databases.map((d) => [d.database, d.state]),
     [
       ['orders', 'COMPLETED'],
+      ['billing', 'CANCELLED'],
       ['ledger', 'CANCELLED'],
     ],
   );
-  assert.match(report.databases[1].lastError ?? '', /cutover rejected by gcp-test: not today/);
-  assert.equal(fake.count('POST', /:stop$/) - stops, 1, 'the running DMS job was stopped');
-  const keys = [...fake.resources.keys()];
-  assert.deepEqual(
-    keys.filter((k) => k.startsWith('dms/') || k.startsWith('fr/') || k.startsWith('rr/')),
-    [],
-  );
-  assert.deepEqual(
-    keys.filter((k) => k.startsWith('alloydb/')),
-    [],
-    'the AlloyDB cluster this run created is deleted',
-  );
-  assert.ok(keys.includes(`sql/${PROJECT}/orders-mysql`), 'the promoted Cloud SQL target stays');
+  for (const db of ['billing', 'ledger'])
+    assert.match(
+      report.databases.find((d) => d.database === db)!.lastError ?? '',
+      /cutover rejected by gcp-test: not today/,
+    );
+  assertCompleted(plan, report, ['orders']);
+  const { fake } = w;
+  for (const db of ['billing', 'ledger']) {
+    const task = taskOf(plan, db);
+    const n = gcpNames(task);
+    const target = targetOf(plan, db);
+    const order = (rpc: string, resource: string) =>
+      fake.log.findIndex((r) => applied(r) && r.rpc === rpc && r.resource === resource);
+    assert.equal(appliedCalls(fake, `${JOBS}.promote`, n.jobName).length, 0, `${db}: never promoted`);
+    assert.equal(appliedCalls(fake, `${JOBS}.stop`, n.jobName).length, 1, `${db}: the running job was stopped`);
+    const deletes = appliedCalls(fake, `${JOBS}.delete`, n.jobName);
+    assert.equal(deletes.length, 1, `${db}: the job was deleted`);
+    assert.doesNotMatch(deletes[0].query, /force=true/, `${db}: without force, so DMS leaves the destination`);
+    assert.ok(order(`${JOBS}.stop`, n.jobName) < order(`${JOBS}.delete`, n.jobName), `${db}: stopped, then deleted`);
+    assert.deepEqual(keysOf(fake, `dms/${n.parent}/`), [], `${db}: no job or connection profile left`);
+    const g = workerGroupNames(task);
+    assert.deepEqual(
+      [...fake.resources.keys()].filter((k) => k.includes(g.group) || k.includes(g.template)),
+      [],
+      `${db}: capacity released`,
+    );
+    assert.equal(appliedCalls(fake, 'instanceGroupManagers.delete', g.groupPath).length, 1, `${db}: MIG deleted`);
+    // The target: deleted by the platform's own request after the job's delete (DMS did not: the
+    // request found it), and only where this (migration, database) owns it.
+    const targetDelete = fake.log.filter(
+      (r) => applied(r) && /(sql\.instances|clusters)\.delete$/.test(r.rpc!) && r.resource === target.created,
+    );
+    if (db === 'ledger') {
+      assert.equal(targetDelete.length, 1, 'ledger: the AlloyDB cluster this run created is deleted');
+      assert.ok(fake.log.indexOf(targetDelete[0]) > order(`${JOBS}.delete`, n.jobName));
+      assert.deepEqual(keysOf(fake, target.key), [], 'ledger: no cluster or instance left');
+    } else {
+      assert.deepEqual(targetDelete, [], 'billing: an instance no longer this database’s is not deleted');
+      assert.equal(target.state(), 'RUNNABLE', 'billing: the handed-over instance stays');
+    }
+  }
+  assert.ok(fake.resources.has(targetOf(plan, 'orders').key), 'the promoted orders target stays');
+  console.log(`# fleet with two rejected cutovers: ${ms} ms`);
 });
 
-test('the gcp dry run lists exactly the changing requests its fleet sends, per database, in order', async () => {
-  const id = 'dry-run-vs-fake';
-  const plan = validatePlan(
-    gcpPlan({
-      migrationId: id,
-      approval: { policy: 'auto' },
-      defaults: { lagThresholdSeconds: 5, stableWindow: '1s', noPrimaryKey: 'fail' },
-    }),
+test('the dry run lists exactly the changing requests the fleet sends, per database, in order', async () => {
+  const w = await freshWorld('dry-run');
+  const plan = fleetPlan('dry-run-vs-fake', { approval: { policy: 'auto' } });
+  const planned = planOperations(plan, plan.migrationId!, { gcp: w.platform });
+  assert.deepEqual(
+    planned.map((p) => p.database.name),
+    DATABASES,
   );
-  // A first run, as the dry run describes it: nothing of the earlier tests' fleets exists.
-  for (const k of [...fake.resources.keys()]) fake.resources.delete(k);
-  const planned = planOperations(plan, id, { gcp: platform });
-  const from = fake.log.length;
+  const { report, ms } = await runFleet(w, plan);
+  assertCompleted(plan, report, DATABASES);
 
-  const handle = await startFleet(id, plan);
-  for (;;) {
-    const status = await handle.query(statusQuery);
-    // A FAILED database holds the fleet open for an operator: report it instead of waiting.
-    const failed = status.databases.filter((d) => d.state === 'FAILED');
-    if (failed.length) throw new Error(`failed: ${failed.map((d) => `${d.database}: ${d.lastError}`).join('; ')}`);
-    if (status.databases.every((d) => d.state === 'COMPLETED')) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  await handle.result();
-
+  // Each request goes to the database whose planned calls name its resource.
   const owner = new Map<string, string>();
   const expected = new Map<string, PlannedCall[]>();
   for (const p of planned) {
     const calls = p.operations.flatMap((o) => o.calls ?? []);
     expected.set(p.database.name, calls);
-    for (const c of calls) owner.set(c.resource, p.database.name);
+    for (const c of calls) {
+      assert.ok(!owner.has(c.resource) || owner.get(c.resource) === p.database.name, `${c.resource}: one database's`);
+      owner.set(c.resource, p.database.name);
+    }
   }
-  const sent = new Map<string, PlannedCall[]>([...expected.keys()].map((db) => [db, []]));
+  const sent = new Map<string, PlannedCall[]>(DATABASES.map((db) => [db, []]));
+  const monitoring: string[] = [];
   const unplanned: PlannedCall[] = [];
-  for (const c of fake.changes(from)) {
+  for (const c of w.fake.changes()) {
     const db = owner.get(c.resource);
     if (db) sent.get(db)!.push(c);
+    else if (c.method.startsWith('monitoring.')) monitoring.push(c.method);
     else unplanned.push(c);
   }
-
   assert.deepEqual(unplanned, [], 'every changing request was planned for some database');
   for (const [db, calls] of expected) {
     assert.ok(calls.length >= 10, `${db}: the dry run lists the requests (${calls.length})`);
     assert.deepEqual(sent.get(db), calls, `${db}: requests sent = requests planned`);
   }
+  // The monitoring step, per migration: by method, in order (alert policy ids are the server's).
+  const fleet: FleetTask = { migrationId: plan.migrationId!, platform: 'gcp', databases: DATABASES, gcp: plan.gcp };
+  const { prepare, finish } = describeMonitoring(fleet);
+  assert.deepEqual(
+    monitoring,
+    [...prepare, ...finish].flatMap((o) => (o.calls ?? []).map((c) => c.method)),
+    'monitoring requests sent = requests planned (by method)',
+  );
+  console.log(
+    `# dry run vs fake: ${ms} ms; ${[...expected].map(([db, c]) => `${db} ${c.length}`).join(', ')} ` +
+      `requests per database, ${monitoring.length} monitoring`,
+  );
 });
