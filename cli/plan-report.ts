@@ -3,6 +3,7 @@
 // the code that builds its real requests; only the approval, which is the workflow's, is added here.
 import type { Platforms } from '../activities';
 import type { DatabaseTask, PlannedOperation } from '../activities/platforms/platform';
+import { describeMonitoring } from '../activities/platforms/gcp/monitoring';
 import { byPriority, capacityMode, workerCount } from '../common/capacity';
 import { effectiveSettings, type DatabasePlan, type Plan } from '../common/plan';
 import { STATES } from '../common/states';
@@ -81,5 +82,25 @@ export function planReport(plan: Plan, migrationId: string, platforms?: Platform
     const rows = p.operations.map((o, j) => [String(j + 1), o.state, o.api, o.resource, o.detail]);
     return `${title}\n${table(['#', 'STATE', 'OPERATION', 'RESOURCE', 'DETAIL'], rows)}`;
   });
-  return [head.join('\n'), ...blocks].join('\n\n');
+  return [
+    head.join('\n'),
+    ...fleetBlock(plan, migrationId, 'prepare'),
+    ...blocks,
+    ...fleetBlock(plan, migrationId, 'finish'),
+  ].join('\n\n');
+}
+
+/** gcp: the migration's own monitoring step, before the first database and when the fleet ends. */
+function fleetBlock(plan: Plan, migrationId: string, when: 'prepare' | 'finish'): string[] {
+  if (plan.platform !== 'gcp' || !plan.gcp) return [];
+  const fleet = {
+    migrationId,
+    platform: plan.platform,
+    databases: byPriority(plan.databases).map((d) => d.name),
+    gcp: plan.gcp,
+  };
+  const ops = describeMonitoring(fleet)[when];
+  const title = when === 'prepare' ? 'before the first database: the monitoring step' : 'when the fleet has finished';
+  const rows = ops.map((o, j) => [String(j + 1), o.state, o.api, o.resource, o.detail]);
+  return [`${title}\n${table(['#', 'STATE', 'OPERATION', 'RESOURCE', 'DETAIL'], rows)}`];
 }
