@@ -168,6 +168,8 @@ test('calendar mode: a CALENDAR request for an A3 machine type, awaited until FU
   const t = task('cal-once', 0, 'a3-highgpu-8g');
   const planned = [...describeReserve(t), ...describeRelease(t)].flatMap((o) => o.calls ?? []);
   const from = fake.log.length;
+  // A lost resize response is retried with the same request id: one resize.
+  fake.loseResponse('compute.instanceGroupManagers.resize');
   const r = await reserveGcpCapacity(c, t, POLL);
   assert.deepEqual(await reserveGcpCapacity(c, t, POLL), r);
   assert.deepEqual(r, { name: gcpResourceNames('cal-once', 'orders').futureReservation, mode: 'calendar', workers: 8 });
@@ -180,10 +182,114 @@ test('calendar mode: a CALENDAR request for an A3 machine type, awaited until FU
   const start = Date.parse(fr.timeWindow!.startTime!);
   assert.ok(start - Date.now() >= 23 * 3600_000, 'starts at least a day ahead');
   assert.equal(Date.parse(fr.timeWindow!.endTime!) - start, 7 * 86_400_000);
-  // Release sends nothing: a submitted calendar-mode request cannot be cancelled or deleted.
+
+  // The workers: the database's group, from a template that consumes the auto-created reservation.
+  const reservation = fr.status!.autoCreatedReservations![0].split('/').pop()!;
+  const g = workerGroupNames(t);
+  const [tpl] = await computeClient(c, 'instanceTemplates').get({ project: PROJECT, instanceTemplate: g.template });
+  assert.equal(tpl.properties?.scheduling?.provisioningModel, 'RESERVATION_BOUND');
+  assert.equal(tpl.properties?.scheduling?.instanceTerminationAction, 'DELETE');
+  assert.deepEqual(
+    {
+      type: tpl.properties?.reservationAffinity?.consumeReservationType,
+      key: tpl.properties?.reservationAffinity?.key,
+      values: tpl.properties?.reservationAffinity?.values,
+    },
+    { type: 'SPECIFIC_RESERVATION', key: 'compute.googleapis.com/reservation-name', values: [reservation] },
+  );
+  const [mig] = await computeClient(c, 'instanceGroupManagers').get({
+    project: PROJECT,
+    zone: ZONE,
+    instanceGroupManager: g.group,
+  });
+  assert.equal(mig.targetSize, 8, 'resized to the reserved count');
+  const res = fake.resources.get(`res/${PROJECT}/${ZONE}/${reservation}`);
+  assert.equal(res.specificReservation.inUseCount, '8', 'the workers consume the whole reservation');
+  assert.equal((fake.resources.get(`compute:vms/${PROJECT}/${ZONE}/${g.group}`) as string[]).length, 8);
+
+  // Release deletes the workers and their template; nothing for the request: a submitted
+  // calendar-mode request cannot be cancelled or deleted.
+  await releaseGcpCapacity(c, t, POLL);
   await releaseGcpCapacity(c, t, POLL);
   assert.deepEqual(fake.changes(from), planned);
-  assert.equal(planned.length, 1);
+  assert.deepEqual(
+    planned.map((x) => x.method),
+    [
+      'compute.futureReservations.insert',
+      'compute.instanceTemplates.insert',
+      'compute.instanceGroupManagers.insert',
+      'compute.instanceGroupManagers.resize',
+      'compute.instanceGroupManagers.delete',
+      'compute.instanceTemplates.delete',
+    ],
+  );
+  assert.equal(res.specificReservation.inUseCount, '0', 'the reservation is free again');
+  assert.equal(keys(`mig/${PROJECT}/${ZONE}/${g.group}`).length, 0);
+  assert.equal(keys(`compute:vms/${PROJECT}/${ZONE}/${g.group}`).length, 0);
+  assert.equal(keys(`fr/${PROJECT}/${ZONE}/${r.name}`).length, 1, 'the request stays until its end time');
+});
+
+test('calendar mode: before the reservation exists, reserve is a retryable wait that makes no workers', async () => {
+  const t = task('cal-wait', 0, 'h4d-highmem-192-lssd');
+  const name = gcpResourceNames('cal-wait', 'orders').futureReservation;
+  const g = workerGroupNames(t);
+  // Not yet FULFILLED (Google has not reached the start time): CapacityUnavailable, retried by the step.
+  const [op] = await c.futureReservations.insert(futureReservationRequest(t));
+  await waitZoneOperation(c, t, op, POLL);
+  await rejectsWith(reserveGcpCapacity(c, t, { ...POLL, timeoutMs: 0 }), 'CapacityUnavailable', /waiting/);
+  assert.equal(keys(`it/${PROJECT}/${g.template}`).length, 0);
+  // FULFILLED but the auto-created reservation not named yet: still a wait.
+  const fr = fake.resources.get(`fr/${PROJECT}/${ZONE}/${name}`);
+  fr.status.procurementStatus = 'FULFILLED';
+  await rejectsWith(
+    reserveGcpCapacity(c, t, POLL),
+    'CapacityUnavailable',
+    /FULFILLED but names no auto-created reservation yet/,
+  );
+  assert.equal(keys(`mig/${PROJECT}/${ZONE}/${g.group}`).length, 0);
+  // Google gets there: the next attempt makes the workers.
+  fr.status.procurementStatus = 'PROVISIONING';
+  const r = await reserveGcpCapacity(c, { ...t, requestScope: 'cal-wait-attempt-2' }, POLL);
+  assert.equal(r.mode, 'calendar');
+  const [mig] = await computeClient(c, 'instanceGroupManagers').get({
+    project: PROJECT,
+    zone: ZONE,
+    instanceGroupManager: g.group,
+  });
+  assert.equal(mig.targetSize, r.workers);
+  const [tpl] = await computeClient(c, 'instanceTemplates').get({ project: PROJECT, instanceTemplate: g.template });
+  assert.equal(tpl.properties?.scheduling?.provisioningModel, 'STANDARD', 'H4D is not a reservation-bound series');
+  assert.equal(tpl.properties?.reservationAffinity?.consumeReservationType, 'SPECIFIC_RESERVATION');
+  await releaseGcpCapacity(c, t, POLL);
+  assert.equal(keys(`mig/${PROJECT}/${ZONE}/${g.group}`).length, 0);
+});
+
+test('the fake holds a resize to its reservation: it must exist and have the free count', async () => {
+  const t = task('cal-consume', 0, 'a3-highgpu-8g');
+  await reserveGcpCapacity(c, t, POLL);
+  const g = workerGroupNames(t);
+  const groups = computeClient(c, 'instanceGroupManagers');
+  const resize = (size: number) => groups.resize({ project: PROJECT, zone: ZONE, instanceGroupManager: g.group, size });
+  await assert.rejects(resize(9), /Specified reservation '.*' does not have available resources/);
+  // Another group whose template names a reservation that does not exist.
+  const other = { ...t, database: { ...t.database, name: 'other' } };
+  await ensureWorkerGroup(c, other, POLL, 'no-such-reservation');
+  await assert.rejects(
+    groups.resize({ project: PROJECT, zone: ZONE, instanceGroupManager: workerGroupNames(other).group, size: 1 }),
+    /Specified reservation 'no-such-reservation' does not exist/,
+  );
+  // And one that would take from the reservation this database's workers already use in full.
+  const thief = { ...t, database: { ...t.database, name: 'thief' } };
+  await ensureWorkerGroup(c, thief, POLL, gcpResourceNames('cal-consume', 'orders').futureReservation);
+  await assert.rejects(
+    groups.resize({ project: PROJECT, zone: ZONE, instanceGroupManager: workerGroupNames(thief).group, size: 1 }),
+    /does not have available resources.*0 of 8 free/,
+  );
+  // A template consuming a reservation must name it.
+  const bare = templateRequest(task('cal-consume-bare', 0, 'a3-highgpu-8g'), 'r');
+  bare.instanceTemplateResource!.properties!.reservationAffinity = { consumeReservationType: 'SPECIFIC_RESERVATION' };
+  await assert.rejects(computeClient(c, 'instanceTemplates').insert(bare), /SPECIFIC_RESERVATION needs key/);
+  for (const x of [t, other, thief]) await releaseGcpCapacity(c, x, POLL);
 });
 
 test('calendar mode: a DECLINED request is a permanent, clear error', async () => {

@@ -1,9 +1,13 @@
 // Calendar-mode capacity: a future reservation request in calendar mode (Dynamic Workload
 // Scheduler), for the machine series Google offers it for (common/capacity.ts CALENDAR_MODE_SERIES).
 // Google reviews the request (PENDING_APPROVAL → APPROVED), then at the start time creates the
-// reservation (PROVISIONING → FULFILLED), which the workers consume until the end time.
+// reservation (PROVISIONING → FULFILLED), which the workers consume until the end time: the
+// database's worker group (worker-group.ts) with a template that names the auto-created reservation
+// (SPECIFIC_RESERVATION), resized to the reserved count.
 // https://cloud.google.com/compute/docs/instances/future-reservations-calendar-mode-overview
 // https://cloud.google.com/compute/docs/instances/create-future-reservations-calendar-mode
+// https://cloud.google.com/compute/docs/instances/reservations-consume
+// https://cloud.google.com/compute/docs/instances/about-reservation-bound-vms
 // Shapes: google/cloud/compute/v1/compute.proto (FutureReservation: reservation_mode CALENDAR,
 // planning_status SUBMITTED, deployment_type DENSE; FutureReservationStatus.ProcurementStatus).
 import type { protos } from '@google-cloud/compute';
@@ -16,6 +20,7 @@ import { CAPACITY_WAIT_MS } from './flex-start';
 import { call, getOrUndefined } from './errors';
 import { gcpNames, gcpRequestId } from './names';
 import type { PollOptions } from './poll';
+import { deleteWorkerGroup, ensureWorkerGroup, resizeWorkerGroup } from './worker-group';
 
 type FutureReservation = protos.google.cloud.compute.v1.IFutureReservation;
 
@@ -133,7 +138,22 @@ export async function reserveCalendar(
     poll.intervalMs,
     Math.min(poll.timeoutMs, CAPACITY_WAIT_MS),
   );
-  if (status(fr) === 'FULFILLED') return { name, mode: 'calendar', workers };
+  if (status(fr) === 'FULFILLED') {
+    // FutureReservationStatus.auto_created_reservations: the reservations made at the start time.
+    const reservation = String(fr?.status?.autoCreatedReservations?.[0] ?? '')
+      .split('/')
+      .pop();
+    if (!reservation)
+      throw new MigrationError(
+        'CapacityUnavailable',
+        `calendar-mode future reservation ${name} is FULFILLED but names no auto-created reservation yet ` +
+          `(starts ${fr?.timeWindow?.startTime ?? want.timeWindow!.startTime}); waiting`,
+      );
+    // The workers: VMs that consume that reservation, as many as it holds.
+    await ensureWorkerGroup(c, task, poll, reservation);
+    await resizeWorkerGroup(c, task, poll, workers);
+    return { name, mode: 'calendar', workers };
+  }
   if (REFUSED.includes(status(fr)))
     throw new MigrationError(
       'OperationFailed',
@@ -148,13 +168,15 @@ export async function reserveCalendar(
 }
 
 /**
- * A calendar-mode request cannot be cancelled, deleted or modified once submitted
- * (create-future-reservations-calendar-mode, "Limitations for all requests"). It ends by itself:
- * CALENDAR mode ends the reservation and its VMs at the end time (FutureReservation.ReservationMode),
- * and autoDeleteAutoCreatedReservations deletes the auto-created reservation then. Release checks
- * that this holds and sends nothing.
+ * Deletes the worker group (and its VMs, which frees the reservation) and its template
+ * (worker-group.ts: each only when this migration and database made it). The request itself cannot
+ * be cancelled, deleted or modified once submitted (create-future-reservations-calendar-mode,
+ * "Limitations for all requests"). It ends by itself: CALENDAR mode ends the reservation and its VMs
+ * at the end time (FutureReservation.ReservationMode), and autoDeleteAutoCreatedReservations deletes
+ * the auto-created reservation then. Release checks that this holds and sends nothing for it.
  */
-export async function releaseCalendar(c: GcpClients, task: DatabaseTask): Promise<void> {
+export async function releaseCalendar(c: GcpClients, task: DatabaseTask, poll: PollOptions): Promise<void> {
+  await deleteWorkerGroup(c, task, poll);
   const { project, zone } = task.gcp!;
   const name = gcpNames(task).futureReservation;
   const fr = await getOrUndefined(

@@ -1,5 +1,6 @@
 // Dynamic Workload Scheduler through the Compute Engine API v1: guaranteed calendar-mode capacity
-// (calendar.ts) for high priority where Google offers calendar mode for the machine type, flex-start
+// (calendar.ts: a future reservation, then the database's worker group consuming its auto-created
+// reservation, worker-group.ts) for high priority where Google offers calendar mode for the machine type, flex-start
 // capacity (flex-start.ts: a resize request on the database's own FLEX_START worker group,
 // worker-group.ts) otherwise. https://cloud.google.com/compute/docs/dws
 import { capacityMode as modeFor } from '../../../common/capacity';
@@ -16,7 +17,7 @@ import { WAITING_STATES, releaseFlexStart, reserveFlexStart, resizeRequestReques
 import { gcpNames } from './names';
 import { planned, plannedCall } from './planned';
 import type { PollOptions } from './poll';
-import { HOLD_SECONDS, workerGroupNames } from './worker-group';
+import { HOLD_SECONDS, resizeGroupRequest, templateRequest, workerGroupNames } from './worker-group';
 
 /** The mode this database gets on gcp: priority, within what Google offers for the machine type. */
 export const gcpCapacityMode = (task: DatabaseTask) => modeFor(task.database.priority, task.gcp!.machineType);
@@ -35,7 +36,7 @@ export async function reserveGcpCapacity(
 }
 
 export async function releaseGcpCapacity(c: GcpClients, task: DatabaseTask, poll: PollOptions): Promise<void> {
-  if (gcpCapacityMode(task) === 'calendar') await releaseCalendar(c, task);
+  if (gcpCapacityMode(task) === 'calendar') await releaseCalendar(c, task, poll);
   else await releaseFlexStart(c, task, poll);
 }
 
@@ -49,6 +50,10 @@ export function describeReserve(task: DatabaseTask): PlannedOperation[] {
   if (gcpCapacityMode(task) === 'calendar') {
     const fr = futureReservationRequest(task).futureReservationResource!;
     const sku = fr.specificSkuProperties!;
+    const g = workerGroupNames(task);
+    // The auto-created reservation takes the request's reservationName (calendar.ts).
+    const tpl = templateRequest(task, fr.reservationName!).instanceTemplateResource!.properties!;
+    const resize = resizeGroupRequest(task, Number(sku.totalCount));
     return [
       planned({
         state: 'RESERVING_CAPACITY',
@@ -58,6 +63,20 @@ export function describeReserve(task: DatabaseTask): PlannedOperation[] {
         detail:
           `calendar mode: ${sku.totalCount} x ${sku.instanceProperties!.machineType} for ${CALENDAR_DAYS} days, ` +
           `from the first whole hour ${CALENDAR_LEAD_MS / 3600_000} h after this step; waits for FULFILLED`,
+      }),
+      planned({
+        state: 'RESERVING_CAPACITY',
+        reads: ['compute.instanceTemplates.get', 'compute.instanceGroupManagers.get'],
+        calls: [
+          plannedCall('compute.instanceTemplates.insert', templatePath(task)),
+          plannedCall('compute.instanceGroupManagers.insert', g.groupPath),
+          plannedCall('compute.instanceGroupManagers.resize', g.groupPath),
+        ],
+        resource: g.groupPath,
+        detail:
+          `worker group: ${tpl.scheduling!.provisioningModel} template ${g.template} ` +
+          `(${task.gcp!.machineType}) consuming reservation ${tpl.reservationAffinity!.values![0]} ` +
+          `(SPECIFIC_RESERVATION), MIG ${g.group} created at size 0 then resized to ${resize.size}`,
       }),
     ];
   }
@@ -95,18 +114,29 @@ export function describeReserve(task: DatabaseTask): PlannedOperation[] {
 /** The dry run of releaseGcpCapacity after a migration whose capacity was granted. */
 export function describeRelease(task: DatabaseTask): PlannedOperation[] {
   const n = gcpNames(task);
+  const g = workerGroupNames(task);
+  const deleteGroup = planned({
+    state: 'COMPLETED',
+    reads: ['compute.instanceGroupManagers.get', 'compute.instanceTemplates.get'],
+    calls: [
+      plannedCall('compute.instanceGroupManagers.delete', g.groupPath),
+      plannedCall('compute.instanceTemplates.delete', templatePath(task)),
+    ],
+    resource: g.groupPath,
+    detail: 'deleting the group deletes the workers it made; each only when this migration and database made it',
+  });
   if (gcpCapacityMode(task) === 'calendar')
     return [
+      deleteGroup,
       planned({
         state: 'COMPLETED',
         reads: ['compute.futureReservations.get'],
         resource: n.futureReservationName,
         detail:
           'nothing to send: a submitted calendar-mode request cannot be cancelled or deleted; it and its ' +
-          'auto-created reservation (autoDeleteAutoCreatedReservations) end with their VMs at the end time',
+          'auto-created reservation (autoDeleteAutoCreatedReservations) end at the end time',
       }),
     ];
-  const g = workerGroupNames(task);
   return [
     planned({
       state: 'COMPLETED',
@@ -115,15 +145,6 @@ export function describeRelease(task: DatabaseTask): PlannedOperation[] {
       resource: rrPath(task),
       detail: `cancelled first while still ${WAITING_STATES.join(' or ')} (waiting for capacity)`,
     }),
-    planned({
-      state: 'COMPLETED',
-      reads: ['compute.instanceGroupManagers.get', 'compute.instanceTemplates.get'],
-      calls: [
-        plannedCall('compute.instanceGroupManagers.delete', g.groupPath),
-        plannedCall('compute.instanceTemplates.delete', templatePath(task)),
-      ],
-      resource: g.groupPath,
-      detail: 'deleting the group deletes the workers it made; each only when this migration and database made it',
-    }),
+    deleteGroup,
   ];
 }

@@ -1,8 +1,15 @@
 // The recipe's step 1: the migration workers' instance template and managed instance group, one of
-// each per (migration, database), made get-or-create. The template uses the flex-start provisioning
-// model and the group starts at size 0 with no autoscaler: workers only come from resize requests.
+// each per (migration, database), made get-or-create. The group starts at size 0 with no autoscaler.
+// Flex-start: the template uses the FLEX_START provisioning model and workers only come from resize
+// requests (flex-start.ts).
 // https://cloud.google.com/compute/docs/instance-groups/create-mig-with-flex-start-vms
 // https://cloud.google.com/compute/docs/instances/about-flex-start-vms
+// Calendar mode: the template consumes the auto-created reservation of the calendar-mode request by
+// name (SPECIFIC_RESERVATION, key compute.googleapis.com/reservation-name), and the group is resized
+// to the reserved count (instanceGroupManagers.resize) once the reservation exists (calendar.ts).
+// https://cloud.google.com/compute/docs/instances/reservations-consume
+// https://cloud.google.com/compute/docs/instances/about-reservation-bound-vms
+// https://cloud.google.com/compute/docs/instances/create-reservation-bound-vm
 // Shapes: google/cloud/compute/v1/compute.proto (InstanceTemplate, InstanceProperties, Scheduling,
 // InstanceGroupManager, InstanceGroupManagerInstanceLifecyclePolicy).
 import type { protos } from '@google-cloud/compute';
@@ -46,7 +53,40 @@ export function ownerTag(task: DatabaseTask): string {
   return `${OWNER_LABEL}=${labels[OWNER_LABEL]} ${DATABASE_LABEL}=${labels[DATABASE_LABEL]}`;
 }
 
-export function templateRequest(task: DatabaseTask): protos.google.cloud.compute.v1.IInsertInstanceTemplateRequest {
+/** ReservationAffinity.key that targets a SPECIFIC_RESERVATION by name (compute.proto, reservations-consume). */
+export const RESERVATION_NAME_KEY = 'compute.googleapis.com/reservation-name';
+
+/**
+ * The reservation-bound provisioning model takes the GPU series calendar mode reserves (A4X, A4, A3;
+ * about-reservation-bound-vms); other series calendar mode takes (H4D) consume the reservation as
+ * STANDARD VMs (reservations-consume). Reservation-bound VMs end (here: are deleted) with the reservation.
+ */
+const RESERVATION_BOUND_SERIES = ['a4x', 'a4', 'a3'];
+const seriesOf = (machineType: string) => machineType.split('/').pop()!.split('-')[0].toLowerCase();
+
+type Scheduling = protos.google.cloud.compute.v1.IScheduling;
+
+function consumingScheduling(machineType: string): Scheduling {
+  return RESERVATION_BOUND_SERIES.includes(seriesOf(machineType))
+    ? {
+        // create-reservation-bound-vm: RESERVATION_BOUND, a termination action for the end of the
+        // reservation period, host maintenance TERMINATE (GPU VMs cannot live-migrate).
+        provisioningModel: 'RESERVATION_BOUND',
+        instanceTerminationAction: 'DELETE',
+        onHostMaintenance: 'TERMINATE',
+        automaticRestart: true,
+      }
+    : { provisioningModel: 'STANDARD', onHostMaintenance: 'TERMINATE', automaticRestart: true };
+}
+
+/**
+ * The workers' template: flex-start VMs (no `reservation`), or VMs that consume the named
+ * reservation (calendar mode: the future reservation's auto-created reservation).
+ */
+export function templateRequest(
+  task: DatabaseTask,
+  reservation?: string,
+): protos.google.cloud.compute.v1.IInsertInstanceTemplateRequest {
   const { project, machineType, workerImage, network } = task.gcp!;
   const { template } = workerGroupNames(task);
   return {
@@ -54,25 +94,55 @@ export function templateRequest(task: DatabaseTask): protos.google.cloud.compute
     requestId: gcpRequestId(task, 'insert', template),
     instanceTemplateResource: {
       name: template,
-      description: `dbmig migration workers (flex-start) for ${ownerTag(task)}`,
+      description:
+        `dbmig migration workers (${reservation ? `reservation ${reservation}` : 'flex-start'}) ` +
+        `for ${ownerTag(task)}`,
       properties: {
         machineType,
         labels: ownerLabels(task),
         disks: [{ boot: true, autoDelete: true, type: 'PERSISTENT', initializeParams: { sourceImage: workerImage } }],
         // No accessConfigs: no external IP; the workers reach sources and targets over the plan's VPC.
         networkInterfaces: [{ network }],
-        // about-flex-start-vms: FLEX_START, a termination action, a max run duration of at most 7
-        // days; flex-start VMs cannot live-migrate nor consume reservations.
-        scheduling: {
-          provisioningModel: 'FLEX_START',
-          instanceTerminationAction: 'DELETE',
-          maxRunDuration: { seconds: HOLD_SECONDS },
-          onHostMaintenance: 'TERMINATE',
-          automaticRestart: false,
-        },
-        reservationAffinity: { consumeReservationType: 'NO_RESERVATION' },
+        ...(reservation
+          ? {
+              scheduling: consumingScheduling(machineType),
+              // reservations-consume: VMs that must consume one reservation name it (SPECIFIC_RESERVATION).
+              reservationAffinity: {
+                consumeReservationType: 'SPECIFIC_RESERVATION',
+                key: RESERVATION_NAME_KEY,
+                values: [reservation],
+              },
+            }
+          : {
+              // about-flex-start-vms: FLEX_START, a termination action, a max run duration of at most 7
+              // days; flex-start VMs cannot live-migrate nor consume reservations.
+              scheduling: {
+                provisioningModel: 'FLEX_START',
+                instanceTerminationAction: 'DELETE',
+                maxRunDuration: { seconds: HOLD_SECONDS },
+                onHostMaintenance: 'TERMINATE',
+                automaticRestart: false,
+              },
+              reservationAffinity: { consumeReservationType: 'NO_RESERVATION' },
+            }),
       },
     },
+  };
+}
+
+/** The request that sets the group's size (calendar mode: to the reserved count). */
+export function resizeGroupRequest(
+  task: DatabaseTask,
+  size: number,
+): protos.google.cloud.compute.v1.IResizeInstanceGroupManagerRequest {
+  const { project, zone } = task.gcp!;
+  const { group } = workerGroupNames(task);
+  return {
+    project,
+    zone,
+    instanceGroupManager: group,
+    size,
+    requestId: gcpRequestId(task, 'resize', group, String(size)),
   };
 }
 
@@ -112,8 +182,22 @@ function templateDifference(have: Template, want: Template): string | undefined 
   const w = want.properties!;
   return firstDifference([
     ['properties.machineType', last(h.machineType), w.machineType],
-    ['properties.scheduling.provisioningModel', h.scheduling?.provisioningModel, 'FLEX_START'],
-    ['properties.scheduling.instanceTerminationAction', h.scheduling?.instanceTerminationAction, 'DELETE'],
+    ['properties.scheduling.provisioningModel', h.scheduling?.provisioningModel, w.scheduling!.provisioningModel],
+    [
+      'properties.scheduling.instanceTerminationAction',
+      h.scheduling?.instanceTerminationAction,
+      w.scheduling!.instanceTerminationAction,
+    ],
+    [
+      'properties.reservationAffinity.consumeReservationType',
+      h.reservationAffinity?.consumeReservationType,
+      w.reservationAffinity!.consumeReservationType,
+    ],
+    [
+      'properties.reservationAffinity.values',
+      (h.reservationAffinity?.values ?? []).join(','),
+      (w.reservationAffinity!.values ?? []).join(','),
+    ],
     [
       'properties.disks[0].initializeParams.sourceImage',
       h.disks?.[0]?.initializeParams?.sourceImage,
@@ -141,14 +225,22 @@ function groupDifference(have: Group, want: Group, task: DatabaseTask): string |
   ]);
 }
 
-/** Get-or-create of the template and the group; answers the group's name. */
-export async function ensureWorkerGroup(c: GcpClients, task: DatabaseTask, poll: PollOptions): Promise<string> {
+/**
+ * Get-or-create of the template (consuming `reservation` when given, else flex-start) and the
+ * group; answers the group's name.
+ */
+export async function ensureWorkerGroup(
+  c: GcpClients,
+  task: DatabaseTask,
+  poll: PollOptions,
+  reservation?: string,
+): Promise<string> {
   const { project, zone } = task.gcp!;
   const { template, group } = workerGroupNames(task);
   const templates = computeClient(c, 'instanceTemplates');
   const groups = computeClient(c, 'instanceGroupManagers');
 
-  const tReq = templateRequest(task);
+  const tReq = templateRequest(task, reservation);
   const haveT = await getOrUndefined(
     `get instance template ${template}`,
     async () => (await templates.get({ project, instanceTemplate: template }))[0],
@@ -174,6 +266,29 @@ export async function ensureWorkerGroup(c: GcpClients, task: DatabaseTask, poll:
     await waitZoneOperation(c, task, op, poll);
   }
   return group;
+}
+
+/**
+ * Sets the group's target size to `size` (instanceGroupManagers.resize), unless it is that size
+ * already; the group must exist (ensureWorkerGroup).
+ */
+export async function resizeWorkerGroup(
+  c: GcpClients,
+  task: DatabaseTask,
+  poll: PollOptions,
+  size: number,
+): Promise<void> {
+  const { project, zone } = task.gcp!;
+  const { group } = workerGroupNames(task);
+  const groups = computeClient(c, 'instanceGroupManagers');
+  const [have] = await call(`get instance group manager ${group}`, () =>
+    groups.get({ project, zone, instanceGroupManager: group }),
+  );
+  if (Number(have.targetSize ?? 0) === size) return;
+  const [op] = await call(`resize instance group manager ${group} to ${size}`, () =>
+    groups.resize(resizeGroupRequest(task, size)),
+  );
+  await waitZoneOperation(c, task, op, poll);
 }
 
 /**

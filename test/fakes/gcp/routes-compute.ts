@@ -1,5 +1,6 @@
-// Compute v1: instance templates, managed instance groups and their resize requests (flex-start),
-// future reservations (calendar mode), zone and global operations. Shapes from the compute v1
+// Compute v1: instance templates, managed instance groups (resize, and resize requests for
+// flex-start), future reservations (calendar mode) and the reservations they auto-create, which a
+// group's VMs consume, zone and global operations. Shapes from the compute v1
 // protos in @google-cloud/compute (google/cloud/compute/v1/compute.proto; REST:
 // https://cloud.google.com/compute/docs/reference/rest/v1). Each rule names the page it follows.
 // Knobs for tests: resources `compute:decline/<future reservation>` (Google declines it) and
@@ -20,6 +21,8 @@ const DAY = 86_400_000;
 const CALENDAR_SERIES = ['a4x', 'a4', 'a3', 'h4d'];
 /** Reads of a resource before it moves one state on (a fake clock). */
 const STEP_POLLS = 1;
+
+const RESERVATION_NAME_KEY = 'compute.googleapis.com/reservation-name';
 
 const bad = (m: string) => new ApiError(400, m);
 const series = (machineType: string) => machineType.split('/').pop()!.split('-')[0].toLowerCase();
@@ -63,6 +66,29 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
         if (seconds(s.maxRunDuration) <= 0 || seconds(s.maxRunDuration) > 7 * 86_400)
           throw bad('FLEX_START requires scheduling.maxRunDuration of at most 7 days');
       }
+      // ReservationAffinity: SPECIFIC_RESERVATION "must specify key value fields"; by name, the key
+      // is compute.googleapis.com/reservation-name (reservations-consume).
+      const ra = b.properties?.reservationAffinity ?? {};
+      if (ra.consumeReservationType === 'SPECIFIC_RESERVATION') {
+        if (ra.key !== RESERVATION_NAME_KEY || !ra.values?.length)
+          throw bad(
+            `Invalid value for field resource.properties.reservationAffinity: SPECIFIC_RESERVATION needs ` +
+              `key '${RESERVATION_NAME_KEY}' and the reservation's name in values`,
+          );
+      }
+      // about-reservation-bound-vms: RESERVATION_BOUND VMs consume a specific reservation and say what
+      // happens to them at its end (a termination action); flex-start VMs cannot consume reservations.
+      if (s.provisioningModel === 'RESERVATION_BOUND') {
+        if (ra.consumeReservationType !== 'SPECIFIC_RESERVATION')
+          throw bad('RESERVATION_BOUND requires reservationAffinity.consumeReservationType SPECIFIC_RESERVATION');
+        if (!s.instanceTerminationAction) throw bad('RESERVATION_BOUND requires scheduling.instanceTerminationAction');
+      }
+      if (
+        s.provisioningModel === 'FLEX_START' &&
+        ra.consumeReservationType &&
+        ra.consumeReservationType !== 'NO_RESERVATION'
+      )
+        throw bad('FLEX_START VMs cannot consume reservations: reservationAffinity must be NO_RESERVATION');
       if (f.resources.has(tKey(p, b.name)))
         throw new ApiError(409, `The resource 'projects/${p}/global/instanceTemplates/${b.name}' already exists`);
       return op(undefined, () =>
@@ -153,6 +179,7 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
         getMig(p, z, m);
         // instanceGroupManagers.delete: "deletes the group and all instances it manages".
         return op(z, () => {
+          consume(p, z, m, 0);
           f.resources.delete(mKey(p, z, m));
           f.resources.delete(vmKey(p, z, m));
           for (const k of [...f.resources.keys()]) if (k.startsWith(`rr/${p}/${z}/${m}/`)) f.resources.delete(k);
@@ -174,6 +201,72 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
         })),
       });
     },
+  );
+
+  // ---- resize (instanceGroupManagers.resize: set the target size) ----
+  // The VMs of a group whose template has a SPECIFIC_RESERVATION affinity consume that reservation
+  // in the group's zone (reservations-consume): it must exist, match the machine type and have
+  // enough unused count, else the VMs cannot be created. The fake refuses such a resize outright.
+  const resKey = (p: string, z: string, r: string) => `res/${p}/${z}/${r}`;
+  const useKey = (p: string, z: string, m: string) => `compute:consumes/${p}/${z}/${m}`;
+  /** Sets how many VMs of group `m` hold their reservation (0: none; on delete or a size-0 resize). */
+  const consume = (p: string, z: string, m: string, n: number) => {
+    const use = f.resources.get(useKey(p, z, m));
+    const res = use && f.resources.get(use.reservation);
+    if (res) res.specificReservation.inUseCount = String(Number(res.specificReservation.inUseCount) - use.count);
+    f.resources.delete(useKey(p, z, m));
+    if (n > 0 && use) {
+      const now = f.resources.get(use.reservation);
+      if (now) now.specificReservation.inUseCount = String(Number(now.specificReservation.inUseCount) + n);
+      f.resources.set(useKey(p, z, m), { reservation: use.reservation, count: n });
+    }
+  };
+  f.route(
+    'POST',
+    new RegExp(`${zone}/instanceGroupManagers/${SEG}/resize$`),
+    'compute.instanceGroupManagers.resize',
+    (ctx) =>
+      insert(ctx, () => {
+        const [p, z, m] = ctx.params;
+        const mig = getMig(p, z, m);
+        const size = Number(ctx.query.get('size'));
+        if (!Number.isInteger(size) || size < 0)
+          throw bad(`Invalid value for field 'size': '${ctx.query.get('size')}'`);
+        const t = f.resources.get(tKey(p, String(mig.instanceTemplate).split('/').pop()!));
+        const ra = t?.properties?.reservationAffinity ?? {};
+        let reservation: string | undefined;
+        if (ra.consumeReservationType === 'SPECIFIC_RESERVATION' && size > 0) {
+          const name = String(ra.values?.[0] ?? '')
+            .split('/')
+            .pop()!;
+          reservation = resKey(p, z, name);
+          const res = f.resources.get(reservation);
+          if (!res) throw bad(`Specified reservation '${name}' does not exist in zone ${z}.`);
+          const sr = res.specificReservation;
+          const mine = f.resources.get(useKey(p, z, m))?.count ?? 0;
+          const free = Number(sr.count) - Number(sr.inUseCount) + mine;
+          if (String(sr.instanceProperties.machineType).split('/').pop() !== String(t.properties.machineType))
+            throw bad(
+              `Specified reservation '${name}' does not match the instance properties: it holds ` +
+                `${sr.instanceProperties.machineType}, the template asks for ${t.properties.machineType}.`,
+            );
+          if (size > free)
+            throw bad(
+              `Specified reservation '${name}' does not have available resources for the request: ` +
+                `${free} of ${sr.count} free, ${size} asked.`,
+            );
+        }
+        return op(z, () => {
+          if (reservation) {
+            if (!f.resources.has(useKey(p, z, m))) f.resources.set(useKey(p, z, m), { reservation, count: 0 });
+            consume(p, z, m, size);
+          } else consume(p, z, m, 0);
+          mig.targetSize = size;
+          const vms = (f.resources.get(vmKey(p, z, m)) as string[] | undefined) ?? [];
+          for (let i = vms.length; i < size; i++) vms.push(`${mig.baseInstanceName}-${i}`);
+          f.resources.set(vmKey(p, z, m), vms.slice(0, size));
+        });
+      }),
   );
 
   // ---- resize requests (flex-start) ----
@@ -292,7 +385,19 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
       const url = `projects/${p}/zones/${z}/reservations/${res}`;
       fr.status.autoCreatedReservations = [url];
       fr.status.fulfilledCount = fr.specificSkuProperties.totalCount;
-      f.resources.set(`res/${p}/${z}/${res}`, { kind: 'compute#reservation', name: res, zone: z, selfLink: url });
+      f.resources.set(`res/${p}/${z}/${res}`, {
+        kind: 'compute#reservation',
+        name: res,
+        zone: z,
+        selfLink: url,
+        specificReservationRequired: !!fr.specificReservationRequired,
+        specificReservation: {
+          count: String(fr.specificSkuProperties.totalCount),
+          inUseCount: '0',
+          instanceProperties: { ...fr.specificSkuProperties.instanceProperties },
+        },
+        status: 'READY',
+      });
     }
   };
   f.route(
