@@ -9,6 +9,13 @@
 // created, with its row, before the job starts; its primary key lets DMS carry UPDATEs (without one
 // only INSERTs are, same page). The table is the local platform's own (owned.ts), so the local
 // fence helpers (writeFence, closeSource) work on it unchanged.
+//
+// MySQL (cutover-mysql.ts): the fence is a table dbmig_fence (job primary key, token, at) in the
+// migrated database itself, also created before the job starts, so that DMS's initial dump carries
+// it and its row is on the target before the cutover, whatever DMS does with later DDL. Its primary
+// key makes the token's UPDATE a keyed row event on the replica.
+import { createHash } from 'node:crypto';
+import mysql from 'mysql2/promise';
 import type pg from 'pg';
 import { sourcePassword } from '../../secrets';
 import { closeSource, readSourceAccess } from '../local/close-source';
@@ -27,9 +34,9 @@ export function fenceJob(task: DatabaseTask): string {
   return gcpNames(task).migrationJob;
 }
 
-/** Whether the worker fences this source over SQL: a PostgreSQL source it reaches. */
+/** Whether the worker fences this source over SQL: a PostgreSQL or MySQL source it reaches. */
 export function fencesOverSql(task: DatabaseTask): boolean {
-  return task.database.engine === 'postgresql' && task.database.source.access !== 'dms-only';
+  return task.database.source.access !== 'dms-only';
 }
 
 /** The source's connection, its password resolved (and its host checked) on this worker. */
@@ -51,7 +58,9 @@ export async function sourceParams(task: DatabaseTask): Promise<ConnectionParams
  */
 export async function prepareSourceFence(task: DatabaseTask, source?: ConnectionParams): Promise<void> {
   if (!fencesOverSql(task)) return;
-  await withClient(source ?? (await sourceParams(task)), (c) => ensureOwnedObjects(c, fenceJob(task)));
+  const params = source ?? (await sourceParams(task));
+  if (task.database.engine === 'mysql') return withMysql(params, (c) => ensureMysqlFence(c, fenceJob(task)));
+  await withClient(params, (c) => ensureOwnedObjects(c, fenceJob(task)));
 }
 
 /**
@@ -60,7 +69,9 @@ export async function prepareSourceFence(task: DatabaseTask, source?: Connection
  */
 export async function dropSourceFence(task: DatabaseTask, source?: ConnectionParams): Promise<void> {
   if (!fencesOverSql(task)) return;
-  await withClient(source ?? (await sourceParams(task)), (c) => removeOwnedObjects(c, fenceJob(task)));
+  const params = source ?? (await sourceParams(task));
+  if (task.database.engine === 'mysql') return withMysql(params, (c) => removeMysqlFence(c, fenceJob(task)));
+  await withClient(params, (c) => removeOwnedObjects(c, fenceJob(task)));
 }
 
 /**
@@ -136,5 +147,106 @@ export async function requireTargetFence(t: pg.Client, job: string): Promise<voi
       `not cutting over: the target has no dbmig.fence row for ${job}, so DMS does not carry the fence ` +
         '(the table must exist on the source before the job starts: DMS does not replicate DDL); nothing was ' +
         'blocked. Re-create the migration job, or set source.access: dms-only and stop the writes by hand',
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// MySQL
+
+/** The fence table of a MySQL source: in the migrated database, so DMS carries it with the rest. */
+export const MYSQL_FENCE_TABLE = 'dbmig_fence';
+
+/** A mysql2 session on `p`, ended (or destroyed) after fn. */
+export async function withMysql<T>(p: ConnectionParams, fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
+  const c = await mysqlConnect(p);
+  try {
+    return await fn(c);
+  } finally {
+    await c.end().catch(() => c.destroy());
+  }
+}
+
+export async function mysqlConnect(p: ConnectionParams): Promise<mysql.Connection> {
+  const c = await mysql.createConnection({
+    host: p.host,
+    port: p.port,
+    user: p.user,
+    password: p.password,
+    database: p.database,
+    connectTimeout: 10_000,
+  });
+  c.on('error', () => undefined); // a killed session surfaces through its next query
+  return c;
+}
+
+/** Creates dbmig_fence and this job's row: get-or-create. */
+export async function ensureMysqlFence(c: mysql.Connection, job: string): Promise<void> {
+  await c.query(
+    `CREATE TABLE IF NOT EXISTS ${MYSQL_FENCE_TABLE} (
+       job VARCHAR(190) NOT NULL PRIMARY KEY, token VARCHAR(64) NULL, at DATETIME(6) NULL) ENGINE=InnoDB`,
+  );
+  await c.query(`INSERT IGNORE INTO ${MYSQL_FENCE_TABLE} (job) VALUES (?)`, [job]);
+}
+
+/** Removes this job's row and, once no job uses it, the table. */
+export async function removeMysqlFence(c: mysql.Connection, job: string): Promise<void> {
+  const [t] = await c.query<mysql.RowDataPacket[]>(
+    `SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`,
+    [MYSQL_FENCE_TABLE],
+  );
+  if (!t.length) return;
+  await c.query(`DELETE FROM ${MYSQL_FENCE_TABLE} WHERE job = ?`, [job]);
+  const [left] = await c.query<mysql.RowDataPacket[]>(`SELECT 1 FROM ${MYSQL_FENCE_TABLE} LIMIT 1`);
+  if (!left.length) await c.query(`DROP TABLE IF EXISTS ${MYSQL_FENCE_TABLE}`);
+}
+
+/**
+ * The user-level lock (GET_LOCK) a MySQL fence session holds while it blocks: IS_USED_LOCK names
+ * its connection, which is how a retry finds the session a hung worker left. At most 64 characters.
+ */
+export function mysqlFenceLockName(job: string): string {
+  const name = `dbmig_fence:${job}`;
+  return name.length <= 64 ? name : `dbmig_fence:${createHash('sha256').update(job).digest('hex').slice(0, 40)}`;
+}
+
+/** Ends the fence session an earlier attempt left (its locks go with it); returns how many were ended. */
+export async function endStaleMysqlFences(c: mysql.Connection, job: string): Promise<number> {
+  const name = mysqlFenceLockName(job);
+  const holder = async () => {
+    const [rows] = await c.query<mysql.RowDataPacket[]>('SELECT IS_USED_LOCK(?) AS id', [name]);
+    return rows[0].id === null ? undefined : Number(rows[0].id);
+  };
+  const id = await holder();
+  if (id === undefined) return 0;
+  await killMysqlSession(c, id);
+  for (const until = Date.now() + 10_000; Date.now() < until && (await holder()) === id;) await sleep(10);
+  return 1;
+}
+
+/** KILL CONNECTION; a session that is gone already is no error. */
+export async function killMysqlSession(c: mysql.Connection, id: number): Promise<void> {
+  await c.query(`KILL CONNECTION ${Number(id)}`).catch((err: { errno?: number }) => {
+    if (err.errno !== 1094) throw err; // ER_NO_SUCH_THREAD
+  });
+}
+
+/** The token the target shows for this job, or undefined (no row); throws when there is no fence table. */
+export async function mysqlTargetToken(t: mysql.Connection, job: string): Promise<string | null | undefined> {
+  const [rows] = await t.query<mysql.RowDataPacket[]>(`SELECT token FROM ${MYSQL_FENCE_TABLE} WHERE job = ?`, [job]);
+  return rows[0]?.token as string | null | undefined;
+}
+
+/** Refuses (before anything is blocked) a MySQL target DMS never gave the fence table to. */
+export async function requireMysqlTargetFence(t: mysql.Connection, job: string): Promise<void> {
+  const [rows] = await t.query<mysql.RowDataPacket[]>(
+    `SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`,
+    [MYSQL_FENCE_TABLE],
+  );
+  if (!rows.length || (await mysqlTargetToken(t, job)) === undefined)
+    throw new MigrationError(
+      'JobVerificationFailed',
+      `not cutting over: the target has no ${MYSQL_FENCE_TABLE} row for ${job}, so DMS does not carry the fence ` +
+        '(the table must exist on the source before the job starts); nothing was blocked. Re-create the ' +
+        'migration job, or set source.access: dms-only and stop the writes by hand',
     );
 }

@@ -38,8 +38,8 @@
 //
 // Without SQL access (source.access 'dms-only') no fence is possible: the operator stops the
 // writes before approving, and the cutover promotes only after a lag sample taken after it began
-// reads at most cutover.maxLagSeconds. MySQL sources with 'direct' access are refused (no fence
-// for MySQL yet): use dms-only.
+// reads at most cutover.maxLagSeconds. MySQL sources with 'direct' access get the same shape with
+// MySQL's means (LOCK TABLES, read_only): cutover-mysql.ts.
 import { formatDuration } from '../../../common/durations';
 import { cutoverLimits } from '../../../common/plan';
 import type pg from 'pg';
@@ -50,6 +50,7 @@ import { closeSource, readSourceAccess } from '../local/close-source';
 import { preparedError } from '../local/cutover-checks';
 import { removeOwnedObjects } from '../local/owned';
 import { MigrationError, type CutoverResult, type DatabaseTask } from '../platform';
+import { mysqlFencedCutover } from './cutover-mysql';
 import {
   carriedTables,
   closeSourceNow,
@@ -105,11 +106,7 @@ export function promoted(job: { state: string; phase?: string }): boolean {
  * it before the migration runs rather than at the cutover.
  */
 export function cutoverRefusal(task: DatabaseTask): string | undefined {
-  if (task.database.engine === 'mysql' && task.database.source.access !== 'dms-only')
-    return (
-      'fenced cutover for MySQL not implemented: set source.access: dms-only and stop the writes by hand ' +
-      'before approving the cutover'
-    );
+  void task; // every engine has a fence now (MySQL: cutover-mysql.ts); kept for the assessment's call
   return undefined;
 }
 
@@ -138,6 +135,8 @@ export async function gcpCutover(
         'writes by hand',
     );
   const source = deps.source ?? (await sourceParams(task));
+  if (task.database.engine === 'mysql')
+    return result(await mysqlFencedCutover(task, deps, source, deps.target, onProgress));
   return withClient(source, (h) =>
     withClient(deps.target!, async (t) => {
       const cut = new FencedCutover(task, deps, source, h, t, onProgress);

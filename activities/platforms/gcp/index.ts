@@ -25,7 +25,16 @@ import { reserveGcpCapacity, releaseGcpCapacity } from './capacity';
 import { GcpClients, endpointFromEnv, type GcpClientOptions } from './clients';
 import { deleteCloudSql, ensureCloudSql } from './cloudsql';
 import { cutoverRefusal, gcpCutover, promoted } from './cutover';
-import { dropSourceFence, endStaleFences, fencesOverSql, prepareSourceFence, sourceParams } from './cutover-fence';
+import {
+  dropSourceFence,
+  endStaleFences,
+  endStaleMysqlFences,
+  fenceJob,
+  fencesOverSql,
+  prepareSourceFence,
+  sourceParams,
+  withMysql,
+} from './cutover-fence';
 import { describeGcp } from './describe';
 import {
   assessThroughDms,
@@ -230,8 +239,8 @@ export class GcpPlatform implements MigrationPlatform {
     if (!host || !target.passwordRef) return undefined;
     return {
       host,
-      port: 5432,
-      user: target.user ?? 'postgres',
+      port: task.database.engine === 'mysql' ? 3306 : 5432,
+      user: target.user ?? (task.database.engine === 'mysql' ? 'root' : 'postgres'),
       password: await resolveSecret(target.passwordRef, { project: task.gcp!.project }),
       database: task.settings.targetDatabase,
     };
@@ -247,7 +256,11 @@ export class GcpPlatform implements MigrationPlatform {
     const job = await getJob(this.clients, task);
     if (job && promoted({ state: job.state ?? '', phase: job.phase ?? undefined }))
       return { pastPointOfNoReturn: true };
-    if (fencesOverSql(task)) await withClient(await sourceParams(task), endStaleFences);
+    if (fencesOverSql(task)) {
+      const source = await sourceParams(task);
+      if (task.database.engine === 'mysql') await withMysql(source, (c) => endStaleMysqlFences(c, fenceJob(task)));
+      else await withClient(source, endStaleFences);
+    }
     return { pastPointOfNoReturn: false };
   }
 

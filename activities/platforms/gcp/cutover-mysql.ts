@@ -1,0 +1,439 @@
+// The gcp cutover's fence for MySQL sources the worker reaches (source.access 'direct'): the shape
+// of cutover.ts's PostgreSQL fence, in MySQL's terms. The block is gh-ost's cut-over
+// (github/gh-ost go/logic/applier.go, AtomicCutOverMagicLock / LockOriginalTableAndWait: one session
+// sets a short lock_wait_timeout and takes LOCK TABLES; the work that must not race writers runs
+// under it; UNLOCK TABLES ends it):
+//
+//   gate      the job is RUNNING in CDC, the target shows this job's dbmig_fence row (cutover-fence.ts:
+//             the table is created in the source database before the job starts), a token written now
+//             reaches the target within cutover.maxLagSeconds, and a DMS lag sample taken after the
+//             cutover began reads at most cutover.maxLagSeconds. A failure leaves it replicating.
+//   block     ONE fence session: lock_wait_timeout of a few seconds (a long transaction holding a
+//             table makes the LOCK fail fast instead of queueing every writer behind it), wait_timeout
+//             and interactive_timeout set to what is left of cutover.timeout, so the SERVER drops the
+//             session, and its locks with it, if this worker hangs or is cut off (rule 2: a source is
+//             never blocked past a deadline; a worker that dies outright closes the TCP connection,
+//             which ends the session at once). It takes a user-level lock (GET_LOCK) naming the job,
+//             by which a retry finds and kills a session a hung attempt left, then LOCK TABLES every
+//             base table of the database READ. The session stays idle until the switch, so the idle
+//             timeout is the deadline.
+//   drain     a fresh token, written into dbmig_fence after the LOCK returned, must show on the TARGET
+//             (over SQL: replication applies in commit order, so every write committed before the
+//             lock is there: rule 3). The token is written by the control session, not the fence
+//             session: dbmig_fence is left out of the LOCK (see below).
+//   promote   migrationJobs.promote: its acceptance is the POINT OF NO RETURN. Before it, any failure
+//             UNLOCKs (or the session is dropped) and nothing is closed: replication runs on.
+//   switch    close the source: SET GLOBAL read_only = ON (and super_read_only where the server has
+//             it: MySQL 5.7+, not MariaDB), every other client session ended (writers queued behind
+//             the lock exit without writing), then UNLOCK TABLES. The write-block window ends here.
+//
+// read_only is instance-wide, where PostgreSQL's close (revoking CONNECT on one database) is not.
+// That is acceptable because DMS for MySQL migrates the whole instance (every database but the
+// system ones), so after the promote no database of the source instance is read by DMS any more
+// and every write to it would be lost: the whole instance must stop taking writes.
+//
+// Why dbmig_fence is not in the LOCK (gh-ost locks its magic table WRITE in the same statement):
+// SET GLOBAL read_only takes the global read lock, which waits for every session holding a write
+// lock, including a LOCK TABLES ... WRITE; and a session holding LOCK TABLES may not set read_only
+// itself. A fence session holding dbmig_fence WRITE would make the close wait for the very lock it
+// has to close under. So the fence session locks READ only and the token is written by the control
+// session once the LOCK has returned: it commits after every write the lock let through.
+// For the same reason, writers queued behind the lock hold the global intention lock that read_only
+// waits for: they are ended first, and read_only is set with a short lock_wait_timeout, retried
+// (ending the newest queued writers again) until the deadline.
+//
+// A retry first kills a fence session an earlier attempt left. If the job is past the point of no
+// return (PROMOTE_IN_PROGRESS or COMPLETED) it never blocks again: it makes sure the source is read
+// only, ends the other sessions, and awaits the promotion.
+//
+// Privileges the source user needs beyond DMS's: LOCK TABLES and SELECT on the database, INSERT and
+// UPDATE on dbmig_fence, PROCESS (to see the sessions), CONNECTION ADMIN or SUPER (to end them), and
+// SYSTEM_VARIABLES_ADMIN or SUPER (MySQL) / READ_ONLY ADMIN (MariaDB 10.11+) to set read_only.
+import { randomUUID } from 'node:crypto';
+import type mysql from 'mysql2/promise';
+import { formatDuration } from '../../../common/durations';
+import { cutoverLimits } from '../../../common/plan';
+import type { ConnectionParams } from '../local/clusters';
+import { blockEndedError } from '../local/fence';
+import { MigrationError, type DatabaseTask } from '../platform';
+import type { GcpCutoverDeps, LagReading } from './cutover';
+import {
+  endStaleMysqlFences,
+  fenceJob,
+  killMysqlSession,
+  MYSQL_FENCE_TABLE,
+  mysqlConnect,
+  mysqlFenceLockName,
+  mysqlTargetToken,
+  removeMysqlFence,
+  requireMysqlTargetFence,
+  withMysql,
+} from './cutover-fence';
+
+type Progress = (step: string) => void;
+type Rows = mysql.RowDataPacket[];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Cloud Monitoring samples DMS's lag every 60 s and may publish a point up to 180 s late. */
+const SAMPLE_DELAY_MS = 240_000;
+/** Ending sessions, setting read_only and unlocking need a moment after the promote. */
+const SWITCH_MARGIN_MS = 1_000;
+/** How long the LOCK may wait for a transaction holding a table (gh-ost's cut-over lock timeout is a few seconds). */
+const LOCK_WAIT_SECONDS = 3;
+/** Server threads that are not client sessions: never ended. */
+const SERVER_COMMANDS = ['Daemon', 'Binlog Dump', 'Binlog Dump GTID', 'Slave_IO', 'Slave_SQL', 'Slave_worker'];
+
+const qid = (name: string) => `\`${name.replace(/`/g, '``')}\``;
+
+/** Past the point of no return (cutover.ts's promoted(); repeated to keep the import type-only). */
+function promoted(job: { state: string; phase?: string }): boolean {
+  return job.state === 'COMPLETED' || job.phase === 'PROMOTE_IN_PROGRESS';
+}
+
+/** The fenced cutover of a MySQL source: the write-block window in ms (0 on a retry past the point of no return). */
+export async function mysqlFencedCutover(
+  task: DatabaseTask,
+  deps: GcpCutoverDeps,
+  source: ConnectionParams,
+  target: ConnectionParams,
+  progress: Progress,
+): Promise<number> {
+  return withMysql(source, (h) =>
+    withMysql(target, (t) => new MysqlFencedCutover(task, deps, source, h, t, progress).run()),
+  );
+}
+
+class MysqlFencedCutover {
+  private readonly job: string;
+  private readonly limits: { maxLagSeconds: number; timeoutMs: number };
+
+  constructor(
+    task: DatabaseTask,
+    private readonly deps: GcpCutoverDeps,
+    private readonly source: ConnectionParams,
+    private readonly h: mysql.Connection,
+    private readonly t: mysql.Connection,
+    private readonly progress: Progress,
+  ) {
+    this.job = fenceJob(task);
+    this.limits = cutoverLimits(task.settings);
+  }
+
+  async run(): Promise<number> {
+    if (await endStaleMysqlFences(this.h, this.job))
+      this.progress('ended a fence session an earlier attempt left behind');
+    const job = await this.deps.jobState();
+    if (promoted(job)) return this.resumePastPointOfNoReturn();
+    await this.gate(job);
+    const blockMs = await this.blockAndPromote();
+    await this.afterPointOfNoReturn(() => this.deps.waitPromoted());
+    await this.removeFenceFromTarget();
+    return blockMs;
+  }
+
+  private async gate(job: { state: string; phase?: string }): Promise<void> {
+    const notReady = (why: string) =>
+      new MigrationError('CutoverNotReady', `not cutting over: ${why}; nothing was blocked`);
+    if (job.state === 'FAILED')
+      throw new MigrationError(
+        'ReplicationBroken',
+        `not cutting over: DMS job ${this.job} failed; nothing was blocked`,
+      );
+    if (job.state !== 'RUNNING' || job.phase !== 'CDC')
+      throw notReady(`DMS job ${this.job} is ${job.state}${job.phase ? `/${job.phase}` : ''}, not RUNNING/CDC`);
+    await requireMysqlTargetFence(this.t, this.job);
+    const maxMs = this.limits.maxLagSeconds * 1000;
+    this.progress(`checking the lag: a fence token must reach the target within ${formatDuration(maxMs)}`);
+    const token = await this.writeToken();
+    if (!(await this.tokenArrives(token, Date.now() + maxMs)))
+      throw notReady(`lag is over cutover.maxLagSeconds: fence ${token} did not reach the target within it`);
+    const since = new Date();
+    const waitMs = this.deps.freshSampleWaitMs ?? SAMPLE_DELAY_MS + 60_000;
+    this.progress(
+      `waiting up to ${formatDuration(waitMs)} for a DMS lag sample taken after ${since.toISOString()} ` +
+        `at most ${this.limits.maxLagSeconds} s`,
+    );
+    const fresh = await this.waitForLag(since, Date.now() + waitMs);
+    if (!fresh.ok)
+      throw notReady(
+        fresh.last
+          ? `the newest DMS lag sample reads ${fresh.last.seconds} s`
+          : 'no DMS lag sample came since the cutover began',
+      );
+    this.progress(`DMS lag ${fresh.last!.seconds} s, sampled ${fresh.last!.sampledAt.toISOString()}`);
+  }
+
+  private async waitForLag(since: Date, until: number): Promise<{ ok: boolean; last?: LagReading }> {
+    let last: LagReading | undefined;
+    for (;;) {
+      const s = await this.deps.freshLag(since);
+      if (s && s.sampledAt >= since) {
+        last = s;
+        if (s.seconds <= this.limits.maxLagSeconds) return { ok: true, last };
+      }
+      const wait = Math.min(this.deps.lagPollMs ?? 5_000, until - Date.now());
+      if (wait <= 0) return { ok: false, last };
+      await sleep(wait);
+    }
+  }
+
+  /** A fresh token in this job's dbmig_fence row, written (autocommit) by the control session. */
+  private async writeToken(): Promise<string> {
+    const token = randomUUID();
+    await this.h.query(`UPDATE ${MYSQL_FENCE_TABLE} SET token = ?, at = NOW(6) WHERE job = ?`, [token, this.job]);
+    return token;
+  }
+
+  private async tokenArrives(token: string, until: number, fence?: FenceSession): Promise<boolean> {
+    for (;;) {
+      if ((await mysqlTargetToken(this.t, this.job)) === token) return true;
+      if (fence && !(await fence.alive(this.h))) throw lostFence(fence);
+      if (Date.now() >= until) return false;
+      await sleep(10);
+    }
+  }
+
+  /** Everything up to and including the promote's acceptance; before it, any failure ends the block. */
+  private async blockAndPromote(): Promise<number> {
+    const { timeoutMs } = this.limits;
+    const tables = await baseTables(this.h);
+    const fence = await FenceSession.open(this.source, mysqlFenceLockName(this.job), tables, timeoutMs);
+    const { startedAt, deadline } = fence;
+    this.progress(
+      `blocking writes: ${tables.length} tables locked READ for at most ${formatDuration(timeoutMs)} ` +
+        `(the server drops the fence session at the deadline)`,
+    );
+    const margin = Math.max(SWITCH_MARGIN_MS, Math.min(5_000, Math.floor(timeoutMs / 4)));
+    try {
+      const token = await this.writeToken();
+      this.progress(`draining to fence ${token}`);
+      if (!(await this.tokenArrives(token, deadline - margin, fence)))
+        throw new MigrationError('CutoverTimedOut', `the target did not show fence ${token} in time`);
+      if (!(await fence.alive(this.h))) throw lostFence(fence);
+      if (deadline - Date.now() < margin)
+        throw new MigrationError('CutoverTimedOut', 'too little of the deadline was left to promote and close');
+      this.progress(`the target has fence ${token}: promoting DMS job ${this.job}, the point of no return`);
+      await this.promote();
+    } catch (err) {
+      const lost = !fence.open;
+      await fence.end();
+      const done = `writes were restored after a ${Date.now() - startedAt} ms block; nothing was promoted or closed`;
+      throw blockEndedError(err, lost, deadline, done);
+    }
+    return this.switchOver(fence);
+  }
+
+  /** promote(); a failure whose request DMS applied anyway (a lost reply) counts as accepted. */
+  private async promote(): Promise<void> {
+    try {
+      await this.deps.promote();
+    } catch (err) {
+      const job = await this.deps.jobState().catch(() => undefined);
+      if (job && promoted(job)) {
+        this.progress(`the promote request failed (${(err as Error).message}) but DMS is promoting: going on`);
+        return;
+      }
+      throw err;
+    }
+  }
+
+  /** Past the point of no return: read_only under the lock, other sessions ended, then UNLOCK. */
+  private async switchOver(fence: FenceSession): Promise<number> {
+    return this.afterPointOfNoReturn(async () => {
+      let ended: number;
+      try {
+        ended = await closeMysqlSource(this.h, [fence.id], Math.max(fence.deadline, Date.now() + 5_000));
+      } finally {
+        await fence.end();
+      }
+      const held = fence.heldToEnd;
+      const writeBlockMs = Date.now() - fence.startedAt;
+      if (!held)
+        this.progress(
+          'WARNING: the write block ended (deadline) before the source was read-only: writes made between its ' +
+            'end and the close are on the source only (DMS had stopped reading it)',
+        );
+      this.progress(
+        `the source is read-only; ${ended} other session(s) ended; writes were blocked for ${writeBlockMs} ms`,
+      );
+      return writeBlockMs;
+    });
+  }
+
+  private async resumePastPointOfNoReturn(): Promise<number> {
+    return this.afterPointOfNoReturn(async () => {
+      if (!(await mysqlSourceReadOnly(this.h)))
+        this.progress(
+          'WARNING: DMS is past the promote but the source was not read-only (the worker stopped between the ' +
+            'promote and the close): closing it now; writes made since the block ended are on the source only',
+        );
+      const ended = await closeMysqlSource(this.h, [], Date.now() + this.limits.timeoutMs);
+      this.progress(`the source is read-only (${ended} session(s) ended); awaiting the promotion`);
+      await this.deps.waitPromoted();
+      await this.removeFenceFromTarget();
+      return 0;
+    });
+  }
+
+  /** DMS carried dbmig_fence to the target; the promoted database should not keep it. */
+  private async removeFenceFromTarget(): Promise<void> {
+    await removeMysqlFence(this.t, this.job).catch((err: Error) =>
+      this.progress(`${MYSQL_FENCE_TABLE} could not be removed from the target (${err.message}); drop it by hand`),
+    );
+  }
+
+  private async afterPointOfNoReturn<T>(steps: () => Promise<T>): Promise<T> {
+    try {
+      return await steps();
+    } catch (err) {
+      const e = err as { type?: string; message?: string };
+      throw new MigrationError(
+        'CutoverIncomplete',
+        `${err instanceof MigrationError ? `${e.type}: ` : ''}${e.message ?? String(err)}; DMS accepted the promote ` +
+          '(the point of no return): the source stays read-only and a retry resumes',
+      );
+    }
+  }
+}
+
+/** The session that holds the block: LOCK TABLES ... READ, dropped by the server at the deadline. */
+class FenceSession {
+  open = true;
+  /** False once the session ended before end() was called (the server's deadline, a kill). */
+  heldToEnd = true;
+
+  private constructor(
+    private readonly c: mysql.Connection,
+    readonly id: number,
+    readonly startedAt: number,
+    readonly deadline: number,
+  ) {
+    c.on('end', () => this.lost());
+    c.on('error', () => this.lost());
+  }
+
+  private lost(): void {
+    if (this.open) this.heldToEnd = false;
+    this.open = false;
+  }
+
+  static async open(p: ConnectionParams, lockName: string, tables: string[], timeoutMs: number): Promise<FenceSession> {
+    const c = await mysqlConnect(p);
+    try {
+      const [[{ id }]] = await c.query<Rows>('SELECT CONNECTION_ID() AS id');
+      const idle = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+      const untilLocked = idle(timeoutMs) + LOCK_WAIT_SECONDS;
+      // Until the LOCK returns, the session may wait lock_wait_timeout at most; the idle timeout covers a
+      // worker that hangs meanwhile.
+      await c.query(
+        `SET SESSION lock_wait_timeout = ${LOCK_WAIT_SECONDS}, SESSION wait_timeout = ${untilLocked}, ` +
+          `SESSION interactive_timeout = ${untilLocked}`,
+      );
+      const [[got]] = await c.query<Rows>('SELECT GET_LOCK(?, 0) AS ok', [lockName]);
+      if (Number(got.ok) !== 1)
+        throw new MigrationError('CutoverInterrupted', `another fence session holds ${lockName}; nothing was blocked`);
+      if (tables.length) await c.query(`LOCK TABLES ${tables.map((t) => `${qid(t)} READ`).join(', ')}`);
+      const startedAt = Date.now();
+      // From here the session stays idle until the switch: wait_timeout is the block's deadline, enforced
+      // by the server whatever happens to this worker.
+      await c.query(`SET SESSION wait_timeout = ${idle(timeoutMs)}, SESSION interactive_timeout = ${idle(timeoutMs)}`);
+      return new FenceSession(c, Number(id), startedAt, startedAt + timeoutMs);
+    } catch (err) {
+      c.destroy();
+      const e = err as { errno?: number; message?: string };
+      if (e.errno === 1205)
+        throw new MigrationError(
+          'CutoverNotReady',
+          `not cutting over: LOCK TABLES waited ${LOCK_WAIT_SECONDS} s (lock_wait_timeout) for a transaction ` +
+            `holding a table (${e.message}); nothing was blocked`,
+        );
+      throw err;
+    }
+  }
+
+  /** Whether the session still holds the block, asked of the server (not only of the socket). */
+  async alive(h: mysql.Connection): Promise<boolean> {
+    if (!this.open) return false;
+    const [rows] = await h.query<Rows>('SELECT 1 FROM information_schema.processlist WHERE id = ?', [this.id]);
+    if (!rows.length) this.lost();
+    return this.open;
+  }
+
+  /** UNLOCK TABLES and end the session; a session the server dropped already has released everything. */
+  async end(): Promise<void> {
+    if (this.open) {
+      this.open = false;
+      try {
+        await this.c.query('UNLOCK TABLES');
+        await this.c.end();
+      } catch {
+        this.c.destroy(); // closing the connection ends the session, and the locks with it
+      }
+    } else this.c.destroy();
+  }
+}
+
+function lostFence(fence: FenceSession): MigrationError {
+  return new MigrationError(
+    'CutoverInterrupted',
+    `the fence session (connection ${fence.id}) ended before the promote, and the lock with it`,
+  );
+}
+
+/** Every base table of the connection's database but dbmig_fence, schema-qualified. */
+async function baseTables(h: mysql.Connection): Promise<string[]> {
+  const [rows] = await h.query<Rows>(
+    `SELECT table_name AS name FROM information_schema.tables
+      WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' AND table_name <> ? ORDER BY 1`,
+    [MYSQL_FENCE_TABLE],
+  );
+  return rows.map((r) => String(r.name));
+}
+
+/** True when the source takes no writes from ordinary sessions. */
+export async function mysqlSourceReadOnly(h: mysql.Connection): Promise<boolean> {
+  const [[r]] = await h.query<Rows>('SELECT @@GLOBAL.read_only AS ro');
+  return Number(r.ro) === 1;
+}
+
+/** Client sessions other than this one and `keep`: what the close ends. */
+async function otherSessions(h: mysql.Connection, keep: number[]): Promise<number[]> {
+  const [rows] = await h.query<Rows>(
+    `SELECT id FROM information_schema.processlist
+      WHERE id <> CONNECTION_ID() AND command NOT IN (?) AND user NOT IN ('system user', 'event_scheduler')`,
+    [SERVER_COMMANDS],
+  );
+  return rows.map((r) => Number(r.id)).filter((id) => !keep.includes(id));
+}
+
+/**
+ * SET GLOBAL read_only = ON (super_read_only too where the server has it) and end every other
+ * client session. read_only waits for sessions holding write locks, writers queued behind the
+ * fence among them: those are ended first and the SET retried with a short lock wait until
+ * `until`. Idempotent: a closed source is closed again at no cost. Returns how many sessions ended.
+ */
+export async function closeMysqlSource(h: mysql.Connection, keep: number[], until: number): Promise<number> {
+  const ended = new Set<number>();
+  await h.query('SET SESSION lock_wait_timeout = 1');
+  for (;;) {
+    for (const id of await otherSessions(h, keep)) {
+      await killMysqlSession(h, id);
+      ended.add(id);
+    }
+    try {
+      await h.query('SET GLOBAL read_only = ON');
+      break;
+    } catch (err) {
+      if ((err as { errno?: number }).errno !== 1205 || Date.now() >= until) throw err;
+    }
+  }
+  await h.query('SET GLOBAL super_read_only = ON').catch((err: { errno?: number }) => {
+    if (err.errno !== 1193) throw err; // ER_UNKNOWN_SYSTEM_VARIABLE: MariaDB has no super_read_only
+  });
+  // Sessions that connected while read_only was being set: read-only now, ended so clients reconnect elsewhere.
+  for (const id of await otherSessions(h, keep)) {
+    await killMysqlSession(h, id);
+    ended.add(id);
+  }
+  return ended.size;
+}
