@@ -4,13 +4,6 @@
 // replica does). promote() runs STOP SLAVE on the target, as DMS stops reading the source at the
 // promotion; freshLag() answers from a stub. Each scenario prints the write-block window.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import mysql from 'mysql2/promise';
 import { gcpCutover, type GcpCutoverDeps, type LagReading } from '../activities/platforms/gcp/cutover';
@@ -18,8 +11,8 @@ import { fenceJob, mysqlFenceLockName, prepareSourceFence } from '../activities/
 import type { ConnectionParams } from '../activities/platforms/local/clusters';
 import { MigrationError, type DatabaseTask } from '../activities/platforms/platform';
 import { effectiveSettings, validatePlan } from '../common/plan';
+import { HAVE_MARIADB, startMariadb, type MariadbServer } from './helpers/mariadb';
 
-const run = promisify(execFile);
 const PASSWORD_ENV = 'DBMIG_GCPCUT_MYSQL_PASSWORD';
 const MIGRATOR = { user: 'migrator', password: 'migrator-Secret-4711' };
 const APP = { user: 'app', password: 'app-Secret-4711' };
@@ -30,71 +23,9 @@ process.env[PASSWORD_ENV] = MIGRATOR.password;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const isType = (err: unknown, type: string) => err instanceof MigrationError && err.type === type;
 
-interface Server {
-  port: number;
-  socket: string;
-  stop(): Promise<void>;
-}
+type Server = MariadbServer;
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((ok) => srv.close(() => ok()));
-  return port;
-}
-
-/** A MariaDB server on a temporary directory and port, as the `mysql` user (as in gcp-source-assess.test.ts). */
-async function mariadb(args: string[]): Promise<Server> {
-  const dir = await mkdtemp(join(tmpdir(), 'dbmig-mariadb-cut-'));
-  const root = userInfo().uid === 0;
-  if (root) await run('chown', ['mysql:mysql', dir]);
-  const user = root ? ['--user=mysql'] : [];
-  await run('mariadb-install-db', [
-    '--no-defaults',
-    ...user,
-    `--datadir=${join(dir, 'data')}`,
-    '--auth-root-authentication-method=normal',
-    '--skip-test-db',
-  ]);
-  const port = await freePort();
-  const socket = join(dir, 'sock');
-  const child: ChildProcess = spawn(
-    'mariadbd',
-    [
-      '--no-defaults',
-      ...user,
-      `--datadir=${join(dir, 'data')}`,
-      `--port=${port}`,
-      '--bind-address=127.0.0.1',
-      `--socket=${socket}`,
-      `--pid-file=${join(dir, 'pid')}`,
-      `--log-error=${join(dir, 'error.log')}`,
-      ...args,
-    ],
-    { stdio: 'ignore' },
-  );
-  const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
-  const stop = async () => {
-    child.kill('SIGTERM');
-    await exited;
-    await rm(dir, { recursive: true, force: true });
-  };
-  for (let i = 0; ; i++) {
-    try {
-      const c = await mysql.createConnection({ socketPath: socket, user: 'root' });
-      await c.end();
-      return { port, socket, stop };
-    } catch (err) {
-      if (i > 100 || child.exitCode !== null) {
-        const log = await readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
-        await stop();
-        throw new Error(`mariadbd did not start: ${(err as Error).message}\n${log}`);
-      }
-      await sleep(200);
-    }
-  }
-}
+const mariadb = (args: string[]) => startMariadb(args, 'dbmig-mariadb-cut-');
 
 async function asRoot<T = unknown>(s: Server, sql: string, values: unknown[] = []): Promise<T> {
   const c = await mysql.createConnection({ socketPath: s.socket, user: 'root' });
@@ -105,8 +36,6 @@ async function asRoot<T = unknown>(s: Server, sql: string, values: unknown[] = [
     await c.end();
   }
 }
-
-const HAVE_MARIADB = existsSync('/usr/sbin/mariadbd') || existsSync('/usr/bin/mariadbd');
 
 describe('gcp cutover, MySQL fence (MariaDB)', { skip: !HAVE_MARIADB && 'mariadbd is not installed' }, () => {
   let source: Server;

@@ -4,9 +4,8 @@
 // install, is missing), MariaDB servers where the machine has one (Debian's mariadb-server), a
 // source that does not answer, and a dms-only source, which is never connected to.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,6 +18,7 @@ import { LocalClusters, withClient, type ClusterInfo } from '../activities/platf
 import type { AssessmentResult, DatabaseTask } from '../activities/platforms/platform';
 import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
 import { gcpPlan } from './helpers/gcp-plan';
+import { HAVE_MARIADB, startMariadb } from './helpers/mariadb';
 
 const run = promisify(execFile);
 const PASSWORD_ENV = 'GCP_SOURCE_ASSESS_TEST_PASSWORD';
@@ -469,57 +469,7 @@ describe('MySQL rules', () => {
   });
 });
 
-/** A MariaDB server on a temporary directory and port, as the `mysql` user; stopped by stop(). */
-async function mariadb(args: string[]): Promise<{ port: number; socket: string; stop(): Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'dbmig-mariadb-'));
-  const root = userInfo().uid === 0;
-  if (root) await run('chown', ['mysql:mysql', dir]);
-  const user = root ? ['--user=mysql'] : [];
-  await run('mariadb-install-db', [
-    '--no-defaults',
-    ...user,
-    `--datadir=${join(dir, 'data')}`,
-    '--auth-root-authentication-method=normal',
-    '--skip-test-db',
-  ]);
-  const port = await closedPort();
-  const socket = join(dir, 'sock');
-  const child: ChildProcess = spawn(
-    'mariadbd',
-    [
-      '--no-defaults',
-      ...user,
-      `--datadir=${join(dir, 'data')}`,
-      `--port=${port}`,
-      '--bind-address=127.0.0.1',
-      `--socket=${socket}`,
-      `--pid-file=${join(dir, 'pid')}`,
-      `--log-error=${join(dir, 'error.log')}`,
-      ...args,
-    ],
-    { stdio: 'ignore' },
-  );
-  const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
-  const stop = async () => {
-    child.kill('SIGTERM');
-    await exited;
-    await rm(dir, { recursive: true, force: true });
-  };
-  for (let i = 0; ; i++) {
-    try {
-      const c = await mysql.createConnection({ socketPath: socket, user: 'root' });
-      await c.end();
-      return { port, socket, stop };
-    } catch (err) {
-      if (i > 100 || child.exitCode !== null) {
-        const log = await readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
-        await stop();
-        throw new Error(`mariadbd did not start: ${(err as Error).message}\n${log}`);
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
+const mariadb = (args: string[]) => startMariadb(args, 'dbmig-mariadb-');
 
 async function asRoot(socket: string, ...statements: string[]): Promise<void> {
   const c = await mysql.createConnection({ socketPath: socket, user: 'root', multipleStatements: false });
@@ -529,8 +479,6 @@ async function asRoot(socket: string, ...statements: string[]): Promise<void> {
     await c.end();
   }
 }
-
-const HAVE_MARIADB = existsSync('/usr/sbin/mariadbd') || existsSync('/usr/bin/mariadbd');
 
 describe('MariaDB sources (Debian mariadb-server)', { skip: !HAVE_MARIADB && 'mariadbd is not installed' }, () => {
   let vanilla: Awaited<ReturnType<typeof mariadb>>;
