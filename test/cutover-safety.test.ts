@@ -501,8 +501,10 @@ describe('cutover safety on real clusters', { concurrency: true }, () => {
         await reach(id, name, 'VERIFYING_TARGET', 120_000);
         await eventually('the final validation waiting', async () => (await waitingForHold(onTarget(name))) > 0);
         const cancelled = await cancelDatabase(h.env.client, id, name);
-        // The fleet's view holds its last transition (the child is VERIFYING_TARGET, a step of its own).
-        assert.equal(cancelled.state, 'CUTTING_OVER');
+        // The fleet's view holds the child's last report: its last transition (CUTTING_OVER), or
+        // VERIFYING_TARGET when a reported field (replication health) changed during that step.
+        // Either is past the point of no return, which is what the rest of the test holds to.
+        assert.ok(['CUTTING_OVER', 'VERIFYING_TARGET'].includes(cancelled.state), cancelled.state);
         const s = await reach(id, name, 'NEEDS_ATTENTION', 60_000);
         t.diagnostic(`NEEDS_ATTENTION: ${s.lastError}; next: ${s.nextAction}`);
         assert.match(s.nextAction ?? '', /has taken over from the source, which stays closed to writes/);
