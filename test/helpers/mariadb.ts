@@ -38,6 +38,9 @@ export async function startMariadb(args: string[] = [], prefix = 'dbmig-mariadb-
     '--no-defaults',
     ...user,
     `--datadir=${join(dir, 'data')}`,
+    // Its own temporary directory: two bootstraps sharing /tmp collide on their temporary tables
+    // ("Unknown table 'mysql.tmp_user_sys'") when test files run side by side.
+    `--tmpdir=${dir}`,
     '--auth-root-authentication-method=normal',
     '--skip-test-db',
   ]);
@@ -54,6 +57,7 @@ export async function startMariadb(args: string[] = [], prefix = 'dbmig-mariadb-
       `--socket=${socket}`,
       `--pid-file=${join(dir, 'pid')}`,
       `--log-error=${join(dir, 'error.log')}`,
+      `--tmpdir=${dir}`,
       ...args,
     ],
     { stdio: 'ignore' },
