@@ -465,10 +465,16 @@ async function serverRestartRun(w: World): Promise<ServerRow> {
   return row;
 }
 
+/**
+ * The fleet's view of a database that made it: COMPLETED at the cutover's end, or FINALIZED when the
+ * child's report of its (immediate, reverseReplicationFor 0s) finalize reached the parent first.
+ */
+export const FLEET_SUCCESS = ['COMPLETED', 'FINALIZED'];
+
 export function ok(run: RunResult | undefined): boolean {
   return (
     !!run &&
-    run.state === 'COMPLETED' &&
+    FLEET_SUCCESS.includes(run.state) &&
     run.end === 'FINALIZED' &&
     !run.dups.length &&
     !run.left.length &&
