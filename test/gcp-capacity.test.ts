@@ -13,7 +13,7 @@ import {
   reserveGcpCapacity,
 } from '../activities/platforms/gcp/capacity';
 import { futureReservationRequest } from '../activities/platforms/gcp/calendar';
-import { computeClient, waitGlobalOperation, waitZoneOperation } from '../activities/platforms/gcp/compute-ops';
+import { waitGlobalOperation, waitZoneOperation } from '../activities/platforms/gcp/compute-ops';
 import { resizeRequestRequest } from '../activities/platforms/gcp/flex-start';
 import {
   ensureWorkerGroup,
@@ -78,11 +78,11 @@ test('flex-start: template, group and resize request are made once; reserve wait
     'compute.instanceGroupManagerResizeRequests.insert',
   ]);
   const g = workerGroupNames(t);
-  const [tpl] = await computeClient(c, 'instanceTemplates').get({ project: PROJECT, instanceTemplate: g.template });
+  const [tpl] = await c.instanceTemplates.get({ project: PROJECT, instanceTemplate: g.template });
   assert.equal(tpl.properties?.scheduling?.provisioningModel, 'FLEX_START');
   assert.equal(tpl.properties?.scheduling?.instanceTerminationAction, 'DELETE');
   assert.equal(tpl.properties?.networkInterfaces?.[0]?.accessConfigs?.length ?? 0, 0, 'no external IP');
-  const [mig] = await computeClient(c, 'instanceGroupManagers').get({
+  const [mig] = await c.instanceGroupManagers.get({
     project: PROJECT,
     zone: ZONE,
     instanceGroupManager: g.group,
@@ -186,7 +186,7 @@ test('calendar mode: a CALENDAR request for an A3 machine type, awaited until FU
   // The workers: the database's group, from a template that consumes the auto-created reservation.
   const reservation = fr.status!.autoCreatedReservations![0].split('/').pop()!;
   const g = workerGroupNames(t);
-  const [tpl] = await computeClient(c, 'instanceTemplates').get({ project: PROJECT, instanceTemplate: g.template });
+  const [tpl] = await c.instanceTemplates.get({ project: PROJECT, instanceTemplate: g.template });
   assert.equal(tpl.properties?.scheduling?.provisioningModel, 'RESERVATION_BOUND');
   assert.equal(tpl.properties?.scheduling?.instanceTerminationAction, 'DELETE');
   assert.deepEqual(
@@ -197,7 +197,7 @@ test('calendar mode: a CALENDAR request for an A3 machine type, awaited until FU
     },
     { type: 'SPECIFIC_RESERVATION', key: 'compute.googleapis.com/reservation-name', values: [reservation] },
   );
-  const [mig] = await computeClient(c, 'instanceGroupManagers').get({
+  const [mig] = await c.instanceGroupManagers.get({
     project: PROJECT,
     zone: ZONE,
     instanceGroupManager: g.group,
@@ -251,13 +251,13 @@ test('calendar mode: before the reservation exists, reserve is a retryable wait 
   fr.status.procurementStatus = 'PROVISIONING';
   const r = await reserveGcpCapacity(c, { ...t, requestScope: 'cal-wait-attempt-2' }, POLL);
   assert.equal(r.mode, 'calendar');
-  const [mig] = await computeClient(c, 'instanceGroupManagers').get({
+  const [mig] = await c.instanceGroupManagers.get({
     project: PROJECT,
     zone: ZONE,
     instanceGroupManager: g.group,
   });
   assert.equal(mig.targetSize, r.workers);
-  const [tpl] = await computeClient(c, 'instanceTemplates').get({ project: PROJECT, instanceTemplate: g.template });
+  const [tpl] = await c.instanceTemplates.get({ project: PROJECT, instanceTemplate: g.template });
   assert.equal(tpl.properties?.scheduling?.provisioningModel, 'STANDARD', 'H4D is not a reservation-bound series');
   assert.equal(tpl.properties?.reservationAffinity?.consumeReservationType, 'SPECIFIC_RESERVATION');
   await releaseGcpCapacity(c, t, POLL);
@@ -268,7 +268,7 @@ test('the fake holds a resize to its reservation: it must exist and have the fre
   const t = task('cal-consume', 0, 'a3-highgpu-8g');
   await reserveGcpCapacity(c, t, POLL);
   const g = workerGroupNames(t);
-  const groups = computeClient(c, 'instanceGroupManagers');
+  const groups = c.instanceGroupManagers;
   const resize = (size: number) => groups.resize({ project: PROJECT, zone: ZONE, instanceGroupManager: g.group, size });
   await assert.rejects(resize(9), /Specified reservation '.*' does not have available resources/);
   // Another group whose template names a reservation that does not exist.
@@ -288,7 +288,7 @@ test('the fake holds a resize to its reservation: it must exist and have the fre
   // A template consuming a reservation must name it.
   const bare = templateRequest(task('cal-consume-bare', 0, 'a3-highgpu-8g'), 'r');
   bare.instanceTemplateResource!.properties!.reservationAffinity = { consumeReservationType: 'SPECIFIC_RESERVATION' };
-  await assert.rejects(computeClient(c, 'instanceTemplates').insert(bare), /SPECIFIC_RESERVATION needs key/);
+  await assert.rejects(c.instanceTemplates.insert(bare), /SPECIFIC_RESERVATION needs key/);
   for (const x of [t, other, thief]) await releaseGcpCapacity(c, x, POLL);
 });
 
@@ -343,7 +343,7 @@ test('a template that exists with another machine type is refused, naming the fi
   const req = templateRequest(t);
   req.instanceTemplateResource!.properties!.machineType = 'n2-standard-8';
   req.requestId = undefined;
-  const [op] = await computeClient(c, 'instanceTemplates').insert(req);
+  const [op] = await c.instanceTemplates.insert(req);
   await waitGlobalOperation(c, t, op, POLL);
   await rejectsWith(
     reserveGcpCapacity(c, t, POLL),
@@ -356,12 +356,12 @@ test('a group this migration did not make is refused and never deleted', async (
   const t = task('mig-theirs');
   // Someone made the group under our name, with a description that does not name this migration.
   const tReq = { ...templateRequest(t), requestId: undefined };
-  const [tOp] = await computeClient(c, 'instanceTemplates').insert(tReq);
+  const [tOp] = await c.instanceTemplates.insert(tReq);
   await waitGlobalOperation(c, t, tOp, POLL);
   const gReq = groupRequest(t);
   gReq.instanceGroupManagerResource!.description = 'made by an operator';
   gReq.requestId = undefined;
-  const [gOp] = await computeClient(c, 'instanceGroupManagers').insert(gReq);
+  const [gOp] = await c.instanceGroupManagers.insert(gReq);
   await waitZoneOperation(c, t, gOp, POLL);
   await rejectsWith(reserveGcpCapacity(c, t, POLL), 'AlreadyExistsMismatch', /not created by this migration/);
   const from = fake.log.length;

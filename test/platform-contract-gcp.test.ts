@@ -11,7 +11,7 @@ import { futureReservationRequest } from '../activities/platforms/gcp/calendar';
 import type { GcpClients } from '../activities/platforms/gcp/clients';
 import { instanceBody, wantedInstance } from '../activities/platforms/gcp/cloudsql';
 import { clusterRequest, primaryRequest } from '../activities/platforms/gcp/alloydb';
-import { computeClient, waitGlobalOperation, waitZoneOperation } from '../activities/platforms/gcp/compute-ops';
+import { waitGlobalOperation, waitZoneOperation } from '../activities/platforms/gcp/compute-ops';
 import { data, dmsRequestId, jobBody, waitDmsOperation } from '../activities/platforms/gcp/dms';
 import { destinationConnection, ensureProfiles, sourceConnection } from '../activities/platforms/gcp/dms-profiles';
 import { resizeRequestRequest } from '../activities/platforms/gcp/flex-start';
@@ -164,14 +164,14 @@ async function templateWith(t: DatabaseTask, p: MigrationPlatform, machineType: 
   const c = clients(p);
   const req = templateRequest(arranging(t));
   req.instanceTemplateResource!.properties!.machineType = machineType;
-  const [op] = await computeClient(c, 'instanceTemplates').insert(req);
+  const [op] = await c.instanceTemplates.insert(req);
   await waitGlobalOperation(c, t, op, POLL);
 }
 
 /** The plan's template, and a worker group of the plan's name that uses another template. */
 async function groupWithOtherTemplate(t: DatabaseTask, p: MigrationPlatform, other: string) {
   const c = clients(p);
-  const templates = computeClient(c, 'instanceTemplates');
+  const templates = c.instanceTemplates;
   const a = arranging(t);
   const [own] = await templates.insert(templateRequest(a));
   await waitGlobalOperation(c, t, own, POLL);
@@ -181,7 +181,7 @@ async function groupWithOtherTemplate(t: DatabaseTask, p: MigrationPlatform, oth
   await waitGlobalOperation(c, t, op, POLL);
   const group = groupRequest(a);
   group.instanceGroupManagerResource!.instanceTemplate = `projects/${PROJECT}/global/instanceTemplates/${other}`;
-  const [gop] = await computeClient(c, 'instanceGroupManagers').insert(group);
+  const [gop] = await c.instanceGroupManagers.insert(group);
   await waitZoneOperation(c, t, gop, POLL);
 }
 

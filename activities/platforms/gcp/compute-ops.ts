@@ -4,13 +4,6 @@ import type { DatabaseTask } from '../platform';
 import type { GcpClients } from './clients';
 import { STATUS_DONE, waitForOperation, type PollOptions } from './poll';
 
-type Extra = Pick<GcpClients, 'instanceTemplates' | 'instanceGroupManagers' | 'globalOperations'>;
-
-/** The Compute clients the capacity modules use beyond zone operations (GcpClients makes them lazily). */
-export function computeClient<K extends keyof Extra>(c: GcpClients, key: K): Extra[K] {
-  return c[key];
-}
-
 /** The operation name from an insert/delete answer (gax's LROperation or a bare compute#operation). */
 export const opName = (op: unknown) =>
   (op as { name?: string; latestResponse?: { name?: string } }).latestResponse?.name ?? (op as { name?: string }).name!;
@@ -31,7 +24,7 @@ export function waitGlobalOperation(c: GcpClients, task: DatabaseTask, op: unkno
   const operation = opName(op);
   return waitForOperation(
     `Compute operation ${operation}`,
-    async () => (await computeClient(c, 'globalOperations').get({ project, operation }))[0],
+    async () => (await c.globalOperations.get({ project, operation }))[0],
     STATUS_DONE,
     poll,
   );

@@ -56,7 +56,7 @@ import { cutoverLimits } from '../../../common/plan';
 import type { ConnectionParams } from '../local/clusters';
 import { blockEndedError } from '../local/fence';
 import { MigrationError, type DatabaseTask } from '../platform';
-import type { GcpCutoverDeps, LagReading } from './cutover';
+import { promoted, requireFreshLag, requireReplicating, type GcpCutoverDeps } from './cutover-dms';
 import {
   endStaleMysqlFences,
   fenceJob,
@@ -74,8 +74,6 @@ type Progress = (step: string) => void;
 type Rows = mysql.RowDataPacket[];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Cloud Monitoring samples DMS's lag every 60 s and may publish a point up to 180 s late. */
-const SAMPLE_DELAY_MS = 240_000;
 /** Ending sessions, setting read_only and unlocking need a moment after the promote. */
 const SWITCH_MARGIN_MS = 1_000;
 /** How long the LOCK may wait for a transaction holding a table (gh-ost's cut-over lock timeout is a few seconds). */
@@ -84,11 +82,6 @@ const LOCK_WAIT_SECONDS = 3;
 const SERVER_COMMANDS = ['Daemon', 'Binlog Dump', 'Binlog Dump GTID', 'Slave_IO', 'Slave_SQL', 'Slave_worker'];
 
 const qid = (name: string) => `\`${name.replace(/`/g, '``')}\``;
-
-/** Past the point of no return (cutover.ts's promoted(); repeated to keep the import type-only). */
-function promoted(job: { state: string; phase?: string }): boolean {
-  return job.state === 'COMPLETED' || job.phase === 'PROMOTE_IN_PROGRESS';
-}
 
 /** The fenced cutover of a MySQL source: the write-block window in ms (0 on a retry past the point of no return). */
 export async function mysqlFencedCutover(
@@ -134,47 +127,14 @@ class MysqlFencedCutover {
   private async gate(job: { state: string; phase?: string }): Promise<void> {
     const notReady = (why: string) =>
       new MigrationError('CutoverNotReady', `not cutting over: ${why}; nothing was blocked`);
-    if (job.state === 'FAILED')
-      throw new MigrationError(
-        'ReplicationBroken',
-        `not cutting over: DMS job ${this.job} failed; nothing was blocked`,
-      );
-    if (job.state !== 'RUNNING' || job.phase !== 'CDC')
-      throw notReady(`DMS job ${this.job} is ${job.state}${job.phase ? `/${job.phase}` : ''}, not RUNNING/CDC`);
+    requireReplicating(job, this.job);
     await requireMysqlTargetFence(this.t, this.job);
     const maxMs = this.limits.maxLagSeconds * 1000;
     this.progress(`checking the lag: a fence token must reach the target within ${formatDuration(maxMs)}`);
     const token = await this.writeToken();
     if (!(await this.tokenArrives(token, Date.now() + maxMs)))
       throw notReady(`lag is over cutover.maxLagSeconds: fence ${token} did not reach the target within it`);
-    const since = new Date();
-    const waitMs = this.deps.freshSampleWaitMs ?? SAMPLE_DELAY_MS + 60_000;
-    this.progress(
-      `waiting up to ${formatDuration(waitMs)} for a DMS lag sample taken after ${since.toISOString()} ` +
-        `at most ${this.limits.maxLagSeconds} s`,
-    );
-    const fresh = await this.waitForLag(since, Date.now() + waitMs);
-    if (!fresh.ok)
-      throw notReady(
-        fresh.last
-          ? `the newest DMS lag sample reads ${fresh.last.seconds} s`
-          : 'no DMS lag sample came since the cutover began',
-      );
-    this.progress(`DMS lag ${fresh.last!.seconds} s, sampled ${fresh.last!.sampledAt.toISOString()}`);
-  }
-
-  private async waitForLag(since: Date, until: number): Promise<{ ok: boolean; last?: LagReading }> {
-    let last: LagReading | undefined;
-    for (;;) {
-      const s = await this.deps.freshLag(since);
-      if (s && s.sampledAt >= since) {
-        last = s;
-        if (s.seconds <= this.limits.maxLagSeconds) return { ok: true, last };
-      }
-      const wait = Math.min(this.deps.lagPollMs ?? 5_000, until - Date.now());
-      if (wait <= 0) return { ok: false, last };
-      await sleep(wait);
-    }
+    await requireFreshLag(this.deps, this.limits.maxLagSeconds, this.progress);
   }
 
   /** A fresh token in this job's dbmig_fence row, written (autocommit) by the control session. */

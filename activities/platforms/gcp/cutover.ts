@@ -50,7 +50,18 @@ import { closeSource, readSourceAccess } from '../local/close-source';
 import { preparedError } from '../local/cutover-checks';
 import { removeOwnedObjects } from '../local/owned';
 import { MigrationError, type CutoverResult, type DatabaseTask } from '../platform';
+import {
+  describeJob,
+  promoted,
+  requireFreshLag,
+  requireReplicating,
+  SAMPLE_DELAY_MS,
+  waitForLag,
+  type GcpCutoverDeps,
+} from './cutover-dms';
 import { mysqlFencedCutover } from './cutover-mysql';
+
+export { promoted, type GcpCutoverDeps, type LagReading } from './cutover-dms';
 import {
   carriedTables,
   closeSourceNow,
@@ -63,43 +74,11 @@ import {
   targetToken,
 } from './cutover-fence';
 
-export interface LagReading {
-  seconds: number;
-  /** When Cloud Monitoring's sample was taken (the point's interval end), not when it was read. */
-  sampledAt: Date;
-}
-
-export interface GcpCutoverDeps {
-  /** migrationJobs.get: state and phase (clouddms v1 MigrationJob.State, MigrationJob.Phase). */
-  jobState(): Promise<{ state: string; phase?: string }>;
-  /** A lag sample taken after `since`, or undefined while there is none yet. */
-  freshLag(since: Date): Promise<LagReading | undefined>;
-  /** migrationJobs.promote; resolves once DMS accepted the request: the point of no return. */
-  promote(): Promise<void>;
-  /** The promote operation, to its end. */
-  waitPromoted(): Promise<void>;
-  /** The target over SQL, when the worker reaches it: the fence is read there. */
-  target?: ConnectionParams;
-  /** The source, when resolved already; else from the plan (password through the worker's secret policy). */
-  source?: ConnectionParams;
-  /** How often Cloud Monitoring is read for a fresh sample (default 5 s). */
-  lagPollMs?: number;
-  /** dms-only: how long to wait for a fresh sample at most lag (default 5 min: 60 s sampling + 180 s delay). */
-  freshSampleWaitMs?: number;
-}
-
 type Progress = (step: string) => void;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Cloud Monitoring samples DMS's lag every 60 s and may publish a point up to 180 s late. */
-const SAMPLE_DELAY_MS = 240_000;
 /** Ending sessions and releasing the lock need a moment after the close commits. */
 const SWITCH_MARGIN_MS = 500;
-
-/** Past the point of no return: the promote was accepted (DMS stopped reading the source) or has finished. */
-export function promoted(job: { state: string; phase?: string }): boolean {
-  return job.state === 'COMPLETED' || job.phase === 'PROMOTE_IN_PROGRESS';
-}
 
 /**
  * Why this task cannot have a fenced cutover, or undefined: for the assessment, so a plan learns
@@ -177,13 +156,7 @@ class FencedCutover {
   private async gate(job: { state: string; phase?: string }): Promise<void> {
     const notReady = (why: string) =>
       new MigrationError('CutoverNotReady', `not cutting over: ${why}; nothing was blocked`);
-    if (job.state === 'FAILED')
-      throw new MigrationError(
-        'ReplicationBroken',
-        `not cutting over: DMS job ${this.job} failed; nothing was blocked`,
-      );
-    if (job.state !== 'RUNNING' || job.phase !== 'CDC')
-      throw notReady(`DMS job ${this.job} is ${describeJob(job)}, not RUNNING/CDC`);
+    requireReplicating(job, this.job);
     await requireTargetFence(this.t, this.job);
     const prepared = await preparedTransactions(this.h);
     if (prepared.length) throw preparedError(prepared);
@@ -192,18 +165,7 @@ class FencedCutover {
     const mark = await writeFence(this.h, this.job);
     if (!(await this.tokenArrives(mark.token, Date.now() + maxMs)))
       throw notReady(`lag is over cutover.maxLagSeconds: fence ${mark.token} did not reach the target within it`);
-    const since = new Date();
-    const waitMs = this.deps.freshSampleWaitMs ?? SAMPLE_DELAY_MS + 60_000;
-    this.progress(
-      `waiting up to ${formatDuration(waitMs)} for a DMS lag sample taken after ${since.toISOString()} ` +
-        `at most ${this.limits.maxLagSeconds} s`,
-    );
-    const { fresh, last } = await waitForLag(this.deps, since, this.limits.maxLagSeconds, Date.now() + waitMs);
-    if (!fresh)
-      throw notReady(
-        last ? `the newest DMS lag sample reads ${last.seconds} s` : 'no DMS lag sample came since the cutover began',
-      );
-    this.progress(`DMS lag ${fresh.seconds} s, sampled ${fresh.sampledAt.toISOString()}`);
+    await requireFreshLag(this.deps, this.limits.maxLagSeconds, this.progress);
   }
 
   private async tokenArrives(token: string, until: number, fence?: Fence): Promise<boolean> {
@@ -337,35 +299,6 @@ class FencedCutover {
       );
     }
   }
-}
-
-/**
- * Polls for a lag sample taken at or after `since` that reads at most `maxLag` seconds, until
- * `until`; `fresh` is that sample, `last` the newest fresh one seen (for the message).
- */
-async function waitForLag(
-  deps: GcpCutoverDeps,
-  since: Date,
-  maxLag: number,
-  until: number,
-  check?: () => Promise<void>,
-): Promise<{ fresh?: LagReading; last?: LagReading }> {
-  let last: LagReading | undefined;
-  for (;;) {
-    const s = await deps.freshLag(since);
-    if (s && s.sampledAt >= since) {
-      last = s;
-      if (s.seconds <= maxLag) return { fresh: s, last };
-    }
-    await check?.();
-    const wait = Math.min(deps.lagPollMs ?? 5_000, until - Date.now());
-    if (wait <= 0) return { last };
-    await sleep(wait);
-  }
-}
-
-function describeJob(job: { state: string; phase?: string }): string {
-  return `${job.state}${job.phase ? `/${job.phase}` : ''}`;
 }
 
 function lostFence(fence: Fence): MigrationError {

@@ -412,24 +412,3 @@ export function describeJobDeletion(task: DatabaseTask): PlannedOperation[] {
     }),
   ];
 }
-
-// Until GcpPlatform calls the functions above directly.
-
-/** @deprecated validateOnly is for Oracle profiles only; a dms-only source is assessed by verify. */
-export async function validateSourceProfile(c: GcpClients, task: DatabaseTask): Promise<string | undefined> {
-  void c;
-  void task;
-  return undefined;
-}
-
-/** @deprecated Runs an action the old way (returns its duration in ms); use the functions above. */
-export async function jobAction(c: GcpClients, task: DatabaseTask, action: JobAction, poll: PollOptions) {
-  const started = Date.now();
-  if (action === 'verify') {
-    const problems = await verifyJob(c, task, poll);
-    if (problems.length) throw new MigrationError('OperationFailed', problems.join('; '));
-  } else if (action === 'start') await startOrResumeJob(c, task, poll);
-  else if (action === 'promote') await waitForPromotion(c, task, poll, await promoteJob(c, task));
-  else await stopJob(c, task, poll);
-  return Date.now() - started;
-}

@@ -17,7 +17,7 @@ import { fnv1a } from '../../../common/naming';
 import type { DatabaseTask } from '../platform';
 import { MigrationError } from '../platform';
 import type { GcpClients } from './clients';
-import { computeClient, waitGlobalOperation, waitZoneOperation } from './compute-ops';
+import { waitGlobalOperation, waitZoneOperation } from './compute-ops';
 import { call, getOrUndefined } from './errors';
 import { DATABASE_LABEL, OWNER_LABEL, gcpRequestId, ownedBy, ownerLabels } from './names';
 import type { PollOptions } from './poll';
@@ -237,8 +237,8 @@ export async function ensureWorkerGroup(
 ): Promise<string> {
   const { project, zone } = task.gcp!;
   const { template, group } = workerGroupNames(task);
-  const templates = computeClient(c, 'instanceTemplates');
-  const groups = computeClient(c, 'instanceGroupManagers');
+  const templates = c.instanceTemplates;
+  const groups = c.instanceGroupManagers;
 
   const tReq = templateRequest(task, reservation);
   const haveT = await getOrUndefined(
@@ -280,7 +280,7 @@ export async function resizeWorkerGroup(
 ): Promise<void> {
   const { project, zone } = task.gcp!;
   const { group } = workerGroupNames(task);
-  const groups = computeClient(c, 'instanceGroupManagers');
+  const groups = c.instanceGroupManagers;
   const [have] = await call(`get instance group manager ${group}`, () =>
     groups.get({ project, zone, instanceGroupManager: group }),
   );
@@ -298,8 +298,8 @@ export async function resizeWorkerGroup(
 export async function deleteWorkerGroup(c: GcpClients, task: DatabaseTask, poll: PollOptions): Promise<void> {
   const { project, zone } = task.gcp!;
   const { template, group } = workerGroupNames(task);
-  const templates = computeClient(c, 'instanceTemplates');
-  const groups = computeClient(c, 'instanceGroupManagers');
+  const templates = c.instanceTemplates;
+  const groups = c.instanceGroupManagers;
 
   const haveG = await getOrUndefined(
     `get instance group manager ${group}`,
