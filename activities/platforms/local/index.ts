@@ -42,7 +42,16 @@ import {
 } from './replication';
 import { dropPreparedReverse, ensureReversePublication, rollbackRefusal } from './reverse';
 import { runRollback } from './rollback';
-import { applySchema, dumpSchema, toSql } from './schema';
+import { applySchema, dumpSchema, settingNames, toSql } from './schema';
+import { subscriptionOptions } from './subscription-options';
+import {
+  refuseVersion,
+  serverVersion,
+  targetVersion,
+  versionFindings,
+  type ServerVersion,
+  type TargetVersion,
+} from './versions';
 import { compareTables } from './validate';
 import { describeLocal } from './describe';
 import { markSql, ownedBy, provisionRefusal, readMark, writeMark, type TargetOwner } from './target-mark';
@@ -68,9 +77,24 @@ export class LocalPlatform implements MigrationPlatform {
     };
   }
 
-  private async target(task: DatabaseTask, database = task.settings.targetDatabase): Promise<ConnectionParams> {
-    const info = await this.clusters.ensure(task.database.target.instance);
+  /**
+   * The target cluster, started if it is not running. `version`: the major it must run (default the
+   * plan's target.version, when it names one); provisionTarget passes the one it resolved.
+   */
+  private async target(
+    task: DatabaseTask,
+    database = task.settings.targetDatabase,
+    version = task.database.target.version ? parseInt(task.database.target.version, 10) : undefined,
+  ): Promise<ConnectionParams> {
+    const info = await this.clusters.ensure(task.database.target.instance, { version });
     return { host: info.host, port: info.port, user: info.user, password: info.password, database };
+  }
+
+  /** The target's major as provisionTarget will choose it, from the source's version and an existing cluster. */
+  private async resolveTargetVersion(task: DatabaseTask, source: ServerVersion): Promise<TargetVersion> {
+    const instance = task.database.target.instance;
+    const existing = (await this.clusters.exists(instance)) ? (await this.clusters.info(instance))?.version : undefined;
+    return targetVersion(task, source.major, existing);
   }
 
   private async both<T>(
@@ -118,11 +142,25 @@ export class LocalPlatform implements MigrationPlatform {
   }
 
   async assessSource(task: DatabaseTask): Promise<AssessmentResult> {
-    return withClient(await this.source(task), (c) => assess(c, task.settings.noPrimaryKey));
+    return withClient(await this.source(task), async (c) => {
+      const result = await assess(c, task.settings.noPrimaryKey);
+      const source = await serverVersion(c);
+      const target = await this.resolveTargetVersion(task, source);
+      const findings = [...result.findings, ...(await versionFindings(task, source, target))];
+      return {
+        ...result,
+        targetVersion: String(target.major),
+        findings,
+        blocked: findings.some((f) => f.severity === 'error'),
+      };
+    });
   }
 
   async provisionTarget(task: DatabaseTask): Promise<TargetInfo> {
-    const params = await this.target(task, 'postgres');
+    const source = await withClient(await this.source(task), serverVersion);
+    const version = await this.resolveTargetVersion(task, source);
+    refuseVersion(task, source, version);
+    const params = await this.target(task, 'postgres', version.major);
     const db = task.settings.targetDatabase;
     const owner = this.owner(task);
     const where = `target database ${db} on instance ${task.database.target.instance}`;
@@ -136,7 +174,8 @@ export class LocalPlatform implements MigrationPlatform {
       return 'created';
     });
     if (state !== 'schema') {
-      const sql = toSql(await dumpSchema(await this.source(task)));
+      const known = await withClient(params, settingNames);
+      const sql = toSql(await dumpSchema(await this.source(task)), known);
       // The mark moves to 'schema' in the schema's own transaction: a retry never applies it twice.
       await withClient({ ...params, database: db }, (c) => applySchema(c, `${sql};\n${markSql(db, owner, 'schema')};`));
     }
@@ -180,7 +219,7 @@ export class LocalPlatform implements MigrationPlatform {
       await ensurePublication(src, names.publication, tables);
       await ensureSlot(src, names.slot, srcParams.database);
       await ensureOwnedObjects(target);
-      await ensureSubscription(target, names, srcParams);
+      await ensureSubscription(target, names, srcParams, await subscriptionOptions(src, target, tables));
       // The way back, ready long before the cutover needs it (reverse.ts).
       await ensureReversePublication(src, target, names);
     });

@@ -156,14 +156,27 @@ export async function hasSubscription(
   return false;
 }
 
-export async function ensureSubscription(target: pg.Client, names: JobNames, src: ConnectionParams): Promise<void> {
+/** Options of CREATE SUBSCRIPTION beyond what every version takes (subscription-options.ts). */
+export interface SubscriptionOptions {
+  binary: boolean;
+  streaming: 'default' | 'parallel';
+}
+
+export async function ensureSubscription(
+  target: pg.Client,
+  names: JobNames,
+  src: ConnectionParams,
+  opts: SubscriptionOptions = { binary: false, streaming: 'default' },
+): Promise<void> {
   if (await hasSubscription(target, names)) return;
   const connection = conninfo(src, await takesRequireAuth(target));
+  const extra = [opts.binary ? ', binary = true' : '', opts.streaming === 'parallel' ? ', streaming = parallel' : ''];
+  const slot = pg.escapeLiteral(names.slot);
   await withUnloggedStatement(target, () =>
     target.query(
       `create subscription ${pg.escapeIdentifier(names.subscription)} connection ${pg.escapeLiteral(connection)}
        publication ${pg.escapeIdentifier(names.publication)}
-       with (create_slot = false, slot_name = ${pg.escapeLiteral(names.slot)}, enabled = false, copy_data = true)`,
+       with (create_slot = false, slot_name = ${slot}, enabled = false, copy_data = true${extra.join('')})`,
     ),
   );
 }

@@ -1,10 +1,14 @@
 // The target's schema comes from pg_dump --schema-only of the source, applied in one transaction.
+// The pg_dump is one at least as new as the source (pg-client-tools.ts); what it writes for a newer
+// server may SET parameters an older target lacks (18's transaction_timeout), and those are dropped.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type pg from 'pg';
 import { activityCancellation, throwIfCancelled } from '../../cancellation';
 import { withClient, type ConnectionParams } from './clusters';
 import { MigrationError } from '../platform';
+import { pgDumpFor } from '../pg-client-tools';
+import { serverVersion } from './versions';
 
 const run = promisify(execFile);
 
@@ -15,9 +19,9 @@ const run = promisify(execFile);
  * same host, port, user and database: a server that asks for it otherwise is refused there.
  */
 export async function dumpSchema(src: ConnectionParams): Promise<string> {
-  const pgDump = process.env.PG_DUMP ?? 'pg_dump';
   const signal = activityCancellation();
-  await withClient(src, (c) => c.query('select 1'));
+  const { major } = await withClient(src, serverVersion);
+  const pgDump = (await pgDumpFor(major)).path;
   try {
     const { stdout } = await run(
       pgDump,
@@ -54,13 +58,26 @@ export async function dumpSchema(src: ConnectionParams): Promise<string> {
   }
 }
 
-/** pg_dump 15.14+ wraps its output in \restrict/\unrestrict psql meta-commands; anything else is unexpected. */
-export function toSql(dump: string): string {
+/**
+ * pg_dump 15.14+ wraps its output in \restrict/\unrestrict psql meta-commands; anything else is
+ * unexpected. `settings`: the target's parameter names (pg_settings); a session SET of any other is
+ * a newer pg_dump's, for a newer server than the target, and is dropped.
+ */
+export function toSql(dump: string, settings?: ReadonlySet<string>): string {
   const lines = dump.split('\n');
   const meta = lines.filter((l) => l.startsWith('\\') && !/^\\(un)?restrict\b/.test(l));
   if (meta.length)
     throw new MigrationError('UnsupportedDump', `schema dump contains psql meta-commands: ${meta[0].slice(0, 40)}`);
-  return lines.filter((l) => !l.startsWith('\\')).join('\n');
+  const unknownSet = (l: string) => {
+    const m = /^SET ([a-z_]+) = .*;$/.exec(l);
+    return !!settings && !!m && !settings.has(m[1]);
+  };
+  return lines.filter((l) => !l.startsWith('\\') && !unknownSet(l)).join('\n');
+}
+
+/** The parameter names the server `c` knows. */
+export async function settingNames(c: pg.Client): Promise<Set<string>> {
+  return new Set((await c.query<{ name: string }>('select name from pg_settings')).rows.map((r) => r.name));
 }
 
 export async function applySchema(target: pg.Client, sql: string): Promise<void> {
