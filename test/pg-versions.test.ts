@@ -1,7 +1,8 @@
 // PostgreSQL versions on real clusters. A PostgreSQL 18 source with what Pagila's current schema
-// uses (uuidv7() defaults, a virtual and a stored generated column, an enum, arrays, an identity)
-// and a PostgreSQL 15 source move through the whole runbook to one PostgreSQL 18 target: 18 → 18
-// with binary copy and parallel apply, 15 → 18 as a major upgrade. A downgrade is refused before
+// uses (uuidv7() defaults, a virtual and a stored generated column, an enum, arrays, an identity),
+// a PostgreSQL 15 source and a PostgreSQL 12 source move through the whole runbook to one
+// PostgreSQL 18 target: 18 → 18 with binary copy and parallel apply, 15 → 18 and 12 → 18 as major
+// upgrades. A downgrade is refused before
 // anything is created; pg_dump is chosen per source version, and what a newer one writes loads on
 // an older server.
 import assert from 'node:assert/strict';
@@ -20,10 +21,12 @@ import { compareRowForRow, createSourceDatabase, Writer } from './fixtures/fleet
 import { createHarness, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 
 const SOURCE18_PASSWORD_ENV = 'DBMIG_TEST_SOURCE18_PASSWORD';
+const SOURCE12_PASSWORD_ENV = 'DBMIG_TEST_SOURCE12_PASSWORD';
 const TARGET = 'pg18-target';
 
 let h: Harness;
 let src18: ClusterInfo;
+let src12: ClusterInfo;
 
 /** The parts of Pagila's current schema that need PostgreSQL 18, with a few thousand films. */
 async function createPagila(cluster: ClusterInfo, films: number): Promise<void> {
@@ -100,15 +103,20 @@ const on = (c: ClusterInfo, database: string): ConnectionParams => ({ ...c, data
 
 before(async () => {
   h = await createHarness('pg-versions');
-  src18 = await h.platform.clusters.ensure('source18', { version: 18 });
+  [src18, src12] = await Promise.all([
+    h.platform.clusters.ensure('source18', { version: 18 }),
+    h.platform.clusters.ensure('source12', { version: 12 }),
+  ]);
   process.env[SOURCE18_PASSWORD_ENV] = src18.password;
+  process.env[SOURCE12_PASSWORD_ENV] = src12.password;
+  await createSourceDatabase(src12, { name: 'legacy', rows: 3_000, priority: 'high', sizeGb: 1, noPrimaryKey: true });
   await createPagila(src18, 3_000);
   await createSourceDatabase(h.source, { name: 'upgrade', rows: 4_000, priority: 'high', sizeGb: 1 });
 });
 
 after(async () => {
   await h?.stopWorker();
-  for (const c of ['source18', TARGET]) await h?.platform.clusters.destroy(c).catch(() => undefined);
+  for (const c of ['source18', 'source12', TARGET]) await h?.platform.clusters.destroy(c).catch(() => undefined);
   await h?.close();
 });
 
@@ -200,11 +208,12 @@ test('the plan names the field: a version the local platform does not run, two v
   assert.doesNotThrow(() => validatePlan(plan([db('a', '17'), db('b', '18', 'other')])));
 });
 
-test('PostgreSQL 18 → 18 and 15 → 18 through the whole runbook, under writes', async () => {
+test('PostgreSQL 18 → 18, 15 → 18 and 12 → 18 through the whole runbook, under writes', async () => {
   const input = plan(
     [
       entry('pagila', src18, SOURCE18_PASSWORD_ENV, { version: '18' }),
       entry('upgrade', h.source, SOURCE_PASSWORD_ENV, {}),
+      { ...entry('legacy', src12, SOURCE12_PASSWORD_ENV, {}), noPrimaryKey: 'replica-identity-full' as const },
     ],
     'versions',
   );
@@ -212,7 +221,17 @@ test('PostgreSQL 18 → 18 and 15 → 18 through the whole runbook, under writes
   const said = {
     pagila: (await h.platform.assessSource(taskOf(input, 'pagila'))).findings,
     upgrade: (await h.platform.assessSource(taskOf(input, 'upgrade'))).findings,
+    legacy: (await h.platform.assessSource(taskOf(input, 'legacy'))).findings,
   };
+  assert.deepEqual(
+    said.legacy.filter((f) => f.severity === 'error'),
+    [],
+    'a 12 source has nothing blocking',
+  );
+  assert.match(
+    said.legacy.find((f) => f.code === 'MAJOR_UPGRADE')?.message ?? '',
+    /source PostgreSQL 12\.\d+, target 18 .*PostgreSQL 13, 14, 15, 16, 17, 18 .*/,
+  );
   const pagilaVersions = said.pagila.find((f) => f.code === 'VERSIONS');
   assert.match(pagilaVersions?.message ?? '', /source PostgreSQL 18\.\d+, target 18 .*pg_dump 18 .*binary.*parallel/);
   // upgrade names no version; pagila's 18 on the same instance is the instance's, so upgrade's too.
@@ -225,6 +244,7 @@ test('PostgreSQL 18 → 18 and 15 → 18 through the whole runbook, under writes
 
   const films = new FilmWriter(on(src18, 'pagila'));
   const items = new Writer(on(h.source, 'upgrade'), false);
+  const legacy = new Writer(on(src12, 'legacy'), true);
   const handle = await h.startFleet('versions', input);
   const approved = new Set<string>();
   const options = new Map<string, { binary: boolean; streaming: string }>();
@@ -244,9 +264,9 @@ test('PostgreSQL 18 → 18 and 15 → 18 through the whole runbook, under writes
     await new Promise((r) => setTimeout(r, 250));
   }
   const report = await handle.result();
-  await Promise.all([films.stop(), items.stop()]);
-  assert.equal(report.completed, 2);
-  assert.ok(films.writes > 0 && items.writes > 0, 'both sources took writes during the migration');
+  await Promise.all([films.stop(), items.stop(), legacy.stop()]);
+  assert.equal(report.completed, 3);
+  assert.ok(films.writes > 0 && items.writes > 0 && legacy.writes > 0, 'every source took writes meanwhile');
 
   const target = (await h.platform.clusters.info(TARGET))!;
   assert.equal(target.version, 18);
@@ -257,6 +277,7 @@ test('PostgreSQL 18 → 18 and 15 → 18 through the whole runbook, under writes
   for (const [db, cluster] of [
     ['pagila', src18],
     ['upgrade', h.source],
+    ['legacy', src12],
   ] as const) {
     const tables = await compareRowForRow(on(cluster, db), on(target, db), ['dbmig']);
     assert.ok(tables.length > 0);

@@ -87,13 +87,25 @@ export async function assess(c: pg.Client, noPrimaryKey: 'fail' | 'replica-ident
           },
     );
   }
+  const num = Number((await c.query<{ n: string }>(`select current_setting('server_version_num') as n`)).rows[0].n);
   for (const t of tables.filter((x) => x.partitioned)) {
-    findings.push({
-      code: 'PARTITIONED_TABLE',
-      severity: 'info',
-      table: t.name,
-      message: `${t.name} is partitioned: published through its root (publish_via_partition_root)`,
-    });
+    findings.push(
+      num >= 130000
+        ? {
+            code: 'PARTITIONED_TABLE',
+            severity: 'info',
+            table: t.name,
+            message: `${t.name} is partitioned: published through its root (publish_via_partition_root)`,
+          }
+        : {
+            code: 'PARTITIONED_TABLE',
+            severity: 'error',
+            table: t.name,
+            message:
+              `${t.name} is partitioned, and PostgreSQL ${version} cannot publish a partitioned table ` +
+              '(publish_via_partition_root is 13+): upgrade the source to 13 or later first',
+          },
+    );
   }
 
   const lobs = Number((await c.query<{ n: string }>('select count(*) as n from pg_largeobject_metadata')).rows[0].n);

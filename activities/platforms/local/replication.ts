@@ -52,9 +52,11 @@ async function hasPublication(src: pg.Client, name: string, tables: SourceTable[
 
 export async function ensurePublication(src: pg.Client, name: string, tables: SourceTable[]): Promise<void> {
   if (await hasPublication(src, name, tables)) return;
+  // publish_via_partition_root is 13+; a 12 source has no partitioned table to publish (assess.ts).
+  const { rows } = await src.query<{ v: number }>(`select current_setting('server_version_num')::int as v`);
   await src.query(
     `create publication ${pg.escapeIdentifier(name)} for table ${publishedTables(tables).join(', ')}
-     with (publish_via_partition_root = true)`,
+     ${rows[0].v >= 130000 ? 'with (publish_via_partition_root = true)' : ''}`,
   );
 }
 
