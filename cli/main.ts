@@ -159,6 +159,10 @@ function program(session: Session, setExit: (code: number) => void): Command {
     .command('check')
     .description('read-only pre-flight of a gcp plan: APIs, IAM, private services access, workers, quota, sources')
     .requiredOption('--plan <file>', 'the plan (YAML or JSON)')
+    .option(
+      '--id <id>',
+      "the migration id it will start with (default the plan's migrationId): worker names derive from it",
+    )
     .addOption(
       new Option('--connect-timeout <seconds>', 'TCP connect timeout per direct source').argParser(seconds).default(3),
     )
@@ -166,8 +170,13 @@ function program(session: Session, setExit: (code: number) => void): Command {
       'after',
       '\nRun it as the worker (same identity, same network). Exit 0: nothing to fix; 1: something to fix.',
     )
-    .action(async (o: { plan: string; connectTimeout: number }) => {
-      setExit(await gcpCheckCommand(o.plan, { connectTimeoutMs: o.connectTimeout * 1000 }));
+    .action(async (o: { plan: string; id?: string; connectTimeout: number }) => {
+      setExit(
+        await gcpCheckCommand(o.plan, {
+          connectTimeoutMs: o.connectTimeout * 1000,
+          ...(o.id ? { migrationId: o.id } : {}),
+        }),
+      );
     });
 
   cli

@@ -1,20 +1,30 @@
 // `dbmig gcp check` against the fake: a healthy project is all OK (exit 0); each broken thing is a
-// FIX row naming its remedy (exit 1); and the check sends reads only.
+// FIX row naming its remedy (exit 1); and the check sends reads only. Last: the permissions it asks
+// for are exactly those of the methods the platform sends, found by running the platform on the fake.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
-import { METHOD_PERMISSIONS } from '../activities/platforms/gcp/permissions';
+import { GcpPlatform } from '../activities/platforms/gcp';
+import { ensureProfiles } from '../activities/platforms/gcp/dms-profiles';
+import { deleteJobAndProfiles } from '../activities/platforms/gcp/dms-actions';
+import { waitZoneOperation } from '../activities/platforms/gcp/compute-ops';
+import { resizeRequestRequest } from '../activities/platforms/gcp/flex-start';
+import { SPEC_LABEL } from '../activities/platforms/gcp/monitoring-scope';
+import { METHOD_PERMISSIONS, PREFLIGHT_PERMISSIONS } from '../activities/platforms/gcp/permissions';
 import { runPreflight, type CheckResult } from '../activities/platforms/gcp/preflight';
+import { ensureWorkerGroup, ownerTag, workerGroupNames } from '../activities/platforms/gcp/worker-group';
+import { MigrationError, type DatabaseTask, type FleetTask } from '../activities/platforms/platform';
 import { checkReport, gcpCheckCommand } from '../cli/commands-gcp';
 import { planOperations } from '../cli/plan-report';
 import { validatePlan, type Plan, type PlanInput } from '../common/plan';
-import { fakeAuth } from './fakes/gcp';
+import { createFakeGcp, fakeAuth, type LoggedRequest } from './fakes/gcp';
 import { healthyWorld, preflightRoutes, type PreflightWorld } from './fakes/gcp/routes-preflight';
 import { FakeGcp } from './fakes/gcp/server';
 import { gcpPlan, PROJECT } from './helpers/gcp-plan';
+import { CHANNEL, FAST_DMS, fleetPlan, taskOf } from './helpers/gcp-world';
 
 let fake: FakeGcp;
 let world: PreflightWorld;
@@ -23,9 +33,10 @@ let listener: net.Server;
 let openPort: number;
 
 const RANGE = 'google-managed-services-migration-network';
+const MIGRATION = 'check-2026';
 
 function planInput(sourcePort = openPort): PlanInput {
-  const input = gcpPlan();
+  const input = gcpPlan({ migrationId: MIGRATION });
   input.gcp = { ...input.gcp!, allocatedIpRange: RANGE };
   // The first database's source is one the worker reaches: a local port that accepts connections.
   input.databases[0] = {
@@ -66,6 +77,10 @@ async function check(plan: Plan = validatePlan(planInput())) {
 
 const fixes = (results: CheckResult[]) => results.filter((r) => r.status === 'FIX');
 
+/** The names the platform gives `database`'s instance template and MIG in the checked plan. */
+const workerNames = (database: string, plan: Plan = validatePlan(planInput())) =>
+  workerGroupNames(taskOf(plan, database));
+
 test('a healthy project: every check OK, exit 0, and only reads were sent', async () => {
   const from = fake.log.length;
   const file = join(tmpdir(), `gcp-check-${process.pid}.json`);
@@ -84,7 +99,18 @@ test('a healthy project: every check OK, exit 0, and only reads were sent', asyn
   assert.doesNotMatch(out, /^(FIX|WARN) /m);
   for (const heading of ['APIs', 'IAM permissions', 'Private services access', 'Migration workers', 'Quota', 'Sources'])
     assert.match(out, new RegExp(`^${heading}$`, 'm'), heading);
-  assert.match(out, /instance template dbmig-migration-worker will be created/);
+  for (const db of ['orders', 'ledger', 'billing']) {
+    const { template, group } = workerNames(db);
+    assert.ok(template.startsWith('dbmig-migration-worker-') && template !== 'dbmig-migration-worker', template);
+    assert.match(
+      out,
+      new RegExp(
+        `^OK +${db}: instance template ${template} will be created \\(e2-standard-4, FLEX_START\\); ` +
+          `MIG ${group} will be created$`,
+        'm',
+      ),
+    );
+  }
   assert.match(out, /CPUS in us-central1: the plan needs up to \d+ vCPUs/);
   assert.match(out, /orders: 127\.0\.0\.1:\d+ accepts TCP connections/);
   assert.match(out, /nothing to fix/);
@@ -109,19 +135,10 @@ test('a disabled API is a FIX naming the gcloud command', async () => {
 
 test('a missing permission is a FIX naming the role that grants it', async () => {
   world.granted = new Set(
-    Object.values(METHOD_PERMISSIONS)
-      .flat()
-      .filter((p) => p !== 'datamigration.migrationjobs.demoteDestination'),
+    [...Object.values(METHOD_PERMISSIONS).flat(), ...PREFLIGHT_PERMISSIONS].filter(
+      (p) => p !== 'datamigration.migrationjobs.demoteDestination',
+    ),
   );
-  for (const p of ['serviceusage.services.get', 'compute.networks.get', 'compute.globalAddresses.get'])
-    world.granted.add(p);
-  for (const p of [
-    'compute.instanceTemplates.get',
-    'compute.zones.get',
-    'compute.regions.get',
-    'compute.machineTypes.get',
-  ])
-    world.granted.add(p);
   const r = await check();
   const [fix, ...rest] = fixes(r.results);
   assert.deepEqual(rest, []);
@@ -172,25 +189,269 @@ test('too little CPU quota is a FIX with the amount to ask for', async () => {
   assert.match(text, /1 to fix: fix them, then run dbmig gcp check again/);
 });
 
-test('an existing template that does not match the plan is a FIX', async () => {
+test("an existing template under the platform's name that does not match the plan is a FIX", async () => {
+  const { template } = workerNames('orders');
+  world.instanceTemplates.set(`${PROJECT}/${template}`, {
+    properties: { machineType: 'n2-standard-8', scheduling: { provisioningModel: 'FLEX_START' } },
+  });
+  // A template named by the bare prefix is not one the platform uses: it changes nothing.
   world.instanceTemplates.set(`${PROJECT}/dbmig-migration-worker`, { properties: { machineType: 'n2-standard-8' } });
   const r = await check();
   const f = fixes(r.results);
-  assert.equal(f.length, 1);
-  assert.match(
+  assert.equal(f.length, 1, JSON.stringify(f));
+  assert.equal(f[0].check, 'Migration workers');
+  assert.equal(
     f[0].what,
-    /instance template dbmig-migration-worker exists with n2-standard-8, the plan asks e2-standard-4/,
+    `orders: instance template ${template} exists with n2-standard-8, the plan asks e2-standard-4`,
+  );
+  assert.match(
+    f[0].fix,
+    new RegExp(`^delete it \\(gcloud compute instance-templates delete ${template} --project=${PROJECT}\\)`),
   );
 });
 
-test('the permission list covers every method the dry run plans', () => {
-  const plan = validatePlan(gcpPlan());
-  const methods = new Set(
-    planOperations(plan, 'perm')
-      .flatMap((d) => d.operations.flatMap((o) => o.calls ?? []))
-      .map((c) => c.method),
+test('a template of the right machine type but not FLEX_START is a FIX: flex-start needs it', async () => {
+  const { template } = workerNames('billing');
+  world.instanceTemplates.set(`${PROJECT}/${template}`, {
+    properties: { machineType: 'e2-standard-4', scheduling: { provisioningModel: 'STANDARD' } },
+  });
+  const f = fixes((await check()).results);
+  assert.deepEqual(
+    f.map((x) => x.what),
+    [`billing: instance template ${template} uses STANDARD, flex-start needs FLEX_START`],
   );
-  assert.ok(methods.size > 5);
-  const missing = [...methods].filter((m) => !METHOD_PERMISSIONS[m]);
+});
+
+test("a template and MIG the platform would make are reused; another migration's MIG is a FIX", async () => {
+  const plan = validatePlan(planInput());
+  const ledger = workerNames('ledger', plan);
+  world.instanceTemplates.set(`${PROJECT}/${ledger.template}`, {
+    properties: { machineType: 'e2-standard-4', scheduling: { provisioningModel: 'FLEX_START' } },
+  });
+  world.instanceGroupManagers.set(`${PROJECT}/us-central1-a/${ledger.group}`, {
+    description: `dbmig migration workers for ${ownerTag(taskOf(plan, 'ledger'))}`,
+    instanceTemplate: `https://www.googleapis.com/compute/v1/${ledger.templateUrl}`,
+  });
+  const orders = workerNames('orders', plan);
+  world.instanceGroupManagers.set(`${PROJECT}/us-central1-a/${orders.group}`, {
+    description: 'made by hand',
+    instanceTemplate: `projects/${PROJECT}/global/instanceTemplates/${orders.template}`,
+  });
+  const r = await check(plan);
+  assert.ok(
+    r.results.some(
+      (x) =>
+        x.status === 'OK' &&
+        x.what ===
+          `ledger: instance template ${ledger.template} exists (e2-standard-4, FLEX_START) and is reused; ` +
+            `MIG ${ledger.group} exists and is reused`,
+    ),
+  );
+  const f = fixes(r.results);
+  assert.deepEqual(
+    f.map((x) => x.what),
+    [`orders: MIG ${orders.group} exists in us-central1-a and was not created by this migration and database`],
+  );
+  assert.match(f[0].fix, /gcloud compute instance-groups managed delete .* --zone=us-central1-a/);
+});
+
+test('without a migrationId the workers cannot be looked up: a WARN, nothing read for them', async () => {
+  const input = planInput();
+  delete input.migrationId;
+  const from = fake.log.length;
+  const r = await check(validatePlan(input));
+  assert.equal(r.ready, true);
+  const warn = r.results.filter((x) => x.status === 'WARN');
+  assert.equal(warn.length, 1);
+  assert.match(
+    warn[0].what,
+    /the plan sets no migrationId: .* dbmig-migration-worker-HASH and dbmig-migration-workers-HASH/,
+  );
+  assert.ok(!fake.log.slice(from).some((x) => /instanceTemplates|instanceGroupManagers/.test(x.path)));
+});
+
+// ---- the permission list against what the platform sends ----------------------------------
+
+const DMS = 'datamigration.projects.locations';
+const ALLOYDB = 'alloydb.projects.locations';
+/**
+ * The fake serves DMS's and AlloyDB's operations.get on one route (the same path, the same
+ * google.longrunning proto): a request there is one of these two methods.
+ */
+const SHARED_ROUTES: Record<string, string[]> = {
+  'google.longrunning.Operations.GetOperation': [`${DMS}.operations.get`, `${ALLOYDB}.operations.get`],
+};
+const methodsOf = (rpc: string) => SHARED_ROUTES[rpc] ?? [rpc];
+
+const POLL = { intervalMs: 10, timeoutMs: 30_000 };
+
+/** Retries while the step says to wait for capacity, as the activity's retries would. */
+async function retryingCapacity<T>(step: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await step();
+    } catch (err) {
+      if (!(err instanceof MigrationError && err.type === 'CapacityUnavailable') || i >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+async function untilCdc(platform: GcpPlatform, task: DatabaseTask): Promise<void> {
+  for (const until = Date.now() + 30_000; ;) {
+    if ((await platform.getReplicationStatus(task)).phase === 'CDC') return;
+    assert.ok(Date.now() < until, `${task.database.name}: no CDC within 30 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Every API method the platform sends in a whole run on the fake, reads included: the monitoring
+ * step (made, made again over an older definition: replaced, then removed); per database of the
+ * shared plan (Cloud SQL MySQL, AlloyDB, Cloud SQL PostgreSQL) the runbook to a completed cutover
+ * and its cleanup, and every undo: a waiting resize request cancelled, a job stopped in the full
+ * dump (restarted) and in CDC (resumed), deleted, capacity released, the target deleted once
+ * another migration's profile no longer names it; calendar-mode capacity reserved and released.
+ * Requests the test itself sends to arrange a world are left out.
+ */
+async function methodsOfWholeRun(): Promise<{ sent: Set<string>; unrouted: string[] }> {
+  // What the shared plan's env: passwords name, and its sources (documentation addresses) allowed.
+  const env = {
+    GCP_TEST_SOURCE_PASSWORD: 's3cret-source',
+    GCP_TEST_TARGET_PASSWORD: 's3cret-target',
+    DBMIG_ALLOWED_HOSTS: '203.0.113.0/24',
+  };
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  const { fake: gcp, behaviour } = createFakeGcp({
+    secrets: {
+      [`projects/${PROJECT}/secrets/ledger-source-password`]: 's3cret-ledger-source',
+      [`projects/${PROJECT}/secrets/ledger-target-password`]: 's3cret-ledger-target',
+    },
+    notificationChannels: [CHANNEL],
+    dms: FAST_DMS,
+  });
+  const platform = new GcpPlatform({ endpoint: await gcp.start(), authClient: fakeAuth(), poll: POLL });
+  const c = platform.clients;
+  const arranged = new Set<LoggedRequest>();
+  const arrange = async (fn: () => Promise<unknown>) => {
+    const from = gcp.log.length;
+    try {
+      await fn();
+    } finally {
+      for (const r of gcp.log.slice(from)) arranged.add(r);
+    }
+  };
+  try {
+    const plan = fleetPlan('perm-run');
+    const names = plan.databases.map((d) => d.name);
+    const fleet: FleetTask = { migrationId: 'perm-run', platform: 'gcp', databases: names, gcp: plan.gcp };
+    await platform.prepareMigration(fleet);
+    // The dashboard and a policy as an older definition left them: replaced in place.
+    for (const [key, r] of gcp.resources)
+      if (key.startsWith('monitoring/')) (r.labels ?? r.userLabels)[SPEC_LABEL] = 'older';
+    await platform.prepareMigration(fleet);
+
+    for (const name of names) {
+      const task = taskOf(plan, name);
+      await platform.assessSource(task);
+      await platform.provisionTarget(task);
+      await retryingCapacity(() => platform.reserveCapacity(task));
+      await platform.createMigrationJob(task);
+      assert.deepEqual(await platform.verifyMigrationJob(task), []);
+      await platform.startMigrationJob(task);
+      await untilCdc(platform, task);
+      assert.ok((await platform.validateData(task, 'live')).ok);
+      await platform.cutover(task, () => undefined);
+      assert.ok((await platform.validateData(task, 'final')).ok);
+      await platform.finalizeCutover();
+      await platform.deleteMigrationJob(task);
+      await platform.releaseCapacity(task);
+
+      // The undo of a migration of the same database onto a target of its own.
+      const base = taskOf({ ...plan, migrationId: 'perm-undo' }, name);
+      const undo: DatabaseTask = {
+        ...base,
+        migrationId: 'perm-undo',
+        database: {
+          ...base.database,
+          target: { ...base.database.target, instance: `${base.database.target.instance}-u` },
+        },
+      };
+      // Arranged with request ids of their own, or the platform's later requests would be answered
+      // from the fake's request-id memory instead of applied.
+      const arranging: DatabaseTask = { ...undo, requestScope: 'arranged' };
+      await arrange(async () => {
+        await ensureWorkerGroup(c, arranging, POLL);
+        const [op] = await c.resizeRequests.insert(resizeRequestRequest(arranging));
+        await waitZoneOperation(c, undo, op, POLL);
+      });
+      await platform.releaseCapacity(undo); // the request still waits: cancelled, deleted, group gone
+      await platform.provisionTarget(undo);
+      await retryingCapacity(() => platform.reserveCapacity(undo));
+      await platform.createMigrationJob(undo);
+      behaviour.fullDumpMs = 60_000;
+      await platform.startMigrationJob(undo);
+      await platform.stopMigrationJob(undo); // in the full dump
+      await platform.startMigrationJob(undo); // restart
+      behaviour.fullDumpMs = FAST_DMS.fullDumpMs!;
+      await untilCdc(platform, undo);
+      await platform.stopMigrationJob(undo); // in CDC
+      await platform.startMigrationJob(undo); // resume
+      await platform.deleteMigrationJob(undo);
+      await platform.releaseCapacity(undo);
+      const other: DatabaseTask = { ...undo, migrationId: 'someone-else', requestScope: 'arranged' };
+      await arrange(() => ensureProfiles(c, other, POLL));
+      await platform.deleteTarget(undo); // refused: another migration's profile names the target
+      await arrange(() => deleteJobAndProfiles(c, other, POLL));
+      await platform.deleteTarget(undo);
+    }
+
+    // Calendar mode: priority high (orders) on an A3 machine type.
+    const orders = taskOf({ ...plan, migrationId: 'perm-calendar' }, 'orders');
+    const calendar: DatabaseTask = {
+      ...orders,
+      migrationId: 'perm-calendar',
+      gcp: { ...orders.gcp!, machineType: 'a3-highgpu-8g' },
+    };
+    await retryingCapacity(() => platform.reserveCapacity(calendar));
+    await platform.releaseCapacity(calendar);
+
+    await platform.finishMigration(fleet);
+  } finally {
+    await platform.close();
+    await gcp.stop();
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+  const sent = gcp.log.filter((r) => !arranged.has(r));
+  return {
+    sent: new Set(sent.filter((r) => r.rpc).flatMap((r) => methodsOf(r.rpc!))),
+    unrouted: sent.filter((r) => !r.rpc).map((r) => `${r.method} ${r.path}`),
+  };
+}
+
+test('the permission list is exactly the methods a whole run on the fake sends, reads included', async () => {
+  const { sent, unrouted } = await methodsOfWholeRun();
+  assert.deepEqual(unrouted, [], 'every request reached a route of the fake');
+  // The dry run's planned calls as well: `dbmig plan` lists what a first run sends.
+  const plan = validatePlan(gcpPlan());
+  const planned = planOperations(plan, 'perm')
+    .flatMap((d) => d.operations.flatMap((o) => o.calls ?? []))
+    .map((c) => c.method);
+  assert.ok(planned.length > 5);
+  const methods = new Set([...sent, ...planned]);
+  const missing = [...methods].filter((m) => !METHOD_PERMISSIONS[m]).sort();
   assert.deepEqual(missing, [], 'add these methods to activities/platforms/gcp/permissions.ts');
+  const neverSent = Object.keys(METHOD_PERMISSIONS)
+    .filter((m) => !methods.has(m))
+    .sort();
+  assert.deepEqual(neverSent, [], 'the platform never sends these: remove them from permissions.ts');
+  // Each entry names at least one permission, written as IAM writes them: service.resource.verb.
+  for (const [m, perms] of Object.entries(METHOD_PERMISSIONS)) {
+    assert.ok(perms.length > 0, m);
+    for (const p of perms) assert.match(p, /^[a-z]+\.[a-zA-Z]+\.[a-zA-Z]+$/, `${m}: ${p}`);
+  }
 });

@@ -1,6 +1,7 @@
 // The gcp dry run: the operations GcpPlatform performs for a task on the happy path, in the order
 // the runbook calls them, each built by the module that sends the real requests. What it lists as
-// `calls` is checked against the requests the fake records in test/dry-run-matches-fake.test.ts.
+// `calls` is checked against the requests the fake records in test/gcp-fleet.test.ts (the dry-run
+// test: per database, in order).
 import type { DatabaseTask, PlannedOperation } from '../platform';
 import { describeAlloyDb } from './alloydb';
 import { describeRelease, describeReserve } from './capacity';

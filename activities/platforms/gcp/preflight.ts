@@ -62,6 +62,9 @@ export class PreflightClients {
   get instanceTemplates() {
     return this.once('templates', () => new (libs.compute().InstanceTemplatesClient)(this.options()));
   }
+  get instanceGroupManagers() {
+    return this.once('groups', () => new (libs.compute().InstanceGroupManagersClient)(this.options()));
+  }
   get zones() {
     return this.once('zones', () => new (libs.compute().ZonesClient)(this.options()));
   }
@@ -86,6 +89,11 @@ export interface PreflightOptions {
   connectTimeoutMs?: number;
   /** Per-request deadline for the Google reads (default 20 s). */
   requestTimeoutMs?: number;
+  /**
+   * The id the migration will start with (dbmig start --id), which the workers' template and MIG
+   * names derive from; default the plan's migrationId.
+   */
+  migrationId?: string;
 }
 
 export interface PreflightReport {
@@ -100,7 +108,7 @@ export async function runPreflight(plan: Plan, opts: PreflightOptions = {}): Pro
     throw new Error('dbmig gcp check: the plan is not a gcp plan (platform: gcp)');
   const authClient = opts.authClient ?? (await applicationDefault());
   const c = new PreflightClients({ ...opts, authClient });
-  const ctx = { plan, gcp: plan.gcp, c, timeout: opts.requestTimeoutMs ?? 20_000 };
+  const ctx = { plan, gcp: plan.gcp, c, timeout: opts.requestTimeoutMs ?? 20_000, migrationId: opts.migrationId };
   try {
     const groups = await Promise.all([
       checkApis(ctx),

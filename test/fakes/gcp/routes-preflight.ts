@@ -9,7 +9,8 @@
 // - Resource Manager v3 (@google-cloud/resource-manager, google/cloud/resourcemanager/v3/projects.proto):
 //   TestIamPermissions POST /v3/{resource=projects/*}:testIamPermissions, answers the granted subset
 // - Compute v1 (@google-cloud/compute, google/cloud/compute/v1/compute.proto): networks.get,
-//   globalAddresses.get, instanceTemplates.get, zones.get, regions.get, machineTypes.get
+//   globalAddresses.get, instanceTemplates.get, instanceGroupManagers.get, zones.get, regions.get,
+//   machineTypes.get
 // - Cloud Billing v1 (@google-cloud/billing, google/cloud/billing/v1/cloud_catalog.proto): ListServices
 //   GET /v1/services, ListSkus GET /v1/{parent=services/*}/skus
 import { ApiError, ok, type FakeGcp } from './server';
@@ -53,6 +54,8 @@ export interface PreflightWorld {
   networks: Map<string, { peerings: FakePeering[] }>;
   addresses: Map<string, { purpose: string; addressType: string; network: string; prefixLength: number }>;
   instanceTemplates: Map<string, { properties: { machineType: string; scheduling?: { provisioningModel?: string } } }>;
+  /** Keys project/zone/name; instanceTemplate is the template's URL (InstanceGroupManager.instance_template). */
+  instanceGroupManagers: Map<string, { description?: string; instanceTemplate: string }>;
   zones: Map<string, { status: 'UP' | 'DOWN'; region: string }>;
   regions: Map<string, FakeQuota[]>;
   machineTypes: Map<string, { guestCpus: number; memoryMb: number }>;
@@ -120,6 +123,19 @@ export function preflightRoutes(f: FakeGcp, w: PreflightWorld): void {
         kind: 'compute#instanceTemplate',
         name: t,
         ...found(`projects/${p}/global/instanceTemplates/${t}`, w.instanceTemplates.get(`${p}/${t}`)),
+      }),
+  );
+  f.route(
+    'GET',
+    new RegExp(`${project}/zones/${SEG}/instanceGroupManagers/${SEG}$`),
+    'compute.instanceGroupManagers.get',
+    ({ params: [p, z, g] }) =>
+      ok({
+        kind: 'compute#instanceGroupManager',
+        name: g,
+        zone: computeUrl(`projects/${p}/zones/${z}`),
+        targetSize: 0,
+        ...found(`projects/${p}/zones/${z}/instanceGroupManagers/${g}`, w.instanceGroupManagers.get(`${p}/${z}/${g}`)),
       }),
   );
   f.route('GET', new RegExp(`${project}/zones/${SEG}$`), 'compute.zones.get', ({ params: [p, z] }) => {
@@ -247,6 +263,7 @@ export function healthyWorld(opts: {
         : [],
     ),
     instanceTemplates: new Map(),
+    instanceGroupManagers: new Map(),
     zones: new Map([[`${project}/${zone}`, { status: 'UP', region }]]),
     regions: new Map([
       [
