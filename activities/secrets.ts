@@ -97,13 +97,13 @@ export function hostAllowed(host: string, hosts: string[] = secretPolicy().hosts
   });
 }
 
-/** Refuses a source host the worker does not allow, before its password is resolved. */
-export function checkSourceHost(host: string): void {
+/** Refuses a source (or target server) host the worker does not allow, before its password is resolved. */
+export function checkSourceHost(host: string, role: 'source' | 'target' = 'source'): void {
   const { hosts } = secretPolicy();
   if (hostAllowed(host, hosts)) return;
   throw new MigrationError(
     'SecretUnavailable',
-    `source host ${host} is not allowed on this worker, so no password is sent to it: add the host (or a pattern ` +
+    `${role} host ${host} is not allowed on this worker, so no password is sent to it: add the host (or a pattern ` +
       `like *.db.internal, or a CIDR for an address) to ${ALLOWED_HOSTS_VAR} on the worker ` +
       `(now: ${hosts.join(',')})`,
   );
@@ -116,6 +116,15 @@ export async function sourcePassword(
 ): Promise<string> {
   checkSourceHost(source.host);
   return resolveSecret(source.passwordRef, ctx);
+}
+
+/** The password of an existing target server (kind postgres): the same host allow-list as sources. */
+export async function targetServerPassword(
+  target: { host: string; passwordRef: string },
+  ctx: SecretContext = {},
+): Promise<string> {
+  checkSourceHost(target.host, 'target');
+  return resolveSecret(target.passwordRef, ctx);
 }
 
 function ownFiles(): string[] {

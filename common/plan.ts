@@ -54,8 +54,16 @@ const sourceSchema = z.strictObject({
 const GCP_NAME = /^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/;
 
 const targetSchema = z.strictObject({
-  kind: z.enum(['cloudsql', 'alloydb']),
+  /**
+   * cloudsql | alloydb: on gcp, the managed service; on local, an embedded cluster named `instance`.
+   * postgres (local platform): an existing PostgreSQL server at host:port, reached as user with
+   * passwordRef; `instance` names it in messages, and databases naming one instance share it.
+   */
+  kind: z.enum(['cloudsql', 'alloydb', 'postgres']),
   instance: z.string().regex(GCP_NAME, 'must be lower-case letters, digits or -, starting with a letter (at most 40)'),
+  /** kind postgres: the existing server. */
+  host: z.string().min(1).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
   database: z.string().regex(PG_IDENT, 'must be a plain database name').optional(),
   /** Cloud SQL machine tier, e.g. db-custom-4-16384. */
   tier: z.string().optional(),
@@ -294,6 +302,7 @@ export const planSchema = z
         });
       if (
         plan.platform === 'local' &&
+        db.target.kind !== 'postgres' &&
         db.target.version &&
         !(LOCAL_TARGET_MAJORS as readonly number[]).includes(Number(db.target.version))
       )
@@ -303,6 +312,26 @@ export const planSchema = z
           message:
             `the local platform runs PostgreSQL ${LOCAL_TARGET_MAJORS.join(', ')} as targets, ` +
             `not ${db.target.version}`,
+        });
+      if (db.target.kind === 'postgres') {
+        if (plan.platform !== 'local')
+          ctx.addIssue({
+            code: 'custom',
+            path: ['databases', i, 'target', 'kind'],
+            message: `postgres (an existing server) is a target of the local platform, not ${plan.platform}`,
+          });
+        for (const f of ['host', 'user', 'passwordRef'] as const)
+          if (!db.target[f])
+            ctx.addIssue({
+              code: 'custom',
+              path: ['databases', i, 'target', f],
+              message: 'is required for kind postgres (an existing server: host, user, passwordRef)',
+            });
+      } else if (db.target.host || db.target.port)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', i, 'target', db.target.host ? 'host' : 'port'],
+          message: `is for kind postgres (an existing server), not ${db.target.kind}`,
         });
       if (plan.platform === 'local' && db.engine !== 'postgresql') {
         ctx.addIssue({

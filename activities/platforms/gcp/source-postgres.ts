@@ -249,7 +249,8 @@ export function evaluatePostgres(f: PgSourceFacts, task: DatabaseTask): Finding[
   const findings: Finding[] = [];
   const add = (code: string, severity: Finding['severity'], message: string, table?: string) =>
     findings.push({ code, severity, message, ...(table ? { table } : {}) });
-  const target = task.database.target.kind;
+  // A gcp plan's targets are cloudsql or alloydb (kind postgres is the local platform's).
+  const target = task.database.target.kind === 'alloydb' ? 'alloydb' : 'cloudsql';
   const major = postgresMajor(f.versionNum);
 
   if (f.versionNum < 90400)

@@ -35,7 +35,7 @@ import { closeSource, readSourceAccess } from './close-source';
 import { checkGate, drainReport, preparedError, type CutoverLimits, type Mark } from './cutover-checks';
 import { withClient, type ConnectionParams } from './clusters';
 import { blockEndedError, endFence, endOtherSessions, Fence, preparedTransactions } from './fence';
-import { pastPointOfNoReturn, type JobRecord, type JobRecords } from './job-record';
+import { pastPointOfNoReturn, type JobRecord, type JobRecordStore } from './job-record';
 import {
   dropSourceObjects,
   dropSubscription,
@@ -51,7 +51,7 @@ export interface CutoverEnv {
   names: JobNames;
   source: ConnectionParams;
   target: ConnectionParams;
-  records: JobRecords;
+  records: JobRecordStore;
   /** The target's own words for failing apply (its log): the catalog only counts errors. */
   applyErrors(): Promise<string[]>;
   log(message: string): void;

@@ -11,7 +11,10 @@ export function describeLocal(task: DatabaseTask): PlannedOperation[] {
   const s = task.settings;
   const n = resourceNames(task.migrationId, db.name);
   const src = `${db.source.host}:${db.source.port}/${db.source.database}`;
-  const tgt = `local cluster ${db.target.instance}/${s.targetDatabase}`;
+  const existing = db.target.kind === 'postgres';
+  const tgt = existing
+    ? `server ${db.target.host}:${db.target.port ?? 5432}/${s.targetDatabase}`
+    : `local cluster ${db.target.instance}/${s.targetDatabase}`;
   const replication = `${n.publication}, ${n.slot}, ${n.subscription}`;
   const limits = cutoverLimits(s);
   return [
@@ -25,13 +28,17 @@ export function describeLocal(task: DatabaseTask): PlannedOperation[] {
       state: 'PROVISIONING_TARGET',
       api: 'CREATE DATABASE + pg_dump --schema-only',
       resource: tgt,
-      detail: `embedded PostgreSQL ${db.target.version ?? "(the source's major)"} cluster, started on first use`,
+      detail: existing
+        ? 'existing server: only the database is created (and marked); wal_level, slots and privileges assessed first'
+        : `embedded PostgreSQL ${db.target.version ?? "(the source's major)"} cluster, started on first use`,
     },
     {
       state: 'RESERVING_CAPACITY',
-      api: 'local copy-worker pool',
+      api: existing ? 'none (the server uses its own sync workers)' : 'local copy-worker pool',
       resource: n.capacityReservation,
-      detail: `${workerCount(db.sizeGb)} workers (${capacityMode(db.priority)}), max_sync_workers_per_subscription`,
+      detail: existing
+        ? `${workerCount(db.sizeGb)} workers (${capacityMode(db.priority)}) noted; the server's settings left alone`
+        : `${workerCount(db.sizeGb)} workers (${capacityMode(db.priority)}), max_sync_workers_per_subscription`,
     },
     {
       state: 'CREATING_JOB',

@@ -1,7 +1,5 @@
 // The embedded platform: targets are local PostgreSQL clusters (one per plan target instance),
 // data moves with native logical replication. A plan that runs here runs unchanged on gcp.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import pg from 'pg';
 import { capacityMode, workerCount } from '../../../common/capacity';
 import { resourceNames } from '../../../common/naming';
@@ -14,6 +12,7 @@ import {
   type CutoverResult,
   type CutoverUndo,
   type DatabaseTask,
+  type Finding,
   type MigrationPlatform,
   type ReplicationStatus,
   type RollbackResult,
@@ -21,12 +20,14 @@ import {
   type ValidationResult,
 } from '../platform';
 import { assess, listTables } from './assess';
+import { existingServerFindings } from './existing-server-checks';
 import { CapacityPool } from './capacity';
 import { LocalClusters, withClient, type ConnectionParams } from './clusters';
 import { runCutover, type CutoverEnv } from './cutover';
 import { rollbackCutover } from './cutover-undo';
 import { finalizeReverse } from './finalize';
-import { JobRecords, pastPointOfNoReturn, reverseLive } from './job-record';
+import { pastPointOfNoReturn, reverseLive, type JobRecordStore } from './job-record';
+import { targetServer, type TargetServer } from './target-server';
 import { warn } from './log';
 import { ensureOwnedObjects, hasOwnedTables, removeOwnedObjects } from './owned';
 import {
@@ -86,15 +87,18 @@ export class LocalPlatform implements MigrationPlatform {
     database = task.settings.targetDatabase,
     version = task.database.target.version ? parseInt(task.database.target.version, 10) : undefined,
   ): Promise<ConnectionParams> {
-    const info = await this.clusters.ensure(task.database.target.instance, { version });
-    return { host: info.host, port: info.port, user: info.user, password: info.password, database };
+    return { ...(await this.server(task).admin(version)), database };
   }
 
-  /** The target's major as provisionTarget will choose it, from the source's version and an existing cluster. */
+  /** The server the target database lives on: an embedded cluster, or an existing server (target-server.ts). */
+  private server(task: DatabaseTask): TargetServer {
+    return targetServer(task, this.clusters, this.stateDir);
+  }
+
+  /** The target's major as provisionTarget will choose it, from the source's version and an existing server. */
   private async resolveTargetVersion(task: DatabaseTask, source: ServerVersion): Promise<TargetVersion> {
-    const instance = task.database.target.instance;
-    const existing = (await this.clusters.exists(instance)) ? (await this.clusters.info(instance))?.version : undefined;
-    return targetVersion(task, source.major, existing);
+    const server = this.server(task);
+    return targetVersion(task, source.major, await server.version(), server.existingServer);
   }
 
   private async both<T>(
@@ -116,10 +120,9 @@ export class LocalPlatform implements MigrationPlatform {
     task: DatabaseTask,
     fn: (src: pg.Client, target: pg.Client, srcParams: ConnectionParams) => Promise<T>,
   ): Promise<T> {
-    const info = await this.clusters.info(task.database.target.instance);
-    if (!info) return this.both(task, fn);
-    const { host, port, user, password } = info;
-    const params = { host, port, user, password, database: task.settings.targetDatabase };
+    const known = await this.server(task).known();
+    if (!known) return this.both(task, fn);
+    const params = { ...known, database: task.settings.targetDatabase };
     try {
       return await this.both(task, fn, params);
     } catch (err) {
@@ -130,7 +133,7 @@ export class LocalPlatform implements MigrationPlatform {
 
   /** The target cluster's admin connection, unless the cluster was never created: an undo must not create one. */
   private async existingTarget(task: DatabaseTask): Promise<ConnectionParams | undefined> {
-    return (await this.clusters.exists(task.database.target.instance)) ? this.target(task, 'postgres') : undefined;
+    return this.server(task).ifExists();
   }
 
   private owner(task: DatabaseTask): TargetOwner {
@@ -145,8 +148,13 @@ export class LocalPlatform implements MigrationPlatform {
     return withClient(await this.source(task), async (c) => {
       const result = await assess(c, task.settings.noPrimaryKey);
       const source = await serverVersion(c);
+      const server = await this.existingServerFindings(task);
+      if (server.unreachable) {
+        const findings = [...result.findings, server.unreachable];
+        return { ...result, findings, blocked: true };
+      }
       const target = await this.resolveTargetVersion(task, source);
-      const findings = [...result.findings, ...(await versionFindings(task, source, target))];
+      const findings = [...result.findings, ...server.findings, ...(await versionFindings(task, source, target))];
       return {
         ...result,
         targetVersion: String(target.major),
@@ -154,6 +162,22 @@ export class LocalPlatform implements MigrationPlatform {
         blocked: findings.some((f) => f.severity === 'error'),
       };
     });
+  }
+
+  /** An existing server's prerequisites; one it cannot reach (or may not send a password to) is one finding. */
+  private async existingServerFindings(task: DatabaseTask): Promise<{ findings: Finding[]; unreachable?: Finding }> {
+    const server = this.server(task);
+    if (!server.existingServer) return { findings: [] };
+    const t = task.database.target;
+    const where = `the target server ${t.host}:${t.port ?? 5432}`;
+    try {
+      const admin = await server.admin();
+      const db = task.settings.targetDatabase;
+      return { findings: await withClient(admin, (c) => existingServerFindings(c, where, db, this.owner(task))) };
+    } catch (err) {
+      const message = `${where} cannot be used: ${(err as Error).message}`;
+      return { findings: [], unreachable: { code: 'TARGET_UNREACHABLE', severity: 'error', message } };
+    }
   }
 
   async provisionTarget(task: DatabaseTask): Promise<TargetInfo> {
@@ -184,6 +208,10 @@ export class LocalPlatform implements MigrationPlatform {
 
   async reserveCapacity(task: DatabaseTask): Promise<CapacityReservation> {
     const workers = workerCount(task.database.sizeGb);
+    // An existing server's copy workers are its own (max_sync_workers_per_subscription as its
+    // operators set it); this machine's pool and settings are not its business.
+    if (this.server(task).existingServer)
+      return { name: this.names(task).capacityReservation, mode: capacityMode(task.database.priority), workers };
     const reservation = await this.capacity.reserve(
       this.names(task).capacityReservation,
       workers,
@@ -204,6 +232,7 @@ export class LocalPlatform implements MigrationPlatform {
   }
 
   async releaseCapacity(task: DatabaseTask): Promise<void> {
+    if (this.server(task).existingServer) return;
     await this.capacity.release(this.names(task).capacityReservation);
   }
 
@@ -256,12 +285,9 @@ export class LocalPlatform implements MigrationPlatform {
     return status;
   }
 
-  /** The target's own words for why apply fails (its log), since the catalog only counts errors. */
+  /** The target's own words for why apply fails (its log, where the worker has it): the catalog only counts errors. */
   private async replicationErrors(task: DatabaseTask): Promise<string[]> {
-    const log = join(this.stateDir, 'clusters', task.database.target.instance, 'postgres.log');
-    const text = await readFile(log, 'utf8').catch(() => '');
-    const lines = text.split('\n').filter((l) => /ERROR:/.test(l) && /replicat|subscription|relation|column/i.test(l));
-    return lines.slice(-3).map((l) => l.replace(/^.*?ERROR:\s*/, ''));
+    return this.server(task).applyErrors();
   }
 
   async validateData(task: DatabaseTask, mode: 'live' | 'final'): Promise<ValidationResult> {
@@ -275,8 +301,8 @@ export class LocalPlatform implements MigrationPlatform {
     );
   }
 
-  private jobRecords(task: DatabaseTask): JobRecords {
-    return new JobRecords(join(this.stateDir, 'jobs', `${this.names(task).job}.json`));
+  private jobRecords(task: DatabaseTask): JobRecordStore {
+    return this.server(task).records();
   }
 
   private async cutoverEnv(task: DatabaseTask): Promise<CutoverEnv> {

@@ -1,11 +1,16 @@
-// The cutover's job record: stateDir/jobs/<job>.json, written after every step so a retry on any
-// worker of this machine resumes where the last attempt stopped. It holds connection facts of the
-// source (pids, the ACL), hence mode 0600; it is replaced by rename so a crash never leaves half a file.
+// The cutover's job record, written after every step so a retry resumes where the last attempt
+// stopped. For embedded targets: stateDir/jobs/<job>.json, for any worker of this machine (the
+// clusters live here too). It holds connection facts of the source (pids, the ACL), hence mode 0600;
+// it is replaced by rename so a crash never leaves half a file. For existing servers (kind
+// postgres), workers keep no state: the record lives with the target database (dbmig.job_record),
+// so any worker on any host resumes from it.
 import { existsSync } from 'node:fs';
+import pg from 'pg';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { CarriedSequence, CutoverResult, RollbackResult } from '../platform';
 import type { SourceAccess } from './close-source';
+import { withClient, type ConnectionParams } from './sessions';
 
 /**
  * How far the cutover got. Before 'closing' nothing of the source outlives the fence session;
@@ -107,7 +112,14 @@ export function reverseLive(rec: JobRecord): boolean {
   return !!rec.reverse && !rec.reverse.finalized && !rec.reverse.rollback?.result;
 }
 
-export class JobRecords {
+/** Where a job's record is kept: a file on this machine, or the target database. */
+export interface JobRecordStore {
+  read(): Promise<JobRecord>;
+  write(rec: JobRecord): Promise<void>;
+  clear(): Promise<void>;
+}
+
+export class JobRecords implements JobRecordStore {
   constructor(private readonly file: string) {}
 
   async read(): Promise<JobRecord> {
@@ -127,5 +139,65 @@ export class JobRecords {
 
   async clear(): Promise<void> {
     await rm(this.file, { force: true });
+  }
+}
+
+/**
+ * The record in the target database, table dbmig.job_record (the schema dbmig's own objects use;
+ * pg_dump, validation and publications leave it out). It outlives the finalize, which drops only
+ * the heartbeat and fence tables, so a late rollback is still refused from it. A database that does
+ * not exist yet (or no more: compensation dropped it) has no record.
+ */
+export class DatabaseJobRecords implements JobRecordStore {
+  constructor(
+    private readonly target: ConnectionParams,
+    private readonly job: string,
+  ) {}
+
+  private async session<T>(fn: (c: pg.Client) => Promise<T>, absent: T): Promise<T> {
+    try {
+      return await withClient(this.target, fn);
+    } catch (err) {
+      // 3D000: no such database; 42P01/3F000: the table or schema was never made.
+      if (['3D000', '42P01', '3F000'].includes((err as { code?: string }).code ?? '')) return absent;
+      throw err;
+    }
+  }
+
+  read(): Promise<JobRecord> {
+    return this.session(async (c) => {
+      const { rows } = await c.query<{ record: JobRecord }>('select record from dbmig.job_record where job = $1', [
+        this.job,
+      ]);
+      return rows[0]?.record ?? {};
+    }, {});
+  }
+
+  async write(rec: JobRecord): Promise<void> {
+    await withClient(this.target, async (c) => {
+      // Serialised with ensureOwnedObjects/removeOwnedObjects, which create and drop the same schema.
+      await c.query('begin');
+      try {
+        await c.query(`select pg_advisory_xact_lock(hashtext('dbmig owned schema'))`);
+        await c.query('create schema if not exists dbmig');
+        await c.query(`create table if not exists dbmig.job_record (
+          job text primary key, record jsonb not null, updated_at timestamptz not null default clock_timestamp())`);
+        await c.query(
+          `insert into dbmig.job_record (job, record) values ($1, $2)
+           on conflict (job) do update set record = excluded.record, updated_at = clock_timestamp()`,
+          [this.job, JSON.stringify(rec)],
+        );
+        await c.query('commit');
+      } catch (err) {
+        await c.query('rollback').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  async clear(): Promise<void> {
+    await this.session(async (c) => {
+      await c.query(`delete from dbmig.job_record where job = $1`, [this.job]);
+    }, undefined);
   }
 }

@@ -1,8 +1,9 @@
-// Which PostgreSQL the target runs, and what moving to it means. The plan's target.version wins;
-// else an existing cluster keeps the version it was made with; else the source's major, raised to
-// the oldest the platform runs (a 12 source gets a 15 target). A target older than its source is
-// refused: pg_dump writes the source's schema for the source's version, and a downgrade is no
-// migration a rollback could reverse.
+// Which PostgreSQL the target runs, and what moving to it means. An existing server (kind postgres)
+// runs what it runs: a plan's target.version that says otherwise is refused. For an embedded
+// cluster, the plan's target.version wins; else an existing cluster keeps the version it was made
+// with; else the source's major, raised to the oldest the platform runs (a 12 source gets a 15
+// target). A target older than its source is refused: pg_dump writes the source's schema for the
+// source's version, and a downgrade is no migration a rollback could reverse.
 import type pg from 'pg';
 import type { DatabaseTask, Finding } from '../platform';
 import { MigrationError } from '../platform';
@@ -30,13 +31,32 @@ export interface TargetVersion {
   major: number;
   /** Where it came from, for messages: the plan's field, the existing cluster, or the source. */
   from: string;
+  /** An existing server (kind postgres): any version the worker can replicate into, not only the embedded ones. */
+  existingServer?: boolean;
+  /** An existing server whose version is not the plan's: why it is refused. */
+  mismatch?: string;
 }
 
 const field = (task: DatabaseTask) => `databases[${task.database.name}].target.version`;
 
 /** The target's major; `existing` is the version of the target cluster if it exists already. */
-export function targetVersion(task: DatabaseTask, sourceMajor: number, existing?: number): TargetVersion {
+export function targetVersion(
+  task: DatabaseTask,
+  sourceMajor: number,
+  existing?: number,
+  existingServer = false,
+): TargetVersion {
   const planned = task.database.target.version;
+  if (existingServer) {
+    const t = task.database.target;
+    const from = `the server ${t.host}:${t.port ?? 5432}`;
+    if (existing === undefined) return { major: NaN, from, existingServer };
+    const mismatch =
+      planned && parseInt(planned, 10) !== existing
+        ? `${field(task)} says ${planned}, but ${from} runs PostgreSQL ${existing}: fix the plan`
+        : undefined;
+    return { major: existing, from, existingServer, ...(mismatch ? { mismatch } : {}) };
+  }
   // validatePlan gave every database on an instance the version any of them names.
   if (planned) return { major: parseInt(planned, 10), from: `the plan's version for ${task.database.target.instance}` };
   if (existing !== undefined && !Number.isNaN(existing))
@@ -50,7 +70,10 @@ export function targetVersion(task: DatabaseTask, sourceMajor: number, existing?
 
 /** Why the target cannot be `t` for a source of `source`, or undefined when it can. */
 export function versionRefusal(task: DatabaseTask, source: ServerVersion, t: TargetVersion): string | undefined {
-  if (!(EMBEDDED_MAJORS as readonly number[]).includes(t.major))
+  if (t.mismatch) return t.mismatch;
+  if (t.existingServer && t.major < 10)
+    return `${t.from} runs PostgreSQL ${t.major}: logical replication needs 10 or later`;
+  if (!t.existingServer && !(EMBEDDED_MAJORS as readonly number[]).includes(t.major))
     return (
       `the local platform runs PostgreSQL ${EMBEDDED_MAJORS.join(', ')} as targets; ` +
       `${t.major} (${t.from}) is not one of them`
