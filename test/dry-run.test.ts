@@ -67,6 +67,14 @@ test('dbmig plan lists the local operations too, and --id changes the names', ()
   assert.match(r.stdout, /CREATE PUBLICATION/);
 });
 
+test('dbmig plan on existing servers: the database is the only thing created, no local pool or cluster', () => {
+  const r = dbmig('plan', '--plan', join(__dirname, '..', 'examples', 'plans', 'existing-server.yaml'));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /server pg17\.db\.internal:5432\/ledger_v2/);
+  assert.match(r.stdout, /existing server: only the database is created/);
+  assert.doesNotMatch(r.stdout, /local cluster|local copy-worker pool/);
+});
+
 test('dbmig plan refuses an invalid plan with the field named, exit 2', () => {
   const file = join(tmpdir(), `bad-plan-${process.pid}.yaml`);
   writeFileSync(
