@@ -18,6 +18,7 @@ import {
   statusCommand,
 } from './commands-fleet';
 import { gcpCheckCommand } from './commands-gcp';
+import { rehearse } from './rehearse';
 import { exportCommand, replayCommand } from './commands-sre';
 import { setupCommand, workerSearchAttributes } from './commands-setup';
 import { Session } from './session';
@@ -28,6 +29,12 @@ const EXIT_USAGE = 2;
 function seconds(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
+  return n;
+}
+
+function percent(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 100) throw new InvalidArgumentError('must be a percentage in (0, 100]');
   return n;
 }
 
@@ -59,6 +66,22 @@ function program(session: Session, setExit: (code: number) => void): Command {
     .action((o: { plan: string; id?: string; pricesOnline?: boolean }) =>
       planCommand(o.plan, o.id, { pricesOnline: o.pricesOnline }),
     );
+
+  cli
+    .command('rehearse')
+    .description('run the whole plan against copies of its sources on this machine; nothing on a source changes')
+    .requiredOption('--plan <file>', 'the plan (YAML or JSON)')
+    .addOption(new Option('--sample <pct>', 'copy this share of each table’s rows').argParser(percent).default(100))
+    .option('--keep', 'keep the copies and targets (under DBMIG_STATE_DIR/rehearsals) for a look afterwards')
+    .addHelpText(
+      'after',
+      '\nThe sources are only read, in one read-only snapshot. Exit 0: every database completed; 1: one did not.',
+    )
+    .action(async (o: { plan: string; sample: number; keep?: boolean }) => {
+      const { ok, report } = await rehearse(o.plan, { samplePct: o.sample, keep: o.keep });
+      console.log(report);
+      setExit(ok ? 0 : EXIT_FAILED);
+    });
 
   cli
     .command('start')

@@ -12,13 +12,20 @@ import { serverVersion } from './versions';
 
 const run = promisify(execFile);
 
+export interface DumpOptions {
+  /** One section of the schema (pre-data: tables and types; post-data: indexes, constraints, triggers). */
+  section?: 'pre-data' | 'post-data';
+  /** An exported snapshot (pg_export_snapshot) the dump reads as of: a rehearsal copies rows in it too. */
+  snapshot?: string;
+}
+
 /**
  * The password goes to pg_dump in its environment (never its arguments, which any user may list).
  * PGREQUIREAUTH makes a libpq 16+ send it only through SCRAM-SHA-256; older ones (Debian 12's 15)
  * ignore it, so a node-postgres session, which sends it only so (clusters.ts), goes first to the
  * same host, port, user and database: a server that asks for it otherwise is refused there.
  */
-export async function dumpSchema(src: ConnectionParams): Promise<string> {
+export async function dumpSchema(src: ConnectionParams, opts: DumpOptions = {}): Promise<string> {
   const signal = activityCancellation();
   const { major } = await withClient(src, serverVersion);
   const pgDump = (await pgDumpFor(major)).path;
@@ -26,7 +33,8 @@ export async function dumpSchema(src: ConnectionParams): Promise<string> {
     const { stdout } = await run(
       pgDump,
       [
-        '--schema-only',
+        ...(opts.section ? [`--section=${opts.section}`] : ['--schema-only']),
+        ...(opts.snapshot ? [`--snapshot=${opts.snapshot}`] : []),
         '--no-owner',
         '--no-privileges',
         '--no-publications',
