@@ -114,7 +114,9 @@ async function carrySequences(s: pg.Client, d: pg.Client): Promise<void> {
 /** Creates `database` on the copy cluster, dropping a copy left by an earlier rehearsal. */
 export async function freshDatabase(admin: ConnectionParams, database: string): Promise<void> {
   await withClient(admin, async (c) => {
-    await c.query(`drop database if exists ${pg.escapeIdentifier(database)} with (force)`);
+    // DROP DATABASE ... WITH (FORCE) is 13+, and a copy may run 12.
+    await c.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [database]);
+    await c.query(`drop database if exists ${pg.escapeIdentifier(database)}`);
     await c.query(`create database ${pg.escapeIdentifier(database)} template template0`);
   });
 }

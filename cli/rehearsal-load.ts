@@ -1,5 +1,7 @@
 // A synthetic write load on a rehearsal's copy of a source (never on the source itself): updates
-// that set a sampled row's primary key to itself, in every table with a one-column key. Each is a
+// that set a column of a sampled row to itself, in every table with a one-column key (the key
+// itself, or the first plain column when the key is an identity GENERATED ALWAYS, which no UPDATE
+// may set). Each is a
 // real row version that replication must carry, through the same apply worker as the copy, and
 // the cutover must fence; the data stays as the snapshot had it, so the final validation still
 // compares like with like. Writes refused once the cutover closed the copy are counted, as an
@@ -10,6 +12,8 @@ import type { ConnectionParams } from '../activities/platforms/local/clusters';
 interface KeyedTable {
   name: string;
   key: string;
+  /** The column set to itself. */
+  col: string;
   /** The share of rows a sample takes for about 20 rows, in percent. */
   pct: number;
 }
@@ -17,7 +21,8 @@ interface KeyedTable {
 export class SyntheticLoad {
   writes = 0;
   refused = 0;
-  tables = 0;
+  /** Tables that took at least one write. */
+  readonly written = new Set<string>();
   private stopped = false;
   private readonly loop: Promise<void>;
 
@@ -34,15 +39,15 @@ export class SyntheticLoad {
     await c.connect();
     try {
       const keyed = await keyedTables(c);
-      this.tables = keyed.length;
       for (let i = 0; !this.stopped && keyed.length; i++) {
         const t = keyed[i % keyed.length];
         try {
           const r = await c.query(
             `with s as (select ${t.key} from ${t.name} tablesample bernoulli (${t.pct}) limit 20)
-             update ${t.name} set ${t.key} = ${t.name}.${t.key} from s where ${t.name}.${t.key} = s.${t.key}`,
+             update ${t.name} set ${t.col} = ${t.name}.${t.col} from s where ${t.name}.${t.key} = s.${t.key}`,
           );
           this.writes += r.rowCount ?? 0;
+          if (r.rowCount) this.written.add(t.name);
         } catch {
           this.refused++;
         }
@@ -60,8 +65,12 @@ export class SyntheticLoad {
 }
 
 async function keyedTables(c: pg.Client): Promise<KeyedTable[]> {
-  const { rows } = await c.query<{ name: string; key: string; n: string }>(
+  const { rows } = await c.query<{ name: string; key: string; col: string | null; n: string }>(
     `select format('%I.%I', n.nspname, cl.relname) as name, format('%I', a.attname) as key,
+            case when a.attidentity <> 'a' then format('%I', a.attname)
+                 else (select format('%I', b.attname) from pg_attribute b
+                        where b.attrelid = cl.oid and b.attnum > 0 and not b.attisdropped
+                          and b.attgenerated = '' and b.attidentity = '' order by b.attnum limit 1) end as col,
             greatest(cl.reltuples, 1)::bigint as n
        from pg_index i
        join pg_class cl on cl.oid = i.indrelid
@@ -71,5 +80,7 @@ async function keyedTables(c: pg.Client): Promise<KeyedTable[]> {
         and n.nspname not in ('pg_catalog', 'information_schema', 'dbmig')
       order by 1`,
   );
-  return rows.map((r) => ({ name: r.name, key: r.key, pct: Math.min(100, Math.max(0.001, 2_000 / Number(r.n))) }));
+  return rows
+    .filter((r) => r.col !== null)
+    .map((r) => ({ name: r.name, key: r.key, col: r.col!, pct: Math.min(100, Math.max(0.001, 2_000 / Number(r.n))) }));
 }

@@ -20,7 +20,10 @@ export interface RehearsalRow {
   state: MigrationState;
   lastError?: string;
   loadWrites: number;
+  /** Tables the load wrote to. */
   loadTables: number;
+  /** Load writes refused (the cutover closed the copy; anything else is worth a look). */
+  loadRefused: number;
 }
 
 const mb = (bytes: number) => `${(bytes / 1_048_576).toFixed(1)} MB`;
@@ -64,7 +67,7 @@ export function rehearsalReport(rows: RehearsalRow[]): string {
         rate === undefined ? '-' : formatDuration(Math.round((sourceMb / rate) * 1000)),
         r.maxLagSeconds === null ? '-' : `${r.maxLagSeconds.toFixed(1)} s`,
         r.writeBlockMs === undefined ? '-' : `${r.writeBlockMs} ms`,
-        `${r.loadWrites} writes on ${r.loadTables} tables`,
+        `${r.loadWrites} writes on ${r.loadTables} tables${r.loadRefused ? `, ${r.loadRefused} refused` : ''}`,
         r.state,
       ];
     }),

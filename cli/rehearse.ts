@@ -9,7 +9,7 @@
 //   3. report per database: the assessment's findings, the copy rate and the copy time
 //             extrapolated to the source's real size, CDC lag, the write-block window, validation
 // The real sources are only read; their passwords stay in this process, as a worker's do.
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -88,8 +88,11 @@ export async function rehearse(file: string, opts: RehearseOptions = {}): Promis
   const samplePct = opts.samplePct ?? 100;
   const id = `rehearsal-${plan.migrationId ?? 'plan'}`;
   const stateDir = join(defaultStateDir(), 'rehearsals', id);
-  await rm(stateDir, { recursive: true, force: true });
   const platform = new LocalPlatform(stateDir);
+  // An earlier --keep run's clusters are stopped before their directory goes: pg_ctl started them
+  // to outlive their process, and nothing could stop them once their data directory was removed.
+  await removeClusters(platform);
+  await rm(stateDir, { recursive: true, force: true });
   const copies: ConnectionParams[] = [];
   const stats: CopyStats[] = [];
   const loads: SyntheticLoad[] = [];
@@ -97,6 +100,14 @@ export async function rehearse(file: string, opts: RehearseOptions = {}): Promis
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
   try {
+    // The findings are the real sources' (and real target servers'): the same read-only assessment
+    // a run would make. The copies would only describe themselves (always wal_level logical, a
+    // superuser, free slots).
+    const findings = new Map<string, Finding[]>();
+    for (const d of plan.databases) {
+      const task = { migrationId: id, platform: 'local' as const, database: d, settings: effectiveSettings(plan, d) };
+      findings.set(d.name, (await platform.assessSource(task)).findings);
+    }
     for (const [i, d] of plan.databases.entries()) {
       const real: ConnectionParams = {
         host: d.source.host,
@@ -120,17 +131,6 @@ export async function rehearse(file: string, opts: RehearseOptions = {}): Promis
     }
 
     const input = rehearsalPlan(plan, copies, id);
-    const rehearsal = validatePlan(input);
-    const findings = new Map<string, Finding[]>();
-    for (const d of rehearsal.databases) {
-      const task = {
-        migrationId: id,
-        platform: 'local' as const,
-        database: d,
-        settings: effectiveSettings(rehearsal, d),
-      };
-      findings.set(d.name, (await platform.assessSource(task)).findings);
-    }
 
     say('starting a private Temporal dev server and a worker');
     env = await startDevServer();
@@ -161,7 +161,7 @@ export async function rehearse(file: string, opts: RehearseOptions = {}): Promis
       );
       if (ended) break;
       if (Date.now() > until)
-        throw new Error(`the rehearsal did not finish within ${formatDuration(opts.timeoutMs ?? 0)}`);
+        throw new Error(`the rehearsal did not finish within ${formatDuration(opts.timeoutMs ?? 2 * 3_600_000)}`);
       await new Promise((r) => setTimeout(r, 250));
     }
     for (const l of loads) await l.stop();
@@ -180,7 +180,8 @@ export async function rehearse(file: string, opts: RehearseOptions = {}): Promis
         state: s.state,
         lastError: s.lastError,
         loadWrites: loads[i].writes,
-        loadTables: loads[i].tables,
+        loadTables: loads[i].written.size,
+        loadRefused: loads[i].refused,
       };
     });
     const ok = rows.every((r) => ['COMPLETED', 'FINALIZED'].includes(r.state));
@@ -191,13 +192,13 @@ export async function rehearse(file: string, opts: RehearseOptions = {}): Promis
     await running?.catch(() => undefined);
     await env?.teardown().catch(() => undefined);
     if (!opts.keep) {
-      for (const name of await clusterNames(platform)) await platform.clusters.destroy(name).catch(() => undefined);
+      await removeClusters(platform);
       await rm(stateDir, { recursive: true, force: true });
     } else say(`kept the copies and targets under ${stateDir}`);
   }
 }
 
-async function clusterNames(platform: LocalPlatform): Promise<string[]> {
-  const { readdir } = await import('node:fs/promises');
-  return readdir(join(platform.stateDir, 'clusters')).catch(() => []);
+async function removeClusters(platform: LocalPlatform): Promise<void> {
+  const names = await readdir(join(platform.stateDir, 'clusters')).catch(() => [] as string[]);
+  for (const name of names) await platform.clusters.destroy(name).catch(() => undefined);
 }

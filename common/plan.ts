@@ -289,9 +289,14 @@ export const planSchema = z
           });
       }
       const sameInstance = plan.databases.findIndex(
-        (o, j) => j < i && o.target.instance === db.target.instance && o.target.version !== db.target.version,
+        (o, j) =>
+          j < i &&
+          o.target.instance === db.target.instance &&
+          !!o.target.version &&
+          !!db.target.version &&
+          o.target.version !== db.target.version,
       );
-      if (sameInstance >= 0 && db.target.version && plan.databases[sameInstance].target.version)
+      if (sameInstance >= 0)
         ctx.addIssue({
           code: 'custom',
           path: ['databases', i, 'target', 'version'],

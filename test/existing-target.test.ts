@@ -157,6 +157,25 @@ test("an existing server's prerequisites are assessed before anything is created
   assert.deepEqual(await snapshot(server), before, 'the assessment changed nothing on the server');
 });
 
+test('a user that is not a superuser is refused: the source password could reach the server log', async () => {
+  const admin = { ...server, database: 'postgres' };
+  process.env.DBMIG_TEST_TEAM_MIGRATOR_PASSWORD = 'migrator-pw-1';
+  await withClient(admin, (c) => c.query(`create role migrator login createdb replication password 'migrator-pw-1'`));
+  try {
+    const task = taskOf(planOf());
+    task.database.target.user = 'migrator';
+    task.database.target.passwordRef = 'env:DBMIG_TEST_TEAM_MIGRATOR_PASSWORD';
+    const a = await h.platform.assessSource(task);
+    assert.equal(a.blocked, true);
+    assert.match(
+      a.findings.find((f) => f.code === 'TARGET_PRIVILEGES')?.message ?? '',
+      /not a superuser.*keep it out of that server's log/,
+    );
+  } finally {
+    await withClient(admin, (c) => c.query('drop role migrator'));
+  }
+});
+
 test('two workers on two "hosts" migrate into the server and roll back; the server is as it was', async (t) => {
   const before = await snapshot(server);
   const writer = new Writer({ ...h.source, database: DB }, true);

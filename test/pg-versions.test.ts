@@ -15,7 +15,7 @@ import { withClient, type ClusterInfo, type ConnectionParams } from '../activiti
 import { dumpSchema, settingNames, toSql } from '../activities/platforms/local/schema';
 import { binaryUnsafeColumns } from '../activities/platforms/local/subscription-options';
 import { listTables } from '../activities/platforms/local/assess';
-import { pgDumpFor } from '../activities/platforms/pg-client-tools';
+import { clientTools, pgDumpFor } from '../activities/platforms/pg-client-tools';
 import type { DatabaseTask } from '../activities/platforms/platform';
 import { compareRowForRow, createSourceDatabase, Writer } from './fixtures/fleet';
 import { createHarness, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
@@ -121,11 +121,28 @@ after(async () => {
 });
 
 test('pg_dump is chosen per source: the oldest at least as new as the server', async () => {
-  assert.equal((await pgDumpFor(15)).major, 15, "Debian's 15 for a 15 source");
-  assert.equal((await pgDumpFor(12)).major, 15, 'a 12 source: 15 is the oldest at least as new');
-  assert.equal((await pgDumpFor(16)).major, 18, "a 16 source: the project's 18 (.ci/install-pg-tools)");
-  assert.equal((await pgDumpFor(18)).major, 18);
-  await assert.rejects(pgDumpFor(19), /no pg_dump at least as new as the source's PostgreSQL 19.*install-pg-tools/);
+  const saved = process.env.PG_DUMP;
+  delete process.env.PG_DUMP; // the search itself, whatever this machine's environment says
+  try {
+    const found = await clientTools('pg_dump');
+    assert.ok(
+      found.some((t) => t.major >= 18),
+      `a pg_dump 18 (.ci/install-pg-tools) is among ${found.map((t) => t.path)}`,
+    );
+    for (const source of [12, 15, 16, 17, 18]) {
+      const chosen = await pgDumpFor(source);
+      assert.ok(chosen.major >= source, `a ${source} source got pg_dump ${chosen.major}`);
+      const older = found.filter((t) => t.major >= source && t.major < chosen.major);
+      assert.deepEqual(
+        older,
+        [],
+        `a ${source} source: no pg_dump between ${source} and ${chosen.major} was passed over`,
+      );
+    }
+    await assert.rejects(pgDumpFor(19), /no pg_dump at least as new as the source's PostgreSQL 19.*install-pg-tools/);
+  } finally {
+    if (saved !== undefined) process.env.PG_DUMP = saved;
+  }
 });
 
 test("pg_dump 18's schema of a 15 source loads on 15 once the settings 15 lacks are dropped", async () => {

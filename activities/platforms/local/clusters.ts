@@ -44,6 +44,8 @@ export interface EnsureOptions {
    * existing cluster as it is, a new one at DEFAULT_EMBEDDED_MAJOR.
    */
   version?: number;
+  /** false: `version` only chooses a new cluster's; an existing one of another version is returned as it is. */
+  strict?: boolean;
 }
 
 const SERVER_SETTINGS = [
@@ -151,7 +153,7 @@ export class LocalClusters {
   /** Get-or-create: initialises the cluster once, starts it if it is not running. */
   async ensure(name: string, opts: EnsureOptions = {}): Promise<ClusterInfo> {
     const info = await this.ensureRunning(name, opts.version);
-    if (opts.version !== undefined && info.version !== opts.version)
+    if (opts.version !== undefined && opts.strict !== false && info.version !== opts.version)
       throw new MigrationError(
         'AlreadyExistsMismatch',
         `local cluster ${name} runs PostgreSQL ${info.version}, not ${opts.version}: a cluster's version is fixed ` +

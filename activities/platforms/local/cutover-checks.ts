@@ -153,7 +153,14 @@ async function maySubscribe(h: pg.Client): Promise<boolean> {
   return rows[0].ok;
 }
 
+/**
+ * The subscription's apply and table-sync errors so far. pg_stat_subscription_stats is 15+: a
+ * 12-14 server (a source, as the subscriber of the reverse replication a rollback uses) counts
+ * none, and the gate relies on the fresh heartbeat alone there.
+ */
 export async function applyErrorCount(t: pg.Client, subid: number): Promise<number> {
+  const v = await t.query<{ n: number }>(`select current_setting('server_version_num')::int as n`);
+  if (v.rows[0].n < 150000) return 0;
   const { rows } = await t.query<{ n: string }>(
     'select apply_error_count + sync_error_count as n from pg_stat_subscription_stats where subid = $1',
     [subid],

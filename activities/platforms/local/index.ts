@@ -86,8 +86,9 @@ export class LocalPlatform implements MigrationPlatform {
     task: DatabaseTask,
     database = task.settings.targetDatabase,
     version = task.database.target.version ? parseInt(task.database.target.version, 10) : undefined,
+    strict = true,
   ): Promise<ConnectionParams> {
-    return { ...(await this.server(task).admin(version)), database };
+    return { ...(await this.server(task).admin(version, strict)), database };
   }
 
   /** The server the target database lives on: an embedded cluster, or an existing server (target-server.ts). */
@@ -184,7 +185,14 @@ export class LocalPlatform implements MigrationPlatform {
     const source = await withClient(await this.source(task), serverVersion);
     const version = await this.resolveTargetVersion(task, source);
     refuseVersion(task, source, version);
-    const params = await this.target(task, 'postgres', version.major);
+    // A version the plan does not name is a default: another database on the instance may have made
+    // the cluster first, at its own source's version, which must then be no older than this source.
+    const named = !!task.database.target.version;
+    const params = await this.target(task, 'postgres', version.major, named);
+    if (!named) {
+      const server = this.server(task);
+      refuseVersion(task, source, targetVersion(task, source.major, await server.version(), server.existingServer));
+    }
     const db = task.settings.targetDatabase;
     const owner = this.owner(task);
     const where = `target database ${db} on instance ${task.database.target.instance}`;

@@ -18,8 +18,11 @@ import { withClient, type ConnectionParams } from './sessions';
 
 export interface TargetServer {
   readonly existingServer: boolean;
-  /** The server's admin connection (database postgres); an embedded cluster is made at `version` and started. */
-  admin(version?: number): Promise<ConnectionParams>;
+  /**
+   * The server's admin connection (database postgres); an embedded cluster is made at `version` and
+   * started (`strict`: an existing one must run `version`).
+   */
+  admin(version?: number, strict?: boolean): Promise<ConnectionParams>;
   /** The admin connection only when the server is there: an undo must not make an embedded cluster. */
   ifExists(): Promise<ConnectionParams | undefined>;
   /** Cheap connection facts for polls (no start-up probe); undefined when not known yet. */
@@ -45,8 +48,8 @@ class EmbeddedTarget implements TargetServer {
     return this.task.database.target.instance;
   }
 
-  async admin(version?: number): Promise<ConnectionParams> {
-    const info = await this.clusters.ensure(this.name, { version });
+  async admin(version?: number, strict = true): Promise<ConnectionParams> {
+    const info = await this.clusters.ensure(this.name, { version, strict });
     return { host: info.host, port: info.port, user: info.user, password: info.password, database: adminDb };
   }
 

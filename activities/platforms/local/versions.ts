@@ -71,8 +71,10 @@ export function targetVersion(
 /** Why the target cannot be `t` for a source of `source`, or undefined when it can. */
 export function versionRefusal(task: DatabaseTask, source: ServerVersion, t: TargetVersion): string | undefined {
   if (t.mismatch) return t.mismatch;
-  if (t.existingServer && t.major < 10)
-    return `${t.from} runs PostgreSQL ${t.major}: logical replication needs 10 or later`;
+  // The engine reads pg_stat_subscription_stats on the target (15+) and drops an abandoned target
+  // database WITH (FORCE) (13+); embedded targets are 15+ anyway.
+  if (t.existingServer && t.major < 15)
+    return `${t.from} runs PostgreSQL ${t.major}: an existing-server target must run 15 or later`;
   if (!t.existingServer && !(EMBEDDED_MAJORS as readonly number[]).includes(t.major))
     return (
       `the local platform runs PostgreSQL ${EMBEDDED_MAJORS.join(', ')} as targets; ` +
