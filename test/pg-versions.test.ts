@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { statusQuery } from '../common/messages';
 import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
-import { approveCutover } from '../client/client';
+import { approveCutover, rollbackDatabase, waitForState } from '../client/client';
 import { withClient, type ClusterInfo, type ConnectionParams } from '../activities/platforms/local/clusters';
 import { dumpSchema, settingNames, toSql } from '../activities/platforms/local/schema';
 import { binaryUnsafeColumns } from '../activities/platforms/local/subscription-options';
@@ -368,3 +368,26 @@ class FilmWriter {
     await this.loop;
   }
 }
+
+test('a rollback gives a PostgreSQL 12 source its writes back from the 18 target', async () => {
+  await createSourceDatabase(src12, { name: 'legacy_rb', rows: 500, priority: 'high', sizeGb: 1 });
+  const input = {
+    ...plan([entry('legacy_rb', src12, SOURCE12_PASSWORD_ENV, {})], 'rollback12'),
+    cutover: { reverseReplicationFor: '1h' },
+  };
+  const handle = await h.startFleet('rollback12', input);
+  await waitForState(h.env.client, 'rollback12', 'legacy_rb', 'AWAITING_APPROVAL', { timeoutMs: 180_000, pollMs: 250 });
+  await approveCutover(h.env.client, 'rollback12', 'legacy_rb', 'versions-test');
+  await waitForState(h.env.client, 'rollback12', 'legacy_rb', 'COMPLETED', { timeoutMs: 180_000, pollMs: 250 });
+  const target = (await h.platform.clusters.info(TARGET))!;
+  await withClient(on(target, 'legacy_rb'), (c) =>
+    c.query(`insert into items (sku, qty, price) values ('written-on-18', 1, 1)`),
+  );
+  await rollbackDatabase(h.env.client, 'rollback12', 'legacy_rb', 'versions-test', 'back to 12');
+  await waitForState(h.env.client, 'rollback12', 'legacy_rb', 'ROLLED_BACK', { timeoutMs: 180_000, pollMs: 250 });
+  await handle.result();
+  await withClient(on(src12, 'legacy_rb'), async (c) => {
+    assert.equal((await c.query(`select 1 from items where sku = 'written-on-18'`)).rowCount, 1);
+    await c.query(`insert into items (sku, qty, price) values ('12-writable-again', 1, 1)`);
+  });
+});
