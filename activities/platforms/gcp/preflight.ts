@@ -11,9 +11,9 @@ import {
   checkPrivateServicesAccess,
   checkQuota,
   checkSources,
-  checkWorkers,
   type CheckResult,
 } from './preflight-checks';
+import { checkWorkers } from './preflight-workers';
 
 export type { CheckResult, CheckStatus } from './preflight-checks';
 
