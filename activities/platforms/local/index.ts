@@ -4,7 +4,7 @@ import pg from 'pg';
 import { capacityMode, workerCount } from '../../../common/capacity';
 import { resourceNames } from '../../../common/naming';
 import { sourcePassword } from '../../secrets';
-import { runToCompletion } from '../../cancellation';
+import { activityCancellation, runToCompletion, throwIfCancelled } from '../../cancellation';
 import {
   MigrationError,
   type AssessmentResult,
@@ -176,6 +176,8 @@ export class LocalPlatform implements MigrationPlatform {
       const db = task.settings.targetDatabase;
       return { findings: await withClient(admin, (c) => existingServerFindings(c, where, db, this.owner(task))) };
     } catch (err) {
+      // A cancelled step is cancelled, not a finding about the server.
+      throwIfCancelled(activityCancellation());
       const message = `${where} cannot be used: ${(err as Error).message}`;
       return { findings: [], unreachable: { code: 'TARGET_UNREACHABLE', severity: 'error', message } };
     }
