@@ -16,7 +16,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { LocalPlatform } from '../activities/platforms/local';
 import { defaultStateDir, withClient, type ConnectionParams } from '../activities/platforms/local/clusters';
 import { EMBEDDED_MAJORS } from '../activities/platforms/local/embedded-servers';
-import { serverVersion } from '../activities/platforms/local/versions';
+import { serverVersion } from '../activities/platforms/local/server-version';
 import type { Finding } from '../activities/platforms/platform';
 import { sourcePassword } from '../activities/secrets';
 import { getStatus, startMigration } from '../client/client';

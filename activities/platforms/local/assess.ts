@@ -1,6 +1,7 @@
 // Assessment runs before any side effect and names every trap of native logical replication.
 import type pg from 'pg';
 import type { AssessmentResult, Finding } from '../platform';
+import { serverVersion } from './server-version';
 
 export interface SourceTable {
   name: string; // schema-qualified, quoted
@@ -87,7 +88,7 @@ export async function assess(c: pg.Client, noPrimaryKey: 'fail' | 'replica-ident
           },
     );
   }
-  const num = Number((await c.query<{ n: string }>(`select current_setting('server_version_num') as n`)).rows[0].n);
+  const { num } = await serverVersion(c);
   for (const t of tables.filter((x) => x.partitioned)) {
     findings.push(
       num >= 130000

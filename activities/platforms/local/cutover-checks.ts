@@ -11,6 +11,7 @@ import {
 } from './carry';
 import type { CutoverEnv } from './cutover';
 import { preparedTransactions } from './fence';
+import { serverVersion } from './server-version';
 import { heartbeatAge, heartbeatLag } from './lag';
 
 export interface CutoverLimits {
@@ -159,8 +160,7 @@ async function maySubscribe(h: pg.Client): Promise<boolean> {
  * none, and the gate relies on the fresh heartbeat alone there.
  */
 export async function applyErrorCount(t: pg.Client, subid: number): Promise<number> {
-  const v = await t.query<{ n: number }>(`select current_setting('server_version_num')::int as n`);
-  if (v.rows[0].n < 150000) return 0;
+  if ((await serverVersion(t)).num < 150000) return 0;
   const { rows } = await t.query<{ n: string }>(
     'select apply_error_count + sync_error_count as n from pg_stat_subscription_stats where subid = $1',
     [subid],

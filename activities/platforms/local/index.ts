@@ -45,14 +45,8 @@ import { dropPreparedReverse, ensureReversePublication, rollbackRefusal } from '
 import { runRollback } from './rollback';
 import { applySchema, dumpSchema, settingNames, toSql } from './schema';
 import { subscriptionOptions } from './subscription-options';
-import {
-  refuseVersion,
-  serverVersion,
-  targetVersion,
-  versionFindings,
-  type ServerVersion,
-  type TargetVersion,
-} from './versions';
+import { serverVersion, type ServerVersion } from './server-version';
+import { refuseVersion, targetVersion, versionFindings, type TargetVersion } from './versions';
 import { compareTables } from './validate';
 import { describeLocal } from './describe';
 import { markSql, ownedBy, provisionRefusal, readMark, writeMark, type TargetOwner } from './target-mark';

@@ -2,6 +2,7 @@
 // the target. Every function is get-or-create or delete-if-present, so a retry is harmless.
 import pg from 'pg';
 import type { ConnectionParams } from './clusters';
+import { serverVersion } from './server-version';
 import { MigrationError, notCreatedStatus, type ReplicationStatus } from '../platform';
 import type { SourceTable } from './assess';
 import { heartbeatAge, heartbeatLag } from './lag';
@@ -53,10 +54,10 @@ async function hasPublication(src: pg.Client, name: string, tables: SourceTable[
 export async function ensurePublication(src: pg.Client, name: string, tables: SourceTable[]): Promise<void> {
   if (await hasPublication(src, name, tables)) return;
   // publish_via_partition_root is 13+; a 12 source has no partitioned table to publish (assess.ts).
-  const { rows } = await src.query<{ v: number }>(`select current_setting('server_version_num')::int as v`);
+  const { num } = await serverVersion(src);
   await src.query(
     `create publication ${pg.escapeIdentifier(name)} for table ${publishedTables(tables).join(', ')}
-     ${rows[0].v >= 130000 ? 'with (publish_via_partition_root = true)' : ''}`,
+     ${num >= 130000 ? 'with (publish_via_partition_root = true)' : ''}`,
   );
 }
 

@@ -8,7 +8,7 @@ import { activityCancellation, throwIfCancelled } from '../../cancellation';
 import { withClient, type ConnectionParams } from './clusters';
 import { MigrationError } from '../platform';
 import { pgDumpFor } from '../pg-client-tools';
-import { serverVersion } from './versions';
+import { serverVersion } from './server-version';
 
 const run = promisify(execFile);
 

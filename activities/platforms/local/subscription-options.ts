@@ -10,7 +10,8 @@
 import type pg from 'pg';
 import type { SourceTable } from './assess';
 import type { SubscriptionOptions } from './replication';
-import { modernReplication, serverVersion } from './versions';
+import { serverVersion } from './server-version';
+import { modernReplication } from './versions';
 
 /** The first user-defined base oid: below it, types are built in and have the same oid everywhere. */
 const FIRST_NORMAL_OID = 16384;

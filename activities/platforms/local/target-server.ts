@@ -8,12 +8,12 @@
 // in that database, so any number of workers on any hosts serve its plans.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type pg from 'pg';
 import { resourceNames } from '../../../common/naming';
 import { targetServerPassword } from '../../secrets';
 import type { DatabaseTask } from '../platform';
 import type { LocalClusters } from './clusters';
 import { DatabaseJobRecords, JobRecords, type JobRecordStore } from './job-record';
+import { serverVersion } from './server-version';
 import { withClient, type ConnectionParams } from './sessions';
 
 export interface TargetServer {
@@ -104,7 +104,7 @@ class ExistingServer implements TargetServer {
   }
 
   async version(): Promise<number> {
-    return withClient(await this.admin(), async (c) => serverMajor(c));
+    return withClient(await this.admin(), async (c) => (await serverVersion(c)).major);
   }
 
   records(): JobRecordStore {
@@ -140,11 +140,6 @@ function lazyStore(make: () => Promise<JobRecordStore>): JobRecordStore {
     write: async (rec) => (await get()).write(rec),
     clear: async () => (await get()).clear(),
   };
-}
-
-export async function serverMajor(c: pg.Client): Promise<number> {
-  const { rows } = await c.query<{ n: string }>(`select current_setting('server_version_num') as n`);
-  return Math.floor(Number(rows[0].n) / 10_000);
 }
 
 export function targetServer(task: DatabaseTask, clusters: LocalClusters, stateDir: string): TargetServer {

@@ -4,28 +4,11 @@
 // with; else the source's major, raised to the oldest the platform runs (a 12 source gets a 15
 // target). A target older than its source is refused: pg_dump writes the source's schema for the
 // source's version, and a downgrade is no migration a rollback could reverse.
-import type pg from 'pg';
 import type { DatabaseTask, Finding } from '../platform';
 import { MigrationError } from '../platform';
 import { pgDumpFor } from '../pg-client-tools';
 import { EMBEDDED_MAJORS } from './embedded-servers';
-
-export interface ServerVersion {
-  /** e.g. "15.18" */
-  text: string;
-  /** e.g. 15 */
-  major: number;
-  /** server_version_num, e.g. 150018 */
-  num: number;
-}
-
-export async function serverVersion(c: pg.Client): Promise<ServerVersion> {
-  const { rows } = await c.query<{ v: string; n: string }>(
-    `select current_setting('server_version') as v, current_setting('server_version_num') as n`,
-  );
-  const num = Number(rows[0].n);
-  return { text: rows[0].v.split(' ')[0], major: Math.floor(num / 10_000), num };
-}
+import type { ServerVersion } from './server-version';
 
 export interface TargetVersion {
   major: number;
