@@ -1,5 +1,5 @@
 // Lint rules that keep the design's promises checkable: workflows stay deterministic, the
-// dependency direction of the design holds (README, Layout), and no promise is left floating.
+// dependency direction of the design holds (docs/architecture.md, Layout), and no promise is left floating.
 import { builtinModules } from 'node:module';
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';

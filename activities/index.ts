@@ -140,7 +140,7 @@ export function createActivities(platforms: Platforms) {
 
   /**
    * Polls replication until `done` holds. Progress goes into heartbeat details and metrics, never a
-   * signal per poll: a month-long wait must not grow the history (DESIGN.md, safety rule 4).
+   * signal per poll: a month-long wait must not grow the history (docs/architecture.md, Safety rules, rule 4).
    */
   async function pollReplication(
     task: DatabaseTask,

@@ -83,7 +83,7 @@ async function alreadyUsed(client: Client, id: string): Promise<string> {
 
 /**
  * The fleet's status, with live lag where a database's replication is being waited on or watched:
- * the workflows keep lag out of their histories (DESIGN.md, progress is not history), so it is read
+ * the workflows keep lag out of their histories (docs/architecture.md, Progress is not history), so it is read
  * from the running step's heartbeat details, which is also what the Temporal UI shows.
  */
 export async function getStatus(client: Client, migrationId: string): Promise<FleetStatus> {

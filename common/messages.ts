@@ -52,7 +52,7 @@ export const finalizeUpdate = defineUpdate<DatabaseSummary, [AfterCutoverInput]>
 
 /**
  * Sent by the replication watcher only when replication's health changes (healthy ↔ broken), never
- * per poll: lag travels in its heartbeat details (DESIGN.md, progress is not history).
+ * per poll: lag travels in its heartbeat details (docs/architecture.md, Progress is not history).
  */
 export interface ReplicationHealth {
   ok: boolean;

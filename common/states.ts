@@ -1,4 +1,4 @@
-// The per-database state machine (README, How it works). Order matters: it is the happy path.
+// The per-database state machine (docs/architecture.md, The states). Order matters: it is the happy path.
 export const STATES = [
   'PENDING',
   'ASSESSING',

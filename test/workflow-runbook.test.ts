@@ -110,8 +110,9 @@ test('a failing undo step does not stop the others', FAST, async () => {
   assert.deepEqual(w.mocks.steps(id).slice(HAPPY_PATH.indexOf('validateData:live') + 1), UNDO_BEFORE_CUTOVER);
 });
 
-// DESIGN.md: after the point of no return (the target has taken writes) a failure undoes
-// nothing automatically; the database needs attention, and its next action names what is left.
+// docs/architecture.md, The runbook of one database: after the point of no return (the target has
+// taken writes) a failure undoes nothing automatically; the database needs attention, and its next
+// action names what is left.
 const AFTER_CUTOVER: [string, StepName, FailureType, 'final' | undefined, RegExp][] = [
   ['the final validation', 'validateData', 'TargetVerificationFailed', 'final', /migration job .*capacity reservation/],
   ['the clean-up', 'deleteMigrationJob', 'PermissionDenied', undefined, /migration job .*capacity reservation/],

@@ -1,6 +1,6 @@
-// DatabaseMigration: one database through its state machine (README, How it works). Each step is one
+// DatabaseMigration: one database through its state machine (docs/architecture.md). Each step is one
 // activity; every side effect registers its undo before it runs. What a failure or cancel may undo
-// depends on the phase (DESIGN.md, The runbook of one database): before the source is blocked,
+// depends on the phase (docs/architecture.md, The runbook of one database): before the source is blocked,
 // everything (COMPENSATING, then FAILED or CANCELLED); while the cutover blocks it, only the source
 // is restored; once the cutover has returned (the point of no return), nothing: NEEDS_ATTENTION.
 // Messages are handled by DatabaseHandlers; this file is the runbook.

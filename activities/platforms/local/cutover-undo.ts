@@ -1,7 +1,8 @@
 // The undo of a cutover that stopped: rollbackCutover, the compensation of the runbook's
-// source-blocked phase (DESIGN.md). Before the point of no return it gives the source its writes
-// back and never touches the target's data; past it, it reopens nothing and says so, so the
-// runbook resumes the cutover or ends NEEDS_ATTENTION instead of reporting the source restored.
+// source-blocked phase (docs/architecture.md, The runbook of one database). Before the point of no
+// return it gives the source its writes back and never touches the target's data; past it, it
+// reopens nothing and says so, so the runbook resumes the cutover or ends NEEDS_ATTENTION instead
+// of reporting the source restored.
 import type { CutoverUndo } from '../platform';
 import { withClient } from './clusters';
 import { resolveClosing, type CutoverEnv } from './cutover';

@@ -2,7 +2,7 @@
 //   dbmig migration=<id> database=<name> state=created|schema|cutover
 // kept by PostgreSQL with the database itself, so it survives a lost state directory, a new worker
 // and a re-run of the same migration id. Provisioning refuses a target that is foreign or cut over;
-// deletion never drops one that is cut over (DESIGN.md, safety rule 1).
+// deletion never drops one that is cut over (docs/architecture.md, Safety rules, rule 1).
 import pg from 'pg';
 
 export type TargetState = 'created' | 'schema' | 'cutover';
