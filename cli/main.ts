@@ -41,13 +41,38 @@ function percent(value: string): number {
 
 const fmt = (o: OutputOptions) => outputFormat(o);
 
+const TEMPORAL_OPTIONS = [
+  ['--address <host:port>', 'Temporal frontend (over TEMPORAL_ADDRESS and the temporal.toml profile)'],
+  ['--namespace <name>', 'Temporal namespace (over TEMPORAL_NAMESPACE and the profile)'],
+  ['--profile <name>', 'temporal.toml profile to read (over TEMPORAL_PROFILE; default "default")'],
+] as const;
+
+/**
+ * The connection options, on the program (before the command) and on each command that connects
+ * (after it): commander reads a program option only before the command name.
+ */
+function withTemporal(cmd: Command): Command {
+  for (const [flags, what] of TEMPORAL_OPTIONS) cmd.option(flags, what);
+  return cmd;
+}
+
+function temporalFlags(...commands: Command[]): TemporalFlags {
+  const flags: TemporalFlags = {};
+  for (const c of commands) {
+    const o = c.opts<TemporalFlags>();
+    if (o.address) flags.address = o.address;
+    if (o.namespace) flags.namespace = o.namespace;
+    if (o.profile) flags.profile = o.profile;
+  }
+  return flags;
+}
+
 function program(session: Session, setExit: (code: number) => void, quietErrors: boolean): Command {
-  const cli = new Command('dbmig')
-    .description('A durable orchestrator for fleets of database migrations, on Temporal')
-    .version(dbmigVersion(), '-V, --version', 'print the version of dbmig')
-    .option('--address <host:port>', 'Temporal frontend (over TEMPORAL_ADDRESS and the temporal.toml profile)')
-    .option('--namespace <name>', 'Temporal namespace (over TEMPORAL_NAMESPACE and the profile)')
-    .option('--profile <name>', 'temporal.toml profile to read (over TEMPORAL_PROFILE; default "default")')
+  const cli = withTemporal(
+    new Command('dbmig')
+      .description('A durable orchestrator for fleets of database migrations, on Temporal')
+      .version(dbmigVersion(), '-V, --version', 'print the version of dbmig'),
+  )
     .showHelpAfterError('(dbmig help COMMAND shows its options)')
     .exitOverride()
     // With JSON output the error is printed once, as JSON, by main().
@@ -59,12 +84,11 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
         '~/.config/temporalio/temporal.toml), over localhost:7233 and namespace default: as the temporal CLI.\n' +
         EXIT_CODES_HELP,
     );
-  cli.hook('preAction', () => {
-    session.flags = cli.opts<TemporalFlags>();
+  cli.hook('preAction', (_, action) => {
+    session.flags = temporalFlags(cli, ...(action.parent && action.parent !== cli ? [action.parent] : []), action);
   });
 
-  cli
-    .command('setup')
+  withTemporal(cli.command('setup'))
     .description('register the search attributes the workflows set in the namespace (once per namespace)')
     .addHelpText(
       'after',
@@ -102,14 +126,13 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
       setExit(ok ? 0 : EXIT_FAILED);
     });
 
-  cli
-    .command('start')
+  withTemporal(cli.command('start'))
     .description('start a migration from a YAML or JSON plan')
     .requiredOption('--plan <file>', 'the plan (YAML or JSON)')
     .option('--id <id>', 'the migration id (default: the plan’s migrationId, else a timestamp)')
     .action((o: { plan: string; id?: string }) => startCommand(session, o.plan, o.id));
 
-  withOutput(cli.command('status'))
+  withOutput(withTemporal(cli.command('status')))
     .description('a row per database: state, lag, rows, write block, last error')
     .argument('<id>', 'migration id')
     .option('--watch', 'redraw until every database has finished (with -o json: print the final status)')
@@ -124,8 +147,7 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
     );
 
   withOutput(
-    cli
-      .command('list')
+    withTemporal(cli.command('list'))
       .description('migrations and their databases by state, from the visibility store (no worker needed)')
       .option('--state <state>', 'only databases in this state, one row each (e.g. FAILED, AWAITING_APPROVAL)'),
   )
@@ -134,7 +156,7 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
       setExit(await listCommand(session, { state: o.state, format: fmt(o) })),
     );
 
-  withOutput(cli.command('approve'))
+  withOutput(withTemporal(cli.command('approve')))
     .description('approve the cutover of a database that awaits approval')
     .argument('<id>', 'migration id')
     .argument('<database>', 'database name in the plan')
@@ -144,7 +166,7 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
       approveCommand(session, fmt(o), id, db, o.approver, o.comment),
     );
 
-  withOutput(cli.command('reject'))
+  withOutput(withTemporal(cli.command('reject')))
     .description('reject the cutover of a database that awaits approval (it compensates)')
     .argument('<id>', 'migration id')
     .argument('<database>', 'database name in the plan')
@@ -154,7 +176,7 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
       rejectCommand(session, fmt(o), id, db, o.approver, o.reason),
     );
 
-  withOutput(cli.command('revoke'))
+  withOutput(withTemporal(cli.command('revoke')))
     .description('take back an approval before the cutover starts (it awaits a decision again)')
     .argument('<id>', 'migration id')
     .argument('<database>', 'database name in the plan')
@@ -164,7 +186,7 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
       revokeCommand(session, fmt(o), id, db, o.approver, o.reason),
     );
 
-  withOutput(cli.command('rollback'))
+  withOutput(withTemporal(cli.command('rollback')))
     .description('give a COMPLETED database back to its source, while reverse replication still runs')
     .argument('<id>', 'migration id')
     .argument('<database>', 'database name in the plan')
@@ -174,7 +196,7 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
       rollbackCommand(session, fmt(o), id, db, o.by, o.reason),
     );
 
-  withOutput(cli.command('finalize'))
+  withOutput(withTemporal(cli.command('finalize')))
     .description('end the reverse replication of a COMPLETED database: no rollback after this')
     .argument('<id>', 'migration id')
     .argument('<database>', 'database name in the plan')
@@ -183,22 +205,22 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
       finalizeCommand(session, fmt(o), id, db, o.by),
     );
 
-  withOutput(cli.command('pause'))
+  withOutput(withTemporal(cli.command('pause')))
     .description('start no new database until resumed; running ones go on')
     .argument('<id>', 'migration id')
     .action((id: string, o: OutputOptions) => pauseCommand(session, fmt(o), id, true));
-  withOutput(cli.command('resume'))
+  withOutput(withTemporal(cli.command('resume')))
     .description('start databases again')
     .argument('<id>', 'migration id')
     .action((id: string, o: OutputOptions) => pauseCommand(session, fmt(o), id, false));
 
-  withOutput(cli.command('cancel'))
+  withOutput(withTemporal(cli.command('cancel')))
     .description('cancel one database (it compensates first), or give up a FAILED one')
     .argument('<id>', 'migration id')
     .argument('<database>', 'database name in the plan')
     .action((id: string, db: string, o: OutputOptions) => cancelCommand(session, fmt(o), id, db));
 
-  withOutput(cli.command('retry'))
+  withOutput(withTemporal(cli.command('retry')))
     .description('run a FAILED or CANCELLED database again from the start')
     .argument('<id>', 'migration id')
     .argument('<database>', 'database name in the plan')
@@ -225,7 +247,7 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
       setExit(await gcpCheckCommand(o.plan, opts, fmt(o)));
     });
 
-  withOutput(cli.command('replay'))
+  withOutput(withTemporal(cli.command('replay')))
     .description('replay histories against this code: from a file, by workflow id, or by visibility query')
     .option('--file <file>', 'a history file (temporal workflow show --output json, or dbmig history export)')
     .option('--workflow-id <id>', 'replay this workflow from the server (with --file: the id the file belongs to)')
@@ -235,10 +257,8 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
       setExit(await replayCommand(o, () => session.client(), fmt(o)));
     });
 
-  cli
-    .command('history')
-    .description('workflow histories')
-    .command('export')
+  const history = cli.command('history').description('workflow histories');
+  withTemporal(history.command('export'))
     .description('write a history as JSON (the same format as temporal workflow show --output json)')
     .argument('<workflow-id>', 'workflow id (a migration id, or MIGRATION/DATABASE for a child)')
     .requiredOption('--out <file>', 'where to write it')
@@ -247,8 +267,7 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
       setExit(await exportCommand(workflowId, o, await session.client()));
     });
 
-  cli
-    .command('worker')
+  withTemporal(cli.command('worker'))
     .description('serve the migration task queue until SIGINT/SIGTERM')
     .addHelpText(
       'after',
