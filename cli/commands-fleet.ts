@@ -1,5 +1,5 @@
 // The operator's commands: preview, start, watch and steer a fleet migration. Each prints one
-// line that says what happened, or throws with the workflow's own reason.
+// line that says what happened (or, with -o json, one object), or throws with the workflow's own reason.
 import type { Client } from '@temporalio/client';
 import {
   approveCutover,
@@ -24,10 +24,13 @@ import {
   workflowPollers,
 } from '../client/readiness';
 import { validatePlan } from '../common/plan';
+import type { MigrationState } from '../common/states';
 import { isTerminal } from '../common/states';
+import type { FleetStatus } from '../common/status';
+import { EXIT_FAILED, EXIT_OK } from './exit-codes';
 import { statusTable } from './format';
-import { costReport } from './plan-cost';
-import { planReport } from './plan-report';
+import { printResult, type OutputFormat } from './output';
+import { lazy } from './lazy';
 import type { Session } from './session';
 
 export async function planCommand(
@@ -35,6 +38,7 @@ export async function planCommand(
   id: string | undefined,
   opts: { pricesOnline?: boolean } = {},
 ): Promise<void> {
+  const { planReport, costReport } = lazy.plan();
   const plan = validatePlan(readPlanFile(file));
   console.log(planReport(plan, id ?? plan.migrationId ?? 'MIGRATION-ID'));
   if (plan.platform === 'gcp') console.log(`\n${await costReport(plan, { online: opts.pricesOnline })}`);
@@ -56,75 +60,138 @@ export async function startCommand(s: Session, file: string, id: string | undefi
   if (pollers?.count === 0) console.log(`  ${noWorkerMessage(taskQueue)}`);
 }
 
+/** States a database ends in that no plan or operator asked for: the fleet is not healthy (exit 1). */
+export const UNHEALTHY: ReadonlySet<MigrationState> = new Set(['FAILED', 'NEEDS_ATTENTION']);
+
+export function statusExitCode(status: FleetStatus): number {
+  return status.databases.some((d) => UNHEALTHY.has(d.state)) ? EXIT_FAILED : EXIT_OK;
+}
+
+/** Prints the status (or redraws it until every database has finished); exit 1 if one is FAILED or NEEDS_ATTENTION. */
 export async function statusCommand(
   s: Session,
   id: string,
-  opts: { json?: boolean; watch?: boolean; interval: number },
-): Promise<void> {
+  opts: { format: OutputFormat; watch?: boolean; interval: number },
+): Promise<number> {
   const client = await s.client();
   await statusPreflight(client, id);
-  if (opts.watch) return watch(client, id, opts.interval * 1000);
-  const status = await getStatus(client, id);
-  console.log(opts.json ? JSON.stringify(status, null, 2) : statusTable(status));
+  const status = opts.watch ? await watch(client, id, opts.interval * 1000, opts.format) : await getStatus(client, id);
+  // --watch in text has drawn the final table already.
+  if (!(opts.watch && opts.format === 'text')) printResult(opts.format, status, () => statusTable(status));
+  return statusExitCode(status);
 }
 
-/** Redraws the status table until every database has finished (or Ctrl-C). */
-async function watch(client: Client, id: string, everyMs: number): Promise<void> {
+/**
+ * Redraws the status table until every database has finished (or Ctrl-C); resolves with the last
+ * status. With JSON output it draws nothing meanwhile: the caller prints the final one, one object.
+ */
+async function watch(client: Client, id: string, everyMs: number, format: OutputFormat): Promise<FleetStatus> {
   for (;;) {
     const status = await getStatus(client, id);
-    const clear = process.stdout.isTTY ? '\x1b[2J\x1b[H' : '\n';
-    const header = `${new Date().toISOString()}  (every ${everyMs / 1000}s, Ctrl-C to stop)`;
-    process.stdout.write(`${clear}${header}\n${statusTable(status)}\n`);
-    if (status.databases.every((d) => isTerminal(d.state))) return;
+    if (format === 'text') {
+      const clear = process.stdout.isTTY ? '\x1b[2J\x1b[H' : '\n';
+      const header = `${new Date().toISOString()}  (every ${everyMs / 1000}s, Ctrl-C to stop)`;
+      process.stdout.write(`${clear}${header}\n${statusTable(status)}\n`);
+    }
+    if (status.databases.every((d) => isTerminal(d.state))) return status;
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
-export async function approveCommand(s: Session, id: string, db: string, approver: string, comment?: string) {
+/** What every decision command prints with -o json: the action, its target, and the workflow's answer. */
+function decision(action: string, migrationId: string, database: string | undefined, result: unknown) {
+  return { action, migrationId, ...(database !== undefined ? { database } : {}), result };
+}
+
+export async function approveCommand(
+  s: Session,
+  f: OutputFormat,
+  id: string,
+  db: string,
+  approver: string,
+  comment?: string,
+) {
   const ack = await approveCutover(await s.client(), id, db, approver, comment);
-  console.log(`cutover of ${ack.database} approved by ${ack.by}`);
+  printResult(f, decision('approve', id, db, ack), () => `cutover of ${ack.database} approved by ${ack.by}`);
 }
 
-export async function rejectCommand(s: Session, id: string, db: string, approver: string, reason?: string) {
+export async function rejectCommand(
+  s: Session,
+  f: OutputFormat,
+  id: string,
+  db: string,
+  approver: string,
+  reason?: string,
+) {
   const ack = await rejectCutover(await s.client(), id, db, approver, reason);
-  console.log(`cutover of ${ack.database} rejected by ${ack.by}`);
+  printResult(f, decision('reject', id, db, ack), () => `cutover of ${ack.database} rejected by ${ack.by}`);
 }
 
-export async function revokeCommand(s: Session, id: string, db: string, approver: string, reason?: string) {
+export async function revokeCommand(
+  s: Session,
+  f: OutputFormat,
+  id: string,
+  db: string,
+  approver: string,
+  reason?: string,
+) {
   const ack = await revokeApproval(await s.client(), id, db, approver, reason);
-  console.log(`approval of ${ack.database}'s cutover revoked by ${ack.by}: it awaits a decision again`);
+  printResult(
+    f,
+    decision('revoke', id, db, ack),
+    () => `approval of ${ack.database}'s cutover revoked by ${ack.by}: it awaits a decision again`,
+  );
 }
 
-export async function rollbackCommand(s: Session, id: string, db: string, by: string, reason?: string) {
-  console.log(`rolling back ${db}: fencing the target, draining it into the source, reopening the source ...`);
+export async function rollbackCommand(
+  s: Session,
+  f: OutputFormat,
+  id: string,
+  db: string,
+  by: string,
+  reason?: string,
+) {
+  if (f === 'text')
+    console.log(`rolling back ${db}: fencing the target, draining it into the source, reopening the source ...`);
   const d = await rollbackDatabase(await s.client(), id, db, by, reason);
-  const block = d.writeBlockMs === undefined ? '' : ` (writes blocked for ${formatDuration(d.writeBlockMs)})`;
-  console.log(`${db} is ${d.state}${block}`);
-  if (d.nextAction) console.log(`  next: ${d.nextAction}`);
+  printResult(f, decision('rollback', id, db, d), () => {
+    const block = d.writeBlockMs === undefined ? '' : ` (writes blocked for ${formatDuration(d.writeBlockMs)})`;
+    return `${db} is ${d.state}${block}${d.nextAction ? `\n  next: ${d.nextAction}` : ''}`;
+  });
 }
 
-export async function finalizeCommand(s: Session, id: string, db: string, by: string) {
+export async function finalizeCommand(s: Session, f: OutputFormat, id: string, db: string, by: string) {
   const d = await finalizeDatabase(await s.client(), id, db, by);
-  console.log(`${db} is ${d.state}: reverse replication ended; a rollback is no longer possible`);
+  printResult(
+    f,
+    decision('finalize', id, db, d),
+    () => `${db} is ${d.state}: reverse replication ended; a rollback is no longer possible`,
+  );
 }
 
-export async function pauseCommand(s: Session, id: string, paused: boolean): Promise<void> {
+export async function pauseCommand(s: Session, f: OutputFormat, id: string, paused: boolean): Promise<void> {
   const status = await (paused ? pause : resume)(await s.client(), id);
-  console.log(`migration ${status.migrationId} ${status.paused ? 'paused: no new database will start' : 'resumed'}`);
+  printResult(
+    f,
+    decision(paused ? 'pause' : 'resume', id, undefined, status),
+    () => `migration ${status.migrationId} ${status.paused ? 'paused: no new database will start' : 'resumed'}`,
+  );
 }
 
-export async function cancelCommand(s: Session, id: string, db: string): Promise<void> {
+export async function cancelCommand(s: Session, f: OutputFormat, id: string, db: string): Promise<void> {
   const summary = await cancelDatabase(await s.client(), id, db);
-  console.log(
+  printResult(f, decision('cancel', id, db, summary), () =>
     summary.state === 'CANCELLED'
       ? `${summary.database} is CANCELLED`
       : `cancel requested for ${summary.database}; it compensates before it stops`,
   );
 }
 
-export async function retryCommand(s: Session, id: string, db: string): Promise<void> {
+export async function retryCommand(s: Session, f: OutputFormat, id: string, db: string): Promise<void> {
   const summary = await retryDatabase(await s.client(), id, db);
-  console.log(
-    `${summary.database} will run again (retry ${summary.retries}); steps that still hold are found, not redone`,
+  printResult(
+    f,
+    decision('retry', id, db, summary),
+    () => `${summary.database} will run again (retry ${summary.retries}); steps that still hold are found, not redone`,
   );
 }

@@ -4,7 +4,9 @@ import { endpointFromEnv } from '../activities/platforms/gcp/clients';
 import { runPreflight, type CheckResult, type PreflightOptions } from '../activities/platforms/gcp/preflight';
 import { readPlanFile } from '../client/plan-file';
 import { validatePlan } from '../common/plan';
+import { UsageError } from './exit-codes';
 import { table } from './format';
+import { printResult, type OutputFormat } from './output';
 
 /** One table per check, in the order they ran, and a last line that says whether the plan may run. */
 export function checkReport(results: CheckResult[], project: string): string {
@@ -23,12 +25,19 @@ export function checkReport(results: CheckResult[], project: string): string {
   );
 }
 
-export async function gcpCheckCommand(file: string, opts: PreflightOptions = {}): Promise<number> {
+export async function gcpCheckCommand(
+  file: string,
+  opts: PreflightOptions = {},
+  format: OutputFormat = 'text',
+): Promise<number> {
   const plan = validatePlan(readPlanFile(file));
   if (plan.platform !== 'gcp' || !plan.gcp)
-    throw new Error(`${file}: dbmig gcp check needs a gcp plan (platform: gcp with a gcp section)`);
+    throw new UsageError(`${file}: dbmig gcp check needs a gcp plan (platform: gcp with a gcp section)`);
   const endpoint = opts.endpoint ?? endpointFromEnv();
   const report = await runPreflight(plan, { ...opts, ...(endpoint ? { endpoint } : {}) });
-  console.log(checkReport(report.results, plan.gcp.project));
+  const project = plan.gcp.project;
+  printResult(format, { project, ready: report.ready, results: report.results }, () =>
+    checkReport(report.results, project),
+  );
   return report.ready ? 0 : 1;
 }

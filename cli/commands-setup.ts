@@ -1,6 +1,6 @@
 // `dbmig setup`, and the same check when `dbmig worker` starts: the namespace must know the search
 // attributes the workflows set, or no workflow task completes.
-import type { NativeConnection } from '@temporalio/worker';
+import type { Logger, NativeConnection } from '@temporalio/worker';
 import {
   isTemporalCloud,
   missingMessage,
@@ -41,7 +41,13 @@ export async function setupCommand(s: Session): Promise<number> {
 }
 
 /** Before the worker polls: registers what is missing where it can, else refuses to start saying why. */
-export async function workerSearchAttributes(connection: NativeConnection, config: WorkerConfig): Promise<void> {
+export async function workerSearchAttributes(
+  connection: NativeConnection,
+  config: WorkerConfig,
+  logger?: Logger,
+): Promise<void> {
+  const warn = (m: string) => (logger ? logger.warn(m) : console.error(`dbmig worker: ${m}`));
+  const info = (m: string) => (logger ? logger.info(m) : console.error(`dbmig worker: ${m}`));
   const target = {
     namespace: config.namespace,
     address: config.address,
@@ -51,13 +57,11 @@ export async function workerSearchAttributes(connection: NativeConnection, confi
   try {
     report = await setupSearchAttributes(connection, target);
   } catch (err) {
-    console.error(`dbmig worker: could not check the search attributes (${(err as Error).message}); starting anyway`);
+    warn(`could not check the search attributes (${(err as Error).message}); starting anyway`);
     return;
   }
   if (report.registered.length)
-    console.error(
-      `dbmig worker: registered search attributes ${report.registered.join(', ')} in namespace ${target.namespace}`,
-    );
+    info(`registered search attributes ${report.registered.join(', ')} in namespace ${target.namespace}`);
   const problem = wrongTypeMessage(report) ?? missingMessage(report);
   if (problem) throw new Error(problem);
 }

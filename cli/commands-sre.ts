@@ -8,6 +8,8 @@ import {
   replay,
   type ReplayInput,
 } from './replay';
+import { UsageError } from './exit-codes';
+import { printResult, type OutputFormat } from './output';
 
 export interface SreArgs {
   file?: string;
@@ -18,24 +20,30 @@ export interface SreArgs {
 }
 
 /** Prints PASS/FAIL per history; returns the exit code (1 if any history fails to replay). */
-export async function replayCommand(args: SreArgs, client: () => Promise<Client>): Promise<number> {
+export async function replayCommand(
+  args: SreArgs,
+  client: () => Promise<Client>,
+  format: OutputFormat = 'text',
+): Promise<number> {
   let inputs: ReplayInput[];
   if (args.file) inputs = [historyFromFile(args.file, args.workflowId)];
   else if (args.workflowId) inputs = [await historyFromServer(await client(), args.workflowId, args.runId)];
   else if (args.query) inputs = await historiesFromQuery(await client(), args.query);
-  else throw new Error('replay needs --file FILE, --workflow-id ID [--run-id R] or --query "<visibility query>"');
-  if (!inputs.length) {
-    console.log('no history matched');
-    return 0;
-  }
-  const outcomes = await replay(inputs);
-  for (const o of outcomes)
-    console.log(
-      `${o.ok ? 'PASS' : 'FAIL'}  ${o.workflowId}${o.runId ? ` (run ${o.runId})` : ''}` +
-        (o.detail ? `\n      ${o.detail}` : ''),
-    );
+  else throw new UsageError('replay needs --file FILE, --workflow-id ID [--run-id R] or --query "<visibility query>"');
+  const outcomes = inputs.length ? await replay(inputs) : [];
   const failed = outcomes.filter((o) => !o.ok).length;
-  console.log(`${outcomes.length - failed} of ${outcomes.length} histories replay against the current code`);
+  printResult(format, { replayed: outcomes.length, passed: outcomes.length - failed, failed, outcomes }, () =>
+    outcomes.length
+      ? [
+          ...outcomes.map(
+            (o) =>
+              `${o.ok ? 'PASS' : 'FAIL'}  ${o.workflowId}${o.runId ? ` (run ${o.runId})` : ''}` +
+              (o.detail ? `\n      ${o.detail}` : ''),
+          ),
+          `${outcomes.length - failed} of ${outcomes.length} histories replay against the current code`,
+        ].join('\n')
+      : 'no history matched',
+  );
   return failed ? 1 : 0;
 }
 

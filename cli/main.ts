@@ -1,9 +1,11 @@
 // dbmig: start, watch, approve and steer fleet migrations; replay histories; run a worker.
-// Arguments are checked before anything connects, so a typo fails fast and offline. Exit codes:
-// 0 done, 1 the operation failed or was refused, 2 bad usage or an invalid plan.
+// Arguments are checked before anything connects, so a typo fails fast and offline. Exit codes
+// (cli/exit-codes.ts): 0 done, 1 the operation failed or was refused, 2 bad usage or bad input.
+// The worker, the Google Cloud checks and the rehearsal load what they need when they run: the
+// platforms pull in the Google Cloud libraries, seconds a `dbmig status` should not wait for.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { InvalidPlanError } from '../common/plan';
-import { runWorker } from '../worker/main';
+import { ConnectionFailedError, resolveTemporal, type TemporalFlags } from '../client/temporal-target';
+import { dbmigVersion } from '../worker/version';
 import {
   approveCommand,
   cancelCommand,
@@ -17,14 +19,13 @@ import {
   startCommand,
   statusCommand,
 } from './commands-fleet';
-import { gcpCheckCommand } from './commands-gcp';
-import { rehearse } from './rehearse';
+import { listCommand } from './commands-list';
+import { lazy } from './lazy';
 import { exportCommand, replayCommand } from './commands-sre';
 import { setupCommand, workerSearchAttributes } from './commands-setup';
+import { EXIT_CODES_HELP, EXIT_FAILED, EXIT_USAGE, exitCodeFor } from './exit-codes';
+import { argvWantsJson, jsonError, outputFormat, printJson, withOutput, type OutputOptions } from './output';
 import { Session } from './session';
-
-const EXIT_FAILED = 1;
-const EXIT_USAGE = 2;
 
 function seconds(value: string): number {
   const n = Number(value);
@@ -38,15 +39,56 @@ function percent(value: string): number {
   return n;
 }
 
-function program(session: Session, setExit: (code: number) => void): Command {
-  const cli = new Command('dbmig')
-    .description('A durable orchestrator for fleets of database migrations, on Temporal')
+const fmt = (o: OutputOptions) => outputFormat(o);
+
+const TEMPORAL_OPTIONS = [
+  ['--address <host:port>', 'Temporal frontend (over TEMPORAL_ADDRESS and the temporal.toml profile)'],
+  ['--namespace <name>', 'Temporal namespace (over TEMPORAL_NAMESPACE and the profile)'],
+  ['--profile <name>', 'temporal.toml profile to read (over TEMPORAL_PROFILE; default "default")'],
+] as const;
+
+/**
+ * The connection options, on the program (before the command) and on each command that connects
+ * (after it): commander reads a program option only before the command name.
+ */
+function withTemporal(cmd: Command): Command {
+  for (const [flags, what] of TEMPORAL_OPTIONS) cmd.option(flags, what);
+  return cmd;
+}
+
+function temporalFlags(...commands: Command[]): TemporalFlags {
+  const flags: TemporalFlags = {};
+  for (const c of commands) {
+    const o = c.opts<TemporalFlags>();
+    if (o.address) flags.address = o.address;
+    if (o.namespace) flags.namespace = o.namespace;
+    if (o.profile) flags.profile = o.profile;
+  }
+  return flags;
+}
+
+function program(session: Session, setExit: (code: number) => void, quietErrors: boolean): Command {
+  const cli = withTemporal(
+    new Command('dbmig')
+      .description('A durable orchestrator for fleets of database migrations, on Temporal')
+      .version(dbmigVersion(), '-V, --version', 'print the version of dbmig'),
+  )
     .showHelpAfterError('(dbmig help COMMAND shows its options)')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    // With JSON output the error is printed once, as JSON, by main().
+    .configureOutput({ writeErr: (s) => (quietErrors ? undefined : process.stderr.write(s)) })
+    .addHelpText(
+      'after',
+      '\nTemporal connection: --address, --namespace and --profile, over TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,\n' +
+        'TEMPORAL_PROFILE and the temporal.toml config file (TEMPORAL_CONFIG_FILE, else\n' +
+        '~/.config/temporalio/temporal.toml), over localhost:7233 and namespace default: as the temporal CLI.\n' +
+        EXIT_CODES_HELP,
+    );
+  cli.hook('preAction', (_, action) => {
+    session.flags = temporalFlags(cli, ...(action.parent && action.parent !== cli ? [action.parent] : []), action);
+  });
 
-  cli
-    .command('setup')
+  withTemporal(cli.command('setup'))
     .description('register the search attributes the workflows set in the namespace (once per namespace)')
     .addHelpText(
       'after',
@@ -78,108 +120,114 @@ function program(session: Session, setExit: (code: number) => void): Command {
       '\nThe sources are only read, in one read-only snapshot. Exit 0: every database completed; 1: one did not.',
     )
     .action(async (o: { plan: string; sample: number; keep?: boolean }) => {
+      const { rehearse } = lazy.rehearse();
       const { ok, report } = await rehearse(o.plan, { samplePct: o.sample, keep: o.keep });
       console.log(report);
       setExit(ok ? 0 : EXIT_FAILED);
     });
 
-  cli
-    .command('start')
+  withTemporal(cli.command('start'))
     .description('start a migration from a YAML or JSON plan')
     .requiredOption('--plan <file>', 'the plan (YAML or JSON)')
     .option('--id <id>', 'the migration id (default: the plan’s migrationId, else a timestamp)')
     .action((o: { plan: string; id?: string }) => startCommand(session, o.plan, o.id));
 
-  cli
-    .command('status')
+  withOutput(withTemporal(cli.command('status')))
     .description('a row per database: state, lag, rows, write block, last error')
     .argument('<id>', 'migration id')
-    .option('--json', 'print the fleet status as JSON')
-    .option('--watch', 'redraw until every database has finished')
+    .option('--watch', 'redraw until every database has finished (with -o json: print the final status)')
     .addOption(new Option('--interval <seconds>', 'redraw interval with --watch').argParser(seconds).default(2))
-    .action((id: string, o: { json?: boolean; watch?: boolean; interval: number }) => statusCommand(session, id, o));
+    .addHelpText(
+      'after',
+      '\nExit 1 when a database is (with --watch: ended) FAILED or NEEDS_ATTENTION; 0 otherwise: COMPLETED,\n' +
+        'FINALIZED, ROLLED_BACK and CANCELLED are ends as planned or as an operator asked.',
+    )
+    .action(async (id: string, o: OutputOptions & { watch?: boolean; interval: number }) =>
+      setExit(await statusCommand(session, id, { format: fmt(o), watch: o.watch, interval: o.interval })),
+    );
 
-  cli
-    .command('approve')
+  withOutput(
+    withTemporal(cli.command('list'))
+      .description('migrations and their databases by state, from the visibility store (no worker needed)')
+      .option('--state <state>', 'only databases in this state, one row each (e.g. FAILED, AWAITING_APPROVAL)'),
+  )
+    .addHelpText('after', '\nA database is listed once its own workflow has started; dbmig status ID shows every one.')
+    .action(async (o: OutputOptions & { state?: string }) =>
+      setExit(await listCommand(session, { state: o.state, format: fmt(o) })),
+    );
+
+  withOutput(withTemporal(cli.command('approve')))
     .description('approve the cutover of a database that awaits approval')
     .argument('<id>', 'migration id')
     .argument('<database>', 'database name in the plan')
     .requiredOption('--approver <name>', 'who approves (recorded in the history)')
     .option('--comment <text>', 'why, for the record')
-    .action((id: string, db: string, o: { approver: string; comment?: string }) =>
-      approveCommand(session, id, db, o.approver, o.comment),
+    .action((id: string, db: string, o: OutputOptions & { approver: string; comment?: string }) =>
+      approveCommand(session, fmt(o), id, db, o.approver, o.comment),
     );
 
-  cli
-    .command('reject')
+  withOutput(withTemporal(cli.command('reject')))
     .description('reject the cutover of a database that awaits approval (it compensates)')
     .argument('<id>', 'migration id')
     .argument('<database>', 'database name in the plan')
     .requiredOption('--approver <name>', 'who rejects (recorded in the history)')
     .option('--reason <text>', 'why, for the record')
-    .action((id: string, db: string, o: { approver: string; reason?: string }) =>
-      rejectCommand(session, id, db, o.approver, o.reason),
+    .action((id: string, db: string, o: OutputOptions & { approver: string; reason?: string }) =>
+      rejectCommand(session, fmt(o), id, db, o.approver, o.reason),
     );
 
-  cli
-    .command('revoke')
+  withOutput(withTemporal(cli.command('revoke')))
     .description('take back an approval before the cutover starts (it awaits a decision again)')
     .argument('<id>', 'migration id')
     .argument('<database>', 'database name in the plan')
     .requiredOption('--approver <name>', 'who revokes (recorded in the history)')
     .option('--reason <text>', 'why, for the record')
-    .action((id: string, db: string, o: { approver: string; reason?: string }) =>
-      revokeCommand(session, id, db, o.approver, o.reason),
+    .action((id: string, db: string, o: OutputOptions & { approver: string; reason?: string }) =>
+      revokeCommand(session, fmt(o), id, db, o.approver, o.reason),
     );
 
-  cli
-    .command('rollback')
+  withOutput(withTemporal(cli.command('rollback')))
     .description('give a COMPLETED database back to its source, while reverse replication still runs')
     .argument('<id>', 'migration id')
     .argument('<database>', 'database name in the plan')
     .requiredOption('--by <name>', 'who decides (recorded in the history)')
     .option('--reason <text>', 'why, for the record')
-    .action((id: string, db: string, o: { by: string; reason?: string }) =>
-      rollbackCommand(session, id, db, o.by, o.reason),
+    .action((id: string, db: string, o: OutputOptions & { by: string; reason?: string }) =>
+      rollbackCommand(session, fmt(o), id, db, o.by, o.reason),
     );
 
-  cli
-    .command('finalize')
+  withOutput(withTemporal(cli.command('finalize')))
     .description('end the reverse replication of a COMPLETED database: no rollback after this')
     .argument('<id>', 'migration id')
     .argument('<database>', 'database name in the plan')
     .requiredOption('--by <name>', 'who decides (recorded in the history)')
-    .action((id: string, db: string, o: { by: string }) => finalizeCommand(session, id, db, o.by));
+    .action((id: string, db: string, o: OutputOptions & { by: string }) =>
+      finalizeCommand(session, fmt(o), id, db, o.by),
+    );
 
-  cli
-    .command('pause')
+  withOutput(withTemporal(cli.command('pause')))
     .description('start no new database until resumed; running ones go on')
     .argument('<id>', 'migration id')
-    .action((id: string) => pauseCommand(session, id, true));
-  cli
-    .command('resume')
+    .action((id: string, o: OutputOptions) => pauseCommand(session, fmt(o), id, true));
+  withOutput(withTemporal(cli.command('resume')))
     .description('start databases again')
     .argument('<id>', 'migration id')
-    .action((id: string) => pauseCommand(session, id, false));
+    .action((id: string, o: OutputOptions) => pauseCommand(session, fmt(o), id, false));
 
-  cli
-    .command('cancel')
+  withOutput(withTemporal(cli.command('cancel')))
     .description('cancel one database (it compensates first), or give up a FAILED one')
     .argument('<id>', 'migration id')
     .argument('<database>', 'database name in the plan')
-    .action((id: string, db: string) => cancelCommand(session, id, db));
+    .action((id: string, db: string, o: OutputOptions) => cancelCommand(session, fmt(o), id, db));
 
-  cli
-    .command('retry')
+  withOutput(withTemporal(cli.command('retry')))
     .description('run a FAILED or CANCELLED database again from the start')
     .argument('<id>', 'migration id')
     .argument('<database>', 'database name in the plan')
-    .action((id: string, db: string) => retryCommand(session, id, db));
+    .action((id: string, db: string, o: OutputOptions) => retryCommand(session, fmt(o), id, db));
 
-  cli
-    .command('gcp')
-    .description('Google Cloud')
-    .command('check')
+  const gcp = cli.command('gcp').description('Google Cloud');
+  withOutput(gcp.command('check'))
     .description('read-only pre-flight of a gcp plan: APIs, IAM, private services access, workers, quota, sources')
     .requiredOption('--plan <file>', 'the plan (YAML or JSON)')
     .option(
@@ -193,30 +241,24 @@ function program(session: Session, setExit: (code: number) => void): Command {
       'after',
       '\nRun it as the worker (same identity, same network). Exit 0: nothing to fix; 1: something to fix.',
     )
-    .action(async (o: { plan: string; id?: string; connectTimeout: number }) => {
-      setExit(
-        await gcpCheckCommand(o.plan, {
-          connectTimeoutMs: o.connectTimeout * 1000,
-          ...(o.id ? { migrationId: o.id } : {}),
-        }),
-      );
+    .action(async (o: OutputOptions & { plan: string; id?: string; connectTimeout: number }) => {
+      const { gcpCheckCommand } = lazy.gcp();
+      const opts = { connectTimeoutMs: o.connectTimeout * 1000, ...(o.id ? { migrationId: o.id } : {}) };
+      setExit(await gcpCheckCommand(o.plan, opts, fmt(o)));
     });
 
-  cli
-    .command('replay')
+  withOutput(withTemporal(cli.command('replay')))
     .description('replay histories against this code: from a file, by workflow id, or by visibility query')
     .option('--file <file>', 'a history file (temporal workflow show --output json, or dbmig history export)')
     .option('--workflow-id <id>', 'replay this workflow from the server (with --file: the id the file belongs to)')
     .option('--run-id <run>', 'with --workflow-id: this run')
     .option('--query <query>', 'replay every match, e.g. \'ExecutionStatus="Failed"\'')
-    .action(async (o: { file?: string; workflowId?: string; runId?: string; query?: string }) => {
-      setExit(await replayCommand(o, () => session.client()));
+    .action(async (o: OutputOptions & { file?: string; workflowId?: string; runId?: string; query?: string }) => {
+      setExit(await replayCommand(o, () => session.client(), fmt(o)));
     });
 
-  cli
-    .command('history')
-    .description('workflow histories')
-    .command('export')
+  const history = cli.command('history').description('workflow histories');
+  withTemporal(history.command('export'))
     .description('write a history as JSON (the same format as temporal workflow show --output json)')
     .argument('<workflow-id>', 'workflow id (a migration id, or MIGRATION/DATABASE for a child)')
     .requiredOption('--out <file>', 'where to write it')
@@ -225,17 +267,24 @@ function program(session: Session, setExit: (code: number) => void): Command {
       setExit(await exportCommand(workflowId, o, await session.client()));
     });
 
-  cli
-    .command('worker')
+  withTemporal(cli.command('worker'))
     .description('serve the migration task queue until SIGINT/SIGTERM')
     .addHelpText(
       'after',
       '\nTemporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, or a\n' +
         'temporal.toml profile (TEMPORAL_PROFILE), as the temporal CLI reads them. Also TEMPORAL_TASK_QUEUE,\n' +
-        'DBMIG_STATE_DIR and DBMIG_METRICS_ADDRESS.\n' +
+        'DBMIG_STATE_DIR, DBMIG_METRICS_ADDRESS (HOST:PORT of the Prometheus exporter, default 127.0.0.1:9464;\n' +
+        '`off` or empty: none), DBMIG_LOG_FORMAT (text or json) and DBMIG_LOG_LEVEL (debug, info, warn, error).\n' +
         'It first registers missing search attributes where it may (as `dbmig setup`); else it exits, saying why.',
     )
-    .action(() => runWorker(undefined, { beforeRun: workerSearchAttributes }));
+    .action(async () => {
+      const { runWorker, configFromEnv } = lazy.worker();
+      const target = resolveTemporal(session.flags);
+      await runWorker(configFromEnv(target.env), {
+        beforeRun: workerSearchAttributes,
+        connectError: (err) => new ConnectionFailedError(target, err.message),
+      });
+    });
 
   return cli;
 }
@@ -243,9 +292,10 @@ function program(session: Session, setExit: (code: number) => void): Command {
 /** Runs one command line; resolves with the exit code (never exits the process itself). */
 export async function main(argv: string[]): Promise<number> {
   const session = new Session();
+  const json = argvWantsJson(argv);
   let code = 0;
   try {
-    const cli = program(session, (c) => (code = c));
+    const cli = program(session, (c) => (code = c), json);
     if (argv.length === 0) {
       cli.outputHelp({ error: true });
       return EXIT_USAGE;
@@ -253,12 +303,11 @@ export async function main(argv: string[]): Promise<number> {
     await cli.parseAsync(argv, { from: 'user' });
     return code;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // --help and --version end here too, successfully.
-      return err.exitCode === 0 ? 0 : EXIT_USAGE;
-    }
-    process.stderr.write(`dbmig: ${(err as Error).message}\n`);
-    return err instanceof InvalidPlanError ? EXIT_USAGE : EXIT_FAILED;
+    // --help and --version end here too, successfully; commander has printed its own errors.
+    const exit = exitCodeFor(err);
+    if (json && exit !== 0) printJson(jsonError(err, exit));
+    else if (!(err instanceof CommanderError)) process.stderr.write(`dbmig: ${(err as Error).message}\n`);
+    return exit;
   } finally {
     await session.close();
   }

@@ -2,11 +2,24 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 
+/** The plan file cannot be read or parsed: bad input, nothing was called. */
+export class PlanFileError extends Error {
+  override name = 'PlanFileError';
+}
+
 export function readPlanFile(path: string): unknown {
-  const text = readFileSync(path, 'utf8');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new PlanFileError(
+      e.code === 'ENOENT' ? `${path}: no such plan file` : `${path}: cannot read the plan file (${e.message})`,
+    );
+  }
   try {
     return parse(text);
   } catch (err) {
-    throw new Error(`${path}: not valid YAML or JSON: ${(err as Error).message}`);
+    throw new PlanFileError(`${path}: not valid YAML or JSON: ${(err as Error).message}`);
   }
 }

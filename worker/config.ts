@@ -7,10 +7,19 @@ import type { NativeConnectionOptions } from '@temporalio/worker';
 import { DEFAULT_TASK_QUEUE } from '../common/naming';
 import { secretPolicy, type SecretPolicy } from '../activities/secrets';
 
+/** The worker's configuration cannot be used as given (bad input: `dbmig` exits 2), with the fix. */
+export class WorkerConfigError extends Error {
+  override name = 'WorkerConfigError';
+}
+
+/** Where the Prometheus exporter listens unless DBMIG_METRICS_ADDRESS says otherwise (`off` or empty: none). */
+export const DEFAULT_METRICS_ADDRESS = '127.0.0.1:9464';
+
 export interface WorkerConfig {
   address: string;
   namespace: string;
   taskQueue: string;
+  /** undefined: no metrics exporter (DBMIG_METRICS_ADDRESS=off or empty). */
   metricsAddress?: string;
   stateDir?: string;
   /**
@@ -22,6 +31,16 @@ export interface WorkerConfig {
   connection: NativeConnectionOptions;
 }
 
+function metricsAddress(value: string | undefined): string | undefined {
+  if (value === undefined) return DEFAULT_METRICS_ADDRESS;
+  const v = value.trim();
+  return v === '' || v.toLowerCase() === 'off' ? undefined : v;
+}
+
+/**
+ * The CLI passes the environment with its --address/--namespace/--profile applied as the TEMPORAL_*
+ * variables (client/temporal-target.ts), so the worker and the commands connect the same way.
+ */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const { connectionOptions, namespace } = loadClientConnectConfig({
     overrideEnvVars: env as Record<string, string>,
@@ -31,7 +50,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
     address,
     namespace: namespace ?? 'default',
     taskQueue: env.TEMPORAL_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
-    metricsAddress: env.DBMIG_METRICS_ADDRESS ?? '127.0.0.1:9464',
+    metricsAddress: metricsAddress(env.DBMIG_METRICS_ADDRESS),
     stateDir: env.DBMIG_STATE_DIR,
     secrets: secretPolicy(env),
     connection: { ...connectionOptions, address },

@@ -1,7 +1,10 @@
-// `dbmig worker`: installs the metrics runtime, connects, and serves the migration task queue
-// until SIGINT/SIGTERM (the SDK drains in-flight tasks on those signals).
-import { NativeConnection, Runtime } from '@temporalio/worker';
+// `dbmig worker`: installs the runtime (logs, metrics), connects, and serves the migration task
+// queue until SIGINT/SIGTERM (the SDK drains in-flight tasks on those signals).
+import { NativeConnection, Runtime, type Logger } from '@temporalio/worker';
 import { configFromEnv, type WorkerConfig } from './config';
+import { createLogger, logSettings, type LogSettings } from './logging';
+import { checkMetricsAddress, metricsAddressInUse } from './metrics-address';
+import { dbmigVersion } from './version';
 import { createMigrationWorker, defaultPlatforms } from './worker';
 
 export interface RunWorkerOptions {
@@ -9,26 +12,59 @@ export interface RunWorkerOptions {
    * Runs on the worker's connection before anything polls; throws to refuse to start, with a
    * message that says why and what fixes it. The CLI checks the namespace's search attributes here.
    */
-  beforeRun?: (connection: NativeConnection, config: WorkerConfig) => Promise<void>;
+  beforeRun?: (connection: NativeConnection, config: WorkerConfig, logger: Logger) => Promise<void>;
+  /** Turns a failed connection into the operator's message (the CLI names what it tried and the fix). */
+  connectError?: (err: Error) => Error;
+  /** DBMIG_LOG_FORMAT and DBMIG_LOG_LEVEL by default. */
+  logs?: LogSettings;
+}
+
+/** Installs the SDK's Runtime once: our logger (SDK Core's lines forwarded to it) and the metrics exporter. */
+function installRuntime(config: WorkerConfig, logger: Logger, level: LogSettings['level']): void {
+  try {
+    Runtime.install({
+      logger,
+      telemetryOptions: {
+        logging: { filter: { core: level, other: 'ERROR' }, forward: {} },
+        ...(config.metricsAddress ? { metrics: { prometheus: { bindAddress: config.metricsAddress } } } : {}),
+      },
+    });
+  } catch (err) {
+    // Taken between the check and the bind (another worker starting at the same moment).
+    if (config.metricsAddress && /address already in use/i.test((err as Error).message))
+      throw metricsAddressInUse(config.metricsAddress);
+    throw err;
+  }
 }
 
 export async function runWorker(config: WorkerConfig = configFromEnv(), opts: RunWorkerOptions = {}): Promise<void> {
-  if (config.metricsAddress && config.metricsAddress !== 'off') {
-    Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: config.metricsAddress } } } });
-  }
-  const connection = await NativeConnection.connect(config.connection);
+  const logs = opts.logs ?? logSettings();
+  const logger = createLogger(logs);
+  if (config.metricsAddress) await checkMetricsAddress(config.metricsAddress);
+  installRuntime(config, logger, logs.level);
+  let connection: NativeConnection;
   try {
-    await opts.beforeRun?.(connection, config);
+    connection = await NativeConnection.connect(config.connection);
+  } catch (err) {
+    throw opts.connectError ? opts.connectError(err as Error) : err;
+  }
+  try {
+    await opts.beforeRun?.(connection, config, logger);
     const worker = await createMigrationWorker({
       connection,
       namespace: config.namespace,
       taskQueue: config.taskQueue,
       platforms: defaultPlatforms(config.stateDir),
     });
-    console.error(
-      `dbmig worker: ${config.address} namespace=${config.namespace} taskQueue=${config.taskQueue} ` +
-        `metrics=${config.metricsAddress ?? 'off'}`,
-    );
+    // Where it serves, and from which code: the first line to read when two workers disagree.
+    logger.info('dbmig worker started', {
+      version: dbmigVersion(),
+      node: process.version,
+      address: config.address,
+      namespace: config.namespace,
+      taskQueue: config.taskQueue,
+      metrics: config.metricsAddress ?? 'off',
+    });
     await worker.run();
   } finally {
     await connection.close();
