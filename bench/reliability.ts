@@ -128,7 +128,6 @@ class DevServer {
 
   async start(): Promise<void> {
     const cli = findTemporalCli().path;
-    if (!cli) throw new Error('no Temporal CLI found (TEMPORAL_CLI, PATH or .tools/bin)');
     const attrs = ALL_SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]);
     const argv = ['server', 'start-dev', '--db-filename', this.dbFile, '--port', String(this.port), '--headless'];
     const log = openSync(this.logFile, 'a');

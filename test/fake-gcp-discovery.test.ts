@@ -2,8 +2,11 @@
 // discovery document (test/fakes/gcp/discovery.ts). These cases are the ones issue 10 found the
 // platform sending, each refused as Google refuses it.
 import assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'node:test';
 import { loadDiscovery } from './fakes/gcp/discovery';
+import { FakeGcp } from './fakes/gcp/server';
 
 const dms = loadDiscovery();
 const PARENT = '/v1/projects/p/locations/us-central1';
@@ -72,4 +75,29 @@ test('output-only fields are ignored and wrong JSON types are refused', () => {
     violations.map((v) => v.field),
     ['labels[a]'],
   );
+});
+
+test('a DMS definition that cannot be loaded fails the fake at start, not each request at a timeout', async () => {
+  const fake = new FakeGcp();
+  fake.dmsDefinition = join(tmpdir(), 'dbmig-no-such-definition.json');
+  await assert.rejects(fake.start(), /dbmig-no-such-definition\.json is missing/);
+});
+
+test('an error inside the fake answers the request with 500 and the error, at once', async () => {
+  const fake = new FakeGcp();
+  const { port } = await fake.start();
+  try {
+    // The definition goes missing after start: the next request's look-up throws inside the
+    // fake's handler, which once left the request unanswered.
+    fake.dmsDefinition = join(tmpdir(), 'dbmig-gone-definition.json');
+    const res = await fetch(`http://127.0.0.1:${port}/v1/${PARENT.slice(4)}/migrationJobs`, {
+      signal: AbortSignal.timeout(5_000),
+    });
+    assert.equal(res.status, 500);
+    const body = (await res.json()) as { error: { message: string; status: string } };
+    assert.equal(body.error.status, 'INTERNAL');
+    assert.match(body.error.message, /dbmig-gone-definition\.json is missing/);
+  } finally {
+    await fake.stop();
+  }
 });

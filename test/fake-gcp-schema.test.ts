@@ -262,7 +262,7 @@ test('DMS (googleapis): unknown field, bad enum, missing REQUIRED field, two of 
   assert.deepEqual(violationsOf(twoOfOneof.response.data), ['connectivity']);
 });
 
-test('AlloyDB (gax 4): missing REQUIRED field is INVALID_ARGUMENT; unknown names, enums refused', async () => {
+test('AlloyDB (gax 6): missing REQUIRED field is INVALID_ARGUMENT; unknown names, enums refused', async () => {
   const alloy = new AlloyDBAdminClient(gaxOpts);
   const err = await failure(
     alloy.createCluster({ parent: LOC, clusterId: 'c-missing', cluster: { databaseVersion: 'POSTGRES_15' } }),
@@ -289,7 +289,7 @@ test('AlloyDB (gax 4): missing REQUIRED field is INVALID_ARGUMENT; unknown names
   );
 });
 
-test('Compute (gax 5): string-encoded enums checked against their nested enum; errors in the v1 shape', async () => {
+test('Compute (gax 6): string-encoded enums checked against their nested enum; errors in the v1 shape', async () => {
   const compute = new FutureReservationsClient(gaxOpts);
   const insert = (name: string, extra: Record<string, unknown>, requestId = randomUUID()) =>
     compute.insert({
@@ -299,9 +299,10 @@ test('Compute (gax 5): string-encoded enums checked against their nested enum; e
       futureReservationResource: { name, timeWindow: { startTime: '2026-12-01T00:00:00Z' }, ...extra },
     });
   const bad = await failure(insert('fr-bad', { reservationMode: 'CALENDAR_MODE' }));
-  // gax 5 (compute, sql, monitoring, secret-manager...) fetches through google-auth-library 10,
-  // whose gaxios throws on the HTTP status: the error carries status and response.status.
-  assert.equal(bad.status, 400);
+  // gax 6 (compute, sql, alloydb, monitoring, secret-manager) maps the HTTP status to a gRPC code
+  // and keeps the status it received as httpStatusCode.
+  assert.equal(bad.code, 3);
+  assert.equal(bad.httpStatusCode, 400);
   assert.equal(httpStatus(bad), 400);
   assert.match(bad.message, /futureReservationResource\.reservationMode/);
   const onWire = await raw('POST', `/compute/v1/projects/${P}/zones/z/futureReservations`, {
@@ -313,22 +314,28 @@ test('Compute (gax 5): string-encoded enums checked against their nested enum; e
   assert.equal(onWire.body.error.errors[0].reason, 'invalid');
   await insert('fr-dup', {});
   const dup = await failure(insert('fr-dup', {}));
-  assert.equal(dup.response.status, 409);
-  assert.equal(JSON.parse(dup.message).error.errors[0].reason, 'alreadyExists');
+  assert.equal(dup.httpStatusCode, 409);
   assert.equal(httpStatus(dup), 409);
+  const dupOnWire = await raw('POST', `/compute/v1/projects/${P}/zones/us-central1-a/futureReservations`, {
+    name: 'fr-dup',
+  });
+  assert.equal(dupOnWire.status, 409);
+  assert.equal(dupOnWire.body.error.errors[0].reason, 'alreadyExists');
   await compute.close();
 });
 
-test('Cloud SQL (gax 5 client): v1 error shape; 409 and 403 reach errors.ts with their HTTP status', async () => {
+test('Cloud SQL (gax 6 client): v1 error shape; 409 and 403 reach errors.ts with their HTTP status', async () => {
   const sql = new SqlInstancesServiceClient(gaxOpts);
   const insert = () => sql.insert({ project: P, body: { name: 'inst-dup', settings: { tier: 'db-f1-micro' } } });
   await insert();
   const dup = await failure(insert());
-  assert.equal(dup.status, 409);
+  // The v1 error shape has no canonical status: gax 6 maps the HTTP 409 alone, to ABORTED (10).
+  assert.equal(dup.code, 10);
+  assert.equal(dup.httpStatusCode, 409);
   assert.equal(httpStatus(dup), 409);
   assert.match(dup.message, /already exists/);
   const missing = await failure(sql.get({ project: P, instance: 'nope' }));
-  assert.equal(missing.status, 403);
+  assert.equal(missing.httpStatusCode, 403);
   assert.equal(httpStatus(missing), 403);
   const onWire = await raw('GET', `/v1/projects/${P}/instances/nope`);
   assert.deepEqual(onWire.body.error.errors, [
@@ -340,17 +347,17 @@ test('Cloud SQL (gax 5 client): v1 error shape; 409 and 403 reach errors.ts with
   await sql.close();
 });
 
-test('409 ALREADY_EXISTS: gax 4 (AlloyDB) surfaces ABORTED (10) from the HTTP status, gaxios HTTP 409', async () => {
+test('409 ALREADY_EXISTS: gax 6 (AlloyDB) reads ALREADY_EXISTS (6) from the body, gaxios HTTP 409', async () => {
   const alloy = new AlloyDBAdminClient(gaxOpts);
   const create = () =>
     alloy.createCluster({ parent: LOC, clusterId: 'c-dup', cluster: { network: 'n' }, requestId: randomUUID() });
   await create();
   const dup = await failure(create());
-  // google-gax 4.6.1's parseHttpError maps the HTTP code (rpcCodeFromHttpStatusCode), ignoring
-  // the body's status: 409 is ABORTED whatever Google meant. errors.ts maps 10 back to 409.
-  assert.equal(dup.code, 10);
+  // google-gax 6 reads the canonical status of the body (google.rpc.Status) and keeps the HTTP
+  // status beside it; errors.ts reads that status (gax 4 had turned any 409 into ABORTED).
+  assert.equal(dup.code, 6);
+  assert.equal(dup.httpStatusCode, 409);
   assert.equal(httpStatus(dup), 409);
-  assert.equal(dup.statusDetails, undefined);
   await alloy.close();
   const job = (requestId: string) =>
     dms.projects.locations.migrationJobs.create({

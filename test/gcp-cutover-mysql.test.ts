@@ -11,7 +11,7 @@ import { fenceJob, mysqlFenceLockName, prepareSourceFence } from '../activities/
 import type { ConnectionParams } from '../activities/platforms/local/clusters';
 import { MigrationError, type DatabaseTask } from '../activities/platforms/platform';
 import { effectiveSettings, validatePlan } from '../common/plan';
-import { HAVE_MARIADB, startMariadb, type MariadbServer } from './helpers/mariadb';
+import { startMariadb, type MariadbServer } from './helpers/mariadb';
 
 const PASSWORD_ENV = 'DBMIG_GCPCUT_MYSQL_PASSWORD';
 const MIGRATOR = { user: 'migrator', password: 'migrator-Secret-4711' };
@@ -37,7 +37,7 @@ async function asRoot<T = unknown>(s: Server, sql: string, values: unknown[] = [
   }
 }
 
-describe('gcp cutover, MySQL fence (MariaDB)', { skip: !HAVE_MARIADB && 'mariadbd is not installed' }, () => {
+describe('gcp cutover, MySQL fence (MariaDB)', () => {
   let source: Server;
   let target: Server;
   const onTarget = (db: string): ConnectionParams => ({

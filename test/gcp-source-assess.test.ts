@@ -18,7 +18,7 @@ import { LocalClusters, withClient, type ClusterInfo } from '../activities/platf
 import type { AssessmentResult, DatabaseTask } from '../activities/platforms/platform';
 import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
 import { gcpPlan } from './helpers/gcp-plan';
-import { HAVE_MARIADB, startMariadb } from './helpers/mariadb';
+import { startMariadb } from './helpers/mariadb';
 
 const run = promisify(execFile);
 const PASSWORD_ENV = 'GCP_SOURCE_ASSESS_TEST_PASSWORD';
@@ -481,7 +481,7 @@ async function asRoot(socket: string, ...statements: string[]): Promise<void> {
   }
 }
 
-describe('MariaDB sources (Debian mariadb-server)', { skip: !HAVE_MARIADB && 'mariadbd is not installed' }, () => {
+describe('MariaDB sources (Debian mariadb-server)', () => {
   let vanilla: Awaited<ReturnType<typeof mariadb>>;
   let configured: Awaited<ReturnType<typeof mariadb>>;
   const setup = [

@@ -86,11 +86,14 @@ test('versions: the plan, then the source, then the server; refused naming the f
     () => resolveVersion(noVersion),
     (e: MigrationError) => e.type === 'InvalidPlan' && /databases\[billing\]\.target\.version/.test(e.message),
   );
+  assert.equal(resolveVersion(task(1, { target: { version: '18' } })).enumName, 'POSTGRES_18');
   assert.throws(
-    () => resolveVersion(task(1, { target: { version: '17' } })),
+    () => resolveVersion(task(1, { target: { version: '13' } })),
     (e: MigrationError) =>
       e.type === 'InvalidPlan' &&
-      /databases\[ledger\]\.target\.version: AlloyDB does not offer version 17; it offers 14, 15, 16/.test(e.message),
+      /databases\[ledger\]\.target\.version: AlloyDB does not offer version 13; it offers 14, 15, 16, 17, 18/.test(
+        e.message,
+      ),
   );
   assert.throws(
     () => resolveVersion(task(0, { source: { version: '9.7' } })),

@@ -127,7 +127,7 @@ test('pg_dump is chosen per source: the oldest at least as new as the server', a
     const found = await clientTools('pg_dump');
     assert.ok(
       found.some((t) => t.major >= 18),
-      `a pg_dump 18 (.ci/install-pg-tools) is among ${found.map((t) => t.path)}`,
+      `a pg_dump 18 (scripts/install-pg-tools) is among ${found.map((t) => t.path)}`,
     );
     for (const source of [12, 15, 16, 17, 18]) {
       const chosen = await pgDumpFor(source);

@@ -40,7 +40,7 @@ test('exported and Temporal-CLI histories replay from files; exit 0', () => {
   assert.equal(exported.status, 0, exported.stderr);
   const theirs = join(work, 'temporal-cli.json');
   const cli = spawnSync(
-    findTemporalCli().path!,
+    findTemporalCli().path,
     ['workflow', 'show', '--workflow-id', 'replayed/wiki', '--output', 'json', '--address', h.env.address],
     { encoding: 'utf8' },
   );

@@ -41,7 +41,7 @@ before(async () => {
   const cli = findTemporalCli();
   // No `searchAttributes`: the server knows none of dbmig's, like a plain `temporal server start-dev`.
   env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: cli.path ? { type: 'existing-path', path: cli.path } : { type: 'cached-download' } },
+    server: { executable: { type: 'existing-path', path: cli.path } },
   });
   stateDir = await mkdtemp(join(tmpdir(), 'dbmig-setup-test-'));
 });

@@ -25,7 +25,7 @@ after(async () => h?.close());
 const temporal = (line: string, ...rest: string[]) => run([...line.split(' '), ...rest]);
 const run = (args: string[]) =>
   new Promise<{ status: number; stdout: string; stderr: string }>((ok) =>
-    execFile(findTemporalCli().path!, [...args, '--address', h.env.address], (err, stdout, stderr) =>
+    execFile(findTemporalCli().path, [...args, '--address', h.env.address], (err, stdout, stderr) =>
       ok({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     ),
   );

@@ -12,10 +12,11 @@ export interface DevServerOptions {
 }
 
 export async function startDevServer(opts: DevServerOptions = {}): Promise<TestWorkflowEnvironment> {
-  const cli = findTemporalCli({ log: opts.log });
+  const cli = findTemporalCli();
+  opts.log?.(`Temporal CLI: ${cli.path} (${cli.how})`);
   return TestWorkflowEnvironment.createLocal({
     server: {
-      executable: cli.path ? { type: 'existing-path', path: cli.path } : { type: 'cached-download' },
+      executable: { type: 'existing-path', path: cli.path },
       searchAttributes: ALL_SEARCH_ATTRIBUTES,
       ui: opts.uiPort !== undefined,
       uiPort: opts.uiPort,

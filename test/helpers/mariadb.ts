@@ -1,6 +1,7 @@
 // A throwaway MariaDB server (Debian's mariadb-server) for tests that need a MySQL-compatible
 // source or target: a temporary data directory and port, run as the `mysql` user when the tests
-// run as root (mariadbd refuses root), removed by stop().
+// run as root (mariadbd refuses root), removed by stop(). MariaDB is a prerequisite of `npm test`
+// (scripts/prepare checks it): without it these tests fail naming the fix, they do not skip.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 
-export const HAVE_MARIADB = existsSync('/usr/sbin/mariadbd') || existsSync('/usr/bin/mariadbd');
+const HAVE_MARIADB = existsSync('/usr/sbin/mariadbd') || existsSync('/usr/bin/mariadbd');
 
 export interface MariadbServer {
   port: number;
@@ -30,6 +31,10 @@ async function freePort(): Promise<number> {
 
 /** Starts mariadbd with `args` (e.g. --log-bin) and waits until root can connect over its socket. */
 export async function startMariadb(args: string[] = [], prefix = 'dbmig-mariadb-'): Promise<MariadbServer> {
+  if (!HAVE_MARIADB)
+    throw new Error(
+      'no MariaDB server (mariadbd), which stands in for MySQL in the tests: apt-get install mariadb-server',
+    );
   const dir = await mkdtemp(join(tmpdir(), prefix));
   const root = userInfo().uid === 0;
   if (root) await run('chown', ['mysql:mysql', dir]);

@@ -2,8 +2,10 @@
 // timeouts, cutover windows) pass in milliseconds while a test awaits a workflow result; an
 // activity's retry backoff does not (the server holds its clock while an activity is pending).
 // The server is the Java SDK's test server, installed from Maven Central by
-// .ci/install-test-server, because the SDK's own download of it needs a host unreachable here.
-import { execFileSync } from 'node:child_process';
+// scripts/install-test-server (npm test runs it first, through scripts/prepare), because the SDK's
+// own download of it needs a host unreachable here. Tests install nothing: without the server
+// they fail at once, naming the fix.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -17,13 +19,13 @@ export function findTestServer(): string {
     if (!existsSync(env)) throw new Error(`TEMPORAL_TEST_SERVER=${env} does not exist`);
     return env;
   }
-  // The script owns the version: milliseconds when it is installed, seconds (Maven) once when
-  // not. It prints the wrapper's path last.
-  const out = execFileSync(join(projectRoot(), '.ci', 'install-test-server'), {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return out.trim().split('\n').pop()!;
+  const fix = 'run bash scripts/prepare test (npm test runs it first; it needs Java 17+ and Maven)';
+  const wrapper = join(projectRoot(), '.tools', 'temporal-test-server', 'temporal-test-server');
+  if (!existsSync(wrapper)) throw new Error(`no time-skipping test server at ${wrapper}: ${fix}`);
+  // The wrapper execs java: without it the SDK only says the server did not start within 5 s.
+  if (spawnSync('java', ['-version'], { stdio: 'ignore' }).error)
+    throw new Error(`no java on PATH for the time-skipping test server: apt-get install default-jre-headless`);
+  return wrapper;
 }
 
 export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment> {

@@ -6,13 +6,16 @@ import { MigrationError } from '../platform';
 
 interface ApiError {
   code?: number | string;
+  /** google-gax 6 keeps the HTTP status it received beside the gRPC code it maps it to. */
+  httpStatusCode?: number;
   status?: number;
   response?: { status?: number };
   message?: string;
 }
 
-// gRPC codes (which gax also uses for REST answers) to the HTTP status they stand for. gax turns
-// an HTTP 409 into ABORTED (10) whatever the body's status says (google-gax's
+// gRPC codes (which gax also uses for REST answers) to the HTTP status they stand for, for an error
+// that carries no HTTP status. gax turns an HTTP 409 without a canonical status in its body (the
+// v1 error shape of Cloud SQL and Compute) into ABORTED (10) (google-gax's
 // rpcCodeFromHttpStatusCode), so ABORTED here is a 409: a conflict, never worth retrying blindly.
 const HTTP_FOR_GRPC: Record<number, number> = {
   3: 400,
@@ -33,7 +36,7 @@ const HTTP_FOR_GRPC: Record<number, number> = {
 /** The HTTP status an error stands for, from either a gax (gRPC code) or a gaxios (HTTP) error. */
 export function httpStatus(err: unknown): number | undefined {
   const e = err as ApiError;
-  const status = e?.response?.status ?? e?.status;
+  const status = e?.httpStatusCode ?? e?.response?.status ?? e?.status;
   if (typeof status === 'number') return status;
   if (typeof e?.code === 'number') return e.code >= 100 ? e.code : HTTP_FOR_GRPC[e.code];
   if (typeof e?.code === 'string' && /^\d{3}$/.test(e.code)) return Number(e.code);

@@ -35,13 +35,14 @@ export const CLOUD_SQL_VERSIONS: Record<Engine, Record<string, string>> = {
 
 /**
  * AlloyDB's google.cloud.alloydb.v1.DatabaseVersion (google/cloud/alloydb/v1/resources.proto, as
- * shipped in @google-cloud/alloydb): POSTGRES_13 is deprecated there, and versions newer than 16 are
- * not in the installed definitions, so a request naming them could not be encoded by the client.
+ * shipped in @google-cloud/alloydb 3): POSTGRES_13 is deprecated there, so it is not offered.
  */
 export const ALLOYDB_VERSIONS: Record<string, string> = {
   '14': 'POSTGRES_14',
   '15': 'POSTGRES_15',
   '16': 'POSTGRES_16',
+  '17': 'POSTGRES_17',
+  '18': 'POSTGRES_18',
 };
 
 export interface ResolvedVersion {

@@ -1,8 +1,9 @@
 // Checks requests against a Google API discovery document (https://developers.google.com/discovery/v1/reference),
 // the published definition of a REST API. The fake uses it for Database Migration Service: the
 // clouddms v1 protos available as packages lag behind the REST API (no demoteDestination, no
-// alloydbClusterId), while datamigration v1's discovery document, revision 20261015 from
-// google.golang.org/api (.ci/install-discovery), is what Google serves. Rules:
+// alloydbClusterId), while datamigration v1's discovery document, committed in definitions/ (its
+// README and VERSION say where from; scripts/refresh-google-definitions refreshes it), is what
+// Google serves. Rules:
 // - a request matches a method by HTTP verb and `flatPath`; query parameters must be the method's
 //   or the discovery document's global ones (alt, fields, key, prettyPrint, $.xgafv, ...);
 // - bodies follow the method's `request` schema: unknown properties, wrong JSON types and values
@@ -64,8 +65,8 @@ export interface Discovery {
   validate(method: DiscoveryMethod, query: URLSearchParams, body: unknown): Violation[];
 }
 
-/** Where .ci/install-discovery puts Google's DMS discovery document. */
-export const DMS_DISCOVERY = path.join(__dirname, '../../../.tools/discovery/datamigration-v1.json');
+/** Google's DMS discovery document, committed (definitions/README.md). */
+export const DMS_DISCOVERY = path.join(__dirname, 'definitions', 'datamigration-v1.json');
 
 /**
  * Discovery documents do not say which properties are a oneof; these are the clouddms v1 oneofs
@@ -99,8 +100,7 @@ const cache = new Map<string, Discovery>();
 export function loadDiscovery(file = DMS_DISCOVERY): Discovery {
   const hit = cache.get(file);
   if (hit) return hit;
-  if (!fs.existsSync(file))
-    throw new Error(`fake: ${file} is missing; run .ci/install-discovery (it fetches Google's discovery document)`);
+  if (!fs.existsSync(file)) throw new Error(`fake: ${file} is missing; it is committed: git checkout -- ${file}`);
   const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as Document;
   const index = methodsOf(doc).map((m) => ({ m, re: pathPattern(m.flatPath) }));
 

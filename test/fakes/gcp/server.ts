@@ -13,9 +13,7 @@ import { bindings } from './schema/http-rules';
 import { DEDUPE_WINDOW_MS, FakeClock, requestIdRule } from './schema/request-ids';
 import { CODE_HTTP, DEFAULT_STATUS, errorBody, type FieldViolation } from './schema/status';
 import { checkRequest } from './schema/validate';
-import { loadDiscovery } from './discovery';
-
-const dmsDiscovery = () => loadDiscovery();
+import { DMS_DISCOVERY, loadDiscovery } from './discovery';
 import type { ErrorStyle } from './schema/protos';
 
 export type { FieldViolation };
@@ -162,6 +160,8 @@ export class FakeGcp {
   opPolls = 2;
   /** Check every request against Google's protos. Off only to debug a test, never in a committed one. */
   strict = true;
+  /** Google's DMS discovery document that DMS requests are checked against (discovery.ts). */
+  dmsDefinition = DMS_DISCOVERY;
   /** The time request ids are remembered; the request_id comments promise "at least 60 minutes". */
   dedupeWindowMs = DEDUPE_WINDOW_MS;
   /** The fake's clock (request-id windows); tests move it with `clock.advance(ms)`. */
@@ -171,6 +171,10 @@ export class FakeGcp {
   private server?: http.Server;
   private seed = 42;
   private opCounter = 0;
+
+  private dmsDiscovery() {
+    return loadDiscovery(this.dmsDefinition);
+  }
 
   /** Serves `rpc` (the API method's discovery id) at `method` and `pattern`. */
   route(method: string, pattern: RegExp, rpc: string, handler: Handler): void {
@@ -290,9 +294,14 @@ export class FakeGcp {
   }
 
   async start(): Promise<{ host: string; port: number; protocol: 'http' }> {
-    // Parse the protos now (about 3 s, once per process) rather than inside a client's first call.
+    // Parse the protos now (about 3 s, once per process) rather than inside a client's first call,
+    // and load the DMS definition every request is matched against: a definition that cannot be
+    // loaded fails start() at once, not each request after a client's retries.
     if (this.strict) bindings();
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.dmsDiscovery();
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => this.crashed(res, err));
+    });
     await new Promise<void>((ok) => this.server!.listen(0, '127.0.0.1', ok));
     return { host: '127.0.0.1', port: (this.server.address() as AddressInfo).port, protocol: 'http' };
   }
@@ -347,7 +356,9 @@ export class FakeGcp {
     const ctx: Ctx = { method: entry.method, path: entry.path, params: [], query: url.searchParams, body };
     // DMS is checked against its discovery document (discovery.ts): its packaged protos are older
     // than its REST API. Its operations share AlloyDB's path and proto (google.longrunning).
-    const dmsMethod = entry.path.includes('/operations/') ? undefined : dmsDiscovery().match(entry.method, entry.path);
+    const dmsMethod = entry.path.includes('/operations/')
+      ? undefined
+      : this.dmsDiscovery().match(entry.method, entry.path);
     const verdict = dmsMethod
       ? ({ kind: 'unknown-method' } as const)
       : checkRequest(entry.method, entry.path, url.searchParams, body);
@@ -355,7 +366,7 @@ export class FakeGcp {
       ctx.api = 'clouddms';
       ctx.protoRpc = entry.protoRpc = dmsMethod.id;
       ctx.requestId = url.searchParams.get('requestId') ?? undefined;
-      const violations = this.strict ? dmsDiscovery().validate(dmsMethod, url.searchParams, body) : [];
+      const violations = this.strict ? this.dmsDiscovery().validate(dmsMethod, url.searchParams, body) : [];
       if (violations.length) {
         entry.violations = violations;
         return fail(
@@ -420,6 +431,22 @@ export class FakeGcp {
     }
     if (this.shouldLose(entry)) return this.drop(entry, res);
     send(reply);
+  }
+
+  /**
+   * Any error the fake itself throws answers the request: 500 with the error, so the client and
+   * the test see it, instead of a request that is never answered and a test that waits for its
+   * timeout.
+   */
+  private crashed(res: http.ServerResponse, err: unknown): void {
+    const message = `fake: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+    process.stderr.write(`${message}\n`);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(500, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(errorBody('rpc', { httpStatus: 500, message, status: 'INTERNAL' })));
   }
 
   /** Closes the connection without an answer (the request's effect, if any, stays applied). */
