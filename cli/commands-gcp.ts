@@ -2,8 +2,7 @@
 // exit 0 when nothing needs fixing (warnings allowed), 1 otherwise.
 import { endpointFromEnv } from '../activities/platforms/gcp/clients';
 import { runPreflight, type CheckResult, type PreflightOptions } from '../activities/platforms/gcp/preflight';
-import { readPlanFile } from '../client/plan-file';
-import { validatePlan } from '../common/plan';
+import { loadPlan } from '../client/plan-file';
 import { table } from './format';
 
 /** One table per check, in the order they ran, and a last line that says whether the plan may run. */
@@ -24,7 +23,7 @@ export function checkReport(results: CheckResult[], project: string): string {
 }
 
 export async function gcpCheckCommand(file: string, opts: PreflightOptions = {}): Promise<number> {
-  const plan = validatePlan(readPlanFile(file));
+  const { plan } = loadPlan(file);
   if (plan.platform !== 'gcp' || !plan.gcp)
     throw new Error(`${file}: dbmig gcp check needs a gcp plan (platform: gcp with a gcp section)`);
   const endpoint = opts.endpoint ?? endpointFromEnv();

@@ -5,9 +5,19 @@ import { parseDuration } from './durations';
 import { DAYS, validTimeZone } from './cutover-window';
 import { notificationsSchema } from './notify-plan';
 import { simSchema } from './sim-plan';
+import { planIssues, type PlanIssue } from './plan-issues';
 
 export const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|gcpsm:[A-Za-z0-9_\-/.]+)$/;
 const NAME = /^[a-z][a-z0-9_-]{0,47}$/;
+const NAME_RULE = 'must be lower-case letters, digits, _ or -, starting with a letter (at most 48)';
+
+/**
+ * Why `id` cannot be a migration id, or undefined when it can. The id names the workflow and every
+ * resource derived from it, so --id follows the plan's migrationId rule and is checked offline.
+ */
+export function migrationIdProblem(id: string): string | undefined {
+  return NAME.test(id) ? undefined : `migration id "${id}" ${NAME_RULE}`;
+}
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
 const PG_IDENT = /^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/;
 
@@ -142,7 +152,7 @@ const tuning = {
 };
 
 const databaseSchema = z.strictObject({
-  name: z.string().regex(NAME, 'must be lower-case letters, digits, _ or -, starting with a letter'),
+  name: z.string().regex(NAME, NAME_RULE),
   engine: z.enum(['postgresql', 'mysql']),
   priority: z.enum(['high', 'medium', 'low']).default('medium'),
   sizeGb: z.number().positive(),
@@ -162,10 +172,7 @@ export const MAX_PLAN_BYTES = 1_000_000;
 
 export const planSchema = z
   .strictObject({
-    migrationId: z
-      .string()
-      .regex(NAME, 'must be lower-case letters, digits, _ or -, starting with a letter')
-      .optional(),
+    migrationId: z.string().regex(NAME, NAME_RULE).optional(),
     /** sim: the simulated platform (common/sim-plan.ts), for benchmarks, scale tests and rehearsing a fleet. */
     platform: z.enum(['local', 'gcp', 'sim']).default('local'),
     concurrency: z.number().int().min(1).max(100).default(2),
@@ -355,24 +362,16 @@ export type PlatformName = Plan['platform'];
 
 export class InvalidPlanError extends Error {
   readonly type = 'InvalidPlan';
-  constructor(readonly issues: { field: string; message: string }[]) {
-    super(`Invalid plan: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`);
+  constructor(readonly issues: PlanIssue[]) {
+    super(`Invalid plan:\n${issues.map((i) => `  ${i.field}: ${i.message}`).join('\n')}`);
     this.name = 'InvalidPlan';
   }
-}
-
-function fieldPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out ? `.${String(part)}` : String(part);
-  return out || '(plan)';
 }
 
 /** Parses and normalises a plan; throws InvalidPlanError naming every bad field. */
 export function validatePlan(input: unknown): Plan {
   const result = planSchema.safeParse(input);
-  if (!result.success) {
-    throw new InvalidPlanError(result.error.issues.map((i) => ({ field: fieldPath(i.path), message: i.message })));
-  }
+  if (!result.success) throw new InvalidPlanError(planIssues(planSchema, result.error.issues));
   return withInstanceVersions(result.data);
 }
 
