@@ -15,7 +15,7 @@ import {
   startMigration,
 } from '../client/client';
 import { formatDuration } from '../common/durations';
-import { readPlanFile } from '../client/plan-file';
+import { loadPlan } from '../client/plan-file';
 import {
   noWorkerMessage,
   NotReadyError,
@@ -23,26 +23,33 @@ import {
   statusPreflight,
   workflowPollers,
 } from '../client/readiness';
-import { validatePlan } from '../common/plan';
 import { isTerminal } from '../common/states';
 import { statusTable } from './format';
-import { costReport } from './plan-cost';
-import { planReport } from './plan-report';
+import { costText, pricePlan } from './plan-cost';
+import { planData, planReport } from './plan-report';
 import type { Session } from './session';
 
-export async function planCommand(
-  file: string,
-  id: string | undefined,
-  opts: { pricesOnline?: boolean } = {},
-): Promise<void> {
-  const plan = validatePlan(readPlanFile(file));
-  console.log(planReport(plan, id ?? plan.migrationId ?? 'MIGRATION-ID'));
-  if (plan.platform === 'gcp') console.log(`\n${await costReport(plan, { online: opts.pricesOnline })}`);
+export interface PlanCommandOptions {
+  pricesOnline?: boolean;
+  /** Every column at full width instead of 120 columns. */
+  wide?: boolean;
+  output?: 'text' | 'json';
+}
+
+export async function planCommand(file: string, id: string | undefined, opts: PlanCommandOptions = {}): Promise<void> {
+  const { plan } = loadPlan(file);
+  const migrationId = id ?? plan.migrationId ?? 'MIGRATION-ID';
+  const cost = plan.platform === 'gcp' ? await pricePlan(plan, { online: opts.pricesOnline }) : undefined;
+  if (opts.output === 'json') {
+    console.log(JSON.stringify({ ...planData(plan, migrationId), ...(cost ? { cost } : {}) }, null, 2));
+    return;
+  }
+  console.log(planReport(plan, migrationId, { wide: opts.wide }));
+  if (cost) console.log(`\n${costText(cost, !!opts.wide)}`);
 }
 
 export async function startCommand(s: Session, file: string, id: string | undefined): Promise<void> {
-  const plan = readPlanFile(file);
-  validatePlan(plan); // before connecting: a bad plan fails offline, naming the field
+  const { raw: plan } = loadPlan(file); // before connecting: a bad plan fails offline, naming the field
   const client = await s.client();
   const taskQueue = await s.taskQueue();
   // A run started without them could not complete a single workflow task: start nothing.

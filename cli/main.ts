@@ -2,7 +2,8 @@
 // Arguments are checked before anything connects, so a typo fails fast and offline. Exit codes:
 // 0 done, 1 the operation failed or was refused, 2 bad usage or an invalid plan.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { InvalidPlanError } from '../common/plan';
+import { PlanError } from '../client/plan-file';
+import { InvalidPlanError, migrationIdProblem } from '../common/plan';
 import { runWorker } from '../worker/main';
 import {
   approveCommand,
@@ -32,6 +33,13 @@ function seconds(value: string): number {
   return n;
 }
 
+/** --id is checked here, offline, before any command connects: it names the workflow and every resource. */
+function migrationId(value: string): string {
+  const problem = migrationIdProblem(value);
+  if (problem) throw new InvalidArgumentError(problem);
+  return value;
+}
+
 function percent(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0 || n > 100) throw new InvalidArgumentError('must be a percentage in (0, 100]');
@@ -58,13 +66,19 @@ function program(session: Session, setExit: (code: number) => void): Command {
     .command('plan')
     .description('dry run: the operations per database, in start order, calling nothing')
     .requiredOption('--plan <file>', 'the plan (YAML or JSON)')
-    .option('--id <id>', 'the migration id the resource names derive from')
+    .addOption(new Option('--id <id>', 'the migration id the resource names derive from').argParser(migrationId))
     .option(
       '--prices-online',
       'gcp: price the estimate from the Cloud Billing Catalog API (5 s at most), not the dated table',
     )
-    .action((o: { plan: string; id?: string; pricesOnline?: boolean }) =>
-      planCommand(o.plan, o.id, { pricesOnline: o.pricesOnline }),
+    .option('--wide', 'print every column in full (default: fit 120 columns, wrapping long cells)')
+    .addOption(
+      new Option('-o, --output <format>', 'text, or json: the report as one JSON object')
+        .choices(['text', 'json'])
+        .default('text'),
+    )
+    .action((o: { plan: string; id?: string; pricesOnline?: boolean; wide?: boolean; output: 'text' | 'json' }) =>
+      planCommand(o.plan, o.id, { pricesOnline: o.pricesOnline, wide: o.wide, output: o.output }),
     );
 
   cli
@@ -87,7 +101,11 @@ function program(session: Session, setExit: (code: number) => void): Command {
     .command('start')
     .description('start a migration from a YAML or JSON plan')
     .requiredOption('--plan <file>', 'the plan (YAML or JSON)')
-    .option('--id <id>', 'the migration id (default: the plan’s migrationId, else a timestamp)')
+    .addOption(
+      new Option('--id <id>', 'the migration id (default: the plan’s migrationId, else a timestamp)').argParser(
+        migrationId,
+      ),
+    )
     .action((o: { plan: string; id?: string }) => startCommand(session, o.plan, o.id));
 
   cli
@@ -182,9 +200,11 @@ function program(session: Session, setExit: (code: number) => void): Command {
     .command('check')
     .description('read-only pre-flight of a gcp plan: APIs, IAM, private services access, workers, quota, sources')
     .requiredOption('--plan <file>', 'the plan (YAML or JSON)')
-    .option(
-      '--id <id>',
-      "the migration id it will start with (default the plan's migrationId): worker names derive from it",
+    .addOption(
+      new Option(
+        '--id <id>',
+        "the migration id it will start with (default the plan's migrationId): worker names derive from it",
+      ).argParser(migrationId),
     )
     .addOption(
       new Option('--connect-timeout <seconds>', 'TCP connect timeout per direct source').argParser(seconds).default(3),
@@ -257,8 +277,10 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version end here too, successfully.
       return err.exitCode === 0 ? 0 : EXIT_USAGE;
     }
-    process.stderr.write(`dbmig: ${(err as Error).message}\n`);
-    return err instanceof InvalidPlanError ? EXIT_USAGE : EXIT_FAILED;
+    // A plan's problems are file:line:column lines, as a compiler prints them: no prefix.
+    if (err instanceof PlanError) process.stderr.write(`${err.message}\n`);
+    else process.stderr.write(`dbmig: ${(err as Error).message}\n`);
+    return err instanceof InvalidPlanError || err instanceof PlanError ? EXIT_USAGE : EXIT_FAILED;
   } finally {
     await session.close();
   }
