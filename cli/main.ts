@@ -4,6 +4,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PlanError } from '../client/plan-file';
 import { InvalidPlanError, migrationIdProblem } from '../common/plan';
+import { planJsonSchemaText } from '../common/plan-json-schema';
 import { runWorker } from '../worker/main';
 import {
   approveCommand,
@@ -80,6 +81,13 @@ function program(session: Session, setExit: (code: number) => void): Command {
     .action((o: { plan: string; id?: string; pricesOnline?: boolean; wide?: boolean; output: 'text' | 'json' }) =>
       planCommand(o.plan, o.id, { pricesOnline: o.pricesOnline, wide: o.wide, output: o.output }),
     );
+
+  cli
+    .command('schema')
+    .description("print the plan's JSON Schema (the same as plan.schema.json), for editors and validators")
+    .action(() => {
+      process.stdout.write(planJsonSchemaText());
+    });
 
   cli
     .command('rehearse')
