@@ -15,7 +15,7 @@ import {
   startMigration,
 } from '../client/client';
 import { formatDuration } from '../common/durations';
-import { readPlanFile } from '../client/plan-file';
+import { loadPlan } from '../client/plan-file';
 import {
   noWorkerMessage,
   NotReadyError,
@@ -23,30 +23,36 @@ import {
   statusPreflight,
   workflowPollers,
 } from '../client/readiness';
-import { validatePlan } from '../common/plan';
 import type { MigrationState } from '../common/states';
 import { isTerminal } from '../common/states';
 import type { FleetStatus } from '../common/status';
 import { EXIT_FAILED, EXIT_OK } from './exit-codes';
 import { statusTable } from './format';
-import { printResult, type OutputFormat } from './output';
 import { lazy } from './lazy';
+import { printResult, type OutputFormat } from './output';
 import type { Session } from './session';
 
-export async function planCommand(
-  file: string,
-  id: string | undefined,
-  opts: { pricesOnline?: boolean } = {},
-): Promise<void> {
-  const { planReport, costReport } = lazy.plan();
-  const plan = validatePlan(readPlanFile(file));
-  console.log(planReport(plan, id ?? plan.migrationId ?? 'MIGRATION-ID'));
-  if (plan.platform === 'gcp') console.log(`\n${await costReport(plan, { online: opts.pricesOnline })}`);
+export interface PlanCommandOptions {
+  pricesOnline?: boolean;
+  /** Every column at full width instead of 120 columns. */
+  wide?: boolean;
+  output?: OutputFormat;
+}
+
+export async function planCommand(file: string, id: string | undefined, opts: PlanCommandOptions = {}): Promise<void> {
+  const { planData, planReport, pricePlan, costText } = lazy.plan();
+  const { plan } = loadPlan(file);
+  const migrationId = id ?? plan.migrationId ?? 'MIGRATION-ID';
+  const cost = plan.platform === 'gcp' ? await pricePlan(plan, { online: opts.pricesOnline }) : undefined;
+  printResult(opts.output ?? 'text', { ...planData(plan, migrationId), ...(cost ? { cost } : {}) }, () =>
+    [planReport(plan, migrationId, { wide: opts.wide }), ...(cost ? [`\n${costText(cost, !!opts.wide)}`] : [])].join(
+      '\n',
+    ),
+  );
 }
 
 export async function startCommand(s: Session, file: string, id: string | undefined): Promise<void> {
-  const plan = readPlanFile(file);
-  validatePlan(plan); // before connecting: a bad plan fails offline, naming the field
+  const { raw: plan } = loadPlan(file); // before connecting: a bad plan fails offline, naming the field
   const client = await s.client();
   const taskQueue = await s.taskQueue();
   // A run started without them could not complete a single workflow task: start nothing.

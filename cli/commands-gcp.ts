@@ -2,8 +2,7 @@
 // exit 0 when nothing needs fixing (warnings allowed), 1 otherwise.
 import { endpointFromEnv } from '../activities/platforms/gcp/clients';
 import { runPreflight, type CheckResult, type PreflightOptions } from '../activities/platforms/gcp/preflight';
-import { readPlanFile } from '../client/plan-file';
-import { validatePlan } from '../common/plan';
+import { loadPlan } from '../client/plan-file';
 import { UsageError } from './exit-codes';
 import { table } from './format';
 import { printResult, type OutputFormat } from './output';
@@ -30,7 +29,7 @@ export async function gcpCheckCommand(
   opts: PreflightOptions = {},
   format: OutputFormat = 'text',
 ): Promise<number> {
-  const plan = validatePlan(readPlanFile(file));
+  const { plan } = loadPlan(file);
   if (plan.platform !== 'gcp' || !plan.gcp)
     throw new UsageError(`${file}: dbmig gcp check needs a gcp plan (platform: gcp with a gcp section)`);
   const endpoint = opts.endpoint ?? endpointFromEnv();

@@ -1,7 +1,7 @@
 // dbmig's exit codes, the same for every command: 0 done; 1 the operation failed, was refused, or
 // the fleet is not healthy; 2 bad usage or bad input, found before anything is called.
 import { CommanderError } from 'commander';
-import { PlanFileError } from '../client/plan-file';
+import { PlanError } from '../client/plan-file';
 import { TemporalConfigError } from '../client/temporal-target';
 import { InvalidPlanError } from '../common/plan';
 import { WorkerConfigError } from '../worker/config';
@@ -21,7 +21,7 @@ export function exitCodeFor(err: unknown): number {
   const badInput =
     err instanceof UsageError ||
     err instanceof InvalidPlanError ||
-    err instanceof PlanFileError ||
+    err instanceof PlanError ||
     err instanceof TemporalConfigError ||
     err instanceof WorkerConfigError;
   return badInput ? EXIT_USAGE : EXIT_FAILED;

@@ -4,7 +4,10 @@
 // The worker, the Google Cloud checks and the rehearsal load what they need when they run: the
 // platforms pull in the Google Cloud libraries, seconds a `dbmig status` should not wait for.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { PlanError } from '../client/plan-file';
 import { ConnectionFailedError, resolveTemporal, type TemporalFlags } from '../client/temporal-target';
+import { migrationIdProblem } from '../common/plan';
+import { planJsonSchemaText } from '../common/plan-json-schema';
 import { dbmigVersion } from '../worker/version';
 import {
   approveCommand,
@@ -31,6 +34,13 @@ function seconds(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
   return n;
+}
+
+/** --id is checked here, offline, before any command connects: it names the workflow and every resource. */
+function migrationId(value: string): string {
+  const problem = migrationIdProblem(value);
+  if (problem) throw new InvalidArgumentError(problem);
+  return value;
 }
 
 function percent(value: string): number {
@@ -96,18 +106,25 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
     )
     .action(async () => setExit(await setupCommand(session)));
 
-  cli
-    .command('plan')
+  withOutput(cli.command('plan'))
     .description('dry run: the operations per database, in start order, calling nothing')
     .requiredOption('--plan <file>', 'the plan (YAML or JSON)')
-    .option('--id <id>', 'the migration id the resource names derive from')
+    .addOption(new Option('--id <id>', 'the migration id the resource names derive from').argParser(migrationId))
     .option(
       '--prices-online',
       'gcp: price the estimate from the Cloud Billing Catalog API (5 s at most), not the dated table',
     )
-    .action((o: { plan: string; id?: string; pricesOnline?: boolean }) =>
-      planCommand(o.plan, o.id, { pricesOnline: o.pricesOnline }),
+    .option('--wide', 'print every column in full (default: fit 120 columns, wrapping long cells)')
+    .action((o: OutputOptions & { plan: string; id?: string; pricesOnline?: boolean; wide?: boolean }) =>
+      planCommand(o.plan, o.id, { pricesOnline: o.pricesOnline, wide: o.wide, output: fmt(o) }),
     );
+
+  cli
+    .command('schema')
+    .description("print the plan's JSON Schema (the same as plan.schema.json), for editors and validators")
+    .action(() => {
+      process.stdout.write(planJsonSchemaText());
+    });
 
   cli
     .command('rehearse')
@@ -129,7 +146,11 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
   withTemporal(cli.command('start'))
     .description('start a migration from a YAML or JSON plan')
     .requiredOption('--plan <file>', 'the plan (YAML or JSON)')
-    .option('--id <id>', 'the migration id (default: the plan’s migrationId, else a timestamp)')
+    .addOption(
+      new Option('--id <id>', 'the migration id (default: the plan’s migrationId, else a timestamp)').argParser(
+        migrationId,
+      ),
+    )
     .action((o: { plan: string; id?: string }) => startCommand(session, o.plan, o.id));
 
   withOutput(withTemporal(cli.command('status')))
@@ -230,9 +251,11 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
   withOutput(gcp.command('check'))
     .description('read-only pre-flight of a gcp plan: APIs, IAM, private services access, workers, quota, sources')
     .requiredOption('--plan <file>', 'the plan (YAML or JSON)')
-    .option(
-      '--id <id>',
-      "the migration id it will start with (default the plan's migrationId): worker names derive from it",
+    .addOption(
+      new Option(
+        '--id <id>',
+        "the migration id it will start with (default the plan's migrationId): worker names derive from it",
+      ).argParser(migrationId),
     )
     .addOption(
       new Option('--connect-timeout <seconds>', 'TCP connect timeout per direct source').argParser(seconds).default(3),
@@ -306,6 +329,8 @@ export async function main(argv: string[]): Promise<number> {
     // --help and --version end here too, successfully; commander has printed its own errors.
     const exit = exitCodeFor(err);
     if (json && exit !== 0) printJson(jsonError(err, exit));
+    // A plan's problems are file:line:column lines, as a compiler prints them: no prefix.
+    else if (err instanceof PlanError) process.stderr.write(`${err.message}\n`);
     else if (!(err instanceof CommanderError)) process.stderr.write(`dbmig: ${(err as Error).message}\n`);
     return exit;
   } finally {

@@ -6,6 +6,7 @@ import { endpointFromEnv, type GcpClientOptions } from '../activities/platforms/
 import { DATED_PRICES, estimateCost, withPrices, type CostEstimate } from '../common/cost';
 import type { Plan } from '../common/plan';
 import { table } from './format';
+import { fitTable, TERMINAL_COLUMNS, wrapText } from './fit-table';
 
 export interface CostOptions extends GcpClientOptions {
   /** Ask the Cloud Billing Catalog API first (default: no, the dated table only). */
@@ -15,7 +16,7 @@ export interface CostOptions extends GcpClientOptions {
 
 const usd = (n: number | undefined) => (n === undefined ? 'n/a' : n.toFixed(2));
 
-export function costTable(estimate: CostEstimate): string {
+export function costTable(estimate: CostEstimate, wide = true): string {
   const rows = estimate.databases.map((d) => [
     d.database,
     `${d.capacity.mode} ${d.capacity.workers} x ${d.capacity.machineType}, ${d.capacity.hours / 24}d`,
@@ -27,11 +28,19 @@ export function costTable(estimate: CostEstimate): string {
   const t = estimate.total;
   rows.push(['total', '', usd(t.capacityUsd), usd(t.onDemandUsd), '', usd(t.targetsMonthlyUsd)]);
   const headers = ['DATABASE', 'CAPACITY (held up to)', 'CAPACITY_USD', 'ON_DEMAND_USD', 'TARGET', 'TARGET_USD_MONTH'];
-  return table(headers, rows);
+  return wide ? table(headers, rows) : fitTable(headers, rows, { wrap: [4] });
 }
 
-/** The whole section: where the prices came from, the table, and what it leaves out. */
-export async function costReport(plan: Plan, opts: CostOptions = {}): Promise<string> {
+export interface PricedPlan {
+  /** Where the prices came from, in words. */
+  prices: string;
+  /** Set when the table's region is not the plan's. */
+  regionNote?: string;
+  estimate: CostEstimate;
+}
+
+/** The estimate and where its prices came from (the catalog only when asked, within a deadline). */
+export async function pricePlan(plan: Plan, opts: CostOptions = {}): Promise<PricedPlan> {
   let prices = DATED_PRICES;
   let source = `the dated price table common/prices/${DATED_PRICES.id}.json (read ${DATED_PRICES.read})`;
   if (!opts.online) source += '; --prices-online asks the Cloud Billing Catalog API instead';
@@ -53,17 +62,33 @@ export async function costReport(plan: Plan, opts: CostOptions = {}): Promise<st
       source = `the Cloud Billing Catalog API (${keys} of ${of} prices; the rest from ${rest})`;
     }
   }
-  const estimate = estimateCost(plan, prices);
-  const region =
-    plan.gcp!.region === DATED_PRICES.region || (opts.online && prices !== DATED_PRICES)
-      ? ''
-      : ` (the table holds ${DATED_PRICES.region} prices; the plan's region is ${plan.gcp!.region})`;
+  const sameRegion = plan.gcp!.region === DATED_PRICES.region || (opts.online && prices !== DATED_PRICES);
+  return {
+    prices: source,
+    ...(sameRegion
+      ? {}
+      : { regionNote: `the table holds ${DATED_PRICES.region} prices; the plan's region is ${plan.gcp!.region}` }),
+    estimate: estimateCost(plan, prices),
+  };
+}
+
+/** The whole section: where the prices came from, the table, and what it leaves out. */
+export async function costReport(plan: Plan, opts: CostOptions = {}): Promise<string> {
+  return costText(await pricePlan(plan, opts));
+}
+
+/** The section as text; `wide` false keeps it to 120 columns. */
+export function costText({ prices, regionNote, estimate }: PricedPlan, wide = true): string {
+  const para = (text: string) => (wide ? text : wrapText(text, TERMINAL_COLUMNS).join('\n'));
   return [
-    `cost estimate, USD list prices, approximate: prices from ${source}${region}`,
-    costTable(estimate),
-    `capacity: the migration workers for at most ${estimate.databases[0]?.capacity.hours / 24} days per database ` +
-      '(ON_DEMAND_USD: the same workers on demand); targets: per month (730 h) from creation, storage included.',
-    ...(estimate.unpriced.length ? [`not priced (left out of the totals): ${estimate.unpriced.join('; ')}`] : []),
-    `not counted: ${DATED_PRICES.caveat.split('Not counted: ')[1] ?? 'network egress, backups'}`,
+    para(`cost estimate, USD list prices, approximate: prices from ${prices}${regionNote ? ` (${regionNote})` : ''}`),
+    costTable(estimate, wide),
+    para(
+      `capacity: the migration workers for at most ${estimate.databases[0]?.capacity.hours / 24} days per ` +
+        'database (ON_DEMAND_USD: the same workers on demand); targets: per month (730 h) from creation, ' +
+        'storage included.',
+    ),
+    ...(estimate.unpriced.length ? [para(`not priced (left out of the totals): ${estimate.unpriced.join('; ')}`)] : []),
+    para(`not counted: ${DATED_PRICES.caveat.split('Not counted: ')[1] ?? 'network egress, backups'}`),
   ].join('\n');
 }

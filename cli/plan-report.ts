@@ -2,17 +2,19 @@
 // operations come from the platform that would run them (MigrationPlatform.describe), built by
 // the code that builds its real requests; only the approval, which is the workflow's, is added here.
 import type { Platforms } from '../activities';
-import type { DatabaseTask, PlannedOperation } from '../activities/platforms/platform';
+import type { DatabaseTask, PlannedOperation, PlannedSummary } from '../activities/platforms/platform';
 import { describeMonitoring } from '../activities/platforms/gcp/monitoring';
-import { byPriority, capacityMode, workerCount } from '../common/capacity';
+import { byPriority } from '../common/capacity';
 import { effectiveSettings, type DatabasePlan, type Plan } from '../common/plan';
 import { STATES } from '../common/states';
 import { defaultPlatforms } from '../worker/worker';
 import { table } from './format';
+import { fitTable, TERMINAL_COLUMNS, wrapText } from './fit-table';
 
 export interface PlannedDatabase {
   database: DatabasePlan;
-  capacity: { mode: string; workers: number };
+  /** The platform's own words for the target and capacity. */
+  summary: PlannedSummary;
   operations: PlannedOperation[];
 }
 
@@ -53,54 +55,98 @@ export function planOperations(
 ): PlannedDatabase[] {
   const platform = platforms[plan.platform];
   if (!platform) throw new Error(`platform ${plan.platform} is not available to describe`);
-  return byPriority(plan.databases).map((db) => ({
-    database: db,
-    // On gcp the machine type decides whether calendar mode is offered at all (common/capacity.ts).
-    capacity: { mode: capacityMode(db.priority, plan.gcp?.machineType), workers: workerCount(db.sizeGb) },
-    operations: withApproval(platform.describe(taskFor(plan, migrationId, db)), approval(plan, migrationId, db)),
-  }));
+  return byPriority(plan.databases).map((db) => {
+    const task = taskFor(plan, migrationId, db);
+    return {
+      database: db,
+      summary: platform.summarize(task),
+      operations: withApproval(platform.describe(task), approval(plan, migrationId, db)),
+    };
+  });
 }
 
-export function planReport(plan: Plan, migrationId: string, platforms?: Platforms): string {
-  const where =
-    plan.platform === 'gcp'
-      ? `gcp (project ${plan.gcp!.project}, ${plan.gcp!.region}, zone ${plan.gcp!.zone})`
-      : plan.platform === 'sim'
-        ? 'sim (simulated: nothing real is touched)'
-        : 'local (embedded PostgreSQL)';
+/** Where the plan runs, in the platform's words: no managed-service names for a local run. */
+function where(plan: Plan): string {
+  if (plan.platform === 'gcp') return `gcp (project ${plan.gcp!.project}, ${plan.gcp!.region}, zone ${plan.gcp!.zone})`;
+  if (plan.platform === 'sim') return 'sim (simulated: nothing real is touched)';
+  const count = (existing: boolean) =>
+    new Set(plan.databases.filter((d) => (d.target.kind === 'postgres') === existing).map((d) => d.target.instance))
+      .size;
+  const [clusters, servers] = [count(false), count(true)];
+  const parts = [
+    ...(clusters ? [`${clusters} embedded PostgreSQL cluster(s) on this machine`] : []),
+    ...(servers ? [`${servers} existing server(s)`] : []),
+  ];
+  return `local (targets: ${parts.join(' and ')})`;
+}
+
+/** The dry run as one object, for `dbmig plan -o json`. */
+export function planData(plan: Plan, migrationId: string, platforms?: Platforms) {
+  const fleet = fleetOps(plan, migrationId);
+  return {
+    migrationId,
+    platform: plan.platform,
+    where: where(plan),
+    concurrency: plan.concurrency,
+    approval: plan.approval,
+    ...(plan.cutoverWindow ? { cutoverWindow: plan.cutoverWindow } : {}),
+    ...(fleet ? { beforeFirstDatabase: fleet.prepare } : {}),
+    databases: planOperations(plan, migrationId, platforms).map((p) => ({
+      name: p.database.name,
+      engine: p.database.engine,
+      priority: p.database.priority,
+      sizeGb: p.database.sizeGb,
+      ...p.summary,
+      operations: p.operations,
+    })),
+    ...(fleet ? { afterLastDatabase: fleet.finish } : {}),
+  };
+}
+
+export interface ReportOptions {
+  platforms?: Platforms;
+  /** Print every column at its full width (default: fit 120 columns, wrapping the widest). */
+  wide?: boolean;
+}
+
+const HEADERS = ['#', 'STATE', 'OPERATION', 'RESOURCE', 'DETAIL'];
+
+export function planReport(plan: Plan, migrationId: string, opts: ReportOptions = {}): string {
+  const show = (rows: string[][]) => (opts.wide ? table(HEADERS, rows) : fitTable(HEADERS, rows));
+  const para = (text: string) => (opts.wide ? text : wrapText(text, TERMINAL_COLUMNS - 3).join('\n   '));
+  const rowsOf = (ops: PlannedOperation[]) => ops.map((o, j) => [String(j + 1), o.state, o.api, o.resource, o.detail]);
   const head = [
     `dry run: nothing is called or created`,
-    `migration ${migrationId}: ${plan.databases.length} database(s) on ${where}, ` +
-      `${plan.concurrency} at a time, approval ${plan.approval.policy}`,
-    `resource names derive from the migration id; start with --id ${migrationId} to get exactly these`,
+    para(
+      `migration ${migrationId}: ${plan.databases.length} database(s) on ${where(plan)}, ` +
+        `${plan.concurrency} at a time, approval ${plan.approval.policy}`,
+    ),
+    para(`resource names derive from the migration id; start with --id ${migrationId} to get exactly these`),
   ];
-  const blocks = planOperations(plan, migrationId, platforms).map((p, i) => {
+  const blocks = planOperations(plan, migrationId, opts.platforms).map((p, i) => {
     const db = p.database;
-    const title =
-      `${i + 1}. ${db.name}: ${db.engine} → ${db.target.kind} ${db.target.instance}, priority ${db.priority}, ` +
-      `${db.sizeGb} GB, capacity ${p.capacity.mode} x${p.capacity.workers} workers`;
-    const rows = p.operations.map((o, j) => [String(j + 1), o.state, o.api, o.resource, o.detail]);
-    return `${title}\n${table(['#', 'STATE', 'OPERATION', 'RESOURCE', 'DETAIL'], rows)}`;
+    const title = para(
+      `${i + 1}. ${db.name}: ${db.engine} → ${p.summary.target}, priority ${db.priority}, ${db.sizeGb} GB, ` +
+        p.summary.capacity,
+    );
+    return `${title}\n${show(rowsOf(p.operations))}`;
   });
+  const fleet = fleetOps(plan, migrationId);
   return [
     head.join('\n'),
-    ...fleetBlock(plan, migrationId, 'prepare'),
+    ...(fleet ? [`before the first database: the monitoring step\n${show(rowsOf(fleet.prepare))}`] : []),
     ...blocks,
-    ...fleetBlock(plan, migrationId, 'finish'),
+    ...(fleet ? [`when the fleet has finished\n${show(rowsOf(fleet.finish))}`] : []),
   ].join('\n\n');
 }
 
 /** gcp: the migration's own monitoring step, before the first database and when the fleet ends. */
-function fleetBlock(plan: Plan, migrationId: string, when: 'prepare' | 'finish'): string[] {
-  if (plan.platform !== 'gcp' || !plan.gcp) return [];
-  const fleet = {
+function fleetOps(plan: Plan, migrationId: string) {
+  if (plan.platform !== 'gcp' || !plan.gcp) return undefined;
+  return describeMonitoring({
     migrationId,
     platform: plan.platform,
     databases: byPriority(plan.databases).map((d) => d.name),
     gcp: plan.gcp,
-  };
-  const ops = describeMonitoring(fleet)[when];
-  const title = when === 'prepare' ? 'before the first database: the monitoring step' : 'when the fleet has finished';
-  const rows = ops.map((o, j) => [String(j + 1), o.state, o.api, o.resource, o.detail]);
-  return [`${title}\n${table(['#', 'STATE', 'OPERATION', 'RESOURCE', 'DETAIL'], rows)}`];
+  });
 }

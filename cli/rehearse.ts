@@ -20,9 +20,9 @@ import { serverVersion } from '../activities/platforms/local/server-version';
 import type { Finding } from '../activities/platforms/platform';
 import { sourcePassword } from '../activities/secrets';
 import { getStatus, startMigration } from '../client/client';
-import { readPlanFile } from '../client/plan-file';
+import { loadPlan } from '../client/plan-file';
 import { formatDuration } from '../common/durations';
-import { effectiveSettings, validatePlan, type Plan, type PlanInput } from '../common/plan';
+import { effectiveSettings, type Plan, type PlanInput } from '../common/plan';
 import { startDevServer } from '../worker/dev-server';
 import { createMigrationWorker } from '../worker/worker';
 import { copySource, freshDatabase, type CopyStats } from './rehearsal-copy';
@@ -78,7 +78,7 @@ function copyMajor(sourceMajor: number): number {
 
 export async function rehearse(file: string, opts: RehearseOptions = {}): Promise<{ ok: boolean; report: string }> {
   const say = opts.log ?? ((line: string) => console.error(line));
-  const plan = validatePlan(readPlanFile(file));
+  const { plan } = loadPlan(file);
   const unsupported = plan.databases.filter((d) => d.engine !== 'postgresql');
   if (unsupported.length)
     throw new Error(

@@ -30,35 +30,39 @@ export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 const CHANNEL_NAME = /^[a-z][a-z0-9_-]{0,47}$/;
 
 const slack = z.strictObject({
-  type: z.literal('slack'),
-  /** The incoming webhook's URL (https://hooks.slack.com/services/...): a secret. */
-  webhookUrlRef: secretRef,
+  type: z.literal('slack').describe('A Slack incoming webhook.'),
+  webhookUrlRef: secretRef.describe(
+    "Secret reference to the incoming webhook's URL (https://hooks.slack.com/services/...), which is a secret.",
+  ),
 });
 const pagerduty = z.strictObject({
-  type: z.literal('pagerduty'),
-  /** The Events API v2 integration's routing key. */
-  routingKeyRef: secretRef,
-  /** Default https://events.pagerduty.com/v2/enqueue; tests point it at a local receiver. */
-  url: z.url().optional(),
+  type: z.literal('pagerduty').describe('A PagerDuty Events API v2 integration.'),
+  routingKeyRef: secretRef.describe("Secret reference to the integration's routing key."),
+  url: z.url().optional().describe('The Events API endpoint. Default https://events.pagerduty.com/v2/enqueue.'),
 });
 const email = z.strictObject({
-  type: z.literal('email'),
-  smtp: z.strictObject({
-    host: z.string().min(1),
-    port: z.number().int().min(1).max(65535).default(587),
-    /** TLS from the first byte (port 465); otherwise STARTTLS is used where the server offers it. */
-    secure: z.boolean().default(false),
-    user: z.string().optional(),
-    passwordRef: secretRef.optional(),
-  }),
-  from: z.string().min(3),
-  to: z.array(z.string().min(3)).min(1, 'must name at least one recipient'),
+  type: z.literal('email').describe('Mail over SMTP.'),
+  smtp: z
+    .strictObject({
+      host: z.string().min(1).describe('The SMTP server.'),
+      port: z.number().int().min(1).max(65535).default(587).describe("The SMTP server's TCP port."),
+      secure: z
+        .boolean()
+        .default(false)
+        .describe('TLS from the first byte (port 465); otherwise STARTTLS is used where the server offers it.'),
+      user: z.string().optional().describe('User to log in as. Default: no login.'),
+      passwordRef: secretRef.optional().describe("Secret reference to the user's password."),
+    })
+    .describe('The mail server.'),
+  from: z.string().min(3).describe('The sender address.'),
+  to: z.array(z.string().min(3)).min(1, 'must name at least one recipient').describe('The recipients.'),
 });
 const webhook = z.strictObject({
-  type: z.literal('webhook'),
-  urlRef: secretRef,
-  /** Key of the HMAC-SHA256 signature sent in X-Dbmig-Signature. */
-  secretRef,
+  type: z.literal('webhook').describe('A JSON POST to a URL of yours.'),
+  urlRef: secretRef.describe('Secret reference to the URL messages are POSTed to.'),
+  secretRef: secretRef.describe(
+    'Secret reference to the key of the HMAC-SHA256 signature sent in the X-Dbmig-Signature header.',
+  ),
 });
 
 export const channelSchema = z.discriminatedUnion('type', [slack, pagerduty, email, webhook]);
@@ -66,22 +70,44 @@ export type ChannelConfig = z.output<typeof channelSchema>;
 
 export const notificationsSchema = z
   .strictObject({
-    /** The Temporal UI's address, for links in messages (default http://localhost:8233). */
-    uiUrl: z.url().optional(),
-    channels: z.record(z.string().regex(CHANNEL_NAME, 'must be a lower-case channel name'), channelSchema),
+    uiUrl: z
+      .url()
+      .optional()
+      .describe("The Temporal UI's address, for links in messages. Default http://localhost:8233."),
+    channels: z
+      .record(
+        z.string().regex(CHANNEL_NAME, 'must be a lower-case channel name'),
+        channelSchema.describe('A channel: type slack, pagerduty, email or webhook, and its settings.'),
+      )
+      .describe('The channels people are told on, by a name of your choice (used in routes and escalation).'),
     routes: z
       .array(
-        z.strictObject({
-          events: z.array(z.enum([...NOTIFY_EVENTS, '*'])).min(1, 'must name at least one event, or "*"'),
-          channels: z.array(z.string()).min(1, 'must name at least one channel'),
-        }),
+        z
+          .strictObject({
+            events: z
+              .array(z.enum([...NOTIFY_EVENTS, '*']))
+              .min(1, 'must name at least one event, or "*"')
+              .describe(
+                'The events this route sends: approval-needed, approval-overdue, replication-broken, lag-rising, ' +
+                  'failure, cutover-done, fleet-finished, or * for all.',
+              ),
+            channels: z.array(z.string()).min(1, 'must name at least one channel').describe('Channel names.'),
+          })
+          .describe('Which events go to which channels.'),
       )
-      .default([]),
-    /** Where an overdue approval escalates (besides any route for approval-overdue). */
-    escalation: z.array(z.string()).default([]),
-    /** Lag, in seconds, above which a database waiting for its cutover counts as lag-rising (default 60). */
-    lagAlertSeconds: z.number().positive().default(60),
+      .default([])
+      .describe('Which events go where. Default none: nothing is sent.'),
+    escalation: z
+      .array(z.string())
+      .default([])
+      .describe('Channel names an overdue approval escalates to (besides any route for approval-overdue).'),
+    lagAlertSeconds: z
+      .number()
+      .positive()
+      .default(60)
+      .describe('Replication lag, in seconds, above which a database waiting for its cutover is lag-rising.'),
   })
+  .describe('Who is told what: channels, and routes from events to channels. Default: no notifications.')
   .superRefine((n, ctx) => {
     const known = new Set(Object.keys(n.channels));
     const check = (names: string[], path: (string | number)[]) =>

@@ -5,15 +5,24 @@ import { parseDuration } from './durations';
 import { DAYS, validTimeZone } from './cutover-window';
 import { notificationsSchema } from './notify-plan';
 import { simSchema } from './sim-plan';
+import { planIssues, type PlanIssue } from './plan-issues';
 
 export const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|gcpsm:[A-Za-z0-9_\-/.]+)$/;
 const NAME = /^[a-z][a-z0-9_-]{0,47}$/;
+const NAME_RULE = 'must be lower-case letters, digits, _ or -, starting with a letter (at most 48)';
+
+/**
+ * Why `id` cannot be a migration id, or undefined when it can. The id names the workflow and every
+ * resource derived from it, so --id follows the plan's migrationId rule and is checked offline.
+ */
+export function migrationIdProblem(id: string): string | undefined {
+  return NAME.test(id) ? undefined : `migration id "${id}" ${NAME_RULE}`;
+}
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
 const PG_IDENT = /^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/;
 
-const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
-  message: 'must be a duration like 30s, 5m or 24h',
-});
+/** A duration as the plan writes it: a number and a unit, ms, s, m, h or d (parseDuration). */
+const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'must be a duration like 30s, 5m or 24h');
 
 /** The PostgreSQL majors the local platform runs as targets (activities/platforms/local/embedded-servers.ts). */
 export const LOCAL_TARGET_MAJORS = [15, 16, 17, 18] as const;
@@ -22,7 +31,7 @@ export const LOCAL_TARGET_MAJORS = [15, 16, 17, 18] as const;
 export const CUTOVER_DEFAULTS = { maxLagSeconds: 1, timeoutMs: 30_000, reverseReplicationForMs: 86_400_000 } as const;
 
 /** How long the source may stay blocked: long enough to drain, short enough to be an outage nobody notices. */
-const cutoverTimeout = z.string().refine(
+const cutoverTimeout = duration.refine(
   (s) => {
     const ms = parseDuration(s);
     return ms !== undefined && ms >= 1_000 && ms <= 600_000;
@@ -30,126 +39,285 @@ const cutoverTimeout = z.string().refine(
   { message: 'must be a duration between 1s and 10m, like 30s' },
 );
 
-const sourceSchema = z.strictObject({
-  host: z.string().min(1),
-  port: z.number().int().min(1).max(65535).default(5432),
-  database: z.string().regex(PG_IDENT, 'must be a plain database name'),
-  user: z.string().min(1),
-  passwordRef: z
-    .string()
-    .regex(SECRET_REF, 'must be a secret reference: env:NAME, file:PATH or gcpsm:NAME (never the password itself)'),
-  /**
-   * gcp only. direct (default): the worker reaches the source over SQL, assesses its
-   * prerequisites and fences its writes at cutover. dms-only: only DMS reaches it; the assessment
-   * relies on DMS's verify and the operator stops the writes before approving the cutover.
-   */
-  access: z.enum(['direct', 'dms-only']).default('direct'),
-  /** The source's major version (15, 8.0), for when the worker cannot ask the source itself. */
-  version: z
-    .string()
-    .regex(/^\d+(\.\d+)?$/, 'must be a major version such as 15 or 8.0')
-    .optional(),
-});
+const SECRET_RULE = 'must be a secret reference: env:NAME, file:PATH or gcpsm:NAME (never the password itself)';
+const VERSION = /^\d+(\.\d+)?$/;
+
+// The descriptions are the plan's documentation: plan.schema.json and docs/plan-reference.md are
+// generated from them (npm run docs:plan). Each says what the field does, its unit and its default.
+const sourceSchema = z
+  .strictObject({
+    host: z.string().min(1).describe('Host name or IP address the worker (and, on gcp, DMS) reaches the source at.'),
+    port: z.number().int().min(1).max(65535).default(5432).describe('TCP port of the source server.'),
+    database: z
+      .string()
+      .regex(PG_IDENT, 'must be a plain database name')
+      .describe('The database to migrate, on the source server.'),
+    user: z
+      .string()
+      .min(1)
+      .describe(
+        'User the worker connects as. PostgreSQL: needs REPLICATION (or superuser) to create the publication and ' +
+          'slot; MySQL: the replication privileges DMS documents.',
+      ),
+    passwordRef: z
+      .string()
+      .regex(SECRET_REF, SECRET_RULE)
+      .describe(
+        "Where the worker reads the source user's password: env:NAME (an environment variable), file:PATH (a " +
+          "file's contents) or gcpsm:NAME (a Secret Manager secret). Never the password itself.",
+      ),
+    access: z
+      .enum(['direct', 'dms-only'])
+      .default('direct')
+      .describe(
+        'gcp only. direct: the worker reaches the source over SQL, assesses its prerequisites and fences its ' +
+          "writes at cutover. dms-only: only DMS reaches it; the assessment relies on DMS's verify and the " +
+          'operator stops the writes before approving the cutover.',
+      ),
+    version: z
+      .string()
+      .regex(VERSION, 'must be a major version such as 15 or 8.0')
+      .optional()
+      .describe(
+        "The source's major version (15, 8.0), for when the worker cannot ask the source itself " +
+          '(access: dms-only). Default: read from the source.',
+      ),
+  })
+  .describe('The database server to migrate from. It is only read, until the cutover closes it.');
 
 const GCP_NAME = /^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/;
 
-const targetSchema = z.strictObject({
-  /**
-   * cloudsql | alloydb: on gcp, the managed service; on local, an embedded cluster named `instance`.
-   * postgres (local platform): an existing PostgreSQL server at host:port, reached as user with
-   * passwordRef; `instance` names it in messages, and databases naming one instance share it.
-   */
-  kind: z.enum(['cloudsql', 'alloydb', 'postgres']),
-  instance: z.string().regex(GCP_NAME, 'must be lower-case letters, digits or -, starting with a letter (at most 40)'),
-  /** kind postgres: the existing server. */
-  host: z.string().min(1).optional(),
-  port: z.number().int().min(1).max(65535).optional(),
-  database: z.string().regex(PG_IDENT, 'must be a plain database name').optional(),
-  /** Cloud SQL machine tier, e.g. db-custom-4-16384. */
-  tier: z.string().optional(),
-  highAvailability: z.boolean().optional(),
-  /** AlloyDB primary instance vCPUs. */
-  cpuCount: z.number().int().min(2).max(128).optional(),
-  storageGb: z.number().int().min(10).optional(),
-  /** The target's major version (15, 8.0); default the source's. */
-  version: z
-    .string()
-    .regex(/^\d+(\.\d+)?$/, 'must be a major version such as 15 or 8.0')
-    .optional(),
-  /**
-   * gcp: the target's administrative user and its password (a secret reference). The platform sets
-   * them on the instance or cluster it creates, and DMS's destination connection profile needs them.
-   */
-  user: z.string().min(1).optional(),
-  passwordRef: z
-    .string()
-    .regex(SECRET_REF, 'must be a secret reference: env:NAME, file:PATH or gcpsm:NAME (never the password itself)')
-    .optional(),
-});
+const targetSchema = z
+  .strictObject({
+    kind: z
+      .enum(['cloudsql', 'alloydb', 'postgres'])
+      .describe(
+        'What the target is. On gcp: cloudsql (a Cloud SQL instance) or alloydb (an AlloyDB cluster and primary ' +
+          'instance), created by the migration. On local: cloudsql and alloydb both mean an embedded PostgreSQL ' +
+          'cluster the worker starts on this machine (so a gcp plan rehearses locally unchanged); postgres means an ' +
+          'existing PostgreSQL server you run, at host and port.',
+      ),
+    instance: z
+      .string()
+      .regex(GCP_NAME, 'must be lower-case letters, digits or -, starting with a letter (at most 40)')
+      .describe(
+        'Name of the target instance (gcp: the Cloud SQL instance or AlloyDB cluster; local: the embedded cluster, ' +
+          'or the existing server in messages). Databases naming the same instance share it.',
+      ),
+    host: z.string().min(1).optional().describe("kind postgres only, and required there: the existing server's host."),
+    port: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe("kind postgres only: the existing server's TCP port. Default 5432."),
+    database: z
+      .string()
+      .regex(PG_IDENT, 'must be a plain database name')
+      .optional()
+      .describe("Name of the database on the target. Default: the source's database name."),
+    tier: z
+      .string()
+      .optional()
+      .describe(
+        'gcp, kind cloudsql: the Cloud SQL machine tier, e.g. db-custom-8-32768 (8 vCPUs, 32 GB). ' +
+          'Default db-custom-4-16384.',
+      ),
+    highAvailability: z
+      .boolean()
+      .optional()
+      .describe(
+        'gcp, kind cloudsql: a regional (high-availability) instance with a standby in another zone; false for a ' +
+          'zonal one. Default true.',
+      ),
+    cpuCount: z
+      .number()
+      .int()
+      .min(2)
+      .max(128)
+      .optional()
+      .describe('gcp, kind alloydb: vCPUs of the primary instance. Default 4.'),
+    storageGb: z
+      .number()
+      .int()
+      .min(10)
+      .optional()
+      .describe(
+        "gcp, kind cloudsql: the instance's SSD size in GB (it grows on its own past it). Default 1.5 × the " +
+          "database's sizeGb, at least 10.",
+      ),
+    version: z
+      .string()
+      .regex(VERSION, 'must be a major version such as 15 or 8.0')
+      .optional()
+      .describe(
+        "The target's major version (17, 8.0). Default: the source's major. Local embedded clusters run " +
+          `PostgreSQL ${LOCAL_TARGET_MAJORS.join(', ')}; an instance runs one version for all its databases.`,
+      ),
+    user: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "The target's administrative user. gcp: set on the instance or cluster the platform creates, and used by " +
+          "DMS's destination connection profile (default postgres or root). kind postgres: required, the user the " +
+          'worker connects as.',
+      ),
+    passwordRef: z
+      .string()
+      .regex(SECRET_REF, SECRET_RULE)
+      .optional()
+      .describe(
+        "The target user's password, as a secret reference (env:NAME, file:PATH or gcpsm:NAME). Required on gcp " +
+          'and for kind postgres.',
+      ),
+  })
+  .describe('Where the database goes. Only what this migration created is ever deleted.');
 
-/** Where the gcp platform works; required when platform is gcp. */
-const gcpSchema = z.strictObject({
-  project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a Google Cloud project id'),
-  region: z.string().regex(/^[a-z]+-[a-z]+\d+$/, 'must be a region such as us-central1'),
-  zone: z.string().regex(/^[a-z]+-[a-z]+\d+-[a-z]$/, 'must be a zone such as us-central1-a'),
-  /** VPC for private IP: projects/PROJECT/global/networks/NAME. */
-  network: z.string().min(1),
-  /** Managed instance group of migration workers that flex-start resize requests grow. */
-  migrationWorkerGroup: z.string().regex(GCP_NAME).default('dbmig-migration-workers'),
-  machineType: z.string().default('e2-standard-4'),
-  /** gs:// path for MySQL initial dumps (DMS dumpPath). */
-  dumpBucket: z
-    .string()
-    .regex(/^gs:\/\/[a-z0-9._-]+(\/.*)?$/, 'must be a gs:// path')
-    .optional(),
-  /** The private services access range reserved on `network` (compute globalAddresses, purpose VPC_PEERING). */
-  allocatedIpRange: z
-    .string()
-    .regex(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a Compute resource name')
-    .optional(),
-  /** Instance template of the migration workers (the recipe's step 1); created when missing. */
-  instanceTemplate: z.string().regex(GCP_NAME).default('dbmig-migration-worker'),
-  /** Boot image of the migration workers. */
-  workerImage: z.string().default('projects/debian-cloud/global/images/family/debian-12'),
-  /** The recipe's monitoring step: a dashboard and alert policies per migration. */
-  monitoring: z
-    .strictObject({
-      /** Existing channels, projects/P/notificationChannels/ID, that the alert policies notify. */
-      notificationChannels: z
-        .array(
-          z
-            .string()
-            .regex(/^projects\/[^/]+\/notificationChannels\/[^/]+$/, 'must be projects/P/notificationChannels/ID'),
-        )
-        .default([]),
-      lagWarningSeconds: z.number().positive().default(60),
-      lagCriticalSeconds: z.number().positive().default(300),
-      /** Keep the dashboard and policies after the migration ends (default: remove them). */
-      keep: z.boolean().default(false),
-    })
-    .default({ notificationChannels: [], lagWarningSeconds: 60, lagCriticalSeconds: 300, keep: false }),
-  /** Cloud SQL maintenance window (UTC). */
-  maintenanceWindow: z
-    .strictObject({ day: z.number().int().min(1).max(7), hour: z.number().int().min(0).max(23) })
-    .default({ day: 7, hour: 3 }),
-});
+const gcpSchema = z
+  .strictObject({
+    project: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a Google Cloud project id')
+      .describe('The Google Cloud project the targets, DMS jobs and migration workers are created in.'),
+    region: z
+      .string()
+      .regex(/^[a-z]+-[a-z]+\d+$/, 'must be a region such as us-central1')
+      .describe('Region of the targets and DMS jobs, e.g. us-central1.'),
+    zone: z
+      .string()
+      .regex(/^[a-z]+-[a-z]+\d+-[a-z]$/, 'must be a zone such as us-central1-a')
+      .describe('Zone of the migration workers and zonal targets, e.g. us-central1-a.'),
+    network: z
+      .string()
+      .min(1)
+      .describe('The VPC the targets get private IPs on: projects/PROJECT/global/networks/NAME.'),
+    migrationWorkerGroup: z
+      .string()
+      .regex(GCP_NAME)
+      .default('dbmig-migration-workers')
+      .describe('The managed instance group of migration workers that flex-start resize requests grow.'),
+    machineType: z
+      .string()
+      .default('e2-standard-4')
+      .describe(
+        "The migration workers' machine type. It decides the capacity mode: calendar-mode reservations are " +
+          'offered only for some series (A4X, A4, A3, H4D); others use flex-start.',
+      ),
+    dumpBucket: z
+      .string()
+      .regex(/^gs:\/\/[a-z0-9._-]+(\/.*)?$/, 'must be a gs:// path')
+      .optional()
+      .describe(
+        "MySQL sources: a gs://BUCKET/PATH holding an initial dump you provide (DMS's dumpPath); the source then " +
+          'needs GTID_MODE ON. Default: none, DMS takes the dump itself.',
+      ),
+    allocatedIpRange: z
+      .string()
+      .regex(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a Compute resource name')
+      .optional()
+      .describe(
+        'The private services access range reserved on network (a Compute global address with purpose ' +
+          'VPC_PEERING) that the targets take their IPs from. Default: any range of the peering.',
+      ),
+    instanceTemplate: z
+      .string()
+      .regex(GCP_NAME)
+      .default('dbmig-migration-worker')
+      .describe('The instance template of the migration workers; created when missing.'),
+    workerImage: z
+      .string()
+      .default('projects/debian-cloud/global/images/family/debian-12')
+      .describe(
+        'Boot image of the migration workers (used when the instance template is created): an image or image ' +
+          'family URL.',
+      ),
+    monitoring: z
+      .strictObject({
+        notificationChannels: z
+          .array(
+            z
+              .string()
+              .regex(/^projects\/[^/]+\/notificationChannels\/[^/]+$/, 'must be projects/P/notificationChannels/ID'),
+          )
+          .default([])
+          .describe(
+            'Existing Cloud Monitoring notification channels, projects/P/notificationChannels/ID, that the alert ' +
+              'policies notify. Default none (the policies still open incidents).',
+          ),
+        lagWarningSeconds: z
+          .number()
+          .positive()
+          .default(60)
+          .describe('Replication lag, in seconds, above which the warning alert policy fires.'),
+        lagCriticalSeconds: z
+          .number()
+          .positive()
+          .default(300)
+          .describe('Replication lag, in seconds, above which the critical alert policy fires.'),
+        keep: z
+          .boolean()
+          .default(false)
+          .describe('Keep the dashboard and alert policies after the migration ends; by default they are removed.'),
+      })
+      .default({ notificationChannels: [], lagWarningSeconds: 60, lagCriticalSeconds: 300, keep: false })
+      .describe("A Cloud Monitoring dashboard and lag alert policies per migration (the recipe's monitoring step)."),
+    maintenanceWindow: z
+      .strictObject({
+        day: z.number().int().min(1).max(7).describe('Day of the week, 1 (Monday) to 7 (Sunday).'),
+        hour: z.number().int().min(0).max(23).describe('Hour of the day the window starts, 0 to 23, UTC.'),
+      })
+      .default({ day: 7, hour: 3 })
+      .describe(
+        'The weekly hour Cloud SQL may restart the targets it creates for maintenance (UTC). Default Sunday 03:00.',
+      ),
+  })
+  .describe('Where the gcp platform works. Required when platform is gcp.');
 export type GcpSettings = z.output<typeof gcpSchema>;
 
-const tuning = {
-  lagThresholdSeconds: z.number().positive().max(3600).optional(),
-  stableWindow: duration.optional(),
-  noPrimaryKey: z.enum(['fail', 'replica-identity-full']).optional(),
-};
+const lagThresholdSeconds = z.number().positive().max(3600);
+const stableWindow = duration;
+const noPrimaryKey = z.enum(['fail', 'replica-identity-full']);
+const LAG_THRESHOLD =
+  'Replication lag, in seconds, at or under which a database counts as ready for its cutover (at most 3600).';
+const STABLE_WINDOW = 'How long the lag must stay at or under lagThresholdSeconds before the database is ready.';
+const NO_PRIMARY_KEY =
+  'What to do with a table without a primary key: fail the assessment, or publish it with REPLICA IDENTITY FULL ' +
+  '(updates and deletes then match whole rows, which is slower).';
 
-const databaseSchema = z.strictObject({
-  name: z.string().regex(NAME, 'must be lower-case letters, digits, _ or -, starting with a letter'),
-  engine: z.enum(['postgresql', 'mysql']),
-  priority: z.enum(['high', 'medium', 'low']).default('medium'),
-  sizeGb: z.number().positive(),
-  source: sourceSchema,
-  target: targetSchema,
-  ...tuning,
-});
+const databaseSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(NAME, NAME_RULE)
+      .describe(
+        'Unique name of this database in the plan, used in commands (dbmig approve ID NAME) and resource names.',
+      ),
+    engine: z
+      .enum(['postgresql', 'mysql'])
+      .describe("The source's engine. The local platform migrates postgresql only."),
+    priority: z
+      .enum(['high', 'medium', 'low'])
+      .default('medium')
+      .describe(
+        'Start order: high first, then medium, then low (plan order within one priority). On gcp, high also asks ' +
+          'for calendar-mode capacity where the machine type allows it.',
+      ),
+    sizeGb: z
+      .number()
+      .positive()
+      .describe(
+        "The database's size in GB. It sizes the copy: one migration worker per 50 GB, from 1 to 8, and on gcp the " +
+          "target's default storage.",
+      ),
+    source: sourceSchema,
+    target: targetSchema,
+    lagThresholdSeconds: lagThresholdSeconds.optional().describe(`${LAG_THRESHOLD} Default: defaults's.`),
+    stableWindow: stableWindow.optional().describe(`${STABLE_WINDOW} Default: defaults's.`),
+    noPrimaryKey: noPrimaryKey.optional().describe(`${NO_PRIMARY_KEY} Default: defaults's.`),
+  })
+  .describe('One database to migrate: where from, where to, and how it is judged ready.');
 
 /**
  * The most databases one plan (one parent workflow) takes. The plan is the parent's input and is
@@ -164,57 +332,114 @@ export const planSchema = z
   .strictObject({
     migrationId: z
       .string()
-      .regex(NAME, 'must be lower-case letters, digits, _ or -, starting with a letter')
-      .optional(),
-    /** sim: the simulated platform (common/sim-plan.ts), for benchmarks, scale tests and rehearsing a fleet. */
-    platform: z.enum(['local', 'gcp', 'sim']).default('local'),
-    concurrency: z.number().int().min(1).max(100).default(2),
+      .regex(NAME, NAME_RULE)
+      .optional()
+      .describe(
+        'The migration id: the workflow id, and the seed of every resource name. An id that has run is never ' +
+          'run again. Default: --id, else migration-TIMESTAMP.',
+      ),
+    platform: z
+      .enum(['local', 'gcp', 'sim'])
+      .default('local')
+      .describe(
+        'Where the migration runs. local: embedded PostgreSQL clusters on this machine or existing servers ' +
+          "(demos, tests, rehearsals, moves onto servers you run); gcp: Cloud SQL and AlloyDB with Google's " +
+          'Database Migration Service; sim: simulated, nothing real is touched (benchmarks, scale tests).',
+      ),
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(2)
+      .describe('How many databases migrate at once; the others wait their turn in priority order.'),
     approval: z
       .strictObject({
-        policy: z.enum(['manual', 'auto']).default('manual'),
-        timeout: duration.default('24h'),
-        /**
-         * When no decision came within `timeout`: escalate (notify the escalation route and keep
-         * waiting; a synced target is never thrown away for a slow human) or fail the database.
-         */
-        onTimeout: z.enum(['escalate', 'fail']).default('escalate'),
+        policy: z
+          .enum(['manual', 'auto'])
+          .default('manual')
+          .describe(
+            'manual: each cutover waits for dbmig approve (or an application) once the database is ready; ' +
+              'auto: the cutover follows readiness without waiting.',
+          ),
+        timeout: duration
+          .default('24h')
+          .describe('How long a ready database waits for a decision before onTimeout applies.'),
+        onTimeout: z
+          .enum(['escalate', 'fail'])
+          .default('escalate')
+          .describe(
+            'When no decision came within timeout: escalate (notify the escalation route and keep waiting; a ' +
+              'synced target is never thrown away for a slow human) or fail the database (it is compensated).',
+          ),
       })
-      .default({ policy: 'manual', timeout: '24h', onTimeout: 'escalate' }),
+      .default({ policy: 'manual', timeout: '24h', onTimeout: 'escalate' })
+      .describe('Who decides that a ready database cuts over, and how long they have.'),
     defaults: z
       .strictObject({
-        lagThresholdSeconds: z.number().positive().max(3600).default(5),
-        stableWindow: duration.default('30s'),
-        noPrimaryKey: z.enum(['fail', 'replica-identity-full']).default('fail'),
+        lagThresholdSeconds: lagThresholdSeconds.default(5).describe(LAG_THRESHOLD),
+        stableWindow: stableWindow.default('30s').describe(STABLE_WINDOW),
+        noPrimaryKey: noPrimaryKey.default('fail').describe(NO_PRIMARY_KEY),
       })
-      .default({ lagThresholdSeconds: 5, stableWindow: '30s', noPrimaryKey: 'fail' }),
-    /** Cutovers happen only inside this window; approvals are accepted any time. */
+      .default({ lagThresholdSeconds: 5, stableWindow: '30s', noPrimaryKey: 'fail' })
+      .describe('Readiness settings for every database that does not set its own.'),
     cutoverWindow: z
       .strictObject({
-        days: z.array(z.enum(DAYS)).min(1, 'must name at least one day'),
-        start: z.string().regex(HHMM, 'must be HH:MM'),
-        end: z.string().regex(HHMM, 'must be HH:MM'),
-        timeZone: z.string().refine(validTimeZone, { message: 'must be an IANA time zone such as Europe/Berlin' }),
+        days: z
+          .array(z.enum(DAYS))
+          .min(1, 'must name at least one day')
+          .describe('The days the window opens on (the day it starts, for a window past midnight).'),
+        start: z.string().regex(HHMM, 'must be HH:MM').describe('When the window opens, HH:MM in timeZone.'),
+        end: z
+          .string()
+          .regex(HHMM, 'must be HH:MM')
+          .describe('When it closes, HH:MM in timeZone; earlier than start means the next day.'),
+        timeZone: z
+          .string()
+          .refine(validTimeZone, { message: 'must be an IANA time zone such as Europe/Berlin' })
+          .describe('An IANA time zone, e.g. Europe/Berlin or UTC.'),
       })
       .refine((w) => w.start !== w.end, { message: 'start and end must differ' })
-      .optional(),
-    /**
-     * The cutover: it starts only when a fresh lag sample is at most maxLagSeconds (default 1), and
-     * the source stays blocked at most `timeout` (default 30s); past it writes come back and the
-     * cutover fails retryably.
-     */
+      .optional()
+      .describe(
+        'Cutovers start only inside this window; approvals are accepted any time and wait for it. ' +
+          'Default: no window, a cutover may start at any time.',
+      ),
     cutover: z
       .strictObject({
-        maxLagSeconds: z.number().positive().max(3600).optional(),
-        timeout: cutoverTimeout.optional(),
-        /**
-         * How long after the cutover reverse replication (target → source) keeps a rollback
-         * possible before it is finalized on its own (default 24h); 0s finalizes at once.
-         */
-        reverseReplicationFor: duration.optional(),
+        maxLagSeconds: z
+          .number()
+          .positive()
+          .max(3600)
+          .optional()
+          .describe(
+            'The cutover starts only when a fresh lag sample is at most this many seconds; otherwise nothing is ' +
+              `blocked and it is retried. Default ${CUTOVER_DEFAULTS.maxLagSeconds}.`,
+          ),
+        timeout: cutoverTimeout
+          .optional()
+          .describe(
+            'The longest the source stays blocked for writes during the cutover, 1s to 10m; past it writes come ' +
+              `back and the cutover fails retryably. Default ${CUTOVER_DEFAULTS.timeoutMs / 1000}s.`,
+          ),
+        reverseReplicationFor: duration
+          .optional()
+          .describe(
+            'How long after the cutover reverse replication (target to source) keeps a rollback possible before ' +
+              'the database is finalized on its own; 0s finalizes at once. Default 24h.',
+          ),
       })
-      .optional(),
-    /** Continue-as-new after this many history events; the SDK's suggestion applies regardless. */
-    continueAsNewAfterEvents: z.number().int().min(100).optional(),
+      .optional()
+      .describe('The bounds of the cutover itself: when it may start, how long writes may be blocked.'),
+    continueAsNewAfterEvents: z
+      .number()
+      .int()
+      .min(100)
+      .optional()
+      .describe(
+        'The fleet workflow starts a fresh run (continue-as-new) once its history has this many events, carrying ' +
+          "every database's state; Temporal's own suggestion to do so applies regardless. Default 5000.",
+      ),
     gcp: gcpSchema.optional(),
     sim: simSchema.optional(),
     notifications: notificationsSchema.optional(),
@@ -226,8 +451,10 @@ export const planSchema = z
         `must list at most ${MAX_DATABASES} databases: one migration (one parent workflow) carries every ` +
           "database's state across continue-as-new, and Temporal refuses payloads over 2 MB; split the " +
           'fleet into several plans, each with its own migrationId',
-      ),
+      )
+      .describe(`The databases to migrate, 1 to ${MAX_DATABASES}.`),
   })
+  .describe('A dbmig plan: a fleet of databases to migrate, where, how many at once, and who approves each cutover.')
   .superRefine((plan, ctx) => {
     const bytes = JSON.stringify(plan).length;
     if (bytes > MAX_PLAN_BYTES)
@@ -355,24 +582,16 @@ export type PlatformName = Plan['platform'];
 
 export class InvalidPlanError extends Error {
   readonly type = 'InvalidPlan';
-  constructor(readonly issues: { field: string; message: string }[]) {
-    super(`Invalid plan: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`);
+  constructor(readonly issues: PlanIssue[]) {
+    super(`Invalid plan:\n${issues.map((i) => `  ${i.field}: ${i.message}`).join('\n')}`);
     this.name = 'InvalidPlan';
   }
-}
-
-function fieldPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out ? `.${String(part)}` : String(part);
-  return out || '(plan)';
 }
 
 /** Parses and normalises a plan; throws InvalidPlanError naming every bad field. */
 export function validatePlan(input: unknown): Plan {
   const result = planSchema.safeParse(input);
-  if (!result.success) {
-    throw new InvalidPlanError(result.error.issues.map((i) => ({ field: fieldPath(i.path), message: i.message })));
-  }
+  if (!result.success) throw new InvalidPlanError(planIssues(planSchema, result.error.issues));
   return withInstanceVersions(result.data);
 }
 

@@ -29,34 +29,53 @@ const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
   message: 'must be a duration like 5ms, 30s, 5m or 24h',
 });
 
-export const simSchema = z.strictObject({
-  /** How often the waits and the watcher poll the simulated job (the real platforms poll every 250 ms–2 s). */
-  pollInterval: duration.default('1s'),
-  /** How long each call takes, e.g. { provisionTarget: '2s' }; absent steps return at once. */
-  steps: z.partialRecord(z.enum(SIM_STEPS), duration).default({}),
-  /** How long the initial copy takes, plus `fullDumpPerGb` for each GB of the database's sizeGb. */
-  fullDump: duration.default('0s'),
-  fullDumpPerGb: duration.default('0s'),
-  /**
-   * Lag in CDC, in seconds, as a curve from the start of CDC: points joined by straight lines, the
-   * last one held. The default is no lag at all.
-   */
-  lag: z
-    .array(z.strictObject({ after: duration, seconds: z.number().min(0) }))
-    .min(1, 'must have at least one point')
-    .default([{ after: '0s', seconds: 0 }]),
-  /** Calls that fail: `times` attempts in a row (default 1) of `step`, for one database or all. */
-  failures: z
-    .array(
-      z.strictObject({
-        step: z.enum(SIM_STEPS),
-        database: z.string().optional(),
-        times: z.number().int().min(1).default(1),
-        /** A failure type from common/failures.ts; an unknown one is retried like any error. */
-        type: z.string().default('SimulatedFailure'),
-        message: z.string().optional(),
-      }),
-    )
-    .default([]),
-});
+export const simSchema = z
+  .strictObject({
+    pollInterval: duration
+      .default('1s')
+      .describe(
+        'How often the waits and the watcher poll the simulated job (the real platforms: every 250 ms to 2 s).',
+      ),
+    steps: z
+      .partialRecord(z.enum(SIM_STEPS), duration)
+      .default({})
+      .describe(
+        'How long each platform call takes, e.g. { provisionTarget: 2s }. Default: every call returns at once.',
+      ),
+    fullDump: duration.default('0s').describe('How long the initial copy takes, plus fullDumpPerGb per GB.'),
+    fullDumpPerGb: duration.default('0s').describe("Added to fullDump for each GB of the database's sizeGb."),
+    lag: z
+      .array(
+        z
+          .strictObject({
+            after: duration.describe('Time since the start of CDC.'),
+            seconds: z.number().min(0).describe('The lag at that time, in seconds.'),
+          })
+          .describe('A point of the lag curve.'),
+      )
+      .min(1, 'must have at least one point')
+      .default([{ after: '0s', seconds: 0 }])
+      .describe(
+        'Lag during CDC as a curve from its start: points joined by straight lines, the last one held. ' +
+          'Default: no lag.',
+      ),
+    failures: z
+      .array(
+        z
+          .strictObject({
+            step: z.enum(SIM_STEPS).describe('The platform call that fails.'),
+            database: z.string().optional().describe('Only for this database. Default: every database.'),
+            times: z.number().int().min(1).default(1).describe('How many attempts in a row fail.'),
+            type: z
+              .string()
+              .default('SimulatedFailure')
+              .describe('A failure type from common/failures.ts; an unknown one is retried like any error.'),
+            message: z.string().optional().describe("The failure's message."),
+          })
+          .describe('A call that fails.'),
+      )
+      .default([])
+      .describe('Calls that fail, to rehearse retries and compensation. Default none.'),
+  })
+  .describe('platform sim only: how long each step takes, the lag curve, and which calls fail.');
 export type SimSettings = z.output<typeof simSchema>;

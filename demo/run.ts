@@ -121,7 +121,9 @@ async function main(): Promise<number> {
     defaults: { lagThresholdSeconds: 5, stableWindow: '5s', noPrimaryKey: 'fail' },
   });
   await mkdir(stateDir, { recursive: true });
-  await writeFile(join(stateDir, 'plan.yaml'), stringify(plan));
+  // The schema line lets an editor opened on the written plan complete and check it.
+  const schemaLine = `# yaml-language-server: $schema=${resolve(__dirname, '..', 'plan.schema.json')}\n`;
+  await writeFile(join(stateDir, 'plan.yaml'), schemaLine + stringify(plan));
   const id = await startMigration(env.client, plan, {
     id: `demo-${new Date().toISOString().slice(11, 19).replace(/:/g, '')}`,
     taskQueue: TASK_QUEUE,

@@ -137,7 +137,7 @@ test('with -o json an error is one JSON object on stdout, with the same exit cod
   assert.match(error.message, /temporal server start-dev/);
   const missing = dbmig(['gcp', 'check', '--plan', join(work, 'nope.yaml'), '-o', 'json']);
   assert.equal(missing.status, 2);
-  assert.equal((JSON.parse(missing.stdout) as { error: { type: string } }).error.type, 'PlanFileError');
+  assert.equal((JSON.parse(missing.stdout) as { error: { type: string } }).error.type, 'PlanError');
 });
 
 test('a second worker on a taken metrics address: exit 2 naming DBMIG_METRICS_ADDRESS and the fix', async () => {

@@ -20,7 +20,8 @@ const dbmig = (...args: string[]) =>
   });
 
 test('dbmig plan prints the gcp operation list in start order', () => {
-  const r = dbmig('plan', '--plan', join(__dirname, '..', 'examples', 'plans', 'gcp-fleet.yaml'));
+  // --wide: whole cells, to find each string on one line (the 120-column layout is tested below).
+  const r = dbmig('plan', '--wide', '--plan', join(__dirname, '..', 'examples', 'plans', 'gcp-fleet.yaml'));
   assert.equal(r.status, 0, r.stderr);
   const out = r.stdout;
   assert.match(out, /dry run: nothing is called or created/);
@@ -68,7 +69,7 @@ test('dbmig plan lists the local operations too, and --id changes the names', ()
 });
 
 test('dbmig plan on existing servers: the database is the only thing created, no local pool or cluster', () => {
-  const r = dbmig('plan', '--plan', join(__dirname, '..', 'examples', 'plans', 'existing-server.yaml'));
+  const r = dbmig('plan', '--wide', '--plan', join(__dirname, '..', 'examples', 'plans', 'existing-server.yaml'));
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /server pg17\.db\.internal:5432\/ledger_v2/);
   assert.match(r.stdout, /existing server: only the database is created/);
@@ -121,6 +122,7 @@ test('the rows are the platform’s own description, with the approval placed be
       seen.push(task);
       return [row('VALIDATING', task), row('CUTTING_OVER', task)];
     },
+    summarize: (task: DatabaseTask) => ({ target: `target of ${task.database.name}`, capacity: 'none' }),
   } as unknown as MigrationPlatform;
   const [first, second] = planOperations(plan, 'mig-1', { local: describing });
   assert.deepEqual(
@@ -132,6 +134,7 @@ test('the rows are the platform’s own description, with the approval placed be
     'one task per database, in start order, as the workflow builds it',
   );
   assert.equal(first.database.name, 'db-high');
+  assert.deepEqual(first.summary, { target: 'target of db-high', capacity: 'none' }, "the platform's own words");
   assert.deepEqual(
     second.operations.map((o) => [o.state, o.api]),
     [

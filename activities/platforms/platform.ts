@@ -177,6 +177,14 @@ export interface PlannedOperation {
   calls?: PlannedCall[];
 }
 
+/** The title line of a database in the dry run: what the platform makes its target and capacity of. */
+export interface PlannedSummary {
+  /** e.g. `cloudsql orders-mysql`, `embedded PostgreSQL 17 cluster orders-target`. */
+  target: string;
+  /** e.g. `flex-start x8 workers`, `local copy-worker pool x8 workers`. */
+  capacity: string;
+}
+
 /**
  * What the fleet-level steps receive: the migration as a whole, not one database. Small and
  * serialisable (it is an activity's input): the plan's gcp section and the database names only.
@@ -241,4 +249,6 @@ export interface MigrationPlatform {
    * requests, and calls nothing: `dbmig plan` shows it.
    */
   describe(task: DatabaseTask): PlannedOperation[];
+  /** The dry run's one-line summary of the target and capacity, in this platform's own words. */
+  summarize(task: DatabaseTask): PlannedSummary;
 }

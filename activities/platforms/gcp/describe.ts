@@ -2,7 +2,8 @@
 // the runbook calls them, each built by the module that sends the real requests. What it lists as
 // `calls` is checked against the requests the fake records in test/gcp-fleet.test.ts (the dry-run
 // test: per database, in order).
-import type { DatabaseTask, PlannedOperation } from '../platform';
+import type { DatabaseTask, PlannedOperation, PlannedSummary } from '../platform';
+import { capacityMode, workerCount } from '../../../common/capacity';
 import { describeAlloyDb } from './alloydb';
 import { describeRelease, describeReserve } from './capacity';
 import { describeCloudSql } from './cloudsql';
@@ -17,6 +18,13 @@ import {
 } from './dms';
 import { fencesOverSql } from './cutover-fence';
 import { describeLagWatch } from './lag';
+
+/** The managed service and instance, and the Dynamic Workload Scheduler mode the worker group is grown in. */
+export function summarizeGcp(task: DatabaseTask): PlannedSummary {
+  const { target, priority, sizeGb } = task.database;
+  const mode = capacityMode(priority, task.gcp?.machineType);
+  return { target: `${target.kind} ${target.instance}`, capacity: `capacity ${mode} x${workerCount(sizeGb)} workers` };
+}
 
 export function describeGcp(task: DatabaseTask): PlannedOperation[] {
   const target = task.database.target.kind === 'alloydb' ? describeAlloyDb(task) : describeCloudSql(task);

@@ -13,6 +13,7 @@ import {
   type FleetTask,
   type MigrationPlatform,
   type PlannedOperation,
+  type PlannedSummary,
   type PreparedMigration,
   type ReplicationStatus,
   type RollbackResult,
@@ -35,7 +36,7 @@ import {
   sourceParams,
   withMysql,
 } from './cutover-fence';
-import { describeGcp } from './describe';
+import { describeGcp, summarizeGcp } from './describe';
 import {
   assessThroughDms,
   deleteJobAndProfiles,
@@ -301,5 +302,9 @@ export class GcpPlatform implements MigrationPlatform {
   describe(task: DatabaseTask): PlannedOperation[] {
     this.check(task);
     return describeGcp(task);
+  }
+
+  summarize(task: DatabaseTask): PlannedSummary {
+    return summarizeGcp(task);
   }
 }

@@ -1,10 +1,25 @@
 // The local dry run: what LocalPlatform does for a task on the happy path, in runbook order, with
 // the names it derives (common/naming) and the settings it reads. Calls nothing.
-import { capacityMode, workerCount } from '../../../common/capacity';
+import { workerCount } from '../../../common/capacity';
 import { formatDuration } from '../../../common/durations';
 import { cutoverLimits } from '../../../common/plan';
 import { resourceNames } from '../../../common/naming';
-import type { DatabaseTask, PlannedOperation } from '../platform';
+import type { DatabaseTask, PlannedOperation, PlannedSummary } from '../platform';
+
+/** An embedded cluster the worker starts, or an existing server; copy workers from this machine's pool. */
+export function summarizeLocal(task: DatabaseTask): PlannedSummary {
+  const { target, sizeGb } = task.database;
+  if (target.kind === 'postgres')
+    return {
+      target: `existing server ${target.host}:${target.port ?? 5432} (${target.instance})`,
+      capacity: "the server's own sync workers",
+    };
+  const version = target.version ? `PostgreSQL ${target.version}` : "PostgreSQL (the source's major)";
+  return {
+    target: `embedded ${version} cluster ${target.instance}`,
+    capacity: `local copy-worker pool x${workerCount(sizeGb)} workers`,
+  };
+}
 
 export function describeLocal(task: DatabaseTask): PlannedOperation[] {
   const db = task.database;
@@ -37,8 +52,9 @@ export function describeLocal(task: DatabaseTask): PlannedOperation[] {
       api: existing ? 'none (the server uses its own sync workers)' : 'local copy-worker pool',
       resource: n.capacityReservation,
       detail: existing
-        ? `${workerCount(db.sizeGb)} workers (${capacityMode(db.priority)}) noted; the server's settings left alone`
-        : `${workerCount(db.sizeGb)} workers (${capacityMode(db.priority)}), max_sync_workers_per_subscription`,
+        ? `${workerCount(db.sizeGb)} workers noted; the server's settings left alone`
+        : `${workerCount(db.sizeGb)} of the pool's workers (DBMIG_LOCAL_CAPACITY_WORKERS), ` +
+          'max_sync_workers_per_subscription',
     },
     {
       state: 'CREATING_JOB',

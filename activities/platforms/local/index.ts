@@ -48,7 +48,7 @@ import { subscriptionOptions } from './subscription-options';
 import { serverVersion, type ServerVersion } from './server-version';
 import { refuseVersion, targetVersion, versionFindings, type TargetVersion } from './versions';
 import { compareTables } from './validate';
-import { describeLocal } from './describe';
+import { describeLocal, summarizeLocal } from './describe';
 import { markSql, ownedBy, provisionRefusal, readMark, writeMark, type TargetOwner } from './target-mark';
 
 export class LocalPlatform implements MigrationPlatform {
@@ -416,5 +416,9 @@ export class LocalPlatform implements MigrationPlatform {
   /** The dry run (`dbmig plan`): calls nothing. */
   describe(task: DatabaseTask) {
     return describeLocal(task);
+  }
+
+  summarize(task: DatabaseTask) {
+    return summarizeLocal(task);
   }
 }

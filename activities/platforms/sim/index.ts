@@ -20,6 +20,7 @@ import {
   type DatabaseTask,
   type MigrationPlatform,
   type PlannedOperation,
+  type PlannedSummary,
   type ReplicationStatus,
   type RollbackResult,
   type TargetInfo,
@@ -293,6 +294,14 @@ export class SimPlatform implements MigrationPlatform {
 
   describe(task: DatabaseTask): PlannedOperation[] {
     return describeSim(task, simSettings(task), this.names(task), this.targetKey(task));
+  }
+
+  summarize(task: DatabaseTask): PlannedSummary {
+    const { priority, sizeGb } = task.database;
+    return {
+      target: `simulated target ${this.targetKey(task)}`,
+      capacity: `simulated reservation x${workerCount(sizeGb)} workers (${capacityMode(priority)})`,
+    };
   }
 
   // Helpers.
