@@ -198,7 +198,7 @@ test('the env file example allows real source hosts, and says only what the code
   // What it shows as the default is the default.
   assert.ok(example.includes(`# DBMIG_ALLOWED_SECRETS=${DEFAULT_ALLOWED_SECRETS.join(',')}\n`));
   // Every variable it names (set or commented out) is one the code reads, example passwords aside.
-  const code = ['activities/secrets.ts', 'worker/config.ts'].map(read).join('\n');
+  const code = ['activities/secrets.ts', 'worker/config.ts', 'worker/logging.ts'].map(read).join('\n');
   for (const [, name] of example.matchAll(/^#? ?([A-Z][A-Z0-9_]+)=/gm))
     if (!name.endsWith('_PASSWORD') && name !== 'GOOGLE_APPLICATION_CREDENTIALS')
       assert.ok(code.includes(name), `${name} is read by the worker`);
