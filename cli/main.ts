@@ -61,7 +61,7 @@ function program(session: Session, setExit: (code: number) => void): Command {
     .option('--id <id>', 'the migration id the resource names derive from')
     .option(
       '--prices-online',
-      'gcp: price the estimate from the Cloud Billing Catalog API (5 s at most), not the dated table',
+      'gcp: price the estimate from the Cloud Billing Catalog API (DBMIG_PRICES_TIMEOUT_MS, 5 s), not the table',
     )
     .action((o: { plan: string; id?: string; pricesOnline?: boolean }) =>
       planCommand(o.plan, o.id, { pricesOnline: o.pricesOnline }),
