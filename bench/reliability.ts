@@ -114,6 +114,8 @@ async function stopProcess(p: ChildProcess, signal: NodeJS.Signals, graceMs = 15
   await exited;
 }
 
+class DevServerExited extends Error {}
+
 /** The dev server with a persistent store: the same file and port after a restart. */
 class DevServer {
   proc?: ChildProcess;
@@ -131,10 +133,16 @@ class DevServer {
     const attrs = ALL_SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]);
     const argv = ['server', 'start-dev', '--db-filename', this.dbFile, '--port', String(this.port), '--headless'];
     const log = openSync(this.logFile, 'a');
-    this.proc = spawn(cli, [...argv, '--ip', '127.0.0.1', '--log-level', 'warn', ...attrs], {
+    const proc = spawn(cli, [...argv, '--ip', '127.0.0.1', '--log-level', 'warn', ...attrs], {
       stdio: ['ignore', log, log],
     });
-    await until(
+    this.proc = proc;
+    // A server that exits (its port taken since it was picked) is not waited for a minute.
+    const exited = new Promise<never>((_, fail) =>
+      proc.once('exit', (code) => fail(new DevServerExited(`the dev server exited (${code}); see ${this.logFile}`))),
+    );
+    exited.catch(() => undefined);
+    const ready = until(
       'the dev server',
       async () => {
         const c = await Connection.connect({ address: this.address, connectTimeout: 1_000 });
@@ -148,6 +156,8 @@ class DevServer {
       60_000,
       250,
     );
+    await Promise.race([ready, exited]);
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new DevServerExited('the dev server exited');
   }
 
   async kill(): Promise<void> {
@@ -486,8 +496,7 @@ export async function openWorld(stateDir: string, rows: number): Promise<World> 
   await rm(stateDir, { recursive: true, force: true });
   await mkdir(stateDir, { recursive: true });
   const platform = new LocalPlatform(stateDir);
-  const server = new DevServer(await freePort(), join(stateDir, 'temporal.db'), join(stateDir, 'temporal.log'));
-  const [source] = await Promise.all([platform.clusters.ensure('source'), server.start()]);
+  const [source, server] = await Promise.all([platform.clusters.ensure('source'), startServer(stateDir)]);
   process.env[PASSWORD_ENV] = source.password;
   const connection = await Connection.connect({ address: server.address });
   return {
@@ -500,6 +509,23 @@ export async function openWorld(stateDir: string, rows: number): Promise<World> 
     tag: Date.now().toString(36),
     workers: [],
   };
+}
+
+/**
+ * The dev server on a port free when picked. Another process (another test suite on this machine)
+ * may take it before the server binds it; the server then exits and a new port is picked.
+ */
+async function startServer(stateDir: string): Promise<DevServer> {
+  for (let attempt = 1; ; attempt++) {
+    const server = new DevServer(await freePort(), join(stateDir, 'temporal.db'), join(stateDir, 'temporal.log'));
+    try {
+      await server.start();
+      return server;
+    } catch (err) {
+      await server.kill();
+      if (!(err instanceof DevServerExited) || attempt >= 3) throw err;
+    }
+  }
 }
 
 /** Stops what the world started; the state directory goes too unless `keep` (to read the logs). */

@@ -112,7 +112,7 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
     .addOption(new Option('--id <id>', 'the migration id the resource names derive from').argParser(migrationId))
     .option(
       '--prices-online',
-      'gcp: price the estimate from the Cloud Billing Catalog API (5 s at most), not the dated table',
+      'gcp: price the estimate from the Cloud Billing Catalog API (DBMIG_PRICES_TIMEOUT_MS, 5 s), not the table',
     )
     .option('--wide', 'print every column in full (default: fit 120 columns, wrapping long cells)')
     .action((o: OutputOptions & { plan: string; id?: string; pricesOnline?: boolean; wide?: boolean }) =>

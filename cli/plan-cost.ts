@@ -11,7 +11,23 @@ import { fitTable, TERMINAL_COLUMNS, wrapText } from './fit-table';
 export interface CostOptions extends GcpClientOptions {
   /** Ask the Cloud Billing Catalog API first (default: no, the dated table only). */
   online?: boolean;
+  /** The catalog lookup's deadline; default DBMIG_PRICES_TIMEOUT_MS, else 5 s. */
   timeoutMs?: number;
+}
+
+export const PRICES_TIMEOUT_ENV = 'DBMIG_PRICES_TIMEOUT_MS';
+
+/**
+ * The deadline of --prices-online: a slow link or a busy machine may need more than the 5 s default,
+ * a test's local fake much more (the lookup is two HTTP calls). A bad value is refused, not guessed.
+ */
+export function pricesTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env[PRICES_TIMEOUT_ENV];
+  if (text === undefined || text === '') return 5_000;
+  const ms = Number(text);
+  if (!Number.isInteger(ms) || ms <= 0)
+    throw new Error(`${PRICES_TIMEOUT_ENV}=${text}: expected a whole number of milliseconds above 0`);
+  return ms;
 }
 
 const usd = (n: number | undefined) => (n === undefined ? 'n/a' : n.toFixed(2));
@@ -51,7 +67,7 @@ export async function pricePlan(plan: Plan, opts: CostOptions = {}): Promise<Pri
       ...(opts.authClient ? { authClient: opts.authClient } : {}),
       region: plan.gcp!.region,
       machineFamily: plan.gcp!.machineType.split('-')[0],
-      timeoutMs: opts.timeoutMs ?? 5_000,
+      timeoutMs: opts.timeoutMs ?? pricesTimeoutMs(),
     });
     const keys = Object.keys(found.prices).length;
     if (found.problem) source += `: the Cloud Billing Catalog API was not used (${found.problem})`;

@@ -2,9 +2,10 @@
 // Catalog (the fake's SKUs) when asked and reachable, and back to the table, saying so, when not.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { costReport } from '../cli/plan-cost';
+import { costReport, PRICES_TIMEOUT_ENV, pricesTimeoutMs } from '../cli/plan-cost';
 import { DATED_PRICES, estimateCost } from '../common/cost';
 import { validatePlan } from '../common/plan';
 import { fakeAuth } from './fakes/gcp';
@@ -34,6 +35,12 @@ before(async () => {
   endpoint = await fake.start();
 });
 after(() => fake?.stop());
+
+/**
+ * Deadlines for lookups that should succeed: two calls to a fake on this machine, given a minute so
+ * that a loaded machine cannot miss it (the 5 s default once did); a lookup that hangs still fails.
+ */
+const ANSWERS = 60_000;
 
 test('the dated table gives the numbers worked out by hand', () => {
   const e = estimateCost(plan);
@@ -66,7 +73,7 @@ test('the dated table gives the numbers worked out by hand', () => {
 
 test('with --prices-online the catalog prices what it matched, in the plan region only', async () => {
   const from = fake.log.length;
-  const text = await costReport(plan, { online: true, endpoint, authClient: fakeAuth() });
+  const text = await costReport(plan, { online: true, endpoint, authClient: fakeAuth(), timeoutMs: ANSWERS });
   assert.match(
     text,
     /prices from the Cloud Billing Catalog API \(2 of \d+ prices; the rest from common\/prices\/gcp-2026-11\.json/,
@@ -80,15 +87,46 @@ test('with --prices-online the catalog prices what it matched, in the plan regio
   assert.deepEqual(rpcs, ['GET cloudbilling.services.list', 'GET cloudbilling.services.skus.list']);
 });
 
-test('an unreachable catalog falls back to the table and says why, within the deadline', async () => {
+test('an unreachable catalog falls back to the table and says why', async () => {
   const stopped = new FakeGcp();
   const gone = await stopped.start();
   await stopped.stop();
-  const started = Date.now();
-  const text = await costReport(plan, { online: true, endpoint: gone, authClient: fakeAuth(), timeoutMs: 3_000 });
-  assert.ok(Date.now() - started < 4_000, 'bounded by the deadline');
-  assert.match(text, /gcp-2026-11\.json \(read 2026-11-22\): the Cloud Billing Catalog API was not used/);
+  const text = await costReport(plan, { online: true, endpoint: gone, authClient: fakeAuth(), timeoutMs: ANSWERS });
+  assert.match(
+    text,
+    /gcp-2026-11\.json \(read 2026-11-22\): the Cloud Billing Catalog API was not used \(.*ECONNREFUSED/,
+  );
   assert.match(text, /orders .* 180\.11 /);
+});
+
+test('a catalog that never answers is given up at the deadline, which DBMIG_PRICES_TIMEOUT_MS sets', async (t) => {
+  // Accepts connections and never answers: only the deadline can end the lookup.
+  const sockets: net.Socket[] = [];
+  const silent = net.createServer((s) => sockets.push(s));
+  await new Promise<void>((ok) => silent.listen(0, '127.0.0.1', ok));
+  const hung = { host: '127.0.0.1', port: (silent.address() as net.AddressInfo).port, protocol: 'http' as const };
+  const saved = process.env[PRICES_TIMEOUT_ENV];
+  try {
+    process.env[PRICES_TIMEOUT_ENV] = '1500';
+    const started = Date.now();
+    const text = await costReport(plan, { online: true, endpoint: hung, authClient: fakeAuth() });
+    const took = Date.now() - started;
+    t.diagnostic(`gave up after ${took} ms with a 1.5 s deadline`);
+    assert.match(text, /the Cloud Billing Catalog API was not used \(no answer within 1\.5s\)/);
+    assert.match(text, /orders .* 180\.11 /);
+    // Not before the deadline; after it only by what a loaded machine adds (without a deadline the
+    // lookup would wait for the socket, minutes).
+    assert.ok(took >= 1_400 && took < 1_500 + 30_000, `gave up after ${took} ms`);
+  } finally {
+    if (saved === undefined) delete process.env[PRICES_TIMEOUT_ENV];
+    else process.env[PRICES_TIMEOUT_ENV] = saved;
+    for (const s of sockets) s.destroy();
+    silent.close();
+  }
+  assert.equal(pricesTimeoutMs({}), 5_000, 'the default');
+  assert.equal(pricesTimeoutMs({ [PRICES_TIMEOUT_ENV]: '60000' }), 60_000);
+  for (const bad of ['5s', '0', '-1', '1.5'])
+    assert.throws(() => pricesTimeoutMs({ [PRICES_TIMEOUT_ENV]: bad }), /DBMIG_PRICES_TIMEOUT_MS=.*milliseconds/);
 });
 
 test('dbmig plan prints the estimate per database and in total, from the table, calling nothing', () => {

@@ -348,9 +348,8 @@ describe('unreachable and dms-only sources', () => {
     const silent = await silentServer();
     try {
       for (const engine of ['postgresql', 'mysql'] as const) {
-        const started = Date.now();
         const r = await assessGcpSource(task(engine, { port: silent.port, access: 'dms-only', version: '8.0' }));
-        assert.ok(Date.now() - started < 500, 'dms-only waited on something');
+        assert.equal(silent.connections(), 0, 'dms-only connected to the source');
         assert.equal(r.blocked, false);
         assert.deepEqual(codes(r), ['SOURCE_NOT_REACHED_BY_WORKER']);
         assert.equal(r.findings[0].severity, 'info');

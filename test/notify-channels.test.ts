@@ -413,7 +413,8 @@ describe('channels against local receivers', () => {
       );
       assert.match(error.message, /channel slow failed: no answer within 10 s/);
       assert.match(error.message, /\(delivered to team\)/);
-      assert.ok(took >= 9_500 && took < 15_000, `took ${took} ms`);
+      // Not before the 10 s send timeout; past it only by what a loaded machine adds.
+      assert.ok(took >= 9_500 && took < 10_000 + 20_000, `took ${took} ms`);
       assertNoSecret(error.message);
       assert.ok(!error.message.includes(String(silentPort)), 'the webhook URL stays out of the error');
     } finally {

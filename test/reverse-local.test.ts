@@ -360,7 +360,9 @@ test('a rollback interrupted at each of its steps is finished by a retry, with o
       const app = await appSession(onTarget(db));
       const started = Date.now();
       await app.query(`insert into items (sku, qty, price) values ('after-interruption', 1, 1)`);
-      assert.ok(Date.now() - started < 1_000, `after "${at}" a write on the target waited`);
+      // A block left behind would hold the write to the deadline (cutover.timeout, 30 s by default).
+      const waited = Date.now() - started;
+      assert.ok(waited < 15_000, `after "${at}" a write on the target waited ${waited} ms`);
       await app.end();
     }
     if (interrupted) await sleep(1_000);
@@ -408,7 +410,8 @@ test('a rollback whose drain cannot finish gives the target its writes back at t
   );
   const window = (await write!) - blockedAt;
   t.diagnostic(`the target's writes were blocked ${window} ms with cutover.timeout 2s`);
-  assert.ok(window >= 1_500 && window <= 2_500, `the write waited ${window} ms, not the 2 s deadline`);
+  // Until the deadline (the drain really waited), and past it only by what a loaded machine adds.
+  assert.ok(window >= 1_500 && window < 2_000 + 10_000, `the write waited ${window} ms, not the 2 s deadline`);
   await app.end();
   await assert.rejects(appSession(onSource(db)), refusedConnect, 'the source is still closed');
   await release();
