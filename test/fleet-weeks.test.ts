@@ -71,11 +71,17 @@ const stateOf = async (id: string, database: string) =>
   (await getStatus(env.client, id)).databases.find((d) => d.database === database)!;
 
 /**
- * One database through a 6 s copy, a CDC wait and 3 s of watching before its approval, polled
- * every `poll`. With Temporal's 51,200-event limit, what matters is that the history does not grow
- * with the number of polls: a 7-day wait polled every 2 s is 302,400 polls.
+ * One database through a 6 s copy, a CDC wait and watching before its approval, polled every
+ * `poll`, approved once the sim has answered `minPolls` polls in all (counted, not timed: a loaded
+ * machine polls less often per second, never fewer times than asked). With Temporal's 51,200-event
+ * limit, what matters is that the history does not grow with the number of polls: a 7-day wait
+ * polled every 2 s is 302,400 polls.
  */
-async function longWait(id: string, poll: string): Promise<{ polls: number; child: number; parent: number }> {
+async function longWait(
+  id: string,
+  poll: string,
+  minPolls: (atApproval: number) => number,
+): Promise<{ polls: number; child: number; parent: number }> {
   const handle = await start(
     id,
     simPlan(['orders'], {
@@ -96,7 +102,9 @@ async function longWait(id: string, poll: string): Promise<{ polls: number; chil
     async () => (await stateOf(id, 'orders')).state === 'AWAITING_APPROVAL',
     60_000,
   );
-  await new Promise((r) => setTimeout(r, 3_000));
+  const polls = () => sim.calls(id, 'orders', 'getReplicationStatus');
+  const wanted = minPolls(polls());
+  await eventually(`${wanted} polls (${polls()} so far)`, async () => polls() >= wanted, 300_000, 50);
   await handle.executeUpdate(approveCutoverUpdate, { args: [{ database: 'orders', approver: 'ops' }] });
   const report = await handle.result();
   assert.equal(report.databases[0].state, 'COMPLETED');
@@ -108,8 +116,10 @@ async function longWait(id: string, poll: string): Promise<{ polls: number; chil
 }
 
 test('a long copy and CDC wait writes no history per poll', async (t) => {
-  const slow = await longWait('weeks-slow', '250ms');
-  const fast = await longWait('weeks-fast', '1ms');
+  // The slow run watches for 12 more polls (3 s at 250 ms); the fast one until it has polled at
+  // least 20 times as often as the slow one did in all, and 2,000 times.
+  const slow = await longWait('weeks-slow', '250ms', (n) => n + 12);
+  const fast = await longWait('weeks-fast', '1ms', () => Math.max(2_000, 20 * slow.polls));
   t.diagnostic(`poll 250ms: ${slow.polls} polls, child ${slow.child} events, parent ${slow.parent}`);
   t.diagnostic(`poll 1ms: ${fast.polls} polls, child ${fast.child} events, parent ${fast.parent}`);
   assert.ok(fast.polls >= 20 * slow.polls, `the fast run polled ${fast.polls} times, the slow one ${slow.polls}`);
