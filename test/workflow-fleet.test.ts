@@ -6,6 +6,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { cancelDatabaseUpdate, pauseUpdate, resumeUpdate, retryDatabaseUpdate } from '../common/messages';
 import { getStatus } from '../client/client';
 import type { FleetStatus } from '../common/status';
+import { childEndedIn } from './helpers/history-events';
 import { HAPPY_PATH, UNDO_BEFORE_CUTOVER, UNTIL_CDC } from './helpers/mock-activities';
 import { FAST, createWorkflowEnv, eventually, fakePlan, type WorkflowEnv } from './helpers/workflow-env';
 
@@ -89,11 +90,15 @@ test('pause holds new databases, cancelDatabase compensates one, resume finishes
     /"first" is ASSESSING; only a FAILED or CANCELLED database can be retried/,
   );
   await handle.executeUpdate(cancelDatabaseUpdate, { args: ['first'] });
-  await databaseIn(handle, 'first', (d) => d.state === 'CANCELLED');
-  await new Promise((r) => setTimeout(r, 1500));
-  const held = await getStatus(w.env.client, handle.workflowId);
-  assert.equal(held.databases[1].state, 'PENDING', 'paused: second did not start although a slot is free');
-  assert.equal(held.databases[1].started, false);
+  const first = await databaseIn(handle, 'first', (d) => d.state === 'CANCELLED');
+  // The slot is free once the fleet has heard of first's end; an update it answers after that end
+  // is in its history runs in a later workflow task, past the point where second would have started.
+  await childEndedIn(handle, first.childWorkflowId);
+  const answered = await handle.executeUpdate(pauseUpdate);
+  for (const held of [answered, await getStatus(w.env.client, handle.workflowId)]) {
+    assert.equal(held.databases[1].state, 'PENDING', 'paused: second did not start although a slot is free');
+    assert.equal(held.databases[1].started, false);
+  }
   assert.deepEqual(w.mocks.steps(id, 'second'), []);
 
   await handle.executeUpdate(resumeUpdate);
