@@ -19,6 +19,7 @@ import {
 } from '../common/messages';
 import { DAYS } from '../common/cutover-window';
 import { approvalProblem } from '../common/status';
+import { scheduledActivities } from './helpers/history-events';
 import { HAPPY_PATH } from './helpers/mock-activities';
 import {
   FAST,
@@ -141,7 +142,14 @@ test('broken replication holds an approved cutover until it is healthy again', F
     return /waits until replication is healthy again/.test(s.nextAction ?? '') ? s : undefined;
   });
   assert.equal(held.state, 'AWAITING_APPROVAL');
-  await new Promise((r) => setTimeout(r, 500));
+  // A later signal, seen in the status, is a workflow task after the approval's: had the approval
+  // started the cutover, it would be scheduled in the history by then.
+  const still = 'the target still fails to apply changes';
+  await handle.signal(replicationHealthSignal, { ok: false, problem: still, at: '2026-11-22T07:00:30.000Z' });
+  await eventually('the second report in the status', async () =>
+    (await handle.query(databaseStatusQuery)).replication?.includes(still) ? 1 : undefined,
+  );
+  assert.ok(!(await scheduledActivities(handle)).includes('cutover'), 'no cutover while replication is broken');
   assert.ok(!w.mocks.steps('held').includes('cutover'), 'no cutover while replication is broken');
 
   await handle.signal(replicationHealthSignal, { ok: true, at: '2026-11-22T07:01:00.000Z' });
