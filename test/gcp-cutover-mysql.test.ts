@@ -11,6 +11,7 @@ import { fenceJob, mysqlFenceLockName, prepareSourceFence } from '../activities/
 import type { ConnectionParams } from '../activities/platforms/local/clusters';
 import { MigrationError, type DatabaseTask } from '../activities/platforms/platform';
 import { effectiveSettings, validatePlan } from '../common/plan';
+import { eventually } from './helpers/harness';
 import { startMariadb, type MariadbServer } from './helpers/mariadb';
 
 const PASSWORD_ENV = 'DBMIG_GCPCUT_MYSQL_PASSWORD';
@@ -249,7 +250,7 @@ describe('gcp cutover, MySQL fence (MariaDB)', () => {
     const task = await replicated(db);
     const dms = new FakeDms(db);
     const writers = new Writers(db, 4);
-    await sleep(500);
+    await eventually('50 rows committed before the cutover', async () => writers.committed.length > 50, 60_000, 20);
     const steps: string[] = [];
     const result = await gcpCutover(task, dms.deps(), (s) => steps.push(s));
     await writers.done();
@@ -299,7 +300,7 @@ describe('gcp cutover, MySQL fence (MariaDB)', () => {
     const dms = new FakeDms(db);
     dms.promoteBehaviour = 'fail';
     const writers = new Writers(db, 2);
-    await sleep(300);
+    await eventually('writers committing before the cutover', async () => writers.committed.length > 0, 60_000, 20);
     const steps: string[] = [];
     const started = Date.now();
     await assert.rejects(
@@ -308,7 +309,8 @@ describe('gcp cutover, MySQL fence (MariaDB)', () => {
     );
     const blocked = Date.now() - started;
     const before = writers.committed.length;
-    await sleep(500);
+    // A commit after the failed cutover returned is the event: writers that stayed blocked time out.
+    await eventually('a commit after the failed cutover', async () => writers.committed.length > before, 60_000, 20);
     const afterwards = writers.committed.length;
     await writers.done();
     report(t, `failed cutover took ${blocked} ms (block inside it), writers went on: ${before} → ${afterwards}`, steps);
