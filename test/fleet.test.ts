@@ -7,7 +7,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { approveCutoverUpdate, statusQuery } from '../common/messages';
 import { finalizeDatabase } from '../client/client';
 import { compareRowForRow, planFor, replicationLeftovers, Writer, type SourceDb } from './fixtures/fleet';
-import { createHarness, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
+import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 import { recordHistory } from './helpers/histories';
 
 const FLEET: SourceDb[] = [
@@ -72,7 +72,16 @@ test('a fleet of three databases completes under continuous writes', async () =>
     await new Promise((r) => setTimeout(r, 200));
   }
   const report = await handle.result();
-  await new Promise((r) => setTimeout(r, 500)); // let the moved writers write to the targets
+  // Each moved writer writes to its target: waited for as an event, so a slow machine only waits longer.
+  for (const db of FLEET)
+    await eventually(
+      `${db.name}: a write on the target`,
+      async () => {
+        const writer = writers.get(db.name)!;
+        return writer.writes > writesAfterMove.get(db.name)! ? true : undefined;
+      },
+      60_000,
+    ).catch(() => undefined); // the assertion below names what is missing
   for (const w of writers.values()) await w.stop();
 
   assert.equal(report.completed, 3, JSON.stringify(report.databases.map((d) => [d.database, d.state, d.lastError])));
