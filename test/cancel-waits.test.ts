@@ -24,6 +24,19 @@ after(async () => {
   await h?.close();
 });
 
+/** How many sessions dbmig has open on the source database. */
+async function dbmigSessions(): Promise<number> {
+  return withClient({ ...h.source, database: 'postgres' }, async (c) =>
+    Number(
+      (
+        await c.query<{ n: string }>(
+          `select count(*) as n from pg_stat_activity where application_name = 'dbmig' and datname = 'waits'`,
+        )
+      ).rows[0].n,
+    ),
+  );
+}
+
 /** dbmig's sessions on the source waiting for a lock, with what they run. */
 async function waitingOnLock(): Promise<string[]> {
   return withClient({ ...h.source, database: 'postgres' }, async (c) =>
@@ -68,8 +81,9 @@ test('a cancel while createMigrationJob waits on a lock stops it before compensa
     report.databases.map((d) => d.state),
     ['CANCELLED'],
   );
-  // Time for anything still queued behind the lock to have run.
-  await new Promise((r) => setTimeout(r, 2_000));
+  // Nothing of the step can still be queued behind the released lock once dbmig holds no session on
+  // the database: waited for as that event, not as 2 s of quiet.
+  await eventually('no dbmig session left on the source database', async () => (await dbmigSessions()) === 0, 60_000);
   const target = await h.platform.clusters.ensure('fleet-target');
   assert.deepEqual(await replicationLeftovers(h.source, ['waits'], target), {
     slots: [],
