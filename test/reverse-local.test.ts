@@ -171,7 +171,7 @@ function unchanged(before: unknown, after: unknown, message: string): void {
 }
 
 /** Resolves once `check` holds (within `ms`), with how long it took. */
-async function eventually(check: () => Promise<boolean>, ms = 5_000): Promise<number> {
+async function eventually(check: () => Promise<boolean>, ms = 60_000): Promise<number> {
   const started = Date.now();
   for (;;) {
     if (await check()) return Date.now() - started;
@@ -277,7 +277,8 @@ test('a rollback under writes: every target write on the source, sequences back,
     await c.query(`create sequence late_seq start 7; select nextval('late_seq'); select nextval('late_seq')`);
   });
   const writer = new Writer(asApp(onTarget(db)), true, 5);
-  await sleep(1_000);
+  // The writer is under way on the target: counted, not given 1 s (a loaded machine writes slower).
+  await eventually(async () => writer.writes > 10);
   // A key-less table takes updates on the target (REPLICA IDENTITY FULL there too) and they travel back.
   await withClient(asApp(onTarget(db)), (c) => c.query(`update movements set delta = 99 where sku = 'sku-1'`));
   await withClient(onTarget(db), (c) => c.query('refresh materialized view item_totals'));
