@@ -19,6 +19,7 @@ import { prepareSourceFence, sourceClosed } from '../activities/platforms/gcp/cu
 import type { DatabaseTask } from '../activities/platforms/platform';
 import { effectiveSettings, validatePlan } from '../common/plan';
 import { createSourceDatabase } from './fixtures/fleet';
+import { eventually } from './helpers/harness';
 import { MigrationError } from '../activities/platforms/platform';
 
 const stateDir = resolve('.local-platform', 'test-gcp-cutover');
@@ -271,7 +272,7 @@ test('writers run through the cutover: the target has every committed row, the s
   const task = await replicated(db);
   const dms = new FakeDms(db);
   const writers = new Writers(db, 4);
-  await sleep(500);
+  await eventually('50 rows committed before the cutover', async () => writers.committed.length > 50, 60_000, 20);
   const steps: string[] = [];
   const started = Date.now();
   const result = await gcpCutover(task, dms.deps(), (s) => steps.push(s));
@@ -319,7 +320,7 @@ test('a promote that fails before DMS accepts it ends the fence: writers continu
   const dms = new FakeDms(db);
   dms.promoteBehaviour = 'fail';
   const writers = new Writers(db, 2);
-  await sleep(300);
+  await eventually('writers committing', async () => writers.committed.length > 0, 60_000, 20);
   const started = Date.now();
   const err = await gcpCutover(task, dms.deps(), () => undefined).then(
     () => undefined,
@@ -374,8 +375,8 @@ test('the target never shows the token: the block ends by the deadline, nothing 
   assert.ok(isType(err, 'CutoverTimedOut'), String(err));
   assert.ok(window < 8_000 + 1_000, `the block lasted ${window} ms, the deadline is ${TIMEOUT}`);
   const before = writers.committed.length;
-  await sleep(300);
-  assert.ok(writers.committed.length > before, 'writes came back');
+  // A commit after the cutover gave up is the event; writers left blocked time out.
+  await eventually('writes came back', async () => writers.committed.length > before, 60_000, 20);
   await writers.done();
   assert.equal(dms.promotes, 0);
   assert.equal(await isClosed(db), false);
@@ -389,7 +390,7 @@ test('killed after the promote was accepted: the deadline ends the block, a retr
   const dms = new FakeDms(db);
   dms.promoteBehaviour = 'hang'; // the worker "dies" inside promote(): DMS accepted it, nothing after runs
   const writers = new Writers(db, 2);
-  await sleep(300);
+  await eventually('writers committing', async () => writers.committed.length > 0, 60_000, 20);
   const steps: string[] = [];
   const first = gcpCutover(task, dms.deps(), (s) => steps.push(s)).then(
     () => undefined,
@@ -404,8 +405,7 @@ test('killed after the promote was accepted: the deadline ends the block, a retr
   }
   const reopenedAt = Date.now();
   const atReopen = writers.committed.length;
-  await sleep(500);
-  assert.ok(writers.committed.length > atReopen, 'writes came back at the deadline');
+  await eventually('writes came back at the deadline', async () => writers.committed.length > atReopen, 60_000, 20);
   const retrySteps: string[] = [];
   const result = await gcpCutover(task, dms.deps(), (s) => retrySteps.push(s));
   const closedAt = Date.now();
