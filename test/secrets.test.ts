@@ -144,8 +144,9 @@ test('a source host the worker does not allow gets no password', async () => {
     platform.assessSource(task('192.0.2.10', 5432, `env:${PASSWORD_ENV}`)),
     refused(/source host 192\.0\.2\.10 is not allowed/),
   );
-  // Well inside the 10 s connect timeout (activities/platforms/local/sessions.ts) a connection would wait.
-  assert.ok(Date.now() - started < 5_000, `refused after ${Date.now() - started} ms`);
+  // Under the 10 s connect timeout (activities/platforms/local/sessions.ts) a connection would wait:
+  // the bound is that timeout's, not the machine's speed.
+  assert.ok(Date.now() - started < 9_500, `refused after ${Date.now() - started} ms`);
 });
 
 test('a source that asks for the password in clear text or as MD5 never receives it', async () => {

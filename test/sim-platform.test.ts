@@ -254,7 +254,8 @@ describe('SimPlatform', () => {
     assert.ok(slow >= 1_990 && slow < 2_000 + 10_000, `provisionTarget took ${slow} ms, 2000 expected`);
     t = Date.now();
     await p.reserveCapacity(task);
-    assert.ok(Date.now() - t < 1_000, 'an unlisted step returns at once, not after the 2 s configured for another');
+    // Under the 1,990 ms a 2 s step takes at least (above): the bound is the other step's, not the machine's.
+    assert.ok(Date.now() - t < 1_990, 'an unlisted step returns at once, not after the 2 s configured for another');
   });
 
   test('a cancelled activity stops a slow step, and the step changes nothing', async () => {
