@@ -294,7 +294,8 @@ test('a fence session killed mid-drain releases writes at once; the retry comple
       task,
       onStep('draining to fence', () => {
         write = app.query(`insert into items (sku, qty, price) values ('after-kill', 1, 1)`).then(() => Date.now());
-        void sleep(300)
+        // Killed once the write waits behind the block (the event), not after 300 ms.
+        void lockWaiting(db, 'after-kill')
           .then(() => fenceSessions(db))
           .then((pids) =>
             withClient(onSource('postgres'), (c) => {
@@ -489,6 +490,20 @@ test('lag is the age of the newest applied heartbeat: it grows while apply stall
   await platform.startMigrationJob(task);
   await caughtUp(task, 60_000);
 });
+
+/** Resolves once a session on `db` running a statement that mentions `marker` waits for a lock. */
+async function lockWaiting(db: string, marker: string): Promise<void> {
+  const waiting = () =>
+    withClient(onSource('postgres'), async (c) => {
+      const { rows } = await c.query(
+        `select 1 from pg_stat_activity where datname = $1 and wait_event_type = 'Lock' and query like $2`,
+        [db, `%${marker}%`],
+      );
+      return rows.length > 0;
+    });
+  for (const until = Date.now() + 60_000; !(await waiting()); await sleep(20))
+    assert.ok(Date.now() < until, `no statement with ${marker} waited for a lock within 60 s`);
+}
 
 /**
  * The first status read (one every PAUSE_MS, for up to `ms`) whose lag and sample age are within the
