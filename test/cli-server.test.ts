@@ -7,22 +7,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { SimPlatform } from '../activities/platforms/sim';
 import type { PlanInput } from '../common/plan';
 import { MultiDatabaseMigration } from '../workflows';
-import { startDevServer } from '../worker/dev-server';
-import { createMigrationWorker } from '../worker/worker';
-import { cachedWorkflowBundle } from './helpers/bundle-cache';
 import { eventually } from './helpers/harness';
+import { startSimWorker, type SimWorker } from './helpers/sim-worker';
 import { fakePlan } from './helpers/workflow-env';
 
 const ROOT = join(__dirname, '..');
 const CLI = join(ROOT, 'cli', 'main.ts');
 const taskQueue = 'test-cli-server';
+let sim: SimWorker;
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
 
 const simPlan = (names: string[], sim: PlanInput['sim']): PlanInput =>
   fakePlan(names, { platform: 'sim', sim: { pollInterval: '5ms', fullDump: '20ms', ...sim } });
@@ -40,20 +36,8 @@ function dbmig(...args: string[]): Promise<{ code: number | null; stdout: string
 }
 
 before(async () => {
-  // The injected failure is part of the test; the SDK would log it at length.
-  Runtime.install({
-    logger: new DefaultLogger('ERROR'),
-    telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } },
-  });
-  const [server, workflowBundle] = await Promise.all([startDevServer(), cachedWorkflowBundle()]);
-  env = server;
-  worker = await createMigrationWorker({
-    connection: env.nativeConnection,
-    taskQueue,
-    platforms: { sim: new SimPlatform() },
-    workflowBundle,
-  });
-  running = worker.run();
+  sim = await startSimWorker(taskQueue, new SimPlatform());
+  env = sim.env;
   await env.client.workflow.start(MultiDatabaseMigration, {
     taskQueue,
     workflowId: 'cli-ok',
@@ -72,9 +56,7 @@ before(async () => {
   });
 });
 after(async () => {
-  if (worker?.getState() === 'RUNNING') worker.shutdown();
-  await running;
-  await env?.teardown();
+  await sim?.stop();
 });
 
 test('status --watch exits 0 when every database completed, 1 when one ended FAILED', async () => {

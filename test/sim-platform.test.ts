@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CancelledFailure, ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { SimPlatform } from '../activities/platforms/sim';
 import { lagAt } from '../activities/platforms/sim/settings';
 import { MigrationError, type DatabaseTask } from '../activities/platforms/platform';
@@ -13,9 +12,7 @@ import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan'
 import { simSchema, type SimSettings } from '../common/sim-plan';
 import { STATES } from '../common/states';
 import { MultiDatabaseMigration } from '../workflows';
-import { startDevServer } from '../worker/dev-server';
-import { createMigrationWorker } from '../worker/worker';
-import { cachedWorkflowBundle } from './helpers/bundle-cache';
+import { startSimWorker, type SimWorker } from './helpers/sim-worker';
 import { fakePlan } from './helpers/workflow-env';
 
 function simPlan(names: string[], sim: PlanInput['sim'] = {}, extra: Partial<PlanInput> = {}): PlanInput {
@@ -305,32 +302,17 @@ describe('SimPlatform', () => {
 });
 
 describe('a fleet on the sim platform, real workflows on a dev server', () => {
+  let sim: SimWorker;
   let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
   const platform = new SimPlatform();
   const taskQueue = 'test-sim-fleet';
 
   before(async () => {
-    // The injected failure is part of the test; the SDK would log it at length.
-    Runtime.install({
-      logger: new DefaultLogger('ERROR'),
-      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } },
-    });
-    const [server, workflowBundle] = await Promise.all([startDevServer(), cachedWorkflowBundle()]);
-    env = server;
-    worker = await createMigrationWorker({
-      connection: env.nativeConnection,
-      taskQueue,
-      platforms: { sim: platform },
-      workflowBundle,
-    });
-    running = worker.run();
+    sim = await startSimWorker(taskQueue, platform);
+    env = sim.env;
   });
   after(async () => {
-    worker?.shutdown();
-    await running;
-    await env?.teardown();
+    await sim?.stop();
   });
 
   test('three databases complete, each resource created once', { timeout: 120_000 }, async () => {
