@@ -2,11 +2,10 @@
 import { listMigrations, type ListedMigration } from '../client/list';
 import { STATES, type MigrationState } from '../common/states';
 import { UsageError } from './exit-codes';
+import { TERMINAL_COLUMNS } from './fit-table';
 import { table } from './format';
 import { printResult, type OutputFormat } from './output';
 import type { Session } from './session';
-
-const WIDTH = 120;
 
 function clip(text: string, width: number): string {
   return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
@@ -46,7 +45,7 @@ export function listTable(migrations: ListedMigration[], state?: MigrationState)
     return table(['MIGRATION', 'DATABASE', 'STATE', 'RUN', 'STARTED'], rows);
   }
   // MIGRATION 36 + PLATFORM 8 + RUN 16 + STARTED 16 and the gaps leave the rest to the databases.
-  const rest = WIDTH - (36 + 8 + 16 + 16 + 4 * 2 + 2);
+  const rest = TERMINAL_COLUMNS - (36 + 8 + 16 + 16 + 4 * 2 + 2);
   const rows = migrations.map((m) => [
     clip(m.migrationId, 36),
     m.platform ?? '-',

@@ -1,6 +1,8 @@
 // docs/plan-reference.md, written from the plan's JSON Schema (common/plan-json-schema.ts): a
 // section per object with each field's type, allowed values, default and description, so the
 // reference cannot say anything the schema does not. `npm run docs:plan` writes it.
+import { DURATION } from '../common/durations';
+import { SECRET_REF } from '../common/plan';
 
 type Node = {
   type?: string | string[];
@@ -56,8 +58,8 @@ const variant = (n: Node) => (n.properties?.type?.const === undefined ? undefine
 
 /** Patterns the reader knows by name. */
 const NAMED_PATTERNS: Record<string, string> = {
-  '^\\d+(\\.\\d+)?(ms|s|m|h|d)$': 'duration, e.g. `30s`',
-  '^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|gcpsm:[A-Za-z0-9_\\-/.]+)$': 'secret reference (`env:`, `file:`, `gcpsm:`)',
+  [DURATION.source]: 'duration, e.g. `30s`',
+  [SECRET_REF.source]: 'secret reference (`env:`, `file:`, `gcpsm:`)',
 };
 
 /** The type column: what may be written, with its allowed values, and where an object is described. */

@@ -1,10 +1,14 @@
 // Durations in plans are human strings ("90s", "5m", "24h"); workflows need milliseconds.
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+/** A duration as a plan writes it: a number and a unit. The plan's schema checks it with this too. */
+export const DURATION = /^\d+(\.\d+)?(ms|s|m|h|d)$/;
+
 export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  const t = text.trim();
+  const m = DURATION.exec(t);
   if (!m) return undefined;
-  return Math.round(Number(m[1]) * UNITS[m[2]]);
+  return Math.round(parseFloat(t) * UNITS[m[2]]);
 }
 
 export function formatDuration(ms: number): string {

@@ -1,7 +1,7 @@
 // The plan schema. Pure (zod only) so the workflow can validate before any activity runs,
 // and the CLI can show the very same message before anything is started.
 import { z } from 'zod';
-import { parseDuration } from './durations';
+import { DURATION, parseDuration } from './durations';
 import { DAYS, validTimeZone } from './cutover-window';
 import { notificationsSchema } from './notify-plan';
 import { simSchema } from './sim-plan';
@@ -22,7 +22,7 @@ const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
 const PG_IDENT = /^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/;
 
 /** A duration as the plan writes it: a number and a unit, ms, s, m, h or d (parseDuration). */
-const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'must be a duration like 30s, 5m or 24h');
+const duration = z.string().regex(DURATION, 'must be a duration like 30s, 5m or 24h');
 
 /** The PostgreSQL majors the local platform runs as targets (activities/platforms/local/embedded-servers.ts). */
 export const LOCAL_TARGET_MAJORS = [15, 16, 17, 18] as const;
