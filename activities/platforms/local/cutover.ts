@@ -16,8 +16,9 @@
 //             ACL and defaults (a catalog change is visible only once committed), so they are
 //             ended too and a last fence is drained: whatever they wrote after the lock went is on
 //             the target. Then sequences (value and is_called) and populated materialized views
-//             are carried, the subscription stops (its worker ended: nothing more arrives), the
-//             target is marked as cut over and reverse replication is set up (reverse.ts): the
+//             are carried, the subscription stops (its worker ended: nothing more arrives), both
+//             sides' snapshots are taken for the final comparison at the fence (fence-snapshot.ts),
+//             the target is marked as cut over and reverse replication is set up (reverse.ts): the
 //             target takes writes. The write-block window ends here.
 //   remove    subscription, slot and publication are dropped.
 //
@@ -35,6 +36,7 @@ import { closeSource, readSourceAccess } from './close-source';
 import { checkGate, drainReport, preparedError, type CutoverLimits, type Mark } from './cutover-checks';
 import { withClient, type ConnectionParams } from './clusters';
 import { blockEndedError, endFence, endOtherSessions, Fence, preparedTransactions } from './fence';
+import { endSnapshotSessions, openSnapshotSessions, takeFenceSnapshots, type SnapshotSessions } from './fence-snapshot';
 import { pastPointOfNoReturn, type JobRecord, type JobRecordStore } from './job-record';
 import {
   dropSourceObjects,
@@ -212,11 +214,15 @@ class Cutover {
    */
   private async switchOver(): Promise<void> {
     const deadline = Date.now() + this.limits.timeoutMs;
+    let opening: Promise<SnapshotSessions | undefined> | undefined;
     if (!this.rec.subscriptionDisabled) {
       this.progress('ending sessions that connected while the source was closing');
       for (let round = 0; round < 3; round++) {
         if (!(await endOtherSessions(this.h, [this.hPid], deadline)).length) break;
       }
+      // Connected now, after the last sessions were ended, while the last fence drains: at the
+      // switch only the snapshots are taken, two round trips.
+      opening = this.openSnapshotSessions();
       const mark = await writeFence(this.h, this.job);
       this.progress(`draining to the final fence ${mark.token}`);
       await this.waitForFence(mark, deadline);
@@ -228,9 +234,17 @@ class Cutover {
       const final = { finalLsn: mark.lsn, sequences, materializedViews: views };
       await this.save({ subscriptionDisabled: true, final });
     }
+    opening ??= this.openSnapshotSessions();
     this.progress('stopping replication: nothing more arrives from the source');
     const setupStarted = Date.now();
-    await stopSubscription(this.t, this.env.names.subscription, deadline);
+    let atFence: JobRecord['atFence'];
+    try {
+      await stopSubscription(this.t, this.env.names.subscription, deadline);
+      // Both sides as of the fence, before reverse replication or an application changes either.
+      atFence = await this.takeSnapshots(await opening);
+    } finally {
+      if (!atFence) await endSnapshotSessions(await opening);
+    }
     const { task } = this.env;
     await markCutOver(this.t, this.env.target.database, {
       migrationId: task.migrationId,
@@ -243,9 +257,31 @@ class Cutover {
     const final = this.rec.final!;
     await this.save({
       phase: 'switched',
+      ...(atFence ? { atFence } : {}),
       reverse: { ...reverse, at, setupMs: at - setupStarted },
       switched: { at, ...final, writeBlockMs: at - this.rec.block!.startedAt },
     });
+  }
+
+  /**
+   * The sessions that will hold the snapshots at the fence. Never a reason for the cutover to stop
+   * (past the point of no return): without them the final validation compares after the switch.
+   */
+  private openSnapshotSessions(): Promise<SnapshotSessions | undefined> {
+    return openSnapshotSessions(this.env.source, this.env.target).catch((err: Error) => {
+      this.env.log(`cutover ${this.job}: no snapshot at the fence for the final validation: ${err.message}`);
+      return undefined;
+    });
+  }
+
+  private async takeSnapshots(x: SnapshotSessions | undefined): Promise<JobRecord['atFence']> {
+    if (!x) return undefined;
+    try {
+      return { snapshots: await takeFenceSnapshots(this.job, x) };
+    } catch (err) {
+      this.env.log(`cutover ${this.job}: no snapshot at the fence for the final validation: ${(err as Error).message}`);
+      return undefined;
+    }
   }
 
   /** Waits until the target has applied `mark`, the block (if any) is held, and `deadline` has not passed. */
