@@ -208,12 +208,13 @@ describe('the final comparison at the fence', { concurrency: 1 }, () => {
     });
     assert.ok(writer, 'the application moved at the switch');
     try {
-      assert.ok(holdsFenceSnapshots(resourceNames(task.migrationId, name).job), 'the snapshots are held');
+      const held = holdsFenceSnapshots(resourceNames(task.migrationId, name).job);
       await eventually('writes on the target', async () => (writer!.writes >= 20 ? true : undefined));
       const final = await p.validateData(task, 'final');
       t.diagnostic(`write block ${cut.writeBlockMs} ms; ${final.summary}; ${writer.writes} writes so far`);
       assert.equal(final.ok, true, final.summary);
       assert.match(final.summary, /tables identical at the cutover's fence/);
+      assert.ok(held, 'the switch left the snapshots held for the final validation');
       assert.equal(final.tables.find((x) => x.table === 'public.items')?.sourceRows, PLATFORM.rows);
       assert.ok(!holdsFenceSnapshots(resourceNames(task.migrationId, name).job), 'released once imported');
       // Asked again (a retry), the answer is the recorded one, whatever the writes did since.
