@@ -2,7 +2,8 @@
 // drained and forward replication has stopped, and before reverse replication or any application
 // can change either side, one REPEATABLE READ transaction on each side exports its snapshot: the
 // source and the target as of the fence. Taking them costs two round trips inside the write-block
-// window (the sessions connect while the last fence drains); the comparison itself runs later, in
+// window (the sessions connect before the block, and the cutover spares the source's when it ends
+// every other session: it is its own, and never writes); the comparison itself runs later, in
 // the final validation (validateData 'final', validate.ts), which imports both snapshots by their
 // ids (recorded in the job record), so it never sees what reverse replication carries back or
 // what an application that has moved writes meanwhile, and its duration does not add to the block.
@@ -40,6 +41,8 @@ const held = new Map<string, Held>();
 export interface SnapshotSessions {
   source: pg.Client;
   target: pg.Client;
+  /** The source session's backend, which the cutover spares when it ends every other session. */
+  sourcePid: number;
 }
 
 /**
@@ -51,18 +54,22 @@ export async function openSnapshotSessions(
   target: ConnectionParams,
 ): Promise<SnapshotSessions> {
   const [s, t] = await Promise.allSettled([connect(source, undefined), connect(target, undefined)]);
-  if (s.status === 'fulfilled' && t.status === 'fulfilled') return { source: s.value, target: t.value };
+  if (s.status === 'fulfilled' && t.status === 'fulfilled') {
+    const x = { source: s.value, target: t.value, sourcePid: 0 };
+    try {
+      x.sourcePid = (await x.source.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid;
+    } catch (err) {
+      await endSnapshotSessions(x);
+      throw err;
+    }
+    return x;
+  }
   for (const r of [s, t]) if (r.status === 'fulfilled') await r.value.end().catch(() => undefined);
   throw (s.status === 'rejected' ? s.reason : (t as PromiseRejectedResult).reason) as Error;
 }
 
 export async function endSnapshotSessions(x: SnapshotSessions | undefined): Promise<void> {
   if (x) await Promise.all([x.source.end().catch(() => undefined), x.target.end().catch(() => undefined)]);
-}
-
-/** The session's backend, so the cutover's ending of other sessions spares the source's holder. */
-export async function backendPid(c: pg.Client): Promise<number> {
-  return (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid;
 }
 
 async function exportSnapshot(c: pg.Client): Promise<string> {
