@@ -90,6 +90,9 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   // Runs from before this tell the parent every change, start the watcher whatever the approval
   // policy, and cancel steps without waiting for them; the flag is read once, like `watched`.
   const lean = watched && patched('fleet-transitions-waiting-cancels');
+  // Runs from before this told applications to move (cutover-done) before the final comparison
+  // and ended NEEDS_ATTENTION when it failed; read once, like `watched`.
+  const fenceFirst = patched('final-compare-at-fence');
   const acts = stepActivities(input.database.name, watched, lean);
   const task: DatabaseTask = {
     migrationId: input.migrationId,
@@ -206,19 +209,27 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     }
 
     void db.enter('VERIFYING_TARGET', { writeBlockMs: cut.writeBlockMs });
-    const told = notify('cutover-done', { writeBlockMs: cut.writeBlockMs, endpoint: cut.endpoint });
+    const doneFacts = { writeBlockMs: cut.writeBlockMs, endpoint: cut.endpoint };
+    // Applications are told to move only once the target is known to equal the source at the
+    // cutover's fence (fenceFirst): told before, one that moves at once races the comparison.
+    let told = fenceFirst ? undefined : notify('cutover-done', doneFacts);
     const final = await acts.validateData(task, 'final');
-    if (!final.ok) {
+    // With reverse replication the source is still a way back: a difference keeps it (differs).
+    const differs = fenceFirst && !final.ok && watched && cut.reverseReplication ? heldAfter(final.summary) : undefined;
+    if (!final.ok && !differs) {
       const message = `target differs from the source after cutover: ${final.summary}`;
       throw failure('TargetVerificationFailed', message, final.tables);
     }
+    if (differs)
+      told = notify('failure', { state: 'COMPLETED', reason: differs.lastError, nextAction: differs.nextAction });
+    told ??= notify('cutover-done', doneFacts);
 
     await acts.deleteMigrationJob(task);
     left.job = false;
     await acts.releaseCapacity(task);
     left.capacity = false;
     await told;
-    if (watched && cut.reverseReplication) return await keepRollbackOpen(final.summary);
+    if (watched && cut.reverseReplication) return await keepRollbackOpen(final.summary, differs);
     await db.enter('COMPLETED', {
       validation: final.summary,
       finishedAt: new Date().toISOString(),
@@ -409,10 +420,30 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   }
 
   /**
+   * After a final comparison that found the target different from the source at the fence: the
+   * source (closed, with every write up to the fence) stays reachable through the rollback, and
+   * nobody was told to move. What the status says then.
+   */
+  function heldAfter(summary: string): { lastError: string; nextAction: string } {
+    const { migrationId: id, database } = input;
+    return {
+      lastError: `the target differs from the source at the cutover's fence: ${summary}`,
+      nextAction:
+        'cutover-done was not sent: applications were not told to move and the source stays closed; ' +
+        `\`dbmig rollback ${id} ${database.name}\` gives the source back as it was at the fence; to keep the ` +
+        `target as it is instead, point applications at it yourself and \`dbmig finalize ${id} ${database.name}\``,
+    };
+  }
+
+  /**
    * COMPLETED, with reverse replication from the target keeping a rollback possible until an
    * operator finalizes or rolls back, or `cutover.reverseReplicationFor` runs out (then finalized).
+   * `held`: the final comparison found a difference; the status says it instead of the usual.
    */
-  async function keepRollbackOpen(validation: string): Promise<DatabaseSummary> {
+  async function keepRollbackOpen(
+    validation: string,
+    held?: { lastError: string; nextAction: string },
+  ): Promise<DatabaseSummary> {
     const forMs = cutoverLimits(input.settings).reverseReplicationForMs;
     const deadline = new Date().getTime() + forMs;
     const until = new Date(deadline).toISOString();
@@ -420,13 +451,15 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     phase = 'target-took-over';
     const completed = {
       rollbackUntil: until,
-      nextAction:
-        `the target takes the writes; until ${until} reverse replication keeps the source current: ` +
-        `\`dbmig rollback ${id} ${database.name}\` gives the source back, ` +
-        `\`dbmig finalize ${id} ${database.name}\` ends it`,
+      nextAction: held
+        ? `${held.nextAction} (until ${until}; then it is finalized)`
+        : `the target takes the writes; until ${until} reverse replication keeps the source current: ` +
+          `\`dbmig rollback ${id} ${database.name}\` gives the source back, ` +
+          `\`dbmig finalize ${id} ${database.name}\` ends it`,
     };
     const finishedAt = new Date().toISOString();
-    await db.enter('COMPLETED', { ...completed, validation, finishedAt, lagSeconds: 0, lagBytes: 0 });
+    const why = held ? { lastError: held.lastError } : {};
+    await db.enter('COMPLETED', { ...completed, ...why, validation, finishedAt, lagSeconds: 0, lagBytes: 0 });
     for (;;) {
       const left = deadline - new Date().getTime();
       if (left > 0) await condition(() => db.pendingAfterCutover !== undefined, left);

@@ -16,8 +16,10 @@
 //             ACL and defaults (a catalog change is visible only once committed), so they are
 //             ended too and a last fence is drained: whatever they wrote after the lock went is on
 //             the target. Then sequences (value and is_called) and populated materialized views
-//             are carried, the subscription stops (its worker ended: nothing more arrives), the
-//             target is marked as cut over and reverse replication is set up (reverse.ts): the
+//             are carried, the subscription stops (its worker ended: nothing more arrives), both
+//             sides' snapshots are taken for the final comparison at the fence (fence-snapshot.ts;
+//             their two sessions connect before the block and are spared when sessions are ended),
+//             the target is marked as cut over and reverse replication is set up (reverse.ts): the
 //             target takes writes. The write-block window ends here.
 //   remove    subscription, slot and publication are dropped.
 //
@@ -35,6 +37,7 @@ import { closeSource, readSourceAccess } from './close-source';
 import { checkGate, drainReport, preparedError, type CutoverLimits, type Mark } from './cutover-checks';
 import { withClient, type ConnectionParams } from './clusters';
 import { blockEndedError, endFence, endOtherSessions, Fence, preparedTransactions } from './fence';
+import { endSnapshotSessions, openSnapshotSessions, takeFenceSnapshots, type SnapshotSessions } from './fence-snapshot';
 import { pastPointOfNoReturn, type JobRecord, type JobRecordStore } from './job-record';
 import {
   dropSourceObjects,
@@ -69,6 +72,11 @@ class Cutover {
   private hPid = 0;
   private readonly job: string;
   private readonly limits: CutoverLimits;
+  /** The sessions that will hold the final comparison's snapshots (fence-snapshot.ts); taken: they hold them. */
+  private snapshotSessions?: Promise<SnapshotSessions | undefined>;
+  /** Once connected: nothing inside the block waits for a connection still being made. */
+  private snapshotReady?: SnapshotSessions;
+  private snapshotsTaken = false;
 
   constructor(
     private readonly env: CutoverEnv,
@@ -89,15 +97,23 @@ class Cutover {
     this.rec = rec;
     this.hPid = (await this.h.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid;
     await resolveClosing(this.h, this.job, this.rec, (p) => this.save(p));
-    if (!pastPointOfNoReturn(this.rec)) await this.blockAndClose();
-    // Past the point of no return whatever fails is CutoverIncomplete: the source stays closed and
-    // a retry resumes from the job record, so the runbook never reports the source as restored.
-    await this.pastPointOfNoReturn(async () => {
-      if (this.rec.phase === 'closed') await this.switchOver();
-      this.progress('removing replication');
-      await dropSubscription(this.t, this.env.names.subscription);
-      await dropSourceObjects(this.h, this.env.names);
-    });
+    // Connected while nothing is blocked yet (they are ready by the switch, which only takes the
+    // snapshots); spared when the other sessions are ended.
+    if (this.rec.phase !== 'switched')
+      this.snapshotSessions = this.openSnapshotSessions().then((x) => (this.snapshotReady = x));
+    try {
+      if (!pastPointOfNoReturn(this.rec)) await this.blockAndClose();
+      // Past the point of no return whatever fails is CutoverIncomplete: the source stays closed and
+      // a retry resumes from the job record, so the runbook never reports the source as restored.
+      await this.pastPointOfNoReturn(async () => {
+        if (this.rec.phase === 'closed') await this.switchOver();
+        this.progress('removing replication');
+        await dropSubscription(this.t, this.env.names.subscription);
+        await dropSourceObjects(this.h, this.env.names);
+      });
+    } finally {
+      if (!this.snapshotsTaken) await endSnapshotSessions(await this.snapshotSessions);
+    }
     const s = this.rec.switched!;
     const reverse = this.rec.reverse;
     const result: CutoverResult = {
@@ -177,7 +193,7 @@ class Cutover {
         await closeSource(f, this.env.source.database, before);
         await f.query('update dbmig.fence set token = $2, at = clock_timestamp() where job = $1', [this.job, token]);
       });
-      await endOtherSessions(this.h, [fence.ref.pid, this.hPid], fence.deadline);
+      await endOtherSessions(this.h, [fence.ref.pid, this.hPid, ...this.snapshotPids()], fence.deadline);
       if (!fence.alive()) throw lostFence(fence, 'before the source was closed');
       await fence.commit().catch(async (err: Error) => {
         // A lost reply does not mean a lost commit: the close token says which.
@@ -214,8 +230,9 @@ class Cutover {
     const deadline = Date.now() + this.limits.timeoutMs;
     if (!this.rec.subscriptionDisabled) {
       this.progress('ending sessions that connected while the source was closing');
+      const keep = [this.hPid, ...this.snapshotPids()];
       for (let round = 0; round < 3; round++) {
-        if (!(await endOtherSessions(this.h, [this.hPid], deadline)).length) break;
+        if (!(await endOtherSessions(this.h, keep, deadline)).length) break;
       }
       const mark = await writeFence(this.h, this.job);
       this.progress(`draining to the final fence ${mark.token}`);
@@ -231,6 +248,10 @@ class Cutover {
     this.progress('stopping replication: nothing more arrives from the source');
     const setupStarted = Date.now();
     await stopSubscription(this.t, this.env.names.subscription, deadline);
+    // Both sides as of the fence, before reverse replication or an application changes either.
+    this.progress("taking both sides' snapshots at the fence for the final validation");
+    const atFence = await this.takeSnapshots(this.snapshotReady);
+    this.snapshotsTaken = !!atFence;
     const { task } = this.env;
     await markCutOver(this.t, this.env.target.database, {
       migrationId: task.migrationId,
@@ -243,9 +264,36 @@ class Cutover {
     const final = this.rec.final!;
     await this.save({
       phase: 'switched',
+      ...(atFence ? { atFence } : {}),
       reverse: { ...reverse, at, setupMs: at - setupStarted },
       switched: { at, ...final, writeBlockMs: at - this.rec.block!.startedAt },
     });
+  }
+
+  /**
+   * The sessions that will hold the snapshots at the fence. Never a reason for the cutover to stop
+   * (past the point of no return): without them the final validation compares after the switch.
+   */
+  private openSnapshotSessions(): Promise<SnapshotSessions | undefined> {
+    return openSnapshotSessions(this.env.source, this.env.target).catch((err: Error) => {
+      this.env.log(`cutover ${this.job}: no snapshot at the fence for the final validation: ${err.message}`);
+      return undefined;
+    });
+  }
+
+  /** The source's snapshot session: ours, and read-only; never ended with the other sessions. */
+  private snapshotPids(): number[] {
+    return this.snapshotReady ? [this.snapshotReady.sourcePid] : [];
+  }
+
+  private async takeSnapshots(x: SnapshotSessions | undefined): Promise<JobRecord['atFence']> {
+    if (!x) return undefined;
+    try {
+      return { snapshots: await takeFenceSnapshots(this.job, x) };
+    } catch (err) {
+      this.env.log(`cutover ${this.job}: no snapshot at the fence for the final validation: ${(err as Error).message}`);
+      return undefined;
+    }
   }
 
   /** Waits until the target has applied `mark`, the block (if any) is held, and `deadline` has not passed. */

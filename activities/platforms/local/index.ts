@@ -25,6 +25,7 @@ import { CapacityPool } from './capacity';
 import { LocalClusters, withClient, type ConnectionParams } from './clusters';
 import { runCutover, type CutoverEnv } from './cutover';
 import { rollbackCutover } from './cutover-undo';
+import { finalValidation, notAtFence } from './final-validation';
 import { finalizeReverse } from './finalize';
 import { pastPointOfNoReturn, reverseLive, type JobRecordStore } from './job-record';
 import { targetServer, type TargetServer } from './target-server';
@@ -295,14 +296,24 @@ export class LocalPlatform implements MigrationPlatform {
   }
 
   async validateData(task: DatabaseTask, mode: 'live' | 'final'): Promise<ValidationResult> {
-    return this.both(task, async (src, target) =>
-      compareTables(
-        src,
-        target,
-        (await listTables(src)).map((t) => t.name),
-        mode,
-      ),
-    );
+    const now = () =>
+      this.both(task, async (src, target) =>
+        compareTables(
+          src,
+          target,
+          (await listTables(src)).map((t) => t.name),
+          mode,
+        ),
+      );
+    if (mode === 'live') return now();
+    // After the cutover: as of its fence, from the snapshots its switch took (final-validation.ts).
+    const env = {
+      source: await this.source(task),
+      target: await this.target(task),
+      records: this.jobRecords(task),
+      job: this.names(task).job,
+    };
+    return finalValidation(env, async (why) => notAtFence(await now(), why));
   }
 
   private jobRecords(task: DatabaseTask): JobRecordStore {

@@ -8,8 +8,9 @@ import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { CarriedSequence, CutoverResult, RollbackResult } from '../platform';
+import type { CarriedSequence, CutoverResult, RollbackResult, ValidationResult } from '../platform';
 import type { SourceAccess } from './close-source';
+import type { FenceSnapshotIds } from './fence-snapshot';
 import { withClient, type ConnectionParams } from './sessions';
 
 /**
@@ -57,6 +58,11 @@ export interface JobRecord {
   final?: { finalLsn: string; sequences: CarriedSequence[]; materializedViews: string[] };
   /** Replication from the target back to the source (reverse.ts), from the switch until finalized or rolled back. */
   reverse?: ReverseRecord;
+  /**
+   * The final comparison at the cutover's fence (fence-snapshot.ts, final-validation.ts): the
+   * snapshots the switch took, then the comparison's result once the final validation ran.
+   */
+  atFence?: { snapshots: FenceSnapshotIds; result?: ValidationResult };
   result?: CutoverResult;
 }
 
