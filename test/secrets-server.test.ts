@@ -243,6 +243,6 @@ test('a CREATE SUBSCRIPTION that fails does not quote its connection string in t
     assert.doesNotMatch(`${err.message} ${err.detail ?? ''}`, new RegExp(probe), `${user}: not in the error`);
   }
   const log = await readFile(join(dirname(source.dataDir), 'postgres.log'), 'utf8');
-  assert.match(log, /ERROR: {2}could not connect to the publisher/, 'the failures are in the log');
+  assert.match(log, /ERROR: .*could not connect to the publisher/, 'the failures are in the log');
   assert.doesNotMatch(log, new RegExp(probe), 'the connection string is not');
 });
