@@ -1,12 +1,17 @@
 // CREATE SUBSCRIPTION without its password in any statement a server records. The connection
-// string, password included, must be in the statement's text: the grammar takes a string
-// constant, and from PostgreSQL 16 a subscription owned by a non-superuser must name its
-// password there ("password_required"; a passfile's does not count). A top-level statement's text
-// is what pg_stat_statements keeps (track_utility, on by default), what pg_stat_activity shows, and
-// what log_statement, log_min_duration_statement and log_min_error_statement write; the log
-// settings are superuser-only, and so is pg_stat_statements.track_utility, so a non-superuser
-// could not keep it out (and neither SET fails loudly enough to be relied on: a refused one was
-// skipped before). Bind parameters are no way round it: log_statement writes them as DETAIL.
+// string, password included, must be in the statement's text: the grammar takes a string constant,
+// and from PostgreSQL 16 a subscription owned by a non-superuser must name its password there
+// (password_required: CREATE SUBSCRIPTION checks the string, not a passfile). A top-level
+// statement's text is what pg_stat_statements keeps (track_utility, on by default), what
+// pg_stat_activity shows, and what log_statement, log_min_duration_statement and
+// log_min_error_statement write; the log settings are superuser-only, and so is
+// pg_stat_statements.track_utility: a non-superuser cannot switch them off (its SETs used to be
+// refused and skipped, and the password was logged). Bind parameters are no way round it either:
+// log_statement writes them as DETAIL.
+//
+// (A passfile was considered: libpq in the server reads `passfile=` from the connection string,
+// which would keep the password out of the catalog too; but a non-superuser's subscription must
+// name the password in the string from 16, and an existing server has no file dbmig may place.)
 //
 // So the password never travels in a statement: it goes through COPY ... FROM STDIN (the data of a
 // COPY is neither a statement's text nor a parameter) into a temporary table dropped at commit,
