@@ -164,15 +164,17 @@ class Cutover {
       `blocking writes: ${gate.tables.length} tables locked IN SHARE MODE ` +
         `for at most ${formatDuration(this.limits.timeoutMs)}`,
     );
-    const fence = await Fence.open(this.env.source, gate.tables, deadline, this.h);
-    try {
-      await this.save({
+    // The block is on record, deadline and session, before its LOCK is sent (fence.ts).
+    const fence = await Fence.open(this.env.source, gate.tables, deadline, this.h, (ref) =>
+      this.save({
         phase: 'blocked',
         blocks: (this.rec.blocks ?? 0) + 1,
-        block: { ...fence.ref, startedAt, deadline },
+        block: { ...ref, startedAt, deadline },
         fence: undefined,
         close: undefined,
-      });
+      }),
+    );
+    try {
       // The gate looked before the lock; a transaction prepared since would commit after the fence.
       const prepared = await preparedTransactions(this.h);
       if (prepared.length) throw preparedError(prepared);

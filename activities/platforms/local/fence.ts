@@ -12,6 +12,13 @@
 // works elsewhere), and from PostgreSQL 17 transaction_timeout bounds the whole transaction
 // ("Client Connection Defaults"). A worker that dies or hangs cannot keep the source blocked past
 // the deadline: the server ends the session, the transaction rolls back and writes come back.
+//
+// That holds from the LOCK's first instant: BEGIN, the timeouts and the LOCK travel in one Query
+// message, so the server has idle_in_transaction_session_timeout set before it grants the lock. A
+// worker frozen while the LOCK is on its way (or its reply is) leaves a session the server ends
+// by the deadline; before PostgreSQL 17 nothing else would (TCP keepalive, about 2 hours). And the
+// caller records the block, with its deadline and the session's identity, before the LOCK is sent
+// (`record`), so a retry finds and ends a session whose reply never came back.
 import type pg from 'pg';
 import { MigrationError } from '../platform';
 import { connect, type ConnectionParams } from './clusters';
@@ -39,9 +46,16 @@ export class Fence {
   /**
    * Opens the fence session and locks `tables`, or throws CutoverNotReady naming who holds a
    * conflicting lock (nothing stays blocked: the session is closed). `deadline` is when the
-   * block must be over, measured from just before the LOCK.
+   * block must be over. `record` is called with the session's identity before the LOCK is sent:
+   * a caller saves the block there, so the block is on record before it can start.
    */
-  static async open(params: ConnectionParams, tables: string[], deadline: number, helper: pg.Client): Promise<Fence> {
+  static async open(
+    params: ConnectionParams,
+    tables: string[],
+    deadline: number,
+    helper: pg.Client,
+    record?: (ref: FenceRef) => Promise<void>,
+  ): Promise<Fence> {
     const client = await connect(params);
     const { rows } = await client.query<FenceRef & { version: number }>(
       `select ${BACKEND}, current_setting('server_version_num')::int as version
@@ -50,12 +64,23 @@ export class Fence {
     const fence = new Fence(client, { pid: rows[0].pid, backendStart: rows[0].backendStart }, deadline);
     try {
       await client.query(`set application_name = 'dbmig fence'`);
+      // A session setting, armed when the next transaction starts (BEGIN below).
       if (rows[0].version >= 170000) await client.query(`set transaction_timeout = ${fence.left()}`);
-      await client.query('begin');
-      const wait = Math.max(1, Math.min(LOCK_WAIT_MS, Math.floor(fence.left() / 4)));
-      await client.query(`set local lock_timeout = ${wait}; set local statement_timeout = ${wait}`);
+      await record?.(fence.ref);
+      const left = fence.left();
+      if (left < 1) throw new MigrationError('CutoverTimedOut', 'the write block reached its deadline before it began');
+      const wait = Math.max(1, Math.min(LOCK_WAIT_MS, Math.floor(left / 4)));
+      // One round trip: the server reads the timeouts before the LOCK. The LOCK itself waits at most
+      // `wait`; once granted, the session goes idle in its transaction and is ended `left - wait`
+      // later at the latest (re-armed to what is left by arm() when the reply does arrive), so a
+      // lock granted while the worker is frozen ends by the deadline.
+      const bounds = [
+        `set local lock_timeout = ${wait}`,
+        `set local statement_timeout = ${wait}`,
+        `set local idle_in_transaction_session_timeout = ${Math.max(1, left - wait)}`,
+      ];
       try {
-        await client.query(`lock table ${tables.join(', ')} in share mode`);
+        await client.query(`begin; ${bounds.join('; ')}; lock table ${tables.join(', ')} in share mode`);
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (code !== '55P03' && code !== '57014') throw err;

@@ -20,7 +20,7 @@ import {
   type ValidationResult,
 } from '../platform';
 import { assess, listTables } from './assess';
-import { existingServerFindings } from './existing-server-checks';
+import { existingServerFindings, passwordRecordingFindings } from './existing-server-checks';
 import { CapacityPool } from './capacity';
 import { LocalClusters, withClient, type ConnectionParams } from './clusters';
 import { runCutover, type CutoverEnv } from './cutover';
@@ -143,6 +143,8 @@ export class LocalPlatform implements MigrationPlatform {
   async assessSource(task: DatabaseTask): Promise<AssessmentResult> {
     return withClient(await this.source(task), async (c) => {
       const result = await assess(c, task.settings.noPrimaryKey);
+      // The reverse subscription is made on the source: its text holds the target's password.
+      result.findings.push(...(await passwordRecordingFindings(c, 'the source', 'SOURCE_RECORDS_PASSWORD', 'target')));
       const source = await serverVersion(c);
       const server = await this.existingServerFindings(task);
       if (server.unreachable) {

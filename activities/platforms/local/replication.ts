@@ -7,6 +7,7 @@ import { MigrationError, notCreatedStatus, type ReplicationStatus } from '../pla
 import type { SourceTable } from './assess';
 import { heartbeatAge, heartbeatLag } from './lag';
 import { OWNED_TABLES } from './owned';
+import { createSubscriptionSecretly } from './subscription-secret';
 
 export interface JobNames {
   /** dbmig's key for this job in its own tables (heartbeat, fence). */
@@ -102,39 +103,6 @@ export async function takesRequireAuth(c: pg.Client): Promise<boolean> {
   return rows[0].v >= 160000;
 }
 
-/** Settings under which PostgreSQL logs a statement's text: every one of them off for `withUnloggedStatement`. */
-const STATEMENT_LOGGING = [
-  'log_min_error_statement = panic',
-  "log_statement = 'none'",
-  'log_min_duration_statement = -1',
-  'log_min_duration_sample = -1',
-  'log_transaction_sample_rate = 0',
-];
-
-/**
- * Runs a statement that holds a password (CREATE SUBSCRIPTION ... CONNECTION) so the server's log
- * never quotes it: a failed statement is logged with its text (log_min_error_statement, default
- * error), and so may any DDL or slow one. The settings are the session's, superuser-only; one that
- * cannot be set (a non-superuser, whom PostgreSQL 15 does not let create a subscription anyway) is
- * left as the server has it.
- */
-export async function withUnloggedStatement<T>(c: pg.Client, fn: () => Promise<T>): Promise<T> {
-  const set: string[] = [];
-  for (const s of STATEMENT_LOGGING) {
-    try {
-      await c.query(`set ${s}`);
-      set.push(s.split(' ')[0]);
-    } catch (err) {
-      if (!['42501', '42704'].includes((err as { code?: string }).code ?? '')) throw err;
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    for (const name of set) await c.query(`reset ${name}`).catch(() => undefined);
-  }
-}
-
 /** Whether our subscription exists; refuses one of another publication or slot. */
 export async function hasSubscription(
   target: pg.Client,
@@ -175,12 +143,14 @@ export async function ensureSubscription(
   const connection = conninfo(src, await takesRequireAuth(target));
   const extra = [opts.binary ? ', binary = true' : '', opts.streaming === 'parallel' ? ', streaming = parallel' : ''];
   const slot = pg.escapeLiteral(names.slot);
-  await withUnloggedStatement(target, () =>
-    target.query(
-      `create subscription ${pg.escapeIdentifier(names.subscription)} connection ${pg.escapeLiteral(connection)}
-       publication ${pg.escapeIdentifier(names.publication)}
-       with (create_slot = false, slot_name = ${slot}, enabled = false, copy_data = true${extra.join('')})`,
-    ),
+  // The source's password: never in a statement the target records (subscription-secret.ts).
+  await createSubscriptionSecretly(
+    target,
+    'the target',
+    pg.escapeIdentifier(names.subscription),
+    connection,
+    `publication ${pg.escapeIdentifier(names.publication)}
+     with (create_slot = false, slot_name = ${slot}, enabled = false, copy_data = true${extra.join('')})`,
   );
 }
 

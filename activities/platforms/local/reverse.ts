@@ -34,9 +34,9 @@ import {
   setSubscriptionEnabled,
   stopSubscription,
   takesRequireAuth,
-  withUnloggedStatement,
   type JobNames,
 } from './replication';
+import { createSubscriptionSecretly } from './subscription-secret';
 
 /** Within 63 bytes: the forward names are at most 49 (common/naming.ts). */
 export function reverseNames(names: JobNames): ReverseReplication {
@@ -159,15 +159,15 @@ async function ensureReverseSubscription(
     await setSubscriptionEnabled(src, reverse.subscription, true);
     return;
   }
-  // The target's superuser password, in the source's catalog and, unless kept out, in its log.
+  // The target's password, in the source's catalog, never in a statement the source records.
   const connection = conninfo(target, await takesRequireAuth(src));
-  await withUnloggedStatement(src, () =>
-    src.query(
-      `create subscription ${pg.escapeIdentifier(reverse.subscription)}
-         connection ${pg.escapeLiteral(connection)}
-         publication ${pg.escapeIdentifier(reverse.publication)}
-         with (create_slot = false, slot_name = ${pg.escapeLiteral(reverse.slot)}, copy_data = false, enabled = true)`,
-    ),
+  await createSubscriptionSecretly(
+    src,
+    'the source',
+    pg.escapeIdentifier(reverse.subscription),
+    connection,
+    `publication ${pg.escapeIdentifier(reverse.publication)}
+     with (create_slot = false, slot_name = ${pg.escapeLiteral(reverse.slot)}, copy_data = false, enabled = true)`,
   );
 }
 

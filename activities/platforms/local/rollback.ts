@@ -115,15 +115,17 @@ class Rollback {
       `blocking writes on the target: ${gate.tables.length} tables locked IN SHARE MODE ` +
         `for at most ${formatDuration(this.limits.timeoutMs)}`,
     );
-    const fence = await Fence.open(this.env.target, gate.tables, deadline, this.tg);
-    try {
-      await this.save({
+    // The block is on record, deadline and session, before its LOCK is sent (fence.ts).
+    const fence = await Fence.open(this.env.target, gate.tables, deadline, this.tg, (ref) =>
+      this.save({
         phase: 'blocked',
         blocks: (this.rb.blocks ?? 0) + 1,
-        block: { ...fence.ref, startedAt, deadline },
+        block: { ...ref, startedAt, deadline },
         fence: undefined,
         close: undefined,
-      });
+      }),
+    );
+    try {
       const prepared = await preparedTransactions(this.tg);
       if (prepared.length) throw preparedOnTarget(prepared);
       const mark = await writeFence(this.tg, this.job);
