@@ -9,6 +9,7 @@ import { after, before, test, type TestContext } from 'node:test';
 import pg from 'pg';
 import { LocalPlatform } from '../activities/platforms/local';
 import { withClient, type ClusterInfo, type ConnectionParams } from '../activities/platforms/local/clusters';
+import { readSourceAccess } from '../activities/platforms/local/close-source';
 import type { JobRecord } from '../activities/platforms/local/job-record';
 import type { DatabaseTask } from '../activities/platforms/platform';
 import { resourceNames } from '../common/naming';
@@ -77,12 +78,19 @@ async function appSession(db: string, readWrite = false): Promise<pg.Client> {
  */
 async function ready(
   name: string,
-  opts: { cutover?: PlanInput['cutover']; setup?: (c: pg.Client) => Promise<unknown>; superuser?: boolean } = {},
+  opts: {
+    cutover?: PlanInput['cutover'];
+    setup?: (c: pg.Client) => Promise<unknown>;
+    superuser?: boolean;
+    /** Another non-superuser migration user than MIGRATOR. */
+    migrator?: { user: string; env: string };
+  } = {},
 ): Promise<DatabaseTask> {
   await createSourceDatabase(source, { name, rows: 300, priority: 'medium', sizeGb: 1 });
   if (opts.setup) await withClient(onSource(name), opts.setup);
-  await handOver(source, name, { owner: OWNER, apps: [APP.user], migrator: MIGRATOR.user });
-  const [user, ref] = opts.superuser ? [source.user, PASSWORD_ENV] : [MIGRATOR.user, MIGRATOR.env];
+  const migrator = opts.migrator ?? MIGRATOR;
+  await handOver(source, name, { owner: OWNER, apps: [APP.user], migrator: migrator.user });
+  const [user, ref] = opts.superuser ? [source.user, PASSWORD_ENV] : [migrator.user, migrator.env];
   const plan = validatePlan(
     planFor({ ...source, user }, [{ name, rows: 0, priority: 'medium', sizeGb: 1 }], `env:${ref}`, {
       ...(opts.cutover ? { cutover: opts.cutover } : {}),
@@ -106,6 +114,9 @@ async function ready(
     await sleep(100);
   }
 }
+
+/** The database's own default_transaction_read_only ('on' once closed), or null when it sets none. */
+const readOnlyDefault = async (db: string) => (await withClient(onSource(db), readSourceAccess)).readOnly;
 
 const jobRecord = async (task: DatabaseTask): Promise<JobRecord> =>
   JSON.parse(
@@ -740,4 +751,43 @@ test('a worker SIGKILLed between the close COMMIT and its record, then in the sw
     stop = true;
     await app;
   }
+});
+
+test('a migration user that cannot see other sessions is refused at the assessment and at the close', async (t) => {
+  const db = 'blind';
+  // A migration user as MIGRATOR but without pg_read_all_stats: other roles' sessions show it no backend_type.
+  const blind = { user: 'blind_migrator', env: 'DBMIG_CUTOVER_BLIND_PASSWORD' };
+  process.env[blind.env] = (await createRole(source, blind.user, 'replication')).password;
+  await withClient(onSource('postgres'), (c) =>
+    c.query(`grant pg_signal_backend, pg_create_subscription to ${blind.user}`),
+  );
+  const task = await ready(db, { migrator: blind });
+  const assessed = await platform.assessSource(task);
+  const finding = assessed.findings.find((f) => f.code === 'SOURCE_PRIVILEGES');
+  t.diagnostic(`assessment: ${finding?.message}`);
+  assert.ok(assessed.blocked && finding, 'the assessment refuses the move');
+  assert.match(finding.message, /blind_migrator is not a superuser and lacks membership in pg_read_all_stats/);
+  assert.doesNotMatch(finding.message, /pg_signal_backend|REPLICATION|CREATE on|ownership/, 'only what is missing');
+
+  // An idle application session, which the close must end; this user would not find it.
+  const app = await appSession(db);
+  await assert.rejects(
+    platform.cutover(task, () => undefined),
+    isMigrationError(
+      'PermissionDenied',
+      /not closing blind: the migration user cannot see sessions .*pg_read_all_stats/,
+      t,
+    ),
+  );
+  await app.query(`insert into items (sku, qty, price) values ('after-refusal', 1, 1)`);
+  assert.equal((await app.query('show default_transaction_read_only')).rows[0].default_transaction_read_only, 'off');
+  assert.deepEqual(await fenceSessions(db), [], 'nothing is blocked');
+  assert.equal(await readOnlyDefault(db), null, 'nothing was closed');
+  // Granted what it lacked, it closes the source and ends that session.
+  await withClient(onSource('postgres'), (c) => c.query(`grant pg_read_all_stats to ${blind.user}`));
+  await platform.cutover(task, () => undefined);
+  await assert.rejects(app.query('select 1'), 'its session was ended');
+  await assert.rejects(appSession(db), /permission denied for database/, 'the source is closed');
+  assert.equal(await count(onTarget(db), `sku = 'after-refusal'`), 1);
+  await app.end().catch(() => undefined);
 });
