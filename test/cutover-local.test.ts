@@ -1,6 +1,8 @@
 // The local cutover protocol against real clusters (one source, one target for the whole file,
 // a source database per scenario), calling the platform directly: no Temporal. Each scenario
-// reports its measured write-block window as a test diagnostic.
+// reports its measured write-block window as a test diagnostic. The source runs 16 and is migrated
+// by a non-superuser migration user beside a non-superuser application role (one scenario as the
+// superuser); workers are killed at instants inside the cutover (activities/fault-pause.ts).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';

@@ -6,6 +6,11 @@
 //   - DDL while a human decides is reported within seconds, and the cutover waits for a fix;
 //   - a worker killed inside the cutover is succeeded by another without a second overlapping block;
 //   - a rollback after the cutover carries the target's writes back to the source.
+// The source (PostgreSQL 16) is migrated by a non-superuser migration user beside a non-superuser
+// application role, PUBLIC's CONNECT revoked, as a real source is (helpers/migration-user.ts); one
+// scenario (the second start of a finished id) migrates as the superuser. What a step did twice is
+// read from what it made (objects on both clusters, the job record's blocks, rows), not only from
+// the history's scheduled events, which a Temporal retry does not add to.
 // One harness (source cluster, target cluster, dev server, in-process worker) for the file, one
 // source database and migration id per scenario. Three lanes run at once (the DDL scenario, the
 // crash scenario, the other three one after another) so the file takes about 90 s on 2 cores. They
