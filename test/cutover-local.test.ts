@@ -785,8 +785,14 @@ test('a migration user that cannot see other sessions is refused at the assessme
   assert.equal((await app.query('show default_transaction_read_only')).rows[0].default_transaction_read_only, 'off');
   assert.deepEqual(await fenceSessions(db), [], 'nothing is blocked');
   assert.equal(await readOnlyDefault(db), null, 'nothing was closed');
-  // Granted what it lacked, it closes the source and ends that session.
+  // Granted what it lacked, it sees every session; a superuser's it may not end, and says so.
   await withClient(onSource('postgres'), (c) => c.query(`grant pg_read_all_stats to ${blind.user}`));
+  await withClient(onSource(db), async () =>
+    assert.rejects(
+      platform.cutover(task, () => undefined),
+      isMigrationError('PermissionDenied', /superuser sessions are connected \(pid \d+ \(postgres\)\)/, t),
+    ),
+  );
   await platform.cutover(task, () => undefined);
   await assert.rejects(app.query('select 1'), 'its session was ended');
   await assert.rejects(appSession(db), /permission denied for database/, 'the source is closed');
