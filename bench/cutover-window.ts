@@ -6,6 +6,11 @@
 // process and alternately, the baseline: the same fenced protocol done by hand with plain SQL
 // (bench/hand.ts sets up replication), so the ratio survives a noisy machine where absolute
 // times do not. Prints tables; asserts nothing.
+// dbmig migrates as a non-superuser migration user on a PostgreSQL 16 source, made as an operator
+// makes one (test/helpers/migration-user.ts, docs/local-platform.md): the source database is owned
+// by an application owner role, PUBLIC's CONNECT revoked and granted to the writers' role by that
+// owner, so the close revokes as another grantor and ends another role's sessions, as in a real
+// move. The hand path, the protocol's floor, runs as the superuser on a database left as created.
 //   npm run bench:cutover -- [CUTOVERS=20] [--writers 4] [--rate 600] [--rows 5000] [--no-hand]
 //
 // What each row reports (all times Date.now() in this process, as the job record's are):
@@ -47,6 +52,7 @@ import { table } from '../cli/format';
 import { resourceNames } from '../common/naming';
 import { effectiveSettings, validatePlan } from '../common/plan';
 import { createSourceDatabase, planFor } from '../test/fixtures/fleet';
+import { createMigrationUser, handOver, type MigrationUser } from '../test/helpers/migration-user';
 import { copySchema, createDatabase, publishAndSubscribe, subscriptionTables } from './hand';
 import {
   addAccountsTable,
@@ -85,6 +91,10 @@ const STEADY_MS = 3_000;
 /** The cutover gate's default (common/plan.ts CUTOVER_DEFAULTS.maxLagSeconds): start only under it. */
 const READY_LAG_S = 1;
 const STATE_DIR = '/tmp/bench-p1';
+/** The first source on which a non-superuser may create the reverse subscription (pg_create_subscription). */
+const SOURCE_VERSION = 16;
+/** The role that owns dbmig's source databases; the migration user is a member. */
+const OWNER = 'bench_owner';
 const APP_PASSWORD = randomBytes(12).toString('base64url');
 /** The application's tables: what both cutovers lock and what the final check compares. */
 const APP_TABLES = ['public.accounts', 'public.items'];
@@ -205,15 +215,19 @@ function measure(path: Path, run: number, attempts: Attempt[], tl: Timeline): Om
 
 // ── dbmig ────────────────────────────────────────────────────────────────────────────────────
 
-async function dbmigRun(env: Env, run: number): Promise<Sample> {
+async function dbmigRun(env: Env & { migrator: MigrationUser }, run: number): Promise<Sample> {
   const { platform } = env;
   const name = `cw_${env.tag}_d${run}`;
   const migrationId = `p1-${env.tag}-${run}`;
   await prepareSource(env, name);
+  await handOver(env.source, name, { owner: OWNER, apps: [APP_ROLE], migrator: env.migrator.user });
   const plan = validatePlan(
-    planFor(env.source, [{ name, rows: ROWS, priority: 'high', sizeGb: 10 }], 'env:DBMIG_BENCH_PASSWORD', {
-      migrationId,
-    }),
+    planFor(
+      { ...env.source, user: env.migrator.user },
+      [{ name, rows: ROWS, priority: 'high', sizeGb: 10 }],
+      `env:${env.migrator.env}`,
+      { migrationId },
+    ),
   );
   const task: DatabaseTask = {
     migrationId,
@@ -483,13 +497,14 @@ function summary(samples: Sample[]): string {
 async function main(): Promise<void> {
   await rm(STATE_DIR, { recursive: true, force: true });
   const platform = new LocalPlatform(STATE_DIR);
-  const env: Env = {
+  const source = await platform.clusters.ensure('source', { version: SOURCE_VERSION });
+  const env: Env & { migrator: MigrationUser } = {
     platform,
-    source: await platform.clusters.ensure('source'),
-    target: await platform.clusters.ensure('fleet-target'),
+    source,
+    target: await platform.clusters.ensure('fleet-target', { version: SOURCE_VERSION }),
     tag: Date.now().toString(36),
+    migrator: await createMigrationUser(source, 'bench_migrator', 'DBMIG_BENCH_MIGRATOR_PASSWORD'),
   };
-  process.env.DBMIG_BENCH_PASSWORD = env.source.password;
   await ensureAppRole(env.source, APP_PASSWORD);
   const samples: Sample[] = [];
   try {

@@ -2,12 +2,20 @@
 // dbmig next to: pg_dump --schema-only | psql into a fresh database, CREATE PUBLICATION on the
 // source, CREATE SUBSCRIPTION (defaults: creates its slot, copies, starts at once) on the target.
 import { spawn } from 'node:child_process';
+import { Transform } from 'node:stream';
 import pg from 'pg';
 import { withClient, type ConnectionParams } from '../activities/platforms/local/clusters';
+import { serverVersion } from '../activities/platforms/local/server-version';
+import { clientTools, pgDumpFor } from '../activities/platforms/pg-client-tools';
 
-const uri = (p: ConnectionParams) =>
-  `postgresql://${encodeURIComponent(p.user)}:${encodeURIComponent(p.password)}@${p.host}:${p.port}/` +
-  encodeURIComponent(p.database);
+/**
+ * A client tool's connection: host, port, user and database in its arguments, the password in its
+ * environment (arguments are readable by any user of the machine, and end up in logs).
+ */
+const conn = (p: ConnectionParams) => ({
+  args: ['-h', p.host, '-p', String(p.port), '-U', p.user, '-d', p.database],
+  env: { ...process.env, PGPASSWORD: p.password, PGREQUIREAUTH: 'scram-sha-256' },
+});
 
 /** A fresh database on the target's cluster, as dbmig's provisionTarget makes it (from template0). */
 export async function createDatabase(admin: ConnectionParams, database: string): Promise<void> {
@@ -18,13 +26,30 @@ export async function createDatabase(admin: ConnectionParams, database: string):
 
 /** `pg_dump --schema-only | psql --single-transaction`: the schema, indexes included, before any row. */
 export async function copySchema(src: ConnectionParams, target: ConnectionParams): Promise<void> {
-  const dump = spawn('pg_dump', ['--schema-only', '--no-owner', '--no-privileges', '-d', uri(src)], {
+  // A pg_dump as new as the source (it refuses a newer server), and the newest psql.
+  const major = await withClient(src, async (c) => (await serverVersion(c)).major);
+  const [pgDump, [psqlTool]] = await Promise.all([pgDumpFor(major), clientTools('psql')]);
+  const [s, t] = [conn(src), conn(target)];
+  const dump = spawn(pgDump.path, ['--schema-only', '--no-owner', '--no-privileges', ...s.args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: s.env,
   });
-  const psql = spawn('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-d', uri(target)], {
-    stdio: ['pipe', 'ignore', 'pipe'],
+  const psqlArgs = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', ...t.args];
+  const psql = spawn(psqlTool?.path ?? 'psql', psqlArgs, { stdio: ['pipe', 'ignore', 'pipe'], env: t.env });
+  // A newer pg_dump than the target sets what the target lacks (transaction_timeout is 17+): dropped,
+  // as an operator would (and as dbmig's schema copy does).
+  let rest = '';
+  const dropNewSets = new Transform({
+    transform(chunk: Buffer, _enc, next) {
+      const lines = (rest + chunk.toString()).split('\n');
+      rest = lines.pop()!;
+      next(null, lines.filter((l) => !/^SET transaction_timeout\b/.test(l)).join('\n') + (lines.length ? '\n' : ''));
+    },
+    flush(next) {
+      next(null, rest);
+    },
   });
-  dump.stdout.pipe(psql.stdin);
+  dump.stdout.pipe(dropNewSets).pipe(psql.stdin);
   const done = (p: ReturnType<typeof spawn>, what: string) =>
     new Promise<void>((ok, fail) => {
       let err = '';

@@ -2,6 +2,7 @@
 // attempt (start, end, outcome, which server), the statistics the tables print, and the
 // plumbing a benchmark run needs (a dedicated application role, dropping a run's databases).
 import pg from 'pg';
+import { scramVerifier } from '../test/helpers/migration-user';
 import { withClient, type ClusterInfo, type ConnectionParams } from '../activities/platforms/local/clusters';
 import type { LocalPlatform } from '../activities/platforms/local';
 
@@ -151,7 +152,8 @@ export const APP_ROLE = 'bench_app';
 export async function ensureAppRole(cluster: ClusterInfo, password: string): Promise<void> {
   await withClient({ ...cluster, database: 'postgres' }, async (c) => {
     const { rowCount } = await c.query('select 1 from pg_roles where rolname = $1', [APP_ROLE]);
-    if (!rowCount) await c.query(`create role ${APP_ROLE} login password ${pg.escapeLiteral(password)}`);
+    // A verifier, not the password: a statement's text may reach the server's log.
+    if (!rowCount) await c.query(`create role ${APP_ROLE} login password ${pg.escapeLiteral(scramVerifier(password))}`);
   });
 }
 

@@ -8,6 +8,9 @@
 // step do its work and then holds its result, on attempt 1, after writing a marker; the bench kills
 // the worker on the marker, so the effect is applied and Temporal never hears of it. A fresh
 // worker (no fault) is started at once; the step is retried there after its heartbeat timeout.
+// Two more points kill the worker during a step, not after it (activities/fault-pause.ts,
+// DBMIG_FAULT_PAUSE_AT): cutover/close-committed, between the fence's COMMIT (the source closed)
+// and the job record saying so; cutover/switching, inside the switch past the point of no return.
 //
 // Columns:
 //   KILL_MS    marker written → SIGKILL sent (how far into the hold the kill landed).
@@ -39,6 +42,7 @@ import { ALL_SEARCH_ATTRIBUTES } from '../common/search-attributes';
 import type { DatabaseSummary } from '../common/status';
 import { findTemporalCli } from '../worker/temporal-cli';
 import { HOLD_AFTER_ENV, MARKER_ENV, type FaultMarker } from '../worker/fault-injection';
+import { PAUSE_AT_ENV, type PauseMarker, type PausePoint } from '../activities/fault-pause';
 import { compareRowForRow, createSourceDatabase, planFor, Writer, type SourceDb } from '../test/fixtures/fleet';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -65,7 +69,14 @@ const EXPECTED_SCHEDULED: Record<string, number> = {
   finalizeCutover: 1,
 };
 
-/** The 12 kill points: the runbook from assessment to the clean-up after target verification. */
+/** Kill points inside a step: pause points of activities/fault-pause.ts, all in the cutover. */
+const DURING: PausePoint[] = ['cutover/close-committed', 'cutover/switching'];
+const isDuring = (point: string): point is PausePoint => (DURING as string[]).includes(point);
+
+/**
+ * The 14 kill points: after each of 12 steps of the runbook, from assessment to the clean-up after
+ * target verification, and at the two instants inside the cutover (DURING).
+ */
 const KILL_POINTS = [
   'assessSource',
   'provisionTarget',
@@ -79,6 +90,7 @@ const KILL_POINTS = [
   'cutover',
   'validateData/final',
   'deleteMigrationJob',
+  ...DURING,
 ];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -180,6 +192,7 @@ export interface World {
 
 let workerSeq = 0;
 function spawnWorker(w: World, fault?: { spec: string; marker: string }): ChildProcess {
+  const during = fault && isDuring(fault.spec);
   const entry = [join(ROOT, 'cli', 'main.ts'), 'worker'];
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -191,7 +204,8 @@ function spawnWorker(w: World, fault?: { spec: string; marker: string }): ChildP
   };
   delete env[HOLD_AFTER_ENV];
   delete env[MARKER_ENV];
-  if (fault) Object.assign(env, { [HOLD_AFTER_ENV]: fault.spec, [MARKER_ENV]: fault.marker });
+  delete env[PAUSE_AT_ENV];
+  if (fault) Object.assign(env, { [during ? PAUSE_AT_ENV : HOLD_AFTER_ENV]: fault.spec, [MARKER_ENV]: fault.marker });
   const log = openSync(join(w.stateDir, `worker-${++workerSeq}.log`), 'a');
   const child = spawn(process.execPath, ['--import', 'tsx', ...entry], { env, stdio: ['ignore', log, log] });
   w.workers.push(child);
@@ -289,6 +303,13 @@ function stepOutcome(events: HistoryEvent[], activityId: string) {
   };
 }
 
+/** The activity id of the cutover step in `child`'s history, once scheduled. */
+async function cutoverActivityId(child: WorkflowHandle): Promise<string | undefined> {
+  const events = (await child.fetchHistory()).events ?? [];
+  const e = events.find((x) => x.activityTaskScheduledEventAttributes?.activityType?.name === 'cutover');
+  return e?.activityTaskScheduledEventAttributes?.activityId ?? undefined;
+}
+
 /** The workflow's result, asked again while the server is away (a restart), not when the run failed. */
 async function resultOf(handle: WorkflowHandle): Promise<unknown> {
   const end = Date.now() + 600_000;
@@ -372,8 +393,9 @@ export async function killRun(w: World, point: string, n: number): Promise<KillR
       args: [{ plan: planOf(w, db, '2s') }],
     });
     const held = await until(
-      `the hold after ${point}`,
-      async () => (existsSync(marker) ? (JSON.parse(readFileSync(marker, 'utf8')) as FaultMarker) : undefined),
+      isDuring(point) ? `the pause at ${point}` : `the hold after ${point}`,
+      async () =>
+        existsSync(marker) ? (JSON.parse(readFileSync(marker, 'utf8')) as FaultMarker | PauseMarker) : undefined,
       300_000,
       2,
     );
@@ -385,10 +407,13 @@ export async function killRun(w: World, point: string, n: number): Promise<KillR
     const atKill = await objectsOf(w, migrationId, db.name);
     spawnWorker(w);
     const child = w.client.workflow.getHandle(`${migrationId}/${db.name}`);
+    // A pause marker names no activity: the killed step is the run's one cutover.
+    const activityId =
+      'activityId' in held ? held.activityId : await until('the cutover step', () => cutoverActivityId(child), 10_000);
     const done = await until(
       `${point} completed on the new worker`,
       async () => {
-        const o = stepOutcome((await child.fetchHistory()).events ?? [], held.activityId);
+        const o = stepOutcome((await child.fetchHistory()).events ?? [], activityId);
         return o?.completedAt ? o : undefined;
       },
       300_000,
@@ -573,7 +598,8 @@ async function main(): Promise<void> {
 
   const worker = '`dbmig worker` (cli/main.ts)';
   console.log(
-    `worker SIGKILLed once per run after the step's effect, before its completion was reported; ` +
+    `worker SIGKILLed once per run after the step's effect, before its completion was reported ` +
+      `(cutover/...: inside the cutover, at that instant); ` +
       `${w.rows} + ${Math.ceil(w.rows / 4)} rows per database, writers on, stableWindow 2s, approval auto, ` +
       `reverseReplicationFor 0s; worker: ${worker}`,
   );

@@ -1,6 +1,8 @@
 // The local cutover protocol against real clusters (one source, one target for the whole file,
 // a source database per scenario), calling the platform directly: no Temporal. Each scenario
-// reports its measured write-block window as a test diagnostic.
+// reports its measured write-block window as a test diagnostic. The source runs 16 and is migrated
+// by a non-superuser migration user beside a non-superuser application role (one scenario as the
+// superuser); workers are killed at instants inside the cutover (activities/fault-pause.ts).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
@@ -9,23 +11,33 @@ import { after, before, test, type TestContext } from 'node:test';
 import pg from 'pg';
 import { LocalPlatform } from '../activities/platforms/local';
 import { withClient, type ClusterInfo, type ConnectionParams } from '../activities/platforms/local/clusters';
+import { readSourceAccess } from '../activities/platforms/local/close-source';
 import type { JobRecord } from '../activities/platforms/local/job-record';
 import type { DatabaseTask } from '../activities/platforms/platform';
 import { resourceNames } from '../common/naming';
 import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
 import { compareRowForRow, createSourceDatabase, planFor } from './fixtures/fleet';
 import { count, isMigrationError } from './helpers/cutover-asserts';
+import { cutoverProcess } from './helpers/cutover-process';
+import { eventually } from './helpers/harness';
+import { as, createMigrationUser, createRole, handOver, type MigrationUser, type Role } from './helpers/migration-user';
 
 const PASSWORD_ENV = 'DBMIG_CUTOVER_SOURCE_PASSWORD';
 const TARGET = 'cutover-target';
+/**
+ * The source runs 16: the first release that lets a non-superuser create the reverse subscription
+ * (pg_create_subscription). Every scenario but one migrates as MIGRATOR, a non-superuser made the way
+ * an operator makes one (helpers/migration-user.ts), with the application roles beside it.
+ */
+const SOURCE_VERSION = 16;
+const MIGRATOR_ENV = 'DBMIG_CUTOVER_MIGRATOR_PASSWORD';
+/** The role that owns every source database and its tables; the migration user is a member. */
+const OWNER = 'shop_owner';
 /** A non-superuser application role: superusers skip CONNECT checks, applications do not. */
-const APP = { user: 'shop_app', password: 'shop-app-password' };
+let APP: Role;
 /** A migration user that may read no sequence. */
-const NO_SEQUENCES = {
-  user: 'short_sighted',
-  password: 'short-sighted-password',
-  env: 'DBMIG_CUTOVER_NO_SEQ_PASSWORD',
-};
+const NO_SEQUENCES = { user: 'short_sighted', env: 'DBMIG_CUTOVER_NO_SEQ_PASSWORD' };
+let MIGRATOR: MigrationUser;
 const stateDir = resolve('.local-platform', 'test-cutover-local');
 const platform = new LocalPlatform(stateDir);
 let source: ClusterInfo;
@@ -37,13 +49,14 @@ const onTarget = (db: string): ConnectionParams => ({ ...target, database: db })
 
 before(async () => {
   await rm(stateDir, { recursive: true, force: true });
-  [source, target] = await Promise.all([platform.clusters.ensure('source'), platform.clusters.ensure(TARGET)]);
+  [source, target] = await Promise.all([
+    platform.clusters.ensure('source', { version: SOURCE_VERSION }),
+    platform.clusters.ensure(TARGET, { version: SOURCE_VERSION }),
+  ]);
   process.env[PASSWORD_ENV] = source.password;
-  process.env[NO_SEQUENCES.env] = NO_SEQUENCES.password;
-  await withClient(onSource('postgres'), async (c) => {
-    await c.query(`create role ${APP.user} login password ${pg.escapeLiteral(APP.password)}`);
-    await c.query(`create role ${NO_SEQUENCES.user} login password ${pg.escapeLiteral(NO_SEQUENCES.password)}`);
-  });
+  MIGRATOR = await createMigrationUser(source, 'shop_migrator', MIGRATOR_ENV);
+  APP = await createRole(source, 'shop_app');
+  process.env[NO_SEQUENCES.env] = (await createRole(source, NO_SEQUENCES.user)).password;
 });
 
 after(async () => {
@@ -53,33 +66,35 @@ after(async () => {
 
 /** An application session as APP; `readWrite` overrides the database's read-only default, as the issue's bypass did. */
 async function appSession(db: string, readWrite = false): Promise<pg.Client> {
-  const c = new pg.Client({
-    host: source.host,
-    port: source.port,
-    database: db,
-    ...APP,
-    connectionTimeoutMillis: 5_000,
-  });
+  const c = new pg.Client({ ...as(onSource(db), APP), connectionTimeoutMillis: 5_000 });
   c.on('error', () => undefined);
   await c.connect();
   if (readWrite) await c.query('set default_transaction_read_only = off');
   return c;
 }
 
-/** A source database in CDC with a migration job, ready to cut over. `setup` runs before the schema copy. */
+/**
+ * A source database in CDC with a migration job, ready to cut over, owned by OWNER with PUBLIC's
+ * CONNECT revoked. `setup` runs (as the cluster's superuser) before the database is handed over
+ * and its schema copied; `superuser`: migrate as the cluster's superuser instead of MIGRATOR.
+ */
 async function ready(
   name: string,
-  opts: { cutover?: PlanInput['cutover']; setup?: (c: pg.Client) => Promise<unknown> } = {},
+  opts: {
+    cutover?: PlanInput['cutover'];
+    setup?: (c: pg.Client) => Promise<unknown>;
+    superuser?: boolean;
+    /** Another non-superuser migration user than MIGRATOR. */
+    migrator?: { user: string; env: string };
+  } = {},
 ): Promise<DatabaseTask> {
   await createSourceDatabase(source, { name, rows: 300, priority: 'medium', sizeGb: 1 });
-  await withClient(onSource(name), async (c) => {
-    await c.query(
-      `grant select, insert, update, delete on items to ${APP.user}; grant usage on items_id_seq to ${APP.user}`,
-    );
-    await opts.setup?.(c);
-  });
+  if (opts.setup) await withClient(onSource(name), opts.setup);
+  const migrator = opts.migrator ?? MIGRATOR;
+  await handOver(source, name, { owner: OWNER, apps: [APP.user], migrator: migrator.user });
+  const [user, ref] = opts.superuser ? [source.user, PASSWORD_ENV] : [migrator.user, migrator.env];
   const plan = validatePlan(
-    planFor(source, [{ name, rows: 0, priority: 'medium', sizeGb: 1 }], `env:${PASSWORD_ENV}`, {
+    planFor({ ...source, user }, [{ name, rows: 0, priority: 'medium', sizeGb: 1 }], `env:${ref}`, {
       ...(opts.cutover ? { cutover: opts.cutover } : {}),
     }),
   );
@@ -101,6 +116,9 @@ async function ready(
     await sleep(100);
   }
 }
+
+/** The database's own default_transaction_read_only ('on' once closed), or null when it sets none. */
+const readOnlyDefault = async (db: string) => (await withClient(onSource(db), readSourceAccess)).readOnly;
 
 const jobRecord = async (task: DatabaseTask): Promise<JobRecord> =>
   JSON.parse(
@@ -201,6 +219,10 @@ test('a session that overrides the read-only default cannot write during the cut
 test('an unreadable sequence or a prepared transaction stops the cutover before any block', async (t) => {
   const db = 'prepared';
   const task = await ready(db);
+  // CONNECT from the owner, as an operator would; no grant on the sequence.
+  await withClient(onSource(db), (c) =>
+    c.query(`set role ${OWNER}; grant connect on database ${db} to ${NO_SEQUENCES.user}; reset role`),
+  );
   const shortSighted: DatabaseTask = {
     ...task,
     database: {
@@ -250,7 +272,8 @@ test('an unreadable sequence or a prepared transaction stops the cutover before 
 
 test('a drain that cannot finish gives the writes back at the deadline and fails with CutoverTimedOut', async (t) => {
   const db = 'stalled';
-  const task = await ready(db, { cutover: { timeout: '2s' } });
+  // The one scenario that migrates as the cluster's superuser, as the first releases all did.
+  const task = await ready(db, { cutover: { timeout: '2s' }, superuser: true });
   const release = await stallApply(db, 'dbmig.fence');
   const app = await appSession(db);
   let blockedAt = 0;
@@ -411,7 +434,8 @@ test('sequences keep is_called, identity columns continue, populated materialize
     },
   });
   await withClient(onSource(db), async (c) => {
-    // After the schema copy: a new sequence, and rows through the identity and the serial.
+    // After the schema copy, as the application's owner: a new sequence, and rows through the identity and the serial.
+    await c.query(`set role ${OWNER}`);
     await c.query(`create sequence late_seq start 7; select nextval('late_seq')`);
     await c.query(`insert into ledger (note) values ('six'), ('seven')`);
     await c.query(`insert into items (sku, qty, price) values ('one-more', 3, 1)`);
@@ -526,3 +550,252 @@ async function caughtUp(task: DatabaseTask, ms: number) {
     );
   }
 }
+
+/** Inserts into `table` as APP, one at a time, timing each; a failure ends the session and retries. */
+class TimedWriter {
+  readonly waits: { start: number; ms: number }[] = [];
+  private stopped = false;
+  private readonly loop: Promise<void>;
+
+  constructor(db: string, table: string) {
+    this.loop = (async () => {
+      let c: pg.Client | undefined;
+      while (!this.stopped) {
+        const start = Date.now();
+        try {
+          c ??= await appSession(db);
+          await c.query(`insert into ${table} default values`);
+          this.waits.push({ start, ms: Date.now() - start });
+        } catch {
+          await c?.end().catch(() => undefined);
+          c = undefined;
+        }
+        await sleep(10);
+      }
+      await c?.end().catch(() => undefined);
+    })();
+  }
+
+  /** The longest a write that started in [from, to] waited. */
+  longest(from: number, to: number): number {
+    return Math.max(0, ...this.waits.filter((w) => w.start >= from && w.start <= to).map((w) => w.ms));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+}
+
+test('an open write on a published table: the cutover gives up at its lock wait, not stalling writers', async (t) => {
+  const db = 'conflict';
+  const task = await ready(db, {
+    setup: (c) =>
+      c.query(`create table notes (id bigserial primary key, at timestamptz default clock_timestamp());
+               alter table items alter column sku set default 'held', alter column qty set default 1,
+                                 alter column price set default 1`),
+  });
+  // The application's transaction: an uncommitted write holds ROW EXCLUSIVE on items.
+  const holder = await appSession(db);
+  await holder.query('begin');
+  await holder.query(`insert into items (sku, qty, price) values ('held-open', 1, 1)`);
+  // Writers of both published tables: one of the held table (it queues behind the cutover's SHARE
+  // request), one of another table (locked or not, depending on the LOCK's order).
+  const writers = { items: new TimedWriter(db, 'items'), notes: new TimedWriter(db, 'notes') };
+  // Should the cutover wait on the lock for good, the holder commits after GUARD_MS and the writers'
+  // waits show it: far over the lock wait (2 s) the cutover allows itself.
+  const GUARD_MS = 40_000;
+  const guard = setTimeout(() => void holder.query('commit').catch(() => undefined), GUARD_MS);
+  t.after(async () => {
+    clearTimeout(guard);
+    await Promise.all(Object.values(writers).map((w) => w.stop()));
+    await holder.end().catch(() => undefined);
+  });
+  const started = Date.now();
+  await assert.rejects(
+    platform.cutover(task, () => undefined),
+    isMigrationError(
+      'CutoverNotReady',
+      new RegExp(
+        'could not lock the published tables within \\d+ ms, so nothing was blocked: ' +
+          'pid \\d+ \\(shop_app, .*\\) holds RowExclusiveLock on items',
+      ),
+      t,
+    ),
+  );
+  const ended = Date.now();
+  clearTimeout(guard);
+  await sleep(300); // a write that started just before the end is timed too
+  await Promise.all(Object.values(writers).map((w) => w.stop()));
+  const waited = { items: writers.items.longest(started, ended), notes: writers.notes.longest(started, ended) };
+  t.diagnostic(
+    `the cutover gave up after ${ended - started} ms; longest write meanwhile: items ${waited.items} ms ` +
+      `(${writers.items.waits.length} writes), notes ${waited.notes} ms (${writers.notes.waits.length} writes)`,
+  );
+  // Bounded by the lock wait, not by the holder: a cutover that waited for the lock would hold every
+  // writer for GUARD_MS. 15 s leaves a loaded machine room and is far under it.
+  assert.ok(ended - started < 15_000, `the cutover waited ${ended - started} ms on the lock`);
+  for (const [table, ms] of Object.entries(waited))
+    assert.ok(ms < 15_000, `a write to ${table} waited ${ms} ms behind the cutover's queued lock`);
+  assert.ok(writers.items.waits.length > 0 && writers.notes.waits.length > 0, 'both writers wrote');
+  assert.deepEqual(await fenceSessions(db), [], 'no fence session is left');
+  assert.equal((await jobRecord(task).catch(noRecord))?.blocks ?? 0, 0, 'no block was taken');
+  // The application commits; the retry goes through and carries its row.
+  await holder.query('commit');
+  await platform.cutover(task, () => undefined);
+  assert.equal(await count(onTarget(db), `sku = 'held-open'`), 1);
+  for (const table of await compareRowForRow(onSource(db), onTarget(db)))
+    assert.ok(table.equal, `${table.table}: source ${table.sourceRows} rows, target ${table.targetRows}`);
+});
+
+/** Every replication object of database `db` on both clusters, as "side kind name". */
+async function replicationObjects(db: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const [side, p] of [
+    ['source', onSource(db)],
+    ['target', onTarget(db)],
+  ] as const)
+    await withClient(p, async (c) => {
+      const q = async (kind: string, sql: string) =>
+        out.push(...(await c.query<{ n: string }>(sql)).rows.map((r) => `${side} ${kind} ${r.n}`));
+      await q('publication', 'select pubname as n from pg_publication');
+      await q(
+        'subscription',
+        `select subname as n from pg_subscription
+          where subdbid = (select oid from pg_database where datname = current_database())`,
+      );
+      await q('slot', 'select slot_name as n from pg_replication_slots where database = current_database()');
+    });
+  return out.sort();
+}
+
+test('a worker SIGKILLed between the close COMMIT and its record, then in the switch, resumes forward', async (t) => {
+  const db = 'killed_windows';
+  const task = await ready(db, {
+    // A key-less table (replica identity FULL): a row applied twice would show as two.
+    setup: (c) => c.query('create table lines (n bigint not null); alter table lines replica identity full'),
+  });
+  // The application writes an item and a line per transaction, and remembers what committed.
+  const committed: number[] = [];
+  let stop = false;
+  const app = (async () => {
+    for (let n = 1; !stop; n++) {
+      const c = await appSession(db).catch(() => undefined);
+      if (!c) {
+        await sleep(50);
+        continue;
+      }
+      const ok = await c
+        .query(
+          `begin; insert into items (sku, qty, price) values ('w-${n}', 1, 1); insert into lines values (${n}); commit`,
+        )
+        .then(
+          () => true,
+          () => false,
+        );
+      if (ok) committed.push(n);
+      await c.end().catch(() => undefined);
+      await sleep(5);
+    }
+  })();
+  try {
+    await eventually('the application writing', async () => committed.length >= 5);
+
+    const first = await cutoverProcess(stateDir, task, 'cutover/close-committed');
+    await first.paused();
+    await first.kill();
+    // The close committed and is not recorded: the source is closed, the record says 'closing'.
+    const afterClose = await jobRecord(task);
+    assert.equal(afterClose.phase, 'closing', 'killed between the COMMIT and its record');
+    assert.equal(afterClose.blocks, 1);
+    await assert.rejects(appSession(db, true), /permission denied for database/, 'the source is closed');
+    assert.deepEqual(await fenceSessions(db), [], 'the block went with the commit');
+
+    const second = await cutoverProcess(stateDir, task, 'cutover/switching');
+    await second.paused();
+    await second.kill();
+    const inSwitch = await jobRecord(task);
+    assert.equal(inSwitch.phase, 'closed', 'the retry read the close token and resumed forward');
+    assert.ok(
+      inSwitch.subscriptionDisabled && !inSwitch.reverse,
+      'killed inside the switch, before reverse replication',
+    );
+
+    const result = await platform.cutover(task, () => undefined);
+    stop = true;
+    await app;
+    const rec = await jobRecord(task);
+    assert.equal(rec.blocks, 1, 'one write block in all: no retry blocked or closed again');
+    assert.ok(rec.result && rec.reverse, 'the record holds the result and reverse replication');
+    const names = resourceNames(task.migrationId, task.database.name);
+    assert.deepEqual(
+      await replicationObjects(db),
+      [
+        `source subscription ${names.subscription}_rev`,
+        `target publication ${names.publication}_rev`,
+        `target slot ${names.slot}_rev`,
+      ],
+      'reverse replication once, forward replication gone',
+    );
+    await assert.rejects(appSession(db, true), /permission denied for database/, 'the source stays closed');
+    // Every committed write is on the target, once.
+    const lines = await withClient(onTarget(db), async (c) =>
+      (await c.query<{ n: string }>('select n from lines order by n')).rows.map((r) => Number(r.n)),
+    );
+    assert.deepEqual(lines, committed, 'the target has every committed line, each once');
+    for (const table of await compareRowForRow(onSource(db), onTarget(db)))
+      assert.ok(table.equal, `${table.table}: source ${table.sourceRows} rows, target ${table.targetRows}`);
+    t.diagnostic(
+      `${committed.length} application transactions committed, all on the target once; ` +
+        `write block ${result.writeBlockMs} ms across two killed workers`,
+    );
+  } finally {
+    stop = true;
+    await app;
+  }
+});
+
+test('a migration user that cannot see other sessions is refused at the assessment and at the close', async (t) => {
+  const db = 'blind';
+  // A migration user as MIGRATOR but without pg_read_all_stats: other roles' sessions show it no backend_type.
+  const blind = { user: 'blind_migrator', env: 'DBMIG_CUTOVER_BLIND_PASSWORD' };
+  process.env[blind.env] = (await createRole(source, blind.user, 'replication')).password;
+  await withClient(onSource('postgres'), (c) =>
+    c.query(`grant pg_signal_backend, pg_create_subscription to ${blind.user}`),
+  );
+  const task = await ready(db, { migrator: blind });
+  const assessed = await platform.assessSource(task);
+  const finding = assessed.findings.find((f) => f.code === 'SOURCE_PRIVILEGES');
+  t.diagnostic(`assessment: ${finding?.message}`);
+  assert.ok(assessed.blocked && finding, 'the assessment refuses the move');
+  assert.match(finding.message, /blind_migrator is not a superuser and lacks membership in pg_read_all_stats/);
+  assert.doesNotMatch(finding.message, /pg_signal_backend|REPLICATION|CREATE on|ownership/, 'only what is missing');
+
+  // An idle application session, which the close must end; this user would not find it.
+  const app = await appSession(db);
+  await assert.rejects(
+    platform.cutover(task, () => undefined),
+    isMigrationError(
+      'PermissionDenied',
+      /not closing blind: the migration user cannot see sessions .*pg_read_all_stats/,
+      t,
+    ),
+  );
+  await app.query(`insert into items (sku, qty, price) values ('after-refusal', 1, 1)`);
+  assert.equal((await app.query('show default_transaction_read_only')).rows[0].default_transaction_read_only, 'off');
+  assert.deepEqual(await fenceSessions(db), [], 'nothing is blocked');
+  assert.equal(await readOnlyDefault(db), null, 'nothing was closed');
+  // Granted what it lacked, it sees every session; a superuser's it may not end, and says so.
+  await withClient(onSource('postgres'), (c) => c.query(`grant pg_read_all_stats to ${blind.user}`));
+  await withClient(onSource(db), async () =>
+    assert.rejects(
+      platform.cutover(task, () => undefined),
+      isMigrationError('PermissionDenied', /superuser sessions are connected \(pid \d+ \(postgres\)\)/, t),
+    ),
+  );
+  await platform.cutover(task, () => undefined);
+  await assert.rejects(app.query('select 1'), 'its session was ended');
+  await assert.rejects(appSession(db), /permission denied for database/, 'the source is closed');
+  assert.equal(await count(onTarget(db), `sku = 'after-refusal'`), 1);
+  await app.end().catch(() => undefined);
+});

@@ -6,6 +6,11 @@
 //   - DDL while a human decides is reported within seconds, and the cutover waits for a fix;
 //   - a worker killed inside the cutover is succeeded by another without a second overlapping block;
 //   - a rollback after the cutover carries the target's writes back to the source.
+// The source (PostgreSQL 16) is migrated by a non-superuser migration user beside a non-superuser
+// application role, PUBLIC's CONNECT revoked, as a real source is (helpers/migration-user.ts); one
+// scenario (the second start of a finished id) migrates as the superuser. What a step did twice is
+// read from what it made (objects on both clusters, the job record's blocks, rows), not only from
+// the history's scheduled events, which a Temporal retry does not add to.
 // One harness (source cluster, target cluster, dev server, in-process worker) for the file, one
 // source database and migration id per scenario. Three lanes run at once (the DDL scenario, the
 // crash scenario, the other three one after another) so the file takes about 90 s on 2 cores. They
@@ -41,6 +46,7 @@ import { MigrationError, type DatabaseTask } from '../activities/platforms/platf
 import { MultiDatabaseMigration } from '../workflows';
 import { compareRowForRow, planFor, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
+import { as, createMigrationUser, createRole, handOver, type MigrationUser, type Role } from './helpers/migration-user';
 
 const db = (name: string): SourceDb => ({ name, rows: 2_000, priority: 'medium', sizeGb: 5 });
 const HOLD = db('held_verify');
@@ -50,12 +56,21 @@ const CRASH = db('crash_cut');
 const ROLLBACK = db('rolled_back');
 
 /** A non-superuser application role on both clusters: superusers skip CONNECT checks, applications do not. */
-const APP = { user: 'safety_app', password: 'safety-app-password' };
+let APP: Role;
+const APP_USER = 'safety_app';
 const APP_GRANTS =
-  `grant select, insert, update, delete on all tables in schema public to ${APP.user}; ` +
-  `grant usage on all sequences in schema public to ${APP.user}`;
+  `grant select, insert, update, delete on all tables in schema public to ${APP_USER}; ` +
+  `grant usage on all sequences in schema public to ${APP_USER}`;
 /** PostgreSQL's refusal of a role whose CONNECT was revoked: how a closed database answers an application. */
 const REFUSED = /permission denied for database/;
+/**
+ * Every scenario but RERUN migrates as MIGRATOR, a non-superuser made as an operator makes one
+ * (helpers/migration-user.ts), on a PostgreSQL 16 source (the first that lets it create the reverse
+ * subscription); OWNER owns the databases, PUBLIC's CONNECT is revoked.
+ */
+let MIGRATOR: MigrationUser;
+const OWNER = 'safety_owner';
+const SOURCE_VERSION = 16;
 
 let h: Harness;
 let target: ClusterInfo;
@@ -64,16 +79,19 @@ const workers: ChildProcess[] = [];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const onSource = (name: string): ConnectionParams => ({ ...h.source, database: name });
 const onTarget = (name: string): ConnectionParams => ({ ...target, database: name });
-const asApp = (p: ConnectionParams): ConnectionParams => ({ ...p, ...APP });
+const asApp = (p: ConnectionParams): ConnectionParams => as(p, APP);
 
 before(async () => {
-  h = await createHarness('cutover-safety', { databases: [HOLD, RERUN, DDL, CRASH, ROLLBACK] });
-  target = await h.platform.clusters.ensure('fleet-target');
-  for (const c of [h.source, target])
-    await withClient({ ...c, database: 'postgres' }, (s) =>
-      s.query(`create role ${APP.user} login password ${pg.escapeLiteral(APP.password)}`),
-    );
-  for (const d of [HOLD, RERUN, DDL, CRASH, ROLLBACK]) await withClient(onSource(d.name), (c) => c.query(APP_GRANTS));
+  h = await createHarness('cutover-safety', {
+    databases: [HOLD, RERUN, DDL, CRASH, ROLLBACK],
+    sourceVersion: SOURCE_VERSION,
+  });
+  target = await h.platform.clusters.ensure('fleet-target', { version: SOURCE_VERSION });
+  APP = await createRole(h.source, APP_USER);
+  await createRole(target, APP_USER, '', APP.password);
+  MIGRATOR = await createMigrationUser(h.source, 'safety_migrator', 'DBMIG_SAFETY_MIGRATOR_PASSWORD');
+  for (const d of [HOLD, RERUN, DDL, CRASH, ROLLBACK])
+    await handOver(h.source, d.name, { owner: OWNER, apps: [APP.user], migrator: MIGRATOR.user });
 });
 
 after(async () => {
@@ -81,9 +99,14 @@ after(async () => {
   await h?.close();
 });
 
-/** A one-database plan on the harness's source; rows: 0 since the database already exists. */
-const planOf = (d: SourceDb, extra: Partial<PlanInput> = {}): PlanInput =>
-  planFor(h.source, [{ ...d, rows: 0 }], `env:${SOURCE_PASSWORD_ENV}`, extra);
+/**
+ * A one-database plan on the harness's source, as MIGRATOR (`superuser`: as the cluster's
+ * superuser); rows: 0 since the database already exists.
+ */
+const planOf = (d: SourceDb, extra: Partial<PlanInput> = {}, superuser = false): PlanInput =>
+  superuser
+    ? planFor(h.source, [{ ...d, rows: 0 }], `env:${SOURCE_PASSWORD_ENV}`, extra)
+    : planFor({ ...h.source, user: MIGRATOR.user }, [{ ...d, rows: 0 }], `env:${MIGRATOR.env}`, extra);
 
 /** The task the workflow hands its activities, for calling the platform directly. */
 function taskOf(migrationId: string, plan: PlanInput): DatabaseTask {
@@ -475,6 +498,16 @@ describe('cutover safety on real clusters', { concurrency: true }, () => {
       const rec = await jobRecord(id, name);
       assert.equal(rec.blocks, 2, 'the killed block and the one that completed, nothing more');
       assert.ok(rec.result, 'the record holds the result');
+      // A step that ran twice shows in what it made, which the history's one scheduled event cannot
+      // show (a retry adds no ActivityTaskScheduled): reverse replication once, forward gone.
+      const names = resourceNames(id, name);
+      assert.deepEqual(await replicationObjects(name), [
+        `source subscription ${names.subscription}_rev`,
+        `target publication ${names.publication}_rev`,
+        `target slot ${names.slot}_rev`,
+      ]);
+      const marks = await withClient({ ...target, database: 'postgres' }, async (c) => (await readMark(c, name)).mark);
+      assert.deepEqual(marks, { migrationId: id, database: name, state: 'cutover' }, 'one target, marked once');
 
       // One cutover step, whose attempt on the new worker finished what the killed one began.
       const history = await h.env.client.workflow.getHandle(childWorkflowId(id, name)).fetchHistory();
@@ -508,7 +541,10 @@ describe('cutover safety on real clusters', { concurrency: true }, () => {
       // zz_hold, outside the publication: a table on the source, a view on the target that waits for
       // HOLD_KEY. The cutover never touches it (it locks and publishes tables only); the final
       // validation reads it on both sides, and waits on the target for as long as the test holds the key.
-      await withClient(onSource(name), (c) => c.query('create table zz_hold (id int primary key)'));
+      // Made by the application's owner, as any table of the application: the migration user reads it.
+      await withClient(onSource(name), (c) =>
+        c.query(`set role ${OWNER}; create table zz_hold (id int primary key); reset role`),
+      );
       await withClient(onTarget(name), (c) =>
         c.query(`create function zz_wait() returns boolean language plpgsql
                    as $$ begin perform pg_advisory_xact_lock_shared(${HOLD_KEY}); return false; end $$;
@@ -556,10 +592,12 @@ describe('cutover safety on real clusters', { concurrency: true }, () => {
     test('a finished migration id cannot be started again and nothing is dropped', async (t) => {
       const id = 'safety-rerun';
       const name = RERUN.name;
-      const plan = planOf(RERUN, {
-        approval: { policy: 'auto', timeout: '1h' },
-        cutover: { reverseReplicationFor: '0s' },
-      });
+      // The one scenario that migrates as the cluster's superuser, as the first releases all did.
+      const plan = planOf(
+        RERUN,
+        { approval: { policy: 'auto', timeout: '1h' }, cutover: { reverseReplicationFor: '0s' } },
+        true,
+      );
       const handle = await h.startFleet(id, plan);
       await handle.result();
       const childHandle = h.env.client.workflow.getHandle(childWorkflowId(id, name));

@@ -1,21 +1,34 @@
 // A worker process killed with SIGKILL while it waits on lag is replaced by a new one, which
 // completes the run: the wait resumes on the new worker (attempt 2), no step that creates
-// something runs twice, and the key-less table holds no duplicated rows.
+// something runs twice, and the key-less table holds no duplicated rows. "Twice" is read from the
+// effects (replication objects on both clusters, the job record's blocks, the rows), since a
+// Temporal retry adds no ActivityTaskScheduled event. The migration user is a non-superuser and the
+// application writes as its own role (helpers/migration-user.ts).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { finalizeDatabase, getStatus } from '../client/client';
 
 import { compareRowForRow, planFor, replicationLeftovers, Writer, type SourceDb } from './fixtures/fleet';
-import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
+import { createHarness, eventually, type Harness } from './helpers/harness';
+import { as, createMigrationUser, createRole, handOver, type MigrationUser, type Role } from './helpers/migration-user';
+import type { JobRecord } from '../activities/platforms/local/job-record';
+import { resourceNames } from '../common/naming';
 
 const DB: SourceDb = { name: 'billing', rows: 6_000, priority: 'high', sizeGb: 80, noPrimaryKey: true };
 
 let h: Harness;
+let app: Role;
+let migrator: MigrationUser;
 const workers: ChildProcess[] = [];
 before(async () => {
-  h = await createHarness('crash', { databases: [DB], worker: false });
+  // 16: the first source on which a non-superuser may create the reverse subscription.
+  h = await createHarness('crash', { databases: [DB], worker: false, sourceVersion: 16 });
+  migrator = await createMigrationUser(h.source, 'crash_migrator', 'DBMIG_CRASH_MIGRATOR_PASSWORD');
+  app = await createRole(h.source, 'crash_app');
+  await handOver(h.source, DB.name, { owner: 'crash_owner', apps: [app.user], migrator: migrator.user });
 });
 after(async () => {
   for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
@@ -40,8 +53,8 @@ function spawnWorker(): ChildProcess {
 }
 
 test('a worker killed while waiting on lag is replaced and the run completes once', async () => {
-  const writer = new Writer({ ...h.source, database: DB.name }, true);
-  const plan = planFor(h.source, [DB], `env:${SOURCE_PASSWORD_ENV}`, {
+  const writer = new Writer(as({ ...h.source, database: DB.name }, app), true);
+  const plan = planFor({ ...h.source, user: migrator.user }, [DB], `env:${migrator.env}`, {
     approval: { policy: 'auto', timeout: '1h' },
     defaults: { stableWindow: '15s' },
   });
@@ -94,6 +107,15 @@ test('a worker killed while waiting on lag is replaced and the run completes onc
   for (const t of await compareRowForRow({ ...h.source, database: DB.name }, { ...target, database: DB.name })) {
     assert.ok(t.equal, `${t.table}: source ${t.sourceRows} rows, target ${t.targetRows}`);
   }
+  // What ran, counted from what it made: reverse replication once (forward gone), one write block.
+  const names = resourceNames(report.migrationId, DB.name);
+  assert.deepEqual(await replicationLeftovers(h.source, [DB.name], target), {
+    slots: [`target:${names.slot}_rev`],
+    publications: [`target:${DB.name}:${names.publication}_rev`],
+    subscriptions: [`source:${names.subscription}_rev`],
+  });
+  const rec = JSON.parse(await readFile(join(h.stateDir, 'jobs', `${names.job}.json`), 'utf8')) as JobRecord;
+  assert.equal(rec.blocks, 1, 'one write block');
   assert.equal((await finalizeDatabase(h.env.client, report.migrationId, DB.name, 'test')).state, 'FINALIZED');
   assert.deepEqual(await replicationLeftovers(h.source, [DB.name], target), {
     slots: [],

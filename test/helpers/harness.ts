@@ -32,12 +32,15 @@ export interface Harness {
 
 export async function createHarness(
   name: string,
-  opts: { worker?: boolean; databases?: SourceDb[] } = {},
+  opts: { worker?: boolean; databases?: SourceDb[]; sourceVersion?: number } = {},
 ): Promise<Harness> {
   const stateDir = resolve('.local-platform', `test-${name}`);
   await rm(stateDir, { recursive: true, force: true });
   const platform = new LocalPlatform(stateDir);
-  const [env, source] = await Promise.all([startDevServer(), platform.clusters.ensure('source')]);
+  const [env, source] = await Promise.all([
+    startDevServer(),
+    platform.clusters.ensure('source', { version: opts.sourceVersion }),
+  ]);
   process.env[SOURCE_PASSWORD_ENV] = source.password;
   for (const db of opts.databases ?? []) await createSourceDatabase(source, db);
   const taskQueue = `test-${name}`;

@@ -58,6 +58,7 @@ export async function readSourceAccess(c: pg.Client): Promise<SourceAccess> {
  */
 export async function closeSource(f: pg.Client, database: string, access: SourceAccess): Promise<void> {
   const db = pg.escapeIdentifier(database);
+  await refuseSessionsItCannotEnd(f, database);
   const me = (await f.query<{ me: string }>('select current_user::regrole::text as me')).rows[0].me;
   for (const g of access.connectGrants) {
     if (g.grantor !== me) await f.query(`set local role ${g.grantor}`);
@@ -80,6 +81,40 @@ export async function closeSource(f: pg.Client, database: string, access: Source
       `closing ${database} would lock the migration user out (it connects through PUBLIC): grant it CONNECT itself`,
     );
   await f.query(`alter database ${db} set default_transaction_read_only = on`);
+}
+
+/**
+ * A migration user that is not a superuser ends other roles' sessions with pg_signal_backend, which
+ * reaches neither a superuser's session nor one it cannot see: without pg_read_all_stats,
+ * pg_stat_activity hides other roles' backend_type ("The Cumulative Statistics System"), so their
+ * sessions would not be found, and would live on past the close. Refused by name, before the
+ * commit (nothing is closed).
+ */
+async function refuseSessionsItCannotEnd(f: pg.Client, database: string): Promise<void> {
+  const { rows } = await f.query<{ hidden: string[]; superusers: string[] }>(
+    `select array(select a.pid::text from pg_stat_activity a
+                   where a.datname = current_database() and a.backend_type is null) as hidden,
+            array(select format('pid %s (%s)', a.pid, r.rolname)
+                    from pg_stat_activity a join pg_roles r on r.oid = a.usesysid
+                   where a.datname = current_database() and a.backend_type = 'client backend' and r.rolsuper
+                     and a.pid <> pg_backend_pid()) as superusers
+       from pg_roles me where me.rolname = current_user and not me.rolsuper`,
+  );
+  if (!rows.length) return; // a superuser sees and may end every session
+  const [{ hidden, superusers }] = rows;
+  if (hidden.length)
+    throw new MigrationError(
+      'PermissionDenied',
+      `not closing ${database}: the migration user cannot see sessions ${hidden.join(', ')} (another role's), so ` +
+        'it could not end them: GRANT pg_read_all_stats TO the migration user',
+    );
+  if (superusers.length)
+    throw new MigrationError(
+      'PermissionDenied',
+      `not closing ${database}: superuser sessions are connected (${superusers.join(', ')}), which only a ` +
+        'superuser may end and which CONNECT and the read-only default do not stop: end them, or migrate as a ' +
+        'superuser',
+    );
 }
 
 /** Every privilege on the database, as comparable text: the ACL itself, or the built-in default it stands for. */

@@ -30,6 +30,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { formatDuration } from '../../../common/durations';
+import { pauseAt } from '../../fault-pause';
 import { cutoverLimits } from '../../../common/plan';
 import { MigrationError, type CutoverResult, type DatabaseTask } from '../platform';
 import { carrySequences, listSequences, populatedMaterializedViews, refreshMaterializedViews } from './carry';
@@ -204,6 +205,9 @@ class Cutover {
     } catch (err) {
       throw await this.undoBlock(fence, startedAt, err);
     }
+    // The close committed and is not recorded yet: a worker that dies here leaves 'closing', which
+    // resolveClosing reads by the close token. Tests kill the worker at this instant.
+    await pauseAt('cutover/close-committed');
     await this.save({ phase: 'closed' });
   }
 
@@ -259,6 +263,7 @@ class Cutover {
       migrationId: task.migrationId,
       database: task.database.name,
     });
+    await pauseAt('cutover/switching'); // tests kill the worker inside the switch, not after it
     this.progress('setting up reverse replication (target to source, no copy): the target takes writes');
     const save = (p: Partial<JobRecord>) => this.save(p);
     const reverse = await setUpReverse(this.h, this.t, this.env.names, this.env.target, this.rec, save, deadline);

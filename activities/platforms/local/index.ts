@@ -21,6 +21,7 @@ import {
 } from '../platform';
 import { assess, listTables } from './assess';
 import { existingServerFindings, passwordRecordingFindings } from './existing-server-checks';
+import { migrationUserFindings } from './migration-user';
 import { CapacityPool } from './capacity';
 import { LocalClusters, withClient, type ConnectionParams } from './clusters';
 import { runCutover, type CutoverEnv } from './cutover';
@@ -152,7 +153,12 @@ export class LocalPlatform implements MigrationPlatform {
         return { ...result, findings, blocked: true };
       }
       const target = await this.resolveTargetVersion(task, source);
-      const findings = [...result.findings, ...server.findings, ...(await versionFindings(task, source, target))];
+      const findings = [
+        ...result.findings,
+        ...(await migrationUserFindings(c)),
+        ...server.findings,
+        ...(await versionFindings(task, source, target)),
+      ];
       return {
         ...result,
         targetVersion: String(target.major),
