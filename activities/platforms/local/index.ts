@@ -48,6 +48,8 @@ import { subscriptionOptions } from './subscription-options';
 import { serverVersion, type ServerVersion } from './server-version';
 import { refuseVersion, targetVersion, versionFindings, type TargetVersion } from './versions';
 import { compareTables } from './validate';
+import { forward } from './cutover-checks';
+import { validateLive } from './migrated-set';
 import { describeLocal, summarizeLocal } from './describe';
 import { markSql, ownedBy, provisionRefusal, readMark, writeMark, type TargetOwner } from './target-mark';
 
@@ -295,6 +297,9 @@ export class LocalPlatform implements MigrationPlatform {
   }
 
   async validateData(task: DatabaseTask, mode: 'live' | 'final'): Promise<ValidationResult> {
+    // Live: what the source has now, against what is published and copied (migrated-set.ts).
+    if (mode === 'live')
+      return this.both(task, (src, target) => validateLive(forward({ names: this.names(task) }, src, target)));
     return this.both(task, async (src, target) =>
       compareTables(
         src,
