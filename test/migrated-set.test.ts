@@ -6,8 +6,10 @@
 //   - a large object created after the assessment: named by the live validation, the cutover refused
 //     by name (MigratedSetChanged) with nothing blocked, until it is removed;
 //   - a table created on the target after the cutover: the rollback refuses by name, the target keeps
-//     taking writes and the source stays closed, until the table is dropped.
-// One harness for the file; the three scenarios run at once, each in its own source database.
+//     taking writes and the source stays closed, until the table is dropped;
+//   - a table created after the gate, while the cutover blocks writes (CREATE TABLE takes none of its
+//     locks): refused under the block, writes given back, nothing closed (the platform, called directly).
+// One harness for the file; the scenarios run at once, each in its own source database.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -15,13 +17,15 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { approveCutover, getStatus, rollbackDatabase, waitForState } from '../client/client';
 import { childWorkflowId, resourceNames } from '../common/naming';
-import type { PlanInput } from '../common/plan';
+import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
 import type { MigrationState } from '../common/states';
 import type { DatabaseSummary } from '../common/status';
+import pg from 'pg';
 import { withClient, type ClusterInfo, type ConnectionParams } from '../activities/platforms/local/clusters';
 import { readSourceAccess } from '../activities/platforms/local/close-source';
 import type { JobRecord } from '../activities/platforms/local/job-record';
 import { readMark } from '../activities/platforms/local/target-mark';
+import { MigrationError, type DatabaseTask } from '../activities/platforms/platform';
 import { planFor, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 
@@ -29,6 +33,7 @@ const db = (name: string): SourceDb => ({ name, rows: 2_000, priority: 'medium',
 const DEPLOY = db('deploy_during_cdc');
 const LOB = db('late_large_object');
 const ON_TARGET = db('table_on_target');
+const UNDER_BLOCK = db('under_the_block');
 
 let h: Harness;
 let target: ClusterInfo;
@@ -37,7 +42,7 @@ const onSource = (name: string): ConnectionParams => ({ ...h.source, database: n
 const onTarget = (name: string): ConnectionParams => ({ ...target, database: name });
 
 before(async () => {
-  h = await createHarness('migrated-set', { databases: [DEPLOY, LOB, ON_TARGET] });
+  h = await createHarness('migrated-set', { databases: [DEPLOY, LOB, ON_TARGET, UNDER_BLOCK] });
   target = await h.platform.clusters.ensure('fleet-target');
 });
 
@@ -225,5 +230,55 @@ describe('the migrated set is live', { concurrency: true }, () => {
     await withClient(onTarget(name), (c) => c.query('drop table after_cut'));
     const rolled = await rollbackDatabase(h.env.client, id, name, 'sre', 'after dropping after_cut');
     assert.equal(rolled.state, 'ROLLED_BACK', rolled.lastError);
+  });
+
+  test('a table created while the cutover blocks writes is refused under the block', async (t) => {
+    const id = 'liveset-block';
+    const name = UNDER_BLOCK.name;
+    const parsed = validatePlan(planOf(UNDER_BLOCK));
+    const task: DatabaseTask = {
+      migrationId: id,
+      platform: 'local',
+      database: parsed.databases[0],
+      settings: effectiveSettings(parsed, parsed.databases[0]),
+    };
+    await h.platform.provisionTarget(task);
+    await h.platform.createMigrationJob(task);
+    await h.platform.startMigrationJob(task);
+    await eventually('CDC', async () => {
+      const s = await h.platform.getReplicationStatus(task);
+      return s.phase === 'CDC' && s.lagSeconds !== null && s.lagSeconds < 1;
+    });
+    // The fence stalls on the target (an EXCLUSIVE lock on dbmig.fence holds its apply back, and
+    // takes no transaction id), so the table is surely made after the gate and under the block.
+    const stall = new pg.Client(onTarget(name));
+    stall.on('error', () => undefined);
+    await stall.connect();
+    await stall.query('begin');
+    await stall.query('lock table dbmig.fence in exclusive mode');
+    let draining!: () => void;
+    const blocked = new Promise<void>((r) => (draining = r));
+    const cut = h.platform.cutover(task, (step) => {
+      if (step.startsWith('draining to fence')) draining();
+    });
+    cut.catch(() => undefined);
+    await blocked;
+    await withClient(onSource(name), (c) => c.query('create table made_under_block (id int primary key)'));
+    await stall.query('rollback');
+    await stall.end();
+    await assert.rejects(cut, (err: Error) => {
+      t.diagnostic(`cutover: ${err.message}`);
+      assert.ok(err instanceof MigrationError && err.type === 'MigratedSetChanged', String(err));
+      assert.match(err.message, /public\.made_under_block \(table, created after the copy, not published/);
+      assert.match(err.message, /writes were restored after a \d+ ms block; replication runs/);
+      return true;
+    });
+    assert.equal(await fenceSessions(name), 0, 'the block ended');
+    // The source takes writes and was never closed; replication runs.
+    assert.equal((await withClient(onSource(name), readSourceAccess)).readOnly, null);
+    await replicates(name, 'after-the-refusal');
+    assert.equal(await subscriptionEnabled(id, name), true);
+    await h.platform.rollbackCutover(task);
+    await h.platform.deleteMigrationJob(task);
   });
 });
