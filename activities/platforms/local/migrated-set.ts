@@ -87,7 +87,8 @@ export async function setChanges(d: Direction): Promise<Finding[]> {
       out.push(
         finding(
           `${name} (table, ${created}, ${inPublication}${exists ? '' : `, missing on the ${subscriberSide}`}): ` +
-            `its rows are not replicated. Carry it: ${exists ? '' : `create it on the ${subscriberSide}, `}` +
+            `its rows are not replicated. Carry it: ` +
+            `${exists ? '' : `create it on the ${subscriberSide} (pg_dump --schema-only -t ${name}), `}` +
             `ALTER PUBLICATION ${publication} ADD TABLE ${name} on the ${publisherSide}, then ` +
             `ALTER SUBSCRIPTION ${subscription} REFRESH PUBLICATION on the ${subscriberSide} (it copies the rows); ` +
             `or drop it on the ${publisherSide}`,
