@@ -24,6 +24,8 @@ export interface Direction {
 }
 
 export const SET_CHANGED = 'MIGRATED_SET_CHANGED';
+/** Large objects named one by one; past this many the rest are counted (an error message stays readable). */
+const NAMED_LARGE_OBJECTS = 20;
 
 /** The application tables `publication` lists (pg_publication_rel: partition roots as such). */
 async function publishedTables(c: pg.Client, publication: string): Promise<Set<string>> {
@@ -105,12 +107,22 @@ export async function setChanges(d: Direction): Promise<Finding[]> {
       );
     }
   }
-  for (const oid of await missingLargeObjects(pub, sub)) {
-    const when = way === 'forward' ? 'created after the assessment' : 'created on the target after the cutover';
+  const objects = await missingLargeObjects(pub, sub);
+  const when = way === 'forward' ? 'created after the assessment' : 'created on the target after the cutover';
+  for (const oid of objects.slice(0, NAMED_LARGE_OBJECTS)) {
     out.push(
       finding(
         `large object ${oid} (${when}, not on the ${subscriberSide}): logical replication does not carry large ` +
           `objects; move its contents into a table, or remove it on the ${publisherSide} (lo_unlink(${oid}))`,
+      ),
+    );
+  }
+  if (objects.length > NAMED_LARGE_OBJECTS) {
+    const more = objects.length - NAMED_LARGE_OBJECTS;
+    out.push(
+      finding(
+        `${more} more large objects (${when}, not on the ${subscriberSide}; oids ${objects[NAMED_LARGE_OBJECTS]} ` +
+          `to ${objects[objects.length - 1]}): the same applies to each`,
       ),
     );
   }
