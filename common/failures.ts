@@ -43,6 +43,12 @@ export const FAILURES = {
     meaning: 'the cutover did not start (lag, apply errors or a long writer on the source); nothing was blocked',
     retryable: true,
   },
+  MigratedSetChanged: {
+    meaning:
+      'the source has a table or large object that replication does not carry (made after the copy or the ' +
+      'assessment); nothing was blocked and the database holds before the cutover until it is carried or dropped',
+    retryable: false,
+  },
   SequenceUnreadable: {
     meaning: 'the migration user cannot read a sequence whose value the cutover must carry; nothing was blocked',
     retryable: false,

@@ -144,8 +144,8 @@ async function assertSameRows(source: ConnectionParams, tgt: ConnectionParams, w
   return tables.reduce((n, x) => n + x.sourceRows, 0);
 }
 
-const count = (p: ConnectionParams, where = 'true') =>
-  withClient(p, async (c) => Number((await c.query(`select count(*) as n from items where ${where}`)).rows[0].n));
+const count = (p: ConnectionParams, where = 'true', table = 'items') =>
+  withClient(p, async (c) => Number((await c.query(`select count(*) as n from ${table} where ${where}`)).rows[0].n));
 
 /** The database's own default_transaction_read_only ('on' once the cutover closed it); dbmig's sessions override it. */
 const readOnlyDefault = async (p: ConnectionParams) => (await withClient(p, readSourceAccess)).readOnly;
@@ -538,17 +538,27 @@ describe('cutover safety on real clusters', { concurrency: true }, () => {
       const name = HOLD.name;
       await h.startFleet(id, planOf(HOLD));
       await reach(id, name, 'AWAITING_APPROVAL');
-      // zz_hold, outside the publication: a table on the source, a view on the target that waits for
-      // HOLD_KEY. The cutover never touches it (it locks and publishes tables only); the final
-      // validation reads it on both sides, and waits on the target for as long as the test holds the key.
-      // Made by the application's owner, as any table of the application: the migration user reads it.
+      // zz_hold, one row, made after the copy and carried as a deploy's table is (published, then the
+      // subscription refreshed): the cutover refuses a table it does not carry (migrated-set.ts). On
+      // the target, its row's cast to text (which the final validation's checksum takes) waits for
+      // HOLD_KEY; nothing else reads its rows, so only the final validation waits, for as long as the
+      // test holds the key. A function's wait on an advisory lock takes no transaction id. Made by the
+      // application's owner, as any table of the application: the migration user reads it.
+      const names = resourceNames(id, name);
       await withClient(onSource(name), (c) =>
-        c.query(`set role ${OWNER}; create table zz_hold (id int primary key); reset role`),
+        c.query(`set role ${OWNER}; create table zz_hold (id int primary key); insert into zz_hold values (1);
+                 reset role; alter publication ${names.publication} add table zz_hold`),
       );
-      await withClient(onTarget(name), (c) =>
-        c.query(`create function zz_wait() returns boolean language plpgsql
-                   as $$ begin perform pg_advisory_xact_lock_shared(${HOLD_KEY}); return false; end $$;
-                 create view zz_hold as select 1::int as id where zz_wait()`),
+      await withClient(onTarget(name), async (c) => {
+        await c.query(`create table zz_hold (id int primary key);
+          create function zz_wait(r zz_hold) returns text language plpgsql
+            as $$ begin perform pg_advisory_xact_lock_shared(${HOLD_KEY}); return textin(record_out(r)); end $$;
+          create cast (zz_hold as text) with function zz_wait(zz_hold)`);
+        await c.query(`alter subscription ${names.subscription} refresh publication`);
+      });
+      await eventually(
+        'zz_hold copied to the target',
+        async () => (await count(onTarget(name), 'true', 'zz_hold')) === 1,
       );
       const release = await holdAdvisory(onTarget(name));
       try {
@@ -575,7 +585,7 @@ describe('cutover safety on real clusters', { concurrency: true }, () => {
       const mark = await targetMark(name);
       assert.deepEqual(mark.mark, { migrationId: id, database: name, state: 'cutover' }, 'the target is kept');
       const rows = await assertSameRows(onSource(name), onTarget(name), 'after the cancel');
-      assert.equal(rows, HOLD.rows, 'every row is on the target');
+      assert.equal(rows, HOLD.rows + 1, 'every row is on the target (zz_hold has one)');
       await assert.rejects(appWrite(onSource(name), 'after-cancel'), REFUSED, 'the source is still closed');
       assert.equal(await readOnlyDefault(onSource(name)), 'on');
       const objects = await replicationObjects(name);

@@ -30,7 +30,7 @@ import { failure } from '../common/failures';
 import { formatDuration } from '../common/durations';
 import { describeWindow, msUntilWindow, type CutoverWindow } from '../common/cutover-window';
 import type { DatabaseTask } from '../activities';
-import type { CutoverResult, Finding } from '../activities/platforms/platform';
+import type { CutoverResult, Finding, ValidationResult } from '../activities/platforms/platform';
 import {
   approveCutoverSignal,
   approveCutoverUpdate,
@@ -59,14 +59,20 @@ interface Watcher {
 }
 
 /** Cutover failures that blocked nothing: the database stays ready and the cutover is tried again. */
-const NOT_STARTED = ['CutoverNotReady', 'PreparedTransactions'];
+const NOT_STARTED = ['CutoverNotReady', 'PreparedTransactions', 'MigratedSetChanged'];
 /** How often, and how far apart, a cutover that did not start is tried again before the run fails. */
 const CUTOVER_ATTEMPTS = 10;
 const CUTOVER_RETRY_MS = 30_000;
 /** How long between attempts to finish a cutover that passed its point of no return. */
 const CUTOVER_RESUME_MS = 30_000;
 /** Rollback failures that left the target taking writes: the rollback can be asked for again. */
-const ROLLBACK_UNDONE = ['CutoverTimedOut', 'CutoverInterrupted', 'CutoverNotReady', 'PreparedTransactions'];
+const ROLLBACK_UNDONE = [
+  'CutoverTimedOut',
+  'CutoverInterrupted',
+  'CutoverNotReady',
+  'PreparedTransactions',
+  'MigratedSetChanged',
+];
 
 export interface DatabaseMigrationInput {
   migrationId: string;
@@ -93,6 +99,10 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   // Runs from before this told applications to move (cutover-done) before the final comparison
   // and ended NEEDS_ATTENTION when it failed; read once, like `watched`.
   const fenceFirst = patched('final-compare-at-fence');
+  // Runs from before this fail at VALIDATING on any live result that is not ok; from it, one whose only
+  // fault is an object replication does not carry (a table a deploy made during CDC) holds the
+  // database before the cutover, with replication running, and names it. Read once, like `watched`.
+  const liveSet = patched('live-migrated-set');
   const acts = stepActivities(input.database.name, watched, lean);
   const task: DatabaseTask = {
     migrationId: input.migrationId,
@@ -171,9 +181,10 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
       maxLagSeconds: Math.max(db.summary.maxLagSeconds ?? 0, ready.maxLagSeconds ?? 0),
     });
     const live = await acts.validateData(task, 'live');
-    if (!live.ok) throw failure('ValidationFailed', `validation failed: ${live.summary}`, live.tables);
+    const held = liveSet ? notCarried(live) : undefined;
+    if (!live.ok && !held) throw failure('ValidationFailed', `validation failed: ${live.summary}`, live.tables);
 
-    void db.enter('AWAITING_APPROVAL', { validation: live.summary });
+    void db.enter('AWAITING_APPROVAL', { validation: live.summary, ...(held ? { nextAction: held } : {}) });
     if (input.approval.policy === 'manual') void notify('approval-needed', approvalFacts());
     let cut: CutoverResult;
     if (watched) {
@@ -558,6 +569,21 @@ function refuseBlockingFindings(findings: Finding[]): void {
   if (!blocking.length) return;
   const issues = blocking.map((f) => f.message).join('; ');
   throw failure('AssessmentFailed', `assessment found ${blocking.length} blocking issue(s): ${issues}`, findings);
+}
+
+/**
+ * What to do about a live validation whose only fault is objects replication does not carry, or
+ * undefined when it has none or also a mismatch (which fails the run as before). A new object
+ * never throws away a synced target: the cutover's gate refuses it by name until it is carried or dropped.
+ */
+function notCarried(live: ValidationResult): string | undefined {
+  const findings = live.findings ?? [];
+  if (live.ok || !findings.length || live.tables.some((t) => t.verdict === 'mismatch')) return undefined;
+  return (
+    `held before the cutover: replication keeps running and nothing is deleted, but the cutover refuses ` +
+    `(MigratedSetChanged) while the source has what replication does not carry: ` +
+    `${findings.map((f) => f.message).join('; ')}`
+  );
 }
 
 function rejected(decision: Extract<Decision, { approved: false }>): ApplicationFailure {

@@ -104,6 +104,13 @@ export interface ValidationResult {
   ok: boolean;
   tables: TableCheck[];
   summary: string;
+  /**
+   * Objects of the source that replication does not carry (code MIGRATED_SET_CHANGED: a table made
+   * after the copy, a large object made after the assessment), each named with what to do. Their
+   * presence makes `ok` false without a mismatch: the runbook holds before the cutover instead of
+   * failing. Absent where the platform does not check (and in results of older workers).
+   */
+  findings?: Finding[];
 }
 
 /** A sequence whose state a cutover carried to the target. */

@@ -13,6 +13,7 @@ import type { CutoverEnv } from './cutover';
 import { preparedTransactions } from './fence';
 import { serverVersion } from './server-version';
 import { heartbeatAge, heartbeatLag } from './lag';
+import { refuseChangedSet, type Direction } from './migrated-set';
 
 export interface CutoverLimits {
   maxLagSeconds: number;
@@ -43,6 +44,8 @@ export async function checkGate(env: CutoverEnv, h: pg.Client, t: pg.Client, lim
   if (!sub.rows[0].enabled)
     throw notReady(`replication is stopped (subscription ${env.names.subscription} is disabled)`);
   if (Number(sub.rows[0].copying)) throw notReady(`${sub.rows[0].copying} tables are still in their initial copy`);
+  // A table or large object the source has now and replication does not carry: MigratedSetChanged.
+  await refuseChangedSet(forward(env, h, t), 'cutting over');
 
   const sequences = await listSequences(h);
   refuseUnreadable(sequences, env.source.user);
@@ -76,6 +79,12 @@ export async function checkGate(env: CutoverEnv, h: pg.Client, t: pg.Client, lim
         `${lag.lagSeconds === null ? 'none' : `${lag.lagSeconds.toFixed(1)} s old`})`,
     );
   return { tables: await publishedAppTables(h, env.names.publication), sequences };
+}
+
+/** The forward direction of the job: the source publishes, the target subscribes (migrated-set.ts). */
+export function forward(env: Pick<CutoverEnv, 'names'>, h: pg.Client, t: pg.Client): Direction {
+  const { publication, subscription } = env.names;
+  return { pub: h, sub: t, publication, subscription, way: 'forward' };
 }
 
 /**

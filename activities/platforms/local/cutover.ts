@@ -2,7 +2,8 @@
 //
 //   gate      fresh heartbeat lag <= cutover.maxLagSeconds, no new apply errors, every sequence
 //             readable, populated materialized views present on the target, no prepared
-//             transactions. Nothing is blocked yet: a failure leaves the database ready.
+//             transactions, every table and large object of the source carried (migrated-set.ts,
+//             checked again under the block). Nothing is blocked yet: a failure leaves the database ready.
 //   block     the fence session locks every published table (fence.ts); PostgreSQL ends it at
 //             the deadline (cutover.timeout from the LOCK) whatever happens to this worker.
 //   drain     a fresh token in dbmig.fence, written after the lock, reaches the target through
@@ -35,7 +36,7 @@ import { cutoverLimits } from '../../../common/plan';
 import { MigrationError, type CutoverResult, type DatabaseTask } from '../platform';
 import { carrySequences, listSequences, populatedMaterializedViews, refreshMaterializedViews } from './carry';
 import { closeSource, readSourceAccess } from './close-source';
-import { checkGate, drainReport, preparedError, type CutoverLimits, type Mark } from './cutover-checks';
+import { checkGate, drainReport, forward, preparedError, type CutoverLimits, type Mark } from './cutover-checks';
 import { withClient, type ConnectionParams } from './clusters';
 import { blockEndedError, endFence, endOtherSessions, Fence, preparedTransactions } from './fence';
 import { endSnapshotSessions, openSnapshotSessions, takeFenceSnapshots, type SnapshotSessions } from './fence-snapshot';
@@ -47,6 +48,7 @@ import {
   stopSubscription,
   type JobNames,
 } from './replication';
+import { refuseChangedSet } from './migrated-set';
 import { prepareReverse, setUpReverse } from './reverse';
 import { markCutOver } from './target-mark';
 
@@ -183,6 +185,9 @@ class Cutover {
       this.progress(`draining to fence ${mark.token}`);
       await this.waitForFence(mark, deadline - 50, fence);
       await this.save({ phase: 'drained', fence: mark });
+      // Once more under the block: CREATE TABLE takes none of the fence's locks, so a deploy may
+      // have made a table since the gate looked; refused now, the block ends and nothing is lost.
+      await refuseChangedSet(forward(this.env, this.h, this.t), 'cutting over', true);
       // Carried once more after the close; here, while undoing is still possible, it shows it works.
       this.progress('carrying sequences under the block');
       await carrySequences(this.h, this.t, gate.sequences);

@@ -24,6 +24,7 @@ import { MigrationError, type ReverseReplication } from '../platform';
 import { listTables } from './assess';
 import type { ConnectionParams } from './clusters';
 import type { JobRecord, ReverseRecord } from './job-record';
+import type { Direction } from './migrated-set';
 import {
   conninfo,
   dropSourceObjects,
@@ -98,7 +99,25 @@ export async function ensureReversePublication(src: pg.Client, target: pg.Client
   const forward = await publishedTables(src, names.publication);
   const tables = (await listTables(target)).filter((t) => forward.includes(t.name));
   await ensureReplicaIdentity(target, tables);
-  await ensurePublication(target, reverseNames(names).publication, tables);
+  const publication = reverseNames(names).publication;
+  const exists = await target.query('select 1 from pg_publication where pubname = $1', [publication]);
+  if (!exists.rowCount) return ensurePublication(target, publication, tables);
+  // A table added to the forward publication after the job was made (how an operator carries a
+  // table a deploy created: migrated-set.ts) is added here, before the block, so the way back
+  // covers every table the way there did.
+  const listed = await publishedTables(target, publication);
+  const missing = tables.filter((t) => !listed.includes(t.name)).map((t) => t.name);
+  if (missing.length)
+    await target.query(`alter publication ${pg.escapeIdentifier(publication)} add table ${missing.join(', ')}`);
+}
+
+/**
+ * The reverse direction after the cutover: the target publishes, the source subscribes. A rollback's
+ * gate refuses by name while the target has a table or large object this does not carry
+ * (migrated-set.ts): a rollback that reported success would leave its rows behind.
+ */
+export function reverseDirection(tg: pg.Client, src: pg.Client, reverse: ReverseReplication): Direction {
+  return { pub: tg, sub: src, publication: reverse.publication, subscription: reverse.subscription, way: 'reverse' };
 }
 
 /** Removes what prepareReverse made, for a cutover that stopped before its point of no return. */

@@ -44,7 +44,8 @@ import { rollbackPastPointOfNoReturn, type JobRecord, type ReverseRecord, type R
 import { heartbeatLag } from './lag';
 import { hasOwnedTables, removeOwnedObjects } from './owned';
 import { stopSubscription } from './replication';
-import { dropReverse, rollbackRefusal } from './reverse';
+import { refuseChangedSet } from './migrated-set';
+import { dropReverse, reverseDirection, rollbackRefusal } from './reverse';
 
 type Progress = (step: string) => void;
 
@@ -183,6 +184,7 @@ class Rollback {
           `cannot roll back: dbmig's fence row for ${this.job} is gone from the ${where}, so no drain can be confirmed`,
         );
     }
+    await refuseChangedSet(reverseDirection(this.tg, this.src, this.reverse), 'rolling back');
     const sequences = await listSequences(this.tg);
     refuseUnreadable(sequences, this.env.target.user);
     const missing = await missingOnTarget(this.src, await populatedMaterializedViews(this.tg));
