@@ -27,6 +27,7 @@ import { runCutover, type CutoverEnv } from './cutover';
 import { rollbackCutover } from './cutover-undo';
 import { finalizeReverse } from './finalize';
 import { pastPointOfNoReturn, reverseLive, type JobRecordStore } from './job-record';
+import { withRecordFault } from './record-fault';
 import { targetServer, type TargetServer } from './target-server';
 import { warn } from './log';
 import { ensureOwnedObjects, hasOwnedTables, removeOwnedObjects } from './owned';
@@ -306,7 +307,8 @@ export class LocalPlatform implements MigrationPlatform {
   }
 
   private jobRecords(task: DatabaseTask): JobRecordStore {
-    return this.server(task).records();
+    // Unchanged unless a test freezes the worker before a record write (record-fault.ts).
+    return withRecordFault(this.server(task).records());
   }
 
   private async cutoverEnv(task: DatabaseTask): Promise<CutoverEnv> {
