@@ -20,9 +20,11 @@ import { dropPreparedReverse } from './reverse';
  */
 export async function rollbackCutover(env: CutoverEnv): Promise<CutoverUndo> {
   const seen = await env.records.read();
-  if (!seen.phase && !seen.result) return { pastPointOfNoReturn: false };
+  // A lease without a phase: an attempt began (and may still run, unrecorded fence and all): it is stopped.
+  if (!seen.phase && !seen.result && !seen.lease) return { pastPointOfNoReturn: false };
   // Rolled back after the cutover (rollback.ts): the source is open again, by an operator's decision.
   if (seen.reverse?.rollback?.result) return { pastPointOfNoReturn: true };
+  if (pastPointOfNoReturn(seen)) return keptClosed(env);
   // The lease first: a cutover attempt still at work (cut off, frozen) is stopped before anything here.
   return withLease(env, (leased, lease, rec) => undo(leased, lease, rec));
 }
@@ -33,13 +35,7 @@ async function undo(env: CutoverEnv, lease: Lease, rec: JobRecord): Promise<Cuto
     await lease.sweep(h);
     if (rec.block && !pastPointOfNoReturn(rec)) await endFence(h, rec.block);
     await resolveClosing(h, env.names.job, rec, (p) => lease.write(Object.assign(rec, p)));
-    if (pastPointOfNoReturn(rec)) {
-      env.log(
-        `rollbackCutover: ${env.source.database} is not reopened: its cutover passed the point of no return ` +
-          `(the source was closed and the target took over); reverse replication or an operator decides`,
-      );
-      return { pastPointOfNoReturn: true };
-    }
+    if (pastPointOfNoReturn(rec)) return keptClosed(env);
     await withClient(env.target, async (t) => {
       await lease.sweep(t);
       if (rec.subscriptionDisabled) await setSubscriptionEnabled(t, env.names.subscription, true);
@@ -50,4 +46,13 @@ async function undo(env: CutoverEnv, lease: Lease, rec: JobRecord): Promise<Cuto
     await lease.clear();
     return { pastPointOfNoReturn: false };
   });
+}
+
+/** Past the point of no return the undo changes nothing, the job record included, and says so. */
+function keptClosed(env: CutoverEnv): CutoverUndo {
+  env.log(
+    `rollbackCutover: ${env.source.database} is not reopened: its cutover passed the point of no return ` +
+      `(the source was closed and the target took over); reverse replication or an operator decides`,
+  );
+  return { pastPointOfNoReturn: true };
 }

@@ -16,18 +16,21 @@ import { dropReverse } from './reverse';
 export async function finalizeReverse(env: CutoverEnv): Promise<void> {
   const seen = await env.records.read();
   if (!seen.result || !seen.reverse || seen.reverse.rollback?.result) return;
-  // The lease first: a rollback attempt still at work (cut off, frozen) is stopped before anything here.
+  // Once recorded, nothing writes the record again and what is left is idempotent drops: run again
+  // as once, without a lease. Before, the lease first: a rollback attempt still at work (cut off,
+  // frozen) is stopped before anything here.
+  if (seen.reverse.finalized) return finalize(env, undefined, seen);
   await withLease(env, (leased, lease, rec) => finalize(leased, lease, rec));
 }
 
-async function finalize(env: CutoverEnv, lease: Lease, rec: JobRecord): Promise<void> {
+async function finalize(env: CutoverEnv, lease: Lease | undefined, rec: JobRecord): Promise<void> {
   const reverse = rec.reverse;
   if (!rec.result || !reverse || reverse.rollback?.result) return;
   const { job } = env.names;
   await withClient(env.target, (target) =>
     withClient(env.source, async (src) => {
-      await lease.sweep(target);
-      await lease.sweep(src);
+      await lease?.sweep(target);
+      await lease?.sweep(src);
       const rb = reverse.rollback;
       if (!reverse.finalized && rb) {
         // First: a rollback attempt's fence session that outlived its worker can no longer close the target.
@@ -42,7 +45,7 @@ async function finalize(env: CutoverEnv, lease: Lease, rec: JobRecord): Promise<
               'cutover has closed the target, so the source is the way forward; run the rollback again to finish it',
           );
       }
-      if (!reverse.finalized) await lease.write({ ...rec, reverse: { ...reverse, finalized: { at: Date.now() } } });
+      if (!reverse.finalized) await lease!.write({ ...rec, reverse: { ...reverse, finalized: { at: Date.now() } } });
       await dropReverse(src, target, reverse);
       await removeOwnedObjects(target, job);
       await removeOwnedObjects(src, job);

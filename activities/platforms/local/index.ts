@@ -331,7 +331,8 @@ export class LocalPlatform implements MigrationPlatform {
   async rollbackCutover(task: DatabaseTask): Promise<CutoverUndo> {
     const records = this.jobRecords(task);
     const rec = await records.read();
-    if (!rec.phase && !rec.result) return { pastPointOfNoReturn: false }; // no cutover began: nothing to connect to
+    // No cutover began (no attempt ever took the lease): nothing to connect to.
+    if (!rec.phase && !rec.result && !rec.lease) return { pastPointOfNoReturn: false };
     return rollbackCutover(await this.cutoverEnv(task));
   }
 
