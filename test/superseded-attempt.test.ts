@@ -182,7 +182,7 @@ test('a worker frozen mid-cutover past its heartbeat timeout, resumed later, cha
 
   // Cut off from Temporal as well: its polls end with the connection, so the retry goes to the second worker.
   await proxy.cut();
-  spawnWorker(h.env.address);
+  const second = spawnWorker(h.env.address);
   await eventually(
     'the next attempt finishing the cutover on the second worker',
     async () =>
@@ -193,6 +193,11 @@ test('a worker frozen mid-cutover past its heartbeat timeout, resumed later, cha
   assert.ok(newer.result && newer.reverse, 'the newer attempt recorded its result and reverse replication');
   assert.ok(newer.lease!.epoch > oldEpoch, `the newer attempt took the lease (epoch ${newer.lease!.epoch})`);
   assert.equal(newer.blocks, 2, 'the frozen attempt took one block, the newer one another');
+  // The newer attempt ended the frozen one's sessions, its fence among them, before its first statement.
+  const swept = second.lines
+    .map((l) => (l as { message?: string }).message ?? '')
+    .find((m) => m.includes('ended the sessions of an older attempt'));
+  assert.ok(swept?.includes(`pid ${fencePid} (dbmig fence)`), `the frozen attempt's fence ended: ${swept}`);
   const target = await h.platform.clusters.ensure('fleet-target');
   const world = await describeLocalWorld(h.platform);
 
@@ -215,6 +220,10 @@ test('a worker frozen mid-cutover past its heartbeat timeout, resumed later, cha
         return e.message === 'Activity failed' && e.activityType === 'cutover';
       }),
     120_000,
+  );
+  t.diagnostic(
+    `frozen ${((resumed.at - frozenAt.at) / 1000).toFixed(1)} s holding ${held.locks.length} lock(s) and ` +
+      `${held.sessions.length} session(s) on the source; the newer attempt (epoch ${newer.lease!.epoch}): ${swept}`,
   );
   t.diagnostic(`resumed attempt (epoch ${oldEpoch}): ${resumed.state}${resumed.error ? `: ${resumed.error}` : ''}`);
   assert.deepEqual(await jobRecord(), newer, 'the job record is the newer attempt’s, unchanged');
