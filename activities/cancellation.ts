@@ -28,3 +28,31 @@ export function runToCompletion<T>(fn: () => Promise<T>): Promise<T> {
 export function throwIfCancelled(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw signal.reason;
 }
+
+/** What the server says when it has given an attempt up: a timeout (a retry follows), or its run closed. */
+const SUPERSEDED = new Set(['TIMED_OUT', 'NOT_FOUND']);
+
+/**
+ * Calls `fn` once Temporal has given the current attempt up (heartbeat or start-to-close timeout,
+ * the run closed), heard with a heartbeat's reply, even under runToCompletion: unlike an operator's
+ * cancel, which a protocol may finish, this means another attempt may already be at work. Returns
+ * how to stop listening; outside an activity it never calls `fn`.
+ */
+export function onSuperseded(fn: (reason: string) => void): () => void {
+  let signal: AbortSignal;
+  try {
+    signal = Context.current().cancellationSignal;
+  } catch {
+    return () => undefined;
+  }
+  const check = () => {
+    const reason = (signal.reason as Error | undefined)?.message ?? '';
+    if (SUPERSEDED.has(reason)) fn(reason);
+  };
+  if (signal.aborted) {
+    check();
+    return () => undefined;
+  }
+  signal.addEventListener('abort', check, { once: true });
+  return () => signal.removeEventListener('abort', check);
+}

@@ -71,6 +71,12 @@ export const FAILURES = {
     meaning: 'the write block ended early (its session was terminated); the source takes writes again',
     retryable: true,
   },
+  LeaseLost: {
+    meaning:
+      'a newer attempt took over the job (this one was cut off, frozen or past its timeout): this attempt ended ' +
+      'its sessions and changed nothing more',
+    retryable: true,
+  },
   RollbackUnavailable: {
     meaning: 'no reverse replication to roll back with: none was set up, or the cutover was finalized',
     retryable: false,

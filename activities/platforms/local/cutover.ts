@@ -26,8 +26,11 @@
 //
 // A retry reads the job record: before the point of no return it ends a fence session that
 // outlived its worker, gates and blocks anew (never two blocks at once); after it, it resumes
-// forward and never reopens the source. The gate and the drain report live in cutover-checks.ts,
-// the undo of a cutover that stopped (rollbackCutover) in cutover-undo.ts.
+// forward and never reopens the source. Every attempt takes the job's lease first (lease.ts) and
+// ends older attempts' sessions before its first statement; an older attempt that resumes (a
+// frozen worker, one cut off from Temporal) has its record writes refused and ends its sessions.
+// The gate and the drain report live in cutover-checks.ts, the undo of a cutover that stopped
+// (rollbackCutover) in cutover-undo.ts.
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { formatDuration } from '../../../common/durations';
@@ -41,6 +44,7 @@ import { withClient, type ConnectionParams } from './clusters';
 import { blockEndedError, endFence, endOtherSessions, Fence, preparedTransactions } from './fence';
 import { endSnapshotSessions, openSnapshotSessions, takeFenceSnapshots, type SnapshotSessions } from './fence-snapshot';
 import { pastPointOfNoReturn, type JobRecord, type JobRecordStore } from './job-record';
+import { Lease } from './lease';
 import {
   dropSourceObjects,
   dropSubscription,
@@ -83,6 +87,7 @@ class Cutover {
 
   constructor(
     private readonly env: CutoverEnv,
+    private readonly lease: Lease,
     private readonly h: pg.Client,
     private readonly t: pg.Client,
     private readonly progress: Progress,
@@ -93,7 +98,7 @@ class Cutover {
 
   private async save(patch: Partial<JobRecord>): Promise<void> {
     this.rec = { ...this.rec, ...patch };
-    await this.env.records.write(this.rec);
+    await this.lease.write(this.rec);
   }
 
   async run(rec: JobRecord): Promise<CutoverResult> {
@@ -333,9 +338,34 @@ class Cutover {
 
 /** Runs the cutover, or returns the result a previous run recorded. */
 export async function runCutover(env: CutoverEnv, onProgress: Progress): Promise<CutoverResult> {
-  const rec = await env.records.read();
-  if (rec.result) return rec.result;
-  return withClient(env.source, (h) => withClient(env.target, (t) => new Cutover(env, h, t, onProgress).run(rec)));
+  const done = (await env.records.read()).result;
+  if (done) return done;
+  return withLease(env, async (leased, lease, rec) => {
+    if (rec.result) return rec.result;
+    return withClient(leased.source, (h) =>
+      withClient(leased.target, async (t) => {
+        await lease.sweep(h);
+        await lease.sweep(t);
+        return new Cutover(leased, lease, h, t, onProgress).run(rec);
+      }),
+    );
+  });
+}
+
+/**
+ * Runs `fn` holding the job's lease (lease.ts), with `env`'s sessions opened under it: the record
+ * `fn` gets is the one as of the lease, and only this attempt writes it until another takes over.
+ */
+export async function withLease<T>(
+  env: CutoverEnv,
+  fn: (leased: CutoverEnv, lease: Lease, rec: JobRecord) => Promise<T>,
+): Promise<T> {
+  const { lease, rec } = await Lease.take(env.records, env.names.job);
+  try {
+    return await fn({ ...env, source: lease.params(env.source), target: lease.params(env.target) }, lease, rec);
+  } finally {
+    lease.release();
+  }
 }
 
 /** 'closing' is past the point of no return exactly when the close committed: its token says so. */

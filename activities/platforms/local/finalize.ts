@@ -6,19 +6,31 @@
 // retry of the finalize finishes it. After a rollback there is nothing to finalize.
 import { MigrationError } from '../platform';
 import { withClient } from './clusters';
-import { closeCommitted, type CutoverEnv } from './cutover';
+import { closeCommitted, withLease, type CutoverEnv } from './cutover';
 import { endFence } from './fence';
-import { rollbackPastPointOfNoReturn } from './job-record';
+import { rollbackPastPointOfNoReturn, type JobRecord } from './job-record';
+import type { Lease } from './lease';
 import { removeOwnedObjects } from './owned';
 import { dropReverse } from './reverse';
 
 export async function finalizeReverse(env: CutoverEnv): Promise<void> {
-  const rec = await env.records.read();
+  const seen = await env.records.read();
+  if (!seen.result || !seen.reverse || seen.reverse.rollback?.result) return;
+  // Once recorded, nothing writes the record again and what is left is idempotent drops: run again
+  // as once, without a lease. Before, the lease first: a rollback attempt still at work (cut off,
+  // frozen) is stopped before anything here.
+  if (seen.reverse.finalized) return finalize(env, undefined, seen);
+  await withLease(env, (leased, lease, rec) => finalize(leased, lease, rec));
+}
+
+async function finalize(env: CutoverEnv, lease: Lease | undefined, rec: JobRecord): Promise<void> {
   const reverse = rec.reverse;
   if (!rec.result || !reverse || reverse.rollback?.result) return;
   const { job } = env.names;
   await withClient(env.target, (target) =>
     withClient(env.source, async (src) => {
+      await lease?.sweep(target);
+      await lease?.sweep(src);
       const rb = reverse.rollback;
       if (!reverse.finalized && rb) {
         // First: a rollback attempt's fence session that outlived its worker can no longer close the target.
@@ -33,8 +45,7 @@ export async function finalizeReverse(env: CutoverEnv): Promise<void> {
               'cutover has closed the target, so the source is the way forward; run the rollback again to finish it',
           );
       }
-      if (!reverse.finalized)
-        await env.records.write({ ...rec, reverse: { ...reverse, finalized: { at: Date.now() } } });
+      if (!reverse.finalized) await lease!.write({ ...rec, reverse: { ...reverse, finalized: { at: Date.now() } } });
       await dropReverse(src, target, reverse);
       await removeOwnedObjects(target, job);
       await removeOwnedObjects(src, job);

@@ -29,6 +29,7 @@ import { rollbackCutover } from './cutover-undo';
 import { finalValidation, notAtFence } from './final-validation';
 import { finalizeReverse } from './finalize';
 import { pastPointOfNoReturn, reverseLive, type JobRecordStore } from './job-record';
+import { withRecordFault } from './record-fault';
 import { targetServer, type TargetServer } from './target-server';
 import { warn } from './log';
 import { ensureOwnedObjects, hasOwnedTables, removeOwnedObjects } from './owned';
@@ -330,7 +331,8 @@ export class LocalPlatform implements MigrationPlatform {
   }
 
   private jobRecords(task: DatabaseTask): JobRecordStore {
-    return this.server(task).records();
+    // Unchanged unless a test freezes the worker before a record write (record-fault.ts).
+    return withRecordFault(this.server(task).records());
   }
 
   private async cutoverEnv(task: DatabaseTask): Promise<CutoverEnv> {
@@ -353,7 +355,8 @@ export class LocalPlatform implements MigrationPlatform {
   async rollbackCutover(task: DatabaseTask): Promise<CutoverUndo> {
     const records = this.jobRecords(task);
     const rec = await records.read();
-    if (!rec.phase && !rec.result) return { pastPointOfNoReturn: false }; // no cutover began: nothing to connect to
+    // No cutover began (no attempt ever took the lease): nothing to connect to.
+    if (!rec.phase && !rec.result && !rec.lease) return { pastPointOfNoReturn: false };
     return rollbackCutover(await this.cutoverEnv(task));
   }
 

@@ -4,13 +4,26 @@
 // it is replaced by rename so a crash never leaves half a file. For existing servers (kind
 // postgres), workers keep no state: the record lives with the target database (dbmig.job_record),
 // so any worker on any host resumes from it.
+//
+// Every write is a compare-and-swap on the job's lease (lease.ts): an attempt that works on the job
+// takes the lease first (the epoch moves on by one, with a token of its own), and a write or a
+// clear goes through only while the record still carries that token. An attempt that was cut off
+// or outlived its timeout, and resumed after a newer one took over, is refused and changes nothing.
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { CarriedSequence, CutoverResult, RollbackResult, ValidationResult } from '../platform';
+import {
+  MigrationError,
+  type CarriedSequence,
+  type CutoverResult,
+  type RollbackResult,
+  type ValidationResult,
+} from '../platform';
 import type { SourceAccess } from './close-source';
 import type { FenceSnapshotIds } from './fence-snapshot';
+import { acquireLock } from './lockfile';
 import { withClient, type ConnectionParams } from './sessions';
 
 /**
@@ -33,7 +46,18 @@ export interface BlockRecord extends FenceRef {
   deadline: number;
 }
 
+/** Who may write the record: the attempt holding this token (lease.ts). */
+export interface LeaseRecord {
+  /** 1 for the job's first attempt, one more for each attempt that took over since. */
+  epoch: number;
+  token: string;
+  /** When it was taken, ms since the epoch. */
+  at: number;
+}
+
 export interface JobRecord {
+  /** The attempt that may write this record; absent in records of older versions until an attempt takes it. */
+  lease?: LeaseRecord;
   phase?: CutoverPhase;
   /** Blocks this cutover has taken; more than one only when a block ended before the point of no return. */
   blocks?: number;
@@ -121,8 +145,32 @@ export function reverseLive(rec: JobRecord): boolean {
 /** Where a job's record is kept: a file on this machine, or the target database. */
 export interface JobRecordStore {
   read(): Promise<JobRecord>;
+  /**
+   * Takes the job's lease, atomically: the epoch moves on by one and a new token is written.
+   * Returns the record with it; from now on only writes carrying that lease go through.
+   */
+  take(): Promise<JobRecord>;
+  /** Writes `rec` if the stored record still carries `rec.lease`; else throws LeaseLost and writes nothing. */
   write(rec: JobRecord): Promise<void>;
-  clear(): Promise<void>;
+  /** Removes the record, on the same condition as write (`lease`: the one the caller holds). */
+  clear(lease?: LeaseRecord): Promise<void>;
+}
+
+/** The condition of every write: the stored lease is the writer's (both absent in an older version's record). */
+function refuseStale(job: string, held: LeaseRecord | undefined, stored: JobRecord | undefined): void {
+  if (held?.token === stored?.lease?.token) return;
+  const now = stored?.lease;
+  throw new MigrationError(
+    'LeaseLost',
+    `the job record of ${job} was not written: this attempt's lease (epoch ${held?.epoch ?? 'none'}) was taken by ` +
+      (now ? `a newer attempt (epoch ${now.epoch}, ${new Date(now.at).toISOString()})` : 'an undo that cleared it') +
+      '; this attempt changes nothing more',
+  );
+}
+
+function withLease(rec: JobRecord): JobRecord {
+  const epoch = (rec.lease?.epoch ?? 0) + 1;
+  return { ...rec, lease: { epoch, token: randomUUID(), at: Date.now() } };
 }
 
 export class JobRecords implements JobRecordStore {
@@ -132,19 +180,56 @@ export class JobRecords implements JobRecordStore {
     return existsSync(this.file) ? (JSON.parse(await readFile(this.file, 'utf8')) as JobRecord) : {};
   }
 
-  async write(rec: JobRecord): Promise<void> {
+  take(): Promise<JobRecord> {
+    return this.locked(async () => {
+      const rec = withLease(await this.read());
+      await this.replace(rec);
+      return rec;
+    });
+  }
+
+  write(rec: JobRecord): Promise<void> {
+    return this.locked(async () => {
+      refuseStale(this.job(), rec.lease, await this.read());
+      await this.replace(rec);
+    });
+  }
+
+  clear(lease?: LeaseRecord): Promise<void> {
+    return this.locked(async () => {
+      if (!existsSync(this.file)) return;
+      refuseStale(this.job(), lease, await this.read());
+      await rm(this.file, { force: true });
+    });
+  }
+
+  private job(): string {
+    return this.file.replace(/^.*\//, '').replace(/\.json$/, '');
+  }
+
+  /**
+   * Read, compare and write under a lock file every worker of this machine honours (one whose
+   * process died is taken over): no write lands between another writer's read and its write.
+   */
+  private async locked<T>(fn: () => Promise<T>): Promise<T> {
     // Parents as any directory is made (the clusters' postgres user passes through the state
     // directory), the records' own directory private, whatever an older version made it.
     await mkdir(dirname(dirname(this.file)), { recursive: true });
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
     await chmod(dirname(this.file), 0o700);
+    const release = await acquireLock(`${this.file}.lock`);
+    try {
+      return await fn();
+    } finally {
+      await release();
+    }
+  }
+
+  /** Replaced by rename, so a crash never leaves half a file. */
+  private async replace(rec: JobRecord): Promise<void> {
     const tmp = `${this.file}.${process.pid}.tmp`;
     await writeFile(tmp, JSON.stringify(rec), { mode: 0o600 });
     await rename(tmp, this.file);
-  }
-
-  async clear(): Promise<void> {
-    await rm(this.file, { force: true });
   }
 }
 
@@ -171,28 +256,40 @@ export class DatabaseJobRecords implements JobRecordStore {
   }
 
   read(): Promise<JobRecord> {
-    return this.session(async (c) => {
-      const { rows } = await c.query<{ record: JobRecord }>('select record from dbmig.job_record where job = $1', [
-        this.job,
-      ]);
-      return rows[0]?.record ?? {};
-    }, {});
+    return this.session(async (c) => (await this.select(c, false)) ?? {}, {});
   }
 
-  async write(rec: JobRecord): Promise<void> {
-    await withClient(this.target, async (c) => {
-      // Serialised with ensureOwnedObjects/removeOwnedObjects, which create and drop the same schema.
+  private async select(c: pg.Client, forUpdate: boolean): Promise<JobRecord | undefined> {
+    const { rows } = await c.query<{ record: JobRecord }>(
+      `select record from dbmig.job_record where job = $1${forUpdate ? ' for update' : ''}`,
+      [this.job],
+    );
+    return rows[0]?.record;
+  }
+
+  /**
+   * One transaction that reads the record (row locked) and writes what `fn` returns: a compare-and-
+   * swap. A worker frozen inside it holds the row: PostgreSQL ends its session after 30 s idle, and
+   * others wait at most that long for it.
+   */
+  private cas(fn: (current: JobRecord | undefined) => JobRecord | null): Promise<void> {
+    return withClient(this.target, async (c) => {
       await c.query('begin');
       try {
+        await c.query(`set local lock_timeout = '30s'; set local idle_in_transaction_session_timeout = '30s'`);
+        // Serialised with ensureOwnedObjects/removeOwnedObjects, which create and drop the same schema.
         await c.query(`select pg_advisory_xact_lock(hashtext('dbmig owned schema'))`);
         await c.query('create schema if not exists dbmig');
         await c.query(`create table if not exists dbmig.job_record (
           job text primary key, record jsonb not null, updated_at timestamptz not null default clock_timestamp())`);
-        await c.query(
-          `insert into dbmig.job_record (job, record) values ($1, $2)
-           on conflict (job) do update set record = excluded.record, updated_at = clock_timestamp()`,
-          [this.job, JSON.stringify(rec)],
-        );
+        const next = fn(await this.select(c, true));
+        if (next === null) await c.query(`delete from dbmig.job_record where job = $1`, [this.job]);
+        else
+          await c.query(
+            `insert into dbmig.job_record (job, record) values ($1, $2)
+             on conflict (job) do update set record = excluded.record, updated_at = clock_timestamp()`,
+            [this.job, JSON.stringify(next)],
+          );
         await c.query('commit');
       } catch (err) {
         await c.query('rollback').catch(() => undefined);
@@ -201,9 +298,25 @@ export class DatabaseJobRecords implements JobRecordStore {
     });
   }
 
-  async clear(): Promise<void> {
-    await this.session(async (c) => {
-      await c.query(`delete from dbmig.job_record where job = $1`, [this.job]);
-    }, undefined);
+  async take(): Promise<JobRecord> {
+    let taken: JobRecord = {};
+    await this.cas((current) => (taken = withLease(current ?? {})));
+    return taken;
+  }
+
+  write(rec: JobRecord): Promise<void> {
+    return this.cas((current) => {
+      refuseStale(this.job, rec.lease, current);
+      return rec;
+    });
+  }
+
+  async clear(lease?: LeaseRecord): Promise<void> {
+    const exists = await this.session(async (c) => (await this.select(c, false)) !== undefined, false);
+    if (!exists) return;
+    await this.cas((current) => {
+      if (current) refuseStale(this.job, lease, current);
+      return null;
+    });
   }
 }

@@ -36,12 +36,21 @@ import {
   type SourceSequence,
 } from './carry';
 import { closeSource, readSourceAccess, reopenSource } from './close-source';
-import { backendAlive, CLOSE_MARGIN_MS, closeCommitted, lostFence, writeFence, type CutoverEnv } from './cutover';
+import {
+  backendAlive,
+  CLOSE_MARGIN_MS,
+  closeCommitted,
+  lostFence,
+  withLease,
+  writeFence,
+  type CutoverEnv,
+} from './cutover';
 import { applyErrorCount, drainReport, publishedAppTables, type CutoverLimits, type Mark } from './cutover-checks';
 import { withClient } from './clusters';
 import { blockEndedError, endFence, endOtherSessions, Fence, preparedTransactions } from './fence';
 import { rollbackPastPointOfNoReturn, type JobRecord, type ReverseRecord, type RollbackRecord } from './job-record';
 import { heartbeatLag } from './lag';
+import type { Lease } from './lease';
 import { hasOwnedTables, removeOwnedObjects } from './owned';
 import { stopSubscription } from './replication';
 import { refuseChangedSet } from './migrated-set';
@@ -61,6 +70,7 @@ class Rollback {
 
   constructor(
     private readonly env: CutoverEnv,
+    private readonly lease: Lease,
     /** The target: it publishes now. */
     private readonly tg: pg.Client,
     /** The source: it subscribes now. */
@@ -77,7 +87,7 @@ class Rollback {
   private async save(patch: Partial<RollbackRecord>): Promise<void> {
     this.rb = { ...this.rb, ...patch };
     this.rec = { ...this.rec, reverse: { ...this.reverse, rollback: this.rb } };
-    await this.env.records.write(this.rec);
+    await this.lease.write(this.rec);
   }
 
   async run(): Promise<RollbackResult> {
@@ -269,14 +279,25 @@ class Rollback {
 
 /** Runs the rollback after the cutover, or returns the result a previous run recorded. */
 export async function runRollback(env: CutoverEnv, onProgress: Progress): Promise<RollbackResult> {
-  const rec = await env.records.read();
-  const refusal = rollbackRefusal(rec, `${env.task.database.name} (migration ${env.task.migrationId})`);
+  const what = `${env.task.database.name} (migration ${env.task.migrationId})`;
+  const seen = await env.records.read();
+  const refusal = rollbackRefusal(seen, what);
   if (refusal) throw refusal;
-  const done = rec.reverse!.rollback?.result;
+  const done = seen.reverse!.rollback?.result;
   if (done) return done;
-  return withClient(env.target, (tg) =>
-    withClient(env.source, (src) => new Rollback(env, tg, src, onProgress, rec).run()),
-  );
+  // The lease first (lease.ts): an older attempt still at work is stopped before anything here.
+  return withLease(env, async (leased, lease, rec) => {
+    const refused = rollbackRefusal(rec, what);
+    if (refused) throw refused;
+    if (rec.reverse!.rollback?.result) return rec.reverse!.rollback.result;
+    return withClient(leased.target, (tg) =>
+      withClient(leased.source, async (src) => {
+        await lease.sweep(tg);
+        await lease.sweep(src);
+        return new Rollback(leased, lease, tg, src, onProgress, rec).run();
+      }),
+    );
+  });
 }
 
 function preparedOnTarget(prepared: string[]): MigrationError {

@@ -11,6 +11,10 @@ export interface ConnectionParams {
   user: string;
   password: string;
   database: string;
+  /** What the sessions show as application_name (default 'dbmig'): a lease's sessions carry its epoch (lease.ts). */
+  applicationName?: string;
+  /** Runs on every new session before its first statement: a lease checks it still holds (lease.ts). */
+  admit?: (client: pg.Client) => Promise<void>;
 }
 
 interface AuthHandlers {
@@ -98,7 +102,7 @@ function newClient(params: ConnectionParams): pg.Client {
   const client = new ScramOnlyClient({
     ...params,
     connectionTimeoutMillis: 10_000,
-    application_name: 'dbmig',
+    application_name: params.applicationName ?? 'dbmig',
     options: '-c default_transaction_read_only=off',
   });
   // A terminated backend emits 'error' on the client; without a listener Node would crash.
@@ -121,7 +125,7 @@ export async function connect(
 ): Promise<pg.Client> {
   throwIfCancelled(signal);
   const client = newClient(params);
-  if (!signal) return client.connect().then(() => client);
+  if (!signal) return client.connect().then(() => admitted(client, params));
   const onAbort = () => void interrupt(client, params);
   signal.addEventListener('abort', onAbort, { once: true });
   client.once('end', () => signal.removeEventListener('abort', onAbort));
@@ -130,6 +134,18 @@ export async function connect(
   } catch (err) {
     signal.removeEventListener('abort', onAbort);
     throwIfCancelled(signal);
+    throw err;
+  }
+  return admitted(client, params);
+}
+
+/** A session `params.admit` refuses is ended before it runs anything. */
+async function admitted(client: pg.Client, params: ConnectionParams): Promise<pg.Client> {
+  if (!params.admit) return client;
+  try {
+    await params.admit(client);
+  } catch (err) {
+    await client.end().catch(() => undefined);
     throw err;
   }
   return client;

@@ -137,8 +137,9 @@ function lazyStore(make: () => Promise<JobRecordStore>): JobRecordStore {
   const get = () => (store ??= make());
   return {
     read: async () => (await get()).read(),
+    take: async () => (await get()).take(),
     write: async (rec) => (await get()).write(rec),
-    clear: async () => (await get()).clear(),
+    clear: async (lease) => (await get()).clear(lease),
   };
 }
 
