@@ -40,11 +40,13 @@ import {
   rejectCutoverSignal,
   rejectCutoverUpdate,
   replicationHealthSignal,
+  reverseHealthSignal,
   revokeApprovalSignal,
   revokeApprovalUpdate,
   rollbackUpdate,
 } from '../common/messages';
-import { notifyActivities, stepActivities } from './activity-options';
+import { notifyActivities, rollbackResumeActivities, stepActivities } from './activity-options';
+import { keepRollbackOpenByProgress } from './after-cutover';
 import { Compensations } from './compensations';
 import { DatabaseHandlers, type Decision } from './database-handlers';
 import { describeError, endState } from './errors';
@@ -90,6 +92,9 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   // Runs from before this tell the parent every change, start the watcher whatever the approval
   // policy, and cancel steps without waiting for them; the flag is read once, like `watched`.
   const lean = watched && patched('fleet-transitions-waiting-cancels');
+  // Runs from before this read a failed rollback by its error's type and did not watch reverse
+  // replication after the cutover (workflows/after-cutover.ts); read once, like `watched`.
+  const byProgress = watched && patched('rollback-by-progress');
   const acts = stepActivities(input.database.name, watched, lean);
   const task: DatabaseTask = {
     migrationId: input.migrationId,
@@ -122,6 +127,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   setHandler(revokeApprovalUpdate, (r) => db.revoke(r), { validator: (r) => db.refuse(r, 'revoke') });
   setHandler(revokeApprovalSignal, (r) => db.revokeBySignal(r));
   setHandler(replicationHealthSignal, (h) => db.replicationHealth(h));
+  setHandler(reverseHealthSignal, (h) => db.reverseHealth(h));
   setHandler(rollbackUpdate, (r) => db.requestAfterCutover('rollback', r), {
     validator: (r) => db.refuseAfterCutover(r, 'rollback'),
   });
@@ -413,6 +419,21 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
    * operator finalizes or rolls back, or `cutover.reverseReplicationFor` runs out (then finalized).
    */
   async function keepRollbackOpen(validation: string): Promise<DatabaseSummary> {
+    if (byProgress)
+      return keepRollbackOpenByProgress(
+        {
+          migrationId: input.migrationId,
+          database: input.database,
+          settings: input.settings,
+          task,
+          db,
+          acts,
+          resume: rollbackResumeActivities(input.database.name),
+          notify: (event, facts) => notify(event, facts),
+          setStopped: (next) => (rollbackStopped = next),
+        },
+        validation,
+      );
     const forMs = cutoverLimits(input.settings).reverseReplicationForMs;
     const deadline = new Date().getTime() + forMs;
     const until = new Date(deadline).toISOString();

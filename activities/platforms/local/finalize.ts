@@ -11,6 +11,7 @@ import { endFence } from './fence';
 import { rollbackPastPointOfNoReturn } from './job-record';
 import { removeOwnedObjects } from './owned';
 import { dropReverse } from './reverse';
+import { dropSourceWatch, unreportedSourceWrites } from './reverse-watch';
 
 export async function finalizeReverse(env: CutoverEnv): Promise<void> {
   const rec = await env.records.read();
@@ -33,9 +34,20 @@ export async function finalizeReverse(env: CutoverEnv): Promise<void> {
               'cutover has closed the target, so the source is the way forward; run the rollback again to finish it',
           );
       }
+      if (!reverse.finalized && !env.task.acknowledgeSourceWrites) {
+        // Writes on the closed source would vanish with reverse replication: not without a human's word.
+        const writes = await unreportedSourceWrites(src, env.names);
+        if (writes)
+          throw new MigrationError(
+            'SourceWrites',
+            `cannot finalize ${env.task.database.name} (migration ${env.task.migrationId}): ${writes}; ` +
+              'they would be lost with reverse replication: explain them, then finalize acknowledging them',
+          );
+      }
       if (!reverse.finalized)
         await env.records.write({ ...rec, reverse: { ...reverse, finalized: { at: Date.now() } } });
       await dropReverse(src, target, reverse);
+      await dropSourceWatch(src, env.names);
       await removeOwnedObjects(target, job);
       await removeOwnedObjects(src, job);
     }),

@@ -45,6 +45,7 @@ import { heartbeatLag } from './lag';
 import { hasOwnedTables, removeOwnedObjects } from './owned';
 import { stopSubscription } from './replication';
 import { dropReverse, rollbackRefusal } from './reverse';
+import { dropSourceWatch } from './reverse-watch';
 
 type Progress = (step: string) => void;
 
@@ -96,6 +97,7 @@ class Rollback {
       });
     this.progress('removing reverse replication');
     await dropReverse(this.src, this.tg, this.reverse);
+    await dropSourceWatch(this.src, this.env.names);
     await removeOwnedObjects(this.tg, this.job);
     await removeOwnedObjects(this.src, this.job);
     const { sequences, materializedViews } = this.rb.final!;
