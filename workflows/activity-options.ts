@@ -87,7 +87,7 @@ const rollbackResume: ActivityOptions = {
     initialInterval: '5s',
     backoffCoefficient: 2,
     maximumInterval: '2m',
-    maximumAttempts: 0,
+    // No maximumAttempts: unlimited, bounded by scheduleToCloseTimeout.
     nonRetryableErrorTypes: PERMANENT,
   },
 };

@@ -268,7 +268,8 @@ export class DatabaseHandlers {
 
   /** The post-cutover watcher's word: reverse replication's health and writes on the closed source. */
   reverseHealth(h: ReverseHealth): void {
-    if (isTerminal(this.summary.state)) return;
+    // COMPLETED counts as an end, but with reverse replication (rollbackUntil) the watch goes on.
+    if (this.summary.state !== 'COMPLETED' || !this.summary.rollbackUntil) return;
     const patch: Partial<DatabaseSummary> = {};
     const wasBroken = this.summary.replication !== undefined;
     if (h.ok === wasBroken) patch.replication = h.ok ? undefined : `broken since ${h.at}: ${h.problem ?? 'unknown'}`;

@@ -23,7 +23,7 @@ export async function rollbackProgress(env: CutoverEnv): Promise<RollbackProgres
   if (rb?.phase === 'closed')
     return {
       stage: 'target-closed',
-      detail: 'the rollback closed the target and has not reopened the source yet: neither side takes writes',
+      detail: 'the rollback closed the target and has not reopened the source yet',
     };
   if (!rb?.phase) return { stage: 'none', detail: 'no rollback attempt is recorded: the target takes writes' };
   return withClient(env.target, async (tg) => {
@@ -32,8 +32,7 @@ export async function rollbackProgress(env: CutoverEnv): Promise<RollbackProgres
     if (rb.phase === 'closing' && rb.close && (await closeCommitted(tg, env.names.job, rb.close.token)))
       return {
         stage: 'target-closed',
-        detail:
-          "the rollback's close of the target committed and the source is not reopened: neither side takes writes",
+        detail: "the rollback's close of the target committed and the source is not reopened yet",
       };
     const fences = await tg.query<{ pid: number }>(
       `select pid from pg_stat_activity where datname = current_database() and application_name = 'dbmig fence'`,
