@@ -21,6 +21,8 @@ export interface ReverseWatchProgress {
   lastErrors?: number;
   lastErrorAt?: number;
   unwatched?: string;
+  /** Read up to here and told: the slot is moved past it (again, if the last move failed). */
+  pendingUpTo?: string;
   /** What the workflow was last told. */
   toldOk: boolean;
   toldWrites: string;
@@ -57,11 +59,20 @@ export function reverseWatchActivity(platformOf: (task: DatabaseTask) => Migrati
       at: new Date().toISOString(),
     };
     const beat = setInterval(() => ctx.heartbeat(p), 5_000);
+    const advance = async (upTo: string) => {
+      await platform.advanceReverseWatch?.(task, upTo);
+      if (p.pendingUpTo === upTo) p.pendingUpTo = undefined;
+    };
     try {
       for (;;) {
         let problem: string | undefined;
+        /** This look's writes added to the ones told before; kept only once the workflow knows them. */
+        let seen = p.writes;
+        let upTo: string | undefined;
         try {
+          if (p.pendingUpTo) await advance(p.pendingUpTo);
           const w: ReverseWatch = await platform.watchReverse(task);
+          upTo = w.watchedUpTo;
           const now = Date.now();
           if (w.applyErrors !== undefined) {
             p.baselineErrors ??= w.applyErrors;
@@ -75,9 +86,10 @@ export function reverseWatchActivity(platformOf: (task: DatabaseTask) => Migrati
               ? `reverse replication (target to source) is broken: the source failed to apply it ${newErrors} ` +
                 'time(s) since the watch began (see the source log; DDL on the target is the usual cause)'
               : undefined);
+          seen = { ...p.writes };
           for (const x of w.sourceWrites as ReverseWatch['sourceWrites']) {
             const key = `${x.table} ${x.kind}`;
-            p.writes[key] = (p.writes[key] ?? 0) + x.count;
+            seen[key] = (seen[key] ?? 0) + x.count;
           }
           if (w.sourceWrites.length) p.firstWriteAt ??= new Date(now).toISOString();
           for (const s of w.sessions)
@@ -91,7 +103,8 @@ export function reverseWatchActivity(platformOf: (task: DatabaseTask) => Migrati
         p.at = new Date().toISOString();
         ctx.heartbeat(p);
         const ok = problem === undefined;
-        const writes = describeSourceWrites(p);
+        const writes = describeSourceWrites({ ...p, writes: seen });
+        let told = true;
         if (ok !== p.toldOk || writes !== p.toldWrites) {
           const h: ReverseHealth = {
             ok,
@@ -102,6 +115,16 @@ export function reverseWatchActivity(platformOf: (task: DatabaseTask) => Migrati
           const sent = await tell(h);
           if (sent === 'closed') return;
           if (sent) [p.toldOk, p.toldWrites] = [ok, writes];
+          told = sent;
+        }
+        if (told) {
+          // The workflow knows what was read: only now is the slot moved past it.
+          p.writes = seen;
+          if (upTo) {
+            p.pendingUpTo = upTo;
+            ctx.heartbeat(p);
+            await advance(upTo).catch(() => undefined);
+          }
         }
         await ctx.sleep(pollMs);
       }

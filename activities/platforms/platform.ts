@@ -192,6 +192,8 @@ export interface ReverseWatch {
   sourceWrites: { table: string; kind: string; count: number }[];
   /** Sessions connected to the closed source other than dbmig's own: who may have written. */
   sessions: string[];
+  /** Where the look read up to: passed to advanceReverseWatch once the workflow knows what it found. */
+  watchedUpTo?: string;
   /** Why closed-source writes are not (yet) watched, when they are not. */
   unwatched?: string;
 }
@@ -286,9 +288,11 @@ export interface MigrationPlatform {
   rollbackProgress?(task: DatabaseTask): Promise<RollbackProgress>;
   /**
    * One look at reverse replication after the cutover (optional): its health and the writes made on
-   * the closed source since the last look (what it reports once is not reported again).
+   * the closed source since the last advanceReverseWatch (reported again until then).
    */
   watchReverse?(task: DatabaseTask): Promise<ReverseWatch>;
+  /** The watch's writes up to `upTo` are known to the workflow: the next look starts after them. */
+  advanceReverseWatch?(task: DatabaseTask, upTo: string): Promise<void>;
   stopMigrationJob(task: DatabaseTask): Promise<void>;
   deleteMigrationJob(task: DatabaseTask): Promise<void>;
   /** Deletes the target only if this migration created it. */

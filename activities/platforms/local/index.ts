@@ -46,7 +46,7 @@ import {
 import { dropPreparedReverse, ensureReversePublication, rollbackRefusal } from './reverse';
 import { runRollback } from './rollback';
 import { rollbackProgress } from './rollback-progress';
-import { watchReverse } from './reverse-watch';
+import { advanceSourceWatch, watchReverse } from './reverse-watch';
 import { applySchema, dumpSchema, settingNames, toSql } from './schema';
 import { subscriptionOptions } from './subscription-options';
 import { serverVersion, type ServerVersion } from './server-version';
@@ -360,6 +360,10 @@ export class LocalPlatform implements MigrationPlatform {
 
   async watchReverse(task: DatabaseTask): Promise<ReverseWatch> {
     return watchReverse(await this.cutoverEnv(task));
+  }
+
+  async advanceReverseWatch(task: DatabaseTask, upTo: string): Promise<void> {
+    await advanceSourceWatch(await this.cutoverEnv(task), upTo);
   }
 
   async stopMigrationJob(task: DatabaseTask): Promise<void> {

@@ -13,8 +13,9 @@
 // itself, table by table, with no trigger on the application's tables and no guessing. Counters
 // were considered and rejected: pg_stat_user_tables counts the apply worker's rows too, and its
 // numbers reach the view up to seconds late in either side's backend, so "source minus what was
-// applied" has no exact moment to be compared at. The slot is consumed at every look (so it holds
-// the source's WAL only since the last one) and dropped with reverse replication (finalize,
+// applied" has no exact moment to be compared at. The slot is read without consuming and moved on
+// once the workflow has been told (so a write is never consumed unreported, and the slot holds the
+// source's WAL only since the last report); it is dropped with reverse replication (finalize,
 // rollback). Only table names and counts leave the worker, never row values. The slot is made at
 // the watch's first look: writes between the cutover's close and that look are not seen.
 import type pg from 'pg';
@@ -27,9 +28,6 @@ import type { JobNames } from './replication';
 
 /** The source-side slot that decodes the closed source's own writes; within 63 bytes (names are at most 49). */
 export const sourceWatchSlot = (names: JobNames): string => `${names.slot}_srcw`;
-
-/** Changes per decoding call; a poll loops until fewer come back. */
-const BATCH = 5_000;
 
 export async function watchReverse(env: CutoverEnv): Promise<ReverseWatch> {
   const rec = await env.records.read();
@@ -64,18 +62,23 @@ export async function watchReverse(env: CutoverEnv): Promise<ReverseWatch> {
         : {}),
       ...(applyErrors !== undefined ? { applyErrors } : {}),
       sourceWrites: found.writes,
+      ...(found.upTo ? { watchedUpTo: found.upTo } : {}),
       sessions: await otherSessions(src, writing),
       ...(found.unwatched ? { unwatched: found.unwatched } : {}),
     };
   });
 }
 
-/** The row changes committed on the source without a replication origin since the last look. */
+/**
+ * The row changes committed on the source without a replication origin since the slot's position,
+ * up to the source's current WAL position (`upTo`). Read without consuming: the watcher moves the
+ * slot past them (advanceSourceWatch) only once the workflow knows of them.
+ */
 async function localWrites(
   src: pg.Client,
   slot: string,
   peek = false,
-): Promise<{ writes: ReverseWatch['sourceWrites']; unwatched?: string }> {
+): Promise<{ writes: ReverseWatch['sourceWrites']; unwatched?: string; upTo?: string }> {
   const exists = await src.query('select 1 from pg_replication_slots where slot_name = $1', [slot]);
   if (!exists.rowCount && peek) return { writes: [] };
   if (!exists.rowCount) {
@@ -99,25 +102,34 @@ async function localWrites(
     }
   }
   const counts = new Map<string, number>();
-  const read = peek ? 'pg_logical_slot_peek_changes' : 'pg_logical_slot_get_changes';
-  for (;;) {
-    const { rows } = await src.query<{ data: string }>(
-      `select data from ${read}($1, null, $2, 'only-local', '1', 'skip-empty-xacts', '1')`,
-      [slot, BATCH],
-    );
-    for (const { data } of rows) {
-      const m = /^table (.+?): (INSERT|UPDATE|DELETE|TRUNCATE)(:|$)/.exec(data);
-      if (!m || m[1].startsWith('dbmig.')) continue; // dbmig's own bookkeeping is not the application's
-      const key = `${m[1]}\t${m[2].toLowerCase()}`;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-    }
-    if (rows.length < BATCH || peek) break;
+  const upTo = (await src.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0].lsn;
+  // Only the local changes come back (the apply's are filtered out in the decoder), so few rows.
+  const { rows } = await src.query<{ data: string }>(
+    `select data from pg_logical_slot_peek_changes($1, $2::pg_lsn, null, 'only-local', '1', 'skip-empty-xacts', '1')`,
+    [slot, upTo],
+  );
+  for (const { data } of rows) {
+    const m = /^table (.+?): (INSERT|UPDATE|DELETE|TRUNCATE)(:|$)/.exec(data);
+    if (!m || m[1].startsWith('dbmig.')) continue; // dbmig's own bookkeeping is not the application's
+    const key = `${m[1]}\t${m[2].toLowerCase()}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   const writes = [...counts].map(([key, count]) => {
     const [table, kind] = key.split('\t');
     return { table, kind, count };
   });
-  return { writes };
+  return { writes, ...(peek ? {} : { upTo }) };
+}
+
+/** Moves the watch slot past `upTo`: what was read up to there is known to the workflow. */
+export async function advanceSourceWatch(env: CutoverEnv, upTo: string): Promise<void> {
+  await withClient(env.source, (src) =>
+    src.query(
+      `select pg_replication_slot_advance(slot_name, $2::pg_lsn) from pg_replication_slots
+        where slot_name = $1 and confirmed_flush_lsn < $2::pg_lsn`,
+      [sourceWatchSlot(env.names), upTo],
+    ),
+  );
 }
 
 /**
