@@ -17,6 +17,7 @@ import {
 import { createMigrationMetrics } from './metrics';
 import { awaitChildrenEnded } from './children';
 import { createNotifier } from './notify';
+import { reverseWatchActivity } from './reverse-watch';
 
 export type { DatabaseTask, FleetTask, PreparedMigration } from './platforms/platform';
 
@@ -204,6 +205,15 @@ export function createActivities(platforms: Platforms) {
     rollbackAfterCutover: (task: DatabaseTask) =>
       heartbeatingStep(() => on(task).rollbackAfterCutover(task, (step) => Context.current().heartbeat({ step }))),
     finalizeCutover: (task: DatabaseTask) => heartbeatingStep(() => on(task).finalizeCutover(task)),
+    /** How far the last rollback after the cutover got; null where the platform cannot tell. */
+    rollbackProgress: (task: DatabaseTask) =>
+      heartbeatingStep(async () => {
+        const p = on(task);
+        return p.rollbackProgress ? p.rollbackProgress(task) : null;
+      }),
+    /** From COMPLETED until a rollback or finalize: reverse replication's health, writes on the closed source. */
+    watchReverseReplication: (task: DatabaseTask, pollMs?: number) =>
+      reverseWatchActivity(() => on(task))(task, pollMs ?? pollOf(task, 2_000)),
     /** Once per migration, before the first database: what serves the whole fleet (gcp: monitoring). */
     prepareMigration: (fleet: FleetTask): Promise<PreparedMigration> =>
       heartbeatingStep(async () => {

@@ -166,8 +166,8 @@ export async function rollbackCommand(
   });
 }
 
-export async function finalizeCommand(s: Session, f: OutputFormat, id: string, db: string, by: string) {
-  const d = await finalizeDatabase(await s.client(), id, db, by);
+export async function finalizeCommand(s: Session, f: OutputFormat, id: string, db: string, by: string, ack = false) {
+  const d = await finalizeDatabase(await s.client(), id, db, by, ack);
   printResult(
     f,
     decision('finalize', id, db, d),

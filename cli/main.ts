@@ -222,8 +222,9 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
     .argument('<id>', 'migration id')
     .argument('<database>', 'database name in the plan')
     .requiredOption('--by <name>', 'who decides (recorded in the history)')
-    .action((id: string, db: string, o: OutputOptions & { by: string }) =>
-      finalizeCommand(session, fmt(o), id, db, o.by),
+    .option('--acknowledge-source-writes', 'finalize although writes were found on the closed source (explained)')
+    .action((id: string, db: string, o: OutputOptions & { by: string; acknowledgeSourceWrites?: boolean }) =>
+      finalizeCommand(session, fmt(o), id, db, o.by, o.acknowledgeSourceWrites === true),
     );
 
   withOutput(withTemporal(cli.command('pause')))

@@ -231,11 +231,12 @@ export function finalizeDatabase(
   migrationId: string,
   database: string,
   by: string,
+  /** The writes found on the closed source (`sourceWrites` in the status) are explained: finalize anyway. */
+  acknowledgeSourceWrites = false,
 ): Promise<DatabaseSummary> {
   const handle = client.workflow.getHandle(childWorkflowId(migrationId, database));
-  return afterCutover(handle, 'finalized', () =>
-    handle.executeUpdate(messages.finalizeUpdate, { args: [{ database, by }] }),
-  );
+  const input = { database, by, ...(acknowledgeSourceWrites ? { acknowledgeSourceWrites } : {}) };
+  return afterCutover(handle, 'finalized', () => handle.executeUpdate(messages.finalizeUpdate, { args: [input] }));
 }
 
 export function pause(client: Client, migrationId: string): Promise<FleetStatus> {

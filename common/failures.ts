@@ -85,6 +85,12 @@ export const FAILURES = {
     meaning: 'a rollback after the cutover passed its point of no return (the target is closed); finish the rollback',
     retryable: false,
   },
+  SourceWrites: {
+    meaning:
+      'rows were written on the closed source after the cutover by someone else than reverse replication; ' +
+      'finalize waits until an operator acknowledges them',
+    retryable: false,
+  },
   RollbackFailed: {
     meaning: 'a rollback after cutover did not finish; the database says whether the target still takes writes',
     retryable: false,

@@ -44,6 +44,11 @@ export interface AfterCutoverInput {
   /** Who asks: recorded in the database's status. */
   by: string;
   reason?: string;
+  /**
+   * Finalize only: the writes found on the closed source after the cutover (`sourceWrites` in the
+   * status) are explained; without it a finalize is refused while there are any.
+   */
+  acknowledgeSourceWrites?: boolean;
 }
 /** Gives the source back: fences the target, drains it to the source, reopens the source. Waits until done. */
 export const rollbackUpdate = defineUpdate<DatabaseSummary, [AfterCutoverInput]>('rollback');
@@ -65,6 +70,20 @@ export interface ReplicationHealth {
   at: string;
 }
 export const replicationHealthSignal = defineSignal<[ReplicationHealth]>('replicationHealth');
+
+/**
+ * Sent by the post-cutover watcher of reverse replication (COMPLETED with a rollback possible) only
+ * when what it reports changes, never per poll: its health, and the writes found on the closed source.
+ */
+export interface ReverseHealth {
+  ok: boolean;
+  /** When broken: what is wrong, in the servers' own words where they have them. */
+  problem?: string;
+  /** Every write found on the closed source so far, described (cumulative), with who was connected. */
+  sourceWrites?: string;
+  at: string;
+}
+export const reverseHealthSignal = defineSignal<[ReverseHealth]>('reverseHealth');
 
 /** What the watcher and the waits heartbeat: `dbmig status` and the Temporal UI read it. */
 export interface ReplicationProgress {

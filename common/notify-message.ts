@@ -251,6 +251,17 @@ export function buildMessage(input: NotifyInput, ctx: MessageContext): NotifyMes
     }
     case 'replication-broken':
       title = `[dbmig] ${about}: replication is broken`;
+      if (f.state === 'COMPLETED') {
+        // After the cutover: the way back (reverse replication) or the closed source itself.
+        add(
+          `After the cutover of ${db} (migration ${migrationId}), the way back needs attention.`,
+          `What is wrong: ${f.problem ?? f.reason ?? 'see the source log'}`,
+          'The target keeps taking the writes. A rollback cannot start while reverse replication is broken, ' +
+            'and a finalize is refused while writes on the closed source are not acknowledged.',
+          next,
+        );
+        break;
+      }
       add(
         `Replication of ${db} (migration ${migrationId}) keeps failing on the target` +
           (f.state ? ` (${f.state})` : '') +

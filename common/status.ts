@@ -28,6 +28,18 @@ export interface DatabaseSummary {
   replication?: string;
   /** Until when reverse replication keeps a rollback possible (ISO time); absent when it cannot. */
   rollbackUntil?: string;
+  /**
+   * After the cutover, which side takes the applications' writes: the target; the source (rolled
+   * back, or reopened by a rollback that is finishing); none (a rollback closed the target and has
+   * not reopened the source yet); or 'target until the rollback closes it' while a rollback runs.
+   * Absent where the run does not say (runs from before it, or before the cutover).
+   */
+  writesOn?: 'target' | 'source' | 'none' | 'target until the rollback closes it';
+  /**
+   * Writes found on the closed source after the cutover that reverse replication did not make
+   * (who was connected, where known). Finalize is refused while set, unless acknowledged.
+   */
+  sourceWrites?: string;
   startedAt?: string;
   updatedAt?: string;
   finishedAt?: string;

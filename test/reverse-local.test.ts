@@ -356,6 +356,18 @@ test('a rollback interrupted at each of its steps is finished by a retry, with o
     const at = interrupted ? (steps.at(-1) ?? '').replace(/ [0-9a-f-]{36}$/, '') : 'nothing (not interrupted)';
     const failed = (await jobRecord(task)).reverse!.rollback ?? {};
     const past = failed.phase === 'closed' || failed.phase === 'switched' || !!failed.result;
+    // How far it got, as the runbook reads it: never "the target takes writes" past the close.
+    const progress = await platform.rollbackProgress(task);
+    const expectedStage = !interrupted
+      ? 'done'
+      : past
+        ? failed.phase === 'switched'
+          ? 'source-reopened'
+          : 'target-closed'
+        : failed.phase
+          ? 'target-open'
+          : 'none';
+    assert.equal(progress.stage, expectedStage, `after "${steps.at(-1)}": ${progress.detail}`);
     if (interrupted && !past) {
       // Before its point of no return the rollback gives the target its writes back at once.
       const app = await appSession(onTarget(db));

@@ -204,7 +204,8 @@ test('after the cutover a rollback gives the source back; then no second rollbac
   assert.equal(rolled.writeBlockMs, 37);
   assert.match(rolled.nextAction ?? '', /the source takes the writes again/);
   assert.equal((await handle.result()).state, 'ROLLED_BACK');
-  assert.deepEqual(w.mocks.steps('back'), [...HAPPY_PATH, 'rollbackAfterCutover']);
+  // COMPLETED with a rollback possible: reverse replication is watched until the rollback.
+  assert.deepEqual(w.mocks.steps('back'), [...HAPPY_PATH, 'watchReverseReplication', 'rollbackAfterCutover']);
   // Its run has ended: the client library says so (test/client.test.ts); the server refuses the Update.
   await assert.rejects(handle.executeUpdate(finalizeUpdate, { args: [{ database: 'alpha', by: 'sre' }] }));
 });
@@ -220,7 +221,7 @@ test('finalize ends the rollback path; without it, the plan time runs out and fi
     const fin = await byHand.executeUpdate(finalizeUpdate, { args: [{ database: 'alpha', by: 'owner' }] });
     assert.equal(fin.state, 'FINALIZED');
     assert.equal(fin.rollbackUntil, undefined);
-    assert.deepEqual(w.mocks.steps('fin'), [...HAPPY_PATH, 'finalizeCutover']);
+    assert.deepEqual(w.mocks.steps('fin'), [...HAPPY_PATH, 'watchReverseReplication', 'finalizeCutover']);
 
     const timed = await startAlone(w, 'timed', 'auto', { cutover: { reverseReplicationFor: '2h' } });
     const done = await timed.result();

@@ -75,6 +75,22 @@ const rollback: ActivityOptions = {
     ],
   },
 };
+/**
+ * A rollback resumed past its point of no return (the target is closed): every failure is retried,
+ * with backoff, for as long as a day; only the permanent types come back to the runbook, which
+ * reads how far it got and resumes again (a bounded number of rounds: its event budget).
+ */
+const rollbackResume: ActivityOptions = {
+  ...cutover,
+  scheduleToCloseTimeout: '1d',
+  retry: {
+    initialInterval: '5s',
+    backoffCoefficient: 2,
+    maximumInterval: '2m',
+    // No maximumAttempts: unlimited, bounded by scheduleToCloseTimeout.
+    nonRetryableErrorTypes: PERMANENT,
+  },
+};
 /** The replication watcher runs for as long as a human decides; it resumes from its last heartbeat. */
 const watching: ActivityOptions = { ...waiting, startToCloseTimeout: '30d' };
 /**
@@ -122,6 +138,8 @@ const STEPS: { [K in keyof Activities]?: [Kind, string] } = {
   watchReplication: ['watching', 'watch replication until the cutover: lag, apply errors'],
   rollbackAfterCutover: ['rollback', 'roll back: fence the target, drain it to the source, reopen the source'],
   finalizeCutover: ['undo', 'finalize: end reverse replication'],
+  rollbackProgress: ['quick', 'read how far the rollback got: which side takes writes'],
+  watchReverseReplication: ['watching', 'watch reverse replication after the cutover; writes on the closed source'],
   rollbackCutover: ['undo', 'undo: give the source its writes back'],
   stopMigrationJob: ['undo', 'undo: stop the migration job'],
   deleteMigrationJob: ['undo', 'clean up the migration job'],
@@ -146,6 +164,14 @@ export function stepActivities(database: string, watched = false, waitForCancel 
     out[name] = proxyActivities<Activities>({ ...options, ...waits, summary: `${database}: ${summary}` })[name];
   }
   return out as StepActivities;
+}
+
+/** The rollback resumed past the target's close: retried until done (see `rollbackResume`). */
+export function rollbackResumeActivities(database: string): Pick<Activities, 'rollbackAfterCutover'> {
+  return proxyActivities<Activities>({
+    ...rollbackResume,
+    summary: `${database}: resume the rollback past the target's close, until the source is reopened`,
+  });
 }
 
 /** The notifier, for `who` (a database or the fleet). */

@@ -19,6 +19,7 @@ import {
   type AfterCutoverInput,
   type LagReport,
   type ReplicationHealth,
+  type ReverseHealth,
 } from '../common/messages';
 import type { DatabasePlan } from '../common/plan';
 import { MIGRATION_STATE } from '../common/search-attributes';
@@ -262,6 +263,22 @@ export class DatabaseHandlers {
     void this.publish({ replication: h.ok ? undefined : `broken since ${h.at}: ${h.problem ?? 'unknown'}` });
   }
 
+  /** Told when reverse replication breaks or writes appear on the closed source: the runbook notifies people. */
+  onReverseAlert: ((h: ReverseHealth) => void) | undefined;
+
+  /** The post-cutover watcher's word: reverse replication's health and writes on the closed source. */
+  reverseHealth(h: ReverseHealth): void {
+    // COMPLETED counts as an end, but with reverse replication (rollbackUntil) the watch goes on.
+    if (this.summary.state !== 'COMPLETED' || !this.summary.rollbackUntil) return;
+    const patch: Partial<DatabaseSummary> = {};
+    const wasBroken = this.summary.replication !== undefined;
+    if (h.ok === wasBroken) patch.replication = h.ok ? undefined : `broken since ${h.at}: ${h.problem ?? 'unknown'}`;
+    const newWrites = h.sourceWrites !== undefined && h.sourceWrites !== this.summary.sourceWrites;
+    if (newWrites) patch.sourceWrites = h.sourceWrites;
+    if ((!h.ok && !wasBroken) || (newWrites && !this.summary.sourceWrites)) this.onReverseAlert?.(h);
+    if (Object.keys(patch).length) void this.publish(patch);
+  }
+
   // After the cutover: rollback and finalize are Updates that wait until the runbook has done them.
 
   /** Their validator: only a COMPLETED database with reverse replication, one request at a time. */
@@ -271,6 +288,19 @@ export class DatabaseHandlers {
     if (input.database !== this.name) throw new Error(`this workflow migrates "${this.name}", not "${input.database}"`);
     const s = this.summary;
     if (this.afterCutover) throw new Error(`a ${this.afterCutover.action} asked by ${this.afterCutover.by} is running`);
+    if (
+      s.state === 'COMPLETED' &&
+      s.rollbackUntil &&
+      action === 'finalize' &&
+      s.sourceWrites &&
+      !input.acknowledgeSourceWrites
+    )
+      throw new Error(
+        `database "${this.name}" cannot be finalized yet: ${s.sourceWrites}. They are not on the target and would be ` +
+          'lost with reverse replication: explain them, then finalize acknowledging them ' +
+          '(--acknowledge-source-writes), ' +
+          'or roll back',
+      );
     if (s.state === 'COMPLETED' && s.rollbackUntil) return;
     const why =
       s.state === 'COMPLETED'

@@ -40,11 +40,13 @@ import {
   rejectCutoverSignal,
   rejectCutoverUpdate,
   replicationHealthSignal,
+  reverseHealthSignal,
   revokeApprovalSignal,
   revokeApprovalUpdate,
   rollbackUpdate,
 } from '../common/messages';
-import { notifyActivities, stepActivities } from './activity-options';
+import { notifyActivities, rollbackResumeActivities, stepActivities } from './activity-options';
+import { keepRollbackOpenByProgress } from './after-cutover';
 import { Compensations } from './compensations';
 import { DatabaseHandlers, type Decision } from './database-handlers';
 import { describeError, endState } from './errors';
@@ -103,6 +105,9 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   // fault is an object replication does not carry (a table a deploy made during CDC) holds the
   // database before the cutover, with replication running, and names it. Read once, like `watched`.
   const liveSet = patched('live-migrated-set');
+  // Runs from before this read a failed rollback by its error's type and did not watch reverse
+  // replication after the cutover (workflows/after-cutover.ts); read once, like `watched`.
+  const byProgress = watched && patched('rollback-by-progress');
   const acts = stepActivities(input.database.name, watched, lean);
   const task: DatabaseTask = {
     migrationId: input.migrationId,
@@ -135,6 +140,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   setHandler(revokeApprovalUpdate, (r) => db.revoke(r), { validator: (r) => db.refuse(r, 'revoke') });
   setHandler(revokeApprovalSignal, (r) => db.revokeBySignal(r));
   setHandler(replicationHealthSignal, (h) => db.replicationHealth(h));
+  setHandler(reverseHealthSignal, (h) => db.reverseHealth(h));
   setHandler(rollbackUpdate, (r) => db.requestAfterCutover('rollback', r), {
     validator: (r) => db.refuseAfterCutover(r, 'rollback'),
   });
@@ -455,6 +461,22 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     validation: string,
     held?: { lastError: string; nextAction: string },
   ): Promise<DatabaseSummary> {
+    if (byProgress)
+      return keepRollbackOpenByProgress(
+        {
+          migrationId: input.migrationId,
+          database: input.database,
+          settings: input.settings,
+          task,
+          db,
+          acts,
+          resume: rollbackResumeActivities(input.database.name),
+          notify: (event, facts) => notify(event, facts),
+          setStopped: (next) => (rollbackStopped = next),
+        },
+        validation,
+        held,
+      );
     const forMs = cutoverLimits(input.settings).reverseReplicationForMs;
     const deadline = new Date().getTime() + forMs;
     const until = new Date(deadline).toISOString();

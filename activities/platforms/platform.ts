@@ -22,6 +22,11 @@ export interface DatabaseTask {
    * activity's retries. Vendor request ids derive from it (common/naming.ts requestId).
    */
   requestScope?: string;
+  /**
+   * Finalize only: an operator acknowledged the writes made on the closed source after the cutover
+   * (the post-cutover watch found them); without it, finalize refuses while there are any.
+   */
+  acknowledgeSourceWrites?: boolean;
 }
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -163,6 +168,43 @@ export interface RollbackResult {
   materializedViews: string[];
 }
 
+/**
+ * How far a rollback after the cutover got, read from what it recorded and from the target itself:
+ * which side takes writes follows from it, whatever error the rollback failed with.
+ *   none            no rollback attempt is recorded: the target takes writes.
+ *   target-open     an attempt stopped before the target's close committed; its block is ended, so
+ *                   the target takes writes again (`detail` says what was checked).
+ *   target-closed   the target's close committed, the source is not reopened yet: neither side
+ *                   takes writes until the rollback is resumed to its end.
+ *   source-reopened the source takes writes again; only removing reverse replication is left.
+ *   done            rolled back.
+ *   unverified      the close did not commit, but the target cannot be shown to take writes (a
+ *                   block of another attempt is still there, or its access differs from before).
+ */
+export interface RollbackProgress {
+  stage: 'none' | 'target-open' | 'target-closed' | 'source-reopened' | 'done' | 'unverified';
+  detail: string;
+}
+
+/**
+ * Reverse replication after the cutover, as the post-cutover watcher sees it (one poll).
+ * `problem` is set while it is broken; `sourceWrites` are the row changes committed on the closed
+ * source since the last poll that did not come from reverse replication.
+ */
+export interface ReverseWatch {
+  problem?: string;
+  /** How many new apply errors the source's reverse subscription counts (cumulative count). */
+  applyErrors?: number;
+  /** Row changes made on the closed source by someone else than reverse replication: counts per table and kind. */
+  sourceWrites: { table: string; kind: string; count: number }[];
+  /** Sessions connected to the closed source other than dbmig's own: who may have written. */
+  sessions: string[];
+  /** Where the look read up to: passed to advanceReverseWatch once the workflow knows what it found. */
+  watchedUpTo?: string;
+  /** Why closed-source writes are not (yet) watched, when they are not. */
+  unwatched?: string;
+}
+
 /** A request a platform sends that changes something; reads and operation polls are not listed. */
 export interface PlannedCall {
   /** The API method, e.g. its id in the service's discovery document (sql.instances.insert). */
@@ -245,6 +287,19 @@ export interface MigrationPlatform {
   rollbackAfterCutover(task: DatabaseTask, onProgress?: (step: string) => void): Promise<RollbackResult>;
   /** Ends the rollback path: drops reverse replication; the source stays closed. Nothing after a rollback. */
   finalizeCutover(task: DatabaseTask): Promise<void>;
+  /**
+   * How far the last rollback after the cutover got (optional: platforms without it keep the
+   * runbook's older reading). Ends a rollback block that outlived its attempt first, so what it
+   * returns stays true: before the close, the target takes writes again.
+   */
+  rollbackProgress?(task: DatabaseTask): Promise<RollbackProgress>;
+  /**
+   * One look at reverse replication after the cutover (optional): its health and the writes made on
+   * the closed source since the last advanceReverseWatch (reported again until then).
+   */
+  watchReverse?(task: DatabaseTask): Promise<ReverseWatch>;
+  /** The watch's writes up to `upTo` are known to the workflow: the next look starts after them. */
+  advanceReverseWatch?(task: DatabaseTask, upTo: string): Promise<void>;
   stopMigrationJob(task: DatabaseTask): Promise<void>;
   deleteMigrationJob(task: DatabaseTask): Promise<void>;
   /** Deletes the target only if this migration created it. */

@@ -213,6 +213,10 @@ export class MockActivities {
         materializedViews: [],
       })),
       finalizeCutover: step('finalizeCutover', quiet),
+      // As a platform that cannot tell how far a rollback got (null): the runbook reads the failure's type then.
+      rollbackProgress: step('rollbackProgress', () => null),
+      // Returns at once, as watchReplication does: the time-skipping server skips time only while no activity runs.
+      watchReverseReplication: step('watchReverseReplication', quiet),
       waitForFullDump: step('waitForFullDump', () => 1000),
       waitForReplicationReady: step('waitForReplicationReady', () => ({
         waitedMs: 3000,

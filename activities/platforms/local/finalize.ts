@@ -12,6 +12,7 @@ import { rollbackPastPointOfNoReturn, type JobRecord } from './job-record';
 import type { Lease } from './lease';
 import { removeOwnedObjects } from './owned';
 import { dropReverse } from './reverse';
+import { dropSourceWatch, unreportedSourceWrites } from './reverse-watch';
 
 export async function finalizeReverse(env: CutoverEnv): Promise<void> {
   const seen = await env.records.read();
@@ -45,8 +46,19 @@ async function finalize(env: CutoverEnv, lease: Lease | undefined, rec: JobRecor
               'cutover has closed the target, so the source is the way forward; run the rollback again to finish it',
           );
       }
+      if (!reverse.finalized && !env.task.acknowledgeSourceWrites) {
+        // Writes on the closed source would vanish with reverse replication: not without a human's word.
+        const writes = await unreportedSourceWrites(src, env.names);
+        if (writes)
+          throw new MigrationError(
+            'SourceWrites',
+            `cannot finalize ${env.task.database.name} (migration ${env.task.migrationId}): ${writes}; ` +
+              'they would be lost with reverse replication: explain them, then finalize acknowledging them',
+          );
+      }
       if (!reverse.finalized) await lease!.write({ ...rec, reverse: { ...reverse, finalized: { at: Date.now() } } });
       await dropReverse(src, target, reverse);
+      await dropSourceWatch(src, env.names);
       await removeOwnedObjects(target, job);
       await removeOwnedObjects(src, job);
     }),

@@ -16,6 +16,8 @@ import {
   type MigrationPlatform,
   type ReplicationStatus,
   type RollbackResult,
+  type RollbackProgress,
+  type ReverseWatch,
   type TargetInfo,
   type ValidationResult,
 } from '../platform';
@@ -46,6 +48,8 @@ import {
 } from './replication';
 import { dropPreparedReverse, ensureReversePublication, rollbackRefusal } from './reverse';
 import { runRollback } from './rollback';
+import { rollbackProgress } from './rollback-progress';
+import { advanceSourceWatch, watchReverse } from './reverse-watch';
 import { applySchema, dumpSchema, settingNames, toSql } from './schema';
 import { subscriptionOptions } from './subscription-options';
 import { serverVersion, type ServerVersion } from './server-version';
@@ -375,6 +379,18 @@ export class LocalPlatform implements MigrationPlatform {
     const rec = await this.jobRecords(task).read();
     if (!rec.result || !rec.reverse || rec.reverse.rollback?.result) return; // nothing to finalize, or rolled back
     await runToCompletion(async () => finalizeReverse(await this.cutoverEnv(task)));
+  }
+
+  async rollbackProgress(task: DatabaseTask): Promise<RollbackProgress> {
+    return rollbackProgress(await this.cutoverEnv(task));
+  }
+
+  async watchReverse(task: DatabaseTask): Promise<ReverseWatch> {
+    return watchReverse(await this.cutoverEnv(task));
+  }
+
+  async advanceReverseWatch(task: DatabaseTask, upTo: string): Promise<void> {
+    await advanceSourceWatch(await this.cutoverEnv(task), upTo);
   }
 
   async stopMigrationJob(task: DatabaseTask): Promise<void> {

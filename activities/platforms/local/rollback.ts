@@ -55,6 +55,7 @@ import { hasOwnedTables, removeOwnedObjects } from './owned';
 import { stopSubscription } from './replication';
 import { refuseChangedSet } from './migrated-set';
 import { dropReverse, reverseDirection, rollbackRefusal } from './reverse';
+import { dropSourceWatch } from './reverse-watch';
 
 type Progress = (step: string) => void;
 
@@ -107,6 +108,7 @@ class Rollback {
       });
     this.progress('removing reverse replication');
     await dropReverse(this.src, this.tg, this.reverse);
+    await dropSourceWatch(this.src, this.env.names);
     await removeOwnedObjects(this.tg, this.job);
     await removeOwnedObjects(this.src, this.job);
     const { sequences, materializedViews } = this.rb.final!;
