@@ -36,6 +36,21 @@ export const CUTOVER_DEFAULTS = { maxLagSeconds: 1, timeoutMs: 30_000, reverseRe
  */
 export const GCP_PROMOTE_TIMEOUT_DEFAULT_MS = 10_000;
 
+/**
+ * What a gcp fenced cutover keeps of cutover.timeout besides the promote's answer: `margin` each to
+ * close and to reopen the source (a quarter of the timeout, between `leastMarginMs` and 5 s) and a
+ * drain of at least 1 s. `fits` is false when the deadline cannot hold all of it with `promoteMs`.
+ */
+export function gcpCutoverBudget(
+  timeoutMs: number,
+  promoteMs: number,
+  leastMarginMs = 1_000,
+): { margin: number; minDrainMs: number; fits: boolean } {
+  const margin = Math.max(leastMarginMs, Math.min(5_000, Math.floor(timeoutMs / 4)));
+  const minDrainMs = 1_000;
+  return { margin, minDrainMs, fits: timeoutMs >= promoteMs + 2 * margin + minDrainMs };
+}
+
 /** How long the source may stay blocked: long enough to drain, short enough to be an outage nobody notices. */
 const cutoverTimeout = duration.refine(
   (s) => {
@@ -482,14 +497,16 @@ export const planSchema = z
       });
     const promoteMs = plan.gcp?.promoteTimeout ? parseDuration(plan.gcp.promoteTimeout)! : undefined;
     const timeoutMs = plan.cutover?.timeout ? parseDuration(plan.cutover.timeout)! : CUTOVER_DEFAULTS.timeoutMs;
-    if (plan.platform === 'gcp' && (promoteMs ?? GCP_PROMOTE_TIMEOUT_DEFAULT_MS) >= timeoutMs)
+    const budget = gcpCutoverBudget(timeoutMs, promoteMs ?? GCP_PROMOTE_TIMEOUT_DEFAULT_MS);
+    if (plan.platform === 'gcp' && !budget.fits)
       ctx.addIssue({
         code: 'custom',
         path: promoteMs !== undefined ? ['gcp', 'promoteTimeout'] : ['cutover', 'timeout'],
         message:
           `gcp.promoteTimeout (${(promoteMs ?? GCP_PROMOTE_TIMEOUT_DEFAULT_MS) / 1000}s) must be shorter than ` +
-          `cutover.timeout (${timeoutMs / 1000}s): the source stays closed from the fence until DMS answers the ` +
-          'promote, and the deadline must cover draining, closing and that answer',
+          `cutover.timeout (${timeoutMs / 1000}s) by ${(2 * budget.margin + budget.minDrainMs) / 1000}s: the source ` +
+          'stays closed from the fence until DMS answers the promote, and the deadline must cover a drain, ' +
+          'closing, that answer and a reopen',
       });
     if (plan.platform !== 'sim' && plan.sim)
       ctx.addIssue({ code: 'custom', path: ['sim'], message: 'is only for platform: sim' });

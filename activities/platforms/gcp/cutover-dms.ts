@@ -4,7 +4,7 @@
 // procedure asks for ("wait until the replication delay is at zero":
 // https://cloud.google.com/database-migration/docs/postgres/promote-migration).
 import { formatDuration, parseDuration } from '../../../common/durations';
-import { GCP_PROMOTE_TIMEOUT_DEFAULT_MS } from '../../../common/plan';
+import { GCP_PROMOTE_TIMEOUT_DEFAULT_MS, gcpCutoverBudget } from '../../../common/plan';
 import type { ConnectionParams } from '../local/clusters';
 import { MigrationError, type DatabaseTask } from '../platform';
 
@@ -58,24 +58,23 @@ export function promoteTimeoutMs(task: DatabaseTask): number {
 
 /** Time the fenced cutovers keep for each of closing and reopening the source around the promote. */
 export function switchMargin(timeoutMs: number, least: number): number {
-  return Math.max(least, Math.min(5_000, Math.floor(timeoutMs / 4)));
+  return gcpCutoverBudget(timeoutMs, 0, least).margin;
 }
-
-/** The least time a drain gets: a deadline that leaves less is refused before anything is blocked. */
-export const MIN_DRAIN_MS = 1_000;
 
 /**
  * Refuses, before anything is blocked, a cutover whose deadline (cutover.timeout) cannot cover a
- * drain, the close, DMS's answer to the promote (gcp.promoteTimeout) and a reopen should DMS refuse.
+ * drain, the close, DMS's answer to the promote (gcp.promoteTimeout) and a reopen should DMS refuse:
+ * the plan's own rule (common/plan.ts gcpCutoverBudget), for tasks of plans validated before it.
  */
-export function requireDeadlineCoversPromote(task: DatabaseTask, timeoutMs: number, margin: number): void {
+export function requireDeadlineCoversPromote(task: DatabaseTask, timeoutMs: number, leastMarginMs: number): void {
   const promoteMs = promoteTimeoutMs(task);
-  if (timeoutMs >= promoteMs + 2 * margin + MIN_DRAIN_MS) return;
+  const { margin, minDrainMs, fits } = gcpCutoverBudget(timeoutMs, promoteMs, leastMarginMs);
+  if (fits) return;
   throw new MigrationError(
     'InvalidPlan',
     `not cutting over: cutover.timeout ${formatDuration(timeoutMs)} cannot cover DMS's answer to the promote ` +
       `(gcp.promoteTimeout ${formatDuration(promoteMs)}), ${formatDuration(margin)} each to close and to reopen ` +
-      `the source, and a drain of at least ${formatDuration(MIN_DRAIN_MS)}; nothing was blocked. Raise ` +
+      `the source, and a drain of at least ${formatDuration(minDrainMs)}; nothing was blocked. Raise ` +
       'cutover.timeout, or lower gcp.promoteTimeout if DMS answers faster',
   );
 }

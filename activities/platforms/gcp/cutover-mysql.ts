@@ -120,15 +120,11 @@ class MysqlFencedCutover {
   }
 
   async run(): Promise<number> {
-    requireDeadlineCoversPromote(
-      this.task,
-      this.limits.timeoutMs,
-      switchMargin(this.limits.timeoutMs, SWITCH_MARGIN_MS),
-    );
     if (await endStaleMysqlFences(this.h, this.job))
       this.progress('ended a fence session an earlier attempt left behind');
     const job = await this.deps.jobState();
     if (promoted(job)) return this.resumePastPointOfNoReturn();
+    requireDeadlineCoversPromote(this.task, this.limits.timeoutMs, SWITCH_MARGIN_MS);
     await this.gate(job);
     // The mark goes on the target before anything is blocked and before the promote is asked for.
     await this.deps.markTookOver?.();

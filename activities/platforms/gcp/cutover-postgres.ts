@@ -56,7 +56,6 @@ export class FencedCutover {
 
   /** Returns the write-block window in ms (0 when a retry found the job past the point of no return). */
   async run(): Promise<number> {
-    requireDeadlineCoversPromote(this.task, this.limits.timeoutMs, this.margin);
     // An earlier attempt may have closed the source: this session must still be able to reopen it.
     await this.h.query('set default_transaction_read_only = off');
     const stale = await endStaleFences(this.h);
@@ -64,6 +63,7 @@ export class FencedCutover {
     let job = await this.deps.jobState();
     if (!promoted(job)) job = await this.settleEarlierClose(job);
     if (promoted(job)) return this.resumePastPointOfNoReturn();
+    requireDeadlineCoversPromote(this.task, this.limits.timeoutMs, SWITCH_MARGIN_MS);
     await this.gate(job);
     // The mark goes on the target before anything is blocked and before the promote is asked for.
     await this.deps.markTookOver?.();
