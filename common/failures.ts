@@ -38,6 +38,12 @@ export const FAILURES = {
   ApprovalTimeout: { meaning: 'nobody approved or rejected the cutover in time', retryable: false },
   CutoverRejected: { meaning: 'an operator rejected the cutover', retryable: false },
   TargetVerificationFailed: { meaning: 'the target differs from the source after cutover', retryable: false },
+  TargetTookOver: {
+    meaning:
+      'the target carries the mark of a cutover that took over (or was about to): nothing automatic provisions, ' +
+      'demotes, restarts or deletes it',
+    retryable: false,
+  },
   CapacityUnavailable: { meaning: 'no migration capacity is free yet; the step waits for it', retryable: true },
   CutoverNotReady: {
     meaning: 'the cutover did not start (lag, apply errors or a long writer on the source); nothing was blocked',

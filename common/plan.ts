@@ -30,6 +30,27 @@ export const LOCAL_TARGET_MAJORS = [15, 16, 17, 18] as const;
 /** The cutover's bounds when the plan does not set them. */
 export const CUTOVER_DEFAULTS = { maxLagSeconds: 1, timeoutMs: 30_000, reverseReplicationForMs: 86_400_000 } as const;
 
+/**
+ * How long DMS takes to answer a promote (migrationJobs.promote accepted: the job in
+ * PROMOTE_IN_PROGRESS, DMS no longer reading the source) when the plan does not say.
+ */
+export const GCP_PROMOTE_TIMEOUT_DEFAULT_MS = 10_000;
+
+/**
+ * What a gcp fenced cutover keeps of cutover.timeout besides the promote's answer: `margin` each to
+ * close and to reopen the source (a quarter of the timeout, between `leastMarginMs` and 5 s) and a
+ * drain of at least 1 s. `fits` is false when the deadline cannot hold all of it with `promoteMs`.
+ */
+export function gcpCutoverBudget(
+  timeoutMs: number,
+  promoteMs: number,
+  leastMarginMs = 1_000,
+): { margin: number; minDrainMs: number; fits: boolean } {
+  const margin = Math.max(leastMarginMs, Math.min(5_000, Math.floor(timeoutMs / 4)));
+  const minDrainMs = 1_000;
+  return { margin, minDrainMs, fits: timeoutMs >= promoteMs + 2 * margin + minDrainMs };
+}
+
 /** How long the source may stay blocked: long enough to drain, short enough to be an outage nobody notices. */
 const cutoverTimeout = duration.refine(
   (s) => {
@@ -263,6 +284,14 @@ const gcpSchema = z
       })
       .default({ notificationChannels: [], lagWarningSeconds: 60, lagCriticalSeconds: 300, keep: false })
       .describe("A Cloud Monitoring dashboard and lag alert policies per migration (the recipe's monitoring step)."),
+    promoteTimeout: duration
+      .optional()
+      .describe(
+        'How long DMS takes to accept a promote (migrationJobs.promote answered, the job PROMOTE_IN_PROGRESS). ' +
+          'The source is closed before the promote is asked for and stays closed until its outcome is known, so ' +
+          'cutover.timeout must cover draining, closing and this; a cutover that cannot fit it is refused before ' +
+          `anything is blocked. Default ${GCP_PROMOTE_TIMEOUT_DEFAULT_MS / 1000}s.`,
+      ),
     maintenanceWindow: z
       .strictObject({
         day: z.number().int().min(1).max(7).describe('Day of the week, 1 (Monday) to 7 (Sunday).'),
@@ -465,6 +494,19 @@ export const planSchema = z
           `is ${Math.round(bytes / 1000)} KB, over the ${MAX_PLAN_BYTES / 1000} KB a migration takes: it is the ` +
           "parent workflow's input and is carried across continue-as-new (Temporal refuses payloads over " +
           '2 MB); split the fleet into several plans, each with its own migrationId',
+      });
+    const promoteMs = plan.gcp?.promoteTimeout ? parseDuration(plan.gcp.promoteTimeout)! : undefined;
+    const timeoutMs = plan.cutover?.timeout ? parseDuration(plan.cutover.timeout)! : CUTOVER_DEFAULTS.timeoutMs;
+    const budget = gcpCutoverBudget(timeoutMs, promoteMs ?? GCP_PROMOTE_TIMEOUT_DEFAULT_MS);
+    if (plan.platform === 'gcp' && !budget.fits)
+      ctx.addIssue({
+        code: 'custom',
+        path: promoteMs !== undefined ? ['gcp', 'promoteTimeout'] : ['cutover', 'timeout'],
+        message:
+          `gcp.promoteTimeout (${(promoteMs ?? GCP_PROMOTE_TIMEOUT_DEFAULT_MS) / 1000}s) must be shorter than ` +
+          `cutover.timeout (${timeoutMs / 1000}s) by ${(2 * budget.margin + budget.minDrainMs) / 1000}s: the source ` +
+          'stays closed from the fence until DMS answers the promote, and the deadline must cover a drain, ' +
+          'closing, that answer and a reopen',
       });
     if (plan.platform !== 'sim' && plan.sim)
       ctx.addIssue({ code: 'custom', path: ['sim'], message: 'is only for platform: sim' });

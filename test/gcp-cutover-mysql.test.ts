@@ -81,6 +81,8 @@ describe('gcp cutover, MySQL fence (MariaDB)', () => {
         region: 'us-central1',
         zone: 'us-central1-a',
         network: 'projects/dbmig-cutover/global/networks/migration-network',
+        // cutover.timeout keeps this and 1.5 s each to close and to reopen for the promote (cutover-dms.ts).
+        promoteTimeout: '1s',
       },
       cutover: { timeout: `${TIMEOUT_MS / 1000}s`, maxLagSeconds: 1 },
       databases: [

@@ -1,7 +1,9 @@
 // The gcp cutover (activities/platforms/gcp/cutover.ts) against real PostgreSQL clusters: a source
 // and a "target" fed by native logical replication standing in for DMS (commit-order apply, like
 // pglogical). promote() stops the subscription, as DMS stops reading the source at promotion;
-// freshLag() answers from a stub. Each scenario reports the write-block window it measured.
+// freshLag() answers from a stub. Each scenario reports the write-block window it measured. A worker
+// "dies" by having its source sessions terminated and its DMS calls never answered; no write the
+// application committed may be missing from the target, whatever dies when.
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -15,7 +17,8 @@ import {
 } from '../activities/platforms/local/clusters';
 import { ensureOwnedObjects } from '../activities/platforms/local/owned';
 import { gcpCutover, type GcpCutoverDeps, type LagReading } from '../activities/platforms/gcp/cutover';
-import { prepareSourceFence, sourceClosed } from '../activities/platforms/gcp/cutover-fence';
+import { fenceJob, prepareSourceFence, sourceClosed } from '../activities/platforms/gcp/cutover-fence';
+import { readCloseRecord } from '../activities/platforms/gcp/source-close-record';
 import type { DatabaseTask } from '../activities/platforms/platform';
 import { effectiveSettings, validatePlan } from '../common/plan';
 import { createSourceDatabase } from './fixtures/fleet';
@@ -26,7 +29,10 @@ const stateDir = resolve('.local-platform', 'test-gcp-cutover');
 const clusters = new LocalClusters(stateDir);
 const PASSWORD_ENV = 'DBMIG_GCPCUT_SOURCE_PASSWORD';
 const APP = { user: 'gcpcut_app', password: 'gcpcut-app-password' };
-const TIMEOUT = '8s';
+const TIMEOUT = '10s';
+const TIMEOUT_MS = 10_000;
+/** gcp.promoteTimeout: cutover.timeout keeps this, and a margin each to close and to reopen, for the promote. */
+const PROMOTE = '2s';
 let source: ClusterInfo;
 let target: ClusterInfo;
 
@@ -49,7 +55,12 @@ after(async () => {
   await rm(stateDir, { recursive: true, force: true });
 });
 
-function taskFor(name: string, access: 'direct' | 'dms-only' = 'direct', engine = 'postgresql'): DatabaseTask {
+function taskFor(
+  name: string,
+  access: 'direct' | 'dms-only' = 'direct',
+  engine = 'postgresql',
+  promoteTimeout = PROMOTE,
+): DatabaseTask {
   const plan = validatePlan({
     platform: 'gcp',
     gcp: {
@@ -57,6 +68,7 @@ function taskFor(name: string, access: 'direct' | 'dms-only' = 'direct', engine 
       region: 'us-central1',
       zone: 'us-central1-a',
       network: 'projects/dbmig-cutover/global/networks/migration-network',
+      promoteTimeout,
     },
     cutover: { timeout: TIMEOUT, maxLagSeconds: 1 },
     databases: [
@@ -92,8 +104,7 @@ function taskFor(name: string, access: 'direct' | 'dms-only' = 'direct', engine 
  * A source database with dbmig.fence prepared (as createMigrationJob will), and a target copy fed by
  * a subscription that started after it (as the DMS job starts after the fence table exists).
  */
-async function replicated(name: string): Promise<DatabaseTask> {
-  const task = taskFor(name);
+async function replicated(name: string, task = taskFor(name)): Promise<DatabaseTask> {
   await createSourceDatabase(source, { name, rows: 200, priority: 'medium', sizeGb: 1 });
   await withClient(onSource(name), (c) =>
     c.query(`grant select, insert, update, delete on items to ${APP.user}; grant usage on items_id_seq to ${APP.user}`),
@@ -128,51 +139,113 @@ async function replicated(name: string): Promise<DatabaseTask> {
   return task;
 }
 
-/** DMS, as far as the cutover sees it: a job that promotes by stopping the subscription. */
+/**
+ * DMS, as far as the cutover sees it: a job that promotes by stopping the subscription. Each
+ * deps() is one attempt of a worker; kill() ends that attempt as a dying worker would: its source
+ * sessions are terminated and its DMS calls are never answered again.
+ */
 class FakeDms {
   state = 'RUNNING';
   phase = 'CDC';
   promotes = 0;
   waits = 0;
   lagCalls = 0;
+  jobReads = 0;
   promotedAt?: number;
-  promoteBehaviour: 'accept' | 'fail' | 'hang' = 'accept';
-  private release?: () => void;
+  /** The promote operation DMS lists for the job. */
+  op: 'none' | 'pending' | 'succeeded' | 'failed' = 'none';
+  /**
+   * accept: answered at once. fail: refused before DMS accepted it. die: accepted, then the worker
+   * dies. limbo: the request is in flight (an operation pending, the job still in CDC) and the
+   * worker dies; settle() answers it later. slow: accepted only after slowMs.
+   */
+  promoteBehaviour: 'accept' | 'fail' | 'die' | 'limbo' | 'slow' = 'accept';
+  slowMs = 0;
   samples?: (since: Date, call: number) => LagReading | undefined;
+  private attempt = { dead: false };
 
   constructor(private readonly db: string) {}
 
+  /** DMS accepts the promote: it stops reading the source. */
+  async accept(): Promise<void> {
+    await withClient(onTarget(this.db), (c) => c.query(`alter subscription ${this.db} disable`));
+    this.phase = 'PROMOTE_IN_PROGRESS';
+    this.op = 'succeeded';
+    this.promotedAt = Date.now();
+  }
+
+  /** Answers a promote left in limbo. */
+  async settle(answer: 'accept' | 'refuse'): Promise<void> {
+    if (answer === 'accept') await this.accept();
+    else this.op = 'failed';
+  }
+
+  /** The current attempt's worker dies: its sessions on the source end, its calls hang. */
+  async kill(): Promise<void> {
+    this.attempt.dead = true;
+    await withClient(onSource('postgres'), (c) =>
+      c.query(
+        `select pg_terminate_backend(pid) from pg_stat_activity
+          where datname = $1 and usename = $2 and backend_type = 'client backend' and pid <> pg_backend_pid()`,
+        [this.db, source.user],
+      ),
+    );
+  }
+
   deps(extra: Partial<GcpCutoverDeps> = {}): GcpCutoverDeps {
+    const attempt = (this.attempt = { dead: false });
+    const alive =
+      <A extends unknown[], T>(fn: (...a: A) => Promise<T>) =>
+      (...a: A): Promise<T> =>
+        attempt.dead ? new Promise<T>(() => undefined) : fn(...a);
     return {
-      jobState: async () => ({ state: this.state, phase: this.phase }),
-      freshLag: async (since) => {
+      jobState: alive(async () => {
+        this.jobReads++;
+        return { state: this.state, phase: this.phase };
+      }),
+      freshLag: alive(async (since: Date) => {
         this.lagCalls++;
         if (this.samples) return this.samples(since, this.lagCalls);
         // A sample appears 200 ms after `since`, reading zero.
         const at = new Date(since.getTime() + 200);
         return at.getTime() <= Date.now() ? { seconds: 0, sampledAt: at } : undefined;
-      },
-      promote: async () => {
+      }),
+      promote: alive(async () => {
         this.promotes++;
-        if (this.promoteBehaviour === 'fail') throw new Error('503 Service Unavailable (before DMS accepted it)');
-        await withClient(onTarget(this.db), (c) => c.query(`alter subscription ${this.db} disable`));
-        this.phase = 'PROMOTE_IN_PROGRESS';
-        this.promotedAt = Date.now();
-        if (this.promoteBehaviour === 'hang') await new Promise<void>((r) => (this.release = r));
-      },
-      waitPromoted: async () => {
+        if (this.op === 'pending')
+          throw new Error('400 FAILED_PRECONDITION: a promote of this job is already in progress');
+        if (this.promoteBehaviour === 'fail') {
+          this.op = 'failed';
+          throw new Error('503 Service Unavailable (before DMS accepted it)');
+        }
+        if (this.promoteBehaviour === 'limbo') {
+          await this.kill();
+          this.op = 'pending'; // after the death: a resumed attempt's sessions are not the dead one's
+          return new Promise<void>(() => undefined);
+        }
+        if (this.promoteBehaviour === 'die') {
+          // Dead first, so the attempt sees nothing of what follows; then DMS accepts.
+          await this.kill();
+          await this.accept();
+          return new Promise<void>(() => undefined);
+        }
+        if (this.promoteBehaviour === 'slow') {
+          this.op = 'pending';
+          await sleep(this.slowMs);
+        }
+        await this.accept();
+      }),
+      promoteOperation: alive(async () => this.op),
+      waitPromoted: alive(async () => {
         this.waits++;
         this.state = 'COMPLETED';
         this.phase = '';
-      },
+      }),
       target: onTarget(this.db),
       lagPollMs: 50,
+      jobPollMs: 50,
       ...extra,
     };
-  }
-
-  unhang(): void {
-    this.release?.();
   }
 }
 
@@ -180,6 +253,8 @@ class FakeDms {
 class Writers {
   committed: number[] = [];
   errors: string[] = [];
+  /** When each error happened. */
+  errorTimes: number[] = [];
   /** When each commit was acknowledged, to measure the longest stall. */
   private times: number[] = [];
   private stop = false;
@@ -200,7 +275,10 @@ class Writers {
         await c.connect();
       } catch (err) {
         this.errors.push(`connect: ${(err as Error).message}`);
-        return; // refused: the source is closed
+        this.errorTimes.push(Date.now());
+        await c.end().catch(() => undefined);
+        await sleep(20); // refused (the source is closed): the application tries again, as pools do
+        continue;
       }
       try {
         while (!this.stop) {
@@ -213,6 +291,7 @@ class Writers {
         }
       } catch (err) {
         this.errors.push((err as Error).message);
+        this.errorTimes.push(Date.now());
       } finally {
         await c.end().catch(() => undefined);
       }
@@ -223,6 +302,16 @@ class Writers {
   longestStall(from: number, to: number): number {
     const ts = [from, ...this.times.filter((t) => t >= from && t <= to).sort((a, b) => a - b), to];
     return Math.max(...ts.slice(1).map((t, i) => t - ts[i]));
+  }
+
+  /** Refusals and commits since `t`: each writer has tried again since then. */
+  triesSince(t: number): number {
+    return this.errorTimes.filter((x) => x >= t).length + this.times.filter((x) => x >= t).length;
+  }
+
+  /** Commits acknowledged since `t`. */
+  commitsSince(t: number): number {
+    return this.times.filter((x) => x >= t).length;
   }
 
   async done(): Promise<void> {
@@ -262,6 +351,8 @@ const onTargetIds = (db: string, ids: number[]) =>
   });
 
 const isClosed = (db: string) => withClient(onSource(db), (c) => sourceClosed(c));
+const closeRecord = (task: DatabaseTask) =>
+  withClient(onSource(task.database.source.database), (c) => readCloseRecord(c, fenceJob(task)));
 
 function report(t: TestContext, what: string, steps: string[]): void {
   t.diagnostic(`${what}; steps: ${steps.join(' | ')}`);
@@ -314,7 +405,7 @@ test('writers run through the cutover: the target has every committed row, the s
   report(t, 'writers', steps);
 });
 
-test('a promote that fails before DMS accepts it ends the fence: writers continue, nothing closed', async (t) => {
+test('a promote DMS refuses: the source, closed for it, is reopened; writers continue; replication runs', async (t) => {
   const db = 'gc_promote_fails';
   const task = await replicated(db);
   const dms = new FakeDms(db);
@@ -328,24 +419,27 @@ test('a promote that fails before DMS accepts it ends the fence: writers continu
   );
   const failedAt = Date.now();
   assert.ok(err instanceof Error && /503/.test(err.message), String(err));
-  assert.match((err as Error).message, /writes were restored after a \d+ ms block; nothing was promoted or closed/);
-  // Writers go on: ten more commits, however long a loaded machine takes (a block left behind
-  // would hold them to the 8 s deadline and the source closed after it: isClosed below).
+  assert.match((err as Error).message, /DMS did not promote: the source was closed for the promote and reopened/);
+  // Writers go on once the source is open again: ten more commits, however long a loaded machine takes.
   const before = writers.committed.length;
   for (const until = Date.now() + 60_000; writers.committed.length <= before + 10; await sleep(50))
-    assert.ok(Date.now() < until, `writers stopped after the failed promote: ${writers.committed.length - before}`);
+    assert.ok(Date.now() < until, `writers stopped after the refused promote: ${writers.committed.length - before}`);
   await writers.done();
   assert.equal(dms.promotes, 1);
   assert.equal(await isClosed(db), false);
   assert.equal(await fenceSessions(db), 0);
+  assert.equal(await closeRecord(task), undefined, 'the close record is gone with the close');
   const took = await appInsert(db);
-  assert.ok(took < 4_000, `an insert took ${took} ms, as if held to the 8 s deadline`);
+  assert.ok(took < 4_000, `an insert took ${took} ms, as if held to the deadline`);
   const sub = await withClient(
     onTarget(db),
     async (c) => (await c.query(`select subenabled from pg_subscription where subname = $1`, [db])).rows[0],
   );
   assert.equal(sub.subenabled, true, 'replication runs on');
-  t.diagnostic(`block ended with the failed promote after ${failedAt - started} ms: ${(err as Error).message}`);
+  await eventually('every committed row on the target', async () =>
+    (await onTargetIds(db, writers.committed)) === writers.committed.length ? true : undefined,
+  );
+  t.diagnostic(`block ended with the refused promote after ${failedAt - started} ms: ${(err as Error).message}`);
 });
 
 test('the target never shows the token: the block ends by the deadline, nothing is promoted', async (t) => {
@@ -373,7 +467,7 @@ test('the target never shows the token: the block ends by the deadline, nothing 
   await stall.query('rollback');
   await stall.end();
   assert.ok(isType(err, 'CutoverTimedOut'), String(err));
-  assert.ok(window < 8_000 + 1_000, `the block lasted ${window} ms, the deadline is ${TIMEOUT}`);
+  assert.ok(window < TIMEOUT_MS + 1_000, `the block lasted ${window} ms, the deadline is ${TIMEOUT}`);
   const before = writers.committed.length;
   // A commit after the cutover gave up is the event; writers left blocked time out.
   await eventually('writes came back', async () => writers.committed.length > before, 60_000, 20);
@@ -384,47 +478,152 @@ test('the target never shows the token: the block ends by the deadline, nothing 
   t.diagnostic(`write-block window ${window} ms (deadline ${TIMEOUT}): ${(err as Error).message}`);
 });
 
-test('killed after the promote was accepted: the deadline ends the block, a retry closes, no promote', async (t) => {
+/** Every id the writers committed that the target does not have: what the cutover lost. */
+async function lostWrites(db: string, writers: Writers): Promise<number[]> {
+  const found = await withClient(onTarget(db), async (c) => {
+    const { rows } = await c.query<{ id: string }>(`select id from items where id = any($1::bigint[])`, [
+      writers.committed,
+    ]);
+    return new Set(rows.map((r) => Number(r.id)));
+  });
+  return writers.committed.filter((id) => !found.has(id));
+}
+
+test('the worker dies right after DMS accepted the promote: no write is lost, a retry finishes', async (t) => {
   const db = 'gc_retry';
   const task = await replicated(db);
   const dms = new FakeDms(db);
-  dms.promoteBehaviour = 'hang'; // the worker "dies" inside promote(): DMS accepted it, nothing after runs
+  dms.promoteBehaviour = 'die';
   const writers = new Writers(db, 2);
   await eventually('writers committing', async () => writers.committed.length > 0, 60_000, 20);
   const steps: string[] = [];
-  const first = gcpCutover(task, dms.deps(), (s) => steps.push(s)).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  while (dms.promotedAt === undefined) await sleep(20);
-  // PostgreSQL ends the fence at its deadline: writes come back (rule 2) though nobody closed the source.
-  const until = Date.now() + 12_000;
-  while ((await fenceSessions(db)) > 0) {
-    assert.ok(Date.now() < until, 'the fence outlived its deadline');
-    await sleep(50);
-  }
-  const reopenedAt = Date.now();
-  const atReopen = writers.committed.length;
-  await eventually('writes came back at the deadline', async () => writers.committed.length > atReopen, 60_000, 20);
+  void gcpCutover(task, dms.deps(), (s) => steps.push(s)).catch(() => undefined);
+  await eventually('DMS accepted the promote', async () => dms.promotedAt, 60_000, 20);
+  const diedAt = Date.now();
+  // Each writer tries again at least 5 times after the death: a source left open would take those
+  // writes, which DMS no longer reads.
+  await eventually('writers tried again after the death', async () => writers.triesSince(diedAt) >= 10, 60_000, 20);
   const retrySteps: string[] = [];
   const result = await gcpCutover(task, dms.deps(), (s) => retrySteps.push(s));
-  const closedAt = Date.now();
   await writers.done();
   assert.equal(dms.promotes, 1, 'no second promote');
   assert.equal(result.writeBlockMs, 0);
-  assert.ok(await isClosed(db), 'the retry closed the source');
-  assert.ok(retrySteps.some((s) => s.startsWith('WARNING: DMS is past the promote but the source was not closed')));
+  assert.ok(await isClosed(db), 'the source is closed');
   assert.ok(!retrySteps.some((s) => s.startsWith('blocking writes')), 'the retry did not block again');
-  const lost = writers.committed.filter((id) => id > 0).length - (await onTargetIds(db, writers.committed));
+  const lost = await lostWrites(db, writers);
+  assert.deepEqual(lost, [], `${lost.length} committed writes are on the source only (DMS no longer read it)`);
+  assert.equal(writers.commitsSince(diedAt), 0, 'no write committed after DMS stopped reading');
   t.diagnostic(
-    `gap from the fence's deadline to the retry's close: ${closedAt - reopenedAt} ms, in which ${lost} rows were ` +
-      `written on the source only (DMS no longer read it); block before the deadline: ${
-        reopenedAt - dms.promotedAt!
-      } ms after the promote`,
+    `${writers.committed.length} rows committed, all on the target; ${writers.triesSince(diedAt)} tries after the ` +
+      'death were refused',
   );
-  dms.unhang();
-  await first;
   report(t, 'retry', retrySteps);
+});
+
+test('a promote slower than the deadline: the source stays closed until DMS answers, nothing is lost', async (t) => {
+  const db = 'gc_slow_promote';
+  const task = await replicated(db);
+  const dms = new FakeDms(db);
+  dms.promoteBehaviour = 'slow';
+  dms.slowMs = TIMEOUT_MS + 2_000; // DMS answers after the fence's deadline
+  const writers = new Writers(db, 2);
+  await eventually('writers committing', async () => writers.committed.length > 0, 60_000, 20);
+  const steps: string[] = [];
+  const result = await gcpCutover(task, dms.deps(), (s) => steps.push(s));
+  await writers.done();
+  assert.equal(dms.promotes, 1);
+  assert.ok(await isClosed(db));
+  assert.ok(steps.some((s) => s.startsWith('WARNING: DMS has not answered the promote by the deadline')));
+  const lost = await lostWrites(db, writers);
+  assert.deepEqual(lost, [], `${lost.length} committed writes are on the source only`);
+  assert.equal(writers.commitsSince(dms.promotedAt! - dms.slowMs), 0, 'no write committed while the promote ran');
+  t.diagnostic(`write block ${result.writeBlockMs} ms with a promote answered after ${dms.slowMs} ms; none lost`);
+});
+
+test("a resumed attempt waits for the dead one's promote until DMS answers; nothing reopens before", async (t) => {
+  const db = 'gc_limbo';
+  const task = await replicated(db);
+  const dms = new FakeDms(db);
+  dms.promoteBehaviour = 'limbo';
+  const writers = new Writers(db, 2);
+  await eventually('writers committing', async () => writers.committed.length > 0, 60_000, 20);
+  void gcpCutover(task, dms.deps(), () => undefined).catch(() => undefined);
+  await eventually('the promote is in flight', async () => dms.op === 'pending', 60_000, 20);
+  const diedAt = Date.now();
+  const steps: string[] = [];
+  const resumed = gcpCutover(task, dms.deps(), (s) => steps.push(s));
+  resumed.catch(() => undefined); // awaited below; a failure must not surface as unhandled meanwhile
+  const readsAt = dms.jobReads;
+  // The resumed attempt reads DMS (20 more reads) and meanwhile never reopens nor promotes again.
+  await eventually('the resumed attempt reads DMS', async () => dms.jobReads >= readsAt + 20, 60_000, 20);
+  assert.ok(await isClosed(db), 'the source stays closed while the promote is in flight');
+  assert.equal(dms.promotes, 1, 'the resumed attempt sent no promote of its own');
+  await dms.settle('accept');
+  const result = await resumed;
+  await writers.done();
+  assert.equal(result.writeBlockMs, 0);
+  assert.equal(dms.promotes, 1);
+  assert.ok(await isClosed(db));
+  assert.ok(
+    steps.some((s) => s.includes("reading DMS until the promote's outcome is known")),
+    steps.join(' | '),
+  );
+  const lost = await lostWrites(db, writers);
+  assert.deepEqual(lost, [], `${lost.length} committed writes are on the source only`);
+  assert.equal(writers.commitsSince(diedAt), 0, 'no write committed after the close');
+  t.diagnostic(`resumed attempt read the job ${dms.jobReads - readsAt} times before DMS answered; none lost`);
+});
+
+test("a resumed attempt that learns DMS refused the dead one's promote reopens, then cuts over", async (t) => {
+  const db = 'gc_limbo_refused';
+  const task = await replicated(db);
+  const dms = new FakeDms(db);
+  dms.promoteBehaviour = 'limbo';
+  const writers = new Writers(db, 2);
+  await eventually('writers committing', async () => writers.committed.length > 0, 60_000, 20);
+  void gcpCutover(task, dms.deps(), () => undefined).catch(() => undefined);
+  await eventually('the promote is in flight', async () => dms.op === 'pending', 60_000, 20);
+  dms.promoteBehaviour = 'accept';
+  const steps: string[] = [];
+  const resumed = gcpCutover(task, dms.deps(), (s) => steps.push(s));
+  resumed.catch(() => undefined); // awaited below; a failure must not surface as unhandled meanwhile
+  await eventually('the resumed attempt waits', async () =>
+    steps.some((s) => s.includes("reading DMS until the promote's outcome is known")),
+  );
+  assert.ok(await isClosed(db));
+  await dms.settle('refuse');
+  const result = await resumed;
+  await writers.done();
+  assert.ok(
+    steps.some((s) => s.startsWith('DMS did not promote')),
+    steps.join(' | '),
+  );
+  assert.equal(dms.promotes, 2, "the refused promote, then the resumed attempt's own");
+  assert.ok(result.writeBlockMs > 0);
+  assert.deepEqual(await lostWrites(db, writers), []);
+  t.diagnostic(`reopened and cut over again: block ${result.writeBlockMs} ms; ${writers.committed.length} rows`);
+});
+
+test('a promote the deadline cannot cover is refused before anything is blocked', async (t) => {
+  // cutover.timeout 10s keeps 2.5s each to close and reopen and 1s to drain: a 6s promote does not fit.
+  // The plan refuses it; a task of a plan validated before that rule reaches the cutover, which refuses it.
+  const db = 'gc_promote_too_slow';
+  assert.throws(() => taskFor(db, 'direct', 'postgresql', '6s'), /gcp\.promoteTimeout.*must be shorter than/);
+  const planned = taskFor(db);
+  const task = await replicated(db, { ...planned, gcp: { ...planned.gcp!, promoteTimeout: '6s' } });
+  const dms = new FakeDms(db);
+  const steps: string[] = [];
+  const err = await gcpCutover(task, dms.deps(), (s) => steps.push(s)).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(isType(err, 'InvalidPlan'), String(err));
+  assert.match((err as Error).message, /gcp\.promoteTimeout 6\.0s/);
+  assert.deepEqual(steps, [], 'nothing was blocked, nothing was even checked');
+  assert.equal(dms.promotes, 0);
+  assert.equal(dms.lagCalls, 0);
+  assert.equal(await isClosed(db), false);
+  t.diagnostic((err as Error).message);
 });
 
 test('dms-only: no SQL to the source; promotes only after a fresh sample at most maxLag', async (t) => {

@@ -24,6 +24,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { gcpNames, ownerLabels } from '../activities/platforms/gcp/names';
+import { withMark } from '../activities/platforms/gcp/took-over';
 import { describeMonitoring } from '../activities/platforms/gcp/monitoring';
 import { workerGroupNames } from '../activities/platforms/gcp/worker-group';
 import type { FleetTask, PlannedCall } from '../activities/platforms/platform';
@@ -166,8 +167,8 @@ function assertCompleted(plan: Plan, report: MigrationReport, completed: string[
     );
     assert.deepEqual(
       Object.entries(target.labels() ?? {}).filter(([k]) => k.startsWith('dbmig-')),
-      Object.entries(ownerLabels(task)),
-      `${db}: the target stays, labelled as this (migration, database)'s`,
+      Object.entries(withMark(ownerLabels(task), task)),
+      `${db}: the target stays, labelled as this (migration, database)'s and as taken over`,
     );
     assert.match(target.state(), /^(RUNNABLE|READY)$/, `${db}: the target is serving`);
     const g = workerGroupNames(task);

@@ -14,6 +14,7 @@ import { DATABASE_LABEL, gcpNames, gcpRequestId, ownedBy, ownerLabels, OWNER_LAB
 import { planned, plannedCall } from './planned';
 import { LONGRUNNING, pollUntil, waitForOperation, type PollOptions } from './poll';
 import { otherUsers } from './target-users';
+import { tookOverRefusal } from './took-over';
 import type { TargetDeletion } from './cloudsql';
 import { plannedVersion, resolveVersion, type TargetOptions } from './versions';
 
@@ -65,7 +66,7 @@ export function primaryRequest(task: DatabaseTask): CreateInstance {
   };
 }
 
-function waitOperation(c: GcpClients, name: string, poll: PollOptions) {
+export function waitAlloyOperation(c: GcpClients, name: string, poll: PollOptions) {
   type GetOperation = Parameters<typeof c.alloydb.operationsClient.getOperation>[0];
   return waitForOperation(
     `AlloyDB operation ${name}`,
@@ -144,8 +145,11 @@ export async function ensureAlloyDb(
   if (!cluster) {
     const create = clusterRequest(task, version, await targetPassword(task));
     const [op] = await call(`create ${clusterDoing}`, () => c.alloydb.createCluster(create));
-    await waitOperation(c, op.name!, poll);
+    await waitAlloyOperation(c, op.name!, poll);
   } else {
+    // First: a target that took over is refused whoever it belongs to (took-over.ts).
+    const tookOver = tookOverRefusal(cluster.labels, clusterDoing, 'reusing it as a target');
+    if (tookOver) throw tookOver;
     const foreign = foreignOwner(cluster.labels, task);
     if (foreign)
       throw new MigrationError(
@@ -169,7 +173,7 @@ export async function ensureAlloyDb(
     const [op] = await call(`create AlloyDB primary instance of ${clusterId}`, () =>
       c.alloydb.createInstance(createPrimary),
     );
-    await waitOperation(c, op.name!, poll);
+    await waitAlloyOperation(c, op.name!, poll);
   } else {
     const diffs = instanceDifferences(existing, createPrimary.instance!);
     if (diffs.length)
@@ -215,6 +219,7 @@ export function describeAlloyDb(task: DatabaseTask, opts: TargetOptions = {}): P
 }
 
 /**
+ * Refuses a cluster marked as taken over (took-over.ts), whatever created it.
  * Deletes the cluster only when this (migration, database) created it, no other database's DMS
  * profile or job uses it (target-users.ts: one database's compensation must never delete a cluster
  * another database has cut over to), and every instance in it is ours. Instances are deleted one by
@@ -226,6 +231,8 @@ export async function deleteAlloyDb(c: GcpClients, task: DatabaseTask, poll: Pol
   const getCluster = async () => (await c.alloydb.getCluster({ name: n.cluster }))[0];
   const cluster = await getOrUndefined(`get ${doing}`, getCluster);
   if (!cluster) return { deleted: false, reason: `${doing} does not exist` };
+  const tookOver = tookOverRefusal(cluster.labels, doing, 'deleting it');
+  if (tookOver) throw tookOver;
   if (!ownedBy(cluster.labels, task))
     return {
       deleted: false,
@@ -255,7 +262,7 @@ export async function deleteAlloyDb(c: GcpClients, task: DatabaseTask, poll: Pol
       const [op] = await call(`delete AlloyDB instance ${inst.name}`, () =>
         c.alloydb.deleteInstance({ name: inst.name!, requestId: gcpRequestId(task, 'delete', inst.name!) }),
       );
-      await waitOperation(c, op.name!, poll);
+      await waitAlloyOperation(c, op.name!, poll);
     }
     await gone(`AlloyDB instance ${inst.name}`, getInst);
   }
@@ -263,7 +270,7 @@ export async function deleteAlloyDb(c: GcpClients, task: DatabaseTask, poll: Pol
     const [op] = await call(`delete ${doing}`, () =>
       c.alloydb.deleteCluster({ name: n.cluster, requestId: gcpRequestId(task, 'delete', n.cluster) }),
     );
-    await waitOperation(c, op.name!, poll);
+    await waitAlloyOperation(c, op.name!, poll);
   }
   await gone(doing, getCluster);
   return { deleted: true };

@@ -23,6 +23,7 @@ import { DATABASE_LABEL, gcpNames, ownedBy, ownerLabels, OWNER_LABEL } from './n
 import { plannedCall, planned } from './planned';
 import { pollUntil, STATUS_DONE, waitForOperation, type PollOptions } from './poll';
 import { otherUsers } from './target-users';
+import { tookOverRefusal } from './took-over';
 import { editionForTier, plannedVersion, resolveVersion, type TargetOptions } from './versions';
 
 type Instance = protos.google.cloud.sql.v1.IDatabaseInstance;
@@ -139,7 +140,7 @@ export async function findInstance(c: GcpClients, project: string, name: string)
   return undefined;
 }
 
-function waitOperation(c: GcpClients, project: string, operation: string, poll: PollOptions) {
+export function waitSqlOperation(c: GcpClients, project: string, operation: string, poll: PollOptions) {
   return waitForOperation(
     `Cloud SQL operation ${operation}`,
     async () => (await c.sqlOperations.get({ project, operation }))[0],
@@ -197,7 +198,7 @@ export async function ensureCloudSql(
         throw err;
       }
     });
-    if (op) await waitOperation(c, project, op.name!, poll);
+    if (op) await waitSqlOperation(c, project, op.name!, poll);
     else {
       // 409: our own earlier insert whose answer was lost, someone else's instance, or a name
       // Cloud SQL still holds for an instance being deleted (or, by its own 409 message, deleted
@@ -220,6 +221,9 @@ export async function ensureCloudSql(
     }
   }
   if (existing) {
+    // First: a target that took over is refused whoever it belongs to (took-over.ts).
+    const tookOver = tookOverRefusal(existing.settings?.userLabels, doing, 'reusing it as a target');
+    if (tookOver) throw tookOver;
     const foreign = foreignOwner(existing, task);
     if (foreign)
       throw new MigrationError('AlreadyExistsMismatch', `${doing} exists and is not this database's: ${foreign}`);
@@ -278,6 +282,7 @@ export interface TargetDeletion {
 }
 
 /**
+ * Refuses an instance marked as taken over (took-over.ts), whatever created it.
  * Deletes the instance only when this (migration, database) created it and no other database's
  * DMS profile or job uses it (target-users.ts): one database's compensation must never delete an
  * instance another database has cut over to. Cloud SQL's delete has no request id and no force.
@@ -288,6 +293,8 @@ export async function deleteCloudSql(c: GcpClients, task: DatabaseTask, poll: Po
   const doing = `Cloud SQL instance ${name}`;
   const inst = await findInstance(c, project, name);
   if (!inst) return { deleted: false, reason: `${doing} does not exist` };
+  const tookOver = tookOverRefusal(inst.settings?.userLabels, doing, 'deleting it');
+  if (tookOver) throw tookOver;
   if (!ownedBy(inst.settings?.userLabels, task))
     return {
       deleted: false,
@@ -319,7 +326,7 @@ export async function deleteCloudSql(c: GcpClients, task: DatabaseTask, poll: Po
     }
     throw err;
   }
-  await waitOperation(c, project, op!.name!, poll);
+  await waitSqlOperation(c, project, op!.name!, poll);
   await gone();
   return { deleted: true };
 }

@@ -3,9 +3,10 @@
 // the job (clouddms v1 MigrationJob.State and .Phase), and the fresh lag reading Google's promote
 // procedure asks for ("wait until the replication delay is at zero":
 // https://cloud.google.com/database-migration/docs/postgres/promote-migration).
-import { formatDuration } from '../../../common/durations';
+import { formatDuration, parseDuration } from '../../../common/durations';
+import { GCP_PROMOTE_TIMEOUT_DEFAULT_MS, gcpCutoverBudget } from '../../../common/plan';
 import type { ConnectionParams } from '../local/clusters';
-import { MigrationError } from '../platform';
+import { MigrationError, type DatabaseTask } from '../platform';
 
 export interface LagReading {
   seconds: number;
@@ -22,6 +23,19 @@ export interface GcpCutoverDeps {
   promote(): Promise<void>;
   /** The promote operation, to its end. */
   waitPromoted(): Promise<void>;
+  /**
+   * Labels the target as taken over (target-mark.ts), before the promote is requested: from then
+   * on no later run provisions, demotes or deletes it. Absent only in tests of the SQL side.
+   */
+  markTookOver?(): Promise<void>;
+  /**
+   * The newest promote operation DMS lists for the job (clouddms OperationMetadata verb "promote"):
+   * 'pending' while it runs. Without it, a failed promote request with the job not promoting counts
+   * as refused.
+   */
+  promoteOperation?(): Promise<PromoteOperationState>;
+  /** How often the job is read while a promote's outcome is awaited (default 1 s). */
+  jobPollMs?: number;
   /** The target over SQL, when the worker reaches it: the fence is read there. */
   target?: ConnectionParams;
   /** The source, when resolved already; else from the plan (password through the worker's secret policy). */
@@ -32,7 +46,38 @@ export interface GcpCutoverDeps {
   freshSampleWaitMs?: number;
 }
 
+export type PromoteOperationState = 'none' | 'pending' | 'succeeded' | 'failed';
+
 type Progress = (step: string) => void;
+
+/** gcp.promoteTimeout, or its default: how long DMS may take to answer a promote. */
+export function promoteTimeoutMs(task: DatabaseTask): number {
+  const set = task.gcp?.promoteTimeout;
+  return (set ? parseDuration(set) : undefined) ?? GCP_PROMOTE_TIMEOUT_DEFAULT_MS;
+}
+
+/** Time the fenced cutovers keep for each of closing and reopening the source around the promote. */
+export function switchMargin(timeoutMs: number, least: number): number {
+  return gcpCutoverBudget(timeoutMs, 0, least).margin;
+}
+
+/**
+ * Refuses, before anything is blocked, a cutover whose deadline (cutover.timeout) cannot cover a
+ * drain, the close, DMS's answer to the promote (gcp.promoteTimeout) and a reopen should DMS refuse:
+ * the plan's own rule (common/plan.ts gcpCutoverBudget), for tasks of plans validated before it.
+ */
+export function requireDeadlineCoversPromote(task: DatabaseTask, timeoutMs: number, leastMarginMs: number): void {
+  const promoteMs = promoteTimeoutMs(task);
+  const { margin, minDrainMs, fits } = gcpCutoverBudget(timeoutMs, promoteMs, leastMarginMs);
+  if (fits) return;
+  throw new MigrationError(
+    'InvalidPlan',
+    `not cutting over: cutover.timeout ${formatDuration(timeoutMs)} cannot cover DMS's answer to the promote ` +
+      `(gcp.promoteTimeout ${formatDuration(promoteMs)}), ${formatDuration(margin)} each to close and to reopen ` +
+      `the source, and a drain of at least ${formatDuration(minDrainMs)}; nothing was blocked. Raise ` +
+      'cutover.timeout, or lower gcp.promoteTimeout if DMS answers faster',
+  );
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Cloud Monitoring samples DMS's lag every 60 s and may publish a point up to 180 s late. */

@@ -56,7 +56,14 @@ import { cutoverLimits } from '../../../common/plan';
 import type { ConnectionParams } from '../local/clusters';
 import { blockEndedError } from '../local/fence';
 import { MigrationError, type DatabaseTask } from '../platform';
-import { promoted, requireFreshLag, requireReplicating, type GcpCutoverDeps } from './cutover-dms';
+import {
+  promoted,
+  requireDeadlineCoversPromote,
+  requireFreshLag,
+  requireReplicating,
+  switchMargin,
+  type GcpCutoverDeps,
+} from './cutover-dms';
 import {
   endStaleMysqlFences,
   fenceJob,
@@ -101,7 +108,7 @@ class MysqlFencedCutover {
   private readonly limits: { maxLagSeconds: number; timeoutMs: number };
 
   constructor(
-    task: DatabaseTask,
+    private readonly task: DatabaseTask,
     private readonly deps: GcpCutoverDeps,
     private readonly source: ConnectionParams,
     private readonly h: mysql.Connection,
@@ -117,7 +124,10 @@ class MysqlFencedCutover {
       this.progress('ended a fence session an earlier attempt left behind');
     const job = await this.deps.jobState();
     if (promoted(job)) return this.resumePastPointOfNoReturn();
+    requireDeadlineCoversPromote(this.task, this.limits.timeoutMs, SWITCH_MARGIN_MS);
     await this.gate(job);
+    // The mark goes on the target before anything is blocked and before the promote is asked for.
+    await this.deps.markTookOver?.();
     const blockMs = await this.blockAndPromote();
     await this.afterPointOfNoReturn(() => this.deps.waitPromoted());
     await this.removeFenceFromTarget();
@@ -163,7 +173,7 @@ class MysqlFencedCutover {
       `blocking writes: ${tables.length} tables locked READ for at most ${formatDuration(timeoutMs)} ` +
         `(the server drops the fence session at the deadline)`,
     );
-    const margin = Math.max(SWITCH_MARGIN_MS, Math.min(5_000, Math.floor(timeoutMs / 4)));
+    const margin = switchMargin(timeoutMs, SWITCH_MARGIN_MS);
     try {
       const token = await this.writeToken();
       this.progress(`draining to fence ${token}`);
@@ -222,6 +232,7 @@ class MysqlFencedCutover {
 
   private async resumePastPointOfNoReturn(): Promise<number> {
     return this.afterPointOfNoReturn(async () => {
+      await this.deps.markTookOver?.();
       if (!(await mysqlSourceReadOnly(this.h)))
         this.progress(
           'WARNING: DMS is past the promote but the source was not read-only (the worker stopped between the ' +

@@ -18,6 +18,7 @@ import {
 } from './dms';
 import { fencesOverSql } from './cutover-fence';
 import { describeLagWatch } from './lag';
+import { describeMark } from './target-mark';
 
 /** The managed service and instance, and the Dynamic Workload Scheduler mode the worker group is grown in. */
 export function summarizeGcp(task: DatabaseTask): PlannedSummary {
@@ -37,6 +38,7 @@ export function describeGcp(task: DatabaseTask): PlannedOperation[] {
     describeStart(task),
     ...describeLagWatch(task),
     describeJobRead(task, { state: 'VALIDATING', detail: `${JOB_STATE_WHEN_VALID.live} without error` }),
+    describeMark(task),
     describeJobAction(task, 'promote', {
       state: 'CUTTING_OVER',
       detail: fencesOverSql(task)

@@ -29,6 +29,7 @@ import { call, classify, getOrUndefined, isNotFound } from './errors';
 import { gcpNames, ownedBy } from './names';
 import { planned, plannedCall } from './planned';
 import { pollUntil, type PollOptions } from './poll';
+import { refuseIfTookOver } from './target-mark';
 
 const OPERATIONS = 'datamigration.projects.locations.operations';
 const jobsApi = (c: GcpClients) => c.dms.projects.locations.migrationJobs;
@@ -128,11 +129,35 @@ async function demoteOperation(c: GcpClients, task: DatabaseTask, job: Job): Pro
     .sort((a, b) => (meta(b).createTime ?? '').localeCompare(meta(a).createTime ?? ''))[0];
 }
 
-/** demoteDestination exactly once per job, waited to the end. */
+/**
+ * The state of the newest promote operation DMS lists for the job (OperationMetadata verb, as for
+ * the demote above): how the cutover tells a promote still under way from one never accepted.
+ */
+export async function promoteOperationState(
+  c: GcpClients,
+  task: DatabaseTask,
+): Promise<'none' | 'pending' | 'succeeded' | 'failed'> {
+  const n = gcpNames(task);
+  const ops = await listAll(async (pageToken) => {
+    const r = await call('list DMS operations', () =>
+      data(c.dms.projects.locations.operations.list({ name: n.parent, pageToken })),
+    );
+    return { items: r.operations ?? [], next: r.nextPageToken };
+  });
+  const newest = ops
+    .filter((o) => meta(o).target === n.jobName && /promote/i.test(meta(o).verb ?? ''))
+    .sort((a, b) => (meta(b).createTime ?? '').localeCompare(meta(a).createTime ?? ''))[0];
+  if (!newest) return 'none';
+  if (!newest.done) return 'pending';
+  return newest.error ? 'failed' : 'succeeded';
+}
+
+/** demoteDestination exactly once per job, waited to the end; never to a target that took over. */
 export async function ensureDemoted(c: GcpClients, task: DatabaseTask, job: Job, poll: PollOptions): Promise<void> {
   const n = gcpNames(task);
   let op = await demoteOperation(c, task, job);
   if (!op) {
+    await refuseIfTookOver(c, task, 'demoting it (migrationJobs.demoteDestination)');
     // Sent once, not through call()'s retries: demoteDestination takes no request id, so after a
     // lost answer only the operations list tells whether it happened.
     try {
@@ -172,6 +197,15 @@ export async function startOrResumeJob(c: GcpClients, task: DatabaseTask, poll: 
       );
     let outcome: StartOutcome;
     let op: Operation | undefined;
+    // Each of demote, restart (it wipes the destination) and resume writes into the destination: a
+    // target that took over is refused (took-over.ts), read from the target itself, not from the job.
+    await refuseIfTookOver(
+      c,
+      task,
+      state === 'NOT_STARTED'
+        ? 'demoting it (migrationJobs.demoteDestination)'
+        : `replicating into it again (${state})`,
+    );
     if (state === 'NOT_STARTED') {
       await ensureDemoted(c, task, job, poll);
       outcome = 'started';

@@ -20,6 +20,7 @@ export {
   ensureDemoted,
   JOB_STATE_WHEN_VALID,
   promoteJob,
+  promoteOperationState,
   startOrResumeJob,
   stopJob,
   verifyJob,

@@ -25,7 +25,8 @@ import { assessGcpSource, readSourceVersion } from './assess-source';
 import { reserveGcpCapacity, releaseGcpCapacity } from './capacity';
 import { GcpClients, endpointFromEnv, type GcpClientOptions } from './clients';
 import { deleteCloudSql, ensureCloudSql } from './cloudsql';
-import { cutoverRefusal, gcpCutover, promoted } from './cutover';
+import { cutoverRefusal, gcpCutover, promoted, type GcpCutoverDeps } from './cutover';
+import { settleSourceClose } from './cutover-postgres';
 import {
   dropSourceFence,
   endStaleFences,
@@ -44,6 +45,7 @@ import {
   getJob,
   JOB_STATE_WHEN_VALID,
   promoteJob,
+  promoteOperationState,
   startOrResumeJob,
   stopJob,
   verifyJob,
@@ -55,7 +57,9 @@ import { LAG_BYTES_METRIC, LAG_SECONDS_METRIC, lagSampleAfter, latestSample } fr
 import { ensureMonitoring, removeMonitoring } from './monitoring';
 import { gcpNames } from './names';
 import { DEFAULT_POLL, type PollOptions } from './poll';
+import { warn } from '../local/log';
 import { readTargetPrivateIp } from './target-address';
+import { markTookOver, refuseIfTookOver } from './target-mark';
 
 export interface GcpPlatformOptions extends GcpClientOptions {
   poll?: Partial<PollOptions>;
@@ -147,6 +151,8 @@ export class GcpPlatform implements MigrationPlatform {
   /** The fence table goes onto the source first: DMS copies only what exists when it starts (no DDL). */
   async createMigrationJob(task: DatabaseTask): Promise<void> {
     this.check(task);
+    // A job onto a target that took over would only lead to demoting it: refused here already.
+    await refuseIfTookOver(this.clients, task, 'creating a migration job into it');
     await prepareSourceFence(task);
     await ensureJob(this.clients, task, this.poll);
   }
@@ -211,26 +217,32 @@ export class GcpPlatform implements MigrationPlatform {
    */
   async cutover(task: DatabaseTask, onProgress: (step: string) => void): Promise<CutoverResult> {
     this.check(task);
+    return gcpCutover(task, await this.cutoverDeps(task), onProgress);
+  }
+
+  /** What the cutover (and its undo) reads and does through DMS and on the target. */
+  private async cutoverDeps(task: DatabaseTask, withTarget = true): Promise<GcpCutoverDeps> {
     let accepted: PromoteAccepted | undefined;
-    return gcpCutover(
-      task,
-      {
-        jobState: async () => {
-          const j = await getJob(this.clients, task);
-          return { state: j?.state ?? 'NOT_FOUND', phase: j?.phase ?? undefined };
-        },
-        freshLag: (since) => lagSampleAfter(this.clients, task, since),
-        promote: async () => {
-          accepted = await promoteJob(this.clients, task);
-        },
-        waitPromoted: async () => {
-          await waitForPromotion(this.clients, task, this.poll, accepted);
-        },
-        target: fencesOverSql(task) ? await this.targetSql(task) : undefined,
-        lagPollMs: Math.min(5_000, this.poll.intervalMs),
+    return {
+      jobState: async () => {
+        const j = await getJob(this.clients, task);
+        return { state: j?.state ?? 'NOT_FOUND', phase: j?.phase ?? undefined };
       },
-      onProgress,
-    );
+      freshLag: (since) => lagSampleAfter(this.clients, task, since),
+      promote: async () => {
+        accepted = await promoteJob(this.clients, task);
+      },
+      waitPromoted: async () => {
+        await waitForPromotion(this.clients, task, this.poll, accepted);
+      },
+      markTookOver: async () => {
+        await markTookOver(this.clients, task, this.poll);
+      },
+      promoteOperation: () => promoteOperationState(this.clients, task),
+      jobPollMs: Math.min(1_000, this.poll.intervalMs),
+      target: withTarget && fencesOverSql(task) ? await this.targetSql(task) : undefined,
+      lagPollMs: Math.min(5_000, this.poll.intervalMs),
+    };
   }
 
   /** The target over SQL (its private IP on the plan's network), for reading the fence there. */
@@ -257,12 +269,20 @@ export class GcpPlatform implements MigrationPlatform {
     const job = await getJob(this.clients, task);
     if (job && promoted({ state: job.state ?? '', phase: job.phase ?? undefined }))
       return { pastPointOfNoReturn: true };
-    if (fencesOverSql(task)) {
-      const source = await sourceParams(task);
-      if (task.database.engine === 'mysql') await withMysql(source, (c) => endStaleMysqlFences(c, fenceJob(task)));
-      else await withClient(source, endStaleFences);
+    if (!fencesOverSql(task)) return { pastPointOfNoReturn: false };
+    const source = await sourceParams(task);
+    if (task.database.engine === 'mysql') {
+      await withMysql(source, (c) => endStaleMysqlFences(c, fenceJob(task)));
+      return { pastPointOfNoReturn: false };
     }
-    return { pastPointOfNoReturn: false };
+    // A PostgreSQL source closed for a promote whose answer nobody saw is reopened only once DMS is
+    // known not to have promoted (cutover.ts); until then this waits, the source closed.
+    const deps = await this.cutoverDeps(task, false);
+    const settled = await withClient(source, async (h) => {
+      await endStaleFences(h);
+      return settleSourceClose(task, deps, h, (step) => warn(`rollbackCutover: ${step}`));
+    });
+    return { pastPointOfNoReturn: settled === 'promoted' };
   }
 
   async rollbackAfterCutover(task: DatabaseTask): Promise<RollbackResult> {
@@ -288,6 +308,7 @@ export class GcpPlatform implements MigrationPlatform {
     await dropSourceFence(task).catch(() => undefined); // best effort: the source may be gone or closed to us
   }
 
+  /** Throws TargetTookOver for a target marked as taken over (took-over.ts): never deleted. */
   async deleteTarget(task: DatabaseTask): Promise<void> {
     this.check(task);
     if (task.database.target.kind === 'alloydb') await deleteAlloyDb(this.clients, task, this.poll);

@@ -2,6 +2,7 @@
 import { OAuth2Client } from 'google-auth-library';
 import { ApiError, FakeGcp } from './server';
 import { alloyDbRoutes, cloudSqlRoutes } from './routes-targets';
+import { targetLabelRoutes } from './routes-target-labels';
 import { computeRoutes } from './routes-compute';
 import { dmsRoutes, type DmsBehaviour } from './routes-dms';
 import { monitoringRoutes, secretRoutes } from './routes-observability';
@@ -42,6 +43,7 @@ export function createFakeGcp(opts: FakeGcpOptions = {}): {
   const secrets = new Map(Object.entries(opts.secrets ?? {}));
   cloudSqlRoutes(fake);
   alloyDbRoutes(fake);
+  targetLabelRoutes(fake);
   computeRoutes(fake, new Set(opts.migs ?? ['dbmig-migration-workers']));
   dmsRoutes(fake, behaviour);
   monitoringRoutes(fake, behaviour);

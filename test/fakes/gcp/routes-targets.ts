@@ -15,6 +15,7 @@ import {
   type FakeOp,
   type Handler,
 } from './server';
+import { checkLabels } from './routes-target-labels';
 
 const SEG = '([^/:]+)';
 const ALLOYDB = 'alloydb.projects.locations.clusters';
@@ -147,6 +148,7 @@ export function cloudSqlRoutes(f: FakeGcp): void {
     if (!name || !/^[a-z][a-z0-9-]{0,97}$/.test(name))
       throw new ApiError(400, `Invalid request: invalid instance name "${name}".`);
     if (!settings.tier) throw new ApiError(400, 'Invalid request: settings.tier is required.');
+    checkLabels('settings.userLabels', settings.userLabels);
     const version = String(body.databaseVersion ?? '');
     if (!SQL_OFFERED.has(version))
       throw new ApiError(400, `Invalid request: database version ${version || 'unset'} is not supported.`);
@@ -279,6 +281,7 @@ export function alloyDbRoutes(f: FakeGcp): void {
         throw new ApiError(400, 'cluster.network_config.network is required to create a cluster');
       // Cluster.initial_user: "Initial user to setup during cluster creation. Required."
       if (!body.initialUser?.password) throw new ApiError(400, 'cluster.initial_user.password is required');
+      checkLabels('cluster.labels', body.labels);
       const name = `${parent}/clusters/${id}`;
       if (f.resources.has(k(name))) throw new ApiError(409, `Resource '${name}' already exists`);
       // initial_user is INPUT_ONLY: never stored, never returned.
