@@ -73,6 +73,12 @@ async function jobRecord(migrationId: string, name: string): Promise<JobRecord> 
   return existsSync(file) ? (JSON.parse(await readFile(file, 'utf8')) as JobRecord) : {};
 }
 
+/** The record without its lease: a refused cutover took the lease (job-record.ts) and recorded no step. */
+function withoutLease(rec: JobRecord): Omit<JobRecord, 'lease'> {
+  const { lease: _lease, ...steps } = rec;
+  return steps;
+}
+
 const count = (p: ConnectionParams, table: string, where = 'true') =>
   withClient(p, async (c) => Number((await c.query(`select count(*) as n from ${table} where ${where}`)).rows[0].n));
 
@@ -146,7 +152,7 @@ describe('the migrated set is live', { concurrency: true }, () => {
     t.diagnostic(`refused: ${refused.lastError}`);
     assert.match(refused.lastError ?? '', /public\.late_orders \(table, created after the copy, not published/);
     assert.equal(await fenceSessions(name), 0, 'no fence session on the source');
-    assert.deepEqual(await jobRecord(id, name), {}, 'no cutover step was recorded');
+    assert.deepEqual(withoutLease(await jobRecord(id, name)), {}, 'no cutover step was recorded');
     assert.equal(await subscriptionEnabled(id, name), true, 'replication still runs');
     assert.equal(await count(onTarget(name), 'items'), await count(onSource(name), 'items'));
 
@@ -191,7 +197,7 @@ describe('the migrated set is live', { concurrency: true }, () => {
     t.diagnostic(`refused: ${refused.lastError}`);
     assert.match(refused.lastError ?? '', new RegExp(`large object ${oid} \\(created after the assessment`));
     assert.match(refused.lastError ?? '', /nothing was blocked/);
-    assert.deepEqual(await jobRecord(id, name), {}, 'no cutover step was recorded');
+    assert.deepEqual(withoutLease(await jobRecord(id, name)), {}, 'no cutover step was recorded');
     assert.equal(await subscriptionEnabled(id, name), true, 'replication still runs');
     assert.ok(!(await scheduled(id, name)).some((a) => NO_UNDO.test(a)), 'no undo was scheduled');
 

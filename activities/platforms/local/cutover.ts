@@ -264,6 +264,9 @@ class Cutover {
     this.progress('stopping replication: nothing more arrives from the source');
     const setupStarted = Date.now();
     await stopSubscription(this.t, this.env.names.subscription, deadline);
+    // From here the target's WAL holds only what others write (the forward apply has exited):
+    // reverse replication starts at this position, not wherever the WAL is once it is set up.
+    const reverseFrom = (await this.t.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0].lsn;
     // Both sides as of the fence, before reverse replication or an application changes either.
     this.progress("taking both sides' snapshots at the fence for the final validation");
     const atFence = await this.takeSnapshots(this.snapshotReady);
@@ -276,7 +279,16 @@ class Cutover {
     await pauseAt('cutover/switching'); // tests kill the worker inside the switch, not after it
     this.progress('setting up reverse replication (target to source, no copy): the target takes writes');
     const save = (p: Partial<JobRecord>) => this.save(p);
-    const reverse = await setUpReverse(this.h, this.t, this.env.names, this.env.target, this.rec, save, deadline);
+    const reverse = await setUpReverse(
+      this.h,
+      this.t,
+      this.env.names,
+      this.env.target,
+      this.rec,
+      save,
+      deadline,
+      reverseFrom,
+    );
     const at = Date.now();
     const final = this.rec.final!;
     await this.save({

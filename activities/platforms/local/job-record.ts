@@ -102,6 +102,11 @@ export interface ReverseRecord {
    * before the reverse subscription's apply worker was let write (reverse.ts); restored when it goes.
    */
   applyRoleReadOnly?: { role: string; before: string | null };
+  /**
+   * The target's WAL position once the forward apply had exited: the reverse slot starts here, so
+   * what the forward apply wrote never flows back and whatever an application wrote after is carried.
+   */
+  from?: string;
   /** When the subscription was in place, and what stopping forward replication and this setup added to the block. */
   at?: number;
   setupMs?: number;

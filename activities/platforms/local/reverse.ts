@@ -129,8 +129,9 @@ export async function dropPreparedReverse(target: pg.Client, names: JobNames): P
 /**
  * At the switch, on a closed source and a target that takes no writes yet (the forward apply has
  * exited): get-or-create, step by step; each step finds what a previous attempt made, and the
- * record says what to remove later. The slot prepared before the block is moved to the target's
- * current position first, so what the forward apply wrote there never flows back to the source.
+ * record says what to remove later. The slot prepared before the block is moved to where the
+ * target's WAL was when the forward apply exited (`from`), so what that apply wrote never flows back
+ * to the source and what an application wrote since (the target is open from the switch) does.
  */
 export async function setUpReverse(
   src: pg.Client,
@@ -140,16 +141,21 @@ export async function setUpReverse(
   rec: JobRecord,
   save: (patch: Partial<JobRecord>) => Promise<void>,
   deadline: number,
+  from?: string,
 ): Promise<ReverseRecord> {
-  const reverse: ReverseRecord = rec.reverse ?? reverseNames(names);
+  // The first attempt's position stays: a retry's would be later, past writes an application made.
+  const reverse: ReverseRecord = rec.reverse ?? { ...reverseNames(names), ...(from ? { from } : {}) };
   await save({ reverse });
   // Normally a no-op: prepared before the block (a retry after a lost record may need it).
   await prepareReverse(src, target, names, targetParams.database, Math.max(1, deadline - Date.now()));
+  // Where the forward apply's last write is not known (a record of an older version), the WAL's
+  // current position: exact while nobody else writes to the target yet.
   if (!(await hasSubscription(src, reverse)))
     await target.query(
-      `select pg_replication_slot_advance($1, pg_current_wal_lsn())
-         from pg_replication_slots where slot_name = $1 and confirmed_flush_lsn < pg_current_wal_lsn()`,
-      [reverse.slot],
+      `select pg_replication_slot_advance($1, p.lsn)
+         from pg_replication_slots, (select coalesce($2::pg_lsn, pg_current_wal_lsn()) as lsn) p
+        where slot_name = $1 and confirmed_flush_lsn < p.lsn`,
+      [reverse.slot, reverse.from ?? null],
     );
   await ensureReverseSubscription(src, reverse, targetParams);
   return reverse;
