@@ -99,6 +99,8 @@ export class DatabaseHandlers {
     private readonly finalDecisions = false,
     /** Whether this run reports to the parent only the fleet's transitions, as whole summaries (the patch). */
     private readonly fleetTransitionsOnly = false,
+    /** Whether this run sends its reports to the parent one at a time (the patch; see report()). */
+    private readonly reportsInOrder = false,
   ) {
     this.name = database.name;
     this.summary = newDatabaseSummary(migrationId, database, new Date().toISOString());
@@ -146,8 +148,26 @@ export class DatabaseHandlers {
    * not hear "cutting over" before "approved". Changes made meanwhile go in the next one.
    */
   private report(): Promise<void> {
+    if (!this.reportsInOrder) return this.reportAtOnce();
     this.unreported = true;
     this.reporting ??= this.sendReports();
+    return this.reporting;
+  }
+
+  /**
+   * Runs from before one-at-a-time reports: one signal per activation, sent without waiting for the
+   * one before (their histories hold signals in flight together; replaying them must send them so).
+   */
+  private reportAtOnce(): Promise<void> {
+    this.reporting ??= Promise.resolve().then(async () => {
+      this.reporting = undefined;
+      this.reported = this.summary.state;
+      try {
+        await getExternalWorkflowHandle(this.parentWorkflowId!).signal(childSummarySignal, { ...this.summary });
+      } catch (err) {
+        log.warn('could not report to the parent', { error: describeError(err) });
+      }
+    });
     return this.reporting;
   }
 

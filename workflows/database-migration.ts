@@ -68,6 +68,17 @@ const CUTOVER_RESUME_MS = 30_000;
 /** Rollback failures that left the target taking writes: the rollback can be asked for again. */
 const ROLLBACK_UNDONE = ['CutoverTimedOut', 'CutoverInterrupted', 'CutoverNotReady', 'PreparedTransactions'];
 
+/**
+ * Worker builds (the SDK's default build id: its version and the bundle's hash) that sent reports
+ * one at a time before the 'fleet-reports-one-at-a-time' patch existed. A history keeps the build
+ * of each workflow task, which replay reads back, as the SDK does for its own unmarked changes
+ * (SdkFlags). Listed: the build test/fixtures/histories/weeks-overdue__ledger.json was recorded
+ * with; a deployment that ran another build of b984472..this patch adds its id here.
+ */
+const UNMARKED_IN_ORDER_BUILDS: ReadonlySet<string> = new Set([
+  '@temporalio/worker@1.24.0+7742232b4600950d17899f518857822bbfc89d23966302bd47a92ab233f5c5a7',
+]);
+
 export interface DatabaseMigrationInput {
   migrationId: string;
   platform: PlatformName;
@@ -90,6 +101,12 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   // Runs from before this tell the parent every change, start the watcher whatever the approval
   // policy, and cancel steps without waiting for them; the flag is read once, like `watched`.
   const lean = watched && patched('fleet-transitions-waiting-cancels');
+  // Runs from before this send a report to the parent without waiting for the one in flight. The
+  // one-at-a-time reports first shipped without a patch of their own (b984472): their runs carry no
+  // marker either, so they are told apart by the build that ran them (see UNMARKED_IN_ORDER_BUILDS).
+  const reportsInOrder =
+    lean &&
+    (patched('fleet-reports-one-at-a-time') || UNMARKED_IN_ORDER_BUILDS.has(workflowInfo().currentBuildId ?? ''));
   const acts = stepActivities(input.database.name, watched, lean);
   const task: DatabaseTask = {
     migrationId: input.migrationId,
@@ -99,7 +116,14 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     ...(input.gcp ? { gcp: input.gcp } : {}),
     ...(input.sim ? { sim: input.sim } : {}),
   };
-  const db = new DatabaseHandlers(input.migrationId, input.database, input.parentWorkflowId, watched, lean);
+  const db = new DatabaseHandlers(
+    input.migrationId,
+    input.database,
+    input.parentWorkflowId,
+    watched,
+    lean,
+    reportsInOrder,
+  );
   db.onAlert = (event, h) =>
     void notify(event, { problem: h.problem, lagSeconds: h.lagSeconds ?? db.summary.lagSeconds, at: h.at });
   const notifier = notifyActivities(input.database.name);
