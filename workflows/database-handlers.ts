@@ -259,10 +259,26 @@ export class DatabaseHandlers {
     return this.decision !== undefined;
   }
 
-  /** The decision, once one is made; undefined when the timeout fired first. */
-  async awaitDecision(timeoutMs: number): Promise<Decision | undefined> {
+  /**
+   * The decision, once one is made; undefined when the timeout fired first. With `inOrder`,
+   * 'retracted' when one was made and taken back in the same activation (an approval, then its
+   * revocation): the wait ended, but no decision holds. Runs from before read that as a timeout.
+   */
+  async awaitDecision(timeoutMs: number, inOrder = false): Promise<Decision | 'retracted' | undefined> {
     const decided = await condition(() => this.decision !== undefined, timeoutMs);
+    if (decided && inOrder && this.decision === undefined) return 'retracted';
     return decided ? this.decision : undefined;
+  }
+
+  /** The decision that holds now, to carry across continue-as-new. */
+  get current(): Decision | undefined {
+    return this.decision;
+  }
+
+  /** A run continued as new starts where the last one was: its summary and the decision that held. */
+  restore(summary: DatabaseSummary, decision: Decision | undefined): void {
+    Object.assign(this.summary, summary);
+    this.decision = decision;
   }
 
   /** Told when replication breaks or lag rises past the alert level: the runbook notifies people. */
