@@ -241,17 +241,29 @@ export class DatabaseHandlers {
     return { database: this.name, accepted: true, decision: d.approved ? 'approved' : 'rejected', by: d.by };
   }
 
+  /**
+   * Whether decisions in one activation apply in their order (the runbook's patch): a revocation
+   * puts the database back to AWAITING_APPROVAL at once, so an approval right after it is taken.
+   */
+  decisionsInOrder = false;
+
   /** Takes the approval back (the validator allows it only before the cutover starts). */
   revoke(r: RevocationInput): ApprovalAck {
     const had = this.decision;
     this.decision = undefined;
     this.revocations++;
     const why = r.reason ? `: ${r.reason}` : '';
-    void this.publish({
+    const revoked = {
       approvedBy: undefined,
       approvedAt: undefined,
       lastError: `approval by ${had?.by ?? '?'} revoked by ${r.approver}${why}`,
-    });
+    };
+    if (this.decisionsInOrder && this.summary.state !== 'AWAITING_APPROVAL')
+      void this.enter('AWAITING_APPROVAL', {
+        ...revoked,
+        nextAction: 'the approval was revoked: awaiting a new decision',
+      });
+    else void this.publish(revoked);
     return { database: this.name, accepted: true, decision: 'revoked', by: r.approver };
   }
 

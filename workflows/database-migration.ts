@@ -150,6 +150,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     lean,
     reportsInOrder,
   );
+  db.decisionsInOrder = inOrder;
   db.onAlert = (event, h) =>
     void notify(event, { problem: h.problem, lagSeconds: h.lagSeconds ?? db.summary.lagSeconds, at: h.at });
   const notifier = notifyActivities(input.database.name);

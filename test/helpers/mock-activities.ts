@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Activities, DatabaseTask } from '../../activities';
 import { failure, type FailureType } from '../../common/failures';
 import { replicationHealthSignal, type ReplicationHealth } from '../../common/messages';
-import { awaitChildrenEnded } from '../../activities/children';
+import { awaitChildrenEnded, childRunBefore, relayDecision } from '../../activities/children';
 import type { NotifyInput } from '../../common/notify-message';
 import type { FleetTask } from '../../activities/platforms/platform';
 
@@ -226,6 +226,8 @@ export class MockActivities {
       // The real ones: the fleet's watch on earlier children asks the server, and the notifier is
       // only scheduled when a plan routes an event (tests that need receivers use real ones).
       awaitChildrenEnded,
+      childRunBefore,
+      relayDecision,
       notify: async (input: NotifyInput) => {
         this.notified.push(input);
         return { delivered: [] };
