@@ -256,7 +256,10 @@ test(
         ['beta', 'NEEDS_ATTENTION'],
       ],
     );
-    assert.match(report.databases[0].lastError ?? '', /not started again: again\/alpha already completed/);
+    assert.match(
+      report.databases[0].lastError ?? '',
+      /not started again: an earlier run of again\/alpha ended COMPLETED/,
+    );
     assert.match(report.databases[0].nextAction ?? '', /nothing was changed/);
     assert.equal(w.mocks.calls.length, before, 'no step ran again');
   },
