@@ -3,8 +3,18 @@
 // nobody. This activity watches them from outside the workflow, polling their descriptions with
 // nothing written to any history, and returns as soon as one of them has ended.
 import { Context } from '@temporalio/activity';
-import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { DatabaseSummary } from '../common/status';
+import { WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { approveCutoverUpdate, rejectCutoverUpdate, revokeApprovalUpdate } from '../common/messages';
+import { MIGRATION_STATE } from '../common/search-attributes';
+import type {
+  ApprovalAck,
+  ApprovalInput,
+  DatabaseSummary,
+  DecisionKind,
+  RejectionInput,
+  RevocationInput,
+} from '../common/status';
 
 export interface ChildEnd {
   workflowId: string;
@@ -48,5 +58,55 @@ async function endOf(client: Client, workflowId: string): Promise<ChildEnd | und
     const why = cause?.message || (err as Error).message;
     const reason = status === 'TERMINATED' ? `terminated${why ? `: ${why}` : ''}` : why;
     return { workflowId, status, reason };
+  }
+}
+
+/** How an earlier run of a child id ended: Temporal's status and the last state it recorded. */
+export interface ChildRunBefore {
+  status: string;
+  /** Its MigrationState search attribute: set at every transition, so a terminated run keeps its last. */
+  state?: string;
+}
+
+/**
+ * The last run of `workflowId`, if any: the fleet asks before it starts a child, because a run
+ * that was terminated after its cutover started left no report, and its target may have taken over.
+ */
+export async function childRunBefore(workflowId: string): Promise<ChildRunBefore | undefined> {
+  try {
+    const d = await Context.current().client.workflow.getHandle(workflowId).describe();
+    const state = d.typedSearchAttributes.get(MIGRATION_STATE);
+    return { status: d.status.name, ...(state ? { state } : {}) };
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Hands an operator's decision to the child as an Update, and returns what the child answered:
+ * its acknowledgement, or its refusal (DecisionRefused, with the child's own reason). The fleet
+ * relays through here because a workflow cannot send an Update itself, and a signal tells nobody
+ * whether the child took it.
+ */
+export async function relayDecision(
+  workflowId: string,
+  kind: DecisionKind,
+  input: ApprovalInput | RejectionInput | RevocationInput,
+): Promise<ApprovalAck> {
+  const update =
+    kind === 'approve' ? approveCutoverUpdate : kind === 'reject' ? rejectCutoverUpdate : revokeApprovalUpdate;
+  try {
+    return await Context.current()
+      .client.workflow.getHandle(workflowId)
+      .executeUpdate(update, { args: [input] });
+  } catch (err) {
+    const refused = (message: string) =>
+      ApplicationFailure.create({ type: 'DecisionRefused', message, nonRetryable: true });
+    if (err instanceof WorkflowUpdateFailedError)
+      throw refused((err.cause as Error | undefined)?.message ?? err.message);
+    if (err instanceof WorkflowNotFoundError)
+      throw refused(`database "${input.database}": its workflow ${workflowId} has ended; see \`dbmig status\``);
+    throw err;
   }
 }

@@ -15,7 +15,7 @@ import {
   type ReplicationStatus,
 } from './platforms/platform';
 import { createMigrationMetrics } from './metrics';
-import { awaitChildrenEnded } from './children';
+import { awaitChildrenEnded, childRunBefore, relayDecision } from './children';
 import { createNotifier } from './notify';
 import { reverseWatchActivity } from './reverse-watch';
 
@@ -191,6 +191,8 @@ export function createActivities(platforms: Platforms) {
   return {
     ...createNotifier(),
     awaitChildrenEnded,
+    childRunBefore,
+    relayDecision,
     assessSource: (task: DatabaseTask) => heartbeatingStep(() => on(task).assessSource(task)),
     provisionTarget: (task: DatabaseTask) => heartbeatingStep(() => on(task).provisionTarget(task)),
     reserveCapacity: (task: DatabaseTask) => heartbeatingStep(() => on(task).reserveCapacity(task)),

@@ -190,6 +190,25 @@ export function fleetActivities(): Pick<Activities, 'awaitChildrenEnded'> {
 }
 
 /**
+ * What the fleet asks Temporal about its children: how an earlier run of a child id ended (before
+ * starting it), and an operator's decision handed to the child as an Update. Quick, a few tries:
+ * a refusal by the child is final (DecisionRefused) and goes back to the operator at once.
+ */
+export function fleetLookupActivities(): Pick<Activities, 'childRunBefore' | 'relayDecision'> {
+  return proxyActivities<Activities>({
+    startToCloseTimeout: '1m',
+    retry: {
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '10s',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: [...PERMANENT, 'DecisionRefused'],
+    },
+    summary: "fleet: ask a child's workflow (how an earlier run ended; an operator's decision)",
+  });
+}
+
+/**
  * The fleet's own steps (gcp: the recipe's dashboard and alert policies). A few attempts over about
  * a minute, then the fleet goes on without them: monitoring is help, never a reason to hold or fail
  * the migrations, so a failure is logged and the databases start anyway.

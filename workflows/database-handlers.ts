@@ -100,6 +100,8 @@ export class DatabaseHandlers {
     private readonly finalDecisions = false,
     /** Whether this run reports to the parent only the fleet's transitions, as whole summaries (the patch). */
     private readonly fleetTransitionsOnly = false,
+    /** Whether this run sends its reports to the parent one at a time (the patch; see report()). */
+    private readonly reportsInOrder = false,
   ) {
     this.name = database.name;
     this.summary = newDatabaseSummary(migrationId, database, new Date().toISOString());
@@ -147,8 +149,26 @@ export class DatabaseHandlers {
    * not hear "cutting over" before "approved". Changes made meanwhile go in the next one.
    */
   private report(): Promise<void> {
+    if (!this.reportsInOrder) return this.reportAtOnce();
     this.unreported = true;
     this.reporting ??= this.sendReports();
+    return this.reporting;
+  }
+
+  /**
+   * Runs from before one-at-a-time reports: one signal per activation, sent without waiting for the
+   * one before (their histories hold signals in flight together; replaying them must send them so).
+   */
+  private reportAtOnce(): Promise<void> {
+    this.reporting ??= Promise.resolve().then(async () => {
+      this.reporting = undefined;
+      this.reported = this.summary.state;
+      try {
+        await getExternalWorkflowHandle(this.parentWorkflowId!).signal(childSummarySignal, { ...this.summary });
+      } catch (err) {
+        log.warn('could not report to the parent', { error: describeError(err) });
+      }
+    });
     return this.reporting;
   }
 
@@ -222,17 +242,29 @@ export class DatabaseHandlers {
     return { database: this.name, accepted: true, decision: d.approved ? 'approved' : 'rejected', by: d.by };
   }
 
+  /**
+   * Whether decisions in one activation apply in their order (the runbook's patch): a revocation
+   * puts the database back to AWAITING_APPROVAL at once, so an approval right after it is taken.
+   */
+  decisionsInOrder = false;
+
   /** Takes the approval back (the validator allows it only before the cutover starts). */
   revoke(r: RevocationInput): ApprovalAck {
     const had = this.decision;
     this.decision = undefined;
     this.revocations++;
     const why = r.reason ? `: ${r.reason}` : '';
-    void this.publish({
+    const revoked = {
       approvedBy: undefined,
       approvedAt: undefined,
       lastError: `approval by ${had?.by ?? '?'} revoked by ${r.approver}${why}`,
-    });
+    };
+    if (this.decisionsInOrder && this.summary.state !== 'AWAITING_APPROVAL')
+      void this.enter('AWAITING_APPROVAL', {
+        ...revoked,
+        nextAction: 'the approval was revoked: awaiting a new decision',
+      });
+    else void this.publish(revoked);
     return { database: this.name, accepted: true, decision: 'revoked', by: r.approver };
   }
 
@@ -240,10 +272,26 @@ export class DatabaseHandlers {
     return this.decision !== undefined;
   }
 
-  /** The decision, once one is made; undefined when the timeout fired first. */
-  async awaitDecision(timeoutMs: number): Promise<Decision | undefined> {
+  /**
+   * The decision, once one is made; undefined when the timeout fired first. With `inOrder`,
+   * 'retracted' when one was made and taken back in the same activation (an approval, then its
+   * revocation): the wait ended, but no decision holds. Runs from before read that as a timeout.
+   */
+  async awaitDecision(timeoutMs: number, inOrder = false): Promise<Decision | 'retracted' | undefined> {
     const decided = await condition(() => this.decision !== undefined, timeoutMs);
+    if (decided && inOrder && this.decision === undefined) return 'retracted';
     return decided ? this.decision : undefined;
+  }
+
+  /** The decision that holds now, to carry across continue-as-new. */
+  get current(): Decision | undefined {
+    return this.decision;
+  }
+
+  /** A run continued as new starts where the last one was: its summary and the decision that held. */
+  restore(summary: DatabaseSummary, decision: Decision | undefined): void {
+    Object.assign(this.summary, summary);
+    this.decision = decision;
   }
 
   /** Told when replication breaks or lag rises past the alert level: the runbook notifies people. */

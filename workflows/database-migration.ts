@@ -8,7 +8,10 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  ContinueAsNew,
+  allHandlersFinished,
   condition,
+  continueAsNew,
   log,
   patched,
   setHandler,
@@ -51,6 +54,16 @@ import { Compensations } from './compensations';
 import { DatabaseHandlers, type Decision } from './database-handlers';
 import { describeError, endState } from './errors';
 import { afterFailedCutover, afterPointOfNoReturn, describeLeftovers, type Leftovers } from './leftovers';
+import {
+  ESCALATION_CAP_MS,
+  RESUME_CAP_MS,
+  RESUME_FIRST_MS,
+  RETRY_CAP_MS,
+  RETRY_FIRST_MS,
+  budgetSpent,
+  doubled,
+  type CarriedRun,
+} from './carried-run';
 
 /** How far the run got, which decides what a failure or cancel may undo. */
 type Phase = 'before-cutover' | 'source-blocked' | 'target-took-over';
@@ -60,12 +73,16 @@ interface Watcher {
   running: boolean;
 }
 
-/** Cutover failures that blocked nothing: the database stays ready and the cutover is tried again. */
+/**
+ * Cutover failures that blocked nothing: the database stays ready and the cutover is tried again.
+ * MigratedSetChanged: the source's tables, sequences or large objects differ from what is
+ * published and copied (a deploy during CDC); the finding says what to do.
+ */
 const NOT_STARTED = ['CutoverNotReady', 'PreparedTransactions', 'MigratedSetChanged'];
-/** How often, and how far apart, a cutover that did not start is tried again before the run fails. */
+/** Runs from before event budgets: how often, and how far apart, such a cutover is tried before the run fails. */
 const CUTOVER_ATTEMPTS = 10;
 const CUTOVER_RETRY_MS = 30_000;
-/** How long between attempts to finish a cutover that passed its point of no return. */
+/** Runs from before event budgets: how long between attempts to finish a cutover past its point of no return. */
 const CUTOVER_RESUME_MS = 30_000;
 /** Rollback failures that left the target taking writes: the rollback can be asked for again. */
 const ROLLBACK_UNDONE = [
@@ -75,6 +92,17 @@ const ROLLBACK_UNDONE = [
   'PreparedTransactions',
   'MigratedSetChanged',
 ];
+
+/**
+ * Worker builds (the SDK's default build id: its version and the bundle's hash) that sent reports
+ * one at a time before the 'fleet-reports-one-at-a-time' patch existed. A history keeps the build
+ * of each workflow task, which replay reads back, as the SDK does for its own unmarked changes
+ * (SdkFlags). Listed: the build test/fixtures/histories/weeks-overdue__ledger.json was recorded
+ * with; a deployment that ran another build of b984472..this patch adds its id here.
+ */
+const UNMARKED_IN_ORDER_BUILDS: ReadonlySet<string> = new Set([
+  '@temporalio/worker@1.24.0+7742232b4600950d17899f518857822bbfc89d23966302bd47a92ab233f5c5a7',
+]);
 
 export interface DatabaseMigrationInput {
   migrationId: string;
@@ -89,6 +117,8 @@ export interface DatabaseMigrationInput {
   gcp?: GcpSettings;
   sim?: SimSettings;
   cutoverWindow?: CutoverWindow;
+  /** Where the run this one continues from was (carried-run.ts); absent on a first run. */
+  carried?: CarriedRun;
 }
 
 export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<DatabaseSummary> {
@@ -108,6 +138,19 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   // Runs from before this read a failed rollback by its error's type and did not watch reverse
   // replication after the cutover (workflows/after-cutover.ts); read once, like `watched`.
   const byProgress = watched && patched('rollback-by-progress');
+  // Runs from before this send a report to the parent without waiting for the one in flight. The
+  // one-at-a-time reports first shipped without a patch of their own (b984472): their runs carry no
+  // marker either, so they are told apart by the build that ran them (see UNMARKED_IN_ORDER_BUILDS).
+  // Runs from before these waited and retried without an event budget (a cutover that did not start
+  // failed the run after CUTOVER_ATTEMPTS; one past its point of no return was resumed every 30 s
+  // in one run, forever), and read an approval and its revocation in one activation as a timeout.
+  const budgeted = lean && patched('loops-budget');
+  const inOrder = lean && patched('decisions-in-order');
+  // Runs from before this failed at NEEDS_ATTENTION, which lets a restarted parent start them again.
+  const attentionCompletes = lean && patched('needs-attention-completes');
+  const reportsInOrder =
+    lean &&
+    (patched('fleet-reports-one-at-a-time') || UNMARKED_IN_ORDER_BUILDS.has(workflowInfo().currentBuildId ?? ''));
   const acts = stepActivities(input.database.name, watched, lean);
   const task: DatabaseTask = {
     migrationId: input.migrationId,
@@ -117,7 +160,15 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     ...(input.gcp ? { gcp: input.gcp } : {}),
     ...(input.sim ? { sim: input.sim } : {}),
   };
-  const db = new DatabaseHandlers(input.migrationId, input.database, input.parentWorkflowId, watched, lean);
+  const db = new DatabaseHandlers(
+    input.migrationId,
+    input.database,
+    input.parentWorkflowId,
+    watched,
+    lean,
+    reportsInOrder,
+  );
+  db.decisionsInOrder = inOrder;
   db.onAlert = (event, h) =>
     void notify(event, { problem: h.problem, lagSeconds: h.lagSeconds ?? db.summary.lagSeconds, at: h.at });
   const notifier = notifyActivities(input.database.name);
@@ -129,6 +180,8 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   let watcher: Watcher | undefined;
   /** Set while reverse replication keeps a rollback possible: what a stop then leaves to do. */
   let rollbackOpen: string | undefined;
+  /** Cutover attempts started, in this run and the ones it continues (carried-run.ts). */
+  let cutoverAttempts = 0;
   /** Set when a rollback after the cutover failed midway: neither side may take writes. */
   let rollbackStopped: string | undefined;
 
@@ -151,65 +204,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   setHandler(lagReportSignal, (r) => db.reportLag(r));
 
   try {
-    void db.enter('ASSESSING');
-    const assessment = await acts.assessSource(task);
-    refuseBlockingFindings(assessment.findings);
-
-    void db.enter('PROVISIONING_TARGET', { rows: assessment.estimatedRows });
-    undo.push('delete target', () => acts.deleteTarget(task));
-    await acts.provisionTarget(task);
-
-    void db.enter('RESERVING_CAPACITY');
-    undo.push('release capacity', () => acts.releaseCapacity(task));
-    await acts.reserveCapacity(task);
-
-    void db.enter('CREATING_JOB');
-    undo.push('delete migration job', () => acts.deleteMigrationJob(task));
-    undo.push('stop migration job', () => acts.stopMigrationJob(task));
-    await acts.createMigrationJob(task);
-
-    void db.enter('VERIFYING');
-    const problems = await acts.verifyMigrationJob(task);
-    if (problems.length)
-      throw failure('JobVerificationFailed', `migration job verification failed: ${problems.join('; ')}`);
-
-    void db.enter('FULL_DUMP');
-    await acts.startMigrationJob(task);
-    const copied = await acts.waitForFullDump(task);
-
-    void db.enter('CDC', { rows: copied });
-    const ready = await acts.waitForReplicationReady(task);
-
-    void db.enter('VALIDATING', {
-      lagSeconds: ready.lagSeconds,
-      lagBytes: ready.lagBytes,
-      rows: ready.rows,
-      maxLagSeconds: Math.max(db.summary.maxLagSeconds ?? 0, ready.maxLagSeconds ?? 0),
-    });
-    const live = await acts.validateData(task, 'live');
-    const held = liveSet ? notCarried(live) : undefined;
-    if (!live.ok && !held) throw failure('ValidationFailed', `validation failed: ${live.summary}`, live.tables);
-
-    void db.enter('AWAITING_APPROVAL', { validation: live.summary, ...(held ? { nextAction: held } : {}) });
-    if (input.approval.policy === 'manual') void notify('approval-needed', approvalFacts());
-    let cut: CutoverResult;
-    if (watched) {
-      // From here until the cutover, replication is watched: a break shows while a human decides
-      // (the waits before measured it themselves, and the validation compared the data). Where
-      // nobody decides and no window waits, the cutover follows at once: there is nothing to watch.
-      if (!lean || input.approval.policy === 'manual' || input.cutoverWindow) watcher = startWatching();
-      cut = await approveThenCutOver();
-    } else {
-      if (input.approval.policy === 'auto') db.decide({ approved: true, by: 'policy:auto' });
-      const decision = await decisionOrEscalate();
-      if (!decision.approved) throw rejected(decision);
-      if (input.cutoverWindow) await waitForWindow(input.cutoverWindow, decision.by, db);
-
-      void db.enter('CUTTING_OVER', { approvedBy: decision.by, nextAction: '' });
-      undo.push('give the source its writes back', () => acts.rollbackCutover(task));
-      phase = 'source-blocked';
-      cut = await acts.cutover(task);
-    }
+    const cut = input.carried ? await resumeCarried(input.carried) : await untilCutover();
     // ── This is the point of no return. ── The cutover has returned: the target has taken the
     // writes and the source is closed. From here on nothing automatic reopens the source or touches
     // the target, the job or the capacity: a failure or cancel leaves NEEDS_ATTENTION, with what to do.
@@ -255,6 +250,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     });
     return db.summary;
   } catch (err) {
+    if (err instanceof ContinueAsNew) throw err; // the next run carries on from here: nothing ended
     const lastError = describeError(err);
     stopWatching();
     // Runs from before the phases ran every undo whatever the phase; replaying them must do so too.
@@ -266,7 +262,109 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
       throw err;
     }
     await CancellationScope.nonCancellable(() => stopByPhase(phase, err, lastError));
+    // NEEDS_ATTENTION completes, with its summary: a failed run's id may be started again (the
+    // parent's reuse policy allows it for a retry), and a target that took over is never touched again.
+    if (attentionCompletes && db.summary.state === 'NEEDS_ATTENTION') return db.summary;
     throw err;
+  }
+
+  /**
+   * A run continued as new: back at the wait the last run was in, with what it knew (carried-run.ts).
+   * No earlier step runs again; past the point of no return the cutover is resumed, never undone.
+   */
+  async function resumeCarried(c: CarriedRun): Promise<CutoverResult> {
+    db.restore(c.summary, c.decision);
+    Object.assign(left, c.left);
+    cutoverAttempts = c.attempts;
+    void db.enter(c.summary.state);
+    if (c.at === 'resuming-cutover') {
+      phase = 'source-blocked';
+      return await resumePastPointOfNoReturn(c);
+    }
+    // What the first run registered before the decision, in the same order, so a failure or cancel
+    // still undoes all of it (the target is synced, nothing has taken over).
+    undo.push('delete target', () => acts.deleteTarget(task));
+    undo.push('release capacity', () => acts.releaseCapacity(task));
+    undo.push('delete migration job', () => acts.deleteMigrationJob(task));
+    undo.push('stop migration job', () => acts.stopMigrationJob(task));
+    if (c.attempts > 0) undo.push('give the source its writes back', () => acts.rollbackCutover(task));
+    if (c.watching) watcher = startWatching();
+    return await approveThenCutOver(c);
+  }
+
+  /** Ends this run at a wait and starts the next from there, carrying what this one knows. */
+  async function carryOn(
+    c: Omit<CarriedRun, 'summary' | 'left' | 'decision' | 'watching' | 'attempts'>,
+  ): Promise<never> {
+    const watching = watcher !== undefined;
+    stopWatching();
+    await condition(allHandlersFinished);
+    const summary = { ...db.summary };
+    const carried: CarriedRun = { ...c, summary, left: { ...left }, watching, attempts: cutoverAttempts };
+    if (db.current) carried.decision = db.current;
+    return await continueAsNew<typeof DatabaseMigration>({ ...input, carried });
+  }
+
+  /** From the first step to a cutover that has returned: everything a first run does before the point of no return. */
+  async function untilCutover(): Promise<CutoverResult> {
+    void db.enter('ASSESSING');
+    const assessment = await acts.assessSource(task);
+    refuseBlockingFindings(assessment.findings);
+
+    void db.enter('PROVISIONING_TARGET', { rows: assessment.estimatedRows });
+    undo.push('delete target', () => acts.deleteTarget(task));
+    await acts.provisionTarget(task);
+
+    void db.enter('RESERVING_CAPACITY');
+    undo.push('release capacity', () => acts.releaseCapacity(task));
+    await acts.reserveCapacity(task);
+
+    void db.enter('CREATING_JOB');
+    undo.push('delete migration job', () => acts.deleteMigrationJob(task));
+    undo.push('stop migration job', () => acts.stopMigrationJob(task));
+    await acts.createMigrationJob(task);
+
+    void db.enter('VERIFYING');
+    const problems = await acts.verifyMigrationJob(task);
+    if (problems.length)
+      throw failure('JobVerificationFailed', `migration job verification failed: ${problems.join('; ')}`);
+
+    void db.enter('FULL_DUMP');
+    await acts.startMigrationJob(task);
+    const copied = await acts.waitForFullDump(task);
+
+    void db.enter('CDC', { rows: copied });
+    const ready = await acts.waitForReplicationReady(task);
+
+    void db.enter('VALIDATING', {
+      lagSeconds: ready.lagSeconds,
+      lagBytes: ready.lagBytes,
+      rows: ready.rows,
+      maxLagSeconds: Math.max(db.summary.maxLagSeconds ?? 0, ready.maxLagSeconds ?? 0),
+    });
+    const live = await acts.validateData(task, 'live');
+    const held = liveSet ? notCarried(live) : undefined;
+    if (!live.ok && !held) throw failure('ValidationFailed', `validation failed: ${live.summary}`, live.tables);
+
+    void db.enter('AWAITING_APPROVAL', { validation: live.summary, ...(held ? { nextAction: held } : {}) });
+    if (input.approval.policy === 'manual') void notify('approval-needed', approvalFacts());
+    if (watched) {
+      // From here until the cutover, replication is watched: a break shows while a human decides
+      // (the waits before measured it themselves, and the validation compared the data). Where
+      // nobody decides and no window waits, the cutover follows at once: there is nothing to watch.
+      if (!lean || input.approval.policy === 'manual' || input.cutoverWindow) watcher = startWatching();
+      return await approveThenCutOver();
+    } else {
+      if (input.approval.policy === 'auto') db.decide({ approved: true, by: 'policy:auto' });
+      const decision = await decisionOrEscalate();
+      if (!decision.approved) throw rejected(decision);
+      if (input.cutoverWindow) await waitForWindow(input.cutoverWindow, decision.by, db);
+
+      void db.enter('CUTTING_OVER', { approvedBy: decision.by, nextAction: '' });
+      undo.push('give the source its writes back', () => acts.rollbackCutover(task));
+      phase = 'source-blocked';
+      return await acts.cutover(task);
+    }
   }
 
   /** Runs the replication watcher in its own scope, so the runbook can stop it before the cutover. */
@@ -292,29 +390,40 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
    * goes back to awaiting a decision; a cutover that blocked nothing (lag, prepared transactions)
    * leaves the database ready and is tried again, at most CUTOVER_ATTEMPTS times.
    */
-  async function approveThenCutOver(): Promise<CutoverResult> {
-    if (input.approval.policy === 'auto') db.decide({ approved: true, by: 'policy:auto' });
-    for (let attempt = 1; ; attempt++) {
-      const decision = await approvedAndReady();
+  async function approveThenCutOver(from?: CarriedRun): Promise<CutoverResult> {
+    if (input.approval.policy === 'auto' && !from) db.decide({ approved: true, by: 'policy:auto' });
+    let delayMs = from?.delayMs ?? RETRY_FIRST_MS;
+    for (let attempt = (from?.attempts ?? 0) + 1; ; attempt++) {
+      const decision = await approvedAndReady(from);
+      from = undefined; // what was carried applies to the first wait only
       if (attempt === 1) undo.push('give the source its writes back', () => acts.rollbackCutover(task));
+      cutoverAttempts = attempt;
       stopWatching();
       void db.enter('CUTTING_OVER', { approvedBy: decision.by, nextAction: '', replication: undefined });
       phase = 'source-blocked';
       try {
         return await resumePastPointOfNoReturn();
       } catch (err) {
-        if (!failedAs(err, NOT_STARTED) || attempt >= CUTOVER_ATTEMPTS) throw err;
+        // With a budget, a cutover that did not start never fails the run: the synced target is
+        // kept, replication runs, and the finding stays in the status until it is fixed or cancelled.
+        if (!failedAs(err, NOT_STARTED) || (!budgeted && attempt >= CUTOVER_ATTEMPTS)) throw err;
         phase = 'before-cutover';
         const why = describeError(err);
         const revoked = db.revocations;
         watcher = startWatching();
+        const waitMs = budgeted ? delayMs : CUTOVER_RETRY_MS;
+        const next = budgeted
+          ? `Holding: the target stays synced and replication runs; fix the cause, or cancel. Trying again in ` +
+            `${formatDuration(waitMs)} (attempt ${attempt + 1})`
+          : `Trying again in ${formatDuration(waitMs)} (attempt ${attempt + 1} of ${CUTOVER_ATTEMPTS})`;
         void db.enter('AWAITING_APPROVAL', {
           lastError: why,
-          nextAction:
-            `approved by ${decision.by}; the cutover did not start and nothing was blocked: ${why}. ` +
-            `Trying again in ${formatDuration(CUTOVER_RETRY_MS)} (attempt ${attempt + 1} of ${CUTOVER_ATTEMPTS})`,
+          nextAction: `approved by ${decision.by}; the cutover did not start and nothing was blocked: ${why}. ${next}`,
         });
-        await condition(() => db.revocations !== revoked, CUTOVER_RETRY_MS);
+        await condition(() => db.revocations !== revoked, waitMs);
+        if (!budgeted) continue;
+        delayMs = doubled(delayMs, RETRY_CAP_MS);
+        if (budgetSpent()) await carryOn({ at: 'awaiting-approval', delayMs });
       }
     }
   }
@@ -324,8 +433,11 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
    * source is closed then, so the only way out of the outage is forward (the platform resumes from
    * its job record; nothing reopens the source). Before that point a failure is the caller's.
    */
-  async function resumePastPointOfNoReturn(): Promise<CutoverResult> {
-    for (let resumed = 0; ; resumed++) {
+  async function resumePastPointOfNoReturn(from?: CarriedRun): Promise<CutoverResult> {
+    // With a budget: backoff from 30 s to 30 min, and a new run before this one grows too long
+    // (about 1,450 attempts in 30 days, in runs of at most RUN_EVENT_BUDGET events).
+    let delayMs = from?.delayMs ?? (budgeted ? RESUME_FIRST_MS : CUTOVER_RESUME_MS);
+    for (let resumed = from?.resumed ?? 0; ; resumed++) {
       try {
         return await acts.cutover(task);
       } catch (err) {
@@ -335,9 +447,12 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
           lastError: why,
           nextAction:
             'the cutover passed its point of no return (the source is closed, the target took over) and did ' +
-            `not finish; resuming it in ${formatDuration(CUTOVER_RESUME_MS)} (resumed ${resumed + 1} time(s))`,
+            `not finish; resuming it in ${formatDuration(delayMs)} (resumed ${resumed + 1} time(s))`,
         });
-        await sleep(CUTOVER_RESUME_MS);
+        await sleep(delayMs);
+        if (!budgeted) continue;
+        delayMs = doubled(delayMs, RESUME_CAP_MS);
+        if (budgetSpent()) await carryOn({ at: 'resuming-cutover', delayMs, resumed: resumed + 1 });
       }
     }
   }
@@ -348,30 +463,41 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
    * is told, the status says since when it is overdue, and the database keeps waiting, telling
    * again each timeout. A synced target is never thrown away because a human was slow.
    */
-  async function decisionOrEscalate(): Promise<Decision> {
+  async function decisionOrEscalate(from?: CarriedRun): Promise<Decision> {
     const { timeoutMs, onTimeout = 'fail' } = input.approval;
-    for (let overdue = 0; ; overdue++) {
-      const decision = await db.awaitDecision(timeoutMs);
+    // With a budget, each wait after the first is twice the one before (at most a day, or the
+    // timeout if longer): people are told about 40 times in 30 days, not once per timeout.
+    const cap = Math.max(timeoutMs, ESCALATION_CAP_MS);
+    let { waitedMs, nextWaitMs, told: overdue } = from?.escalation ?? { waitedMs: 0, nextWaitMs: timeoutMs, told: 0 };
+    for (;;) {
+      const decision = await db.awaitDecision(budgeted ? nextWaitMs : timeoutMs, inOrder);
+      if (decision === 'retracted') {
+        // An approval and its revocation in one activation: as if they came one after the other.
+        void db.enter('AWAITING_APPROVAL', { nextAction: 'the approval was revoked: awaiting a new decision' });
+        ({ waitedMs, nextWaitMs, overdue } = { waitedMs: 0, nextWaitMs: timeoutMs, overdue: 0 });
+        continue;
+      }
       if (decision) {
         if (db.summary.approvalOverdueSince) void db.publish({ approvalOverdueSince: undefined });
         return decision;
       }
       if (onTimeout === 'fail') throw approvalTimedOut(timeoutMs);
+      waitedMs = budgeted ? waitedMs + nextWaitMs : timeoutMs * (overdue + 1);
+      overdue++;
       const since = db.summary.approvalOverdueSince ?? new Date().toISOString();
-      const waited = formatDuration(timeoutMs * (overdue + 1));
       const to = channelsFor(input.notifications, 'approval-overdue');
       const told = to.length ? `escalated to ${to.join(', ')}` : 'no escalation route in the plan';
       void db.publish({
         approvalOverdueSince: since,
         nextAction:
-          `approval overdue: no decision in ${waited}; ${told}; ` +
+          `approval overdue: no decision in ${formatDuration(waitedMs)}; ${told}; ` +
           'the database keeps waiting (nothing is deleted): approve, reject or cancel',
       });
-      void notify(
-        'approval-overdue',
-        { ...approvalFacts(), overdueSince: since, waitedMs: timeoutMs * (overdue + 1) },
-        overdue + 1,
-      );
+      void notify('approval-overdue', { ...approvalFacts(), overdueSince: since, waitedMs }, overdue);
+      if (!budgeted) continue;
+      nextWaitMs = doubled(nextWaitMs, cap);
+      if (budgetSpent())
+        await carryOn({ at: 'awaiting-approval', escalation: { waitedMs, nextWaitMs, told: overdue } });
     }
   }
 
@@ -409,9 +535,10 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   }
 
   /** Waits for an approval that still holds once the window is open and replication is healthy. */
-  async function approvedAndReady(): Promise<Extract<Decision, { approved: true }>> {
+  async function approvedAndReady(from?: CarriedRun): Promise<Extract<Decision, { approved: true }>> {
     for (;;) {
-      const decision = await decisionOrEscalate();
+      const decision = await decisionOrEscalate(from);
+      from = undefined;
       if (!decision.approved) throw rejected(decision);
       const revoked = db.revocations;
       const stillApproved = () => db.revocations === revoked;
@@ -429,7 +556,9 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
             `approved by ${decision.by}; the cutover waits until replication is healthy again ` +
             `(${db.summary.replication}); fix the cause or cancel`,
         });
-        await condition(() => !stillApproved() || !db.summary.replication);
+        // Health changes are signals: a replication that keeps breaking and healing writes events.
+        await condition(() => !stillApproved() || !db.summary.replication || (budgeted && budgetSpent()));
+        if (stillApproved() && db.summary.replication) await carryOn({ at: 'awaiting-approval' });
       }
       if (stillApproved()) return decision;
       void db.enter('AWAITING_APPROVAL', { nextAction: 'the approval was revoked: awaiting a new decision' });

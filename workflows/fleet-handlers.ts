@@ -2,6 +2,7 @@
 // resume, approvals forwarded to the child, cancel and retry, and the children's progress. The
 // sliding window reads this view to decide what to start next, and marks in it what it starts.
 import {
+  ActivityFailure,
   ApplicationFailure,
   getExternalWorkflowHandle,
   isCancellation,
@@ -27,6 +28,17 @@ import {
   type RevocationInput,
 } from '../common/status';
 import { fleetDetailsMarkdown } from './details';
+import { fleetLookupActivities } from './activity-options';
+
+/**
+ * Where a child may have handed the writes to its target: a run that ends here without its final
+ * report is NEEDS_ATTENTION, never FAILED with a retry (a retry would run its cutover again).
+ */
+export const PAST_CUTOVER_START: ReadonlySet<MigrationState> = new Set<MigrationState>([
+  'CUTTING_OVER',
+  'VERIFYING_TARGET',
+  'ROLLING_BACK',
+]);
 
 /** Summary fields whose value may be null (no sample yet); any other null from a child means "cleared". */
 const NULLABLE = new Set(['lagSeconds', 'lagBytes', 'maxLagSeconds', 'rows']);
@@ -50,6 +62,10 @@ const FROM_PLAN = new Set(['database', 'priority', 'childWorkflowId']);
 
 export class FleetHandlers {
   paused: boolean;
+  /** Runs with the patch: a child that ended without its report after its cutover started needs attention. */
+  tookOverNeedsAttention = false;
+  /** Runs with the patch: decisions reach the child as Updates, and the caller gets the child's answer. */
+  decisionsAsUpdates = false;
   /** Whether prepareMigration has run (or been tried) for this migration, in this run or an earlier one. */
   prepared: boolean;
   private readonly summaries: Record<string, DatabaseSummary>;
@@ -163,23 +179,49 @@ export class FleetHandlers {
   /** The approval Updates' validator: the parent checks against its view of the children. */
   refuseApproval(a: { database?: unknown; approver?: unknown }, kind: DecisionKind = 'approve'): void {
     const p = approvalProblem(a, (db) => this.summaries[db], this.names, kind);
-    if (p) throw new Error(p);
+    if (!p) return;
+    // A running child decides on its own state, which the fleet's view may trail (its reports are
+    // signals): only what the fleet knows for sure is refused here, the rest is the child's to answer.
+    const s = typeof a?.database === 'string' ? this.summaries[a.database] : undefined;
+    const named = typeof a?.approver === 'string' && a.approver.trim() !== '';
+    if (this.decisionsAsUpdates && named && s?.started && !isTerminal(s.state)) return;
+    throw new Error(p);
   }
 
-  /** Hands the approval to the child, which decides; the parent only validated it. */
+  /** Hands the approval to the child, which decides; the caller gets the child's answer (or its refusal). */
   async approve(a: ApprovalInput): Promise<ApprovalAck> {
+    if (this.decisionsAsUpdates) return this.relay('approve', a);
     await getExternalWorkflowHandle(this.summaries[a.database].childWorkflowId).signal(approveCutoverSignal, a);
     return { database: a.database, accepted: true, decision: 'approved', by: a.approver };
   }
 
   async reject(r: RejectionInput): Promise<ApprovalAck> {
+    if (this.decisionsAsUpdates) return this.relay('reject', r);
     await getExternalWorkflowHandle(this.summaries[r.database].childWorkflowId).signal(rejectCutoverSignal, r);
     return { database: r.database, accepted: true, decision: 'rejected', by: r.approver };
   }
 
   async revoke(r: RevocationInput): Promise<ApprovalAck> {
+    if (this.decisionsAsUpdates) return this.relay('revoke', r);
     await getExternalWorkflowHandle(this.summaries[r.database].childWorkflowId).signal(revokeApprovalSignal, r);
     return { database: r.database, accepted: true, decision: 'revoked', by: r.approver };
+  }
+
+  /**
+   * Runs before this signalled the child and answered for it: a revocation the child dropped (its
+   * cutover had started) was reported as done. Now the child's own Update answers, through an
+   * activity (a workflow cannot send an Update), and its refusal fails the caller's Update.
+   */
+  private async relay(
+    kind: DecisionKind,
+    input: ApprovalInput | RejectionInput | RevocationInput,
+  ): Promise<ApprovalAck> {
+    try {
+      return await fleetLookupActivities().relayDecision(this.summaries[input.database].childWorkflowId, kind, input);
+    } catch (err) {
+      const cause = err instanceof ActivityFailure ? err.cause : err;
+      throw ApplicationFailure.create({ type: 'DecisionRefused', message: describe(cause), nonRetryable: true });
+    }
   }
 
   refuseCancel(database: string): void {
@@ -284,6 +326,7 @@ export class FleetHandlers {
     if (!s || !s.started) return;
     if (e.summary) return this.childSummary(e.summary);
     if (isTerminal(s.state)) return;
+    if (this.tookOver(s, `its workflow ended ${e.status}${e.reason ? `: ${e.reason}` : ''}`)) return;
     Object.assign(s, {
       state: e.status === 'CANCELLED' ? 'CANCELLED' : 'FAILED',
       lastError: `its workflow ended ${e.status}${e.reason ? `: ${e.reason}` : ''}`,
@@ -296,11 +339,31 @@ export class FleetHandlers {
   /** A child's failed result, backing up its own final report (e.g. when it was terminated). */
   childFailed(s: DatabaseSummary, err: Error): void {
     const cause = err.cause as Error | undefined;
+    if (!isTerminal(s.state) && this.tookOver(s, `its workflow ended: ${cause?.message ?? err.message}`)) return;
     if (!isTerminal(s.state))
       Object.assign(s, {
         state: isCancellation(err) ? 'CANCELLED' : 'FAILED',
         lastError: cause?.message ?? err.message,
       });
+  }
+
+  /**
+   * A child whose run ended without its final report after its cutover started: its target may
+   * have taken the writes, so it is NEEDS_ATTENTION (never retried, never started again).
+   */
+  private tookOver(s: DatabaseSummary, ended: string): boolean {
+    if (!this.tookOverNeedsAttention || !PAST_CUTOVER_START.has(s.state)) return false;
+    Object.assign(s, {
+      state: 'NEEDS_ATTENTION',
+      lastError: `${ended}, after ${s.state} and without its final report`,
+      finishedAt: new Date().toISOString(),
+      nextAction:
+        `its cutover had started: the target may have taken the writes and the source may be closed. Check ` +
+        `both (\`temporal workflow show -w ${s.childWorkflowId}\` shows how far it got) and finish by hand; ` +
+        'this database is never retried or started again under this migration id',
+    });
+    this.refresh();
+    return true;
   }
 
   /** On the fleet's cancellation: cancels every child still running (the caller makes it non-cancellable). */
@@ -319,4 +382,8 @@ export class FleetHandlers {
  */
 function takesReport(s: DatabaseSummary, state: MigrationState | undefined): boolean {
   return !isTerminal(s.state) || (s.state === 'COMPLETED' && (!state || AFTER_COMPLETION.has(state)));
+}
+
+function describe(err: unknown): string {
+  return (err as Error | undefined)?.message ?? String(err);
 }

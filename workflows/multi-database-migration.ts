@@ -38,12 +38,12 @@ import {
 } from '../common/messages';
 import { InvalidPlanError, effectiveSettings, validatePlan, type DatabasePlan, type Plan } from '../common/plan';
 import { DATABASE_NAME, MIGRATION_ID, MIGRATION_STATE, PLATFORM } from '../common/search-attributes';
-import type { MigrationReport } from '../common/status';
+import type { DatabaseSummary, MigrationReport } from '../common/status';
 import { channelsFor } from '../common/notify-plan';
-import { isTerminal } from '../common/states';
+import { isTerminal, type MigrationState } from '../common/states';
 import type { FleetTask } from '../activities/platforms/platform';
 import { DatabaseMigration, type DatabaseMigrationInput } from './database-migration';
-import { fleetActivities, fleetSetupActivities, notifyActivities } from './activity-options';
+import { fleetActivities, fleetLookupActivities, fleetSetupActivities, notifyActivities } from './activity-options';
 import { describeError } from './errors';
 import { FleetHandlers, type CarriedState } from './fleet-handlers';
 
@@ -78,6 +78,12 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
   // What serves the whole migration (gcp: the recipe's dashboard and alert policies): set up once
   // before the first database and removed when the fleet ends; runs from before had none.
   const fleetSetup = patched('fleet-monitoring');
+  // A child that ended without its final report after its cutover started is NEEDS_ATTENTION, and
+  // no child id whose earlier run got that far is started again (its MigrationState says so);
+  // decisions reach the child as Updates, answered by the child. Runs from before did neither.
+  const tookOver = patched('fleet-took-over-needs-attention');
+  fleet.tookOverNeedsAttention = tookOver;
+  fleet.decisionsAsUpdates = patched('decisions-as-updates');
   /** The databases whose child this run started: their result() tells this run how they end. */
   const startedHere = new Set<string>();
   fleet.refresh();
@@ -125,6 +131,7 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
       s.started = true;
       s.startedAt = new Date().toISOString();
       startedHere.add(s.database);
+      if (tookOver && (await tookOverBefore(s))) continue;
       try {
         const child = await startChild(DatabaseMigration, {
           ...childOptions(plan, migrationId, db, s.childWorkflowId),
@@ -166,6 +173,37 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
       .catch((err) => fleet.noteUndelivered(`fleet-finished not delivered: ${describeError(err)}`));
   }
   return report;
+
+  /**
+   * Whether an earlier run of this child id got past the start of its cutover: a run terminated
+   * there (by an operator, or by Temporal's history limit) left no report, and the reuse policy
+   * lets its id run again. Then the database is NEEDS_ATTENTION and nothing is started.
+   */
+  async function tookOverBefore(s: DatabaseSummary): Promise<boolean> {
+    let before: Awaited<ReturnType<ReturnType<typeof fleetLookupActivities>['childRunBefore']>>;
+    try {
+      before = await fleetLookupActivities().childRunBefore(s.childWorkflowId);
+    } catch (err) {
+      // Not knowing is not starting: a retry asks again.
+      Object.assign(s, {
+        state: 'FAILED',
+        lastError: `could not learn how its earlier run ended: ${describeError(err)}`,
+      });
+      fleet.refresh();
+      return true;
+    }
+    const state = before?.state as MigrationState | undefined;
+    if (!before || before.status === 'RUNNING' || !state || !TOOK_OVER_BEFORE.has(state)) return false;
+    Object.assign(s, {
+      state: 'NEEDS_ATTENTION',
+      lastError: `not started again: an earlier run of ${s.childWorkflowId} ended ${before.status} at ${state}`,
+      nextAction:
+        'its cutover had started, so its target may have taken over; nothing was changed: check both sides ' +
+        `(\`temporal workflow show -w ${s.childWorkflowId}\`), finish by hand, and migrate again under a new id`,
+    });
+    fleet.refresh();
+    return true;
+  }
 
   /** Removes what prepareMigration made (the platform keeps it where the plan says so). */
   async function finishFleet(): Promise<void> {
@@ -213,6 +251,17 @@ function fleetTask(plan: Plan, migrationId: string, order: DatabasePlan[]): Flee
     ...(plan.gcp ? { gcp: plan.gcp } : {}),
   };
 }
+
+/** An earlier run that ended in one of these had started its cutover: its id is never run again. */
+const TOOK_OVER_BEFORE: ReadonlySet<MigrationState> = new Set<MigrationState>([
+  'CUTTING_OVER',
+  'VERIFYING_TARGET',
+  'COMPLETED',
+  'ROLLING_BACK',
+  'ROLLED_BACK',
+  'FINALIZED',
+  'NEEDS_ATTENTION',
+]);
 
 /** Well under Temporal's 51,200-event limit and its 10,000-event warning, whatever the server suggests. */
 const CONTINUE_AS_NEW_AFTER_EVENTS = 5_000;

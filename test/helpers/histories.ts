@@ -9,7 +9,12 @@ import { exportHistory } from '../../cli/replay';
 export const HISTORIES_DIR = join(__dirname, '..', 'fixtures', 'histories');
 
 export const fileForWorkflow = (workflowId: string) => `${workflowId.replace(/\//g, '__')}.json`;
-export const workflowForFile = (file: string) => file.replace(/\.json$/, '').replace(/__/g, '/');
+/** An older recording of the same workflow id carries `@<commit>` before `.json`: the id drops it. */
+export const workflowForFile = (file: string) =>
+  file
+    .replace(/\.json$/, '')
+    .replace(/@[^@]*$/, '')
+    .replace(/__/g, '/');
 
 export async function recordHistory(client: Client, workflowId: string): Promise<void> {
   if (process.env.DBMIG_RECORD_HISTORIES !== '1') return;

@@ -1,10 +1,12 @@
 // Activities with the real names and result shapes, doing nothing but recording each call
 // (in server time, so time-skipped waits are visible) and failing or blocking where a test
 // asks. The workflow tests assert on these records: which steps ran, in which order, when.
-import { Context } from '@temporalio/activity';
+import { Context, CancelledFailure } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Activities, DatabaseTask } from '../../activities';
 import { failure, type FailureType } from '../../common/failures';
-import { awaitChildrenEnded } from '../../activities/children';
+import { replicationHealthSignal, type ReplicationHealth } from '../../common/messages';
+import { awaitChildrenEnded, childRunBefore, relayDecision } from '../../activities/children';
 import type { NotifyInput } from '../../common/notify-message';
 import type { FleetTask } from '../../activities/platforms/platform';
 
@@ -32,7 +34,16 @@ interface Rule extends Where {
   name: StepName;
   /** How many more calls the rule applies to. */
   left: number;
+  /** The rule applies to calls made before this server time only. */
+  untilMs?: number;
   act: () => Promise<void>;
+}
+
+export interface FailOptions {
+  /** Fail at once, past the activity's retry policy: the runbook's own loop is what is tested. */
+  nonRetryable?: boolean;
+  /** Only calls made before this server time fail (time skipping moves it). */
+  untilMs?: number;
 }
 
 const quiet = () => undefined;
@@ -98,14 +109,51 @@ export class MockActivities {
   }
 
   /** The next `times` calls of `name` fail with a failure of `type` (retryable as common/failures says). */
-  fail(name: StepName, where: Where, type: FailureType | 'Error', times = Infinity): void {
+  fail(name: StepName, where: Where, type: FailureType | 'Error', times = Infinity, opts: FailOptions = {}): void {
     this.rules.push({
       name,
       ...where,
       left: times,
+      ...(opts.untilMs !== undefined ? { untilMs: opts.untilMs } : {}),
       act: async () => {
-        if (type === 'Error') throw new Error(`${name} failed (test)`);
-        throw failure(type, `${name} failed (test)`);
+        const message = `${name} failed (test)`;
+        if (opts.nonRetryable)
+          throw ApplicationFailure.create({ type: type === 'Error' ? 'Error' : type, message, nonRetryable: true });
+        if (type === 'Error') throw new Error(message);
+        throw failure(type, message);
+      },
+    });
+  }
+
+  /** Calls that ended by cancellation: which step, and when (server time). */
+  readonly cancelled: { name: StepName; migrationId: string; at: number }[] = [];
+  /** Calls that returned or failed: when each attempt ended (server time). */
+  readonly ended: { name: StepName; migrationId: string; at: number }[] = [];
+
+  /**
+   * The next call of `name` is slow: it runs, heartbeating, until the workflow cancels it, and then
+   * takes `stopMs` (wall clock) more to stop, as a real step finishing its SQL or API call does.
+   * `lastWord`, when given, is a health report the step sends its workflow meanwhile: a watcher's
+   * last poll that lands after the runbook moved on.
+   */
+  slowToStop(name: StepName, where: Where, stopMs: number, lastWord?: ReplicationHealth): void {
+    this.rules.push({
+      name,
+      ...where,
+      left: 1,
+      act: async () => {
+        const ctx = Context.current();
+        try {
+          await heartbeatUntil(ctx.cancelled);
+        } catch (err) {
+          if (!(err instanceof CancelledFailure)) throw err;
+          if (lastWord) {
+            const { workflowId, runId } = ctx.info.workflowExecution!;
+            await ctx.client.workflow.getHandle(workflowId, runId).signal(replicationHealthSignal, lastWord);
+          }
+          await new Promise((r) => setTimeout(r, stopMs));
+          throw err;
+        }
       },
     });
   }
@@ -137,25 +185,33 @@ export class MockActivities {
   }
 
   private async record(name: StepName, task: DatabaseTask, mode?: 'live' | 'final'): Promise<void> {
+    const now = await this.now();
     this.calls.push({
       name,
       migrationId: task.migrationId,
       database: task.database.name,
       ...(mode ? { mode } : {}),
       attempt: Context.current().info.attempt,
-      at: await this.now(),
+      at: now,
     });
     const rule = this.rules.find(
       (r) =>
         r.name === name &&
         r.left > 0 &&
+        (r.untilMs === undefined || now < r.untilMs) &&
         r.migrationId === task.migrationId &&
         (r.database === undefined || r.database === task.database.name) &&
         (r.mode === undefined || r.mode === mode),
     );
     if (!rule) return;
     rule.left--;
-    await rule.act();
+    try {
+      await rule.act();
+    } finally {
+      const end = { name, migrationId: task.migrationId, at: await this.now().catch(() => NaN) };
+      if (Context.current().cancellationSignal.aborted) this.cancelled.push(end);
+      else this.ended.push(end);
+    }
   }
 
   /** The object a Worker registers; typed as the real one so a renamed activity fails to compile. */
@@ -170,6 +226,8 @@ export class MockActivities {
       // The real ones: the fleet's watch on earlier children asks the server, and the notifier is
       // only scheduled when a plan routes an event (tests that need receivers use real ones).
       awaitChildrenEnded,
+      childRunBefore,
+      relayDecision,
       notify: async (input: NotifyInput) => {
         this.notified.push(input);
         return { delivered: [] };

@@ -28,10 +28,24 @@ export function findTestServer(): string {
   return wrapper;
 }
 
+/**
+ * The SDK gives the server 5 s to listen, which a JVM on a loaded machine can miss: a start that
+ * timed out is tried again (the machine's speed decides how long, never whether, a test runs).
+ */
+async function createServer(): Promise<TestWorkflowEnvironment> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await TestWorkflowEnvironment.createTimeSkipping({
+        server: { executable: { type: 'existing-path', path: findTestServer() } },
+      });
+    } catch (err) {
+      if (attempt >= 5 || !/did not start within/.test(String((err as Error).message))) throw err;
+    }
+  }
+}
+
 export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment> {
-  const env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: findTestServer() } },
-  });
+  const env = await createServer();
   // The test server rejects search attributes it does not know, as a real cluster does, and
   // registers them through the operator service, as on a real cluster.
   await env.connection.operatorService.addSearchAttributes({
