@@ -96,10 +96,13 @@ export async function relayDecision(
 ): Promise<ApprovalAck> {
   const update =
     kind === 'approve' ? approveCutoverUpdate : kind === 'reject' ? rejectCutoverUpdate : revokeApprovalUpdate;
+  const ctx = Context.current();
   try {
-    return await Context.current()
-      .client.workflow.getHandle(workflowId)
-      .executeUpdate(update, { args: [input] });
+    // Cancelled with the activity (a worker shutting down, the parent's cancel): an Update waits for
+    // the child's workflow task, which a worker that is shutting down no longer runs.
+    return await ctx.client.withAbortSignal(ctx.cancellationSignal, () =>
+      ctx.client.workflow.getHandle(workflowId).executeUpdate(update, { args: [input] }),
+    );
   } catch (err) {
     const refused = (message: string) =>
       ApplicationFailure.create({ type: 'DecisionRefused', message, nonRetryable: true });
