@@ -173,6 +173,7 @@ class Cutover {
         `for at most ${formatDuration(this.limits.timeoutMs)}`,
     );
     // The block is on record, deadline and session, before its LOCK is sent (fence.ts).
+    const unblocked = { phase: this.rec.phase, blocks: this.rec.blocks };
     const fence = await Fence.open(this.env.source, gate.tables, deadline, this.h, (ref) =>
       this.save({
         phase: 'blocked',
@@ -181,7 +182,13 @@ class Cutover {
         fence: undefined,
         close: undefined,
       }),
-    );
+    ).catch(async (err: unknown) => {
+      // A LOCK refused at its wait was never granted and its session is closed (fence.ts): nothing
+      // was blocked, so the record says so again. Any other failure keeps the block for a retry to end.
+      if (err instanceof MigrationError && err.type === 'CutoverNotReady')
+        await this.save({ ...unblocked, block: undefined });
+      throw err;
+    });
     try {
       // The gate looked before the lock; a transaction prepared since would commit after the fence.
       const prepared = await preparedTransactions(this.h);
