@@ -499,9 +499,11 @@ describe('cutover safety on real clusters', { concurrency: true }, () => {
       assert.equal(rec.blocks, 2, 'the killed block and the one that completed, nothing more');
       assert.ok(rec.result, 'the record holds the result');
       // A step that ran twice shows in what it made, which the history's one scheduled event cannot
-      // show (a retry adds no ActivityTaskScheduled): reverse replication once, forward gone.
+      // show (a retry adds no ActivityTaskScheduled): reverse replication once, forward gone, and the
+      // slot that watches the closed source for writes (reverse-watch.ts) once.
       const names = resourceNames(id, name);
       assert.deepEqual(await replicationObjects(name), [
+        `source slot ${names.slot}_srcw`,
         `source subscription ${names.subscription}_rev`,
         `target publication ${names.publication}_rev`,
         `target slot ${names.slot}_rev`,
