@@ -73,6 +73,15 @@ async function jobRecord(migrationId: string, name: string): Promise<JobRecord> 
   return existsSync(file) ? (JSON.parse(await readFile(file, 'utf8')) as JobRecord) : {};
 }
 
+/** The database back in AWAITING_APPROVAL after its cutover was refused for what is migrated. */
+const cutoverRefused = (id: string, name: string) =>
+  eventually('the cutover refused', async () => {
+    const s = await statusOf(id, name);
+    return s.state === 'AWAITING_APPROVAL' && /not cutting over: what is migrated changed/.test(s.lastError ?? '')
+      ? s
+      : undefined;
+  });
+
 /** The record without its lease: a refused cutover took the lease (job-record.ts) and recorded no step. */
 function withoutLease(rec: JobRecord): Omit<JobRecord, 'lease'> {
   const { lease: _lease, ...steps } = rec;
@@ -143,12 +152,7 @@ describe('the migrated set is live', { concurrency: true }, () => {
 
     // An approval does not cut over without the table: refused by name, nothing blocked.
     await approveCutover(h.env.client, id, name, 'dba-on-call');
-    const refused = await eventually('the cutover refused', async () => {
-      const s = await statusOf(id, name);
-      return s.state === 'AWAITING_APPROVAL' && /not cutting over: what is migrated changed/.test(s.lastError ?? '')
-        ? s
-        : undefined;
-    });
+    const refused = await cutoverRefused(id, name);
     t.diagnostic(`refused: ${refused.lastError}`);
     assert.match(refused.lastError ?? '', /public\.late_orders \(table, created after the copy, not published/);
     assert.equal(await fenceSessions(name), 0, 'no fence session on the source');
@@ -188,12 +192,7 @@ describe('the migrated set is live', { concurrency: true }, () => {
     assert.match(held.nextAction ?? '', /held before the cutover/);
 
     await approveCutover(h.env.client, id, name, 'dba-on-call');
-    const refused = await eventually('the cutover refused', async () => {
-      const s = await statusOf(id, name);
-      return s.state === 'AWAITING_APPROVAL' && /not cutting over: what is migrated changed/.test(s.lastError ?? '')
-        ? s
-        : undefined;
-    });
+    const refused = await cutoverRefused(id, name);
     t.diagnostic(`refused: ${refused.lastError}`);
     assert.match(refused.lastError ?? '', new RegExp(`large object ${oid} \\(created after the assessment`));
     assert.match(refused.lastError ?? '', /nothing was blocked/);
