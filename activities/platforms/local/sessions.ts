@@ -67,21 +67,25 @@ class ScramOnlyClient extends pg.Client {
  */
 async function interrupt(client: pg.Client, params: ConnectionParams): Promise<void> {
   const { processID: pid, secretKey } = client as unknown as { processID: number | null; secretKey: number | null };
-  if (pid !== null && secretKey !== null) {
-    await new Promise<void>((done) => {
-      const sock = net.connect(params.port, params.host, () => {
-        const msg = Buffer.alloc(16);
-        msg.writeInt32BE(16, 0);
-        msg.writeInt32BE(80877102, 4);
-        msg.writeInt32BE(pid, 8);
-        msg.writeInt32BE(secretKey, 12);
-        sock.end(msg);
-      });
-      sock.setTimeout(5_000, () => sock.destroy());
-      sock.on('close', () => done());
-      sock.on('error', () => undefined);
-    });
+  if (pid === null || secretKey === null) {
+    // Not a session yet (still opening): nothing of the step runs on the server, and a polite end
+    // would wait for a server that may never answer. The socket is cut; its backend then exits.
+    (client as unknown as { connection: { stream: net.Socket } }).connection.stream.destroy();
+    return;
   }
+  await new Promise<void>((done) => {
+    const sock = net.connect(params.port, params.host, () => {
+      const msg = Buffer.alloc(16);
+      msg.writeInt32BE(16, 0);
+      msg.writeInt32BE(80877102, 4);
+      msg.writeInt32BE(pid, 8);
+      msg.writeInt32BE(secretKey, 12);
+      sock.end(msg);
+    });
+    sock.setTimeout(5_000, () => sock.destroy());
+    sock.on('close', () => done());
+    sock.on('error', () => undefined);
+  });
   let timer: NodeJS.Timeout | undefined;
   const ended = client.end().then(
     () => true,
@@ -90,7 +94,7 @@ async function interrupt(client: pg.Client, params: ConnectionParams): Promise<v
   const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5_000)));
   const inTime = await Promise.race([ended, late]);
   clearTimeout(timer);
-  if (inTime || pid === null) return;
+  if (inTime) return;
   const helper = await openClient(params).catch(() => undefined);
   if (!helper) return;
   await helper.query('select pg_terminate_backend($1)', [pid]).catch(() => undefined);
@@ -126,11 +130,21 @@ export async function connect(
   throwIfCancelled(signal);
   const client = newClient(params);
   if (!signal) return client.connect().then(() => admitted(client, params));
-  const onAbort = () => void interrupt(client, params);
+  // node-postgres never settles connect() when end() is called before the session is ready (its
+  // 'end' handler reports nothing once end() was asked for): a step cancelled while it connects
+  // would wait forever, and with it a worker's shutdown. The cancellation ends the wait instead.
+  let stopWaiting: (reason: unknown) => void = () => undefined;
+  const cancelled = new Promise<never>((_, reject) => (stopWaiting = reject));
+  const onAbort = () => {
+    stopWaiting(signal.reason);
+    void interrupt(client, params);
+  };
   signal.addEventListener('abort', onAbort, { once: true });
   client.once('end', () => signal.removeEventListener('abort', onAbort));
+  const connecting = client.connect();
+  connecting.catch(() => undefined); // settled or not, only the race below is awaited
   try {
-    await client.connect();
+    await Promise.race([connecting, cancelled]);
   } catch (err) {
     signal.removeEventListener('abort', onAbort);
     throwIfCancelled(signal);
