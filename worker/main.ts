@@ -5,7 +5,8 @@ import { configFromEnv, type WorkerConfig } from './config';
 import { createLogger, logSettings, type LogSettings } from './logging';
 import { checkMetricsAddress, metricsAddressInUse } from './metrics-address';
 import { dbmigVersion } from './version';
-import { createMigrationWorker, defaultPlatforms } from './worker';
+import { createMigrationWorker, defaultPlatforms, inFlightOf } from './worker';
+import { reportSlowShutdown } from './in-flight';
 
 export interface RunWorkerOptions {
   /**
@@ -65,7 +66,15 @@ export async function runWorker(config: WorkerConfig = configFromEnv(), opts: Ru
       taskQueue: config.taskQueue,
       metrics: config.metricsAddress ?? 'off',
     });
-    await worker.run();
+    const tracker = inFlightOf(worker);
+    const stopWatch = tracker
+      ? reportSlowShutdown(worker, tracker, (what) => logger.warn('dbmig worker: slow shutdown', { what }))
+      : () => undefined;
+    try {
+      await worker.run();
+    } finally {
+      stopWatch();
+    }
   } finally {
     await connection.close();
   }

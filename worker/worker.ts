@@ -10,6 +10,7 @@ import { defaultStateDir } from '../activities/platforms/local/clusters';
 import { DEFAULT_TASK_QUEUE } from '../common/naming';
 import { workflowsPath } from './bundle';
 import { faultInjectionInterceptors } from './fault-injection';
+import { InFlightActivities } from './in-flight';
 
 export { bundleWorkflows, quietLogger, workflowsPath } from './bundle';
 
@@ -36,8 +37,16 @@ export interface MigrationWorkerOptions {
   maxCachedWorkflows?: number;
 }
 
+const inFlight = new WeakMap<Worker, InFlightActivities>();
+
+/** The activities `worker` runs now: what its shutdown still waits for. */
+export function inFlightOf(worker: Worker): InFlightActivities | undefined {
+  return inFlight.get(worker);
+}
+
 export async function createMigrationWorker(opts: MigrationWorkerOptions): Promise<Worker> {
-  return Worker.create({
+  const running = new InFlightActivities();
+  const worker = await Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
@@ -45,7 +54,9 @@ export async function createMigrationWorker(opts: MigrationWorkerOptions): Promi
     activities: createActivities(opts.platforms ?? defaultPlatforms()),
     maxConcurrentActivityTaskExecutions: 50,
     // Off unless DBMIG_FAULT_HOLD_AFTER is set: the reliability bench kills workers at chosen points.
-    interceptors: { activity: faultInjectionInterceptors() },
+    interceptors: { activity: [running.interceptor, ...(faultInjectionInterceptors() ?? [])] },
     ...(opts.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
   });
+  inFlight.set(worker, running);
+  return worker;
 }

@@ -9,7 +9,8 @@ import { MultiDatabaseMigration } from '../../workflows';
 import { LocalPlatform } from '../../activities/platforms/local';
 import type { ClusterInfo } from '../../activities/platforms/local/clusters';
 import { startDevServer } from '../../worker/dev-server';
-import { createMigrationWorker } from '../../worker/worker';
+import { createMigrationWorker, inFlightOf } from '../../worker/worker';
+import { reportSlowShutdown } from '../../worker/in-flight';
 import { cachedWorkflowBundle } from './bundle-cache';
 import { createSourceDatabase, type SourceDb } from '../fixtures/fleet';
 
@@ -65,7 +66,13 @@ export async function createHarness(
     },
     async stopWorker() {
       if (worker && worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
+      // A shutdown waits for every activity to stop: say which ones do not.
+      const tracker = worker && inFlightOf(worker);
+      const stopWatch =
+        worker && tracker
+          ? reportSlowShutdown(worker, tracker, (what) => console.error(`[${name}] ${what}`), 20_000)
+          : () => undefined;
+      await running?.finally(stopWatch);
       worker = undefined;
     },
     async close() {
