@@ -94,11 +94,13 @@ export async function getStatus(client: Client, migrationId: string): Promise<Fl
   // The fleet hears only of its transitions (started, waiting for a human, finished, ...): a running
   // database's step is its own workflow's to tell, and so is a COMPLETED one's that can still be
   // rolled back (the fleet's run may have ended). At most `concurrency` databases run at once.
+  // A PENDING one has no run of its own yet: the child id's latest run is then an earlier one (a
+  // retried database's terminated run, say), whose state is history, not this database's.
   await Promise.all(
     status.databases
       .filter(
         (d) =>
-          (d.started && !isTerminal(d.state)) ||
+          (d.started && !isTerminal(d.state) && d.state !== 'PENDING') ||
           (d.state === 'COMPLETED' && d.rollbackUntil) ||
           d.state === 'ROLLING_BACK',
       )
