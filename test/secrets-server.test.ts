@@ -53,7 +53,7 @@ before(async () => {
   // Made before anything records: the role's own password is in this statement's text.
   await withClient({ ...s, database: 'postgres' }, async (c) => {
     await c.query(`create role ${MIGRATOR.user} login replication password ${pg.escapeLiteral(MIGRATOR.password)}`);
-    await c.query(`grant pg_signal_backend to ${MIGRATOR.user}`);
+    await c.query(`grant pg_signal_backend, pg_read_all_stats to ${MIGRATOR.user}`);
     if (VERSION >= 16) await c.query(`grant pg_create_subscription to ${MIGRATOR.user}`);
   });
   [source, target] = [await recordEverything('source', s), await recordEverything(TARGET, t)];

@@ -38,15 +38,17 @@ export const METHOD_PERMISSIONS: Record<string, string[]> = {
   [`${DMS}.migrationJobs.demoteDestination`]: ['datamigration.migrationjobs.demoteDestination'],
   [`${DMS}.operations.get`]: ['datamigration.operations.get'],
   [`${DMS}.operations.list`]: ['datamigration.operations.list'],
-  // Cloud SQL Admin (cloudsql.ts, target-address.ts)
+  // Cloud SQL Admin (cloudsql.ts, target-address.ts; the took-over label: target-mark.ts)
   'sql.instances.list': ['cloudsql.instances.list'],
   'sql.instances.get': ['cloudsql.instances.get'],
   'sql.instances.insert': ['cloudsql.instances.create'],
+  'sql.instances.patch': ['cloudsql.instances.update'],
   'sql.instances.delete': ['cloudsql.instances.delete'],
   'sql.operations.get': ['cloudsql.instances.get'],
-  // AlloyDB (alloydb.ts, target-address.ts)
+  // AlloyDB (alloydb.ts, target-address.ts; the took-over label: target-mark.ts)
   [`${ALLOYDB}.clusters.create`]: ['alloydb.clusters.create'],
   [`${ALLOYDB}.clusters.get`]: ['alloydb.clusters.get'],
+  [`${ALLOYDB}.clusters.patch`]: ['alloydb.clusters.update'],
   [`${ALLOYDB}.clusters.delete`]: ['alloydb.clusters.delete'],
   [`${ALLOYDB}.clusters.instances.create`]: ['alloydb.instances.create'],
   [`${ALLOYDB}.clusters.instances.get`]: ['alloydb.instances.get'],
