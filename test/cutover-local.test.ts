@@ -731,11 +731,12 @@ test('a worker SIGKILLed between the close COMMIT and its record, then in the sw
     assert.deepEqual(
       await replicationObjects(db),
       [
+        `source slot ${names.slot}_srcw`,
         `source subscription ${names.subscription}_rev`,
         `target publication ${names.publication}_rev`,
         `target slot ${names.slot}_rev`,
       ],
-      'reverse replication once, forward replication gone',
+      'reverse replication once, forward replication gone, the closed source watched once',
     );
     await assert.rejects(appSession(db, true), /permission denied for database/, 'the source stays closed');
     // Every committed write is on the target, once.

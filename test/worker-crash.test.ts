@@ -107,10 +107,11 @@ test('a worker killed while waiting on lag is replaced and the run completes onc
   for (const t of await compareRowForRow({ ...h.source, database: DB.name }, { ...target, database: DB.name })) {
     assert.ok(t.equal, `${t.table}: source ${t.sourceRows} rows, target ${t.targetRows}`);
   }
-  // What ran, counted from what it made: reverse replication once (forward gone), one write block.
+  // What ran, counted from what it made: reverse replication once (forward gone), the slot that
+  // watches the closed source once, one write block.
   const names = resourceNames(report.migrationId, DB.name);
   assert.deepEqual(await replicationLeftovers(h.source, [DB.name], target), {
-    slots: [`target:${names.slot}_rev`],
+    slots: [`${names.slot}_srcw`, `target:${names.slot}_rev`],
     publications: [`target:${DB.name}:${names.publication}_rev`],
     subscriptions: [`source:${names.subscription}_rev`],
   });

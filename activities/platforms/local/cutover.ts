@@ -54,6 +54,7 @@ import {
 } from './replication';
 import { refuseChangedSet } from './migrated-set';
 import { prepareReverse, setUpReverse } from './reverse';
+import { startSourceWatch } from './reverse-watch';
 import { markCutOver } from './target-mark';
 
 export interface CutoverEnv {
@@ -252,6 +253,10 @@ class Cutover {
   private async switchOver(): Promise<void> {
     const deadline = Date.now() + this.limits.timeoutMs;
     if (!this.rec.subscriptionDisabled) {
+      // From the close on, a write on the source is someone else's (a superuser's, say): watched
+      // from here, not from the watcher's first look (reverse-watch.ts). Never a reason to stop.
+      const unwatched = await startSourceWatch(this.h, this.env.names, Math.min(5_000, deadline - Date.now()));
+      if (unwatched) this.env.log(`cutover ${this.job}: ${unwatched}`);
       this.progress('ending sessions that connected while the source was closing');
       const keep = [this.hPid, ...this.snapshotPids()];
       for (let round = 0; round < 3; round++) {

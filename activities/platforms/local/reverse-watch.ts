@@ -16,8 +16,10 @@
 // applied" has no exact moment to be compared at. The slot is read without consuming and moved on
 // once the workflow has been told (so a write is never consumed unreported, and the slot holds the
 // source's WAL only since the last report); it is dropped with reverse replication (finalize,
-// rollback). Only table names and counts leave the worker, never row values. The slot is made at
-// the watch's first look: writes between the cutover's close and that look are not seen.
+// rollback). Only table names and counts leave the worker, never row values. The cutover makes the
+// slot right after the close committed (startSourceWatch), so a write is seen from the first one;
+// where it could not (a long transaction elsewhere on the instance), the watch's first look makes
+// it and says from when writes are watched.
 import type pg from 'pg';
 import type { ReverseWatch } from '../platform';
 import { withClient } from './clusters';
@@ -82,24 +84,8 @@ async function localWrites(
   const exists = await src.query('select 1 from pg_replication_slots where slot_name = $1', [slot]);
   if (!exists.rowCount && peek) return { writes: [] };
   if (!exists.rowCount) {
-    // Creating a logical slot waits for every transaction with an xid on the instance: bounded here,
-    // and tried again at the next look.
-    await src.query(`set statement_timeout = '5s'`);
-    try {
-      await src.query(`select pg_create_logical_replication_slot($1, 'test_decoding')`, [slot]);
-    } catch (err) {
-      const e = err as { code?: string; message?: string };
-      return {
-        writes: [],
-        unwatched:
-          e.code === '57014'
-            ? 'writes on the closed source are not watched yet: making its slot waits for transactions ' +
-              'on the source instance'
-            : `writes on the closed source cannot be watched: ${e.message ?? String(err)}`,
-      };
-    } finally {
-      await src.query('reset statement_timeout').catch(() => undefined);
-    }
+    const unwatched = await makeWatchSlot(src, slot, 5_000);
+    if (unwatched) return { writes: [], unwatched };
   }
   const counts = new Map<string, number>();
   const upTo = (await src.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0].lsn;
@@ -119,6 +105,43 @@ async function localWrites(
     return { table, kind, count };
   });
   return { writes, ...(peek ? {} : { upTo }) };
+}
+
+/**
+ * Makes the slot that watches the closed source, if it is not there; the cutover calls this right
+ * after the close committed. Never fails: what stopped it is returned, and the watcher tries again.
+ */
+export async function startSourceWatch(
+  src: pg.Client,
+  names: JobNames,
+  timeoutMs: number,
+): Promise<string | undefined> {
+  const slot = sourceWatchSlot(names);
+  const exists = await src.query('select 1 from pg_replication_slots where slot_name = $1', [slot]);
+  if (exists.rowCount) return undefined;
+  return makeWatchSlot(src, slot, timeoutMs);
+}
+
+/**
+ * Creating a logical slot waits for every transaction with an xid on the instance: bounded by
+ * `timeoutMs`, and tried again at the watcher's next look. Undefined once made, else why not.
+ */
+async function makeWatchSlot(src: pg.Client, slot: string, timeoutMs: number): Promise<string | undefined> {
+  await src.query(`set statement_timeout = ${Math.max(1, Math.round(timeoutMs))}`);
+  try {
+    await src.query(`select pg_create_logical_replication_slot($1, 'test_decoding')`, [slot]);
+    return undefined;
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    // 42710: a concurrent maker (the watcher, a retried cutover) made it first.
+    if (e.code === '42710') return undefined;
+    return e.code === '57014'
+      ? 'writes on the closed source are not watched yet: making its slot waits for transactions ' +
+          'on the source instance'
+      : `writes on the closed source cannot be watched: ${e.message ?? String(err)}`;
+  } finally {
+    await src.query('reset statement_timeout').catch(() => undefined);
+  }
 }
 
 /** Moves the watch slot past `upTo`: what was read up to there is known to the workflow. */
