@@ -17,7 +17,7 @@ import {
 } from '../activities/platforms/local/clusters';
 import { ensureOwnedObjects } from '../activities/platforms/local/owned';
 import { gcpCutover, type GcpCutoverDeps, type LagReading } from '../activities/platforms/gcp/cutover';
-import { fenceJob, prepareSourceFence, sourceClosed } from '../activities/platforms/gcp/cutover-fence';
+import { carriedTables, fenceJob, prepareSourceFence, sourceClosed } from '../activities/platforms/gcp/cutover-fence';
 import { readCloseRecord } from '../activities/platforms/gcp/source-close-record';
 import type { DatabaseTask } from '../activities/platforms/platform';
 import { effectiveSettings, validatePlan } from '../common/plan';
@@ -111,7 +111,12 @@ async function replicated(name: string, task = taskFor(name)): Promise<DatabaseT
   );
   await prepareSourceFence(task);
   await prepareSourceFence(task); // idempotent
-  await withClient(onSource(name), (c) => c.query(`create publication dms for all tables`));
+  // The tables there when the job starts, as DMS's replication set holds them: a table made later is
+  // not replicated, and its changes do not reach (or break) the apply, as with pglogical.
+  await withClient(onSource(name), async (c) => {
+    const tables = [...(await carriedTables(c)), 'dbmig.fence'];
+    await c.query(`create publication dms for table ${tables.join(', ')}`);
+  });
   await withClient(onTarget('postgres'), async (c) => {
     await c.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`);
     await c.query(`create database ${pg.escapeIdentifier(name)}`);
@@ -476,6 +481,96 @@ test('the target never shows the token: the block ends by the deadline, nothing 
   assert.equal(await isClosed(db), false);
   assert.equal(await fenceSessions(db), 0);
   t.diagnostic(`write-block window ${window} ms (deadline ${TIMEOUT}): ${(err as Error).message}`);
+});
+
+test("a deploy's table during CDC, then a large object: each refused before the block, then cut over", async (t) => {
+  const db = 'gc_late_set';
+  const task = await replicated(db);
+  const dms = new FakeDms(db);
+  // A deploy during CDC: DMS copied the schema when the job started and replicates no DDL.
+  await withClient(onSource(db), async (c) => {
+    await c.query(`create table late_orders (id bigint primary key, note text)`);
+    await c.query(`insert into late_orders select g, 'late' from generate_series(1, 50) g`);
+  });
+  const attempt = async () => {
+    const steps: string[] = [];
+    const err = await gcpCutover(task, dms.deps(), (s) => steps.push(s)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    return { err, steps };
+  };
+  const table = await attempt();
+  assert.ok(isType(table.err, 'MigratedSetChanged'), String(table.err));
+  assert.match((table.err as Error).message, /public\.late_orders \(table, created on the source after DMS job/);
+  assert.match((table.err as Error).message, /nothing was blocked/);
+  assert.ok(!table.steps.some((s) => s.startsWith('blocking writes')), table.steps.join(' | '));
+  t.diagnostic((table.err as Error).message);
+
+  await withClient(onSource(db), (c) => c.query(`drop table late_orders`));
+  const oid = await withClient(
+    onSource(db),
+    async (c) => (await c.query<{ o: string }>(`select lo_from_bytea(0, 'x') as o`)).rows[0].o,
+  );
+  const lob = await attempt();
+  assert.ok(isType(lob.err, 'MigratedSetChanged'), String(lob.err));
+  assert.match((lob.err as Error).message, new RegExp(`large object ${oid} \\(on the source, not on the target\\)`));
+  assert.equal(dms.promotes, 0);
+  assert.equal(await isClosed(db), false, 'the source takes writes');
+  assert.ok((await appInsert(db)) >= 0);
+
+  await withClient(onSource(db), (c) => c.query(`select lo_unlink($1)`, [oid]));
+  const writers = new Writers(db, 2);
+  const result = await (async () => {
+    try {
+      await eventually('rows committed before the cutover', async () => writers.committed.length > 10, 60_000, 20);
+      return await gcpCutover(task, dms.deps(), () => undefined);
+    } finally {
+      await writers.done();
+    }
+  })();
+  assert.equal(dms.promotes, 1);
+  assert.deepEqual(await lostWrites(db, writers), []);
+  t.diagnostic(`once the set was whole again: cut over, block ${result.writeBlockMs} ms`);
+});
+
+test('a table made while the block drains: the block ends, nothing is promoted or closed', async (t) => {
+  const db = 'gc_late_blocked';
+  const task = await replicated(db);
+  const dms = new FakeDms(db);
+  // The drain's token waits on the target's dbmig.fence until the table exists on the source.
+  const stall = new pg.Client(onTarget(db));
+  stall.on('error', () => undefined);
+  await stall.connect();
+  await stall.query('begin');
+  let made: Promise<void> = Promise.resolve();
+  const onProgress = (s: string) => {
+    if (!s.startsWith('blocking writes')) return;
+    made = (async () => {
+      await stall.query('lock table dbmig.fence in exclusive mode');
+      await withClient(onSource(db), (c) => c.query(`create table made_while_blocked (id int primary key)`));
+      await stall.query('rollback');
+    })();
+  };
+  const writers = new Writers(db, 2);
+  try {
+    const err = await gcpCutover(task, dms.deps(), onProgress).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await made;
+    assert.ok(isType(err, 'MigratedSetChanged'), String(err));
+    assert.match((err as Error).message, /public\.made_while_blocked .*writes were restored after a \d+ ms block/);
+    const before = writers.committed.length;
+    await eventually('writes came back', async () => writers.committed.length > before, 60_000, 20);
+    t.diagnostic((err as Error).message);
+  } finally {
+    await writers.done();
+    await stall.end().catch(() => undefined);
+  }
+  assert.equal(dms.promotes, 0);
+  assert.equal(await isClosed(db), false);
+  assert.equal(await fenceSessions(db), 0);
 });
 
 /** Every id the writers committed that the target does not have: what the cutover lost. */

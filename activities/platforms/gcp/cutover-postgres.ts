@@ -27,6 +27,7 @@ import {
   sourceClosed,
   targetToken,
 } from './cutover-fence';
+import { refuseDmsSetChange } from './migrated-set';
 import { earlierPromoteOutcome, promoteUntilKnown } from './promote-outcome';
 import { clearCloseRecord, readCloseRecord, writeCloseRecord } from './source-close-record';
 
@@ -84,6 +85,7 @@ export class FencedCutover {
       new MigrationError('CutoverNotReady', `not cutting over: ${why}; nothing was blocked`);
     requireReplicating(job, this.job);
     await requireTargetFence(this.t, this.job);
+    await refuseDmsSetChange(this.h, this.t, this.job);
     const prepared = await preparedTransactions(this.h);
     if (prepared.length) throw preparedError(prepared);
     const maxMs = this.limits.maxLagSeconds * 1000;
@@ -131,6 +133,8 @@ export class FencedCutover {
       this.progress(`draining to fence ${mark.token}`);
       if (!(await this.tokenArrives(mark.token, deadline - reserve, fence)))
         throw new MigrationError('CutoverTimedOut', `the target did not show fence ${mark.token} in time`);
+      // Once more under the block: CREATE TABLE takes none of the fence's locks.
+      await refuseDmsSetChange(this.h, this.t, this.job, true);
       this.progress(`the target has fence ${mark.token}: closing the source before the promote`);
       closer = await Fence.open(this.source, ['dbmig.fence'], deadline, this.h);
       access = await closer.within(async (c) => {

@@ -53,7 +53,7 @@ async function subscribedTables(c: pg.Client, subscription: string): Promise<Set
 }
 
 /** Large objects of the publisher that the subscriber lacks (by oid), lowest first. */
-async function missingLargeObjects(pub: pg.Client, sub: pg.Client): Promise<string[]> {
+export async function missingLargeObjects(pub: pg.Client, sub: pg.Client): Promise<string[]> {
   const { rows } = await pub.query<{ oid: string }>('select oid::text from pg_largeobject_metadata order by oid');
   if (!rows.length) return [];
   const there = await sub.query<{ oid: string }>(
