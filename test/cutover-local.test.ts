@@ -12,6 +12,7 @@ import pg from 'pg';
 import { LocalPlatform } from '../activities/platforms/local';
 import { withClient, type ClusterInfo, type ConnectionParams } from '../activities/platforms/local/clusters';
 import { readSourceAccess } from '../activities/platforms/local/close-source';
+import { endOtherSessions } from '../activities/platforms/local/fence';
 import type { JobRecord } from '../activities/platforms/local/job-record';
 import type { DatabaseTask } from '../activities/platforms/platform';
 import { resourceNames } from '../common/naming';
@@ -214,6 +215,43 @@ test('a session that overrides the read-only default cannot write during the cut
   assert.ok(loopWrites > 0, 'the looping writer wrote before the cutover');
   await assert.rejects(appSession(db, true), /permission denied for database/, 'applications can no longer connect');
   t.diagnostic(`write block ${result.writeBlockMs} ms; looping writer committed ${loopWrites} rows before it`);
+});
+
+test('superuser sessions, which a non-superuser cannot end, are refused by name or left and named', async (t) => {
+  // Only a superuser ends a superuser's backend: one connected after the close used to fail every
+  // attempt of the switch on pg_terminate_backend's error. Now the caller decides: the default
+  // refuses by name (before a close commits, and where no watch covers their writes); the local
+  // switch lets them stay, says so, and the closed source's watch sees their writes.
+  const db = 'super_session';
+  await createSourceDatabase(source, { name: db, rows: 10, priority: 'medium', sizeGb: 1 });
+  await handOver(source, db, { owner: OWNER, apps: [APP.user], migrator: MIGRATOR.user });
+  const dba = new pg.Client({ ...onSource(db), application_name: 'dba-console' });
+  dba.on('error', () => undefined);
+  await dba.connect();
+  try {
+    const app = await appSession(db);
+    await withClient(as(onSource(db), MIGRATOR), async (h) => {
+      const me = (await h.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid;
+      await assert.rejects(
+        endOtherSessions(h, [me], Date.now() + 10_000),
+        isMigrationError(
+          'PermissionDenied',
+          /superuser session\(s\) connected \(pid \d+ \(postgres, dba-console\)\)/,
+          t,
+        ),
+      );
+      await assert.rejects(app.query('select 1'), 'the application session was ended all the same');
+      const left: string[] = [];
+      const ended = await endOtherSessions(h, [me], Date.now() + 10_000, (who) => left.push(...who));
+      assert.deepEqual(ended, [], 'nothing else was connected');
+      assert.equal(left.length, 1);
+      assert.match(left[0], /\(postgres, dba-console\)$/);
+    });
+    assert.equal((await dba.query('select 1 as one')).rows[0].one, 1, 'the superuser session is still connected');
+    await app.end().catch(() => undefined);
+  } finally {
+    await dba.end().catch(() => undefined);
+  }
 });
 
 test('an unreadable sequence or a prepared transaction stops the cutover before any block', async (t) => {

@@ -259,8 +259,13 @@ class Cutover {
       if (unwatched) this.env.log(`cutover ${this.job}: ${unwatched}`);
       this.progress('ending sessions that connected while the source was closing');
       const keep = [this.hPid, ...this.snapshotPids()];
+      const superusers = (who: string[]) =>
+        this.progress(
+          `left connected: ${who.length} superuser session(s), which only a superuser may end (${who.join('; ')}); ` +
+            'the source is closed to others, and their writes are watched until finalize',
+        );
       for (let round = 0; round < 3; round++) {
-        if (!(await endOtherSessions(this.h, keep, deadline)).length) break;
+        if (!(await endOtherSessions(this.h, keep, deadline, round ? undefined : superusers)).length) break;
       }
       const mark = await writeFence(this.h, this.job);
       this.progress(`draining to the final fence ${mark.token}`);

@@ -210,29 +210,53 @@ async function waitForExit(h: pg.Client, pids: number[], deadline: number): Prom
   }
 }
 
+/** The default for superuser sessions a non-superuser cannot end: a refusal that names them. */
+export function refuseSuperuserSessions(who: string[]): never {
+  throw new MigrationError(
+    'PermissionDenied',
+    `superuser session(s) connected (${who.join('; ')}), which only a superuser may end and which CONNECT and ` +
+      'the read-only default do not stop: end them (as a superuser), or migrate as a superuser',
+  );
+}
+
 /**
  * Terminates every other client session of this database (any role; `keep` are the cutover's
  * own) and waits until they have exited: a writer queued behind the lock exits with its
  * transaction rolled back, so none of its writes lands. pg_terminate_backend only signals
  * ("Server Signaling Functions"); the wait is on pg_stat_activity. Returns who was ended.
+ *
+ * Only a superuser may end a superuser's backend (same page): a non-superuser migration user leaves
+ * those connected and hands them to `kept`, which by default refuses by name (the close refuses
+ * them before it commits too: close-source.ts). Where their writes are watched (the local switch,
+ * reverse-watch.ts), the caller lets them stay and says so.
  */
-export async function endOtherSessions(h: pg.Client, keep: number[], deadline: number): Promise<string[]> {
-  // In the select list, pg_terminate_backend runs only for rows that passed the WHERE clause.
-  const { rows } = await h.query<{ pid: number; who: string }>(
-    `select pid, pg_terminate_backend(pid) as signalled,
-            format('pid %s (%s, %s)', pid, usename,
-                   coalesce(nullif(application_name, ''), 'no application name')) as who
-       from pg_stat_activity
-      where datname = current_database() and backend_type = 'client backend' and pid <> all($1::int[])`,
+export async function endOtherSessions(
+  h: pg.Client,
+  keep: number[],
+  deadline: number,
+  kept: (who: string[]) => void = refuseSuperuserSessions,
+): Promise<string[]> {
+  // CASE, unlike AND, guarantees pg_terminate_backend is not called for the rows it leaves out.
+  const { rows } = await h.query<{ pid: number; who: string; endable: boolean }>(
+    `with others as (
+       select a.pid, format('pid %s (%s, %s)', a.pid, a.usename,
+                            coalesce(nullif(a.application_name, ''), 'no application name')) as who,
+              not coalesce(r.rolsuper, false) or (select rolsuper from pg_roles where rolname = current_user) as endable
+         from pg_stat_activity a left join pg_roles r on r.oid = a.usesysid
+        where a.datname = current_database() and a.backend_type = 'client backend' and a.pid <> all($1::int[]))
+     select pid, who, endable, case when endable then pg_terminate_backend(pid) end as signalled from others`,
     [keep],
   );
-  if (!rows.length) return [];
+  const superusers = rows.filter((r) => !r.endable).map((r) => r.who);
+  if (superusers.length) kept(superusers);
+  const ended = rows.filter((r) => r.endable);
+  if (!ended.length) return [];
   const left = await waitForExit(
     h,
-    rows.map((r) => r.pid),
+    ended.map((r) => r.pid),
     deadline,
   );
   if (left.length)
     throw new MigrationError('CutoverTimedOut', `sessions did not exit before the deadline: pids ${left.join(', ')}`);
-  return rows.map((r) => r.who);
+  return ended.map((r) => r.who);
 }
