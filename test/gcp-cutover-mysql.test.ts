@@ -8,6 +8,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import mysql from 'mysql2/promise';
 import { gcpCutover, type GcpCutoverDeps, type LagReading } from '../activities/platforms/gcp/cutover';
 import { fenceJob, mysqlFenceLockName, prepareSourceFence } from '../activities/platforms/gcp/cutover-fence';
+import { writeMysqlCloseRecord } from '../activities/platforms/gcp/source-mysql-close';
 import type { ConnectionParams } from '../activities/platforms/local/clusters';
 import { MigrationError, type DatabaseTask } from '../activities/platforms/platform';
 import { effectiveSettings, validatePlan } from '../common/plan';
@@ -156,10 +157,11 @@ describe('gcp cutover, MySQL fence (MariaDB)', () => {
         },
         promote: async () => {
           this.promotes++;
+          // hang: DMS has not answered yet (the job still in CDC) until the test releases it.
+          if (this.promoteBehaviour === 'hang') await new Promise<void>((r) => (this.release = r));
           if (this.promoteBehaviour === 'fail') throw new Error('503 Service Unavailable (before DMS accepted it)');
           await asRoot(target, 'STOP SLAVE');
           this.phase = 'PROMOTE_IN_PROGRESS';
-          if (this.promoteBehaviour === 'hang') await new Promise<void>((r) => (this.release = r));
         },
         waitPromoted: async () => {
           this.waits++;
@@ -296,34 +298,37 @@ describe('gcp cutover, MySQL fence (MariaDB)', () => {
     assert.ok(steps.some((s) => /WARNING: DMS is past the promote/.test(s)));
   });
 
-  test('promote fails before acceptance: the lock is released, writers go on, the source stays writable', async (t) => {
+  test('a promote DMS refuses: the source, read-only for it, is reopened; writes and replication go on', async (t) => {
     const db = 'mc_promote_fails';
     const task = await replicated(db);
     const dms = new FakeDms(db);
     dms.promoteBehaviour = 'fail';
+    // These writers stop for good once they meet read-only (the close before the promote), as
+    // applications told to move would: what they committed must all be on the target.
     const writers = new Writers(db, 2);
     await eventually('writers committing before the cutover', async () => writers.committed.length > 0, 60_000, 20);
     const steps: string[] = [];
     const started = Date.now();
     await assert.rejects(
       gcpCutover(task, dms.deps(), (s) => steps.push(s)),
-      /nothing was promoted or closed/,
+      /DMS did not promote: the source, closed for it, was reopened after a \d+ ms block; replication runs on/,
     );
     const blocked = Date.now() - started;
-    const before = writers.committed.length;
-    // A commit after the failed cutover returned is the event: writers that stayed blocked time out.
-    await eventually('a commit after the failed cutover', async () => writers.committed.length > before, 60_000, 20);
-    const afterwards = writers.committed.length;
     await writers.done();
-    report(t, `failed cutover took ${blocked} ms (block inside it), writers went on: ${before} → ${afterwards}`, steps);
+    report(t, `failed cutover took ${blocked} ms (block inside it); ${writers.committed.length} rows before`, steps);
     assert.equal(dms.promotes, 1);
-    assert.ok(afterwards > before, 'writers continue after the failed cutover');
     assert.equal(await readOnly(), 0, 'the source is not read-only');
     const probe = await appInsert(db);
     assert.equal(probe.error, undefined);
     // Well inside the 6 s deadline a fence left behind would hold it to.
     assert.ok(probe.ms < TIMEOUT_MS / 2, `an insert took ${probe.ms} ms`);
     assert.equal(await fenceHeld(task), false, 'the fence session is gone');
+    await eventually(
+      'every committed row on the target, replication running',
+      async () => (await onTargetCount(db, writers.committed)) === writers.committed.length,
+      30_000,
+      100,
+    );
   });
 
   test('the target never shows the token: the block ends by the deadline without a promote', async (t) => {
@@ -351,28 +356,58 @@ describe('gcp cutover, MySQL fence (MariaDB)', () => {
     assert.equal(await fenceHeld(task), false);
   });
 
-  test('a worker that hangs holding the block: the server drops the fence session at the deadline', async (t) => {
+  test('a promote answered after the deadline: the source stays read-only until then, nothing is lost', async (t) => {
     const db = 'mc_hang';
     const task = await replicated(db);
     const dms = new FakeDms(db);
     dms.promoteBehaviour = 'hang';
+    const writers = new Writers(db, 2);
+    await eventually('writers committing before the cutover', async () => writers.committed.length > 0, 60_000, 20);
     const steps: string[] = [];
     const cut = gcpCutover(task, dms.deps(), (s) => steps.push(s));
-    while (!dms.promotes) await sleep(20);
-    assert.equal(await fenceHeld(task), true, 'the block is held while promote hangs');
-    // wait_timeout (whole seconds) drops the idle fence session; an insert then goes through.
-    const until = Date.now() + TIMEOUT_MS + 5_000;
-    let probe = await appInsert(db);
-    while (probe.error && Date.now() < until) probe = await appInsert(db);
-    assert.equal(probe.error, undefined, 'writes come back without the worker');
-    assert.equal(await fenceHeld(task), false);
-    dms.unhang();
+    try {
+      while (!dms.promotes) await sleep(20);
+      // wait_timeout (whole seconds) drops the idle fence session at the deadline; read_only stays.
+      const until = Date.now() + TIMEOUT_MS + 5_000;
+      while ((await fenceHeld(task)) && Date.now() < until) await sleep(100);
+      assert.equal(await fenceHeld(task), false, 'the block ended at its deadline');
+      const probe = await appInsert(db);
+      assert.match(probe.error ?? 'wrote', /read-only/, 'no write lands while DMS has not answered');
+      assert.equal(dms.phase, 'CDC', 'DMS has not answered yet');
+    } finally {
+      dms.unhang();
+    }
     const result = await cut;
-    report(t, `write-block window ${result.writeBlockMs} ms (the server ended the block)`, steps);
+    await writers.done();
+    report(t, `write-block window ${result.writeBlockMs} ms with a promote answered after the deadline`, steps);
     assert.ok(
-      steps.some((s) => /WARNING: the write block ended/.test(s)),
+      steps.some((s) => /WARNING: DMS has not answered the promote by the deadline/.test(s)),
       steps.join(' | '),
     );
-    assert.equal(await readOnly(), 1, 'closed once the promote returned');
+    assert.equal(await readOnly(), 1, 'read-only for good once DMS promoted');
+    assert.equal(await onTargetCount(db, writers.committed), writers.committed.length, 'every committed row there');
+  });
+
+  test('a resumed attempt, the source closed for a promote DMS did not make: reopened, then cut over', async (t) => {
+    const db = 'mc_resume_refused';
+    const task = await replicated(db);
+    const dms = new FakeDms(db);
+    // What an attempt that died waiting for DMS's answer leaves: its close record, the source read-only.
+    const c = await mysql.createConnection({ socketPath: source.socket, user: 'root', database: db });
+    try {
+      await writeMysqlCloseRecord(c, fenceJob(task), { at: Date.now() - 5_000, readOnly: false, superReadOnly: null });
+    } finally {
+      await c.end();
+    }
+    await asRoot(source, 'SET GLOBAL read_only = ON');
+    const steps: string[] = [];
+    const result = await gcpCutover(task, dms.deps(), (s) => steps.push(s));
+    report(t, `resumed: block ${result.writeBlockMs} ms`, steps);
+    const reopened = steps.findIndex((s) => /DMS did not promote: the source is reopened/.test(s));
+    const blocked = steps.findIndex((s) => s.startsWith('blocking writes'));
+    assert.ok(reopened >= 0 && blocked > reopened, steps.join(' | '));
+    assert.equal(dms.promotes, 1, "this attempt's own promote");
+    assert.equal(await readOnly(), 1, 'closed again by this cutover');
+    assert.ok(result.writeBlockMs > 0);
   });
 });

@@ -195,7 +195,8 @@ export async function removeMysqlFence(c: mysql.Connection, job: string): Promis
     [MYSQL_FENCE_TABLE],
   );
   if (!t.length) return;
-  await c.query(`DELETE FROM ${MYSQL_FENCE_TABLE} WHERE job = ?`, [job]);
+  // The close's record (source-mysql-close.ts) reached the target too, written before the promote.
+  await c.query(`DELETE FROM ${MYSQL_FENCE_TABLE} WHERE job IN (?, ?)`, [job, `${job}#close`]);
   const [left] = await c.query<mysql.RowDataPacket[]>(`SELECT 1 FROM ${MYSQL_FENCE_TABLE} LIMIT 1`);
   if (!left.length) await c.query(`DROP TABLE IF EXISTS ${MYSQL_FENCE_TABLE}`);
 }

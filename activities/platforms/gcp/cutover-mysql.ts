@@ -21,11 +21,14 @@
 //             (over SQL: replication applies in commit order, so every write committed before the
 //             lock is there: rule 3). The token is written by the control session, not the fence
 //             session: dbmig_fence is left out of the LOCK (see below).
-//   promote   migrationJobs.promote: its acceptance is the POINT OF NO RETURN. Before it, any failure
-//             UNLOCKs (or the session is dropped) and nothing is closed: replication runs on.
-//   switch    close the source: SET GLOBAL read_only = ON (and super_read_only where the server has
-//             it: MySQL 5.7+, not MariaDB), every other client session ended (writers queued behind
-//             the lock exit without writing), then UNLOCK TABLES. The write-block window ends here.
+//   close     still under the lock: this job's close record (source-mysql-close.ts), then SET GLOBAL
+//             read_only = ON (and super_read_only where the server has it: MySQL 5.7+, not MariaDB),
+//             every other client session ended (writers queued behind the lock exit without writing).
+//   promote   migrationJobs.promote: its acceptance is the POINT OF NO RETURN. The source stays read-only
+//             until DMS's answer is known (promote-outcome.ts), even past the block's deadline: accepted,
+//             for good; refused, it is reopened (what the record says read_only was) and the block ends.
+//             Before the promote is asked for, any failure reopens what was closed and UNLOCKs.
+//   switch    UNLOCK TABLES. The write-block window ends here; the source no longer takes writes.
 //
 // read_only is instance-wide, where PostgreSQL's close (revoking CONNECT on one database) is not.
 // That is acceptable because DMS for MySQL migrates the whole instance (every database but the
@@ -44,7 +47,8 @@
 //
 // A retry first kills a fence session an earlier attempt left. If the job is past the point of no
 // return (PROMOTE_IN_PROGRESS or COMPLETED) it never blocks again: it makes sure the source is read
-// only, ends the other sessions, and awaits the promotion.
+// only, ends the other sessions, and awaits the promotion. If it finds a close record with the job
+// not promoting, it waits for DMS's answer to the earlier attempt's promote before it reopens.
 //
 // Privileges the source user needs beyond DMS's: LOCK TABLES and SELECT on the database, INSERT and
 // UPDATE on dbmig_fence, PROCESS (to see the sessions), CONNECTION ADMIN or SUPER (to end them), and
@@ -58,6 +62,7 @@ import { blockEndedError } from '../local/fence';
 import { MigrationError, type DatabaseTask } from '../platform';
 import {
   promoted,
+  promoteTimeoutMs,
   requireDeadlineCoversPromote,
   requireFreshLag,
   requireReplicating,
@@ -76,12 +81,20 @@ import {
   requireMysqlTargetFence,
   withMysql,
 } from './cutover-fence';
+import { earlierPromoteOutcome, promoteUntilKnown } from './promote-outcome';
+import {
+  readMysqlAccess,
+  readMysqlCloseRecord,
+  reopenMysqlSource,
+  writeMysqlCloseRecord,
+  type MysqlCloseRecord,
+} from './source-mysql-close';
 
 type Progress = (step: string) => void;
 type Rows = mysql.RowDataPacket[];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Ending sessions, setting read_only and unlocking need a moment after the promote. */
+/** Closing the source before the promote, and reopening it after a refusal, each need a moment. */
 const SWITCH_MARGIN_MS = 1_000;
 /** How long the LOCK may wait for a transaction holding a table (gh-ost's cut-over lock timeout is a few seconds). */
 const LOCK_WAIT_SECONDS = 3;
@@ -124,6 +137,7 @@ class MysqlFencedCutover {
       this.progress('ended a fence session an earlier attempt left behind');
     const job = await this.deps.jobState();
     if (promoted(job)) return this.resumePastPointOfNoReturn();
+    if (await this.settleEarlierClose()) return this.resumePastPointOfNoReturn();
     requireDeadlineCoversPromote(this.task, this.limits.timeoutMs, SWITCH_MARGIN_MS);
     await this.gate(job);
     // The mark goes on the target before anything is blocked and before the promote is asked for.
@@ -163,71 +177,107 @@ class MysqlFencedCutover {
     }
   }
 
-  /** Everything up to and including the promote's acceptance; before it, any failure ends the block. */
+  /**
+   * An earlier attempt closed the source for its promote and did not live to see DMS's answer: true
+   * once DMS is known to have promoted; refused, the source is reopened and the cutover starts over.
+   */
+  private async settleEarlierClose(): Promise<boolean> {
+    const closed = await readMysqlCloseRecord(this.h, this.job);
+    if (!closed) return false;
+    this.progress('an earlier attempt closed the source for its promote: asking DMS how it ended');
+    const outcome = await earlierPromoteOutcome(this.deps, closed.at, promoteTimeoutMs(this.task), this.progress);
+    if (outcome.accepted) return true;
+    await reopenMysqlSource(this.h, this.job, closed);
+    this.progress('DMS did not promote: the source is reopened; the cutover starts again from the gate');
+    return false;
+  }
+
+  /**
+   * Block, drain, close (read_only under the lock, with its record, every other session ended), then
+   * promote. The source stays read-only from the close until DMS's answer to the promote is known:
+   * accepted, for good; refused, it is reopened. Until the promote is asked for, any failure ends the
+   * block and reopens what was closed.
+   */
   private async blockAndPromote(): Promise<number> {
     const { timeoutMs } = this.limits;
+    const promoteMs = promoteTimeoutMs(this.task);
+    const margin = switchMargin(timeoutMs, SWITCH_MARGIN_MS);
+    // Kept for the close, DMS's answer and a reopen: the drain gets the rest.
+    const reserve = promoteMs + 2 * margin;
     const tables = await baseTables(this.h);
     const fence = await FenceSession.open(this.source, mysqlFenceLockName(this.job), tables, timeoutMs);
     const { startedAt, deadline } = fence;
     this.progress(
       `blocking writes: ${tables.length} tables locked READ for at most ${formatDuration(timeoutMs)} ` +
-        `(the server drops the fence session at the deadline)`,
+        `(the server drops the fence session at the deadline), of which ${formatDuration(reserve)} are kept for ` +
+        "closing the source, DMS's promote and a reopen",
     );
-    const margin = switchMargin(timeoutMs, SWITCH_MARGIN_MS);
+    let closed: MysqlCloseRecord | undefined;
     try {
       const token = await this.writeToken();
       this.progress(`draining to fence ${token}`);
-      if (!(await this.tokenArrives(token, deadline - margin, fence)))
+      if (!(await this.tokenArrives(token, deadline - reserve, fence)))
         throw new MigrationError('CutoverTimedOut', `the target did not show fence ${token} in time`);
       if (!(await fence.alive(this.h))) throw lostFence(fence);
-      if (deadline - Date.now() < margin)
-        throw new MigrationError('CutoverTimedOut', 'too little of the deadline was left to promote and close');
-      this.progress(`the target has fence ${token}: promoting DMS job ${this.job}, the point of no return`);
-      await this.promote();
+      this.progress(`the target has fence ${token}: closing the source before the promote`);
+      closed = { at: Date.now(), ...(await readMysqlAccess(this.h)) };
+      await writeMysqlCloseRecord(this.h, this.job, closed);
+      const ended = await closeMysqlSource(this.h, [fence.id], deadline - promoteMs - margin);
+      if (!(await fence.alive(this.h))) throw lostFence(fence);
+      if (deadline - Date.now() < promoteMs + margin)
+        throw new MigrationError('CutoverTimedOut', 'too little of the deadline was left to promote');
+      this.progress(
+        `the source is read-only (${ended} other session(s) ended); promoting DMS job ${this.job}: the point of ` +
+          `no return, answered within ${formatDuration(promoteMs)} by gcp.promoteTimeout`,
+      );
     } catch (err) {
       const lost = !fence.open;
+      const reopened = closed ? await this.reopen(closed) : '';
       await fence.end();
-      const done = `writes were restored after a ${Date.now() - startedAt} ms block; nothing was promoted or closed`;
+      const done =
+        `writes were restored after a ${Date.now() - startedAt} ms block; nothing was promoted` +
+        (closed ? `; ${reopened}` : ' or closed');
       throw blockEndedError(err, lost, deadline, done);
     }
-    return this.switchOver(fence);
-  }
-
-  /** promote(); a failure whose request DMS applied anyway (a lost reply) counts as accepted. */
-  private async promote(): Promise<void> {
-    try {
-      await this.deps.promote();
-    } catch (err) {
-      const job = await this.deps.jobState().catch(() => undefined);
-      if (job && promoted(job)) {
-        this.progress(`the promote request failed (${(err as Error).message}) but DMS is promoting: going on`);
-        return;
-      }
-      throw err;
-    }
-  }
-
-  /** Past the point of no return: read_only under the lock, other sessions ended, then UNLOCK. */
-  private async switchOver(fence: FenceSession): Promise<number> {
-    return this.afterPointOfNoReturn(async () => {
-      let ended: number;
-      try {
-        ended = await closeMysqlSource(this.h, [fence.id], Math.max(fence.deadline, Date.now() + 5_000));
-      } finally {
-        await fence.end();
-      }
-      const held = fence.heldToEnd;
-      const writeBlockMs = Date.now() - fence.startedAt;
-      if (!held)
+    const outcome = await promoteUntilKnown(this.deps, {
+      progress: this.progress,
+      unknownAt: deadline - margin,
+      onUnknown: async () => {
         this.progress(
-          'WARNING: the write block ended (deadline) before the source was read-only: writes made between its ' +
-            'end and the close are on the source only (DMS had stopped reading it)',
+          `WARNING: DMS has not answered the promote by the deadline (gcp.promoteTimeout ` +
+            `${formatDuration(promoteMs)}): the source stays read-only until DMS's answer is known ` +
+            '(a promote DMS accepted must find no write after it)',
         );
-      this.progress(
-        `the source is read-only; ${ended} other session(s) ended; writes were blocked for ${writeBlockMs} ms`,
-      );
-      return writeBlockMs;
+        await fence.end(); // read_only holds without it
+      },
     });
+    if (!outcome.accepted) {
+      const reopened = await this.reopen(closed);
+      await fence.end();
+      throw blockEndedError(
+        outcome.err,
+        false,
+        deadline,
+        `DMS did not promote: ${reopened} after a ${Date.now() - startedAt} ms block; replication runs on`,
+      );
+    }
+    await fence.end();
+    const writeBlockMs = Date.now() - startedAt;
+    this.progress(`${outcome.how}: the source stays read-only; writes were blocked for ${writeBlockMs} ms`);
+    return writeBlockMs;
+  }
+
+  /** DMS did not promote: the source gets back what the close took. Says how it went. */
+  private async reopen(closed: MysqlCloseRecord): Promise<string> {
+    try {
+      await reopenMysqlSource(this.h, this.job, closed);
+      return 'the source, closed for it, was reopened';
+    } catch (err) {
+      return (
+        `the source, closed for it, could NOT be reopened (${(err as Error).message}): a retry reopens it once ` +
+        "DMS's answer is known"
+      );
+    }
   }
 
   private async resumePastPointOfNoReturn(): Promise<number> {
