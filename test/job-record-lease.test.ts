@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { runToCompletion } from '../activities/cancellation';
 import { LocalPlatform } from '../activities/platforms/local';
 import { connect, withClient, type ClusterInfo } from '../activities/platforms/local/clusters';
 import { DatabaseJobRecords, JobRecords, type JobRecordStore } from '../activities/platforms/local/job-record';
@@ -104,3 +106,44 @@ test('the new holder ends the old attempt’s sessions and a stray fence; the ol
   first.lease.release();
   second.lease.release();
 });
+
+// Temporal gave the attempt up (a heartbeat reply of TIMED_OUT or NOT_FOUND: its timeout passed, or
+// its run closed), and no newer attempt has taken the lease yet: the attempt ends its sessions and
+// writes nothing more all the same, even inside a step that finishes what it began (runToCompletion,
+// as the cutover runs). An operator's cancel is not that: such a step goes on.
+for (const reason of ['TIMED_OUT', 'NOT_FOUND', 'CANCELLED'] as const) {
+  const givenUp = reason !== 'CANCELLED';
+  const outcome = givenUp ? 'sessions ended, writes refused' : 'the step goes on';
+  test(`a heartbeat reply of ${reason}: ${outcome}`, async () => {
+    const job = `reply-${reason.toLowerCase().replace('_', '-')}`;
+    const records = new JobRecords(join(dir, 'jobs', `${job}.json`));
+    const env = new MockActivityEnvironment();
+    const taken = (await env.run(() =>
+      runToCompletion(async () => {
+        const { lease } = await Lease.take(records, job);
+        const session = await connect(lease.params({ ...cluster, database: DB }));
+        await lease.write({ ...(await records.read()), phase: 'blocked', blocks: 1 });
+        return { lease, session };
+      }),
+    )) as { lease: Lease; session: pg.Client };
+    const before = await records.read();
+    env.cancel(reason);
+    const mine = `^dbmig lease ${job} 1\\.`;
+    if (givenUp) {
+      for (let i = 0; (await sessions(mine)).length; i++) {
+        assert.ok(i < 200, 'the attempt’s session is still there');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await assert.rejects(taken.session.query('select 1'), 'its session is gone');
+      await assert.rejects(taken.lease.write({ ...before, phase: 'drained' }), lost);
+      await assert.rejects(connect(taken.lease.params({ ...cluster, database: DB })), lost);
+      assert.deepEqual(await records.read(), before, 'the record is as the attempt last wrote it');
+    } else {
+      assert.equal((await taken.session.query<{ x: number }>('select 1 as x')).rows[0].x, 1);
+      await taken.lease.write({ ...before, phase: 'drained' });
+      assert.equal((await records.read()).phase, 'drained');
+      await taken.session.end();
+    }
+    taken.lease.release();
+  });
+}
