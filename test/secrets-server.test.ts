@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
@@ -244,5 +245,44 @@ test('a CREATE SUBSCRIPTION that fails does not quote its connection string in t
   }
   const log = await readFile(join(dirname(source.dataDir), 'postgres.log'), 'utf8');
   assert.match(log, /ERROR: .*could not connect to the publisher/, 'the failures are in the log');
+  assert.doesNotMatch(log, new RegExp(probe), 'the connection string is not');
+});
+
+test('a session ended by FATAL while CREATE SUBSCRIPTION waits on its publisher: no password logged', async (t) => {
+  // A publisher that accepts and never answers: CREATE SUBSCRIPTION waits in its connection until
+  // the session is ended (as a newer attempt ends a superseded one's sessions, lease.ts).
+  const silent = net.createServer((sock) => {
+    sock.on('error', () => undefined);
+    sock.resume();
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const port = (silent.address() as net.AddressInfo).port;
+  const probe = `fatal-${randomBytes(9).toString('base64url')}`;
+  const connection = `host=127.0.0.1 port=${port} dbname=nowhere user=someone password=${probe}`;
+  await withClient({ ...source, database: 'postgres' }, (c) => c.query(`create database fatalshop`));
+  try {
+    const creating = withClient({ ...source, database: 'fatalshop', applicationName: 'dbmig fatal probe' }, (c) =>
+      createSubscriptionSecretly(c, 'the source', 'fatal_sub', connection, 'publication p with (create_slot = false)'),
+    ).then(
+      () => 'created',
+      (e: Error) => e.message,
+    );
+    const pid = await withClient({ ...source, database: 'postgres' }, async (c) => {
+      for (let i = 0; ; i++) {
+        const { rows } = await c.query<{ pid: number }>(
+          `select pid from pg_stat_activity where application_name = 'dbmig fatal probe' and query like 'do $dbmig$%'`,
+        );
+        if (rows.length) return rows[0].pid;
+        assert.ok(i < 200, 'CREATE SUBSCRIPTION never started');
+        await sleep(50);
+      }
+    });
+    await withClient({ ...source, database: 'postgres' }, (c) => c.query('select pg_terminate_backend($1)', [pid]));
+    t.diagnostic(`ended by FATAL: ${await creating}`);
+  } finally {
+    await new Promise<void>((r) => silent.close(() => r()));
+  }
+  const log = await readFile(join(dirname(source.dataDir), 'postgres.log'), 'utf8');
+  assert.match(log, /FATAL: .*terminating connection due to administrator command/, 'the FATAL is in the log');
   assert.doesNotMatch(log, new RegExp(probe), 'the connection string is not');
 });

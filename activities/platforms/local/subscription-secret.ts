@@ -23,8 +23,10 @@
 // What would still record the nested statement is refused by name unless it can be switched off
 // for the transaction (recordingGuards): pg_stat_statements.track = all, pgaudit.log,
 // debug_print_parse/rewritten/plan; and a user without the TEMP privilege cannot use the table.
-// Not covered: a server that ends the session with FATAL (shutdown, pg_terminate_backend) while
-// that one statement runs writes its CONTEXT, the nested text, to the log.
+// A server that ends the session with FATAL (a shutdown, pg_terminate_backend: a newer attempt
+// ending a superseded one's sessions, lease.ts) while that one statement runs writes its CONTEXT,
+// the nested text, to the log. A superuser keeps CONTEXT out of the log for the transaction
+// (log_error_verbosity = terse). Not covered: a non-superuser may not set it.
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { MigrationError } from '../platform';
@@ -113,6 +115,16 @@ export async function passwordRecordingRefusals(c: pg.Client): Promise<string[]>
   }
 }
 
+/**
+ * For a superuser, CONTEXT (which would quote the nested CREATE SUBSCRIPTION) left out of what
+ * this transaction logs, a FATAL's included; log_error_verbosity is superuser-only, so others keep
+ * the server's setting (asked first: a refused SET would itself be logged as an error).
+ */
+async function quietFatalContext(c: pg.Client): Promise<void> {
+  const { rows } = await c.query<{ sup: boolean }>('select rolsuper as sup from pg_roles where rolname = current_user');
+  if (rows[0]?.sup) await c.query(`set local log_error_verbosity = terse`);
+}
+
 /** COPY text format: backslash, newline, carriage return and tab escaped. */
 function copyText(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
@@ -148,6 +160,7 @@ export async function createSubscriptionSecretly(
         'PermissionDenied',
         `${where} would record the subscription's password, so no subscription was created: ${problems.join('; ')}`,
       );
+    await quietFatalContext(c);
     await c.query('create temporary table dbmig_conninfo (v text not null) on commit drop');
     await copyIn(c, 'copy pg_temp.dbmig_conninfo (v) from stdin', `${copyText(connection)}\n`);
     await c.query(`do $dbmig$
