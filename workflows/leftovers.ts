@@ -2,7 +2,15 @@
 // point of no return), named exactly, and the next action an operator reads for it. Pure text, so
 // the runbook stays readable and the names match what the platforms create (common/naming).
 import { gcpResourceNames, resourceNames } from '../common/naming';
-import type { DatabaseMigrationInput } from './database-migration';
+import type { DatabasePlan, PlatformName } from '../common/plan';
+
+/** What these messages read of the run's input: DatabaseMigrationInput has it, without importing the workflow. */
+export interface LeftoverContext {
+  migrationId: string;
+  platform: PlatformName;
+  database: DatabasePlan;
+  settings: { targetDatabase: string };
+}
 
 export interface Leftovers {
   job: boolean;
@@ -11,7 +19,7 @@ export interface Leftovers {
 }
 
 /** One line per resource still there, as an operator finds it on the platform. */
-export function describeLeftovers(input: DatabaseMigrationInput, left: Leftovers): string[] {
+export function describeLeftovers(input: LeftoverContext, left: Leftovers): string[] {
   const { migrationId, database: db } = input;
   const out: string[] = [];
   if (input.platform === 'gcp') {
@@ -33,7 +41,7 @@ export function describeLeftovers(input: DatabaseMigrationInput, left: Leftovers
 
 /** A cutover that failed (or was cancelled) while the source was blocked: only the source was restored. */
 export function afterFailedCutover(
-  input: DatabaseMigrationInput,
+  input: LeftoverContext,
   kept: string[],
   end: 'FAILED' | 'CANCELLED',
   sourceRestored: boolean,
@@ -52,7 +60,7 @@ export function afterFailedCutover(
 }
 
 /** Past the point of no return: nothing was undone, and no command of dbmig can finish it. */
-export function afterPointOfNoReturn(input: DatabaseMigrationInput, kept: string[]): string {
+export function afterPointOfNoReturn(input: LeftoverContext, kept: string[]): string {
   const check =
     `check the target (database ${input.settings.targetDatabase} on ${targetOf(input)}): it has taken over ` +
     'from the source, which stays closed to writes; nothing was undone';
@@ -60,6 +68,6 @@ export function afterPointOfNoReturn(input: DatabaseMigrationInput, kept: string
   return `${check}; then finish the clean-up by hand: delete ${kept.join('; ')}`;
 }
 
-function targetOf(input: DatabaseMigrationInput): string {
+function targetOf(input: LeftoverContext): string {
   return `${input.database.target.kind} ${input.database.target.instance}`;
 }

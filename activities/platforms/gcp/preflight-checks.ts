@@ -6,7 +6,7 @@ import { capacityMode, workerCount } from '../../../common/capacity';
 import type { GcpSettings, Plan } from '../../../common/plan';
 import { httpStatus } from './errors';
 import { METHOD_PERMISSIONS, PREFLIGHT_PERMISSIONS, methodsNeeding, requiredPermissions } from './permissions';
-import type { PreflightClients } from './preflight';
+import type { PreflightClients } from './preflight-clients';
 
 export type CheckStatus = 'OK' | 'FIX' | 'WARN';
 

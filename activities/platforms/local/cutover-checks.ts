@@ -9,7 +9,7 @@ import {
   refuseUnreadable,
   type SourceSequence,
 } from './carry';
-import type { CutoverEnv } from './cutover';
+import type { CutoverEnv } from './cutover-env';
 import { preparedTransactions } from './fence';
 import { serverVersion } from './server-version';
 import { heartbeatAge, heartbeatLag } from './lag';

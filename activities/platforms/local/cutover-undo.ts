@@ -5,7 +5,8 @@
 // of reporting the source restored.
 import type { CutoverUndo } from '../platform';
 import { withClient } from './clusters';
-import { resolveClosing, withLease, type CutoverEnv } from './cutover';
+import { resolveClosing, withLease } from './cutover';
+import type { CutoverEnv } from './cutover-env';
 import { endFence } from './fence';
 import { pastPointOfNoReturn, type JobRecord } from './job-record';
 import type { Lease } from './lease';

@@ -36,37 +36,21 @@ import type pg from 'pg';
 import { formatDuration } from '../../../common/durations';
 import { pauseAt } from '../../fault-pause';
 import { cutoverLimits } from '../../../common/plan';
-import { MigrationError, type CutoverResult, type DatabaseTask } from '../platform';
+import { MigrationError, type CutoverResult } from '../platform';
 import { carrySequences, listSequences, populatedMaterializedViews, refreshMaterializedViews } from './carry';
 import { closeSource, readSourceAccess } from './close-source';
 import { checkGate, drainReport, forward, preparedError, type CutoverLimits, type Mark } from './cutover-checks';
-import { withClient, type ConnectionParams } from './clusters';
+import type { CutoverEnv } from './cutover-env';
+import { withClient } from './clusters';
 import { blockEndedError, endFence, endOtherSessions, Fence, preparedTransactions } from './fence';
 import { endSnapshotSessions, openSnapshotSessions, takeFenceSnapshots, type SnapshotSessions } from './fence-snapshot';
-import { pastPointOfNoReturn, type JobRecord, type JobRecordStore } from './job-record';
+import { pastPointOfNoReturn, type JobRecord } from './job-record';
 import { Lease } from './lease';
-import {
-  dropSourceObjects,
-  dropSubscription,
-  setSubscriptionEnabled,
-  stopSubscription,
-  type JobNames,
-} from './replication';
+import { dropSourceObjects, dropSubscription, setSubscriptionEnabled, stopSubscription } from './replication';
 import { refuseChangedSet } from './migrated-set';
 import { prepareReverse, setUpReverse } from './reverse';
 import { startSourceWatch } from './reverse-watch';
 import { markCutOver } from './target-mark';
-
-export interface CutoverEnv {
-  task: DatabaseTask;
-  names: JobNames;
-  source: ConnectionParams;
-  target: ConnectionParams;
-  records: JobRecordStore;
-  /** The target's own words for failing apply (its log): the catalog only counts errors. */
-  applyErrors(): Promise<string[]>;
-  log(message: string): void;
-}
 
 type Progress = (step: string) => void;
 

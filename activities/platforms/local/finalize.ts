@@ -6,7 +6,8 @@
 // retry of the finalize finishes it. After a rollback there is nothing to finalize.
 import { MigrationError } from '../platform';
 import { withClient } from './clusters';
-import { closeCommitted, withLease, type CutoverEnv } from './cutover';
+import { closeCommitted, withLease } from './cutover';
+import type { CutoverEnv } from './cutover-env';
 import { endFence } from './fence';
 import { rollbackPastPointOfNoReturn, type JobRecord } from './job-record';
 import type { Lease } from './lease';

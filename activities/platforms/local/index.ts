@@ -26,7 +26,8 @@ import { existingServerFindings, passwordRecordingFindings } from './existing-se
 import { migrationUserFindings } from './migration-user';
 import { CapacityPool } from './capacity';
 import { LocalClusters, withClient, type ConnectionParams } from './clusters';
-import { runCutover, type CutoverEnv } from './cutover';
+import { runCutover } from './cutover';
+import type { CutoverEnv } from './cutover-env';
 import { rollbackCutover } from './cutover-undo';
 import { finalValidation, notAtFence } from './final-validation';
 import { finalizeReverse } from './finalize';

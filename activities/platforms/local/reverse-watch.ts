@@ -23,7 +23,7 @@
 import type pg from 'pg';
 import type { ReverseWatch } from '../platform';
 import { withClient } from './clusters';
-import type { CutoverEnv } from './cutover';
+import type { CutoverEnv } from './cutover-env';
 import { applyErrorCount } from './cutover-checks';
 import { rollbackPastPointOfNoReturn } from './job-record';
 import type { JobNames } from './replication';

@@ -6,7 +6,8 @@
 import type { RollbackProgress } from '../platform';
 import { readSourceAccess } from './close-source';
 import { withClient } from './clusters';
-import { closeCommitted, type CutoverEnv } from './cutover';
+import { closeCommitted } from './cutover';
+import type { CutoverEnv } from './cutover-env';
 import { endFence } from './fence';
 
 export async function rollbackProgress(env: CutoverEnv): Promise<RollbackProgress> {

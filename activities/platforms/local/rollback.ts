@@ -36,15 +36,8 @@ import {
   type SourceSequence,
 } from './carry';
 import { closeSource, readSourceAccess, reopenSource } from './close-source';
-import {
-  backendAlive,
-  CLOSE_MARGIN_MS,
-  closeCommitted,
-  lostFence,
-  withLease,
-  writeFence,
-  type CutoverEnv,
-} from './cutover';
+import { backendAlive, CLOSE_MARGIN_MS, closeCommitted, lostFence, withLease, writeFence } from './cutover';
+import type { CutoverEnv } from './cutover-env';
 import { applyErrorCount, drainReport, publishedAppTables, type CutoverLimits, type Mark } from './cutover-checks';
 import { withClient } from './clusters';
 import { blockEndedError, endFence, endOtherSessions, Fence, preparedTransactions } from './fence';
