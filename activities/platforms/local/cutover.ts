@@ -243,13 +243,14 @@ class Cutover {
       if (unwatched) this.env.log(`cutover ${this.job}: ${unwatched}`);
       this.progress('ending sessions that connected while the source was closing');
       const keep = [this.hPid, ...this.snapshotPids()];
+      // Named once; later rounds leave them too (the default would refuse them, past the point of no return).
       const superusers = (who: string[]) =>
         this.progress(
           `left connected: ${who.length} superuser session(s), which only a superuser may end (${who.join('; ')}); ` +
             'the source is closed to others, and their writes are watched until finalize',
         );
       for (let round = 0; round < 3; round++) {
-        if (!(await endOtherSessions(this.h, keep, deadline, round ? undefined : superusers)).length) break;
+        if (!(await endOtherSessions(this.h, keep, deadline, round ? () => undefined : superusers)).length) break;
       }
       const mark = await writeFence(this.h, this.job);
       this.progress(`draining to the final fence ${mark.token}`);

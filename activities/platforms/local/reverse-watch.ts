@@ -18,8 +18,8 @@
 // source's WAL only since the last report); it is dropped with reverse replication (finalize,
 // rollback). Only table names and counts leave the worker, never row values. The cutover makes the
 // slot right after the close committed (startSourceWatch), so a write is seen from the first one;
-// where it could not (a long transaction elsewhere on the instance), the watch's first look makes
-// it and says from when writes are watched.
+// where it could not (a long transaction elsewhere on the instance), the worker's log says why and
+// the watch's first look makes it.
 import type pg from 'pg';
 import type { ReverseWatch } from '../platform';
 import { withClient } from './clusters';
