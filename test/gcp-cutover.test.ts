@@ -355,6 +355,15 @@ const onTargetIds = (db: string, ids: number[]) =>
     return Number(rows[0].n);
   });
 
+/** A session on `p` inside a transaction: what holds a lock on the target's dbmig.fence. */
+async function openTransaction(p: ConnectionParams): Promise<pg.Client> {
+  const c = new pg.Client(p);
+  c.on('error', () => undefined);
+  await c.connect();
+  await c.query('begin');
+  return c;
+}
+
 const isClosed = (db: string) => withClient(onSource(db), (c) => sourceClosed(c));
 const closeRecord = (task: DatabaseTask) =>
   withClient(onSource(task.database.source.database), (c) => readCloseRecord(c, fenceJob(task)));
@@ -452,10 +461,7 @@ test('the target never shows the token: the block ends by the deadline, nothing 
   const task = await replicated(db);
   const dms = new FakeDms(db);
   // Holds the target's dbmig.fence (EXCLUSIVE: the apply worker's UPDATE waits, the cutover's SELECT passes).
-  const stall = new pg.Client(onTarget(db));
-  stall.on('error', () => undefined);
-  await stall.connect();
-  await stall.query('begin');
+  const stall = await openTransaction(onTarget(db));
   let blockedAt = 0;
   const onProgress = (s: string) => {
     if (s.startsWith('blocking writes')) {
@@ -539,10 +545,7 @@ test('a table made while the block drains: the block ends, nothing is promoted o
   const task = await replicated(db);
   const dms = new FakeDms(db);
   // The drain's token waits on the target's dbmig.fence until the table exists on the source.
-  const stall = new pg.Client(onTarget(db));
-  stall.on('error', () => undefined);
-  await stall.connect();
-  await stall.query('begin');
+  const stall = await openTransaction(onTarget(db));
   let made: Promise<void> = Promise.resolve();
   const onProgress = (s: string) => {
     if (!s.startsWith('blocking writes')) return;
