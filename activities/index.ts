@@ -5,21 +5,21 @@ import { Context, log } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { failure } from '../common/failures';
 import { replicationHealthSignal, type ReplicationHealth, type ReplicationProgress } from '../common/messages';
+import { MigrationError } from '../common/failures';
 import {
-  MigrationError,
   notCreatedStatus as notCreated,
   type DatabaseTask,
   type FleetTask,
-  type MigrationPlatform,
   type PreparedMigration,
   type ReplicationStatus,
-} from './platforms/platform';
+} from './steps';
+import { type MigrationPlatform } from './platforms/platform';
 import { createMigrationMetrics } from './metrics';
 import { awaitChildrenEnded, childRunBefore, relayDecision } from './children';
 import { createNotifier } from './notify';
 import { reverseWatchActivity } from './reverse-watch';
 
-export type { DatabaseTask, FleetTask, PreparedMigration } from './platforms/platform';
+export type { DatabaseTask, FleetTask, PreparedMigration } from './steps';
 
 export interface ReadyStats {
   waitedMs: number;

@@ -1,7 +1,7 @@
 // Migration metrics through the SDK's metric meter, so they leave the worker on the same
 // Prometheus endpoint as the SDK's own (Runtime telemetry). Tagged by migration and database.
 import { Context } from '@temporalio/activity';
-import type { DatabaseTask, ReplicationStatus } from './platforms/platform';
+import type { DatabaseTask, ReplicationStatus } from './steps';
 
 function meter(task: DatabaseTask) {
   return Context.current().metricMeter.withTags({ migration_id: task.migrationId, database: task.database.name });

@@ -6,7 +6,8 @@
 import { Context, log } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { reverseHealthSignal, type ReverseHealth } from '../common/messages';
-import type { DatabaseTask, MigrationPlatform, ReverseWatch } from './platforms/platform';
+import type { DatabaseTask, ReverseWatch } from './steps';
+import type { MigrationPlatform } from './platforms/platform';
 
 /** What the watcher heartbeats and resumes from. */
 export interface ReverseWatchProgress {

@@ -10,7 +10,7 @@ import { realpath, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
-import { MigrationError } from './platforms/platform';
+import { MigrationError } from '../common/failures';
 
 export type SecretResolver = (name: string, ctx: SecretContext) => Promise<string>;
 

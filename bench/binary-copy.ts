@@ -1,5 +1,5 @@
 // Issue 11: what the 16+ binary table-sync copy gains, which dbmig turns on where both ends run 16+
-// (activities/platforms/local/subscription-options.ts). The same table of ROWS wide rows (numeric,
+// (activities/engines/postgres/subscription-options.ts). The same table of ROWS wide rows (numeric,
 // timestamptz, bytea, jsonb, text) on a PostgreSQL 18 source is copied into a fresh database on a
 // PostgreSQL 18 target by a subscription, once with binary = false (the baseline: what a 15 end
 // forces) and once with binary = true, alternately in one process (ABBA), so drift on a shared
@@ -10,13 +10,9 @@ import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import {
-  LocalClusters,
-  withClient,
-  type ClusterInfo,
-  type ConnectionParams,
-} from '../activities/platforms/local/clusters';
-import { applySchema, dumpSchema, settingNames, toSql } from '../activities/platforms/local/schema';
+import { LocalClusters, type ClusterInfo } from '../activities/platforms/local/clusters';
+import { withClient, type ConnectionParams } from '../activities/engines/postgres/sessions';
+import { applySchema, dumpSchema, settingNames, toSql } from '../activities/engines/postgres/schema';
 import { table } from '../cli/format';
 import { subscriptionTables } from './hand';
 import { median, sleep } from './load';

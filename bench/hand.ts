@@ -4,9 +4,9 @@
 import { spawn } from 'node:child_process';
 import { Transform } from 'node:stream';
 import pg from 'pg';
-import { withClient, type ConnectionParams } from '../activities/platforms/local/clusters';
-import { serverVersion } from '../activities/platforms/local/server-version';
-import { clientTools, pgDumpFor } from '../activities/platforms/pg-client-tools';
+import { withClient, type ConnectionParams } from '../activities/engines/postgres/sessions';
+import { serverVersion } from '../activities/engines/postgres/server-version';
+import { clientTools, pgDumpFor } from '../activities/engines/postgres/client-tools';
 
 /**
  * A client tool's connection: host, port, user and database in its arguments, the password in its

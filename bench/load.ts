@@ -3,7 +3,8 @@
 // plumbing a benchmark run needs (a dedicated application role, dropping a run's databases).
 import pg from 'pg';
 import { scramVerifier } from '../test/helpers/migration-user';
-import { withClient, type ClusterInfo, type ConnectionParams } from '../activities/platforms/local/clusters';
+import { withClient, type ConnectionParams } from '../activities/engines/postgres/sessions';
+import { type ClusterInfo } from '../activities/platforms/local/clusters';
 import type { LocalPlatform } from '../activities/platforms/local';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

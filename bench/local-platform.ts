@@ -4,7 +4,7 @@
 import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { LocalPlatform } from '../activities/platforms/local';
-import type { DatabaseTask } from '../activities/platforms/platform';
+import type { DatabaseTask } from '../activities/steps';
 import { table } from '../cli/format';
 import { effectiveSettings, validatePlan } from '../common/plan';
 import { createSourceDatabase, planFor, Writer } from '../test/fixtures/fleet';

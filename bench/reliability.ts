@@ -35,7 +35,8 @@ import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@t
 import { tsToMs } from '@temporalio/common/lib/time';
 import type { temporal } from '@temporalio/proto';
 import { LocalPlatform } from '../activities/platforms/local';
-import { withClient, type ClusterInfo } from '../activities/platforms/local/clusters';
+import { withClient } from '../activities/engines/postgres/sessions';
+import { type ClusterInfo } from '../activities/platforms/local/clusters';
 import { table } from '../cli/format';
 import { resourceNames } from '../common/naming';
 import { ALL_SEARCH_ATTRIBUTES } from '../common/search-attributes';

@@ -8,5 +8,5 @@ if (existsSync(built)) {
   require(built).runCli();
 } else {
   require('tsx/cjs/api').register();
-  require('../cli/main.ts').runCli();
+  require('../cli/main').runCli();
 }

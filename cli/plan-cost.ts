@@ -1,7 +1,7 @@
 // The cost section of `dbmig plan` for a gcp plan. Offline by default, from the dated price table
 // in common/prices (the dry run calls nothing); with --prices-online it first asks the Cloud Billing
 // Catalog API, within a short deadline, and says which prices it used.
-import { catalogPrices } from '../activities/platforms/gcp/billing';
+import { catalogPrices } from '../activities/platforms/gcp/billing/catalog';
 import { endpointFromEnv, type GcpClientOptions } from '../activities/platforms/gcp/clients';
 import { DATED_PRICES, estimateCost, withPrices, type CostEstimate } from '../common/cost';
 import type { Plan } from '../common/plan';

@@ -2,7 +2,7 @@
 // operations come from the platform that would run them (MigrationPlatform.describe), built by
 // the code that builds its real requests; only the approval, which is the workflow's, is added here.
 import type { Platforms } from '../activities';
-import type { DatabaseTask, PlannedOperation, PlannedSummary } from '../activities/platforms/platform';
+import type { DatabaseTask, PlannedOperation, PlannedSummary } from '../activities/steps';
 import { describeMonitoring } from '../activities/platforms/gcp/monitoring';
 import { byPriority } from '../common/capacity';
 import { effectiveSettings, type DatabasePlan, type Plan } from '../common/plan';

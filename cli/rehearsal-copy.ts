@@ -8,9 +8,9 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { listTables } from '../activities/platforms/local/assess';
-import { connect, withClient, type ConnectionParams } from '../activities/platforms/local/clusters';
-import { applySchema, dumpSchema, settingNames, toSql } from '../activities/platforms/local/schema';
+import { listTables } from '../activities/engines/postgres/assess';
+import { connect, withClient, type ConnectionParams } from '../activities/engines/postgres/sessions';
+import { applySchema, dumpSchema, settingNames, toSql } from '../activities/engines/postgres/schema';
 
 export interface CopyStats {
   tables: number;

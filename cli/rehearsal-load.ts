@@ -7,7 +7,7 @@
 // compares like with like. Writes refused once the cutover closed the copy are counted, as an
 // application would see them.
 import pg from 'pg';
-import type { ConnectionParams } from '../activities/platforms/local/clusters';
+import type { ConnectionParams } from '../activities/engines/postgres/sessions';
 
 interface KeyedTable {
   name: string;

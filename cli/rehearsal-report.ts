@@ -3,7 +3,7 @@
 // and the extrapolation divides the real source's pg_database_size by it: a first estimate of the
 // real copy time on this machine's hardware, not a promise about the real target's.
 import { formatDuration } from '../common/durations';
-import type { Finding } from '../activities/platforms/platform';
+import type { Finding } from '../activities/steps';
 import type { MigrationState } from '../common/states';
 import { table } from './format';
 import type { CopyStats } from './rehearsal-copy';

@@ -27,11 +27,11 @@ export const DATED_PRICES: PriceTable = dated;
 
 /**
  * The workers are held at most this long per database: the platform's capacity requests run
- * 7 days (activities/platforms/gcp/capacity.ts HOLD_DAYS), so the estimate is an upper bound.
+ * 7 days (activities/platforms/gcp/compute/capacity.ts HOLD_DAYS), so the estimate is an upper bound.
  */
 export const CAPACITY_HOLD_HOURS = 7 * 24;
 
-/** The target defaults the gcp platform applies (activities/platforms/gcp/cloudsql.ts, alloydb.ts). */
+/** The target defaults the gcp platform applies (activities/platforms/gcp/sql/cloudsql.ts, alloydb.ts). */
 export const TARGET_DEFAULTS = { cloudsqlTier: 'db-custom-4-16384', alloydbCpuCount: 4 } as const;
 
 export interface MachineShape {

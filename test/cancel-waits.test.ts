@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { cancelDatabaseUpdate, statusQuery } from '../common/messages';
-import { connect, withClient } from '../activities/platforms/local/clusters';
+import { connect, withClient } from '../activities/engines/postgres/sessions';
 import { planFor, replicationLeftovers, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 

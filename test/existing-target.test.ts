@@ -14,13 +14,9 @@ import { approveCutover, rollbackDatabase, waitForState } from '../client/client
 import { statusQuery } from '../common/messages';
 import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
 import { LocalPlatform } from '../activities/platforms/local';
-import {
-  LocalClusters,
-  withClient,
-  type ClusterInfo,
-  type ConnectionParams,
-} from '../activities/platforms/local/clusters';
-import type { DatabaseTask } from '../activities/platforms/platform';
+import { LocalClusters, type ClusterInfo } from '../activities/platforms/local/clusters';
+import { withClient, type ConnectionParams } from '../activities/engines/postgres/sessions';
+import type { DatabaseTask } from '../activities/steps';
 import { createMigrationWorker } from '../worker/worker';
 import { compareRowForRow, createSourceDatabase, Writer } from './fixtures/fleet';
 import { createHarness, eventually, sharedBundle, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';

@@ -14,7 +14,8 @@ import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { LocalClusters, withClient, type ClusterInfo } from '../activities/platforms/local/clusters';
+import { LocalClusters, type ClusterInfo } from '../activities/platforms/local/clusters';
+import { withClient } from '../activities/engines/postgres/sessions';
 
 const stateDir = resolve('.local-platform', 'test-fence-deadline');
 const clusters = new LocalClusters(stateDir);

@@ -14,9 +14,10 @@ import { approveCutover, rollbackDatabase, waitForState } from '../client/client
 import { childWorkflowId, resourceNames } from '../common/naming';
 import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
 import type { MigrationState } from '../common/states';
-import { withClient, type ClusterInfo, type ConnectionParams } from '../activities/platforms/local/clusters';
-import { holdsFenceSnapshots } from '../activities/platforms/local/fence-snapshot';
-import type { DatabaseTask } from '../activities/platforms/platform';
+import { withClient, type ConnectionParams } from '../activities/engines/postgres/sessions';
+import { type ClusterInfo } from '../activities/platforms/local/clusters';
+import { holdsFenceSnapshots } from '../activities/engines/postgres/fence-snapshot';
+import type { DatabaseTask } from '../activities/steps';
 import { compareRowForRow, planFor, Writer, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/receivers';

@@ -11,17 +11,18 @@ import {
   describeReserve,
   releaseGcpCapacity,
   reserveGcpCapacity,
-} from '../activities/platforms/gcp/capacity';
-import { futureReservationRequest } from '../activities/platforms/gcp/calendar';
-import { waitGlobalOperation, waitZoneOperation } from '../activities/platforms/gcp/compute-ops';
-import { resizeRequestRequest } from '../activities/platforms/gcp/flex-start';
+} from '../activities/platforms/gcp/compute/capacity';
+import { futureReservationRequest } from '../activities/platforms/gcp/compute/calendar';
+import { waitGlobalOperation, waitZoneOperation } from '../activities/platforms/gcp/compute/operations';
+import { resizeRequestRequest } from '../activities/platforms/gcp/compute/flex-start';
 import {
   ensureWorkerGroup,
   groupRequest,
   templateRequest,
   workerGroupNames,
-} from '../activities/platforms/gcp/worker-group';
-import { MigrationError, type DatabaseTask } from '../activities/platforms/platform';
+} from '../activities/platforms/gcp/compute/worker-group';
+import { MigrationError } from '../common/failures';
+import { type DatabaseTask } from '../activities/steps';
 import { createFakeGcp, fakeAuth, type FakeGcp } from './fakes/gcp';
 import { gcpPlan, PROJECT } from './helpers/gcp-plan';
 

@@ -8,15 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import { GcpPlatform } from '../activities/platforms/gcp';
-import { ensureProfiles } from '../activities/platforms/gcp/dms-profiles';
-import { deleteJobAndProfiles } from '../activities/platforms/gcp/dms-actions';
-import { waitZoneOperation } from '../activities/platforms/gcp/compute-ops';
-import { resizeRequestRequest } from '../activities/platforms/gcp/flex-start';
-import { SPEC_LABEL } from '../activities/platforms/gcp/monitoring-scope';
-import { METHOD_PERMISSIONS, PREFLIGHT_PERMISSIONS } from '../activities/platforms/gcp/permissions';
+import { ensureProfiles } from '../activities/platforms/gcp/dms/profiles';
+import { deleteJobAndProfiles } from '../activities/platforms/gcp/dms/actions';
+import { waitZoneOperation } from '../activities/platforms/gcp/compute/operations';
+import { resizeRequestRequest } from '../activities/platforms/gcp/compute/flex-start';
+import { SPEC_LABEL } from '../activities/platforms/gcp/monitoring/scope';
+import { METHOD_PERMISSIONS, PREFLIGHT_PERMISSIONS } from '../activities/platforms/gcp/preflight/permissions';
 import { runPreflight, type CheckResult } from '../activities/platforms/gcp/preflight';
-import { ensureWorkerGroup, ownerTag, workerGroupNames } from '../activities/platforms/gcp/worker-group';
-import { MigrationError, type DatabaseTask, type FleetTask } from '../activities/platforms/platform';
+import { ensureWorkerGroup, ownerTag, workerGroupNames } from '../activities/platforms/gcp/compute/worker-group';
+import { MigrationError } from '../common/failures';
+import { type DatabaseTask, type FleetTask } from '../activities/steps';
 import { checkReport, gcpCheckCommand } from '../cli/commands-gcp';
 import { planOperations } from '../cli/plan-report';
 import { validatePlan, type Plan, type PlanInput } from '../common/plan';
@@ -444,7 +445,7 @@ test('the permission list is exactly the methods a whole run on the fake sends, 
   assert.ok(planned.length > 5);
   const methods = new Set([...sent, ...planned]);
   const missing = [...methods].filter((m) => !METHOD_PERMISSIONS[m]).sort();
-  assert.deepEqual(missing, [], 'add these methods to activities/platforms/gcp/permissions.ts');
+  assert.deepEqual(missing, [], 'add these methods to activities/platforms/gcp/preflight/permissions.ts');
   const neverSent = Object.keys(METHOD_PERMISSIONS)
     .filter((m) => !methods.has(m))
     .sort();

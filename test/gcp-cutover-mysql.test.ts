@@ -1,4 +1,4 @@
-// The gcp cutover's MySQL fence (activities/platforms/gcp/cutover-mysql.ts) against real MariaDB
+// The gcp cutover's MySQL fence (activities/platforms/gcp/cutover/mysql.ts) against real MariaDB
 // servers (Debian's mariadb-server): a source with a binary log and a target replicating from it
 // with MariaDB's native replication, standing in for DMS (it applies in commit order, as DMS's
 // replica does). promote() runs STOP SLAVE on the target, as DMS stops reading the source at the
@@ -7,10 +7,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import mysql from 'mysql2/promise';
 import { gcpCutover, type GcpCutoverDeps, type LagReading } from '../activities/platforms/gcp/cutover';
-import { fenceJob, mysqlFenceLockName, prepareSourceFence } from '../activities/platforms/gcp/cutover-fence';
-import { writeMysqlCloseRecord } from '../activities/platforms/gcp/source-mysql-close';
-import type { ConnectionParams } from '../activities/platforms/local/clusters';
-import { MigrationError, type DatabaseTask } from '../activities/platforms/platform';
+import { fenceJob, prepareSourceFence } from '../activities/platforms/gcp/cutover/fence';
+import { mysqlFenceLockName } from '../activities/engines/mysql/fence';
+import { writeMysqlCloseRecord } from '../activities/engines/mysql/close';
+import type { ConnectionParams } from '../activities/engines/postgres/sessions';
+import { MigrationError } from '../common/failures';
+import { type DatabaseTask } from '../activities/steps';
 import { effectiveSettings, validatePlan } from '../common/plan';
 import { eventually } from './helpers/harness';
 import { startMariadb, type MariadbServer } from './helpers/mariadb';
@@ -82,7 +84,7 @@ describe('gcp cutover, MySQL fence (MariaDB)', () => {
         region: 'us-central1',
         zone: 'us-central1-a',
         network: 'projects/dbmig-cutover/global/networks/migration-network',
-        // cutover.timeout keeps this and 1.5 s each to close and to reopen for the promote (cutover-dms.ts).
+        // cutover.timeout keeps this and 1.5 s each to close and to reopen for the promote (cutover/dms.ts).
         promoteTimeout: '1s',
       },
       cutover: { timeout: `${TIMEOUT_MS / 1000}s`, maxLagSeconds: 1 },

@@ -1,4 +1,4 @@
-// The gcp cutover (activities/platforms/gcp/cutover.ts) against real PostgreSQL clusters: a source
+// The gcp cutover (activities/platforms/gcp/cutover/index.ts) against real PostgreSQL clusters: a source
 // and a "target" fed by native logical replication standing in for DMS (commit-order apply, like
 // pglogical). promote() stops the subscription, as DMS stops reading the source at promotion;
 // freshLag() answers from a stub. Each scenario reports the write-block window it measured. A worker
@@ -9,21 +9,17 @@ import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import pg from 'pg';
-import {
-  LocalClusters,
-  withClient,
-  type ClusterInfo,
-  type ConnectionParams,
-} from '../activities/platforms/local/clusters';
-import { ensureOwnedObjects } from '../activities/platforms/local/owned';
+import { LocalClusters, type ClusterInfo } from '../activities/platforms/local/clusters';
+import { withClient, type ConnectionParams } from '../activities/engines/postgres/sessions';
+import { ensureOwnedObjects } from '../activities/engines/postgres/owned';
 import { gcpCutover, type GcpCutoverDeps, type LagReading } from '../activities/platforms/gcp/cutover';
-import { carriedTables, fenceJob, prepareSourceFence, sourceClosed } from '../activities/platforms/gcp/cutover-fence';
-import { readCloseRecord } from '../activities/platforms/gcp/source-close-record';
-import type { DatabaseTask } from '../activities/platforms/platform';
+import { carriedTables, fenceJob, prepareSourceFence, sourceClosed } from '../activities/platforms/gcp/cutover/fence';
+import { readCloseRecord } from '../activities/platforms/gcp/cutover/source-close-record';
+import type { DatabaseTask } from '../activities/steps';
 import { effectiveSettings, validatePlan } from '../common/plan';
 import { createSourceDatabase } from './fixtures/fleet';
 import { eventually } from './helpers/harness';
-import { MigrationError } from '../activities/platforms/platform';
+import { MigrationError } from '../common/failures';
 
 const stateDir = resolve('.local-platform', 'test-gcp-cutover');
 const clusters = new LocalClusters(stateDir);

@@ -18,9 +18,10 @@ import {
   verifyJob,
   waitForPromotion,
 } from '../activities/platforms/gcp/dms';
-import { freshLag, lagSampleAfter } from '../activities/platforms/gcp/lag';
+import { freshLag, lagSampleAfter } from '../activities/platforms/gcp/monitoring/lag';
 import { gcpNames, ownerLabels } from '../activities/platforms/gcp/names';
-import { MigrationError, type DatabaseTask } from '../activities/platforms/platform';
+import { MigrationError } from '../common/failures';
+import { type DatabaseTask } from '../activities/steps';
 import { createFakeGcp, fakeAuth, type FakeGcp } from './fakes/gcp';
 import type { DmsBehaviour } from './fakes/gcp/routes-dms';
 import { gcpPlan, PROJECT } from './helpers/gcp-plan';

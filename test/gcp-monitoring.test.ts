@@ -8,7 +8,7 @@ import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { validatePlan } from '../common/plan';
 import { failure } from '../common/failures';
 import type { Activities } from '../activities';
-import type { FleetTask } from '../activities/platforms/platform';
+import type { FleetTask } from '../activities/steps';
 import { MultiDatabaseMigration } from '../workflows';
 import { startDevServer } from '../worker/dev-server';
 import { describeMonitoring, ensureMonitoring, removeMonitoring } from '../activities/platforms/gcp/monitoring';

@@ -11,10 +11,12 @@ import pg from 'pg';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { runToCompletion } from '../activities/cancellation';
 import { LocalPlatform } from '../activities/platforms/local';
-import { connect, withClient, type ClusterInfo } from '../activities/platforms/local/clusters';
-import { DatabaseJobRecords, JobRecords, type JobRecordStore } from '../activities/platforms/local/job-record';
-import { Lease } from '../activities/platforms/local/lease';
-import { MigrationError } from '../activities/platforms/platform';
+import { connect, withClient } from '../activities/engines/postgres/sessions';
+import { type ClusterInfo } from '../activities/platforms/local/clusters';
+import { DatabaseJobRecords, type JobRecordStore } from '../activities/engines/postgres/job-record';
+import { JobRecords } from '../activities/platforms/local/job-record-file';
+import { Lease } from '../activities/engines/postgres/lease';
+import { MigrationError } from '../common/failures';
 
 const stateDir = resolve('.local-platform', 'test-job-record-lease');
 const platform = new LocalPlatform(stateDir);

@@ -21,11 +21,13 @@ import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan'
 import type { MigrationState } from '../common/states';
 import type { DatabaseSummary } from '../common/status';
 import pg from 'pg';
-import { withClient, type ClusterInfo, type ConnectionParams } from '../activities/platforms/local/clusters';
-import { readSourceAccess } from '../activities/platforms/local/close-source';
-import type { JobRecord } from '../activities/platforms/local/job-record';
-import { readMark } from '../activities/platforms/local/target-mark';
-import { MigrationError, type DatabaseTask } from '../activities/platforms/platform';
+import { withClient, type ConnectionParams } from '../activities/engines/postgres/sessions';
+import { type ClusterInfo } from '../activities/platforms/local/clusters';
+import { readSourceAccess } from '../activities/engines/postgres/close-source';
+import type { JobRecord } from '../activities/engines/postgres/job-record';
+import { readMark } from '../activities/engines/postgres/target-mark';
+import { MigrationError } from '../common/failures';
+import { type DatabaseTask } from '../activities/steps';
 import { planFor, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 

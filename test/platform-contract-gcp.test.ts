@@ -7,24 +7,25 @@
 // request builders changed in one field, and waited for until they stand still: a resource still
 // moving through its states when the refused call reads it would change the world on its own.
 import { GcpPlatform } from '../activities/platforms/gcp';
-import { futureReservationRequest } from '../activities/platforms/gcp/calendar';
+import { futureReservationRequest } from '../activities/platforms/gcp/compute/calendar';
 import type { GcpClients } from '../activities/platforms/gcp/clients';
-import { instanceBody, wantedInstance } from '../activities/platforms/gcp/cloudsql';
-import { clusterRequest, primaryRequest } from '../activities/platforms/gcp/alloydb';
-import { waitGlobalOperation, waitZoneOperation } from '../activities/platforms/gcp/compute-ops';
+import { instanceBody, wantedInstance } from '../activities/platforms/gcp/sql/cloudsql';
+import { clusterRequest, primaryRequest } from '../activities/platforms/gcp/sql/alloydb';
+import { waitGlobalOperation, waitZoneOperation } from '../activities/platforms/gcp/compute/operations';
 import { data, dmsRequestId, jobBody, waitDmsOperation } from '../activities/platforms/gcp/dms';
-import { destinationConnection, ensureProfiles, sourceConnection } from '../activities/platforms/gcp/dms-profiles';
-import { resizeRequestRequest } from '../activities/platforms/gcp/flex-start';
+import { destinationConnection, ensureProfiles, sourceConnection } from '../activities/platforms/gcp/dms/profiles';
+import { resizeRequestRequest } from '../activities/platforms/gcp/compute/flex-start';
 import { gcpNames, ownerLabels } from '../activities/platforms/gcp/names';
 import { pollUntil } from '../activities/platforms/gcp/poll';
-import { resolveVersion } from '../activities/platforms/gcp/versions';
+import { resolveVersion } from '../activities/platforms/gcp/sql/versions';
 import {
   ensureWorkerGroup,
   groupRequest,
   templateRequest,
   workerGroupNames,
-} from '../activities/platforms/gcp/worker-group';
-import type { DatabaseTask, MigrationPlatform } from '../activities/platforms/platform';
+} from '../activities/platforms/gcp/compute/worker-group';
+import type { DatabaseTask } from '../activities/steps';
+import type { MigrationPlatform } from '../activities/platforms/platform';
 import { workerCount } from '../common/capacity';
 import { effectiveSettings, validatePlan } from '../common/plan';
 import { createFakeGcp, fakeAuth, type FakeGcp } from './fakes/gcp';

@@ -9,7 +9,8 @@ import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { stringify } from 'yaml';
-import { LocalClusters, withClient, type ClusterInfo } from '../activities/platforms/local/clusters';
+import { LocalClusters, type ClusterInfo } from '../activities/platforms/local/clusters';
+import { withClient } from '../activities/engines/postgres/sessions';
 import { foreignKeysNotValid } from '../cli/rehearsal-copy';
 
 const CLI = join(__dirname, '..', 'cli', 'main.ts');

@@ -14,8 +14,9 @@ import { childWorkflowId, resourceNames } from '../common/naming';
 import type { PlanInput } from '../common/plan';
 import type { MigrationState } from '../common/states';
 import type { DatabaseSummary } from '../common/status';
-import { withClient, type ClusterInfo, type ConnectionParams } from '../activities/platforms/local/clusters';
-import { readSourceAccess } from '../activities/platforms/local/close-source';
+import { withClient, type ConnectionParams } from '../activities/engines/postgres/sessions';
+import { type ClusterInfo } from '../activities/platforms/local/clusters';
+import { readSourceAccess } from '../activities/engines/postgres/close-source';
 import { compareRowForRow, planFor, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 

@@ -16,9 +16,10 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { LocalPlatform } from '../activities/platforms/local';
-import { withClient, type ClusterInfo } from '../activities/platforms/local/clusters';
-import { createSubscriptionSecretly } from '../activities/platforms/local/subscription-secret';
-import type { DatabaseTask } from '../activities/platforms/platform';
+import { withClient } from '../activities/engines/postgres/sessions';
+import { type ClusterInfo } from '../activities/platforms/local/clusters';
+import { createSubscriptionSecretly } from '../activities/engines/postgres/subscription-secret';
+import type { DatabaseTask } from '../activities/steps';
 import { effectiveSettings, validatePlan } from '../common/plan';
 import { createSourceDatabase, planFor } from './fixtures/fleet';
 

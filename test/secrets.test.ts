@@ -8,12 +8,13 @@ import { join, resolve } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import pg from 'pg';
 import { LocalPlatform } from '../activities/platforms/local';
-import { connect, withClient, type ClusterInfo } from '../activities/platforms/local/clusters';
-import { JobRecords } from '../activities/platforms/local/job-record';
+import { connect, withClient } from '../activities/engines/postgres/sessions';
+import { type ClusterInfo } from '../activities/platforms/local/clusters';
+import { JobRecords } from '../activities/platforms/local/job-record-file';
 import { acquireLock } from '../activities/platforms/local/lockfile';
-import { ensureSubscription } from '../activities/platforms/local/replication';
-import { dumpSchema } from '../activities/platforms/local/schema';
-import type { DatabaseTask } from '../activities/platforms/platform';
+import { ensureSubscription } from '../activities/engines/postgres/replication';
+import { dumpSchema } from '../activities/engines/postgres/schema';
+import type { DatabaseTask } from '../activities/steps';
 import { hostAllowed, resolveSecret, secretPolicy, sourcePassword } from '../activities/secrets';
 import { MigrationError } from '../common/failures';
 import { effectiveSettings, validatePlan } from '../common/plan';
@@ -144,7 +145,7 @@ test('a source host the worker does not allow gets no password', async () => {
     platform.assessSource(task('192.0.2.10', 5432, `env:${PASSWORD_ENV}`)),
     refused(/source host 192\.0\.2\.10 is not allowed/),
   );
-  // Under the 10 s connect timeout (activities/platforms/local/sessions.ts) a connection would wait:
+  // Under the 10 s connect timeout (activities/engines/postgres/sessions.ts) a connection would wait:
   // the bound is that timeout's, not the machine's speed.
   assert.ok(Date.now() - started < 9_500, `refused after ${Date.now() - started} ms`);
 });

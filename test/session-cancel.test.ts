@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { connect } from '../activities/platforms/local/clusters';
+import { connect } from '../activities/engines/postgres/sessions';
 
 let server: net.Server;
 let port: number;

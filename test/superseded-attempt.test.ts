@@ -15,8 +15,9 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { finalizeDatabase, getStatus } from '../client/client';
-import type { JobRecord } from '../activities/platforms/local/job-record';
-import { withClient, type ClusterInfo } from '../activities/platforms/local/clusters';
+import type { JobRecord } from '../activities/engines/postgres/job-record';
+import { withClient } from '../activities/engines/postgres/sessions';
+import { type ClusterInfo } from '../activities/platforms/local/clusters';
 import {
   FREEZE_BEFORE_RECORD_ENV,
   FREEZE_MARKER_ENV,

@@ -14,7 +14,7 @@ import { finalizeDatabase, getStatus } from '../client/client';
 import { compareRowForRow, planFor, replicationLeftovers, Writer, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, type Harness } from './helpers/harness';
 import { as, createMigrationUser, createRole, handOver, type MigrationUser, type Role } from './helpers/migration-user';
-import type { JobRecord } from '../activities/platforms/local/job-record';
+import type { JobRecord } from '../activities/engines/postgres/job-record';
 import { resourceNames } from '../common/naming';
 
 const DB: SourceDb = { name: 'billing', rows: 6_000, priority: 'high', sizeGb: 80, noPrimaryKey: true };

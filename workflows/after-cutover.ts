@@ -13,7 +13,7 @@ import type { DatabaseSummary } from '../common/status';
 import type { NotifyEvent } from '../common/notify-plan';
 import type { NotifyFacts } from '../common/notify-message';
 import type { DatabaseTask } from '../activities';
-import type { RollbackProgress, RollbackResult } from '../activities/platforms/platform';
+import type { RollbackProgress, RollbackResult } from '../activities/steps';
 import { failure } from '../common/failures';
 import type { StepActivities } from './activity-options';
 import type { AfterCutoverRequest, DatabaseHandlers } from './database-handlers';

@@ -33,7 +33,7 @@ import { failure } from '../common/failures';
 import { formatDuration } from '../common/durations';
 import { describeWindow, msUntilWindow, type CutoverWindow } from '../common/cutover-window';
 import type { DatabaseTask } from '../activities';
-import type { CutoverResult, Finding, ValidationResult } from '../activities/platforms/platform';
+import type { CutoverResult, Finding, ValidationResult } from '../activities/steps';
 import {
   approveCutoverSignal,
   approveCutoverUpdate,

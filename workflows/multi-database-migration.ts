@@ -41,7 +41,7 @@ import { DATABASE_NAME, MIGRATION_ID, MIGRATION_STATE, PLATFORM } from '../commo
 import type { DatabaseSummary, MigrationReport } from '../common/status';
 import { channelsFor } from '../common/notify-plan';
 import { isTerminal, type MigrationState } from '../common/states';
-import type { FleetTask } from '../activities/platforms/platform';
+import type { FleetTask } from '../activities/steps';
 import { DatabaseMigration, type DatabaseMigrationInput } from './database-migration';
 import { fleetActivities, fleetLookupActivities, fleetSetupActivities, notifyActivities } from './activity-options';
 import { describeError } from './errors';

@@ -2,8 +2,8 @@
 // type and message, and the rows of the migrated `items` table.
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import { withClient, type ConnectionParams } from '../../activities/platforms/local/clusters';
-import { MigrationError } from '../../activities/platforms/platform';
+import { withClient, type ConnectionParams } from '../../activities/engines/postgres/sessions';
+import { MigrationError } from '../../common/failures';
 
 /** An assert.rejects predicate: a MigrationError of `type` whose message matches; printed as a diagnostic. */
 export function isMigrationError(type: string, pattern: RegExp, t?: TestContext) {

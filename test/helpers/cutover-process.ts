@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PAUSE_AT_ENV, PAUSE_MARKER_ENV, type PauseMarker, type PausePoint } from '../../activities/fault-pause';
-import type { DatabaseTask } from '../../activities/platforms/platform';
+import type { DatabaseTask } from '../../activities/steps';
 
 const ROOT = join(__dirname, '..', '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

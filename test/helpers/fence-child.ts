@@ -2,8 +2,8 @@
 // reads {params, tables, blockMs} from stdin (the password never in process arguments), prints
 // the deadline it will pass, each record Fence.open asks for (before the LOCK), and OPEN once the
 // fence is open; then waits to be stopped or killed.
-import { Fence } from '../../activities/platforms/local/fence';
-import { connect, type ConnectionParams } from '../../activities/platforms/local/sessions';
+import { Fence } from '../../activities/engines/postgres/fence';
+import { connect, type ConnectionParams } from '../../activities/engines/postgres/sessions';
 
 interface Input {
   params: ConnectionParams;

@@ -10,7 +10,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { GcpPlatform } from '../../activities/platforms/gcp';
-import type { DatabaseTask } from '../../activities/platforms/platform';
+import type { DatabaseTask } from '../../activities/steps';
 import { effectiveSettings, validatePlan, type Plan, type PlanInput } from '../../common/plan';
 import { createMigrationWorker } from '../../worker/worker';
 import { MultiDatabaseMigration } from '../../workflows';

@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LocalPlatform } from '../../activities/platforms/local';
-import { withClient, type ClusterInfo } from '../../activities/platforms/local/clusters';
+import { withClient } from '../../activities/engines/postgres/sessions';
+import { type ClusterInfo } from '../../activities/platforms/local/clusters';
 
 /** Rows keyed by `key`, so a description's differences name the object (not an index that shifted). */
 function byName<R extends Record<string, unknown>>(rows: R[], key: keyof R): Record<string, Omit<R, typeof key>> {

@@ -10,7 +10,8 @@
 // and the migration user's password reaches the worker through an environment variable.
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { withClient, type ClusterInfo, type ConnectionParams } from '../../activities/platforms/local/clusters';
+import { withClient, type ConnectionParams } from '../../activities/engines/postgres/sessions';
+import { type ClusterInfo } from '../../activities/platforms/local/clusters';
 
 export interface Role {
   user: string;

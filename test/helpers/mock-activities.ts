@@ -8,7 +8,7 @@ import { failure, type FailureType } from '../../common/failures';
 import { replicationHealthSignal, type ReplicationHealth } from '../../common/messages';
 import { awaitChildrenEnded, childRunBefore, relayDecision } from '../../activities/children';
 import type { NotifyInput } from '../../common/notify-message';
-import type { FleetTask } from '../../activities/platforms/platform';
+import type { FleetTask } from '../../activities/steps';
 
 export type StepName = keyof Activities;
 

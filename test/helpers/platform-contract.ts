@@ -8,12 +8,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
-import {
-  MigrationError,
-  type CutoverResult,
-  type DatabaseTask,
-  type MigrationPlatform,
-} from '../../activities/platforms/platform';
+import { MigrationError } from '../../common/failures';
+import { type CutoverResult, type DatabaseTask } from '../../activities/steps';
+import { type MigrationPlatform } from '../../activities/platforms/platform';
 
 export type GetOrCreate = 'provisionTarget' | 'reserveCapacity' | 'createMigrationJob';
 

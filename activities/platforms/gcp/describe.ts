@@ -2,11 +2,11 @@
 // the runbook calls them, each built by the module that sends the real requests. What it lists as
 // `calls` is checked against the requests the fake records in test/gcp-fleet.test.ts (the dry-run
 // test: per database, in order).
-import type { DatabaseTask, PlannedOperation, PlannedSummary } from '../platform';
+import type { DatabaseTask, PlannedOperation, PlannedSummary } from '../../steps';
 import { capacityMode, workerCount } from '../../../common/capacity';
-import { describeAlloyDb } from './alloydb';
-import { describeRelease, describeReserve } from './capacity';
-import { describeCloudSql } from './cloudsql';
+import { describeAlloyDb } from './sql/alloydb';
+import { describeRelease, describeReserve } from './compute/capacity';
+import { describeCloudSql } from './sql/cloudsql';
 import {
   describeAssessment,
   describeJobAction,
@@ -16,9 +16,9 @@ import {
   describeStart,
   JOB_STATE_WHEN_VALID,
 } from './dms';
-import { fencesOverSql } from './cutover-fence';
-import { describeLagWatch } from './lag';
-import { describeMark } from './target-mark';
+import { fencesOverSql } from './cutover/fence';
+import { describeLagWatch } from './monitoring/lag';
+import { describeMark } from './sql/target-mark';
 
 /** The managed service and instance, and the Dynamic Workload Scheduler mode the worker group is grown in. */
 export function summarizeGcp(task: DatabaseTask): PlannedSummary {

@@ -2,7 +2,7 @@
 // permanent (retrying cannot help and a human must act); throttling and outages are retried.
 // Codes follow google.rpc.Code (google/rpc/code.proto) and its HTTP mapping
 // (https://cloud.google.com/apis/design/errors#handling_errors).
-import { MigrationError } from '../platform';
+import { MigrationError } from '../../../common/failures';
 
 interface ApiError {
   code?: number | string;

@@ -1,9 +1,9 @@
 // The gcp platform: DMS moves the data, Cloud SQL or AlloyDB receive it, Compute provides the
 // capacity and Cloud Monitoring reports the lag. Same interface, same plan as `local`.
-import { withClient, type ConnectionParams } from '../local/clusters';
+import { withClient, type ConnectionParams } from '../../engines/postgres/sessions';
 import { registerSecretScheme, resolveSecret } from '../../secrets';
+import { MigrationError } from '../../../common/failures';
 import {
-  MigrationError,
   notCreatedStatus,
   type AssessmentResult,
   type CapacityReservation,
@@ -11,7 +11,6 @@ import {
   type CutoverUndo,
   type DatabaseTask,
   type FleetTask,
-  type MigrationPlatform,
   type PlannedOperation,
   type PlannedSummary,
   type PreparedMigration,
@@ -19,24 +18,25 @@ import {
   type RollbackResult,
   type TargetInfo,
   type ValidationResult,
-} from '../platform';
-import { deleteAlloyDb, ensureAlloyDb } from './alloydb';
-import { assessGcpSource, readSourceVersion } from './assess-source';
-import { reserveGcpCapacity, releaseGcpCapacity } from './capacity';
+} from '../../steps';
+import { type MigrationPlatform } from '../platform';
+import { deleteAlloyDb, ensureAlloyDb } from './sql/alloydb';
+import { assessGcpSource, readSourceVersion } from './dms/assess-source';
+import { reserveGcpCapacity, releaseGcpCapacity } from './compute/capacity';
 import { GcpClients, endpointFromEnv, type GcpClientOptions } from './clients';
-import { deleteCloudSql, ensureCloudSql } from './cloudsql';
+import { deleteCloudSql, ensureCloudSql } from './sql/cloudsql';
 import { cutoverRefusal, gcpCutover, promoted, type GcpCutoverDeps } from './cutover';
-import { settleSourceClose } from './cutover-postgres';
+import { settleSourceClose } from './cutover/postgres';
 import {
   dropSourceFence,
   endStaleFences,
-  endStaleMysqlFences,
   fenceJob,
   fencesOverSql,
   prepareSourceFence,
   sourceParams,
-  withMysql,
-} from './cutover-fence';
+} from './cutover/fence';
+import { endStaleMysqlFences } from '../../engines/mysql/fence';
+import { withMysql } from '../../engines/mysql/sessions';
 import { describeGcp, summarizeGcp } from './describe';
 import {
   assessThroughDms,
@@ -53,13 +53,13 @@ import {
   type PromoteAccepted,
 } from './dms';
 import { call } from './errors';
-import { LAG_BYTES_METRIC, LAG_SECONDS_METRIC, lagSampleAfter, latestSample } from './lag';
+import { LAG_BYTES_METRIC, LAG_SECONDS_METRIC, lagSampleAfter, latestSample } from './monitoring/lag';
 import { ensureMonitoring, removeMonitoring } from './monitoring';
 import { gcpNames } from './names';
 import { DEFAULT_POLL, type PollOptions } from './poll';
-import { warn } from '../local/log';
-import { readTargetPrivateIp } from './target-address';
-import { markTookOver, refuseIfTookOver } from './target-mark';
+import { warn } from '../../log';
+import { readTargetPrivateIp } from './sql/target-address';
+import { markTookOver, refuseIfTookOver } from './sql/target-mark';
 
 export interface GcpPlatformOptions extends GcpClientOptions {
   poll?: Partial<PollOptions>;
@@ -162,7 +162,7 @@ export class GcpPlatform implements MigrationPlatform {
     return verifyJob(this.clients, task, this.poll);
   }
 
-  /** demoteDestination + start from NOT_STARTED, resume from STOPPED in CDC (dms-actions.ts). */
+  /** demoteDestination + start from NOT_STARTED, resume from STOPPED in CDC (dms/actions.ts). */
   async startMigrationJob(task: DatabaseTask): Promise<void> {
     this.check(task);
     await startOrResumeJob(this.clients, task, this.poll);

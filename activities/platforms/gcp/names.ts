@@ -2,7 +2,7 @@
 // run (`dbmig plan`) both take them from here, so they cannot disagree. Full names follow
 // AIP-122 (https://google.aip.dev/122); the ids derive from (migration id, database).
 import { gcpId, gcpResourceNames, requestId } from '../../../common/naming';
-import type { DatabaseTask } from '../platform';
+import type { DatabaseTask } from '../../steps';
 
 /** The label key on everything this platform creates; its value is the migration's owner label. */
 export const OWNER_LABEL = 'dbmig-migration';

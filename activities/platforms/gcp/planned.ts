@@ -3,7 +3,7 @@
 // sql.instances.insert, datamigration.projects.locations.migrationJobs.verify); the OPERATION
 // column is printed from the same ids as the listed requests, so the two cannot disagree.
 import type { MigrationState } from '../../../common/states';
-import type { PlannedCall, PlannedOperation } from '../platform';
+import type { PlannedCall, PlannedOperation } from '../../steps';
 
 export interface Row {
   state: MigrationState;

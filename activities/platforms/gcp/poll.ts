@@ -3,7 +3,7 @@
 // Two shapes exist: google.longrunning.Operation (google/longrunning/operations.proto: AlloyDB,
 // DMS), done with an optional google.rpc.Status error; and the status-style operations of
 // Cloud SQL Admin (sql#operation) and Compute (compute#operation), DONE with `error.errors[]`.
-import { MigrationError } from '../platform';
+import { MigrationError } from '../../../common/failures';
 import { call } from './errors';
 
 export interface PollOptions {

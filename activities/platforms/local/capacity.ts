@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CapacityMode } from '../../../common/capacity';
-import { MigrationError, type CapacityReservation } from '../platform';
+import { MigrationError } from '../../../common/failures';
+import { type CapacityReservation } from '../../steps';
 import { acquireLock } from './lockfile';
 
 type Pool = Record<string, { workers: number; mode: CapacityMode }>;

@@ -12,12 +12,10 @@ import net from 'node:net';
 import pg from 'pg';
 import { activityCancellation, throwIfCancelled } from '../../cancellation';
 import { protectWorkerPath } from '../../secrets';
-import { MigrationError } from '../platform';
+import { MigrationError } from '../../../common/failures';
 import { DEFAULT_EMBEDDED_MAJOR, serverBinaries } from './embedded-servers';
 import { acquireLock } from './lockfile';
-import { connect, withClient } from './sessions';
-
-export { connect, withClient, type ConnectionParams } from './sessions';
+import { connect, withClient } from '../../engines/postgres/sessions';
 
 const run = promisify(execFile);
 

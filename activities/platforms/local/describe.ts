@@ -4,7 +4,7 @@ import { workerCount } from '../../../common/capacity';
 import { formatDuration } from '../../../common/durations';
 import { cutoverLimits } from '../../../common/plan';
 import { resourceNames } from '../../../common/naming';
-import type { DatabaseTask, PlannedOperation, PlannedSummary } from '../platform';
+import type { DatabaseTask, PlannedOperation, PlannedSummary } from '../../steps';
 
 /** An embedded cluster the worker starts, or an existing server; copy workers from this machine's pool. */
 export function summarizeLocal(task: DatabaseTask): PlannedSummary {

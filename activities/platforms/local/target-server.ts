@@ -10,11 +10,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resourceNames } from '../../../common/naming';
 import { targetServerPassword } from '../../secrets';
-import type { DatabaseTask } from '../platform';
+import type { DatabaseTask } from '../../steps';
 import type { LocalClusters } from './clusters';
-import { DatabaseJobRecords, JobRecords, type JobRecordStore } from './job-record';
-import { serverVersion } from './server-version';
-import { withClient, type ConnectionParams } from './sessions';
+import { DatabaseJobRecords, type JobRecordStore } from '../../engines/postgres/job-record';
+import { JobRecords } from './job-record-file';
+import { serverVersion } from '../../engines/postgres/server-version';
+import { withClient, type ConnectionParams } from '../../engines/postgres/sessions';
 
 export interface TargetServer {
   readonly existingServer: boolean;

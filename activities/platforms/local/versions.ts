@@ -4,11 +4,11 @@
 // with; else the source's major, raised to the oldest the platform runs (a 12 source gets a 15
 // target). A target older than its source is refused: pg_dump writes the source's schema for the
 // source's version, and a downgrade is no migration a rollback could reverse.
-import type { DatabaseTask, Finding } from '../platform';
-import { MigrationError } from '../platform';
-import { pgDumpFor } from '../pg-client-tools';
+import type { DatabaseTask, Finding } from '../../steps';
+import { MigrationError } from '../../../common/failures';
+import { pgDumpFor } from '../../engines/postgres/client-tools';
 import { EMBEDDED_MAJORS } from './embedded-servers';
-import type { ServerVersion } from './server-version';
+import { modernReplication, type ServerVersion } from '../../engines/postgres/server-version';
 
 export interface TargetVersion {
   major: number;
@@ -74,11 +74,6 @@ export function versionRefusal(task: DatabaseTask, source: ServerVersion, t: Tar
 export function refuseVersion(task: DatabaseTask, source: ServerVersion, t: TargetVersion): void {
   const refusal = versionRefusal(task, source, t);
   if (refusal) throw new MigrationError('UnsupportedVersion', refusal);
-}
-
-/** Whether the 16+ subscription options (binary table-sync copy, parallel apply) apply between these majors. */
-export function modernReplication(sourceMajor: number, targetMajor: number): boolean {
-  return sourceMajor >= 16 && targetMajor >= 16;
 }
 
 /** The assessment's words on versions: what each end runs, which pg_dump copies the schema, what the change implies. */

@@ -5,7 +5,7 @@ import { formatDuration } from '../../../common/durations';
 import { cutoverLimits } from '../../../common/plan';
 import type { ResourceNames } from '../../../common/naming';
 import type { SimSettings, SimStep } from '../../../common/sim-plan';
-import type { DatabaseTask, PlannedOperation } from '../platform';
+import type { DatabaseTask, PlannedOperation } from '../../steps';
 import { fullDumpMs, stepMs } from './settings';
 
 export function describeSim(

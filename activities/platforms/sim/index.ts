@@ -10,22 +10,22 @@ import { FAILURES, type FailureType } from '../../../common/failures';
 import { cutoverLimits } from '../../../common/plan';
 import { resourceNames } from '../../../common/naming';
 import type { SimSettings, SimStep } from '../../../common/sim-plan';
+import { MigrationError } from '../../../common/failures';
 import {
-  MigrationError,
   notCreatedStatus,
   type AssessmentResult,
   type CapacityReservation,
   type CutoverResult,
   type CutoverUndo,
   type DatabaseTask,
-  type MigrationPlatform,
   type PlannedOperation,
   type PlannedSummary,
   type ReplicationStatus,
   type RollbackResult,
   type TargetInfo,
   type ValidationResult,
-} from '../platform';
+} from '../../steps';
+import { type MigrationPlatform } from '../platform';
 import { describeSim } from './describe';
 import { pause } from './pause';
 import { estimatedRows, replicationStatus, simTables, validation } from './replication';

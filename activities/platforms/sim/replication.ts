@@ -3,7 +3,7 @@
 // writes. Derived from the time since the job started, so every read is consistent with the last.
 import { fnv1a } from '../../../common/naming';
 import type { SimSettings } from '../../../common/sim-plan';
-import type { DatabaseTask, ReplicationStatus, TableCheck, ValidationResult } from '../platform';
+import type { DatabaseTask, ReplicationStatus, TableCheck, ValidationResult } from '../../steps';
 import { fullDumpMs, lagAt } from './settings';
 
 const TABLES = ['public.accounts', 'public.orders', 'public.events'];

@@ -2,7 +2,7 @@
 // task built by hand, or by a workflow started without a sim section).
 import { parseDuration } from '../../../common/durations';
 import { simSchema, type SimSettings, type SimStep } from '../../../common/sim-plan';
-import type { DatabaseTask } from '../platform';
+import type { DatabaseTask } from '../../steps';
 
 const DEFAULTS: SimSettings = simSchema.parse({});
 

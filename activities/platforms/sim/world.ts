@@ -2,7 +2,7 @@
 // keep it, plus counters of how often each resource was created, found again and deleted, so tests
 // can see that a repeated call made nothing twice. In memory: one worker process is the world.
 import type { SimStep } from '../../../common/sim-plan';
-import type { CapacityReservation, CutoverResult } from '../platform';
+import type { CapacityReservation, CutoverResult } from '../../steps';
 
 export type SimResource = 'target' | 'capacity' | 'job';
 export type Counts = Record<SimResource, number>;

@@ -1,7 +1,7 @@
 // Label updates of the targets: Cloud SQL instances.patch (SqlInstancesPatchRequest,
 // cloud_sql_instances.proto; REST https://cloud.google.com/sql/docs/postgres/admin-api/rest/v1/instances/patch)
 // and AlloyDB clusters.patch (UpdateClusterRequest, google/cloud/alloydb/v1/service.proto). The
-// platform uses them for one thing, the took-over mark (activities/platforms/gcp/took-over.ts), so
+// platform uses them for one thing, the took-over mark (activities/platforms/gcp/sql/took-over.ts), so
 // the fake serves what that needs and refuses the rest by name rather than ignoring it.
 import { ApiError, ok, renderOp, type FakeGcp } from './server';
 import { targetsState } from './routes-targets';

@@ -1,0 +1,57 @@
+// The gcp cutover without SQL to the source (source.access 'dms-only'): no fence is possible, so
+// the operator stops the writes before approving, and the cutover promotes once a lag sample taken
+// after it began (so after the approval) reads at most cutover.maxLagSeconds. The target is marked
+// as taken over (took-over.ts) before the promote is asked for.
+import { formatDuration } from '../../../../common/durations';
+import { cutoverLimits } from '../../../../common/plan';
+import { MigrationError } from '../../../../common/failures';
+import { type DatabaseTask } from '../../../steps';
+import { describeJob, promoted, SAMPLE_DELAY_MS, waitForLag, type GcpCutoverDeps } from './dms';
+import { fenceJob } from './fence';
+
+type Progress = (step: string) => void;
+
+export async function dmsOnlyCutover(task: DatabaseTask, deps: GcpCutoverDeps, progress: Progress): Promise<number> {
+  const { maxLagSeconds } = cutoverLimits(task.settings);
+  const job = await deps.jobState();
+  if (!promoted(job)) {
+    if (job.state !== 'RUNNING' || job.phase !== 'CDC')
+      throw new MigrationError(
+        'CutoverNotReady',
+        `not cutting over: DMS job ${fenceJob(task)} is ${describeJob(job)}, not RUNNING/CDC`,
+      );
+    const since = new Date();
+    const waitMs = deps.freshSampleWaitMs ?? SAMPLE_DELAY_MS + 60_000;
+    progress(
+      `source.access is dms-only: the writes must already be stopped by hand; waiting up to ` +
+        `${formatDuration(waitMs)} for a DMS lag sample taken after ${since.toISOString()} at most ${maxLagSeconds} s`,
+    );
+    const { fresh, last } = await waitForLag(deps, since, maxLagSeconds, Date.now() + waitMs);
+    if (!fresh) {
+      const read = last ? `the newest lag sample since then reads ${last.seconds} s` : 'no lag sample since then';
+      throw new MigrationError(
+        'CutoverNotReady',
+        `not promoting: ${read} (cutover.maxLagSeconds ${maxLagSeconds}); are the writes stopped on the source?`,
+      );
+    }
+    await deps.markTookOver?.();
+    progress(`DMS lag ${fresh.seconds} s sampled ${fresh.sampledAt.toISOString()}: promoting (the point of no return)`);
+    try {
+      await deps.promote();
+    } catch (err) {
+      const now = await deps.jobState().catch(() => undefined);
+      if (!now || !promoted(now)) throw err;
+    }
+  }
+  try {
+    await deps.markTookOver?.(); // a promote an earlier attempt (or a person) sent: marked all the same
+    await deps.waitPromoted();
+  } catch (err) {
+    throw new MigrationError(
+      'CutoverIncomplete',
+      `${(err as Error).message}; DMS accepted the promote (the point of no return): a retry resumes`,
+    );
+  }
+  // The write block was the operator's, outside what this worker can measure.
+  return 0;
+}
