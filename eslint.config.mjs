@@ -19,8 +19,32 @@ const GOOGLE = [
   },
 ];
 
+const ACTIVITY = notFrom(
+  ['workflows', 'worker', 'client', 'cli', 'test'],
+  'activities import only common/, their engines and their platforms',
+);
+const PLATFORMS = ['local', 'gcp', 'sim'];
+// Boundaries between engines and platforms hold for types too: a type names where code belongs.
+const NO_PLATFORM = {
+  group: ['**/platforms', '**/platforms/**'],
+  message: 'engines use no platform: platforms use engines',
+  allowTypeImports: false,
+};
+const otherEngine = (e) => ({
+  group: [`**/${e}`, `**/${e}/**`],
+  message: 'one engine does not import another: share through activities/engines/',
+  allowTypeImports: false,
+});
+/** A platform imports no other platform: what two platforms share is an engine's, or the activities'. */
+const otherPlatforms = (self) =>
+  PLATFORMS.filter((p) => p !== self).map((p) => ({
+    group: [`**/${p}`, `**/${p}/**`],
+    message: `the ${self} platform does not import the ${p} platform: share through activities/engines/`,
+    allowTypeImports: false,
+  }));
+
 /**
- * The design's dependency direction: workflows → common; activities → common;
+ * The design's dependency direction: workflows → common; activities → common; platforms → engines;
  * worker → workflows, activities; client → common; cli → client, worker.
  */
 const boundaries = {
@@ -40,14 +64,16 @@ const boundaries = {
     { group: nodeBuiltins, message: 'workflow code runs in a deterministic sandbox: no Node built-ins' },
     ...GOOGLE,
   ],
-  'activities/**/*.ts': [
-    ...notFrom(['workflows', 'worker', 'client', 'cli', 'test'], 'activities import only common/ and their platforms'),
-    ...GOOGLE,
-  ],
-  // Listed after activities/**, so it replaces that rule for the one platform that talks to Google.
-  'activities/platforms/gcp/**/*.ts': [
-    ...notFrom(['workflows', 'worker', 'client', 'cli', 'test'], 'activities import only common/ and their platforms'),
-  ],
+  'activities/**/*.ts': [...ACTIVITY, ...GOOGLE],
+  // The rules below are listed after activities/**, so each replaces it for its folder (flat config:
+  // the last matching rule wins): engines use no platform, and no platform imports another.
+  'activities/engines/**/*.ts': [...ACTIVITY, ...GOOGLE, NO_PLATFORM],
+  'activities/engines/postgres/**/*.ts': [...ACTIVITY, ...GOOGLE, NO_PLATFORM, otherEngine('mysql')],
+  'activities/engines/mysql/**/*.ts': [...ACTIVITY, ...GOOGLE, NO_PLATFORM, otherEngine('postgres')],
+  'activities/platforms/local/**/*.ts': [...ACTIVITY, ...GOOGLE, ...otherPlatforms('local')],
+  'activities/platforms/sim/**/*.ts': [...ACTIVITY, ...GOOGLE, ...otherPlatforms('sim')],
+  // The one platform that talks to Google.
+  'activities/platforms/gcp/**/*.ts': [...ACTIVITY, ...otherPlatforms('gcp')],
   'worker/**/*.ts': [
     ...notFrom(['client', 'cli', 'test'], 'worker/ does not depend on the client or the CLI'),
     ...GOOGLE,
@@ -89,8 +115,8 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
-        // Type-only imports carry no code: a workflow may name the Activities type.
-        { patterns: patterns.map((p) => ({ ...p, allowTypeImports: true })) },
+        // Type-only imports carry no code: a workflow may name the Activities type (unless a pattern says not).
+        { patterns: patterns.map((p) => ({ allowTypeImports: true, ...p })) },
       ],
     },
   })),
