@@ -13,18 +13,11 @@ import {
   condition,
   continueAsNew,
   log,
-  patched,
   setHandler,
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import {
-  cutoverLimits,
-  type DatabasePlan,
-  type EffectiveSettings,
-  type GcpSettings,
-  type PlatformName,
-} from '../common/plan';
+import { type DatabasePlan, type EffectiveSettings, type GcpSettings, type PlatformName } from '../common/plan';
 import type { SimSettings } from '../common/sim-plan';
 import { channelsFor, type NotificationSettings, type NotifyEvent } from '../common/notify-plan';
 import type { NotifyFacts } from '../common/notify-message';
@@ -49,7 +42,7 @@ import {
   rollbackUpdate,
 } from '../common/messages';
 import { notifyActivities, rollbackResumeActivities, stepActivities } from './activity-options';
-import { keepRollbackOpenByProgress } from './after-cutover';
+import { keepRollbackOpen } from './after-cutover';
 import { Compensations } from './compensations';
 import { DatabaseHandlers, type Decision } from './database-handlers';
 import { describeError, endState } from './errors';
@@ -79,30 +72,6 @@ interface Watcher {
  * published and copied (a deploy during CDC); the finding says what to do.
  */
 const NOT_STARTED = ['CutoverNotReady', 'PreparedTransactions', 'MigratedSetChanged'];
-/** Runs from before event budgets: how often, and how far apart, such a cutover is tried before the run fails. */
-const CUTOVER_ATTEMPTS = 10;
-const CUTOVER_RETRY_MS = 30_000;
-/** Runs from before event budgets: how long between attempts to finish a cutover past its point of no return. */
-const CUTOVER_RESUME_MS = 30_000;
-/** Rollback failures that left the target taking writes: the rollback can be asked for again. */
-const ROLLBACK_UNDONE = [
-  'CutoverTimedOut',
-  'CutoverInterrupted',
-  'CutoverNotReady',
-  'PreparedTransactions',
-  'MigratedSetChanged',
-];
-
-/**
- * Worker builds (the SDK's default build id: its version and the bundle's hash) that sent reports
- * one at a time before the 'fleet-reports-one-at-a-time' patch existed. A history keeps the build
- * of each workflow task, which replay reads back, as the SDK does for its own unmarked changes
- * (SdkFlags). Listed: the build test/fixtures/histories/weeks-overdue__ledger.json was recorded
- * with; a deployment that ran another build of b984472..this patch adds its id here.
- */
-const UNMARKED_IN_ORDER_BUILDS: ReadonlySet<string> = new Set([
-  '@temporalio/worker@1.24.0+7742232b4600950d17899f518857822bbfc89d23966302bd47a92ab233f5c5a7',
-]);
 
 export interface DatabaseMigrationInput {
   migrationId: string;
@@ -111,8 +80,8 @@ export interface DatabaseMigrationInput {
   parentWorkflowId?: string;
   database: DatabasePlan;
   settings: EffectiveSettings;
-  /** onTimeout is absent in runs started before escalation: they fail, as they did. */
-  approval: { policy: 'manual' | 'auto'; timeoutMs: number; onTimeout?: 'escalate' | 'fail' };
+  /** From the validated plan, whose onTimeout defaults to escalate. */
+  approval: { policy: 'manual' | 'auto'; timeoutMs: number; onTimeout: 'escalate' | 'fail' };
   notifications?: NotificationSettings;
   gcp?: GcpSettings;
   sim?: SimSettings;
@@ -122,36 +91,7 @@ export interface DatabaseMigrationInput {
 }
 
 export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<DatabaseSummary> {
-  // Runs from before the replication watcher, final decisions and reverse replication take the
-  // path they took then; the flag is read once, at the start, so a run never mixes the two.
-  const watched = patched('watch-replication-final-decisions-rollback');
-  // Runs from before this tell the parent every change, start the watcher whatever the approval
-  // policy, and cancel steps without waiting for them; the flag is read once, like `watched`.
-  const lean = watched && patched('fleet-transitions-waiting-cancels');
-  // Runs from before this told applications to move (cutover-done) before the final comparison
-  // and ended NEEDS_ATTENTION when it failed; read once, like `watched`.
-  const fenceFirst = patched('final-compare-at-fence');
-  // Runs from before this fail at VALIDATING on any live result that is not ok; from it, one whose only
-  // fault is an object replication does not carry (a table a deploy made during CDC) holds the
-  // database before the cutover, with replication running, and names it. Read once, like `watched`.
-  const liveSet = patched('live-migrated-set');
-  // Runs from before this read a failed rollback by its error's type and did not watch reverse
-  // replication after the cutover (workflows/after-cutover.ts); read once, like `watched`.
-  const byProgress = watched && patched('rollback-by-progress');
-  // Runs from before this send a report to the parent without waiting for the one in flight. The
-  // one-at-a-time reports first shipped without a patch of their own (b984472): their runs carry no
-  // marker either, so they are told apart by the build that ran them (see UNMARKED_IN_ORDER_BUILDS).
-  // Runs from before these waited and retried without an event budget (a cutover that did not start
-  // failed the run after CUTOVER_ATTEMPTS; one past its point of no return was resumed every 30 s
-  // in one run, forever), and read an approval and its revocation in one activation as a timeout.
-  const budgeted = lean && patched('loops-budget');
-  const inOrder = lean && patched('decisions-in-order');
-  // Runs from before this failed at NEEDS_ATTENTION, which lets a restarted parent start them again.
-  const attentionCompletes = lean && patched('needs-attention-completes');
-  const reportsInOrder =
-    lean &&
-    (patched('fleet-reports-one-at-a-time') || UNMARKED_IN_ORDER_BUILDS.has(workflowInfo().currentBuildId ?? ''));
-  const acts = stepActivities(input.database.name, watched, lean);
+  const acts = stepActivities(input.database.name);
   const task: DatabaseTask = {
     migrationId: input.migrationId,
     platform: input.platform,
@@ -160,15 +100,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     ...(input.gcp ? { gcp: input.gcp } : {}),
     ...(input.sim ? { sim: input.sim } : {}),
   };
-  const db = new DatabaseHandlers(
-    input.migrationId,
-    input.database,
-    input.parentWorkflowId,
-    watched,
-    lean,
-    reportsInOrder,
-  );
-  db.decisionsInOrder = inOrder;
+  const db = new DatabaseHandlers(input.migrationId, input.database, input.parentWorkflowId);
   db.onAlert = (event, h) =>
     void notify(event, { problem: h.problem, lagSeconds: h.lagSeconds ?? db.summary.lagSeconds, at: h.at });
   const notifier = notifyActivities(input.database.name);
@@ -176,7 +108,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   let phase: Phase = 'before-cutover';
   /** What exists and must be named if the run stops past the point where undos are allowed. */
   const left: Leftovers = { job: true, capacity: true, target: true };
-  /** The replication watcher, from AWAITING_APPROVAL until the cutover (watched runs). */
+  /** The replication watcher, from AWAITING_APPROVAL until the cutover. */
   let watcher: Watcher | undefined;
   /** Set while reverse replication keeps a rollback possible: what a stop then leaves to do. */
   let rollbackOpen: string | undefined;
@@ -210,7 +142,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     // the target, the job or the capacity: a failure or cancel leaves NEEDS_ATTENTION, with what to do.
     phase = 'target-took-over';
     left.target = false; // now the database itself, not something this run could clean up
-    if (watched && cut.reverseReplication) {
+    if (cut.reverseReplication) {
       // The cutover removed replication from the source (the job); what runs now is the way back.
       const r = cut.reverseReplication;
       left.job = false;
@@ -223,25 +155,24 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     void db.enter('VERIFYING_TARGET', { writeBlockMs: cut.writeBlockMs });
     const doneFacts = { writeBlockMs: cut.writeBlockMs, endpoint: cut.endpoint };
     // Applications are told to move only once the target is known to equal the source at the
-    // cutover's fence (fenceFirst): told before, one that moves at once races the comparison.
-    let told = fenceFirst ? undefined : notify('cutover-done', doneFacts);
+    // cutover's fence: told before, one that moves at once races the comparison.
     const final = await acts.validateData(task, 'final');
     // With reverse replication the source is still a way back: a difference keeps it (differs).
-    const differs = fenceFirst && !final.ok && watched && cut.reverseReplication ? heldAfter(final.summary) : undefined;
+    const differs = !final.ok && cut.reverseReplication ? heldAfter(final.summary) : undefined;
     if (!final.ok && !differs) {
       const message = `target differs from the source after cutover: ${final.summary}`;
       throw failure('TargetVerificationFailed', message, final.tables);
     }
-    if (differs)
-      told = notify('failure', { state: 'COMPLETED', reason: differs.lastError, nextAction: differs.nextAction });
-    told ??= notify('cutover-done', doneFacts);
+    const told = differs
+      ? notify('failure', { state: 'COMPLETED', reason: differs.lastError, nextAction: differs.nextAction })
+      : notify('cutover-done', doneFacts);
 
     await acts.deleteMigrationJob(task);
     left.job = false;
     await acts.releaseCapacity(task);
     left.capacity = false;
     await told;
-    if (watched && cut.reverseReplication) return await keepRollbackOpen(final.summary, differs);
+    if (cut.reverseReplication) return await keepRollbackOpenAfter(final.summary, differs);
     await db.enter('COMPLETED', {
       validation: final.summary,
       finishedAt: new Date().toISOString(),
@@ -253,18 +184,10 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
     if (err instanceof ContinueAsNew) throw err; // the next run carries on from here: nothing ended
     const lastError = describeError(err);
     stopWatching();
-    // Runs from before the phases ran every undo whatever the phase; replaying them must do so too.
-    if (!patched('compensate-by-phase-point-of-no-return')) {
-      await undo.runInReverse();
-      await CancellationScope.nonCancellable(() =>
-        db.enter(endState(err), { lastError, finishedAt: new Date().toISOString() }),
-      );
-      throw err;
-    }
     await CancellationScope.nonCancellable(() => stopByPhase(phase, err, lastError));
     // NEEDS_ATTENTION completes, with its summary: a failed run's id may be started again (the
     // parent's reuse policy allows it for a retry), and a target that took over is never touched again.
-    if (attentionCompletes && db.summary.state === 'NEEDS_ATTENTION') return db.summary;
+    if (db.summary.state === 'NEEDS_ATTENTION') return db.summary;
     throw err;
   }
 
@@ -343,28 +266,16 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
       maxLagSeconds: Math.max(db.summary.maxLagSeconds ?? 0, ready.maxLagSeconds ?? 0),
     });
     const live = await acts.validateData(task, 'live');
-    const held = liveSet ? notCarried(live) : undefined;
+    const held = notCarried(live);
     if (!live.ok && !held) throw failure('ValidationFailed', `validation failed: ${live.summary}`, live.tables);
 
     void db.enter('AWAITING_APPROVAL', { validation: live.summary, ...(held ? { nextAction: held } : {}) });
     if (input.approval.policy === 'manual') void notify('approval-needed', approvalFacts());
-    if (watched) {
-      // From here until the cutover, replication is watched: a break shows while a human decides
-      // (the waits before measured it themselves, and the validation compared the data). Where
-      // nobody decides and no window waits, the cutover follows at once: there is nothing to watch.
-      if (!lean || input.approval.policy === 'manual' || input.cutoverWindow) watcher = startWatching();
-      return await approveThenCutOver();
-    } else {
-      if (input.approval.policy === 'auto') db.decide({ approved: true, by: 'policy:auto' });
-      const decision = await decisionOrEscalate();
-      if (!decision.approved) throw rejected(decision);
-      if (input.cutoverWindow) await waitForWindow(input.cutoverWindow, decision.by, db);
-
-      void db.enter('CUTTING_OVER', { approvedBy: decision.by, nextAction: '' });
-      undo.push('give the source its writes back', () => acts.rollbackCutover(task));
-      phase = 'source-blocked';
-      return await acts.cutover(task);
-    }
+    // From here until the cutover, replication is watched: a break shows while a human decides
+    // (the waits before measured it themselves, and the validation compared the data). Where
+    // nobody decides and no window waits, the cutover follows at once: there is nothing to watch.
+    if (input.approval.policy === 'manual' || input.cutoverWindow) watcher = startWatching();
+    return await approveThenCutOver();
   }
 
   /** Runs the replication watcher in its own scope, so the runbook can stop it before the cutover. */
@@ -388,7 +299,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
    * From AWAITING_APPROVAL to a cutover that has returned. The cutover starts only once a decision
    * holds: approved, inside the window, replication healthy. A revocation before the cutover starts
    * goes back to awaiting a decision; a cutover that blocked nothing (lag, prepared transactions)
-   * leaves the database ready and is tried again, at most CUTOVER_ATTEMPTS times.
+   * leaves the database ready and is tried again, with a backoff, until it starts or is cancelled.
    */
   async function approveThenCutOver(from?: CarriedRun): Promise<CutoverResult> {
     if (input.approval.policy === 'auto' && !from) db.decide({ approved: true, by: 'policy:auto' });
@@ -406,22 +317,19 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
       } catch (err) {
         // With a budget, a cutover that did not start never fails the run: the synced target is
         // kept, replication runs, and the finding stays in the status until it is fixed or cancelled.
-        if (!failedAs(err, NOT_STARTED) || (!budgeted && attempt >= CUTOVER_ATTEMPTS)) throw err;
+        if (!failedAs(err, NOT_STARTED)) throw err;
         phase = 'before-cutover';
         const why = describeError(err);
         const revoked = db.revocations;
         watcher = startWatching();
-        const waitMs = budgeted ? delayMs : CUTOVER_RETRY_MS;
-        const next = budgeted
-          ? `Holding: the target stays synced and replication runs; fix the cause, or cancel. Trying again in ` +
-            `${formatDuration(waitMs)} (attempt ${attempt + 1})`
-          : `Trying again in ${formatDuration(waitMs)} (attempt ${attempt + 1} of ${CUTOVER_ATTEMPTS})`;
+        const next =
+          `Holding: the target stays synced and replication runs; fix the cause, or cancel. Trying again in ` +
+          `${formatDuration(delayMs)} (attempt ${attempt + 1})`;
         void db.enter('AWAITING_APPROVAL', {
           lastError: why,
           nextAction: `approved by ${decision.by}; the cutover did not start and nothing was blocked: ${why}. ${next}`,
         });
-        await condition(() => db.revocations !== revoked, waitMs);
-        if (!budgeted) continue;
+        await condition(() => db.revocations !== revoked, delayMs);
         delayMs = doubled(delayMs, RETRY_CAP_MS);
         if (budgetSpent()) await carryOn({ at: 'awaiting-approval', delayMs });
       }
@@ -434,9 +342,9 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
    * its job record; nothing reopens the source). Before that point a failure is the caller's.
    */
   async function resumePastPointOfNoReturn(from?: CarriedRun): Promise<CutoverResult> {
-    // With a budget: backoff from 30 s to 30 min, and a new run before this one grows too long
+    // Backoff from 30 s to 30 min, and a new run before this one grows too long
     // (about 1,450 attempts in 30 days, in runs of at most RUN_EVENT_BUDGET events).
-    let delayMs = from?.delayMs ?? (budgeted ? RESUME_FIRST_MS : CUTOVER_RESUME_MS);
+    let delayMs = from?.delayMs ?? RESUME_FIRST_MS;
     for (let resumed = from?.resumed ?? 0; ; resumed++) {
       try {
         return await acts.cutover(task);
@@ -450,7 +358,6 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
             `not finish; resuming it in ${formatDuration(delayMs)} (resumed ${resumed + 1} time(s))`,
         });
         await sleep(delayMs);
-        if (!budgeted) continue;
         delayMs = doubled(delayMs, RESUME_CAP_MS);
         if (budgetSpent()) await carryOn({ at: 'resuming-cutover', delayMs, resumed: resumed + 1 });
       }
@@ -459,18 +366,18 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
 
   /**
    * The decision. When none comes within the approval timeout, the plan's onTimeout decides: fail
-   * (runs from before escalation, or `approval.onTimeout: fail`), or escalate: the escalation route
+   * (`approval.onTimeout: fail`), or escalate: the escalation route
    * is told, the status says since when it is overdue, and the database keeps waiting, telling
    * again each timeout. A synced target is never thrown away because a human was slow.
    */
   async function decisionOrEscalate(from?: CarriedRun): Promise<Decision> {
-    const { timeoutMs, onTimeout = 'fail' } = input.approval;
-    // With a budget, each wait after the first is twice the one before (at most a day, or the
+    const { timeoutMs, onTimeout } = input.approval;
+    // Each wait after the first is twice the one before (at most a day, or the
     // timeout if longer): people are told about 40 times in 30 days, not once per timeout.
     const cap = Math.max(timeoutMs, ESCALATION_CAP_MS);
     let { waitedMs, nextWaitMs, told: overdue } = from?.escalation ?? { waitedMs: 0, nextWaitMs: timeoutMs, told: 0 };
     for (;;) {
-      const decision = await db.awaitDecision(budgeted ? nextWaitMs : timeoutMs, inOrder);
+      const decision = await db.awaitDecision(nextWaitMs);
       if (decision === 'retracted') {
         // An approval and its revocation in one activation: as if they came one after the other.
         void db.enter('AWAITING_APPROVAL', { nextAction: 'the approval was revoked: awaiting a new decision' });
@@ -482,7 +389,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
         return decision;
       }
       if (onTimeout === 'fail') throw approvalTimedOut(timeoutMs);
-      waitedMs = budgeted ? waitedMs + nextWaitMs : timeoutMs * (overdue + 1);
+      waitedMs += nextWaitMs;
       overdue++;
       const since = db.summary.approvalOverdueSince ?? new Date().toISOString();
       const to = channelsFor(input.notifications, 'approval-overdue');
@@ -494,7 +401,6 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
           'the database keeps waiting (nothing is deleted): approve, reject or cancel',
       });
       void notify('approval-overdue', { ...approvalFacts(), overdueSince: since, waitedMs }, overdue);
-      if (!budgeted) continue;
       nextWaitMs = doubled(nextWaitMs, cap);
       if (budgetSpent())
         await carryOn({ at: 'awaiting-approval', escalation: { waitedMs, nextWaitMs, told: overdue } });
@@ -508,7 +414,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
       validation: db.summary.validation,
       lagSeconds: db.summary.lagSeconds,
       timeoutMs: input.approval.timeoutMs,
-      onTimeout: input.approval.onTimeout ?? 'fail',
+      onTimeout: input.approval.onTimeout,
     };
   }
 
@@ -557,7 +463,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
             `(${db.summary.replication}); fix the cause or cancel`,
         });
         // Health changes are signals: a replication that keeps breaking and healing writes events.
-        await condition(() => !stillApproved() || !db.summary.replication || (budgeted && budgetSpent()));
+        await condition(() => !stillApproved() || !db.summary.replication || budgetSpent());
         if (stillApproved() && db.summary.replication) await carryOn({ at: 'awaiting-approval' });
       }
       if (stillApproved()) return decision;
@@ -583,86 +489,28 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
 
   /**
    * COMPLETED, with reverse replication from the target keeping a rollback possible until an
-   * operator finalizes or rolls back, or `cutover.reverseReplicationFor` runs out (then finalized).
+   * operator finalizes or rolls back, or `cutover.reverseReplicationFor` runs out (after-cutover.ts).
    * `held`: the final comparison found a difference; the status says it instead of the usual.
    */
-  async function keepRollbackOpen(
+  async function keepRollbackOpenAfter(
     validation: string,
     held?: { lastError: string; nextAction: string },
   ): Promise<DatabaseSummary> {
-    if (byProgress)
-      return keepRollbackOpenByProgress(
-        {
-          migrationId: input.migrationId,
-          database: input.database,
-          settings: input.settings,
-          task,
-          db,
-          acts,
-          resume: rollbackResumeActivities(input.database.name),
-          notify: (event, facts) => notify(event, facts),
-          setStopped: (next) => (rollbackStopped = next),
-        },
-        validation,
-        held,
-      );
-    const forMs = cutoverLimits(input.settings).reverseReplicationForMs;
-    const deadline = new Date().getTime() + forMs;
-    const until = new Date(deadline).toISOString();
-    const { migrationId: id, database } = input;
-    phase = 'target-took-over';
-    const completed = {
-      rollbackUntil: until,
-      nextAction: held
-        ? `${held.nextAction} (until ${until}; then it is finalized)`
-        : `the target takes the writes; until ${until} reverse replication keeps the source current: ` +
-          `\`dbmig rollback ${id} ${database.name}\` gives the source back, ` +
-          `\`dbmig finalize ${id} ${database.name}\` ends it`,
-    };
-    const finishedAt = new Date().toISOString();
-    const why = held ? { lastError: held.lastError } : {};
-    await db.enter('COMPLETED', { ...completed, ...why, validation, finishedAt, lagSeconds: 0, lagBytes: 0 });
-    for (;;) {
-      const left = deadline - new Date().getTime();
-      if (left > 0) await condition(() => db.pendingAfterCutover !== undefined, left);
-      const req = db.pendingAfterCutover;
-      if (!req || req.action === 'finalize') {
-        await acts.finalizeCutover(task);
-        const by = req?.by ?? 'policy: cutover.reverseReplicationFor';
-        await db.enter('FINALIZED', { rollbackUntil: undefined, nextAction: '', lastError: undefined });
-        log.info('reverse replication finalized', { by });
-        if (req) db.finishAfterCutover(req.n, true, `finalized by ${by}`);
-        return db.summary;
-      }
-      await db.enter('ROLLING_BACK', {
-        nextAction: '',
-        lastError: `rollback asked by ${req.by}${req.reason ? `: ${req.reason}` : ''}`,
-      });
-      try {
-        const back = await acts.rollbackAfterCutover(task);
-        await db.enter('ROLLED_BACK', {
-          rollbackUntil: undefined,
-          writeBlockMs: back.writeBlockMs,
-          nextAction:
-            `the source takes the writes again, with every write made on the target; the target ` +
-            `(database ${input.settings.targetDatabase} on ${database.target.kind} ${database.target.instance}) ` +
-            'is closed to writes and kept: delete it by hand when it is no longer wanted',
-        });
-        db.finishAfterCutover(req.n, true, 'rolled back');
-        return db.summary;
-      } catch (err) {
-        const why = describeError(err);
-        if (!failedAs(err, ROLLBACK_UNDONE)) {
-          db.finishAfterCutover(req.n, false, `rollback failed: ${why}`);
-          rollbackStopped =
-            `a rollback asked by ${req.by} stopped midway (${why}): the target may be closed to writes and ` +
-            'the source not yet reopened; check both, and finish the rollback by hand';
-          throw err;
-        }
-        await db.enter('COMPLETED', { ...completed, lastError: `rollback by ${req.by} did not finish: ${why}` });
-        db.finishAfterCutover(req.n, false, `rollback did not finish, the target still takes writes: ${why}`);
-      }
-    }
+    return keepRollbackOpen(
+      {
+        migrationId: input.migrationId,
+        database: input.database,
+        settings: input.settings,
+        task,
+        db,
+        acts,
+        resume: rollbackResumeActivities(input.database.name),
+        notify: (event, facts) => notify(event, facts),
+        setStopped: (next) => (rollbackStopped = next),
+      },
+      validation,
+      held,
+    );
   }
 
   /** The end of a failed or cancelled run: only the undos its phase allows (see the file's header). */
@@ -754,16 +602,4 @@ function approvalTimedOut(timeoutMs: number) {
     'ApprovalTimeout',
     `no cutover approval within ${waited}; escalate to the migration's owner and retry`,
   );
-}
-
-/** Runs before the watcher: approved outside the window, stay AWAITING_APPROVAL and sleep until it opens. */
-async function waitForWindow(w: CutoverWindow, by: string, db: DatabaseHandlers): Promise<void> {
-  for (let ms = msUntilWindow(new Date(), w); ms > 0; ms = msUntilWindow(new Date(), w)) {
-    const opensIn = formatDuration(ms);
-    void db.publish({
-      approvedBy: by,
-      nextAction: `approved by ${by}; cutover waits for the window ${describeWindow(w)} (opens in ${opensIn})`,
-    });
-    await sleep(ms);
-  }
 }
