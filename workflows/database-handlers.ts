@@ -1,31 +1,11 @@
-// One database's view of itself and the messages that read or steer it: the status query, the
-// cutover decision (approve, reject, revoke; Update and Signal), the replication watcher's health
-// reports, and the operator's rollback or finalize after the cutover. The runbook
-// moves it from state to state with enter(); every change reaches the Temporal UI (current
-// details, the MigrationState search attribute) and the status query at once. The parent hears
-// only of the transitions that matter to the fleet (FLEET_STATES, FLEET_FIELDS), one signal per
-// workflow activation at most: a step or a poll writes nothing to the parent's history.
-import {
-  ApplicationFailure,
-  condition,
-  getExternalWorkflowHandle,
-  log,
-  setCurrentDetails,
-  upsertSearchAttributes,
-} from '@temporalio/workflow';
-import {
-  childSummarySignal,
-  type AfterCutoverInput,
-  type LagReport,
-  type ReplicationHealth,
-  type ReverseHealth,
-} from '../common/messages';
-import type { DatabasePlan } from '../common/plan';
-import { MIGRATION_STATE } from '../common/search-attributes';
-import { isTerminal, type MigrationState } from '../common/states';
+// The messages that read or steer one database: the cutover decision (approve, reject, revoke;
+// Update and Signal), the replication watchers' health reports, live lag, and the operator's
+// rollback or finalize after the cutover. Its status, and who hears of it, is DatabaseStatus's.
+import { ApplicationFailure, condition, log } from '@temporalio/workflow';
+import type { AfterCutoverInput, LagReport, ReplicationHealth, ReverseHealth } from '../common/messages';
+import { isTerminal } from '../common/states';
 import {
   approvalProblem,
-  newDatabaseSummary,
   type ApprovalAck,
   type ApprovalInput,
   type DatabaseSummary,
@@ -33,41 +13,12 @@ import {
   type RejectionInput,
   type RevocationInput,
 } from '../common/status';
-import { describeError } from './errors';
-import { detailsMarkdown } from './details';
+import { DatabaseStatus } from './database-status';
 
 export type Decision =
   { approved: true; by: string; comment?: string } | { approved: false; by: string; reason?: string };
 
 type Approval = { database?: unknown; approver?: unknown };
-
-/**
- * The states the parent must know a database is in: started, waiting for a human, cutting over
- * (no revocation after), and every end. The steps in between reach people through the child's
- * query, its current details and heartbeats (`dbmig status` reads them live).
- */
-const FLEET_STATES: ReadonlySet<MigrationState> = new Set<MigrationState>([
-  'ASSESSING',
-  'AWAITING_APPROVAL',
-  'APPROVED_WAITING_WINDOW',
-  'CUTTING_OVER',
-  'COMPENSATING',
-  'COMPLETED',
-  'ROLLING_BACK',
-  'ROLLED_BACK',
-  'FINALIZED',
-  'FAILED',
-  'CANCELLED',
-  'NEEDS_ATTENTION',
-]);
-/** Fields the parent's validators and the fleet view need as soon as they change. */
-const FLEET_FIELDS: readonly (keyof DatabaseSummary)[] = [
-  'approvedBy',
-  'replication',
-  'rollbackUntil',
-  'approvalOverdueSince',
-  'notifications',
-];
 
 /** An operator's request on a COMPLETED database while a rollback is still possible. */
 export interface AfterCutoverRequest extends AfterCutoverInput {
@@ -75,8 +26,7 @@ export interface AfterCutoverRequest extends AfterCutoverInput {
   n: number;
 }
 
-export class DatabaseHandlers {
-  readonly summary: DatabaseSummary;
+export class DatabaseHandlers extends DatabaseStatus {
   /**
    * The decision. The validator refuses a rejection after an approval; only a revocation takes an
    * approval back.
@@ -84,67 +34,9 @@ export class DatabaseHandlers {
   private decision: Decision | undefined;
   /** Counts revocations: a wait that began before one sees the count change. */
   revocations = 0;
-  private readonly name: string;
   private requests = 0;
   private afterCutover: AfterCutoverRequest | undefined;
   private readonly outcomes = new Map<number, { ok: boolean; message: string }>();
-
-  constructor(
-    private readonly migrationId: string,
-    database: DatabasePlan,
-    /** The parent's workflow id, to report progress to; absent when the child runs on its own. */
-    private readonly parentWorkflowId?: string,
-  ) {
-    this.name = database.name;
-    this.summary = newDatabaseSummary(migrationId, database, new Date().toISOString());
-  }
-
-  /** Moves to `state`: the search attribute at once, the details and the parent's view with it. */
-  enter(state: MigrationState, patch: Partial<DatabaseSummary> = {}): Promise<void> {
-    upsertSearchAttributes([{ key: MIGRATION_STATE, value: state }]);
-    return this.publish({ ...patch, state });
-  }
-
-  /** Applies `patch`, shows it in the UI and reports it to the parent (a failed report is only logged). */
-  async publish(patch: Partial<DatabaseSummary>): Promise<void> {
-    const before = this.summary.state;
-    Object.assign(this.summary, patch, { updatedAt: new Date().toISOString() });
-    setCurrentDetails(detailsMarkdown(this.migrationId, this.summary));
-    if (!this.parentWorkflowId) return;
-    const entered = patch.state !== undefined && (patch.state !== before || this.reported !== patch.state);
-    if ((entered && FLEET_STATES.has(patch.state!)) || FLEET_FIELDS.some((k) => k in patch)) return this.report();
-  }
-
-  /** The state the parent last heard of. */
-  private reported: MigrationState | undefined;
-  private reporting: Promise<void> | undefined;
-  private unreported = false;
-
-  /**
-   * Sends the whole summary once the current activation's changes are made: several changes in one
-   * activation (approved, then cutting over) are one signal, and the parent gets their end state.
-   * One signal at a time: Temporal does not order signals in flight together, and the parent must
-   * not hear "cutting over" before "approved". Changes made meanwhile go in the next one.
-   */
-  private report(): Promise<void> {
-    this.unreported = true;
-    this.reporting ??= this.sendReports();
-    return this.reporting;
-  }
-
-  private async sendReports(): Promise<void> {
-    await Promise.resolve(); // after the rest of this activation's changes
-    while (this.unreported) {
-      this.unreported = false;
-      this.reported = this.summary.state;
-      try {
-        await getExternalWorkflowHandle(this.parentWorkflowId!).signal(childSummarySignal, { ...this.summary });
-      } catch (err) {
-        log.warn('could not report to the parent', { error: describeError(err) });
-      }
-    }
-    this.reporting = undefined;
-  }
 
   // Approvals: the Update's validator refuses a wrong database, state or approver; the signal
   // applies the same rule and ignores what it would refuse (its sender cannot be told).
