@@ -17,8 +17,6 @@ export const resumeUpdate = defineUpdate<FleetStatus, []>('resume');
 export const cancelDatabaseUpdate = defineUpdate<DatabaseSummary, [string]>('cancelDatabase');
 /** Runs a FAILED or CANCELLED database again; every step is get-or-create, so nothing is duplicated. */
 export const retryDatabaseUpdate = defineUpdate<DatabaseSummary, [string]>('retryDatabase');
-/** A child's changed fields, from runs before children reported only the fleet's transitions. */
-export const childProgressSignal = defineSignal<[Partial<DatabaseSummary> & { database: string }]>('childProgress');
 /**
  * A child's whole summary, sent only on transitions that matter to the fleet (started, waiting for a
  * human, approved, cutting over, finished, failed, ...), never per step or per poll.

@@ -10,6 +10,7 @@ import { finalizeDatabase } from '../client/client';
 import { createSourceDatabase, planFor, replicationLeftovers } from './fixtures/fleet';
 import { withClient } from '../activities/engines/postgres/sessions';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
+import { recordHistory } from './helpers/histories';
 
 let h: Harness;
 before(async () => {
@@ -67,6 +68,9 @@ test('a failing step compensates and leaves nothing behind', async () => {
     async (c) => (await c.query('show default_transaction_read_only')).rows[0].default_transaction_read_only,
   );
   assert.equal(writable, 'off');
+  // Replay fixture: a child that failed before the point of no return and undid everything (its
+  // run is the latest of its id until the retry below starts the next).
+  await recordHistory(h.env.client, 'comp/ledger');
 
   // The fleet does not end on a failure: it waits for an operator. An update it answers after the
   // failure is a workflow task past the point where it would have ended (a closed run answers none).
@@ -98,4 +102,6 @@ test('a failing step compensates and leaves nothing behind', async () => {
     publications: [],
     subscriptions: [],
   });
+  // Replay fixture: a fleet that held a FAILED database for a decision, then retried it.
+  await recordHistory(h.env.client, 'comp');
 });

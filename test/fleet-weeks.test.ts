@@ -177,6 +177,9 @@ test('after continue-as-new the fleet learns that a child was terminated; retry 
   );
   // The retried run found what the terminated one had made.
   assert.deepEqual(sim.created(id, 'alpha'), { target: 1, capacity: 1, job: 1 });
+  // Replay fixture: a parent run carried across continue-as-new that learns of a child it no longer
+  // holds, retries it, and relays decisions as Updates.
+  await recordHistory(env.client, id);
 });
 
 test('an overdue approval escalates and keeps waiting; nothing is deleted', async () => {

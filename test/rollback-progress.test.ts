@@ -19,6 +19,7 @@ import { type ClusterInfo } from '../activities/platforms/local/clusters';
 import { readSourceAccess } from '../activities/engines/postgres/close-source';
 import { compareRowForRow, planFor, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
+import { recordHistory } from './helpers/histories';
 
 const db = (name: string): SourceDb => ({ name, rows: 500, priority: 'medium', sizeGb: 1 });
 const PAST = db('rb_past_close');
@@ -174,6 +175,8 @@ describe('after the cutover, through the workflow', { concurrency: true }, () =>
       assert.ok(x.equal, `${x.table}: source ${x.sourceRows} rows, target ${x.targetRows}`);
     await appWrite(onSource(name), 'back-on-source');
     await assert.rejects(appWrite(onTarget(name), 'after-rollback'), REFUSED, 'the target stays closed');
+    // Replay fixture: a rollback after the cutover that failed past the target's close and was resumed forward.
+    await recordHistory(h.env.client, childWorkflowId(id, name));
   });
 
   test('a broken reverse subscription and a superuser write on the closed source show; finalize refuses', async (t) => {
@@ -234,5 +237,7 @@ describe('after the cutover, through the workflow', { concurrency: true }, () =>
         (await c.query('select slot_name from pg_replication_slots where slot_name like $1', [`${names.slot}%`])).rows,
     );
     assert.deepEqual(left, [], 'the watch slot went with reverse replication');
+    // Replay fixture: reverse replication watched after the cutover; a finalize refused, then acknowledged.
+    await recordHistory(h.env.client, childWorkflowId(id, name));
   });
 });

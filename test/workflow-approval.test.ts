@@ -86,7 +86,9 @@ test('an approval that never comes times out with a clear reason', FAST, () =>
     const handle = await w.env.client.workflow.start(DatabaseMigration, {
       taskQueue: w.taskQueue,
       workflowId: 'solo/alpha',
-      args: [databaseInput('solo', fakePlan(['alpha']), { policy: 'manual', timeoutMs: 24 * 3_600_000 })],
+      args: [
+        databaseInput('solo', fakePlan(['alpha']), { policy: 'manual', timeoutMs: 24 * 3_600_000, onTimeout: 'fail' }),
+      ],
     });
     await assert.rejects(handle.result(), (err: unknown) => {
       assert.ok(err instanceof WorkflowFailedError);

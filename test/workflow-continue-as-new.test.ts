@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { FAST, createWorkflowEnv, fakePlan, type WorkflowEnv } from './helpers/workflow-env';
+import { recordHistory } from './helpers/histories';
 
 let w: WorkflowEnv;
 before(async () => {
@@ -41,4 +42,6 @@ test('a parent that continues-as-new keeps its state and starts each child once'
       `${db} ran its runbook once`,
     );
   }
+  // Replay fixture: the parent's last run, which started from the state a continue-as-new carried.
+  await recordHistory(w.env.client, 'can');
 });

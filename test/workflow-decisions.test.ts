@@ -43,7 +43,7 @@ function startAlone(env: WorkflowEnv, id: string, policy: 'manual' | 'auto', ext
   return env.env.client.workflow.start(DatabaseMigration, {
     taskQueue: env.taskQueue,
     workflowId: `${id}/alpha`,
-    args: [databaseInput(id, fakePlan(['alpha'], extra), { policy, timeoutMs: 24 * 3_600_000 })],
+    args: [databaseInput(id, fakePlan(['alpha'], extra), { policy, timeoutMs: 24 * 3_600_000, onTimeout: 'fail' })],
   });
 }
 

@@ -88,7 +88,7 @@ test(
     await eventually('the fleet behind', async () =>
       (await parent.query(statusQuery)).databases[0].state === 'AWAITING_APPROVAL' ? 1 : undefined,
     );
-    // Runs from before answered `revoked` here while the child dropped the signal.
+    // The fleet does not answer for the child: the child's own refusal reaches the caller.
     await refused(
       parent.executeUpdate(revokeApprovalUpdate, { args: [{ database: 'alpha', approver: 'dba' }] }),
       /is CUTTING_OVER: an approval can be revoked only before the cutover starts/,

@@ -19,7 +19,7 @@ const start = (id: string, policy: 'auto' | 'manual' = 'auto') =>
   w.env.client.workflow.start(DatabaseMigration, {
     taskQueue: w.taskQueue,
     workflowId: `${id}/alpha`,
-    args: [databaseInput(id, fakePlan(['alpha']), { policy, timeoutMs: 24 * 3_600_000 })],
+    args: [databaseInput(id, fakePlan(['alpha']), { policy, timeoutMs: 24 * 3_600_000, onTimeout: 'fail' })],
   });
 
 test(

@@ -94,7 +94,7 @@ test('revoke then approve in one activation: approved, by the second approver', 
     };
     const plan = fakePlan(['alpha'], { cutoverWindow: window, approval: { policy: 'manual', timeout: '24h' } });
     const input = {
-      ...databaseInput('ra', plan, { policy: 'manual', timeoutMs: 24 * 3_600_000 }),
+      ...databaseInput('ra', plan, { policy: 'manual', timeoutMs: 24 * 3_600_000, onTimeout: 'fail' }),
       cutoverWindow: window,
     };
     const handle = await w.env.client.workflow.start(DatabaseMigration, {

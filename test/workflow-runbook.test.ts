@@ -12,6 +12,7 @@ import type { FailureType } from '../common/failures';
 import type { MigrationState } from '../common/states';
 import { HAPPY_PATH, UNDO_BEFORE_CUTOVER, UNTIL_CDC, type StepName } from './helpers/mock-activities';
 import { FAST, createWorkflowEnv, databaseInput, eventually, fakePlan, type WorkflowEnv } from './helpers/workflow-env';
+import { recordHistory } from './helpers/histories';
 
 let w: WorkflowEnv;
 before(async () => {
@@ -21,7 +22,7 @@ after(async () => w?.close());
 
 /** One database run on its own, as the parent would start it, approved by policy. */
 const childInput = (migrationId: string) =>
-  databaseInput(migrationId, fakePlan(['alpha']), { policy: 'auto', timeoutMs: 60_000 });
+  databaseInput(migrationId, fakePlan(['alpha']), { policy: 'auto', timeoutMs: 60_000, onTimeout: 'fail' });
 
 /** The ApplicationFailure in a failure's cause chain (an activity's failure arrives wrapped). */
 function applicationFailure(err: unknown): ApplicationFailure | undefined {
@@ -172,6 +173,8 @@ test('a cancel during VERIFYING_TARGET keeps the target: nothing is undone, NEED
     UNDO_STEPS.filter((u) => tried.includes(u)),
     [],
   );
+  // Replay fixture: a cancel past the point of no return, which undoes nothing.
+  await recordHistory(w.env.client, `${id}/alpha`);
 });
 
 test('a failed cutover restores only the source and keeps the job, capacity and target for a retry', FAST, async () => {
@@ -184,6 +187,8 @@ test('a failed cutover restores only the source and keeps the job, capacity and 
   assert.match(s.nextAction ?? '', /^the source takes writes again; the target was not touched/);
   assert.match(s.nextAction ?? '', /`dbmig retry failed-cutover alpha`/);
   assert.match(s.nextAction ?? '', /`dbmig cancel failed-cutover alpha`, then delete by hand: the migration job/);
+  // Replay fixture: a cutover that failed while the source was blocked: only the source restored.
+  await recordHistory(w.env.client, `${id}/alpha`);
 });
 
 test('COMPENSATING is visible while the undos run', FAST, async () => {

@@ -29,6 +29,39 @@ export interface WorkerConfig {
    */
   secrets: SecretPolicy;
   connection: NativeConnectionOptions;
+  /** Worker versioning (DBMIG_BUILD_ID, DBMIG_DEPLOYMENT_NAME); undefined: an unversioned worker. */
+  deployment?: WorkerDeployment;
+}
+
+/**
+ * The Temporal Worker Deployment Version this worker belongs to. A versioned worker takes only
+ * the runs of its own version, and each run (its continue-as-new runs and children too) stays on
+ * the version that started it: a breaking upgrade drains the older runs on the older workers
+ * (docs/operations.md, Upgrading the worker).
+ */
+export interface WorkerDeployment {
+  deploymentName: string;
+  buildId: string;
+}
+
+/** The deployment name when only DBMIG_BUILD_ID is set. */
+export const DEFAULT_DEPLOYMENT_NAME = 'dbmig';
+
+function deploymentFrom(env: NodeJS.ProcessEnv): WorkerDeployment | undefined {
+  const buildId = env.DBMIG_BUILD_ID?.trim() ?? '';
+  const deploymentName = env.DBMIG_DEPLOYMENT_NAME?.trim() || DEFAULT_DEPLOYMENT_NAME;
+  if (!buildId) {
+    if (env.DBMIG_DEPLOYMENT_NAME?.trim())
+      throw new WorkerConfigError(
+        'DBMIG_DEPLOYMENT_NAME is set but DBMIG_BUILD_ID is not: a versioned worker needs the build it runs ' +
+          '(its version, say DBMIG_BUILD_ID=1.0.0); unset both for an unversioned worker',
+      );
+    return undefined;
+  }
+  // Temporal names a version `<deployment>.<build id>`: the deployment's name cannot hold the dot.
+  if (deploymentName.includes('.'))
+    throw new WorkerConfigError(`DBMIG_DEPLOYMENT_NAME "${deploymentName}" cannot contain a dot`);
+  return { deploymentName, buildId };
 }
 
 function metricsAddress(value: string | undefined): string | undefined {
@@ -54,5 +87,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
     stateDir: env.DBMIG_STATE_DIR,
     secrets: secretPolicy(env),
     connection: { ...connectionOptions, address },
+    deployment: deploymentFrom(env),
   };
 }

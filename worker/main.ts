@@ -56,6 +56,7 @@ export async function runWorker(config: WorkerConfig = configFromEnv(), opts: Ru
       namespace: config.namespace,
       taskQueue: config.taskQueue,
       platforms: defaultPlatforms(config.stateDir),
+      ...(config.deployment ? { deployment: config.deployment } : {}),
     });
     // Where it serves, and from which code: the first line to read when two workers disagree.
     logger.info('dbmig worker started', {
@@ -65,6 +66,9 @@ export async function runWorker(config: WorkerConfig = configFromEnv(), opts: Ru
       namespace: config.namespace,
       taskQueue: config.taskQueue,
       metrics: config.metricsAddress ?? 'off',
+      deployment: config.deployment
+        ? `${config.deployment.deploymentName}.${config.deployment.buildId} (pinned)`
+        : 'unversioned',
     });
     const tracker = inFlightOf(worker);
     const stopWatch = tracker

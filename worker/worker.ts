@@ -8,6 +8,7 @@ import { GcpPlatform } from '../activities/platforms/gcp';
 import { SimPlatform } from '../activities/platforms/sim';
 import { defaultStateDir } from '../activities/platforms/local/clusters';
 import { DEFAULT_TASK_QUEUE } from '../common/naming';
+import type { WorkerDeployment } from './config';
 import { workflowsPath } from './bundle';
 import { faultInjectionInterceptors } from './fault-injection';
 import { InFlightActivities } from './in-flight';
@@ -35,6 +36,11 @@ export interface MigrationWorkerOptions {
    * benchmark, from holding finished ones longer than it needs (see bench/fleet-scale.ts).
    */
   maxCachedWorkflows?: number;
+  /**
+   * The Worker Deployment Version it serves (worker versioning); every workflow is PINNED: a run,
+   * its continue-as-new runs and its children stay on the version that started them.
+   */
+  deployment?: WorkerDeployment;
 }
 
 const inFlight = new WeakMap<Worker, InFlightActivities>();
@@ -56,6 +62,15 @@ export async function createMigrationWorker(opts: MigrationWorkerOptions): Promi
     // Off unless DBMIG_FAULT_HOLD_AFTER is set: the reliability bench kills workers at chosen points.
     interceptors: { activity: [running.interceptor, ...(faultInjectionInterceptors() ?? [])] },
     ...(opts.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
+    ...(opts.deployment
+      ? {
+          workerDeploymentOptions: {
+            version: opts.deployment,
+            useWorkerVersioning: true,
+            defaultVersioningBehavior: 'PINNED',
+          },
+        }
+      : {}),
   });
   inFlight.set(worker, running);
   return worker;

@@ -40,7 +40,7 @@ const undo: ActivityOptions = {
 };
 
 /**
- * The cutover, in runs with the watcher: a dead worker is noticed within 10 s (its block ends at its
+ * The cutover: a dead worker is noticed within 10 s (its block ends at its
  * own deadline in PostgreSQL anyway); a cutover that blocked nothing (lag, prepared transactions)
  * comes back to the runbook at once, which keeps the database ready and says why; a cancel waits
  * for the attempt to end, so the runbook never undoes a cutover that is still running.
@@ -134,7 +134,7 @@ const STEPS: { [K in keyof Activities]?: [Kind, string] } = {
   waitForFullDump: ['waiting', 'wait for the initial copy'],
   waitForReplicationReady: ['waiting', 'wait until lag stays under the threshold'],
   validateData: ['slow', 'compare row counts and checksums'],
-  cutover: ['slow', 'cut over: block writes, drain, sequences, drop replication'],
+  cutover: ['cutover', 'cut over: block writes, drain, sequences, drop replication'],
   watchReplication: ['watching', 'watch replication until the cutover: lag, apply errors'],
   rollbackAfterCutover: ['rollback', 'roll back: fence the target, drain it to the source, reopen the source'],
   finalizeCutover: ['undo', 'finalize: end reverse replication'],
@@ -149,18 +149,14 @@ const STEPS: { [K in keyof Activities]?: [Kind, string] } = {
 
 export type StepActivities = Pick<Activities, keyof typeof STEPS & keyof Activities>;
 
-/**
- * `watched`: runs with the replication watcher, whose cutover has its own options (see `cutover`).
- * `waitForCancel`: runs whose steps with side effects wait for their cancellation (SIDE_EFFECTS).
- */
-export function stepActivities(database: string, watched = false, waitForCancel = false): StepActivities {
+/** Every step of the runbook, each with its kind's options; steps with side effects wait for their cancellation. */
+export function stepActivities(database: string): StepActivities {
   const out: Record<string, unknown> = {};
   for (const [name, [kind, summary]] of Object.entries(STEPS) as [keyof Activities, [Kind, string]][]) {
-    const options = name === 'cutover' && watched ? cutover : OPTIONS[kind];
-    const waits =
-      waitForCancel && SIDE_EFFECTS.has(name)
-        ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, heartbeatTimeout: '15s' }
-        : {};
+    const options = OPTIONS[kind];
+    const waits = SIDE_EFFECTS.has(name)
+      ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, heartbeatTimeout: '15s' }
+      : {};
     out[name] = proxyActivities<Activities>({ ...options, ...waits, summary: `${database}: ${summary}` })[name];
   }
   return out as StepActivities;

@@ -1,12 +1,12 @@
-// After the cutover, while reverse replication keeps a rollback possible (runs with the patch
-// `rollback-by-progress`): COMPLETED until an operator rolls back or finalizes, or
-// cutover.reverseReplicationFor runs out. Reverse replication is watched meanwhile (a break or a
-// write on the closed source shows in the status and notifies). A rollback that fails is read by how
-// far it got (the platform's rollbackProgress), never by its error's type (safety rule 5): before
-// the target's close the target takes writes again and the database is COMPLETED; past it, the
-// rollback is resumed forward until the source takes writes, and `writesOn` says at every step
-// which side takes them. The resume loop has an event budget (safety rule 4): RESUME_ROUNDS rounds
-// of about a dozen events each, each round an activity retried by Temporal for up to a day.
+// After the cutover, while reverse replication keeps a rollback possible: COMPLETED until an
+// operator rolls back or finalizes, or cutover.reverseReplicationFor runs out. Reverse replication
+// is watched meanwhile (a break or a write on the closed source shows in the status and notifies).
+// A rollback that fails is read by how far it got (the platform's rollbackProgress), never by its
+// error's type (safety rule 5): before the target's close the target takes writes again and the
+// database is COMPLETED; past it, the rollback is resumed forward until the source takes writes,
+// and `writesOn` says at every step which side takes them. The resume loop has an event budget
+// (safety rule 4): RESUME_ROUNDS rounds of about a dozen events each, each round an activity
+// retried by Temporal for up to a day.
 import { CancellationScope, condition, isCancellation, log, sleep } from '@temporalio/workflow';
 import { cutoverLimits, type DatabasePlan, type EffectiveSettings } from '../common/plan';
 import type { DatabaseSummary } from '../common/status';
@@ -46,7 +46,7 @@ interface Watch {
 }
 
 /** `held`: the final comparison found a difference at the fence; the status says it instead of the usual. */
-export async function keepRollbackOpenByProgress(
+export async function keepRollbackOpen(
   x: AfterCutoverContext,
   validation: string,
   held?: { lastError: string; nextAction: string },

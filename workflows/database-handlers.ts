@@ -1,32 +1,11 @@
-// One database's view of itself and the messages that read or steer it: the status query, the
-// cutover decision (approve, reject, revoke; Update and Signal), the replication watcher's health
-// reports, and the operator's rollback or finalize after the cutover. The runbook
-// moves it from state to state with enter(); every change reaches the Temporal UI (current
-// details, the MigrationState search attribute) and the status query at once. The parent hears
-// only of the transitions that matter to the fleet (FLEET_STATES, FLEET_FIELDS), one signal per
-// workflow activation at most: a step or a poll writes nothing to the parent's history.
-import {
-  ApplicationFailure,
-  condition,
-  getExternalWorkflowHandle,
-  log,
-  setCurrentDetails,
-  upsertSearchAttributes,
-} from '@temporalio/workflow';
-import {
-  childProgressSignal,
-  childSummarySignal,
-  type AfterCutoverInput,
-  type LagReport,
-  type ReplicationHealth,
-  type ReverseHealth,
-} from '../common/messages';
-import type { DatabasePlan } from '../common/plan';
-import { MIGRATION_STATE } from '../common/search-attributes';
-import { isTerminal, type MigrationState } from '../common/states';
+// The messages that read or steer one database: the cutover decision (approve, reject, revoke;
+// Update and Signal), the replication watchers' health reports, live lag, and the operator's
+// rollback or finalize after the cutover. Its status, and who hears of it, is DatabaseStatus's.
+import { ApplicationFailure, condition, log } from '@temporalio/workflow';
+import type { AfterCutoverInput, LagReport, ReplicationHealth, ReverseHealth } from '../common/messages';
+import { isTerminal } from '../common/states';
 import {
   approvalProblem,
-  newDatabaseSummary,
   type ApprovalAck,
   type ApprovalInput,
   type DatabaseSummary,
@@ -34,41 +13,12 @@ import {
   type RejectionInput,
   type RevocationInput,
 } from '../common/status';
-import { describeError } from './errors';
-import { detailsMarkdown } from './details';
+import { DatabaseStatus } from './database-status';
 
 export type Decision =
   { approved: true; by: string; comment?: string } | { approved: false; by: string; reason?: string };
 
 type Approval = { database?: unknown; approver?: unknown };
-
-/**
- * The states the parent must know a database is in: started, waiting for a human, cutting over
- * (no revocation after), and every end. The steps in between reach people through the child's
- * query, its current details and heartbeats (`dbmig status` reads them live).
- */
-const FLEET_STATES: ReadonlySet<MigrationState> = new Set<MigrationState>([
-  'ASSESSING',
-  'AWAITING_APPROVAL',
-  'APPROVED_WAITING_WINDOW',
-  'CUTTING_OVER',
-  'COMPENSATING',
-  'COMPLETED',
-  'ROLLING_BACK',
-  'ROLLED_BACK',
-  'FINALIZED',
-  'FAILED',
-  'CANCELLED',
-  'NEEDS_ATTENTION',
-]);
-/** Fields the parent's validators and the fleet view need as soon as they change. */
-const FLEET_FIELDS: readonly (keyof DatabaseSummary)[] = [
-  'approvedBy',
-  'replication',
-  'rollbackUntil',
-  'approvalOverdueSince',
-  'notifications',
-];
 
 /** An operator's request on a COMPLETED database while a rollback is still possible. */
 export interface AfterCutoverRequest extends AfterCutoverInput {
@@ -76,115 +26,17 @@ export interface AfterCutoverRequest extends AfterCutoverInput {
   n: number;
 }
 
-export class DatabaseHandlers {
-  readonly summary: DatabaseSummary;
+export class DatabaseHandlers extends DatabaseStatus {
   /**
-   * The decision. Runs from before final decisions (`finalDecisions` false): the first approval or
-   * rejection wins, later ones are acknowledged and change nothing. With final decisions the
-   * validator refuses a rejection after an approval; only a revocation takes an approval back.
+   * The decision. The validator refuses a rejection after an approval; only a revocation takes an
+   * approval back.
    */
   private decision: Decision | undefined;
   /** Counts revocations: a wait that began before one sees the count change. */
   revocations = 0;
-  private readonly name: string;
   private requests = 0;
   private afterCutover: AfterCutoverRequest | undefined;
   private readonly outcomes = new Map<number, { ok: boolean; message: string }>();
-
-  constructor(
-    private readonly migrationId: string,
-    database: DatabasePlan,
-    /** The parent's workflow id, to report progress to; absent when the child runs on its own. */
-    private readonly parentWorkflowId?: string,
-    /** Whether this run has final decisions, the watcher and rollback after cutover (the patch). */
-    private readonly finalDecisions = false,
-    /** Whether this run reports to the parent only the fleet's transitions, as whole summaries (the patch). */
-    private readonly fleetTransitionsOnly = false,
-    /** Whether this run sends its reports to the parent one at a time (the patch; see report()). */
-    private readonly reportsInOrder = false,
-  ) {
-    this.name = database.name;
-    this.summary = newDatabaseSummary(migrationId, database, new Date().toISOString());
-  }
-
-  /** Moves to `state`: the search attribute at once, the details and the parent's view with it. */
-  enter(state: MigrationState, patch: Partial<DatabaseSummary> = {}): Promise<void> {
-    upsertSearchAttributes([{ key: MIGRATION_STATE, value: state }]);
-    return this.publish({ ...patch, state });
-  }
-
-  /** Applies `patch`, shows it in the UI and reports it to the parent (a failed report is only logged). */
-  async publish(patch: Partial<DatabaseSummary>): Promise<void> {
-    const before = this.summary.state;
-    Object.assign(this.summary, patch, { updatedAt: new Date().toISOString() });
-    setCurrentDetails(detailsMarkdown(this.migrationId, this.summary));
-    if (!this.parentWorkflowId) return;
-    if (this.fleetTransitionsOnly) {
-      const entered = patch.state !== undefined && (patch.state !== before || this.reported !== patch.state);
-      if ((entered && FLEET_STATES.has(patch.state!)) || FLEET_FIELDS.some((k) => k in patch)) return this.report();
-      return;
-    }
-    try {
-      // A cleared field travels as null (JSON drops undefined), which the parent takes as "clear".
-      const sent = this.finalDecisions ? clearedAsNull(patch) : patch;
-      await getExternalWorkflowHandle(this.parentWorkflowId).signal(childProgressSignal, {
-        ...sent,
-        database: this.name,
-        updatedAt: this.summary.updatedAt,
-      });
-    } catch (err) {
-      log.warn('could not report to the parent', { error: describeError(err) });
-    }
-  }
-
-  /** The state the parent last heard of. */
-  private reported: MigrationState | undefined;
-  private reporting: Promise<void> | undefined;
-  private unreported = false;
-
-  /**
-   * Sends the whole summary once the current activation's changes are made: several changes in one
-   * activation (approved, then cutting over) are one signal, and the parent gets their end state.
-   * One signal at a time: Temporal does not order signals in flight together, and the parent must
-   * not hear "cutting over" before "approved". Changes made meanwhile go in the next one.
-   */
-  private report(): Promise<void> {
-    if (!this.reportsInOrder) return this.reportAtOnce();
-    this.unreported = true;
-    this.reporting ??= this.sendReports();
-    return this.reporting;
-  }
-
-  /**
-   * Runs from before one-at-a-time reports: one signal per activation, sent without waiting for the
-   * one before (their histories hold signals in flight together; replaying them must send them so).
-   */
-  private reportAtOnce(): Promise<void> {
-    this.reporting ??= Promise.resolve().then(async () => {
-      this.reporting = undefined;
-      this.reported = this.summary.state;
-      try {
-        await getExternalWorkflowHandle(this.parentWorkflowId!).signal(childSummarySignal, { ...this.summary });
-      } catch (err) {
-        log.warn('could not report to the parent', { error: describeError(err) });
-      }
-    });
-    return this.reporting;
-  }
-
-  private async sendReports(): Promise<void> {
-    await Promise.resolve(); // after the rest of this activation's changes
-    while (this.unreported) {
-      this.unreported = false;
-      this.reported = this.summary.state;
-      try {
-        await getExternalWorkflowHandle(this.parentWorkflowId!).signal(childSummarySignal, { ...this.summary });
-      } catch (err) {
-        log.warn('could not report to the parent', { error: describeError(err) });
-      }
-    }
-    this.reporting = undefined;
-  }
 
   // Approvals: the Update's validator refuses a wrong database, state or approver; the signal
   // applies the same rule and ignores what it would refuse (its sender cannot be told).
@@ -222,16 +74,15 @@ export class DatabaseHandlers {
   }
 
   /**
-   * Records a decision (an operator's, or the plan's policy) unless one was already made. With final
-   * decisions an approval is published at once, so every validator (the parent's too) knows it.
+   * Records a decision (an operator's, or the plan's policy) unless one was already made. An
+   * approval is published at once, so every validator (the parent's too) knows it.
    */
   decide(d: Decision): ApprovalAck {
     const first = this.decision === undefined;
     this.decision ??= d;
     const made = this.decision;
-    if (this.finalDecisions && first && made.approved)
-      void this.publish({ approvedBy: made.by, approvedAt: new Date().toISOString() });
-    if (this.finalDecisions && !first && made.approved)
+    if (first && made.approved) void this.publish({ approvedBy: made.by, approvedAt: new Date().toISOString() });
+    if (!first && made.approved)
       return {
         database: this.name,
         accepted: true,
@@ -243,12 +94,10 @@ export class DatabaseHandlers {
   }
 
   /**
-   * Whether decisions in one activation apply in their order (the runbook's patch): a revocation
-   * puts the database back to AWAITING_APPROVAL at once, so an approval right after it is taken.
+   * Takes the approval back (the validator allows it only before the cutover starts). Decisions in
+   * one activation apply in their order: a revocation puts the database back to AWAITING_APPROVAL
+   * at once, so an approval right after it is taken.
    */
-  decisionsInOrder = false;
-
-  /** Takes the approval back (the validator allows it only before the cutover starts). */
   revoke(r: RevocationInput): ApprovalAck {
     const had = this.decision;
     this.decision = undefined;
@@ -259,7 +108,7 @@ export class DatabaseHandlers {
       approvedAt: undefined,
       lastError: `approval by ${had?.by ?? '?'} revoked by ${r.approver}${why}`,
     };
-    if (this.decisionsInOrder && this.summary.state !== 'AWAITING_APPROVAL')
+    if (this.summary.state !== 'AWAITING_APPROVAL')
       void this.enter('AWAITING_APPROVAL', {
         ...revoked,
         nextAction: 'the approval was revoked: awaiting a new decision',
@@ -273,13 +122,13 @@ export class DatabaseHandlers {
   }
 
   /**
-   * The decision, once one is made; undefined when the timeout fired first. With `inOrder`,
-   * 'retracted' when one was made and taken back in the same activation (an approval, then its
-   * revocation): the wait ended, but no decision holds. Runs from before read that as a timeout.
+   * The decision, once one is made; undefined when the timeout fired first; 'retracted' when one
+   * was made and taken back in the same activation (an approval, then its revocation): the wait
+   * ended, but no decision holds.
    */
-  async awaitDecision(timeoutMs: number, inOrder = false): Promise<Decision | 'retracted' | undefined> {
+  async awaitDecision(timeoutMs: number): Promise<Decision | 'retracted' | undefined> {
     const decided = await condition(() => this.decision !== undefined, timeoutMs);
-    if (decided && inOrder && this.decision === undefined) return 'retracted';
+    if (decided && this.decision === undefined) return 'retracted';
     return decided ? this.decision : undefined;
   }
 
@@ -389,17 +238,6 @@ export class DatabaseHandlers {
   }
 
   private problem(a: Approval, kind: DecisionKind): string | undefined {
-    // Validators write no history, so older runs get the final-decision rules too; only revoking
-    // needs the runbook's support (it waits for revocations), which runs before the patch lack.
-    if (kind === 'revoke' && !this.finalDecisions)
-      return 'this run started before approvals could be revoked; cancel the database instead';
     return approvalProblem(a, (db) => (db === this.name ? this.summary : undefined), [this.name], kind);
   }
-}
-
-/** `patch` with every key set to undefined sent as null, so the parent clears it too. */
-function clearedAsNull(patch: Partial<DatabaseSummary>): Partial<DatabaseSummary> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(patch)) out[k] = v === undefined ? null : v;
-  return out as Partial<DatabaseSummary>;
 }

@@ -10,7 +10,6 @@ import {
   setCurrentDetails,
 } from '@temporalio/workflow';
 import type { ChildEnd } from '../activities/children';
-import { approveCutoverSignal, rejectCutoverSignal, revokeApprovalSignal } from '../common/messages';
 import type { DatabasePlan, Plan } from '../common/plan';
 import { AFTER_COMPLETION, isTerminal, type MigrationState } from '../common/states';
 import {
@@ -40,9 +39,6 @@ export const PAST_CUTOVER_START: ReadonlySet<MigrationState> = new Set<Migration
   'ROLLING_BACK',
 ]);
 
-/** Summary fields whose value may be null (no sample yet); any other null from a child means "cleared". */
-const NULLABLE = new Set(['lagSeconds', 'lagBytes', 'maxLagSeconds', 'rows']);
-
 /**
  * What a run hands to the next across continue-as-new: which children exist, and the pause. Only
  * databases something happened to are carried, without what the plan already says (name,
@@ -62,10 +58,6 @@ const FROM_PLAN = new Set(['database', 'priority', 'childWorkflowId']);
 
 export class FleetHandlers {
   paused: boolean;
-  /** Runs with the patch: a child that ended without its report after its cutover started needs attention. */
-  tookOverNeedsAttention = false;
-  /** Runs with the patch: decisions reach the child as Updates, and the caller gets the child's answer. */
-  decisionsAsUpdates = false;
   /** Whether prepareMigration has run (or been tried) for this migration, in this run or an earlier one. */
   prepared: boolean;
   private readonly summaries: Record<string, DatabaseSummary>;
@@ -102,11 +94,11 @@ export class FleetHandlers {
   }
 
   /**
-   * Whether no database needs anything more; with `failuresAwaitDecision`, a FAILED one waits for an
-   * operator. NEEDS_ATTENTION does not: no fleet decision can change it (common/states.ts).
+   * Whether no database needs anything more: a FAILED one waits for an operator's decision (retry,
+   * or cancel to give up). NEEDS_ATTENTION does not: no fleet decision can change it (common/states.ts).
    */
-  allDone(failuresAwaitDecision: boolean): boolean {
-    return this.list().every((s) => (failuresAwaitDecision ? s.state !== 'FAILED' : true) && isTerminal(s.state));
+  allDone(): boolean {
+    return this.list().every((s) => s.state !== 'FAILED' && isTerminal(s.state));
   }
 
   carried(): CarriedState {
@@ -184,33 +176,27 @@ export class FleetHandlers {
     // signals): only what the fleet knows for sure is refused here, the rest is the child's to answer.
     const s = typeof a?.database === 'string' ? this.summaries[a.database] : undefined;
     const named = typeof a?.approver === 'string' && a.approver.trim() !== '';
-    if (this.decisionsAsUpdates && named && s?.started && !isTerminal(s.state)) return;
+    if (named && s?.started && !isTerminal(s.state)) return;
     throw new Error(p);
   }
 
   /** Hands the approval to the child, which decides; the caller gets the child's answer (or its refusal). */
-  async approve(a: ApprovalInput): Promise<ApprovalAck> {
-    if (this.decisionsAsUpdates) return this.relay('approve', a);
-    await getExternalWorkflowHandle(this.summaries[a.database].childWorkflowId).signal(approveCutoverSignal, a);
-    return { database: a.database, accepted: true, decision: 'approved', by: a.approver };
+  approve(a: ApprovalInput): Promise<ApprovalAck> {
+    return this.relay('approve', a);
   }
 
-  async reject(r: RejectionInput): Promise<ApprovalAck> {
-    if (this.decisionsAsUpdates) return this.relay('reject', r);
-    await getExternalWorkflowHandle(this.summaries[r.database].childWorkflowId).signal(rejectCutoverSignal, r);
-    return { database: r.database, accepted: true, decision: 'rejected', by: r.approver };
+  reject(r: RejectionInput): Promise<ApprovalAck> {
+    return this.relay('reject', r);
   }
 
-  async revoke(r: RevocationInput): Promise<ApprovalAck> {
-    if (this.decisionsAsUpdates) return this.relay('revoke', r);
-    await getExternalWorkflowHandle(this.summaries[r.database].childWorkflowId).signal(revokeApprovalSignal, r);
-    return { database: r.database, accepted: true, decision: 'revoked', by: r.approver };
+  revoke(r: RevocationInput): Promise<ApprovalAck> {
+    return this.relay('revoke', r);
   }
 
   /**
-   * Runs before this signalled the child and answered for it: a revocation the child dropped (its
-   * cutover had started) was reported as done. Now the child's own Update answers, through an
-   * activity (a workflow cannot send an Update), and its refusal fails the caller's Update.
+   * The child's own Update answers, through an activity (a workflow cannot send an Update), and its
+   * refusal fails the caller's Update: a revocation the child drops (its cutover has started) is
+   * never reported as done.
    */
   private async relay(
     kind: DecisionKind,
@@ -290,25 +276,9 @@ export class FleetHandlers {
   // The children's reports.
 
   /**
-   * A child's transition; a late report must not revive a finished database. A COMPLETED one may
-   * still move on (rolled back, finalized) while its reverse replication runs.
-   */
-  childProgress(patch: Partial<DatabaseSummary> & { database: string }): void {
-    const s = this.summaries[patch.database];
-    if (!s || !takesReport(s, patch.state)) return;
-    // A child clears a field by sending it as null; the fields that are null by nature keep it.
-    for (const [k, v] of Object.entries(patch))
-      if (v === null && !NULLABLE.has(k)) {
-        delete (s as unknown as Record<string, unknown>)[k];
-        delete (patch as Record<string, unknown>)[k];
-      }
-    Object.assign(s, patch, { started: true });
-    this.refresh();
-  }
-
-  /**
-   * A child's whole summary, on a transition that matters to the fleet. Same rules as progress: a
-   * late report does not revive a finished database. The fleet keeps what only it knows (retries).
+   * A child's whole summary, on a transition that matters to the fleet. A late report must not
+   * revive a finished database, but a COMPLETED one may still move on (rolled back, finalized)
+   * while its reverse replication runs. The fleet keeps what only it knows (retries).
    */
   childSummary(summary: DatabaseSummary): void {
     const s = this.summaries[summary.database];
@@ -352,7 +322,7 @@ export class FleetHandlers {
    * have taken the writes, so it is NEEDS_ATTENTION (never retried, never started again).
    */
   private tookOver(s: DatabaseSummary, ended: string): boolean {
-    if (!this.tookOverNeedsAttention || !PAST_CUTOVER_START.has(s.state)) return false;
+    if (!PAST_CUTOVER_START.has(s.state)) return false;
     Object.assign(s, {
       state: 'NEEDS_ATTENTION',
       lastError: `${ended}, after ${s.state} and without its final report`,

@@ -68,6 +68,31 @@ export function afterPointOfNoReturn(input: LeftoverContext, kept: string[]): st
   return `${check}; then finish the clean-up by hand: delete ${kept.join('; ')}`;
 }
 
+/**
+ * After a final comparison that found the target different from the source at the fence: the
+ * source (closed, with every write up to the fence) stays reachable through the rollback, and
+ * nobody was told to move. What the status says then.
+ */
+export function afterFinalDiffers(input: LeftoverContext, summary: string): { lastError: string; nextAction: string } {
+  const { migrationId: id, database } = input;
+  return {
+    lastError: `the target differs from the source at the cutover's fence: ${summary}`,
+    nextAction:
+      'cutover-done was not sent: applications were not told to move and the source stays closed; ' +
+      `\`dbmig rollback ${id} ${database.name}\` gives the source back as it was at the fence; to keep the ` +
+      `target as it is instead, point applications at it yourself and \`dbmig finalize ${id} ${database.name}\``,
+  };
+}
+
+/** Reverse replication after the cutover, which a stopped run leaves running: what it is and what to do. */
+export function reverseReplicationLeft(r: { subscription: string; publication: string; slot: string }): string {
+  return (
+    `reverse replication from the target to the source still runs (subscription ${r.subscription} on the ` +
+    `source; publication ${r.publication} and slot ${r.slot}, which holds the target's WAL, on the target): ` +
+    'drop them by hand when no rollback is wanted; nothing reopened the source'
+  );
+}
+
 function targetOf(input: LeftoverContext): string {
   return `${input.database.target.kind} ${input.database.target.instance}`;
 }

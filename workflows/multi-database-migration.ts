@@ -13,7 +13,6 @@ import {
   continueAsNew,
   isCancellation,
   log,
-  patched,
   setHandler,
   startChild,
   upsertSearchAttributes,
@@ -27,7 +26,6 @@ import { failure } from '../common/failures';
 import {
   approveCutoverUpdate,
   cancelDatabaseUpdate,
-  childProgressSignal,
   childSummarySignal,
   pauseUpdate,
   rejectCutoverUpdate,
@@ -58,39 +56,16 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
   const migrationId = workflowInfo().workflowId;
   const order = byPriority(plan.databases);
   const fleet = new FleetHandlers(migrationId, plan, order, input.carried);
-  // Runs started before this patch did not tag the parent; replaying them must not either.
-  if (patched('parent-search-attributes')) {
-    upsertSearchAttributes([
-      { key: MIGRATION_ID, value: migrationId },
-      { key: PLATFORM, value: plan.platform },
-    ]);
-  }
-  // A FAILED database waits for an operator's decision (retry, or cancel to give up) rather than
-  // ending the fleet run; runs from before this rule completed with failures.
-  const failuresAwaitDecision = patched('failed-databases-await-decision');
-  // A child id whose run COMPLETED is never started again, whoever starts this migration id again
-  // (the Temporal UI or CLI included): its target took over. Failed or cancelled ones can be retried.
-  const neverRedo = patched('children-never-redo-completed');
-  // Children that report only the fleet's transitions, a watch on children of earlier runs, and a
-  // continue-as-new well before Temporal's limits whatever the server suggests; runs from before
-  // had none of these.
-  const bounded = patched('fleet-transitions-orphans-bounded-runs');
-  // What serves the whole migration (gcp: the recipe's dashboard and alert policies): set up once
-  // before the first database and removed when the fleet ends; runs from before had none.
-  const fleetSetup = patched('fleet-monitoring');
-  // A child that ended without its final report after its cutover started is NEEDS_ATTENTION, and
-  // no child id whose earlier run got that far is started again (its MigrationState says so);
-  // decisions reach the child as Updates, answered by the child. Runs from before did neither.
-  const tookOver = patched('fleet-took-over-needs-attention');
-  fleet.tookOverNeedsAttention = tookOver;
-  fleet.decisionsAsUpdates = patched('decisions-as-updates');
+  upsertSearchAttributes([
+    { key: MIGRATION_ID, value: migrationId },
+    { key: PLATFORM, value: plan.platform },
+  ]);
   /** The databases whose child this run started: their result() tells this run how they end. */
   const startedHere = new Set<string>();
   fleet.refresh();
 
   // Messages: registered before the window opens, so none sent early is missed.
   setHandler(statusQuery, () => fleet.status());
-  setHandler(childProgressSignal, (patch) => fleet.childProgress(patch));
   setHandler(childSummarySignal, (summary) => fleet.childSummary(summary));
   setHandler(pauseUpdate, () => fleet.pause());
   setHandler(resumeUpdate, () => fleet.resume());
@@ -101,18 +76,22 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
   setHandler(retryDatabaseUpdate, (name) => fleet.retry(name), { validator: (name) => fleet.refuseRetry(name) });
 
   const approvalTimeoutMs = parseDuration(plan.approval.timeout)!;
-  const allDone = () => fleet.allDone(failuresAwaitDecision);
+  const allDone = () => fleet.allDone();
   const canStartNext = () => !fleet.paused && fleet.running() < plan.concurrency && fleet.nextPending() !== undefined;
+  // A continue-as-new well before Temporal's limits, whatever the server suggests.
   const shouldContinueAsNew = () => {
     const info = workflowInfo();
-    const after = plan.continueAsNewAfterEvents ?? (bounded ? CONTINUE_AS_NEW_AFTER_EVENTS : undefined);
-    return info.continueAsNewSuggested || (after !== undefined && info.historyLength >= after);
+    const after = plan.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS;
+    return info.continueAsNewSuggested || info.historyLength >= after;
   };
-  if (bounded) void followEarlierChildren();
+  // Children of earlier runs of this workflow end without this run hearing it: they are watched.
+  void followEarlierChildren();
 
   // The sliding window: start the next database whenever a slot is free, until none is left.
   try {
-    if (fleetSetup && !fleet.prepared) {
+    // What serves the whole migration (gcp: the recipe's dashboard and alert policies): set up once
+    // before the first database and removed when the fleet ends.
+    if (!fleet.prepared) {
       // Once per migration: the flag travels across continue-as-new, so a later run does not repeat it.
       fleet.prepared = true;
       await fleetSetupActivities()
@@ -131,17 +110,20 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
       s.started = true;
       s.startedAt = new Date().toISOString();
       startedHere.add(s.database);
-      if (tookOver && (await tookOverBefore(s))) continue;
+      // No child id whose earlier run got as far as its cutover is started again (its MigrationState says so).
+      if (await tookOverBefore(s)) continue;
       try {
         const child = await startChild(DatabaseMigration, {
           ...childOptions(plan, migrationId, db, s.childWorkflowId),
-          ...(neverRedo ? { workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY } : {}),
+          // A child id whose run COMPLETED is never started again, whoever starts this migration id
+          // again (the Temporal UI or CLI included): its target took over. Failed or cancelled ones can be retried.
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
           args: [childInput(plan, migrationId, db, approvalTimeoutMs)],
         });
         // Within this run the result backs up the child's own final signal (e.g. if it was terminated).
         child.result().catch((err: Error) => fleet.childFailed(s, err));
       } catch (err) {
-        if (neverRedo && err instanceof WorkflowExecutionAlreadyStartedError)
+        if (err instanceof WorkflowExecutionAlreadyStartedError)
           Object.assign(s, {
             state: 'NEEDS_ATTENTION',
             lastError: `not started again: ${s.childWorkflowId} already completed or is still running`,
@@ -165,7 +147,7 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
   await condition(allHandlersFinished);
   const report = fleet.report();
   await finishFleet();
-  if (bounded && channelsFor(plan.notifications, 'fleet-finished').length) {
+  if (channelsFor(plan.notifications, 'fleet-finished').length) {
     const { completed, failed, cancelled, needsAttention, rolledBack } = report;
     const facts = { total: report.databases.length, completed, failed, cancelled, needsAttention, rolledBack };
     await notifyActivities('fleet')
@@ -207,7 +189,7 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
 
   /** Removes what prepareMigration made (the platform keeps it where the plan says so). */
   async function finishFleet(): Promise<void> {
-    if (!fleetSetup || !fleet.prepared) return;
+    if (!fleet.prepared) return;
     await fleetSetupActivities()
       .finishMigration(fleetTask(plan, migrationId, order))
       .catch((err) => fleetStepFailed('finishMigration', err));
