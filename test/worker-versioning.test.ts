@@ -59,6 +59,14 @@ function simPlan(id: string, policy: 'auto' | 'manual'): PlanInput {
   return { ...plan, platform: 'sim', defaults, approval: { policy, timeout: '24h' }, databases };
 }
 
+function startFleet(id: string, policy: 'auto' | 'manual') {
+  return env.client.workflow.start(MultiDatabaseMigration, {
+    taskQueue: TASK_QUEUE,
+    workflowId: id,
+    args: [{ plan: simPlan(id, policy) }],
+  });
+}
+
 async function startWorker(buildId: string): Promise<void> {
   const deployment: WorkerDeployment = { deploymentName: DEPLOYMENT, buildId };
   const worker = await createMigrationWorker({
@@ -97,11 +105,7 @@ async function pinnedTo(workflowId: string): Promise<string> {
 test('a run stays on the build that started it; new runs go to the current version', async () => {
   await startWorker('1.0.0');
   await makeCurrent('1.0.0');
-  const older = await env.client.workflow.start(MultiDatabaseMigration, {
-    taskQueue: TASK_QUEUE,
-    workflowId: 'started-on-1',
-    args: [{ plan: simPlan('started-on-1', 'manual') }],
-  });
+  const older = await startFleet('started-on-1', 'manual');
   await eventually('alpha awaiting approval on 1.0.0', async () =>
     (await getStatus(env.client, older.workflowId)).databases[0].state === 'AWAITING_APPROVAL' ? true : undefined,
   );
@@ -109,11 +113,7 @@ test('a run stays on the build that started it; new runs go to the current versi
   // The upgrade: 2.0.0 workers start beside the 1.0.0 ones and become current.
   await startWorker('2.0.0');
   await makeCurrent('2.0.0');
-  const newer = await env.client.workflow.start(MultiDatabaseMigration, {
-    taskQueue: TASK_QUEUE,
-    workflowId: 'started-on-2',
-    args: [{ plan: simPlan('started-on-2', 'auto') }],
-  });
+  const newer = await startFleet('started-on-2', 'auto');
   assert.equal((await newer.result()).databases[0].state, 'COMPLETED');
   assert.equal(await pinnedTo('started-on-2'), '2.0.0');
   assert.equal(await pinnedTo(childWorkflowId('started-on-2', 'alpha')), '2.0.0');
