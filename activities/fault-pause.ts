@@ -12,6 +12,8 @@
 //                             the job record still says 'closing'
 //   cutover/switching         past the point of no return, inside the switch: replication stopped,
 //                             the target marked as cut over, reverse replication not yet set up
+//   copy/range-streaming      inside the snapshot copy, once a range is done: another range's rows
+//                             are on their way into the target, not committed
 import { randomBytes } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 
@@ -19,7 +21,7 @@ export const PAUSE_AT_ENV = 'DBMIG_FAULT_PAUSE_AT';
 export const PAUSE_MARKER_ENV = 'DBMIG_FAULT_MARKER';
 const DEFAULT_PAUSE_MS = 10 * 60_000;
 
-export type PausePoint = 'cutover/close-committed' | 'cutover/switching';
+export type PausePoint = 'cutover/close-committed' | 'cutover/switching' | 'copy/range-streaming';
 
 /** What the marker holds. */
 export interface PauseMarker {

@@ -18,6 +18,7 @@ import { createMigrationMetrics } from './metrics';
 import { awaitChildrenEnded, childRunBefore, relayDecision } from './children';
 import { createNotifier } from './notify';
 import { reverseWatchActivity } from './reverse-watch';
+import type { CopyProgress } from './steps';
 
 export type { DatabaseTask, FleetTask, PreparedMigration } from './steps';
 
@@ -230,6 +231,20 @@ export function createActivities(platforms: Platforms) {
       }),
 
     async waitForFullDump(task: DatabaseTask, pollMs: number = pollOf(task, POLL_MS.fullDump)): Promise<number> {
+      const platform = on(task);
+      if (platform.copyInitialData) {
+        // The copy's progress is the heartbeat: what dbmig status and the UI show, and nothing in history.
+        let last: CopyProgress | undefined;
+        const beat = setInterval(() => Context.current().heartbeat({ copy: last }), 5_000);
+        try {
+          await platform.copyInitialData(task, (p) => {
+            last = { ...p };
+            Context.current().heartbeat({ copy: last });
+          });
+        } finally {
+          clearInterval(beat);
+        }
+      }
       const s = await pollReplication(task, pollMs, (st) => st.phase === 'CDC');
       return s.rowsOnTarget;
     },

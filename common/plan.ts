@@ -305,6 +305,9 @@ const gcpSchema = z
   .describe('Where the gcp platform works. Required when platform is gcp.');
 export type GcpSettings = z.output<typeof gcpSchema>;
 
+/** The initial copy's defaults: a few streams fit a small machine; ranges of 64 MB keep a retry cheap. */
+export const COPY_DEFAULTS = { method: 'snapshot', streams: 4, rangeMb: 64 } as const;
+
 const lagThresholdSeconds = z.number().positive().max(3600);
 const stableWindow = duration;
 const noPrimaryKey = z.enum(['fail', 'replica-identity-full']);
@@ -460,6 +463,39 @@ export const planSchema = z
       })
       .optional()
       .describe('The bounds of the cutover itself: when it may start, how long writes may be blocked.'),
+    copy: z
+      .strictObject({
+        method: z
+          .enum(['snapshot', 'native'])
+          .optional()
+          .describe(
+            'How the local platform copies the rows before CDC. snapshot: its own streams read one exported ' +
+              "snapshot in ranges, indexes are built after the data, resumable by range; native: the subscription's " +
+              'own table sync (one stream per table, indexes maintained while it loads). ' +
+              `Default ${COPY_DEFAULTS.method}.`,
+          ),
+        streams: z
+          .number()
+          .int()
+          .min(1)
+          .max(64)
+          .optional()
+          .describe(
+            `Copy streams (and index builds) at once per database, snapshot method. Default ${COPY_DEFAULTS.streams}.`,
+          ),
+        rangeMb: z
+          .number()
+          .int()
+          .min(1)
+          .max(4096)
+          .optional()
+          .describe(
+            'The size of the block ranges a large table is split into, in MB of heap (snapshot method). ' +
+              `Default ${COPY_DEFAULTS.rangeMb}.`,
+          ),
+      })
+      .optional()
+      .describe('How the initial copy moves the rows (local platform).'),
     continueAsNewAfterEvents: z
       .number()
       .int()
@@ -670,6 +706,20 @@ export interface EffectiveSettings {
   reverseReplicationForMs?: number;
   /** Lag above which the replication watcher reports lag-rising; present when the plan notifies anyone. */
   lagAlertSeconds?: number;
+  /** The plan's copy settings, when it sets any; copySettings() applies the defaults. */
+  copy?: { method?: 'snapshot' | 'native'; streams?: number; rangeMb?: number };
+}
+
+export function copySettings(s: EffectiveSettings): {
+  method: 'snapshot' | 'native';
+  streams: number;
+  rangeMb: number;
+} {
+  return {
+    method: s.copy?.method ?? COPY_DEFAULTS.method,
+    streams: s.copy?.streams ?? COPY_DEFAULTS.streams,
+    rangeMb: s.copy?.rangeMb ?? COPY_DEFAULTS.rangeMb,
+  };
 }
 
 export function effectiveSettings(plan: Plan, db: DatabasePlan): EffectiveSettings {
@@ -684,6 +734,7 @@ export function effectiveSettings(plan: Plan, db: DatabasePlan): EffectiveSettin
       ? { reverseReplicationForMs: parseDuration(plan.cutover.reverseReplicationFor)! }
       : {}),
     ...(plan.notifications ? { lagAlertSeconds: plan.notifications.lagAlertSeconds } : {}),
+    ...(plan.copy ? { copy: plan.copy } : {}),
   };
 }
 

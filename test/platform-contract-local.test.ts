@@ -62,6 +62,7 @@ platformContract({
     await rm(stateDir, { recursive: true, force: true });
   },
   task,
+  copiesRows: true,
   describeWorld: () => describeLocalWorld(platform),
   conflicts: [
     {

@@ -18,6 +18,7 @@ import type {
   PlannedSummary,
   FleetTask,
   PreparedMigration,
+  CopyProgress,
 } from '../steps';
 
 export interface MigrationPlatform {
@@ -39,6 +40,13 @@ export interface MigrationPlatform {
   /** Returns the problems found; empty when the job is ready to start. */
   verifyMigrationJob(task: DatabaseTask): Promise<string[]>;
   startMigrationJob(task: DatabaseTask): Promise<void>;
+  /**
+   * The initial copy where the platform makes it itself (local, snapshot method: engines/postgres/
+   * snapshot-copy.ts), run by the full-dump wait before it reads replication's status; resumable,
+   * so a retried attempt goes on where the last stopped. Optional: where replication copies on its
+   * own (DMS, the native table sync), there is nothing to do.
+   */
+  copyInitialData?(task: DatabaseTask, progress: (p: CopyProgress) => void): Promise<void>;
   getReplicationStatus(task: DatabaseTask): Promise<ReplicationStatus>;
   validateData(task: DatabaseTask, mode: 'live' | 'final'): Promise<ValidationResult>;
   cutover(task: DatabaseTask, onProgress: (step: string) => void): Promise<CutoverResult>;

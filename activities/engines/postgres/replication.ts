@@ -132,6 +132,8 @@ export async function hasSubscription(
 export interface SubscriptionOptions {
   binary: boolean;
   streaming: 'default' | 'parallel';
+  /** False when dbmig copies the rows itself (snapshot-copy.ts): the subscription then only applies changes. */
+  copyData?: boolean;
 }
 
 export async function ensureSubscription(
@@ -144,6 +146,7 @@ export async function ensureSubscription(
   const connection = conninfo(src, await takesRequireAuth(target));
   const extra = [opts.binary ? ', binary = true' : '', opts.streaming === 'parallel' ? ', streaming = parallel' : ''];
   const slot = pg.escapeLiteral(names.slot);
+  const copyData = opts.copyData === false ? 'false' : 'true';
   // The source's password: never in a statement the target records (subscription-secret.ts).
   await createSubscriptionSecretly(
     target,
@@ -151,7 +154,7 @@ export async function ensureSubscription(
     pg.escapeIdentifier(names.subscription),
     connection,
     `publication ${pg.escapeIdentifier(names.publication)}
-     with (create_slot = false, slot_name = ${slot}, enabled = false, copy_data = true${extra.join('')})`,
+     with (create_slot = false, slot_name = ${slot}, enabled = false, copy_data = ${copyData}${extra.join('')})`,
   );
 }
 

@@ -11,6 +11,8 @@ export interface ConnectionParams extends ServerAddress {
   applicationName?: string;
   /** Runs on every new session before its first statement: a lease checks it still holds (lease.ts). */
   admit?: (client: pg.Client) => Promise<void>;
+  /** A walsender session, for replication commands (the snapshot keeper's CREATE_REPLICATION_SLOT). */
+  replication?: 'database';
 }
 
 interface AuthHandlers {

@@ -6,6 +6,7 @@ import { resourceNames } from '../../../common/naming';
 import { sourcePassword } from '../../secrets';
 import { activityCancellation, runToCompletion, throwIfCancelled } from '../../cancellation';
 import { MigrationError } from '../../../common/failures';
+import { copySettings } from '../../../common/plan';
 import {
   type AssessmentResult,
   type CapacityReservation,
@@ -19,6 +20,7 @@ import {
   type ReverseWatch,
   type TargetInfo,
   type ValidationResult,
+  CopyProgress,
 } from '../../steps';
 import { type MigrationPlatform } from '../platform';
 import { assess, listTables } from '../../engines/postgres/assess';
@@ -28,6 +30,8 @@ import { CapacityPool } from './capacity';
 import { LocalClusters } from './clusters';
 import { withClient, type ConnectionParams } from '../../engines/postgres/sessions';
 import { runCutover } from '../../engines/postgres/cutover';
+import { releaseKeeper, removeCopyTables } from '../../engines/postgres/copy-state';
+import { snapshotCopy, type SnapshotCopyJob } from '../../engines/postgres/snapshot-copy';
 import type { CutoverEnv } from '../../engines/postgres/cutover-env';
 import { rollbackCutover } from '../../engines/postgres/cutover-undo';
 import { finalValidation, notAtFence } from '../../engines/postgres/final-validation';
@@ -36,7 +40,7 @@ import { pastPointOfNoReturn, reverseLive, type JobRecordStore } from '../../eng
 import { withRecordFault } from './record-fault';
 import { targetServer, type TargetServer } from './target-server';
 import { warn } from '../../log';
-import { ensureOwnedObjects, hasOwnedTables, removeOwnedObjects } from '../../engines/postgres/owned';
+import { ensureOwnedObjects, hasOwnedTables, OWNED_TABLES, removeOwnedObjects } from '../../engines/postgres/owned';
 import {
   dropSourceObjects,
   dropSubscription,
@@ -228,7 +232,9 @@ export class LocalPlatform implements MigrationPlatform {
     });
     if (state !== 'schema') {
       const known = await withClient(params, settingNames);
-      const sql = toSql(await dumpSchema(await this.source(task)), known);
+      // A snapshot copy builds the indexes and constraints after the rows (snapshot-copy.ts).
+      const section = copySettings(task.settings).method === 'snapshot' ? 'pre-data' : undefined;
+      const sql = toSql(await dumpSchema(await this.source(task), { section }), known);
       // The mark moves to 'schema' in the schema's own transaction: a retry never applies it twice.
       await withClient({ ...params, database: db }, (c) => applySchema(c, `${sql};\n${markSql(db, owner, 'schema')};`));
     }
@@ -275,12 +281,40 @@ export class LocalPlatform implements MigrationPlatform {
       // the subscription exists (CREATE SUBSCRIPTION resolves every published table locally).
       await ensureOwnedObjects(src, names.job);
       await ensurePublication(src, names.publication, tables);
-      await ensureSlot(src, names.slot, srcParams.database);
+      const snapshot = copySettings(task.settings).method === 'snapshot';
+      // A snapshot copy's slot is made by its keeper, with the snapshot the rows are read in (below).
+      if (!snapshot) await ensureSlot(src, names.slot, srcParams.database);
       await ensureOwnedObjects(target);
-      await ensureSubscription(target, names, srcParams, await subscriptionOptions(src, target, tables));
+      const options = await subscriptionOptions(src, target, tables);
+      await ensureSubscription(target, names, srcParams, { ...options, copyData: !snapshot });
       // The way back, ready long before the cutover needs it (reverse.ts).
       await ensureReversePublication(src, target, names);
     });
+  }
+
+  /** What the snapshot copy of `task` works on (snapshot-copy.ts). */
+  private async copyJob(task: DatabaseTask): Promise<SnapshotCopyJob> {
+    const names = this.names(task);
+    const source = await this.source(task);
+    const tables = await withClient(source, listTables);
+    const owned = OWNED_TABLES.map((name) => ({ name, hasKey: true, partitioned: false }));
+    const { streams, rangeMb } = copySettings(task.settings);
+    return {
+      job: names.job,
+      slot: names.slot,
+      subscription: names.subscription,
+      source,
+      target: await this.target(task),
+      tables: [...tables, ...owned],
+      streams,
+      rangeBlocks: Math.max(1, Math.round((rangeMb * 1024 * 1024) / 8192)),
+    };
+  }
+
+  /** The snapshot copy, where the plan asks for it; the native copy needs nothing here (the subscription copies). */
+  async copyInitialData(task: DatabaseTask, progress: (p: CopyProgress) => void): Promise<void> {
+    if (copySettings(task.settings).method !== 'snapshot') return;
+    await snapshotCopy(await this.copyJob(task), progress);
   }
 
   async verifyMigrationJob(task: DatabaseTask): Promise<string[]> {
@@ -289,7 +323,12 @@ export class LocalPlatform implements MigrationPlatform {
       const problems: string[] = [];
       if (!(await src.query('select 1 from pg_publication where pubname = $1', [names.publication])).rowCount)
         problems.push(`publication ${names.publication} is missing on the source`);
-      if (!(await src.query('select 1 from pg_replication_slots where slot_name = $1', [names.slot])).rowCount)
+      // A snapshot copy's slot is made with its snapshot when the copy starts (snapshot-copy.ts).
+      const slotLater = copySettings(task.settings).method === 'snapshot';
+      if (
+        !slotLater &&
+        !(await src.query('select 1 from pg_replication_slots where slot_name = $1', [names.slot])).rowCount
+      )
         problems.push(`slot ${names.slot} is missing on the source`);
       if (!(await target.query('select 1 from pg_subscription where subname = $1', [names.subscription])).rowCount)
         problems.push(`subscription ${names.subscription} is missing on the target`);
@@ -306,6 +345,8 @@ export class LocalPlatform implements MigrationPlatform {
   }
 
   async startMigrationJob(task: DatabaseTask): Promise<void> {
+    // A snapshot copy enables the subscription itself, once the rows and the indexes are in.
+    if (copySettings(task.settings).method === 'snapshot') return;
     await withClient(await this.target(task), (c) => setSubscriptionEnabled(c, this.names(task).subscription, true));
   }
 
@@ -408,9 +449,10 @@ export class LocalPlatform implements MigrationPlatform {
     await withClient(params, async (admin) => {
       const exists = await admin.query('select 1 from pg_database where datname = $1', [task.settings.targetDatabase]);
       if (exists.rowCount)
-        await withClient({ ...params, database: task.settings.targetDatabase }, (c) =>
-          setSubscriptionEnabled(c, this.names(task).subscription, false),
-        );
+        await withClient({ ...params, database: task.settings.targetDatabase }, async (c) => {
+          await setSubscriptionEnabled(c, this.names(task).subscription, false);
+          await releaseKeeper(c, this.names(task).job); // a snapshot held for a stopped copy holds back vacuum
+        });
     });
   }
 
@@ -431,6 +473,8 @@ export class LocalPlatform implements MigrationPlatform {
         if (exists.rowCount)
           await withClient({ ...targetParams, database: task.settings.targetDatabase }, async (c) => {
             await dropSubscription(c, names.subscription);
+            await releaseKeeper(c, names.job);
+            await removeCopyTables(c, names.job);
             if (dropPrepared) await dropPreparedReverse(c, names);
             if (!keepOwned) await removeOwnedObjects(c, names.job);
           });

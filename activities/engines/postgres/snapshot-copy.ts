@@ -1,0 +1,266 @@
+// The initial copy by snapshot (pgcopydb's and PeerDB's way), instead of the subscription's own
+// table sync. Each phase is a separate, resumable step:
+//   1. snapshot  the keeper creates the slot with an exported snapshot (snapshot-keeper.ts)
+//   2. plan      the tables, large ones split into block ranges (copy-ranges.ts), saved on the target
+//   3. copy      several streams read the ranges inside that one snapshot and COPY them into the
+//                target, each range committed with its done mark (copy-stream.ts)
+//   4. release   the keeper ends: the snapshot is no longer needed
+//   5. index     the post-data section, several indexes at once (post-data.ts)
+//   6. replicate the subscription (made with copy_data = false) is enabled: it applies the slot's
+//                changes from exactly the snapshot's point on.
+// A worker killed at any instant is succeeded by an attempt that starts where the target's
+// dbmig.copy_state and dbmig.copy_range say; a range is copied again, never twice. Only the
+// keeper's death (its machine, its deadline) loses the snapshot: the copy then starts over, once
+// the target's tables are emptied, and the progress says so.
+import pg from 'pg';
+import type { SourceTable } from './assess';
+import { planRanges } from './copy-ranges';
+import {
+  describeRange,
+  ensureCopyTables,
+  forgetCopy,
+  readCopyState,
+  readRanges,
+  releaseKeeper,
+  saveRanges,
+  startCopyState,
+  type CopyRange,
+  type CopyState,
+} from './copy-state';
+import { copyRange, enterSnapshot } from './copy-stream';
+import { applyPostData, parsePostData } from './post-data';
+import { dumpSchema, settingNames, toSql } from './schema';
+import { serverVersion, modernReplication } from './server-version';
+import { connect, withClient, type ConnectionParams } from './sessions';
+import { KEEPER_MAX_MS, spawnKeeper } from './snapshot-keeper';
+import { binaryUnsafeColumns } from './subscription-options';
+import type { CopyProgress } from '../../steps';
+
+export interface SnapshotCopyJob {
+  job: string;
+  slot: string;
+  subscription: string;
+  source: ConnectionParams;
+  target: ConnectionParams;
+  tables: SourceTable[];
+  /** Concurrent streams (and index builds) for this database. */
+  streams: number;
+  /** Heap blocks per range of a large table. */
+  rangeBlocks: number;
+}
+
+/** How long the keeper may take to create the slot (it waits for running transactions to end). */
+const SNAPSHOT_WAIT_MS = 5 * 60_000;
+
+/** Steps 1: the snapshot exists and is alive (startMigrationJob and the copy both call it). */
+export async function ensureSnapshot(
+  j: SnapshotCopyJob,
+  note: (s: string) => void = () => undefined,
+): Promise<CopyState> {
+  return withClient(j.target, async (t) => {
+    await ensureCopyTables(t);
+    let state = await readCopyState(t, j.job);
+    if (state?.postDataDone) return state;
+    if (state?.snapshot && !state.releasedAt && (await snapshotAlive(j.source, state.snapshot))) return state;
+    if (state?.snapshot || state?.rangesPlanned) {
+      // The keeper is gone (its host, its deadline): rows copied in its snapshot cannot meet a new slot's changes.
+      note(`the snapshot ${state.snapshot ?? ''} was lost with its keeper: the copy starts over`);
+      await emptyTargetTables(t, j.tables);
+      const restarts = state.restarts + 1;
+      await forgetCopy(t, j.job);
+      await startCopyState(t, j.job, j.slot);
+      await t.query(`update dbmig.copy_state set restarts = $2 where job = $1`, [j.job, restarts]);
+    } else if (!state) {
+      await startCopyState(t, j.job, j.slot);
+    }
+    await withClient(j.source, (s) => dropSlotIfPresent(s, j.slot));
+    const pid = spawnKeeper({
+      source: j.source,
+      target: j.target,
+      job: j.job,
+      slot: j.slot,
+      deadline: Date.now() + KEEPER_MAX_MS,
+    });
+    const until = Date.now() + SNAPSHOT_WAIT_MS;
+    for (;;) {
+      state = (await readCopyState(t, j.job))!;
+      if (state.snapshot) return state;
+      if (Date.now() >= until)
+        throw new Error(
+          `the snapshot keeper (pid ${pid}) did not create slot ${j.slot} within ${SNAPSHOT_WAIT_MS / 1000} s`,
+        );
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+}
+
+/** Steps 1–6. `progress` is called after every range and index, and at every phase. */
+export async function snapshotCopy(j: SnapshotCopyJob, progress: (p: CopyProgress) => void): Promise<CopyProgress> {
+  let note: string | undefined;
+  const p: CopyProgress = {
+    phase: 'snapshot',
+    rangesDone: 0,
+    ranges: 0,
+    fraction: 0,
+    rowsCopied: 0,
+    bytesCopied: 0,
+    bytesPerSecond: null,
+    etaSeconds: null,
+    restarts: 0,
+  };
+  const state = await ensureSnapshot(j, (n) => (note = n));
+  p.restarts = state.restarts;
+  if (note) p.note = note;
+  progress(p);
+  if (!state.postDataDone) {
+    await copyRows(j, state, p, progress);
+    await withClient(j.target, (t) => releaseKeeper(t, j.job));
+    await buildIndexes(j, p, progress);
+  }
+  p.phase = 'replicate';
+  progress(p);
+  await withClient(j.target, (t) => t.query(`alter subscription ${pg.escapeIdentifier(j.subscription)} enable`));
+  p.phase = 'done';
+  progress(p);
+  return p;
+}
+
+async function copyRows(j: SnapshotCopyJob, state: CopyState, p: CopyProgress, progress: (p: CopyProgress) => void) {
+  const snapshot = state.snapshot!;
+  let ranges = await withClient(j.target, (t) => readRanges(t, j.job));
+  if (!state.rangesPlanned) {
+    p.phase = 'plan';
+    progress(p);
+    const planned = await withClient(j.source, async (s) => {
+      await enterSnapshot(s, snapshot);
+      return planRanges(s, j.tables, j.rangeBlocks, (await serverVersion(s)).num);
+    });
+    await withClient(j.target, (t) => saveRanges(t, j.job, planned));
+    ranges = await withClient(j.target, (t) => readRanges(t, j.job));
+  }
+  const totalPages = Math.max(
+    1,
+    ranges.reduce((n, r) => n + r.pages, 0),
+  );
+  const account = () => {
+    const done = ranges.filter((r) => r.done);
+    p.rangesDone = done.length;
+    p.ranges = ranges.length;
+    p.fraction = done.reduce((n, r) => n + r.pages, 0) / totalPages;
+    p.rowsCopied = done.reduce((n, r) => n + (r.rows ?? 0), 0);
+  };
+  account();
+  p.bytesCopied = ranges.reduce((n, r) => n + (r.bytes ?? 0), 0);
+  p.phase = 'copy';
+  progress(p);
+  const queue = ranges.filter((r) => !r.done);
+  const binary = await binaryTables(j);
+  const started = Date.now();
+  let moved = 0;
+  const streams = Math.max(1, Math.min(j.streams, queue.length));
+  await Promise.all(
+    Array.from({ length: streams }, async () => {
+      const src = await connect({ ...j.source, applicationName: 'dbmig copy' });
+      const target = await connect({ ...j.target, applicationName: 'dbmig copy' });
+      try {
+        await enterSnapshot(src, snapshot).catch((err) => {
+          throw new Error(`the copy's snapshot is gone (${(err as Error).message}); the next attempt starts over`);
+        });
+        for (let r = queue.shift(); r; r = queue.shift()) {
+          const range: CopyRange = r;
+          const { rows, bytes } = await copyRange(
+            { src, target },
+            j.job,
+            range,
+            binary.has(range.table),
+            (n) => {
+              moved += n;
+              p.bytesCopied += n;
+            },
+            p.rangesDone > 0,
+          ).catch((err: Error) => {
+            throw new Error(`copy of ${describeRange(range)}: ${err.message}`);
+          });
+          Object.assign(range, { done: true, rows, bytes });
+          account();
+          const seconds = (Date.now() - started) / 1000;
+          p.bytesPerSecond = seconds > 0 ? Math.round(moved / seconds) : null;
+          const doneShare = p.fraction;
+          p.etaSeconds = doneShare > 0 && seconds > 0 ? Math.round((seconds / doneShare) * (1 - doneShare)) : null;
+          progress(p);
+        }
+      } finally {
+        await src.end().catch(() => undefined);
+        await target.end().catch(() => undefined);
+      }
+    }),
+  );
+}
+
+/** Tables whose rows may travel in binary: both ends 16+ (or the same major), no type named by oid. */
+async function binaryTables(j: SnapshotCopyJob): Promise<Set<string>> {
+  const tv = await withClient(j.target, serverVersion);
+  return withClient(j.source, async (s) => {
+    const sv = await serverVersion(s);
+    const out = new Set<string>();
+    if (!modernReplication(sv.major, tv.major) && sv.major !== tv.major) return out;
+    for (const t of j.tables) if (!(await binaryUnsafeColumns(s, [t])).length) out.add(t.name);
+    return out;
+  });
+}
+
+async function buildIndexes(j: SnapshotCopyJob, p: CopyProgress, progress: (p: CopyProgress) => void) {
+  p.phase = 'index';
+  progress(p);
+  const known = await withClient(j.target, settingNames);
+  const post = parsePostData(toSql(await dumpSchema(j.source, { section: 'post-data' }), known));
+  const sessions = await Promise.all(
+    Array.from({ length: Math.max(1, j.streams) }, () => connect({ ...j.target, applicationName: 'dbmig index' })),
+  );
+  try {
+    await applyPostData(
+      sessions,
+      post,
+      (c) => c.query(`update dbmig.copy_state set post_data_done = true where job = $1`, [j.job]).then(() => undefined),
+      (built, total) => {
+        p.indexesBuilt = built;
+        p.indexes = total;
+        progress(p);
+      },
+    );
+  } finally {
+    await Promise.all(sessions.map((c) => c.end().catch(() => undefined)));
+  }
+}
+
+/** Whether `snapshot` can still be entered (its keeper's connection is open). */
+async function snapshotAlive(source: ConnectionParams, snapshot: string): Promise<boolean> {
+  return withClient(source, async (s) => {
+    try {
+      await enterSnapshot(s, snapshot);
+      return true;
+    } catch (err) {
+      // 22023 invalid_parameter_value: "invalid snapshot identifier".
+      if ((err as { code?: string }).code === '22023') return false;
+      throw err;
+    } finally {
+      await s.query('rollback').catch(() => undefined);
+    }
+  });
+}
+
+async function emptyTargetTables(t: pg.Client, tables: SourceTable[]): Promise<void> {
+  if (tables.length) await t.query(`truncate ${tables.map((x) => x.name).join(', ')}`);
+}
+
+async function dropSlotIfPresent(s: pg.Client, slot: string): Promise<void> {
+  await s.query(
+    `select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active`,
+    [slot],
+  );
+}
+
+/** The copy's state for status readers, or undefined when the job copies natively. */
+export async function copyStateOf(target: ConnectionParams, job: string): Promise<CopyState | undefined> {
+  return withClient(target, (t) => readCopyState(t, job));
+}

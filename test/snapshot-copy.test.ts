@@ -1,0 +1,156 @@
+// The snapshot copy (engines/postgres/snapshot-copy.ts) under a worker killed inside a range: the
+// worker process is SIGKILLed while a range's rows are on their way into the target (uncommitted,
+// fault point copy/range-streaming); the next worker finds the keeper's snapshot still open and
+// copies only the ranges not done, so the target ends row-for-row equal to the source, the
+// key-less table without a duplicated row, in one snapshot (no restart) held by one keeper.
+// Writers run on the source throughout, as the application's own role; the migration user is a
+// non-superuser (helpers/migration-user.ts).
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { getStatus } from '../client/client';
+import { resourceNames } from '../common/naming';
+import { compareRowForRow, planFor, Writer, type SourceDb } from './fixtures/fleet';
+import { createHarness, eventually, type Harness } from './helpers/harness';
+import { as, createMigrationUser, createRole, handOver, type MigrationUser, type Role } from './helpers/migration-user';
+import type { PauseMarker } from '../activities/fault-pause';
+
+const DB: SourceDb = { name: 'ledger', rows: 80_000, priority: 'high', sizeGb: 80, noPrimaryKey: true };
+
+let h: Harness;
+let app: Role;
+let migrator: MigrationUser;
+let dir: string;
+const workers: ChildProcess[] = [];
+before(async () => {
+  h = await createHarness('snapcopy', { databases: [DB], worker: false, sourceVersion: 16 });
+  migrator = await createMigrationUser(h.source, 'snap_migrator', 'DBMIG_SNAP_MIGRATOR_PASSWORD');
+  app = await createRole(h.source, 'snap_app');
+  await handOver(h.source, DB.name, { owner: 'snap_owner', apps: [app.user], migrator: migrator.user });
+  dir = await mkdtemp(join(tmpdir(), 'dbmig-snapcopy-'));
+});
+after(async () => {
+  for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
+  await h?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+function spawnWorker(env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'cli', 'main.ts'), 'worker'], {
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: h.env.address,
+      TEMPORAL_TASK_QUEUE: h.taskQueue,
+      DBMIG_STATE_DIR: h.stateDir,
+      DBMIG_METRICS_ADDRESS: 'off',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child.stderr!.on('data', () => undefined);
+  workers.push(child);
+  return child;
+}
+
+interface CopyRow {
+  snapshot: string | null;
+  keeper_pid: number | null;
+  restarts: number;
+  done: number;
+  ranges: number;
+  rows: string;
+}
+
+async function copyState(target: pg.ClientConfig, job: string): Promise<CopyRow | undefined> {
+  const c = new pg.Client(target);
+  await c.connect();
+  try {
+    if (!(await c.query(`select to_regclass('dbmig.copy_state') is not null as ok`)).rows[0].ok) return undefined;
+    const { rows } = await c.query<CopyRow>(
+      `select s.snapshot, s.keeper_pid, s.restarts,
+              (select count(*) from dbmig.copy_range r where r.job = s.job and r.done_at is not null)::int as done,
+              (select count(*) from dbmig.copy_range r where r.job = s.job)::int as ranges,
+              (select coalesce(sum(rows), 0) from dbmig.copy_range r where r.job = s.job)::text as rows
+         from dbmig.copy_state s where s.job = $1`,
+      [job],
+    );
+    return rows[0];
+  } finally {
+    await c.end();
+  }
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('a worker killed inside a range copy: the next copies only what was not done, in the same snapshot', async (t) => {
+  const writer = new Writer(as({ ...h.source, database: DB.name }, app), true);
+  const plan = planFor({ ...h.source, user: migrator.user }, [DB], `env:${migrator.env}`, {
+    approval: { policy: 'manual', timeout: '1h' },
+    defaults: { stableWindow: '3s', lagThresholdSeconds: 5, noPrimaryKey: 'fail' },
+    copy: { method: 'snapshot', streams: 2, rangeMb: 1 },
+  });
+  const handle = await h.startFleet('snapcopy', plan);
+  const marker = join(dir, 'marker.json');
+  const first = spawnWorker({ DBMIG_FAULT_PAUSE_AT: 'copy/range-streaming', DBMIG_FAULT_MARKER: marker });
+  await eventually('the first worker paused inside a range copy', async () => existsSync(marker) || undefined, 240_000);
+  const paused = JSON.parse(await readFile(marker, 'utf8')) as PauseMarker;
+  assert.equal(paused.point, 'copy/range-streaming');
+
+  const names = resourceNames(handle.workflowId, DB.name);
+  const target = { ...(await h.platform.clusters.ensure('fleet-target')), database: DB.name };
+  const before = (await copyState(target, names.job))!;
+  assert.ok(before.snapshot, 'the keeper holds a snapshot');
+  assert.ok(before.ranges >= 4, `the tables were split into ranges (${before.ranges})`);
+  assert.ok(before.done >= 1 && before.done < before.ranges, `some ranges done (${before.done}/${before.ranges})`);
+
+  t.diagnostic(`killed with ${before.done} of ${before.ranges} ranges done (${before.rows} rows committed)`);
+  const exited = new Promise((r) => first.once('exit', r));
+  first.kill('SIGKILL');
+  await exited;
+  assert.ok(alive(before.keeper_pid!), 'the snapshot keeper outlives the worker that started it');
+
+  spawnWorker();
+  await eventually(
+    'the database ready for its cutover on the second worker',
+    async () =>
+      (await getStatus(h.env.client, handle.workflowId)).databases[0].state === 'AWAITING_APPROVAL' || undefined,
+    300_000,
+  );
+  const done = (await copyState(target, names.job))!;
+  assert.equal(done.snapshot, before.snapshot, 'the same snapshot: the copy went on, it did not start over');
+  assert.equal(done.restarts, 0);
+  assert.equal(done.done, done.ranges, 'every range done');
+  await eventually(
+    'the keeper ended once the rows were copied',
+    async () => !alive(before.keeper_pid!) || undefined,
+    30_000,
+  );
+
+  // Row for row, once the writes stop and replication has applied them (the key-less table shows any duplicate).
+  writer.pause();
+  await writer.stop();
+  await eventually(
+    'the target equal to the source',
+    async () =>
+      (await compareRowForRow({ ...h.source, database: DB.name }, target, ['dbmig'])).every((t) => t.equal) ||
+      undefined,
+    120_000,
+  );
+  for (const t of await compareRowForRow({ ...h.source, database: DB.name }, target, ['dbmig']))
+    assert.ok(t.equal, `${t.table}: source ${t.sourceRows} rows, target ${t.targetRows}`);
+  assert.ok(writer.writes > 0, 'writes ran during the copy');
+  t.diagnostic(`${done.ranges} ranges, ${done.rows} rows copied in one snapshot; ${writer.writes} writes meanwhile`);
+  await handle.cancel();
+});
