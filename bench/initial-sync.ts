@@ -6,8 +6,9 @@
 //          pg_subscription_rel is 'r' and the slot's lag is under 1 MB. Polled every 100 ms: it
 //          stands for what PostgreSQL itself takes.
 //   dbmig  LocalPlatform in the workflow's order: provisionTarget → reserveCapacity →
-//          createMigrationJob → verifyMigrationJob → startMigrationJob, then getReplicationStatus
-//          polled as activities/index.ts polls it (waitForFullDump until CDC, then
+//          createMigrationJob → verifyMigrationJob → startMigrationJob, then, as waitForFullDump
+//          does, copyInitialData (the snapshot copy: --method snapshot, the default) and
+//          getReplicationStatus polled as activities/index.ts polls it (until CDC, then
 //          waitForReplicationReady until lag <= the plan's lagThresholdSeconds, every POLL_MS).
 //          The workflow's stableWindow on top of that, and Temporal's own scheduling, are not counted.
 // Runs go hand, dbmig, dbmig, hand, ... (ABBA), so drift on a shared machine hits both alike. No
@@ -15,10 +16,13 @@
 // machinery around it. The copy is short at 1M rows (a few seconds), so fixed costs weigh a lot:
 // use 10 rounds or more for a stable ratio. Prints tables; asserts nothing.
 //   npm run bench:sync -- [ROUNDS=2] [--rows 1000000] [--poll-ms 250] [--trickle 0]
+//                         [--method snapshot|native] [--streams 4] [--shape mixed|dominant]
+// --shape dominant (P6): one table of 92% of the rows with three secondary indexes, two small ones.
 //
 // Columns (seconds): SCHEMA the target database and its schema; SETUP reserve/create/verify/start
 // (dbmig) or publication and subscription (hand); COPY from then until every table of the
-// subscription is 'r', as a 100 ms observer on the target sees it (the same observer for both);
+// subscription is 'r', as a 100 ms observer on the target sees it (the same observer for both; a
+// snapshot copy's tables are 'r' from the start, so its COPY is copyInitialData's own time);
 // DETECT from there until the path reports ready (the observer's time, or the path's own if it saw
 // it first); TOTAL start → ready. Progress lines on stderr add each dbmig call's seconds.
 import { rm } from 'node:fs/promises';
@@ -42,22 +46,31 @@ const { values, positionals } = parseArgs({
     // As the workflow's waits poll (activities/index.ts POLL_MS).
     'poll-ms': { type: 'string', default: String(WORKFLOW_POLL_MS.fullDump) },
     trickle: { type: 'string', default: '0' },
+    method: { type: 'string', default: 'snapshot' },
+    streams: { type: 'string', default: '4' },
+    shape: { type: 'string', default: 'mixed' },
   },
 });
 const ROUNDS = Number(positionals[0] ?? 2);
 const ROWS = Number(values.rows);
 const POLL_MS = Number(values['poll-ms']);
 const TRICKLE = Number(values.trickle);
+const METHOD = values.method as 'snapshot' | 'native';
+const STREAMS = Number(values.streams);
+if (!['snapshot', 'native'].includes(METHOD)) throw new Error(`--method: snapshot or native, not ${METHOD}`);
 const HAND_POLL_MS = 100;
 const OBSERVER_MS = 100;
 const HAND_READY_LAG_BYTES = 1024 * 1024;
 /** Declared size: workerCount(1 GB) = 1, so reserveCapacity leaves max_sync_workers_per_subscription at 4. */
 const SIZE_GB = 1;
 const STATE_DIR = '/tmp/bench-p3';
-const TEMPLATE = 'p3_template';
+const TEMPLATE = `p3_template_${values.shape}`;
 
 /** Four tables of different row widths; orders and docs carry secondary indexes. */
-const TABLES: { name: string; share: number; ddl: string[]; fill: (n: number) => string }[] = [
+type TableSpec = { name: string; share: number; ddl: string[]; fill: (n: number) => string };
+
+/** The mixed shape (P3): four tables of different row widths; orders and docs carry secondary indexes. */
+const MIXED: TableSpec[] = [
   {
     name: 'narrow',
     share: 0.5,
@@ -100,6 +113,40 @@ const TABLES: { name: string; share: number; ddl: string[]; fill: (n: number) =>
          from generate_series(1, ${n}) g`,
   },
 ];
+/** The P6 shape: one dominant table with three secondary indexes, plus two small tables. */
+const DOMINANT: TableSpec[] = [
+  {
+    name: 'events',
+    share: 0.92,
+    ddl: [
+      `create table events (id bigserial primary key, account integer not null, kind text not null,
+         amount numeric(12,2) not null, at timestamptz not null, note text not null)`,
+      'create index events_account on events (account)',
+      'create index events_kind_at on events (kind, at)',
+      'create index events_at on events (at)',
+    ],
+    fill: (n) =>
+      `insert into events (account, kind, amount, at, note)
+       select g % 200000, (array['debit', 'credit', 'hold', 'release'])[1 + g % 4], (g % 100000) / 100.0,
+              timestamptz '2024-01-01' + g * interval '1 second', md5(g::text)
+         from generate_series(1, ${n}) g`,
+  },
+  {
+    name: 'accounts',
+    share: 0.05,
+    ddl: ['create table accounts (id bigint primary key, name text not null, opened date not null)'],
+    fill: (n) =>
+      `insert into accounts select g, 'acct ' || g, date '2020-01-01' + (g % 1500) from generate_series(1, ${n}) g`,
+  },
+  {
+    name: 'rates',
+    share: 0.03,
+    ddl: ['create table rates (code text primary key, rate numeric(10,6) not null)'],
+    fill: (n) => `insert into rates select 'c' || g, g / 1000.0 from generate_series(1, ${n}) g`,
+  },
+];
+if (!['mixed', 'dominant'].includes(values.shape!)) throw new Error(`--shape: mixed or dominant, not ${values.shape}`);
+const TABLES = values.shape === 'dominant' ? DOMINANT : MIXED;
 const APP_TABLES = TABLES.map((t) => `public.${t.name}`);
 
 type Path = 'hand' | 'dbmig';
@@ -303,6 +350,7 @@ async function dbmigRun(env: Env, round: number): Promise<Sample> {
   const plan = validatePlan(
     planFor(env.source, [{ name, rows: ROWS, priority: 'high', sizeGb: SIZE_GB }], 'env:DBMIG_BENCH_PASSWORD', {
       migrationId,
+      copy: { method: METHOD, streams: STREAMS },
     }),
   );
   const task: DatabaseTask = {
@@ -331,6 +379,8 @@ async function dbmigRun(env: Env, round: number): Promise<Sample> {
     await timed('startMigrationJob', () => platform.startMigrationJob(task));
     const setup = Date.now();
     const observer = new Observer(params(env.target, name), resourceNames(migrationId, name).subscription, start);
+    // waitForFullDump runs the platform's own copy first (activities/index.ts).
+    await timed('copyInitialData', async () => platform.copyInitialData?.(task, () => undefined));
     // waitForFullDump, then waitForReplicationReady (activities/index.ts), without Temporal around them.
     const status = () => timed('getReplicationStatus', () => platform.getReplicationStatus(task));
     while ((await status()).phase !== 'CDC') await sleep(POLL_MS);
@@ -426,7 +476,8 @@ async function main(): Promise<void> {
   const handOf = (round: number) => ok.find((s) => s.path === 'hand' && s.round === round);
   console.log(
     `start to ready-for-cutover: ${total} rows in ${TABLES.length} tables, ` +
-      `${ROUNDS} rounds of hand and dbmig (ABBA order), ` +
+      `${ROUNDS} rounds of hand and dbmig (ABBA order; dbmig copy ${METHOD}` +
+      `${METHOD === 'snapshot' ? `, ${STREAMS} streams` : ''}), ` +
       `dbmig polled every ${POLL_MS} ms (as the workflow), hand every ${HAND_POLL_MS} ms; seconds`,
   );
   console.log(
