@@ -245,6 +245,7 @@ async function dbmigRun(env: Env & { migrator: MigrationUser }, run: number): Pr
     const problems = await platform.verifyMigrationJob(task);
     if (problems.length) throw new Error(`verifyMigrationJob: ${problems.join('; ')}`);
     await platform.startMigrationJob(task);
+    await platform.copyInitialData?.(task, () => undefined); // as waitForFullDump does
     await until(
       'CDC with low lag',
       async () => {

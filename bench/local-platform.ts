@@ -52,6 +52,7 @@ async function once(
   await platform.reserveCapacity(task);
   await platform.createMigrationJob(task);
   await platform.startMigrationJob(task);
+  await platform.copyInitialData?.(task, () => undefined); // as waitForFullDump does
   const copyStart = Date.now();
   while ((await platform.getReplicationStatus(task)).phase !== 'CDC') await new Promise((r) => setTimeout(r, 50));
   const copyMs = Date.now() - copyStart;

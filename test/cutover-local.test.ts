@@ -110,6 +110,7 @@ async function ready(
   await platform.provisionTarget(task);
   await platform.createMigrationJob(task);
   await platform.startMigrationJob(task);
+  await platform.copyInitialData?.(task, () => undefined); // as waitForFullDump does
   const until = Date.now() + 60_000;
   for (;;) {
     const s = await platform.getReplicationStatus(task);
@@ -551,6 +552,7 @@ test('lag is the age of the newest applied heartbeat: it grows while apply stall
     `${stopped.lagSeconds} -> ${later.lagSeconds}`,
   );
   await platform.startMigrationJob(task);
+  await platform.copyInitialData?.(task, () => undefined); // as waitForFullDump does
   await caughtUp(task, 60_000);
 });
 

@@ -197,6 +197,7 @@ describe('the final comparison at the fence', { concurrency: 1 }, () => {
     await withClient(onTarget(name), (c) => c.query(APP_GRANTS));
     await p.createMigrationJob(task);
     await p.startMigrationJob(task);
+    await p.copyInitialData?.(task, () => undefined); // as waitForFullDump does
     await eventually('in CDC', async () => {
       const r = await p.getReplicationStatus(task);
       return r.phase === 'CDC' && r.lagSeconds !== null && r.lagSeconds < 1 ? true : undefined;

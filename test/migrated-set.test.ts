@@ -252,6 +252,7 @@ describe('the migrated set is live', { concurrency: true }, () => {
     await h.platform.provisionTarget(task);
     await h.platform.createMigrationJob(task);
     await h.platform.startMigrationJob(task);
+    await h.platform.copyInitialData?.(task, () => undefined); // as waitForFullDump does
     await eventually('CDC', async () => {
       const s = await h.platform.getReplicationStatus(task);
       return s.phase === 'CDC' && s.lagSeconds !== null && s.lagSeconds < 1;

@@ -91,6 +91,7 @@ async function cutOver(
   await withClient(onTarget(name), (c) => c.query(APP_GRANTS));
   await platform.createMigrationJob(task);
   await platform.startMigrationJob(task);
+  await platform.copyInitialData?.(task, () => undefined); // as waitForFullDump does
   const until = Date.now() + 60_000;
   for (;;) {
     const s = await platform.getReplicationStatus(task);

@@ -114,6 +114,7 @@ async function migrate(task: DatabaseTask): Promise<void> {
   await platform.provisionTarget(task);
   await platform.createMigrationJob(task);
   await platform.startMigrationJob(task);
+  await platform.copyInitialData?.(task, () => undefined); // as waitForFullDump does
   const until = Date.now() + 120_000;
   for (;;) {
     const s = await platform.getReplicationStatus(task);
