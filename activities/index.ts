@@ -18,7 +18,7 @@ import { createMigrationMetrics } from './metrics';
 import { awaitChildrenEnded, childRunBefore, relayDecision } from './children';
 import { createNotifier } from './notify';
 import { reverseWatchActivity } from './reverse-watch';
-import type { CopyProgress } from './steps';
+import type { CopyProgress } from '../common/copy-progress';
 
 export type { DatabaseTask, FleetTask, PreparedMigration } from './steps';
 

@@ -252,22 +252,3 @@ export interface PreparedMigration {
   /** Full names of what exists for the migration, e.g. projects/P/dashboards/ID. */
   resources: string[];
 }
-
-/** How far the initial copy got (local, snapshot method): heartbeat details while it runs, never history. */
-export interface CopyProgress {
-  phase: 'snapshot' | 'plan' | 'copy' | 'index' | 'replicate' | 'done';
-  rangesDone: number;
-  ranges: number;
-  /** Pages of the done ranges over all pages: the copy's share done, 0..1. */
-  fraction: number;
-  rowsCopied: number;
-  bytesCopied: number;
-  /** Bytes per second of this attempt's copy; null until it has moved some. */
-  bytesPerSecond: number | null;
-  /** Seconds until the rows are copied at that rate; null when unknown. */
-  etaSeconds: number | null;
-  indexesBuilt?: number;
-  indexes?: number;
-  restarts: number;
-  note?: string;
-}

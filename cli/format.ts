@@ -32,6 +32,7 @@ export function statusTable(status: FleetStatus): string {
   // A database that stopped where a human must act says what to do, in full, under the table; so
   // does broken replication, and a completed one that can still be rolled back.
   const next = status.databases.flatMap((d) => [
+    ...(d.copy ? [`\n${d.database} (${d.state}), copy: ${d.copy}`] : []),
     ...(d.replication ? [`\n${d.database} (${d.state}), replication: ${d.replication}`] : []),
     ...(d.nextAction && NEXT_ACTION_STATES.has(d.state) ? [`\n${d.database} (${d.state}), next: ${d.nextAction}`] : []),
     ...(d.notifications ? [`\n${d.database} (${d.state}), notifications: ${d.notifications}`] : []),

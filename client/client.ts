@@ -15,6 +15,7 @@ import {
   type FleetStatus,
   type MigrationReport,
 } from '../common/status';
+import { describeCopy, type CopyProgress } from '../common/copy-progress';
 import * as messages from '../common/messages';
 import { AFTER_COMPLETION, isTerminal, type MigrationState } from '../common/states';
 import { childWorkflowId, DEFAULT_TASK_QUEUE, PARENT_WORKFLOW_TYPE } from '../common/naming';
@@ -132,7 +133,10 @@ async function addLiveLag(client: Client, d: DatabaseSummary): Promise<void> {
     for (const a of raw.pendingActivities ?? []) {
       const payload = a.heartbeatDetails?.payloads?.[0];
       if (!payload) continue;
-      const p = converter.fromPayload<Partial<messages.ReplicationProgress>>(payload as never);
+      const p = converter.fromPayload<Partial<messages.ReplicationProgress> & { copy?: CopyProgress }>(
+        payload as never,
+      );
+      if (p && typeof p === 'object' && p.copy && typeof p.copy === 'object') d.copy = describeCopy(p.copy);
       if (!p || typeof p !== 'object' || !('lagSeconds' in p) || typeof p.at !== 'string') continue;
       Object.assign(d, {
         lagSeconds: p.lagSeconds ?? null,

@@ -14,6 +14,8 @@ export interface DatabaseSummary {
   lagBytes: number | null;
   /** When the lag was measured (ISO), where the status reads it live; its age says how fresh it is. */
   lagMeasuredAt?: string;
+  /** The initial copy's progress, read live from the full-dump wait's heartbeat (describeCopy). */
+  copy?: string;
   maxLagSeconds: number | null;
   rows: number | null;
   validation?: string;

@@ -115,6 +115,14 @@ test('a worker killed inside a range copy: the next copies only what was not don
   assert.ok(before.ranges >= 4, `the tables were split into ranges (${before.ranges})`);
   assert.ok(before.done >= 1 && before.done < before.ranges, `some ranges done (${before.done}/${before.ranges})`);
 
+  // What an operator sees meanwhile: the copy's progress, read live from the wait's heartbeat.
+  const seen = await eventually(
+    'dbmig status showing the copy',
+    async () => (await getStatus(h.env.client, handle.workflowId)).databases[0].copy,
+    60_000,
+  );
+  assert.match(seen, /^copy, \d+% \(\d+\/\d+ ranges, \d+ rows, \d+ MB\)/);
+  t.diagnostic(`status: ${seen}`);
   t.diagnostic(`killed with ${before.done} of ${before.ranges} ranges done (${before.rows} rows committed)`);
   const exited = new Promise((r) => first.once('exit', r));
   first.kill('SIGKILL');

@@ -18,8 +18,8 @@ import type {
   PlannedSummary,
   FleetTask,
   PreparedMigration,
-  CopyProgress,
 } from '../steps';
+import type { CopyProgress } from '../../common/copy-progress';
 
 export interface MigrationPlatform {
   readonly name: PlatformName;

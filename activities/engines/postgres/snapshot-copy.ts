@@ -34,7 +34,7 @@ import { serverVersion, modernReplication } from './server-version';
 import { connect, withClient, type ConnectionParams } from './sessions';
 import { KEEPER_MAX_MS, spawnKeeper } from './snapshot-keeper';
 import { binaryUnsafeColumns } from './subscription-options';
-import type { CopyProgress } from '../../steps';
+import type { CopyProgress } from '../../../common/copy-progress';
 
 export interface SnapshotCopyJob {
   job: string;

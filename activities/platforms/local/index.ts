@@ -20,8 +20,8 @@ import {
   type ReverseWatch,
   type TargetInfo,
   type ValidationResult,
-  CopyProgress,
 } from '../../steps';
+import type { CopyProgress } from '../../../common/copy-progress';
 import { type MigrationPlatform } from '../platform';
 import { assess, listTables } from '../../engines/postgres/assess';
 import { existingServerFindings, passwordRecordingFindings } from './existing-server-checks';
