@@ -3,8 +3,9 @@
 // spread over every chunk, appends to a key-less table) while the validation runs:
 //   - without a plant, every run matches (no "drift" verdict exists to pass with), the key-less
 //     table compared whole and named so;
-//   - a row planted on the target behind replication's back (session_replication_role = replica)
-//     in one chunk: the validation fails naming the table, that chunk's key range and the key;
+//   - behind replication's back on the target (session_replication_role = replica), a row added in
+//     one chunk and a row's value changed in the chunk that takes every insert: the validation
+//     fails naming the table, each chunk's key range and the key;
 //   - an attempt killed part-way and given its last checkpoint continues after it: it never digests
 //     a range the first attempt had folded, and the two together cover the table.
 import assert from 'node:assert/strict';
@@ -27,6 +28,11 @@ const ROWS = 60_000;
 const CHUNK_ROWS = 5_000;
 /** A key the source deletes before the writers start: no writer can touch it again (bigserial). */
 const PLANTED = 31_337;
+/**
+ * A row past every key the writers pick (they update and delete ids up to the newest they
+ * inserted): its value is changed on the target, in the last chunk, which takes every insert.
+ */
+const CHANGED = 1_000_000_000;
 
 const stateDir = resolve('.local-platform', 'test-validate-live');
 const platform = new LocalPlatform(stateDir);
@@ -59,6 +65,7 @@ before(async () => {
       `insert into movements (sku, delta) select 'sku-' || (g % 500), g % 7 - 3 from generate_series(1, 5000) g`,
     );
     await s.query('delete from items where id = $1', [PLANTED]);
+    await s.query(`insert into items (id, sku, qty, price) values ($1, 'far', 1, 1)`, [CHANGED]);
     await ensureOwnedObjects(s, JOB);
     await s.query('create publication vl_pub for table items, movements, dbmig.fence, dbmig.heartbeat');
   });
@@ -124,6 +131,7 @@ describe('live validation under writes', () => {
     await withClient(on(target), async (t) => {
       await t.query('set session_replication_role = replica');
       await t.query(`insert into items (id, sku, qty, price) values ($1, 'planted', 1, 1)`, [PLANTED]);
+      await t.query('update items set qty = qty + 1000 where id = $1', [CHANGED]);
     });
     try {
       const { out: r, rate } = await underWrites(() => compareLive(env(), TABLES, { chunkRows: CHUNK_ROWS }));
@@ -131,18 +139,26 @@ describe('live validation under writes', () => {
       assert.equal(r.ok, false);
       const items = r.tables.find((t) => t.table === 'public.items')!;
       assert.equal(items.verdict, 'mismatch');
-      assert.equal(items.differences?.length, 1, 'one chunk differs');
-      const d = items.differences![0];
+      assert.equal(items.differences?.length, 2, 'two chunks differ');
+      // A row only the target has: its chunk (between two keys) and the key, one row more.
+      const [d, e] = items.differences!;
       assert.deepEqual(d.keys, [String(PLANTED)]);
       const m = /^id in \((\d+), (\d+)\]$/.exec(d.range);
       assert.ok(m && Number(m[1]) < PLANTED && PLANTED <= Number(m[2]), `the range holds the key: ${d.range}`);
       assert.equal(d.targetRows, d.sourceRows + 1);
+      // A row whose value differs, in the chunk that takes the inserts: same count, the key named.
+      assert.deepEqual(e.keys, [String(CHANGED)]);
+      const n = /^id > (\d+)$/.exec(e.range);
+      assert.ok(n && Number(n[1]) < CHANGED, `the last chunk holds the key: ${e.range}`);
+      assert.equal(e.targetRows, e.sourceRows);
       assert.match(r.summary, new RegExp(`public\\.items \\[id in \\(\\d+, \\d+\\]: .*keys ${PLANTED}\\]`));
+      assert.match(r.summary, new RegExp(`\\[id > \\d+: .*keys ${CHANGED}\\]`));
       assert.equal(r.tables.find((t) => t.table === 'public.movements')!.verdict, 'match');
     } finally {
       await withClient(on(target), async (t) => {
         await t.query('set session_replication_role = replica');
         await t.query('delete from items where id = $1', [PLANTED]);
+        await t.query('update items set qty = qty - 1000 where id = $1', [CHANGED]);
       });
     }
   });

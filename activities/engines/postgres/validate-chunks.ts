@@ -1,8 +1,8 @@
 // Chunks of a table by primary-key range, and what the live validation reads of each: a digest
-// (row count and the order-independent checksum validate.ts uses: the sum of 60-bit slices of each
-// row's md5), the boundary of the next chunk, and, for a chunk that differs, a few of its keys.
-// Every read is one aggregate or one bounded list (at most a chunk's keys), run inside the round's
-// imported snapshot: memory stays flat however large the table grows.
+// (row count and an order-independent checksum: the sum of a hash of each row's text, RowHash),
+// the boundary of the next chunk, and, for a chunk that differs, a few of its keys. Every read is
+// one aggregate or one bounded list (at most a chunk's keys), run inside the round's imported
+// snapshot: memory stays flat however large the table grows.
 //
 // A range is (lo, hi]: keys greater than lo (none: from the start) and at most hi (none: to the
 // end), compared as a row of the key's columns, the order of its btree index, so every chunk is
@@ -67,12 +67,29 @@ export function rangeOf(chunk: Chunk): { where: string; params: string[] } {
   return { where: parts.join(' and ') || 'true', params };
 }
 
-export async function digestChunk(c: pg.Client, chunk: Chunk): Promise<ChunkDigest> {
+/**
+ * How a row is summed: 'fast' is hashtextextended (64 bits, half md5's cost per row here; its
+ * value depends on the server's byte order, so it is used only when both servers hash a probe
+ * alike: sameHash), 'md5' the portable sum of 60-bit md5 slices validate.ts uses.
+ */
+export type RowHash = 'fast' | 'md5';
+
+const SUMS: Record<RowHash, string> = {
+  fast: 'sum(hashtextextended(t::text, 0))',
+  md5: `sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint::numeric)`,
+};
+
+/** 'fast' when both servers hash alike (same byte order), else 'md5'. */
+export async function rowHashFor(src: pg.Client, target: pg.Client): Promise<RowHash> {
+  const probe = `select hashtextextended('dbmig validation probe', 0)::text as h`;
+  const [a, b] = await Promise.all([src.query<{ h: string }>(probe), target.query<{ h: string }>(probe)]);
+  return a.rows[0].h === b.rows[0].h ? 'fast' : 'md5';
+}
+
+export async function digestChunk(c: pg.Client, chunk: Chunk, hash: RowHash): Promise<ChunkDigest> {
   const { where, params } = rangeOf(chunk);
   const { rows } = await c.query<{ n: string; sum: string }>(
-    `select count(*) as n,
-            coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint::numeric), 0)::text as sum
-       from ${chunk.table} t where ${where}`,
+    `select count(*) as n, coalesce(${SUMS[hash]}, 0)::text as sum from ${chunk.table} t where ${where}`,
     params,
   );
   return { rows: Number(rows[0].n), sum: rows[0].sum };

@@ -2,7 +2,7 @@
 // inside the two snapshots of one consistent point (validate-point.ts), by several sessions at once.
 //
 // Verdicts. A chunk whose two digests are equal holds the same rows on both sides at the point
-// (up to a collision of the 60-bit checksum sums with equal counts). A chunk that differs at a
+// (up to a collision of the row-hash sums with equal counts). A chunk that differs at a
 // point differs for real at that point; it is compared again at a new point (which the target only
 // reaches once it has caught up) up to ROUNDS times, and one that still differs is a mismatch
 // naming its table, key range and a few keys: the validation is not ok and the cutover does not
@@ -22,6 +22,8 @@ import {
   digestChunk,
   nextBoundary,
   primaryKey,
+  rowHashFor,
+  type RowHash,
   type Chunk,
   type ChunkDigest,
   type KeyColumn,
@@ -70,6 +72,8 @@ export interface LiveCheckpoint {
   tables: string[];
   /** 1: the first pass; then the re-checks of the chunks that differed. */
   round: number;
+  /** The row hash the sums were made with. */
+  hash: RowHash;
   progress: TableProgress[];
 }
 
@@ -91,23 +95,16 @@ export interface LiveEnv {
   job: string;
 }
 
-function resumable(from: unknown, tables: string[]): LiveCheckpoint | undefined {
+function resumable(from: unknown, tables: string[], hash: RowHash): LiveCheckpoint | undefined {
   const c = from as LiveCheckpoint | undefined;
-  if (c?.kind !== 'live-validation' || c.v !== 1 || c.tables.join('\n') !== tables.join('\n')) return undefined;
+  if (c?.kind !== 'live-validation' || c.v !== 1 || c.hash !== hash || c.tables.join('\n') !== tables.join('\n'))
+    return undefined;
   return structuredClone(c);
 }
 
 type Worker = { s: pg.Client; t: pg.Client };
 
 export async function compareLive(env: LiveEnv, tables: string[], opts: LiveOptions = {}): Promise<ValidationResult> {
-  const cp: LiveCheckpoint = resumable(opts.from, tables) ?? {
-    kind: 'live-validation',
-    v: 1,
-    tables,
-    round: 1,
-    progress: [],
-  };
-  const save = () => opts.save?.(structuredClone(cp));
   const opened: pg.Client[] = [];
   const open = async (p: ConnectionParams) => {
     const c = await connect(p);
@@ -121,6 +118,16 @@ export async function compareLive(env: LiveEnv, tables: string[], opts: LiveOpti
       hold: await open(env.target),
       helper: await open(env.source),
     };
+    const hash = await rowHashFor(x.helper, x.targetSnapshot);
+    const cp: LiveCheckpoint = resumable(opts.from, tables, hash) ?? {
+      kind: 'live-validation',
+      v: 1,
+      tables,
+      round: 1,
+      hash,
+      progress: [],
+    };
+    const save = () => opts.save?.(structuredClone(cp));
     await installHold(x.targetSnapshot);
     const workers: Worker[] = [];
     for (let i = 0; i < (opts.streams ?? VALIDATION_STREAMS); i++)
@@ -169,8 +176,8 @@ interface Done {
 }
 
 /** Compares one chunk on a worker's two sessions. */
-async function compareChunk(w: Worker, chunk: Chunk, opts: LiveOptions): Promise<Done> {
-  const [s, t] = await Promise.all([digestChunk(w.s, chunk), digestChunk(w.t, chunk)]);
+async function compareChunk(w: Worker, chunk: Chunk, hash: RowHash, opts: LiveOptions): Promise<Done> {
+  const [s, t] = await Promise.all([digestChunk(w.s, chunk, hash), digestChunk(w.t, chunk, hash)]);
   const keys = same(s, t) ? [] : await differingKeys(w.s, w.t, chunk, EXAMPLE_KEYS);
   opts.onChunk?.(chunk);
   return { chunk, s, t, keys };
@@ -260,7 +267,7 @@ async function firstPass(
     const next = (issuing = issuing.then(issue));
     const got = await next;
     if (!got) return false;
-    finished.set(got.seq, await compareChunk(w, got.chunk, opts));
+    finished.set(got.seq, await compareChunk(w, got.chunk, cp.hash, opts));
     fold();
     return true;
   });
@@ -278,7 +285,8 @@ async function recheck(
     const item = todo.shift();
     if (!item) return false;
     const { p, d } = item;
-    const now = await compareChunk(w, { table: p.table, key: keys.get(p.table), lo: d.lo, hi: d.hi }, opts);
+    const chunk = { table: p.table, key: keys.get(p.table), lo: d.lo, hi: d.hi };
+    const now = await compareChunk(w, chunk, cp.hash, opts);
     p.sourceRows += now.s.rows - d.source.rows;
     p.targetRows += now.t.rows - d.target.rows;
     p.sourceSum = add(sub(p.sourceSum, d.source.sum), now.s.sum);
