@@ -175,6 +175,8 @@ describe('live validation under writes', () => {
       },
     });
     await assert.rejects(killed, /killed/);
+    const hold = await withClient(on(target), (t) => t.query(`select to_regproc('dbmig.validation_hold') as f`));
+    assert.equal(hold.rows[0].f, null, 'a failed attempt removes its trigger too');
     assert.ok(saved, 'a checkpoint was sent');
     const first = saved.progress.find((p) => p.table === 'public.items');
     assert.ok(first && !first.done && first.after, 'part of items is checkpointed');

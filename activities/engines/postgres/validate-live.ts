@@ -111,6 +111,7 @@ export async function compareLive(env: LiveEnv, tables: string[], opts: LiveOpti
     opened.push(c);
     return c;
   };
+  let holder: pg.Client | undefined;
   try {
     const x: PointSessions = {
       sourceSnapshot: await open(env.source),
@@ -129,6 +130,7 @@ export async function compareLive(env: LiveEnv, tables: string[], opts: LiveOpti
     };
     const save = () => opts.save?.(structuredClone(cp));
     await installHold(x.targetSnapshot);
+    holder = x.targetSnapshot;
     const workers: Worker[] = [];
     for (let i = 0; i < (opts.streams ?? VALIDATION_STREAMS); i++)
       workers.push({ s: await open(env.source), t: await open(env.target) });
@@ -154,9 +156,10 @@ export async function compareLive(env: LiveEnv, tables: string[], opts: LiveOpti
       await atPoint(() => recheck(cp, keys, workers, opts));
       save();
     }
-    await removeHold(x.targetSnapshot).catch(() => undefined);
     return resultOf(cp, keys);
   } finally {
+    // Whatever happened: a trigger left behind would keep dbmig's schema from being dropped.
+    if (holder) await removeHold(holder).catch(() => undefined);
     await Promise.all(opened.map((c) => c.end().catch(() => undefined)));
   }
 }

@@ -26,7 +26,9 @@
 //
 // Cost: writes to the compared tables wait for the length of three round trips (the lock, the
 // export, F's commit), a few milliseconds, bounded by PAUSE_MS; a lock not granted within a quarter
-// of it (a long writer) is given up with nothing blocked and tried again. The apply waits from F's
+// of it (a long writer) is given up with nothing blocked and tried again, for up to LOCK_TRIES_MS;
+// the lock is not asked for while a VACUUM or DDL holds a lock it would queue behind (writers would
+// queue behind the request: autovacuum on a large table runs for seconds). The apply waits from F's
 // arrival to the target export, one more round trip. Both snapshots stay open for the round's
 // comparison (they hold back VACUUM on both sides for that long, as one long scan would).
 import { randomUUID } from 'node:crypto';
@@ -39,6 +41,8 @@ import type { ConnectionParams } from './sessions';
 const HOLD_CLASS = 1684172135;
 /** The bound of a source pause (the fence session's deadline). */
 const PAUSE_MS = 1_000;
+/** How long a point keeps trying to lock the source's tables (a long writer, a VACUUM) before failing. */
+const LOCK_TRIES_MS = 120_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface PointSessions {
@@ -147,13 +151,17 @@ async function pauseAndMark(
   token: string,
   tables: string[],
 ): Promise<{ id: string; pauseMs: number }> {
+  const until = Date.now() + LOCK_TRIES_MS;
   for (let attempt = 1; ; attempt++) {
     let fence: Fence | undefined;
     try {
+      // A lock that would queue behind a VACUUM (autovacuum takes SHARE UPDATE EXCLUSIVE, which every
+      // mode that stops writers conflicts with) would hold the writers queued behind it: wait first.
+      if (tables.length) await noStrongLocks(x.helper, tables, until);
       fence = tables.length ? await Fence.open(source, tables, Date.now() + PAUSE_MS, x.helper) : undefined;
     } catch (err) {
-      if (!(err instanceof MigrationError && err.type === 'CutoverNotReady') || attempt >= 5) throw err;
-      await sleep(250 * attempt);
+      if (!(err instanceof MigrationError && err.type === 'CutoverNotReady') || Date.now() > until) throw err;
+      await sleep(Math.min(2_000, 100 * attempt));
       continue;
     }
     const locked = Date.now();
@@ -170,6 +178,30 @@ async function pauseAndMark(
       await x.sourceSnapshot.query('rollback').catch(() => undefined);
       throw err;
     }
+  }
+}
+
+/**
+ * Waits until no other session holds a lock on `tables` that a SHARE lock would queue behind,
+ * other than the writers' own ROW EXCLUSIVE (their transactions are short: the lock waits for
+ * them). Throws CutoverNotReady naming the holders at `until`.
+ */
+async function noStrongLocks(h: pg.Client, tables: string[], until: number): Promise<void> {
+  for (;;) {
+    const { rows } = await h.query<{ who: string }>(
+      `select format('pid %s holds %s on %s', l.pid, l.mode, l.relation::regclass) as who
+         from pg_locks l where l.locktype = 'relation' and l.granted and l.relation = any($1::regclass[])
+          and l.mode in ('ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock',
+                         'AccessExclusiveLock') and l.pid is distinct from pg_backend_pid()`,
+      [tables],
+    );
+    if (!rows.length) return;
+    if (Date.now() > until)
+      throw new MigrationError(
+        'CutoverNotReady',
+        `the validation could not take a consistent point: ${rows.map((r) => r.who).join('; ')}`,
+      );
+    await sleep(100);
   }
 }
 
