@@ -332,8 +332,23 @@ export function createActivities(platforms: Platforms) {
       }
     },
 
-    validateData: (task: DatabaseTask, mode: 'live' | 'final') =>
-      heartbeatingStep(() => on(task).validateData(task, mode)),
+    /**
+     * A chunked validation checkpoints in its heartbeat details (never in the history): a retried
+     * attempt gets the last one it sent and continues from there (validate-live.ts).
+     */
+    validateData: (task: DatabaseTask, mode: 'live' | 'final') => {
+      const ctx = Context.current();
+      let last: unknown = ctx.info.heartbeatDetails;
+      const save = (c: unknown) => {
+        last = c;
+        ctx.heartbeat(c);
+      };
+      return heartbeatingStep(
+        () => on(task).validateData(task, mode, { from: last, save }),
+        5_000,
+        () => last,
+      );
+    },
 
     async cutover(task: DatabaseTask) {
       const ctx = Context.current();

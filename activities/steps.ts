@@ -100,6 +100,22 @@ export interface TableCheck {
   sourceChecksum: string;
   targetChecksum: string;
   verdict: TableVerdict;
+  /** Chunks compared (the chunked live validation); absent in whole-table results. */
+  chunks?: number;
+  /** Compared whole: the table has no primary key to chunk it by. */
+  keyless?: boolean;
+  /** Where a mismatching table differs: a few chunks, by key range, with a few keys (never values). */
+  differences?: ChunkDifference[];
+  /** Differing chunks beyond those listed. */
+  moreDifferences?: number;
+}
+
+export interface ChunkDifference {
+  /** The key range in words, e.g. "id in (20000, 40000]". */
+  range: string;
+  sourceRows: number;
+  targetRows: number;
+  keys: string[];
 }
 
 export interface ValidationResult {

@@ -48,7 +48,15 @@ export interface MigrationPlatform {
    */
   copyInitialData?(task: DatabaseTask, progress: (p: CopyProgress) => void): Promise<void>;
   getReplicationStatus(task: DatabaseTask): Promise<ReplicationStatus>;
-  validateData(task: DatabaseTask, mode: 'live' | 'final'): Promise<ValidationResult>;
+  /**
+   * `checkpoint`: where a platform that validates in chunks resumes (the last attempt's heartbeat
+   * details) and how it reports its own (optional: platforms that do not checkpoint ignore it).
+   */
+  validateData(
+    task: DatabaseTask,
+    mode: 'live' | 'final',
+    checkpoint?: ValidationCheckpointing,
+  ): Promise<ValidationResult>;
   cutover(task: DatabaseTask, onProgress: (step: string) => void): Promise<CutoverResult>;
   /** Undo a cutover that did not finish: give the source its writes back. */
   rollbackCutover(task: DatabaseTask): Promise<CutoverUndo | void>;
@@ -86,4 +94,10 @@ export interface MigrationPlatform {
   describe(task: DatabaseTask): PlannedOperation[];
   /** The dry run's one-line summary of the target and capacity, in this platform's own words. */
   summarize(task: DatabaseTask): PlannedSummary;
+}
+
+/** A validation's resumption: the previous attempt's checkpoint, and where to send new ones. */
+export interface ValidationCheckpointing {
+  from?: unknown;
+  save(checkpoint: unknown): void;
 }

@@ -149,16 +149,20 @@ export async function refuseChangedSet(d: Direction, doing: string, blocked = fa
 }
 
 /**
- * The live validation: the set first, then the tables replication carries, compared. A table the
+ * The live validation: the set first, then the tables replication carries, compared (`compare`:
+ * the local platform's is the chunked comparison at a consistent point, validate-live.ts). A table the
  * set leaves out is not compared (the target has no rows of it to compare, or none at all); it is a
  * finding, which makes the result not ok without a mismatch: the runbook then holds before the
  * cutover with replication running, where a mismatch fails the run.
  */
-export async function validateLive(d: Direction): Promise<ValidationResult> {
+export async function validateLive(
+  d: Direction,
+  compare: (tables: string[]) => Promise<ValidationResult> = (tables) => compareTables(d.pub, d.sub, tables, 'live'),
+): Promise<ValidationResult> {
   const findings = await setChanges(d);
   const left = new Set(findings.flatMap((f) => (f.table ? [f.table] : [])));
   const tables = (await listTables(d.pub)).map((t) => t.name).filter((n) => !left.has(n));
-  const result = await compareTables(d.pub, d.sub, tables, 'live');
+  const result = await compare(tables);
   if (!findings.length) return result;
   const named = findings.map((f) => f.message.slice(0, f.message.indexOf('): ') + 1)).join(', ');
   return {

@@ -1,8 +1,11 @@
 // Per-table row count and an order-independent checksum (sum of 60-bit slices of each row's md5).
-// "live" runs while the source still takes writes, so a table that changed during the
-// comparison is reported as drift. The final comparison runs on both sides as of the cutover's
-// fence (compareAtFence, from the snapshots fence-snapshot.ts took at the switch) and must match
-// exactly; compareTables(..., 'final') is its fallback where those snapshots are gone.
+// compareTables 'live' runs while the source still takes writes, so a table that changed during
+// the comparison is reported as drift: the local platform's live validation no longer uses it (it
+// compares chunks at a consistent point, validate-live.ts, with no drift verdict); it stays as the
+// default of validateLive and the baseline of bench/validation.ts. The final comparison runs on
+// both sides as of the cutover's fence (compareAtFence, from the snapshots fence-snapshot.ts took
+// at the switch) and must match exactly; compareTables(..., 'final') is its fallback where those
+// snapshots are gone.
 import type pg from 'pg';
 import type { TableCheck, ValidationResult } from '../../steps';
 

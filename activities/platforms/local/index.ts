@@ -22,7 +22,7 @@ import {
   type ValidationResult,
 } from '../../steps';
 import type { CopyProgress } from '../../../common/copy-progress';
-import { type MigrationPlatform } from '../platform';
+import { type MigrationPlatform, type ValidationCheckpointing } from '../platform';
 import { assess, listTables } from '../../engines/postgres/assess';
 import { existingServerFindings, passwordRecordingFindings } from './existing-server-checks';
 import { migrationUserFindings } from '../../engines/postgres/migration-user';
@@ -63,6 +63,7 @@ import { refuseVersion, targetVersion, versionFindings, type TargetVersion } fro
 import { compareTables } from '../../engines/postgres/validate';
 import { forward, publishedAppTables } from '../../engines/postgres/cutover-checks';
 import { validateLive } from '../../engines/postgres/migrated-set';
+import { compareLive } from '../../engines/postgres/validate-live';
 import { describeLocal, summarizeLocal } from './describe';
 import {
   markSql,
@@ -361,10 +362,21 @@ export class LocalPlatform implements MigrationPlatform {
     return this.server(task).applyErrors();
   }
 
-  async validateData(task: DatabaseTask, mode: 'live' | 'final'): Promise<ValidationResult> {
-    // Live: what the source has now, against what is published and copied (migrated-set.ts).
-    if (mode === 'live')
-      return this.both(task, (src, target) => validateLive(forward({ names: this.names(task) }, src, target)));
+  async validateData(
+    task: DatabaseTask,
+    mode: 'live' | 'final',
+    checkpoint?: ValidationCheckpointing,
+  ): Promise<ValidationResult> {
+    // Live: what the source has now, against what is published and copied (migrated-set.ts), each
+    // table compared in chunks at a consistent point, resumable (validate-live.ts).
+    if (mode === 'live') {
+      const env = { source: await this.source(task), target: await this.target(task), job: this.names(task).job };
+      return this.both(task, (src, target) =>
+        validateLive(forward({ names: this.names(task) }, src, target), (tables) =>
+          compareLive(env, tables, { from: checkpoint?.from, save: (c) => checkpoint?.save(c) }),
+        ),
+      );
+    }
     const now = () =>
       this.both(task, async (src, target) =>
         compareTables(
