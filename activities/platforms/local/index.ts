@@ -59,6 +59,7 @@ import { refuseVersion, targetVersion, versionFindings, type TargetVersion } fro
 import { compareTables } from '../../engines/postgres/validate';
 import { forward, publishedAppTables } from '../../engines/postgres/cutover-checks';
 import { validateLive } from '../../engines/postgres/migrated-set';
+import { carrySchemaChanges, HealedErrors, type Carried } from '../../engines/postgres/ddl-carry';
 import { describeLocal, summarizeLocal } from './describe';
 import {
   markSql,
@@ -73,6 +74,8 @@ export class LocalPlatform implements MigrationPlatform {
   readonly name = 'local' as const;
   readonly clusters: LocalClusters;
   readonly capacity: CapacityPool;
+  /** Apply errors explained by a column carried during CDC (ddl-carry.ts), per job. */
+  private readonly healed = new HealedErrors();
 
   constructor(readonly stateDir: string) {
     this.clusters = new LocalClusters(stateDir);
@@ -310,9 +313,34 @@ export class LocalPlatform implements MigrationPlatform {
   }
 
   async getReplicationStatus(task: DatabaseTask): Promise<ReplicationStatus> {
-    const status = await this.polled(task, (src, target) => replicationStatus(src, target, this.names(task)));
-    if (status.errorCount > 0) status.errors = await this.replicationErrors(task);
+    const status = await this.polled(task, async (src, target, source) => {
+      // A deploy's additive DDL reaches the target here, before the rows that need it (ddl-carry.ts).
+      const { job } = this.names(task);
+      const done = await this.carrySchema(task, src, target, source);
+      this.healed.carried(job, done);
+      const s = await replicationStatus(src, target, this.names(task), this.healed.tables.get(job));
+      const columns = done.carried.some((c) => / add column /.test(c));
+      const errorCount = this.healed.count(job, s.errorCount, columns);
+      return { ...s, errorCount, errors: done.refused.map((f) => f.message) };
+    });
+    if (status.errorCount > 0) status.errors = [...status.errors, ...(await this.replicationErrors(task))];
     return status;
+  }
+
+  /**
+   * Schema changes of the source carried to the target, unless a cutover is closing the source or
+   * has taken over (an attempt that was undone leaves its phase behind: carrying goes on after it).
+   */
+  private async carrySchema(
+    task: DatabaseTask,
+    src: pg.Client,
+    target: pg.Client,
+    source: ConnectionParams,
+  ): Promise<Carried> {
+    const rec = await this.jobRecords(task).read();
+    if (pastPointOfNoReturn(rec) || rec.phase === 'closing') return { carried: [], refused: [] };
+    const noPrimaryKey = task.settings.noPrimaryKey;
+    return carrySchemaChanges({ src, target, source, names: this.names(task), noPrimaryKey });
   }
 
   /** The target's own words for why apply fails (its log, where the worker has it): the catalog only counts errors. */
@@ -323,7 +351,10 @@ export class LocalPlatform implements MigrationPlatform {
   async validateData(task: DatabaseTask, mode: 'live' | 'final'): Promise<ValidationResult> {
     // Live: what the source has now, against what is published and copied (migrated-set.ts).
     if (mode === 'live')
-      return this.both(task, (src, target) => validateLive(forward({ names: this.names(task) }, src, target)));
+      return this.both(task, async (src, target, source) => {
+        await this.carrySchema(task, src, target, source);
+        return validateLive(forward({ names: this.names(task) }, src, target));
+      });
     const now = () =>
       this.both(task, async (src, target) =>
         compareTables(
