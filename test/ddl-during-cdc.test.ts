@@ -3,6 +3,8 @@
 //   - a deploy of every additive kind (a sequence, a table using it and rows in it, a column without
 //     and one with a default and writes that use them, an index) reaches the target without a human,
 //     and the database cuts over with its tables equal row for row;
+//   - the same while the runbook waits for lag to settle (where three apply errors fail the wait):
+//     the database reaches AWAITING_APPROVAL with nothing held;
 //   - a deploy that drops a table, renames a column and changes a column's type: the cutover's gate
 //     refuses it naming each statement, with nothing blocked.
 import assert from 'node:assert/strict';
@@ -24,6 +26,7 @@ import { createMigrationUser, handOver, type MigrationUser } from './helpers/mig
 const db = (name: string): SourceDb => ({ name, rows: 2_000, priority: 'medium', sizeGb: 5 });
 const ADDITIVE = db('ddl_additive');
 const REFUSED = db('ddl_refused');
+const IN_WAIT = db('ddl_in_wait');
 const OWNER = 'ddl_app_owner';
 
 let h: Harness;
@@ -35,7 +38,7 @@ const onTarget = (name: string): ConnectionParams => ({ ...target, database: nam
 
 before(async () => {
   // 16: the first PostgreSQL whose non-superuser may create the reverse subscription (migration-user.ts).
-  h = await createHarness('ddl-during-cdc', { databases: [ADDITIVE, REFUSED], sourceVersion: 16 });
+  h = await createHarness('ddl-during-cdc', { databases: [ADDITIVE, REFUSED, IN_WAIT], sourceVersion: 16 });
   target = await h.platform.clusters.ensure('fleet-target', { version: 16 });
   await withClient(onSource(REFUSED.name), (c) =>
     c.query(
@@ -44,7 +47,7 @@ before(async () => {
     ),
   );
   MIGRATOR = await createMigrationUser(h.source, 'ddl_migrator', 'DBMIG_DDL_MIGRATOR_PASSWORD');
-  for (const d of [ADDITIVE, REFUSED])
+  for (const d of [ADDITIVE, REFUSED, IN_WAIT])
     await handOver(h.source, d.name, { owner: OWNER, apps: [], migrator: MIGRATOR.user });
 });
 
@@ -192,6 +195,40 @@ describe('schema changes during CDC', { concurrency: true }, () => {
       'every table equal row for row',
     );
     assert.equal(tables.find((x) => x.table === 'public.late_orders')?.targetRows, 75);
+  });
+
+  test('additive DDL while the runbook waits for lag to settle: ready for approval, nothing held', async (t) => {
+    const id = 'ddl-in-wait';
+    const name = IN_WAIT.name;
+    // A stable window long enough that the deploy lands inside the wait.
+    await h.startFleet(id, planOf(IN_WAIT, { defaults: { lagThresholdSeconds: 5, stableWindow: '30s' } }));
+    await eventually('the CDC wait', async () => (await statusOf(id, name)).state === 'CDC', 180_000, 100);
+    let shape: 'old' | 'new' = 'old';
+    const w = writer(name, () => shape);
+    await deploy(
+      name,
+      `create table refunds (id bigserial primary key, amount numeric not null);
+       insert into refunds (amount) select g from generate_series(1, 40) g`,
+    );
+    await deploy(name, `alter table items add column note text`);
+    await deploy(name, `alter table items add column status text not null default 'new'`);
+    shape = 'new';
+    await deploy(name, `create index items_sku on items (sku)`);
+    assert.equal((await statusOf(id, name)).state, 'CDC', 'the deploy came inside the wait');
+    const held = await reach(id, name, 'AWAITING_APPROVAL');
+    const stopped = await w.stop();
+    t.diagnostic(`writer: ${stopped.written} rows written, ${stopped.failed} failed`);
+    t.diagnostic(`apply errors the target counted (retried, healed): ${await applyErrors(id, name)}`);
+    t.diagnostic(`validation: ${held.validation}`);
+    assert.equal(held.nextAction, undefined, 'nothing held');
+    assert.equal(stopped.failed, 0);
+    await eventually('every row on the target', async () => {
+      const q = `select count(*) filter (where note is not null) * 1000 + (select count(*) from refunds) from items`;
+      const [s, tg] = [await scalar(onSource(name), q), await scalar(onTarget(name), q)];
+      return s === tg && s > 0;
+    });
+    assert.equal(await scalar(onTarget(name), `select count(*) from refunds`), 40);
+    assert.equal(await scalar(onTarget(name), `select count(*) from pg_indexes where indexname = 'items_sku'`), 1);
   });
 
   test('a drop, a rename and a type change: the gate refuses naming each statement', async (t) => {

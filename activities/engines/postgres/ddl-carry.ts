@@ -111,13 +111,12 @@ async function createObjects(job: CarryJob, diff: SchemaDiff, out: Carried): Pro
   const { target } = job;
   const only = [...diff.newSequences, ...diff.newTables];
   if (only.length) {
-    const sql = toSql(await dumpSchema(job.source, { only }), await settingNames(target));
-    try {
-      await applySchema(target, sql);
-    } finally {
-      // The dump sets session parameters (search_path among them); the session goes on reading.
-      await target.query('reset all');
-    }
+    // The dump's settings (search_path among them) are made local to its transaction: the session
+    // goes on serving the status read or the gate.
+    const sql = toSql(await dumpSchema(job.source, { only }), await settingNames(target))
+      .replace(/^SET (?!LOCAL )/gm, 'SET LOCAL ')
+      .replace(/set_config\('search_path', '', false\)/g, "set_config('search_path', '', true)");
+    await applySchema(target, sql);
     out.carried.push(...diff.newSequences.map((s) => `CREATE SEQUENCE ${s}`));
     out.carried.push(...diff.newTables.map((t) => `CREATE TABLE ${t}`));
   }
