@@ -62,6 +62,30 @@ export async function replicatedSets(
   return { published: new Set(pub.rows.map((r) => r.name)), subscribed: new Set(sub.rows.map((r) => r.name)) };
 }
 
+/** Application tables of the subscription still in their copy (a table carried during CDC, or the initial copy). */
+export async function tablesCopying(target: pg.Client, subscription: string): Promise<string[]> {
+  const { rows } = await target.query<{ name: string }>(
+    `select format('%I.%I', n.nspname, c.relname) as name
+       from pg_subscription s join pg_subscription_rel r on r.srsubid = s.oid
+       join pg_class c on c.oid = r.srrelid join pg_namespace n on n.oid = c.relnamespace
+      where s.subname = $1 and r.srsubstate <> 'r' and n.nspname <> 'dbmig'
+        and s.subdbid = (select oid from pg_database where datname = current_database())
+      order by 1`,
+    [subscription],
+  );
+  return rows.map((r) => r.name);
+}
+
+/** Waits up to `ms` for the subscription's copies to end; returns the tables still copying then. */
+export async function awaitCopies(target: pg.Client, subscription: string, ms: number): Promise<string[]> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const copying = await tablesCopying(target, subscription);
+    if (!copying.length || Date.now() >= until) return copying;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 /** The schema differences between the job's two sides right now. Reads only. */
 export async function schemaDiff(
   src: pg.Client,

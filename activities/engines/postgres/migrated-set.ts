@@ -11,7 +11,7 @@ import { MigrationError } from '../../../common/failures';
 import { type Finding, type ValidationResult } from '../../steps';
 import { listTables } from './assess';
 import { compareTables } from './validate';
-import { schemaDiff } from './ddl-carry';
+import { schemaDiff, tablesCopying } from './ddl-carry';
 
 /** Who publishes and who subscribes, and what each of them is called. */
 export interface Direction {
@@ -114,7 +114,18 @@ export async function setChanges(d: Direction): Promise<Finding[]> {
   }
   // Forward, the schema changes the source got during CDC that are not carried (schema-diff.ts): a
   // renamed table is among them, not among the "published, not subscribed" above.
-  if (way === 'forward') out.push(...(await schemaDiff(pub, sub, d)).refused);
+  if (way === 'forward') {
+    out.push(...(await schemaDiff(pub, sub, d)).refused);
+    // A table carried during CDC whose rows are still being copied has nothing to compare yet.
+    for (const name of await tablesCopying(sub, subscription))
+      out.push(
+        finding(
+          `${name} (table, created on the source during CDC, its rows still being copied): the cutover waits ` +
+            `for the copy (ALTER SUBSCRIPTION ${subscription} REFRESH PUBLICATION started it)`,
+          name,
+        ),
+      );
+  }
   const objects = await missingLargeObjects(pub, sub);
   const when = way === 'forward' ? 'created after the assessment' : 'created on the target after the cutover';
   for (const oid of objects.slice(0, NAMED_LARGE_OBJECTS)) {

@@ -59,7 +59,7 @@ import { refuseVersion, targetVersion, versionFindings, type TargetVersion } fro
 import { compareTables } from '../../engines/postgres/validate';
 import { forward, publishedAppTables } from '../../engines/postgres/cutover-checks';
 import { validateLive } from '../../engines/postgres/migrated-set';
-import { carrySchemaChanges, HealedErrors, type Carried } from '../../engines/postgres/ddl-carry';
+import { awaitCopies, carrySchemaChanges, HealedErrors, type Carried } from '../../engines/postgres/ddl-carry';
 import { describeLocal, summarizeLocal } from './describe';
 import {
   markSql,
@@ -352,7 +352,9 @@ export class LocalPlatform implements MigrationPlatform {
     // Live: what the source has now, against what is published and copied (migrated-set.ts).
     if (mode === 'live')
       return this.both(task, async (src, target, source) => {
-        await this.carrySchema(task, src, target, source);
+        this.healed.carried(this.names(task).job, await this.carrySchema(task, src, target, source));
+        // A table just carried is compared once copied; one still copying after a minute is a finding.
+        await awaitCopies(target, this.names(task).subscription, 60_000);
         return validateLive(forward({ names: this.names(task) }, src, target));
       });
     const now = () =>
