@@ -1,5 +1,5 @@
 // A step that fails after side effects compensates in reverse order and leaves nothing behind:
-// DDL on the source during CDC breaks apply on the target (DDL is not replicated), the wait
+// a column renamed on the source during CDC breaks apply on the target (a rename is not carried), the wait
 // fails with ReplicationBroken, and the job, the capacity and the target are removed. The fleet
 // then waits for a decision; a retry starts the database again and completes it.
 import assert from 'node:assert/strict';
@@ -41,15 +41,16 @@ test('a failing step compensates and leaves nothing behind', async () => {
   );
 
   await withClient({ ...h.source, database: 'ledger' }, async (c) => {
-    await c.query('alter table items add column note text');
-    await c.query("insert into items (sku, qty, price, note) values ('ddl', 1, 1, 'not on the target')");
+    // A rename: additive DDL would be carried (ddl-carry.ts), a rename is not.
+    await c.query('alter table items rename column updated_at to changed_at');
+    await c.query("insert into items (sku, qty, price) values ('ddl', 1, 1)");
   });
 
   const ledger = await eventually('ledger failed', async () =>
     (await getStatus(h.env.client, handle.workflowId)).databases.find((d) => d.state === 'FAILED'),
   );
   assert.match(ledger.lastError ?? '', /replication keeps failing on the target.*DDL/s);
-  assert.match(ledger.lastError ?? '', /note/, 'the target log names the missing column');
+  assert.match(ledger.lastError ?? '', /changed_at/, 'the target log names the missing column');
 
   const target = await h.platform.clusters.ensure('fleet-target');
   assert.deepEqual(await replicationLeftovers(h.source, ['ledger'], target), {
@@ -83,14 +84,14 @@ test('a failing step compensates and leaves nothing behind', async () => {
   const report = await handle.result();
   assert.equal(report.databases[0].state, 'COMPLETED', report.databases[0].lastError);
   assert.equal(report.databases[0].retries, 1);
-  // The retry recreated, without duplicates, what the failed run had removed: one target with the new column.
+  // The retry recreated, without duplicates, what the failed run had removed: one target with the renamed column.
   const columns = await withClient(
     { ...target, database: 'ledger' },
     async (c) =>
       (
         await c.query(
           'select count(*)::int as n from information_schema.columns ' +
-            "where table_name = 'items' and column_name = 'note'",
+            "where table_name = 'items' and column_name = 'changed_at'",
         )
       ).rows[0].n,
   );

@@ -1,5 +1,6 @@
 // What the cutover checks before it blocks anything (the gate), and what it can tell an operator
-// about a drain that did not finish. Reads only: nothing here changes the source or the target.
+// about a drain that did not finish. Reads only, but for the schema changes the gate carries before
+// it checks (ddl-carry.ts), as every status read does.
 import type pg from 'pg';
 import { MigrationError } from '../../../common/failures';
 import {
@@ -14,6 +15,7 @@ import { preparedTransactions } from './fence';
 import { serverVersion } from './server-version';
 import { heartbeatAge, heartbeatLag } from './lag';
 import { refuseChangedSet, type Direction } from './migrated-set';
+import { carrySchemaChanges } from './ddl-carry';
 
 export interface CutoverLimits {
   maxLagSeconds: number;
@@ -44,6 +46,18 @@ export async function checkGate(env: CutoverEnv, h: pg.Client, t: pg.Client, lim
   if (!sub.rows[0].enabled)
     throw notReady(`replication is stopped (subscription ${env.names.subscription} is disabled)`);
   if (Number(sub.rows[0].copying)) throw notReady(`${sub.rows[0].copying} tables are still in their initial copy`);
+  // A deploy's additive DDL since the last status read is carried first (ddl-carry.ts); a new table
+  // is then copied, and the next attempt finds it ready.
+  const { noPrimaryKey } = env.task.settings;
+  const { carried } = await carrySchemaChanges({
+    src: h,
+    target: t,
+    source: env.source,
+    names: env.names,
+    noPrimaryKey,
+  });
+  if (carried.some((c) => c.startsWith('ALTER SUBSCRIPTION')))
+    throw notReady(`tables created on the source during CDC are being copied (${carried.join('; ')})`);
   // A table or large object the source has now and replication does not carry: MigratedSetChanged.
   await refuseChangedSet(forward(env, h, t), 'cutting over');
 

@@ -244,10 +244,15 @@ export async function dropSourceObjects(src: pg.Client, names: JobNames): Promis
   await src.query(`drop publication if exists ${pg.escapeIdentifier(names.publication)}`);
 }
 
+/**
+ * `carried`: tables carried during CDC (ddl-carry.ts); their copy is not the job's initial copy, and
+ * while only they copy the phase stays CDC, with lag measured, and says so in its detail.
+ */
 export async function replicationStatus(
   src: pg.Client,
   target: pg.Client,
   names: JobNames,
+  carried: ReadonlySet<string> = new Set(),
 ): Promise<ReplicationStatus> {
   const sub = await target.query<{ oid: number; enabled: boolean }>(
     'select oid, subenabled as enabled from pg_subscription where subname = $1',
@@ -282,6 +287,19 @@ export async function replicationStatus(
     return status;
   }
   status.phase = status.tablesReady < status.tablesTotal ? 'FULL_DUMP' : 'CDC';
+  if (status.phase === 'FULL_DUMP' && carried.size) {
+    const copying = await target.query<{ name: string }>(
+      `select format('%I.%I', n.nspname, c.relname) as name from pg_subscription_rel r
+         join pg_class c on c.oid = r.srrelid join pg_namespace n on n.oid = c.relnamespace
+        where r.srsubid = $1 and r.srsubstate <> 'r'`,
+      [oid],
+    );
+    const names = copying.rows.map((r) => r.name);
+    if (names.every((n) => carried.has(n))) {
+      status.phase = 'CDC';
+      status.detail = `copying ${names.join(', ')} (created on the source during CDC)`;
+    }
+  }
   // During the initial copy lag has no meaning yet (changes queue behind the copy), and the reads
   // come every 250 ms: no heartbeat is written then, so the copy competes with as little as possible.
   if (status.phase === 'FULL_DUMP') return status;

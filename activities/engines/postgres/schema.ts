@@ -17,6 +17,8 @@ export interface DumpOptions {
   section?: 'pre-data' | 'post-data';
   /** An exported snapshot (pg_export_snapshot) the dump reads as of: a rehearsal copies rows in it too. */
   snapshot?: string;
+  /** Only these tables and sequences (pg_dump -t), as format('%I.%I') names: DDL carried during CDC. */
+  only?: string[];
 }
 
 /**
@@ -35,6 +37,7 @@ export async function dumpSchema(src: ConnectionParams, opts: DumpOptions = {}):
       [
         ...(opts.section ? [`--section=${opts.section}`] : ['--schema-only']),
         ...(opts.snapshot ? [`--snapshot=${opts.snapshot}`] : []),
+        ...(opts.only ?? []).flatMap((t) => ['-t', t]),
         '--no-owner',
         '--no-privileges',
         '--no-publications',
