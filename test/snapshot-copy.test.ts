@@ -15,6 +15,9 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { getStatus } from '../client/client';
 import { resourceNames } from '../common/naming';
+import { effectiveSettings, validatePlan } from '../common/plan';
+import type { DatabaseTask } from '../activities/steps';
+import { withClient } from '../activities/engines/postgres/sessions';
 import { compareRowForRow, planFor, Writer, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, type Harness } from './helpers/harness';
 import { as, createMigrationUser, createRole, handOver, type MigrationUser, type Role } from './helpers/migration-user';
@@ -161,4 +164,34 @@ test('a worker killed inside a range copy: the next copies only what was not don
   assert.ok(writer.writes > 0, 'writes ran during the copy');
   t.diagnostic(`${done.ranges} ranges, ${done.rows} rows copied in one snapshot; ${writer.writes} writes meanwhile`);
   await handle.cancel();
+});
+
+test("a keeper that cannot create the slot fails the copy at once, in its server's words", async () => {
+  // A DBA took REPLICATION from the migration user after the job was made: CREATE_REPLICATION_SLOT fails.
+  const user = await createMigrationUser(h.source, 'snap_norepl', 'DBMIG_SNAP_NOREPL_PASSWORD');
+  await handOver(h.source, DB.name, { owner: 'snap_owner', apps: [app.user], migrator: user.user });
+  const plan = validatePlan(
+    planFor({ ...h.source, user: user.user }, [DB], `env:${user.env}`, {
+      migrationId: 'snapfail',
+      copy: { method: 'snapshot', streams: 2, rangeMb: 1 },
+    }),
+  );
+  const task: DatabaseTask = {
+    migrationId: 'snapfail',
+    platform: 'local',
+    database: { ...plan.databases[0], target: { ...plan.databases[0].target, database: 'ledger_snapfail' } },
+    settings: { ...effectiveSettings(plan, plan.databases[0]), targetDatabase: 'ledger_snapfail' },
+  };
+  const p = h.platform;
+  await p.provisionTarget(task);
+  await p.createMigrationJob(task);
+  await withClient({ ...h.source, database: 'postgres' }, (c) => c.query('alter role snap_norepl noreplication'));
+  const started = Date.now();
+  await assert.rejects(
+    p.copyInitialData!(task, () => undefined),
+    /could not create slot .*: .*(permission|replication)/i,
+  );
+  assert.ok(Date.now() - started < 60_000, "failed at once, not at the snapshot wait's timeout");
+  await p.deleteMigrationJob(task);
+  await p.deleteTarget(task);
 });

@@ -21,6 +21,8 @@ export interface CopyState {
   postDataDone: boolean;
   /** How many times the copy started over because the snapshot was lost with its keeper. */
   restarts: number;
+  /** Why the keeper could not create the slot, when it could not. */
+  keeperError: string | null;
 }
 
 export interface CopyRange {
@@ -41,6 +43,8 @@ export async function ensureCopyTables(t: pg.Client): Promise<void> {
       job text primary key, slot text not null, snapshot text, consistent_lsn pg_lsn, keeper_pid int,
       released_at timestamptz, ranges_planned boolean not null default false,
       post_data_done boolean not null default false, restarts int not null default 0)`);
+  // Why the keeper could not make the slot (its server's words; never a connection string).
+  await t.query(`alter table dbmig.copy_state add column if not exists keeper_error text`);
   await t.query(`create table if not exists dbmig.copy_range (
       job text not null, tbl text not null, first_block bigint, end_block bigint, pages bigint not null,
       rows bigint, bytes bigint, done_at timestamptz)`);
@@ -55,7 +59,7 @@ export async function readCopyState(t: pg.Client, job: string): Promise<CopyStat
   if (!exists.rows[0].ok) return undefined;
   const { rows } = await t.query(
     `select job, slot, snapshot, consistent_lsn::text as lsn, keeper_pid, released_at, ranges_planned,
-            post_data_done, restarts from dbmig.copy_state where job = $1`,
+            post_data_done, restarts, keeper_error from dbmig.copy_state where job = $1`,
     [job],
   );
   if (!rows.length) return undefined;
@@ -70,6 +74,7 @@ export async function readCopyState(t: pg.Client, job: string): Promise<CopyStat
     rangesPlanned: r.ranges_planned,
     postDataDone: r.post_data_done,
     restarts: r.restarts,
+    keeperError: r.keeper_error,
   };
 }
 

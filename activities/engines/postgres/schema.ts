@@ -36,6 +36,9 @@ export async function dumpSchema(src: ConnectionParams, opts: DumpOptions = {}):
       pgDump,
       [
         ...(opts.section ? [`--section=${opts.section}`] : ['--schema-only']),
+        // A section dump would create each large object, empty (pre-data holds their metadata): none
+        // is carried, and an empty one of the same oid would hide that from the migrated-set check.
+        ...(opts.section ? ['-B'] : []),
         ...(opts.snapshot ? [`--snapshot=${opts.snapshot}`] : []),
         ...(opts.only ?? []).flatMap((t) => ['-t', t]),
         '--no-owner',

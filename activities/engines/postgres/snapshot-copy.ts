@@ -85,6 +85,11 @@ export async function ensureSnapshot(
     for (;;) {
       state = (await readCopyState(t, j.job))!;
       if (state.snapshot) return state;
+      if (state.keeperError) {
+        const error = state.keeperError;
+        await forgetCopy(t, j.job); // the next attempt starts a keeper afresh
+        throw new Error(`the snapshot keeper could not create slot ${j.slot}: ${error}`);
+      }
       if (Date.now() >= until)
         throw new Error(
           `the snapshot keeper (pid ${pid}) did not create slot ${j.slot} within ${SNAPSHOT_WAIT_MS / 1000} s`,

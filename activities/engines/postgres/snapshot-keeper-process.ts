@@ -28,7 +28,17 @@ async function main(): Promise<void> {
     version >= 150000
       ? `CREATE_REPLICATION_SLOT ${slot} LOGICAL pgoutput (SNAPSHOT 'export')`
       : `CREATE_REPLICATION_SLOT ${slot} LOGICAL pgoutput EXPORT_SNAPSHOT`;
-  const { rows } = await source.query<{ consistent_point: string; snapshot_name: string }>(sql);
+  let rows: { consistent_point: string; snapshot_name: string }[];
+  try {
+    rows = (await source.query<{ consistent_point: string; snapshot_name: string }>(sql)).rows;
+  } catch (err) {
+    // The worker waiting for the snapshot reads this and fails the step with it, instead of timing out.
+    await target.query(`update dbmig.copy_state set keeper_error = $2 where job = $1`, [
+      config.job,
+      String((err as Error).message).slice(0, 500),
+    ]);
+    throw err;
+  }
   await target.query(
     `update dbmig.copy_state set snapshot = $2, consistent_lsn = $3::pg_lsn, keeper_pid = $4 where job = $1`,
     [config.job, rows[0].snapshot_name, rows[0].consistent_point, process.pid],
