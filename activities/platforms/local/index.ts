@@ -291,8 +291,10 @@ export class LocalPlatform implements MigrationPlatform {
       await ensureOwnedObjects(target);
       const options = await subscriptionOptions(src, target, tables);
       await ensureSubscription(target, names, srcParams, { ...options, copyData: !snapshot });
-      // The way back, ready long before the cutover needs it (reverse.ts).
-      await ensureReversePublication(src, target, names);
+      // The way back, ready long before the cutover needs it (reverse.ts). A snapshot copy makes it
+      // once the keys are built: before them every target table looks key-less, and would be given
+      // REPLICA IDENTITY FULL for good (the apply then refuses updates of tables with generated columns).
+      if (!snapshot) await ensureReversePublication(src, target, names);
     });
   }
 
@@ -319,6 +321,7 @@ export class LocalPlatform implements MigrationPlatform {
   async copyInitialData(task: DatabaseTask, progress: (p: CopyProgress) => void): Promise<void> {
     if (copySettings(task.settings).method !== 'snapshot') return;
     await snapshotCopy(await this.copyJob(task), progress);
+    await this.both(task, (src, target) => ensureReversePublication(src, target, this.names(task)));
   }
 
   async verifyMigrationJob(task: DatabaseTask): Promise<string[]> {
