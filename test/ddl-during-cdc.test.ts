@@ -3,7 +3,8 @@
 //   - a deploy of every additive kind (a sequence, a table using it and rows in it, a column without
 //     and one with a default and writes that use them, an index) reaches the target without a human,
 //     and the database cuts over with its tables equal row for row;
-//   - the same while the runbook waits for lag to settle (where three apply errors fail the wait):
+//   - the same while the runbook waits for lag to settle (where three apply errors fail the wait),
+//     with a new table's copy held while new columns come (they are carried during the copy):
 //     the database reaches AWAITING_APPROVAL with nothing held;
 //   - a deploy that drops a table, renames a column and changes a column's type: the cutover's gate
 //     refuses it naming each statement, with nothing blocked.
@@ -130,6 +131,7 @@ describe('schema changes during CDC', { concurrency: true }, () => {
     await reach(id, name, 'AWAITING_APPROVAL');
     let shape: 'old' | 'new' = 'old';
     const w = writer(name, () => shape);
+    t.after(() => w.stop()); // a failed assertion must not leave it writing (the run would never end)
     await eventually(
       'the writer reaching the target',
       async () => (await scalar(onTarget(name), `select count(*) from items where sku like 'w-%'`)) > 20,
@@ -205,16 +207,34 @@ describe('schema changes during CDC', { concurrency: true }, () => {
     await eventually('the CDC wait', async () => (await statusOf(id, name)).state === 'CDC', 180_000, 100);
     let shape: 'old' | 'new' = 'old';
     const w = writer(name, () => shape);
-    await deploy(
-      name,
-      `create table refunds (id bigserial primary key, amount numeric not null);
-       insert into refunds (amount) select g from generate_series(1, 40) g`,
-    );
-    await deploy(name, `alter table items add column note text`);
-    await deploy(name, `alter table items add column status text not null default 'new'`);
-    shape = 'new';
-    await deploy(name, `create index items_sku on items (sku)`);
-    assert.equal((await statusOf(id, name)).state, 'CDC', 'the deploy came inside the wait');
+    t.after(() => w.stop()); // a failed assertion must not leave it writing (the run would never end)
+    // The new table's copy is held while the columns come (a SHARE lock on the target keeps its table
+    // sync from writing; the table is made there first, owned as the others are): the columns must be
+    // carried while another table copies, or apply fails on them until the copy ends.
+    const refunds = `create table refunds (id bigserial primary key, amount numeric not null)`;
+    const hold = new pg.Client(onTarget(name));
+    hold.on('error', () => undefined); // a failed run drops the database under it
+    await hold.connect();
+    try {
+      const owner = await hold.query(`select tableowner from pg_tables where tablename = 'items'`);
+      await hold.query(`${refunds}; alter table refunds owner to ${pg.escapeIdentifier(owner.rows[0].tableowner)}`);
+      await hold.query('begin; lock table refunds in share mode');
+      await deploy(name, `${refunds}; insert into refunds (amount) select g from generate_series(1, 40) g`);
+      const copying = `select count(*) from pg_subscription_rel
+                        where srrelid = 'refunds'::regclass and srsubstate <> 'r'`;
+      await eventually('refunds in its copy', async () => (await scalar(onTarget(name), copying)) === 1);
+      await deploy(name, `alter table items add column note text`);
+      await deploy(name, `alter table items add column status text not null default 'new'`);
+      shape = 'new';
+      await deploy(name, `create index items_sku on items (sku)`);
+      const columns = `select count(*) from information_schema.columns
+                        where table_name = 'items' and column_name in ('note', 'status')`;
+      await eventually('the columns on the target', async () => (await scalar(onTarget(name), columns)) === 2);
+      assert.equal(await scalar(onTarget(name), copying), 1, 'carried while refunds was still in its copy');
+      assert.equal((await statusOf(id, name)).state, 'CDC', 'the deploy came inside the wait');
+    } finally {
+      await hold.end();
+    }
     const held = await reach(id, name, 'AWAITING_APPROVAL');
     const stopped = await w.stop();
     t.diagnostic(`writer: ${stopped.written} rows written, ${stopped.failed} failed`);

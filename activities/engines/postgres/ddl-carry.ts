@@ -98,9 +98,12 @@ export async function schemaDiff(
 }
 
 /**
- * Carries what can be carried, once the subscription runs and has copied every table (a table in
- * its initial copy is not touched, and a disabled subscription cannot be refreshed). Two callers at
- * once (the watcher's read and the gate) are kept apart by a lock on the target: the second skips.
+ * Carries what can be carried once the subscription runs (a disabled one cannot be refreshed). While
+ * tables copy (a table carried during CDC, or the initial copy), the new columns, indexes and
+ * constraints of the other tables are still carried: their rows keep coming, and a deploy's new
+ * column must not wait for another table's copy while apply fails on it. New tables wait for the
+ * copies to end. Two callers at once (the watcher's read and the gate) are kept apart by a lock on
+ * the target: the second skips.
  */
 export async function carrySchemaChanges(job: CarryJob): Promise<Carried> {
   const { src, target, names } = job;
@@ -111,16 +114,26 @@ export async function carrySchemaChanges(job: CarryJob): Promise<Carried> {
        from pg_subscription s where s.subname = $1`,
     [names.subscription],
   );
-  if (!sub.rowCount || !sub.rows[0].enabled || Number(sub.rows[0].copying)) return out;
+  if (!sub.rowCount || !sub.rows[0].enabled) return out;
   const lock = `hashtext('dbmig ddl carry ' || $1::text)`;
   const got = await target.query<{ ok: boolean }>(`select pg_try_advisory_lock(${lock}) as ok`, [names.job]);
   if (!got.rows[0].ok) return out;
   try {
+    const copying = new Set(await tablesCopying(target, names.subscription));
     const diff = await schemaDiff(src, target, names, job.noPrimaryKey === 'replica-identity-full');
     out.refused.push(...diff.refused);
-    await createObjects(job, diff, out);
-    await publish(job, diff, out);
-    await refresh(job, out);
+    if (Number(sub.rows[0].copying)) {
+      await alterTables(
+        job,
+        diff.statements.filter((st) => !copying.has(st.table)),
+        out,
+      );
+    } else {
+      await createObjects(job, diff, out);
+      await alterTables(job, diff.statements, out);
+      await publish(job, diff, out);
+      await refresh(job, out);
+    }
   } catch (err) {
     const message = `schema changes on the source could not be carried now: ${(err as Error).message}`;
     out.refused.push({ code: SCHEMA_NOT_CARRIED, severity: 'error', message });
@@ -144,9 +157,13 @@ async function createObjects(job: CarryJob, diff: SchemaDiff, out: Carried): Pro
     out.carried.push(...diff.newSequences.map((s) => `CREATE SEQUENCE ${s}`));
     out.carried.push(...diff.newTables.map((t) => `CREATE TABLE ${t}`));
   }
-  if (!diff.statements.length) return;
-  await applySchema(target, diff.statements.join(';\n'));
-  out.carried.push(...diff.statements);
+}
+
+/** New columns, indexes and constraints of tables both sides have, in one transaction. */
+async function alterTables(job: CarryJob, statements: SchemaDiff['statements'], out: Carried): Promise<void> {
+  if (!statements.length) return;
+  await applySchema(job.target, statements.map((st) => st.sql).join(';\n'));
+  out.carried.push(...statements.map((st) => st.sql));
 }
 
 /** New tables join the publication; a key-less one (only when the plan allows such) with FULL identity. */

@@ -97,8 +97,8 @@ export interface SchemaDiff {
   toPublish: string[];
   /** Key-less tables among those to publish: REPLICA IDENTITY FULL first (none unless the plan allows it). */
   keyless: string[];
-  /** ALTER TABLE ... ADD COLUMN, CREATE INDEX, ADD CONSTRAINT on the target, in order. */
-  statements: string[];
+  /** ALTER TABLE ... ADD COLUMN, CREATE INDEX, ADD CONSTRAINT on the target, in order, each with its table. */
+  statements: { table: string; sql: string }[];
   /** What is not carried, each named with its statement and what to do. */
   refused: Finding[];
 }
@@ -213,12 +213,13 @@ export function diffSchema(
               `it on the target by hand and carry the values (or add it without that default)`,
           ),
         );
-      else d.statements.push(addColumn(c));
+      else d.statements.push({ table: tbl, sql: addColumn(c) });
     }
   }
   for (const [name, i] of src.indexes) {
     if (tgt.indexes.has(name) || fresh.has(i.tbl) || !tgt.tables.has(i.tbl)) continue;
-    d.statements.push(i.con ? `alter table ${i.tbl} add constraint ${ident(i.con)} ${i.condef}` : i.def);
+    const sql = i.con ? `alter table ${i.tbl} add constraint ${ident(i.con)} ${i.condef}` : i.def;
+    d.statements.push({ table: i.tbl, sql });
   }
   for (const [name, i] of tgt.indexes)
     if (!src.indexes.has(name) && src.tables.has(i.tbl) && !i.con)
