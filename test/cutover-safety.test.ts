@@ -17,7 +17,6 @@
 // share the target instance, so no scenario holds a transaction id there for long: creating the
 // reverse replication slot in a cutover waits for every such transaction on the whole instance.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -47,6 +46,7 @@ import { MigrationError } from '../common/failures';
 import { type DatabaseTask } from '../activities/steps';
 import { MultiDatabaseMigration } from '../workflows';
 import { compareRowForRow, planFor, type SourceDb } from './fixtures/fleet';
+import { killWorkers, spawnWorker, workerAt } from './helpers/worker-process';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 import { as, createMigrationUser, createRole, handOver, type MigrationUser, type Role } from './helpers/migration-user';
 
@@ -76,7 +76,6 @@ const SOURCE_VERSION = 16;
 
 let h: Harness;
 let target: ClusterInfo;
-const workers: ChildProcess[] = [];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const onSource = (name: string): ConnectionParams => ({ ...h.source, database: name });
@@ -97,7 +96,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+  killWorkers();
   await h?.close();
 });
 
@@ -267,24 +266,6 @@ async function scheduled(migrationId: string, name: string): Promise<string[]> {
   return (history.events ?? []).flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
 }
 
-/** The real `dbmig worker` entry point, from the sources, as an operator runs it. */
-function spawnWorker(taskQueue: string): { child: ChildProcess; stderr: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'cli', 'main.ts'), 'worker'], {
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: h.env.address,
-      TEMPORAL_TASK_QUEUE: taskQueue,
-      DBMIG_STATE_DIR: h.stateDir,
-      DBMIG_METRICS_ADDRESS: 'off',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4_000)));
-  workers.push(child);
-  return { child, stderr: () => err };
-}
-
 /**
  * An application writing to the source as APP, one insert at a time, timing every attempt: a write
  * the fence holds back takes as long as the block; once the source is closed, attempts fail fast.
@@ -437,7 +418,7 @@ describe('cutover safety on real clusters', { concurrency: true }, () => {
       workflowId: id,
       args: [{ plan }],
     });
-    const first = spawnWorker(queue);
+    const first = spawnWorker({ ...workerAt(h), taskQueue: queue });
     await eventually(
       `${name} awaiting approval`,
       // Until the spawned worker is up, a query has nobody to answer it.
@@ -480,7 +461,7 @@ describe('cutover safety on real clusters', { concurrency: true }, () => {
       assert.equal((await jobRecord(id, name)).phase, 'blocked', 'the record shows the block it never finished');
       await releaseStall();
 
-      const second = spawnWorker(queue);
+      const second = spawnWorker({ ...workerAt(h), taskQueue: queue });
       const report = await handle.result().catch((err: Error) => {
         throw new Error(`${err.message}; worker stderr: ${second.stderr()}`);
       });

@@ -226,7 +226,7 @@ test('the plan names the field: a version the local platform does not run, two v
   assert.doesNotThrow(() => validatePlan(plan([db('a', '17'), db('b', '18', 'other')])));
 });
 
-test('PostgreSQL 18 → 18, 15 → 18 and 12 → 18 through the whole runbook, under writes', async () => {
+test('PostgreSQL 18 → 18, 15 → 18 and 12 → 18 through the whole runbook, under writes', async (t) => {
   const input = plan(
     [
       entry('pagila', src18, SOURCE18_PASSWORD_ENV, { version: '18' }),
@@ -263,6 +263,8 @@ test('PostgreSQL 18 → 18, 15 → 18 and 12 → 18 through the whole runbook, u
   const films = new FilmWriter(on(src18, 'pagila'));
   const items = new Writer(on(h.source, 'upgrade'), false);
   const legacy = new Writer(on(src12, 'legacy'), true);
+  // A failed assertion must not leave them writing: the run would never end.
+  t.after(() => Promise.all([films.stop(), items.stop(), legacy.stop()]));
   const handle = await h.startFleet('versions', input);
   const approved = new Set<string>();
   const options = new Map<string, { binary: boolean; streaming: string }>();

@@ -6,7 +6,6 @@
 // Writers run on the source throughout, as the application's own role; the migration user is a
 // non-superuser (helpers/migration-user.ts).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,6 +19,7 @@ import type { DatabaseTask } from '../activities/steps';
 import { withClient } from '../activities/engines/postgres/sessions';
 import { compareRowForRow, planFor, Writer, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, type Harness } from './helpers/harness';
+import { killWorkers, spawnWorker, workerAt } from './helpers/worker-process';
 import { as, createMigrationUser, createRole, handOver, type MigrationUser, type Role } from './helpers/migration-user';
 import type { PauseMarker } from '../activities/fault-pause';
 
@@ -29,7 +29,6 @@ let h: Harness;
 let app: Role;
 let migrator: MigrationUser;
 let dir: string;
-const workers: ChildProcess[] = [];
 before(async () => {
   h = await createHarness('snapcopy', { databases: [DB], worker: false, sourceVersion: 16 });
   migrator = await createMigrationUser(h.source, 'snap_migrator', 'DBMIG_SNAP_MIGRATOR_PASSWORD');
@@ -38,27 +37,10 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dbmig-snapcopy-'));
 });
 after(async () => {
-  for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
+  killWorkers();
   await h?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-function spawnWorker(env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'cli', 'main.ts'), 'worker'], {
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: h.env.address,
-      TEMPORAL_TASK_QUEUE: h.taskQueue,
-      DBMIG_STATE_DIR: h.stateDir,
-      DBMIG_METRICS_ADDRESS: 'off',
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child.stderr!.on('data', () => undefined);
-  workers.push(child);
-  return child;
-}
 
 interface CopyRow {
   snapshot: string | null;
@@ -106,7 +88,10 @@ test('a worker killed inside a range copy: the next copies only what was not don
   });
   const handle = await h.startFleet('snapcopy', plan);
   const marker = join(dir, 'marker.json');
-  const first = spawnWorker({ DBMIG_FAULT_PAUSE_AT: 'copy/range-streaming', DBMIG_FAULT_MARKER: marker });
+  const first = spawnWorker(workerAt(h), {
+    DBMIG_FAULT_PAUSE_AT: 'copy/range-streaming',
+    DBMIG_FAULT_MARKER: marker,
+  }).child;
   await eventually('the first worker paused inside a range copy', async () => existsSync(marker) || undefined, 240_000);
   const paused = JSON.parse(await readFile(marker, 'utf8')) as PauseMarker;
   assert.equal(paused.point, 'copy/range-streaming');
@@ -132,7 +117,7 @@ test('a worker killed inside a range copy: the next copies only what was not don
   await exited;
   assert.ok(alive(before.keeper_pid!), 'the snapshot keeper outlives the worker that started it');
 
-  spawnWorker();
+  spawnWorker(workerAt(h));
   await eventually(
     'the database ready for its cutover on the second worker',
     async () =>

@@ -8,7 +8,6 @@
 // or session of the old attempt is left on either cluster, nothing on the clusters changed, and the
 // finalize that reads the record ends reverse replication.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -24,23 +23,29 @@ import {
   type FreezeMarker,
 } from '../activities/platforms/local/record-fault';
 import { planFor, replicationLeftovers, type SourceDb } from './fixtures/fleet';
+import { killWorkers, spawnWorker, workerAt, type WorkerProcess } from './helpers/worker-process';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 import { describeLocalWorld } from './helpers/local-world';
 
 const DB: SourceDb = { name: 'ledger', rows: 2_000, priority: 'high', sizeGb: 10 };
 
 let h: Harness;
-const workers: ChildProcess[] = [];
 let proxy: Proxy | undefined;
+/** The workers log JSON lines: what the test reads of them. */
+const JSON_LOG = { DBMIG_LOG_FORMAT: 'json' };
+const logged = (w: WorkerProcess): unknown[] =>
+  w.lines.map((l) => {
+    try {
+      return JSON.parse(l) as unknown;
+    } catch {
+      return l;
+    }
+  });
 before(async () => {
   h = await createHarness('superseded', { databases: [DB], worker: false });
 });
 after(async () => {
-  for (const w of workers) {
-    if (w.exitCode !== null || w.signalCode !== null) continue;
-    w.kill('SIGCONT');
-    w.kill('SIGKILL');
-  }
+  killWorkers();
   await proxy?.cut();
   await h?.close();
 });
@@ -81,39 +86,6 @@ async function temporalProxy(address: string): Promise<Proxy> {
       await closed;
     },
   };
-}
-
-function spawnWorker(temporal: string, extra: NodeJS.ProcessEnv = {}): { proc: ChildProcess; lines: unknown[] } {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'cli', 'main.ts'), 'worker'], {
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: temporal,
-      TEMPORAL_TASK_QUEUE: h.taskQueue,
-      DBMIG_STATE_DIR: h.stateDir,
-      DBMIG_METRICS_ADDRESS: 'off',
-      DBMIG_LOG_FORMAT: 'json',
-      ...extra,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const lines: unknown[] = [];
-  let rest = '';
-  proc.stderr!.on('data', (chunk: Buffer) => {
-    const text = rest + chunk.toString();
-    const parts = text.split('\n');
-    rest = parts.pop()!;
-    for (const l of parts) lines.push(parseLine(l));
-  });
-  workers.push(proc);
-  return { proc, lines };
-}
-
-function parseLine(l: string): unknown {
-  try {
-    return JSON.parse(l);
-  } catch {
-    return l;
-  }
 }
 
 /** The process is stopped (state T in /proc): the SIGSTOP took, nothing of it runs. */
@@ -157,18 +129,22 @@ test('a worker frozen mid-cutover past its heartbeat timeout, resumed later, cha
   proxy = await temporalProxy(h.env.address);
   const handle = await h.startFleet('superseded', plan);
   // Frozen just before it records the drain: the fence holds the source's tables, the record says 'blocked'.
-  const first = spawnWorker(proxy.address, { [FREEZE_BEFORE_RECORD_ENV]: 'drained', [FREEZE_MARKER_ENV]: marker });
+  const first = spawnWorker(workerAt(h, proxy.address), {
+    ...JSON_LOG,
+    [FREEZE_BEFORE_RECORD_ENV]: 'drained',
+    [FREEZE_MARKER_ENV]: marker,
+  });
   const frozenAt = await eventually(
     'the first worker frozen in the cutover',
     async () => {
-      if (first.proc.exitCode !== null) throw new Error(`the first worker exited (${first.proc.exitCode})`);
+      if (first.child.exitCode !== null) throw new Error(`the first worker exited (${first.child.exitCode})`);
       if (!existsSync(marker)) return undefined;
       const m = JSON.parse(readFileSync(marker, 'utf8')) as FreezeMarker;
       return m.state === 'frozen' && stopped(m.pid) ? m : undefined;
     },
     300_000,
   );
-  assert.equal(frozenAt.pid, first.proc.pid);
+  assert.equal(frozenAt.pid, first.child.pid);
   const old = await jobRecord();
   assert.equal(old.phase, 'blocked');
   assert.equal(old.lease?.epoch, frozenAt.epoch);
@@ -183,7 +159,7 @@ test('a worker frozen mid-cutover past its heartbeat timeout, resumed later, cha
 
   // Cut off from Temporal as well: its polls end with the connection, so the retry goes to the second worker.
   await proxy.cut();
-  const second = spawnWorker(h.env.address);
+  const second = spawnWorker(workerAt(h), JSON_LOG);
   await eventually(
     'the next attempt finishing the cutover on the second worker',
     async () =>
@@ -195,14 +171,14 @@ test('a worker frozen mid-cutover past its heartbeat timeout, resumed later, cha
   assert.ok(newer.lease!.epoch > oldEpoch, `the newer attempt took the lease (epoch ${newer.lease!.epoch})`);
   assert.equal(newer.blocks, 2, 'the frozen attempt took one block, the newer one another');
   // The newer attempt ended the frozen one's sessions, its fence among them, before its first statement.
-  const swept = second.lines
+  const swept = logged(second)
     .map((l) => (l as { message?: string }).message ?? '')
     .find((m) => m.includes('ended the sessions of an older attempt'));
   assert.ok(swept?.includes(`pid ${fencePid} (dbmig fence)`), `the frozen attempt's fence ended: ${swept}`);
   const target = await h.platform.clusters.ensure('fleet-target');
   const world = await describeLocalWorld(h.platform);
 
-  first.proc.kill('SIGCONT');
+  first.child.kill('SIGCONT');
   const resumed = await eventually(
     "the resumed attempt's record write",
     async () => {
@@ -215,8 +191,8 @@ test('a worker frozen mid-cutover past its heartbeat timeout, resumed later, cha
   await eventually(
     'the resumed attempt to end',
     async () =>
-      first.proc.exitCode !== null ||
-      first.lines.some((l) => {
+      first.child.exitCode !== null ||
+      logged(first).some((l) => {
         const e = l as { message?: string; activityType?: string };
         return e.message === 'Activity failed' && e.activityType === 'cutover';
       }),

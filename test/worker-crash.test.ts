@@ -5,7 +5,6 @@
 // Temporal retry adds no ActivityTaskScheduled event. The migration user is a non-superuser and the
 // application writes as its own role (helpers/migration-user.ts).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -13,6 +12,7 @@ import { finalizeDatabase, getStatus } from '../client/client';
 
 import { compareRowForRow, planFor, replicationLeftovers, Writer, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, type Harness } from './helpers/harness';
+import { killWorkers, spawnWorker, workerAt } from './helpers/worker-process';
 import { as, createMigrationUser, createRole, handOver, type MigrationUser, type Role } from './helpers/migration-user';
 import type { JobRecord } from '../activities/engines/postgres/job-record';
 import { resourceNames } from '../common/naming';
@@ -22,7 +22,6 @@ const DB: SourceDb = { name: 'billing', rows: 6_000, priority: 'high', sizeGb: 8
 let h: Harness;
 let app: Role;
 let migrator: MigrationUser;
-const workers: ChildProcess[] = [];
 before(async () => {
   // 16: the first source on which a non-superuser may create the reverse subscription.
   h = await createHarness('crash', { databases: [DB], worker: false, sourceVersion: 16 });
@@ -31,26 +30,9 @@ before(async () => {
   await handOver(h.source, DB.name, { owner: 'crash_owner', apps: [app.user], migrator: migrator.user });
 });
 after(async () => {
-  for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
+  killWorkers();
   await h?.close();
 });
-
-function spawnWorker(): ChildProcess {
-  // The real `dbmig worker` entry point, from the sources (bin/ would prefer a possibly stale dist/).
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'cli', 'main.ts'), 'worker'], {
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: h.env.address,
-      TEMPORAL_TASK_QUEUE: h.taskQueue,
-      DBMIG_STATE_DIR: h.stateDir,
-      DBMIG_METRICS_ADDRESS: 'off',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child.stderr!.on('data', () => undefined);
-  workers.push(child);
-  return child;
-}
 
 test('a worker killed while waiting on lag is replaced and the run completes once', async () => {
   const writer = new Writer(as({ ...h.source, database: DB.name }, app), true);
@@ -59,7 +41,7 @@ test('a worker killed while waiting on lag is replaced and the run completes onc
     defaults: { stableWindow: '15s' },
   });
   const handle = await h.startFleet('crash', plan);
-  const first = spawnWorker();
+  const first = spawnWorker(workerAt(h)).child;
 
   const child = h.env.client.workflow.getHandle('crash/billing');
   await eventually(
@@ -78,7 +60,7 @@ test('a worker killed while waiting on lag is replaced and the run completes onc
   first.kill('SIGKILL');
   await exited;
 
-  spawnWorker();
+  spawnWorker(workerAt(h));
   const report = await handle.result();
   writer.pause();
   await writer.stop();
