@@ -26,11 +26,9 @@ import {
   approveCutover,
   cancelDatabase,
   finalizeDatabase,
-  getStatus,
   RefusedError,
   rollbackDatabase,
   startMigration,
-  waitForState,
 } from '../client/client';
 import { databaseStatusQuery, rollbackUpdate, statusQuery } from '../common/messages';
 import { childWorkflowId, resourceNames } from '../common/naming';
@@ -250,15 +248,8 @@ const waitingForHold = (p: ConnectionParams) =>
     ),
   );
 
-/** The database's summary as `getStatus` (the client operators use) shows it. */
-async function statusOf(migrationId: string, name: string): Promise<DatabaseSummary> {
-  const s = (await getStatus(h.env.client, migrationId)).databases.find((d) => d.database === name);
-  assert.ok(s, `${name} is not in ${migrationId}`);
-  return s;
-}
-
-const reach = (migrationId: string, name: string, states: MigrationState | MigrationState[], timeoutMs = 150_000) =>
-  waitForState(h.env.client, migrationId, name, states, { timeoutMs, pollMs: 250 });
+const reach = (id: string, name: string, states: MigrationState | MigrationState[], timeoutMs = 150_000) =>
+  h.reach(id, name, states, timeoutMs);
 
 /** Activity types the child scheduled, from its history. */
 async function scheduled(migrationId: string, name: string): Promise<string[]> {
@@ -355,7 +346,7 @@ describe('cutover safety on real clusters', { concurrency: true }, () => {
     const broken = await eventually(
       'the break in getStatus',
       async () => {
-        const s = await statusOf(id, name);
+        const s = await h.statusOf(id, name);
         return s.replication ? s : undefined;
       },
       // How soon is the poll interval plus the machine's speed: reported, and given a minute.
@@ -385,7 +376,7 @@ describe('cutover safety on real clusters', { concurrency: true }, () => {
       child.executeUpdate(rollbackUpdate, { args: [{ database: name, by: 'test' }] }),
       (err: Error) => /it is AWAITING_APPROVAL: only a COMPLETED database/.test(String((err.cause as Error)?.message)),
     );
-    assert.equal((await statusOf(id, name)).state, 'AWAITING_APPROVAL');
+    assert.equal((await h.statusOf(id, name)).state, 'AWAITING_APPROVAL');
     assert.deepEqual(await fenceSessions(name), [], 'no fence session on the source');
     assert.ok(!(await scheduled(id, name)).includes('cutover'), 'no cutover was scheduled');
     assert.deepEqual(await jobRecord(id, name), {}, 'no cutover step was recorded');
@@ -396,7 +387,7 @@ describe('cutover safety on real clusters', { concurrency: true }, () => {
     // The fix: the same DDL on the target. Apply resumes, the break clears, the cutover runs.
     await withClient(onTarget(name), (c) => c.query('alter table items rename column updated_at to changed_at'));
     const fixed = Date.now();
-    await eventually('the break cleared', async () => !(await statusOf(id, name)).replication, 150_000, 500);
+    await eventually('the break cleared', async () => !(await h.statusOf(id, name)).replication, 150_000, 500);
     t.diagnostic(`the break cleared ${((Date.now() - fixed) / 1000).toFixed(1)} s after the fix on the target`);
     const done = await reach(id, name, ['COMPLETED', 'FINALIZED']);
     assert.equal(done.approvedBy, 'dba-on-call');
@@ -679,7 +670,7 @@ describe('cutover safety on real clusters', { concurrency: true }, () => {
       await c.end();
       assert.ok(Number(rows[0].id) > maxOnTarget, `id ${rows[0].id} after the target's ${maxOnTarget}`);
       await assert.rejects(appWrite(onTarget(name), 'on-target-after-rollback'), REFUSED, 'the target is closed');
-      assert.equal((await statusOf(id, name)).state, 'ROLLED_BACK');
+      assert.equal((await h.statusOf(id, name)).state, 'ROLLED_BACK');
 
       await assert.rejects(finalizeDatabase(h.env.client, id, name, 'sre'), (err: Error) => {
         assert.ok(err instanceof RefusedError, String(err));

@@ -12,11 +12,10 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { approveCutover, getStatus, waitForState } from '../client/client';
+import { approveCutover } from '../client/client';
 import { resourceNames } from '../common/naming';
 import type { PlanInput } from '../common/plan';
 import type { MigrationState } from '../common/states';
-import type { DatabaseSummary } from '../common/status';
 import pg from 'pg';
 import { withClient, type ConnectionParams } from '../activities/engines/postgres/sessions';
 import { type ClusterInfo } from '../activities/platforms/local/clusters';
@@ -59,14 +58,8 @@ after(async () => {
 const planOf = (d: SourceDb, extra: Partial<PlanInput> = {}): PlanInput =>
   planFor({ ...h.source, user: MIGRATOR.user }, [{ ...d, rows: 0 }], `env:${MIGRATOR.env}`, extra);
 
-async function statusOf(migrationId: string, name: string): Promise<DatabaseSummary> {
-  const s = (await getStatus(h.env.client, migrationId)).databases.find((d) => d.database === name);
-  assert.ok(s, `${name} is not in ${migrationId}`);
-  return s;
-}
-
-const reach = (migrationId: string, name: string, states: MigrationState | MigrationState[], timeoutMs = 180_000) =>
-  waitForState(h.env.client, migrationId, name, states, { timeoutMs, pollMs: 250 });
+const reach = (id: string, name: string, states: MigrationState | MigrationState[], timeoutMs = 180_000) =>
+  h.reach(id, name, states, timeoutMs);
 
 /** A deploy: as the application's owner, as a migration tool of the application would run it. */
 const deploy = (name: string, sql: string) =>
@@ -180,9 +173,9 @@ describe('schema changes during CDC', { concurrency: true }, () => {
     t.diagnostic(`apply errors the target counted during the deploy (retried, healed): ${errors}`);
     const log = await readFile(join(h.stateDir, 'clusters', 'fleet-target', 'postgres.log'), 'utf8');
     for (const l of log.split('\n').filter((x) => /ERROR:/.test(x))) t.diagnostic(`target log: ${l.slice(0, 200)}`);
-    const healthy = await statusOf(id, name);
+    const healthy = await h.statusOf(id, name);
     assert.equal(healthy.replication, undefined, 'no replication problem reported');
-    const held = await statusOf(id, name);
+    const held = await h.statusOf(id, name);
     assert.equal(held.state, 'AWAITING_APPROVAL', held.lastError);
 
     await approveCutover(h.env.client, id, name, 'dba-on-call');
@@ -204,7 +197,7 @@ describe('schema changes during CDC', { concurrency: true }, () => {
     const name = IN_WAIT.name;
     // A stable window long enough that the deploy lands inside the wait.
     await h.startFleet(id, planOf(IN_WAIT, { defaults: { lagThresholdSeconds: 5, stableWindow: '30s' } }));
-    await eventually('the CDC wait', async () => (await statusOf(id, name)).state === 'CDC', 180_000, 100);
+    await eventually('the CDC wait', async () => (await h.statusOf(id, name)).state === 'CDC', 180_000, 100);
     let shape: 'old' | 'new' = 'old';
     const w = writer(name, () => shape);
     t.after(() => w.stop()); // a failed assertion must not leave it writing (the run would never end)
@@ -231,7 +224,7 @@ describe('schema changes during CDC', { concurrency: true }, () => {
                         where table_name = 'items' and column_name in ('note', 'status')`;
       await eventually('the columns on the target', async () => (await scalar(onTarget(name), columns)) === 2);
       assert.equal(await scalar(onTarget(name), copying), 1, 'carried while refunds was still in its copy');
-      assert.equal((await statusOf(id, name)).state, 'CDC', 'the deploy came inside the wait');
+      assert.equal((await h.statusOf(id, name)).state, 'CDC', 'the deploy came inside the wait');
     } finally {
       await hold.end();
     }
@@ -263,7 +256,7 @@ describe('schema changes during CDC', { concurrency: true }, () => {
     const refused = await eventually(
       'the cutover refused',
       async () => {
-        const s = await statusOf(id, name);
+        const s = await h.statusOf(id, name);
         return s.state === 'AWAITING_APPROVAL' && /what is migrated changed/.test(s.lastError ?? '') ? s : undefined;
       },
       180_000,

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { approveCutover, rollbackDatabase, waitForState } from '../client/client';
+import { approveCutover, rollbackDatabase } from '../client/client';
 import { childWorkflowId, resourceNames } from '../common/naming';
 import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
 import type { MigrationState } from '../common/states';
@@ -71,7 +71,7 @@ const planOf = (d: SourceDb, extra: Partial<PlanInput> = {}): PlanInput =>
   });
 
 const reach = (id: string, name: string, states: MigrationState | MigrationState[], timeoutMs = 240_000) =>
-  waitForState(h.env.client, id, name, states, { timeoutMs, pollMs: 250 });
+  h.reach(id, name, states, timeoutMs);
 
 /** The webhook deliveries for one database, by event, in arrival order. */
 const delivered = (name: string, event: string) =>

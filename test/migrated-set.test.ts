@@ -17,11 +17,10 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { approveCutover, getStatus, rollbackDatabase, waitForState } from '../client/client';
+import { approveCutover, rollbackDatabase } from '../client/client';
 import { childWorkflowId, resourceNames } from '../common/naming';
 import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
 import type { MigrationState } from '../common/states';
-import type { DatabaseSummary } from '../common/status';
 import pg from 'pg';
 import { withClient, type ConnectionParams } from '../activities/engines/postgres/sessions';
 import { type ClusterInfo } from '../activities/platforms/local/clusters';
@@ -57,14 +56,8 @@ after(async () => {
 const planOf = (d: SourceDb, extra: Partial<PlanInput> = {}): PlanInput =>
   planFor(h.source, [{ ...d, rows: 0 }], `env:${SOURCE_PASSWORD_ENV}`, extra);
 
-async function statusOf(migrationId: string, name: string): Promise<DatabaseSummary> {
-  const s = (await getStatus(h.env.client, migrationId)).databases.find((d) => d.database === name);
-  assert.ok(s, `${name} is not in ${migrationId}`);
-  return s;
-}
-
-const reach = (migrationId: string, name: string, states: MigrationState | MigrationState[], timeoutMs = 180_000) =>
-  waitForState(h.env.client, migrationId, name, states, { timeoutMs, pollMs: 250 });
+const reach = (id: string, name: string, states: MigrationState | MigrationState[], timeoutMs = 180_000) =>
+  h.reach(id, name, states, timeoutMs);
 
 /** Activity types the child scheduled, from its history. */
 async function scheduled(migrationId: string, name: string): Promise<string[]> {
@@ -80,7 +73,7 @@ async function jobRecord(migrationId: string, name: string): Promise<JobRecord> 
 /** The database back in AWAITING_APPROVAL after its cutover was refused for what is migrated. */
 const cutoverRefused = (id: string, name: string) =>
   eventually('the cutover refused', async () => {
-    const s = await statusOf(id, name);
+    const s = await h.statusOf(id, name);
     return s.state === 'AWAITING_APPROVAL' && /not cutting over: what is migrated changed/.test(s.lastError ?? '')
       ? s
       : undefined;
@@ -135,12 +128,16 @@ describe('the migrated set is live', { concurrency: true }, () => {
       id,
       planOf(DEPLOY, { defaults: { lagThresholdSeconds: 5, stableWindow: '20s', noPrimaryKey: 'fail' } }),
     );
-    await eventually('replication running', async () => DURING_CDC.includes((await statusOf(id, name)).state), 180_000);
+    await eventually(
+      'replication running',
+      async () => DURING_CDC.includes((await h.statusOf(id, name)).state),
+      180_000,
+    );
     await withClient(onSource(name), async (c) => {
       await c.query('create table late_orders (id int not null, note text not null)');
       await c.query(`insert into late_orders (id, note) select g, 'late-' || g from generate_series(1, 50) g`);
     });
-    assert.ok(DURING_CDC.includes((await statusOf(id, name)).state), 'the deploy came before the validation');
+    assert.ok(DURING_CDC.includes((await h.statusOf(id, name)).state), 'the deploy came before the validation');
 
     const held = await reach(id, name, 'AWAITING_APPROVAL');
     t.diagnostic(`validation: ${held.validation}`);
@@ -180,7 +177,7 @@ describe('the migrated set is live', { concurrency: true }, () => {
     await h.startFleet(id, planOf(LOB, { cutover: { reverseReplicationFor: '0s' } }));
     await eventually(
       'past the assessment',
-      async () => !['PENDING', 'ASSESSING'].includes((await statusOf(id, name)).state),
+      async () => !['PENDING', 'ASSESSING'].includes((await h.statusOf(id, name)).state),
       180_000,
       100,
     );
@@ -225,7 +222,7 @@ describe('the migrated set is live', { concurrency: true }, () => {
       assert.match(why, /public\.after_cut \(table, created on the target after the cutover, not in the reverse/);
       return true;
     });
-    const s = await statusOf(id, name);
+    const s = await h.statusOf(id, name);
     assert.equal(s.state, 'COMPLETED', s.lastError);
     assert.match(s.lastError ?? '', /public\.after_cut/);
     // The target still takes writes; the source is still closed; no block is held.

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { finalizeDatabase, RefusedError, rollbackDatabase, waitForState } from '../client/client';
+import { finalizeDatabase, RefusedError, rollbackDatabase } from '../client/client';
 import { databaseStatusQuery } from '../common/messages';
 import { childWorkflowId, resourceNames } from '../common/naming';
 import type { PlanInput } from '../common/plan';
@@ -57,8 +57,8 @@ const planOf = (d: SourceDb, extra: Partial<PlanInput> = {}): PlanInput =>
     ...extra,
   });
 
-const reach = (id: string, name: string, states: MigrationState | MigrationState[]) =>
-  waitForState(h.env.client, id, name, states, { timeoutMs: 180_000, pollMs: 250 });
+const reach = (id: string, name: string, states: MigrationState | MigrationState[], timeoutMs = 180_000) =>
+  h.reach(id, name, states, timeoutMs);
 
 /** The database workflow's own view, as `dbmig status` reads it live. */
 const statusOf = (id: string, name: string) =>

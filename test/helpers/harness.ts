@@ -1,11 +1,15 @@
 // One real Temporal dev server, one worker and one source cluster per test file, each file in
 // its own state directory so files cannot see each other's clusters.
+import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { MultiDatabaseMigration } from '../../workflows';
+import { getStatus, waitForState } from '../../client/client';
+import type { MigrationState } from '../../common/states';
+import type { DatabaseSummary } from '../../common/status';
 import { LocalPlatform } from '../../activities/platforms/local';
 import type { ClusterInfo } from '../../activities/platforms/local/clusters';
 import { startDevServer } from '../../worker/dev-server';
@@ -26,6 +30,15 @@ export interface Harness {
   taskQueue: string;
   /** Starts a fleet migration of `plan` on this harness's task queue. */
   startFleet(workflowId: string, plan: unknown): Promise<WorkflowHandle<typeof MultiDatabaseMigration>>;
+  /** One database's summary as `getStatus` (the client operators use) shows it. */
+  statusOf(migrationId: string, database: string): Promise<DatabaseSummary>;
+  /** Waits (polling `getStatus`, 250 ms) until the database is in one of `states`. */
+  reach(
+    migrationId: string,
+    database: string,
+    states: MigrationState | MigrationState[],
+    timeoutMs?: number,
+  ): Promise<DatabaseSummary>;
   startWorker(): Promise<void>;
   stopWorker(): Promise<void>;
   close(): Promise<void>;
@@ -55,6 +68,13 @@ export async function createHarness(
     taskQueue,
     startFleet: (workflowId, plan) =>
       env.client.workflow.start(MultiDatabaseMigration, { taskQueue, workflowId, args: [{ plan }] }),
+    async statusOf(migrationId, database) {
+      const s = (await getStatus(env.client, migrationId)).databases.find((d) => d.database === database);
+      assert.ok(s, `${database} is not in ${migrationId}`);
+      return s;
+    },
+    reach: (migrationId, database, states, timeoutMs = 180_000) =>
+      waitForState(env.client, migrationId, database, states, { timeoutMs, pollMs: 250 }),
     async startWorker() {
       worker = await createMigrationWorker({
         connection: env.nativeConnection,
