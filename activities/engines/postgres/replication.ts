@@ -218,7 +218,16 @@ export async function dropSubscription(target: pg.Client, sub: string): Promise<
       await target.query(`drop subscription ${id}`);
       return;
     } catch (err) {
-      if (attempt >= 50 || !/is active|being used/i.test((err as Error).message)) throw err;
+      const message = (err as Error).message;
+      if (/could not connect to publisher/i.test(message)) {
+        // The source refuses the subscription's connection (the migration user lost REPLICATION, or
+        // the source is gone): PostgreSQL's documented way out is to detach the slot and drop the
+        // subscription alone; the slot, if the source has it, is dropSourceObjects' to remove.
+        await target.query(`alter subscription ${id} set (slot_name = none)`);
+        await target.query(`drop subscription ${id}`);
+        return;
+      }
+      if (attempt >= 50 || !/is active|being used/i.test(message)) throw err;
       await new Promise((r) => setTimeout(r, 200));
     }
   }

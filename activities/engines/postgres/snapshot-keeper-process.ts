@@ -16,9 +16,8 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function main(): Promise<void> {
-  const config = JSON.parse(await readStdin()) as KeeperConfig;
-  const target = await connect(config.target, undefined);
+/** Opens the replication connection and creates the slot; the connection holds the snapshot. */
+async function createSlot(config: KeeperConfig) {
   const source = await connect({ ...config.source, replication: 'database' }, undefined);
   const version = Number(
     (await source.query<{ server_version_num: string }>('SHOW server_version_num')).rows[0].server_version_num,
@@ -28,20 +27,29 @@ async function main(): Promise<void> {
     version >= 150000
       ? `CREATE_REPLICATION_SLOT ${slot} LOGICAL pgoutput (SNAPSHOT 'export')`
       : `CREATE_REPLICATION_SLOT ${slot} LOGICAL pgoutput EXPORT_SNAPSHOT`;
-  let rows: { consistent_point: string; snapshot_name: string }[];
+  const { rows } = await source.query<{ consistent_point: string; snapshot_name: string }>(sql);
+  return { source, created: rows[0] };
+}
+
+async function main(): Promise<void> {
+  const config = JSON.parse(await readStdin()) as KeeperConfig;
+  const target = await connect(config.target, undefined);
+  let kept: Awaited<ReturnType<typeof createSlot>>;
   try {
-    rows = (await source.query<{ consistent_point: string; snapshot_name: string }>(sql)).rows;
+    kept = await createSlot(config);
   } catch (err) {
-    // The worker waiting for the snapshot reads this and fails the step with it, instead of timing out.
+    // The worker waiting for the snapshot reads this and fails the step with it, instead of timing
+    // out: a role without REPLICATION is refused at the connection, before any slot is asked for.
     await target.query(`update dbmig.copy_state set keeper_error = $2 where job = $1`, [
       config.job,
       String((err as Error).message).slice(0, 500),
     ]);
     throw err;
   }
+  const { source, created } = kept;
   await target.query(
     `update dbmig.copy_state set snapshot = $2, consistent_lsn = $3::pg_lsn, keeper_pid = $4 where job = $1`,
-    [config.job, rows[0].snapshot_name, rows[0].consistent_point, process.pid],
+    [config.job, created.snapshot_name, created.consistent_point, process.pid],
   );
   let failures = 0;
   for (;;) {
