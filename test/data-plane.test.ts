@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { getStatus } from '../client/client';
+import { activityPollers, workflowPollers } from '../client/readiness';
 import { dataPlaneQueue } from '../common/task-queues';
 import { compareRowForRow, planFor, Writer, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
@@ -67,12 +68,25 @@ test('the copy and the validations run on a data-plane worker; without one they 
     'no row copied while no data-plane worker serves',
   );
 
+  // What `dbmig start` reads to warn that the data plane has no worker: the control plane polls, it does not.
+  assert.ok((await workflowPollers(h.env.client, h.taskQueue)).count >= 1, 'the control plane polls');
+  assert.equal(
+    (await activityPollers(h.env.client, dataPlaneQueue(h.taskQueue))).count,
+    0,
+    'nobody polls the data plane',
+  );
+
   // A data-plane worker appears: the run goes on and completes.
   const data = spawnWorker(workerAt(h), {}, ['--data-plane']);
   const report = await handle.result();
   writer.pause();
   await writer.stop();
   assert.equal(report.databases[0].state, 'COMPLETED', report.databases[0].lastError);
+  assert.ok((await activityPollers(h.env.client, dataPlaneQueue(h.taskQueue))).count >= 1, 'the data plane polled');
+  assert.ok(
+    data.lines.some((l) => l.includes('dbmig worker started') && l.includes('data')),
+    `the data-plane worker says what it serves: ${data.stderr()}`,
+  );
   for (const t of await compareRowForRow({ ...h.source, database: DB.name }, { ...target, database: DB.name }))
     assert.ok(t.equal, `${t.table}: source ${t.sourceRows} rows, target ${t.targetRows}`);
 
