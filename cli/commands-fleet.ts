@@ -17,6 +17,8 @@ import {
 import { formatDuration } from '../common/durations';
 import { loadPlan } from '../client/plan-file';
 import {
+  activityPollers,
+  noDataPlaneMessage,
   noWorkerMessage,
   NotReadyError,
   searchAttributeProblem,
@@ -24,6 +26,7 @@ import {
   workflowPollers,
 } from '../client/readiness';
 import type { MigrationState } from '../common/states';
+import { dataPlaneQueue } from '../common/task-queues';
 import { isTerminal } from '../common/states';
 import type { FleetStatus } from '../common/status';
 import { EXIT_FAILED, EXIT_OK } from './exit-codes';
@@ -64,6 +67,11 @@ export async function startCommand(s: Session, file: string, id: string | undefi
   // It waits for a worker, which may come later: worth saying, not refusing.
   const pollers = await workflowPollers(client, taskQueue).catch(() => undefined);
   if (pollers?.count === 0) console.log(`  ${noWorkerMessage(taskQueue)}`);
+  else if (pollers) {
+    const dataQueue = dataPlaneQueue(taskQueue);
+    const data = await activityPollers(client, dataQueue).catch(() => undefined);
+    if (data?.count === 0) console.log(`  ${noDataPlaneMessage(dataQueue)}`);
+  }
 }
 
 /** States a database ends in that no plan or operator asked for: the fleet is not healthy (exit 1). */

@@ -292,22 +292,36 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
     });
 
   withTemporal(cli.command('worker'))
-    .description('serve the migration task queue until SIGINT/SIGTERM')
+    .description('serve the migration task queue and its data plane until SIGINT/SIGTERM')
+    .addOption(
+      new Option(
+        '--data-plane',
+        'serve only the data plane (<task queue>-data): the snapshot copy and the validations',
+      ).conflicts('controlPlane'),
+    )
+    .option('--control-plane', 'serve only the task queue: the workflows and every other step')
     .addHelpText(
       'after',
-      '\nTemporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, or a\n' +
+      '\nBy default one worker serves both. To spread the data work over machines, run workers with\n' +
+        '--data-plane on them (as many as you like, same TEMPORAL_TASK_QUEUE) and keep at least one\n' +
+        'worker without it; with --control-plane alone the copy and the validations wait for a data-plane worker.\n' +
+        '\nTemporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, or a\n' +
         'temporal.toml profile (TEMPORAL_PROFILE), as the temporal CLI reads them. Also TEMPORAL_TASK_QUEUE,\n' +
         'DBMIG_STATE_DIR, DBMIG_METRICS_ADDRESS (HOST:PORT of the Prometheus exporter, default 127.0.0.1:9464;\n' +
         '`off` or empty: none), DBMIG_LOG_FORMAT (text or json) and DBMIG_LOG_LEVEL (debug, info, warn, error).\n' +
         'It first registers missing search attributes where it may (as `dbmig setup`); else it exits, saying why.',
     )
-    .action(async () => {
+    .action(async (o: { dataPlane?: boolean; controlPlane?: boolean }) => {
       const { runWorker, configFromEnv } = lazy.worker();
       const target = resolveTemporal(session.flags);
-      await runWorker(configFromEnv(target.env), {
-        beforeRun: workerSearchAttributes,
-        connectError: (err) => new ConnectionFailedError(target, err.message),
-      });
+      const plane = o.dataPlane ? 'data' : o.controlPlane ? 'control' : 'both';
+      await runWorker(
+        { ...configFromEnv(target.env), plane },
+        {
+          beforeRun: workerSearchAttributes,
+          connectError: (err) => new ConnectionFailedError(target, err.message),
+        },
+      );
     });
 
   return cli;

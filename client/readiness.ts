@@ -12,6 +12,7 @@ export class NotReadyError extends Error {
 
 const TASK_QUEUE_KIND_NORMAL = 1;
 const TASK_QUEUE_TYPE_WORKFLOW = 1;
+const TASK_QUEUE_TYPE_ACTIVITY = 2;
 /** A polling worker comes back at least once a minute (long polls end after about 60 s). */
 const LIVE_POLL_MS = 120_000;
 
@@ -27,15 +28,39 @@ function services(client: Client): TemporalServices {
   };
 }
 
+/** Said when workers poll the task queue but none its data plane: the copy and validations will wait. */
+export function noDataPlaneMessage(dataQueue: string): string {
+  return (
+    `no worker polls the data plane ${dataQueue}: the copy and the validations wait for one ` +
+    '(`dbmig worker`, or `dbmig worker --data-plane`)'
+  );
+}
+
 /** The workers that polled the task queue's workflow tasks lately, with the latest poll. */
 export async function workflowPollers(
   client: Client,
   taskQueue: string,
 ): Promise<{ count: number; lastPollAt?: Date }> {
+  return pollersOf(client, taskQueue, TASK_QUEUE_TYPE_WORKFLOW);
+}
+
+/** The workers that polled the queue's activity tasks lately (the data plane has no workflows). */
+export async function activityPollers(
+  client: Client,
+  taskQueue: string,
+): Promise<{ count: number; lastPollAt?: Date }> {
+  return pollersOf(client, taskQueue, TASK_QUEUE_TYPE_ACTIVITY);
+}
+
+async function pollersOf(
+  client: Client,
+  taskQueue: string,
+  taskQueueType: number,
+): Promise<{ count: number; lastPollAt?: Date }> {
   const { pollers } = await client.workflowService.describeTaskQueue({
     namespace: client.options.namespace,
     taskQueue: { name: taskQueue, kind: TASK_QUEUE_KIND_NORMAL },
-    taskQueueType: TASK_QUEUE_TYPE_WORKFLOW,
+    taskQueueType,
   });
   const times = (pollers ?? []).map((p) => optionalTsToDate(p.lastAccessTime)?.getTime() ?? 0);
   return { count: times.length, lastPollAt: times.length ? new Date(Math.max(...times)) : undefined };

@@ -4,7 +4,8 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- the fake's resources are the JSON Google answers */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { withDataPlane } from '../worker/worker';
 import { validatePlan } from '../common/plan';
 import { failure } from '../common/failures';
 import type { Activities } from '../activities';
@@ -184,7 +185,7 @@ test('the fleet prepares once across continue-as-new and finishes once; a failed
     finishMigration: async (fleet: FleetTask) => void calls.push({ step: 'finish', fleet }),
   } satisfies Activities;
   const taskQueue = 'wf-fleet-monitoring';
-  const worker = await Worker.create({
+  const worker = await withDataPlane({
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: await cachedWorkflowBundle(),

@@ -5,7 +5,7 @@
 // so the next worker gets them in one activation.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Worker } from '@temporalio/worker';
+import { withDataPlane } from '../worker/worker';
 import { DatabaseMigration } from '../workflows';
 import {
   approveCutoverSignal,
@@ -19,7 +19,7 @@ import { databaseInput, eventually, fakePlan, withOwnServer, type WorkflowEnv } 
 
 /** A worker of the test's own, on a queue of its own, that the test stops and starts again. */
 async function ownWorker(w: WorkflowEnv, taskQueue: string): Promise<{ stop(): Promise<void> }> {
-  const worker = await Worker.create({
+  const worker = await withDataPlane({
     connection: w.env.nativeConnection,
     taskQueue,
     workflowBundle: await cachedWorkflowBundle(),

@@ -5,6 +5,7 @@
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { DEFAULT_TASK_QUEUE } from '../common/naming';
+import type { WorkerPlane } from '../common/task-queues';
 import { secretPolicy, type SecretPolicy } from '../activities/secrets';
 
 /** The worker's configuration cannot be used as given (bad input: `dbmig` exits 2), with the fix. */
@@ -31,6 +32,8 @@ export interface WorkerConfig {
   connection: NativeConnectionOptions;
   /** Worker versioning (DBMIG_BUILD_ID, DBMIG_DEPLOYMENT_NAME); undefined: an unversioned worker. */
   deployment?: WorkerDeployment;
+  /** What it serves (`dbmig worker --data-plane` or `--control-plane`); both when undefined. */
+  plane?: WorkerPlane;
 }
 
 /**

@@ -1,5 +1,6 @@
 // `dbmig worker`: installs the runtime (logs, metrics), connects, and serves the migration task
-// queue until SIGINT/SIGTERM (the SDK drains in-flight tasks on those signals).
+// queue and its data plane (or one of them: config.plane) until SIGINT/SIGTERM (the SDK drains
+// in-flight tasks on those signals).
 import { NativeConnection, Runtime, type Logger } from '@temporalio/worker';
 import { configFromEnv, type WorkerConfig } from './config';
 import { createLogger, logSettings, type LogSettings } from './logging';
@@ -7,6 +8,7 @@ import { checkMetricsAddress, metricsAddressInUse } from './metrics-address';
 import { dbmigVersion } from './version';
 import { createMigrationWorker, defaultPlatforms, inFlightOf } from './worker';
 import { reportSlowShutdown } from './in-flight';
+import { dataPlaneQueue } from '../common/task-queues';
 
 export interface RunWorkerOptions {
   /**
@@ -50,13 +52,16 @@ export async function runWorker(config: WorkerConfig = configFromEnv(), opts: Ru
     throw opts.connectError ? opts.connectError(err as Error) : err;
   }
   try {
-    await opts.beforeRun?.(connection, config, logger);
+    const plane = config.plane ?? 'both';
+    // A data-plane worker runs no workflow: it needs no search attribute, nor the right to register one.
+    if (plane !== 'data') await opts.beforeRun?.(connection, config, logger);
     const worker = await createMigrationWorker({
       connection,
       namespace: config.namespace,
       taskQueue: config.taskQueue,
       platforms: defaultPlatforms(config.stateDir),
       ...(config.deployment ? { deployment: config.deployment } : {}),
+      plane,
     });
     // Where it serves, and from which code: the first line to read when two workers disagree.
     logger.info('dbmig worker started', {
@@ -65,6 +70,8 @@ export async function runWorker(config: WorkerConfig = configFromEnv(), opts: Ru
       address: config.address,
       namespace: config.namespace,
       taskQueue: config.taskQueue,
+      plane,
+      ...(plane === 'control' ? {} : { dataPlaneQueue: dataPlaneQueue(config.taskQueue) }),
       metrics: config.metricsAddress ?? 'off',
       deployment: config.deployment
         ? `${config.deployment.deploymentName}.${config.deployment.buildId} (pinned)`

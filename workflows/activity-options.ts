@@ -1,8 +1,15 @@
 // One retry policy and set of timeouts per kind of step. Waits heartbeat, so a dead worker is
 // noticed within heartbeatTimeout and the step resumes on another worker.
-import { ActivityCancellationType, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  patched,
+  proxyActivities,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { NON_RETRYABLE_TYPES } from '../common/failures';
+import { DATA_PLANE_ACTIVITIES, dataPlaneQueue } from '../common/task-queues';
 
 const PERMANENT = NON_RETRYABLE_TYPES;
 
@@ -149,15 +156,31 @@ const STEPS: { [K in keyof Activities]?: [Kind, string] } = {
 
 export type StepActivities = Pick<Activities, keyof typeof STEPS & keyof Activities>;
 
-/** Every step of the runbook, each with its kind's options; steps with side effects wait for their cancellation. */
+/**
+ * Runs started with this patch schedule the data-heavy steps (common/task-queues.ts) on the data
+ * plane, `<task queue>-data`; runs started before it keep them on the workflow's own queue.
+ */
+export const DATA_PLANE_PATCH = 'data-plane-queue';
+
+/**
+ * Every step of the runbook, each with its kind's options; steps with side effects wait for their
+ * cancellation. Called once, as the run starts: the data-plane patch is read here, once, so the
+ * whole run (and its replays) routes its data steps one way. No timeout waits for a worker to take
+ * a task: with no data-plane worker serving, the copy and the validations wait for one to appear.
+ */
 export function stepActivities(database: string): StepActivities {
+  const dataQueue = patched(DATA_PLANE_PATCH) ? dataPlaneQueue(workflowInfo().taskQueue) : undefined;
+  const dataSteps: ReadonlySet<string> = new Set(DATA_PLANE_ACTIVITIES);
   const out: Record<string, unknown> = {};
   for (const [name, [kind, summary]] of Object.entries(STEPS) as [keyof Activities, [Kind, string]][]) {
     const options = OPTIONS[kind];
     const waits = SIDE_EFFECTS.has(name)
       ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, heartbeatTimeout: '15s' }
       : {};
-    out[name] = proxyActivities<Activities>({ ...options, ...waits, summary: `${database}: ${summary}` })[name];
+    const where = dataQueue && dataSteps.has(name) ? { taskQueue: dataQueue } : {};
+    out[name] = proxyActivities<Activities>({ ...options, ...waits, ...where, summary: `${database}: ${summary}` })[
+      name
+    ];
   }
   return out as StepActivities;
 }

@@ -29,8 +29,10 @@ export const workerAt = (h: Harness, address = h.env.address): WorkerAt => ({
   stateDir: h.stateDir,
 });
 
-export function spawnWorker(at: WorkerAt, env: NodeJS.ProcessEnv = {}): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', '..', 'cli', 'main.ts'), 'worker'], {
+/** `args`: the worker command's own flags (`--data-plane`, `--control-plane`). */
+export function spawnWorker(at: WorkerAt, env: NodeJS.ProcessEnv = {}, args: string[] = []): WorkerProcess {
+  const main = join(__dirname, '..', '..', 'cli', 'main.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', main, 'worker', ...args], {
     env: {
       ...process.env,
       TEMPORAL_ADDRESS: at.address,

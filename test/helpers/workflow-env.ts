@@ -14,7 +14,8 @@
 // test hangs there; none in 40 on the dev server).
 import assert from 'node:assert/strict';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { withDataPlane } from '../../worker/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { effectiveSettings, validatePlan, type PlanInput } from '../../common/plan';
@@ -60,7 +61,7 @@ export async function createWorkflowEnv(
   ]);
   const mocks = new MockActivities(() => env.currentTimeMs());
   const taskQueue = `wf-${name}`;
-  const worker = await Worker.create({
+  const worker = await withDataPlane({
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle,

@@ -118,15 +118,51 @@ export async function saveRanges(t: pg.Client, job: string, ranges: CopyRange[])
   }
 }
 
-/** Inside the transaction that copied the range's rows: the range is done exactly when its rows are there. */
-export async function markRangeDone(t: pg.Client, job: string, r: CopyRange, rows: number, bytes: number) {
+/**
+ * Inside the transaction that copied the range's rows: the range is done exactly when its rows are
+ * there. Two attempts copying one range (a superseded one still running beside its successor, on
+ * one worker or two) meet on the range's row lock: the second sees `done_at` set and rolls back.
+ * Rows read in `snapshot` land only while the copy still uses it: an attempt that outlived a copy
+ * started over in a new snapshot (its keeper lost) cannot mark the new copy's range, whose
+ * restart truncated the tables in the transaction that forgot the old ranges (snapshot-copy.ts).
+ */
+export async function markRangeDone(
+  t: pg.Client,
+  job: string,
+  snapshot: string,
+  r: CopyRange,
+  rows: number,
+  bytes: number,
+) {
   const { rowCount } = await t.query(
-    `update dbmig.copy_range set done_at = now(), rows = $4, bytes = $5
-      where job = $1 and tbl = $2 and first_block is not distinct from $3 and done_at is null`,
-    [job, r.table, r.firstBlock, rows, bytes],
+    `update dbmig.copy_range r set done_at = now(), rows = $4, bytes = $5
+       from dbmig.copy_state s
+      where r.job = $1 and r.tbl = $2 and r.first_block is not distinct from $3 and r.done_at is null
+        and s.job = r.job and s.snapshot = $6`,
+    [job, r.table, r.firstBlock, rows, bytes, snapshot],
   );
-  // Another attempt committed this range first (a superseded one still running): ours must not land.
+  // Another attempt committed this range first, or the copy started over: ours must not land.
   if (rowCount !== 1) throw new Error(`range ${describeRange(r)} was copied by another attempt`);
+}
+
+/**
+ * The copy starts over (its snapshot was lost with its keeper): the target's tables emptied and the
+ * old ranges forgotten in ONE transaction. An attempt still copying in the old snapshot either
+ * committed its range before the truncate (which then empties it), or gets the table only after
+ * this commits and finds the new state, which it cannot mark (markRangeDone): never twice.
+ */
+export async function startOver(t: pg.Client, job: string, slot: string, tables: string[], restarts: number) {
+  await t.query('begin');
+  try {
+    if (tables.length) await t.query(`truncate ${tables.join(', ')}`);
+    await forgetCopy(t, job);
+    await startCopyState(t, job, slot);
+    await t.query(`update dbmig.copy_state set restarts = $2 where job = $1`, [job, restarts]);
+    await t.query('commit');
+  } catch (err) {
+    await t.query('rollback').catch(() => undefined);
+    throw err;
+  }
 }
 
 export async function releaseKeeper(t: pg.Client, job: string): Promise<void> {

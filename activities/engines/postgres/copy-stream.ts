@@ -14,6 +14,8 @@ export interface StreamSessions {
   /** In a REPEATABLE READ transaction that SET the keeper's snapshot. */
   src: pg.Client;
   target: pg.Client;
+  /** That snapshot's name: a range's rows land only while the copy still uses it (markRangeDone). */
+  snapshot: string;
 }
 
 /** Opens the snapshot on `src`: every range this session reads sees the rows exactly as the slot began. */
@@ -50,7 +52,7 @@ export async function copyRange(
     const into = s.target.query(copyFrom(`copy ${r.table} (${columns.join(', ')}) from stdin ${format}`));
     await pipeline(out, counter, into);
     const rows = Number((into as unknown as { rowCount?: number }).rowCount ?? 0);
-    await markRangeDone(s.target, job, r, rows, bytes);
+    await markRangeDone(s.target, job, s.snapshot, r, rows, bytes);
     await s.target.query('commit');
     return { rows, bytes };
   } catch (err) {

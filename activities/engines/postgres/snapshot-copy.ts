@@ -24,6 +24,7 @@ import {
   releaseKeeper,
   saveRanges,
   startCopyState,
+  startOver,
   type CopyRange,
   type CopyState,
 } from './copy-state';
@@ -65,11 +66,13 @@ export async function ensureSnapshot(
     if (state?.snapshot || state?.rangesPlanned) {
       // The keeper is gone (its host, its deadline): rows copied in its snapshot cannot meet a new slot's changes.
       note(`the snapshot ${state.snapshot ?? ''} was lost with its keeper: the copy starts over`);
-      await emptyTargetTables(t, j.tables);
-      const restarts = state.restarts + 1;
-      await forgetCopy(t, j.job);
-      await startCopyState(t, j.job, j.slot);
-      await t.query(`update dbmig.copy_state set restarts = $2 where job = $1`, [j.job, restarts]);
+      await startOver(
+        t,
+        j.job,
+        j.slot,
+        j.tables.map((x) => x.name),
+        state.restarts + 1,
+      );
     } else if (!state) {
       await startCopyState(t, j.job, j.slot);
     }
@@ -174,7 +177,7 @@ async function copyRows(j: SnapshotCopyJob, state: CopyState, p: CopyProgress, p
         for (let r = queue.shift(); r; r = queue.shift()) {
           const range: CopyRange = r;
           const { rows, bytes } = await copyRange(
-            { src, target },
+            { src, target, snapshot },
             j.job,
             range,
             binary.has(range.table),
@@ -252,10 +255,6 @@ async function snapshotAlive(source: ConnectionParams, snapshot: string): Promis
       await s.query('rollback').catch(() => undefined);
     }
   });
-}
-
-async function emptyTargetTables(t: pg.Client, tables: SourceTable[]): Promise<void> {
-  if (tables.length) await t.query(`truncate ${tables.map((x) => x.name).join(', ')}`);
 }
 
 async function dropSlotIfPresent(s: pg.Client, slot: string): Promise<void> {
