@@ -19,6 +19,9 @@ import { awaitChildrenEnded, childRunBefore, relayDecision } from './children';
 import { createNotifier } from './notify';
 import { reverseWatchActivity } from './reverse-watch';
 import type { CopyProgress } from '../common/copy-progress';
+import { catchUpOf } from '../common/catch-up';
+import { RateWindow } from '../common/progress-rate';
+import type { ValidationProgress } from '../common/validation-progress';
 
 export type { DatabaseTask, FleetTask, PreparedMigration } from './steps';
 
@@ -135,6 +138,22 @@ export function createActivities(platforms: Platforms) {
     };
   }
 
+  const catchUpWindows = () => ({ bytes: new RateWindow(), seconds: new RateWindow() });
+
+  /** `progress` with how fast the lag falls (a window per wait or watch), into metrics too. */
+  function withCatchUp(
+    task: DatabaseTask,
+    s: ReplicationStatus,
+    progress: ReplicationProgress,
+    windows: ReturnType<typeof catchUpWindows>,
+  ): ReplicationProgress {
+    if (s.phase !== 'CDC') return progress;
+    const catchUp = catchUpOf(s, windows, Date.now(), task.settings.lagThresholdSeconds);
+    if (!catchUp) return progress;
+    metrics.catchUp(task, catchUp);
+    return { ...progress, catchUp };
+  }
+
   /** One status read that heartbeats `last` (the newest progress) while it runs. */
   function readStatus(task: DatabaseTask, last: () => ReplicationProgress | undefined): Promise<ReplicationStatus> {
     return heartbeatingStep(() => on(task).getReplicationStatus(task), 5_000, last);
@@ -148,14 +167,16 @@ export function createActivities(platforms: Platforms) {
     task: DatabaseTask,
     pollMs: number,
     done: (s: ReplicationStatus, now: number) => boolean,
+    extra: () => object = () => ({}),
   ): Promise<ReplicationStatus> {
     const ctx = Context.current();
     let firstErrorCount: number | undefined;
     let progress: ReplicationProgress | undefined;
+    const catchUp = catchUpWindows();
     for (;;) {
-      const s = await readStatus(task, () => progress);
-      progress = progressOf(s);
-      ctx.heartbeat(progress);
+      const s = await readStatus(task, () => progress && { ...progress, ...extra() });
+      progress = withCatchUp(task, s, progressOf(s), catchUp);
+      ctx.heartbeat({ ...progress, ...extra() });
       metrics.lag(task, s);
       const now = Date.now();
       if (s.phase === 'NOT_CREATED' || s.phase === 'CREATED')
@@ -238,12 +259,21 @@ export function createActivities(platforms: Platforms) {
         const beat = setInterval(() => Context.current().heartbeat({ copy: last }), 5_000);
         try {
           await platform.copyInitialData(task, (p) => {
-            last = { ...p };
+            last = structuredClone(p);
             Context.current().heartbeat({ copy: last });
+            metrics.copy(task, last);
           });
         } finally {
           clearInterval(beat);
         }
+        // Until CDC the copy's last word (100%) stays readable next to the lag.
+        const s = await pollReplication(
+          task,
+          pollMs,
+          (st) => st.phase === 'CDC',
+          () => ({ copy: last }),
+        );
+        return s.rowsOnTarget;
       }
       const s = await pollReplication(task, pollMs, (st) => st.phase === 'CDC');
       return s.rowsOnTarget;
@@ -291,6 +321,7 @@ export function createActivities(platforms: Platforms) {
       let lastCount = resumed?.errorCount;
       let lastErrorAt = 0;
       let progress = resumed;
+      const catchUp = catchUpWindows();
       for (;;) {
         let problem: string | undefined;
         try {
@@ -309,7 +340,7 @@ export function createActivities(platforms: Platforms) {
             problem =
               `the target fails to apply changes (${s.errorCount - baseline} errors since the watch began): ` +
               `${s.errors.join(' | ') || 'see the target log'}`;
-          progress = progressOf(s, baseline, problem);
+          progress = withCatchUp(task, s, progressOf(s, baseline, problem), catchUp);
         } catch (err) {
           if (ctx.cancellationSignal.aborted) throw err;
           problem = `replication status cannot be read: ${(err as Error).message}`;
@@ -342,6 +373,8 @@ export function createActivities(platforms: Platforms) {
       const save = (c: unknown) => {
         last = c;
         ctx.heartbeat(c);
+        const summary = (c as { summary?: ValidationProgress } | undefined)?.summary;
+        if (summary) metrics.validation(task, summary);
       };
       return heartbeatingStep(
         () => on(task).validateData(task, mode, { from: last, save }),

@@ -1,6 +1,5 @@
 // The operator's commands: preview, start, watch and steer a fleet migration. Each prints one
 // line that says what happened (or, with -o json, one object), or throws with the workflow's own reason.
-import type { Client } from '@temporalio/client';
 import {
   approveCutover,
   cancelDatabase,
@@ -31,6 +30,7 @@ import { isTerminal } from '../common/states';
 import type { FleetStatus } from '../common/status';
 import { EXIT_FAILED, EXIT_OK } from './exit-codes';
 import { statusTable } from './format';
+import { databaseDetail, onlyDatabase } from './progress-detail';
 import { lazy } from './lazy';
 import { printResult, type OutputFormat } from './output';
 import type { Session } from './session';
@@ -85,13 +85,18 @@ export function statusExitCode(status: FleetStatus): number {
 export async function statusCommand(
   s: Session,
   id: string,
-  opts: { format: OutputFormat; watch?: boolean; interval: number },
+  opts: { format: OutputFormat; watch?: boolean; interval: number; database?: string },
 ): Promise<number> {
   const client = await s.client();
   await statusPreflight(client, id);
-  const status = opts.watch ? await watch(client, id, opts.interval * 1000, opts.format) : await getStatus(client, id);
+  const read = async () => {
+    const all = await getStatus(client, id);
+    return opts.database ? onlyDatabase(all, opts.database) : all;
+  };
+  const text = opts.database ? databaseDetail : statusTable;
+  const status = opts.watch ? await watch(read, opts.interval * 1000, opts.format, text) : await read();
   // --watch in text has drawn the final table already.
-  if (!(opts.watch && opts.format === 'text')) printResult(opts.format, status, () => statusTable(status));
+  if (!(opts.watch && opts.format === 'text')) printResult(opts.format, status, () => text(status));
   return statusExitCode(status);
 }
 
@@ -99,13 +104,18 @@ export async function statusCommand(
  * Redraws the status table until every database has finished (or Ctrl-C); resolves with the last
  * status. With JSON output it draws nothing meanwhile: the caller prints the final one, one object.
  */
-async function watch(client: Client, id: string, everyMs: number, format: OutputFormat): Promise<FleetStatus> {
+async function watch(
+  read: () => Promise<FleetStatus>,
+  everyMs: number,
+  format: OutputFormat,
+  text: (s: FleetStatus) => string,
+): Promise<FleetStatus> {
   for (;;) {
-    const status = await getStatus(client, id);
+    const status = await read();
     if (format === 'text') {
       const clear = process.stdout.isTTY ? '\x1b[2J\x1b[H' : '\n';
       const header = `${new Date().toISOString()}  (every ${everyMs / 1000}s, Ctrl-C to stop)`;
-      process.stdout.write(`${clear}${header}\n${statusTable(status)}\n`);
+      process.stdout.write(`${clear}${header}\n${text(status)}\n`);
     }
     if (status.databases.every((d) => isTerminal(d.state))) return status;
     await new Promise((r) => setTimeout(r, everyMs));

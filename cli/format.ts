@@ -33,6 +33,8 @@ export function statusTable(status: FleetStatus): string {
   // does broken replication, and a completed one that can still be rolled back.
   const next = status.databases.flatMap((d) => [
     ...(d.copy ? [`\n${d.database} (${d.state}), copy: ${d.copy}`] : []),
+    ...(d.catchUp ? [`\n${d.database} (${d.state}), catch-up: ${d.catchUp}`] : []),
+    ...(d.validating ? [`\n${d.database} (${d.state}), validating: ${d.validating}`] : []),
     ...(d.replication ? [`\n${d.database} (${d.state}), replication: ${d.replication}`] : []),
     ...(d.nextAction && NEXT_ACTION_STATES.has(d.state) ? [`\n${d.database} (${d.state}), next: ${d.nextAction}`] : []),
     ...(d.notifications ? [`\n${d.database} (${d.state}), notifications: ${d.notifications}`] : []),

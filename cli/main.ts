@@ -158,13 +158,21 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
     .argument('<id>', 'migration id')
     .option('--watch', 'redraw until every database has finished (with -o json: print the final status)')
     .addOption(new Option('--interval <seconds>', 'redraw interval with --watch').argParser(seconds).default(2))
+    .option('--database <name>', "only this database, with its copy's progress table by table")
     .addHelpText(
       'after',
       '\nExit 1 when a database is (with --watch: ended) FAILED or NEEDS_ATTENTION; 0 otherwise: COMPLETED,\n' +
         'FINALIZED, ROLLED_BACK and CANCELLED are ends as planned or as an operator asked.',
     )
-    .action(async (id: string, o: OutputOptions & { watch?: boolean; interval: number }) =>
-      setExit(await statusCommand(session, id, { format: fmt(o), watch: o.watch, interval: o.interval })),
+    .action(async (id: string, o: OutputOptions & { watch?: boolean; interval: number; database?: string }) =>
+      setExit(
+        await statusCommand(session, id, {
+          format: fmt(o),
+          watch: o.watch,
+          interval: o.interval,
+          database: o.database,
+        }),
+      ),
     );
 
   withOutput(

@@ -16,6 +16,8 @@ import {
   type MigrationReport,
 } from '../common/status';
 import { describeCopy, type CopyProgress } from '../common/copy-progress';
+import { describeCatchUp } from '../common/catch-up';
+import { describeValidation, type ValidationProgress } from '../common/validation-progress';
 import * as messages from '../common/messages';
 import { AFTER_COMPLETION, isTerminal, type MigrationState } from '../common/states';
 import { childWorkflowId, DEFAULT_TASK_QUEUE, PARENT_WORKFLOW_TYPE } from '../common/naming';
@@ -133,10 +135,10 @@ async function addLiveLag(client: Client, d: DatabaseSummary): Promise<void> {
     for (const a of raw.pendingActivities ?? []) {
       const payload = a.heartbeatDetails?.payloads?.[0];
       if (!payload) continue;
-      const p = converter.fromPayload<Partial<messages.ReplicationProgress> & { copy?: CopyProgress }>(
-        payload as never,
-      );
-      if (p && typeof p === 'object' && p.copy && typeof p.copy === 'object') d.copy = describeCopy(p.copy);
+      const p = converter.fromPayload<
+        Partial<messages.ReplicationProgress> & { copy?: CopyProgress; kind?: string; summary?: ValidationProgress }
+      >(payload as never);
+      if (p && typeof p === 'object') addProgress(d, p);
       if (!p || typeof p !== 'object' || !('lagSeconds' in p) || typeof p.at !== 'string') continue;
       Object.assign(d, {
         lagSeconds: p.lagSeconds ?? null,
@@ -148,6 +150,27 @@ async function addLiveLag(client: Client, d: DatabaseSummary): Promise<void> {
     }
   } catch {
     // The summary's own (older) lag stands: a child that cannot be described is not an error here.
+  }
+}
+
+/** The copy's, the catch-up's and the validation's progress a step heartbeats, as lines and as objects. */
+function addProgress(
+  d: DatabaseSummary,
+  p: Partial<messages.ReplicationProgress> & { copy?: CopyProgress; kind?: string; summary?: ValidationProgress },
+): void {
+  const obj = (x: unknown) => x !== null && typeof x === 'object';
+  if (obj(p.copy)) {
+    d.copy = describeCopy(p.copy!);
+    d.progress = { ...d.progress, copy: p.copy };
+  }
+  if (obj(p.catchUp)) {
+    // The line only while there is something to catch up: a fleet at rest stays one row per database.
+    if (p.catchUp!.lag > p.catchUp!.target) d.catchUp = describeCatchUp(p.catchUp!);
+    d.progress = { ...d.progress, catchUp: p.catchUp };
+  }
+  if (p.kind === 'live-validation' && obj(p.summary)) {
+    d.validating = describeValidation(p.summary!);
+    d.progress = { ...d.progress, validation: p.summary };
   }
 }
 

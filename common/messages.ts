@@ -1,6 +1,7 @@
 // Signal, query and update definitions: the contract between the workflows, the activities
 // that report to them and the clients that steer them. Definitions only, so any side may import it.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { CatchUp } from './catch-up';
 import type {
   ApprovalAck,
   ApprovalInput,
@@ -97,6 +98,8 @@ export interface ReplicationProgress {
   problem?: string;
   /** The watcher told the workflow lag is above the alert level. */
   lagging?: boolean;
+  /** How fast the lag falls, and when it should be caught up (common/catch-up.ts). */
+  catchUp?: CatchUp;
   at: string;
 }
 

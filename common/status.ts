@@ -3,6 +3,9 @@
 import type { MigrationState } from './states';
 import type { Priority } from './capacity';
 import { childWorkflowId } from './naming';
+import type { CopyProgress } from './copy-progress';
+import type { CatchUp } from './catch-up';
+import type { ValidationProgress } from './validation-progress';
 
 export interface DatabaseSummary {
   database: string;
@@ -16,6 +19,12 @@ export interface DatabaseSummary {
   lagMeasuredAt?: string;
   /** The initial copy's progress, read live from the full-dump wait's heartbeat (describeCopy). */
   copy?: string;
+  /** How the lag falls after the copy, read live from the lag waits' and the watcher's heartbeat (describeCatchUp). */
+  catchUp?: string;
+  /** The running live validation's progress, from its heartbeat (describeValidation); `validation` is its result. */
+  validating?: string;
+  /** The same three as objects, for `dbmig status -o json` and the per-table detail view (`--database`). */
+  progress?: { copy?: CopyProgress; catchUp?: CatchUp; validation?: ValidationProgress };
   maxLagSeconds: number | null;
   rows: number | null;
   validation?: string;

@@ -22,6 +22,8 @@ import { createHarness, eventually, type Harness } from './helpers/harness';
 import { killWorkers, spawnWorker, workerAt } from './helpers/worker-process';
 import { as, createMigrationUser, createRole, handOver, type MigrationUser, type Role } from './helpers/migration-user';
 import type { PauseMarker } from '../activities/fault-pause';
+import { databaseDetail, onlyDatabase } from '../cli/progress-detail';
+import { freeAddress, gauge, scrape } from './helpers/metrics-scrape';
 
 const DB: SourceDb = { name: 'ledger', rows: 80_000, priority: 'high', sizeGb: 80, noPrimaryKey: true };
 /** A database of its own: the first test's migration user owns dbmig's schema in `ledger`. */
@@ -111,25 +113,51 @@ test('a worker killed inside a range copy: the next copies only what was not don
   assert.ok(before.ranges >= 4, `the tables were split into ranges (${before.ranges})`);
   assert.ok(before.done >= 1 && before.done < before.ranges, `some ranges done (${before.done}/${before.ranges})`);
 
-  // What an operator sees meanwhile: the copy's progress, read live from the wait's heartbeat.
-  const seen = await eventually(
-    'dbmig status showing the copy',
+  // What an operator sees meanwhile: the copy's progress, read live from the wait's heartbeat (a
+  // heartbeat reaches the server at most every few seconds: wait for one from inside the copy).
+  const status = await eventually(
+    'dbmig status showing the copy table by table',
     async () => {
-      // A heartbeat from before the ranges were planned may still be the newest the server has.
-      const copy = (await getStatus(h.env.client, handle.workflowId)).databases[0].copy;
-      return copy && /^copy, \d+%/.test(copy) ? copy : undefined;
+      const s = await getStatus(h.env.client, handle.workflowId);
+      const c = s.databases[0].progress?.copy;
+      return c?.phase === 'copy' && c.rangesDone >= 1 ? s : undefined;
     },
     60_000,
   );
-  assert.match(seen, /^copy, \d+% \(\d+\/\d+ ranges, \d+ rows, \d+ MB\)/);
+  const seen = status.databases[0].copy!;
+  assert.match(seen, /^copy, \d+% \(\d+\/\d+ ranges, \d+\/\d+ tables, \d+( of ~\d+)? rows, \d+ [kM]B of ~\d+ [kM]B\)/);
   t.diagnostic(`status: ${seen}`);
+  // Table by table (dbmig status ID --database ledger, and -o json): some of it done, not all.
+  const mid = status.databases[0].progress!.copy!;
+  assert.ok(mid.fraction > 0 && mid.fraction < 1, `part of the copy done (${mid.fraction})`);
+  assert.ok(mid.tables!.length >= 2, `every table listed (${mid.tables!.map((x) => x.table).join(', ')})`);
+  for (const x of mid.tables!) {
+    assert.ok(x.rangesDone <= x.ranges && x.fraction >= 0 && x.fraction <= 1, JSON.stringify(x));
+    assert.ok(x.bytesTotal !== null && x.bytesCopied <= x.bytesTotal, `${x.table}: bytes of a known total`);
+    if (x.rangesDone) assert.ok(x.rowsTotal !== null && x.rowsTotal >= x.rowsCopied, `${x.table}: rows of a total`);
+  }
+  assert.ok(
+    mid.tables!.some((x) => x.fraction < 1),
+    'a table still copying',
+  );
+  // The ETA is the bytes left at the rate of the last 30 s: shown while the copy moved in that window.
+  if (mid.bytesPerSecond)
+    assert.ok(
+      Math.abs(mid.etaSeconds! - (mid.bytesTotal! - mid.bytesCopied) / mid.bytesPerSecond) <= 1,
+      `ETA ${mid.etaSeconds} s for ${mid.bytesTotal! - mid.bytesCopied} bytes at ${mid.bytesPerSecond}/s`,
+    );
+  else assert.equal(mid.etaSeconds, null, 'no ETA while nothing moves');
+  const detail = databaseDetail(onlyDatabase(status, DB.name));
+  for (const x of mid.tables!) assert.match(detail, new RegExp(`${x.table.replace('.', '\\.')}\\s+\\d+%\\s+\\d+/\\d+`));
+  t.diagnostic(`detail:\n${detail}`);
   t.diagnostic(`killed with ${before.done} of ${before.ranges} ranges done (${before.rows} rows committed)`);
   const exited = new Promise((r) => first.once('exit', r));
   first.kill('SIGKILL');
   await exited;
   assert.ok(alive(before.keeper_pid!), 'the snapshot keeper outlives the worker that started it');
 
-  spawnWorker(workerAt(h));
+  const metrics = await freeAddress();
+  spawnWorker(workerAt(h), { DBMIG_METRICS_ADDRESS: metrics });
   await eventually(
     'the database ready for its cutover on the second worker',
     async () =>
@@ -137,6 +165,24 @@ test('a worker killed inside a range copy: the next copies only what was not don
     300_000,
   );
   const done = (await copyState(target, names.job))!;
+  // The second worker's gauges: the copy and the live validation both reached 100%, with exact totals.
+  const m = await scrape(metrics);
+  const g = (name: string) => gauge(m, name, DB.name);
+  assert.equal(g('dbmig_copy_fraction'), 1, 'the copy at 100%');
+  assert.equal(g('dbmig_copy_rows'), Number(done.rows), 'every row the ranges committed');
+  assert.equal(g('dbmig_copy_rows_total'), Number(done.rows), 'the total exact once done');
+  assert.equal(g('dbmig_copy_bytes'), g('dbmig_copy_bytes_total'));
+  assert.equal(g('dbmig_copy_eta_seconds'), 0);
+  assert.equal(g('dbmig_validation_fraction'), 1, 'the validation at 100%');
+  assert.ok(g('dbmig_validation_rows')! >= Number(done.rows), `compared ${g('dbmig_validation_rows')} rows`);
+  assert.equal(g('dbmig_validation_rows_total'), g('dbmig_validation_rows'));
+  assert.equal(g('dbmig_validation_eta_seconds'), 0);
+  const catchUpEta = g('dbmig_catchup_eta_seconds');
+  assert.ok(catchUpEta !== undefined && (Number.isNaN(catchUpEta) || catchUpEta >= 0), `catch-up ETA ${catchUpEta}`);
+  t.diagnostic(
+    `gauges: copy ${g('dbmig_copy_fraction')} (${g('dbmig_copy_rows')}/${g('dbmig_copy_rows_total')} rows), ` +
+      `validation ${g('dbmig_validation_fraction')} (${g('dbmig_validation_rows')} rows), catch-up ETA ${catchUpEta}`,
+  );
   assert.equal(done.snapshot, before.snapshot, 'the same snapshot: the copy went on, it did not start over');
   assert.equal(done.restarts, 0);
   assert.equal(done.done, done.ranges, 'every range done');

@@ -18,6 +18,21 @@ const NEXT: Partial<Record<DatabaseSummary['state'], string>> = {
     'the migration job (replication from the source) and the reserved capacity',
 };
 
+/**
+ * Where the live progress of a long step is. The workflow cannot know it without an event per poll
+ * (rule 4), so the details point at the pending activity's heartbeat, which the UI shows below.
+ */
+const LIVE: Partial<Record<DatabaseSummary['state'], string>> = {
+  FULL_DUMP:
+    "the copy's rows, bytes, rate and ETA per table are the pending activity's heartbeat details " +
+    '(`copy`); then the lag falling (`catchUp`)',
+  CDC:
+    "the lag, how fast it falls and the ETA to caught up are the pending activity's heartbeat details " + '(`catchUp`)',
+  VALIDATING:
+    "chunks and rows compared of the total, the rate and the ETA are the pending activity's heartbeat " +
+    'details (`summary`)',
+};
+
 export function detailsMarkdown(migrationId: string, s: DatabaseSummary): string {
   // The watcher heartbeats live lag (the UI shows it under the pending activity); this is the last
   // value the runbook itself recorded.
@@ -32,6 +47,8 @@ export function detailsMarkdown(migrationId: string, s: DatabaseSummary): string
     `lag ${lag}${s.lagBytes === null ? '' : ` / ${s.lagBytes} B`} · rows ${s.rows ?? 'n/a'}`,
     `next: ${next}`,
   ];
+  const live = LIVE[s.state];
+  if (live) lines.push(`progress: ${live}; \`dbmig status ${migrationId} --database ${s.database}\` reads them`);
   if (s.replication) lines.push(`**replication broken**: ${s.replication}`);
   if (s.lastError) lines.push(`error: ${s.lastError}`);
   return lines.join('\n\n');

@@ -36,6 +36,8 @@ import { connect, withClient, type ConnectionParams } from './sessions';
 import { KEEPER_MAX_MS, spawnKeeper } from './snapshot-keeper';
 import { binaryUnsafeColumns } from './subscription-options';
 import type { CopyProgress } from '../../../common/copy-progress';
+import { RateWindow } from '../../../common/progress-rate';
+import { accountCopy, estimateRows } from './copy-accounting';
 
 export interface SnapshotCopyJob {
   job: string;
@@ -49,6 +51,9 @@ export interface SnapshotCopyJob {
   /** Heap blocks per range of a large table. */
   rangeBlocks: number;
 }
+
+/** How often the copy's progress is recomputed between range ends (the heartbeat is throttled anyway). */
+const PROGRESS_TICK_MS = 1_000;
 
 /** How long the keeper may take to create the slot (it waits for running transactions to end). */
 const SNAPSHOT_WAIT_MS = 5 * 60_000;
@@ -124,6 +129,10 @@ export async function snapshotCopy(j: SnapshotCopyJob, progress: (p: CopyProgres
     await copyRows(j, state, p, progress);
     await withClient(j.target, (t) => releaseKeeper(t, j.job));
     await buildIndexes(j, p, progress);
+  } else {
+    // A later attempt after the copy: its progress still says what was copied (100%).
+    const ranges = await withClient(j.target, (t) => readRanges(t, j.job));
+    accountCopy(p, ranges, new Map(), new Map(), { bytes: new RateWindow(), rows: new RateWindow() }, Date.now());
   }
   p.phase = 'replicate';
   progress(p);
@@ -146,63 +155,68 @@ async function copyRows(j: SnapshotCopyJob, state: CopyState, p: CopyProgress, p
     await withClient(j.target, (t) => saveRanges(t, j.job, planned));
     ranges = await withClient(j.target, (t) => readRanges(t, j.job));
   }
-  const totalPages = Math.max(
-    1,
-    ranges.reduce((n, r) => n + r.pages, 0),
+  const estimates = await withClient(j.source, (s) =>
+    estimateRows(
+      s,
+      j.tables.map((t) => t.name),
+    ),
   );
-  const account = () => {
-    const done = ranges.filter((r) => r.done);
-    p.rangesDone = done.length;
-    p.ranges = ranges.length;
-    p.fraction = done.reduce((n, r) => n + r.pages, 0) / totalPages;
-    p.rowsCopied = done.reduce((n, r) => n + (r.rows ?? 0), 0);
-  };
+  // Bytes of the ranges being copied now, per table: the progress moves within a large range too.
+  const inFlight = new Map<string, number>();
+  const windows = { bytes: new RateWindow(), rows: new RateWindow() };
+  const account = () => accountCopy(p, ranges, inFlight, estimates, windows, Date.now());
   account();
-  p.bytesCopied = ranges.reduce((n, r) => n + (r.bytes ?? 0), 0);
   p.phase = 'copy';
   progress(p);
   const queue = ranges.filter((r) => !r.done);
   const binary = await binaryTables(j);
-  const started = Date.now();
-  let moved = 0;
   const streams = Math.max(1, Math.min(j.streams, queue.length));
-  await Promise.all(
-    Array.from({ length: streams }, async () => {
-      const src = await connect({ ...j.source, applicationName: 'dbmig copy' });
-      const target = await connect({ ...j.target, applicationName: 'dbmig copy' });
-      try {
-        await enterSnapshot(src, snapshot).catch((err) => {
-          throw new Error(`the copy's snapshot is gone (${(err as Error).message}); the next attempt starts over`);
-        });
-        for (let r = queue.shift(); r; r = queue.shift()) {
-          const range: CopyRange = r;
-          const { rows, bytes } = await copyRange(
-            { src, target, snapshot },
-            j.job,
-            range,
-            binary.has(range.table),
-            (n) => {
-              moved += n;
-              p.bytesCopied += n;
-            },
-            p.rangesDone > 0,
-          ).catch((err: Error) => {
-            throw new Error(`copy of ${describeRange(range)}: ${err.message}`);
+  // Between range ends too: the rate and ETA follow the bytes in flight, and a heartbeat carries them.
+  const tick = setInterval(() => {
+    account();
+    progress(p);
+  }, PROGRESS_TICK_MS);
+  try {
+    await Promise.all(
+      Array.from({ length: streams }, async () => {
+        const src = await connect({ ...j.source, applicationName: 'dbmig copy' });
+        const target = await connect({ ...j.target, applicationName: 'dbmig copy' });
+        try {
+          await enterSnapshot(src, snapshot).catch((err) => {
+            throw new Error(`the copy's snapshot is gone (${(err as Error).message}); the next attempt starts over`);
           });
-          Object.assign(range, { done: true, rows, bytes });
-          account();
-          const seconds = (Date.now() - started) / 1000;
-          p.bytesPerSecond = seconds > 0 ? Math.round(moved / seconds) : null;
-          const doneShare = p.fraction;
-          p.etaSeconds = doneShare > 0 && seconds > 0 ? Math.round((seconds / doneShare) * (1 - doneShare)) : null;
-          progress(p);
+          for (let r = queue.shift(); r; r = queue.shift()) {
+            const range: CopyRange = r;
+            let moved = 0;
+            const { rows, bytes } = await copyRange(
+              { src, target, snapshot },
+              j.job,
+              range,
+              binary.has(range.table),
+              (n) => {
+                moved += n;
+                inFlight.set(range.table, (inFlight.get(range.table) ?? 0) + n);
+              },
+              p.rangesDone > 0,
+            )
+              .catch((err: Error) => {
+                throw new Error(`copy of ${describeRange(range)}: ${err.message}`);
+              })
+              .finally(() => inFlight.set(range.table, (inFlight.get(range.table) ?? 0) - moved));
+            Object.assign(range, { done: true, rows, bytes });
+            account();
+            progress(p);
+          }
+        } finally {
+          await src.end().catch(() => undefined);
+          await target.end().catch(() => undefined);
         }
-      } finally {
-        await src.end().catch(() => undefined);
-        await target.end().catch(() => undefined);
-      }
-    }),
-  );
+      }),
+    );
+  } finally {
+    clearInterval(tick);
+  }
+  account();
 }
 
 /** Tables whose rows may travel in binary: both ends 16+ (or the same major), no type named by oid. */

@@ -30,6 +30,10 @@ import {
 } from './validate-chunks';
 import { installHold, releasePoint, removeHold, takePoint, type PointSessions } from './validate-point';
 import type pg from 'pg';
+import { estimateRows } from './copy-accounting';
+import { validationProgressOf } from './validate-progress';
+import { RateWindow } from '../../../common/progress-rate';
+import type { ValidationProgress } from '../../../common/validation-progress';
 
 /** Sessions per side comparing chunks at once. */
 export const VALIDATION_STREAMS = 4;
@@ -75,6 +79,8 @@ export interface LiveCheckpoint {
   /** The row hash the sums were made with. */
   hash: RowHash;
   progress: TableProgress[];
+  /** What people read of it (dbmig status, the UI, metrics); recomputed on every save. */
+  summary?: ValidationProgress;
 }
 
 export interface LiveOptions {
@@ -128,7 +134,12 @@ export async function compareLive(env: LiveEnv, tables: string[], opts: LiveOpti
       hash,
       progress: [],
     };
-    const save = () => opts.save?.(structuredClone(cp));
+    const estimates = await estimateRows(x.helper, tables);
+    const window = new RateWindow();
+    const save = () => {
+      cp.summary = validationProgressOf(cp, estimates, window, Date.now());
+      opts.save?.(structuredClone(cp));
+    };
     await installHold(x.targetSnapshot);
     holder = x.targetSnapshot;
     const workers: Worker[] = [];
@@ -149,6 +160,7 @@ export async function compareLive(env: LiveEnv, tables: string[], opts: LiveOpti
       }
     };
     if (cp.round === 1 && !firstPassDone(cp)) {
+      save(); // the totals show while the target reaches the point
       await atPoint(() => firstPass(cp, keys, x.sourceSnapshot, workers, opts, save));
     }
     while (cp.round < ROUNDS && cp.progress.some((p) => p.differing.length)) {
