@@ -2,6 +2,7 @@
 // Prometheus endpoint as the SDK's own (Runtime telemetry). Tagged by migration and database.
 import { Context } from '@temporalio/activity';
 import type { DatabaseTask, ReplicationStatus } from './steps';
+import type { ThrottleReason } from '../common/throttle-plan';
 
 function meter(task: DatabaseTask) {
   return Context.current().metricMeter.withTags({ migration_id: task.migrationId, database: task.database.name });
@@ -20,6 +21,13 @@ export function createMigrationMetrics() {
           s.lagBytes,
         );
       m.createGauge('dbmig_rows_on_target', 'int', '1', 'Rows present on the target (estimate)').set(s.rowsOnTarget);
+    },
+    /** 1 while `step` waits for the source's load (by the limit crossed), 0 once it goes on. */
+    throttled(task: DatabaseTask, step: 'copy' | 'validation', reason: ThrottleReason, on: boolean): void {
+      meter(task)
+        .withTags({ step, reason })
+        .createGauge('dbmig_throttled', 'int', '1', "1 while the copy or validation waits for the source's load")
+        .set(on ? 1 : 0);
     },
     cutover(task: DatabaseTask, writeBlockMs: number): void {
       meter(task)

@@ -33,6 +33,7 @@ export function statusTable(status: FleetStatus): string {
   // does broken replication, and a completed one that can still be rolled back.
   const next = status.databases.flatMap((d) => [
     ...(d.copy ? [`\n${d.database} (${d.state}), copy: ${d.copy}`] : []),
+    ...(d.validation && d.state === 'VALIDATING' ? [`\n${d.database} (${d.state}), validation: ${d.validation}`] : []),
     ...(d.replication ? [`\n${d.database} (${d.state}), replication: ${d.replication}`] : []),
     ...(d.nextAction && NEXT_ACTION_STATES.has(d.state) ? [`\n${d.database} (${d.state}), next: ${d.nextAction}`] : []),
     ...(d.notifications ? [`\n${d.database} (${d.state}), notifications: ${d.notifications}`] : []),

@@ -16,6 +16,7 @@ import {
   type MigrationReport,
 } from '../common/status';
 import { describeCopy, type CopyProgress } from '../common/copy-progress';
+import { describeThrottled, type Throttled } from '../common/throttle-plan';
 import * as messages from '../common/messages';
 import { AFTER_COMPLETION, isTerminal, type MigrationState } from '../common/states';
 import { childWorkflowId, DEFAULT_TASK_QUEUE, PARENT_WORKFLOW_TYPE } from '../common/naming';
@@ -126,6 +127,10 @@ const LIVE_LAG: ReadonlySet<MigrationState> = new Set([
   'APPROVED_WAITING_WINDOW',
 ]);
 
+/** The live validation's heartbeat details (engines/postgres/validate-live.ts, LiveCheckpoint). */
+const liveValidation = (p: unknown): p is { kind: 'live-validation'; throttled?: Throttled } =>
+  !!p && typeof p === 'object' && (p as { kind?: unknown }).kind === 'live-validation';
+
 async function addLiveLag(client: Client, d: DatabaseSummary): Promise<void> {
   try {
     const { raw } = await client.workflow.getHandle(d.childWorkflowId).describe();
@@ -137,6 +142,7 @@ async function addLiveLag(client: Client, d: DatabaseSummary): Promise<void> {
         payload as never,
       );
       if (p && typeof p === 'object' && p.copy && typeof p.copy === 'object') d.copy = describeCopy(p.copy);
+      if (d.state === 'VALIDATING' && liveValidation(p) && p.throttled) d.validation = describeThrottled(p.throttled);
       if (!p || typeof p !== 'object' || !('lagSeconds' in p) || typeof p.at !== 'string') continue;
       Object.assign(d, {
         lagSeconds: p.lagSeconds ?? null,

@@ -2,6 +2,7 @@
 // snapshot-copy.ts), as the full-dump wait heartbeats it, and the line `dbmig status` prints of it.
 // Heartbeat details, never history.
 import { formatDuration } from './durations';
+import { describeThrottled, type Throttled } from './throttle-plan';
 
 export interface CopyProgress {
   phase: 'snapshot' | 'plan' | 'copy' | 'index' | 'replicate' | 'done';
@@ -19,6 +20,8 @@ export interface CopyProgress {
   indexes?: number;
   restarts: number;
   note?: string;
+  /** Set while the copy waits for the source's load to fall under the plan's limits (throttle.ts). */
+  throttled?: Throttled;
 }
 
 const mb = (bytes: number) => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : `${Math.round(bytes / 1e6)} MB`);
@@ -35,5 +38,6 @@ export function describeCopy(p: CopyProgress): string {
   if (p.indexes) parts.push(`indexes ${p.indexesBuilt ?? 0}/${p.indexes}`);
   if (p.restarts) parts.push(`started over ${p.restarts}x`);
   if (p.note) parts.push(p.note);
+  if (p.throttled) parts.push(describeThrottled(p.throttled));
   return parts.join(', ');
 }

@@ -33,6 +33,9 @@ import { dumpSchema, settingNames, toSql } from './schema';
 import { serverVersion, modernReplication } from './server-version';
 import { connect, withClient, type ConnectionParams } from './sessions';
 import { KEEPER_MAX_MS, spawnKeeper } from './snapshot-keeper';
+import { Throttle } from './throttle';
+import { activityCancellation } from '../../cancellation';
+import type { ThrottleSettings } from '../../../common/throttle-plan';
 import { binaryUnsafeColumns } from './subscription-options';
 import type { CopyProgress } from '../../../common/copy-progress';
 
@@ -47,6 +50,8 @@ export interface SnapshotCopyJob {
   streams: number;
   /** Heap blocks per range of a large table. */
   rangeBlocks: number;
+  /** The plan's limits on the source's load: each range waits until they hold (throttle.ts). */
+  throttle?: ThrottleSettings;
 }
 
 /** How long the keeper may take to create the slot (it waits for running transactions to end). */
@@ -163,6 +168,13 @@ async function copyRows(j: SnapshotCopyJob, state: CopyState, p: CopyProgress, p
   const started = Date.now();
   let moved = 0;
   const streams = Math.max(1, Math.min(j.streams, queue.length));
+  const gate = throttleFor(j, p, progress);
+  const signal = activityCancellation();
+  /** The next range, once the source's load lets it start. */
+  const next = async () => {
+    await gate?.wait(signal);
+    return queue.shift();
+  };
   await Promise.all(
     Array.from({ length: streams }, async () => {
       const src = await connect({ ...j.source, applicationName: 'dbmig copy' });
@@ -171,7 +183,7 @@ async function copyRows(j: SnapshotCopyJob, state: CopyState, p: CopyProgress, p
         await enterSnapshot(src, snapshot).catch((err) => {
           throw new Error(`the copy's snapshot is gone (${(err as Error).message}); the next attempt starts over`);
         });
-        for (let r = queue.shift(); r; r = queue.shift()) {
+        for (let r = await next(); r; r = await next()) {
           const range: CopyRange = r;
           const { rows, bytes } = await copyRange(
             { src, target },
@@ -199,7 +211,18 @@ async function copyRows(j: SnapshotCopyJob, state: CopyState, p: CopyProgress, p
         await target.end().catch(() => undefined);
       }
     }),
-  );
+  ).finally(() => gate?.close());
+}
+
+/** The gate before each range (throttle.ts); a pause shows in the progress when it begins, changes and ends. */
+function throttleFor(j: SnapshotCopyJob, p: CopyProgress, progress: (p: CopyProgress) => void): Throttle | undefined {
+  const gate = Throttle.for(j.source, j.throttle);
+  gate?.onChange((t) => {
+    if (t) p.throttled = t;
+    else delete p.throttled;
+    progress(p);
+  });
+  return gate;
 }
 
 /** Tables whose rows may travel in binary: both ends 16+ (or the same major), no type named by oid. */

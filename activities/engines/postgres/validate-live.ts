@@ -30,6 +30,9 @@ import {
 } from './validate-chunks';
 import { installHold, releasePoint, removeHold, takePoint, type PointSessions } from './validate-point';
 import type pg from 'pg';
+import type { Throttled } from '../../../common/throttle-plan';
+import { activityCancellation } from '../../cancellation';
+import type { Throttle } from './throttle';
 
 /** Sessions per side comparing chunks at once. */
 export const VALIDATION_STREAMS = 4;
@@ -75,6 +78,8 @@ export interface LiveCheckpoint {
   /** The row hash the sums were made with. */
   hash: RowHash;
   progress: TableProgress[];
+  /** Set while the validation waits for the source's load to fall under the plan's limits. */
+  throttled?: Throttled;
 }
 
 export interface LiveOptions {
@@ -87,6 +92,8 @@ export interface LiveOptions {
   onChunk?: (c: Chunk) => void;
   /** How long the target may take to reach a point (ms). */
   waitMs?: number;
+  /** The gate before each point and each chunk: the plan's limits on the source's load (throttle.ts). */
+  throttle?: Throttle;
 }
 
 export interface LiveEnv {
@@ -99,7 +106,9 @@ function resumable(from: unknown, tables: string[], hash: RowHash): LiveCheckpoi
   const c = from as LiveCheckpoint | undefined;
   if (c?.kind !== 'live-validation' || c.v !== 1 || c.hash !== hash || c.tables.join('\n') !== tables.join('\n'))
     return undefined;
-  return structuredClone(c);
+  const resumed = structuredClone(c);
+  delete resumed.throttled; // the last attempt's pause, not this one's
+  return resumed;
 }
 
 type Worker = { s: pg.Client; t: pg.Client };
@@ -109,9 +118,12 @@ export async function compareLive(env: LiveEnv, tables: string[], opts: LiveOpti
   const open = async (p: ConnectionParams) => {
     const c = await connect(p);
     opened.push(c);
+    // A throttled pause waits inside the round's snapshots: no idle-in-transaction timeout may end them.
+    if (opts.throttle) await c.query('set idle_in_transaction_session_timeout = 0');
     return c;
   };
   let holder: pg.Client | undefined;
+  let unheard: (() => void) | undefined;
   try {
     const x: PointSessions = {
       sourceSnapshot: await open(env.source),
@@ -129,6 +141,13 @@ export async function compareLive(env: LiveEnv, tables: string[], opts: LiveOpti
       progress: [],
     };
     const save = () => opts.save?.(structuredClone(cp));
+    const signal = activityCancellation();
+    const gate = opts.throttle ? () => opts.throttle!.wait(signal) : async () => undefined;
+    unheard = opts.throttle?.onChange((t) => {
+      if (t) cp.throttled = t;
+      else delete cp.throttled;
+      save();
+    });
     await installHold(x.targetSnapshot);
     holder = x.targetSnapshot;
     const workers: Worker[] = [];
@@ -137,6 +156,7 @@ export async function compareLive(env: LiveEnv, tables: string[], opts: LiveOpti
     const keys = new Map<string, KeyColumn[] | undefined>();
     for (const t of tables) keys.set(t, await primaryKey(x.helper, t));
     const atPoint = async (fn: () => Promise<void>) => {
+      await gate(); // a point pauses the source's writers for a moment: not while it is loaded
       const point = await takePoint(env.source, x, env.job, tables, opts.waitMs ?? 300_000);
       try {
         for (const w of workers)
@@ -149,16 +169,17 @@ export async function compareLive(env: LiveEnv, tables: string[], opts: LiveOpti
       }
     };
     if (cp.round === 1 && !firstPassDone(cp)) {
-      await atPoint(() => firstPass(cp, keys, x.sourceSnapshot, workers, opts, save));
+      await atPoint(() => firstPass(cp, keys, x.sourceSnapshot, workers, opts, save, gate));
     }
     while (cp.round < ROUNDS && cp.progress.some((p) => p.differing.length)) {
       cp.round++;
-      await atPoint(() => recheck(cp, keys, workers, opts));
+      await atPoint(() => recheck(cp, keys, workers, opts, gate));
       save();
     }
     return resultOf(cp, keys);
   } finally {
     // Whatever happened: a trigger left behind would keep dbmig's schema from being dropped.
+    unheard?.();
     if (holder) await removeHold(holder).catch(() => undefined);
     await Promise.all(opened.map((c) => c.end().catch(() => undefined)));
   }
@@ -210,6 +231,7 @@ async function firstPass(
   workers: Worker[],
   opts: LiveOptions,
   save: () => void,
+  gate: () => Promise<void>,
 ): Promise<void> {
   const size = opts.chunkRows ?? CHUNK_ROWS;
   // Where issuing resumes: the first table not done, after its checkpointed key.
@@ -267,6 +289,7 @@ async function firstPass(
     save();
   };
   await pool(workers, async (w) => {
+    await gate();
     const next = (issuing = issuing.then(issue));
     const got = await next;
     if (!got) return false;
@@ -282,9 +305,11 @@ async function recheck(
   keys: Map<string, KeyColumn[] | undefined>,
   workers: Worker[],
   opts: LiveOptions,
+  gate: () => Promise<void>,
 ): Promise<void> {
   const todo = cp.progress.flatMap((p) => p.differing.map((d) => ({ p, d })));
   await pool(workers, async (w) => {
+    await gate();
     const item = todo.shift();
     if (!item) return false;
     const { p, d } = item;
