@@ -17,6 +17,7 @@ import {
 } from '../common/status';
 import { describeCopy, type CopyProgress } from '../common/copy-progress';
 import { describeCatchUp } from '../common/catch-up';
+import { describeThrottled, type Throttled } from '../common/throttle-plan';
 import { describeValidation, type ValidationProgress } from '../common/validation-progress';
 import * as messages from '../common/messages';
 import { AFTER_COMPLETION, isTerminal, type MigrationState } from '../common/states';
@@ -135,9 +136,7 @@ async function addLiveLag(client: Client, d: DatabaseSummary): Promise<void> {
     for (const a of raw.pendingActivities ?? []) {
       const payload = a.heartbeatDetails?.payloads?.[0];
       if (!payload) continue;
-      const p = converter.fromPayload<
-        Partial<messages.ReplicationProgress> & { copy?: CopyProgress; kind?: string; summary?: ValidationProgress }
-      >(payload as never);
+      const p = converter.fromPayload<Parameters<typeof addProgress>[1]>(payload as never);
       if (p && typeof p === 'object') addProgress(d, p);
       if (!p || typeof p !== 'object' || !('lagSeconds' in p) || typeof p.at !== 'string') continue;
       Object.assign(d, {
@@ -156,7 +155,12 @@ async function addLiveLag(client: Client, d: DatabaseSummary): Promise<void> {
 /** The copy's, the catch-up's and the validation's progress a step heartbeats, as lines and as objects. */
 function addProgress(
   d: DatabaseSummary,
-  p: Partial<messages.ReplicationProgress> & { copy?: CopyProgress; kind?: string; summary?: ValidationProgress },
+  p: Partial<messages.ReplicationProgress> & {
+    copy?: CopyProgress;
+    kind?: string;
+    summary?: ValidationProgress;
+    throttled?: Throttled;
+  },
 ): void {
   const obj = (x: unknown) => x !== null && typeof x === 'object';
   if (obj(p.copy)) {
@@ -168,9 +172,11 @@ function addProgress(
     if (p.catchUp!.lag > p.catchUp!.target) d.catchUp = describeCatchUp(p.catchUp!);
     d.progress = { ...d.progress, catchUp: p.catchUp };
   }
-  if (p.kind === 'live-validation' && obj(p.summary)) {
-    d.validating = describeValidation(p.summary!);
-    d.progress = { ...d.progress, validation: p.summary };
+  if (p.kind === 'live-validation') {
+    const parts = obj(p.summary) ? [describeValidation(p.summary!)] : [];
+    if (obj(p.throttled)) parts.push(describeThrottled(p.throttled!));
+    if (parts.length) d.validating = parts.join(', ');
+    if (obj(p.summary)) d.progress = { ...d.progress, validation: p.summary };
   }
 }
 

@@ -3,6 +3,7 @@
 // Heartbeat details, never history. Fields after `restarts` are newer: an older worker's heartbeat
 // lacks them, and every reader treats them as optional.
 import { formatDuration } from './durations';
+import { describeThrottled, type Throttled } from './throttle-plan';
 
 /** One table's share of the copy. Totals are estimates until the table is done, then exact. */
 export interface TableCopyProgress {
@@ -46,6 +47,8 @@ export interface CopyProgress {
   tables?: TableCopyProgress[];
   /** Tables left out of `tables`. */
   moreTables?: number;
+  /** Set while the copy waits for the source's load to fall under the plan's limits (throttle.ts). */
+  throttled?: Throttled;
 }
 
 /** Tables listed in a heartbeat: enough for the ones that take time, bounded for a fleet's schemas. */
@@ -80,6 +83,7 @@ export function describeCopy(p: CopyProgress): string {
   if (p.indexes) parts.push(`indexes ${p.indexesBuilt ?? 0}/${p.indexes}`);
   if (p.restarts) parts.push(`started over ${p.restarts}x`);
   if (p.note) parts.push(p.note);
+  if (p.throttled) parts.push(describeThrottled(p.throttled));
   return parts.join(', ');
 }
 

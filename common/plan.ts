@@ -6,6 +6,7 @@ import { DAYS, validTimeZone } from './cutover-window';
 import { notificationsSchema } from './notify-plan';
 import { simSchema } from './sim-plan';
 import { planIssues, type PlanIssue } from './plan-issues';
+import { throttleSchema, throttleSettings, type ThrottleSettings } from './throttle-plan';
 
 export const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|gcpsm:[A-Za-z0-9_\-/.]+)$/;
 const NAME = /^[a-z][a-z0-9_-]{0,47}$/;
@@ -318,6 +319,10 @@ const NO_PRIMARY_KEY =
   'What to do with a table without a primary key: fail the assessment, or publish it with REPLICA IDENTITY FULL ' +
   '(updates and deletes then match whole rows, which is slower).';
 
+const THROTTLE_LOCAL_ONLY = (platform: string) =>
+  `is applied by the local platform's copy and validation, which read the source themselves; on ${platform} ` +
+  'nothing would apply it (on gcp DMS copies the rows): remove it';
+
 const databaseSchema = z
   .strictObject({
     name: z
@@ -348,6 +353,12 @@ const databaseSchema = z
     lagThresholdSeconds: lagThresholdSeconds.optional().describe(`${LAG_THRESHOLD} Default: defaults's.`),
     stableWindow: stableWindow.optional().describe(`${STABLE_WINDOW} Default: defaults's.`),
     noPrimaryKey: noPrimaryKey.optional().describe(`${NO_PRIMARY_KEY} Default: defaults's.`),
+    throttle: throttleSchema
+      .optional()
+      .describe(
+        "This database's limits on its source's load, in place of defaults's (whole: {} sets none for it). " +
+          "Default: defaults's.",
+      ),
   })
   .describe('One database to migrate: where from, where to, and how it is judged ready.');
 
@@ -412,6 +423,12 @@ export const planSchema = z
         lagThresholdSeconds: lagThresholdSeconds.default(5).describe(LAG_THRESHOLD),
         stableWindow: stableWindow.default('30s').describe(STABLE_WINDOW),
         noPrimaryKey: noPrimaryKey.default('fail').describe(NO_PRIMARY_KEY),
+        throttle: throttleSchema
+          .optional()
+          .describe(
+            "Limits on the source's load for every database that does not set its own (local platform): the copy " +
+              'and the live validation pause while one is crossed. Default: none, they read as fast as they can.',
+          ),
       })
       .default({ lagThresholdSeconds: 5, stableWindow: '30s', noPrimaryKey: 'fail' })
       .describe('Readiness settings for every database that does not set its own.'),
@@ -544,6 +561,17 @@ export const planSchema = z
           'stays closed from the fence until DMS answers the promote, and the deadline must cover a drain, ' +
           'closing, that answer and a reopen',
       });
+    // Only the local platform reads the source itself (on gcp DMS copies): a limit nothing applies is refused.
+    if (plan.platform !== 'local' && plan.defaults.throttle)
+      ctx.addIssue({ code: 'custom', path: ['defaults', 'throttle'], message: THROTTLE_LOCAL_ONLY(plan.platform) });
+    plan.databases.forEach((db, i) => {
+      if (plan.platform !== 'local' && db.throttle)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', i, 'throttle'],
+          message: THROTTLE_LOCAL_ONLY(plan.platform),
+        });
+    });
     if (plan.platform !== 'sim' && plan.sim)
       ctx.addIssue({ code: 'custom', path: ['sim'], message: 'is only for platform: sim' });
     if (plan.platform === 'gcp' && !plan.gcp)
@@ -708,6 +736,8 @@ export interface EffectiveSettings {
   lagAlertSeconds?: number;
   /** The plan's copy settings, when it sets any; copySettings() applies the defaults. */
   copy?: { method?: 'snapshot' | 'native'; streams?: number; rangeMb?: number };
+  /** Limits on the source's load, when the plan sets any (the database's, else defaults'). */
+  throttle?: ThrottleSettings;
 }
 
 export function copySettings(s: EffectiveSettings): {
@@ -735,7 +765,14 @@ export function effectiveSettings(plan: Plan, db: DatabasePlan): EffectiveSettin
       : {}),
     ...(plan.notifications ? { lagAlertSeconds: plan.notifications.lagAlertSeconds } : {}),
     ...(plan.copy ? { copy: plan.copy } : {}),
+    ...throttleOf(plan, db),
   };
+}
+
+/** A database's throttle replaces defaults' whole; absent when neither sets a limit. */
+function throttleOf(plan: Plan, db: DatabasePlan): { throttle?: ThrottleSettings } {
+  const throttle = throttleSettings(db.throttle ?? plan.defaults.throttle);
+  return throttle ? { throttle } : {};
 }
 
 /** The cutover's bounds for a task: the plan's, or the defaults. */

@@ -84,6 +84,38 @@ test('a wrong type deep in the plan is reported at the value, one problem per li
   );
 });
 
+test('a bad throttle is reported at its field and line; one off the local platform is refused', async () => {
+  const file = planFile('throttle.yaml', [
+    'platform: local',
+    'defaults:',
+    '  throttle: { maxActiveConnections: 0, pollInterval: 10ms }',
+    'databases:',
+    ...VALID_DATABASE,
+    '    throttle:',
+    '      check: "  "',
+  ]);
+  const r = await dbmig(['plan', '--plan', file]);
+  assert.equal(r.status, 2, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 3, r.stderr);
+  assert.match(lines[0], new RegExp(`^${file}:3:37: defaults\\.throttle\\.maxActiveConnections: `));
+  assert.equal(
+    lines[1],
+    `${file}:3:54: defaults.throttle.pollInterval: must be a duration between 100ms and 10m, like 5s`,
+  );
+  assert.equal(lines[2], `${file}:15:14: databases[0].throttle.check: must be a SQL query`);
+  const sim = planFile('throttle-sim.yaml', [
+    'platform: sim',
+    'defaults:',
+    '  throttle: { check: select true }',
+    'databases:',
+    ...VALID_DATABASE,
+  ]);
+  const refused = await dbmig(['plan', '--plan', sim]);
+  assert.equal(refused.status, 2, refused.stderr);
+  assert.match(refused.stderr, new RegExp(`^${sim}:3:13: defaults\\.throttle: is applied by the local platform's`));
+});
+
 test('a YAML syntax error carries its line and column, exit 2', async () => {
   const file = planFile('syntax.yaml', [
     'platform: local',

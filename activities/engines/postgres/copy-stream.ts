@@ -22,6 +22,9 @@ export interface StreamSessions {
 export async function enterSnapshot(src: pg.Client, snapshot: string): Promise<void> {
   await src.query('begin isolation level repeatable read read only');
   await src.query(`set transaction snapshot '${snapshot.replace(/'/g, "''")}'`);
+  // A throttled stream waits between ranges inside this transaction (throttle.ts): the source's own
+  // idle-in-transaction timeout must not end it there.
+  await src.query('set local idle_in_transaction_session_timeout = 0');
 }
 
 /** Copies `r` and marks it done in the same target transaction; returns the rows and bytes moved. */

@@ -36,6 +36,9 @@ import { connect, withClient, type ConnectionParams } from './sessions';
 import { KEEPER_MAX_MS, spawnKeeper } from './snapshot-keeper';
 import { binaryUnsafeColumns } from './subscription-options';
 import type { CopyProgress } from '../../../common/copy-progress';
+import { Throttle } from './throttle';
+import { activityCancellation } from '../../cancellation';
+import type { ThrottleSettings } from '../../../common/throttle-plan';
 import { RateWindow } from '../../../common/progress-rate';
 import { accountCopy, estimateRows } from './copy-accounting';
 
@@ -50,6 +53,8 @@ export interface SnapshotCopyJob {
   streams: number;
   /** Heap blocks per range of a large table. */
   rangeBlocks: number;
+  /** The plan's limits on the source's load: each range waits until they hold (throttle.ts). */
+  throttle?: ThrottleSettings;
 }
 
 /** How often the copy's progress is recomputed between range ends (the heartbeat is throttled anyway). */
@@ -171,6 +176,13 @@ async function copyRows(j: SnapshotCopyJob, state: CopyState, p: CopyProgress, p
   const queue = ranges.filter((r) => !r.done);
   const binary = await binaryTables(j);
   const streams = Math.max(1, Math.min(j.streams, queue.length));
+  const gate = throttleFor(j, p, progress);
+  const signal = activityCancellation();
+  /** The next range, once the source's load lets it start. */
+  const next = async () => {
+    await gate?.wait(signal);
+    return queue.shift();
+  };
   // Between range ends too: the rate and ETA follow the bytes in flight, and a heartbeat carries them.
   const tick = setInterval(() => {
     account();
@@ -185,7 +197,7 @@ async function copyRows(j: SnapshotCopyJob, state: CopyState, p: CopyProgress, p
           await enterSnapshot(src, snapshot).catch((err) => {
             throw new Error(`the copy's snapshot is gone (${(err as Error).message}); the next attempt starts over`);
           });
-          for (let r = queue.shift(); r; r = queue.shift()) {
+          for (let r = await next(); r; r = await next()) {
             const range: CopyRange = r;
             let moved = 0;
             const { rows, bytes } = await copyRange(
@@ -215,8 +227,20 @@ async function copyRows(j: SnapshotCopyJob, state: CopyState, p: CopyProgress, p
     );
   } finally {
     clearInterval(tick);
+    gate?.close();
   }
   account();
+}
+
+/** The gate before each range (throttle.ts); a pause shows in the progress when it begins, changes and ends. */
+function throttleFor(j: SnapshotCopyJob, p: CopyProgress, progress: (p: CopyProgress) => void): Throttle | undefined {
+  const gate = Throttle.for(j.source, j.throttle);
+  gate?.onChange((t) => {
+    if (t) p.throttled = t;
+    else delete p.throttled;
+    progress(p);
+  });
+  return gate;
 }
 
 /** Tables whose rows may travel in binary: both ends 16+ (or the same major), no type named by oid. */

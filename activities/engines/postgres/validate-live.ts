@@ -30,6 +30,9 @@ import {
 } from './validate-chunks';
 import { installHold, releasePoint, removeHold, takePoint, type PointSessions } from './validate-point';
 import type pg from 'pg';
+import type { Throttled } from '../../../common/throttle-plan';
+import { activityCancellation } from '../../cancellation';
+import type { Throttle } from './throttle';
 import { estimateRows } from './copy-accounting';
 import { validationProgressOf } from './validate-progress';
 import { RateWindow } from '../../../common/progress-rate';
@@ -75,6 +78,8 @@ export interface LiveCheckpoint {
   v: 1;
   tables: string[];
   /** 1: the first pass; then the re-checks of the chunks that differed. */
+  /** Set while the validation waits for the source's load to fall under the plan's limits. */
+  throttled?: Throttled;
   round: number;
   /** The row hash the sums were made with. */
   hash: RowHash;
@@ -93,6 +98,8 @@ export interface LiveOptions {
   onChunk?: (c: Chunk) => void;
   /** How long the target may take to reach a point (ms). */
   waitMs?: number;
+  /** The gate before each point and each chunk: the plan's limits on the source's load (throttle.ts). */
+  throttle?: Throttle;
 }
 
 export interface LiveEnv {
@@ -105,7 +112,9 @@ function resumable(from: unknown, tables: string[], hash: RowHash): LiveCheckpoi
   const c = from as LiveCheckpoint | undefined;
   if (c?.kind !== 'live-validation' || c.v !== 1 || c.hash !== hash || c.tables.join('\n') !== tables.join('\n'))
     return undefined;
-  return structuredClone(c);
+  const resumed = structuredClone(c);
+  delete resumed.throttled; // the last attempt's pause, not this one's
+  return resumed;
 }
 
 type Worker = { s: pg.Client; t: pg.Client };
@@ -115,9 +124,12 @@ export async function compareLive(env: LiveEnv, tables: string[], opts: LiveOpti
   const open = async (p: ConnectionParams) => {
     const c = await connect(p);
     opened.push(c);
+    // A throttled pause waits inside the round's snapshots: no idle-in-transaction timeout may end them.
+    if (opts.throttle) await c.query('set idle_in_transaction_session_timeout = 0');
     return c;
   };
   let holder: pg.Client | undefined;
+  let unheard: (() => void) | undefined;
   try {
     const x: PointSessions = {
       sourceSnapshot: await open(env.source),
@@ -140,6 +152,13 @@ export async function compareLive(env: LiveEnv, tables: string[], opts: LiveOpti
       cp.summary = validationProgressOf(cp, estimates, window, Date.now());
       opts.save?.(structuredClone(cp));
     };
+    const signal = activityCancellation();
+    const gate = opts.throttle ? () => opts.throttle!.wait(signal) : async () => undefined;
+    unheard = opts.throttle?.onChange((t) => {
+      if (t) cp.throttled = t;
+      else delete cp.throttled;
+      save();
+    });
     await installHold(x.targetSnapshot);
     holder = x.targetSnapshot;
     const workers: Worker[] = [];
@@ -148,6 +167,7 @@ export async function compareLive(env: LiveEnv, tables: string[], opts: LiveOpti
     const keys = new Map<string, KeyColumn[] | undefined>();
     for (const t of tables) keys.set(t, await primaryKey(x.helper, t));
     const atPoint = async (fn: () => Promise<void>) => {
+      await gate(); // a point pauses the source's writers for a moment: not while it is loaded
       const point = await takePoint(env.source, x, env.job, tables, opts.waitMs ?? 300_000);
       try {
         for (const w of workers)
@@ -161,16 +181,17 @@ export async function compareLive(env: LiveEnv, tables: string[], opts: LiveOpti
     };
     if (cp.round === 1 && !firstPassDone(cp)) {
       save(); // the totals show while the target reaches the point
-      await atPoint(() => firstPass(cp, keys, x.sourceSnapshot, workers, opts, save));
+      await atPoint(() => firstPass(cp, keys, x.sourceSnapshot, workers, opts, save, gate));
     }
     while (cp.round < ROUNDS && cp.progress.some((p) => p.differing.length)) {
       cp.round++;
-      await atPoint(() => recheck(cp, keys, workers, opts));
+      await atPoint(() => recheck(cp, keys, workers, opts, gate));
       save();
     }
     return resultOf(cp, keys);
   } finally {
     // Whatever happened: a trigger left behind would keep dbmig's schema from being dropped.
+    unheard?.();
     if (holder) await removeHold(holder).catch(() => undefined);
     await Promise.all(opened.map((c) => c.end().catch(() => undefined)));
   }
@@ -222,6 +243,7 @@ async function firstPass(
   workers: Worker[],
   opts: LiveOptions,
   save: () => void,
+  gate: () => Promise<void>,
 ): Promise<void> {
   const size = opts.chunkRows ?? CHUNK_ROWS;
   // Where issuing resumes: the first table not done, after its checkpointed key.
@@ -279,6 +301,7 @@ async function firstPass(
     save();
   };
   await pool(workers, async (w) => {
+    await gate();
     const next = (issuing = issuing.then(issue));
     const got = await next;
     if (!got) return false;
@@ -294,9 +317,11 @@ async function recheck(
   keys: Map<string, KeyColumn[] | undefined>,
   workers: Worker[],
   opts: LiveOptions,
+  gate: () => Promise<void>,
 ): Promise<void> {
   const todo = cp.progress.flatMap((p) => p.differing.map((d) => ({ p, d })));
   await pool(workers, async (w) => {
+    await gate();
     const item = todo.shift();
     if (!item) return false;
     const { p, d } = item;

@@ -32,6 +32,7 @@ import { withClient, type ConnectionParams } from '../../engines/postgres/sessio
 import { runCutover } from '../../engines/postgres/cutover';
 import { releaseKeeper, removeCopyTables } from '../../engines/postgres/copy-state';
 import { snapshotCopy, type SnapshotCopyJob } from '../../engines/postgres/snapshot-copy';
+import { Throttle } from '../../engines/postgres/throttle';
 import type { CutoverEnv } from '../../engines/postgres/cutover-env';
 import { rollbackCutover } from '../../engines/postgres/cutover-undo';
 import { finalValidation, notAtFence } from '../../engines/postgres/final-validation';
@@ -314,6 +315,7 @@ export class LocalPlatform implements MigrationPlatform {
       tables: [...tables, ...owned],
       streams,
       rangeBlocks: Math.max(1, Math.round((rangeMb * 1024 * 1024) / 8192)),
+      ...(task.settings.throttle ? { throttle: task.settings.throttle } : {}),
     };
   }
 
@@ -407,9 +409,10 @@ export class LocalPlatform implements MigrationPlatform {
       return this.both(task, async (src, target, source) => {
         this.healed.carried(this.names(task).job, await this.carrySchema(task, src, target, source));
         await awaitCopies(target, this.names(task).subscription, 60_000);
+        const throttle = Throttle.for(env.source, task.settings.throttle);
         return validateLive(forward({ names: this.names(task) }, src, target), (tables) =>
-          compareLive(env, tables, { from: checkpoint?.from, save: (c) => checkpoint?.save(c) }),
-        );
+          compareLive(env, tables, { from: checkpoint?.from, save: (c) => checkpoint?.save(c), throttle }),
+        ).finally(() => throttle?.close());
       });
     }
     const now = () =>
