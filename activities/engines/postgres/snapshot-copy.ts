@@ -227,7 +227,7 @@ async function copyRows(j: SnapshotCopyJob, state: CopyState, p: CopyProgress, p
     );
   } finally {
     clearInterval(tick);
-    gate?.close();
+    await gate?.close();
   }
   account();
 }
