@@ -19,7 +19,7 @@ import { awaitChildrenEnded, childRunBefore, relayDecision } from './children';
 import { createNotifier } from './notify';
 import { reverseWatchActivity } from './reverse-watch';
 import type { CopyProgress } from '../common/copy-progress';
-import type { ThrottleReason, Throttled } from '../common/throttle-plan';
+import type { Throttled } from '../common/throttle-plan';
 import { catchUpOf } from '../common/catch-up';
 import { RateWindow } from '../common/progress-rate';
 import type { ValidationProgress } from '../common/validation-progress';
@@ -123,17 +123,6 @@ export function createActivities(platforms: Platforms) {
     const p = platforms[task.platform];
     return p?.pollIntervalMs?.(task) ?? fallback;
   };
-
-  /** Follows a step's pause (heartbeat details' `throttled`) into the dbmig_throttled gauge. */
-  function throttleGauge(task: DatabaseTask, step: 'copy' | 'validation') {
-    let shown: ThrottleReason | undefined;
-    return (t: Throttled | undefined) => {
-      if (t?.reason === shown) return;
-      if (shown) metrics.throttled(task, step, shown, false);
-      if (t) metrics.throttled(task, step, t.reason, true);
-      shown = t?.reason;
-    };
-  }
 
   /** What the waits and the watcher heartbeat: `dbmig status` and the Temporal UI read it there. */
   function progressOf(s: ReplicationStatus, baselineErrors?: number, problem?: string): ReplicationProgress {
@@ -269,7 +258,7 @@ export function createActivities(platforms: Platforms) {
         // The copy's progress is the heartbeat: what dbmig status and the UI show, and nothing in history.
         let last: CopyProgress | undefined;
         const beat = setInterval(() => Context.current().heartbeat({ copy: last }), 5_000);
-        const gauge = throttleGauge(task, 'copy');
+        const gauge = metrics.throttleGauge(task, 'copy');
         try {
           await platform.copyInitialData(task, (p) => {
             last = structuredClone(p);
@@ -385,7 +374,7 @@ export function createActivities(platforms: Platforms) {
     validateData: (task: DatabaseTask, mode: 'live' | 'final') => {
       const ctx = Context.current();
       let last: unknown = ctx.info.heartbeatDetails;
-      const gauge = throttleGauge(task, 'validation');
+      const gauge = metrics.throttleGauge(task, 'validation');
       const save = (c: unknown) => {
         last = c;
         ctx.heartbeat(c);

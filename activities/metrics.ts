@@ -2,7 +2,7 @@
 // Prometheus endpoint as the SDK's own (Runtime telemetry). Tagged by migration and database.
 import { Context, log } from '@temporalio/activity';
 import type { DatabaseTask, ReplicationStatus } from './steps';
-import type { ThrottleReason } from '../common/throttle-plan';
+import type { ThrottleReason, Throttled } from '../common/throttle-plan';
 import type { CopyProgress } from '../common/copy-progress';
 import type { CatchUp } from '../common/catch-up';
 import type { ValidationProgress } from '../common/validation-progress';
@@ -61,12 +61,25 @@ export function createMigrationMetrics() {
     validation(task: DatabaseTask, v: ValidationProgress): void {
       safely('validation', () => validationGauges(meter(task), v));
     },
-    /** 1 while `step` waits for the source's load (by the limit crossed), 0 once it goes on. */
-    throttled(task: DatabaseTask, step: 'copy' | 'validation', reason: ThrottleReason, on: boolean): void {
-      meter(task)
-        .withTags({ step, reason })
-        .createGauge('dbmig_throttled', 'int', '1', "1 while the copy or validation waits for the source's load")
-        .set(on ? 1 : 0);
+    /**
+     * Follows a step's pause (its heartbeat's `throttled`) into dbmig_throttled: 1 for the limit
+     * crossed while `step` waits for the source's load, 0 once it goes on or the limit changes.
+     */
+    throttleGauge(task: DatabaseTask, step: 'copy' | 'validation') {
+      const set = (reason: ThrottleReason, on: boolean) =>
+        safely('throttle', () =>
+          meter(task)
+            .withTags({ step, reason })
+            .createGauge('dbmig_throttled', 'int', '1', "1 while the copy or validation waits for the source's load")
+            .set(on ? 1 : 0),
+        );
+      let shown: ThrottleReason | undefined;
+      return (t: Throttled | undefined) => {
+        if (t?.reason === shown) return;
+        if (shown) set(shown, false);
+        if (t) set(t.reason, true);
+        shown = t?.reason;
+      };
     },
     cutover(task: DatabaseTask, writeBlockMs: number): void {
       meter(task)
