@@ -51,6 +51,21 @@ export interface CopyProgress {
   throttled?: Throttled;
 }
 
+/** A copy that has done nothing yet, in `phase`. */
+export function copyNotStarted(phase: CopyProgress['phase']): CopyProgress {
+  return {
+    phase,
+    rangesDone: 0,
+    ranges: 0,
+    fraction: 0,
+    rowsCopied: 0,
+    bytesCopied: 0,
+    bytesPerSecond: null,
+    etaSeconds: null,
+    restarts: 0,
+  };
+}
+
 /** Tables listed in a heartbeat: enough for the ones that take time, bounded for a fleet's schemas. */
 export const COPY_TABLES_SHOWN = 50;
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RateWindow, etaSeconds, catchUpEta } from '../common/progress-rate';
 import { catchUpOf, describeCatchUp } from '../common/catch-up';
-import { describeCopy, type CopyProgress } from '../common/copy-progress';
+import { copyNotStarted, describeCopy, type CopyProgress } from '../common/copy-progress';
 import { describeValidation } from '../common/validation-progress';
 import { accountCopy, tableProgress } from '../activities/engines/postgres/copy-accounting';
 import type { CopyRange } from '../activities/engines/postgres/copy-state';
@@ -100,17 +100,7 @@ test("a table's totals: the estimate, then extrapolated from its done ranges, ex
 });
 
 test('the copy: database totals, the largest tables listed first, rate and ETA over the window', () => {
-  const p: CopyProgress = {
-    phase: 'copy',
-    rangesDone: 0,
-    ranges: 0,
-    fraction: 0,
-    rowsCopied: 0,
-    bytesCopied: 0,
-    bytesPerSecond: null,
-    etaSeconds: null,
-    restarts: 0,
-  };
+  const p: CopyProgress = copyNotStarted('copy');
   const ranges = [range('big', 100), range('big', 100), range('small', 10)];
   const inFlight = new Map<string, number>();
   const estimates = new Map([

@@ -35,7 +35,7 @@ import { serverVersion, modernReplication } from './server-version';
 import { connect, withClient, type ConnectionParams } from './sessions';
 import { KEEPER_MAX_MS, spawnKeeper } from './snapshot-keeper';
 import { binaryUnsafeColumns } from './subscription-options';
-import type { CopyProgress } from '../../../common/copy-progress';
+import { copyNotStarted, type CopyProgress } from '../../../common/copy-progress';
 import { Throttle } from './throttle';
 import { activityCancellation } from '../../cancellation';
 import type { ThrottleSettings } from '../../../common/throttle-plan';
@@ -115,17 +115,7 @@ export async function ensureSnapshot(
 /** Steps 1–6. `progress` is called after every range and index, and at every phase. */
 export async function snapshotCopy(j: SnapshotCopyJob, progress: (p: CopyProgress) => void): Promise<CopyProgress> {
   let note: string | undefined;
-  const p: CopyProgress = {
-    phase: 'snapshot',
-    rangesDone: 0,
-    ranges: 0,
-    fraction: 0,
-    rowsCopied: 0,
-    bytesCopied: 0,
-    bytesPerSecond: null,
-    etaSeconds: null,
-    restarts: 0,
-  };
+  const p: CopyProgress = copyNotStarted('snapshot');
   const state = await ensureSnapshot(j, (n) => (note = n));
   p.restarts = state.restarts;
   if (note) p.note = note;
