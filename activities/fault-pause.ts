@@ -21,7 +21,7 @@ export const PAUSE_AT_ENV = 'DBMIG_FAULT_PAUSE_AT';
 export const PAUSE_MARKER_ENV = 'DBMIG_FAULT_MARKER';
 const DEFAULT_PAUSE_MS = 10 * 60_000;
 
-export type PausePoint = 'cutover/close-committed' | 'cutover/switching' | 'copy/range-streaming';
+export type PausePoint = 'cutover/close-committed' | 'cutover/switching' | 'copy/range-streaming' | 'copy/rows-in';
 
 /** What the marker holds. */
 export interface PauseMarker {

@@ -16,7 +16,7 @@ import { getStatus } from '../client/client';
 import { resourceNames } from '../common/naming';
 import { effectiveSettings, validatePlan } from '../common/plan';
 import type { DatabaseTask } from '../activities/steps';
-import { withClient } from '../activities/engines/postgres/sessions';
+import { withClient, type ConnectionParams } from '../activities/engines/postgres/sessions';
 import { compareRowForRow, planFor, Writer, type SourceDb } from './fixtures/fleet';
 import { createHarness, eventually, type Harness } from './helpers/harness';
 import { killWorkers, spawnWorker, workerAt } from './helpers/worker-process';
@@ -28,16 +28,20 @@ import { freeAddress, gauge, scrape } from './helpers/metrics-scrape';
 const DB: SourceDb = { name: 'ledger', rows: 80_000, priority: 'high', sizeGb: 80, noPrimaryKey: true };
 /** A database of its own: the first test's migration user owns dbmig's schema in `ledger`. */
 const NOREPL: SourceDb = { name: 'journal', rows: 5_000, priority: 'high', sizeGb: 1, noPrimaryKey: true };
+/** The kill after the rows are in, before any index: a database of its own, with a secondary index. */
+const INDEXED: SourceDb = { name: 'indexed', rows: 30_000, priority: 'high', sizeGb: 1 };
 
 let h: Harness;
 let app: Role;
 let migrator: MigrationUser;
 let dir: string;
 before(async () => {
-  h = await createHarness('snapcopy', { databases: [DB, NOREPL], worker: false, sourceVersion: 16 });
+  h = await createHarness('snapcopy', { databases: [DB, NOREPL, INDEXED], worker: false, sourceVersion: 16 });
   migrator = await createMigrationUser(h.source, 'snap_migrator', 'DBMIG_SNAP_MIGRATOR_PASSWORD');
   app = await createRole(h.source, 'snap_app');
   await handOver(h.source, DB.name, { owner: 'snap_owner', apps: [app.user], migrator: migrator.user });
+  await withClient({ ...h.source, database: INDEXED.name }, (c) => c.query('create index items_sku on items (sku)'));
+  await handOver(h.source, INDEXED.name, { owner: 'snap_owner', apps: [app.user], migrator: migrator.user });
   dir = await mkdtemp(join(tmpdir(), 'dbmig-snapcopy-'));
 });
 after(async () => {
@@ -206,6 +210,56 @@ test('a worker killed inside a range copy: the next copies only what was not don
     assert.ok(t.equal, `${t.table}: source ${t.sourceRows} rows, target ${t.targetRows}`);
   assert.ok(writer.writes > 0, 'writes ran during the copy');
   t.diagnostic(`${done.ranges} ranges, ${done.rows} rows copied in one snapshot; ${writer.writes} writes meanwhile`);
+  await handle.cancel();
+});
+
+test('a worker killed once the rows are in builds the indexes without copying again', async (t) => {
+  const plan = planFor({ ...h.source, user: migrator.user }, [INDEXED], `env:${migrator.env}`, {
+    approval: { policy: 'manual', timeout: '1h' },
+    defaults: { stableWindow: '3s', lagThresholdSeconds: 5 },
+    copy: { method: 'snapshot', streams: 2, rangeMb: 1 },
+  });
+  const handle = await h.startFleet('snapindex', plan);
+  t.after(() => killWorkers());
+  const marker = join(dir, 'rows-in.json');
+  const first = spawnWorker(workerAt(h), { DBMIG_FAULT_PAUSE_AT: 'copy/rows-in', DBMIG_FAULT_MARKER: marker }).child;
+  await eventually('the first worker paused with the rows in', async () => existsSync(marker) || undefined, 240_000);
+  const names = resourceNames(handle.workflowId, INDEXED.name);
+  const target = { ...(await h.platform.clusters.ensure('fleet-target')), database: INDEXED.name };
+  const marks = (): Promise<string[]> =>
+    withClient(target, async (c) =>
+      (
+        await c.query<{ m: string }>(
+          `select tbl || ' ' || coalesce(first_block::text, '-') || ' ' || coalesce(done_at::text, 'not done') as m
+             from dbmig.copy_range where job = $1 order by 1`,
+          [names.job],
+        )
+      ).rows.map((r) => r.m),
+    );
+  const indexes = (p: ConnectionParams) =>
+    withClient(p, async (c) =>
+      (
+        await c.query<{ i: string }>(`select indexname as i from pg_indexes where schemaname = 'public' order by 1`)
+      ).rows.map((r) => r.i),
+    );
+  const before = await marks();
+  assert.ok(
+    before.length >= 2 && before.every((m) => !m.endsWith('not done')),
+    `every range done: ${before.join('; ')}`,
+  );
+  assert.ok(!(await indexes(target)).includes('items_sku'), 'no secondary index built yet');
+  const exited = new Promise((r) => first.once('exit', r));
+  first.kill('SIGKILL');
+  await exited;
+
+  spawnWorker(workerAt(h));
+  await h.reach(handle.workflowId, INDEXED.name, 'AWAITING_APPROVAL', 300_000);
+  assert.deepEqual(await marks(), before, "no range copied again: every done mark is the first worker's");
+  assert.equal((await copyState(target, names.job))!.restarts, 0, 'the copy did not start over');
+  assert.deepEqual(await indexes(target), await indexes({ ...h.source, database: INDEXED.name }), 'every index built');
+  for (const x of await compareRowForRow({ ...h.source, database: INDEXED.name }, target, ['dbmig']))
+    assert.ok(x.equal, `${x.table}: source ${x.sourceRows} rows, target ${x.targetRows}`);
+  t.diagnostic(`${before.length} ranges kept across the kill; indexes: ${(await indexes(target)).join(', ')}`);
   await handle.cancel();
 });
 

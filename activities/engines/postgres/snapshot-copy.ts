@@ -36,6 +36,7 @@ import { connect, withClient, type ConnectionParams } from './sessions';
 import { KEEPER_MAX_MS, spawnKeeper } from './snapshot-keeper';
 import { binaryUnsafeColumns } from './subscription-options';
 import { copyNotStarted, type CopyProgress } from '../../../common/copy-progress';
+import { pauseAt } from '../../fault-pause';
 import { Throttle } from './throttle';
 import { activityCancellation } from '../../cancellation';
 import type { ThrottleSettings } from '../../../common/throttle-plan';
@@ -73,6 +74,10 @@ export async function ensureSnapshot(
     let state = await readCopyState(t, j.job);
     if (state?.postDataDone) return state;
     if (state?.snapshot && !state.releasedAt && (await snapshotAlive(j.source, state.snapshot))) return state;
+    // Every row is in and the keeper was let go: an attempt killed while it built the indexes
+    // resumes there (post-data skips what exists), without the snapshot and without copying again.
+    if (state?.snapshot && state.releasedAt && state.rangesPlanned && (await readRanges(t, j.job)).every((r) => r.done))
+      return state;
     if (state?.snapshot || state?.rangesPlanned) {
       // The keeper is gone (its host, its deadline): rows copied in its snapshot cannot meet a new slot's changes.
       note(`the snapshot ${state.snapshot ?? ''} was lost with its keeper: the copy starts over`);
@@ -123,6 +128,7 @@ export async function snapshotCopy(j: SnapshotCopyJob, progress: (p: CopyProgres
   if (!state.postDataDone) {
     await copyRows(j, state, p, progress);
     await withClient(j.target, (t) => releaseKeeper(t, j.job));
+    await pauseAt('copy/rows-in'); // tests kill the worker here: rows in, keeper released, no index yet
     await buildIndexes(j, p, progress);
   } else {
     // A later attempt after the copy: its progress still says what was copied (100%).
@@ -164,6 +170,7 @@ async function copyRows(j: SnapshotCopyJob, state: CopyState, p: CopyProgress, p
   p.phase = 'copy';
   progress(p);
   const queue = ranges.filter((r) => !r.done);
+  if (!queue.length) return; // an attempt after the rows were in: nothing to read, and no snapshot to read it in
   const binary = await binaryTables(j);
   const streams = Math.max(1, Math.min(j.streams, queue.length));
   const gate = throttleFor(j, p, progress);
