@@ -16,7 +16,8 @@ import { startDevServer } from '../../worker/dev-server';
 import { createMigrationWorker, inFlightOf } from '../../worker/worker';
 import { reportSlowShutdown } from '../../worker/in-flight';
 import { cachedWorkflowBundle } from './bundle-cache';
-import { createSourceDatabase, type SourceDb } from '../fixtures/fleet';
+import { compareRowForRow, createSourceDatabase, type SourceDb, type TableComparison } from '../fixtures/fleet';
+import type { ConnectionParams } from '../../activities/engines/postgres/sessions';
 
 export const sharedBundle = cachedWorkflowBundle;
 
@@ -119,4 +120,21 @@ export async function eventually<T>(
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** Waits until the target equals the source row for row (dbmig's own schema aside), then asserts it per table. */
+export async function awaitRowForRow(
+  source: ConnectionParams,
+  target: ConnectionParams,
+  timeoutMs = 120_000,
+): Promise<TableComparison[]> {
+  const compare = () => compareRowForRow(source, target, ['dbmig']);
+  await eventually(
+    'the target equal to the source',
+    async () => (await compare()).every((t) => t.equal) || undefined,
+    timeoutMs,
+  );
+  const tables = await compare();
+  for (const t of tables) assert.ok(t.equal, `${t.table}: source ${t.sourceRows} rows, target ${t.targetRows}`);
+  return tables;
 }
