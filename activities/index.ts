@@ -1,95 +1,26 @@
 // createActivities(platforms) → the activity object the worker registers. Each activity is one
 // step of the state machine: it heartbeats while it works, reports failures by their type
-// (common/failures.ts), and never returns or logs a secret.
-import { Context, log } from '@temporalio/activity';
-import { WorkflowNotFoundError } from '@temporalio/client';
-import { failure } from '../common/failures';
-import { replicationHealthSignal, type ReplicationHealth, type ReplicationProgress } from '../common/messages';
+// (common/failures.ts, heartbeat-step.ts), and never returns or logs a secret. This file is the
+// registration list, one entry per activity; an activity with plumbing of its own lives in its own
+// file (replication-waits.ts, replication-watch.ts, reverse-watch.ts) and is listed here.
+import { Context } from '@temporalio/activity';
 import { MigrationError } from '../common/failures';
-import {
-  notCreatedStatus as notCreated,
-  type DatabaseTask,
-  type FleetTask,
-  type PreparedMigration,
-  type ReplicationStatus,
-} from './steps';
+import type { DatabaseTask, FleetTask, PreparedMigration } from './steps';
 import { type MigrationPlatform } from './platforms/platform';
 import { createMigrationMetrics } from './metrics';
 import { awaitChildrenEnded, childRunBefore, relayDecision } from './children';
 import { createNotifier } from './notify';
 import { reverseWatchActivity } from './reverse-watch';
-import type { CopyProgress } from '../common/copy-progress';
 import type { Throttled } from '../common/throttle-plan';
-import { catchUpOf } from '../common/catch-up';
-import { RateWindow } from '../common/progress-rate';
 import type { ValidationProgress } from '../common/validation-progress';
+import { heartbeatingStep, requestScope } from './heartbeat-step';
+import type { ReplicationDeps } from './replication-poll';
+import { replicationWaits } from './replication-waits';
+import { watchReplicationActivity } from './replication-watch';
 
 export type { DatabaseTask, FleetTask, PreparedMigration } from './steps';
-
-export interface ReadyStats {
-  waitedMs: number;
-  maxLagSeconds: number | null;
-  lagSeconds: number | null;
-  lagBytes: number | null;
-  rows: number;
-}
-
-const sleep = (ms: number) => Context.current().sleep(ms);
-/**
- * How often the waits read replication's status. The initial copy's end is noticed within a poll,
- * and each one is a few connections: 250 ms keeps dbmig within a few percent of a hand-made
- * publication and subscription (bench/initial-sync.ts), where 1 s cost up to a whole second.
- */
-export const POLL_MS = { fullDump: 250, ready: 250 } as const;
-const BROKEN_AFTER_ERRORS = 3;
-/** Apply errors this recent mean replication is failing now (PostgreSQL retries apply every ~5 s). */
-const STILL_FAILING_MS = 60_000;
-
-/**
- * Whether the target has applied a heartbeat written after the last apply error (lag is the age of
- * the newest applied one): then apply got past whatever failed, and replication is healthy again
- * without waiting STILL_FAILING_MS.
- */
-function appliedSince(s: ReplicationStatus, msSinceError: number): boolean {
-  return s.lagSeconds !== null && s.lagSeconds * 1000 < msSinceError;
-}
-
-/**
- * Runs one platform call as an activity step: heartbeats on a timer while it runs, so long
- * single calls (pg_dump, operation polls) stay alive, and turns a MigrationError into the
- * ApplicationFailure of its type, so the retry policy knows whether retrying can help.
- */
-async function heartbeatingStep<T>(fn: () => Promise<T>, every = 5_000, details?: () => unknown): Promise<T> {
-  const ctx = Context.current();
-  // A heartbeat replaces the last details: a step that reports progress keeps sending it.
-  const beat = () => ctx.heartbeat(details?.());
-  beat();
-  const timer = setInterval(beat, every);
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof MigrationError) {
-      throw failure(err.type, err.message);
-    }
-    throw err;
-  } finally {
-    clearInterval(timer);
-  }
-}
-
-/**
- * This activity's place in its workflow run: the same for every retry of the activity and new for
- * a new attempt at the step (another run, or the step scheduled again). Google request ids derive
- * from it, so a retry is deduplicated and a re-run within Google's dedupe window is not.
- */
-function requestScope(): string | undefined {
-  try {
-    const info = Context.current().info;
-    return `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}`;
-  } catch {
-    return undefined; // called outside an activity (tests driving a platform directly)
-  }
-}
+// Imported from here by the workflows (ReadyStats) and the initial-sync benchmark (POLL_MS).
+export { POLL_MS, type ReadyStats } from './replication-waits';
 
 export type Platforms = Partial<Record<DatabaseTask['platform'], MigrationPlatform>>;
 
@@ -124,92 +55,7 @@ export function createActivities(platforms: Platforms) {
     return p?.pollIntervalMs?.(task) ?? fallback;
   };
 
-  /** What the waits and the watcher heartbeat: `dbmig status` and the Temporal UI read it there. */
-  function progressOf(s: ReplicationStatus, baselineErrors?: number, problem?: string): ReplicationProgress {
-    return {
-      phase: s.phase,
-      lagSeconds: s.lagSeconds,
-      lagBytes: s.lagBytes,
-      ...(s.sampleAgeSeconds !== undefined ? { sampleAgeSeconds: s.sampleAgeSeconds } : {}),
-      rows: s.rowsOnTarget,
-      errorCount: s.errorCount,
-      ...(baselineErrors !== undefined ? { baselineErrors } : {}),
-      ...(problem ? { problem } : {}),
-      at: new Date().toISOString(),
-    };
-  }
-
-  const catchUpWindows = () => ({ bytes: new RateWindow(), seconds: new RateWindow() });
-
-  /** `progress` with how fast the lag falls (a window per wait or watch), into metrics too. */
-  function withCatchUp(
-    task: DatabaseTask,
-    s: ReplicationStatus,
-    progress: ReplicationProgress,
-    windows: ReturnType<typeof catchUpWindows>,
-  ): ReplicationProgress {
-    if (s.phase !== 'CDC') return progress;
-    const catchUp = catchUpOf(s, windows, Date.now(), task.settings.lagThresholdSeconds);
-    if (!catchUp) return progress;
-    metrics.catchUp(task, catchUp);
-    return { ...progress, catchUp };
-  }
-
-  /** One status read that heartbeats `last` (the newest progress) while it runs. */
-  function readStatus(task: DatabaseTask, last: () => ReplicationProgress | undefined): Promise<ReplicationStatus> {
-    return heartbeatingStep(() => on(task).getReplicationStatus(task), 5_000, last);
-  }
-
-  /**
-   * Polls replication until `done` holds. Progress goes into heartbeat details and metrics, never a
-   * signal per poll: a month-long wait must not grow the history (docs/architecture.md, Safety rules, rule 4).
-   */
-  async function pollReplication(
-    task: DatabaseTask,
-    pollMs: number,
-    done: (s: ReplicationStatus, now: number) => boolean,
-    extra: () => object = () => ({}),
-  ): Promise<ReplicationStatus> {
-    const ctx = Context.current();
-    let firstErrorCount: number | undefined;
-    let progress: ReplicationProgress | undefined;
-    const catchUp = catchUpWindows();
-    for (;;) {
-      const s = await readStatus(task, () => progress && { ...progress, ...extra() });
-      progress = withCatchUp(task, s, progressOf(s), catchUp);
-      ctx.heartbeat({ ...progress, ...extra() });
-      metrics.lag(task, s);
-      const now = Date.now();
-      if (s.phase === 'NOT_CREATED' || s.phase === 'CREATED')
-        throw new Error(`replication is ${s.phase}; the job must be started first`);
-      // One error can be a blip the target retries through; errors that keep coming will not heal.
-      firstErrorCount ??= s.errorCount;
-      if (s.errorCount - firstErrorCount >= BROKEN_AFTER_ERRORS) {
-        throw failure(
-          'ReplicationBroken',
-          `replication keeps failing on the target (${s.errorCount} errors): ` +
-            `${s.errors.join(' | ') || 'see the target log'}. ` +
-            'DDL on the source is the usual cause: it is not replicated',
-        );
-      }
-      if (done(s, now)) return s;
-      await sleep(pollMs);
-    }
-  }
-
-  /** Tells the workflow that replication's health changed; a lost signal is sent again on the next poll. */
-  async function tellHealth(health: ReplicationHealth): Promise<boolean | 'closed'> {
-    const { workflowId, runId } = Context.current().info.workflowExecution!;
-    try {
-      await Context.current().client.workflow.getHandle(workflowId, runId).signal(replicationHealthSignal, health);
-      return true;
-    } catch (err) {
-      // The run has ended (its cutover went on without waiting for this watch to stop): nobody to tell.
-      if (err instanceof WorkflowNotFoundError) return 'closed';
-      log.warn('could not tell the workflow about replication health', { error: (err as Error).message });
-      return false;
-    }
-  }
+  const replication: ReplicationDeps = { on, pollOf, metrics };
 
   return {
     ...createNotifier(),
@@ -252,120 +98,13 @@ export function createActivities(platforms: Platforms) {
         if (p.finishMigration) await p.finishMigration(fleet);
       }),
 
-    async waitForFullDump(task: DatabaseTask, pollMs: number = pollOf(task, POLL_MS.fullDump)): Promise<number> {
-      const platform = on(task);
-      if (platform.copyInitialData) {
-        // The copy's progress is the heartbeat: what dbmig status and the UI show, and nothing in history.
-        let last: CopyProgress | undefined;
-        const beat = setInterval(() => Context.current().heartbeat({ copy: last }), 5_000);
-        const gauge = metrics.throttleGauge(task, 'copy');
-        try {
-          await platform.copyInitialData(task, (p) => {
-            last = structuredClone(p);
-            Context.current().heartbeat({ copy: last });
-            metrics.copy(task, last);
-            gauge(p.throttled);
-          });
-        } finally {
-          clearInterval(beat);
-          gauge(undefined);
-        }
-        // Until CDC the copy's last word (100%) stays readable next to the lag.
-        const s = await pollReplication(
-          task,
-          pollMs,
-          (st) => st.phase === 'CDC',
-          () => ({ copy: last }),
-        );
-        return s.rowsOnTarget;
-      }
-      const s = await pollReplication(task, pollMs, (st) => st.phase === 'CDC');
-      return s.rowsOnTarget;
-    },
-
-    /** Returns once lag has stayed at or under the threshold for the whole stable window. */
-    async waitForReplicationReady(
-      task: DatabaseTask,
-      pollMs: number = pollOf(task, POLL_MS.ready),
-    ): Promise<ReadyStats> {
-      const started = Date.now();
-      let stableSince: number | undefined;
-      let maxLag: number | null = null;
-      const { lagThresholdSeconds, stableWindowMs } = task.settings;
-      const s = await pollReplication(task, pollMs, (st, now) => {
-        if (st.lagSeconds !== null) maxLag = Math.max(maxLag ?? 0, st.lagSeconds);
-        const ok = st.phase === 'CDC' && st.lagSeconds !== null && st.lagSeconds <= lagThresholdSeconds;
-        stableSince = ok ? (stableSince ?? now) : undefined;
-        return stableSince !== undefined && now - stableSince >= stableWindowMs;
-      });
-      return {
-        waitedMs: Date.now() - started,
-        maxLagSeconds: maxLag,
-        lagSeconds: s.lagSeconds,
-        lagBytes: s.lagBytes,
-        rows: s.rowsOnTarget,
-      };
-    },
-
+    // waitForFullDump, waitForReplicationReady (replication-waits.ts)
+    ...replicationWaits(replication),
     /**
-     * From CDC until the cutover, while a human decides: keeps measuring lag and apply errors. Lag
-     * travels in heartbeat details and metrics; the workflow is told only when health changes
-     * (healthy ↔ broken), so a break shows within one poll and a month of watching adds no history.
-     * Runs until the workflow cancels it; a retry resumes from the last heartbeat's error baseline.
+     * From CDC until the cutover, while a human decides: lag and apply errors in heartbeat details,
+     * the workflow told only when health changes (replication-watch.ts).
      */
-    async watchReplication(task: DatabaseTask, pollMs = pollOf(task, 2_000)): Promise<void> {
-      const ctx = Context.current();
-      const resumed = ctx.info.heartbeatDetails as ReplicationProgress | undefined;
-      let baseline = resumed?.baselineErrors;
-      /** What the workflow believes: healthy until told otherwise (a retry resumes the last belief). */
-      let told = !resumed?.problem;
-      /** Whether the workflow was told lag is above the alert level (notifications.lagAlertSeconds). */
-      let toldLagging = resumed?.lagging ?? false;
-      const alertAt = task.settings.lagAlertSeconds;
-      let lastCount = resumed?.errorCount;
-      let lastErrorAt = 0;
-      let progress = resumed;
-      const catchUp = catchUpWindows();
-      for (;;) {
-        let problem: string | undefined;
-        try {
-          const s = await readStatus(task, () => progress);
-          metrics.lag(task, s);
-          const now = Date.now();
-          baseline ??= s.errorCount;
-          if (lastCount !== undefined && s.errorCount > lastCount) lastErrorAt = now;
-          lastCount = s.errorCount;
-          if (s.phase !== 'CDC') problem = `replication is ${s.phase}${s.detail ? ` (${s.detail})` : ''}, not CDC`;
-          else if (
-            s.errorCount > baseline &&
-            now - lastErrorAt < STILL_FAILING_MS &&
-            !appliedSince(s, now - lastErrorAt)
-          )
-            problem =
-              `the target fails to apply changes (${s.errorCount - baseline} errors since the watch began): ` +
-              `${s.errors.join(' | ') || 'see the target log'}`;
-          progress = withCatchUp(task, s, progressOf(s, baseline, problem), catchUp);
-        } catch (err) {
-          if (ctx.cancellationSignal.aborted) throw err;
-          problem = `replication status cannot be read: ${(err as Error).message}`;
-          progress = { ...(progress ?? progressOf(notCreated())), problem, at: new Date().toISOString() };
-        }
-        // Lag above the alert level, and back under half of it (so a lag hovering at the level is one alert).
-        const lag = progress?.lagSeconds ?? null;
-        const lagging =
-          alertAt !== undefined && lag !== null ? (toldLagging ? lag > alertAt / 2 : lag > alertAt) : toldLagging;
-        progress = { ...progress!, lagging };
-        ctx.heartbeat(progress);
-        const ok = problem === undefined;
-        if (ok !== told || lagging !== toldLagging) {
-          const at = new Date().toISOString();
-          const sent = await tellHealth({ ok, lagging, lagSeconds: lag, ...(problem ? { problem } : {}), at });
-          if (sent === 'closed') return;
-          if (sent) [told, toldLagging] = [ok, lagging];
-        }
-        await sleep(pollMs);
-      }
-    },
+    watchReplication: watchReplicationActivity(replication),
 
     /**
      * A chunked validation checkpoints in its heartbeat details (never in the history): a retried

@@ -8,7 +8,7 @@
 //   dbmig  LocalPlatform in the workflow's order: provisionTarget → reserveCapacity →
 //          createMigrationJob → verifyMigrationJob → startMigrationJob, then, as waitForFullDump
 //          does, copyInitialData (the snapshot copy: --method snapshot, the default) and
-//          getReplicationStatus polled as activities/index.ts polls it (until CDC, then
+//          getReplicationStatus polled as activities/replication-waits.ts polls it (until CDC, then
 //          waitForReplicationReady until lag <= the plan's lagThresholdSeconds, every POLL_MS).
 //          The workflow's stableWindow on top of that, and Temporal's own scheduling, are not counted.
 // Runs go hand, dbmig, dbmig, hand, ... (ABBA), so drift on a shared machine hits both alike. No
@@ -43,7 +43,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     rows: { type: 'string', default: '1000000' },
-    // As the workflow's waits poll (activities/index.ts POLL_MS).
+    // As the workflow's waits poll (activities/replication-waits.ts POLL_MS).
     'poll-ms': { type: 'string', default: String(WORKFLOW_POLL_MS.fullDump) },
     trickle: { type: 'string', default: '0' },
     method: { type: 'string', default: 'snapshot' },
@@ -379,9 +379,9 @@ async function dbmigRun(env: Env, round: number): Promise<Sample> {
     await timed('startMigrationJob', () => platform.startMigrationJob(task));
     const setup = Date.now();
     const observer = new Observer(params(env.target, name), resourceNames(migrationId, name).subscription, start);
-    // waitForFullDump runs the platform's own copy first (activities/index.ts).
+    // waitForFullDump runs the platform's own copy first (activities/replication-waits.ts).
     await timed('copyInitialData', async () => platform.copyInitialData?.(task, () => undefined));
-    // waitForFullDump, then waitForReplicationReady (activities/index.ts), without Temporal around them.
+    // waitForFullDump, then waitForReplicationReady (activities/replication-waits.ts), without Temporal around them.
     const status = () => timed('getReplicationStatus', () => platform.getReplicationStatus(task));
     while ((await status()).phase !== 'CDC') await sleep(POLL_MS);
     const cdcAt = Date.now();

@@ -1,6 +1,6 @@
 // The catch-up after the copy: how much the target still has to apply (the lag, in WAL bytes where
 // the platform measures them, else in seconds) and how fast that falls, with an ETA to caught up
-// shown only while it falls. Heartbeated by the lag waits and the watcher (activities/index.ts).
+// shown only while it falls. Heartbeated by the lag waits and the watcher (activities/replication-{waits,watch}.ts).
 import { formatDuration } from './durations';
 import { catchUpEta, type RateWindow } from './progress-rate';
 import { mb } from './copy-progress';

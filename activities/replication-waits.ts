@@ -1,0 +1,84 @@
+// The two waits before the cutover (activities): until the initial copy has ended and CDC runs
+// (the platform's own copy first, where it has one), and until the lag has stayed under the
+// plan's threshold for its stable window. Both poll (replication-poll.ts) and heartbeat their
+// progress; neither writes history per poll.
+import { Context } from '@temporalio/activity';
+import type { CopyProgress } from '../common/copy-progress';
+import type { DatabaseTask } from './steps';
+import { pollReplication, type ReplicationDeps } from './replication-poll';
+
+export interface ReadyStats {
+  waitedMs: number;
+  maxLagSeconds: number | null;
+  lagSeconds: number | null;
+  lagBytes: number | null;
+  rows: number;
+}
+
+/**
+ * How often the waits read replication's status. The initial copy's end is noticed within a poll,
+ * and each one is a few connections: 250 ms keeps dbmig within a few percent of a hand-made
+ * publication and subscription (bench/initial-sync.ts), where 1 s cost up to a whole second.
+ */
+export const POLL_MS = { fullDump: 250, ready: 250 } as const;
+
+export function replicationWaits(deps: ReplicationDeps) {
+  const { on, pollOf, metrics } = deps;
+  return {
+    async waitForFullDump(task: DatabaseTask, pollMs: number = pollOf(task, POLL_MS.fullDump)): Promise<number> {
+      const platform = on(task);
+      if (platform.copyInitialData) {
+        // The copy's progress is the heartbeat: what dbmig status and the UI show, and nothing in history.
+        let last: CopyProgress | undefined;
+        const beat = setInterval(() => Context.current().heartbeat({ copy: last }), 5_000);
+        const gauge = metrics.throttleGauge(task, 'copy');
+        try {
+          await platform.copyInitialData(task, (p) => {
+            last = structuredClone(p);
+            Context.current().heartbeat({ copy: last });
+            metrics.copy(task, last);
+            gauge(p.throttled);
+          });
+        } finally {
+          clearInterval(beat);
+          gauge(undefined);
+        }
+        // Until CDC the copy's last word (100%) stays readable next to the lag.
+        const s = await pollReplication(
+          deps,
+          task,
+          pollMs,
+          (st) => st.phase === 'CDC',
+          () => ({ copy: last }),
+        );
+        return s.rowsOnTarget;
+      }
+      const s = await pollReplication(deps, task, pollMs, (st) => st.phase === 'CDC');
+      return s.rowsOnTarget;
+    },
+
+    /** Returns once lag has stayed at or under the threshold for the whole stable window. */
+    async waitForReplicationReady(
+      task: DatabaseTask,
+      pollMs: number = pollOf(task, POLL_MS.ready),
+    ): Promise<ReadyStats> {
+      const started = Date.now();
+      let stableSince: number | undefined;
+      let maxLag: number | null = null;
+      const { lagThresholdSeconds, stableWindowMs } = task.settings;
+      const s = await pollReplication(deps, task, pollMs, (st, now) => {
+        if (st.lagSeconds !== null) maxLag = Math.max(maxLag ?? 0, st.lagSeconds);
+        const ok = st.phase === 'CDC' && st.lagSeconds !== null && st.lagSeconds <= lagThresholdSeconds;
+        stableSince = ok ? (stableSince ?? now) : undefined;
+        return stableSince !== undefined && now - stableSince >= stableWindowMs;
+      });
+      return {
+        waitedMs: Date.now() - started,
+        maxLagSeconds: maxLag,
+        lagSeconds: s.lagSeconds,
+        lagBytes: s.lagBytes,
+        rows: s.rowsOnTarget,
+      };
+    },
+  };
+}
