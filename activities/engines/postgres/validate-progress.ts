@@ -2,7 +2,7 @@
 // source's rows (pg_class's estimate for a table not yet done, its exact count once done), the
 // rate over a recent window and the ETA. Pure: the checkpoint stays what resumes the validation,
 // this is what people read of it.
-import type { LiveCheckpoint } from './validate-live';
+import type { LiveCheckpoint } from './live-checkpoint';
 import type { TableEstimate } from './copy-accounting';
 import { etaSeconds, type RateWindow } from '../../../common/progress-rate';
 import type { ValidationProgress } from '../../../common/validation-progress';
