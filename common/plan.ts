@@ -308,6 +308,14 @@ export type GcpSettings = z.output<typeof gcpSchema>;
 
 /** The initial copy's defaults: a few streams fit a small machine; ranges of 64 MB keep a retry cheap. */
 export const COPY_DEFAULTS = { method: 'snapshot', streams: 4, rangeMb: 64 } as const;
+/**
+ * The live validation's defaults (engines/postgres/validate-live.ts): four comparers per side keep
+ * a small machine busy; chunks of 20,000 rows keep a differing chunk's key list (read whole to
+ * name its keys) small and a resumed attempt's lost work short.
+ */
+export const VALIDATION_DEFAULTS = { streams: 4, chunkRows: 20_000 } as const;
+const STREAMS_RULE = 'must be a whole number of sessions per side, 1 to 64';
+const CHUNK_ROWS_RULE = 'must be a whole number of rows, 100 to 1000000';
 
 const lagThresholdSeconds = z.number().positive().max(3600);
 const stableWindow = duration;
@@ -513,6 +521,32 @@ export const planSchema = z
       })
       .optional()
       .describe('How the initial copy moves the rows (local platform).'),
+    validation: z
+      .strictObject({
+        streams: z
+          .number()
+          .int(STREAMS_RULE)
+          .min(1, STREAMS_RULE)
+          .max(64, STREAMS_RULE)
+          .optional()
+          .describe(
+            'Chunks compared at once per database by the live validation: each opens one session on the source ' +
+              `and one on the target. Default ${VALIDATION_DEFAULTS.streams}.`,
+          ),
+        chunkRows: z
+          .number()
+          .int(CHUNK_ROWS_RULE)
+          .min(100, CHUNK_ROWS_RULE)
+          .max(1_000_000, CHUNK_ROWS_RULE)
+          .optional()
+          .describe(
+            'Rows per chunk of the live validation, by primary-key range: a chunk that differs is ' +
+              'read whole to name its keys, and a retried attempt compares its current chunks again. ' +
+              `Default ${VALIDATION_DEFAULTS.chunkRows}.`,
+          ),
+      })
+      .optional()
+      .describe('How the live validation before the cutover compares the tables (local platform).'),
     continueAsNewAfterEvents: z
       .number()
       .int()
@@ -572,6 +606,14 @@ export const planSchema = z
           message: THROTTLE_LOCAL_ONLY(plan.platform),
         });
     });
+    if (plan.platform !== 'local' && plan.validation)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['validation'],
+        message:
+          "is applied by the local platform's live validation, which compares the tables itself; on " +
+          `${plan.platform} nothing would apply it: remove it`,
+      });
     if (plan.platform !== 'sim' && plan.sim)
       ctx.addIssue({ code: 'custom', path: ['sim'], message: 'is only for platform: sim' });
     if (plan.platform === 'gcp' && !plan.gcp)
@@ -736,6 +778,8 @@ export interface EffectiveSettings {
   lagAlertSeconds?: number;
   /** The plan's copy settings, when it sets any; copySettings() applies the defaults. */
   copy?: { method?: 'snapshot' | 'native'; streams?: number; rangeMb?: number };
+  /** The plan's live validation settings, when it sets any; validationSettings() applies the defaults. */
+  validation?: { streams?: number; chunkRows?: number };
   /** Limits on the source's load, when the plan sets any (the database's, else defaults'). */
   throttle?: ThrottleSettings;
 }
@@ -752,6 +796,13 @@ export function copySettings(s: EffectiveSettings): {
   };
 }
 
+export function validationSettings(s: EffectiveSettings): { streams: number; chunkRows: number } {
+  return {
+    streams: s.validation?.streams ?? VALIDATION_DEFAULTS.streams,
+    chunkRows: s.validation?.chunkRows ?? VALIDATION_DEFAULTS.chunkRows,
+  };
+}
+
 export function effectiveSettings(plan: Plan, db: DatabasePlan): EffectiveSettings {
   return {
     lagThresholdSeconds: db.lagThresholdSeconds ?? plan.defaults.lagThresholdSeconds,
@@ -765,6 +816,7 @@ export function effectiveSettings(plan: Plan, db: DatabasePlan): EffectiveSettin
       : {}),
     ...(plan.notifications ? { lagAlertSeconds: plan.notifications.lagAlertSeconds } : {}),
     ...(plan.copy ? { copy: plan.copy } : {}),
+    ...(plan.validation ? { validation: plan.validation } : {}),
     ...throttleOf(plan, db),
   };
 }

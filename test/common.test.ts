@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { byPriority, capacityMode, workerCount } from '../common/capacity';
 import { formatDuration, parseDuration } from '../common/durations';
 import { resourceNames } from '../common/naming';
-import { effectiveSettings, validatePlan } from '../common/plan';
+import { effectiveSettings, validatePlan, validationSettings } from '../common/plan';
 import { approvalProblem, retryProblem } from '../common/status';
 import { isInWindow, msUntilWindow } from '../common/cutover-window';
 
@@ -70,6 +70,22 @@ test('a minimal plan gets safe defaults', () => {
     noPrimaryKey: 'fail',
     targetDatabase: 'a',
   });
+});
+
+test("the live validation's settings: the plan's where it sets them, else today's defaults", () => {
+  const database = {
+    name: 'a',
+    engine: 'postgresql',
+    sizeGb: 1,
+    source: { host: 'h', database: 'a', user: 'u', passwordRef: 'file:/run/secrets/a' },
+    target: { kind: 'alloydb', instance: 't' },
+  };
+  const bare = validatePlan({ databases: [database] });
+  assert.deepEqual(validationSettings(effectiveSettings(bare, bare.databases[0])), { streams: 4, chunkRows: 20_000 });
+  const set = validatePlan({ validation: { streams: 2 }, databases: [database] });
+  const settings = effectiveSettings(set, set.databases[0]);
+  assert.deepEqual(settings.validation, { streams: 2 });
+  assert.deepEqual(validationSettings(settings), { streams: 2, chunkRows: 20_000 });
 });
 
 test('approval problems name what is wrong', () => {

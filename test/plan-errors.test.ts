@@ -116,6 +116,54 @@ test('a bad throttle is reported at its field and line; one off the local platfo
   assert.match(refused.stderr, new RegExp(`^${sim}:3:13: defaults\\.throttle: is applied by the local platform's`));
 });
 
+test('bad validation settings are named by field; off the local platform the section is refused', async () => {
+  const file = planFile('validation.yaml', [
+    'platform: local',
+    'validation: { streams: 0, chunkRows: 99 }',
+    'databases:',
+    ...VALID_DATABASE,
+  ]);
+  const r = await dbmig(['plan', '--plan', file]);
+  assert.equal(r.status, 2, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 2, r.stderr);
+  assert.equal(lines[0], `${file}:2:24: validation.streams: must be a whole number of sessions per side, 1 to 64`);
+  assert.equal(lines[1], `${file}:2:38: validation.chunkRows: must be a whole number of rows, 100 to 1000000`);
+  const more = planFile('validation-more.yaml', [
+    'platform: local',
+    'validation: { streams: 2.5, chunkRows: 2000000, sessions: 3 }',
+    'databases:',
+    ...VALID_DATABASE,
+  ]);
+  const bad = await dbmig(['plan', '--plan', more]);
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.deepEqual(bad.stderr.trim().split('\n'), [
+    `${more}:2:24: validation.streams: must be a whole number of sessions per side, 1 to 64`,
+    `${more}:2:40: validation.chunkRows: must be a whole number of rows, 100 to 1000000`,
+    `${more}:2:49: validation.sessions: unknown key (known keys: streams, chunkRows)`,
+  ]);
+  const good = planFile('validation-good.yaml', [
+    'platform: local',
+    'validation: { streams: 1, chunkRows: 5000 }',
+    'databases:',
+    ...VALID_DATABASE,
+  ]);
+  const ok = await dbmig(['plan', '--plan', good]);
+  assert.equal(ok.status, 0, ok.stderr);
+  const sim = planFile('validation-sim.yaml', [
+    'platform: sim',
+    'validation: { streams: 2 }',
+    'databases:',
+    ...VALID_DATABASE,
+  ]);
+  const refused = await dbmig(['plan', '--plan', sim]);
+  assert.equal(refused.status, 2, refused.stderr);
+  assert.match(
+    refused.stderr,
+    new RegExp(`^${sim}:2:13: validation: is applied by the local platform's live validation.*on sim nothing`),
+  );
+});
+
 test('a YAML syntax error carries its line and column, exit 2', async () => {
   const file = planFile('syntax.yaml', [
     'platform: local',

@@ -28,6 +28,7 @@ import type { Throttle } from './throttle';
 import { estimateRows } from './copy-accounting';
 import { validationProgressOf } from './validate-progress';
 import { RateWindow } from '../../../common/progress-rate';
+import { VALIDATION_DEFAULTS } from '../../../common/plan';
 import { checkpointFrom, firstPassDone, type LiveCheckpoint } from './live-checkpoint';
 import type { Comparer } from './validate-pool';
 import { firstPass } from './validate-first-pass';
@@ -37,9 +38,9 @@ import { resultOf } from './validate-verdict';
 // The checkpoint's shapes, imported from here by the progress, the tests and the benchmark.
 export type { Differing, LiveCheckpoint, TableProgress } from './live-checkpoint';
 
-/** Sessions per side comparing chunks at once. */
-export const VALIDATION_STREAMS = 4;
-export const CHUNK_ROWS = 20_000;
+/** Sessions per side comparing chunks at once, and rows per chunk, unless the plan says (validation:). */
+export const VALIDATION_STREAMS = VALIDATION_DEFAULTS.streams;
+export const CHUNK_ROWS = VALIDATION_DEFAULTS.chunkRows;
 /** Points a differing chunk is compared at, the first included. */
 const ROUNDS = 3;
 

@@ -6,7 +6,7 @@ import { resourceNames } from '../../../common/naming';
 import { sourcePassword } from '../../secrets';
 import { activityCancellation, runToCompletion, throwIfCancelled } from '../../cancellation';
 import { MigrationError } from '../../../common/failures';
-import { copySettings } from '../../../common/plan';
+import { copySettings, validationSettings } from '../../../common/plan';
 import {
   type AssessmentResult,
   type CapacityReservation,
@@ -411,7 +411,12 @@ export class LocalPlatform implements MigrationPlatform {
         await awaitCopies(target, this.names(task).subscription, 60_000);
         const throttle = Throttle.for(env.source, task.settings.throttle);
         return validateLive(forward({ names: this.names(task) }, src, target), (tables) =>
-          compareLive(env, tables, { from: checkpoint?.from, save: (c) => checkpoint?.save(c), throttle }),
+          compareLive(env, tables, {
+            ...validationSettings(task.settings),
+            from: checkpoint?.from,
+            save: (c) => checkpoint?.save(c),
+            throttle,
+          }),
         ).finally(() => throttle?.close());
       });
     }
