@@ -7,7 +7,9 @@
 //     one chunk and a row's value changed in the chunk that takes every insert: the validation
 //     fails naming the table, each chunk's key range and the key;
 //   - an attempt killed part-way and given its last checkpoint continues after it: it never digests
-//     a range the first attempt had folded, and the two together cover the table.
+//     a range the first attempt had folded, and the two together cover the table;
+//   - the plan's streams and chunkRows are what it does: held by its throttle with every session
+//     open, it has streams + 2 sessions per side in pg_stat_activity; its chunks are chunkRows apart.
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -18,7 +20,13 @@ import { ensureOwnedObjects } from '../activities/engines/postgres/owned';
 import { LocalPlatform } from '../activities/platforms/local';
 import type { ClusterInfo } from '../activities/platforms/local/clusters';
 import type { Chunk } from '../activities/engines/postgres/validate-chunks';
-import { compareLive, type LiveCheckpoint, type LiveEnv } from '../activities/engines/postgres/validate-live';
+import {
+  compareLive,
+  VALIDATION_APPLICATION,
+  type LiveCheckpoint,
+  type LiveEnv,
+} from '../activities/engines/postgres/validate-live';
+import { Throttle } from '../activities/engines/postgres/throttle';
 import { Writer } from './fixtures/fleet';
 import { eventually } from './helpers/harness';
 
@@ -68,6 +76,8 @@ before(async () => {
     await s.query(`insert into items (id, sku, qty, price) values ($1, 'far', 1, 1)`, [CHANGED]);
     await ensureOwnedObjects(s, JOB);
     await s.query('create publication vl_pub for table items, movements, dbmig.fence, dbmig.heartbeat');
+    // What the throttle's check reads (not published): the sessions test holds the validation with it.
+    await s.query('create table vl_go (go boolean not null); insert into vl_go values (true)');
   });
   await withClient(on(target), async (t) => {
     await t.query(schema);
@@ -198,5 +208,67 @@ describe('live validation under writes', () => {
     console.log(
       `killed after ${digested} chunks, ${foldedChunks} checkpointed; the retry digested ${items.length} of ${total}`,
     );
+  });
+
+  test("the plan's streams and chunk size: sessions per side in pg_stat_activity, chunks in the progress", async () => {
+    const setGo = (go: boolean) => withClient(on(source), (s) => s.query('update vl_go set go = $1', [go]));
+    /** The validation's sessions on a side, as the server lists them. */
+    const sessions = (c: ConnectionParams) =>
+      withClient(c, async (s) => {
+        const { rows } = await s.query<{ n: number }>(
+          'select count(*)::int as n from pg_stat_activity where datname = $1 and application_name = $2',
+          [DB, VALIDATION_APPLICATION],
+        );
+        return rows[0].n;
+      });
+    const seen: string[] = [];
+    for (const { streams, chunkRows } of [
+      { streams: 1, chunkRows: 5_000 },
+      { streams: 3, chunkRows: 5_000 },
+      { streams: 3, chunkRows: 20_000 },
+    ]) {
+      // Held by its throttle before its point: by then it has opened every session it compares with.
+      await setGo(false);
+      const throttle = Throttle.for(on(source), { check: 'select go from vl_go', pollIntervalMs: 100 })!;
+      let held = false;
+      let last: LiveCheckpoint | undefined;
+      const running = compareLive(env(), TABLES, {
+        streams,
+        chunkRows,
+        throttle,
+        save: (c) => {
+          last = c;
+          if (c.throttled) held = true;
+        },
+      });
+      running.catch(() => undefined); // awaited below; a failure before the hold must not go unhandled meanwhile
+      try {
+        await eventually('the validation held by its throttle', async () => held);
+        // Per side: the comparers, plus the point's snapshot session and the helper (source) or the hold (target).
+        assert.deepEqual(
+          { source: await sessions(on(source)), target: await sessions(on(target)) },
+          {
+            source: streams + 2,
+            target: streams + 2,
+          },
+        );
+      } finally {
+        await setGo(true);
+      }
+      const r = await running.finally(() => throttle.close());
+      assert.equal(r.ok, true, r.summary);
+      // A backend leaves pg_stat_activity a moment after its client has gone.
+      await eventually('every session ended with the validation', async () =>
+        (await sessions(on(source))) + (await sessions(on(target))) === 0 ? true : undefined,
+      );
+      // Chunk boundaries are chunkRows keys apart at the point: the items table's rows then, floor'd, plus the last.
+      const items = r.tables.find((t) => t.table === 'public.items')!;
+      assert.equal(items.chunks, Math.floor(items.sourceRows / chunkRows) + 1);
+      // The progress people read says the same: every chunk of both tables (the key-less one whole).
+      assert.equal(last?.summary?.chunksDone, items.chunks! + 1);
+      assert.equal(last?.summary?.phase, 'done');
+      seen.push(`streams ${streams}: ${streams + 2} sessions per side; chunkRows ${chunkRows}: ${items.chunks} chunks`);
+    }
+    console.log(seen.join('; '));
   });
 });

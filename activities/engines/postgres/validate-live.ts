@@ -41,6 +41,8 @@ export type { Differing, LiveCheckpoint, TableProgress } from './live-checkpoint
 /** Sessions per side comparing chunks at once, and rows per chunk, unless the plan says (validation:). */
 export const VALIDATION_STREAMS = VALIDATION_DEFAULTS.streams;
 export const CHUNK_ROWS = VALIDATION_DEFAULTS.chunkRows;
+/** What the validation's sessions show as application_name ('dbmig%': dbmig's own to the throttle). */
+export const VALIDATION_APPLICATION = 'dbmig validation';
 /** Points a differing chunk is compared at, the first included. */
 const ROUNDS = 3;
 
@@ -67,7 +69,9 @@ export interface LiveEnv {
 export async function compareLive(env: LiveEnv, tables: string[], opts: LiveOptions = {}): Promise<ValidationResult> {
   const opened: pg.Client[] = [];
   const open = async (p: ConnectionParams) => {
-    const c = await connect(p);
+    // Named as the validation's in pg_stat_activity (an operator, a test, can count them); a name the
+    // caller set is kept: a lease recognizes its sessions by theirs (lease.ts).
+    const c = await connect({ ...p, applicationName: p.applicationName ?? VALIDATION_APPLICATION });
     opened.push(c);
     // A throttled pause waits inside the round's snapshots: no idle-in-transaction timeout may end them.
     if (opts.throttle) await c.query('set idle_in_transaction_session_timeout = 0');
