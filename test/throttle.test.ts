@@ -6,6 +6,8 @@
 //     counted on the target's dbmig.copy_range; chunks compared, in the validation's heartbeat),
 //     `dbmig status` says "throttled: <why>" on its line and dbmig_throttled is 1; once the test
 //     sets the flag, the step goes on by itself and the target ends row for row equal.
+//   - The plan's validation settings reach the validation: held with every session open, it has
+//     streams + 2 sessions per side in pg_stat_activity, and its chunks are chunkRows apart.
 //   - maxActiveConnections: the live validation waits while the test holds more sessions busy
 //     (pg_sleep, as the application's role) than the limit, and compares once they end.
 import assert from 'node:assert/strict';
@@ -15,7 +17,7 @@ import pg from 'pg';
 import { resourceNames } from '../common/naming';
 import { withClient, type ConnectionParams } from '../activities/engines/postgres/sessions';
 import { Throttle } from '../activities/engines/postgres/throttle';
-import { compareLive, type LiveCheckpoint } from '../activities/engines/postgres/validate-live';
+import { compareLive, VALIDATION_APPLICATION, type LiveCheckpoint } from '../activities/engines/postgres/validate-live';
 import { planFor, Writer, type SourceDb } from './fixtures/fleet';
 import { awaitRowForRow, createHarness, eventually, type Harness } from './helpers/harness';
 import { killWorkers, spawnWorker, workerAt, type WorkerProcess } from './helpers/worker-process';
@@ -115,6 +117,7 @@ test('a check that says wait holds the copy, then the validation; each goes on o
       throttle: { check: CHECK, pollInterval: POLL },
     },
     copy: { method: 'snapshot', streams: 2, rangeMb: 1 },
+    validation: { streams: 3, chunkRows: 10_000 },
   });
   const handle = await h.startFleet('throttle', plan);
   migrationId = handle.workflowId;
@@ -176,10 +179,27 @@ test('a check that says wait holds the copy, then the validation; each goes on o
     );
   }
   assert.equal(await throttledGauge('validation', 'check'), 1);
+  // Held after it opened its sessions: the plan's 3 comparers per side, plus the point's snapshot
+  // session and the helper (source) or the hold (target), as the servers list them.
+  const sessions = (c: ConnectionParams) =>
+    withClient(c, async (q) => {
+      const { rows } = await q.query<{ n: number }>(
+        'select count(*)::int as n from pg_stat_activity where datname = $1 and application_name = $2',
+        [DB.name, VALIDATION_APPLICATION],
+      );
+      return rows[0].n;
+    });
+  assert.deepEqual(
+    { source: await sessions({ ...h.source, database: DB.name }), target: await sessions(target) },
+    { source: 5, target: 5 },
+  );
 
   await setFlag('validation_ok', true);
   const ready = await h.reach(handle.workflowId, DB.name, 'AWAITING_APPROVAL', 300_000);
   assert.match(ready.validation ?? '', /tables identical at a consistent point/);
+  // Chunks of 10,000 rows (the default is 20,000): items alone, over 80,000 rows, is at least 9.
+  const chunks = Number(/\((\d+) chunks\)/.exec(ready.validation ?? '')?.[1]);
+  assert.ok(chunks >= DB.rows / 10_000 + 2, `chunks of the plan's chunkRows (${chunks})`);
   assert.equal(await throttledGauge('validation', 'check'), 0);
   t.diagnostic(`validated: ${ready.validation}`);
 
