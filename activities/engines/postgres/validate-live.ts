@@ -35,7 +35,7 @@ import { firstPass } from './validate-first-pass';
 import { recheck } from './validate-recheck';
 import { resultOf } from './validate-verdict';
 
-// The checkpoint's shapes, imported from here by the progress, the tests and the benchmark.
+// The checkpoint's shapes, still importable from here, where the tests import them (live-checkpoint.ts).
 export type { Differing, LiveCheckpoint, TableProgress } from './live-checkpoint';
 
 /** Sessions per side comparing chunks at once, and rows per chunk, unless the plan says (validation:). */
