@@ -5,9 +5,12 @@
 //
 //   DBMIG_FAULT_PAUSE_AT=<point>[:<ms>]   e.g. cutover/close-committed
 //   DBMIG_FAULT_MARKER=<file>             optional: written when the pause begins
+//   DBMIG_FAULT_RESUME=<file>             optional: the pause ends as soon as this file exists
 //
 // At the named point, once per process, the step writes the marker and waits <ms> (default 10
-// minutes) before going on: a SIGKILL on the marker lands exactly there. The points:
+// minutes), or until the resume file appears, before going on: a SIGKILL on the marker lands
+// exactly there, and a test can change the world around the paused step (restart a server) and
+// then let it go on. The points:
 //   cutover/close-committed   the fence's COMMIT returned (the source is closed, the block released),
 //                             the job record still says 'closing'
 //   cutover/switching         past the point of no return, inside the switch: replication stopped,
@@ -15,10 +18,11 @@
 //   copy/range-streaming      inside the snapshot copy, once a range is done: another range's rows
 //                             are on their way into the target, not committed
 import { randomBytes } from 'node:crypto';
-import { renameSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 
 export const PAUSE_AT_ENV = 'DBMIG_FAULT_PAUSE_AT';
 export const PAUSE_MARKER_ENV = 'DBMIG_FAULT_MARKER';
+export const PAUSE_RESUME_ENV = 'DBMIG_FAULT_RESUME';
 const DEFAULT_PAUSE_MS = 10 * 60_000;
 
 export type PausePoint = 'cutover/close-committed' | 'cutover/switching' | 'copy/range-streaming' | 'copy/rows-in';
@@ -48,5 +52,8 @@ export async function pauseAt(point: PausePoint, env: NodeJS.ProcessEnv = proces
     renameSync(tmp, file); // never half a marker
   }
   process.stderr.write(`dbmig: FAULT INJECTION: paused at ${point} (pid ${process.pid})\n`);
-  await new Promise((r) => setTimeout(r, ms ? Number(ms) : DEFAULT_PAUSE_MS));
+  const until = Date.now() + (ms ? Number(ms) : DEFAULT_PAUSE_MS);
+  const resume = env[PAUSE_RESUME_ENV];
+  while (Date.now() < until && !(resume && existsSync(resume)))
+    await new Promise((r) => setTimeout(r, Math.min(100, Math.max(0, until - Date.now()))));
 }

@@ -13,7 +13,10 @@ export interface CatchUp {
   fallingPerSecond: number | null;
   /** Seconds until the lag reaches `target` at that pace; null while it is not falling. */
   etaSeconds: number | null;
-  /** The lag that counts as caught up: 0 bytes, or the plan's lag threshold in seconds. */
+  /**
+   * The lag that counts as caught up: the plan's lag threshold in seconds; in bytes, 0, or the
+   * bytes left while the heartbeat's lag in seconds is within that threshold.
+   */
   target: number;
 }
 
@@ -26,7 +29,11 @@ export function catchUpOf(
 ): CatchUp | undefined {
   if (lag.lagBytes !== null) {
     windows.bytes.add(now, lag.lagBytes);
-    return { basis: 'bytes', lag: lag.lagBytes, target: 0, ...catchUpEta(lag.lagBytes, windows.bytes) };
+    // At rest the bytes never reach 0: dbmig's own heartbeat, and other databases' WAL on the same
+    // server, stay unconfirmed until the walsender's next feedback. Where the heartbeat says the
+    // target is within the threshold, whatever bytes are left count as caught up.
+    const target = lag.lagSeconds !== null && lag.lagSeconds <= thresholdSeconds ? lag.lagBytes : 0;
+    return { basis: 'bytes', lag: lag.lagBytes, target, ...catchUpEta(lag.lagBytes, windows.bytes, target) };
   }
   if (lag.lagSeconds !== null) {
     windows.seconds.add(now, lag.lagSeconds);

@@ -53,6 +53,11 @@ test('the catch-up has an ETA only while the lag falls', () => {
   const c = catchUpOf({ lagBytes: 6_000_000, lagSeconds: 2 }, windows, 2000)!;
   assert.deepEqual(c, { basis: 'bytes', lag: 6_000_000, target: 0, fallingPerSecond: 2_000_000, etaSeconds: 3 });
   assert.equal(describeCatchUp(c), 'lag 6 MB, falling 2 MB/s, ETA 3.0s');
+  // At rest, bytes stay unconfirmed (dbmig's own heartbeat): caught up once the heartbeat is within the threshold.
+  const rest = catchUpOf({ lagBytes: 208, lagSeconds: 0.4 }, windows, 4000, 5)!;
+  assert.deepEqual({ target: rest.target, etaSeconds: rest.etaSeconds }, { target: 208, etaSeconds: 0 });
+  assert.equal(describeCatchUp(rest), 'caught up (lag 208 B)');
+  assert.equal(catchUpOf({ lagBytes: 208, lagSeconds: 7 }, windows, 6000, 5)!.target, 0, 'behind by the heartbeat');
   // Seconds where bytes are not measured (gcp): caught up at the plan's threshold.
   const s = { bytes: new RateWindow(), seconds: new RateWindow() };
   catchUpOf({ lagBytes: null, lagSeconds: 65 }, s, 0, 5);
