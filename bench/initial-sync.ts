@@ -17,7 +17,10 @@
 // use 10 rounds or more for a stable ratio. Prints tables; asserts nothing.
 //   npm run bench:sync -- [ROUNDS=2] [--rows 1000000] [--poll-ms 250] [--trickle 0]
 //                         [--method snapshot|native] [--streams 4] [--shape mixed|dominant]
+//                         [--paths hand,dbmig] [--in-place]
 // --shape dominant (P6): one table of 92% of the rows with three secondary indexes, two small ones.
+// --paths dbmig --in-place (P6's growth at 4x the data): dbmig alone, reading the source data
+// itself instead of a copy of it per run, so 20 GB need the disk of one source and one target.
 //
 // Columns (seconds): SCHEMA the target database and its schema; SETUP reserve/create/verify/start
 // (dbmig) or publication and subscription (hand); COPY from then until every table of the
@@ -49,6 +52,8 @@ const { values, positionals } = parseArgs({
     method: { type: 'string', default: 'snapshot' },
     streams: { type: 'string', default: '4' },
     shape: { type: 'string', default: 'mixed' },
+    paths: { type: 'string', default: 'hand,dbmig' },
+    'in-place': { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Number(positionals[0] ?? 2);
@@ -58,6 +63,12 @@ const TRICKLE = Number(values.trickle);
 const METHOD = values.method as 'snapshot' | 'native';
 const STREAMS = Number(values.streams);
 if (!['snapshot', 'native'].includes(METHOD)) throw new Error(`--method: snapshot or native, not ${METHOD}`);
+const PATHS = values.paths!.split(',') as Path[];
+if (!PATHS.length || PATHS.some((p) => p !== 'hand' && p !== 'dbmig'))
+  throw new Error(`--paths: hand, dbmig or both, not ${values.paths}`);
+const IN_PLACE = values['in-place']!;
+// The hand path's clean-up drops its source database; in place, that would be the data itself.
+if (IN_PLACE && PATHS.includes('hand')) throw new Error('--in-place: with --paths dbmig only');
 const HAND_POLL_MS = 100;
 const OBSERVER_MS = 100;
 const HAND_READY_LAG_BYTES = 1024 * 1024;
@@ -186,8 +197,21 @@ async function createTemplate(env: Env): Promise<number> {
   return total;
 }
 
+/** The source database's size on disk, and its largest table's with its indexes: what "5 GB" means. */
+async function dataSize(env: Env): Promise<string> {
+  return withClient(params(env.source, TEMPLATE), async (c) => {
+    const { rows } = await c.query<{ db: string; top: string; name: string }>(
+      `select pg_size_pretty(pg_database_size(current_database())) as db,
+              pg_size_pretty(pg_total_relation_size($1::regclass)) as top, $1 as name`,
+      [TABLES[0].name],
+    );
+    return `${rows[0].db} on disk, ${rows[0].name} ${rows[0].top} with its indexes`;
+  });
+}
+
 /** A run's own copy of the source data; FILE_COPY copies the files instead of WAL-logging every block. */
 async function copySource(env: Env, name: string): Promise<void> {
+  if (IN_PLACE) return;
   await withClient(params(env.source, 'postgres'), (c) =>
     c.query(`create database ${pg.escapeIdentifier(name)} template ${TEMPLATE} strategy file_copy`),
   );
@@ -344,7 +368,7 @@ async function handRun(env: Env, round: number): Promise<Sample> {
 
 async function dbmigRun(env: Env, round: number): Promise<Sample> {
   const { platform } = env;
-  const name = `is_${env.tag}_d${round}`;
+  const name = IN_PLACE ? TEMPLATE : `is_${env.tag}_d${round}`;
   const migrationId = `p3-${env.tag}-${round}`;
   await copySource(env, name);
   const plan = validatePlan(
@@ -413,7 +437,7 @@ async function dbmigRun(env: Env, round: number): Promise<Sample> {
     await platform.releaseCapacity(task).catch(() => undefined);
     await platform.deleteTarget(task).catch(() => undefined);
     await dropDatabase(env.target, name);
-    await dropDatabase(env.source, name);
+    if (!IN_PLACE) await dropDatabase(env.source, name);
   }
 }
 
@@ -439,13 +463,16 @@ async function main(): Promise<void> {
   process.env.DBMIG_BENCH_PASSWORD = env.source.password;
   const samples: Sample[] = [];
   let total = 0;
+  let size = '';
   try {
     const built = Date.now();
     total = await createTemplate(env);
-    console.error(`source data: ${total} rows in ${((Date.now() - built) / 1000).toFixed(1)} s`);
+    size = await dataSize(env);
+    console.error(`source data: ${total} rows, ${size} in ${((Date.now() - built) / 1000).toFixed(1)} s`);
     for (let round = 0; round < ROUNDS; round++) {
       // hand, dbmig, dbmig, hand, ...: neither path always runs second, on a machine the other just warmed.
-      for (const path of (round % 2 ? ['dbmig', 'hand'] : ['hand', 'dbmig']) as Path[]) {
+      const order = (round % 2 ? ['dbmig', 'hand'] : ['hand', 'dbmig']) as Path[];
+      for (const path of order.filter((p) => PATHS.includes(p))) {
         const s = await (path === 'hand' ? handRun(env, round) : dbmigRun(env, round)).catch((err: Error): Sample => ({
           path,
           round,
@@ -475,7 +502,7 @@ async function main(): Promise<void> {
   const ok = samples.filter((s) => !s.error);
   const handOf = (round: number) => ok.find((s) => s.path === 'hand' && s.round === round);
   console.log(
-    `start to ready-for-cutover: ${total} rows in ${TABLES.length} tables, ` +
+    `start to ready-for-cutover: ${total} rows in ${TABLES.length} tables (${size}), ` +
       `${ROUNDS} rounds of hand and dbmig (ABBA order; dbmig copy ${METHOD}` +
       `${METHOD === 'snapshot' ? `, ${STREAMS} streams` : ''}), ` +
       `dbmig polled every ${POLL_MS} ms (as the workflow), hand every ${HAND_POLL_MS} ms; seconds`,
