@@ -9,6 +9,8 @@
 //     resumed, the copy goes on by itself and the run reaches approval with the target row for row
 //     equal.
 //   - The live validation is held the same way before its first chunk, and compares once replay resumes.
+//   - On an idle source, the gate goes on as soon as the standby reports it replayed everything,
+//     though the source still shows the stale lag PostgreSQL measured on that reply.
 //
 // Why writes must go on while replay is paused: the source computes a standby's lag from the
 // standby's replies (walsender.c, LagTrackerRead): the time since it sent the WAL the standby says
@@ -74,7 +76,8 @@ async function pauseUntilBehind(): Promise<{ behind: StandbyLag; ms: number }> {
     `standby ${STANDBY} more than ${LIMIT} s behind`,
     async () => {
       const l = await standby.lag();
-      return l?.replayLag !== undefined && l.replayLag > LIMIT ? l : undefined;
+      // Behind in WAL too: not a stale measure left over from before the pause (see the first test).
+      return l?.replayLag !== undefined && l.replayLag > LIMIT && l.replayLsn !== l.sentLsn ? l : undefined;
     },
     120_000,
   );
@@ -98,6 +101,54 @@ const lsn = (s: string) => {
 
 /** The seconds behind a "standby … is N s behind" message says. */
 const secondsBehind = (s: string) => Number(/is (\d+(?:\.\d+)?) s behind/.exec(s)?.[1]);
+
+test('on an idle source, a standby that has replayed all there is goes on at once, its last lag aside', async (t) => {
+  // The source's measure is stale here: the first reply after replay resumes says replay_lag = the
+  // time since the last write, and only the next one, wal_receiver_status_interval (10 s) later,
+  // clears it. The gate goes on at the first. Shown when the source still reports the stale lag
+  // after the gate went on; a machine so slow that the second reply came first shows nothing, and
+  // the round is made again (at most three).
+  const source = as({ ...h.source, database: DB.name }, migrator);
+  for (let round = 1; ; round++) {
+    const writer = new Writer(as({ ...h.source, database: DB.name }, app), false);
+    await pauseUntilBehind().finally(() => writer.stop());
+    const idleSince = Date.now();
+    const gate = Throttle.for(source, { maxReplicaLagSeconds: LIMIT, pollIntervalMs: 200 })!;
+    try {
+      let wentAt = 0;
+      const waiting = gate.wait().then(() => (wentAt = Date.now()));
+      const held = await eventually('the gate held', async () => gate.state);
+      assert.equal(held.reason, 'replica-lag');
+      // The last write is more than the limit ago by the time replay resumes: the stale lag passes it.
+      await eventually(
+        'the limit passed since the last write',
+        async () => Date.now() - idleSince > LIMIT * 1000 + 2000,
+      );
+      const resumed = Date.now();
+      await standby.resumeReplay();
+      const stale = await eventually(
+        'the standby reporting all replayed',
+        async () => {
+          const l = await standby.lag();
+          return l && l.replayLsn === l.sentLsn ? { ...l, at: Date.now() } : undefined;
+        },
+        60_000,
+      );
+      await waiting;
+      const after = await standby.lag();
+      const shown = stale.replayLag !== undefined && stale.replayLag > LIMIT && (after?.replayLag ?? 0) > LIMIT;
+      t.diagnostic(
+        `round ${round}: replayed all ${Date.now() - resumed} ms after the resume; the source said ` +
+          `${stale.replayLag ?? 'NULL'} s, then ${after?.replayLag ?? 'NULL'} s once the gate went on, ` +
+          `${wentAt - stale.at} ms after`,
+      );
+      if (shown) break;
+      assert.ok(round < 3, 'three rounds without seeing the stale lag outlast the gate');
+    } finally {
+      await gate.close();
+    }
+  }
+});
 
 test('a standby replaying further behind than the limit holds the copy; resumed, the copy goes on', async (t) => {
   const writer = new Writer(as({ ...h.source, database: DB.name }, app), false);

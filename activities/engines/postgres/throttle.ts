@@ -196,11 +196,21 @@ export class Throttle {
   private async replicaLag(c: pg.Client): Promise<Verdict> {
     const max = this.s.maxReplicaLagSeconds;
     if (max === undefined) return undefined;
-    // A lag is NULL once a standby has caught up and the source is idle: nothing behind.
+    // The lags are the source's measures of the standby's replies (walsender.c, LagTrackerRead):
+    // how long ago the source sent the WAL a reply says is written or replayed. A standby that has
+    // replayed all the source's WAL is not behind, whatever its last measure: on an idle source the
+    // first reply after a pause ends says replay_lag = the time since the last write, and only the
+    // next (wal_receiver_status_interval later, 10 s by default) clears it to NULL. The source's end
+    // of WAL is its flush position, or on a source that is itself a standby what it has received.
     const { rows } = await c.query<{ who: string; lag: number }>(
-      `select coalesce(nullif(r.application_name, ''), r.client_addr::text, 'pid ' || r.pid) as who,
-              coalesce(greatest(extract(epoch from r.replay_lag), extract(epoch from r.write_lag)), 0)::float8 as lag
-         from pg_stat_replication r
+      `with wal as (select case when pg_is_in_recovery()
+                                then greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
+                                else pg_current_wal_flush_lsn() end as lsn)
+       select coalesce(nullif(r.application_name, ''), r.client_addr::text, 'pid ' || r.pid) as who,
+              case when r.replay_lsn >= wal.lsn then 0
+                   else coalesce(greatest(extract(epoch from r.replay_lag), extract(epoch from r.write_lag)), 0)
+              end::float8 as lag
+         from pg_stat_replication r, wal
         where not exists (select 1 from pg_replication_slots s where s.active_pid = r.pid and s.slot_type = 'logical')
         order by 2 desc limit 1`,
     );
