@@ -106,9 +106,14 @@ export async function startStandby(platform: LocalPlatform, source: ClusterInfo,
       }),
     close: () => platform.clusters.destroy(name),
   };
-  await eventually(
-    `standby ${name} streaming from ${source.name}`,
-    async () => (await standby.lag())?.state === 'streaming',
-  );
+  try {
+    await eventually(
+      `standby ${name} streaming from ${source.name}`,
+      async () => (await standby.lag())?.state === 'streaming',
+    );
+  } catch (err) {
+    await standby.close(); // no server left running on a directory the harness removes
+    throw err;
+  }
   return standby;
 }
