@@ -15,8 +15,9 @@
 // Why writes must go on while replay is paused: the source computes a standby's lag from the
 // standby's replies (walsender.c, LagTrackerRead): the time since it sent the WAL the standby says
 // it has replayed up to. Only WAL sent after the pause gives a replay position to wait for; with
-// none the lag stays where it was (or NULL, once caught up). The standby replies whenever it writes
-// WAL it received, so the writer's commits both make the lag and keep its reading fresh. The test
+// none the lag stays where it was (or NULL, once caught up), and with no new WAL it moves only at
+// the standby's status replies (wal_receiver_status_interval, 10 s). The standby replies whenever
+// it writes WAL it received, so the writer's commits both make the lag and keep its reading fresh. The test
 // checks so on pg_stat_replication before relying on it: replay_lsn stays put while sent_lsn moves
 // on, and replay_lag passes the limit while write_lag does not.
 import assert from 'node:assert/strict';
