@@ -9,6 +9,8 @@
 //     resumed, the copy goes on by itself and the run reaches approval with the target row for row
 //     equal.
 //   - The live validation is held the same way before its first chunk, and compares once replay resumes.
+//   - A source that is itself a standby (replica-a) is read the same way: its own cascaded standby
+//     (replica-b) holds the gate while behind.
 //   - On an idle source, the gate goes on as soon as the standby reports it replayed everything,
 //     though the source still shows the stale lag PostgreSQL measured on that reply.
 //
@@ -70,13 +72,13 @@ after(async () => {
  * Pauses the standby's replay (writes running) and waits until the source sees it more than the
  * limit behind; asserts it is behind for the reason the test means: nothing replayed, all received.
  */
-async function pauseUntilBehind(): Promise<{ behind: StandbyLag; ms: number }> {
+async function pauseUntilBehind(sb = standby): Promise<{ behind: StandbyLag; ms: number }> {
   const since = Date.now();
-  await standby.pauseReplay();
+  await sb.pauseReplay();
   const behind = await eventually(
-    `standby ${STANDBY} more than ${LIMIT} s behind`,
+    `standby ${sb.info.name} more than ${LIMIT} s behind`,
     async () => {
-      const l = await standby.lag();
+      const l = await sb.lag();
       // Behind in WAL too: not a stale measure left over from before the pause (see the first test).
       return l?.replayLag !== undefined && l.replayLag > LIMIT && l.replayLsn !== l.sentLsn ? l : undefined;
     },
@@ -87,7 +89,7 @@ async function pauseUntilBehind(): Promise<{ behind: StandbyLag; ms: number }> {
   assert.ok((behind.writeLag ?? 0) < LIMIT, `it is replay, not receipt, that is behind (${behind.writeLag} s)`);
   // The standby still receives what the source writes, and replays none of it.
   const then = await eventually('more WAL sent to the standby', async () => {
-    const l = await standby.lag();
+    const l = await sb.lag();
     return l && lsn(l.sentLsn) > lsn(behind.sentLsn) ? l : undefined;
   });
   assert.equal(then.replayLsn, behind.replayLsn, 'nothing replayed while paused');
@@ -269,6 +271,34 @@ test('a standby behind the limit holds the live validation until its replay resu
     assert.ok(chunks > 0, 'the chunks were compared once replay resumed');
     assert.equal(last?.throttled, undefined, 'the last heartbeat is not throttled');
     t.diagnostic(`resumed: compared ${chunks} chunks ${Date.now() - resumed} ms after replay resumed: ${r.summary}`);
+  } finally {
+    await gate.close();
+  }
+});
+
+test('a source that is itself a standby: its cascaded standby behind the limit holds the gate', async (t) => {
+  // What a migration from a hot standby meets (logical decoding on a standby, PostgreSQL 16+):
+  // replica-b streams from replica-a, which replays what the primary writes.
+  const cascaded = await startStandby(h.platform, standby.info, 'replica-b');
+  t.after(() => cascaded.close());
+  const writer = new Writer(as({ ...h.source, database: DB.name }, app), false);
+  t.after(() => writer.stop());
+  const { behind } = await pauseUntilBehind(cascaded);
+  const source = as({ ...standby.info, database: DB.name }, migrator);
+  const gate = Throttle.for(source, { maxReplicaLagSeconds: LIMIT, pollIntervalMs: 200 })!;
+  try {
+    const waiting = gate.wait();
+    const held = await eventually('the gate held', async () => gate.state);
+    assert.equal(held.reason, 'replica-lag');
+    assert.match(held.why, new RegExp(`^standby replica-b is \\d+\\.\\d s behind \\(limit ${LIMIT} s\\)$`));
+    const resumed = Date.now();
+    await cascaded.resumeReplay();
+    await waiting;
+    assert.equal(gate.state, undefined);
+    t.diagnostic(
+      `replica-b ${behind.replayLag!.toFixed(1)} s behind replica-a: ${held.why}; ` +
+        `went on ${Date.now() - resumed} ms after its replay resumed`,
+    );
   } finally {
     await gate.close();
   }
