@@ -28,8 +28,9 @@ export const throttleSchema = z
       .optional()
       .describe(
         "Pause while any physical standby of the source replays more than this many seconds behind it (the source's " +
-          'pg_stat_replication: the largest of replay_lag and write_lag; logical walsenders, the migration included, ' +
-          'are not standbys). Default: not checked.',
+          'pg_stat_replication: the largest of replay_lag and write_lag, none for a standby that has replayed ' +
+          "all the source's WAL; logical walsenders, the migration included, are not standbys, nor is a " +
+          'standby not connected). Default: not checked.',
       ),
     maxActiveConnections: z
       .number()

@@ -11,7 +11,6 @@
 //   - maxActiveConnections: the live validation waits while the test holds more sessions busy
 //     (pg_sleep, as the application's role) than the limit, and compares once they end.
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { resourceNames } from '../common/naming';
@@ -21,6 +20,8 @@ import { compareLive, VALIDATION_APPLICATION, type LiveCheckpoint } from '../act
 import { planFor, Writer, type SourceDb } from './fixtures/fleet';
 import { awaitRowForRow, createHarness, eventually, type Harness } from './helpers/harness';
 import { killWorkers, spawnWorker, workerAt, type WorkerProcess } from './helpers/worker-process';
+import { freeAddress } from './helpers/metrics-scrape';
+import { rangesDone, throttledGauge } from './helpers/throttle-probes';
 import { as, createMigrationUser, createRole, handOver, type MigrationUser, type Role } from './helpers/migration-user';
 
 const DB: SourceDb = { name: 'ledger', rows: 80_000, priority: 'high', sizeGb: 80, noPrimaryKey: true };
@@ -33,7 +34,7 @@ const POLL = '300ms';
 let h: Harness;
 let app: Role;
 let migrator: MigrationUser;
-let metricsPort: number;
+let metrics: string;
 let migrationId: string | undefined;
 let worker: WorkerProcess | undefined;
 before(async () => {
@@ -46,8 +47,8 @@ before(async () => {
   migrator = await createMigrationUser(h.source, 'thr_migrator', 'DBMIG_THR_MIGRATOR_PASSWORD');
   app = await createRole(h.source, 'thr_app');
   await handOver(h.source, DB.name, { owner: 'thr_owner', apps: [app.user], migrator: migrator.user });
-  metricsPort = await freePort();
-  worker = spawnWorker(workerAt(h), { DBMIG_METRICS_ADDRESS: `127.0.0.1:${metricsPort}` });
+  metrics = await freeAddress();
+  worker = spawnWorker(workerAt(h), { DBMIG_METRICS_ADDRESS: metrics });
 });
 after(async () => {
   if (process.env.THROTTLE_TEST_LOG) console.error(worker?.lines.slice(-80).join('\n'));
@@ -60,39 +61,8 @@ after(async () => {
   await h?.close();
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 const setFlag = (column: 'copy_ok' | 'validation_ok', value: boolean) =>
   withClient({ ...h.source, database: DB.name }, (c) => c.query(`update ops.go set ${column} = $1`, [value]));
-
-/** dbmig_throttled for `step` and `reason` on the worker's Prometheus endpoint; undefined until exported. */
-async function throttledGauge(step: string, reason: string): Promise<number | undefined> {
-  const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text());
-  for (const m of text.matchAll(/^dbmig_throttled\{([^}]*)\} (\S+)$/gm))
-    if (m[1].includes(`step="${step}"`) && m[1].includes(`reason="${reason}"`) && m[1].includes(`database="ledger"`))
-      return Number(m[2]);
-  return undefined;
-}
-
-async function rangesDone(target: ConnectionParams, job: string): Promise<{ done: number; ranges: number }> {
-  return withClient(target, async (c) => {
-    if (!(await c.query(`select to_regclass('dbmig.copy_range') is not null as ok`)).rows[0].ok)
-      return { done: 0, ranges: 0 };
-    const { rows } = await c.query<{ done: number; ranges: number }>(
-      `select count(*) filter (where done_at is not null)::int as done, count(*)::int as ranges
-         from dbmig.copy_range where job = $1`,
-      [job],
-    );
-    return rows[0];
-  });
-}
 
 /** The running validation's heartbeat details (its checkpoint), read as `dbmig status` reads them. */
 async function validationHeartbeat(childId: string): Promise<LiveCheckpoint | undefined> {
@@ -150,7 +120,7 @@ test('a check that says wait holds the copy, then the validation; each goes on o
   const later = (await h.statusOf(handle.workflowId, DB.name)).copy!;
   assert.match(later, /throttled: the plan's check says wait/);
   assert.notEqual(/\(for ([^)]+)\)$/.exec(later)?.[1], since, 'the pause is one pause, growing older');
-  assert.equal(await eventually('the gauge', () => throttledGauge('copy', 'check')), 1);
+  assert.equal(await eventually('the gauge', () => throttledGauge(metrics, 'copy', 'check', DB.name)), 1);
   t.diagnostic(`held: 0/${held.ranges} ranges done after 10 readings; ${later}`);
 
   // Go: the copy resumes by itself and finishes; the validation then waits on its own flag.
@@ -165,7 +135,7 @@ test('a check that says wait holds the copy, then the validation; each goes on o
   );
   const copied = await rangesDone(target, names.job);
   assert.equal(copied.done, copied.ranges, 'every range copied once the check said go');
-  assert.equal(await throttledGauge('copy', 'check'), 0, 'the copy is no longer throttled');
+  assert.equal(await throttledGauge(metrics, 'copy', 'check', DB.name), 0, 'the copy is no longer throttled');
   assert.match(validating.validating!, /throttled: the plan's check says wait \(false\) \(for /);
   t.diagnostic(`status: ${validating.database} (${validating.state}), validating: ${validating.validating}`);
   for (let i = 0; i < 10; i++) {
@@ -178,7 +148,7 @@ test('a check that says wait holds the copy, then the validation; each goes on o
       'no chunk is compared while held',
     );
   }
-  assert.equal(await throttledGauge('validation', 'check'), 1);
+  assert.equal(await throttledGauge(metrics, 'validation', 'check', DB.name), 1);
   // Held after it opened its sessions: the plan's 3 comparers per side, plus the point's snapshot
   // session and the helper (source) or the hold (target), as the servers list them.
   const sessions = (c: ConnectionParams) =>
@@ -200,7 +170,7 @@ test('a check that says wait holds the copy, then the validation; each goes on o
   // Chunks of 10,000 rows (the default is 20,000): items alone, over 80,000 rows, is at least 9.
   const chunks = Number(/\((\d+) chunks\)/.exec(ready.validation ?? '')?.[1]);
   assert.ok(chunks >= DB.rows / 10_000 + 2, `chunks of the plan's chunkRows (${chunks})`);
-  assert.equal(await throttledGauge('validation', 'check'), 0);
+  assert.equal(await throttledGauge(metrics, 'validation', 'check', DB.name), 0);
   t.diagnostic(`validated: ${ready.validation}`);
 
   writer.pause();

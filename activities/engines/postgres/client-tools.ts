@@ -85,7 +85,9 @@ function probe(path: string): Promise<ClientTool | undefined> {
 }
 
 /** Every `tool` found, each once, newest first. */
-export async function clientTools(tool: 'pg_dump' | 'psql' | 'pgbench' = 'pg_dump'): Promise<ClientTool[]> {
+export async function clientTools(
+  tool: 'pg_dump' | 'psql' | 'pgbench' | 'pg_basebackup' = 'pg_dump',
+): Promise<ClientTool[]> {
   const found = (await Promise.all(candidatePaths(tool).map(probe))).filter((t): t is ClientTool => !!t);
   return found.sort((a, b) => b.major - a.major);
 }

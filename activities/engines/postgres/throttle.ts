@@ -10,7 +10,8 @@
 //     dbmig…) not counted;
 //   - the replay and write lag of the source's physical standbys (pg_stat_replication; the logical
 //     walsenders, the migration's own among them, hold a logical slot and are left out);
-//   - the CPU of the source's host, where that is this machine (/proc/stat).
+//   - the CPU of the source's host, where that is this machine (/proc/stat; no session: a plan
+//     that sets only this limit opens none).
 // A limit that cannot be read holds the work too, saying why: a source whose load is unknown is not
 // presumed idle. Several streams share one reading per interval; with no limit set nothing is read.
 import { readFile } from 'node:fs/promises';
@@ -29,11 +30,23 @@ type Verdict = { reason: ThrottleReason; why: string } | undefined;
 
 const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '::1']);
 
+/** The machine's CPU time so far, in ticks: busy (all but idle and iowait) of total. */
+export interface CpuTimes {
+  busy: number;
+  total: number;
+}
+
+export interface ThrottleOptions {
+  /** Where the CPU times come from: /proc/stat unless a test says otherwise. */
+  cpuTimes?: () => Promise<CpuTimes>;
+}
+
 export class Throttle {
   private session: pg.Client | undefined;
   private last: { at: number; verdict: Verdict } | undefined;
   private reading: Promise<Verdict> | undefined;
-  private cpuSample: { busy: number; total: number } | undefined;
+  private cpuSample: CpuTimes | undefined;
+  private readonly cpuTimes: () => Promise<CpuTimes>;
   private cpuVisible: boolean;
   private listeners: ((t: Throttled | undefined) => void)[] = [];
   private closed = false;
@@ -41,14 +54,20 @@ export class Throttle {
   state: Throttled | undefined;
 
   /** A gate for `source`, or undefined when the plan sets no limit: then nothing is ever read. */
-  static for(source: ConnectionParams, settings: ThrottleSettings | undefined): Throttle | undefined {
-    return settings ? new Throttle(source, settings) : undefined;
+  static for(
+    source: ConnectionParams,
+    settings: ThrottleSettings | undefined,
+    opts: ThrottleOptions = {},
+  ): Throttle | undefined {
+    return settings ? new Throttle(source, settings, opts) : undefined;
   }
 
   constructor(
     private readonly source: ConnectionParams,
     private readonly s: ThrottleSettings,
+    opts: ThrottleOptions = {},
   ) {
+    this.cpuTimes = opts.cpuTimes ?? procStatTimes;
     this.cpuVisible = s.maxCpuPercent === undefined || LOCAL_HOSTS.has(source.host) || source.host.startsWith('/');
     if (!this.cpuVisible)
       warn(
@@ -103,9 +122,14 @@ export class Throttle {
 
   private async read(): Promise<Verdict> {
     try {
-      const c = await this.open();
+      // The CPU alone is read without a session: a plan that sets only it costs the source nothing.
+      const { check, maxActiveConnections, maxReplicaLagSeconds } = this.s;
+      const sql = [check, maxActiveConnections, maxReplicaLagSeconds].some((v) => v !== undefined);
+      const c = sql ? await this.open() : undefined;
       return (
-        (await this.check(c)) ?? (await this.active(c)) ?? (await this.replicaLag(c)) ?? (await this.cpu()) ?? undefined
+        (c && ((await this.check(c)) ?? (await this.active(c)) ?? (await this.replicaLag(c)))) ??
+        (await this.cpu()) ??
+        undefined
       );
     } catch (err) {
       await this.session?.end().catch(() => undefined);
@@ -172,11 +196,21 @@ export class Throttle {
   private async replicaLag(c: pg.Client): Promise<Verdict> {
     const max = this.s.maxReplicaLagSeconds;
     if (max === undefined) return undefined;
-    // A lag is NULL once a standby has caught up and the source is idle: nothing behind.
+    // The lags are the source's measures of the standby's replies (walsender.c, LagTrackerRead):
+    // how long ago the source sent the WAL a reply says is written or replayed. A standby that has
+    // replayed all the source's WAL is not behind, whatever its last measure: on an idle source the
+    // first reply after a pause ends says replay_lag = the time since the last write, and only the
+    // next (wal_receiver_status_interval later, 10 s by default) clears it to NULL. The source's end
+    // of WAL is its flush position, or on a source that is itself a standby what it has received.
     const { rows } = await c.query<{ who: string; lag: number }>(
-      `select coalesce(nullif(r.application_name, ''), r.client_addr::text, 'pid ' || r.pid) as who,
-              coalesce(greatest(extract(epoch from r.replay_lag), extract(epoch from r.write_lag)), 0)::float8 as lag
-         from pg_stat_replication r
+      `with wal as (select case when pg_is_in_recovery()
+                                then greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
+                                else pg_current_wal_flush_lsn() end as lsn)
+       select coalesce(nullif(r.application_name, ''), r.client_addr::text, 'pid ' || r.pid) as who,
+              case when r.replay_lsn >= wal.lsn then 0
+                   else coalesce(greatest(extract(epoch from r.replay_lag), extract(epoch from r.write_lag)), 0)
+              end::float8 as lag
+         from pg_stat_replication r, wal
         where not exists (select 1 from pg_replication_slots s where s.active_pid = r.pid and s.slot_type = 'logical')
         order by 2 desc limit 1`,
     );
@@ -189,13 +223,13 @@ export class Throttle {
   private async cpu(): Promise<Verdict> {
     const max = this.s.maxCpuPercent;
     if (max === undefined || !this.cpuVisible) return undefined;
-    let now: { busy: number; total: number };
+    let now: CpuTimes;
     try {
       if (!this.cpuSample) {
-        this.cpuSample = await cpuTimes();
+        this.cpuSample = await this.cpuTimes();
         await pause(250);
       }
-      now = await cpuTimes();
+      now = await this.cpuTimes();
     } catch (err) {
       this.cpuVisible = false;
       warn(
@@ -214,7 +248,7 @@ export class Throttle {
 }
 
 /** The machine's CPU time so far (/proc/stat's first line): busy is all but idle and iowait. */
-async function cpuTimes(): Promise<{ busy: number; total: number }> {
+async function procStatTimes(): Promise<CpuTimes> {
   const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0];
   const v = line.trim().split(/\s+/).slice(1, 9).map(Number);
   const total = v.reduce((a, b) => a + b, 0);
