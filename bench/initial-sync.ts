@@ -503,7 +503,8 @@ async function main(): Promise<void> {
   const handOf = (round: number) => ok.find((s) => s.path === 'hand' && s.round === round);
   console.log(
     `start to ready-for-cutover: ${total} rows in ${TABLES.length} tables (${size}), ` +
-      `${ROUNDS} rounds of hand and dbmig (ABBA order; dbmig copy ${METHOD}` +
+      `${ROUNDS} rounds of ${PATHS.length > 1 ? 'hand and dbmig (ABBA order; ' : `${PATHS[0]} alone (`}` +
+      `${IN_PLACE ? 'in place; ' : ''}dbmig copy ${METHOD}` +
       `${METHOD === 'snapshot' ? `, ${STREAMS} streams` : ''}), ` +
       `dbmig polled every ${POLL_MS} ms (as the workflow), hand every ${HAND_POLL_MS} ms; seconds`,
   );
