@@ -308,6 +308,8 @@ export type GcpSettings = z.output<typeof gcpSchema>;
 
 /** The initial copy's defaults: a few streams fit a small machine; ranges of 64 MB keep a retry cheap. */
 export const COPY_DEFAULTS = { method: 'snapshot', streams: 4, rangeMb: 64 } as const;
+/** Helper activities per database at most: each is a few events, whatever the size of the tables. */
+export const MAX_COPY_HELPERS = 16;
 
 const lagThresholdSeconds = z.number().positive().max(3600);
 const stableWindow = duration;
@@ -510,6 +512,28 @@ export const planSchema = z
             'The size of the block ranges a large table is split into, in MB of heap (snapshot method). ' +
               `Default ${COPY_DEFAULTS.rangeMb}.`,
           ),
+        workerStreams: z
+          .number()
+          .int()
+          .min(1)
+          .max(256)
+          .optional()
+          .describe(
+            "Copy streams (and index builds) at once of this plan's databases in one worker process, whatever " +
+              'number of databases it copies at once; each database still runs at most copy.streams. Default: ' +
+              "the worker machine's cores, at least 2.",
+          ),
+        helpers: z
+          .number()
+          .int()
+          .min(0)
+          .max(MAX_COPY_HELPERS)
+          .optional()
+          .describe(
+            "Other data-plane workers that may join each database's snapshot copy, each with its own " +
+              'copy.streams, taking ranges the copy has not started (a worker already copying that database ' +
+              `hands the help on). 0 to ${MAX_COPY_HELPERS}; default 0: one worker copies each database.`,
+          ),
       })
       .optional()
       .describe('How the initial copy moves the rows (local platform).'),
@@ -572,6 +596,13 @@ export const planSchema = z
           message: THROTTLE_LOCAL_ONLY(plan.platform),
         });
     });
+    // Helpers take ranges of the snapshot copy; the native copy is the subscription's own.
+    if (plan.copy?.helpers && plan.copy.method === 'native')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['copy', 'helpers'],
+        message: 'joins the snapshot copy: with copy.method native the subscription copies alone; remove it',
+      });
     if (plan.platform !== 'sim' && plan.sim)
       ctx.addIssue({ code: 'custom', path: ['sim'], message: 'is only for platform: sim' });
     if (plan.platform === 'gcp' && !plan.gcp)
@@ -735,7 +766,13 @@ export interface EffectiveSettings {
   /** Lag above which the replication watcher reports lag-rising; present when the plan notifies anyone. */
   lagAlertSeconds?: number;
   /** The plan's copy settings, when it sets any; copySettings() applies the defaults. */
-  copy?: { method?: 'snapshot' | 'native'; streams?: number; rangeMb?: number };
+  copy?: {
+    method?: 'snapshot' | 'native';
+    streams?: number;
+    rangeMb?: number;
+    workerStreams?: number;
+    helpers?: number;
+  };
   /** Limits on the source's load, when the plan sets any (the database's, else defaults'). */
   throttle?: ThrottleSettings;
 }
@@ -744,11 +781,16 @@ export function copySettings(s: EffectiveSettings): {
   method: 'snapshot' | 'native';
   streams: number;
   rangeMb: number;
+  /** Absent: the worker's machine decides (activities/engines/postgres/worker-streams.ts). */
+  workerStreams?: number;
+  helpers: number;
 } {
   return {
     method: s.copy?.method ?? COPY_DEFAULTS.method,
     streams: s.copy?.streams ?? COPY_DEFAULTS.streams,
     rangeMb: s.copy?.rangeMb ?? COPY_DEFAULTS.rangeMb,
+    ...(s.copy?.workerStreams !== undefined ? { workerStreams: s.copy.workerStreams } : {}),
+    helpers: s.copy?.helpers ?? 0,
   };
 }
 
