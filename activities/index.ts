@@ -23,6 +23,7 @@ import type { Throttled } from '../common/throttle-plan';
 import { catchUpOf } from '../common/catch-up';
 import { RateWindow } from '../common/progress-rate';
 import type { ValidationProgress } from '../common/validation-progress';
+import { helpCopyRanges } from './copy-helper';
 
 export type { DatabaseTask, FleetTask, PreparedMigration } from './steps';
 
@@ -239,6 +240,7 @@ export function createActivities(platforms: Platforms) {
     /** From COMPLETED until a rollback or finalize: reverse replication's health, writes on the closed source. */
     watchReverseReplication: (task: DatabaseTask, pollMs?: number) =>
       reverseWatchActivity(() => on(task))(task, pollMs ?? pollOf(task, 2_000)),
+    helpCopyRanges: (task: DatabaseTask) => helpCopyRanges(on(task), task),
     /** Once per migration, before the first database: what serves the whole fleet (gcp: monitoring). */
     prepareMigration: (fleet: FleetTask): Promise<PreparedMigration> =>
       heartbeatingStep(async () => {

@@ -28,15 +28,16 @@ export async function helpSnapshotCopy(
   signal?: AbortSignal,
 ): Promise<number> {
   let state = await withClient(j.target, (t) => readCopyState(t, j.job));
-  // Until the copy activity has the snapshot and the ranges: a helper may start before it does.
-  while (state && !state.releasedAt && !state.postDataDone && !(state.snapshot && state.rangesPlanned)) {
+  // Until the copy activity has the snapshot and the ranges: a helper starts beside it, before it
+  // has made even its state. The runbook cancels a helper once the copy step has ended, whatever way.
+  while (!state || (!state.releasedAt && !state.postDataDone && !(state.snapshot && state.rangesPlanned))) {
     beat(0);
     await new Promise((r) => setTimeout(r, PLANNED_POLL_MS));
     signal?.throwIfAborted();
     state = await withClient(j.target, (t) => readCopyState(t, j.job));
   }
-  // No copy (native, removed), or its rows are in already: nothing to help with.
-  if (!state || state.releasedAt || state.postDataDone || !state.snapshot) return 0;
+  // Its rows are in already: nothing to help with.
+  if (state.releasedAt || state.postDataDone || !state.snapshot) return 0;
   if (copyingHere(j.job))
     throw new CopiedHere(
       `this worker process copies ${j.job} already; the help goes to another data-plane worker (a retry lands there)`,
