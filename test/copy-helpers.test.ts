@@ -19,6 +19,7 @@ import { resourceNames } from '../common/naming';
 import { withClient, type ConnectionParams } from '../activities/engines/postgres/sessions';
 import { planFor, type SourceDb } from './fixtures/fleet';
 import { awaitRowForRow, createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
+import { recordHistory } from './helpers/histories';
 import { killWorkers, spawnWorker, workerAt } from './helpers/worker-process';
 
 const DB: SourceDb = { name: 'parcels', rows: 250_000, priority: 'high', sizeGb: 1, noPrimaryKey: true };
@@ -201,6 +202,13 @@ test('a second data-plane worker copies ranges of one database; killed mid-range
     const [src, tgt] = [await digests({ ...h.source, database: DB.name }), await digests(target)];
     console.log(`source ${JSON.stringify(src)}; target ${JSON.stringify(tgt)}`);
     assert.deepEqual(tgt, src, 'the same rows on both sides, none twice');
+
+    // Replay fixture of the copy-helpers path: the child's whole run, ended by a cancel (it undoes
+    // everything before the cutover), recorded only with DBMIG_RECORD_HISTORIES=1.
+    if (process.env.DBMIG_RECORD_HISTORIES === '1') {
+      await h.env.client.workflow.getHandle(handle.workflowId).cancel();
+      await recordHistory(h.env.client, `${handle.workflowId}/${DB.name}`);
+    }
   } finally {
     await watcher.end().catch(() => undefined);
   }
