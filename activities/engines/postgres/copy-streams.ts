@@ -60,21 +60,31 @@ const IDLE_MS = 500;
 
 export async function runCopyStreams(j: CopyStreamsJob): Promise<void> {
   const claims = renewClaims(j.target, j.job, j.me);
+  // One stream failing fails the step: its siblings finish the range they hold and take no other
+  // (the next attempt goes on from the marks), rather than copying on behind a failed step.
+  const failed = { now: false };
   try {
-    await Promise.all(Array.from({ length: Math.max(1, j.streams) }, () => stream(j)));
+    await Promise.all(
+      Array.from({ length: Math.max(1, j.streams) }, () =>
+        stream(j, failed).catch((err) => {
+          failed.now = true;
+          throw err;
+        }),
+      ),
+    );
   } finally {
     claims.stop();
   }
 }
 
-async function stream(j: CopyStreamsJob): Promise<void> {
+async function stream(j: CopyStreamsJob, failed: { now: boolean }): Promise<void> {
   const src = await connect({ ...j.source, applicationName: j.applicationName });
   const target = await connect({ ...j.target, applicationName: j.applicationName });
   try {
     await enterSnapshot(src, j.snapshot).catch((err) => {
       throw new Error(`the copy's snapshot is gone (${(err as Error).message}); the next attempt starts over`);
     });
-    for (;;) {
+    while (!failed.now) {
       await j.gate?.wait(j.signal);
       j.signal?.throwIfAborted();
       const copied = await withWorkerStream(j.migrationId, j.workerStreams, () => copyNext(j, src, target), j.signal);

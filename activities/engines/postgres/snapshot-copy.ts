@@ -204,6 +204,8 @@ async function copyRows(j: SnapshotCopyJob, state: CopyState, p: CopyProgress, p
   try {
     await runCopyStreams({
       ...participant(j, snapshot, await binaryTables(j), 'all'),
+      // No more sessions than ranges left to copy (a small database is a few tables).
+      streams: Math.max(1, Math.min(j.streams, ranges.filter((r) => !r.done).length)),
       gate,
       signal: activityCancellation(),
       onBytes: (table, n) => inFlight.set(table, (inFlight.get(table) ?? 0) + n),
