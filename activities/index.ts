@@ -17,6 +17,7 @@ import { heartbeatingStep, requestScope } from './heartbeat-step';
 import type { ReplicationDeps } from './replication-poll';
 import { replicationWaits } from './replication-waits';
 import { watchReplicationActivity } from './replication-watch';
+import { helpCopyRanges } from './copy-helper';
 
 export type { DatabaseTask, FleetTask, PreparedMigration } from './steps';
 // Imported from here by the workflows (ReadyStats) and the initial-sync benchmark (POLL_MS).
@@ -85,6 +86,7 @@ export function createActivities(platforms: Platforms) {
     /** From COMPLETED until a rollback or finalize: reverse replication's health, writes on the closed source. */
     watchReverseReplication: (task: DatabaseTask, pollMs?: number) =>
       reverseWatchActivity(() => on(task))(task, pollMs ?? pollOf(task, 2_000)),
+    helpCopyRanges: (task: DatabaseTask) => helpCopyRanges(on(task), task),
     /** Once per migration, before the first database: what serves the whole fleet (gcp: monitoring). */
     prepareMigration: (fleet: FleetTask): Promise<PreparedMigration> =>
       heartbeatingStep(async () => {

@@ -316,6 +316,8 @@ export const COPY_DEFAULTS = { method: 'snapshot', streams: 4, rangeMb: 64 } as 
 export const VALIDATION_DEFAULTS = { streams: 4, chunkRows: 20_000 } as const;
 const STREAMS_RULE = 'must be a whole number of sessions per side, 1 to 64';
 const CHUNK_ROWS_RULE = 'must be a whole number of rows, 100 to 1000000';
+/** Helper activities per database at most: each is a few events, whatever the size of the tables. */
+export const MAX_COPY_HELPERS = 16;
 
 const lagThresholdSeconds = z.number().positive().max(3600);
 const stableWindow = duration;
@@ -518,6 +520,28 @@ export const planSchema = z
             'The size of the block ranges a large table is split into, in MB of heap (snapshot method). ' +
               `Default ${COPY_DEFAULTS.rangeMb}.`,
           ),
+        workerStreams: z
+          .number()
+          .int()
+          .min(1)
+          .max(256)
+          .optional()
+          .describe(
+            "Copy streams (and index builds) at once of this plan's databases in one worker process, whatever " +
+              'number of databases it copies at once; each database still runs at most copy.streams. Default: ' +
+              "the worker machine's cores, at least 2.",
+          ),
+        helpers: z
+          .number()
+          .int()
+          .min(0)
+          .max(MAX_COPY_HELPERS)
+          .optional()
+          .describe(
+            "Other data-plane workers that may join each database's snapshot copy, each with its own " +
+              'copy.streams, taking ranges the copy has not started (a worker already copying that database ' +
+              `hands the help on). 0 to ${MAX_COPY_HELPERS}; default 0: one worker copies each database.`,
+          ),
       })
       .optional()
       .describe('How the initial copy moves the rows (local platform).'),
@@ -613,6 +637,13 @@ export const planSchema = z
         message:
           "is applied by the local platform's live validation, which compares the tables itself; on " +
           `${plan.platform} nothing would apply it: remove it`,
+      });
+    // Helpers take ranges of the snapshot copy; the native copy is the subscription's own.
+    if (plan.copy?.helpers && plan.copy.method === 'native')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['copy', 'helpers'],
+        message: 'joins the snapshot copy: with copy.method native the subscription copies alone; remove it',
       });
     if (plan.platform !== 'sim' && plan.sim)
       ctx.addIssue({ code: 'custom', path: ['sim'], message: 'is only for platform: sim' });
@@ -777,7 +808,13 @@ export interface EffectiveSettings {
   /** Lag above which the replication watcher reports lag-rising; present when the plan notifies anyone. */
   lagAlertSeconds?: number;
   /** The plan's copy settings, when it sets any; copySettings() applies the defaults. */
-  copy?: { method?: 'snapshot' | 'native'; streams?: number; rangeMb?: number };
+  copy?: {
+    method?: 'snapshot' | 'native';
+    streams?: number;
+    rangeMb?: number;
+    workerStreams?: number;
+    helpers?: number;
+  };
   /** The plan's live validation settings, when it sets any; validationSettings() applies the defaults. */
   validation?: { streams?: number; chunkRows?: number };
   /** Limits on the source's load, when the plan sets any (the database's, else defaults'). */
@@ -788,11 +825,16 @@ export function copySettings(s: EffectiveSettings): {
   method: 'snapshot' | 'native';
   streams: number;
   rangeMb: number;
+  /** Absent: the worker's machine decides (activities/engines/postgres/worker-streams.ts). */
+  workerStreams?: number;
+  helpers: number;
 } {
   return {
     method: s.copy?.method ?? COPY_DEFAULTS.method,
     streams: s.copy?.streams ?? COPY_DEFAULTS.streams,
     rangeMb: s.copy?.rangeMb ?? COPY_DEFAULTS.rangeMb,
+    ...(s.copy?.workerStreams !== undefined ? { workerStreams: s.copy.workerStreams } : {}),
+    helpers: s.copy?.helpers ?? 0,
   };
 }
 

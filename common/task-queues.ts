@@ -4,7 +4,7 @@
 // while one workflow keeps the state. Pure: the workflow, the worker and the CLI derive the same name.
 
 /** The activities a data-plane worker serves: the steps that read and write rows at scale. */
-export const DATA_PLANE_ACTIVITIES = ['waitForFullDump', 'validateData'] as const;
+export const DATA_PLANE_ACTIVITIES = ['waitForFullDump', 'validateData', 'helpCopyRanges'] as const;
 export type DataPlaneActivity = (typeof DATA_PLANE_ACTIVITIES)[number];
 
 /** The data plane of the migration task queue `taskQueue`. */

@@ -164,6 +164,31 @@ test('bad validation settings are named by field; off the local platform the sec
   );
 });
 
+test('bad copy settings are reported at their fields; helpers with the native copy are refused', async () => {
+  const line = 'copy: { streams: 4, workerStreams: 0, helpers: 17 }';
+  const file = planFile('copy.yaml', ['platform: local', line, 'databases:', ...VALID_DATABASE]);
+  const r = await dbmig(['plan', '--plan', file]);
+  assert.equal(r.status, 2, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 2, r.stderr);
+  const at = (value: string) => line.indexOf(value) + 1; // each value's column
+  assert.match(lines[0], new RegExp(`^${file}:2:${at('0,')}: copy\\.workerStreams: .*>=1`));
+  assert.match(lines[1], new RegExp(`^${file}:2:${at('17')}: copy\\.helpers: .*<=16`));
+  const native = planFile('copy-native.yaml', [
+    'platform: local',
+    'copy: { method: native, helpers: 2 }',
+    'databases:',
+    ...VALID_DATABASE,
+  ]);
+  const refused = await dbmig(['plan', '--plan', native]);
+  assert.equal(refused.status, 2, refused.stderr);
+  assert.equal(
+    refused.stderr.trim(),
+    `${native}:2:${'copy: { method: native, helpers: '.length + 1}: copy.helpers: joins the snapshot copy: ` +
+      'with copy.method native the subscription copies alone; remove it',
+  );
+});
+
 test('a YAML syntax error carries its line and column, exit 2', async () => {
   const file = planFile('syntax.yaml', [
     'platform: local',

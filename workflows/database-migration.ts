@@ -12,6 +12,7 @@ import type { Finding, ValidationResult } from '../activities/steps';
 import { failure } from '../common/failures';
 import type { DatabaseSummary } from '../common/status';
 import { keepRollbackOpen } from './after-cutover';
+import { startCopyHelpers } from './copy-helpers';
 import { approveThenCutOver } from './cutover-attempts';
 import type { DatabaseMigrationInput } from './database-input';
 import { DatabaseRun } from './database-run';
@@ -53,7 +54,9 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
 
       void db.enter('FULL_DUMP');
       await acts.startMigrationJob(task);
-      const copied = await acts.waitForFullDump(task);
+      const copying = acts.waitForFullDump(task);
+      const helpers = startCopyHelpers(task); // plan copy.helpers; none: no command at all
+      const copied = await copying.finally(() => helpers.stop());
 
       void db.enter('CDC', { rows: copied });
       const ready = await acts.waitForReplicationReady(task);

@@ -47,6 +47,12 @@ export interface MigrationPlatform {
    * own (DMS, the native table sync), there is nothing to do.
    */
   copyInitialData?(task: DatabaseTask, progress: (p: CopyProgress) => void): Promise<void>;
+  /**
+   * Another worker's share of that copy (plan copy.helpers, engines/postgres/copy-helper.ts): copies
+   * ranges no one holds until none is free, and returns how many. `beat` after each range and
+   * while it waits for the ranges to be planned. Optional: absent, there is nothing to share.
+   */
+  helpCopyInitialData?(task: DatabaseTask, beat: (ranges: number) => void, signal?: AbortSignal): Promise<number>;
   getReplicationStatus(task: DatabaseTask): Promise<ReplicationStatus>;
   /**
    * `checkpoint`: where a platform that validates in chunks resumes (the last attempt's heartbeat

@@ -232,6 +232,8 @@ export class MockActivities {
         this.notified.push(input);
         return { delivered: [] };
       },
+      // Scheduled only when a plan sets copy.helpers (workflows/copy-helpers.ts): nothing to share here.
+      helpCopyRanges: async () => 0,
       prepareMigration: async (fleet: FleetTask) => {
         this.fleetSteps.push({ name: 'prepareMigration', migrationId: fleet.migrationId });
         return { resources: [] };

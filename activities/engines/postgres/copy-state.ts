@@ -133,13 +133,15 @@ export async function markRangeDone(
   r: CopyRange,
   rows: number,
   bytes: number,
+  /** Who copied it (copy-claims.ts claimantName), where the copied_by column exists. */
+  by?: string,
 ) {
   const { rowCount } = await t.query(
-    `update dbmig.copy_range r set done_at = now(), rows = $4, bytes = $5
+    `update dbmig.copy_range r set done_at = now(), rows = $4, bytes = $5${by ? ', copied_by = $7' : ''}
        from dbmig.copy_state s
       where r.job = $1 and r.tbl = $2 and r.first_block is not distinct from $3 and r.done_at is null
         and s.job = r.job and s.snapshot = $6`,
-    [job, r.table, r.firstBlock, rows, bytes, snapshot],
+    [job, r.table, r.firstBlock, rows, bytes, snapshot, ...(by ? [by] : [])],
   );
   // Another attempt committed this range first, or the copy started over: ours must not land.
   if (rowCount !== 1) throw new Error(`range ${describeRange(r)} was copied by another attempt`);

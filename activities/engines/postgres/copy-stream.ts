@@ -16,6 +16,8 @@ export interface StreamSessions {
   target: pg.Client;
   /** That snapshot's name: a range's rows land only while the copy still uses it (markRangeDone). */
   snapshot: string;
+  /** Who copies (copy-claims.ts claimantName): kept with the range's done mark. */
+  by?: string;
 }
 
 /** Opens the snapshot on `src`: every range this session reads sees the rows exactly as the slot began. */
@@ -55,7 +57,7 @@ export async function copyRange(
     const into = s.target.query(copyFrom(`copy ${r.table} (${columns.join(', ')}) from stdin ${format}`));
     await pipeline(out, counter, into);
     const rows = Number((into as unknown as { rowCount?: number }).rowCount ?? 0);
-    await markRangeDone(s.target, job, s.snapshot, r, rows, bytes);
+    await markRangeDone(s.target, job, s.snapshot, r, rows, bytes, s.by);
     await s.target.query('commit');
     return { rows, bytes };
   } catch (err) {

@@ -64,6 +64,8 @@ export async function applyPostData(
   post: PostData,
   markDone: (c: pg.Client) => Promise<void>,
   onBuilt: (done: number, total: number) => void = () => undefined,
+  /** Where each parallel build waits for its turn (worker-streams.ts); at once by default. */
+  turn: (build: () => Promise<void>) => Promise<void> = (build) => build(),
 ): Promise<void> {
   const parallel = post.entries.filter(buildsInParallel);
   const rest = post.entries.filter((e) => !buildsInParallel(e));
@@ -73,11 +75,14 @@ export async function applyPostData(
     sessions.map(async (c) => {
       if (post.preamble) await c.query(post.preamble);
       for (let i = next++; i < parallel.length; i = next++) {
-        try {
-          await c.query(parallel[i].sql);
-        } catch (err) {
-          if (!ALREADY.has((err as { code?: string }).code ?? '')) throw err;
-        }
+        const entry = parallel[i];
+        await turn(async () => {
+          try {
+            await c.query(entry.sql);
+          } catch (err) {
+            if (!ALREADY.has((err as { code?: string }).code ?? '')) throw err;
+          }
+        });
         onBuilt(++built, parallel.length + rest.length);
       }
     }),

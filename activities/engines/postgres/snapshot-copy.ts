@@ -16,7 +16,6 @@ import pg from 'pg';
 import type { SourceTable } from './assess';
 import { planRanges } from './copy-ranges';
 import {
-  describeRange,
   ensureCopyTables,
   forgetCopy,
   readCopyState,
@@ -25,10 +24,12 @@ import {
   saveRanges,
   startCopyState,
   startOver,
-  type CopyRange,
   type CopyState,
 } from './copy-state';
-import { copyRange, enterSnapshot } from './copy-stream';
+import { enterSnapshot } from './copy-stream';
+import { claimantName, ensureClaimColumns } from './copy-claims';
+import { copyHere, runCopyStreams, type CopyStreamsJob } from './copy-streams';
+import { withWorkerStream } from './worker-streams';
 import { applyPostData, parsePostData } from './post-data';
 import { dumpSchema, settingNames, toSql } from './schema';
 import { serverVersion, modernReplication } from './server-version';
@@ -50,8 +51,12 @@ export interface SnapshotCopyJob {
   source: ConnectionParams;
   target: ConnectionParams;
   tables: SourceTable[];
-  /** Concurrent streams (and index builds) for this database. */
+  /** The migration's id: copy.workerStreams counts its streams in this process (worker-streams.ts). */
+  migrationId: string;
+  /** Concurrent streams (and index builds) for this database, in each worker copying it. */
   streams: number;
+  /** The plan's copy.workerStreams; absent: the machine's default. */
+  workerStreams?: number;
   /** Heap blocks per range of a large table. */
   rangeBlocks: number;
   /** The plan's limits on the source's load: each range waits until they hold (throttle.ts). */
@@ -71,6 +76,7 @@ export async function ensureSnapshot(
 ): Promise<CopyState> {
   return withClient(j.target, async (t) => {
     await ensureCopyTables(t);
+    await ensureClaimColumns(t);
     let state = await readCopyState(t, j.job);
     if (state?.postDataDone) return state;
     if (state?.snapshot && !state.releasedAt && (await snapshotAlive(j.source, state.snapshot))) return state;
@@ -119,6 +125,16 @@ export async function ensureSnapshot(
 
 /** Steps 1–6. `progress` is called after every range and index, and at every phase. */
 export async function snapshotCopy(j: SnapshotCopyJob, progress: (p: CopyProgress) => void): Promise<CopyProgress> {
+  // A helper for this database that lands on this process hands itself on (copy-helper.ts).
+  const leave = copyHere(j.job);
+  try {
+    return await copyAndReplicate(j, progress);
+  } finally {
+    leave();
+  }
+}
+
+async function copyAndReplicate(j: SnapshotCopyJob, progress: (p: CopyProgress) => void): Promise<CopyProgress> {
   let note: string | undefined;
   const p: CopyProgress = copyNotStarted('snapshot');
   const state = await ensureSnapshot(j, (n) => (note = n));
@@ -169,64 +185,68 @@ async function copyRows(j: SnapshotCopyJob, state: CopyState, p: CopyProgress, p
   account();
   p.phase = 'copy';
   progress(p);
-  const queue = ranges.filter((r) => !r.done);
-  if (!queue.length) return; // an attempt after the rows were in: nothing to read, and no snapshot to read it in
-  const binary = await binaryTables(j);
-  const streams = Math.max(1, Math.min(j.streams, queue.length));
+  // An attempt after the rows were in: nothing to read, and no snapshot to read it in.
+  if (ranges.every((r) => r.done)) return;
   const gate = throttleFor(j, p, progress);
-  const signal = activityCancellation();
-  /** The next range, once the source's load lets it start. */
-  const next = async () => {
-    await gate?.wait(signal);
-    return queue.shift();
-  };
-  // Between range ends too: the rate and ETA follow the bytes in flight, and a heartbeat carries them.
+  // Between range ends too: the rate and ETA follow the bytes in flight, and a heartbeat carries
+  // them; the ranges others copy (helpers on other workers, copy-helper.ts) are read back from the target.
+  let copying = true;
   const tick = setInterval(() => {
-    account();
-    progress(p);
+    void withClient(j.target, (t) => readRanges(t, j.job))
+      .then((now) => {
+        if (!copying) return;
+        ranges = now;
+        account();
+        progress(p);
+      })
+      .catch(() => undefined);
   }, PROGRESS_TICK_MS);
   try {
-    await Promise.all(
-      Array.from({ length: streams }, async () => {
-        const src = await connect({ ...j.source, applicationName: 'dbmig copy' });
-        const target = await connect({ ...j.target, applicationName: 'dbmig copy' });
-        try {
-          await enterSnapshot(src, snapshot).catch((err) => {
-            throw new Error(`the copy's snapshot is gone (${(err as Error).message}); the next attempt starts over`);
-          });
-          for (let r = await next(); r; r = await next()) {
-            const range: CopyRange = r;
-            let moved = 0;
-            const { rows, bytes } = await copyRange(
-              { src, target, snapshot },
-              j.job,
-              range,
-              binary.has(range.table),
-              (n) => {
-                moved += n;
-                inFlight.set(range.table, (inFlight.get(range.table) ?? 0) + n);
-              },
-              p.rangesDone > 0,
-            )
-              .catch((err: Error) => {
-                throw new Error(`copy of ${describeRange(range)}: ${err.message}`);
-              })
-              .finally(() => inFlight.set(range.table, (inFlight.get(range.table) ?? 0) - moved));
-            Object.assign(range, { done: true, rows, bytes });
-            account();
-            progress(p);
-          }
-        } finally {
-          await src.end().catch(() => undefined);
-          await target.end().catch(() => undefined);
-        }
-      }),
-    );
+    await runCopyStreams({
+      ...participant(j, snapshot, await binaryTables(j), 'all'),
+      // No more sessions than ranges left to copy (a small database is a few tables).
+      streams: Math.max(1, Math.min(j.streams, ranges.filter((r) => !r.done).length)),
+      gate,
+      signal: activityCancellation(),
+      onBytes: (table, n) => inFlight.set(table, (inFlight.get(table) ?? 0) + n),
+      onDone: (range) => {
+        const mine = ranges.find((r) => r.table === range.table && r.firstBlock === range.firstBlock);
+        if (mine) Object.assign(mine, { done: true, rows: range.rows, bytes: range.bytes });
+        account();
+        progress(p);
+      },
+      mayPause: () => p.rangesDone > 0,
+    });
   } finally {
+    copying = false;
     clearInterval(tick);
     await gate?.close();
   }
+  ranges = await withClient(j.target, (t) => readRanges(t, j.job));
   account();
+}
+
+/** What one participant in `j`'s copy runs with (this activity's streams, or a helper's). */
+export function participant(
+  j: SnapshotCopyJob,
+  snapshot: string,
+  binary: Set<string>,
+  until: 'all' | 'free',
+): CopyStreamsJob {
+  return {
+    migrationId: j.migrationId,
+    job: j.job,
+    source: j.source,
+    target: j.target,
+    snapshot,
+    streams: j.streams,
+    ...(j.workerStreams !== undefined ? { workerStreams: j.workerStreams } : {}),
+    binary,
+    me: claimantName(),
+    // Distinct per worker process: pg_stat_activity tells who reads what (the pid is no secret).
+    applicationName: `dbmig copy ${process.pid}`,
+    until,
+  };
 }
 
 /** The gate before each range (throttle.ts); a pause shows in the progress when it begins, changes and ends. */
@@ -241,7 +261,7 @@ function throttleFor(j: SnapshotCopyJob, p: CopyProgress, progress: (p: CopyProg
 }
 
 /** Tables whose rows may travel in binary: both ends 16+ (or the same major), no type named by oid. */
-async function binaryTables(j: SnapshotCopyJob): Promise<Set<string>> {
+export async function binaryTables(j: SnapshotCopyJob): Promise<Set<string>> {
   const tv = await withClient(j.target, serverVersion);
   return withClient(j.source, async (s) => {
     const sv = await serverVersion(s);
@@ -270,6 +290,8 @@ async function buildIndexes(j: SnapshotCopyJob, p: CopyProgress, progress: (p: C
         p.indexes = total;
         progress(p);
       },
+      // Each build in its turn among this worker's streams of the migration (copy.workerStreams).
+      (build) => withWorkerStream(j.migrationId, j.workerStreams, build, activityCancellation()),
     );
   } finally {
     await Promise.all(sessions.map((c) => c.end().catch(() => undefined)));

@@ -32,6 +32,7 @@ import { withClient, type ConnectionParams } from '../../engines/postgres/sessio
 import { runCutover } from '../../engines/postgres/cutover';
 import { releaseKeeper, removeCopyTables } from '../../engines/postgres/copy-state';
 import { snapshotCopy, type SnapshotCopyJob } from '../../engines/postgres/snapshot-copy';
+import { helpSnapshotCopy } from '../../engines/postgres/copy-helper';
 import { Throttle } from '../../engines/postgres/throttle';
 import type { CutoverEnv } from '../../engines/postgres/cutover-env';
 import { rollbackCutover } from '../../engines/postgres/cutover-undo';
@@ -305,8 +306,10 @@ export class LocalPlatform implements MigrationPlatform {
     const source = await this.source(task);
     const tables = await withClient(source, listTables);
     const owned = OWNED_TABLES.map((name) => ({ name, hasKey: true, partitioned: false }));
-    const { streams, rangeMb } = copySettings(task.settings);
+    const { streams, rangeMb, workerStreams } = copySettings(task.settings);
     return {
+      migrationId: task.migrationId,
+      ...(workerStreams !== undefined ? { workerStreams } : {}),
       job: names.job,
       slot: names.slot,
       subscription: names.subscription,
@@ -324,6 +327,12 @@ export class LocalPlatform implements MigrationPlatform {
     if (copySettings(task.settings).method !== 'snapshot') return;
     await snapshotCopy(await this.copyJob(task), progress);
     await this.both(task, (src, target) => ensureReversePublication(src, target, this.names(task)));
+  }
+
+  /** A helper's share of the snapshot copy of `task` (copy-helper.ts); nothing to share in a native copy. */
+  async helpCopyInitialData(task: DatabaseTask, beat: (ranges: number) => void, signal?: AbortSignal) {
+    if (copySettings(task.settings).method !== 'snapshot') return 0;
+    return helpSnapshotCopy(await this.copyJob(task), beat, signal);
   }
 
   async verifyMigrationJob(task: DatabaseTask): Promise<string[]> {
