@@ -20,7 +20,7 @@ import { withClient, type ConnectionParams } from '../activities/engines/postgre
 import { planFor, type SourceDb } from './fixtures/fleet';
 import { awaitRowForRow, createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
 import { recordHistory } from './helpers/histories';
-import { killWorkers, spawnWorker, workerAt } from './helpers/worker-process';
+import { endRunAndWorkers, spawnWorker, workerAt } from './helpers/worker-process';
 
 const DB: SourceDb = { name: 'parcels', rows: 250_000, priority: 'high', sizeGb: 1, noPrimaryKey: true };
 const STREAMS = 2;
@@ -37,12 +37,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dbmig-copyhelpers-'));
 });
 after(async () => {
-  if (migrationId)
-    await h.env.client.workflow
-      .getHandle(migrationId)
-      .cancel()
-      .catch(() => undefined);
-  killWorkers();
+  await endRunAndWorkers(h, migrationId);
   await h?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });

@@ -29,7 +29,7 @@ import { Throttle } from '../activities/engines/postgres/throttle';
 import { compareLive, type LiveCheckpoint } from '../activities/engines/postgres/validate-live';
 import { planFor, Writer, type SourceDb } from './fixtures/fleet';
 import { awaitRowForRow, createHarness, eventually, type Harness } from './helpers/harness';
-import { killWorkers, spawnWorker, workerAt, type WorkerProcess } from './helpers/worker-process';
+import { endRunAndWorkers, spawnWorker, workerAt, type WorkerProcess } from './helpers/worker-process';
 import { as, createMigrationUser, createRole, handOver, type MigrationUser, type Role } from './helpers/migration-user';
 import { freeAddress } from './helpers/metrics-scrape';
 import { startStandby, type Standby, type StandbyLag } from './helpers/standby';
@@ -58,12 +58,7 @@ before(async () => {
 });
 after(async () => {
   if (process.env.THROTTLE_TEST_LOG) console.error(worker?.lines.slice(-80).join('\n'));
-  if (migrationId)
-    await h.env.client.workflow
-      .getHandle(migrationId)
-      .cancel()
-      .catch(() => undefined);
-  killWorkers();
+  await endRunAndWorkers(h, migrationId);
   await standby?.close();
   await h?.close();
 });

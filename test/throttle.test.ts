@@ -19,7 +19,7 @@ import { Throttle } from '../activities/engines/postgres/throttle';
 import { compareLive, VALIDATION_APPLICATION, type LiveCheckpoint } from '../activities/engines/postgres/validate-live';
 import { planFor, Writer, type SourceDb } from './fixtures/fleet';
 import { awaitRowForRow, createHarness, eventually, type Harness } from './helpers/harness';
-import { killWorkers, spawnWorker, workerAt, type WorkerProcess } from './helpers/worker-process';
+import { endRunAndWorkers, spawnWorker, workerAt, type WorkerProcess } from './helpers/worker-process';
 import { freeAddress } from './helpers/metrics-scrape';
 import { rangesDone, throttledGauge } from './helpers/throttle-probes';
 import { as, createMigrationUser, createRole, handOver, type MigrationUser, type Role } from './helpers/migration-user';
@@ -52,12 +52,7 @@ before(async () => {
 });
 after(async () => {
   if (process.env.THROTTLE_TEST_LOG) console.error(worker?.lines.slice(-80).join('\n'));
-  if (migrationId)
-    await h.env.client.workflow
-      .getHandle(migrationId)
-      .cancel()
-      .catch(() => undefined);
-  killWorkers();
+  await endRunAndWorkers(h, migrationId);
   await h?.close();
 });
 

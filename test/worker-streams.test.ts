@@ -12,7 +12,7 @@ import { resourceNames } from '../common/naming';
 import { withClient } from '../activities/engines/postgres/sessions';
 import { planFor, type SourceDb } from './fixtures/fleet';
 import { awaitRowForRow, createHarness, eventually, SOURCE_PASSWORD_ENV, type Harness } from './helpers/harness';
-import { killWorkers, spawnWorker, workerAt } from './helpers/worker-process';
+import { endRunAndWorkers, spawnWorker, workerAt } from './helpers/worker-process';
 
 const DBS: SourceDb[] = [
   { name: 'north', rows: 300_000, priority: 'high', sizeGb: 1 },
@@ -32,12 +32,7 @@ before(async () => {
     });
 });
 after(async () => {
-  if (migrationId)
-    await h.env.client.workflow
-      .getHandle(migrationId)
-      .cancel()
-      .catch(() => undefined);
-  killWorkers();
+  await endRunAndWorkers(h, migrationId);
   await h?.close();
 });
 

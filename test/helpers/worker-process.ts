@@ -65,3 +65,16 @@ export function killWorkers(): void {
     w.kill('SIGKILL');
   }
 }
+
+/**
+ * A test file's teardown before its harness closes: cancels the migration it started, if any (a run
+ * that has ended is no error), then kills its workers, so nothing polls a server being torn down.
+ */
+export async function endRunAndWorkers(h: Harness | undefined, migrationId: string | undefined): Promise<void> {
+  if (h && migrationId)
+    await h.env.client.workflow
+      .getHandle(migrationId)
+      .cancel()
+      .catch(() => undefined);
+  killWorkers();
+}
