@@ -37,6 +37,7 @@ const DEPLOY = db('deploy_during_cdc');
 const LOB = db('late_large_object');
 const ON_TARGET = db('table_on_target');
 const UNDER_BLOCK = db('under_the_block');
+const BEFORE_COPY = db('deploy_before_copy');
 
 let h: Harness;
 let target: ClusterInfo;
@@ -45,7 +46,7 @@ const onSource = (name: string): ConnectionParams => ({ ...h.source, database: n
 const onTarget = (name: string): ConnectionParams => ({ ...target, database: name });
 
 before(async () => {
-  h = await createHarness('migrated-set', { databases: [DEPLOY, LOB, ON_TARGET, UNDER_BLOCK] });
+  h = await createHarness('migrated-set', { databases: [DEPLOY, LOB, ON_TARGET, UNDER_BLOCK, BEFORE_COPY] });
   target = await h.platform.clusters.ensure('fleet-target');
 });
 
@@ -234,6 +235,28 @@ describe('the migrated set is live', { concurrency: true }, () => {
     await withClient(onTarget(name), (c) => c.query('drop table after_cut'));
     const rolled = await rollbackDatabase(h.env.client, id, name, 'sre', 'after dropping after_cut');
     assert.equal(rolled.state, 'ROLLED_BACK', rolled.lastError);
+  });
+
+  test('a table a deploy creates before the snapshot copy starts is left to the migrated set', async () => {
+    const id = 'liveset-before-copy';
+    const name = BEFORE_COPY.name;
+    const parsed = validatePlan(planOf(BEFORE_COPY));
+    const task: DatabaseTask = {
+      migrationId: id,
+      platform: 'local',
+      database: parsed.databases[0],
+      settings: effectiveSettings(parsed, parsed.databases[0]),
+    };
+    await h.platform.provisionTarget(task);
+    await h.platform.createMigrationJob(task);
+    await h.platform.startMigrationJob(task);
+    // After the job published its tables, before the copy's snapshot: not on the target, not published.
+    await withClient(onSource(name), (c) => c.query('create table early_deploy (id int not null)'));
+    await h.platform.copyInitialData?.(task, () => undefined); // as waitForFullDump does
+    assert.equal(await count(onTarget(name), 'pg_tables', `tablename = 'early_deploy'`), 0);
+    assert.equal(await count(onTarget(name), 'items'), await count(onSource(name), 'items'));
+    await eventually('CDC', async () => (await h.platform.getReplicationStatus(task)).phase === 'CDC' || undefined);
+    await h.platform.deleteMigrationJob(task);
   });
 
   test('a table created while the cutover blocks writes is refused under the block', async (t) => {

@@ -30,7 +30,7 @@ export const SET_CHANGED = 'MIGRATED_SET_CHANGED';
 const NAMED_LARGE_OBJECTS = 20;
 
 /** The application tables `publication` lists (pg_publication_rel: partition roots as such). */
-async function publishedTables(c: pg.Client, publication: string): Promise<Set<string>> {
+export async function publishedTables(c: pg.Client, publication: string): Promise<Set<string>> {
   const { rows } = await c.query<{ name: string }>(
     `select format('%I.%I', n.nspname, c.relname) as name
        from pg_publication p join pg_publication_rel pr on pr.prpubid = p.oid

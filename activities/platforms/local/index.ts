@@ -64,7 +64,7 @@ import { serverVersion, type ServerVersion } from '../../engines/postgres/server
 import { refuseVersion, targetVersion, versionFindings, type TargetVersion } from './versions';
 import { compareTables } from '../../engines/postgres/validate';
 import { forward, publishedAppTables } from '../../engines/postgres/cutover-checks';
-import { validateLive } from '../../engines/postgres/migrated-set';
+import { publishedTables, validateLive } from '../../engines/postgres/migrated-set';
 import { compareLive } from '../../engines/postgres/validate-live';
 import { awaitCopies, carrySchemaChanges, HealedErrors, type Carried } from '../../engines/postgres/ddl-carry';
 import { describeLocal, summarizeLocal } from './describe';
@@ -304,7 +304,12 @@ export class LocalPlatform implements MigrationPlatform {
   private async copyJob(task: DatabaseTask): Promise<SnapshotCopyJob> {
     const names = this.names(task);
     const source = await this.source(task);
-    const tables = await withClient(source, listTables);
+    // The job's tables are those its publication lists. A table a deploy made since is in neither
+    // the copy's snapshot nor the target's schema: the migrated set names it (migrated-set.ts).
+    const tables = await withClient(source, async (c) => {
+      const published = await publishedTables(c, names.publication);
+      return (await listTables(c)).filter((t) => published.has(t.name));
+    });
     const owned = OWNED_TABLES.map((name) => ({ name, hasKey: true, partitioned: false }));
     const { streams, rangeMb, workerStreams } = copySettings(task.settings);
     return {
