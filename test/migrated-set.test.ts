@@ -117,6 +117,21 @@ async function replicates(name: string, sku: string): Promise<void> {
 
 const NO_UNDO = /^(deleteTarget|stopMigrationJob|deleteMigrationJob|releaseCapacity|rollbackCutover)$/;
 
+/** `d`'s job made and started by the platform's calls alone, as the runbook makes it, up to the copy. */
+async function startedJob(migrationId: string, d: SourceDb): Promise<DatabaseTask> {
+  const parsed = validatePlan(planOf(d));
+  const task: DatabaseTask = {
+    migrationId,
+    platform: 'local',
+    database: parsed.databases[0],
+    settings: effectiveSettings(parsed, parsed.databases[0]),
+  };
+  await h.platform.provisionTarget(task);
+  await h.platform.createMigrationJob(task);
+  await h.platform.startMigrationJob(task);
+  return task;
+}
+
 /** Replication runs, and the live validation has not started (a 20 s stable window comes first). */
 const DURING_CDC: MigrationState[] = ['FULL_DUMP', 'CDC'];
 
@@ -238,18 +253,8 @@ describe('the migrated set is live', { concurrency: true }, () => {
   });
 
   test('a table a deploy creates before the snapshot copy starts is left to the migrated set', async () => {
-    const id = 'liveset-before-copy';
     const name = BEFORE_COPY.name;
-    const parsed = validatePlan(planOf(BEFORE_COPY));
-    const task: DatabaseTask = {
-      migrationId: id,
-      platform: 'local',
-      database: parsed.databases[0],
-      settings: effectiveSettings(parsed, parsed.databases[0]),
-    };
-    await h.platform.provisionTarget(task);
-    await h.platform.createMigrationJob(task);
-    await h.platform.startMigrationJob(task);
+    const task = await startedJob('liveset-before-copy', BEFORE_COPY);
     // After the job published its tables, before the copy's snapshot: not on the target, not published.
     await withClient(onSource(name), (c) => c.query('create table early_deploy (id int not null)'));
     await h.platform.copyInitialData?.(task, () => undefined); // as waitForFullDump does
@@ -262,16 +267,7 @@ describe('the migrated set is live', { concurrency: true }, () => {
   test('a table created while the cutover blocks writes is refused under the block', async (t) => {
     const id = 'liveset-block';
     const name = UNDER_BLOCK.name;
-    const parsed = validatePlan(planOf(UNDER_BLOCK));
-    const task: DatabaseTask = {
-      migrationId: id,
-      platform: 'local',
-      database: parsed.databases[0],
-      settings: effectiveSettings(parsed, parsed.databases[0]),
-    };
-    await h.platform.provisionTarget(task);
-    await h.platform.createMigrationJob(task);
-    await h.platform.startMigrationJob(task);
+    const task = await startedJob(id, UNDER_BLOCK);
     await h.platform.copyInitialData?.(task, () => undefined); // as waitForFullDump does
     await eventually('CDC', async () => {
       const s = await h.platform.getReplicationStatus(task);
