@@ -39,7 +39,7 @@ async function createServer(): Promise<TestWorkflowEnvironment> {
         server: { executable: { type: 'existing-path', path: findTestServer() } },
       });
     } catch (err) {
-      if (attempt >= 5 || !/did not start within/.test(String((err as Error).message))) throw err;
+      if (attempt >= 12 || !/did not start within/.test(String((err as Error).message))) throw err;
     }
   }
 }
