@@ -66,6 +66,24 @@ export function targetsState(f: FakeGcp): TargetsState {
   return s;
 }
 
+/**
+ * Cloud SQL runs one operation at a time on an instance: any request that would start another while
+ * one is in flight (its create, delete, a patch, a backup run, ...) is refused with 409 and the v1
+ * reason `operationInProgress` until it ends
+ * (https://cloud.google.com/sql/docs/mysql/admin-api-error-messages, "Operation failed because
+ * another operation was already in progress").
+ */
+export function refuseWhileInFlight(f: FakeGcp, key: string): void {
+  const op = targetsState(f).pending.get(key);
+  if (op && !f.ops.get(op)?.done)
+    throw new ApiError(
+      409,
+      'Operation failed because another operation was already in progress. ' +
+        'Try your request after the current operation is complete.',
+      { reason: 'operationInProgress' },
+    );
+}
+
 /** Polling a resource in transition advances its operation, as time does for the real service. */
 function advance(f: FakeGcp, key: string): void {
   const s = targetsState(f);
@@ -213,15 +231,31 @@ export function cloudSqlRoutes(f: FakeGcp): void {
     ({ params: [p, i] }) => {
       const inst = f.resources.get(key(p, i));
       if (!inst) throw missing();
-      // One operation at a time per instance; another is refused with 409.
-      if (inst.state === 'PENDING_CREATE' || inst.state === 'PENDING_DELETE')
-        throw fail(409, 'Operation failed because another operation was already in progress.', {
-          reason: 'operationInProgress',
-        });
+      refuseWhileInFlight(f, key(p, i));
       inst.state = 'PENDING_DELETE';
       const op = f.operation('sql', () => {
         f.resources.delete(key(p, i));
         s.sqlDeletedAt.set(key(p, i), Date.now());
+      });
+      if (!op.done) s.pending.set(key(p, i), op.name);
+      return ok(renderOp(op));
+    },
+  );
+
+  // sql.backupRuns.insert (SqlBackupRunsInsertRequest, cloud_sql_backup_runs.proto): an on-demand
+  // backup, one of the operations that hold the instance (as the scheduled daily backup does).
+  f.route(
+    'POST',
+    new RegExp(`^/v1/projects/${SEG}/instances/${SEG}/backupRuns$`),
+    'sql.backupRuns.insert',
+    ({ params: [p, i] }) => {
+      advance(f, key(p, i));
+      const inst = f.resources.get(key(p, i));
+      if (!inst) throw missing();
+      refuseWhileInFlight(f, key(p, i));
+      const op = f.operation('sql', () => {
+        const runs = f.resources.get(`sql-backups/${p}/${i}`) ?? [];
+        f.resources.set(`sql-backups/${p}/${i}`, [...runs, { kind: 'sql#backupRun', status: 'SUCCESSFUL' }]);
       });
       if (!op.done) s.pending.set(key(p, i), op.name);
       return ok(renderOp(op));
