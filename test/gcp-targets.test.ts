@@ -375,7 +375,19 @@ test('AlloyDB: the instance is created only once the cluster is READY', async ()
       instanceId: 'too-early',
       instance: { instanceType: 'PRIMARY' as never, machineConfig: { cpuCount: 2 } },
     }),
-    /not ready \(state CREATING\)/,
+    (err: { code?: number; message?: string; statusDetails?: unknown[] }) => {
+      assert.match(String(err.message), /not ready \(state CREATING\)/);
+      // FAILED_PRECONDITION with its google.rpc.PreconditionFailure, as the real client decodes it.
+      assert.equal(err.code, 9);
+      assert.deepEqual(JSON.parse(JSON.stringify(err.statusDetails)), [
+        {
+          violations: [
+            { type: 'STATE', subject: `${PARENT}/clusters/ledger-slow`, description: 'cluster is CREATING, not READY' },
+          ],
+        },
+      ]);
+      return true;
+    },
   );
   await ensureAlloyDb(c, t, POLL);
   const creates = fake.log.filter(

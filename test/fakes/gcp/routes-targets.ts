@@ -355,11 +355,18 @@ export function alloyDbRoutes(f: FakeGcp): void {
       advance(f, k(clusterName));
       const cluster = f.resources.get(k(clusterName));
       if (!cluster) throw new ApiError(404, `Resource '${clusterName}' was not found`);
-      // An instance is created only on a READY cluster.
+      // An instance is created only on a READY cluster. FAILED_PRECONDITION carries a
+      // google.rpc.PreconditionFailure (https://cloud.google.com/apis/design/errors#error_payloads).
       if (cluster.state !== 'READY')
-        throw fail(400, `cluster ${clusterName} is not ready (state ${cluster.state}); retry once it is READY`, {
-          status: 'FAILED_PRECONDITION',
-        });
+        throw ApiError.of(
+          'FAILED_PRECONDITION',
+          `cluster ${clusterName} is not ready (state ${cluster.state}); retry once it is READY`,
+          {
+            preconditions: [
+              { type: 'STATE', subject: clusterName, description: `cluster is ${cluster.state}, not READY` },
+            ],
+          },
+        );
       const id = ctx.query.get('instanceId');
       if (!id || !/^[a-z0-9-]+$/.test(id)) throw new ApiError(400, `instance_id "${id}" is invalid`);
       if (!body.instanceType) throw new ApiError(400, 'instance.instance_type is required');
