@@ -13,6 +13,9 @@ import {
   reserveGcpCapacity,
 } from '../activities/platforms/gcp/compute/capacity';
 import { futureReservationRequest } from '../activities/platforms/gcp/compute/calendar';
+import { ADVICE_SPEC, calendarAdviceRequest } from '../activities/platforms/gcp/compute/advice';
+import { checkCalendarAdvice } from '../activities/platforms/gcp/preflight/calendar';
+import { PreflightClients } from '../activities/platforms/gcp/preflight/clients';
 import { waitGlobalOperation, waitZoneOperation } from '../activities/platforms/gcp/compute/operations';
 import { resizeRequestName, resizeRequestRequest } from '../activities/platforms/gcp/compute/flex-start';
 import {
@@ -45,9 +48,11 @@ function task(migrationId: string, i = 1, machineType?: string): DatabaseTask {
   };
 }
 
+let endpoint: Awaited<ReturnType<FakeGcp['start']>>;
 before(async () => {
   fake = createFakeGcp().fake;
-  c = new GcpClients({ endpoint: await fake.start(), authClient: fakeAuth() });
+  endpoint = await fake.start();
+  c = new GcpClients({ endpoint, authClient: fakeAuth() });
 });
 after(async () => {
   await c?.close();
@@ -260,6 +265,69 @@ test('calendar mode: a CALENDAR request for an A3 machine type, awaited until FU
   assert.equal(keys(`mig/${PROJECT}/${ZONE}/${g.group}`).length, 0);
   assert.equal(keys(`compute:vms/${PROJECT}/${ZONE}/${g.group}`).length, 0);
   assert.equal(keys(`fr/${PROJECT}/${ZONE}/${r.name}`).length, 1, 'the request stays until its end time');
+});
+
+test("calendar mode: Google's advice is asked first; NO_CAPACITY sends no request and waits", async () => {
+  const t = task('cal-advice', 0, 'a3-highgpu-8g');
+  const name = gcpResourceNames('cal-advice', 'orders').futureReservation;
+  fake.resources.set(`compute:no-capacity/${ZONE}`, true);
+  const from = fake.log.length;
+  try {
+    await rejectsWith(
+      reserveGcpCapacity(c, t, POLL),
+      'CapacityUnavailable',
+      new RegExp(`calendar mode: 8 x a3-highgpu-8g .*advice answers NO_CAPACITY in ${ZONE}.*the request is not sent`),
+    );
+  } finally {
+    fake.resources.delete(`compute:no-capacity/${ZONE}`);
+  }
+  assert.deepEqual(fake.changes(from), [], 'no future reservation is requested without capacity');
+  const asked = fake.log.slice(from).filter((r) => r.rpc === 'compute.advice.calendarMode');
+  assert.equal(asked.length, 1);
+  assert.equal(asked[0].status, 200);
+  assert.equal(keys(`fr/${PROJECT}/${ZONE}/${name}`).length, 0);
+  // The window, count and machine type asked are the reservation's own.
+  const want = futureReservationRequest(t).futureReservationResource!;
+  const spec = calendarAdviceRequest(t, want.timeWindow as { startTime: string; endTime: string }, 8)
+    .calendarModeAdviceRequestResource!.futureResourcesSpecs![ADVICE_SPEC];
+  assert.deepEqual(spec.targetResources, { specificSkuResources: { instanceCount: 8, machineType: 'a3-highgpu-8g' } });
+  assert.equal(spec.timeRangeSpec!.maxDuration, `${7 * 86_400}s`);
+  // Capacity there: the next attempt asks again and requests it.
+  const r = await reserveGcpCapacity(c, t, POLL);
+  assert.equal(r.mode, 'calendar');
+  assert.equal(fake.log.slice(from).filter((x) => x.rpc === 'compute.advice.calendarMode').length, 2);
+  assert.match(describeReserve(t)[0].detail, /calendar-mode advice is asked first .*dbmig gcp check/);
+  await releaseGcpCapacity(c, t, POLL);
+});
+
+test('dbmig gcp check asks the calendar-mode advice for each calendar-mode database and shows its answer', async () => {
+  const plan = validatePlan(gcpPlan());
+  const gcp = { ...plan.gcp!, machineType: 'a3-highgpu-8g' };
+  const pc = new PreflightClients({ endpoint, authClient: fakeAuth() });
+  const from = fake.log.length;
+  try {
+    const ctx = { plan, gcp, c: pc, timeout: 20_000 };
+    const ok = await checkCalendarAdvice(ctx);
+    // Only the high-priority database gets calendar mode; the other stays flex-start.
+    assert.deepEqual(
+      ok.map((r) => [r.status, r.what.split(':')[0]]),
+      [['OK', 'orders']],
+    );
+    assert.match(ok[0].what, new RegExp(`recommended in ${ZONE} from .* to `));
+    fake.resources.set(`compute:no-capacity/${ZONE}`, true);
+    const none = await checkCalendarAdvice(ctx);
+    assert.equal(none[0].status, 'WARN');
+    assert.match(none[0].what, new RegExp(`NO_CAPACITY in ${ZONE}: no capacity for the requested window`));
+    assert.match(none[0].fix, /will wait/);
+  } finally {
+    fake.resources.delete(`compute:no-capacity/${ZONE}`);
+    await pc.close();
+  }
+  assert.deepEqual(fake.changes(from), [], 'the check changes nothing');
+  assert.equal(
+    fake.log.slice(from).filter((r) => r.rpc === 'compute.advice.calendarMode' && r.status === 200).length,
+    2,
+  );
 });
 
 test('calendar mode: before the reservation exists, reserve is a retryable wait that makes no workers', async () => {

@@ -101,6 +101,9 @@ function resourceOf(rpc: string, ctx: Ctx): string {
   return ctx.method === 'POST' && bare.endsWith(`/${verb}`) ? bare.slice(0, -verb.length - 1) : bare;
 }
 
+/** Methods sent as POST that only read: testIamPermissions, Compute's advice (compute.proto service Advice). */
+const READ_POSTS = /\.testIamPermissions$|^compute\.advice\./;
+
 export type OpKind = 'longrunning' | 'sql' | 'compute';
 
 export interface FakeOp {
@@ -290,10 +293,8 @@ export class FakeGcp {
     return (
       this.log
         .slice(from)
-        // testIamPermissions is a POST that changes nothing (a read, as `dbmig gcp check` uses it).
-        .filter(
-          (r) => r.method !== 'GET' && !r.faulted && !r.deduplicated && r.rpc && !r.rpc.endsWith('.testIamPermissions'),
-        )
+        // testIamPermissions and Compute's advice are POSTs that change nothing (reads).
+        .filter((r) => r.method !== 'GET' && !r.faulted && !r.deduplicated && r.rpc && !READ_POSTS.test(r.rpc))
         .map((r) => ({ method: r.rpc!, resource: r.resource!, ...(r.validateOnly ? { validateOnly: true } : {}) }))
     );
   }

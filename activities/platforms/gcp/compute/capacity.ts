@@ -57,12 +57,15 @@ export function describeReserve(task: DatabaseTask): PlannedOperation[] {
     return [
       planned({
         state: 'RESERVING_CAPACITY',
-        reads: ['compute.futureReservations.get'],
+        reads: ['compute.futureReservations.get', 'compute.advice.calendarMode'],
         calls: [plannedCall('compute.futureReservations.insert', n.futureReservationName)],
         resource: n.futureReservationName,
         detail:
           `calendar mode: ${sku.totalCount} x ${sku.instanceProperties!.machineType} for ${CALENDAR_DAYS} days, ` +
-          `from the first whole hour ${CALENDAR_LEAD_MS / 3600_000} h after this step; waits for FULFILLED`,
+          `from the first whole hour ${CALENDAR_LEAD_MS / 3600_000} h after this step; waits for FULFILLED. ` +
+          `Google's calendar-mode advice is asked first for that window in ${task.gcp!.zone} ` +
+          `(the dry run sends nothing; \`dbmig gcp check\` asks it now): NO_CAPACITY waits, ` +
+          `NOT_SUPPORTED or CONDITIONS_NOT_MET refuses, and the request is sent only when recommended`,
       }),
       planned({
         state: 'RESERVING_CAPACITY',
