@@ -10,6 +10,7 @@
 // - `new ApiError(…)`, `ApiError.of(…)`, `ApiError.invalid(…)` wherever they appear (also when
 //   passed to the server's `fail(…)` or returned);
 // - a field violation: `<list>.push({ …, description })` (schema checks, answered as 400);
+// - a failure written as data: a reply `{ status: 409, … }`, an operation's `{ error: '…' }`;
 // - a call of a factory: a function whose whole body is one of the above (`const bad = (m) => new
 //   ApiError(400, m)`, `function invalid(ctx, …) { ctx.violations.push({…}) }`, a factory calling a
 //   factory). The factory's own body is not a rule; each call of it is.
@@ -88,6 +89,22 @@ const ownFault = (n: ts.ThrowStatement) =>
   n.expression.expression.getText() === 'Error' &&
   /^[`'"]fake: /.test(n.expression.arguments?.[0]?.getText() ?? '');
 
+/**
+ * A failure written as data: a reply `{ status: 4xx/5xx, … }` built by hand, or an operation
+ * that fails, `{ error: 'text' }` (a long-running operation's error, as a DMS action returns it).
+ */
+function failsByHand(o: ts.ObjectLiteralExpression): boolean {
+  return o.properties.some((p) => {
+    if (!ts.isPropertyAssignment(p)) return false;
+    const name = p.name.getText();
+    const v = p.initializer;
+    if (name === 'status') return ts.isNumericLiteral(v) && Number(v.text) >= 400;
+    return (
+      name === 'error' && (ts.isStringLiteral(v) || ts.isTemplateExpression(v) || ts.isNoSubstitutionTemplateLiteral(v))
+    );
+  });
+}
+
 /** The rules in one file's source text, each with its line and whether it is cited. */
 export function rulesIn(fileName: string, text: string): Rule[] {
   const sf = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
@@ -104,6 +121,7 @@ export function rulesIn(fileName: string, text: string): Rule[] {
   };
   const isRefusal = (n: ts.Node): boolean => {
     if (ts.isNewExpression(n)) return n.expression.getText() === 'ApiError';
+    if (ts.isObjectLiteralExpression(n)) return failsByHand(n);
     if (!ts.isCallExpression(n)) return false;
     const callee = n.expression;
     if (ts.isPropertyAccessExpression(callee) && callee.expression.getText() === 'ApiError')
@@ -237,6 +255,8 @@ export function routes(f: any, out: any[]): void {
   if (f.e) throw new Error('a refusal in disguise');
   f.route('GET', /x/, 'x.get', () => {
     if (f.g) throw ApiError.invalid('g', 'uncited in a handler');
+    if (f.i) return { status: 409, body: 'an uncited reply by hand' };
+    return { error: 'an uncited operation failure' };
   });
   /** Handler per https://google.aip.dev/131 */
   f.route('GET', /y/, 'y.get', () => {
@@ -257,6 +277,8 @@ test('the check reports an uncited rule by file and line, in every form the fake
       at("invalid(out, 'x')"),
       at('a refusal in disguise'),
       at('uncited in a handler'),
+      at('an uncited reply by hand'),
+      at('an uncited operation failure'),
     ],
   );
   assert.deepEqual(
