@@ -34,7 +34,7 @@ import { workerGroupNames } from '../activities/platforms/gcp/compute/worker-gro
 import type { FleetTask } from '../activities/steps';
 import { planOperations } from '../cli/plan-report';
 import { approveCutoverUpdate, rejectCutoverUpdate, statusQuery } from '../common/messages';
-import type { Plan } from '../common/plan';
+import type { Plan, PlanInput } from '../common/plan';
 import type { MigrationReport } from '../common/status';
 import { startDevServer } from '../worker/dev-server';
 import type { FakeGcp, LoggedRequest } from './fakes/gcp';
@@ -192,10 +192,11 @@ function assertCompleted(plan: Plan, report: MigrationReport, completed: string[
 }
 
 /**
- * The pairs the recipe migrates, each by its database in the shared plan (helpers/gcp-plan.ts). A
- * pair is one entry: the fleet test runs each twice, once to completion and once compensated.
+ * The pairs the recipe migrates, each by a database of the shared plan (helpers/gcp-plan.ts) or
+ * one of its own (`input`). A pair is one entry: the fleet test runs each twice, once to
+ * completion and once compensated.
  */
-const PAIRS: { pair: string; database: string }[] = [
+const PAIRS: { pair: string; database: string; input?: PlanInput['databases'][number] }[] = [
   { pair: 'MySQL → Cloud SQL', database: 'orders' },
   { pair: 'PostgreSQL → Cloud SQL', database: 'billing' },
   { pair: 'PostgreSQL → AlloyDB', database: 'ledger' },
@@ -207,8 +208,8 @@ const undoOf = (db: string) => `${db}-undo`;
 /** Every pair twice, all at once: the database itself and its copy to be compensated. */
 function pairsPlan(migrationId: string): Plan {
   const shared = gcpPlan().databases;
-  const databases = PAIRS.flatMap(({ database }) => {
-    const d = shared.find((x) => x.name === database)!;
+  const databases = PAIRS.flatMap(({ database, input }) => {
+    const d = input ?? shared.find((x) => x.name === database)!;
     return [d, { ...d, name: undoOf(database), target: { ...d.target, instance: `${d.target.instance}-undo` } }];
   });
   return fleetPlan(migrationId, { databases, concurrency: databases.length });
