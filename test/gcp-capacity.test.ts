@@ -13,8 +13,11 @@ import {
   reserveGcpCapacity,
 } from '../activities/platforms/gcp/compute/capacity';
 import { futureReservationRequest } from '../activities/platforms/gcp/compute/calendar';
+import { ADVICE_SPEC, calendarAdviceRequest } from '../activities/platforms/gcp/compute/advice';
+import { checkCalendarAdvice } from '../activities/platforms/gcp/preflight/calendar';
+import { PreflightClients } from '../activities/platforms/gcp/preflight/clients';
 import { waitGlobalOperation, waitZoneOperation } from '../activities/platforms/gcp/compute/operations';
-import { resizeRequestRequest } from '../activities/platforms/gcp/compute/flex-start';
+import { resizeRequestName, resizeRequestRequest } from '../activities/platforms/gcp/compute/flex-start';
 import {
   ensureWorkerGroup,
   groupRequest,
@@ -45,9 +48,11 @@ function task(migrationId: string, i = 1, machineType?: string): DatabaseTask {
   };
 }
 
+let endpoint: Awaited<ReturnType<FakeGcp['start']>>;
 before(async () => {
   fake = createFakeGcp().fake;
-  c = new GcpClients({ endpoint: await fake.start(), authClient: fakeAuth() });
+  endpoint = await fake.start();
+  c = new GcpClients({ endpoint, authClient: fakeAuth() });
 });
 after(async () => {
   await c?.close();
@@ -130,18 +135,50 @@ test('flex-start release cancels a request still waiting for capacity', async ()
   );
 });
 
-test('flex-start: a FAILED request is retryable CapacityUnavailable and is asked for again', async () => {
+test('flex-start: after a FAILED request the next is a new request under a new id, in the same run', async () => {
+  // One requestScope for every attempt, as Temporal keeps an activity's run and id across retries.
   const t = task('flex-failed');
-  const name = gcpResourceNames('flex-failed', 'ledger').resizeRequest;
-  fake.resources.set(`compute:fail/${name}`, true);
-  await rejectsWith(reserveGcpCapacity(c, t, POLL), 'CapacityUnavailable', /is FAILED/);
-  fake.resources.delete(`compute:fail/${name}`);
-  // Each retry of the step is a new attempt, with new request ids (Google would replay the old ones).
-  const attempt = (n: number) => ({ ...t, requestScope: `flex-failed-attempt-${n}` });
-  // The next attempt finds the FAILED request, deletes it and hands back; the one after asks again.
-  await rejectsWith(reserveGcpCapacity(c, attempt(2), POLL), 'CapacityUnavailable', /ended FAILED; asking again/);
-  assert.equal((await reserveGcpCapacity(c, attempt(3), POLL)).mode, 'flex-start');
-  await releaseGcpCapacity(c, attempt(4), POLL);
+  const [g1, g2, g3] = [1, 2, 3].map((n) => resizeRequestName(t, n));
+  fake.resources.set(`compute:fail/${g1}`, true);
+  fake.resources.set(`compute:fail/${g2}`, true);
+  const from = fake.log.length;
+  const dedupFrom = fake.deduplicated.length;
+  // The second request's answer is lost: its retry (same request) must repeat its id.
+  fake.loseResponse(
+    (r) => r.rpc === 'compute.instanceGroupManagerResizeRequests.insert' && r.resource!.endsWith(`/${g2}`),
+  );
+  const waits: string[] = [];
+  let granted: Awaited<ReturnType<typeof reserveGcpCapacity>> | undefined;
+  // The step's retries: each attempt is a call of the activity, with the same scope.
+  for (let attempt = 1; attempt <= 5 && !granted; attempt++) {
+    try {
+      granted = await reserveGcpCapacity(c, t, POLL);
+    } catch (err) {
+      assert.ok(err instanceof MigrationError && err.type === 'CapacityUnavailable', String(err));
+      waits.push(err.message);
+    }
+  }
+  assert.equal(waits.length, 2, waits.join('\n'));
+  assert.match(waits[0], new RegExp(`${g1} is FAILED\\); asking again`));
+  assert.match(waits[1], new RegExp(`${g2} \\(after ${g1} ended FAILED\\) is FAILED\\); asking again`));
+  assert.deepEqual(granted, { name: g3, mode: 'flex-start', workers: 2 });
+  const rrChanges = fake
+    .changes(from)
+    .filter((x) => x.method.startsWith('compute.instanceGroupManagerResizeRequests.'))
+    .map((x) => `${x.method.split('.').pop()} ${x.resource.split('/').pop()}`);
+  assert.deepEqual(rrChanges, [`insert ${g1}`, `insert ${g2}`, `delete ${g1}`, `insert ${g3}`, `delete ${g2}`]);
+  // Nothing was answered from the request-id memory but the lost answer's retry (same request).
+  const hits = fake.deduplicated.slice(dedupFrom);
+  assert.deepEqual(
+    hits.map((h) => h.rpc),
+    ['compute.instanceGroupManagerResizeRequests.insert'],
+  );
+  assert.equal(hits[0].requestId, resizeRequestRequest(t, 2).requestId);
+  const ids = new Set([1, 2, 3].map((n) => resizeRequestRequest(t, n).requestId));
+  assert.equal(ids.size, 3, 'one request id per request');
+  assert.equal(resizeRequestRequest(t, 2).requestId, resizeRequestRequest(t, 2).requestId, 'deterministic');
+  await releaseGcpCapacity(c, t, POLL);
+  assert.equal(keys(`rr/${PROJECT}/${ZONE}/${workerGroupNames(t).group}/`).length, 0);
 });
 
 test('high priority on a general-purpose machine type gets flex-start, and the dry run says why', async () => {
@@ -230,6 +267,69 @@ test('calendar mode: a CALENDAR request for an A3 machine type, awaited until FU
   assert.equal(keys(`fr/${PROJECT}/${ZONE}/${r.name}`).length, 1, 'the request stays until its end time');
 });
 
+test("calendar mode: Google's advice is asked first; NO_CAPACITY sends no request and waits", async () => {
+  const t = task('cal-advice', 0, 'a3-highgpu-8g');
+  const name = gcpResourceNames('cal-advice', 'orders').futureReservation;
+  fake.resources.set(`compute:no-capacity/${ZONE}`, true);
+  const from = fake.log.length;
+  try {
+    await rejectsWith(
+      reserveGcpCapacity(c, t, POLL),
+      'CapacityUnavailable',
+      new RegExp(`calendar mode: 8 x a3-highgpu-8g .*advice answers NO_CAPACITY in ${ZONE}.*the request is not sent`),
+    );
+  } finally {
+    fake.resources.delete(`compute:no-capacity/${ZONE}`);
+  }
+  assert.deepEqual(fake.changes(from), [], 'no future reservation is requested without capacity');
+  const asked = fake.log.slice(from).filter((r) => r.rpc === 'compute.advice.calendarMode');
+  assert.equal(asked.length, 1);
+  assert.equal(asked[0].status, 200);
+  assert.equal(keys(`fr/${PROJECT}/${ZONE}/${name}`).length, 0);
+  // The window, count and machine type asked are the reservation's own.
+  const want = futureReservationRequest(t).futureReservationResource!;
+  const spec = calendarAdviceRequest(t, want.timeWindow as { startTime: string; endTime: string }, 8)
+    .calendarModeAdviceRequestResource!.futureResourcesSpecs![ADVICE_SPEC];
+  assert.deepEqual(spec.targetResources, { specificSkuResources: { instanceCount: 8, machineType: 'a3-highgpu-8g' } });
+  assert.equal(spec.timeRangeSpec!.maxDuration, `${7 * 86_400}s`);
+  // Capacity there: the next attempt asks again and requests it.
+  const r = await reserveGcpCapacity(c, t, POLL);
+  assert.equal(r.mode, 'calendar');
+  assert.equal(fake.log.slice(from).filter((x) => x.rpc === 'compute.advice.calendarMode').length, 2);
+  assert.match(describeReserve(t)[0].detail, /calendar-mode advice is asked first .*dbmig gcp check/);
+  await releaseGcpCapacity(c, t, POLL);
+});
+
+test('dbmig gcp check asks the calendar-mode advice for each calendar-mode database and shows its answer', async () => {
+  const plan = validatePlan(gcpPlan());
+  const gcp = { ...plan.gcp!, machineType: 'a3-highgpu-8g' };
+  const pc = new PreflightClients({ endpoint, authClient: fakeAuth() });
+  const from = fake.log.length;
+  try {
+    const ctx = { plan, gcp, c: pc, timeout: 20_000 };
+    const ok = await checkCalendarAdvice(ctx);
+    // Only the high-priority database gets calendar mode; the other stays flex-start.
+    assert.deepEqual(
+      ok.map((r) => [r.status, r.what.split(':')[0]]),
+      [['OK', 'orders']],
+    );
+    assert.match(ok[0].what, new RegExp(`recommended in ${ZONE} from .* to `));
+    fake.resources.set(`compute:no-capacity/${ZONE}`, true);
+    const none = await checkCalendarAdvice(ctx);
+    assert.equal(none[0].status, 'WARN');
+    assert.match(none[0].what, new RegExp(`NO_CAPACITY in ${ZONE}: no capacity for the requested window`));
+    assert.match(none[0].fix, /will wait/);
+  } finally {
+    fake.resources.delete(`compute:no-capacity/${ZONE}`);
+    await pc.close();
+  }
+  assert.deepEqual(fake.changes(from), [], 'the check changes nothing');
+  assert.equal(
+    fake.log.slice(from).filter((r) => r.rpc === 'compute.advice.calendarMode' && r.status === 200).length,
+    2,
+  );
+});
+
 test('calendar mode: before the reservation exists, reserve is a retryable wait that makes no workers', async () => {
   const t = task('cal-wait', 0, 'h4d-highmem-192-lssd');
   const name = gcpResourceNames('cal-wait', 'orders').futureReservation;
@@ -315,15 +415,14 @@ test('the fake holds calendar mode to Google: machine series, lead time, no canc
     c.futureReservations.cancel({ project: PROJECT, zone: ZONE, futureReservation: name }),
     /cannot be cancelled after it is submitted/,
   );
-  // Resize requests only on a group whose template is FLEX_START.
-  const plain = {
-    ...task('rr-rules'),
-    gcp: { ...task('rr-rules').gcp!, migrationWorkerGroup: 'dbmig-migration-workers' },
-  };
-  await assert.rejects(
-    c.resizeRequests.insert({ ...resizeRequestRequest(plain), instanceGroupManager: 'dbmig-migration-workers' }),
-    /FLEX_START/,
-  );
+  // A resize request on a group whose VMs consume a reservation is Google's to take, not refused
+  // (gcloud compute instance-groups managed resize-requests create, --requested-run-duration).
+  const bound = { ...t, database: { ...t.database, name: 'bound' } };
+  await ensureWorkerGroup(c, bound, POLL, gcpResourceNames('cal-rules', 'orders').futureReservation);
+  const [rrOp] = await c.resizeRequests.insert(resizeRequestRequest(bound));
+  await waitZoneOperation(c, bound, rrOp, POLL);
+  await releaseGcpCapacity(c, { ...bound, gcp: { ...bound.gcp!, machineType: 'n2-standard-8' } }, POLL);
+  assert.equal(keys(`mig/${PROJECT}/${ZONE}/${workerGroupNames(bound).group}`).length, 0);
 });
 
 test('a calendar request that exists with another size is refused, naming the field', async () => {

@@ -1,21 +1,25 @@
 // Whole fleets on platform gcp, run by the real MultiDatabaseMigration on the Temporal dev server
 // against the strict fake of the Google Cloud APIs (test/fakes/gcp: every request checked against
-// Google's definitions, Google's state machines). The fleet is the shared plan's three databases,
-// one per pair the recipe uses: orders MySQL → Cloud SQL (high), ledger PostgreSQL → AlloyDB
-// (low), billing PostgreSQL → Cloud SQL (medium). e2-standard-4 is not a calendar-mode machine
-// type, so every database gets flex-start capacity (its own FLEX_START template and MIG, then a
-// resize request). The sources are dms-only: DMS's verify is the assessment, and the cutover
-// promotes after a fresh zero-lag sample. Each test has a world of its own (helpers/gcp-world.ts):
-// a fresh fake, and a worker on its own task queue.
+// Google's definitions, Google's state machines). The shared plan has one database per pair the
+// recipe uses (PAIRS): orders MySQL → Cloud SQL (high), ledger PostgreSQL → AlloyDB (low), billing
+// PostgreSQL → Cloud SQL (medium). e2-standard-4 is not a calendar-mode machine type, so every
+// database gets flex-start capacity (its own FLEX_START template and MIG, then a resize request).
+// The sources are dms-only: DMS's verify is the assessment, and the cutover promotes after a fresh
+// zero-lag sample. Each test has a world of its own (helpers/gcp-world.ts): a fresh fake, and a
+// worker on its own task queue.
 //
-// What is asserted is the fake's state and the requests it recorded, not only the workflow's word.
+// What is asserted is the fake's state and the requests it recorded (helpers/gcp-effects.ts), never
+// the workflow's own account of what it scheduled.
 //
-// The dry run (last test): the `calls` of `dbmig plan`'s operations (cli/plan-report.ts
-// planOperations, from GcpPlatform.describe) are compared, per database and in order, with the
-// changing requests the fake recorded (FakeGcp.changes(): every request but a GET that reached a
-// route, was not a fault, and was not answered from the request-id memory). The monitoring step is
-// per migration, not per database, and `dbmig plan` does not list it: its requests are compared
-// with describeMonitoring (monitoring.ts) by method only, in order, because alert policy ids are
+// The dry run: the `calls` of `dbmig plan`'s operations (cli/plan-report.ts planOperations, from
+// GcpPlatform.describe) are compared, per database and in order, with the changing requests the
+// fake recorded (FakeGcp.changes(): every request but a GET that reached a route, was not a
+// fault, and was not answered from the request-id memory). Under faults and lost answers a client
+// repeats requests, so the comparison is with the requests that took effect, and every other one
+// must repeat one of those (counted and printed). A compensated database sent the dry run's calls
+// up to its approval, then undid exactly what they created. The monitoring step is per migration,
+// not per database, and `dbmig plan` does not list it: its requests are compared with
+// describeMonitoring (monitoring.ts) by method only, in order, because alert policy ids are
 // assigned by the server and the dry run names them `alertPolicies/*`.
 /* eslint-disable @typescript-eslint/no-explicit-any -- the fake's resources are the JSON Google answers */
 import assert from 'node:assert/strict';
@@ -27,15 +31,16 @@ import { gcpNames, ownerLabels } from '../activities/platforms/gcp/names';
 import { withMark } from '../activities/platforms/gcp/sql/took-over';
 import { describeMonitoring } from '../activities/platforms/gcp/monitoring';
 import { workerGroupNames } from '../activities/platforms/gcp/compute/worker-group';
-import type { FleetTask, PlannedCall } from '../activities/steps';
+import type { FleetTask } from '../activities/steps';
 import { planOperations } from '../cli/plan-report';
 import { approveCutoverUpdate, rejectCutoverUpdate, statusQuery } from '../common/messages';
-import type { Plan } from '../common/plan';
+import type { Plan, PlanInput } from '../common/plan';
 import type { MigrationReport } from '../common/status';
 import { startDevServer } from '../worker/dev-server';
 import type { FakeGcp, LoggedRequest } from './fakes/gcp';
 import { createGcpWorld, fleetPlan, taskOf, type GcpWorld } from './helpers/gcp-world';
-import { PROJECT } from './helpers/gcp-plan';
+import { gcpPlan, PROJECT } from './helpers/gcp-plan';
+import { applied, appliedCalls, leftOf, plannedCalls, requestsOf, undoProblems } from './helpers/gcp-effects';
 
 // In the order the fleet starts them: by priority.
 const DATABASES = ['orders', 'billing', 'ledger'];
@@ -102,15 +107,6 @@ async function runFleet(
   }
   const report = await handle.result();
   return { report, ms: Date.now() - t0 };
-}
-
-/** Requests whose effect was applied: reached the route, not faulted, not deduplicated, answered 2xx or lost. */
-const applied = (r: LoggedRequest) =>
-  !!r.rpc && !r.faulted && !r.deduplicated && (r.lost || (r.status !== undefined && r.status < 300));
-
-/** The applied requests of `rpc` (suffix of the discovery id) on `resource`. */
-function appliedCalls(fake: FakeGcp, rpc: string, resource?: string): LoggedRequest[] {
-  return fake.log.filter((r) => applied(r) && r.rpc!.endsWith(rpc) && (!resource || r.resource === resource));
 }
 
 const keysOf = (fake: FakeGcp, prefix: string) => [...fake.resources.keys()].filter((k) => k.startsWith(prefix));
@@ -195,66 +191,117 @@ function assertCompleted(plan: Plan, report: MigrationReport, completed: string[
   assert.equal(appliedCalls(fake, 'alertPolicies.create').length, 3, 'three alert policies per migration');
 }
 
-test('the three pairs complete on gcp: promoted, targets kept, capacity and monitoring removed', async () => {
-  const w = await freshWorld('clean');
-  const plan = fleetPlan('gcp-fleet');
-  const { report, ms } = await runFleet(w, plan);
-  assert.deepEqual(
-    report.databases.map((d) => [d.database, d.state, d.lastError ?? '']),
-    DATABASES.map((db) => [db, 'COMPLETED', '']),
-  );
-  assertCompleted(plan, report, DATABASES);
-  // Each pair went through its own DMS sequence.
-  for (const db of DATABASES) {
-    const n = gcpNames(taskOf(plan, db));
-    assert.equal(appliedCalls(w.fake, `${JOBS}.verify`, n.jobName).length, 1, `${db}: verified`);
-    assert.equal(appliedCalls(w.fake, `${JOBS}.demoteDestination`, n.jobName).length, 1, `${db}: demoted`);
-    assert.equal(appliedCalls(w.fake, `${JOBS}.start`, n.jobName).length, 1, `${db}: started`);
-  }
-  console.log(`# clean fleet of 3: ${ms} ms, ${w.fake.log.length} requests`);
-});
+/**
+ * The pairs the recipe migrates, each by a database of the shared plan (helpers/gcp-plan.ts) or
+ * one of its own (`input`). A pair is one entry: the fleet test runs each twice, once to
+ * completion and once compensated.
+ */
+const PAIRS: { pair: string; database: string; input?: PlanInput['databases'][number] }[] = [
+  { pair: 'MySQL → Cloud SQL', database: 'orders' },
+  { pair: 'PostgreSQL → Cloud SQL', database: 'billing' },
+  { pair: 'PostgreSQL → AlloyDB', database: 'ledger' },
+];
 
-test('with 20% of requests failing, 10% slow and lost answers to creates, the fleet completes once', async () => {
-  const w = await freshWorld('faulty');
-  const plan = fleetPlan('gcp-faulty');
+/** The copy of a pair's database whose cutover is rejected: its own name and target. */
+const undoOf = (db: string) => `${db}-undo`;
+
+/** Every pair twice, all at once: the database itself and its copy to be compensated. */
+function pairsPlan(migrationId: string): Plan {
+  const shared = gcpPlan().databases;
+  const databases = PAIRS.flatMap(({ database, input }) => {
+    const d = input ?? shared.find((x) => x.name === database)!;
+    return [d, { ...d, name: undoOf(database), target: { ...d.target, instance: `${d.target.instance}-undo` } }];
+  });
+  return fleetPlan(migrationId, { databases, concurrency: databases.length });
+}
+
+test('under 20% faults and lost answers, each pair completes once and is compensated once, as planned', async () => {
+  const w = await freshWorld('pairs');
+  const plan = pairsPlan('gcp-pairs');
+  const planned = planOperations(plan, plan.migrationId!, { gcp: w.platform });
   w.fake.faults = { rate: 0.2, slowRate: 0.1, slowMs: 200 };
-  // Applied, then the connection dropped: each create's retry must find its own effect, by request
-  // id (DMS, AlloyDB, Compute), by a 409 and the owner labels (Cloud SQL insert has no request id),
-  // or by looking before creating again (alert policies: server-assigned ids, no request id).
-  const lost = [
-    `${JOBS}.create`,
-    'sql.instances.insert',
-    'alloydb.projects.locations.clusters.create',
-    'compute.instanceGroupManagerResizeRequests.insert',
-    'monitoring.projects.alertPolicies.create',
-  ];
-  for (const rpc of lost) w.fake.loseResponse(rpc);
-  const { report, ms } = await runFleet(w, plan);
+  // Applied, then the connection dropped: each retry must find its own effect, by request id (DMS,
+  // AlloyDB, Compute), by a 409 and the owner labels (Cloud SQL insert has no request id), or by
+  // looking before creating again (alert policies: server-assigned ids). Each is the first request
+  // on its resource, which takes effect (a lost answer to a refused repeat would test nothing).
+  const lost = PAIRS.flatMap(({ database }) => {
+    const job = gcpNames(taskOf(plan, database)).jobName;
+    const undo = taskOf(plan, undoOf(database));
+    const g = workerGroupNames(undo);
+    return [
+      { rpc: `${JOBS}.create`, resource: job },
+      { rpc: /(sql\.instances\.insert|clusters\.create)$/, resource: targetOf(plan, database).created },
+      { rpc: /ResizeRequests\.insert$/, resource: `${g.groupPath}/resizeRequests/${gcpNames(undo).resizeRequest}` },
+      { rpc: `${JOBS}.delete`, resource: gcpNames(undo).jobName },
+    ];
+  });
+  const hits = (l: (typeof lost)[number], r: LoggedRequest) =>
+    r.resource === l.resource && (typeof l.rpc === 'string' ? r.rpc === l.rpc : l.rpc.test(r.rpc ?? ''));
+  for (const l of lost) w.fake.loseResponse((r) => hits(l, r));
+  w.fake.loseResponse('monitoring.projects.alertPolicies.create');
+  const completed = PAIRS.map((p) => p.database);
+  const compensated = completed.map(undoOf);
+  const { report, ms } = await runFleet(w, plan, { reject: compensated });
   w.fake.faults = { rate: 0, slowRate: 0, slowMs: 0 };
+  const { fake } = w;
+
   assert.deepEqual(
-    report.databases.map((d) => [d.database, d.state, d.lastError ?? '']),
-    DATABASES.map((db) => [db, 'COMPLETED', '']),
+    report.databases.map((d) => [d.database, d.state]).sort(),
+    [...completed.map((db) => [db, 'COMPLETED']), ...compensated.map((db) => [db, 'CANCELLED'])].sort(),
   );
-  assertCompleted(plan, report, DATABASES);
+  assertCompleted(plan, report, completed);
   assert.deepEqual(
-    lost.filter((rpc) => !w.fake.log.some((r) => r.lost && r.rpc === rpc)),
+    lost.filter((l) => fake.log.filter((r) => r.lost && hits(l, r)).length !== 1),
     [],
     'every planned lost answer happened',
   );
-  const faulted = w.fake.log.filter((r) => r.faulted).length;
-  assert.ok(faulted >= 20, `faults were injected: ${faulted} of ${w.fake.log.length}`);
-  // Nothing created twice: one applied create per resource, whatever the retries.
-  const creates = w.fake.log.filter((r) => applied(r) && /\.(create|insert)$/.test(r.rpc!) && !r.validateOnly);
-  const perResource = new Map<string, number>();
-  for (const r of creates) perResource.set(r.resource!, (perResource.get(r.resource!) ?? 0) + 1);
+  const faulted = fake.log.filter((r) => r.faulted).length;
+  assert.ok(faulted >= 40, `faults were injected: ${faulted} of ${fake.log.length}`);
+
+  const { byDatabase, monitoring, unplanned } = requestsOf(fake, planned);
+  assert.deepEqual(unplanned, [], 'every changing request was planned for some database');
+  const lines: string[] = [];
+  for (const { pair, database } of PAIRS) {
+    const done = planned.find((p) => p.database.name === database)!;
+    const undone = planned.find((p) => p.database.name === undoOf(database))!;
+    const d = byDatabase.get(database)!;
+    const u = byDatabase.get(undoOf(database))!;
+    // Completed: what took effect is the dry run, call for call, in order.
+    assert.deepEqual(d.effects, plannedCalls(done), `${pair}, completed: requests that took effect = dry run`);
+    // Compensated: the dry run up to the approval, then the undoing of exactly what it created.
+    const before = plannedCalls(undone, 'AWAITING_APPROVAL');
+    assert.ok(
+      before.some((c) => /\.(create|insert)$/.test(c.method)),
+      `${pair}: something was created before`,
+    );
+    assert.deepEqual(
+      undoProblems(u.effects, before, plannedCalls(undone)),
+      [],
+      `${pair}, compensated: the dry run, then its undo`,
+    );
+    assert.deepEqual(leftOf(fake, before), [], `${pair}, compensated: nothing it created is left in the fake`);
+    assert.equal(appliedCalls(fake, `${JOBS}.promote`, gcpNames(taskOf(plan, undoOf(database))).jobName).length, 0);
+    lines.push(
+      `${pair}: completed ${d.effects.length} requests (${d.repeats.length} repeats), ` +
+        `compensated ${before.length} + ${u.effects.length - before.length} undone (${u.repeats.length} repeats)`,
+    );
+  }
+  const fleet: FleetTask = {
+    migrationId: plan.migrationId!,
+    platform: 'gcp',
+    databases: plan.databases.map((d) => d.name),
+    gcp: plan.gcp,
+  };
+  const { prepare, finish } = describeMonitoring(fleet);
   assert.deepEqual(
-    [...perResource].filter(([res, n]) => n > 1 && !res.endsWith('/*')),
-    [],
-    'no resource was created twice',
+    monitoring,
+    [...prepare, ...finish].flatMap((o) => (o.calls ?? []).map((c) => c.method)),
+    'monitoring requests sent = requests planned (by method)',
   );
   console.log(
-    `# faulty fleet of 3: ${ms} ms, ${faulted} of ${w.fake.log.length} requests failed with 429/503, ` +
-      `${w.fake.deduplicated.length} answered from the request-id memory, ${lost.length} answers lost`,
+    `# ${PAIRS.length} pairs, each completed and compensated: ${ms} ms; ${faulted} of ${fake.log.length} ` +
+      `requests failed with 429/503, ${fake.deduplicated.length} answered from the request-id memory, ` +
+      `${fake.log.filter((r) => r.lost).length} answers lost\n# ${lines.join('\n# ')}`,
   );
 });
 
@@ -323,7 +370,7 @@ test('a rejected cutover: job stopped, deleted without force, capacity released,
   console.log(`# fleet with two rejected cutovers: ${ms} ms`);
 });
 
-test('the dry run lists exactly the changing requests the fleet sends, per database, in order', async () => {
+test('without faults the dry run lists exactly the changing requests each database sends, in order', async () => {
   const w = await freshWorld('dry-run');
   const plan = fleetPlan('dry-run-vs-fake', { approval: { policy: 'auto' } });
   const planned = planOperations(plan, plan.migrationId!, { gcp: w.platform });
@@ -333,31 +380,13 @@ test('the dry run lists exactly the changing requests the fleet sends, per datab
   );
   const { report, ms } = await runFleet(w, plan);
   assertCompleted(plan, report, DATABASES);
-
-  // Each request goes to the database whose planned calls name its resource.
-  const owner = new Map<string, string>();
-  const expected = new Map<string, PlannedCall[]>();
-  for (const p of planned) {
-    const calls = p.operations.flatMap((o) => o.calls ?? []);
-    expected.set(p.database.name, calls);
-    for (const c of calls) {
-      assert.ok(!owner.has(c.resource) || owner.get(c.resource) === p.database.name, `${c.resource}: one database's`);
-      owner.set(c.resource, p.database.name);
-    }
-  }
-  const sent = new Map<string, PlannedCall[]>(DATABASES.map((db) => [db, []]));
-  const monitoring: string[] = [];
-  const unplanned: PlannedCall[] = [];
-  for (const c of w.fake.changes()) {
-    const db = owner.get(c.resource);
-    if (db) sent.get(db)!.push(c);
-    else if (c.method.startsWith('monitoring.')) monitoring.push(c.method);
-    else unplanned.push(c);
-  }
+  const { byDatabase, monitoring, unplanned } = requestsOf(w.fake, planned);
   assert.deepEqual(unplanned, [], 'every changing request was planned for some database');
-  for (const [db, calls] of expected) {
-    assert.ok(calls.length >= 10, `${db}: the dry run lists the requests (${calls.length})`);
-    assert.deepEqual(sent.get(db), calls, `${db}: requests sent = requests planned`);
+  for (const p of planned) {
+    const calls = plannedCalls(p);
+    assert.ok(calls.length >= 10, `${p.database.name}: the dry run lists the requests (${calls.length})`);
+    // Every request sent, not only those that took effect: with no faults nothing is sent twice.
+    assert.deepEqual(byDatabase.get(p.database.name)!.sent, calls, `${p.database.name}: requests sent = planned`);
   }
   // The monitoring step, per migration: by method, in order (alert policy ids are the server's).
   const fleet: FleetTask = { migrationId: plan.migrationId!, platform: 'gcp', databases: DATABASES, gcp: plan.gcp };
@@ -368,7 +397,7 @@ test('the dry run lists exactly the changing requests the fleet sends, per datab
     'monitoring requests sent = requests planned (by method)',
   );
   console.log(
-    `# dry run vs fake: ${ms} ms; ${[...expected].map(([db, c]) => `${db} ${c.length}`).join(', ')} ` +
+    `# dry run vs fake: ${ms} ms; ${planned.map((p) => `${p.database.name} ${plannedCalls(p).length}`).join(', ')} ` +
       `requests per database, ${monitoring.length} monitoring`,
   );
 });

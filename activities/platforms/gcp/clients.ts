@@ -83,6 +83,9 @@ export class GcpClients {
       () => new (libs.compute().FutureReservationsClient)(this.gaxOptions() as any),
     );
   }
+  get advice() {
+    return this.once('advice', () => new (libs.compute().AdviceClient)(this.gaxOptions() as any));
+  }
   get resizeRequests() {
     return this.once(
       'resizeRequests',

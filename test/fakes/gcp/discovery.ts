@@ -104,6 +104,16 @@ export function loadDiscovery(file = DMS_DISCOVERY): Discovery {
   const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as Document;
   const index = methodsOf(doc).map((m) => ({ m, re: pathPattern(m.flatPath) }));
 
+  /**
+   * A value against its schema in the discovery document (definitions/datamigration-v1.json), read
+   * as the format defines a schema (https://developers.google.com/discovery/v1/reference/apis:
+   * `type`, `properties`, `additionalProperties`, `items`, `enum`) with JSON types and formats as
+   * https://developers.google.com/discovery/v1/type-format lists them (int64 and uint64 are
+   * strings, which proto3 JSON also reads as numbers: https://protobuf.dev/programming-guides/proto3/#json,
+   * whose parsers "should reject unknown fields by default"). Required properties are those whose
+   * description starts "Required." (the generator's rendering of google/api/field_behavior.proto
+   * REQUIRED, https://google.aip.dev/203); oneofs are clouddms_resources.proto's (ONEOFS).
+   */
   function check(schema: Schema, value: unknown, field: string, out: Violation[]): void {
     const s = schema.$ref ? doc.schemas[schema.$ref] : schema;
     if (value === null || value === undefined) return;
@@ -170,6 +180,17 @@ export function loadDiscovery(file = DMS_DISCOVERY): Discovery {
     match(httpMethod, urlPath) {
       return index.find(({ m, re }) => m.httpMethod === httpMethod && re.test(urlPath))?.m;
     },
+    /**
+     * A request against its method in the discovery document (definitions/datamigration-v1.json):
+     * query parameters are the method's `parameters` or the document's global ones
+     * (https://developers.google.com/discovery/v1/reference/apis, `parameters`;
+     * https://cloud.google.com/apis/docs/system-parameters), with their `enum` and `type`; a
+     * `required` one must be given; the body follows the method's `request` schema (check), and a
+     * method without one takes no body (https://google.aip.dev/127: only a `body` mapping binds
+     * one). The requestId rule is the text of its description in the document (CreateMigrationJob:
+     * "only letters (a-z, A-Z), numbers (0-9), underscores (_), and hyphens (-). The maximum length
+     * is 40 characters").
+     */
     validate(method, query, body) {
       const out: Violation[] = [];
       const params = method.parameters ?? {};

@@ -309,6 +309,14 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
     advance(p, z, m, res);
     return ok(render(res));
   });
+  // instanceGroupManagerResizeRequests.list (InstanceGroupManagerResizeRequestsListResponse.items).
+  f.route('GET', new RegExp(`${rr}$`), `${RR}.list`, ({ params: [p, z, m] }) => {
+    getMig(p, z, m);
+    const items = [...f.resources.entries()]
+      .filter(([k]) => k.startsWith(`rr/${p}/${z}/${m}/`))
+      .map(([, res]) => (advance(p, z, m, res), render(res)));
+    return ok({ kind: 'compute#instanceGroupManagerResizeRequestList', ...(items.length ? { items } : {}) });
+  });
   f.route('POST', new RegExp(`${rr}$`), `${RR}.insert`, (ctx) =>
     insert(ctx, () => {
       const [p, z, m] = ctx.params;
@@ -318,10 +326,11 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
       if (!b.resizeBy === !b.instances?.length) throw bad('Exactly one of resizeBy or instances must be set');
       const run = seconds(b.requestedRunDuration);
       if (run < 600 || run > 7 * 86_400) throw bad('requestedRunDuration must be between 10 minutes and 7 days');
-      // create-mig-with-flex-start-vms: the group's template must use FLEX_START, and no autoscaler.
-      const t = f.resources.get(tKey(p, String(mig.instanceTemplate).split('/').pop()!));
-      if (t?.properties?.scheduling?.provisioningModel !== 'FLEX_START')
-        throw bad(`Resize requests need a MIG whose instance template uses the FLEX_START provisioning model`);
+      // No template rule: resize requests serve groups whose VMs are FLEX_START or consume a
+      // reservation (https://cloud.google.com/sdk/gcloud/reference/compute/instance-groups/managed/resize-requests/create,
+      // --requested-run-duration: "If you want the managed instance group to consume a reservation
+      // or use FLEX_START provisioning model"). No autoscaler on the group:
+      // https://cloud.google.com/compute/docs/instance-groups/create-mig-with-flex-start-vms
       if (mig.status?.autoscaler) throw bad('Resize requests are not supported in a MIG with an autoscaler');
       if (f.resources.has(rKey(p, z, m, b.name)))
         throw new ApiError(
@@ -481,6 +490,63 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
       // Deleting a (non-calendar) future reservation leaves its auto-created reservations in place.
       return op(z, () => f.resources.delete(frKey(p, z, n)));
     }),
+  );
+
+  // ---- advice.calendarMode (service Advice, compute.proto) ----
+  // Recommends a zone and window for one resource spec, and says for each other location why not
+  // (FutureResourcesRecommendationOtherLocation.Status). The rules are calendar mode's own
+  // (future-reservations-calendar-mode-overview, create-future-reservations-calendar-mode): the
+  // machine series it offers (else NOT_SUPPORTED), 1 to 80 VMs for 1 to 90 days starting 1 to 60
+  // days ahead (else CONDITIONS_NOT_MET). The fake knows only the zones the request's location
+  // policy allows; knob `compute:no-capacity/<zone>` makes a zone answer NO_CAPACITY.
+  f.route(
+    'POST',
+    new RegExp(`^/compute/v1/projects/${SEG}/regions/${SEG}/advice/calendarMode$`),
+    'compute.advice.calendarMode',
+    (ctx) => {
+      const specs = Object.entries<any>(ctx.body?.futureResourcesSpecs ?? {});
+      // CalendarModeAdviceRequest.future_resources_specs: "Currently only one value is allowed in this map."
+      if (specs.length !== 1)
+        throw ApiError.invalid('futureResourcesSpecs', `exactly one resource spec is allowed, not ${specs.length}`);
+      const [[key, spec]] = specs;
+      const sku = spec.targetResources?.specificSkuResources ?? {};
+      const range = spec.timeRangeSpec ?? {};
+      const start = Date.parse(range.startTimeNotEarlierThan ?? '');
+      const days = Number(String(range.maxDuration ?? range.minDuration ?? '0s').replace(/s$/, '')) / 86_400;
+      const ahead = (start - Date.now()) / DAY;
+      const count = Number(sku.instanceCount ?? 0);
+      const zones = Object.entries<any>(spec.locationPolicy?.locations ?? {})
+        .filter(([, l]) => l.preference !== 'DENY')
+        .map(([z]) => z);
+      const why = (z: string): { status: string; details: string } | undefined => {
+        if (!CALENDAR_SERIES.includes(series(String(sku.machineType ?? ''))))
+          return { status: 'NOT_SUPPORTED', details: `calendar mode does not offer ${sku.machineType}` };
+        if (!(count >= 1 && count <= 80)) return { status: 'CONDITIONS_NOT_MET', details: '1 to 80 VMs per request' };
+        if (!(days >= 1 && days <= 90)) return { status: 'CONDITIONS_NOT_MET', details: 'a duration of 1 to 90 days' };
+        if (!(ahead >= 1 - 1 / 24 && ahead <= 60))
+          return { status: 'CONDITIONS_NOT_MET', details: 'a start 1 to 60 days ahead' };
+        if (f.resources.has(`compute:no-capacity/${z.split('/').pop()}`))
+          return { status: 'NO_CAPACITY', details: 'no capacity for the requested window' };
+        return undefined;
+      };
+      const location = zones.find((z) => !why(z));
+      const otherLocations = Object.fromEntries(
+        zones.filter((z) => z !== location).map((z) => [z, why(z) ?? { status: 'RECOMMENDED', details: '' }]),
+      );
+      const rec = {
+        recommendationType: 'FUTURE_RESERVATION',
+        ...(location
+          ? {
+              location,
+              startTime: new Date(start).toISOString(),
+              endTime: new Date(start + days * DAY).toISOString(),
+              recommendationId: `rec-${f.random().toString(16).slice(2, 10)}`,
+            }
+          : {}),
+        ...(Object.keys(otherLocations).length ? { otherLocations } : {}),
+      };
+      return ok({ recommendations: [{ recommendationsPerSpec: { [key]: rec } }] });
+    },
   );
 
   f.route('GET', new RegExp(`${zone}/operations/${SEG}$`), 'compute.zoneOperations.get', ({ params: [, , o] }) =>

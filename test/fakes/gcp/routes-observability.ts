@@ -18,6 +18,10 @@ export function monitoringRoutes(f: FakeGcp, b: DmsBehaviour): void {
     const metric = /metric\.type\s*=\s*"([^"]+)"/.exec(filter)?.[1];
     const jobId = /resource\.labels\.migration_job_id\s*=\s*"([^"]+)"/.exec(filter)?.[1];
     const endParam = query.get('interval.endTime');
+    // ListTimeSeriesRequest (google/monitoring/v3/metric_service.proto): `filter` is required and
+    // "must specify a single metric type"; `interval` is required, and TimeInterval.end_time is
+    // "Required. The end of the time interval"
+    // (https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.timeSeries/list).
     if (!metric || !endParam) throw new ApiError(400, 'filter with metric.type and interval.endTime are required');
     const entry = [...f.resources.entries()].find(
       ([k]) => k.startsWith('dms/') && k.endsWith(`/migrationJobs/${jobId}`),
@@ -67,6 +71,8 @@ export function secretRoutes(f: FakeGcp, secrets: Map<string, string>): void {
     'secretmanager.projects.secrets.versions.access',
     ({ params: [name, , , version] }) => {
       const value = secrets.get(name);
+      // A secret that does not exist is NOT_FOUND (https://google.aip.dev/131, "Errors";
+      // https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets.versions/access).
       if (value === undefined) throw new ApiError(404, `secret ${name} not found`);
       return ok({
         name: `${name}/versions/${version === 'latest' ? '1' : version}`,

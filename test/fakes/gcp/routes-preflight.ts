@@ -68,12 +68,15 @@ const computeUrl = (path: string) => `https://www.googleapis.com/compute/v1/${pa
 export function preflightRoutes(f: FakeGcp, w: PreflightWorld): void {
   f.route('GET', new RegExp(`^/v1/projects/${SEG}/services:batchGet$`), 'serviceusage.services.batchGet', (ctx) => {
     const names = ctx.query.getAll('names');
-    if (names.length === 0) throw new ApiError(400, 'names: at least one service name is required');
+    // BatchGetServicesRequest.names (google/api/serviceusage/v1/serviceusage.proto): "A single
+    // request can get a maximum of 30 services at a time."
     if (names.length > 30) throw new ApiError(400, 'names: at most 30 services per request');
     const [project] = ctx.params;
     return ok({
       services: names.map((n) => {
         const m = n.match(/^projects\/([^/]+)\/services\/([^/]+)$/);
+        // BatchGetServicesRequest.parent (google/api/serviceusage/v1/serviceusage.proto): "the
+        // parent of all of the services specified in `names` must match this field".
         if (!m || m[1] !== project) throw new ApiError(400, `names: ${n} is not projects/${project}/services/NAME`);
         return {
           name: n,
@@ -91,12 +94,15 @@ export function preflightRoutes(f: FakeGcp, w: PreflightWorld): void {
     'cloudresourcemanager.projects.testIamPermissions',
     (ctx) => {
       const asked: unknown = ctx.body?.permissions;
+      // TestIamPermissionsRequest.permissions is REQUIRED (google/iam/v1/iam_policy.proto); the
+      // schema check refuses its absence first, this keeps the handler whole without it.
       if (!Array.isArray(asked)) throw new ApiError(400, 'permissions: required');
       return ok({ permissions: asked.filter((p) => w.granted === 'all' || w.granted.has(String(p))) });
     },
   );
 
   const project = `^/compute/v1/projects/${SEG}`;
+  /** A get of a resource that does not exist is NOT_FOUND (https://google.aip.dev/131, "Errors"). */
   const found = <T>(what: string, v: T | undefined): T => {
     if (v === undefined) throw new ApiError(404, `The resource '${what}' was not found`);
     return v;
@@ -171,7 +177,10 @@ export function preflightRoutes(f: FakeGcp, w: PreflightWorld): void {
   f.route('GET', /^\/v1\/services$/, 'cloudbilling.services.list', () => ok({ services: w.billingServices }));
   f.route('GET', new RegExp(`^/v1/services/${SEG}/skus$`), 'cloudbilling.services.skus.list', (ctx) => {
     const currency = ctx.query.get('currencyCode');
-    if (currency && currency !== 'USD') throw new ApiError(400, 'currencyCode: the fake serves USD only');
+    // Not a Google rule: services.skus.list converts prices to any ISO 4217 `currencyCode`
+    // (https://cloud.google.com/billing/docs/reference/rest/v1/services.skus/list); the fake's
+    // catalog is in USD, and it says so with UNIMPLEMENTED rather than answering USD as another.
+    if (currency && currency !== 'USD') throw ApiError.of('UNIMPLEMENTED', 'fake: currencyCode other than USD');
     return ok({ skus: found(`services/${ctx.params[0]}`, w.skus.get(ctx.params[0])), nextPageToken: '' });
   });
 }

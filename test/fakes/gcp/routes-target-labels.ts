@@ -4,7 +4,7 @@
 // platform uses them for one thing, the took-over mark (activities/platforms/gcp/sql/took-over.ts), so
 // the fake serves what that needs and refuses the rest by name rather than ignoring it.
 import { ApiError, ok, renderOp, type FakeGcp } from './server';
-import { targetsState } from './routes-targets';
+import { refuseWhileInFlight, targetsState } from './routes-targets';
 
 const SEG = '([^/:]+)';
 
@@ -36,13 +36,13 @@ export function targetLabelRoutes(f: FakeGcp): void {
     const [p, i] = ctx.params;
     const key = `sql/${p}/${i}`;
     const inst = f.resources.get(key);
-    // The same 403 for a missing instance as get and delete (routes-targets.ts).
+    // The same 403 for a missing instance as get and delete (routes-targets.ts): Cloud SQL's
+    // notAuthorized (https://cloud.google.com/sql/docs/postgres/admin-api-error-messages).
     if (!inst)
       throw new ApiError(403, 'The client is not authorized to make this request.', { reason: 'notAuthorized' });
-    if (inst.state !== 'RUNNABLE')
-      throw new ApiError(409, 'Operation failed because another operation was already in progress.', {
-        reason: 'operationInProgress',
-      });
+    // An instance busy with another operation refuses a new one with 409 operationInProgress
+    // (https://cloud.google.com/sql/docs/postgres/admin-api-error-messages).
+    refuseWhileInFlight(f, key);
     const body = ctx.body ?? {};
     // An empty map or list is a field at its default, which proto3 JSON may send or leave out (the gax
     // client sends DatabaseInstance.tags as {}): not a request to change it.
@@ -53,7 +53,11 @@ export function targetLabelRoutes(f: FakeGcp): void {
       });
     const fields = [...given(body).filter((k) => k !== 'settings' && k !== 'name'), ...given(body.settings ?? {})];
     const unsupported = fields.filter((k) => k !== 'userLabels');
-    if (unsupported.length) throw new ApiError(400, `fake: instances.patch of ${unsupported.join(', ')} is not served`);
+    // Not a Google rule: the fake serves only the labels of instances.patch
+    // (https://cloud.google.com/sql/docs/postgres/admin-api/rest/v1/instances/patch) and says so
+    // with UNIMPLEMENTED (google/rpc/code.proto) rather than ignoring the rest.
+    if (unsupported.length)
+      throw ApiError.of('UNIMPLEMENTED', `fake: instances.patch of ${unsupported.join(', ')} is not served`);
     const labels = body.settings?.userLabels;
     checkLabels('settings.userLabels', labels);
     const op = f.operation('sql', () => {
@@ -77,15 +81,17 @@ export function targetLabelRoutes(f: FakeGcp): void {
       const name = ctx.path.slice(4);
       const key = `alloydb/${name}`;
       const cluster = f.resources.get(key);
+      // An update of a resource that does not exist is NOT_FOUND (https://google.aip.dev/134, "Errors").
       if (!cluster) throw new ApiError(404, `Resource '${name}' was not found`);
       const mask = (ctx.query.get('updateMask') ?? '').split(',').filter(Boolean);
+      // Not a Google rule: the fake serves only the labels of clusters.patch
+      // (https://cloud.google.com/alloydb/docs/reference/rest/v1/projects.locations.clusters/patch)
+      // and says so with UNIMPLEMENTED (google/rpc/code.proto) rather than ignoring the rest.
       if (!mask.length || mask.some((m) => m !== 'labels'))
-        throw new ApiError(
-          400,
+        throw ApiError.of(
+          'UNIMPLEMENTED',
           `fake: clusters.patch with update_mask "${mask.join(',')}" is not served (labels only)`,
         );
-      if (cluster.state !== 'READY')
-        throw new ApiError(400, `cluster ${name} is ${cluster.state}, not READY`, { status: 'FAILED_PRECONDITION' });
       const labels = ctx.body?.labels ?? {};
       checkLabels('cluster.labels', labels);
       const op = f.operation(

@@ -11,12 +11,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { bindings } from './schema/http-rules';
 import { DEDUPE_WINDOW_MS, FakeClock, requestIdRule } from './schema/request-ids';
-import { CODE_HTTP, DEFAULT_STATUS, errorBody, type FieldViolation } from './schema/status';
+import { CODE_HTTP, DEFAULT_STATUS, errorBody, type FieldViolation, type PreconditionViolation } from './schema/status';
 import { checkRequest } from './schema/validate';
 import { DMS_DISCOVERY, loadDiscovery } from './discovery';
 import type { ErrorStyle } from './schema/protos';
 
-export type { FieldViolation };
+export type { FieldViolation, PreconditionViolation };
 
 export interface Faults {
   /** Share of requests answered with 429 or 503 before any effect (0..1). */
@@ -101,6 +101,9 @@ function resourceOf(rpc: string, ctx: Ctx): string {
   return ctx.method === 'POST' && bare.endsWith(`/${verb}`) ? bare.slice(0, -verb.length - 1) : bare;
 }
 
+/** Methods sent as POST that only read: testIamPermissions, Compute's advice (compute.proto service Advice). */
+const READ_POSTS = /\.testIamPermissions$|^compute\.advice\./;
+
 export type OpKind = 'longrunning' | 'sql' | 'compute';
 
 export interface FakeOp {
@@ -122,6 +125,11 @@ export interface ApiErrorOptions {
   reason?: string;
   /** google.rpc.BadRequest field violations. */
   violations?: FieldViolation[];
+  /**
+   * google.rpc.PreconditionFailure violations, for FAILED_PRECONDITION (rendered in google.rpc
+   * style only: the v1 `errors[]` shape has no details).
+   */
+  preconditions?: PreconditionViolation[];
 }
 
 /** An error the fake answers as the API would (schema/status.ts). `status` is the HTTP status. */
@@ -285,10 +293,8 @@ export class FakeGcp {
     return (
       this.log
         .slice(from)
-        // testIamPermissions is a POST that changes nothing (a read, as `dbmig gcp check` uses it).
-        .filter(
-          (r) => r.method !== 'GET' && !r.faulted && !r.deduplicated && r.rpc && !r.rpc.endsWith('.testIamPermissions'),
-        )
+        // testIamPermissions and Compute's advice are POSTs that change nothing (reads).
+        .filter((r) => r.method !== 'GET' && !r.faulted && !r.deduplicated && r.rpc && !READ_POSTS.test(r.rpc))
         .map((r) => ({ method: r.rpc!, resource: r.resource!, ...(r.validateOnly ? { validateOnly: true } : {}) }))
     );
   }

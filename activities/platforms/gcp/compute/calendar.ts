@@ -7,6 +7,7 @@
 // https://cloud.google.com/compute/docs/instances/future-reservations-calendar-mode-overview
 // https://cloud.google.com/compute/docs/instances/create-future-reservations-calendar-mode
 // https://cloud.google.com/compute/docs/instances/reservations-consume
+// Before the request, Compute's calendar-mode advice is asked for the same window (advice.ts).
 // https://cloud.google.com/compute/docs/instances/about-reservation-bound-vms
 // Shapes: google/cloud/compute/v1/compute.proto (FutureReservation: reservation_mode CALENDAR,
 // planning_status SUBMITTED, deployment_type DENSE; FutureReservationStatus.ProcurementStatus).
@@ -15,6 +16,7 @@ import { CALENDAR_MODE_SERIES, calendarModeOffers, workerCount } from '../../../
 import type { CapacityReservation, DatabaseTask } from '../../../steps';
 import { MigrationError } from '../../../../common/failures';
 import type { GcpClients } from '../clients';
+import { askCalendarAdvice, refuseWithoutCapacity } from './advice';
 import { pollFor, waitZoneOperation } from './operations';
 import { CAPACITY_WAIT_MS } from './flex-start';
 import { call, getOrUndefined } from '../errors';
@@ -127,6 +129,10 @@ export async function reserveCalendar(
     const diff = difference(have, want);
     if (diff) throw new MigrationError('AlreadyExistsMismatch', `future reservation ${name} exists: ${diff}`);
   } else {
+    // Asked first: a submitted request cannot be taken back, so it is sent only for a window
+    // Google's advice says it has (advice.ts).
+    const advice = await askCalendarAdvice(c, task, want.timeWindow as { startTime: string; endTime: string }, workers);
+    refuseWithoutCapacity(task, advice, workers);
     const [op] = await call(`create future reservation ${name}`, () => c.futureReservations.insert(request));
     await waitZoneOperation(c, task, op, poll);
   }

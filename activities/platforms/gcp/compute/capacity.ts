@@ -57,12 +57,15 @@ export function describeReserve(task: DatabaseTask): PlannedOperation[] {
     return [
       planned({
         state: 'RESERVING_CAPACITY',
-        reads: ['compute.futureReservations.get'],
+        reads: ['compute.futureReservations.get', 'compute.advice.calendarMode'],
         calls: [plannedCall('compute.futureReservations.insert', n.futureReservationName)],
         resource: n.futureReservationName,
         detail:
           `calendar mode: ${sku.totalCount} x ${sku.instanceProperties!.machineType} for ${CALENDAR_DAYS} days, ` +
-          `from the first whole hour ${CALENDAR_LEAD_MS / 3600_000} h after this step; waits for FULFILLED`,
+          `from the first whole hour ${CALENDAR_LEAD_MS / 3600_000} h after this step; waits for FULFILLED. ` +
+          `Google's calendar-mode advice is asked first for that window in ${task.gcp!.zone} ` +
+          `(the dry run sends nothing; \`dbmig gcp check\` asks it now): NO_CAPACITY waits, ` +
+          `NOT_SUPPORTED or CONDITIONS_NOT_MET refuses, and the request is sent only when recommended`,
       }),
       planned({
         state: 'RESERVING_CAPACITY',
@@ -81,6 +84,7 @@ export function describeReserve(task: DatabaseTask): PlannedOperation[] {
     ];
   }
   const rr = resizeRequestRequest(task);
+  const rrName = rr.instanceGroupManagerResizeRequestResource!.name!;
   const g = workerGroupNames(task);
   const why =
     task.database.priority === 'high'
@@ -101,12 +105,13 @@ export function describeReserve(task: DatabaseTask): PlannedOperation[] {
     }),
     planned({
       state: 'RESERVING_CAPACITY',
-      reads: ['compute.instanceGroupManagerResizeRequests.get'],
+      reads: ['compute.instanceGroupManagerResizeRequests.list', 'compute.instanceGroupManagerResizeRequests.get'],
       calls: [plannedCall('compute.instanceGroupManagerResizeRequests.insert', rrPath(task))],
       resource: rrPath(task),
       detail:
         `flex-start${why}: +${rr.instanceGroupManagerResizeRequestResource!.resizeBy} workers for up to ` +
-        `${HOLD_SECONDS / 86_400} days; waits for SUCCEEDED`,
+        `${HOLD_SECONDS / 86_400} days; waits for SUCCEEDED; a request Google ends (FAILED, CANCELLED) ` +
+        `is followed by a new one under a new name and request id (${rrName}-2, …)`,
     }),
   ];
 }
@@ -140,7 +145,7 @@ export function describeRelease(task: DatabaseTask): PlannedOperation[] {
   return [
     planned({
       state: 'COMPLETED',
-      reads: ['compute.instanceGroupManagerResizeRequests.get'],
+      reads: ['compute.instanceGroupManagerResizeRequests.list'],
       calls: [plannedCall('compute.instanceGroupManagerResizeRequests.delete', rrPath(task))],
       resource: rrPath(task),
       detail: `cancelled first while still ${WAITING_STATES.join(' or ')} (waiting for capacity)`,

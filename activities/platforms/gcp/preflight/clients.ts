@@ -57,6 +57,9 @@ export class PreflightClients {
   get regions() {
     return this.once('regions', () => new (libs.compute().RegionsClient)(this.options()));
   }
+  get advice() {
+    return this.once('advice', () => new (libs.compute().AdviceClient)(this.options()));
+  }
   get machineTypes() {
     return this.once('machineTypes', () => new (libs.compute().MachineTypesClient)(this.options()));
   }

@@ -13,6 +13,7 @@ import {
   checkSources,
   type CheckResult,
 } from './checks';
+import { checkCalendarAdvice } from './calendar';
 import { PreflightClients } from './clients';
 import { checkWorkers } from './workers';
 
@@ -52,6 +53,7 @@ export async function runPreflight(plan: Plan, opts: PreflightOptions = {}): Pro
       checkPrivateServicesAccess(ctx),
       checkWorkers(ctx),
       checkQuota(ctx),
+      checkCalendarAdvice(ctx),
       checkSources(plan, opts.connectTimeoutMs ?? 3_000),
     ]);
     const results = groups.flat();

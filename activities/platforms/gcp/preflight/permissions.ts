@@ -57,9 +57,11 @@ export const METHOD_PERMISSIONS: Record<string, string[]> = {
   [`${ALLOYDB}.operations.get`]: ['alloydb.operations.get'],
   // Compute Engine: capacity (calendar.ts, flex-start.ts), the workers' template and MIG (worker-group.ts),
   // their operations (compute/operations.ts)
+  'compute.advice.calendarMode': ['compute.advice.calendarMode'],
   'compute.futureReservations.get': ['compute.futureReservations.get'],
   'compute.futureReservations.insert': ['compute.futureReservations.create'],
   'compute.instanceGroupManagerResizeRequests.get': ['compute.instanceGroupManagers.get'],
+  'compute.instanceGroupManagerResizeRequests.list': ['compute.instanceGroupManagers.get'],
   'compute.instanceGroupManagerResizeRequests.insert': ['compute.instanceGroupManagers.update'],
   'compute.instanceGroupManagerResizeRequests.cancel': ['compute.instanceGroupManagers.update'],
   'compute.instanceGroupManagerResizeRequests.delete': ['compute.instanceGroupManagers.update'],

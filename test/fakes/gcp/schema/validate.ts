@@ -88,10 +88,16 @@ const INT = /^-?\d+$/;
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
 const DURATION = /^-?\d+(\.\d{1,9})?s$/;
 
+/** A value whose JSON form its field's type does not accept, in ESF's words. */
 function invalid(ctx: Ctx, path: string, expected: string, v: Json): void {
   ctx.violations.push({ field: path, description: `Invalid value at '${path}' (${expected}), ${JSON.stringify(v)}` });
 }
 
+/**
+ * A scalar in its proto3 JSON form (https://protobuf.dev/programming-guides/proto3/#json): strings and bytes as strings, bool
+ * as true/false, 32- and 64-bit integers as numbers or decimal strings (unsigned ones not
+ * negative), floats as numbers, numeric strings or "NaN", "Infinity", "-Infinity".
+ */
 function checkScalar(ctx: Ctx, type: string, v: Json, path: string): void {
   const isNum = typeof v === 'number' && Number.isFinite(v);
   const numStr = typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v));
@@ -128,7 +134,11 @@ const WRAPPERS: Record<string, string> = {
   BytesValue: 'bytes',
 };
 
-/** Well-known types have their own JSON forms; true when `type` is one (and was checked). */
+/**
+ * Well-known types have their own JSON forms (https://protobuf.dev/programming-guides/proto3/#json: wrappers as their
+ * scalar, Timestamp RFC 3339, Duration "1.5s", FieldMask a string, Struct an object, ListValue an
+ * array, Any an object with "@type"); true when `type` is one (and was checked).
+ */
 function checkWellKnown(ctx: Ctx, type: protobuf.Type, v: Json, path: string): boolean {
   const full = type.fullName.slice(1);
   if (!full.startsWith('google.protobuf.')) return false;
@@ -152,6 +162,7 @@ function checkWellKnown(ctx: Ctx, type: protobuf.Type, v: Json, path: string): b
 
 const isObj = (v: Json): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** An enum by its value's name or number (https://protobuf.dev/programming-guides/proto3/#json: parsers accept both). */
 function checkEnum(ctx: Ctx, e: protobuf.Enum, v: Json, path: string): void {
   // Names, or numbers: gax clients send `$alt=json;enum-encoding=int` and numeric enums.
   const ok =
@@ -160,6 +171,7 @@ function checkEnum(ctx: Ctx, e: protobuf.Enum, v: Json, path: string): void {
   if (!ok) invalid(ctx, path, `type.googleapis.com/${e.fullName.slice(1)}`, v);
 }
 
+/** One value of a field: a message is a JSON object (https://protobuf.dev/programming-guides/proto3/#json). */
 function checkSingle(ctx: Ctx, f: protobuf.Field, v: Json, path: string): void {
   const t = f.resolvedType;
   if (t instanceof protobuf.Enum) return checkEnum(ctx, t, v, path);
@@ -173,6 +185,7 @@ function checkSingle(ctx: Ctx, f: protobuf.Field, v: Json, path: string): void {
   checkScalar(ctx, f.type, v, path);
 }
 
+/** A field: a map is a JSON object, a repeated field a JSON array (https://protobuf.dev/programming-guides/proto3/#json). */
 function checkField(ctx: Ctx, f: protobuf.Field, v: Json, path: string): void {
   if (v === null) return; // proto3 JSON: null is the field's default
   if (f.map) {
@@ -213,6 +226,12 @@ const SUCCESSORS: Record<string, string[]> = {
 
 const isSynthetic = (o: protobuf.OneOf) => o.fieldsArray.length === 1 && !!o.fieldsArray[0].options?.proto3_optional;
 
+/**
+ * A message: unknown names are refused (a proto3 JSON parser "should reject unknown fields by
+ * default", https://protobuf.dev/programming-guides/proto3/#json); at most one member of a oneof is set
+ * (https://protobuf.dev/programming-guides/proto3/#oneof); fields marked REQUIRED
+ * (google/api/field_behavior.proto, https://google.aip.dev/203) are present.
+ */
 function checkMessage(ctx: Ctx, type: protobuf.Type, obj: Obj, path: string): void {
   const at = (name: string) => (path ? `${path}.${name}` : name);
   for (const [k, v] of Object.entries(obj)) {
@@ -252,7 +271,11 @@ function checkMessage(ctx: Ctx, type: protobuf.Type, obj: Obj, path: string): vo
   }
 }
 
-/** Converts a query or path string to the JSON value of a scalar, enum or well-known field. */
+/**
+ * Converts a query or path string to the JSON value of a scalar, enum or well-known field. A query
+ * parameter binds "a primitive type or a repeated primitive type or a non-repeated message type",
+ * the last one field at a time (google/api/http.proto HttpRule, https://google.aip.dev/127).
+ */
 function fromString(ctx: Ctx, f: protobuf.Field, raw: string, path: string): Json {
   const t = f.resolvedType;
   if (t instanceof protobuf.Type) {
@@ -277,7 +300,11 @@ function fromScalar(type: string, raw: string): Json {
   return raw;
 }
 
-/** Sets `value` at a dotted field path of the request, creating the messages on the way. */
+/**
+ * Sets `value` at a dotted field path of the request, creating the messages on the way: each
+ * step but the last names a non-repeated message field (google/api/http.proto HttpRule: "each
+ * field of the message is mapped to a separate parameter, such as ...?foo.a=A&foo.b=B").
+ */
 function setPath(
   ctx: Ctx,
   type: protobuf.Type,
@@ -321,7 +348,12 @@ export interface Checked {
   violations: FieldViolation[];
 }
 
-/** Builds the request message of one candidate method and checks it. */
+/**
+ * Builds the request message of one candidate method and checks it, binding path, query and body
+ * as google/api/http.proto HttpRule says (https://google.aip.dev/127): with `body: "*"` every field
+ * not in the path is in the body, so "it is not possible to have HTTP parameters"; a query
+ * parameter cannot bind the field the body binds; a method with no `body` takes none.
+ */
 export function checkAgainst(binding: Binding, vars: [string, string][], query: URLSearchParams, body: Json): Checked {
   const ctx: Ctx = { api: binding.api.api, violations: [] };
   const type = binding.requestType;
