@@ -225,8 +225,7 @@ export function evaluateMysql(f: MysqlSourceFacts, task: DatabaseTask): Finding[
     );
   else if (gtid === 'ON_PERMISSIVE' || gtid === 'OFF_PERMISSIVE')
     add('GTID_MODE', 'error', `gtid_mode is ${gtid}, which DMS does not support: set it to ON (or OFF)`);
-  else if (gtid === 'OFF')
-    add('GTID_MODE', 'info', 'gtid_mode is OFF: supported with the dump DMS takes itself');
+  else if (gtid === 'OFF') add('GTID_MODE', 'info', 'gtid_mode is OFF: supported with the dump DMS takes itself');
 
   const seconds = Number(v.binlog_expire_logs_seconds ?? 0);
   const days = Number(v.expire_logs_days ?? 0);
