@@ -14,6 +14,7 @@ import {
   type CheckResult,
 } from './checks';
 import { PreflightClients } from './clients';
+import { checkConnectivity } from './connectivity';
 import { checkWorkers } from './workers';
 
 export type { CheckResult, CheckStatus } from './checks';
@@ -50,6 +51,7 @@ export async function runPreflight(plan: Plan, opts: PreflightOptions = {}): Pro
       checkApis(ctx),
       checkPermissions(ctx),
       checkPrivateServicesAccess(ctx),
+      checkConnectivity(ctx),
       checkWorkers(ctx),
       checkQuota(ctx),
       checkSources(plan, opts.connectTimeoutMs ?? 3_000),
