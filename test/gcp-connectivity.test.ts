@@ -4,7 +4,7 @@
 // script, the static IPs) is produced, and the dry run's calls are exactly the requests sent.
 /* eslint-disable @typescript-eslint/no-explicit-any -- the fake's resources are the JSON Google answers */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -55,6 +55,7 @@ after(async () => {
   await platform?.close();
   await fake?.stop();
   process.env = saved;
+  rmSync(home, { recursive: true, force: true });
 });
 
 /** The billing database (PostgreSQL → Cloud SQL), its migration and target its own, reached by `connectivity`. */
@@ -140,7 +141,10 @@ test('reverse-ssh: the job names the VM, DMS generates the script, the worker st
     warned.join('\n'),
   );
   // The dry run says where the script goes.
-  assert.match(describeJobCreation(t).at(-1)!.detail, /generateSshScript|tunnel script for VM bastion-1 port 5433/);
+  assert.match(
+    describeJobCreation(t).at(-1)!.detail,
+    /^the tunnel script for VM bastion-1 port 5433, stored in ~\/\.dbmig\/ssh-scripts\//,
+  );
 });
 
 test("ip-allowlist: staticIpConnectivity, and DMS's static IPs (every page) told to the operator", async () => {
