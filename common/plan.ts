@@ -197,6 +197,88 @@ const targetSchema = z
   })
   .describe('Where the database goes. Only what this migration created is ever deleted.');
 
+// How DMS reaches a source (https://cloud.google.com/database-migration/docs/postgres/networking-methods,
+// https://cloud.google.com/database-migration/docs/mysql/configure-connectivity). Each method is
+// one form of the plan, checked by `dbmig gcp check` (preflight/connectivity.ts) and sent by
+// activities/platforms/gcp/dms/connectivity.ts.
+/** A Compute Engine resource name (RFC 1035, at most 63). */
+const GCP_NAME_63 = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const PRIVATE_CONNECTION = new RegExp(
+  '^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z]+-[a-z]+\\d+/privateConnections/[a-z][-a-z0-9]{0,62}$',
+);
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+export const connectivitySchema = z
+  .discriminatedUnion('method', [
+    z
+      .strictObject({
+        method: z
+          .literal('vpc-peering')
+          .describe("vpc-peering: the source is reachable from gcp.network (the job's vpcPeeringConnectivity)."),
+      })
+      .describe('VPC peering with gcp.network: for a source in, or reachable from, that VPC (VPN, Interconnect).'),
+    z
+      .strictObject({
+        method: z
+          .literal('private-service-connect')
+          .describe("private-service-connect: DMS reaches the source's private IP through a private connection."),
+        privateConnection: z
+          .string()
+          .regex(PRIVATE_CONNECTION, 'must be projects/PROJECT/locations/REGION/privateConnections/NAME')
+          .describe(
+            'An existing DMS private connection (projects/P/locations/REGION/privateConnections/NAME, state ' +
+              'CREATED) the source connection profile uses (privateConnectivity). You create it (with a Private ' +
+              'Service Connect network attachment); the migration only reads it, and `dbmig gcp check` checks it.',
+          ),
+      })
+      .describe('Private Service Connect: a DMS private connection you created, named by the source profile.'),
+    z
+      .strictObject({
+        method: z
+          .literal('reverse-ssh')
+          .describe('reverse-ssh: a bastion VM forwards a port to the source over an SSH tunnel you start.'),
+        vm: z
+          .string()
+          .regex(GCP_NAME_63, 'must be a Compute instance name')
+          .describe('The bastion Compute Engine VM (an existing instance) the tunnel ends on.'),
+        vmZone: z
+          .string()
+          .regex(/^[a-z]+-[a-z]+\d+-[a-z]$/, 'must be a zone such as us-central1-a')
+          .optional()
+          .describe("The bastion VM's zone. Default gcp.zone."),
+        vmIp: z
+          .string()
+          .regex(IPV4, 'must be an IPv4 address')
+          .describe("The bastion VM's internal IP DMS connects to."),
+        vmPort: z
+          .number()
+          .int()
+          .min(1)
+          .max(65535)
+          .describe('The port on the bastion VM the tunnel forwards to the source (one per source).'),
+        vpc: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('The VPC of the bastion VM, projects/P/global/networks/NAME. Default gcp.network.'),
+      })
+      .describe(
+        'Reverse SSH through a bastion VM: DMS generates the script that opens the tunnel ' +
+          '(migrationJobs.generateSshScript); the worker stores it for you to run where the source is reachable.',
+      ),
+    z
+      .strictObject({
+        method: z
+          .literal('ip-allowlist')
+          .describe("ip-allowlist: DMS connects to the source's public address from its static IPs."),
+      })
+      .describe(
+        "IP allowlist: the source's host is a public address; allow DMS's outgoing IPs (projects.locations" +
+          '.fetchStaticIps, listed by `dbmig gcp check`) on its firewall.',
+      ),
+  ])
+  .describe('How DMS reaches the source: vpc-peering, private-service-connect, reverse-ssh or ip-allowlist.');
+export type Connectivity = z.output<typeof connectivitySchema>;
+
 const gcpSchema = z
   .strictObject({
     project: z
@@ -215,6 +297,12 @@ const gcpSchema = z
       .string()
       .min(1)
       .describe('The VPC the targets get private IPs on: projects/PROJECT/global/networks/NAME.'),
+    connectivity: connectivitySchema
+      .default({ method: 'vpc-peering' })
+      .describe(
+        'How DMS reaches the sources, for every database that sets no databases[].connectivity of its own. ' +
+          'Default vpc-peering with network.',
+      ),
     migrationWorkerGroup: z
       .string()
       .regex(GCP_NAME)
@@ -226,14 +314,6 @@ const gcpSchema = z
       .describe(
         "The migration workers' machine type. It decides the capacity mode: calendar-mode reservations are " +
           'offered only for some series (A4X, A4, A3, H4D); others use flex-start.',
-      ),
-    dumpBucket: z
-      .string()
-      .regex(/^gs:\/\/[a-z0-9._-]+(\/.*)?$/, 'must be a gs:// path')
-      .optional()
-      .describe(
-        "MySQL sources: a gs://BUCKET/PATH holding an initial dump you provide (DMS's dumpPath); the source then " +
-          'needs GTID_MODE ON. Default: none, DMS takes the dump itself.',
       ),
     allocatedIpRange: z
       .string()
@@ -360,6 +440,9 @@ const databaseSchema = z
       ),
     source: sourceSchema,
     target: targetSchema,
+    connectivity: connectivitySchema
+      .optional()
+      .describe("gcp only: how DMS reaches this database's source, in place of gcp.connectivity. Default: gcp's."),
     lagThresholdSeconds: lagThresholdSeconds.optional().describe(`${LAG_THRESHOLD} Default: defaults's.`),
     stableWindow: stableWindow.optional().describe(`${STABLE_WINDOW} Default: defaults's.`),
     noPrimaryKey: noPrimaryKey.optional().describe(`${NO_PRIMARY_KEY} Default: defaults's.`),
@@ -674,6 +757,12 @@ export const planSchema = z
           message: 'AlloyDB is PostgreSQL only; move mysql to cloudsql',
         });
       }
+      if (plan.platform !== 'gcp' && db.connectivity)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', i, 'connectivity'],
+          message: `is how DMS reaches the source on gcp; nothing applies it on ${plan.platform}: remove it`,
+        });
       if (plan.platform === 'gcp' && !db.target.passwordRef)
         ctx.addIssue({
           code: 'custom',
@@ -770,8 +859,37 @@ export class InvalidPlanError extends Error {
 /** Parses and normalises a plan; throws InvalidPlanError naming every bad field. */
 export function validatePlan(input: unknown): Plan {
   const result = planSchema.safeParse(input);
-  if (!result.success) throw new InvalidPlanError(planIssues(planSchema, result.error.issues));
+  const removed = removedFields(input);
+  if (!result.success || removed.length) {
+    const named = new Set(removed.map((r) => r.field));
+    const issues = result.success ? [] : planIssues(planSchema, result.error.issues);
+    throw new InvalidPlanError([...removed, ...issues.filter((i) => !named.has(i.field))]);
+  }
   return withInstanceVersions(result.data);
+}
+
+/**
+ * Fields earlier plans had and this one refuses by name, with why, rather than as an unknown key.
+ * gcp.dumpBucket named one Cloud Storage dump (DMS's MigrationJob.dumpPath) for every MySQL source
+ * of the plan and was never sent. DMS offers a manual dump in the flow where it creates the
+ * destination (https://cloud.google.com/database-migration/docs/mysql/get-started-with-mysql-migrations:
+ * "Migrate to a new destination instance ... using automatic or manual mysqldump files"), while
+ * the gcp platform creates its targets and uses the existing-instance flow, where DMS takes the
+ * dump itself; and one path cannot be the dump of several sources.
+ */
+function removedFields(input: unknown): PlanIssue[] {
+  const gcp = (input as { gcp?: Record<string, unknown> } | null)?.gcp;
+  if (!gcp || typeof gcp !== 'object' || gcp.dumpBucket === undefined) return [];
+  return [
+    {
+      path: ['gcp', 'dumpBucket'],
+      field: 'gcp.dumpBucket',
+      message:
+        'is no longer accepted: it was never sent to DMS, which takes the initial dump itself for the ' +
+        'existing-instance migrations the gcp platform runs (a manual dump is offered only where DMS creates ' +
+        'the destination, and one path cannot hold the dump of several sources): remove it',
+    },
+  ];
 }
 
 /**

@@ -2,7 +2,7 @@
 // FIX row naming its remedy (exit 1); and the check sends reads only. Last: the permissions it asks
 // for are exactly those of the methods the platform sends, found by running the platform on the fake.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,15 +20,21 @@ import { MigrationError } from '../common/failures';
 import { type DatabaseTask, type FleetTask } from '../activities/steps';
 import { checkReport, gcpCheckCommand } from '../cli/commands-gcp';
 import { planOperations } from '../cli/plan-report';
-import { validatePlan, type Plan, type PlanInput } from '../common/plan';
+import { validatePlan, type Connectivity, type Plan, type PlanInput } from '../common/plan';
 import { createFakeGcp, fakeAuth, type LoggedRequest } from './fakes/gcp';
 import { healthyWorld, preflightRoutes, type PreflightWorld } from './fakes/gcp/routes-preflight';
+import {
+  defaultConnectivityWorld,
+  dmsConnectivityRoutes,
+  type ConnectivityWorld,
+} from './fakes/gcp/routes-dms-connectivity';
 import { FakeGcp } from './fakes/gcp/server';
 import { gcpPlan, PROJECT } from './helpers/gcp-plan';
 import { CHANNEL, FAST_DMS, fleetPlan, taskOf } from './helpers/gcp-world';
 
 let fake: FakeGcp;
 let world: PreflightWorld;
+let connectivity: ConnectivityWorld;
 let endpoint: { host: string; port: number; protocol: 'http' };
 let listener: net.Server;
 let openPort: number;
@@ -64,13 +70,19 @@ before(async () => {
   world = freshWorld();
   // Routes read `world` when a request arrives, so each test reshapes it in place.
   preflightRoutes(fake, world);
+  connectivity = defaultConnectivityWorld();
+  dmsConnectivityRoutes(fake, connectivity);
   endpoint = await fake.start();
 });
 after(async () => {
   await fake?.stop();
   await new Promise((ok) => listener?.close(ok));
 });
-beforeEach(() => Object.assign(world, freshWorld()));
+beforeEach(() => {
+  Object.assign(world, freshWorld());
+  Object.assign(connectivity, defaultConnectivityWorld());
+  for (const k of [...fake.resources.keys()]) if (k.startsWith('dms/')) fake.resources.delete(k);
+});
 
 async function check(plan: Plan = validatePlan(planInput())) {
   return runPreflight(plan, { endpoint, authClient: fakeAuth(), connectTimeoutMs: 1_000 });
@@ -98,8 +110,8 @@ test('a healthy project: every check OK, exit 0, and only reads were sent', asyn
   const out = printed.join('\n');
   assert.equal(code, 0, out);
   assert.doesNotMatch(out, /^(FIX|WARN) /m);
-  for (const heading of ['APIs', 'IAM permissions', 'Private services access', 'Migration workers', 'Quota', 'Sources'])
-    assert.match(out, new RegExp(`^${heading}$`, 'm'), heading);
+  const headings = ['APIs', 'IAM permissions', 'Private services access', 'Connectivity', 'Migration workers', 'Quota'];
+  for (const heading of [...headings, 'Sources']) assert.match(out, new RegExp(`^${heading}$`, 'm'), heading);
   for (const db of ['orders', 'ledger', 'billing']) {
     const { template, group } = workerNames(db);
     assert.ok(template.startsWith('dbmig-migration-worker-') && template !== 'dbmig-migration-worker', template);
@@ -114,6 +126,7 @@ test('a healthy project: every check OK, exit 0, and only reads were sent', asyn
   }
   assert.match(out, /CPUS in us-central1: the plan needs up to \d+ vCPUs/);
   assert.match(out, /orders: 127\.0\.0\.1:\d+ accepts TCP connections/);
+  assert.match(out, /^OK +billing: VPC peering with migration-network \(see Private services access\)$/m);
   assert.match(out, /nothing to fix/);
 
   const sent = fake.log.slice(from);
@@ -271,6 +284,95 @@ test('without a migrationId the workers cannot be looked up: a WARN, nothing rea
   assert.ok(!fake.log.slice(from).some((x) => /instanceTemplates|instanceGroupManagers/.test(x.path)));
 });
 
+// ---- connectivity by plan ---------------------------------------------------------------------
+
+const PSC = `projects/${PROJECT}/locations/us-central1/privateConnections/to-datacenter`;
+const NETWORK_URL = `https://www.googleapis.com/compute/v1/projects/${PROJECT}/global/networks/migration-network`;
+
+/** orders through a bastion VM, ledger through a private connection, billing over an IP allowlist. */
+function connectivityPlan(): Plan {
+  const input = planInput();
+  const [orders, ledger, billing] = input.databases;
+  input.databases = [
+    { ...orders, connectivity: { method: 'reverse-ssh', vm: 'bastion-1', vmIp: '10.128.0.9', vmPort: 3307 } },
+    { ...ledger, connectivity: { method: 'private-service-connect', privateConnection: PSC } },
+    { ...billing, connectivity: { method: 'ip-allowlist' } },
+  ];
+  return validatePlan(input);
+}
+const connectivityRows = (r: { results: CheckResult[] }) =>
+  r.results.filter((x) => x.check === 'Connectivity').map((x) => `${x.status} ${x.what}`);
+
+test('connectivity: the bastion VM, the private connection and the static IPs each checked by method', async () => {
+  connectivity.vms.set(`${PROJECT}/us-central1-a/bastion-1`, {
+    status: 'RUNNING',
+    networkInterfaces: [{ network: NETWORK_URL, networkIP: '10.128.0.9' }],
+  });
+  fake.resources.set(`dms/${PSC}`, { name: PSC, state: 'CREATED' });
+  const from = fake.log.length;
+  const ok = await check(connectivityPlan());
+  assert.deepEqual(connectivityRows(ok), [
+    'OK orders: bastion VM bastion-1 in us-central1-a is RUNNING with 10.128.0.9 on migration-network; ' +
+      'the tunnel script comes when the job is created (port 3307)',
+    'OK ledger: private connection to-datacenter is CREATED',
+    'WARN billing: DMS connects to 203.0.113.30:5432 from 198.51.100.11, 198.51.100.12, 198.51.100.13',
+  ]);
+  assert.equal(ok.ready, true, JSON.stringify(fixes(ok.results)));
+  assert.deepEqual(fake.changes(from), [], 'the connectivity reads change nothing');
+
+  // Each broken: the VM on another address, the connection still being made, then both gone.
+  connectivity.vms.get(`${PROJECT}/us-central1-a/bastion-1`)!.networkInterfaces[0].networkIP = '10.128.0.7';
+  fake.resources.get(`dms/${PSC}`)!.state = 'CREATING';
+  const broken = await check(connectivityPlan());
+  assert.equal(broken.ready, false);
+  assert.deepEqual(
+    fixes(broken.results).map((x) => [x.what, x.fix]),
+    [
+      [
+        'orders: bastion VM bastion-1 in us-central1-a has no interface with 10.128.0.9 (it has 10.128.0.7)',
+        "set the connectivity's vmIp to the VM's internal IP",
+      ],
+      ['ledger: private connection to-datacenter is CREATING, not CREATED', 'wait until it is CREATED'],
+    ],
+  );
+  connectivity.vms.clear();
+  fake.resources.delete(`dms/${PSC}`);
+  const gone = fixes((await check(connectivityPlan())).results);
+  assert.match(gone[0].what, /^orders: bastion VM bastion-1 in us-central1-a does not exist$/);
+  assert.match(
+    gone[0].fix,
+    /gcloud compute instances create bastion-1 --zone=us-central1-a --network=migration-network/,
+  );
+  assert.equal(gone[1].what, `ledger: private connection ${PSC} does not exist`);
+  assert.match(gone[1].fix, /gcloud database-migration private-connections create to-datacenter --region=us-central1/);
+});
+
+test("connectivity: a method's permissions are asked only of plans that use it", async () => {
+  const allBut = (p: string) =>
+    new Set([...Object.values(METHOD_PERMISSIONS).flat(), ...PREFLIGHT_PERMISSIONS].filter((x) => x !== p));
+  world.granted = allBut('datamigration.migrationjobs.generateSshScript');
+  // The shared plan peers every source: no SSH script is ever generated, nothing to fix.
+  assert.deepEqual(fixes((await check()).results), []);
+  connectivity.vms.set(`${PROJECT}/us-central1-a/bastion-1`, {
+    status: 'RUNNING',
+    networkInterfaces: [{ network: NETWORK_URL, networkIP: '10.128.0.9' }],
+  });
+  fake.resources.set(`dms/${PSC}`, { name: PSC, state: 'CREATED' });
+  // compute.instances.get and the other two reads are the check's own: asked as well.
+  world.granted = new Set([
+    ...allBut('datamigration.migrationjobs.generateSshScript'),
+    'compute.instances.get',
+    'datamigration.privateconnections.get',
+    'datamigration.locations.fetchStaticIps',
+  ]);
+  const f = fixes((await check(connectivityPlan())).results);
+  assert.equal(f.length, 1, JSON.stringify(f));
+  assert.match(
+    f[0].what,
+    /missing datamigration\.migrationjobs\.generateSshScript \(for migrationJobs\.generateSshScript\)/,
+  );
+});
+
 // ---- the permission list against what the platform sends ----------------------------------
 
 const DMS = 'datamigration.projects.locations';
@@ -321,6 +423,8 @@ async function methodsOfWholeRun(): Promise<{ sent: Set<string>; unrouted: strin
     GCP_TEST_SOURCE_PASSWORD: 's3cret-source',
     GCP_TEST_TARGET_PASSWORD: 's3cret-target',
     DBMIG_ALLOWED_HOSTS: '203.0.113.0/24',
+    // Where the reverse SSH script is stored.
+    DBMIG_HOME: mkdtempSync(join(tmpdir(), 'gcp-check-home-')),
   };
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
@@ -406,6 +510,24 @@ async function methodsOfWholeRun(): Promise<{ sent: Set<string>; unrouted: strin
       await platform.deleteTarget(undo); // refused: another migration's profile names the target
       await arrange(() => deleteJobAndProfiles(c, other, POLL));
       await platform.deleteTarget(undo);
+    }
+
+    // Each connectivity method but VPC peering, on a target of its own: the requests only it sends.
+    gcp.resources.set(`dms/${PSC}`, { name: PSC, state: 'CREATED' });
+    const methods: Connectivity[] = [
+      { method: 'reverse-ssh', vm: 'bastion-1', vmIp: '10.128.0.9', vmPort: 5433 },
+      { method: 'ip-allowlist' },
+      { method: 'private-service-connect', privateConnection: PSC },
+    ];
+    for (const [i, connectivity] of methods.entries()) {
+      const base = taskOf({ ...plan, migrationId: `perm-conn-${i}` }, 'billing');
+      const t: DatabaseTask = {
+        ...base,
+        migrationId: `perm-conn-${i}`,
+        database: { ...base.database, connectivity, target: { ...base.database.target, instance: `conn-${i}` } },
+      };
+      await platform.provisionTarget(t);
+      await platform.createMigrationJob(t);
     }
 
     // Calendar mode: priority high (orders) on an A3 machine type.

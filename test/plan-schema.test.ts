@@ -40,7 +40,7 @@ test('every field a user can set is described, and the reference names each of t
   };
   walk(planJsonSchema(), 'plan');
   assert.deepEqual(undescribed, []);
-  for (const field of ['dumpBucket', 'workerImage', 'maintenanceWindow', 'continueAsNewAfterEvents', 'sizeGb'])
+  for (const field of ['connectivity', 'workerImage', 'maintenanceWindow', 'continueAsNewAfterEvents', 'sizeGb'])
     assert.match(reference, new RegExp(`^\\| \`${field}\` \\|`, 'm'), field);
 });
 

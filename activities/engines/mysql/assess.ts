@@ -211,8 +211,8 @@ export function evaluateMysql(f: MysqlSourceFacts, task: DatabaseTask): Finding[
     add('SERVER_ID', 'error', `server_id is ${v.server_id ?? 'unset'}: set server-id to 1 or more and restart`);
 
   // GTID_MODE must be ON or OFF (ON_PERMISSIVE is not supported; OFF_PERMISSIVE only for Aurora
-  // without SUPER: https://cloud.google.com/database-migration/docs/mysql/aurora-no-superuser). A
-  // dump the operator provides (gcp.dumpBucket) needs ON.
+  // without SUPER: https://cloud.google.com/database-migration/docs/mysql/aurora-no-superuser). OFF
+  // is fine with the dump DMS takes itself, the only one the gcp platform uses.
   const gtid = v.gtid_mode?.toUpperCase();
   if (gtid === undefined)
     add(
@@ -225,14 +225,7 @@ export function evaluateMysql(f: MysqlSourceFacts, task: DatabaseTask): Finding[
     );
   else if (gtid === 'ON_PERMISSIVE' || gtid === 'OFF_PERMISSIVE')
     add('GTID_MODE', 'error', `gtid_mode is ${gtid}, which DMS does not support: set it to ON (or OFF)`);
-  else if (gtid === 'OFF')
-    add(
-      'GTID_MODE',
-      task.gcp?.dumpBucket ? 'error' : 'info',
-      task.gcp?.dumpBucket
-        ? 'gtid_mode is OFF: a migration from a dump you provide (gcp.dumpBucket) needs GTID_MODE ON'
-        : 'gtid_mode is OFF: supported with the dump DMS takes itself; ON is what a provided dump would need',
-    );
+  else if (gtid === 'OFF') add('GTID_MODE', 'info', 'gtid_mode is OFF: supported with the dump DMS takes itself');
 
   const seconds = Number(v.binlog_expire_logs_seconds ?? 0);
   const days = Number(v.expire_logs_days ?? 0);

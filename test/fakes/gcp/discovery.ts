@@ -78,7 +78,20 @@ const ONEOFS: Record<string, Record<string, string[]>> = {
   ConnectionProfile: {
     connection_profile: ['mysql', 'postgresql', 'sqlserver', 'oracle', 'cloudsql', 'alloydb'],
   },
-  PostgreSqlConnectionProfile: { connectivity: ['staticIpConnectivity', 'privateServiceConnectConnectivity'] },
+  // The newer revision adds privateConnectivity and forwardSshConnectivity to the same group, as
+  // gcloud's mutually exclusive --private-connection | --psc-service-attachment |
+  // --static-ip-connectivity | --forward-ssh-* shows
+  // (https://cloud.google.com/sdk/gcloud/reference/database-migration/connection-profiles/create/postgresql).
+  PostgreSqlConnectionProfile: {
+    connectivity: [
+      'staticIpConnectivity',
+      'privateServiceConnectConnectivity',
+      'privateConnectivity',
+      'forwardSshConnectivity',
+    ],
+  },
+  // clouddms.proto GenerateSshScriptRequest: oneof vm_config.
+  GenerateSshScriptRequest: { vm_config: ['vmCreationConfig', 'vmSelectionConfig'] },
 };
 
 const required = (s: Schema) => /^Required\./.test(s.description ?? '');

@@ -5,6 +5,7 @@ import { alloyDbRoutes, cloudSqlRoutes } from './routes-targets';
 import { targetLabelRoutes } from './routes-target-labels';
 import { computeRoutes } from './routes-compute';
 import { dmsRoutes, type DmsBehaviour } from './routes-dms';
+import { defaultConnectivityWorld, dmsConnectivityRoutes, type ConnectivityWorld } from './routes-dms-connectivity';
 import { monitoringRoutes, secretRoutes } from './routes-observability';
 import { monitoringAdminRoutes, type MonitoringAdmin } from './routes-monitoring';
 import { preflightRoutes, type PreflightWorld } from './routes-preflight';
@@ -21,6 +22,8 @@ export interface FakeGcpOptions {
   strict?: boolean;
   /** Notification channels that exist (projects/P/notificationChannels/ID), for the monitoring step. */
   notificationChannels?: string[];
+  /** DMS's static IPs and the bastion VMs (routes-dms-connectivity.ts); default three IPs, no VM. */
+  connectivity?: ConnectivityWorld;
   /** The project `dbmig gcp check` reads (APIs, IAM, network, quotas); its reads only when given. */
   preflight?: PreflightWorld;
 }
@@ -30,6 +33,7 @@ export function createFakeGcp(opts: FakeGcpOptions = {}): {
   behaviour: DmsBehaviour;
   secrets: Map<string, string>;
   monitoring: MonitoringAdmin;
+  connectivity: ConnectivityWorld;
 } {
   const fake = new FakeGcp();
   if (opts.strict !== undefined) fake.strict = opts.strict;
@@ -46,11 +50,13 @@ export function createFakeGcp(opts: FakeGcpOptions = {}): {
   targetLabelRoutes(fake);
   computeRoutes(fake, new Set(opts.migs ?? ['dbmig-migration-workers']));
   dmsRoutes(fake, behaviour);
+  const connectivity = opts.connectivity ?? defaultConnectivityWorld();
+  dmsConnectivityRoutes(fake, connectivity);
   monitoringRoutes(fake, behaviour);
   secretRoutes(fake, secrets);
   const monitoring = monitoringAdminRoutes(fake, { channels: new Set(opts.notificationChannels ?? []) });
   if (opts.preflight) preflightRoutes(fake, opts.preflight);
-  return { fake, behaviour, secrets, monitoring };
+  return { fake, behaviour, secrets, monitoring, connectivity };
 }
 
 /** A token the fake accepts; no Google credentials are needed or looked up. */

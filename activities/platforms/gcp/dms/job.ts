@@ -5,18 +5,26 @@
 //   managed ones: CLOUDSQL, RDS, AURORA, ALLOYDB), so provider stays DATABASE_PROVIDER_UNSPECIFIED,
 //   proto3's default, by being left out.
 // - destinationDatabase {engine, provider CLOUDSQL | ALLOYDB}.
-// - vpcPeeringConnectivity {vpc: the plan's network}: the targets have private IPs only, and VPC
-//   peering is the connectivity method for a source reachable in (or from) that VPC
-//   (https://cloud.google.com/database-migration/docs/postgres/configure-connectivity-vpc-peering,
-//   https://cloud.google.com/database-migration/docs/mysql/configure-connectivity-vpc-peering).
-// - no dumpPath: it names an existing dump file in Cloud Storage, and nobody writes one; DMS takes
-//   the initial dump itself.
+// - connectivity by plan (dms/connectivity.ts): vpcPeeringConnectivity {vpc} by default,
+//   reverseSshConnectivity, staticIpConnectivity, or none where the source profile names a private
+//   connection.
+// - performanceConfig.dumpParallelLevel from the database's size (dumpParallelLevel below).
+// - no dumpPath: it names a manual dump in Cloud Storage, which DMS offers where it creates the
+//   destination; here the destination exists and DMS takes the initial dump itself (plan.ts
+//   refuses the old gcp.dumpBucket by name).
 // - labels: ownerLabels(task), so only this (migration, database) ever changes or deletes it.
 import type { DatabaseTask, PlannedOperation } from '../../../steps';
 import { MigrationError } from '../../../../common/failures';
 import type { GcpClients } from '../clients';
 import { dmsRequestId, data, JOBS, listAll, waitDmsOperation, type Job, type Profile } from './common';
 import { describeProfiles, ensureProfiles } from './profiles';
+import {
+  afterJobCreated,
+  describeAfterJob,
+  describeConnectivity,
+  jobConnectivity,
+  JOB_CONNECTIVITY_FIELDS,
+} from './connectivity';
 import { call, getOrUndefined, isAlreadyExists } from '../errors';
 import { gcpNames, ownedBy, ownerLabels } from '../names';
 import { planned, plannedCall } from '../planned';
@@ -32,12 +40,33 @@ export function jobBody(task: DatabaseTask): Job {
     destination: n.destinationProfileName,
     sourceDatabase: { engine },
     destinationDatabase: { engine, provider: task.database.target.kind === 'alloydb' ? 'ALLOYDB' : 'CLOUDSQL' },
-    vpcPeeringConnectivity: { vpc: task.gcp!.network },
+    ...jobConnectivity(task),
+    performanceConfig: { dumpParallelLevel: dumpParallelLevel(task.database.sizeGb) },
     labels: ownerLabels(task),
   };
 }
 
-/** The configuration an existing job must have to be reused, field by field. */
+/**
+ * MigrationJob.PerformanceConfig.DumpParallelLevel from the database's size. The levels are the
+ * minimal, optimal and maximum parallelism of the initial dump (clouddms_resources.proto
+ * MigrationJob.PerformanceConfig.DumpParallelLevel: "Describes the parallelism level during initial
+ * dump", UNSPECIFIED "will be defaulted to OPTIMAL"; the same MIN | OPTIMAL | MAX as
+ * https://cloud.google.com/sdk/gcloud/reference/database-migration/migration-jobs/create
+ * --dump-parallel-level). More parallel dump threads read the source harder and finish sooner. A
+ * small database dumps quickly at any level, so it spares its source (MIN); from 1 TB the dump's
+ * duration dominates the migration, so it takes the most (MAX); between, DMS's own default.
+ */
+export const DUMP_PARALLEL_SMALL_GB = 10;
+export const DUMP_PARALLEL_LARGE_GB = 1024;
+export function dumpParallelLevel(sizeGb: number): 'MIN' | 'OPTIMAL' | 'MAX' {
+  return sizeGb < DUMP_PARALLEL_SMALL_GB ? 'MIN' : sizeGb >= DUMP_PARALLEL_LARGE_GB ? 'MAX' : 'OPTIMAL';
+}
+
+/**
+ * The configuration an existing job must have to be reused, field by field. performanceConfig is
+ * not among them: it only paces the dump, and a job made before the size was corrected still
+ * migrates the same data.
+ */
 export function jobDifferences(existing: Job, wanted: Job): string[] {
   const fields: [string, (j: Job) => unknown][] = [
     ['type', (j) => j.type],
@@ -46,7 +75,7 @@ export function jobDifferences(existing: Job, wanted: Job): string[] {
     ['sourceDatabase.engine', (j) => j.sourceDatabase?.engine],
     ['destinationDatabase.engine', (j) => j.destinationDatabase?.engine],
     ['destinationDatabase.provider', (j) => j.destinationDatabase?.provider],
-    ['vpcPeeringConnectivity.vpc', (j) => j.vpcPeeringConnectivity?.vpc],
+    ...JOB_CONNECTIVITY_FIELDS,
   ];
   return fields
     .filter(([, get]) => (get(existing) ?? null) !== (get(wanted) ?? null))
@@ -96,7 +125,10 @@ export async function ensureJob(c: GcpClients, task: DatabaseTask, poll: PollOpt
   const existing = await getJob(c, task);
   if (existing) {
     checkOwnJob(task, existing);
-    return settled(c, task, existing, poll);
+    const ready = await settled(c, task, existing, poll);
+    // A retry after the job was made: the operator's script or IP list may not have been given yet.
+    if (ready.state === 'NOT_STARTED') await afterJobCreated(c, task);
+    return ready;
   }
   await ensureProfiles(c, task, poll);
   try {
@@ -118,7 +150,9 @@ export async function ensureJob(c: GcpClients, task: DatabaseTask, poll: PollOpt
     data(c.dms.projects.locations.migrationJobs.get({ name: n.jobName })),
   );
   checkOwnJob(task, job);
-  return settled(c, task, job, poll);
+  const ready = await settled(c, task, job, poll);
+  if (ready.state === 'NOT_STARTED') await afterJobCreated(c, task);
+  return ready;
 }
 
 /** The target instance (Cloud SQL id or AlloyDB cluster id) a destination profile points at. */
@@ -171,7 +205,9 @@ export function describeJobCreation(task: DatabaseTask): PlannedOperation[] {
       resource: n.jobName,
       detail:
         `${job.type} ${job.sourceDatabase!.engine} → ${job.destinationDatabase!.provider}, ` +
-        `VPC peering with ${job.vpcPeeringConnectivity!.vpc}`,
+        `${describeConnectivity(task)}, dump parallelism ${job.performanceConfig!.dumpParallelLevel} ` +
+        `(${task.database.sizeGb} GB)`,
     }),
+    ...describeAfterJob(task),
   ];
 }

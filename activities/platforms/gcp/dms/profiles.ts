@@ -2,7 +2,9 @@
 // https://cloud.google.com/database-migration/docs/reference/rest/v1/projects.locations.connectionProfiles).
 //
 // Source: the `mysql` / `postgresql` form (MySqlConnectionProfile / PostgreSqlConnectionProfile),
-// whose host, port, username and password are REQUIRED.
+// whose host, port, username and password are REQUIRED; with connectivity private-service-connect
+// also its privateConnectivity {privateConnection} (dms/connectivity.ts), the private connection
+// read first: it must be CREATED.
 //
 // Destination: the platform has already created the target, so this is Google's "existing
 // destination instance" flow, not the one where DMS creates it:
@@ -28,6 +30,13 @@ import { gcpNames, ownedBy, ownerLabels } from '../names';
 import { planned, plannedCall } from '../planned';
 import { pollUntil, type PollOptions } from '../poll';
 import { targetAddressRead, targetPrivateIp } from '../sql/target-address';
+import {
+  checkPrivateConnection,
+  connectivityOf,
+  connectivityReads,
+  profilePrivateConnection,
+  sourceProfileConnectivity,
+} from './connectivity';
 
 type Engine = DatabaseTask['database']['engine'];
 
@@ -61,7 +70,11 @@ function profile(task: DatabaseTask, id: string, conn: Record<string, unknown>):
 
 export async function sourceProfileBody(task: DatabaseTask): Promise<Profile> {
   const password = await sourcePassword(task.database.source, { project: task.gcp!.project });
-  return profile(task, gcpNames(task).sourceProfile, { ...sourceConnection(task), password });
+  return profile(task, gcpNames(task).sourceProfile, {
+    ...sourceConnection(task),
+    password,
+    ...sourceProfileConnectivity(task),
+  });
 }
 
 export async function destinationProfileBody(c: GcpClients, task: DatabaseTask, poll: PollOptions): Promise<Profile> {
@@ -85,6 +98,9 @@ export function profileDifferences(existing: Profile, wanted: Profile): string[]
   const b = (wanted.mysql ?? wanted.postgresql ?? {}) as Record<string, unknown>;
   for (const k of ['host', 'port', 'username', 'cloudSqlId', 'alloydbClusterId'])
     if ((a[k] ?? null) !== (b[k] ?? null)) diffs.push(`${k} is ${a[k] ?? 'unset'}, plan needs ${b[k] ?? 'unset'}`);
+  const [pa, pb] = [profilePrivateConnection(existing), profilePrivateConnection(wanted)];
+  if ((pa ?? null) !== (pb ?? null))
+    diffs.push(`privateConnectivity.privateConnection is ${pa ?? 'unset'}, plan needs ${pb ?? 'unset'}`);
   return diffs;
 }
 
@@ -160,6 +176,7 @@ function checkProfile(task: DatabaseTask, id: string, existing: Profile, wanted:
 /** Both profiles are checked before either is created: refusing the second must leave no first behind. */
 export async function ensureProfiles(c: GcpClients, task: DatabaseTask, poll: PollOptions): Promise<void> {
   const n = gcpNames(task);
+  await checkPrivateConnection(c, task);
   const sides = [
     { name: n.sourceProfileName, body: await sourceProfileBody(task) },
     { name: n.destinationProfileName, body: await destinationProfileBody(c, task, poll) },
@@ -182,12 +199,12 @@ export function describeProfiles(task: DatabaseTask): PlannedOperation[] {
   return [
     planned({
       state: 'CREATING_JOB',
-      reads: [`${PROFILES}.get`],
+      reads: [...connectivityReads(task), `${PROFILES}.get`],
       calls: [plannedCall(`${PROFILES}.create`, n.sourceProfileName)],
       resource: n.sourceProfileName,
       detail:
         `source ${task.database.engine} ${src.host}:${src.port} as ${src.username}, ` +
-        `password from ${task.database.source.passwordRef}`,
+        `password from ${task.database.source.passwordRef}${privateDetail(task)}`,
     }),
     planned({
       state: 'CREATING_JOB',
@@ -200,3 +217,8 @@ export function describeProfiles(task: DatabaseTask): PlannedOperation[] {
     }),
   ];
 }
+
+const privateDetail = (task: DatabaseTask) => {
+  const c = connectivityOf(task);
+  return c.method === 'private-service-connect' ? `, through private connection ${c.privateConnection} (CREATED)` : '';
+};

@@ -7,6 +7,7 @@ import type { GcpSettings, Plan } from '../../../../common/plan';
 import { httpStatus } from '../errors';
 import { METHOD_PERMISSIONS, PREFLIGHT_PERMISSIONS, methodsNeeding, requiredPermissions } from './permissions';
 import type { PreflightClients } from './clients';
+import { CONNECTIVITY_METHODS, CONNECTIVITY_PREFLIGHT_PERMISSIONS, methodsInPlan } from './connectivity';
 
 export type CheckStatus = 'OK' | 'FIX' | 'WARN';
 
@@ -117,9 +118,19 @@ function roleFor(permission: string): string {
  * google/iam/v1/iam_policy.proto TestIamPermissionsRequest: resource, permissions). It answers the
  * subset the caller holds; asked in chunks of 100 to stay within the API's documented limit.
  */
-export async function checkPermissions({ gcp, c, timeout }: CheckContext): Promise<CheckResult[]> {
+export async function checkPermissions(ctx: CheckContext): Promise<CheckResult[]> {
+  const { gcp, c, timeout } = ctx;
   const check = 'IAM permissions';
-  const wanted = [...new Set([...requiredPermissions(), ...PREFLIGHT_PERMISSIONS])].sort();
+  // A method only a connectivity the plan does not use sends is not needed, nor its check's read.
+  const used = methodsInPlan(ctx.plan, gcp);
+  const unused = new Set(
+    Object.entries(CONNECTIVITY_METHODS)
+      .filter(([m]) => !used.has(m as keyof typeof CONNECTIVITY_METHODS))
+      .flatMap(([, methods]) => methods),
+  );
+  const methods = Object.keys(METHOD_PERMISSIONS).filter((m) => !unused.has(m));
+  const checkReads = [...used].flatMap((m) => CONNECTIVITY_PREFLIGHT_PERMISSIONS[m]);
+  const wanted = [...new Set([...requiredPermissions(methods), ...PREFLIGHT_PERMISSIONS, ...checkReads])].sort();
   const granted = new Set<string>();
   try {
     for (let i = 0; i < wanted.length; i += 100) {
@@ -138,7 +149,7 @@ export async function checkPermissions({ gcp, c, timeout }: CheckContext): Promi
       row(
         check,
         'OK',
-        `all ${wanted.length} permissions the platform's ${Object.keys(METHOD_PERMISSIONS).length} methods ` +
+        `all ${wanted.length} permissions the platform's ${methods.length} methods ` +
           'and this check need are granted to the identity running the check (run it as the worker)',
       ),
     ];

@@ -1,7 +1,7 @@
 // The read-only clients `dbmig gcp check` reads through (preflight.ts): apart from the check's
 // entry point, so the checks can name them without importing it back.
 import type { AuthClient } from 'google-auth-library';
-import type { GcpEndpoint } from '../clients';
+import { GcpClients, type datamigration_v1, type GcpEndpoint } from '../clients';
 
 /* eslint-disable @typescript-eslint/no-require-imports, @typescript-eslint/no-explicit-any */
 const libs = {
@@ -59,6 +59,13 @@ export class PreflightClients {
   }
   get advice() {
     return this.once('advice', () => new (libs.compute().AdviceClient)(this.options()));
+  }
+  get instances() {
+    return this.once('instances', () => new (libs.compute().InstancesClient)(this.options()));
+  }
+  /** DMS through googleapis, as the platform reads it (clients.ts): the connectivity check's reads. */
+  get dms(): datamigration_v1.Datamigration {
+    return this.once('dms', () => new GcpClients(this.opts)).dms;
   }
   get machineTypes() {
     return this.once('machineTypes', () => new (libs.compute().MachineTypesClient)(this.options()));

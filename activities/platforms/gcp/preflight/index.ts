@@ -15,6 +15,7 @@ import {
 } from './checks';
 import { checkCalendarAdvice } from './calendar';
 import { PreflightClients } from './clients';
+import { checkConnectivity } from './connectivity';
 import { checkWorkers } from './workers';
 
 export type { CheckResult, CheckStatus } from './checks';
@@ -51,6 +52,7 @@ export async function runPreflight(plan: Plan, opts: PreflightOptions = {}): Pro
       checkApis(ctx),
       checkPermissions(ctx),
       checkPrivateServicesAccess(ctx),
+      checkConnectivity(ctx),
       checkWorkers(ctx),
       checkQuota(ctx),
       checkCalendarAdvice(ctx),

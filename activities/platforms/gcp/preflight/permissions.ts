@@ -36,6 +36,11 @@ export const METHOD_PERMISSIONS: Record<string, string[]> = {
   [`${DMS}.migrationJobs.stop`]: ['datamigration.migrationjobs.stop'],
   [`${DMS}.migrationJobs.promote`]: ['datamigration.migrationjobs.promote'],
   [`${DMS}.migrationJobs.demoteDestination`]: ['datamigration.migrationjobs.demoteDestination'],
+  // Only where a database's connectivity uses them (dms/connectivity.ts; preflight/connectivity.ts
+  // leaves them out of the check otherwise).
+  [`${DMS}.privateConnections.get`]: ['datamigration.privateconnections.get'],
+  [`${DMS}.migrationJobs.generateSshScript`]: ['datamigration.migrationjobs.generateSshScript'],
+  [`${DMS}.fetchStaticIps`]: ['datamigration.locations.fetchStaticIps'],
   [`${DMS}.operations.get`]: ['datamigration.operations.get'],
   [`${DMS}.operations.list`]: ['datamigration.operations.list'],
   // Cloud SQL Admin (cloudsql.ts, target-address.ts; the took-over label: target-mark.ts)
