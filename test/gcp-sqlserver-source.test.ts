@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { MigrationError } from '../common/failures';
 import { GcpClients } from '../activities/platforms/gcp/clients';
 import { assessSqlServerSource } from '../activities/platforms/gcp/sqlserver/assess';
-import { evaluateBucket, readBackupBucket } from '../activities/platforms/gcp/sqlserver/backups';
+import { evaluateBucket, readBackupBucket, tailLogArrived } from '../activities/platforms/gcp/sqlserver/backups';
 import { classify, DEFAULT_BACKUP_FILE_PATTERN, logNameReader } from '../activities/platforms/gcp/sqlserver/naming';
 import { sqlServerBackups } from '../activities/platforms/gcp/sqlserver/plan';
 import {
@@ -184,6 +184,16 @@ describe('the backup bucket, read through the fake Cloud Storage API', () => {
     assert.deepEqual(codes(far), ['error:BACKUP_BUCKET_REGION', 'error:FULL_BACKUP_MISSING']);
     const none = evaluateBucket(await read(task({ backups: { bucket: 'nope' } })), { database: 'sales', now: NOW });
     assert.deepEqual(codes(none), ['error:BACKUP_BUCKET_MISSING']);
+  });
+
+  test('the tail-log backup is seen once it is in the bucket, whoever put it there', async () => {
+    const name = `sales/log/sales.${sec(NOW)}.trn`;
+    assert.deepEqual(await tailLogArrived(clients.storage, 'mssql-backups', name), { arrived: false });
+    putObject(fake, 'mssql-backups', name, 'tail');
+    assert.deepEqual(await tailLogArrived(clients.storage, 'mssql-backups', name), { arrived: true, size: 4 });
+    const r = await read(task());
+    assert.equal(r.newestLogAt, sec(NOW) * 1000, 'and it is the newest log backup');
+    fake.resources.delete(`gcs/o/mssql-backups/${name}`);
   });
 
   test('dms-only: the bucket is the whole assessment, and no TDS session is opened', async () => {

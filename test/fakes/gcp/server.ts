@@ -368,6 +368,8 @@ export class FakeGcp {
         req.headers['content-type'] ?? '',
         Buffer.concat(chunks),
       );
+      // A body that is not the upload its uploadType says: 400
+      // (https://cloud.google.com/storage/docs/json_api/v1/status-codes#400-bad-request).
       if (read.error) return fail(new ApiError(400, read.error));
       body = read.json;
       media = read.media;
@@ -398,6 +400,7 @@ export class FakeGcp {
       const violations = this.strict
         ? loadDiscovery(STORAGE_DISCOVERY).validate(storageMethod, url.searchParams, body)
         : [];
+      // Refused as definitions/storage-v1.json (the storage v1 discovery document) defines the method.
       if (violations.length) {
         entry.violations = violations;
         return fail(

@@ -178,3 +178,22 @@ export function evaluateBucket(r: BucketReading, j: BucketJudgement): Finding[] 
     });
   return out;
 }
+
+/**
+ * Whether the tail-log backup has reached the bucket (objects.get): at once for BACKUP TO URL,
+ * after the operator's shipper uploads it for a folder on the source, or after the operator
+ * uploads it (backups.tailLog operator). Its size, when there.
+ */
+export async function tailLogArrived(
+  storage: Storage,
+  bucket: string,
+  objectName: string,
+): Promise<{ arrived: false } | { arrived: true; size: number }> {
+  try {
+    const [meta] = await storage.bucket(bucket).file(objectName).getMetadata();
+    return { arrived: true, size: Number(meta.size ?? 0) };
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 404) return { arrived: false };
+    throw err;
+  }
+}

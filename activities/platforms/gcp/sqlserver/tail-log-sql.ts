@@ -28,6 +28,7 @@
 //   reopened first (the worker sees ONLINE and does not promote) or finds itself disabled.
 //   Agent schedules are in the server's local time and checked about every 20 s, so the job is
 //   scheduled from the server's own clock (DATEADD on GETDATE()) AGENT_SLACK_MS before the deadline.
+// T-SQL as SQL Server 2008 has it (the oldest source): RAISERROR rather than THROW (2012+).
 import { literal, quoteName } from './tds-sql';
 
 /** How early the reopen job is scheduled before the deadline: Agent's schedule granularity and a margin. */
@@ -113,7 +114,10 @@ export function armSql(database: string, job: string, lock: string, secondsFromN
 export function jobStateSql(job: string): string {
   return (
     'SELECT j.enabled, s.active_start_date, s.active_start_time, DATEDIFF(second, GETDATE(), ' +
-    'msdb.dbo.agent_datetime(s.active_start_date, s.active_start_time)) AS seconds_left ' +
+    // Agent keeps the start as yyyymmdd and hhmmss integers (sysschedules); the date-time is rebuilt
+    // here rather than with the undocumented msdb.dbo.agent_datetime.
+    'DATEADD(second, (s.active_start_time / 10000) * 3600 + (s.active_start_time / 100 % 100) * 60 + ' +
+    's.active_start_time % 100, CONVERT(datetime, CONVERT(char(8), s.active_start_date), 112))) AS seconds_left ' +
     'FROM msdb.dbo.sysjobs AS j JOIN msdb.dbo.sysjobschedules AS js ON js.job_id = j.job_id ' +
     `JOIN msdb.dbo.sysschedules AS s ON s.schedule_id = js.schedule_id WHERE j.name = ${literal(job)};`
   );
@@ -147,7 +151,7 @@ export function tailLogBackupSql(database: string, to: TailLogDestination, attem
   const compression = to.kind === 'url' ? ', COMPRESSION' : '';
   return [
     'SET NOCOUNT ON;',
-    `DECLARE @try int = 0, @kill nvarchar(max);`,
+    `DECLARE @try int = 0, @kill nvarchar(max), @err nvarchar(2048), @num int;`,
     `WHILE 1 = 1 BEGIN`,
     `  SET @try += 1; SET @kill = N'';`,
     `  SELECT @kill += N'KILL ' + CAST(session_id AS nvarchar(10)) + N'; ' FROM sys.dm_exec_sessions`,
@@ -158,7 +162,11 @@ export function tailLogBackupSql(database: string, to: TailLogDestination, attem
     `    BREAK;`,
     `  END TRY`,
     `  BEGIN CATCH`,
-    `    IF ERROR_NUMBER() <> 3101 OR @try >= ${attempts} THROW;`,
+    `    IF ERROR_NUMBER() <> 3101 OR @try >= ${attempts} BEGIN`,
+    `      SET @err = ERROR_MESSAGE(); SET @num = ERROR_NUMBER();`,
+    `      RAISERROR(N'BACKUP LOG failed (error %d): %s', 16, 1, @num, @err);`,
+    `      RETURN;`,
+    `    END`,
     `    WAITFOR DELAY '00:00:00.100';`,
     `  END CATCH`,
     `END`,
@@ -174,7 +182,7 @@ export function disarmSql(database: string, job: string, lock: string, lockTimeo
   return [
     'SET NOCOUNT ON;',
     lockSql(lock, lockTimeoutMs),
-    `IF @got < 0 THROW 50001, 'dbmig: the reopen lock was not granted in time', 1;`,
+    `IF @got < 0 BEGIN RAISERROR(N'dbmig: the reopen lock was not granted in time', 16, 1); RETURN; END`,
     `IF EXISTS (SELECT 1 FROM msdb.dbo.sysjobs WHERE name = ${literal(job)}) BEGIN`,
     `  EXEC msdb.dbo.sp_update_job @job_name = ${literal(job)}, @enabled = 0;`,
     `  EXEC msdb.dbo.sp_delete_job @job_name = ${literal(job)};`,
