@@ -115,6 +115,8 @@ describe('backup file naming (DMS export-backup-files, storage-buckets)', () => 
       () => sqlServerBackups(task({ backups: {} })),
       (e: MigrationError) => e.type === 'InvalidPlan',
     );
+    const shipped = sqlServerBackups(task({ backups: { bucket: 'b', tailLogDirectory: 'D:\\LogShip' } }));
+    assert.equal(shipped.tailLogDirectory, 'D:\\LogShip');
   });
 });
 
@@ -472,6 +474,17 @@ describe('the tail-log backup (tail-log.ts) against a scripted session', () => {
     const s = scripted({ server: SERVER_2019, database: HEALTHY_DB });
     const rec = await takeTailLogBackup(s, task(), backups(), { ...opts, directory: 'D:\\LogShip\\' });
     assert.deepEqual(rec.destination, { kind: 'disk', path: `D:\\LogShip\\sales.${sec(NOW)}.trn` });
+    // The plan's backups.tailLogDirectory is the default folder.
+    const fromPlan = sqlServerBackups(
+      task({ backups: { bucket: 'mssql-backups', tailLogDirectory: '/var/opt/mssql/ship' } }),
+    );
+    const rec2 = await takeTailLogBackup(
+      scripted({ server: SERVER_2019, database: HEALTHY_DB }),
+      task(),
+      fromPlan,
+      opts,
+    );
+    assert.deepEqual(rec2.destination, { kind: 'disk', path: `/var/opt/mssql/ship/sales.${sec(NOW)}.trn` });
     const late = scripted({ server: SERVER_2019, database: HEALTHY_DB, scheduleOffset: AGENT_SLACK_MS / 1000 + 5 });
     await assert.rejects(takeTailLogBackup(late, task(), backups(), { ...opts, directory: 'D:\\LogShip' }), (e) => {
       assert.equal((e as MigrationError).type, 'CutoverNotReady');

@@ -24,7 +24,7 @@ export interface SqlServerAssessDeps {
   backupFilePattern?: string;
   /** The target's SQL Server major version (14, 15, 16), where the plan says it. */
   targetMajor?: number;
-  /** backups.tailLogDirectory, where the plan has it. */
+  /** The tail-log folder on the source; default backups.tailLogDirectory. */
   tailLogDirectory?: string;
 }
 
@@ -69,7 +69,7 @@ export async function assessSqlServerSource(task: DatabaseTask, deps: SqlServerA
               major,
               backups.bucket,
               tailLogName(backups.prefix, source.database, now()),
-              deps.tailLogDirectory,
+              deps.tailLogDirectory ?? backups.tailLogDirectory,
             )
           : undefined;
       const facts = await readSqlServerFacts(

@@ -16,6 +16,12 @@ export interface SqlServerBackupsPlan {
    * where source.access is direct) or the operator, told to ('operator', the default for dms-only).
    */
   tailLog?: 'worker' | 'operator';
+  /**
+   * Proposed, not yet in common/plan.ts: the folder on the source (as SQL Server writes paths) the
+   * operator's log shipper uploads from. SQL Server before 2022 cannot write to Cloud Storage itself,
+   * so the worker's tail-log backup goes there and the cutover waits for it in the bucket.
+   */
+  tailLogDirectory?: string;
 }
 
 export interface SqlServerBackups {
@@ -32,6 +38,7 @@ export interface SqlServerBackups {
   /** The database folder's own name: DMS reads it as the database's name. */
   folder: string;
   tailLog: 'worker' | 'operator';
+  tailLogDirectory?: string;
 }
 
 export function backupsPlanOf(task: DatabaseTask): SqlServerBackupsPlan | undefined {
@@ -56,5 +63,6 @@ export function sqlServerBackups(task: DatabaseTask): SqlServerBackups {
     gcsPrefix: parts.length ? `${parts.join('/')}/` : '',
     folder,
     tailLog: plan.tailLog ?? (task.database.source.access === 'dms-only' ? 'operator' : 'worker'),
+    ...(plan.tailLogDirectory ? { tailLogDirectory: plan.tailLogDirectory } : {}),
   };
 }

@@ -55,7 +55,7 @@ export interface TailLogRecord {
 export interface TailLogOptions {
   /** The block's deadline (ms since the epoch), from the cutover's timeout. */
   deadline: number;
-  /** backups.tailLogDirectory: the folder on the source the operator's shipper uploads from. */
+  /** The folder on the source the operator's shipper uploads from; default backups.tailLogDirectory. */
   directory?: string;
   now?: () => number;
 }
@@ -83,7 +83,8 @@ export async function takeTailLogBackup(
   if (state.state_desc !== 'ONLINE')
     throw new MigrationError('CutoverNotReady', `database ${db} is ${state.state_desc}; nothing was closed`);
   const objectName = tailLogName(backups.prefix, db, now());
-  const to = tailLogDestination(sqlServerMajor(server.product_version), backups.bucket, objectName, opts.directory);
+  const directory = opts.directory ?? backups.tailLogDirectory;
+  const to = tailLogDestination(sqlServerMajor(server.product_version), backups.bucket, objectName, directory);
   if ('error' in to) throw new MigrationError('InvalidPlan', to.error);
 
   const left = opts.deadline - now();
@@ -166,7 +167,7 @@ async function resume(
   const newest = await one<{ device: string; backup_finish_date: Date }>(s, NEWEST_LOG_SQL, { db });
   const file = newest?.device.slice(Math.max(newest.device.lastIndexOf('/'), newest.device.lastIndexOf('\\')) + 1);
   const objectName = file ? `${backups.prefix}log/${file}` : '';
-  const to = newest && tailLogDestination(16, backups.bucket, objectName, opts.directory);
+  const to = newest && tailLogDestination(16, backups.bucket, objectName, opts.directory ?? backups.tailLogDirectory);
   if (!newest || !to || 'error' in to || deviceOf(to) !== newest.device)
     throw new MigrationError(
       'CutoverNotReady',
