@@ -285,9 +285,14 @@ export class FakeGcp {
     return (
       this.log
         .slice(from)
-        // testIamPermissions is a POST that changes nothing (a read, as `dbmig gcp check` uses it).
+        // testIamPermissions and getIamPolicy are POSTs that change nothing (reads, as `dbmig gcp check` uses them).
         .filter(
-          (r) => r.method !== 'GET' && !r.faulted && !r.deduplicated && r.rpc && !r.rpc.endsWith('.testIamPermissions'),
+          (r) =>
+            r.method !== 'GET' &&
+            !r.faulted &&
+            !r.deduplicated &&
+            r.rpc &&
+            !/\.(testIamPermissions|getIamPolicy)$/.test(r.rpc),
         )
         .map((r) => ({ method: r.rpc!, resource: r.resource!, ...(r.validateOnly ? { validateOnly: true } : {}) }))
     );
