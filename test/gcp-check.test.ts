@@ -457,3 +457,55 @@ test('the permission list is exactly the methods a whole run on the fake sends, 
     for (const p of perms) assert.match(p, /^[a-z]+\.[a-zA-Z]+\.[a-zA-Z]+$/, `${m}: ${p}`);
   }
 });
+
+test("the workers' service account lacking a permission is a FIX naming it and the role to grant", async () => {
+  const account = `serviceAccount:dbmig-worker@${PROJECT}.iam.gserviceaccount.com`;
+  world.bindings = world.bindings.filter((b) => b.role !== 'roles/secretmanager.secretAccessor');
+  const [fix, ...rest] = fixes((await check()).results);
+  assert.deepEqual(rest, []);
+  assert.equal(fix.check, 'Worker service account');
+  assert.match(
+    fix.what,
+    /dbmig-worker@dbmig-contract\.iam\.gserviceaccount\.com lacks secretmanager\.versions\.access/,
+  );
+  assert.equal(
+    fix.fix,
+    `gcloud projects add-iam-policy-binding ${PROJECT} --member=${account} --role=roles/secretmanager.secretAccessor`,
+  );
+  // An account with no role at all (absent, or never granted) lacks every one, each by name.
+  world.bindings = [];
+  const none = fixes((await check()).results);
+  assert.deepEqual(
+    none.map((r) => r.what.match(/lacks (\S+)/)?.[1]),
+    [
+      'datamigration.migrationjobs.get',
+      'monitoring.timeSeries.list',
+      'secretmanager.versions.access',
+      'artifactregistry.repositories.downloadArtifacts',
+      'logging.logEntries.create',
+    ],
+  );
+  assert.ok(none.every((r) => /it has no role on the project/.test(r.what)));
+});
+
+test('creating the template needs iam.serviceAccounts.actAs: missing, a FIX naming it', async () => {
+  world.granted = new Set(
+    [...Object.values(METHOD_PERMISSIONS).flat(), ...PREFLIGHT_PERMISSIONS].filter(
+      (p) => p !== 'iam.serviceAccounts.actAs',
+    ),
+  );
+  const [fix, ...rest] = fixes((await check()).results);
+  assert.deepEqual(rest, []);
+  assert.match(fix.what, /missing iam\.serviceAccounts\.actAs \(for instanceTemplates\.insert\)/);
+  assert.match(fix.fix, /--role=roles\/iam\.serviceAccountUser/);
+});
+
+test('a plan without the worker image or the Temporal address is a FIX: the capacity would do no work', async () => {
+  const input = planInput();
+  input.gcp = { ...input.gcp!, workerImage: undefined, workerTemporal: undefined };
+  const found = fixes((await check(validatePlan(input))).results).map((r) => r.what);
+  assert.deepEqual(found, [
+    'the plan sets no gcp.workerImage: the reserved workers would have nothing to run, so capacity is refused',
+    'the plan sets no gcp.workerTemporal.address: the workers would not know which Temporal to serve',
+  ]);
+});

@@ -20,6 +20,7 @@ import { DEFAULT_TASK_QUEUE } from '../common/naming';
 import { type DatabaseTask } from '../activities/steps';
 import { createFakeGcp, fakeAuth, type FakeGcp } from './fakes/gcp';
 import { gcpPlan, PROJECT, WORKER_IMAGE } from './helpers/gcp-plan';
+import { costText, pricePlan } from '../cli/plan-cost';
 
 const ZONE = 'us-central1-a';
 const POLL = { intervalMs: 5, timeoutMs: 5_000 };
@@ -178,4 +179,20 @@ test('release deletes the group, and with it every worker VM, then the template'
     /404|not found/i,
   );
   await assert.rejects(c.instanceTemplates.get({ project: PROJECT, instanceTemplate: g.template }), /404|not found/i);
+});
+
+test('the cost estimate says what each worker runs next to machine type x count x hours', async () => {
+  const plan = validatePlan(gcpPlan());
+  const text = costText(await pricePlan(plan));
+  assert.match(text, /flex-start 2 x e2-standard-4, 7d/, 'ledger: machine type x count x hours');
+  assert.match(
+    text,
+    new RegExp(
+      `each worker runs: ${WORKER_IMAGE.replace(/[.]/g, '\\.')} as \`dbmig worker --data-plane\` on ` +
+        `Container-Optimized OS, serving the run's data-plane task queue on temporal\\.migration\\.internal:7233, ` +
+        `as dbmig-worker@${PROJECT}\\.iam\\.gserviceaccount\\.com`,
+    ),
+  );
+  const bare = validatePlan({ ...gcpPlan(), gcp: { ...gcpPlan().gcp!, workerImage: undefined } });
+  assert.match(costText(await pricePlan(bare)), /each worker runs: none: the plan sets no gcp\.workerImage/);
 });
