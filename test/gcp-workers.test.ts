@@ -5,6 +5,9 @@
 // the group and with it every VM. Against the Compute fake, through the real @google-cloud/compute clients.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
 import { GcpClients } from '../activities/platforms/gcp/clients';
@@ -195,4 +198,65 @@ test('the cost estimate says what each worker runs next to machine type x count 
   );
   const bare = validatePlan({ ...gcpPlan(), gcp: { ...gcpPlan().gcp!, workerImage: undefined } });
   assert.match(costText(await pricePlan(bare)), /each worker runs: none: the plan sets no gcp\.workerImage/);
+});
+
+test('the startup script reads the key from Secret Manager and hands it to the container by environment only', () => {
+  // The VM's commands stubbed on PATH: the metadata server and Secret Manager (curl), Docker.
+  const dir = mkdtempSync(join(tmpdir(), 'dbmig-startup-'));
+  const md: Record<string, string> = {
+    'dbmig-image': WORKER_IMAGE,
+    'dbmig-temporal-address': 'temporal.migration.internal:7233',
+    'dbmig-temporal-namespace': 'migrations',
+    'dbmig-task-queue': 'db-migrations',
+    'dbmig-allowed-hosts': '203.0.113.20',
+    'dbmig-temporal-api-key-secret': `projects/${PROJECT}/secrets/temporal-api-key`,
+  };
+  for (const [k, v] of Object.entries(md)) writeFileSync(join(dir, `md-${k}`), v);
+  const data = Buffer.from(API_KEY).toString('base64');
+  const stub = (name: string, body: string) => {
+    writeFileSync(join(dir, name), `#!/bin/bash\n${body}\n`);
+    chmodSync(join(dir, name), 0o755);
+  };
+  stub(
+    'curl',
+    [
+      `url="\${@: -1}"; echo "$*" >> ${dir}/curl-args`,
+      'case "$url" in',
+      `  */instance/attributes/*) f="${dir}/md-\${url##*/}"; [ -f "$f" ] && cat "$f" || exit 22 ;;`,
+      `  */project/project-id) echo ${PROJECT} ;;`,
+      '  */service-accounts/default/token) echo \'{"access_token":"tok-123","expires_in":3599}\' ;;',
+      `  https://secretmanager.googleapis.com/v1/projects/${PROJECT}/secrets/temporal-api-key/versions/latest:access)`,
+      '    grep -q "^Authorization: Bearer tok-123$" || exit 22',
+      `    printf '{\\n  "name": "x",\\n  "payload": {\\n    "data": "${data}"\\n  }\\n}\\n' ;;`,
+      '  *) exit 22 ;;',
+      'esac',
+    ].join('\n'),
+  );
+  stub(
+    'docker',
+    `echo "$*" >> ${dir}/docker-args; [ "$1" = run ] && env | grep -E '^(TEMPORAL|DBMIG)_' | sort > ${dir}/env`,
+  );
+  stub('docker-credential-gcr', `echo "$*" > ${dir}/cred-args`);
+  stub('mkdir', 'true');
+  const run = spawnSync('bash', ['-c', WORKER_STARTUP_SCRIPT], {
+    env: { PATH: `${dir}:/usr/bin:/bin` },
+    encoding: 'utf8',
+  });
+  try {
+    assert.equal(run.status, 0, run.stderr);
+    const env = readFileSync(join(dir, 'env'), 'utf8');
+    assert.match(env, new RegExp(`^TEMPORAL_API_KEY=${API_KEY}$`, 'm'));
+    assert.match(env, /^TEMPORAL_TLS=true$/m);
+    assert.match(env, /^TEMPORAL_TASK_QUEUE=db-migrations$/m);
+    assert.match(env, /^DBMIG_ALLOWED_HOSTS=203\.0\.113\.20$/m);
+    const args = readFileSync(join(dir, 'docker-args'), 'utf8') + readFileSync(join(dir, 'curl-args'), 'utf8');
+    assert.match(args, new RegExp(`${WORKER_IMAGE.replace(/[.]/g, '\\.')} worker --data-plane`));
+    assert.ok(!args.includes(API_KEY) && !args.includes('tok-123'), 'neither key nor token in any argument');
+    assert.equal(
+      readFileSync(join(dir, 'cred-args'), 'utf8').trim(),
+      'configure-docker --registries=us-central1-docker.pkg.dev',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

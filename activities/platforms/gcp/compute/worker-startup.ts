@@ -118,11 +118,15 @@ export DBMIG_ALLOWED_HOSTS="$(attr ${WORKER_METADATA_KEYS.allowedHosts})"
 export GOOGLE_CLOUD_PROJECT="$(md project/project-id)"
 secret="$(attr ${WORKER_METADATA_KEYS.apiKeySecret})"
 if [ -n "$secret" ]; then
-  token="$(md instance/service-accounts/default/token | sed -E 's/.*"access_token" *: *"([^"]+)".*/\\1/')"
-  export TEMPORAL_API_KEY="$(printf 'Authorization: Bearer %s\\n' "$token" \\
+  # Assigned before export, so a failed read stops the script (set -e) instead of starting keyless.
+  # -n ... p: only the matching line, as the answers may be pretty-printed over several lines.
+  token="$(md instance/service-accounts/default/token | sed -nE 's/.*"access_token" *: *"([^"]+)".*/\\1/p')"
+  key="$(printf 'Authorization: Bearer %s\\n' "$token" \\
     | curl -sf -H @- "https://secretmanager.googleapis.com/v1/$secret/versions/latest:access" \\
-    | sed -E 's/.*"data" *: *"([^"]+)".*/\\1/' | base64 -d)"
+    | sed -nE 's/.*"data" *: *"([^"]+)".*/\\1/p' | base64 -d)"
   unset token
+  export TEMPORAL_API_KEY="$key"
+  unset key
   export TEMPORAL_TLS=true
 fi
 # Container-Optimized OS: root's home is read-only; Docker's credential helper config goes here.
