@@ -104,6 +104,7 @@ export function costText({ prices, regionNote, estimate }: PricedPlan, wide = tr
         'database (ON_DEMAND_USD: the same workers on demand); targets: per month (730 h) from creation, ' +
         'storage included.',
     ),
+    ...(estimate.workload ? [para(`each worker runs: ${estimate.workload}`)] : []),
     ...(estimate.unpriced.length ? [para(`not priced (left out of the totals): ${estimate.unpriced.join('; ')}`)] : []),
     para(`not counted: ${DATED_PRICES.caveat.split('Not counted: ')[1] ?? 'network egress, backups'}`),
   ].join('\n');

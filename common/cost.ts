@@ -80,6 +80,8 @@ export interface CostEstimate {
   total: { capacityUsd: number; onDemandUsd: number; targetsMonthlyUsd: number };
   /** Items the table could not price (their cost is left out of the totals). */
   unpriced: string[];
+  /** What the workers run and as whom (activities/platforms/gcp/compute/worker-startup.ts), in words. */
+  workload?: string;
 }
 
 type Rates = Record<string, Price>;
@@ -152,7 +154,22 @@ export function estimateCost(plan: Plan, table: PriceTable = DATED_PRICES): Cost
       targetsMonthlyUsd: sum((d) => d.target.monthlyUsd),
     },
     unpriced,
+    workload: workload(plan),
   };
+}
+
+/** What each worker runs (the gcp platform's worker-startup.ts), or why capacity would be refused. */
+function workload(plan: Plan): string | undefined {
+  const gcp = plan.gcp;
+  if (!gcp) return undefined;
+  const missing = [!gcp.workerImage && 'gcp.workerImage', !gcp.workerTemporal?.address && 'gcp.workerTemporal.address'];
+  if (missing.some(Boolean))
+    return `none: the plan sets no ${missing.filter(Boolean).join(' and ')}, capacity is refused`;
+  const account = gcp.workerServiceAccount ?? `dbmig-worker@${gcp.project}.iam.gserviceaccount.com`;
+  return (
+    `${gcp.workerImage} as \`dbmig worker --data-plane\` on Container-Optimized OS, serving the run's data-plane ` +
+    `task queue on ${gcp.workerTemporal!.address}, as ${account}`
+  );
 }
 
 /** `table` with `prices` (e.g. from the Cloud Billing Catalog) laid over it. */

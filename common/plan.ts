@@ -279,6 +279,37 @@ export const connectivitySchema = z
   .describe('How DMS reaches the source: vpc-peering, private-service-connect, reverse-ssh or ip-allowlist.');
 export type Connectivity = z.output<typeof connectivitySchema>;
 
+/** REGISTRY/PATH with a tag or a digest: the workers run exactly what was pushed. */
+const CONTAINER_IMAGE =
+  /^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$/;
+const CONTAINER_IMAGE_RULE =
+  "must be a container image with a tag or digest, REGISTRY/PATH:TAG (dbmig's worker image; the workers' boot " +
+  'image is Container-Optimized OS)';
+const SERVICE_ACCOUNT = /^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.:-]+\.iam\.gserviceaccount\.com$/;
+
+const workerTemporalSchema = z
+  .strictObject({
+    address: z
+      .string()
+      .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port')
+      .describe('The Temporal frontend the workers connect to, host:port, reachable from gcp.network.'),
+    namespace: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('The Temporal namespace they serve. Default: the namespace the migration runs in.'),
+    apiKeyRef: z
+      .string()
+      .regex(/^gcpsm:[A-Za-z0-9_\-/.]+$/, 'must be gcpsm:NAME (a Secret Manager secret the workers read at boot)')
+      .optional()
+      .describe(
+        'A Temporal API key (Temporal Cloud) as gcpsm:NAME: each worker reads it from Secret Manager at boot with ' +
+          'its service account (TLS on); it is never in the VM metadata. Default: no key, no TLS.',
+      ),
+  })
+  .optional()
+  .describe('How the migration workers reach Temporal. address is required on gcp: capacity is refused without it.');
+
 const gcpSchema = z
   .strictObject({
     project: z
@@ -330,11 +361,23 @@ const gcpSchema = z
       .describe('The instance template of the migration workers; created when missing.'),
     workerImage: z
       .string()
-      .default('projects/debian-cloud/global/images/family/debian-12')
+      .regex(CONTAINER_IMAGE, CONTAINER_IMAGE_RULE)
+      .optional()
       .describe(
-        'Boot image of the migration workers (used when the instance template is created): an image or image ' +
-          'family URL.',
+        "The container image of dbmig's worker (this repository's Dockerfile, pushed where the workers' service " +
+          'account can pull it, e.g. us-docker.pkg.dev/PROJECT/dbmig/worker:1.4.0). The reserved migration workers ' +
+          "boot Container-Optimized OS and run it as `dbmig worker --data-plane` on the run's data-plane task " +
+          'queue. Required on gcp: capacity is refused without it.',
       ),
+    workerServiceAccount: z
+      .string()
+      .regex(SERVICE_ACCOUNT, 'must be a service account email, NAME@PROJECT.iam.gserviceaccount.com')
+      .optional()
+      .describe(
+        'The service account the migration workers run as (their Secret Manager reads, image pulls and logs; ' +
+          '`dbmig gcp check` lists and checks its roles). Default dbmig-worker@PROJECT.iam.gserviceaccount.com.',
+      ),
+    workerTemporal: workerTemporalSchema,
     monitoring: z
       .strictObject({
         notificationChannels: z

@@ -131,10 +131,11 @@ test('a healthy project: every check OK, exit 0, and only reads were sent', asyn
 
   const sent = fake.log.slice(from);
   assert.ok(sent.length >= 8, 'the check read the project');
-  const writes = sent.filter((r) => r.method !== 'GET' && r.rpc !== 'cloudresourcemanager.projects.testIamPermissions');
-  assert.deepEqual(writes, [], 'nothing but reads and testIamPermissions');
-  // FakeGcp.changes() lists every non-GET; testIamPermissions is a POST that changes nothing.
-  assert.ok(fake.changes(from).every((c) => c.method === 'cloudresourcemanager.projects.testIamPermissions'));
+  const readPosts = ['cloudresourcemanager.projects.testIamPermissions', 'cloudresourcemanager.projects.getIamPolicy'];
+  const writes = sent.filter((r) => r.method !== 'GET' && !readPosts.includes(String(r.rpc)));
+  assert.deepEqual(writes, [], 'nothing but reads, testIamPermissions and getIamPolicy');
+  // FakeGcp.changes() lists every non-GET but those two POSTs, which change nothing.
+  assert.deepEqual(fake.changes(from), []);
 });
 
 test('a disabled API is a FIX naming the gcloud command', async () => {
@@ -577,4 +578,56 @@ test('the permission list is exactly the methods a whole run on the fake sends, 
     assert.ok(perms.length > 0, m);
     for (const p of perms) assert.match(p, /^[a-z]+\.[a-zA-Z]+\.[a-zA-Z]+$/, `${m}: ${p}`);
   }
+});
+
+test("the workers' service account lacking a permission is a FIX naming it and the role to grant", async () => {
+  const account = `serviceAccount:dbmig-worker@${PROJECT}.iam.gserviceaccount.com`;
+  world.bindings = world.bindings.filter((b) => b.role !== 'roles/secretmanager.secretAccessor');
+  const [fix, ...rest] = fixes((await check()).results);
+  assert.deepEqual(rest, []);
+  assert.equal(fix.check, 'Worker service account');
+  assert.match(
+    fix.what,
+    /dbmig-worker@dbmig-contract\.iam\.gserviceaccount\.com lacks secretmanager\.versions\.access/,
+  );
+  assert.equal(
+    fix.fix,
+    `gcloud projects add-iam-policy-binding ${PROJECT} --member=${account} --role=roles/secretmanager.secretAccessor`,
+  );
+  // An account with no role at all (absent, or never granted) lacks every one, each by name.
+  world.bindings = [];
+  const none = fixes((await check()).results);
+  assert.deepEqual(
+    none.map((r) => r.what.match(/lacks (\S+)/)?.[1]),
+    [
+      'datamigration.migrationjobs.get',
+      'monitoring.timeSeries.list',
+      'secretmanager.versions.access',
+      'artifactregistry.repositories.downloadArtifacts',
+      'logging.logEntries.create',
+    ],
+  );
+  assert.ok(none.every((r) => /it has no role on the project/.test(r.what)));
+});
+
+test('creating the template needs iam.serviceAccounts.actAs: missing, a FIX naming it', async () => {
+  world.granted = new Set(
+    [...Object.values(METHOD_PERMISSIONS).flat(), ...PREFLIGHT_PERMISSIONS].filter(
+      (p) => p !== 'iam.serviceAccounts.actAs',
+    ),
+  );
+  const [fix, ...rest] = fixes((await check()).results);
+  assert.deepEqual(rest, []);
+  assert.match(fix.what, /missing iam\.serviceAccounts\.actAs \(for instanceTemplates\.insert\)/);
+  assert.match(fix.fix, /--role=roles\/iam\.serviceAccountUser/);
+});
+
+test('a plan without the worker image or the Temporal address is a FIX: the capacity would do no work', async () => {
+  const input = planInput();
+  input.gcp = { ...input.gcp!, workerImage: undefined, workerTemporal: undefined };
+  const found = fixes((await check(validatePlan(input))).results).map((r) => r.what);
+  assert.deepEqual(found, [
+    'the plan sets no gcp.workerImage: the reserved workers would have nothing to run, so capacity is refused',
+    'the plan sets no gcp.workerTemporal.address: the workers would not know which Temporal to serve',
+  ]);
 });

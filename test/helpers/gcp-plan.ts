@@ -5,6 +5,7 @@
 import type { PlanInput } from '../../common/plan';
 
 export const PROJECT = 'dbmig-contract';
+export const WORKER_IMAGE = `us-central1-docker.pkg.dev/${PROJECT}/dbmig/worker:1.0.0`;
 
 export function gcpPlan(extra: Partial<PlanInput> = {}): PlanInput {
   return {
@@ -14,6 +15,9 @@ export function gcpPlan(extra: Partial<PlanInput> = {}): PlanInput {
       region: 'us-central1',
       zone: 'us-central1-a',
       network: `projects/${PROJECT}/global/networks/migration-network`,
+      // What the reserved workers run (compute/worker-startup.ts): capacity is refused without them.
+      workerImage: WORKER_IMAGE,
+      workerTemporal: { address: 'temporal.migration.internal:7233' },
     },
     databases: [
       {

@@ -7,7 +7,9 @@
 //   BatchGetServices GET /v1/{parent=*/*}/services:batchGet, at most 30 names
 //   (https://cloud.google.com/service-usage/docs/reference/rest/v1/services/batchGet)
 // - Resource Manager v3 (@google-cloud/resource-manager, google/cloud/resourcemanager/v3/projects.proto):
-//   TestIamPermissions POST /v3/{resource=projects/*}:testIamPermissions, answers the granted subset
+//   TestIamPermissions POST /v3/{resource=projects/*}:testIamPermissions, answers the granted subset;
+//   GetIamPolicy POST /v3/{resource=projects/*}:getIamPolicy, answers the world's bindings
+//   (google/iam/v1/policy.proto Policy)
 // - Compute v1 (@google-cloud/compute, google/cloud/compute/v1/compute.proto): networks.get,
 //   globalAddresses.get, instanceTemplates.get, instanceGroupManagers.get, zones.get, regions.get,
 //   machineTypes.get
@@ -51,6 +53,8 @@ export interface PreflightWorld {
   services: Map<string, 'ENABLED' | 'DISABLED'>;
   /** Permissions the caller holds on the project; 'all' grants every one asked. */
   granted: Set<string> | 'all';
+  /** The project's IAM policy bindings (Policy.bindings), as getIamPolicy answers them. */
+  bindings: { role: string; members: string[] }[];
   networks: Map<string, { peerings: FakePeering[] }>;
   addresses: Map<string, { purpose: string; addressType: string; network: string; prefixLength: number }>;
   instanceTemplates: Map<string, { properties: { machineType: string; scheduling?: { provisioningModel?: string } } }>;
@@ -99,6 +103,10 @@ export function preflightRoutes(f: FakeGcp, w: PreflightWorld): void {
       if (!Array.isArray(asked)) throw new ApiError(400, 'permissions: required');
       return ok({ permissions: asked.filter((p) => w.granted === 'all' || w.granted.has(String(p))) });
     },
+  );
+
+  f.route('POST', new RegExp(`^/v3/projects/${SEG}:getIamPolicy$`), 'cloudresourcemanager.projects.getIamPolicy', () =>
+    ok({ version: 1, etag: 'BwYAAAAAAAA=', bindings: w.bindings }),
   );
 
   const project = `^/compute/v1/projects/${SEG}`;
@@ -242,6 +250,14 @@ export function healthyWorld(opts: {
   return {
     services: new Map(PREFLIGHT_SERVICES.map((s) => [s, 'ENABLED'])),
     granted: 'all',
+    // The workers' default service account holds the roles `gcp check` asks of it (permissions.ts).
+    bindings: [
+      'roles/datamigration.viewer',
+      'roles/monitoring.viewer',
+      'roles/secretmanager.secretAccessor',
+      'roles/artifactregistry.reader',
+      'roles/logging.logWriter',
+    ].map((role) => ({ role, members: [`serviceAccount:dbmig-worker@${project}.iam.gserviceaccount.com`] })),
     networks: new Map([
       [
         `${netProject}/${netName}`,

@@ -17,7 +17,8 @@ import { WAITING_STATES, releaseFlexStart, reserveFlexStart, resizeRequestReques
 import { gcpNames } from '../names';
 import { planned, plannedCall } from '../planned';
 import type { PollOptions } from '../poll';
-import { HOLD_SECONDS, resizeGroupRequest, templateRequest, workerGroupNames } from './worker-group';
+import { HOLD_SECONDS, consumingModel, resizeGroupRequest, workerGroupNames } from './worker-group';
+import { WORKER_BOOT_IMAGE, workerRuntime } from './worker-startup';
 
 /** The mode this database gets on gcp: priority, within what Google offers for the machine type. */
 export const gcpCapacityMode = (task: DatabaseTask) => modeFor(task.database.priority, task.gcp!.machineType);
@@ -41,6 +42,20 @@ export async function releaseGcpCapacity(c: GcpClients, task: DatabaseTask, poll
 }
 
 const templatePath = (task: DatabaseTask) => workerGroupNames(task).templateUrl;
+
+/** What the workers run, as the dry run says it; a plan without the image or address is refused there too. */
+export function describeWorkload(task: DatabaseTask): string {
+  try {
+    const rt = workerRuntime(task);
+    return (
+      `each runs ${rt.image} as \`dbmig worker --data-plane\` on ${WORKER_BOOT_IMAGE.split('/').pop()} ` +
+      `(startup script), serving task queue ${rt.dataPlaneQueue} on ${rt.address} namespace ${rt.namespace}` +
+      `${rt.apiKeySecret ? ` (API key from ${rt.apiKeySecret})` : ''}, as ${rt.serviceAccount}`
+    );
+  } catch (err) {
+    return `REFUSED: ${(err as Error).message}`;
+  }
+}
 const rrPath = (task: DatabaseTask) =>
   `${workerGroupNames(task).groupPath}/resizeRequests/${gcpNames(task).resizeRequest}`;
 
@@ -52,7 +67,7 @@ export function describeReserve(task: DatabaseTask): PlannedOperation[] {
     const sku = fr.specificSkuProperties!;
     const g = workerGroupNames(task);
     // The auto-created reservation takes the request's reservationName (calendar.ts).
-    const tpl = templateRequest(task, fr.reservationName!).instanceTemplateResource!.properties!;
+    const model = consumingModel(task.gcp!.machineType);
     const resize = resizeGroupRequest(task, Number(sku.totalCount));
     return [
       planned({
@@ -77,9 +92,10 @@ export function describeReserve(task: DatabaseTask): PlannedOperation[] {
         ],
         resource: g.groupPath,
         detail:
-          `worker group: ${tpl.scheduling!.provisioningModel} template ${g.template} ` +
-          `(${task.gcp!.machineType}) consuming reservation ${tpl.reservationAffinity!.values![0]} ` +
-          `(SPECIFIC_RESERVATION), MIG ${g.group} created at size 0 then resized to ${resize.size}`,
+          `worker group: ${model} template ${g.template} ` +
+          `(${task.gcp!.machineType}) consuming reservation ${fr.reservationName} ` +
+          `(SPECIFIC_RESERVATION), MIG ${g.group} created at size 0 then resized to ${resize.size}; ` +
+          describeWorkload(task),
       }),
     ];
   }
@@ -101,7 +117,7 @@ export function describeReserve(task: DatabaseTask): PlannedOperation[] {
       resource: g.groupPath,
       detail:
         `worker group: FLEX_START template ${g.template} (${task.gcp!.machineType}), ` +
-        `MIG ${g.group} at size 0, no autoscaler`,
+        `MIG ${g.group} at size 0, no autoscaler; ${describeWorkload(task)}`,
     }),
     planned({
       state: 'RESERVING_CAPACITY',
@@ -128,7 +144,9 @@ export function describeRelease(task: DatabaseTask): PlannedOperation[] {
       plannedCall('compute.instanceTemplates.delete', templatePath(task)),
     ],
     resource: g.groupPath,
-    detail: 'deleting the group deletes the workers it made; each only when this migration and database made it',
+    detail:
+      'deleting the group deletes the workers it made (and stops their data-plane workers); each only when this ' +
+      'migration and database made it',
   });
   if (gcpCapacityMode(task) === 'calendar')
     return [

@@ -10,8 +10,10 @@
 // https://cloud.google.com/compute/docs/instances/reservations-consume
 // https://cloud.google.com/compute/docs/instances/about-reservation-bound-vms
 // https://cloud.google.com/compute/docs/instances/create-reservation-bound-vm
+// What the VMs run (worker-startup.ts): Container-Optimized OS booting dbmig's worker image on the
+// run's data-plane task queue, as the plan's worker service account (InstanceProperties.service_accounts).
 // Shapes: google/cloud/compute/v1/compute.proto (InstanceTemplate, InstanceProperties, Scheduling,
-// InstanceGroupManager, InstanceGroupManagerInstanceLifecyclePolicy).
+// Metadata, ServiceAccount, InstanceGroupManager, InstanceGroupManagerInstanceLifecyclePolicy).
 import type { protos } from '@google-cloud/compute';
 import { fnv1a } from '../../../../common/naming';
 import type { DatabaseTask } from '../../../steps';
@@ -21,6 +23,13 @@ import { waitGlobalOperation, waitZoneOperation } from './operations';
 import { call, getOrUndefined } from '../errors';
 import { DATABASE_LABEL, OWNER_LABEL, gcpRequestId, ownedBy, ownerLabels } from '../names';
 import type { PollOptions } from '../poll';
+import {
+  WORKER_BOOT_IMAGE,
+  WORKER_METADATA_KEYS,
+  WORKER_SCOPES,
+  workerMetadata,
+  workerRuntime,
+} from './worker-startup';
 
 type Template = protos.google.cloud.compute.v1.IInstanceTemplate;
 type Group = protos.google.cloud.compute.v1.IInstanceGroupManager;
@@ -66,6 +75,10 @@ const seriesOf = (machineType: string) => machineType.split('/').pop()!.split('-
 
 type Scheduling = protos.google.cloud.compute.v1.IScheduling;
 
+/** The provisioning model of VMs that consume a calendar-mode reservation of `machineType`. */
+export const consumingModel = (machineType: string) =>
+  RESERVATION_BOUND_SERIES.includes(seriesOf(machineType)) ? 'RESERVATION_BOUND' : 'STANDARD';
+
 function consumingScheduling(machineType: string): Scheduling {
   return RESERVATION_BOUND_SERIES.includes(seriesOf(machineType))
     ? {
@@ -87,8 +100,9 @@ export function templateRequest(
   task: DatabaseTask,
   reservation?: string,
 ): protos.google.cloud.compute.v1.IInsertInstanceTemplateRequest {
-  const { project, machineType, workerImage, network } = task.gcp!;
+  const { project, machineType, network } = task.gcp!;
   const { template } = workerGroupNames(task);
+  const rt = workerRuntime(task);
   return {
     project,
     requestId: gcpRequestId(task, 'insert', template),
@@ -96,11 +110,15 @@ export function templateRequest(
       name: template,
       description:
         `dbmig migration workers (${reservation ? `reservation ${reservation}` : 'flex-start'}) ` +
-        `for ${ownerTag(task)}`,
+        `for ${ownerTag(task)}, serving ${rt.dataPlaneQueue}`,
       properties: {
         machineType,
         labels: ownerLabels(task),
-        disks: [{ boot: true, autoDelete: true, type: 'PERSISTENT', initializeParams: { sourceImage: workerImage } }],
+        disks: [
+          { boot: true, autoDelete: true, type: 'PERSISTENT', initializeParams: { sourceImage: WORKER_BOOT_IMAGE } },
+        ],
+        metadata: { items: workerMetadata(rt) },
+        serviceAccounts: [{ email: rt.serviceAccount, scopes: WORKER_SCOPES }],
         // No accessConfigs: no external IP; the workers reach sources and targets over the plan's VPC.
         networkInterfaces: [{ network }],
         ...(reservation
@@ -177,10 +195,24 @@ const last = (url: unknown) =>
     .split('/')
     .pop();
 
+const metadataValue = (t: Template['properties'], key: string) =>
+  t?.metadata?.items?.find((i) => i.key === key)?.value ?? '';
+
+/**
+ * The first property where an existing template differs from what the plan needs. The startup
+ * script itself is not compared (a newer dbmig may word it differently while the run waits); what it
+ * runs is: the image, the Temporal address, namespace and task queue, the API key's secret.
+ */
 function templateDifference(have: Template, want: Template): string | undefined {
   const h = have.properties ?? {};
   const w = want.properties!;
+  const k = WORKER_METADATA_KEYS;
+  const settings = [k.image, k.address, k.namespace, k.taskQueue, k.apiKeySecret].map(
+    (key): [string, unknown, unknown] => [`properties.metadata ${key}`, metadataValue(h, key), metadataValue(w, key)],
+  );
   return firstDifference([
+    ['properties.serviceAccounts[0].email', h.serviceAccounts?.[0]?.email, w.serviceAccounts![0].email],
+    ...settings,
     ['properties.machineType', last(h.machineType), w.machineType],
     ['properties.scheduling.provisioningModel', h.scheduling?.provisioningModel, w.scheduling!.provisioningModel],
     [

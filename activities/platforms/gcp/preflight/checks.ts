@@ -107,6 +107,8 @@ function roleFor(permission: string): string {
     [/^monitoring\.timeSeries\./, 'roles/monitoring.viewer'],
     [/^monitoring\./, 'roles/monitoring.editor'],
     [/^secretmanager\./, 'roles/secretmanager.secretAccessor'],
+    [/^iam\.serviceAccounts\.actAs$/, 'roles/iam.serviceAccountUser'],
+    [/^resourcemanager\.projects\.getIamPolicy$/, 'roles/iam.securityReviewer'],
     [/^serviceusage\./, 'roles/serviceusage.serviceUsageConsumer'],
   ];
   return rules.find(([re]) => re.test(permission))?.[1] ?? 'a role that includes it';

@@ -78,7 +78,9 @@ export const METHOD_PERMISSIONS: Record<string, string[]> = {
   'compute.instanceGroupManagers.delete': ['compute.instanceGroupManagers.delete'],
   'compute.instanceGroupManagers.resize': ['compute.instanceGroupManagers.update'],
   'compute.instanceTemplates.get': ['compute.instanceTemplates.get'],
-  'compute.instanceTemplates.insert': ['compute.instanceTemplates.create'],
+  // A template whose VMs run as a service account needs the right to act as it
+  // (https://cloud.google.com/compute/docs/access/create-enable-service-accounts-for-instances).
+  'compute.instanceTemplates.insert': ['compute.instanceTemplates.create', 'iam.serviceAccounts.actAs'],
   'compute.instanceTemplates.delete': ['compute.instanceTemplates.delete'],
   'compute.zoneOperations.get': ['compute.zoneOperations.get'],
   'compute.globalOperations.get': ['compute.globalOperations.get'],
@@ -103,6 +105,8 @@ export const METHOD_PERMISSIONS: Record<string, string[]> = {
  */
 export const PREFLIGHT_PERMISSIONS = [
   'serviceusage.services.get',
+  // The workers' service account's roles (worker-account.ts).
+  'resourcemanager.projects.getIamPolicy',
   'compute.networks.get',
   'compute.globalAddresses.get',
   'compute.instanceTemplates.get',
@@ -111,6 +115,68 @@ export const PREFLIGHT_PERMISSIONS = [
   'compute.regions.get',
   'compute.machineTypes.get',
 ];
+
+/**
+ * What the migration workers' own service account (gcp.workerServiceAccount) needs, each with the
+ * predefined role `dbmig gcp check` suggests and why: the data-plane steps the VMs run on gcp read
+ * the DMS job (validateData, getReplicationStatus under waitForFullDump) and its lag
+ * (monitoring timeSeries.list); the boot script reads the Temporal API key and the worker the plan's
+ * gcpsm: passwords from Secret Manager, Docker pulls the image from Artifact Registry
+ * (https://cloud.google.com/artifact-registry/docs/access-control), and the logs go to Cloud Logging
+ * (https://cloud.google.com/logging/docs/access-control).
+ */
+export const WORKER_VM_PERMISSIONS: { permission: string; role: string; why: string }[] = [
+  {
+    permission: 'datamigration.migrationjobs.get',
+    role: 'roles/datamigration.viewer',
+    why: 'the data-plane steps read the DMS job',
+  },
+  { permission: 'monitoring.timeSeries.list', role: 'roles/monitoring.viewer', why: "they read the job's lag" },
+  {
+    permission: 'secretmanager.versions.access',
+    role: 'roles/secretmanager.secretAccessor',
+    why: 'the Temporal API key and the gcpsm: passwords',
+  },
+  {
+    permission: 'artifactregistry.repositories.downloadArtifacts',
+    role: 'roles/artifactregistry.reader',
+    why: 'pulling gcp.workerImage',
+  },
+  { permission: 'logging.logEntries.create', role: 'roles/logging.logWriter', why: "the workers' logs" },
+];
+
+/**
+ * The predefined roles that grant each WORKER_VM_PERMISSIONS entry, from
+ * https://cloud.google.com/iam/docs/roles-permissions (basic roles: roles/editor and roles/owner
+ * hold all five; roles/viewer the two reads). A custom role is not read: the check says so.
+ */
+export const ROLES_GRANTING: Record<string, string[]> = {
+  'datamigration.migrationjobs.get': [
+    'roles/datamigration.viewer',
+    'roles/datamigration.admin',
+    'roles/viewer',
+    'roles/editor',
+    'roles/owner',
+  ],
+  'monitoring.timeSeries.list': [
+    'roles/monitoring.viewer',
+    'roles/monitoring.editor',
+    'roles/monitoring.admin',
+    'roles/viewer',
+    'roles/editor',
+    'roles/owner',
+  ],
+  'secretmanager.versions.access': ['roles/secretmanager.secretAccessor', 'roles/secretmanager.admin', 'roles/owner'],
+  'artifactregistry.repositories.downloadArtifacts': [
+    'roles/artifactregistry.reader',
+    'roles/artifactregistry.writer',
+    'roles/artifactregistry.repoAdmin',
+    'roles/artifactregistry.admin',
+    'roles/editor',
+    'roles/owner',
+  ],
+  'logging.logEntries.create': ['roles/logging.logWriter', 'roles/logging.admin', 'roles/editor', 'roles/owner'],
+};
 
 /** Every permission the platform's methods need, sorted, each once. */
 export function requiredPermissions(methods: Iterable<string> = Object.keys(METHOD_PERMISSIONS)): string[] {

@@ -8,6 +8,7 @@ import type { DatabaseTask } from '../../../steps';
 import { httpStatus } from '../errors';
 import { enumName, failedRead, lastSegment, row, type CheckContext, type CheckResult } from './checks';
 import { ownerTag, templateRequest, workerGroupNames } from '../compute/worker-group';
+import { checkWorkerAccount } from './worker-account';
 
 /** The task the fleet gives the platform for `database` (as cli/plan-report.ts builds it): names derive from it. */
 function taskFor(plan: Plan, gcp: GcpSettings, migrationId: string, database: DatabasePlan): DatabaseTask {
@@ -48,7 +49,17 @@ async function checkWorkerGroup(ctx: CheckContext, task: DatabaseTask): Promise<
   const { template, group } = workerGroupNames(task);
   const calendar = capacityMode(task.database.priority, gcp.machineType) === 'calendar';
   // Calendar mode consumes the future reservation's auto-created reservation, named only once it exists.
-  const want = templateRequest(task, calendar ? 'RESERVATION' : undefined).instanceTemplateResource!.properties!;
+  // Without gcp.workerImage or gcp.workerTemporal the request cannot be built (worker-account.ts says so):
+  // the rows here compare only machine type and provisioning model, which do not depend on them.
+  const withRuntime: DatabaseTask = {
+    ...task,
+    gcp: {
+      ...gcp,
+      workerImage: gcp.workerImage ?? 'registry.invalid/dbmig:check',
+      workerTemporal: gcp.workerTemporal ?? { address: 'temporal.invalid:7233' },
+    },
+  };
+  const want = templateRequest(withRuntime, calendar ? 'RESERVATION' : undefined).instanceTemplateResource!.properties!;
   const wantModel = String(want.scheduling?.provisioningModel ?? 'STANDARD');
   const another =
     'or give the plan another migrationId (the platform names its template and MIG after it), then check again';
@@ -114,15 +125,16 @@ async function checkWorkerGroup(ctx: CheckContext, task: DatabaseTask): Promise<
 }
 
 /**
- * The workers' zone (compute zones.get: Zone.status UP, Zone.region), then each database's instance
- * template (compute instanceTemplates.get) and MIG (compute instanceGroupManagers.get) under the
- * names the platform will use (checkWorkerGroup). Those names derive from the migration id: without
- * one (neither the plan's migrationId nor PreflightOptions.migrationId) they cannot be looked up.
+ * What the workers run and as whom (worker-account.ts), the workers' zone (compute zones.get:
+ * Zone.status UP, Zone.region), then each database's instance template (compute
+ * instanceTemplates.get) and MIG (compute instanceGroupManagers.get) under the names the platform
+ * will use (checkWorkerGroup). Those names derive from the migration id: without one (neither the
+ * plan's migrationId nor PreflightOptions.migrationId) they cannot be looked up.
  */
 export async function checkWorkers(ctx: CheckContext): Promise<CheckResult[]> {
   const { plan, gcp, c, timeout } = ctx;
   const check = 'Migration workers';
-  const out: CheckResult[] = [];
+  const out: CheckResult[] = await checkWorkerAccount(ctx);
   try {
     const [zone] = await c.zones.get({ project: gcp.project, zone: gcp.zone }, { timeout });
     const status = enumName(zone.status, []);
