@@ -150,7 +150,7 @@ class MysqlFencedCutover {
   private async gate(job: { state: string; phase?: string }): Promise<void> {
     const notReady = (why: string) =>
       new MigrationError('CutoverNotReady', `not cutting over: ${why}; nothing was blocked`);
-    requireReplicating(job, this.job);
+    requireReplicating(job, this.job, this.task.database.source.database);
     await requireMysqlTargetFence(this.t, this.job);
     const maxMs = this.limits.maxLagSeconds * 1000;
     this.progress(`checking the lag: a fence token must reach the target within ${formatDuration(maxMs)}`);

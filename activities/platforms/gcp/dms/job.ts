@@ -9,6 +9,15 @@
 //   peering is the connectivity method for a source reachable in (or from) that VPC
 //   (https://cloud.google.com/database-migration/docs/postgres/configure-connectivity-vpc-peering,
 //   https://cloud.google.com/database-migration/docs/mysql/configure-connectivity-vpc-peering).
+// - objectsConfig naming the migration's database (MigrationJobObjectsConfig: sourceObjectsConfig
+//   {objectsSelectionType SPECIFIED_OBJECTS, objectConfigs [{objectIdentifier {type DATABASE,
+//   database}}]}): without it the job is "at instance level" (OBJECTS_SELECTION_TYPE_UNSPECIFIED)
+//   and DMS "migrates all your databases by default"
+//   (https://cloud.google.com/database-migration/docs/homogeneous-migrations), so every database of
+//   the source instance would land in this target while the cutover closes only this one. The
+//   selection is documented for PostgreSQL sources (migrationJobs.fetchSourceObjects: "PostgreSQL
+//   to Cloud SQL for PostgreSQL, PostgreSQL to AlloyDB"); the promote pages for MySQL also promote
+//   "selected databases from a migration job".
 // - no dumpPath: it names an existing dump file in Cloud Storage, and nobody writes one; DMS takes
 //   the initial dump itself.
 // - labels: ownerLabels(task), so only this (migration, database) ever changes or deletes it.
@@ -33,8 +42,25 @@ export function jobBody(task: DatabaseTask): Job {
     sourceDatabase: { engine },
     destinationDatabase: { engine, provider: task.database.target.kind === 'alloydb' ? 'ALLOYDB' : 'CLOUDSQL' },
     vpcPeeringConnectivity: { vpc: task.gcp!.network },
+    objectsConfig: {
+      sourceObjectsConfig: {
+        objectsSelectionType: 'SPECIFIED_OBJECTS',
+        objectConfigs: [{ objectIdentifier: { type: 'DATABASE', database: task.database.source.database } }],
+      },
+    },
     labels: ownerLabels(task),
   };
+}
+
+/** The databases a job carries ([] when it carries the whole instance: no selection, or ALL_OBJECTS). */
+export function jobDatabases(job: Job): string[] {
+  const config = job.objectsConfig?.sourceObjectsConfig;
+  if (config?.objectsSelectionType !== 'SPECIFIED_OBJECTS') return [];
+  return (config.objectConfigs ?? [])
+    .map((o) => o.objectIdentifier)
+    .filter((id) => id?.type === 'DATABASE' && id.database)
+    .map((id) => id!.database!)
+    .sort();
 }
 
 /** The configuration an existing job must have to be reused, field by field. */
@@ -47,6 +73,8 @@ export function jobDifferences(existing: Job, wanted: Job): string[] {
     ['destinationDatabase.engine', (j) => j.destinationDatabase?.engine],
     ['destinationDatabase.provider', (j) => j.destinationDatabase?.provider],
     ['vpcPeeringConnectivity.vpc', (j) => j.vpcPeeringConnectivity?.vpc],
+    // A job at instance level carries every database of the source: not this database's job.
+    ['objectsConfig databases', (j) => jobDatabases(j).join(',') || 'the whole instance'],
   ];
   return fields
     .filter(([, get]) => (get(existing) ?? null) !== (get(wanted) ?? null))
@@ -171,7 +199,8 @@ export function describeJobCreation(task: DatabaseTask): PlannedOperation[] {
       resource: n.jobName,
       detail:
         `${job.type} ${job.sourceDatabase!.engine} → ${job.destinationDatabase!.provider}, ` +
-        `VPC peering with ${job.vpcPeeringConnectivity!.vpc}`,
+        `VPC peering with ${job.vpcPeeringConnectivity!.vpc}, database ${jobDatabases(job).join(', ')} only ` +
+        '(objectsConfig SPECIFIED_OBJECTS)',
     }),
   ];
 }
