@@ -412,7 +412,9 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
   const refuse = (j: FakeJob, verb: string, allowed: string) =>
     precondition(`migration job is ${j.state}${j.phase ? `/${j.phase}` : ''}; ${verb} needs ${allowed}`);
 
-  // verify: the "test the migration job" step before start; it changes nothing.
+  // verify: the "test the migration job" step before start; it changes nothing
+  // (https://cloud.google.com/database-migration/docs/reference/rest/v1/projects.locations.migrationJobs/verify;
+  // a started job is past it: https://cloud.google.com/database-migration/docs/postgres/migration-job-statuses).
   action('verify', (j) => {
     if (!['DRAFT', 'NOT_STARTED', 'STOPPED', 'FAILED'].includes(j.state))
       throw refuse(j, 'verify', 'a job not running');
@@ -421,17 +423,18 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
     if (b.unreachableHosts.has(host)) return { error: `CONNECTION_FAILURE: source ${host} is not reachable from DMS` };
     return {};
   });
-  // demoteDestination: before start, for an existing destination (REST demoteDestination; the
-  // "existing destination instance" procedure). The fake refuses a second demote to catch repeats.
+  // demoteDestination: before start, for an existing destination ("Demotes the destination database
+  // to become a read replica of the source":
+  // https://cloud.google.com/database-migration/docs/reference/rest/v1/projects.locations.migrationJobs/demoteDestination,
+  // https://cloud.google.com/database-migration/docs/postgres/create-migration-job-existing-instance).
   action('demoteDestination', (j) => {
     if (j.state !== 'NOT_STARTED') throw refuse(j, 'demoteDestination', 'NOT_STARTED');
     if (!existingDestination(j)) throw precondition('the destination is not an existing instance');
-    if (j._demoted || j._demoting)
-      throw precondition(`the destination is already ${j._demoted ? 'demoted' : 'being demoted'}`);
     j._demoting = true;
     return { finish: () => Object.assign(j, { _demoted: true, _demoting: false }) };
   });
-  // start: only NOT_STARTED ("Not started: Start"); an existing destination must be demoted first.
+  // start: only NOT_STARTED ("Not started: Start", https://cloud.google.com/database-migration/docs/postgres/migration-job-statuses); an existing
+  // destination must be demoted first (create-migration-job-existing-instance, above).
   action('start', (j) => {
     if (j.state !== 'NOT_STARTED') throw refuse(j, 'start', 'NOT_STARTED (a stopped job is resumed)');
     if (existingDestination(j) && !j._demoted)
@@ -439,13 +442,16 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
     j.state = 'STARTING';
     return { finish: () => begin(j) };
   });
-  // resume: a job stopped in CDC ("Resume: migration jobs stopped during the CDC phase").
+  // resume: a job stopped in CDC ("In the case where a migration was stopped during the CDC phase, it
+  // can be resumed": https://cloud.google.com/database-migration/docs/manage-jobs).
   action('resume', (j) => {
     if (j.state !== 'STOPPED' || j.phase !== 'CDC') throw refuse(j, 'resume', 'STOPPED in phase CDC');
     j.state = 'RESUMING';
     return { finish: () => Object.assign(j, { state: 'RUNNING', _stoppedAt: undefined }) };
   });
-  // restart: failed, or stopped during the full dump; the dump starts over.
+  // restart: failed, or stopped during the full dump; the dump starts over ("If the migration failed
+  // and is not recoverable, or was stopped during full dump, it can be restarted":
+  // https://cloud.google.com/database-migration/docs/manage-jobs).
   action('restart', (j) => {
     if (!(j.state === 'FAILED' || (j.state === 'STOPPED' && j.phase === 'FULL_DUMP')))
       throw refuse(j, 'restart', 'FAILED, or STOPPED in FULL_DUMP');
@@ -454,14 +460,16 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
       finish: () => begin(Object.assign(j, { _stoppedAt: undefined, _cdcSince: undefined })),
     };
   });
-  // stop: "Running: Stop" (Starting/Resuming offer only Delete).
+  // stop: "Running: Stop" (Starting/Resuming offer only Delete: https://cloud.google.com/database-migration/docs/postgres/migration-job-statuses).
   action('stop', (j) => {
     if (j.state !== 'RUNNING') throw refuse(j, 'stop', 'RUNNING');
     j.state = 'STOPPING';
     return { finish: () => Object.assign(j, { state: 'STOPPED', _stoppedAt: Date.now() }) };
   });
   // promote: in phase CDC ("after the full dump phase has completed and the migration job is in CDC
-  // phase, the option for promotion is available"); Running, Stopped and Failed jobs offer it. And
+  // phase, the option for promotion is available":
+  // https://cloud.google.com/database-migration/docs/postgres/promote-migration); Running, Stopped and
+  // Failed jobs offer it (https://cloud.google.com/database-migration/docs/postgres/migration-job-statuses). And
   // in READY_FOR_PROMOTE ("Ready to promote: Promote",
   // https://cloud.google.com/database-migration/docs/sqlserver/migration-job-statuses).
   action('promote', (j) => {
