@@ -14,7 +14,7 @@ import {
 } from '../activities/platforms/gcp/compute/capacity';
 import { futureReservationRequest } from '../activities/platforms/gcp/compute/calendar';
 import { waitGlobalOperation, waitZoneOperation } from '../activities/platforms/gcp/compute/operations';
-import { resizeRequestRequest } from '../activities/platforms/gcp/compute/flex-start';
+import { resizeRequestName, resizeRequestRequest } from '../activities/platforms/gcp/compute/flex-start';
 import {
   ensureWorkerGroup,
   groupRequest,
@@ -130,18 +130,50 @@ test('flex-start release cancels a request still waiting for capacity', async ()
   );
 });
 
-test('flex-start: a FAILED request is retryable CapacityUnavailable and is asked for again', async () => {
+test('flex-start: after a FAILED request the next is a new request under a new id, in the same run', async () => {
+  // One requestScope for every attempt, as Temporal keeps an activity's run and id across retries.
   const t = task('flex-failed');
-  const name = gcpResourceNames('flex-failed', 'ledger').resizeRequest;
-  fake.resources.set(`compute:fail/${name}`, true);
-  await rejectsWith(reserveGcpCapacity(c, t, POLL), 'CapacityUnavailable', /is FAILED/);
-  fake.resources.delete(`compute:fail/${name}`);
-  // Each retry of the step is a new attempt, with new request ids (Google would replay the old ones).
-  const attempt = (n: number) => ({ ...t, requestScope: `flex-failed-attempt-${n}` });
-  // The next attempt finds the FAILED request, deletes it and hands back; the one after asks again.
-  await rejectsWith(reserveGcpCapacity(c, attempt(2), POLL), 'CapacityUnavailable', /ended FAILED; asking again/);
-  assert.equal((await reserveGcpCapacity(c, attempt(3), POLL)).mode, 'flex-start');
-  await releaseGcpCapacity(c, attempt(4), POLL);
+  const [g1, g2, g3] = [1, 2, 3].map((n) => resizeRequestName(t, n));
+  fake.resources.set(`compute:fail/${g1}`, true);
+  fake.resources.set(`compute:fail/${g2}`, true);
+  const from = fake.log.length;
+  const dedupFrom = fake.deduplicated.length;
+  // The second request's answer is lost: its retry (same request) must repeat its id.
+  fake.loseResponse(
+    (r) => r.rpc === 'compute.instanceGroupManagerResizeRequests.insert' && r.resource!.endsWith(`/${g2}`),
+  );
+  const waits: string[] = [];
+  let granted: Awaited<ReturnType<typeof reserveGcpCapacity>> | undefined;
+  // The step's retries: each attempt is a call of the activity, with the same scope.
+  for (let attempt = 1; attempt <= 5 && !granted; attempt++) {
+    try {
+      granted = await reserveGcpCapacity(c, t, POLL);
+    } catch (err) {
+      assert.ok(err instanceof MigrationError && err.type === 'CapacityUnavailable', String(err));
+      waits.push(err.message);
+    }
+  }
+  assert.equal(waits.length, 2, waits.join('\n'));
+  assert.match(waits[0], new RegExp(`${g1} is FAILED\\); asking again`));
+  assert.match(waits[1], new RegExp(`${g2} \\(after ${g1} ended FAILED\\) is FAILED\\); asking again`));
+  assert.deepEqual(granted, { name: g3, mode: 'flex-start', workers: 2 });
+  const rrChanges = fake
+    .changes(from)
+    .filter((x) => x.method.startsWith('compute.instanceGroupManagerResizeRequests.'))
+    .map((x) => `${x.method.split('.').pop()} ${x.resource.split('/').pop()}`);
+  assert.deepEqual(rrChanges, [`insert ${g1}`, `insert ${g2}`, `delete ${g1}`, `insert ${g3}`, `delete ${g2}`]);
+  // Nothing was answered from the request-id memory but the lost answer's retry (same request).
+  const hits = fake.deduplicated.slice(dedupFrom);
+  assert.deepEqual(
+    hits.map((h) => h.rpc),
+    ['compute.instanceGroupManagerResizeRequests.insert'],
+  );
+  assert.equal(hits[0].requestId, resizeRequestRequest(t, 2).requestId);
+  const ids = new Set([1, 2, 3].map((n) => resizeRequestRequest(t, n).requestId));
+  assert.equal(ids.size, 3, 'one request id per request');
+  assert.equal(resizeRequestRequest(t, 2).requestId, resizeRequestRequest(t, 2).requestId, 'deterministic');
+  await releaseGcpCapacity(c, t, POLL);
+  assert.equal(keys(`rr/${PROJECT}/${ZONE}/${workerGroupNames(t).group}/`).length, 0);
 });
 
 test('high priority on a general-purpose machine type gets flex-start, and the dry run says why', async () => {
@@ -315,15 +347,14 @@ test('the fake holds calendar mode to Google: machine series, lead time, no canc
     c.futureReservations.cancel({ project: PROJECT, zone: ZONE, futureReservation: name }),
     /cannot be cancelled after it is submitted/,
   );
-  // Resize requests only on a group whose template is FLEX_START.
-  const plain = {
-    ...task('rr-rules'),
-    gcp: { ...task('rr-rules').gcp!, migrationWorkerGroup: 'dbmig-migration-workers' },
-  };
-  await assert.rejects(
-    c.resizeRequests.insert({ ...resizeRequestRequest(plain), instanceGroupManager: 'dbmig-migration-workers' }),
-    /FLEX_START/,
-  );
+  // A resize request on a group whose VMs consume a reservation is Google's to take, not refused
+  // (gcloud compute instance-groups managed resize-requests create, --requested-run-duration).
+  const bound = { ...t, database: { ...t.database, name: 'bound' } };
+  await ensureWorkerGroup(c, bound, POLL, gcpResourceNames('cal-rules', 'orders').futureReservation);
+  const [rrOp] = await c.resizeRequests.insert(resizeRequestRequest(bound));
+  await waitZoneOperation(c, bound, rrOp, POLL);
+  await releaseGcpCapacity(c, { ...bound, gcp: { ...bound.gcp!, machineType: 'n2-standard-8' } }, POLL);
+  assert.equal(keys(`mig/${PROJECT}/${ZONE}/${workerGroupNames(bound).group}`).length, 0);
 });
 
 test('a calendar request that exists with another size is refused, naming the field', async () => {

@@ -10,7 +10,8 @@ import { GcpPlatform } from '../activities/platforms/gcp';
 import { deleteAlloyDb, describeAlloyDb, ensureAlloyDb } from '../activities/platforms/gcp/sql/alloydb';
 import type { GcpClients } from '../activities/platforms/gcp/clients';
 import { deleteCloudSql, describeCloudSql, ensureCloudSql } from '../activities/platforms/gcp/sql/cloudsql';
-import { httpStatus } from '../activities/platforms/gcp/errors';
+import { errorReason, httpStatus, isAlreadyExists, isTransientConflict } from '../activities/platforms/gcp/errors';
+import { SqlBackupRunsServiceClient } from '@google-cloud/sql';
 import { ownerLabels } from '../activities/platforms/gcp/names';
 import { editionForTier, resolveVersion } from '../activities/platforms/gcp/sql/versions';
 import { MigrationError } from '../common/failures';
@@ -25,6 +26,7 @@ const PARENT = `projects/${PROJECT}/locations/${REGION}`;
 const NETWORK = `projects/${PROJECT}/global/networks/migration-network`;
 
 let fake: FakeGcp;
+let endpoint: Awaited<ReturnType<FakeGcp['start']>>;
 let platform: GcpPlatform;
 let c: GcpClients;
 
@@ -65,7 +67,8 @@ const sqlInserts = () => fake.count('POST', /^\/v1\/projects\/[^/]+\/instances$/
 before(async () => {
   process.env.GCP_TEST_TARGET_PASSWORD = 'target-s3cret';
   fake = createFakeGcp().fake;
-  platform = new GcpPlatform({ endpoint: await fake.start(), authClient: fakeAuth(), poll: POLL });
+  endpoint = await fake.start();
+  platform = new GcpPlatform({ endpoint, authClient: fakeAuth(), poll: POLL });
   c = platform.clients;
 });
 after(async () => {
@@ -253,6 +256,55 @@ test("Cloud SQL: kept while another database's DMS profile uses it; deleted when
   assert.equal((await ensureCloudSql(c, t, POLL)).ownedByMigration, true);
 });
 
+test('Cloud SQL: a delete answered 409 operationInProgress during a backup is retried, done after it', async () => {
+  const instance = 'orders-backup';
+  const t = task(0, { target: { instance } });
+  await ensureCloudSql(c, t, POLL);
+  // A backup run (as the daily backup the instance is created with) holds the instance: the fake
+  // ends it after four reads of the instance, as time passes for the real one.
+  fake.opPolls = 4;
+  const { host: apiEndpoint, port, protocol } = endpoint;
+  const backups = new SqlBackupRunsServiceClient({
+    fallback: true,
+    apiEndpoint,
+    port,
+    protocol,
+    authClient: fakeAuth(),
+  });
+  try {
+    await backups.insert({ project: PROJECT, instance, body: {} });
+    // Google's answer as the real client surfaces it: 409 with the v1 reason in the raw body.
+    const err = await c.sqlInstances.delete({ project: PROJECT, instance }).then(
+      () => assert.fail('deleted during the backup'),
+      (e: unknown) => e,
+    );
+    assert.equal(httpStatus(err), 409);
+    assert.equal(errorReason(err), 'operationInProgress');
+    assert.equal(isTransientConflict(err), true);
+    assert.equal(isAlreadyExists(err), false);
+    // Another backup while one is in flight: refused the same way.
+    await assert.rejects(backups.insert({ project: PROJECT, instance, body: {} }), /another operation was already/);
+  } finally {
+    await backups.close();
+  }
+  // The compensation, retried as the activity's retry policy does: a non-retryable error ends it.
+  const refusals: string[] = [];
+  let result: Awaited<ReturnType<typeof deleteCloudSql>> | undefined;
+  for (let attempt = 1; attempt <= 10 && !result; attempt++) {
+    try {
+      result = await deleteCloudSql(c, t, POLL);
+    } catch (err) {
+      refusals.push(String(err));
+      if (err instanceof MigrationError && !err.retryable) break;
+    }
+  }
+  assert.ok(refusals.length >= 1, 'the first delete met the backup');
+  for (const r of refusals) assert.match(r, /retryable: operationInProgress, HTTP 409/);
+  assert.deepEqual(result, { deleted: true }, refusals.join('\n'));
+  assert.equal(fake.resources.get(`sql-backups/${PROJECT}/${instance}`)?.length, 1, 'the backup ran to its end');
+  assert.ok(!fake.resources.has(`sql/${PROJECT}/${instance}`));
+});
+
 test('Cloud SQL: MySQL 8.4 (Enterprise Plus by default) gets Enterprise for its db-custom tier', async () => {
   const info = await ensureCloudSql(c, task(0, { target: { instance: 'orders-84', version: '8.4' } }), POLL);
   assert.equal(info.ownedByMigration, true);
@@ -323,7 +375,19 @@ test('AlloyDB: the instance is created only once the cluster is READY', async ()
       instanceId: 'too-early',
       instance: { instanceType: 'PRIMARY' as never, machineConfig: { cpuCount: 2 } },
     }),
-    /not ready \(state CREATING\)/,
+    (err: { code?: number; message?: string; statusDetails?: unknown[] }) => {
+      assert.match(String(err.message), /not ready \(state CREATING\)/);
+      // FAILED_PRECONDITION with its google.rpc.PreconditionFailure, as the real client decodes it.
+      assert.equal(err.code, 9);
+      assert.deepEqual(JSON.parse(JSON.stringify(err.statusDetails)), [
+        {
+          violations: [
+            { type: 'STATE', subject: `${PARENT}/clusters/ledger-slow`, description: 'cluster is CREATING, not READY' },
+          ],
+        },
+      ]);
+      return true;
+    },
   );
   await ensureAlloyDb(c, t, POLL);
   const creates = fake.log.filter(

@@ -309,6 +309,14 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
     advance(p, z, m, res);
     return ok(render(res));
   });
+  // instanceGroupManagerResizeRequests.list (InstanceGroupManagerResizeRequestsListResponse.items).
+  f.route('GET', new RegExp(`${rr}$`), `${RR}.list`, ({ params: [p, z, m] }) => {
+    getMig(p, z, m);
+    const items = [...f.resources.entries()]
+      .filter(([k]) => k.startsWith(`rr/${p}/${z}/${m}/`))
+      .map(([, res]) => (advance(p, z, m, res), render(res)));
+    return ok({ kind: 'compute#instanceGroupManagerResizeRequestList', ...(items.length ? { items } : {}) });
+  });
   f.route('POST', new RegExp(`${rr}$`), `${RR}.insert`, (ctx) =>
     insert(ctx, () => {
       const [p, z, m] = ctx.params;
@@ -318,10 +326,11 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
       if (!b.resizeBy === !b.instances?.length) throw bad('Exactly one of resizeBy or instances must be set');
       const run = seconds(b.requestedRunDuration);
       if (run < 600 || run > 7 * 86_400) throw bad('requestedRunDuration must be between 10 minutes and 7 days');
-      // create-mig-with-flex-start-vms: the group's template must use FLEX_START, and no autoscaler.
-      const t = f.resources.get(tKey(p, String(mig.instanceTemplate).split('/').pop()!));
-      if (t?.properties?.scheduling?.provisioningModel !== 'FLEX_START')
-        throw bad(`Resize requests need a MIG whose instance template uses the FLEX_START provisioning model`);
+      // No template rule: resize requests serve groups whose VMs are FLEX_START or consume a
+      // reservation (https://cloud.google.com/sdk/gcloud/reference/compute/instance-groups/managed/resize-requests/create,
+      // --requested-run-duration: "If you want the managed instance group to consume a reservation
+      // or use FLEX_START provisioning model"). No autoscaler on the group:
+      // https://cloud.google.com/compute/docs/instance-groups/create-mig-with-flex-start-vms
       if (mig.status?.autoscaler) throw bad('Resize requests are not supported in a MIG with an autoscaler');
       if (f.resources.has(rKey(p, z, m, b.name)))
         throw new ApiError(

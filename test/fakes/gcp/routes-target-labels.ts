@@ -4,7 +4,7 @@
 // platform uses them for one thing, the took-over mark (activities/platforms/gcp/sql/took-over.ts), so
 // the fake serves what that needs and refuses the rest by name rather than ignoring it.
 import { ApiError, ok, renderOp, type FakeGcp } from './server';
-import { targetsState } from './routes-targets';
+import { refuseWhileInFlight, targetsState } from './routes-targets';
 
 const SEG = '([^/:]+)';
 
@@ -39,10 +39,7 @@ export function targetLabelRoutes(f: FakeGcp): void {
     // The same 403 for a missing instance as get and delete (routes-targets.ts).
     if (!inst)
       throw new ApiError(403, 'The client is not authorized to make this request.', { reason: 'notAuthorized' });
-    if (inst.state !== 'RUNNABLE')
-      throw new ApiError(409, 'Operation failed because another operation was already in progress.', {
-        reason: 'operationInProgress',
-      });
+    refuseWhileInFlight(f, key);
     const body = ctx.body ?? {};
     // An empty map or list is a field at its default, which proto3 JSON may send or leave out (the gax
     // client sends DatabaseInstance.tags as {}): not a request to change it.

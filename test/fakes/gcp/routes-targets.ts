@@ -66,6 +66,24 @@ export function targetsState(f: FakeGcp): TargetsState {
   return s;
 }
 
+/**
+ * Cloud SQL runs one operation at a time on an instance: any request that would start another while
+ * one is in flight (its create, delete, a patch, a backup run, ...) is refused with 409 and the v1
+ * reason `operationInProgress` until it ends
+ * (https://cloud.google.com/sql/docs/mysql/admin-api-error-messages, "Operation failed because
+ * another operation was already in progress").
+ */
+export function refuseWhileInFlight(f: FakeGcp, key: string): void {
+  const op = targetsState(f).pending.get(key);
+  if (op && !f.ops.get(op)?.done)
+    throw new ApiError(
+      409,
+      'Operation failed because another operation was already in progress. ' +
+        'Try your request after the current operation is complete.',
+      { reason: 'operationInProgress' },
+    );
+}
+
 /** Polling a resource in transition advances its operation, as time does for the real service. */
 function advance(f: FakeGcp, key: string): void {
   const s = targetsState(f);
@@ -213,15 +231,31 @@ export function cloudSqlRoutes(f: FakeGcp): void {
     ({ params: [p, i] }) => {
       const inst = f.resources.get(key(p, i));
       if (!inst) throw missing();
-      // One operation at a time per instance; another is refused with 409.
-      if (inst.state === 'PENDING_CREATE' || inst.state === 'PENDING_DELETE')
-        throw fail(409, 'Operation failed because another operation was already in progress.', {
-          reason: 'operationInProgress',
-        });
+      refuseWhileInFlight(f, key(p, i));
       inst.state = 'PENDING_DELETE';
       const op = f.operation('sql', () => {
         f.resources.delete(key(p, i));
         s.sqlDeletedAt.set(key(p, i), Date.now());
+      });
+      if (!op.done) s.pending.set(key(p, i), op.name);
+      return ok(renderOp(op));
+    },
+  );
+
+  // sql.backupRuns.insert (SqlBackupRunsInsertRequest, cloud_sql_backup_runs.proto): an on-demand
+  // backup, one of the operations that hold the instance (as the scheduled daily backup does).
+  f.route(
+    'POST',
+    new RegExp(`^/v1/projects/${SEG}/instances/${SEG}/backupRuns$`),
+    'sql.backupRuns.insert',
+    ({ params: [p, i] }) => {
+      advance(f, key(p, i));
+      const inst = f.resources.get(key(p, i));
+      if (!inst) throw missing();
+      refuseWhileInFlight(f, key(p, i));
+      const op = f.operation('sql', () => {
+        const runs = f.resources.get(`sql-backups/${p}/${i}`) ?? [];
+        f.resources.set(`sql-backups/${p}/${i}`, [...runs, { kind: 'sql#backupRun', status: 'SUCCESSFUL' }]);
       });
       if (!op.done) s.pending.set(key(p, i), op.name);
       return ok(renderOp(op));
@@ -321,11 +355,18 @@ export function alloyDbRoutes(f: FakeGcp): void {
       advance(f, k(clusterName));
       const cluster = f.resources.get(k(clusterName));
       if (!cluster) throw new ApiError(404, `Resource '${clusterName}' was not found`);
-      // An instance is created only on a READY cluster.
+      // An instance is created only on a READY cluster. FAILED_PRECONDITION carries a
+      // google.rpc.PreconditionFailure (https://cloud.google.com/apis/design/errors#error_payloads).
       if (cluster.state !== 'READY')
-        throw fail(400, `cluster ${clusterName} is not ready (state ${cluster.state}); retry once it is READY`, {
-          status: 'FAILED_PRECONDITION',
-        });
+        throw ApiError.of(
+          'FAILED_PRECONDITION',
+          `cluster ${clusterName} is not ready (state ${cluster.state}); retry once it is READY`,
+          {
+            preconditions: [
+              { type: 'STATE', subject: clusterName, description: `cluster is ${cluster.state}, not READY` },
+            ],
+          },
+        );
       const id = ctx.query.get('instanceId');
       if (!id || !/^[a-z0-9-]+$/.test(id)) throw new ApiError(400, `instance_id "${id}" is invalid`);
       if (!body.instanceType) throw new ApiError(400, 'instance.instance_type is required');

@@ -11,12 +11,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { bindings } from './schema/http-rules';
 import { DEDUPE_WINDOW_MS, FakeClock, requestIdRule } from './schema/request-ids';
-import { CODE_HTTP, DEFAULT_STATUS, errorBody, type FieldViolation } from './schema/status';
+import { CODE_HTTP, DEFAULT_STATUS, errorBody, type FieldViolation, type PreconditionViolation } from './schema/status';
 import { checkRequest } from './schema/validate';
 import { DMS_DISCOVERY, loadDiscovery } from './discovery';
 import type { ErrorStyle } from './schema/protos';
 
-export type { FieldViolation };
+export type { FieldViolation, PreconditionViolation };
 
 export interface Faults {
   /** Share of requests answered with 429 or 503 before any effect (0..1). */
@@ -122,6 +122,11 @@ export interface ApiErrorOptions {
   reason?: string;
   /** google.rpc.BadRequest field violations. */
   violations?: FieldViolation[];
+  /**
+   * google.rpc.PreconditionFailure violations, for FAILED_PRECONDITION (rendered in google.rpc
+   * style only: the v1 `errors[]` shape has no details).
+   */
+  preconditions?: PreconditionViolation[];
 }
 
 /** An error the fake answers as the API would (schema/status.ts). `status` is the HTTP status. */

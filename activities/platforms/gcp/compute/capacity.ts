@@ -81,6 +81,7 @@ export function describeReserve(task: DatabaseTask): PlannedOperation[] {
     ];
   }
   const rr = resizeRequestRequest(task);
+  const rrName = rr.instanceGroupManagerResizeRequestResource!.name!;
   const g = workerGroupNames(task);
   const why =
     task.database.priority === 'high'
@@ -101,12 +102,13 @@ export function describeReserve(task: DatabaseTask): PlannedOperation[] {
     }),
     planned({
       state: 'RESERVING_CAPACITY',
-      reads: ['compute.instanceGroupManagerResizeRequests.get'],
+      reads: ['compute.instanceGroupManagerResizeRequests.list', 'compute.instanceGroupManagerResizeRequests.get'],
       calls: [plannedCall('compute.instanceGroupManagerResizeRequests.insert', rrPath(task))],
       resource: rrPath(task),
       detail:
         `flex-start${why}: +${rr.instanceGroupManagerResizeRequestResource!.resizeBy} workers for up to ` +
-        `${HOLD_SECONDS / 86_400} days; waits for SUCCEEDED`,
+        `${HOLD_SECONDS / 86_400} days; waits for SUCCEEDED; a request Google ends (FAILED, CANCELLED) ` +
+        `is followed by a new one under a new name and request id (${rrName}-2, …)`,
     }),
   ];
 }
@@ -140,7 +142,7 @@ export function describeRelease(task: DatabaseTask): PlannedOperation[] {
   return [
     planned({
       state: 'COMPLETED',
-      reads: ['compute.instanceGroupManagerResizeRequests.get'],
+      reads: ['compute.instanceGroupManagerResizeRequests.list'],
       calls: [plannedCall('compute.instanceGroupManagerResizeRequests.delete', rrPath(task))],
       resource: rrPath(task),
       detail: `cancelled first while still ${WAITING_STATES.join(' or ')} (waiting for capacity)`,

@@ -20,7 +20,7 @@ type ResizeRequest = protos.google.cloud.compute.v1.IInstanceGroupManagerResizeR
 
 /** Still waiting for capacity: cancel before delete (about-resize-requests-mig, "Cancel"). */
 export const WAITING_STATES = ['ACCEPTED', 'CREATING'];
-/** Over: Google will not create the VMs; a new request must be made. */
+/** Over: Google will not create the VMs; a new request (a new generation) must be made. */
 const ENDED_STATES = ['FAILED', 'CANCELLED'];
 
 /**
@@ -29,11 +29,35 @@ const ENDED_STATES = ['FAILED', 'CANCELLED'];
  */
 export const CAPACITY_WAIT_MS = 60_000;
 
+/**
+ * A request that ended (FAILED, CANCELLED) is followed by a new one under a new name: generation 1
+ * is the plan's name (gcpNames().resizeRequest, the dry run's), generation n > 1 adds `-n`. The
+ * name carries the request id (gcpRequestId of the name), so a retry of the same insert (same
+ * activity run, same generation) repeats its id and Compute answers it once, while the request
+ * after a failure has a new name and a new id: Compute ignores a repeated request id for at least
+ * 60 minutes (InsertInstanceGroupManagerResizeRequestRequest.request_id, compute.proto), so asking
+ * again under the failed request's id would be answered with the old insert and create nothing.
+ * The generation is read from Compute (the group's requests), not kept by the worker.
+ */
+export function resizeRequestName(task: DatabaseTask, generation = 1): string {
+  const base = gcpNames(task).resizeRequest;
+  return generation <= 1 ? base : `${base}-${generation}`;
+}
+
+/** The generation of one of this database's request names, or undefined for a name not ours. */
+export function generationOf(task: DatabaseTask, name: string | null | undefined): number | undefined {
+  const base = gcpNames(task).resizeRequest;
+  if (name === base) return 1;
+  const m = name?.startsWith(`${base}-`) ? /^(\d+)$/.exec(name.slice(base.length + 1)) : null;
+  return m && Number(m[1]) > 1 ? Number(m[1]) : undefined;
+}
+
 export function resizeRequestRequest(
   task: DatabaseTask,
+  generation = 1,
 ): protos.google.cloud.compute.v1.IInsertInstanceGroupManagerResizeRequestRequest {
   const { project, zone } = task.gcp!;
-  const name = gcpNames(task).resizeRequest;
+  const name = resizeRequestName(task, generation);
   return {
     project,
     zone,
@@ -49,27 +73,39 @@ export function resizeRequestRequest(
   };
 }
 
-const target = (task: DatabaseTask) => ({
+const group = (task: DatabaseTask) => ({
   project: task.gcp!.project,
   zone: task.gcp!.zone,
   instanceGroupManager: workerGroupNames(task).group,
-  resizeRequest: gcpNames(task).resizeRequest,
 });
 
-async function getRequest(c: GcpClients, task: DatabaseTask): Promise<ResizeRequest | undefined> {
+/** This database's requests on its own group, oldest generation first. */
+async function listRequests(c: GcpClients, task: DatabaseTask): Promise<ResizeRequest[]> {
+  const all =
+    (await getOrUndefined(
+      `list resize requests of ${group(task).instanceGroupManager}`,
+      async () => (await c.resizeRequests.list(group(task)))[0],
+    )) ?? [];
+  return all
+    .filter((r) => generationOf(task, r.name) !== undefined)
+    .sort((a, b) => generationOf(task, a.name)! - generationOf(task, b.name)!);
+}
+
+async function getRequest(c: GcpClients, task: DatabaseTask, name: string): Promise<ResizeRequest | undefined> {
   return getOrUndefined(
-    `get resize request ${target(task).resizeRequest}`,
-    async () => (await c.resizeRequests.get(target(task)))[0],
+    `get resize request ${name}`,
+    async () => (await c.resizeRequests.get({ ...group(task), resizeRequest: name }))[0],
   );
 }
 
-async function deleteRequest(c: GcpClients, task: DatabaseTask, poll: PollOptions): Promise<void> {
-  const t = target(task);
-  const [op] = await call(`delete resize request ${t.resizeRequest}`, () =>
-    c.resizeRequests.delete({ ...t, requestId: gcpRequestId(task, 'delete', t.resizeRequest) }),
+async function deleteRequest(c: GcpClients, task: DatabaseTask, name: string, poll: PollOptions): Promise<void> {
+  const [op] = await call(`delete resize request ${name}`, () =>
+    c.resizeRequests.delete({ ...group(task), resizeRequest: name, requestId: gcpRequestId(task, 'delete', name) }),
   );
   await waitZoneOperation(c, task, op, poll);
 }
+
+const ended = (r: ResizeRequest) => ENDED_STATES.includes(String(r.state));
 
 export async function reserveFlexStart(
   c: GcpClients,
@@ -77,30 +113,32 @@ export async function reserveFlexStart(
   poll: PollOptions,
 ): Promise<CapacityReservation> {
   const workers = workerCount(task.database.sizeGb);
-  const request = resizeRequestRequest(task);
-  const name = request.instanceGroupManagerResizeRequestResource!.name!;
   await ensureWorkerGroup(c, task, poll);
 
-  let rr = await getRequest(c, task);
-  if (rr && Number(rr.resizeBy) !== workers)
+  const requests = await listRequests(c, task);
+  let latest = requests.at(-1);
+  if (latest && Number(latest.resizeBy) !== workers)
     throw new MigrationError(
       'AlreadyExistsMismatch',
-      `resize request ${name} exists: resizeBy is ${rr.resizeBy}, the plan needs ${workers}`,
+      `resize request ${latest.name} exists: resizeBy is ${latest.resizeBy}, the plan needs ${workers}`,
     );
-  if (rr && ENDED_STATES.includes(String(rr.state))) {
-    // It is ours (its name and group are this database's): make room for a new request next attempt.
-    await deleteRequest(c, task, poll);
-    throw new MigrationError(
-      'CapacityUnavailable',
-      `flex-start resize request ${name} ended ${rr.state}; asking again`,
-    );
-  }
-  if (!rr) {
+  let asked = '';
+  if (!latest || ended(latest)) {
+    // The first request, or the next one after a request Google ended: a new generation.
+    const generation = latest ? generationOf(task, latest.name)! + 1 : 1;
+    const request = resizeRequestRequest(task, generation);
+    const name = request.instanceGroupManagerResizeRequestResource!.name!;
+    if (latest) asked = ` (after ${latest.name} ended ${latest.state})`;
     const [op] = await call(`create resize request ${name}`, () => c.resizeRequests.insert(request));
     await waitZoneOperation(c, task, op, poll);
+    latest = { name, resizeBy: workers };
   }
-  rr = await pollFor(
-    async () => (await getRequest(c, task)) ?? {},
+  // Ended requests before the latest are ours and over: delete them (the latest keeps the count).
+  for (const r of requests) if (r.name !== latest.name && ended(r)) await deleteRequest(c, task, r.name!, poll);
+
+  const name = latest.name!;
+  const rr = await pollFor(
+    async () => (await getRequest(c, task, name)) ?? {},
     (r) => !WAITING_STATES.includes(String(r.state)),
     poll.intervalMs,
     Math.min(poll.timeoutMs, CAPACITY_WAIT_MS),
@@ -109,7 +147,8 @@ export async function reserveFlexStart(
   throw new MigrationError(
     'CapacityUnavailable',
     `flex-start: ${workers} x ${task.gcp!.machineType} not granted yet ` +
-      `(resize request ${name} is ${rr.state ?? 'missing'}); waiting`,
+      `(resize request ${name}${asked} is ${rr.state ?? 'missing'}); ` +
+      (ended(rr) ? 'asking again' : 'waiting'),
   );
 }
 
@@ -119,14 +158,15 @@ export async function reserveFlexStart(
  * deleting the group deletes them.
  */
 export async function releaseFlexStart(c: GcpClients, task: DatabaseTask, poll: PollOptions): Promise<void> {
-  const t = target(task);
-  const rr = await getRequest(c, task);
-  if (rr && WAITING_STATES.includes(String(rr.state))) {
-    const [op] = await call(`cancel resize request ${t.resizeRequest}`, () =>
-      c.resizeRequests.cancel({ ...t, requestId: gcpRequestId(task, 'cancel', t.resizeRequest) }),
-    );
-    await waitZoneOperation(c, task, op, poll);
+  for (const rr of await listRequests(c, task)) {
+    const name = rr.name!;
+    if (WAITING_STATES.includes(String(rr.state))) {
+      const [op] = await call(`cancel resize request ${name}`, () =>
+        c.resizeRequests.cancel({ ...group(task), resizeRequest: name, requestId: gcpRequestId(task, 'cancel', name) }),
+      );
+      await waitZoneOperation(c, task, op, poll);
+    }
+    await deleteRequest(c, task, name, poll);
   }
-  if (rr) await deleteRequest(c, task, poll);
   await deleteWorkerGroup(c, task, poll);
 }

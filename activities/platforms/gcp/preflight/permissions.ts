@@ -60,6 +60,7 @@ export const METHOD_PERMISSIONS: Record<string, string[]> = {
   'compute.futureReservations.get': ['compute.futureReservations.get'],
   'compute.futureReservations.insert': ['compute.futureReservations.create'],
   'compute.instanceGroupManagerResizeRequests.get': ['compute.instanceGroupManagers.get'],
+  'compute.instanceGroupManagerResizeRequests.list': ['compute.instanceGroupManagers.get'],
   'compute.instanceGroupManagerResizeRequests.insert': ['compute.instanceGroupManagers.update'],
   'compute.instanceGroupManagerResizeRequests.cancel': ['compute.instanceGroupManagers.update'],
   'compute.instanceGroupManagerResizeRequests.delete': ['compute.instanceGroupManagers.update'],

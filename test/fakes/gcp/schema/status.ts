@@ -60,6 +60,16 @@ const V1_REASON: Record<string, string> = {
   UNAVAILABLE: 'backendError',
 };
 
+/**
+ * One google.rpc.PreconditionFailure.Violation (google/rpc/error_details.proto): `type` is a
+ * service-specific kind (e.g. "STATE"), `subject` the resource that failed it.
+ */
+export interface PreconditionViolation {
+  type: string;
+  subject: string;
+  description: string;
+}
+
 export interface ErrorSpec {
   httpStatus: number;
   message: string;
@@ -68,6 +78,8 @@ export interface ErrorSpec {
   /** ErrorInfo reason (rpc style) or errors[].reason (v1 style). */
   reason?: string;
   violations?: FieldViolation[];
+  /** google.rpc.PreconditionFailure violations (FAILED_PRECONDITION errors). */
+  preconditions?: PreconditionViolation[];
   /** The API's host, the ErrorInfo domain. */
   domain?: string;
 }
@@ -84,6 +96,10 @@ export function errorBody(style: ErrorStyle, e: ErrorSpec): { error: Record<stri
   const details: Record<string, unknown>[] = [];
   if (e.violations?.length)
     details.push({ '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: e.violations });
+  // https://cloud.google.com/apis/design/errors#error_details: FAILED_PRECONDITION carries
+  // google.rpc.PreconditionFailure (google/rpc/error_details.proto PreconditionFailure).
+  if (e.preconditions?.length)
+    details.push({ '@type': 'type.googleapis.com/google.rpc.PreconditionFailure', violations: e.preconditions });
   if (e.reason)
     details.push({ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: e.reason, domain: e.domain ?? '' });
   return {
