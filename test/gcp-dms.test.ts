@@ -384,11 +384,14 @@ test('the fake holds requests to Google: bad provider, start before demote, vali
   );
   // Start before the existing destination is demoted: FAILED_PRECONDITION, as google.rpc.Status names it.
   assert.equal(await status(jobs.start({ name: n.jobName, requestBody: {} })), 400);
-  const canonical = await jobs.promote({ name: n.jobName, requestBody: {} }).then(
-    () => 'OK',
-    (err: { response?: { data?: { error?: { status?: string } } } }) => err.response?.data?.error?.status,
+  type Answer = { status?: string; details?: { '@type': string; violations?: { subject?: string }[] }[] };
+  const answer = await jobs.promote({ name: n.jobName, requestBody: {} }).then(
+    () => undefined,
+    (err: { response?: { data?: { error?: Answer } } }) => err.response?.data?.error,
   );
-  assert.equal(canonical, 'FAILED_PRECONDITION', 'a state refusal is no INVALID_ARGUMENT');
+  assert.equal(answer?.status, 'FAILED_PRECONDITION', 'a state refusal is no INVALID_ARGUMENT');
+  const failure = answer?.details?.find((d) => d['@type'] === 'type.googleapis.com/google.rpc.PreconditionFailure');
+  assert.equal(failure?.violations?.[0]?.subject, n.jobName, 'google.rpc.PreconditionFailure names the job');
   // validateOnly is for Oracle profiles only.
   assert.equal(
     await status(

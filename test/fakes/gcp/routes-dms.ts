@@ -406,11 +406,13 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
     });
   /**
    * An action the job's state does not allow: FAILED_PRECONDITION, "the system is not in a state
-   * required for the operation's execution" (google/rpc/code.proto; https://google.aip.dev/193).
+   * required for the operation's execution" (google/rpc/code.proto), with google.rpc.PreconditionFailure
+   * naming the job (google/rpc/error_details.proto; https://google.aip.dev/193).
    */
-  const precondition = (message: string) => ApiError.of('FAILED_PRECONDITION', message);
+  const precondition = (subject: string, message: string) =>
+    ApiError.of('FAILED_PRECONDITION', message, { preconditions: [{ type: 'STATE', subject, description: message }] });
   const refuse = (j: FakeJob, verb: string, allowed: string) =>
-    precondition(`migration job is ${j.state}${j.phase ? `/${j.phase}` : ''}; ${verb} needs ${allowed}`);
+    precondition(j.name, `migration job is ${j.state}${j.phase ? `/${j.phase}` : ''}; ${verb} needs ${allowed}`);
 
   // verify: the "test the migration job" step before start; it changes nothing
   // (https://cloud.google.com/database-migration/docs/reference/rest/v1/projects.locations.migrationJobs/verify;
@@ -429,7 +431,7 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
   // https://cloud.google.com/database-migration/docs/postgres/create-migration-job-existing-instance).
   action('demoteDestination', (j) => {
     if (j.state !== 'NOT_STARTED') throw refuse(j, 'demoteDestination', 'NOT_STARTED');
-    if (!existingDestination(j)) throw precondition('the destination is not an existing instance');
+    if (!existingDestination(j)) throw precondition(j.name, 'the destination is not an existing instance');
     j._demoting = true;
     return { finish: () => Object.assign(j, { _demoted: true, _demoting: false }) };
   });
@@ -438,7 +440,7 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
   action('start', (j) => {
     if (j.state !== 'NOT_STARTED') throw refuse(j, 'start', 'NOT_STARTED (a stopped job is resumed)');
     if (existingDestination(j) && !j._demoted)
-      throw precondition('demote the existing destination first (migrationJobs.demoteDestination)');
+      throw precondition(j.name, 'demote the existing destination first (migrationJobs.demoteDestination)');
     j.state = 'STARTING';
     return { finish: () => begin(j) };
   });
