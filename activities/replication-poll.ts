@@ -31,6 +31,7 @@ export function progressOf(s: ReplicationStatus, baselineErrors?: number, proble
     lagSeconds: s.lagSeconds,
     lagBytes: s.lagBytes,
     ...(s.sampleAgeSeconds !== undefined ? { sampleAgeSeconds: s.sampleAgeSeconds } : {}),
+    ...(s.detail ? { detail: s.detail } : {}),
     rows: s.rowsOnTarget,
     errorCount: s.errorCount,
     ...(baselineErrors !== undefined ? { baselineErrors } : {}),

@@ -91,6 +91,8 @@ export interface ReplicationProgress {
   lagBytes: number | null;
   /** How old the lag sample is, in seconds, where the platform knows. */
   sampleAgeSeconds?: number | null;
+  /** The platform's own words for where it is, e.g. what DMS waits for the operator to do (gcp). */
+  detail?: string;
   rows: number;
   errorCount: number;
   /** The error count the watch started from: more than it means apply is failing now. */

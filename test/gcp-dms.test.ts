@@ -220,6 +220,19 @@ for (const [pair, i] of PAIRS) {
   });
 }
 
+test('the fake deletes a running job without force, as DMS does (Running: Stop, Promote, Delete)', async () => {
+  const t = task(2, 'running-raw-delete');
+  putTarget(t);
+  await ensureJob(c, t, POLL);
+  await startOrResumeJob(c, t, POLL);
+  await untilCdc(t);
+  const op = (await c.dms.projects.locations.migrationJobs.delete({ name: gcpNames(t).jobName })).data;
+  while (!(await c.dms.projects.locations.operations.get({ name: op.name! })).data.done);
+  assert.equal(await getJob(c, t), undefined);
+  assert.ok(fake.resources.has(targetKey(t)), 'without force the destination stays');
+  await deleteJobAndProfiles(c, t, POLL);
+});
+
 test('a running job is stopped before its delete, and the delete is never forced', async () => {
   const t = task(2, 'running-delete');
   putTarget(t);
@@ -369,8 +382,16 @@ test('the fake holds requests to Google: bad provider, start before demote, vali
     ),
     400,
   );
-  // Start before the existing destination is demoted.
+  // Start before the existing destination is demoted: FAILED_PRECONDITION, as google.rpc.Status names it.
   assert.equal(await status(jobs.start({ name: n.jobName, requestBody: {} })), 400);
+  type Answer = { status?: string; details?: { '@type': string; violations?: { subject?: string }[] }[] };
+  const answer = await jobs.promote({ name: n.jobName, requestBody: {} }).then(
+    () => undefined,
+    (err: { response?: { data?: { error?: Answer } } }) => err.response?.data?.error,
+  );
+  assert.equal(answer?.status, 'FAILED_PRECONDITION', 'a state refusal is no INVALID_ARGUMENT');
+  const failure = answer?.details?.find((d) => d['@type'] === 'type.googleapis.com/google.rpc.PreconditionFailure');
+  assert.equal(failure?.violations?.[0]?.subject, n.jobName, 'google.rpc.PreconditionFailure names the job');
   // validateOnly is for Oracle profiles only.
   assert.equal(
     await status(
@@ -399,7 +420,6 @@ test('the fake holds requests to Google: bad provider, start before demote, vali
   // Forced delete of a running job also deletes the destination replica: the fake models it.
   await startOrResumeJob(c, t, POLL);
   await untilCdc(t);
-  assert.equal(await status(jobs.delete({ name: n.jobName })), 400, 'a running job needs stop or force');
   const op = (await jobs.delete({ name: n.jobName, force: true })).data;
   while (!(await c.dms.projects.locations.operations.get({ name: op.name! })).data.done);
   assert.ok(!fake.resources.has(targetKey(t)), 'force took the destination with it');

@@ -60,14 +60,12 @@ import { DEFAULT_POLL, type PollOptions } from './poll';
 import { warn } from '../../log';
 import { readTargetPrivateIp } from './sql/target-address';
 import { markTookOver, refuseIfTookOver } from './sql/target-mark';
+import { replicationPhaseOf } from './dms/phases';
+import { stopWritesForDump } from './dms/source-writes';
 
 export interface GcpPlatformOptions extends GcpClientOptions {
   poll?: Partial<PollOptions>;
 }
-
-const RUNNING_PHASES_IN_DUMP = new Set(['FULL_DUMP', 'PREPARING_THE_DUMP']);
-/** Job states in which DMS is (again) copying or replicating: clouddms v1 MigrationJob.State. */
-const REPLICATING = new Set(['RUNNING', 'RESUMING', 'RESTARTING', 'STARTING']);
 
 export class GcpPlatform implements MigrationPlatform {
   readonly name = 'gcp' as const;
@@ -162,10 +160,15 @@ export class GcpPlatform implements MigrationPlatform {
     return verifyJob(this.clients, task, this.poll);
   }
 
-  /** demoteDestination + start from NOT_STARTED, resume from STOPPED in CDC (dms/actions.ts). */
+  /**
+   * demoteDestination + start from NOT_STARTED, resume from STOPPED in CDC (dms/actions.ts); a job
+   * that waits for the source's writes to stop before its dump gets them stopped where the worker
+   * reaches the source (dms/source-writes.ts), else the status's detail tells the operator.
+   */
   async startMigrationJob(task: DatabaseTask): Promise<void> {
     this.check(task);
     await startOrResumeJob(this.clients, task, this.poll);
+    await stopWritesForDump(this.clients, task, this.poll, (step) => warn(`startMigrationJob: ${step}`));
   }
 
   async getReplicationStatus(task: DatabaseTask): Promise<ReplicationStatus> {
@@ -173,23 +176,21 @@ export class GcpPlatform implements MigrationPlatform {
     const job = await getJob(this.clients, task);
     const status: ReplicationStatus = { ...notCreatedStatus(), sampleAgeSeconds: null };
     if (!job) return status;
-    status.detail = `${job.state}${job.phase ? `/${job.phase}` : ''}`;
     if (job.state === 'FAILED')
       throw new MigrationError(
         'ReplicationBroken',
         `DMS job ${gcpNames(task).migrationJob} failed: ${job.error?.message ?? 'no detail'}`,
       );
-    if (job.state === 'NOT_STARTED' || job.state === 'CREATING' || job.state === 'DRAFT') status.phase = 'CREATED';
-    else if (job.state === 'STOPPED' || job.state === 'COMPLETED') status.phase = 'STOPPED';
-    else if (job.phase === 'PROMOTE_IN_PROGRESS') status.phase = 'CDC';
-    else
-      status.phase =
-        REPLICATING.has(job.state ?? '') && job.phase && !RUNNING_PHASES_IN_DUMP.has(job.phase) ? 'CDC' : 'FULL_DUMP';
+    // Phases Google defines beyond the dump and CDC (the RDS flow's wait for writes to stop,
+    // READY_FOR_PROMOTE, PHASE_FAILBACK) are read as what they are: dms/phases.ts.
+    const { phase, detail } = replicationPhaseOf(job, task.database.source.database);
+    status.phase = phase;
+    status.detail = detail;
     if (status.phase === 'CDC') {
       const id = gcpNames(task).migrationJob;
       const [secs, bytes] = await Promise.all([
-        latestSample(this.clients, task.gcp!.project, id, LAG_SECONDS_METRIC),
-        latestSample(this.clients, task.gcp!.project, id, LAG_BYTES_METRIC),
+        latestSample(this.clients, task.gcp!.project, id, LAG_SECONDS_METRIC, task.database.source.database),
+        latestSample(this.clients, task.gcp!.project, id, LAG_BYTES_METRIC, task.database.source.database),
       ]);
       status.lagSeconds = secs?.value ?? null;
       status.lagBytes = bytes?.value ?? null;

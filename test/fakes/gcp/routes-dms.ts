@@ -5,7 +5,19 @@
 // https://cloud.google.com/database-migration/docs/reference/rest/v1. Which action each job state
 // allows: the migration job statuses pages (https://cloud.google.com/database-migration/docs/postgres/migration-job-statuses,
 // .../mysql/migration-job-statuses). A started job moves from FULL_DUMP to CDC on its own; the lag
-// it publishes is served by routes-observability.ts.
+// it publishes, one series per database the job carries, is served by routes-observability.ts.
+//
+// The phases Google defines besides FULL_DUMP, CDC and PROMOTE_IN_PROGRESS (MigrationJob.Phase in
+// the discovery document): WAITING_FOR_SOURCE_WRITES_TO_STOP and PREPARING_THE_DUMP ("Only RDS flow")
+// are modelled for a source whose migration user has no SUPER (DmsBehaviour.noSuperHosts): the
+// job starts as STARTING/WAITING_FOR_SOURCE_WRITES_TO_STOP, moves to PREPARING_THE_DUMP once the
+// source's writes stop (DmsBehaviour.writesStopped, which the test keeps), then to RUNNING/FULL_DUMP
+// ("After the status changes to Starting | Waiting for source writes to stop, writing should be
+// stopped ... Running | Full dump in progress", https://cloud.google.com/database-migration/docs/mysql/rds-no-superuser,
+// .../mysql/aurora-no-superuser). READY_FOR_PROMOTE (SQL Server's "Ready to promote" after the
+// .final log backup, https://cloud.google.com/database-migration/docs/sqlserver/migration-job-statuses)
+// and PHASE_FAILBACK ("used only for SQL Server Distributed Availability Group (DAG) migrations")
+// are not produced by the MySQL and PostgreSQL jobs modelled here; a test may set them.
 import { ApiError, ok, renderOp, type Ctx, type FakeGcp, type FakeOp } from './server';
 
 const SEG = '([^/:]+)';
@@ -24,6 +36,21 @@ export interface DmsBehaviour {
   lagSamplePeriodMs?: number;
   /** How long after sampling a point becomes visible (Google: up to 180 s); default 0. */
   lagPublishDelayMs?: number;
+  /**
+   * The databases of each source instance (by profile host): what a job without a database
+   * selection carries ("Database Migration Service migrates all your databases by default",
+   * https://cloud.google.com/database-migration/docs/homogeneous-migrations). Unlisted: the
+   * profile's own database name is unknown to DMS, so such a job carries ['postgres'] or ['mysql'].
+   */
+  sourceDatabases?: Map<string, string[]>;
+  /** Per database: lag at the start of CDC and its decay, instead of lagStartSeconds/lagDecayPerSecond. */
+  lagByDatabase?: Map<string, { startSeconds: number; decayPerSecond: number }>;
+  /** Source hosts whose migration user has no SUPER (RDS, Aurora): the start waits for writes to stop. */
+  noSuperHosts?: Set<string>;
+  /** Source hosts whose writes have stopped now (the test keeps this as the source would be). */
+  writesStopped?: Set<string>;
+  /** How long PREPARING_THE_DUMP lasts once the writes stopped; default 50 ms. */
+  prepareDumpMs?: number;
 }
 
 export interface FakeJob {
@@ -36,6 +63,10 @@ export interface FakeJob {
   /** Hidden (never rendered): when the job entered RUNNING, entered CDC, stopped; demoted. */
   _runningSince?: number;
   _cdcSince?: number;
+  _preparingSince?: number;
+  /** The databases the job carries, fixed when it starts; its source's host. */
+  _databases?: string[];
+  _sourceHost?: string;
   _stoppedAt?: number;
   _demoted?: boolean;
   _demoting?: boolean;
@@ -45,8 +76,25 @@ export interface FakeJob {
 
 const hidden = (k: string) => k.startsWith('_');
 
-/** The job as the API shows it; FULL_DUMP becomes CDC once the dump time has passed. */
+/**
+ * The job as the API shows it. A job waiting for the source's writes to stop moves to
+ * PREPARING_THE_DUMP once they have, then to RUNNING/FULL_DUMP (rds-no-superuser, in the header);
+ * FULL_DUMP becomes CDC once the dump time has passed.
+ */
 export function jobView(job: FakeJob, b: DmsBehaviour, now = Date.now()): FakeJob {
+  if (
+    job.state === 'STARTING' &&
+    job.phase === 'WAITING_FOR_SOURCE_WRITES_TO_STOP' &&
+    b.writesStopped?.has(job._sourceHost ?? '')
+  )
+    Object.assign(job, { phase: 'PREPARING_THE_DUMP', _preparingSince: now });
+  if (
+    job.state === 'STARTING' &&
+    job.phase === 'PREPARING_THE_DUMP' &&
+    job._preparingSince &&
+    now - job._preparingSince >= (b.prepareDumpMs ?? 50)
+  )
+    Object.assign(job, { state: 'RUNNING', phase: 'FULL_DUMP', _runningSince: now });
   if (
     job.state === 'RUNNING' &&
     job.phase === 'FULL_DUMP' &&
@@ -312,6 +360,41 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
     }),
   );
 
+  /** The databases the job's source profile serves (DmsBehaviour.sourceDatabases), and its host. */
+  const sourceOf = (j: FakeJob) => {
+    const p = f.resources.get(key(j.source ?? ''));
+    const conn = p?.mysql ?? p?.postgresql;
+    const host = conn?.host as string;
+    return { host, databases: b.sourceDatabases?.get(host) ?? [p?.mysql ? 'mysql' : 'postgres'] };
+  };
+  /**
+   * The job's dump begins (start, restart). It carries the databases its objectsConfig names
+   * (SourceObjectsConfig SPECIFIED_OBJECTS, objectIdentifier type DATABASE), else every database
+   * of the source ("migrates all your databases by default": the header's homogeneous-migrations
+   * page). A source without SUPER first waits for its writes to stop (rds-no-superuser, in the header).
+   */
+  const begin = (j: FakeJob) => {
+    const { host, databases } = sourceOf(j);
+    type Selection = {
+      objectsSelectionType?: string;
+      objectConfigs?: { objectIdentifier?: { type?: string; database?: string } }[];
+    };
+    const selection = (j.objectsConfig as { sourceObjectsConfig?: Selection } | undefined)?.sourceObjectsConfig;
+    const named = (selection?.objectConfigs ?? [])
+      .map((o) => o.objectIdentifier)
+      .filter((id) => id?.type === 'DATABASE' && id.database)
+      .map((id) => id!.database!);
+    j._databases = selection?.objectsSelectionType === 'SPECIFIED_OBJECTS' ? named : databases;
+    j._sourceHost = host;
+    if (b.noSuperHosts?.has(host))
+      return Object.assign(j, {
+        state: 'STARTING',
+        phase: 'WAITING_FOR_SOURCE_WRITES_TO_STOP',
+        _runningSince: undefined,
+      });
+    return Object.assign(j, { state: 'RUNNING', phase: 'FULL_DUMP', _runningSince: Date.now() });
+  };
+
   /** A job action: `run` checks the state the docs allow it in and says what its operation does. */
   const action = (verb: string, run: (j: FakeJob, ctx: Ctx) => { finish?: () => unknown; error?: string }) =>
     f.route('POST', new RegExp(`${base}/migrationJobs/${SEG}:${verb}$`), `${JOBS}.${verb}`, (ctx) => {
@@ -321,76 +404,79 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
       const { finish, error } = run(j, ctx);
       return lro(ctx.params[0], name, verb, finish, error);
     });
+  /**
+   * An action the job's state does not allow: FAILED_PRECONDITION, "the system is not in a state
+   * required for the operation's execution" (google/rpc/code.proto), with google.rpc.PreconditionFailure
+   * naming the job (google/rpc/error_details.proto; https://google.aip.dev/193).
+   */
+  const precondition = (subject: string, message: string) =>
+    ApiError.of('FAILED_PRECONDITION', message, { preconditions: [{ type: 'STATE', subject, description: message }] });
   const refuse = (j: FakeJob, verb: string, allowed: string) =>
-    new ApiError(
-      400,
-      `FAILED_PRECONDITION: migration job is ${j.state}${j.phase ? `/${j.phase}` : ''}; ${verb} needs ${allowed}`,
-    );
+    precondition(j.name, `migration job is ${j.state}${j.phase ? `/${j.phase}` : ''}; ${verb} needs ${allowed}`);
 
-  // verify: the "test the migration job" step before start; it changes nothing.
+  // verify: the "test the migration job" step before start; it changes nothing
+  // (https://cloud.google.com/database-migration/docs/reference/rest/v1/projects.locations.migrationJobs/verify;
+  // a started job is past it: https://cloud.google.com/database-migration/docs/postgres/migration-job-statuses).
   action('verify', (j) => {
     if (!['DRAFT', 'NOT_STARTED', 'STOPPED', 'FAILED'].includes(j.state))
       throw refuse(j, 'verify', 'a job not running');
     const src = f.resources.get(key(j.source ?? ''));
     const host = (src?.mysql ?? src?.postgresql)?.host;
     if (b.unreachableHosts.has(host)) return { error: `CONNECTION_FAILURE: source ${host} is not reachable from DMS` };
-    // Private-IP destinations are reached through VPC peering with the job's network.
-    if (existingDestination(j) && !j.vpcPeeringConnectivity)
-      return { error: 'CONNECTION_FAILURE: the destination has a private IP only; configure VPC peering' };
     return {};
   });
-  // demoteDestination: before start, for an existing destination (REST demoteDestination; the
-  // "existing destination instance" procedure). The fake refuses a second demote to catch repeats.
+  // demoteDestination: before start, for an existing destination ("Demotes the destination database
+  // to become a read replica of the source":
+  // https://cloud.google.com/database-migration/docs/reference/rest/v1/projects.locations.migrationJobs/demoteDestination,
+  // https://cloud.google.com/database-migration/docs/postgres/create-migration-job-existing-instance).
   action('demoteDestination', (j) => {
     if (j.state !== 'NOT_STARTED') throw refuse(j, 'demoteDestination', 'NOT_STARTED');
-    if (!existingDestination(j))
-      throw new ApiError(400, 'FAILED_PRECONDITION: the destination is not an existing instance');
-    if (j._demoted || j._demoting)
-      throw new ApiError(
-        400,
-        `FAILED_PRECONDITION: the destination is already ${j._demoted ? 'demoted' : 'being demoted'}`,
-      );
+    if (!existingDestination(j)) throw precondition(j.name, 'the destination is not an existing instance');
     j._demoting = true;
     return { finish: () => Object.assign(j, { _demoted: true, _demoting: false }) };
   });
-  // start: only NOT_STARTED ("Not started: Start"); an existing destination must be demoted first.
+  // start: only NOT_STARTED ("Not started: Start", https://cloud.google.com/database-migration/docs/postgres/migration-job-statuses); an existing
+  // destination must be demoted first (create-migration-job-existing-instance, above).
   action('start', (j) => {
     if (j.state !== 'NOT_STARTED') throw refuse(j, 'start', 'NOT_STARTED (a stopped job is resumed)');
     if (existingDestination(j) && !j._demoted)
-      throw new ApiError(
-        400,
-        'FAILED_PRECONDITION: demote the existing destination first (migrationJobs.demoteDestination)',
-      );
+      throw precondition(j.name, 'demote the existing destination first (migrationJobs.demoteDestination)');
     j.state = 'STARTING';
-    return { finish: () => Object.assign(j, { state: 'RUNNING', phase: 'FULL_DUMP', _runningSince: Date.now() }) };
+    return { finish: () => begin(j) };
   });
-  // resume: a job stopped in CDC ("Resume: migration jobs stopped during the CDC phase").
+  // resume: a job stopped in CDC ("In the case where a migration was stopped during the CDC phase, it
+  // can be resumed": https://cloud.google.com/database-migration/docs/manage-jobs).
   action('resume', (j) => {
     if (j.state !== 'STOPPED' || j.phase !== 'CDC') throw refuse(j, 'resume', 'STOPPED in phase CDC');
     j.state = 'RESUMING';
     return { finish: () => Object.assign(j, { state: 'RUNNING', _stoppedAt: undefined }) };
   });
-  // restart: failed, or stopped during the full dump; the dump starts over.
+  // restart: failed, or stopped during the full dump; the dump starts over ("If the migration failed
+  // and is not recoverable, or was stopped during full dump, it can be restarted":
+  // https://cloud.google.com/database-migration/docs/manage-jobs).
   action('restart', (j) => {
     if (!(j.state === 'FAILED' || (j.state === 'STOPPED' && j.phase === 'FULL_DUMP')))
       throw refuse(j, 'restart', 'FAILED, or STOPPED in FULL_DUMP');
     j.state = 'RESTARTING';
     return {
-      finish: () =>
-        Object.assign(j, { state: 'RUNNING', phase: 'FULL_DUMP', _runningSince: Date.now(), _stoppedAt: undefined }),
+      finish: () => begin(Object.assign(j, { _stoppedAt: undefined, _cdcSince: undefined })),
     };
   });
-  // stop: "Running: Stop" (Starting/Resuming offer only Delete).
+  // stop: "Running: Stop" (Starting/Resuming offer only Delete: https://cloud.google.com/database-migration/docs/postgres/migration-job-statuses).
   action('stop', (j) => {
     if (j.state !== 'RUNNING') throw refuse(j, 'stop', 'RUNNING');
     j.state = 'STOPPING';
     return { finish: () => Object.assign(j, { state: 'STOPPED', _stoppedAt: Date.now() }) };
   });
   // promote: in phase CDC ("after the full dump phase has completed and the migration job is in CDC
-  // phase, the option for promotion is available"); Running, Stopped and Failed jobs offer it.
+  // phase, the option for promotion is available":
+  // https://cloud.google.com/database-migration/docs/postgres/promote-migration); Running, Stopped and
+  // Failed jobs offer it (https://cloud.google.com/database-migration/docs/postgres/migration-job-statuses). And
+  // in READY_FOR_PROMOTE ("Ready to promote: Promote",
+  // https://cloud.google.com/database-migration/docs/sqlserver/migration-job-statuses).
   action('promote', (j) => {
-    if (!['RUNNING', 'STOPPED', 'FAILED'].includes(j.state) || j.phase !== 'CDC')
-      throw refuse(j, 'promote', 'phase CDC');
+    if (!['RUNNING', 'STOPPED', 'FAILED'].includes(j.state) || !['CDC', 'READY_FOR_PROMOTE'].includes(j.phase ?? ''))
+      throw refuse(j, 'promote', 'phase CDC or READY_FOR_PROMOTE');
     Object.assign(j, { state: 'RUNNING', phase: 'PROMOTE_IN_PROGRESS' });
     return {
       finish: () => Object.assign(j, { state: 'COMPLETED', phase: undefined, endTime: new Date().toISOString() }),
@@ -398,7 +484,10 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
   });
 
   // delete: "The destination CloudSQL connection profile is always deleted with the migration job.
-  // In case of force delete, the destination CloudSQL replica database is also deleted."
+  // In case of force delete, the destination CloudSQL replica database is also deleted." `force`
+  // is about the destination replica only: Delete is an action of every status, running ones
+  // included ("Running: Stop, Promote, Delete"; "Starting...: Delete",
+  // https://cloud.google.com/database-migration/docs/postgres/migration-job-statuses).
   f.route('DELETE', new RegExp(`${base}/migrationJobs/${SEG}$`), `${JOBS}.delete`, (ctx) =>
     f.idempotent(ctx, () => {
       checkRequestId(ctx);
@@ -406,8 +495,6 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
       const name = ctx.path.slice(4);
       const j = job(name);
       const force = ctx.query.get('force') === 'true';
-      if (['RUNNING', 'STARTING', 'RESUMING', 'RESTARTING', 'STOPPING'].includes(j.state) && !force)
-        throw refuse(j, 'delete without force', 'the job stopped first');
       const dst = destinationOf(j);
       j.state = 'DELETING';
       return lro(parent, name, 'delete', () => {

@@ -38,29 +38,36 @@ export function monitoringRoutes(f: FakeGcp, b: DmsBehaviour): void {
     const from = Math.max(job._cdcSince, Number.isFinite(startParam) ? startParam : 0);
     // Sampling stops while the job is not replicating.
     const until = Math.min(parseTime(endParam) || now, now - delay, job._stoppedAt ?? Infinity);
-    const points = [];
-    for (let k = Math.ceil((from - job._cdcSince) / period); job._cdcSince + k * period <= until; k++) {
-      const at = job._cdcSince + k * period;
-      const lag = Math.max(0, b.lagStartSeconds - (b.lagDecayPerSecond * (at - job._cdcSince)) / 1000);
-      const value = metric.endsWith('bytes_lag')
-        ? { int64Value: String(Math.round(lag * 4096)) }
-        : { doubleValue: lag };
-      points.unshift({
-        interval: { startTime: new Date(at - period).toISOString(), endTime: new Date(at).toISOString() },
-        value,
-      });
-    }
-    if (!points.length) return ok({ timeSeries: [] });
-    return ok({
-      timeSeries: [
+    // One series per database the job carries, labelled `database` (the metric's label in
+    // https://cloud.google.com/monitoring/api/metrics_gcp#gcp-datamigration), each with its own lag.
+    const timeSeries = (job._databases ?? ['']).flatMap((database) => {
+      const curve = b.lagByDatabase?.get(database) ?? {
+        startSeconds: b.lagStartSeconds,
+        decayPerSecond: b.lagDecayPerSecond,
+      };
+      const points = [];
+      for (let k = Math.ceil((from - job._cdcSince!) / period); job._cdcSince! + k * period <= until; k++) {
+        const at = job._cdcSince! + k * period;
+        const lag = Math.max(0, curve.startSeconds - (curve.decayPerSecond * (at - job._cdcSince!)) / 1000);
+        const value = metric.endsWith('bytes_lag')
+          ? { int64Value: String(Math.round(lag * 4096)) }
+          : { doubleValue: lag };
+        points.unshift({
+          interval: { startTime: new Date(at - period).toISOString(), endTime: new Date(at).toISOString() },
+          value,
+        });
+      }
+      if (!points.length) return [];
+      return [
         {
-          metric: { type: metric },
+          metric: { type: metric, ...(database ? { labels: { database } } : {}) },
           resource: { type: 'datamigration.googleapis.com/MigrationJob', labels: { migration_job_id: jobId } },
           // Newest first, as timeSeries.list returns points.
           points: points.slice(0, 100),
         },
-      ],
+      ];
     });
+    return ok({ timeSeries });
   });
 }
 

@@ -1,12 +1,14 @@
 // The gcp cutover without SQL to the source (source.access 'dms-only'): no fence is possible, so
 // the operator stops the writes before approving, and the cutover promotes once a lag sample taken
 // after it began (so after the approval) reads at most cutover.maxLagSeconds. The target is marked
-// as taken over (took-over.ts) before the promote is asked for.
+// as taken over (took-over.ts) before the promote is asked for. A job READY_FOR_PROMOTE (DMS says
+// everything arrived) is promoted without a lag reading; one still waiting for the source's writes
+// to stop before its dump (dms/phases.ts) is refused with what DMS waits for.
 import { formatDuration } from '../../../../common/durations';
 import { cutoverLimits } from '../../../../common/plan';
 import { MigrationError } from '../../../../common/failures';
 import { type DatabaseTask } from '../../../steps';
-import { describeJob, promoted, SAMPLE_DELAY_MS, waitForLag, type GcpCutoverDeps } from './dms';
+import { describeJob, promoted, requireReplicating, SAMPLE_DELAY_MS, waitForLag, type GcpCutoverDeps } from './dms';
 import { fenceJob } from './fence';
 
 type Progress = (step: string) => void;
@@ -14,12 +16,13 @@ type Progress = (step: string) => void;
 export async function dmsOnlyCutover(task: DatabaseTask, deps: GcpCutoverDeps, progress: Progress): Promise<number> {
   const { maxLagSeconds } = cutoverLimits(task.settings);
   const job = await deps.jobState();
-  if (!promoted(job)) {
-    if (job.state !== 'RUNNING' || job.phase !== 'CDC')
-      throw new MigrationError(
-        'CutoverNotReady',
-        `not cutting over: DMS job ${fenceJob(task)} is ${describeJob(job)}, not RUNNING/CDC`,
-      );
+  if (!promoted(job) && job.phase === 'READY_FOR_PROMOTE' && job.state === 'RUNNING') {
+    // DMS's own word that every change has arrived and its continuous load stopped: no lag to wait for.
+    await deps.markTookOver?.();
+    progress(`DMS job ${fenceJob(task)} is ${describeJob(job)}: promoting (the point of no return)`);
+    await promoteOrSeePromoted(deps);
+  } else if (!promoted(job)) {
+    requireReplicating(job, fenceJob(task), task.database.source.database);
     const since = new Date();
     const waitMs = deps.freshSampleWaitMs ?? SAMPLE_DELAY_MS + 60_000;
     progress(
@@ -36,12 +39,7 @@ export async function dmsOnlyCutover(task: DatabaseTask, deps: GcpCutoverDeps, p
     }
     await deps.markTookOver?.();
     progress(`DMS lag ${fresh.seconds} s sampled ${fresh.sampledAt.toISOString()}: promoting (the point of no return)`);
-    try {
-      await deps.promote();
-    } catch (err) {
-      const now = await deps.jobState().catch(() => undefined);
-      if (!now || !promoted(now)) throw err;
-    }
+    await promoteOrSeePromoted(deps);
   }
   try {
     await deps.markTookOver?.(); // a promote an earlier attempt (or a person) sent: marked all the same
@@ -54,4 +52,14 @@ export async function dmsOnlyCutover(task: DatabaseTask, deps: GcpCutoverDeps, p
   }
   // The write block was the operator's, outside what this worker can measure.
   return 0;
+}
+
+/** migrationJobs.promote; a failed request counts if the job shows the promote taken after all. */
+async function promoteOrSeePromoted(deps: GcpCutoverDeps): Promise<void> {
+  try {
+    await deps.promote();
+  } catch (err) {
+    const now = await deps.jobState().catch(() => undefined);
+    if (!now || !promoted(now)) throw err;
+  }
 }

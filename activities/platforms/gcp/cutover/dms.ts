@@ -8,6 +8,13 @@ import { GCP_PROMOTE_TIMEOUT_DEFAULT_MS, gcpCutoverBudget } from '../../../../co
 import type { ConnectionParams } from '../../../engines/postgres/sessions';
 import { MigrationError } from '../../../../common/failures';
 import { type DatabaseTask } from '../../../steps';
+import {
+  describeJob,
+  promotable,
+  promoted as isPromoted,
+  waitsForWritesToStop,
+  writesStopInstruction,
+} from '../dms/phases';
 
 export interface LagReading {
   seconds: number;
@@ -84,20 +91,55 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Cloud Monitoring samples DMS's lag every 60 s and may publish a point up to 180 s late. */
 export const SAMPLE_DELAY_MS = 240_000;
 
-/** Past the point of no return: the promote was accepted (DMS stopped reading the source) or has finished. */
+/**
+ * Past the point of no return: the promote was accepted (DMS stopped reading the source), has
+ * finished, or the job fails back from the destination already (dms/phases.ts).
+ */
 export function promoted(job: { state: string; phase?: string }): boolean {
-  return job.state === 'COMPLETED' || job.phase === 'PROMOTE_IN_PROGRESS';
+  return isPromoted(job);
 }
 
-/** The job must be replicating (RUNNING in CDC) before anything is blocked. */
-export function requireReplicating(job: { state: string; phase?: string }, jobId: string): void {
+/**
+ * The job must take a promote (RUNNING in CDC, or READY_FOR_PROMOTE) before anything is blocked.
+ * A job still waiting for the source's writes to stop before its dump (the RDS flow) is not
+ * replicating at all: the refusal says what DMS waits for.
+ */
+export function requireReplicating(job: { state: string; phase?: string }, jobId: string, database?: string): void {
   if (job.state === 'FAILED')
     throw new MigrationError('ReplicationBroken', `not cutting over: DMS job ${jobId} failed; nothing was blocked`);
-  if (job.state !== 'RUNNING' || job.phase !== 'CDC')
+  if (waitsForWritesToStop(job))
     throw new MigrationError(
       'CutoverNotReady',
-      `not cutting over: DMS job ${jobId} is ${describeJob(job)}, not RUNNING/CDC; nothing was blocked`,
+      `not cutting over: DMS job ${jobId} is ${describeJob(job)}, before its initial dump; nothing was blocked. ` +
+        writesStopInstruction(job, database ?? 'the database'),
     );
+  if (!promotable(job))
+    throw new MigrationError(
+      'CutoverNotReady',
+      `not cutting over: DMS job ${jobId} is ${describeJob(job)}, not RUNNING/CDC or READY_FOR_PROMOTE; ` +
+        'nothing was blocked',
+    );
+}
+
+/**
+ * Where DMS itself says when everything has arrived (READY_FOR_PROMOTE: SQL Server's final log
+ * backup applied, https://cloud.google.com/database-migration/docs/sqlserver/migration-job-statuses),
+ * the cutover waits for that phase, up to `until`, instead of reading lag. Returns the job as last read.
+ */
+export async function waitReadyForPromote(
+  deps: GcpCutoverDeps,
+  until: number,
+  progress: Progress,
+): Promise<{ state: string; phase?: string }> {
+  for (let reported = false; ;) {
+    const job = await deps.jobState();
+    if (job.phase === 'READY_FOR_PROMOTE' || promoted(job) || job.state === 'FAILED') return job;
+    if (!reported) progress(`waiting for DMS to show READY_FOR_PROMOTE (the job is ${describeJob(job)})`);
+    reported = true;
+    const wait = Math.min(deps.jobPollMs ?? 1_000, until - Date.now());
+    if (wait <= 0) return job;
+    await sleep(wait);
+  }
 }
 
 /**
@@ -147,6 +189,4 @@ export async function waitForLag(
   }
 }
 
-export function describeJob(job: { state: string; phase?: string }): string {
-  return `${job.state}${job.phase ? `/${job.phase}` : ''}`;
-}
+export { describeJob };

@@ -30,10 +30,11 @@
 //             Before the promote is asked for, any failure reopens what was closed and UNLOCKs.
 //   switch    UNLOCK TABLES. The write-block window ends here; the source no longer takes writes.
 //
-// read_only is instance-wide, where PostgreSQL's close (revoking CONNECT on one database) is not.
-// That is acceptable because DMS for MySQL migrates the whole instance (every database but the
-// system ones), so after the promote no database of the source instance is read by DMS any more
-// and every write to it would be lost: the whole instance must stop taking writes.
+// read_only is instance-wide, where PostgreSQL's close (revoking CONNECT on one database) is not:
+// MySQL has no per-database read-only. The job carries this database alone (its objectsConfig,
+// dms/job.ts), so the close stops more than it must: the other databases of the instance stop
+// taking writes too. It errs on the side that loses nothing; a per-database close (REVOKE of the
+// application users' write grants) would need every grant recorded and given back.
 //
 // Why dbmig_fence is not in the LOCK (gh-ost locks its magic table WRITE in the same statement):
 // SET GLOBAL read_only takes the global read lock, which waits for every session holding a write
@@ -150,7 +151,7 @@ class MysqlFencedCutover {
   private async gate(job: { state: string; phase?: string }): Promise<void> {
     const notReady = (why: string) =>
       new MigrationError('CutoverNotReady', `not cutting over: ${why}; nothing was blocked`);
-    requireReplicating(job, this.job);
+    requireReplicating(job, this.job, this.task.database.source.database);
     await requireMysqlTargetFence(this.t, this.job);
     const maxMs = this.limits.maxLagSeconds * 1000;
     this.progress(`checking the lag: a fence token must reach the target within ${formatDuration(maxMs)}`);

@@ -78,7 +78,7 @@ export class FencedCutover {
   private async gate(job: { state: string; phase?: string }): Promise<void> {
     const notReady = (why: string) =>
       new MigrationError('CutoverNotReady', `not cutting over: ${why}; nothing was blocked`);
-    requireReplicating(job, this.job);
+    requireReplicating(job, this.job, this.task.database.source.database);
     await requireTargetFence(this.t, this.job);
     await refuseDmsSetChange(this.h, this.t, this.job);
     const prepared = await preparedTransactions(this.h);

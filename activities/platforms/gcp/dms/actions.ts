@@ -14,7 +14,8 @@
 // then migrationJobs.start. A STOPPED job is resumed (migrationJobs.resume), never started again.
 //
 // Promote ("Promote a migration": https://cloud.google.com/database-migration/docs/postgres/promote-migration):
-// only RUNNING in phase CDC, after the caller stopped the source's writes and read a fresh zero lag.
+// only RUNNING in phase CDC, after the caller stopped the source's writes and read a fresh zero lag,
+// or in READY_FOR_PROMOTE (dms/phases.ts).
 //
 // Delete: migrationJobs.delete WITHOUT force. "The destination CloudSQL connection profile is
 // always deleted with the migration job. In case of force delete, the destination CloudSQL replica
@@ -25,6 +26,7 @@ import { MigrationError } from '../../../../common/failures';
 import type { datamigration_v1, GcpClients } from '../clients';
 import { dmsRequestId, data, JOBS, listAll, PROFILES, waitDmsOperation, type Job, type Operation } from './common';
 import { getJob } from './job';
+import { describeJob, promotable, promoted, waitsForWritesToStop } from './phases';
 import { call, classify, getOrUndefined, isNotFound } from '../errors';
 import { gcpNames, ownedBy } from '../names';
 import { planned, plannedCall } from '../planned';
@@ -237,9 +239,33 @@ export async function startOrResumeJob(c: GcpClients, task: DatabaseTask, poll: 
     } else {
       throw new Error(`migration job ${n.migrationJob} is ${state}; cannot start it now (retryable)`);
     }
-    if (op) await waitDmsOperation(c, op, poll);
+    if (op) await waitStarted(c, task, op, poll);
     return outcome;
   }
+}
+
+/**
+ * Waits for a start, restart or resume operation, or until the job waits for the source's writes
+ * to stop (the RDS flow, dms/phases.ts): DMS's dump, and so perhaps its answer, comes only once
+ * they have, which is the caller's to bring about (dms/source-writes.ts), not to wait for here.
+ */
+async function waitStarted(c: GcpClients, task: DatabaseTask, op: Operation, poll: PollOptions): Promise<void> {
+  if (op.done) {
+    await waitDmsOperation(c, op, poll);
+    return;
+  }
+  const read = await pollUntil(
+    `DMS operation ${op.name}`,
+    async () => {
+      const now = await call(`get DMS operation ${op.name}`, () =>
+        data(c.dms.projects.locations.operations.get({ name: op.name! })),
+      );
+      return { op: now, waiting: !now.done && waitsForWritesToStop((await getJob(c, task)) ?? {}) };
+    },
+    (r) => !!r.op.done || r.waiting,
+    poll,
+  );
+  if (read.op.done) await waitDmsOperation(c, read.op, poll);
 }
 
 const promoting = (j: Job | undefined) => j?.state === 'RUNNING' && j.phase === 'PROMOTE_IN_PROGRESS';
@@ -254,18 +280,17 @@ export interface PromoteAccepted {
 /**
  * Sends migrationJobs.promote and returns once DMS ACCEPTED it: from here the destination becomes a
  * standalone primary and there is no way back. Refused (retryably: CutoverNotReady) unless the job
- * is RUNNING in phase CDC. `waitForPromotion` then waits for its end.
+ * is RUNNING in phase CDC or READY_FOR_PROMOTE. `waitForPromotion` then waits for its end.
  */
 export async function promoteJob(c: GcpClients, task: DatabaseTask): Promise<PromoteAccepted> {
   const n = gcpNames(task);
   const job = await requireJob(c, task);
   if (job.state === 'COMPLETED') return { alreadyCompleted: true };
-  if (promoting(job)) return { alreadyCompleted: false };
-  if (job.state !== 'RUNNING' || job.phase !== 'CDC')
+  if (promoted(job)) return { alreadyCompleted: false };
+  if (!promotable(job))
     throw new MigrationError(
       'CutoverNotReady',
-      `DMS job ${n.migrationJob} is ${job.state}${job.phase ? `/${job.phase}` : ''}; ` +
-        'promote needs RUNNING in phase CDC',
+      `DMS job ${n.migrationJob} is ${describeJob(job)}; promote needs RUNNING in phase CDC or READY_FOR_PROMOTE`,
     );
   const op = await act(
     c,
@@ -286,7 +311,8 @@ export async function waitForPromotion(
 ): Promise<Job> {
   if (accepted?.operation) await waitDmsOperation(c, { name: accepted.operation }, poll);
   const job = await waitJob(c, task, poll, (j) => !promoting(j));
-  if (job?.state !== 'COMPLETED')
+  // PHASE_FAILBACK: promoted, the destination now replicates back to the source (dms/phases.ts).
+  if (job?.state !== 'COMPLETED' && job?.phase !== 'PHASE_FAILBACK')
     throw new MigrationError(
       'OperationFailed',
       `promotion of DMS job ${gcpNames(task).migrationJob} ended with the job ${job?.state ?? 'missing'}` +

@@ -8,7 +8,7 @@
 // dms/common.ts holds what they share; this file is the names the rest of the platform imports.
 export * from './common';
 export { destinationProfileBody, sourceConnection, sourceProfileBody } from './profiles';
-export { describeJobCreation, ensureJob, getJob, jobBody, jobsUsingTarget } from './job';
+export { describeJobCreation, ensureJob, getJob, jobBody, jobDatabases, jobsUsingTarget } from './job';
 export {
   assessThroughDms,
   deleteJobAndProfiles,

@@ -9,6 +9,15 @@
 //   reverseSshConnectivity, staticIpConnectivity, or none where the source profile names a private
 //   connection.
 // - performanceConfig.dumpParallelLevel from the database's size (dumpParallelLevel below).
+// - objectsConfig naming the migration's database (MigrationJobObjectsConfig: sourceObjectsConfig
+//   {objectsSelectionType SPECIFIED_OBJECTS, objectConfigs [{objectIdentifier {type DATABASE,
+//   database}}]}): without it the job is "at instance level" (OBJECTS_SELECTION_TYPE_UNSPECIFIED)
+//   and DMS "migrates all your databases by default"
+//   (https://cloud.google.com/database-migration/docs/homogeneous-migrations), so every database of
+//   the source instance would land in this target while the cutover closes only this one. The
+//   selection is documented for PostgreSQL sources (migrationJobs.fetchSourceObjects: "PostgreSQL
+//   to Cloud SQL for PostgreSQL, PostgreSQL to AlloyDB"); the promote pages for MySQL also promote
+//   "selected databases from a migration job".
 // - no dumpPath: it names a manual dump in Cloud Storage, which DMS offers where it creates the
 //   destination; here the destination exists and DMS takes the initial dump itself (plan.ts
 //   refuses the old gcp.dumpBucket by name).
@@ -42,8 +51,25 @@ export function jobBody(task: DatabaseTask): Job {
     destinationDatabase: { engine, provider: task.database.target.kind === 'alloydb' ? 'ALLOYDB' : 'CLOUDSQL' },
     ...jobConnectivity(task),
     performanceConfig: { dumpParallelLevel: dumpParallelLevel(task.database.sizeGb) },
+    objectsConfig: {
+      sourceObjectsConfig: {
+        objectsSelectionType: 'SPECIFIED_OBJECTS',
+        objectConfigs: [{ objectIdentifier: { type: 'DATABASE', database: task.database.source.database } }],
+      },
+    },
     labels: ownerLabels(task),
   };
+}
+
+/** The databases a job carries ([] when it carries the whole instance: no selection, or ALL_OBJECTS). */
+export function jobDatabases(job: Job): string[] {
+  const config = job.objectsConfig?.sourceObjectsConfig;
+  if (config?.objectsSelectionType !== 'SPECIFIED_OBJECTS') return [];
+  return (config.objectConfigs ?? [])
+    .map((o) => o.objectIdentifier)
+    .filter((id) => id?.type === 'DATABASE' && id.database)
+    .map((id) => id!.database!)
+    .sort();
 }
 
 /**
@@ -76,6 +102,8 @@ export function jobDifferences(existing: Job, wanted: Job): string[] {
     ['destinationDatabase.engine', (j) => j.destinationDatabase?.engine],
     ['destinationDatabase.provider', (j) => j.destinationDatabase?.provider],
     ...JOB_CONNECTIVITY_FIELDS,
+    // A job at instance level carries every database of the source: not this database's job.
+    ['objectsConfig databases', (j) => jobDatabases(j).join(',') || 'the whole instance'],
   ];
   return fields
     .filter(([, get]) => (get(existing) ?? null) !== (get(wanted) ?? null))
@@ -205,8 +233,8 @@ export function describeJobCreation(task: DatabaseTask): PlannedOperation[] {
       resource: n.jobName,
       detail:
         `${job.type} ${job.sourceDatabase!.engine} → ${job.destinationDatabase!.provider}, ` +
-        `${describeConnectivity(task)}, dump parallelism ${job.performanceConfig!.dumpParallelLevel} ` +
-        `(${task.database.sizeGb} GB)`,
+        `${describeConnectivity(task)}, database ${jobDatabases(job).join(', ')} only (objectsConfig ` +
+        `SPECIFIED_OBJECTS), dump parallelism ${job.performanceConfig!.dumpParallelLevel} (${task.database.sizeGb} GB)`,
     }),
     ...describeAfterJob(task),
   ];

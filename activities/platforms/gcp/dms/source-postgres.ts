@@ -404,8 +404,8 @@ export function evaluatePostgres(f: PgSourceFacts, task: DatabaseTask): Finding[
     add(
       'INSTANCE_DATABASES',
       'info',
-      `DMS migrates every database of the source instance, not only ${task.database.source.database}: ` +
-        list(f.databases),
+      `the source instance has ${f.databases.length} databases (${list(f.databases)}); the DMS job names ` +
+        `${task.database.source.database} alone (objectsConfig), so the others stay on the source`,
     );
   return findings;
 }

@@ -6,6 +6,12 @@
 // seconds" (https://cloud.google.com/monitoring/api/metrics_gcp#gcp-datamigration), so a reading
 // that must describe the source after some instant (the cutover's zero lag once writes stopped)
 // waits for a sample taken after that instant: freshLag.
+//
+// Both metrics carry a `database` label: a job that migrates several databases publishes one series
+// per database, each with its own lag. The newest point of whichever series would let one database's
+// drained lag pass the gate (and the dms-only promote) of another, so only the series of the
+// migration's own database is read (seriesOfDatabase); a job publishing no database label has one
+// series, the job's.
 import { formatDuration } from '../../../../common/durations';
 import type { DatabaseTask, PlannedOperation } from '../../../steps';
 import type { GcpClients } from '../clients';
@@ -30,11 +36,25 @@ export interface LagSample {
 export const LAG_SAMPLE_PERIOD_S = 60;
 export const LAG_PUBLISH_DELAY_S = 180;
 
+type TimeSeries = { metric?: { labels?: Record<string, string> | null } | null };
+
+/**
+ * The series of `database` among a job's: those labelled with it; when no series carries a
+ * database label at all, every series (the job's own). A database no series names has none.
+ */
+export function seriesOfDatabase<T extends TimeSeries>(series: T[], database: string): T[] {
+  const labelled = series.filter((ts) => ts.metric?.labels?.database !== undefined);
+  if (!labelled.length) return series;
+  return labelled.filter((ts) => ts.metric!.labels!.database === database);
+}
+
+/** The newest sample of `metric` for the job's series of `database` (seriesOfDatabase), under MAX_SAMPLE_AGE_S old. */
 export async function latestSample(
   c: GcpClients,
   project: string,
   jobId: string,
   metric: string,
+  database: string,
   now = Date.now(),
 ): Promise<LagSample | undefined> {
   const [series] = await call(`read ${metric}`, () =>
@@ -52,7 +72,7 @@ export async function latestSample(
     ),
   );
   let best: LagSample | undefined;
-  for (const ts of series ?? []) {
+  for (const ts of seriesOfDatabase(series ?? [], database)) {
     for (const p of ts.points ?? []) {
       const end = p.interval?.endTime;
       const at = end ? Number(end.seconds ?? 0) * 1000 + Math.floor((end.nanos ?? 0) / 1e6) : 0;
@@ -71,7 +91,13 @@ export async function lagSampleAfter(
   task: DatabaseTask,
   since: Date,
 ): Promise<{ seconds: number; sampledAt: Date } | undefined> {
-  const s = await latestSample(c, task.gcp!.project, gcpNames(task).migrationJob, LAG_SECONDS_METRIC);
+  const s = await latestSample(
+    c,
+    task.gcp!.project,
+    gcpNames(task).migrationJob,
+    LAG_SECONDS_METRIC,
+    task.database.source.database,
+  );
   return s && s.at.getTime() > since.getTime() ? { seconds: s.value, sampledAt: s.at } : undefined;
 }
 
@@ -90,7 +116,7 @@ export async function freshLag(
   const id = gcpNames(task).migrationJob;
   const sample = await pollUntil(
     `a ${metric.split('/').pop()} sample of ${id} taken after ${since.toISOString()}`,
-    () => latestSample(c, task.gcp!.project, id, metric),
+    () => latestSample(c, task.gcp!.project, id, metric, task.database.source.database),
     (s) => !!s && s.at.getTime() > since.getTime(),
     poll,
   );
@@ -107,7 +133,8 @@ export function describeLagWatch(task: DatabaseTask): PlannedOperation[] {
       reads: ['monitoring.projects.timeSeries.list'],
       resource: metrics.join(', '),
       detail:
-        `job ${gcpNames(task).migrationJob}, samples under ${MAX_SAMPLE_AGE_S} s old; ` +
+        `job ${gcpNames(task).migrationJob}, the series of database ${task.database.source.database}, ` +
+        `samples under ${MAX_SAMPLE_AGE_S} s old; ` +
         `until lag <= ${s.lagThresholdSeconds}s for ${formatDuration(s.stableWindowMs)}`,
     }),
   ];
