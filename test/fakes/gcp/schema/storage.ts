@@ -44,7 +44,11 @@ function multipartParts(contentType: string, raw: Buffer): { type: string; data:
   return out;
 }
 
-/** Reads a Storage request's body by its upload type (see above). */
+/**
+ * Reads a Storage request's body by its upload type (see above); a body that is not what its
+ * upload type says is a 400, as for any malformed JSON body
+ * (https://cloud.google.com/storage/docs/json_api/v1/status-codes#400_Bad_Request).
+ */
 export function storageBody(rawPath: string, query: URLSearchParams, contentType: string, raw: Buffer): StorageBody {
   const upload = /^\/(resumable\/)?upload\//.test(rawPath);
   const kind = query.get('uploadType');
