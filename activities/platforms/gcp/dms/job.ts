@@ -17,6 +17,7 @@ import { MigrationError } from '../../../../common/failures';
 import type { GcpClients } from '../clients';
 import { dmsRequestId, data, JOBS, listAll, waitDmsOperation, type Job, type Profile } from './common';
 import { describeProfiles, ensureProfiles } from './profiles';
+import { SQLSERVER_JOB_FIELDS, withSqlServerConfig } from './job-sqlserver';
 import { call, getOrUndefined, isAlreadyExists } from '../errors';
 import { gcpNames, ownedBy, ownerLabels } from '../names';
 import { planned, plannedCall } from '../planned';
@@ -24,8 +25,8 @@ import { pollUntil, type PollOptions } from '../poll';
 
 export function jobBody(task: DatabaseTask): Job {
   const n = gcpNames(task);
-  const engine = task.database.engine === 'mysql' ? 'MYSQL' : 'POSTGRESQL';
-  return {
+  const engine = DMS_ENGINE[task.database.engine];
+  return withSqlServerConfig(task, {
     displayName: `${task.migrationId}/${task.database.name}`,
     type: 'CONTINUOUS',
     source: n.sourceProfileName,
@@ -34,8 +35,11 @@ export function jobBody(task: DatabaseTask): Job {
     destinationDatabase: { engine, provider: task.database.target.kind === 'alloydb' ? 'ALLOYDB' : 'CLOUDSQL' },
     vpcPeeringConnectivity: { vpc: task.gcp!.network },
     labels: ownerLabels(task),
-  };
+  });
 }
+
+/** DatabaseType.engine per plan engine. */
+const DMS_ENGINE = { postgresql: 'POSTGRESQL', mysql: 'MYSQL', sqlserver: 'SQLSERVER' } as const;
 
 /** The configuration an existing job must have to be reused, field by field. */
 export function jobDifferences(existing: Job, wanted: Job): string[] {
@@ -47,6 +51,7 @@ export function jobDifferences(existing: Job, wanted: Job): string[] {
     ['destinationDatabase.engine', (j) => j.destinationDatabase?.engine],
     ['destinationDatabase.provider', (j) => j.destinationDatabase?.provider],
     ['vpcPeeringConnectivity.vpc', (j) => j.vpcPeeringConnectivity?.vpc],
+    ...(wanted.sqlserverHomogeneousMigrationJobConfig ? SQLSERVER_JOB_FIELDS : []),
   ];
   return fields
     .filter(([, get]) => (get(existing) ?? null) !== (get(wanted) ?? null))
@@ -171,7 +176,10 @@ export function describeJobCreation(task: DatabaseTask): PlannedOperation[] {
       resource: n.jobName,
       detail:
         `${job.type} ${job.sourceDatabase!.engine} → ${job.destinationDatabase!.provider}, ` +
-        `VPC peering with ${job.vpcPeeringConnectivity!.vpc}`,
+        (job.sqlserverHomogeneousMigrationJobConfig
+          ? `from backup files named ${job.sqlserverHomogeneousMigrationJobConfig.backupFilePattern}, ` +
+            'promoted by the cutover (promoteWhenReady false)'
+          : `VPC peering with ${job.vpcPeeringConnectivity!.vpc}`),
     }),
   ];
 }

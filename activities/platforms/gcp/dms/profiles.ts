@@ -28,13 +28,25 @@ import { gcpNames, ownedBy, ownerLabels } from '../names';
 import { planned, plannedCall } from '../planned';
 import { pollUntil, type PollOptions } from '../poll';
 import { targetAddressRead, targetPrivateIp } from '../sql/target-address';
+import {
+  describeSqlServerSource,
+  flatSqlServer,
+  SQLSERVER_COMPARED,
+  sqlServerDestination,
+  sqlServerSource,
+} from './profiles-sqlserver';
 
 type Engine = DatabaseTask['database']['engine'];
 
 /** The administrative user Cloud SQL and AlloyDB create with an instance. */
-export const DEFAULT_TARGET_USER: Record<Engine, string> = { postgresql: 'postgres', mysql: 'root' };
+export const DEFAULT_TARGET_USER: Record<Engine, string> = {
+  postgresql: 'postgres',
+  mysql: 'root',
+  // Cloud SQL for SQL Server's built-in administrator (https://cloud.google.com/sql/docs/sqlserver/users).
+  sqlserver: 'sqlserver',
+};
 /** Cloud SQL and AlloyDB listen on the engines' standard ports on their private IP. */
-const TARGET_PORT: Record<Engine, number> = { postgresql: 5432, mysql: 3306 };
+const TARGET_PORT: Record<Engine, number> = { postgresql: 5432, mysql: 3306, sqlserver: 1433 };
 
 /** The source connection without its password, which only `sourceProfileBody` resolves. */
 export function sourceConnection(task: DatabaseTask) {
@@ -55,13 +67,13 @@ export function destinationConnection(task: DatabaseTask, host: string) {
 }
 
 function profile(task: DatabaseTask, id: string, conn: Record<string, unknown>): Profile {
-  const form = task.database.engine === 'mysql' ? 'mysql' : 'postgresql';
-  return { displayName: id, labels: ownerLabels(task), [form]: conn };
+  return { displayName: id, labels: ownerLabels(task), [task.database.engine]: conn };
 }
 
 export async function sourceProfileBody(task: DatabaseTask): Promise<Profile> {
   const password = await sourcePassword(task.database.source, { project: task.gcp!.project });
-  return profile(task, gcpNames(task).sourceProfile, { ...sourceConnection(task), password });
+  const conn = { ...sourceConnection(task), password, ...sqlServerSource(task) };
+  return profile(task, gcpNames(task).sourceProfile, conn);
 }
 
 export async function destinationProfileBody(c: GcpClients, task: DatabaseTask, poll: PollOptions): Promise<Profile> {
@@ -73,17 +85,19 @@ export async function destinationProfileBody(c: GcpClients, task: DatabaseTask, 
     );
   const host = await targetPrivateIp(c, task, poll);
   const password = await resolveSecret(t.passwordRef, { project: task.gcp!.project });
-  return profile(task, gcpNames(task).destinationProfile, { ...destinationConnection(task, host), password });
+  const conn = { ...destinationConnection(task, host), password, ...sqlServerDestination(task) };
+  return profile(task, gcpNames(task).destinationProfile, conn);
 }
 
 /** What differs between an existing profile and the wanted one (the password is never returned). */
 export function profileDifferences(existing: Profile, wanted: Profile): string[] {
-  const form = (p: Profile) => (p.mysql ? 'mysql' : p.postgresql ? 'postgresql' : p.alloydb ? 'alloydb' : 'other');
+  const form = (p: Profile) =>
+    p.mysql ? 'mysql' : p.postgresql ? 'postgresql' : p.sqlserver ? 'sqlserver' : p.alloydb ? 'alloydb' : 'other';
   const diffs: string[] = [];
   if (form(existing) !== form(wanted)) return [`form is ${form(existing)}, plan needs ${form(wanted)}`];
-  const a = (existing.mysql ?? existing.postgresql ?? {}) as Record<string, unknown>;
-  const b = (wanted.mysql ?? wanted.postgresql ?? {}) as Record<string, unknown>;
-  for (const k of ['host', 'port', 'username', 'cloudSqlId', 'alloydbClusterId'])
+  const a = (existing.mysql ?? existing.postgresql ?? flatSqlServer(existing.sqlserver)) as Record<string, unknown>;
+  const b = (wanted.mysql ?? wanted.postgresql ?? flatSqlServer(wanted.sqlserver)) as Record<string, unknown>;
+  for (const k of ['host', 'port', 'username', 'cloudSqlId', 'alloydbClusterId', ...SQLSERVER_COMPARED])
     if ((a[k] ?? null) !== (b[k] ?? null)) diffs.push(`${k} is ${a[k] ?? 'unset'}, plan needs ${b[k] ?? 'unset'}`);
   return diffs;
 }
@@ -187,7 +201,7 @@ export function describeProfiles(task: DatabaseTask): PlannedOperation[] {
       resource: n.sourceProfileName,
       detail:
         `source ${task.database.engine} ${src.host}:${src.port} as ${src.username}, ` +
-        `password from ${task.database.source.passwordRef}`,
+        `password from ${task.database.source.passwordRef}${describeSqlServerSource(task)}`,
     }),
     planned({
       state: 'CREATING_JOB',
