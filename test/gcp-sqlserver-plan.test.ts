@@ -11,6 +11,8 @@ import { jobBody } from '../activities/platforms/gcp/dms/job';
 import { sourceConnection } from '../activities/platforms/gcp/dms/profiles';
 import { gcsPrefixOf, sqlServerSource } from '../activities/platforms/gcp/dms/profiles-sqlserver';
 import { sqlServerPlan, SQLSERVER_BUCKET } from './helpers/gcp-sqlserver-plan';
+import { estimateCost } from '../common/cost';
+import { describeGcp } from '../activities/platforms/gcp/describe';
 
 type Db = NonNullable<PlanInput['databases']>[number];
 
@@ -132,4 +134,34 @@ test('the source profile names the bucket and the folder above the database; the
   assert.equal(job.sqlserverHomogeneousMigrationJobConfig?.promoteWhenReady, false);
   const pattern = new RegExp(`^${job.sqlserverHomogeneousMigrationJobConfig!.backupFilePattern}$`);
   assert.equal(pattern.exec('inventory.1691448254.trn')?.groups?.timestamp, '1691448254');
+});
+
+test('the cost estimate adds the SQL Server license per vCPU-hour by edition (Express has none)', () => {
+  const at = (edition: 'enterprise' | 'express' | 'standard') =>
+    estimateCost(validatePlan(withDb((d) => ({ ...d, target: { ...d.target, edition } })))).databases[0].target;
+  const ent = at('enterprise');
+  const exp = at('express');
+  const std = at('standard');
+  assert.match(ent.spec, /SQL Server enterprise license/);
+  // db-custom-4-16384: 4 vCPUs, 730 hours a month (the table's hoursPerMonth).
+  assert.equal(Math.round((ent.monthlyUsd! - exp.monthlyUsd!) * 100), Math.round(4 * 0.47 * 730 * 100));
+  assert.equal(Math.round((std.monthlyUsd! - exp.monthlyUsd!) * 100), Math.round(4 * 0.13 * 730 * 100));
+});
+
+test('the dry run of a SQL Server database: no demote, the sqlserver job, the promote after the tail log', () => {
+  const ops = describeGcp(task());
+  const calls = ops.flatMap((o) => (o.calls ?? []).map((c) => c.method));
+  assert.ok(!calls.some((m) => m.endsWith('demoteDestination')), calls.join('\n'));
+  assert.ok(calls.includes('datamigration.projects.locations.migrationJobs.start'));
+  const create = ops.find((o) => (o.calls ?? []).some((c) => c.method.endsWith('migrationJobs.create')))!;
+  assert.match(create.detail, /^CONTINUOUS SQLSERVER → CLOUDSQL, from backup files named .*promoteWhenReady false/);
+  const source = ops.find((o) => o.detail.startsWith('source sqlserver'))!;
+  assert.match(
+    source.detail,
+    /203\.0\.113\.40:1433 .*backups from gs:\/\/dbmig-contract-mssql-backups\/sqlserver\/inventory\//,
+  );
+  const promote = ops.find((o) => (o.calls ?? []).some((c) => c.method.endsWith('migrationJobs.promote')))!;
+  assert.match(promote.detail, /the operator takes \(before approving\) the tail-log backup WITH NORECOVERY/);
+  const insert = ops.find((o) => (o.calls ?? []).some((c) => c.method === 'sql.instances.insert'))!;
+  assert.match(insert.detail, /^SQLSERVER_2022_ENTERPRISE \(from databases\[inventory\]\.target\.version\)/);
 });

@@ -150,6 +150,7 @@ export function verifySqlServer(f: FakeGcp, j: FakeJob): string | undefined {
  * (SqlServerConnectionProfile.cloud_sql_id: "the Cloud SQL instance ID").
  */
 export function checkSqlServerProfile(f: FakeGcp, project: string, conn: Record<string, unknown>): void {
+  // google/cloud/clouddms/v1/clouddms_resources.proto SqlServerConnectionProfile.cloud_sql_id names an instance.
   if (conn.cloudSqlId && !f.resources.has(`sql/${project}/${conn.cloudSqlId}`))
     throw new ApiError(400, `sqlserver.cloudSqlId: Cloud SQL instance ${conn.cloudSqlId} not found`);
 }
@@ -160,6 +161,7 @@ export function sqlServerObjectRoutes(f: FakeGcp, b: DmsBehaviour): void {
   const JOBS = 'datamigration.projects.locations.migrationJobs';
   const job = (name: string): FakeJob => {
     const j = f.resources.get(`dms/${name}`);
+    // A missing parent or resource is NOT_FOUND (https://google.aip.dev/131, https://google.aip.dev/132).
     if (!j) throw new ApiError(404, `migration job ${name} not found`);
     advanceSqlServerJob(f, j, b);
     return j;
@@ -170,12 +172,15 @@ export function sqlServerObjectRoutes(f: FakeGcp, b: DmsBehaviour): void {
   });
   f.route('GET', new RegExp(`${base}/objects/([^/:]+)$`), `${JOBS}.objects.get`, (ctx: Ctx) => {
     const o = objectsOf(f, job(ctx.params[0]), b).find((x) => x.name === ctx.path.slice(4));
+    // https://google.aip.dev/131: Get of a missing resource is NOT_FOUND.
     if (!o) throw new ApiError(404, `migration job object ${ctx.path.slice(4)} not found`);
     return ok(o);
   });
   f.route('POST', new RegExp(`${base}/objects:lookup$`), `${JOBS}.objects.lookup`, (ctx: Ctx) => {
     const db = ctx.body?.sourceObjectIdentifier?.database;
     const o = objectsOf(f, job(ctx.params[0]), b).find((x) => (x.sourceObject as { database: string }).database === db);
+    // google/cloud/clouddms/v1/clouddms.proto LookupMigrationJobObject: no object for the identifier is NOT_FOUND
+    // (https://google.aip.dev/131).
     if (!o) throw new ApiError(404, `no object for database ${db}`);
     return ok(o);
   });

@@ -54,6 +54,17 @@ export interface SqlServerCutoverDeps {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const RESTORING_LOGS = new Set(['CDC', 'READY_FOR_PROMOTE']);
 
+/** The dry run's words for this cutover. */
+export function sqlServerPromoteDetail(task: DatabaseTask): string {
+  const b = task.database.backups;
+  const where = b ? `gs://${b.bucket}/${b.prefix}log/` : 'the log folder';
+  return (
+    `${b?.tailLog === 'worker' ? 'the worker takes' : 'the operator takes (before approving)'} the tail-log backup ` +
+    `WITH NORECOVERY into ${where}; promotes once DMS shows the database READY_FOR_PROMOTE after it ` +
+    '(migrationJobs.objects.list)'
+  );
+}
+
 export async function sqlServerCutover(
   task: DatabaseTask,
   deps: GcpCutoverDeps & Partial<SqlServerCutoverDeps>,
