@@ -20,6 +20,7 @@ const libs = {
   // Only the DMS API of googleapis, not its index of every Google API.
   datamigration: () =>
     require('googleapis/build/src/apis/datamigration') as typeof import('googleapis/build/src/apis/datamigration'),
+  storage: () => require('@google-cloud/storage') as typeof import('@google-cloud/storage'),
   auth: () => require('google-auth-library') as typeof import('google-auth-library'),
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
@@ -121,6 +122,16 @@ export class GcpClients {
   }
   get secrets() {
     return this.once('secrets', () => new (libs.secrets().SecretManagerServiceClient)(this.gaxOptions() as any));
+  }
+  /** Cloud Storage (JSON API): the bucket of a SQL Server source's backup files. */
+  get storage() {
+    return this.once('storage', () => {
+      const e = this.opts.endpoint;
+      return new (libs.storage().Storage)({
+        ...(e ? { apiEndpoint: `${e.protocol}://${e.host}:${e.port}`, useAuthWithCustomEndpoint: true } : {}),
+        ...(this.opts.authClient ? { authClient: this.opts.authClient as any } : {}),
+      });
+    });
   }
   get dms(): datamigration_v1.Datamigration {
     return this.once('dms', () => {

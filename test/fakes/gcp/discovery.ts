@@ -41,7 +41,11 @@ interface Parameter extends Schema {
 export interface DiscoveryMethod {
   id: string;
   httpMethod: string;
-  flatPath: string;
+  /** Relative to the document's servicePath; absent where it equals `path` (Cloud Storage). */
+  flatPath?: string;
+  path: string;
+  /** Media upload endpoints (absolute paths), e.g. Cloud Storage's /upload/storage/v1/b/{bucket}/o. */
+  mediaUpload?: { protocols?: Record<string, { path: string }> };
   parameters?: Record<string, Parameter>;
   request?: { $ref: string };
 }
@@ -54,6 +58,7 @@ interface Resource {
 interface Document extends Resource {
   name: string;
   revision: string;
+  servicePath?: string;
   parameters: Record<string, Parameter>;
   schemas: Record<string, Schema>;
 }
@@ -67,6 +72,8 @@ export interface Discovery {
 
 /** Google's DMS discovery document, committed (definitions/README.md). */
 export const DMS_DISCOVERY = path.join(__dirname, 'definitions', 'datamigration-v1.json');
+/** Google's Cloud Storage JSON API discovery document, committed (definitions/README.md). */
+export const STORAGE_DISCOVERY = path.join(__dirname, 'definitions', 'storage-v1.json');
 
 /**
  * Discovery documents do not say which properties are a oneof; these are the clouddms v1 oneofs
@@ -90,9 +97,19 @@ function methodsOf(r: Resource, out: DiscoveryMethod[] = []): DiscoveryMethod[] 
   return out;
 }
 
-function pathPattern(flatPath: string): RegExp {
-  const parts = flatPath.split(/\{[^}]+\}/).map((p) => p.replace(/[.*+?^$()|[\]\\]/g, '\\$&'));
-  return new RegExp(`^/${parts.join('[^/:]+')}$`);
+/** A path template as a pattern; `{x}` is one segment (Cloud Storage's {object} arrives percent-encoded). */
+function pathPattern(template: string): RegExp {
+  const parts = template.split(/\{[^}]+\}/).map((p) => p.replace(/[.*+?^$()|[\]\\]/g, '\\$&'));
+  return new RegExp(`^/${parts.join('[^/:]+').replace(/^\//, '')}$`);
+}
+
+/**
+ * The paths a method is served at: its flatPath (or path) under the document's servicePath, and
+ * the media upload paths of its `mediaUpload.protocols` (https://developers.google.com/discovery/v1/using#discovery-doc-methods-mediaupload).
+ */
+function templatesOf(doc: Document, m: DiscoveryMethod): string[] {
+  const uploads = Object.values(m.mediaUpload?.protocols ?? {}).map((p) => p.path);
+  return [`${doc.servicePath ?? ''}${m.flatPath ?? m.path}`, ...uploads];
 }
 
 const cache = new Map<string, Discovery>();
@@ -102,7 +119,7 @@ export function loadDiscovery(file = DMS_DISCOVERY): Discovery {
   if (hit) return hit;
   if (!fs.existsSync(file)) throw new Error(`fake: ${file} is missing; it is committed: git checkout -- ${file}`);
   const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as Document;
-  const index = methodsOf(doc).map((m) => ({ m, re: pathPattern(m.flatPath) }));
+  const index = methodsOf(doc).flatMap((m) => templatesOf(doc, m).map((t) => ({ m, re: pathPattern(t) })));
 
   function check(schema: Schema, value: unknown, field: string, out: Violation[]): void {
     const s = schema.$ref ? doc.schemas[schema.$ref] : schema;

@@ -8,10 +8,12 @@ import { dmsRoutes, type DmsBehaviour } from './routes-dms';
 import { monitoringRoutes, secretRoutes } from './routes-observability';
 import { monitoringAdminRoutes, type MonitoringAdmin } from './routes-monitoring';
 import { preflightRoutes, type PreflightWorld } from './routes-preflight';
+import { storageRoutes } from './routes-storage';
 
 export { ApiError, FakeGcp };
 export type { DedupeHit, LoggedRequest } from './server';
 export { DMS_PROTO_ROOT } from './schema/protos';
+export { objectsOf, putBucket, putObject } from './routes-storage';
 
 export interface FakeGcpOptions {
   migs?: string[];
@@ -49,6 +51,7 @@ export function createFakeGcp(opts: FakeGcpOptions = {}): {
   monitoringRoutes(fake, behaviour);
   secretRoutes(fake, secrets);
   const monitoring = monitoringAdminRoutes(fake, { channels: new Set(opts.notificationChannels ?? []) });
+  storageRoutes(fake);
   if (opts.preflight) preflightRoutes(fake, opts.preflight);
   return { fake, behaviour, secrets, monitoring };
 }

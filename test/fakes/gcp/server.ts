@@ -13,7 +13,8 @@ import { bindings } from './schema/http-rules';
 import { DEDUPE_WINDOW_MS, FakeClock, requestIdRule } from './schema/request-ids';
 import { CODE_HTTP, DEFAULT_STATUS, errorBody, type FieldViolation } from './schema/status';
 import { checkRequest } from './schema/validate';
-import { DMS_DISCOVERY, loadDiscovery } from './discovery';
+import { DMS_DISCOVERY, STORAGE_DISCOVERY, loadDiscovery } from './discovery';
+import { isStoragePath, storageBody } from './schema/storage';
 import type { ErrorStyle } from './schema/protos';
 
 export type { FieldViolation };
@@ -38,9 +39,12 @@ export interface Ctx {
   protoRpc?: string;
   /** The request id the request carries (query or body), as the proto's request_id field. */
   requestId?: string;
+  /** An upload's data (Cloud Storage media and multipart uploads, schema/storage.ts). */
+  media?: Buffer;
 }
 
-export type Reply = { status: number; body: unknown };
+/** `raw` answers bytes (a Cloud Storage media download) instead of `body` as JSON. */
+export type Reply = { status: number; body: unknown; raw?: { data: Buffer; contentType: string } };
 export type Handler = (ctx: Ctx) => Reply;
 
 export interface LoggedRequest {
@@ -89,6 +93,13 @@ export interface RecordedCall {
  * Compute writes custom methods as a last path segment (…/resizeRequests/r/cancel), not `:cancel`.
  */
 function resourceOf(rpc: string, ctx: Ctx): string {
+  // Cloud Storage names objects b/{bucket}/o/{object}; an upload names its object by the `name`
+  // query parameter or the metadata's name (https://cloud.google.com/storage/docs/json_api/v1/objects/insert).
+  if (rpc.startsWith('storage.')) {
+    const at = ctx.path.replace(/^\/(upload\/)?storage\/v1\//, '');
+    if (rpc === 'storage.objects.insert') return `${at}/${ctx.query.get('name') ?? ctx.body?.name ?? '*'}`;
+    return at;
+  }
   const verb = rpc.split('.').pop()!;
   const bare = ctx.path.replace(/^\/(compute\/)?v\d+\//, '').replace(/:[A-Za-z]+$/, '');
   if (verb === 'create' || verb === 'insert') {
@@ -325,8 +336,8 @@ export class FakeGcp {
     let domain: string | undefined;
     const send = (r: Reply) => {
       entry.status = r.status;
-      res.writeHead(r.status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(r.body));
+      res.writeHead(r.status, { 'content-type': r.raw?.contentType ?? 'application/json' });
+      res.end(r.raw ? r.raw.data : JSON.stringify(r.body));
     };
     const fail = (e: ApiError) => {
       const { status: canonical, ...opts } = e.opts;
@@ -345,24 +356,58 @@ export class FakeGcp {
       );
     }
     let body: unknown;
-    try {
-      body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
-    } catch (err) {
-      return fail(new ApiError(400, `Invalid JSON payload received. ${(err as Error).message}`));
-    }
+    let media: Buffer | undefined;
+    // Cloud Storage uploads carry data, not JSON (schema/storage.ts); its errors have the v1 shape
+    // (https://cloud.google.com/storage/docs/json_api/v1/status-codes).
+    const storage = isStoragePath(url.pathname);
+    if (storage) {
+      style = 'v1';
+      const read = storageBody(
+        url.pathname,
+        url.searchParams,
+        req.headers['content-type'] ?? '',
+        Buffer.concat(chunks),
+      );
+      // A body that is not the upload its uploadType says: 400
+      // (https://cloud.google.com/storage/docs/json_api/v1/status-codes#400-bad-request).
+      if (read.error) return fail(new ApiError(400, read.error));
+      body = read.json;
+      media = read.media;
+    } else
+      try {
+        body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
+      } catch (err) {
+        return fail(new ApiError(400, `Invalid JSON payload received. ${(err as Error).message}`));
+      }
     // gax's REST transport sends the JSON string "" as the body of a body-less POST (a Compute
     // cancel, for one): that is no body.
     if (body === '') body = undefined;
-    const ctx: Ctx = { method: entry.method, path: entry.path, params: [], query: url.searchParams, body };
+    const ctx: Ctx = { method: entry.method, path: entry.path, params: [], query: url.searchParams, body, media };
     // DMS is checked against its discovery document (discovery.ts): its packaged protos are older
     // than its REST API. Its operations share AlloyDB's path and proto (google.longrunning).
-    const dmsMethod = entry.path.includes('/operations/')
-      ? undefined
-      : this.dmsDiscovery().match(entry.method, entry.path);
-    const verdict = dmsMethod
-      ? ({ kind: 'unknown-method' } as const)
-      : checkRequest(entry.method, entry.path, url.searchParams, body);
-    if (dmsMethod) {
+    // Cloud Storage is checked against its discovery document too, matched on the raw path: an
+    // object name is one percent-encoded path segment.
+    const storageMethod = storage ? loadDiscovery(STORAGE_DISCOVERY).match(entry.method, url.pathname) : undefined;
+    const dmsMethod =
+      storage || entry.path.includes('/operations/') ? undefined : this.dmsDiscovery().match(entry.method, entry.path);
+    const verdict =
+      dmsMethod || storage
+        ? ({ kind: 'unknown-method' } as const)
+        : checkRequest(entry.method, entry.path, url.searchParams, body);
+    if (storageMethod) {
+      ctx.api = 'storage';
+      ctx.protoRpc = entry.protoRpc = storageMethod.id;
+      const violations = this.strict
+        ? loadDiscovery(STORAGE_DISCOVERY).validate(storageMethod, url.searchParams, body)
+        : [];
+      // Refused as definitions/storage-v1.json (the storage v1 discovery document) defines the method.
+      if (violations.length) {
+        entry.violations = violations;
+        return fail(
+          new ApiError(400, violations.map((v) => `${v.field}: ${v.description}`).join('\n'), { violations }),
+        );
+      }
+    } else if (dmsMethod) {
       ctx.api = 'clouddms';
       ctx.protoRpc = entry.protoRpc = dmsMethod.id;
       ctx.requestId = url.searchParams.get('requestId') ?? undefined;

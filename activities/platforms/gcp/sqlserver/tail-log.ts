@@ -1,0 +1,220 @@
+// The cutover's final log backup of a SQL Server source, taken by the worker over TDS where it
+// reaches the source (backups.tailLog 'worker'), in the order the safety rules need:
+//
+//   arm      the reopen deadline, an Agent job on the source scheduled before the deadline
+//            (tail-log-sql.ts), created and read back BEFORE anything is closed (rule 2);
+//   close    BACKUP LOG ... WITH NORECOVERY: the log not yet backed up goes to the bucket (or the
+//            shipper's folder) and the database is RESTORING: no write can follow it;
+//   record   msdb's row of that backup (its LSNs): the proof of what the target must apply;
+// then, in the DMS side's cutover, once DMS has applied it:
+//   disarm   the job disabled and deleted under the reopen lock; the promote may be asked for only
+//            if the database is still RESTORING then (rule 1: nothing reopens it afterwards);
+//   reopen   only when the promote is known refused (or never asked): RESTORE ... WITH RECOVERY.
+//
+// A retry that finds the database RESTORING does not back up again (rule 5: past a close, resume
+// forward): it reads the earlier attempt's backup from msdb.
+import { MigrationError } from '../../../../common/failures';
+import type { DatabaseTask } from '../../../steps';
+import { tailLogName } from './naming';
+import type { SqlServerBackups } from './plan';
+import { DATABASE_SQL, SERVER_SQL, type DatabaseRow, type ServerRow } from './tds-sql';
+import { sqlServerMajor } from './tds-facts';
+import type { TdsSession } from './tds-session';
+import {
+  AGENT_SLACK_MS,
+  armSql,
+  deviceOf,
+  disarmSql,
+  readArmed,
+  readDisarm,
+  reopenNames,
+  reopenSql,
+  TAIL_RECORD_SQL,
+  tailLogBackupSql,
+  tailLogDestination,
+  type DisarmVerdict,
+  type JobStateRow,
+  type TailLogDestination,
+  type TailRecordRow,
+} from './tail-log-sql';
+
+export interface TailLogRecord {
+  database: string;
+  /** The tail-log backup's object in the bucket (where DMS reads it). */
+  objectName: string;
+  destination: TailLogDestination;
+  job: string;
+  lock: string;
+  takenAt: number;
+  firstLsn: string;
+  lastLsn: string;
+  /** The deadline the reopen job was armed for (ms since the epoch). */
+  deadline: number;
+}
+
+export interface TailLogOptions {
+  /** The block's deadline (ms since the epoch), from the cutover's timeout. */
+  deadline: number;
+  /** The folder on the source the operator's shipper uploads from; default backups.tailLogDirectory. */
+  directory?: string;
+  now?: () => number;
+}
+
+/** The least time the close may hold before the reopen job fires: less is refused before anything is closed. */
+export const MIN_BLOCK_MS = 30_000;
+
+const one = async <T>(s: TdsSession, text: string, params: Record<string, string | number>) =>
+  (await s.query<T>(text, params))[0];
+
+/** Arms the deadline, closes the source with its tail-log backup, and answers the backup's record. */
+export async function takeTailLogBackup(
+  s: TdsSession,
+  task: DatabaseTask,
+  backups: SqlServerBackups,
+  opts: TailLogOptions,
+): Promise<TailLogRecord> {
+  const now = opts.now ?? Date.now;
+  const db = task.database.source.database;
+  const { job, lock } = reopenNames(task.migrationId, db);
+  const server = await one<ServerRow>(s, SERVER_SQL, {});
+  const state = await one<DatabaseRow>(s, DATABASE_SQL, { db });
+  if (!state) throw new MigrationError('NotFound', `database ${db} does not exist on the source`);
+  if (state.state_desc === 'RESTORING') return resume(s, task, backups, opts, { job, lock });
+  if (state.state_desc !== 'ONLINE')
+    throw new MigrationError('CutoverNotReady', `database ${db} is ${state.state_desc}; nothing was closed`);
+  const objectName = tailLogName(backups.prefix, db, now());
+  const directory = opts.directory ?? backups.tailLogDirectory;
+  const to = tailLogDestination(sqlServerMajor(server.product_version), backups.bucket, objectName, directory);
+  if ('error' in to) throw new MigrationError('InvalidPlan', to.error);
+
+  const left = opts.deadline - now();
+  if (left - AGENT_SLACK_MS < MIN_BLOCK_MS)
+    throw new MigrationError(
+      'CutoverNotReady',
+      `only ${Math.round(left / 1000)} s are left before the deadline; nothing was closed`,
+    );
+  const armed = readArmed(
+    await s.query<JobStateRow>(armSql(db, job, lock, (left - AGENT_SLACK_MS) / 1000), {}),
+    left / 1000,
+  );
+  if (!armed.armed) {
+    await s.query(disarmSql(db, job, lock, 10_000), {}).catch(() => undefined);
+    throw new MigrationError(
+      'CutoverNotReady',
+      `the reopen deadline could not be armed: ${armed.why}; nothing was closed`,
+    );
+  }
+  try {
+    await s.query(tailLogBackupSql(db, to), {});
+  } catch (err) {
+    // Read the failure by how far it got (rule 5): still ONLINE, nothing was closed.
+    const after = await one<DatabaseRow>(s, DATABASE_SQL, { db }).catch(() => undefined);
+    if (after?.state_desc === 'ONLINE') {
+      await s.query(disarmSql(db, job, lock, 10_000), {}).catch(() => undefined);
+      throw new MigrationError(
+        'CutoverNotReady',
+        `the tail-log backup failed (${(err as Error).message}); the source was not closed`,
+      );
+    }
+    // RESTORING: the backup completed and only its answer was lost; anything else is unknown and
+    // the armed job reopens the source at the deadline.
+    if (after?.state_desc !== 'RESTORING') throw err;
+  }
+  return record(s, task, { job, lock, to, objectName, deadline: opts.deadline });
+}
+
+async function record(
+  s: TdsSession,
+  task: DatabaseTask,
+  r: { job: string; lock: string; to: TailLogDestination; objectName: string; deadline: number },
+): Promise<TailLogRecord> {
+  const db = task.database.source.database;
+  const row = await one<TailRecordRow>(s, TAIL_RECORD_SQL, { db, device: deviceOf(r.to) });
+  if (!row)
+    throw new MigrationError(
+      'CutoverNotReady',
+      `database ${db} is closed but msdb has no log backup to ${deviceOf(r.to)}; ` +
+        'the reopen job reopens it at the deadline',
+    );
+  return {
+    database: db,
+    objectName: r.objectName,
+    destination: r.to,
+    job: r.job,
+    lock: r.lock,
+    takenAt: new Date(row.backup_finish_date).getTime(),
+    firstLsn: row.first_lsn,
+    lastLsn: row.last_lsn,
+    deadline: r.deadline,
+  };
+}
+
+/** The newest log backup of the database and where it went, to resume an earlier attempt. */
+const NEWEST_LOG_SQL = `
+SELECT TOP (1) f.physical_device_name AS device, b.backup_finish_date
+  FROM msdb.dbo.backupset AS b JOIN msdb.dbo.backupmediafamily AS f ON f.media_set_id = b.media_set_id
+ WHERE b.database_name = @db AND b.type = 'L' ORDER BY b.backup_finish_date DESC`;
+
+/** The database is already RESTORING: an earlier attempt's tail-log backup, if msdb says it is ours. */
+async function resume(
+  s: TdsSession,
+  task: DatabaseTask,
+  backups: SqlServerBackups,
+  opts: TailLogOptions,
+  names: { job: string; lock: string },
+): Promise<TailLogRecord> {
+  const db = task.database.source.database;
+  const newest = await one<{ device: string; backup_finish_date: Date }>(s, NEWEST_LOG_SQL, { db });
+  const file = newest?.device.slice(Math.max(newest.device.lastIndexOf('/'), newest.device.lastIndexOf('\\')) + 1);
+  const objectName = file ? `${backups.prefix}log/${file}` : '';
+  const to = newest && tailLogDestination(16, backups.bucket, objectName, opts.directory ?? backups.tailLogDirectory);
+  if (!newest || !to || 'error' in to || deviceOf(to) !== newest.device)
+    throw new MigrationError(
+      'CutoverNotReady',
+      `database ${db} is RESTORING, but not by a tail-log backup of this migration; dbmig leaves it as it is`,
+    );
+  return record(s, task, { ...names, to, objectName, deadline: opts.deadline });
+}
+
+/**
+ * Before the promote: disarms the reopen job. 'closed' means the promote may be asked for;
+ * 'reopened' that the deadline came first (the cutover fails, retryably, with replication running);
+ * 'unknown' that the promote must not be asked for.
+ */
+export async function disarmBeforePromote(
+  s: TdsSession,
+  rec: TailLogRecord,
+  lockTimeoutMs = 30_000,
+): Promise<DisarmVerdict> {
+  return readDisarm(
+    await s.query<{ state_desc: string }>(disarmSql(rec.database, rec.job, rec.lock, lockTimeoutMs), {}),
+  );
+}
+
+/**
+ * Reopens the source after a promote KNOWN not to have happened (refused, or never asked). The
+ * argument is the caller's statement of that knowledge: no other path reopens (rule 1).
+ */
+export async function reopenSource(
+  s: TdsSession,
+  rec: TailLogRecord,
+  known: { promote: 'refused' | 'never-asked' },
+): Promise<'reopened' | 'already-open'> {
+  void known;
+  await s.query(disarmSql(rec.database, rec.job, rec.lock, 30_000), {});
+  const state = await one<DatabaseRow>(s, DATABASE_SQL, { db: rec.database });
+  if (state?.state_desc !== 'RESTORING') return 'already-open';
+  await s.query(reopenSql(rec.database), {});
+  return 'reopened';
+}
+
+/** What the operator is told to do where the worker does not take the tail-log backup itself. */
+export function operatorTailLogInstructions(db: string, backups: SqlServerBackups, at: number): string {
+  const name = tailLogName(backups.prefix, db, at);
+  return (
+    `take the final log backup of ${db} and close it: ` +
+    `BACKUP LOG [${db}] TO DISK = '<folder>\\${name.split('/').pop()}' ` +
+    `WITH NORECOVERY; then upload it as gs://${backups.bucket}/${name} (any name the job's backupFilePattern orders ` +
+    'after the other log backups). The cutover promotes once DMS has applied it.'
+  );
+}
