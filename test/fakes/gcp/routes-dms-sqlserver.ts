@@ -13,10 +13,10 @@
 //   changed. The job is RUNNING in FULL_DUMP until every database's full backup is restored, then in
 //   CDC (https://cloud.google.com/database-migration/docs/sqlserver/finalize-migration: "Make sure
 //   that all the available data from transaction log files is replicated ... promote").
-// The bucket is read through `bucketObjects` (below): the fake's Cloud Storage keeps objects as
-// resources under `gcs/BUCKET/NAME`.
+// The bucket is the fake Cloud Storage's (routes-storage.ts): objects under `gcs/o/BUCKET/NAME`.
 import { ApiError, ok, type Ctx, type FakeGcp } from './server';
 import type { DmsBehaviour, FakeJob } from './routes-dms';
+import { objectsOf as storedObjects, putBucket, putObject } from './routes-storage';
 
 /** How long the fake DMS takes to restore one transaction log backup (default 100 ms). */
 export interface SqlServerBehaviour {
@@ -29,20 +29,17 @@ export interface BucketObject {
   created: number;
 }
 
-/** The resource key of a Cloud Storage object in the fake. */
-export const gcsKey = (bucket: string, name: string) => `gcs/${bucket}/${name}`;
-
-/** A test's (or the operator's) upload of a backup file into the fake's bucket. */
+/** A test's (or the operator's) upload of a backup file into the fake's bucket (made if missing). */
 export function putBackupFile(f: FakeGcp, bucket: string, name: string, created = Date.now()): void {
-  f.resources.set(gcsKey(bucket, name), { bucket, name, timeCreated: new Date(created).toISOString() });
+  if (!f.resources.has(`gcs/b/${bucket}`)) putBucket(f, bucket);
+  putObject(f, bucket, name, `backup ${name}`, { at: created });
 }
 
 /** The objects of `bucket` under `prefix`, by name. */
 export function bucketObjects(f: FakeGcp, bucket: string, prefix: string): BucketObject[] {
-  const start = gcsKey(bucket, prefix);
-  return [...f.resources.entries()]
-    .filter(([k]) => k.startsWith(start))
-    .map(([, v]) => ({ name: v.name as string, created: Date.parse(v.timeCreated) }))
+  return [...storedObjects(f, bucket).entries()]
+    .filter(([name]) => name.startsWith(prefix))
+    .map(([name, o]) => ({ name, created: Date.parse(o.meta.timeCreated as string) }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
