@@ -30,6 +30,15 @@ export const backupsSchema = z.strictObject({
         'operator (announced; the cutover waits until DMS has restored it). Default: worker when source.access ' +
         'is direct, operator when dms-only.',
     ),
+  tailLogDirectory: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'tailLog worker, SQL Server before 2022 (which cannot write to Cloud Storage itself): the folder on the ' +
+        "source, as SQL Server writes paths, that your log shipper uploads to the backups' log/ folder; the " +
+        "worker's tail-log backup goes there and the cutover waits for it in the bucket.",
+    ),
 });
 
 export type BackupsPlan = z.output<typeof backupsSchema>;
