@@ -112,15 +112,18 @@ function targetCost(db: DatabasePlan, r: Rates, hoursPerMonth: number, unpriced:
     const tier = t.tier ?? TARGET_DEFAULTS.cloudsqlTier;
     const ha = t.highAvailability !== false;
     const storageGb = Math.max(t.storageGb ?? Math.ceil(db.sizeGb * 1.5), 10);
-    const spec = `${tier}${ha ? ' HA' : ''}, ${storageGb} GB SSD`;
+    const edition = db.engine === 'sqlserver' ? (t.edition ?? 'standard') : undefined;
+    const spec = `${tier}${ha ? ' HA' : ''}, ${storageGb} GB SSD${edition ? `, SQL Server ${edition} license` : ''}`;
     const shape = cloudSqlShape(tier);
     const where = ha ? 'regional' : 'zonal';
     const [vcpu, ram, ssd] = ['vcpu', 'ram', 'ssd'].map((k) => rate(r, `cloudsql.${where}.${k}`));
-    if (!shape || vcpu === undefined || ram === undefined || ssd === undefined) {
+    // SQL Server's license is billed per vCPU-hour on top (https://cloud.google.com/sql/pricing#sql-server-pricing).
+    const license = edition ? rate(r, `cloudsql.sqlserver.${edition}.license`) : 0;
+    if (!shape || vcpu === undefined || ram === undefined || ssd === undefined || license === undefined) {
       unpriced.push(`${db.name}: Cloud SQL ${tier}`);
       return { kind: 'cloudsql', spec };
     }
-    const monthly = (shape.vcpus * vcpu + shape.memoryGb * ram) * hoursPerMonth + storageGb * ssd;
+    const monthly = (shape.vcpus * (vcpu + license) + shape.memoryGb * ram) * hoursPerMonth + storageGb * ssd;
     return { kind: 'cloudsql', spec, monthlyUsd: round2(monthly) };
   }
   // An AlloyDB primary is highly available: two nodes, each billed (https://cloud.google.com/alloydb/pricing);

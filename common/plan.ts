@@ -6,6 +6,7 @@ import { DAYS, validTimeZone } from './cutover-window';
 import { notificationsSchema } from './notify-plan';
 import { simSchema } from './sim-plan';
 import { planIssues, type PlanIssue } from './plan-issues';
+import { backupsSchema, SQLSERVER_EDITIONS, sqlserverIssues, withSqlServerDefaults } from './plan-sqlserver';
 import { throttleSchema, throttleSettings, type ThrottleSettings } from './throttle-plan';
 
 export const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|gcpsm:[A-Za-z0-9_\-/.]+)$/;
@@ -176,6 +177,12 @@ const targetSchema = z
       .describe(
         "The target's major version (17, 8.0). Default: the source's major. Local embedded clusters run " +
           `PostgreSQL ${LOCAL_TARGET_MAJORS.join(', ')}; an instance runs one version for all its databases.`,
+      ),
+    edition: z
+      .enum(SQLSERVER_EDITIONS)
+      .optional()
+      .describe(
+        'engine sqlserver only: the SQL Server edition of the Cloud SQL instance (its license). Default standard.',
       ),
     user: z
       .string()
@@ -465,8 +472,11 @@ const databaseSchema = z
         'Unique name of this database in the plan, used in commands (dbmig approve ID NAME) and resource names.',
       ),
     engine: z
-      .enum(['postgresql', 'mysql'])
-      .describe("The source's engine. The local platform migrates postgresql only."),
+      .enum(['postgresql', 'mysql', 'sqlserver'])
+      .describe(
+        "The source's engine. The local platform migrates postgresql only; sqlserver is gcp only (onto Cloud SQL " +
+          'for SQL Server, from backup files in Cloud Storage: see backups).',
+      ),
     priority: z
       .enum(['high', 'medium', 'low'])
       .default('medium')
@@ -486,6 +496,12 @@ const databaseSchema = z
     connectivity: connectivitySchema
       .optional()
       .describe("gcp only: how DMS reaches this database's source, in place of gcp.connectivity. Default: gcp's."),
+    backups: backupsSchema
+      .optional()
+      .describe(
+        'engine sqlserver only, and required there: where the backup files DMS restores are (a full backup, ' +
+          'then transaction log backups as they are taken).',
+      ),
     lagThresholdSeconds: lagThresholdSeconds.optional().describe(`${LAG_THRESHOLD} Default: defaults's.`),
     stableWindow: stableWindow.optional().describe(`${STABLE_WINDOW} Default: defaults's.`),
     noPrimaryKey: noPrimaryKey.optional().describe(`${NO_PRIMARY_KEY} Default: defaults's.`),
@@ -876,6 +892,9 @@ export const planSchema = z
           path: ['databases', i, 'target', db.target.host ? 'host' : 'port'],
           message: `is for kind postgres (an existing server), not ${db.target.kind}`,
         });
+      sqlserverIssues(plan.platform, db).forEach((issue) =>
+        ctx.addIssue({ code: 'custom', path: ['databases', i, ...issue.path], message: issue.message }),
+      );
       if (plan.platform === 'local' && db.engine !== 'postgresql') {
         ctx.addIssue({
           code: 'custom',
@@ -908,7 +927,7 @@ export function validatePlan(input: unknown): Plan {
     const issues = result.success ? [] : planIssues(planSchema, result.error.issues);
     throw new InvalidPlanError([...removed, ...issues.filter((i) => !named.has(i.field))]);
   }
-  return withInstanceVersions(result.data);
+  return withSqlServerDefaults(input, withInstanceVersions(result.data));
 }
 
 /**

@@ -9,7 +9,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
-import { GcpPlatform } from '../../activities/platforms/gcp';
+import { GcpPlatform, type GcpPlatformOptions } from '../../activities/platforms/gcp';
 import type { DatabaseTask } from '../../activities/steps';
 import { effectiveSettings, validatePlan, type Plan, type PlanInput } from '../../common/plan';
 import { createMigrationWorker } from '../../worker/worker';
@@ -70,13 +70,22 @@ export interface GcpWorld {
   close(): Promise<void>;
 }
 
-export async function createGcpWorld(env: TestWorkflowEnvironment, name: string): Promise<GcpWorld> {
+export async function createGcpWorld(
+  env: TestWorkflowEnvironment,
+  name: string,
+  opts: { platform?: Partial<GcpPlatformOptions> } = {},
+): Promise<GcpWorld> {
   Object.assign(process.env, ENV_SECRETS);
   // The sources are documentation addresses (RFC 5737): the worker's secret policy must allow them.
   process.env.DBMIG_ALLOWED_HOSTS = '203.0.113.0/24';
   const { fake, behaviour } = createFakeGcp({ secrets: SM_SECRETS, notificationChannels: [CHANNEL], dms: FAST_DMS });
   // The platform registers the gcpsm: scheme on construction: the newest world's fake answers it.
-  const platform = new GcpPlatform({ endpoint: await fake.start(), authClient: fakeAuth(), poll: { intervalMs: 20 } });
+  const platform = new GcpPlatform({
+    endpoint: await fake.start(),
+    authClient: fakeAuth(),
+    poll: { intervalMs: 20 },
+    ...opts.platform,
+  });
   // The platform makes its clients on first use, synchronously: the compute clients alone take
   // seconds, during which the worker answers nothing (queries time out). Made now, the timings are
   // the fleet's. Making a client sends nothing.

@@ -19,12 +19,21 @@ import {
 import { fencesOverSql } from './cutover/fence';
 import { describeLagWatch } from './monitoring/lag';
 import { describeMark } from './sql/target-mark';
+import { sqlServerPromoteDetail } from './cutover/sqlserver';
 
 /** The managed service and instance, and the Dynamic Workload Scheduler mode the worker group is grown in. */
 export function summarizeGcp(task: DatabaseTask): PlannedSummary {
   const { target, priority, sizeGb } = task.database;
   const mode = capacityMode(priority, task.gcp?.machineType);
   return { target: `${target.kind} ${target.instance}`, capacity: `capacity ${mode} x${workerCount(sizeGb)} workers` };
+}
+
+function promoteDetail(task: DatabaseTask): string {
+  return fencesOverSql(task)
+    ? 'after a fresh DMS lag sample at most cutover.maxLagSeconds, writes blocked on the source and drained to a ' +
+        'fence token the target shows; the promote is the point of no return, then the source is closed'
+    : 'source.access dms-only: stop the writes by hand before approving; promotes after a fresh DMS lag sample ' +
+        'at most cutover.maxLagSeconds';
 }
 
 export function describeGcp(task: DatabaseTask): PlannedOperation[] {
@@ -41,11 +50,7 @@ export function describeGcp(task: DatabaseTask): PlannedOperation[] {
     describeMark(task),
     describeJobAction(task, 'promote', {
       state: 'CUTTING_OVER',
-      detail: fencesOverSql(task)
-        ? 'after a fresh DMS lag sample at most cutover.maxLagSeconds, writes blocked on the source and drained to a ' +
-          'fence token the target shows; the promote is the point of no return, then the source is closed'
-        : 'source.access dms-only: stop the writes by hand before approving; promotes after a fresh DMS lag sample ' +
-          'at most cutover.maxLagSeconds',
+      detail: task.database.engine === 'sqlserver' ? sqlServerPromoteDetail(task) : promoteDetail(task),
     }),
     describeJobRead(task, { state: 'VERIFYING_TARGET', detail: `${JOB_STATE_WHEN_VALID.final} without error` }),
     ...describeJobDeletion(task),

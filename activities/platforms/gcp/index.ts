@@ -62,20 +62,26 @@ import { readTargetPrivateIp } from './sql/target-address';
 import { markTookOver, refuseIfTookOver } from './sql/target-mark';
 import { replicationPhaseOf } from './dms/phases';
 import { stopWritesForDump } from './dms/source-writes';
+import { databaseObject, sqlServerStatus } from './dms/sqlserver-objects';
+import type { SqlServerCutoverDeps } from './cutover/sqlserver';
 
 export interface GcpPlatformOptions extends GcpClientOptions {
   poll?: Partial<PollOptions>;
+  /** SQL Server cutover: how long READY_FOR_PROMOTE must hold unchanged where the bucket is not read. */
+  sqlServerSettleMs?: number;
 }
 
 export class GcpPlatform implements MigrationPlatform {
   readonly name = 'gcp' as const;
   readonly clients: GcpClients;
   private readonly poll: PollOptions;
+  private readonly sqlServerSettleMs?: number;
 
   constructor(opts: GcpPlatformOptions = {}) {
     const endpoint = opts.endpoint ?? endpointFromEnv();
     this.clients = new GcpClients({ ...opts, endpoint });
     this.poll = { ...DEFAULT_POLL, ...opts.poll };
+    this.sqlServerSettleMs = opts.sqlServerSettleMs;
     registerSecretScheme('gcpsm', async (name, ctx) => {
       const full = name.startsWith('projects/')
         ? name
@@ -118,7 +124,12 @@ export class GcpPlatform implements MigrationPlatform {
    */
   async assessSource(task: DatabaseTask): Promise<AssessmentResult> {
     this.check(task);
-    const result = task.database.source.access === 'dms-only' ? assessThroughDms(task) : await assessGcpSource(task);
+    // SQL Server: over TDS and of the bucket (activities/platforms/gcp/sqlserver/, not merged here yet);
+    // until then as for a source only DMS reaches: DMS's verify checks the backups.
+    const result =
+      task.database.source.access === 'dms-only' || task.database.engine === 'sqlserver'
+        ? assessThroughDms(task)
+        : await assessGcpSource(task);
     const refusal = cutoverRefusal(task);
     const findings = refusal
       ? [...result.findings, { code: 'CUTOVER_UNFENCED', severity: 'error' as const, message: refusal }]
@@ -130,7 +141,10 @@ export class GcpPlatform implements MigrationPlatform {
   async provisionTarget(task: DatabaseTask): Promise<TargetInfo> {
     this.check(task);
     const { target, source } = task.database;
-    const sourceVersion = target.version || source.version ? undefined : await readSourceVersion(task);
+    const sourceVersion =
+      target.version || source.version || task.database.engine === 'sqlserver'
+        ? undefined
+        : await readSourceVersion(task);
     return target.kind === 'alloydb'
       ? ensureAlloyDb(this.clients, task, this.poll, { sourceVersion })
       : ensureCloudSql(this.clients, task, this.poll, { sourceVersion });
@@ -181,6 +195,8 @@ export class GcpPlatform implements MigrationPlatform {
         'ReplicationBroken',
         `DMS job ${gcpNames(task).migrationJob} failed: ${job.error?.message ?? 'no detail'}`,
       );
+    // SQL Server: progress per database backup, from the job's objects (dms/sqlserver-objects.ts).
+    if (task.database.engine === 'sqlserver') return sqlServerStatus(this.clients, task, job);
     // Phases Google defines beyond the dump and CDC (the RDS flow's wait for writes to stop,
     // READY_FOR_PROMOTE, PHASE_FAILBACK) are read as what they are: dms/phases.ts.
     const { phase, detail } = replicationPhaseOf(job, task.database.source.database);
@@ -222,7 +238,10 @@ export class GcpPlatform implements MigrationPlatform {
   }
 
   /** What the cutover (and its undo) reads and does through DMS and on the target. */
-  private async cutoverDeps(task: DatabaseTask, withTarget = true): Promise<GcpCutoverDeps> {
+  private async cutoverDeps(
+    task: DatabaseTask,
+    withTarget = true,
+  ): Promise<GcpCutoverDeps & Partial<SqlServerCutoverDeps>> {
     let accepted: PromoteAccepted | undefined;
     return {
       jobState: async () => {
@@ -240,9 +259,28 @@ export class GcpPlatform implements MigrationPlatform {
         await markTookOver(this.clients, task, this.poll);
       },
       promoteOperation: () => promoteOperationState(this.clients, task),
+      ...(task.database.engine === 'sqlserver' ? this.sqlServerDeps(task) : {}),
       jobPollMs: Math.min(1_000, this.poll.intervalMs),
       target: withTarget && fencesOverSql(task) ? await this.targetSql(task) : undefined,
       lagPollMs: Math.min(5_000, this.poll.intervalMs),
+    };
+  }
+
+  /**
+   * What the SQL Server cutover reads beyond the job: the database's object. The tail-log backup over
+   * TDS and the bucket's newest log backup come with activities/platforms/gcp/sqlserver/ (not merged
+   * here yet): until then tailLog worker is refused by the cutover, and operator waits for a settled
+   * READY_FOR_PROMOTE.
+   */
+  private sqlServerDeps(task: DatabaseTask): Partial<SqlServerCutoverDeps> {
+    return {
+      databaseObject: async () => {
+        const o = await databaseObject(this.clients, task);
+        return o
+          ? { state: o.state ?? undefined, phase: o.phase ?? undefined, updateTime: o.updateTime ?? undefined }
+          : undefined;
+      },
+      ...(this.sqlServerSettleMs !== undefined ? { settleMs: this.sqlServerSettleMs } : {}),
     };
   }
 

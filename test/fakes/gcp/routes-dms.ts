@@ -19,6 +19,12 @@
 // and PHASE_FAILBACK ("used only for SQL Server Distributed Availability Group (DAG) migrations")
 // are not produced by the MySQL and PostgreSQL jobs modelled here; a test may set them.
 import { ApiError, ok, renderOp, type Ctx, type FakeGcp, type FakeOp } from './server';
+import {
+  advanceSqlServerJob,
+  checkSqlServerProfile,
+  sqlServerObjectRoutes,
+  verifySqlServer,
+} from './routes-dms-sqlserver';
 
 const SEG = '([^/:]+)';
 const PROFILES = 'datamigration.projects.locations.connectionProfiles';
@@ -81,7 +87,12 @@ const hidden = (k: string) => k.startsWith('_');
  * PREPARING_THE_DUMP once they have, then to RUNNING/FULL_DUMP (rds-no-superuser, in the header);
  * FULL_DUMP becomes CDC once the dump time has passed.
  */
-export function jobView(job: FakeJob, b: DmsBehaviour, now = Date.now()): FakeJob {
+export function jobView(job: FakeJob, b: DmsBehaviour, now = Date.now(), f?: FakeGcp): FakeJob {
+  // A SQL Server job restores backups from the bucket (routes-dms-sqlserver.ts).
+  if (job.sqlserverHomogeneousMigrationJobConfig) {
+    if (f) advanceSqlServerJob(f, job, b, now);
+    return Object.fromEntries(Object.entries(job).filter(([k]) => !hidden(k))) as FakeJob;
+  }
   if (
     job.state === 'STARTING' &&
     job.phase === 'WAITING_FOR_SOURCE_WRITES_TO_STOP' &&
@@ -141,7 +152,7 @@ export function matchesFilter(item: unknown, filter: string | null): boolean {
   });
 }
 
-const ENGINES = ['MYSQL', 'POSTGRESQL', 'ORACLE'];
+const ENGINES = ['MYSQL', 'POSTGRESQL', 'SQLSERVER', 'ORACLE'];
 const PROVIDERS = ['DATABASE_PROVIDER_UNSPECIFIED', 'CLOUDSQL', 'RDS', 'AURORA', 'ALLOYDB'];
 const FORMS = ['mysql', 'postgresql', 'oracle', 'cloudsql', 'alloydb', 'sqlserver'];
 
@@ -202,6 +213,7 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
     ...Object.fromEntries(Object.entries(progress(p)).filter(([k]) => !hidden(k))),
     mysql: strip(p.mysql as Record<string, unknown>),
     postgresql: strip(p.postgresql as Record<string, unknown>),
+    sqlserver: strip(p.sqlserver as Record<string, unknown>),
   });
   f.route('GET', new RegExp(`${base}/connectionProfiles/${SEG}$`), `${PROFILES}.get`, ({ path }) =>
     ok(profileView(profile(path.slice(4)))),
@@ -244,6 +256,7 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
         if (conn.cloudSqlId && conn.alloydbClusterId)
           throw new ApiError(400, `${form}: cloudSqlId and alloydbClusterId name different destinations`);
       }
+      if (form === 'sqlserver') checkSqlServerProfile(f, project, body.sqlserver);
       const name = `${parent}/connectionProfiles/${id}`;
       if (f.resources.has(key(name))) throw new ApiError(409, `connection profile ${id} already exists`);
       const now = new Date().toISOString();
@@ -274,20 +287,22 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
   };
   const destinationOf = (j: FakeJob) => {
     const p = f.resources.get(key(j.destination ?? ''));
-    const conn = p?.postgresql ?? p?.mysql;
+    const conn = p?.postgresql ?? p?.mysql ?? p?.sqlserver;
     return {
       cloudSqlId: conn?.cloudSqlId as string | undefined,
       alloydbClusterId: conn?.alloydbClusterId as string | undefined,
     };
   };
+  // SQL Server is restored into a running instance, not demoted into a replica (demoteDestination).
   const existingDestination = (j: FakeJob) => {
+    if (j.sqlserverHomogeneousMigrationJobConfig) return false;
     const d = destinationOf(j);
     return !!(d.cloudSqlId || d.alloydbClusterId);
   };
   f.route('GET', new RegExp(`${base}/migrationJobs/${SEG}$`), `${JOBS}.get`, ({ path }) => {
     const j = progress(job(path.slice(4)));
     if (!f.resources.has(key(j.name))) throw new ApiError(404, `migration job ${j.name} not found`);
-    return ok(jobView(j, b));
+    return ok(jobView(j, b, undefined, f));
   });
   f.route('GET', new RegExp(`${base}/migrationJobs$`), `${JOBS}.list`, (ctx) => {
     const prefix = key(`${ctx.params[0]}/migrationJobs/`);
@@ -295,7 +310,7 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
       .filter(([k]) => k.startsWith(prefix))
       .map(([, v]) => progress(v))
       .filter((v) => f.resources.has(key(v.name)))
-      .map((v) => jobView(v, b));
+      .map((v) => jobView(v, b, undefined, f));
     return page(
       ctx,
       items.filter((j) => matchesFilter(j, ctx.query.get('filter'))),
@@ -328,13 +343,14 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
       // The profiles must be of the engine and provider the job says.
       const src = f.resources.get(key(body.source));
       const dst = f.resources.get(key(body.destination));
-      const engineOf = (p: Record<string, unknown>) => (p.mysql ? 'MYSQL' : p.postgresql ? 'POSTGRESQL' : undefined);
+      const engineOf = (p: Record<string, unknown>) =>
+        p.mysql ? 'MYSQL' : p.postgresql ? 'POSTGRESQL' : p.sqlserver ? 'SQLSERVER' : undefined;
       if (body.sourceDatabase?.engine && engineOf(src) && body.sourceDatabase.engine !== engineOf(src))
         throw new ApiError(
           400,
           `sourceDatabase.engine ${body.sourceDatabase.engine} does not match the source profile`,
         );
-      const dstConn = dst.postgresql ?? dst.mysql;
+      const dstConn = dst.postgresql ?? dst.mysql ?? dst.sqlserver;
       const provider = dstConn?.alloydbClusterId || dst.alloydb ? 'ALLOYDB' : 'CLOUDSQL';
       if (body.destinationDatabase?.provider && body.destinationDatabase.provider !== provider)
         throw new ApiError(
@@ -400,7 +416,7 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
     f.route('POST', new RegExp(`${base}/migrationJobs/${SEG}:${verb}$`), `${JOBS}.${verb}`, (ctx) => {
       const name = ctx.path.slice(4, -(verb.length + 1));
       const j = job(name);
-      jobView(j, b);
+      jobView(j, b, undefined, f);
       const { finish, error } = run(j, ctx);
       return lro(ctx.params[0], name, verb, finish, error);
     });
@@ -414,6 +430,8 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
   const refuse = (j: FakeJob, verb: string, allowed: string) =>
     precondition(j.name, `migration job is ${j.state}${j.phase ? `/${j.phase}` : ''}; ${verb} needs ${allowed}`);
 
+  sqlServerObjectRoutes(f, b);
+
   // verify: the "test the migration job" step before start; it changes nothing
   // (https://cloud.google.com/database-migration/docs/reference/rest/v1/projects.locations.migrationJobs/verify;
   // a started job is past it: https://cloud.google.com/database-migration/docs/postgres/migration-job-statuses).
@@ -422,6 +440,9 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
       throw refuse(j, 'verify', 'a job not running');
     const src = f.resources.get(key(j.source ?? ''));
     const host = (src?.mysql ?? src?.postgresql)?.host;
+    const backups = verifySqlServer(f, j);
+    if (backups) return { error: `BACKUPS_NOT_FOUND: ${backups}` };
+    if (j.sqlserverHomogeneousMigrationJobConfig) return {}; // DMS reads the bucket, not the source
     if (b.unreachableHosts.has(host)) return { error: `CONNECTION_FAILURE: source ${host} is not reachable from DMS` };
     return {};
   });
@@ -477,7 +498,7 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
   action('promote', (j) => {
     if (!['RUNNING', 'STOPPED', 'FAILED'].includes(j.state) || !['CDC', 'READY_FOR_PROMOTE'].includes(j.phase ?? ''))
       throw refuse(j, 'promote', 'phase CDC or READY_FOR_PROMOTE');
-    Object.assign(j, { state: 'RUNNING', phase: 'PROMOTE_IN_PROGRESS' });
+    Object.assign(j, { state: 'RUNNING', phase: 'PROMOTE_IN_PROGRESS', _promotedAt: Date.now() });
     return {
       finish: () => Object.assign(j, { state: 'COMPLETED', phase: undefined, endTime: new Date().toISOString() }),
     };

@@ -97,6 +97,10 @@ function advance(f: FakeGcp, key: string): void {
 const SQL_OFFERED = new Set([
   ...['9_6', '10', '11', '12', '13', '14', '15', '16', '17', '18'].map((v) => `POSTGRES_${v}`),
   ...['5_6', '5_7', '8_0', '8_4'].map((v) => `MYSQL_${v}`),
+  // https://cloud.google.com/sql/docs/sqlserver/db-versions: 2017, 2019, 2022 in four editions each.
+  ...['2017', '2019', '2022'].flatMap((y) =>
+    ['STANDARD', 'ENTERPRISE', 'EXPRESS', 'WEB'].map((e) => `SQLSERVER_${y}_${e}`),
+  ),
 ]);
 
 /** Enterprise Plus is the default edition from PostgreSQL 16 and MySQL 8.4 (https://cloud.google.com/sql/docs/editions-intro). */

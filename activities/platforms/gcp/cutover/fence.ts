@@ -37,7 +37,8 @@ export function fenceJob(task: DatabaseTask): string {
 
 /** Whether the worker fences this source over SQL: a PostgreSQL or MySQL source it reaches. */
 export function fencesOverSql(task: DatabaseTask): boolean {
-  return task.database.source.access !== 'dms-only';
+  // SQL Server's fence is its tail-log backup (cutover/sqlserver.ts), not a table over SQL.
+  return task.database.source.access !== 'dms-only' && task.database.engine !== 'sqlserver';
 }
 
 /** The source's connection, its password resolved (and its host checked) on this worker. */

@@ -58,6 +58,7 @@ import { dmsOnlyCutover } from './dms-only';
 import { fencesOverSql, sourceParams } from './fence';
 import { mysqlFencedCutover } from './mysql';
 import { FencedCutover } from './postgres';
+import { sqlServerCutover, type SqlServerCutoverDeps } from './sqlserver';
 
 export { promoted, type GcpCutoverDeps, type LagReading } from './dms';
 
@@ -74,7 +75,7 @@ export function cutoverRefusal(task: DatabaseTask): string | undefined {
 
 export async function gcpCutover(
   task: DatabaseTask,
-  deps: GcpCutoverDeps,
+  deps: GcpCutoverDeps & Partial<SqlServerCutoverDeps>,
   onProgress: Progress,
 ): Promise<CutoverResult> {
   const endpoint = `${task.database.target.kind}://${task.gcp!.project}/${task.database.target.instance}`;
@@ -86,6 +87,8 @@ export async function gcpCutover(
   });
   const refusal = cutoverRefusal(task);
   if (refusal) throw new MigrationError('InvalidPlan', refusal);
+  // SQL Server: the tail-log backup is the fence (cutover/sqlserver.ts).
+  if (task.database.engine === 'sqlserver') return result(await sqlServerCutover(task, deps, onProgress));
   if (!fencesOverSql(task)) return result(await dmsOnlyCutover(task, deps, onProgress));
   if (!deps.target)
     // Permanent: nothing changes between retries, and a guess (lag alone) is what rule 3 forbids.

@@ -209,7 +209,9 @@ export async function startOrResumeJob(c: GcpClients, task: DatabaseTask, poll: 
         : `replicating into it again (${state})`,
     );
     if (state === 'NOT_STARTED') {
-      await ensureDemoted(c, task, job, poll);
+      // demoteDestination is for MySQL and PostgreSQL destinations (its REST page); DMS restores a
+      // SQL Server database from backups into the running Cloud SQL instance, nothing to demote.
+      if (task.database.engine !== 'sqlserver') await ensureDemoted(c, task, job, poll);
       outcome = 'started';
       op = await act(
         c,
@@ -426,15 +428,21 @@ export function describeAssessment(task: DatabaseTask): PlannedOperation[] {
   return [];
 }
 
-/** The happy path's start: from NOT_STARTED, demoteDestination then start. */
+const START_WORDS = 'demote the existing destination to a replica, start';
+
+/** The happy path's start: from NOT_STARTED, demoteDestination then start (SQL Server: start alone). */
 export function describeStart(task: DatabaseTask, detail = 'then migrationJobs.get until phase CDC'): PlannedOperation {
   const n = gcpNames(task);
+  const sqlserver = task.database.engine === 'sqlserver';
   return planned({
     state: 'FULL_DUMP',
     reads: [`${JOBS}.get`, `${OPERATIONS}.list`],
-    calls: [plannedCall(`${JOBS}.demoteDestination`, n.jobName), plannedCall(`${JOBS}.start`, n.jobName)],
+    calls: [
+      ...(sqlserver ? [] : [plannedCall(`${JOBS}.demoteDestination`, n.jobName)]),
+      plannedCall(`${JOBS}.start`, n.jobName),
+    ],
     resource: n.jobName,
-    detail: `demote the existing destination to a replica, start; ${detail}`,
+    detail: `${sqlserver ? 'start (DMS restores the backups)' : START_WORDS}; ${detail}`,
   });
 }
 

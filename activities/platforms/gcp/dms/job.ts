@@ -34,6 +34,7 @@ import {
   jobConnectivity,
   JOB_CONNECTIVITY_FIELDS,
 } from './connectivity';
+import { SQLSERVER_JOB_FIELDS, withSqlServerConfig } from './job-sqlserver';
 import { call, getOrUndefined, isAlreadyExists } from '../errors';
 import { gcpNames, ownedBy, ownerLabels } from '../names';
 import { planned, plannedCall } from '../planned';
@@ -41,8 +42,8 @@ import { pollUntil, type PollOptions } from '../poll';
 
 export function jobBody(task: DatabaseTask): Job {
   const n = gcpNames(task);
-  const engine = task.database.engine === 'mysql' ? 'MYSQL' : 'POSTGRESQL';
-  return {
+  const engine = DMS_ENGINE[task.database.engine];
+  return withSqlServerConfig(task, {
     displayName: `${task.migrationId}/${task.database.name}`,
     type: 'CONTINUOUS',
     source: n.sourceProfileName,
@@ -58,8 +59,11 @@ export function jobBody(task: DatabaseTask): Job {
       },
     },
     labels: ownerLabels(task),
-  };
+  });
 }
+
+/** DatabaseType.engine per plan engine. */
+const DMS_ENGINE = { postgresql: 'POSTGRESQL', mysql: 'MYSQL', sqlserver: 'SQLSERVER' } as const;
 
 /** The databases a job carries ([] when it carries the whole instance: no selection, or ALL_OBJECTS). */
 export function jobDatabases(job: Job): string[] {
@@ -104,6 +108,7 @@ export function jobDifferences(existing: Job, wanted: Job): string[] {
     ...JOB_CONNECTIVITY_FIELDS,
     // A job at instance level carries every database of the source: not this database's job.
     ['objectsConfig databases', (j) => jobDatabases(j).join(',') || 'the whole instance'],
+    ...(wanted.sqlserverHomogeneousMigrationJobConfig ? SQLSERVER_JOB_FIELDS : []),
   ];
   return fields
     .filter(([, get]) => (get(existing) ?? null) !== (get(wanted) ?? null))
@@ -233,8 +238,11 @@ export function describeJobCreation(task: DatabaseTask): PlannedOperation[] {
       resource: n.jobName,
       detail:
         `${job.type} ${job.sourceDatabase!.engine} → ${job.destinationDatabase!.provider}, ` +
-        `${describeConnectivity(task)}, database ${jobDatabases(job).join(', ')} only (objectsConfig ` +
-        `SPECIFIED_OBJECTS), dump parallelism ${job.performanceConfig!.dumpParallelLevel} (${task.database.sizeGb} GB)`,
+        (job.sqlserverHomogeneousMigrationJobConfig
+          ? `from backup files named ${job.sqlserverHomogeneousMigrationJobConfig.backupFilePattern}, ` +
+            'promoted by the cutover (promoteWhenReady false)'
+          : `${describeConnectivity(task)}, database ${jobDatabases(job).join(', ')} only (objectsConfig ` +
+            `SPECIFIED_OBJECTS), dump parallelism ${job.performanceConfig!.dumpParallelLevel} (${task.database.sizeGb} GB)`),
     }),
     ...describeAfterJob(task),
   ];

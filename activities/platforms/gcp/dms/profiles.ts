@@ -37,13 +37,25 @@ import {
   profilePrivateConnection,
   sourceProfileConnectivity,
 } from './connectivity';
+import {
+  describeSqlServerSource,
+  flatSqlServer,
+  SQLSERVER_COMPARED,
+  sqlServerDestination,
+  sqlServerSource,
+} from './profiles-sqlserver';
 
 type Engine = DatabaseTask['database']['engine'];
 
 /** The administrative user Cloud SQL and AlloyDB create with an instance. */
-export const DEFAULT_TARGET_USER: Record<Engine, string> = { postgresql: 'postgres', mysql: 'root' };
+export const DEFAULT_TARGET_USER: Record<Engine, string> = {
+  postgresql: 'postgres',
+  mysql: 'root',
+  // Cloud SQL for SQL Server's built-in administrator (https://cloud.google.com/sql/docs/sqlserver/users).
+  sqlserver: 'sqlserver',
+};
 /** Cloud SQL and AlloyDB listen on the engines' standard ports on their private IP. */
-const TARGET_PORT: Record<Engine, number> = { postgresql: 5432, mysql: 3306 };
+const TARGET_PORT: Record<Engine, number> = { postgresql: 5432, mysql: 3306, sqlserver: 1433 };
 
 /** The source connection without its password, which only `sourceProfileBody` resolves. */
 export function sourceConnection(task: DatabaseTask) {
@@ -64,8 +76,7 @@ export function destinationConnection(task: DatabaseTask, host: string) {
 }
 
 function profile(task: DatabaseTask, id: string, conn: Record<string, unknown>): Profile {
-  const form = task.database.engine === 'mysql' ? 'mysql' : 'postgresql';
-  return { displayName: id, labels: ownerLabels(task), [form]: conn };
+  return { displayName: id, labels: ownerLabels(task), [task.database.engine]: conn };
 }
 
 export async function sourceProfileBody(task: DatabaseTask): Promise<Profile> {
@@ -73,7 +84,9 @@ export async function sourceProfileBody(task: DatabaseTask): Promise<Profile> {
   return profile(task, gcpNames(task).sourceProfile, {
     ...sourceConnection(task),
     password,
-    ...sourceProfileConnectivity(task),
+    ...sqlServerSource(task),
+    // A SQL Server job reads backup files from the bucket: DMS does not connect to the source.
+    ...(task.database.engine === 'sqlserver' ? {} : sourceProfileConnectivity(task)),
   });
 }
 
@@ -86,17 +99,19 @@ export async function destinationProfileBody(c: GcpClients, task: DatabaseTask, 
     );
   const host = await targetPrivateIp(c, task, poll);
   const password = await resolveSecret(t.passwordRef, { project: task.gcp!.project });
-  return profile(task, gcpNames(task).destinationProfile, { ...destinationConnection(task, host), password });
+  const conn = { ...destinationConnection(task, host), password, ...sqlServerDestination(task) };
+  return profile(task, gcpNames(task).destinationProfile, conn);
 }
 
 /** What differs between an existing profile and the wanted one (the password is never returned). */
 export function profileDifferences(existing: Profile, wanted: Profile): string[] {
-  const form = (p: Profile) => (p.mysql ? 'mysql' : p.postgresql ? 'postgresql' : p.alloydb ? 'alloydb' : 'other');
+  const form = (p: Profile) =>
+    p.mysql ? 'mysql' : p.postgresql ? 'postgresql' : p.sqlserver ? 'sqlserver' : p.alloydb ? 'alloydb' : 'other';
   const diffs: string[] = [];
   if (form(existing) !== form(wanted)) return [`form is ${form(existing)}, plan needs ${form(wanted)}`];
-  const a = (existing.mysql ?? existing.postgresql ?? {}) as Record<string, unknown>;
-  const b = (wanted.mysql ?? wanted.postgresql ?? {}) as Record<string, unknown>;
-  for (const k of ['host', 'port', 'username', 'cloudSqlId', 'alloydbClusterId'])
+  const a = (existing.mysql ?? existing.postgresql ?? flatSqlServer(existing.sqlserver)) as Record<string, unknown>;
+  const b = (wanted.mysql ?? wanted.postgresql ?? flatSqlServer(wanted.sqlserver)) as Record<string, unknown>;
+  for (const k of ['host', 'port', 'username', 'cloudSqlId', 'alloydbClusterId', ...SQLSERVER_COMPARED])
     if ((a[k] ?? null) !== (b[k] ?? null)) diffs.push(`${k} is ${a[k] ?? 'unset'}, plan needs ${b[k] ?? 'unset'}`);
   const [pa, pb] = [profilePrivateConnection(existing), profilePrivateConnection(wanted)];
   if ((pa ?? null) !== (pb ?? null))
@@ -204,7 +219,7 @@ export function describeProfiles(task: DatabaseTask): PlannedOperation[] {
       resource: n.sourceProfileName,
       detail:
         `source ${task.database.engine} ${src.host}:${src.port} as ${src.username}, ` +
-        `password from ${task.database.source.passwordRef}${privateDetail(task)}`,
+        `password from ${task.database.source.passwordRef}${privateDetail(task)}${describeSqlServerSource(task)}`,
     }),
     planned({
       state: 'CREATING_JOB',

@@ -49,6 +49,14 @@ export function wantedInstance(task: DatabaseTask, databaseVersion: string): Clo
   const t = task.database.target;
   const gcp = task.gcp!;
   const tier = t.tier ?? DEFAULT_TIER;
+  // Cloud SQL for SQL Server takes dedicated-core tiers only ("Shared-core machine types ... are not
+  // available for SQL Server": https://cloud.google.com/sql/docs/sqlserver/instance-settings).
+  if (task.database.engine === 'sqlserver' && /^db-(f1|g1)-/.test(tier))
+    throw new MigrationError(
+      'InvalidPlan',
+      `databases[${task.database.name}].target.tier: ${tier} is a shared-core tier, which Cloud SQL for SQL Server ` +
+        `does not offer; name a db-custom-CPUS-MB tier (default ${DEFAULT_TIER})`,
+    );
   return {
     name: t.instance,
     region: gcp.region,

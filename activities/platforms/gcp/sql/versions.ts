@@ -8,7 +8,7 @@
 import { MigrationError } from '../../../../common/failures';
 import type { DatabaseTask } from '../../../steps';
 
-export type Engine = 'postgresql' | 'mysql';
+export type Engine = 'postgresql' | 'mysql' | 'sqlserver';
 
 /**
  * Cloud SQL's google.cloud.sql.v1.SqlDatabaseVersion (google/cloud/sql/v1/cloud_sql_resources.proto)
@@ -31,7 +31,25 @@ export const CLOUD_SQL_VERSIONS: Record<Engine, Record<string, string>> = {
     '18': 'POSTGRES_18',
   },
   mysql: { '5.6': 'MYSQL_5_6', '5.7': 'MYSQL_5_7', '8.0': 'MYSQL_8_0', '8.4': 'MYSQL_8_4' },
+  // SQL Server by release year; the edition completes the enum name (sqlServerVersion below).
+  sqlserver: { '2017': 'SQLSERVER_2017', '2019': 'SQLSERVER_2019', '2022': 'SQLSERVER_2022' },
 };
+
+/**
+ * SQL Server's enum names carry the edition: SQLSERVER_2022_STANDARD ... _ENTERPRISE, _EXPRESS, _WEB
+ * (SqlDatabaseVersion in @google-cloud/sql 0.32's cloud_sql_resources.proto; the versions and
+ * editions Cloud SQL offers: https://cloud.google.com/sql/docs/sqlserver/db-versions). The proto's
+ * SQLSERVER_2025_* are left out: not among the versions that page lists as generally available.
+ */
+export function sqlServerVersion(year: string, edition = 'standard'): string {
+  return `${year}_${edition.toUpperCase()}`;
+}
+
+/**
+ * SQL Server's product versions by major (SERVERPROPERTY('ProductVersion') 16.0.x is SQL Server 2022:
+ * https://learn.microsoft.com/en-us/troubleshoot/sql/releases/download-and-install-latest-updates).
+ */
+const SQLSERVER_RELEASES: Record<string, string> = { '14': '2017', '15': '2019', '16': '2022', '17': '2025' };
 
 /**
  * AlloyDB's google.cloud.alloydb.v1.DatabaseVersion (google/cloud/alloydb/v1/resources.proto, as
@@ -56,6 +74,10 @@ export interface ResolvedVersion {
 
 /** The major version in a version string: `15.4` → 15, `9.6.24` → 9.6, `8.0.35-log` → 8.0. */
 export function majorVersion(engine: Engine, version: string): string | undefined {
+  if (engine === 'sqlserver') {
+    const year = /\b(20\d\d)\b/.exec(version)?.[1];
+    return year ?? SQLSERVER_RELEASES[/^(\d+)\./.exec(version)?.[1] ?? ''];
+  }
   const m = /(\d+)(?:\.(\d+))?/.exec(version);
   if (!m) return undefined;
   const [, major, minor] = m;
@@ -63,6 +85,9 @@ export function majorVersion(engine: Engine, version: string): string | undefine
   if (engine === 'postgresql') return Number(major) >= 10 ? major : minor !== undefined ? `${major}.${minor}` : major;
   return minor !== undefined ? `${major}.${minor}` : undefined;
 }
+
+const EXAMPLE: Record<Engine, string> = { postgresql: '15', mysql: '8.0', sqlserver: '2022' };
+const SERVICE_ENGINE: Record<Engine, string> = { postgresql: 'PostgreSQL', mysql: 'MySQL', sqlserver: 'SQL Server' };
 
 /** The field a plan error names, e.g. databases[orders].target.version. */
 const field = (task: DatabaseTask, f: string) => `databases[${task.database.name}].${f}`;
@@ -89,13 +114,15 @@ export function resolveVersion(task: DatabaseTask, sourceVersion?: string): Reso
       'InvalidPlan',
       `${field(task, 'target.version')}: no version is known for the ${kind} target (the plan names none and the ` +
         "source's version could not be read); set target.version or source.version, e.g. " +
-        `"${engine === 'mysql' ? '8.0' : '15'}"`,
+        `"${EXAMPLE[engine]}"`,
     );
   const table = kind === 'alloydb' ? ALLOYDB_VERSIONS : CLOUD_SQL_VERSIONS[engine];
   const offered = Object.keys(table).join(', ');
-  const service = kind === 'alloydb' ? 'AlloyDB' : `Cloud SQL for ${engine === 'mysql' ? 'MySQL' : 'PostgreSQL'}`;
+  const service = kind === 'alloydb' ? 'AlloyDB' : `Cloud SQL for ${SERVICE_ENGINE[engine]}`;
   const major = majorVersion(engine, found.version);
-  const enumName = major === undefined ? undefined : table[major];
+  const base = major === undefined ? undefined : table[major];
+  const enumName =
+    base && engine === 'sqlserver' ? sqlServerVersion(base, task.database.target.edition ?? 'standard') : base;
   if (!enumName)
     throw new MigrationError(
       'InvalidPlan',
