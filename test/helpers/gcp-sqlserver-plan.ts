@@ -2,7 +2,7 @@
 // documentation address (RFC 5737) the worker cannot reach, so it is dms-only and the operator takes
 // the tail-log backup; the backups are in the fake's bucket.
 import type { PlanInput } from '../../common/plan';
-import { PROJECT } from './gcp-plan';
+import { PROJECT, WORKER_IMAGE } from './gcp-plan';
 
 export const SQLSERVER_BUCKET = 'dbmig-contract-mssql-backups';
 
@@ -14,6 +14,8 @@ export function sqlServerPlan(extra: Partial<PlanInput> = {}): PlanInput {
       region: 'us-central1',
       zone: 'us-central1-a',
       network: `projects/${PROJECT}/global/networks/migration-network`,
+      workerImage: WORKER_IMAGE,
+      workerTemporal: { address: 'temporal.migration.internal:7233' },
     },
     databases: [
       {

@@ -64,6 +64,10 @@ import { replicationPhaseOf } from './dms/phases';
 import { stopWritesForDump } from './dms/source-writes';
 import { databaseObject, sqlServerStatus } from './dms/sqlserver-objects';
 import type { SqlServerCutoverDeps } from './cutover/sqlserver';
+import { BACKUP_FILE_PATTERN } from './dms/job-sqlserver';
+import { assessSqlServerSource } from './sqlserver/assess';
+import { readBackupBucket } from './sqlserver/backups';
+import { sqlServerBackups } from './sqlserver/plan';
 
 export interface GcpPlatformOptions extends GcpClientOptions {
   poll?: Partial<PollOptions>;
@@ -124,12 +128,13 @@ export class GcpPlatform implements MigrationPlatform {
    */
   async assessSource(task: DatabaseTask): Promise<AssessmentResult> {
     this.check(task);
-    // SQL Server: over TDS and of the bucket (activities/platforms/gcp/sqlserver/, not merged here yet);
-    // until then as for a source only DMS reaches: DMS's verify checks the backups.
+    // SQL Server: its backup bucket always, the source over TDS where the worker reaches it (sqlserver/assess.ts).
     const result =
-      task.database.source.access === 'dms-only' || task.database.engine === 'sqlserver'
-        ? assessThroughDms(task)
-        : await assessGcpSource(task);
+      task.database.engine === 'sqlserver'
+        ? await assessSqlServerSource(task, { storage: this.clients.storage, backupFilePattern: BACKUP_FILE_PATTERN })
+        : task.database.source.access === 'dms-only'
+          ? assessThroughDms(task)
+          : await assessGcpSource(task);
     const refusal = cutoverRefusal(task);
     const findings = refusal
       ? [...result.findings, { code: 'CUTOVER_UNFENCED', severity: 'error' as const, message: refusal }]
@@ -267,10 +272,9 @@ export class GcpPlatform implements MigrationPlatform {
   }
 
   /**
-   * What the SQL Server cutover reads beyond the job: the database's object. The tail-log backup over
-   * TDS and the bucket's newest log backup come with activities/platforms/gcp/sqlserver/ (not merged
-   * here yet): until then tailLog worker is refused by the cutover, and operator waits for a settled
-   * READY_FOR_PROMOTE.
+   * What the SQL Server cutover reads beyond the job: the database's object and the bucket's newest
+   * log backup. The worker's tail-log backup over TDS (sqlserver/tail-log.ts) is not wired yet: a
+   * cutover with backups.tailLog worker is refused before anything is done.
    */
   private sqlServerDeps(task: DatabaseTask): Partial<SqlServerCutoverDeps> {
     return {
@@ -279,6 +283,11 @@ export class GcpPlatform implements MigrationPlatform {
         return o
           ? { state: o.state ?? undefined, phase: o.phase ?? undefined, updateTime: o.updateTime ?? undefined }
           : undefined;
+      },
+      // When the bucket's last log backup arrived: the cutover promotes only on a restore reported after it.
+      newestLogBackupAt: async () => {
+        const r = await readBackupBucket(this.clients.storage, sqlServerBackups(task), BACKUP_FILE_PATTERN);
+        return r.newestLogUploadedAt === undefined ? undefined : new Date(r.newestLogUploadedAt);
       },
       ...(this.sqlServerSettleMs !== undefined ? { settleMs: this.sqlServerSettleMs } : {}),
     };

@@ -24,10 +24,23 @@ export interface BucketReading {
   logs: BackupFile[];
   /** The newest log backup's time (ms), as its name says: how far the target can get. */
   newestLogAt?: number;
+  /**
+   * When the last log backup reached the bucket (ms; the objects' timeCreated,
+   * https://cloud.google.com/storage/docs/json_api/v1/objects#resource): a restore DMS reports
+   * later than this can include it, one reported earlier cannot. A name's time is when the backup
+   * was taken, before its upload, and so cannot say that.
+   */
+  newestLogUploadedAt?: number;
   misnamed: Misnamed[];
   /** Why the job's backupFilePattern cannot be used, if it cannot. */
   patternError?: string;
   tooLarge: string[];
+}
+
+/** The latest of some times, undefined when none is known. */
+function newest(times: number[]): number | undefined {
+  const known = times.filter((t) => Number.isFinite(t));
+  return known.length ? Math.max(...known) : undefined;
 }
 
 /** Reads one database's folder of the bucket. */
@@ -49,6 +62,7 @@ export async function readBackupBucket(
   }
   const [files] = await bucket.getFiles({ prefix: backups.prefix });
   const objects = files.map((f) => ({ name: f.name, size: Number(f.metadata.size ?? 0) }));
+  const uploadedAt = new Map(files.map((f) => [f.name, Date.parse(String(f.metadata.timeCreated ?? ''))]));
   const reader = logNameReader(backupFilePattern);
   const { files: sorted, misnamed } = classify(
     backups.prefix,
@@ -67,6 +81,7 @@ export async function readBackupBucket(
         : { takenAt: newestFullAt, files: fulls.filter((f) => f.takenAt === newestFullAt) },
     logs,
     newestLogAt: logs.length ? logs[logs.length - 1].takenAt : undefined,
+    newestLogUploadedAt: newest(logs.map((l) => uploadedAt.get(l.name) ?? NaN)),
     misnamed,
     ...('error' in reader ? { patternError: reader.error } : {}),
     tooLarge: objects.filter((o) => o.size > MAX_BACKUP_FILE_BYTES).map((o) => o.name),
