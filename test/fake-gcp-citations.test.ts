@@ -41,16 +41,7 @@ const CITATION = new RegExp(
  * listed in this test's output, until the lead merges their branches and empties this list. Not an
  * exemption: a file leaves the list once cited, and nothing new may be added to it.
  */
-const PENDING = [
-  'routes-dms.ts',
-  'routes-compute.ts',
-  'routes-targets.ts',
-  'routes-monitoring.ts',
-  'server.ts',
-  'schema/status.ts',
-  'routes-storage.ts',
-  'routes-dms-connectivity.ts',
-];
+const PENDING: string[] = ['routes-dms.ts', 'routes-monitoring.ts'];
 
 export interface Rule {
   line: number;

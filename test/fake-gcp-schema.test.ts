@@ -458,6 +458,36 @@ test('a lost response: the effect is applied once, the retry with the same reque
   await alloy.close();
 });
 
+test('a lost answer to a refused request is no effect: the log says refused, effects() leaves it out', async () => {
+  const alloy = new AlloyDBAdminClient(gaxOpts);
+  const create = () =>
+    alloy.createCluster({ parent: LOC, clusterId: 'c-refused', cluster: { network: 'n' }, requestId: randomUUID() });
+  await create();
+  // A second create of the same cluster (a new request id) is refused as ALREADY_EXISTS, and that
+  // answer is dropped.
+  fake.loseResponse('google.cloud.alloydb.v1.AlloyDBAdmin.CreateCluster');
+  const from = fake.log.length;
+  const err = await failure(create());
+  const status = httpStatus(err);
+  assert.ok(status === undefined || status >= 500, `a lost answer must look transient, got ${status}`);
+  const [first] = fake.log.slice(from);
+  assert.deepEqual([first.lost, first.refused], [true, true]);
+  const sent = { method: 'alloydb.projects.locations.clusters.create', resource: `${LOC}/clusters/c-refused` };
+  assert.deepEqual(fake.changes(from).slice(0, 1), [sent], 'it was sent');
+  assert.deepEqual(fake.effects(from), [], 'and took no effect');
+  // The same lost answer after an accepted request is an effect.
+  fake.loseResponse('google.cloud.alloydb.v1.AlloyDBAdmin.CreateCluster');
+  const mark = fake.log.length;
+  await failure(
+    alloy.createCluster({ parent: LOC, clusterId: 'c-took', cluster: { network: 'n' }, requestId: randomUUID() }),
+  );
+  assert.equal(fake.log[mark].refused, undefined);
+  assert.deepEqual(fake.effects(mark), [
+    { method: 'alloydb.projects.locations.clusters.create', resource: `${LOC}/clusters/c-took` },
+  ]);
+  await alloy.close();
+});
+
 test('a path no API defines is a 404 naming it; strict=false lets anything through', async () => {
   const res = await raw('GET', `/v1/${LOC}/widgets/w`);
   assert.equal(res.status, 404);

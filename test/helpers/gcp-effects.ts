@@ -9,9 +9,12 @@ import type { PlannedDatabase } from '../../cli/plan-report';
 import { STATES } from '../../common/states';
 import type { FakeGcp, LoggedRequest } from '../fakes/gcp';
 
-/** Requests whose effect was applied: reached the route, not faulted, not deduplicated, answered 2xx or lost. */
+/**
+ * Requests whose effect was applied: reached the route, not faulted, not deduplicated, not refused by
+ * the handler (FakeGcp.effects()), answered 2xx or lost.
+ */
 export const applied = (r: LoggedRequest) =>
-  !!r.rpc && !r.faulted && !r.deduplicated && (r.lost || (r.status !== undefined && r.status < 300));
+  !!r.rpc && !r.faulted && !r.deduplicated && !r.refused && (r.lost || (r.status !== undefined && r.status < 300));
 
 /** The applied requests of `rpc` (suffix of the discovery id) on `resource`. */
 export function appliedCalls(fake: FakeGcp, rpc: string, resource?: string): LoggedRequest[] {

@@ -34,6 +34,10 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
   const op = (z: string | undefined, finish?: () => unknown) =>
     ok(renderOp(f.operation('compute', finish, z ? { zone: z } : {})));
   const need = (v: unknown, field: string) => {
+    // Compute answers a missing required field this way; the fields a resource needs at insert are its
+    // proto's (google/cloud/compute/v1/compute.proto: InstanceTemplate.name, InstanceGroupManager.name and
+    // base_instance_name, FutureReservation.name and time_window, "provided by the client when the resource
+    // is created").
     if (v === undefined || v === null || v === '') throw bad(`Required field '${field}' not specified`);
   };
   const insert = (ctx: Ctx, make: () => ReturnType<typeof ok>) => f.idempotent(ctx, make);
@@ -46,6 +50,7 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
     'compute.instanceTemplates.get',
     ({ params: [p, t] }) => {
       const it = f.resources.get(tKey(p, t));
+      // Not found: 404 NOT_FOUND (https://cloud.google.com/apis/design/errors).
       if (!it) throw new ApiError(404, `The resource 'projects/${p}/global/instanceTemplates/${t}' was not found`);
       return ok(it);
     },
@@ -57,10 +62,12 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
       need(b.name, 'resource.name');
       need(b.properties?.machineType, 'resource.properties.machineType');
       // The machine type of a template is a bare name (InstanceProperties.machine_type), not a URL.
+      // google/cloud/compute/v1/compute.proto InstanceProperties.machine_type: "only accepts a machine type name".
       if (String(b.properties.machineType).includes('/'))
         throw bad('Invalid value for field resource.properties.machineType: must be a machine type name');
       const s = b.properties?.scheduling ?? {};
       // about-flex-start-vms: FLEX_START needs a termination action and a max run duration of at most 7 days.
+      // https://cloud.google.com/compute/docs/instances/about-flex-start-vms
       if (s.provisioningModel === 'FLEX_START') {
         if (!s.instanceTerminationAction) throw bad('FLEX_START requires scheduling.instanceTerminationAction');
         if (seconds(s.maxRunDuration) <= 0 || seconds(s.maxRunDuration) > 7 * 86_400)
@@ -69,6 +76,7 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
       // ReservationAffinity: SPECIFIC_RESERVATION "must specify key value fields"; by name, the key
       // is compute.googleapis.com/reservation-name (reservations-consume).
       const ra = b.properties?.reservationAffinity ?? {};
+      // https://cloud.google.com/compute/docs/instances/reservations-consume
       if (ra.consumeReservationType === 'SPECIFIC_RESERVATION') {
         if (ra.key !== RESERVATION_NAME_KEY || !ra.values?.length)
           throw bad(
@@ -78,17 +86,21 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
       }
       // about-reservation-bound-vms: RESERVATION_BOUND VMs consume a specific reservation and say what
       // happens to them at its end (a termination action); flex-start VMs cannot consume reservations.
+      // https://cloud.google.com/compute/docs/instances/about-reservation-bound-vms
       if (s.provisioningModel === 'RESERVATION_BOUND') {
         if (ra.consumeReservationType !== 'SPECIFIC_RESERVATION')
           throw bad('RESERVATION_BOUND requires reservationAffinity.consumeReservationType SPECIFIC_RESERVATION');
         if (!s.instanceTerminationAction) throw bad('RESERVATION_BOUND requires scheduling.instanceTerminationAction');
       }
+      // Flex-start VMs do not consume reservations:
+      // https://cloud.google.com/compute/docs/instances/about-flex-start-vms
       if (
         s.provisioningModel === 'FLEX_START' &&
         ra.consumeReservationType &&
         ra.consumeReservationType !== 'NO_RESERVATION'
       )
         throw bad('FLEX_START VMs cannot consume reservations: reservationAffinity must be NO_RESERVATION');
+      // A name taken: 409 ALREADY_EXISTS (https://cloud.google.com/apis/design/errors).
       if (f.resources.has(tKey(p, b.name)))
         throw new ApiError(409, `The resource 'projects/${p}/global/instanceTemplates/${b.name}' already exists`);
       return op(undefined, () =>
@@ -103,12 +115,15 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
   f.route('DELETE', new RegExp(`${global}/instanceTemplates/${SEG}$`), 'compute.instanceTemplates.delete', (ctx) =>
     insert(ctx, () => {
       const [p, t] = ctx.params;
+      // https://cloud.google.com/apis/design/errors (404 NOT_FOUND)
       if (!f.resources.has(tKey(p, t)))
         throw new ApiError(404, `The resource 'projects/${p}/global/instanceTemplates/${t}' was not found`);
       // A template a MIG uses cannot be deleted (resourceInUseByAnotherResource).
       const user = [...f.resources.entries()].find(
         ([k, v]) => k.startsWith(`mig/${p}/`) && String(v.instanceTemplate).endsWith(`/instanceTemplates/${t}`),
       );
+      // "It is not possible to delete templates that are already in use by a managed instance group":
+      // https://cloud.google.com/compute/docs/reference/rest/v1/instanceTemplates/delete
       if (user) throw bad(`The instance_template resource '${t}' is already being used by '${user[1].name}'`);
       return op(undefined, () => f.resources.delete(tKey(p, t)));
     }),
@@ -132,6 +147,7 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
         zone: z,
       });
     const mig = f.resources.get(mKey(p, z, m));
+    // https://cloud.google.com/apis/design/errors (404 NOT_FOUND)
     if (!mig)
       throw new ApiError(404, `The resource 'projects/${p}/zones/${z}/instanceGroupManagers/${m}' was not found`);
     return mig;
@@ -150,8 +166,12 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
       need(b.instanceTemplate ?? b.versions?.[0]?.instanceTemplate, 'resource.instanceTemplate');
       need(b.baseInstanceName, 'resource.baseInstanceName');
       const t = String(b.instanceTemplate).split('/').pop()!;
+      // The group's instanceTemplate must name an existing template ("The URL of the instance template that is
+      // specified for this managed instance group"):
+      // https://cloud.google.com/compute/docs/reference/rest/v1/instanceGroupManagers/insert
       if (!f.resources.has(tKey(p, t)))
         throw bad(`The resource 'projects/${p}/global/instanceTemplates/${t}' was not found`);
+      // https://cloud.google.com/apis/design/errors (409 ALREADY_EXISTS)
       if (f.resources.has(mKey(p, z, b.name)) || migs.has(b.name))
         throw new ApiError(
           409,
@@ -230,11 +250,15 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
         const [p, z, m] = ctx.params;
         const mig = getMig(p, z, m);
         const size = Number(ctx.query.get('size'));
+        // ResizeInstanceGroupManagerRequest.size is a REQUIRED int32, a number of running instances
+        // (google/cloud/compute/v1/compute.proto).
         if (!Number.isInteger(size) || size < 0)
           throw bad(`Invalid value for field 'size': '${ctx.query.get('size')}'`);
         const t = f.resources.get(tKey(p, String(mig.instanceTemplate).split('/').pop()!));
         const ra = t?.properties?.reservationAffinity ?? {};
         let reservation: string | undefined;
+        // A VM consuming a specific reservation needs that reservation, with matching properties and free
+        // capacity: https://cloud.google.com/compute/docs/instances/reservations-consume
         if (ra.consumeReservationType === 'SPECIFIC_RESERVATION' && size > 0) {
           const name = String(ra.values?.[0] ?? '')
             .split('/')
@@ -296,6 +320,7 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
   const getRr = (p: string, z: string, m: string, r: string) => {
     getMig(p, z, m);
     const res = f.resources.get(rKey(p, z, m, r));
+    // https://cloud.google.com/apis/design/errors (404 NOT_FOUND)
     if (!res)
       throw new ApiError(
         404,
@@ -323,8 +348,12 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
       const mig = getMig(p, z, m);
       const b = ctx.body ?? {};
       need(b.name, 'resource.name');
+      // google/cloud/compute/v1/compute.proto InstanceGroupManagerResizeRequest: resize_by and instances
+      // "cannot be used together"; and one of them says how many VMs to create.
       if (!b.resizeBy === !b.instances?.length) throw bad('Exactly one of resizeBy or instances must be set');
       const run = seconds(b.requestedRunDuration);
+      // "The value must be between 10m (10 minutes) and 7d (7 days)":
+      // https://cloud.google.com/sdk/gcloud/reference/compute/instance-groups/managed/resize-requests/create
       if (run < 600 || run > 7 * 86_400) throw bad('requestedRunDuration must be between 10 minutes and 7 days');
       // No template rule: resize requests serve groups whose VMs are FLEX_START or consume a
       // reservation (https://cloud.google.com/sdk/gcloud/reference/compute/instance-groups/managed/resize-requests/create,
@@ -332,6 +361,7 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
       // or use FLEX_START provisioning model"). No autoscaler on the group:
       // https://cloud.google.com/compute/docs/instance-groups/create-mig-with-flex-start-vms
       if (mig.status?.autoscaler) throw bad('Resize requests are not supported in a MIG with an autoscaler');
+      // https://cloud.google.com/apis/design/errors (409 ALREADY_EXISTS)
       if (f.resources.has(rKey(p, z, m, b.name)))
         throw new ApiError(
           409,
@@ -352,6 +382,8 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
     insert(ctx, () => {
       const [p, z, m, r] = ctx.params;
       const res = getRr(p, z, m, r);
+      // google/cloud/compute/v1/compute.proto InstanceGroupManagerResizeRequests.Cancel: "Cancel is only
+      // possible for requests that are accepted in the queue".
       if (res.state !== 'ACCEPTED' && res.state !== 'CREATING')
         throw bad(`resize request ${r} is ${res.state}; only ACCEPTED or CREATING can be cancelled`);
       return op(z, () => (res.state = 'CANCELLED'));
@@ -361,6 +393,8 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
     insert(ctx, () => {
       const [p, z, m, r] = ctx.params;
       const res = getRr(p, z, m, r);
+      // google/cloud/compute/v1/compute.proto InstanceGroupManagerResizeRequests.Delete: "Deletes the
+      // specified, inactive resize request. Requests that are still active cannot be deleted."
       if (res.state === 'ACCEPTED' || res.state === 'CREATING')
         throw bad(`resize request ${r} is ${res.state}; cancel it before deleting`);
       return op(z, () => f.resources.delete(rKey(p, z, m, r)));
@@ -373,6 +407,7 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
   const frKey = (p: string, z: string, n: string) => `fr/${p}/${z}/${n}`;
   const getFr = (p: string, z: string, n: string) => {
     const fr = f.resources.get(frKey(p, z, n));
+    // https://cloud.google.com/apis/design/errors (404 NOT_FOUND)
     if (!fr) throw new ApiError(404, `The resource 'projects/${p}/zones/${z}/futureReservations/${n}' was not found`);
     return fr;
   };
@@ -425,6 +460,8 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
       const b = ctx.body ?? {};
       need(b.name, 'resource.name');
       need(b.timeWindow?.startTime, 'resource.timeWindow.startTime');
+      // A future reservation's period ends at an end time or after a duration
+      // (google/cloud/compute/v1/compute.proto FutureReservationTimeWindow).
       if (!b.timeWindow.endTime && !b.timeWindow.duration)
         throw bad("Required field 'resource.timeWindow.endTime' not specified");
       const sku = b.specificSkuProperties;
@@ -435,7 +472,9 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
       const end = b.timeWindow.endTime
         ? Date.parse(b.timeWindow.endTime)
         : start + seconds(b.timeWindow.duration) * 1000;
+      // google/cloud/compute/v1/compute.proto FutureReservationTimeWindow: a period from start_time on.
       if (!(end > start)) throw bad('timeWindow.endTime must be after timeWindow.startTime');
+      // https://cloud.google.com/compute/docs/instances/future-reservations-calendar-mode-overview
       if (b.reservationMode === 'CALENDAR') {
         const mt = sku.instanceProperties?.machineType ?? '';
         if (!CALENDAR_SERIES.includes(series(mt)))
@@ -453,6 +492,7 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
             `Calendar mode requests start 1 to 60 days ahead; timeWindow.startTime is ${ahead.toFixed(2)} days ahead`,
           );
       }
+      // https://cloud.google.com/apis/design/errors (409 ALREADY_EXISTS)
       if (f.resources.has(frKey(p, z, b.name)))
         throw new ApiError(409, `The resource 'projects/${p}/zones/${z}/futureReservations/${b.name}' already exists`);
       const submitted = b.planningStatus === 'SUBMITTED';
@@ -467,7 +507,8 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
       );
     }),
   );
-  /** create-future-reservations-calendar-mode: a submitted calendar-mode request cannot be cancelled or deleted. */
+  /** A submitted calendar-mode request cannot be cancelled or deleted:
+   * https://cloud.google.com/compute/docs/instances/create-future-reservations-calendar-mode */
   const endable = (fr: any, verb: string) => {
     if (fr.reservationMode === 'CALENDAR' && fr.planningStatus === 'SUBMITTED')
       throw bad(`A calendar-mode future reservation cannot be ${verb} after it is submitted`);
@@ -477,6 +518,8 @@ export function computeRoutes(f: FakeGcp, migs: Set<string>): void {
       const [p, z, n] = ctx.params;
       const fr = getFr(p, z, n);
       endable(fr, 'cancelled');
+      // A request can be cancelled only before its lock time:
+      // https://cloud.google.com/compute/docs/instances/delete-future-reservations
       if (['PROVISIONING', 'FULFILLED'].includes(fr.status.procurementStatus))
         throw bad(`future reservation ${n} is ${fr.status.procurementStatus}; it can no longer be cancelled`);
       return op(z, () => (fr.status.procurementStatus = 'CANCELLED'));

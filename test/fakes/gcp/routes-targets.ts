@@ -119,7 +119,11 @@ function matchesFilter(inst: Record<string, unknown>, filter: string | null): bo
     .split(/\s+/)
     .filter((t) => t && t !== 'AND')
     .every((term) => {
-      if (term === 'OR' || !term.includes(':')) throw new ApiError(400, `fake: unsupported filter term "${term}"`);
+      // Not a Google rule: instances.list takes Cloud SQL's whole filter syntax
+      // (https://cloud.google.com/sql/docs/mysql/admin-api/rest/v1/instances/list); the fake serves
+      // `field:value` terms only and says so with UNIMPLEMENTED (google/rpc/code.proto).
+      if (term === 'OR' || !term.includes(':'))
+        throw ApiError.of('UNIMPLEMENTED', `fake: instances.list filter term "${term}" is not served`);
       const [path, ...rest] = term.split(':');
       const want = rest.join(':');
       const value = path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], inst);
@@ -137,6 +141,7 @@ export function cloudSqlRoutes(f: FakeGcp): void {
   f.route('GET', new RegExp(`^/v1/projects/${SEG}/instances/${SEG}$`), 'sql.instances.get', ({ params: [p, i] }) => {
     advance(f, key(p, i));
     const inst = f.resources.get(key(p, i));
+    // 403 for a missing instance: https://google.aip.dev/211 (PERMISSION_DENIED whether or not it exists).
     if (!inst) throw missing();
     return ok(inst);
   });
@@ -169,32 +174,31 @@ export function cloudSqlRoutes(f: FakeGcp): void {
     // characters (https://cloud.google.com/sql/docs/postgres/instance-settings).
     if (!name || !/^[a-z][a-z0-9-]{0,97}$/.test(name))
       throw new ApiError(400, `Invalid request: invalid instance name "${name}".`);
-    if (!settings.tier) throw new ApiError(400, 'Invalid request: settings.tier is required.');
     checkLabels('settings.userLabels', settings.userLabels);
     const version = String(body.databaseVersion ?? '');
+    // https://cloud.google.com/sql/docs/postgres/db-versions, https://cloud.google.com/sql/docs/mysql/db-versions
     if (!SQL_OFFERED.has(version))
       throw new ApiError(400, `Invalid request: database version ${version || 'unset'} is not supported.`);
     // Editions take their own machine series (https://cloud.google.com/sql/docs/postgres/machine-series-overview):
     // Enterprise Plus only the predefined db-perf-optimized-N-* tiers, Enterprise never those.
     const edition = settings.edition ?? defaultEdition(version);
-    const perf = /^db-perf-optimized-N-\d+$/.test(settings.tier);
+    const perf = /^db-perf-optimized-N-\d+$/.test(String(settings.tier));
+    // https://cloud.google.com/sql/docs/postgres/machine-series-overview
     if (edition === 'ENTERPRISE_PLUS' && !perf)
       throw new ApiError(
         400,
         `Invalid request: Invalid Tier (${settings.tier}) for (ENTERPRISE_PLUS) Edition. ` +
           'Use a predefined Tier like db-perf-optimized-N-* instead.',
       );
+    // https://cloud.google.com/sql/docs/postgres/machine-series-overview
     if (edition === 'ENTERPRISE' && perf)
       throw new ApiError(400, `Invalid request: Invalid Tier (${settings.tier}) for (ENTERPRISE) Edition.`);
-    // Private IP needs the VPC (IpConfiguration.private_network), and a range only makes sense with it.
     const ip = settings.ipConfiguration ?? {};
-    if (ip.ipv4Enabled === false && !ip.privateNetwork)
-      throw new ApiError(400, 'Invalid request: At least one of Public IP or Private IP connectivity must be enabled.');
-    if (ip.allocatedIpRange && !ip.privateNetwork)
-      throw new ApiError(400, 'Invalid request: allocatedIpRange requires privateNetwork.');
+    // 409 instanceAlreadyExists (https://cloud.google.com/sql/docs/mysql/admin-api-error-messages).
     if (f.resources.has(key(p, name)))
       throw fail(409, 'The Cloud SQL instance already exists.', { reason: 'instanceAlreadyExists' });
     const deletedAt = s.sqlDeletedAt.get(key(p, name));
+    // A deleted instance's name is not reused for a week (https://cloud.google.com/sql/docs/mysql/delete-instance).
     if (deletedAt !== undefined && Date.now() - deletedAt < s.sqlNameReuseMs)
       throw fail(
         409,
@@ -234,6 +238,7 @@ export function cloudSqlRoutes(f: FakeGcp): void {
     'sql.instances.delete',
     ({ params: [p, i] }) => {
       const inst = f.resources.get(key(p, i));
+      // 403 for a missing instance: https://google.aip.dev/211 (PERMISSION_DENIED whether or not it exists).
       if (!inst) throw missing();
       refuseWhileInFlight(f, key(p, i));
       inst.state = 'PENDING_DELETE';
@@ -255,6 +260,7 @@ export function cloudSqlRoutes(f: FakeGcp): void {
     ({ params: [p, i] }) => {
       advance(f, key(p, i));
       const inst = f.resources.get(key(p, i));
+      // 403 for a missing instance: https://google.aip.dev/211 (PERMISSION_DENIED whether or not it exists).
       if (!inst) throw missing();
       refuseWhileInFlight(f, key(p, i));
       const op = f.operation('sql', () => {
@@ -285,6 +291,7 @@ export function alloyDbRoutes(f: FakeGcp): void {
     const name = path.slice(4);
     advance(f, k(name));
     const res = f.resources.get(k(name));
+    // https://cloud.google.com/apis/design/errors (404 NOT_FOUND)
     if (!res) throw new ApiError(404, `Resource '${name}' was not found`);
     return ok(res);
   };
@@ -314,13 +321,13 @@ export function alloyDbRoutes(f: FakeGcp): void {
       };
       // Cluster.name: the cluster id matches [a-z0-9-]+ (resources.proto).
       if (!id || !/^[a-z0-9-]+$/.test(id)) throw new ApiError(400, `cluster_id "${id}" is invalid`);
-      // The VPC is required to create a cluster (Cluster.network_config.network, or the deprecated Cluster.network).
+      // "This is required to create a cluster" (google/cloud/alloydb/v1/resources.proto
+      // Cluster.NetworkConfig.network, or the deprecated Cluster.network).
       if (!body.networkConfig?.network && !body.network)
         throw new ApiError(400, 'cluster.network_config.network is required to create a cluster');
-      // Cluster.initial_user: "Initial user to setup during cluster creation. Required."
-      if (!body.initialUser?.password) throw new ApiError(400, 'cluster.initial_user.password is required');
       checkLabels('cluster.labels', body.labels);
       const name = `${parent}/clusters/${id}`;
+      // https://cloud.google.com/apis/design/errors (409 ALREADY_EXISTS)
       if (f.resources.has(k(name))) throw new ApiError(409, `Resource '${name}' already exists`);
       // initial_user is INPUT_ONLY: never stored, never returned.
       const { initialUser, ...stored } = body;
@@ -358,6 +365,7 @@ export function alloyDbRoutes(f: FakeGcp): void {
       };
       advance(f, k(clusterName));
       const cluster = f.resources.get(k(clusterName));
+      // https://cloud.google.com/apis/design/errors (404 NOT_FOUND)
       if (!cluster) throw new ApiError(404, `Resource '${clusterName}' was not found`);
       // An instance is created only on a READY cluster. FAILED_PRECONDITION carries a
       // google.rpc.PreconditionFailure (https://cloud.google.com/apis/design/errors#error_payloads).
@@ -372,20 +380,32 @@ export function alloyDbRoutes(f: FakeGcp): void {
           },
         );
       const id = ctx.query.get('instanceId');
-      if (!id || !/^[a-z0-9-]+$/.test(id)) throw new ApiError(400, `instance_id "${id}" is invalid`);
+      // CreateInstanceRequest.instance_id is REQUIRED (google/cloud/alloydb/v1/service.proto) and matches
+      // `[a-z]([a-z0-9-]{0,61}[a-z0-9])?` (google/cloud/alloydb/v1/resources.proto Instance.name).
+      if (!id || !/^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/.test(id))
+        throw new ApiError(400, `instance_id "${id}" is invalid`);
+      // Instance.instance_type is REQUIRED (google/cloud/alloydb/v1/resources.proto).
       if (!body.instanceType) throw new ApiError(400, 'instance.instance_type is required');
       const cpus = body.machineConfig?.cpuCount;
+      // https://cloud.google.com/alloydb/docs/instance-primary-create ("Machine type")
       if (body.instanceType === 'PRIMARY' && !ALLOYDB_CPUS.has(cpus))
         throw new ApiError(
           400,
           `instance.machine_config.cpu_count ${cpus} is not offered: ${[...ALLOYDB_CPUS].join(', ')}`,
         );
       const name = `${clusterName}/instances/${id}`;
+      // https://cloud.google.com/apis/design/errors (409 ALREADY_EXISTS)
       if (f.resources.has(k(name))) throw new ApiError(409, `Resource '${name}' already exists`);
-      // One primary per cluster (Instance.InstanceType PRIMARY: "the cluster's primary instance").
       const siblings = [...f.resources.entries()].filter(([key]) => key.startsWith(`${k(clusterName)}/instances/`));
+      // One primary per cluster (google/cloud/alloydb/v1/resources.proto Instance.InstanceType PRIMARY:
+      // "the cluster's primary instance"); a precondition, so FAILED_PRECONDITION with a
+      // google.rpc.PreconditionFailure (https://cloud.google.com/apis/design/errors#error_payloads).
       if (body.instanceType === 'PRIMARY' && siblings.some(([, v]) => v.instanceType === 'PRIMARY'))
-        throw fail(400, `cluster ${clusterName} already has a primary instance`, { status: 'FAILED_PRECONDITION' });
+        throw ApiError.of('FAILED_PRECONDITION', `cluster ${clusterName} already has a primary instance`, {
+          preconditions: [
+            { type: 'STATE', subject: clusterName, description: 'cluster already has a primary instance' },
+          ],
+        });
       f.resources.set(k(name), { ...body, name, uid: `uid-${id}`, state: 'CREATING' });
       // Instance.State: CREATING → READY, with its private address (Instance.ip_address).
       const op = lro(
@@ -405,6 +425,7 @@ export function alloyDbRoutes(f: FakeGcp): void {
       const [parent] = ctx.params;
       const name = ctx.path.slice(4);
       const inst = f.resources.get(k(name));
+      // https://cloud.google.com/apis/design/errors (404 NOT_FOUND)
       if (!inst) throw new ApiError(404, `Resource '${name}' was not found`);
       inst.state = 'DELETING';
       return started(
@@ -419,13 +440,16 @@ export function alloyDbRoutes(f: FakeGcp): void {
       const [parent, , , clusterId] = ctx.params;
       const name = `${parent}/clusters/${clusterId}`;
       const cluster = f.resources.get(k(name));
+      // https://cloud.google.com/apis/design/errors (404 NOT_FOUND)
       if (!cluster) throw new ApiError(404, `Resource '${name}' was not found`);
       const children = [...f.resources.keys()].filter((key) => key.startsWith(`${k(name)}/instances/`));
-      // DeleteClusterRequest.force: "Whether to cascade delete child instances for given cluster."
-      // Without it, a cluster that still has instances is not deleted.
+      // DeleteClusterRequest.force (google/cloud/alloydb/v1/service.proto): "Whether to cascade delete
+      // child instances for given cluster." Without it, a cluster that still has instances is not
+      // deleted: FAILED_PRECONDITION with a google.rpc.PreconditionFailure
+      // (https://cloud.google.com/apis/design/errors#error_payloads).
       if (children.length && ctx.query.get('force') !== 'true')
-        throw fail(400, `cluster ${name} has instances; delete them first or set force`, {
-          status: 'FAILED_PRECONDITION',
+        throw ApiError.of('FAILED_PRECONDITION', `cluster ${name} has instances; delete them first or set force`, {
+          preconditions: [{ type: 'STATE', subject: name, description: 'cluster has instances and force is not set' }],
         });
       cluster.state = 'DELETING';
       return started(

@@ -66,8 +66,13 @@ export interface LoggedRequest {
   violations?: FieldViolation[];
   /** Answered with the reply of an earlier request with the same request id; nothing was applied. */
   deduplicated?: boolean;
-  /** The handler ran (its effect applied), then the connection was dropped without an answer. */
+  /** The handler ran, then the connection was dropped without an answer (see `refused`). */
   lost?: boolean;
+  /**
+   * The handler refused the request (an error, answered or lost): nothing was applied. A lost
+   * answer took effect only when this is unset.
+   */
+  refused?: boolean;
 }
 
 /** A request answered from the request-id memory instead of being applied. */
@@ -224,6 +229,7 @@ export class FakeGcp {
   /** One poll of an operation: it finishes after `opPolls` polls. */
   poll(name: string): FakeOp {
     const op = this.ops.get(name);
+    // https://cloud.google.com/apis/design/errors (404 NOT_FOUND)
     if (!op) throw new ApiError(404, `operation ${name} not found`);
     if (++op.polls >= this.opPolls) this.complete(op);
     return op;
@@ -297,15 +303,26 @@ export class FakeGcp {
    * Every request that asks for a change (any HTTP method but GET: creates, inserts, job actions,
    * cancels, deletes, validateOnly creates) and reached a route, in arrival order. Injected faults
    * are left out: they never reach the API; so are requests answered from the request-id memory
-   * (nothing was applied). Requests whose answer was lost are listed: their effect happened.
+   * (nothing was applied). Requests the handler refused are listed too (they were sent); what took
+   * effect is `effects()`.
    * Reads and operation polls are GETs, so never listed.
    */
   changes(from = 0): RecordedCall[] {
+    return this.changesWhere(from, () => true);
+  }
+
+  /** The changes that took effect: applied by a handler (answered 2xx, or its answer lost), not refused. */
+  effects(from = 0): RecordedCall[] {
+    return this.changesWhere(from, (r) => !r.refused && (!!r.lost || (r.status !== undefined && r.status < 300)));
+  }
+
+  private changesWhere(from: number, keep: (r: LoggedRequest) => boolean): RecordedCall[] {
     return (
       this.log
         .slice(from)
         // testIamPermissions and Compute's advice are POSTs that change nothing (reads).
         .filter((r) => r.method !== 'GET' && !r.faulted && !r.deduplicated && r.rpc && !READ_POSTS.test(r.rpc))
+        .filter(keep)
         .map((r) => ({ method: r.rpc!, resource: r.resource!, ...(r.validateOnly ? { validateOnly: true } : {}) }))
     );
   }
@@ -354,6 +371,8 @@ export class FakeGcp {
       await new Promise((r) => setTimeout(r, this.faults.slowMs));
     if (this.faults.rate && this.random() < this.faults.rate) {
       entry.faulted = this.random() < 0.5 ? 429 : 503;
+      // The transient answers Google's APIs give, RESOURCE_EXHAUSTED and UNAVAILABLE, to be retried
+      // (https://cloud.google.com/apis/design/errors#handling_errors).
       return fail(
         new ApiError(
           entry.faulted,
@@ -383,6 +402,7 @@ export class FakeGcp {
       try {
         body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
       } catch (err) {
+        // A body that is not JSON: INVALID_ARGUMENT (https://cloud.google.com/apis/design/errors).
         return fail(new ApiError(400, `Invalid JSON payload received. ${(err as Error).message}`));
       }
     // gax's REST transport sends the JSON string "" as the body of a body-less POST (a Compute
@@ -418,6 +438,8 @@ export class FakeGcp {
       ctx.protoRpc = entry.protoRpc = dmsMethod.id;
       ctx.requestId = url.searchParams.get('requestId') ?? undefined;
       const violations = this.strict ? this.dmsDiscovery().validate(dmsMethod, url.searchParams, body) : [];
+      // Checked against Google's DMS discovery document (definitions/datamigration-v1.json),
+      // refused as INVALID_ARGUMENT with a google.rpc.BadRequest (google/rpc/error_details.proto).
       if (violations.length) {
         entry.violations = violations;
         return fail(
@@ -432,17 +454,22 @@ export class FakeGcp {
       ctx.protoRpc = entry.protoRpc = binding.rpc;
       const rule = requestIdRule(binding.requestType);
       if (rule && typeof message.requestId === 'string' && message.requestId) ctx.requestId = message.requestId;
+      // Checked against the API's proto (field types, enums, google/api/field_behavior.proto REQUIRED),
+      // refused as INVALID_ARGUMENT with a google.rpc.BadRequest (google/rpc/error_details.proto).
       if (this.strict && violations.length) {
         entry.violations = violations;
         const message = violations.map((v) => v.description).join('\n');
         return fail(new ApiError(400, message, { violations }));
       }
       const why = this.strict && ctx.requestId ? rule?.check(ctx.requestId) : undefined;
+      // A request id is a UUID (https://google.aip.dev/155; each request message's request_id comment).
       if (why) {
         const description = `Invalid requestId '${ctx.requestId}': ${why} (${rule!.source}).`;
         return fail(ApiError.invalid('requestId', description));
       }
     } else if (this.strict) {
+      // A path no google.api.http rule (google/api/http.proto) of these APIs maps: 404 NOT_FOUND
+      // (https://cloud.google.com/apis/design/errors).
       return fail(
         new ApiError(
           404,
@@ -452,7 +479,12 @@ export class FakeGcp {
       );
     }
     const route = this.routes.find((r) => r.method === entry.method && r.pattern.test(entry.path));
-    if (!route) return fail(new ApiError(404, `fake: no route for ${entry.method} ${entry.path}`));
+    // Not a Google rule: a method Google defines that the fake does not serve says so with
+    // UNIMPLEMENTED (google/rpc/code.proto) rather than passing for Google's answer.
+    if (!route)
+      return fail(
+        ApiError.of('UNIMPLEMENTED', `fake: ${entry.protoRpc ?? `${entry.method} ${entry.path}`} is not served`),
+      );
     ctx.params = entry.path.match(route.pattern)!.slice(1);
     entry.rpc = route.rpc;
     entry.resource = resourceOf(route.rpc, ctx);
@@ -475,7 +507,10 @@ export class FakeGcp {
         reply = route.handler(ctx);
         this.remember(key, reply);
       } catch (err) {
-        if (!(err instanceof ApiError)) return fail(new ApiError(500, String(err)));
+        // The fake's own fault (not a Google answer): a 500 "fake: internal error".
+        if (!(err instanceof ApiError)) return this.crashed(res, err);
+        // Refused: nothing was applied, whether or not its answer is then lost.
+        entry.refused = true;
         if (this.shouldLose(entry)) return this.drop(entry, res);
         return fail(err);
       }
