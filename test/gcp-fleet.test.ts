@@ -2,11 +2,13 @@
 // against the strict fake of the Google Cloud APIs (test/fakes/gcp: every request checked against
 // Google's definitions, Google's state machines). The shared plan has one database per pair the
 // recipe uses (PAIRS): orders MySQL → Cloud SQL (high), ledger PostgreSQL → AlloyDB (low), billing
-// PostgreSQL → Cloud SQL (medium). e2-standard-4 is not a calendar-mode machine type, so every
+// PostgreSQL → Cloud SQL (medium); PAIRS adds inventory SQL Server → Cloud SQL for SQL Server
+// (helpers/gcp-sqlserver-plan.ts: DMS restores its backups from the bucket, the operator ships the
+// tail log, assessed from the bucket). e2-standard-4 is not a calendar-mode machine type, so every
 // database gets flex-start capacity (its own FLEX_START template and MIG, then a resize request).
 // The sources are dms-only: DMS's verify is the assessment, and the cutover promotes after a fresh
-// zero-lag sample. Each test has a world of its own (helpers/gcp-world.ts): a fresh fake, and a
-// worker on its own task queue.
+// zero-lag sample (SQL Server: after DMS reports the last uploaded log backup restored). Each test
+// has a world of its own (helpers/gcp-world.ts): a fresh fake, and a worker on its own task queue.
 //
 // What is asserted is the fake's state and the requests it recorded (helpers/gcp-effects.ts), never
 // the workflow's own account of what it scheduled.
@@ -39,6 +41,9 @@ import type { MigrationReport } from '../common/status';
 import { startDevServer } from '../worker/dev-server';
 import type { FakeGcp, LoggedRequest } from './fakes/gcp';
 import { createGcpWorld, fleetPlan, taskOf, type GcpWorld } from './helpers/gcp-world';
+import { sqlServerPlan } from './helpers/gcp-sqlserver-plan';
+import { putBackupFile } from './fakes/gcp/routes-dms-sqlserver';
+import { backupFileName } from '../activities/platforms/gcp/dms/job-sqlserver';
 import { gcpPlan, PROJECT } from './helpers/gcp-plan';
 import { applied, appliedCalls, leftOf, plannedCalls, requestsOf, undoProblems } from './helpers/gcp-effects';
 
@@ -200,7 +205,22 @@ const PAIRS: { pair: string; database: string; input?: PlanInput['databases'][nu
   { pair: 'MySQL → Cloud SQL', database: 'orders' },
   { pair: 'PostgreSQL → Cloud SQL', database: 'billing' },
   { pair: 'PostgreSQL → AlloyDB', database: 'ledger' },
+  { pair: 'SQL Server → Cloud SQL', database: 'inventory', input: sqlServerPlan().databases[0] },
 ];
+
+/**
+ * What a SQL Server source has shipped before the fleet starts (DMS restores backup files, it never
+ * reaches the source): a full backup and a log backup, the last one the operator's tail log, so
+ * both of its databases (the completed one and its undone copy) restore them and the completed one
+ * is promoted once DMS reports the restore after that upload.
+ */
+function shipSqlServerBackups(w: GcpWorld): void {
+  const input = sqlServerPlan().databases[0];
+  const { bucket, prefix } = input.backups!;
+  const db = input.source.database;
+  putBackupFile(w.fake, bucket, `${prefix}full/${backupFileName(db, new Date(Date.now() - 60_000), 'full')}`);
+  putBackupFile(w.fake, bucket, `${prefix}log/${backupFileName(db, new Date(Date.now() - 1_000), 'log')}`);
+}
 
 /** The copy of a pair's database whose cutover is rejected: its own name and target. */
 const undoOf = (db: string) => `${db}-undo`;
@@ -219,6 +239,7 @@ test('under 20% faults and lost answers, each pair completes once and is compens
   const w = await freshWorld('pairs');
   const plan = pairsPlan('gcp-pairs');
   const planned = planOperations(plan, plan.migrationId!, { gcp: w.platform });
+  shipSqlServerBackups(w);
   w.fake.faults = { rate: 0.2, slowRate: 0.1, slowMs: 200 };
   // Applied, then the connection dropped: each retry must find its own effect, by request id (DMS,
   // AlloyDB, Compute), by a 409 and the owner labels (Cloud SQL insert has no request id), or by
