@@ -118,14 +118,21 @@ export function jobView(job: FakeJob, b: DmsBehaviour, now = Date.now(), f?: Fak
   return Object.fromEntries(Object.entries(job).filter(([k]) => !hidden(k))) as FakeJob;
 }
 
-/** A request id: "letters, numbers, underscores and hyphens; at most 40 characters" (DMS create/delete requestId). */
+/**
+ * A request id: "letters, numbers, underscores and hyphens; at most 40 characters" (the requestId
+ * parameter of every create/delete in datamigration-v1.json, e.g.
+ * https://cloud.google.com/database-migration/docs/reference/rest/v1/projects.locations.migrationJobs/create).
+ */
 function checkRequestId(ctx: Ctx): void {
   const id = ctx.query.get('requestId');
   if (id !== null && !/^[A-Za-z0-9_-]{1,40}$/.test(id))
     throw new ApiError(400, `requestId "${id}": only letters, numbers, _ and -, at most 40 characters`);
 }
 
-/** Resource ids as AIP-122 asks: lower case letters, digits and hyphens, starting with a letter. */
+/**
+ * Resource ids as AIP-122 asks (https://google.aip.dev/122#resource-id-segments): lower case letters,
+ * digits and hyphens, starting with a letter; the id is required on create (https://google.aip.dev/133).
+ */
 function checkId(field: string, id: string | null): string {
   if (!id) throw new ApiError(400, `${field} is required`);
   if (!/^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/.test(id)) throw new ApiError(400, `${field} "${id}" is not a valid id`);
@@ -145,15 +152,16 @@ export function matchesFilter(item: unknown, filter: string | null): boolean {
   if (!filter?.trim()) return true;
   return filter.split(/\s+AND\s+/i).every((clause) => {
     const m = /^\s*([A-Za-z_][\w.]*)\s*(=|!=)\s*"?([^"]*)"?\s*$/.exec(clause);
-    if (!m) throw new ApiError(400, `filter "${filter}": unsupported expression "${clause}"`);
+    // Not a Google rule: the list methods take =, !=, > and < on any field
+    // (https://cloud.google.com/database-migration/docs/reference/rest/v1/projects.locations.migrationJobs/list);
+    // the fake serves = and != only and says so with UNIMPLEMENTED (google/rpc/code.proto).
+    if (!m) throw ApiError.of('UNIMPLEMENTED', `fake: list filter "${filter}": expression "${clause}" is not served`);
     const value = get(item, m[1]);
     const equal = String(value ?? '') === m[3];
     return m[2] === '=' ? equal : !equal;
   });
 }
 
-const ENGINES = ['MYSQL', 'POSTGRESQL', 'SQLSERVER', 'ORACLE'];
-const PROVIDERS = ['DATABASE_PROVIDER_UNSPECIFIED', 'CLOUDSQL', 'RDS', 'AURORA', 'ALLOYDB'];
 const FORMS = ['mysql', 'postgresql', 'oracle', 'cloudsql', 'alloydb', 'sqlserver'];
 
 export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
@@ -204,6 +212,7 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
   // ---- connection profiles: ConnectionProfile.State CREATING → READY; DELETING → gone.
   const profile = (name: string) => {
     const p = f.resources.get(key(name));
+    // Get of a missing resource is NOT_FOUND (https://google.aip.dev/131).
     if (!p) throw new ApiError(404, `connection profile ${name} not found`);
     return p;
   };
@@ -234,30 +243,27 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
       const id = checkId('connectionProfileId', ctx.query.get('connectionProfileId'));
       const body = ctx.body ?? {};
       const forms = FORMS.filter((k) => body[k]);
-      // oneof connection_profile (ConnectionProfile).
+      // oneof connection_profile (google/cloud/clouddms/v1/clouddms_resources.proto ConnectionProfile).
       if (forms.length !== 1)
         throw new ApiError(
           400,
           `connection_profile: exactly one of ${FORMS.join(', ')} (got ${forms.join(', ') || 'none'})`,
         );
       const form = forms[0];
-      // CreateConnectionProfileRequest.validate_only: "Only supported for Oracle connection profiles".
+      // CreateConnectionProfileRequest.validate_only: "Only supported for Oracle connection profiles"
+      // (https://cloud.google.com/database-migration/docs/reference/rest/v1/projects.locations.connectionProfiles/create).
       if (ctx.query.get('validateOnly') === 'true' && form !== 'oracle')
         throw new ApiError(400, 'validate_only is only supported for Oracle connection profiles');
       if (form === 'mysql' || form === 'postgresql') {
         const conn = body[form];
-        // MySqlConnectionProfile / PostgreSqlConnectionProfile: host, port, username, password REQUIRED.
+        // MySqlConnectionProfile / PostgreSqlConnectionProfile: host, port, username, password "Required."
+        // (datamigration-v1.json).
         for (const field of ['host', 'port', 'username', 'password'])
           if (!conn[field]) throw new ApiError(400, `${form}.${field} is required`);
-        if (conn.cloudSqlId && !f.resources.has(`sql/${project}/${conn.cloudSqlId}`))
-          throw new ApiError(400, `${form}.cloudSqlId: Cloud SQL instance ${conn.cloudSqlId} not found`);
-        if (conn.alloydbClusterId && !f.resources.has(`alloydb/${parent}/clusters/${conn.alloydbClusterId}`))
-          throw new ApiError(400, `${form}.alloydbClusterId: AlloyDB cluster ${conn.alloydbClusterId} not found`);
-        if (conn.cloudSqlId && conn.alloydbClusterId)
-          throw new ApiError(400, `${form}: cloudSqlId and alloydbClusterId name different destinations`);
       }
       if (form === 'sqlserver') checkSqlServerProfile(f, project, body.sqlserver);
       const name = `${parent}/connectionProfiles/${id}`;
+      // Create of an existing name is ALREADY_EXISTS (https://google.aip.dev/133).
       if (f.resources.has(key(name))) throw new ApiError(409, `connection profile ${id} already exists`);
       const now = new Date().toISOString();
       f.resources.set(key(name), { ...body, name, state: 'CREATING', createTime: now, updateTime: now });
@@ -269,10 +275,11 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
       checkRequestId(ctx);
       const name = ctx.path.slice(4);
       const p = profile(name);
-      // A profile a migration job refers to cannot go while the job exists.
       const user = [...f.resources.entries()].find(
         ([k, v]) => k.includes('/migrationJobs/') && (v.source === name || v.destination === name),
       );
+      // "A connection profile can only be deleted if it is not in use by any active migration jobs"
+      // (https://cloud.google.com/database-migration/docs/reference/rest/v1/projects.locations.connectionProfiles/delete).
       if (user) throw new ApiError(400, `connection profile ${name} is used by migration job ${user[1].name}`);
       p.state = 'DELETING';
       return lro(ctx.params[0], name, 'delete', () => f.resources.delete(key(name)));
@@ -282,6 +289,7 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
   // ---- migration jobs.
   const job = (name: string): FakeJob => {
     const j = f.resources.get(key(name));
+    // Get of a missing resource is NOT_FOUND (https://google.aip.dev/131).
     if (!j) throw new ApiError(404, `migration job ${name} not found`);
     return j;
   };
@@ -301,6 +309,7 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
   };
   f.route('GET', new RegExp(`${base}/migrationJobs/${SEG}$`), `${JOBS}.get`, ({ path }) => {
     const j = progress(job(path.slice(4)));
+    // Gone once its delete operation finished: NOT_FOUND (https://google.aip.dev/131).
     if (!f.resources.has(key(j.name))) throw new ApiError(404, `migration job ${j.name} not found`);
     return ok(jobView(j, b, undefined, f));
   });
@@ -323,52 +332,26 @@ export function dmsRoutes(f: FakeGcp, b: DmsBehaviour): void {
       const [parent] = ctx.params;
       const id = checkId('migrationJobId', ctx.query.get('migrationJobId'));
       const body = ctx.body ?? {};
-      // MigrationJob.type, source, destination: REQUIRED.
+      // MigrationJob.type, source, destination: "Required." (datamigration-v1.json); source and destination
+      // are "the resource name (URI)" of a connection profile
+      // (https://cloud.google.com/database-migration/docs/reference/rest/v1/projects.locations.migrationJobs).
       if (body.type !== 'CONTINUOUS' && body.type !== 'ONE_TIME')
         throw new ApiError(400, 'type: CONTINUOUS or ONE_TIME is required');
+      // Required, and naming a connection profile (datamigration-v1.json MigrationJob.source/destination).
       for (const side of ['source', 'destination'] as const) {
         if (!body[side]) throw new ApiError(400, `${side} is required`);
         const p = f.resources.get(key(body[side]));
         if (!p) throw new ApiError(400, `${side}: connection profile ${body[side]} not found`);
-        if (p.state !== 'READY')
-          throw new ApiError(400, `${side}: connection profile ${body[side]} is ${p.state}, not READY`);
       }
-      for (const side of ['sourceDatabase', 'destinationDatabase']) {
-        const t = body[side] ?? {};
-        if (t.engine !== undefined && !ENGINES.includes(t.engine))
-          throw new ApiError(400, `${side}.engine: invalid value "${t.engine}" for enum DatabaseEngine`);
-        if (t.provider !== undefined && !PROVIDERS.includes(t.provider))
-          throw new ApiError(400, `${side}.provider: invalid value "${t.provider}" for enum DatabaseProvider`);
-      }
-      // The profiles must be of the engine and provider the job says.
-      const src = f.resources.get(key(body.source));
-      const dst = f.resources.get(key(body.destination));
-      const engineOf = (p: Record<string, unknown>) =>
-        p.mysql ? 'MYSQL' : p.postgresql ? 'POSTGRESQL' : p.sqlserver ? 'SQLSERVER' : undefined;
-      if (body.sourceDatabase?.engine && engineOf(src) && body.sourceDatabase.engine !== engineOf(src))
-        throw new ApiError(
-          400,
-          `sourceDatabase.engine ${body.sourceDatabase.engine} does not match the source profile`,
-        );
-      const dstConn = dst.postgresql ?? dst.mysql ?? dst.sqlserver;
-      const provider = dstConn?.alloydbClusterId || dst.alloydb ? 'ALLOYDB' : 'CLOUDSQL';
-      if (body.destinationDatabase?.provider && body.destinationDatabase.provider !== provider)
-        throw new ApiError(
-          400,
-          `destinationDatabase.provider ${body.destinationDatabase.provider}: the destination profile is ${provider}`,
-        );
-      // oneof connectivity (MigrationJob); dump_path and dump_flags are mutually exclusive.
       const connectivity = ['reverseSshConnectivity', 'vpcPeeringConnectivity', 'staticIpConnectivity'].filter(
         (k) => body[k],
       );
+      // oneof connectivity (google/cloud/clouddms/v1/clouddms_resources.proto MigrationJob).
       if (connectivity.length > 1) throw new ApiError(400, `connectivity: only one of ${connectivity.join(', ')}`);
-      if (
-        body.vpcPeeringConnectivity &&
-        !/^projects\/[^/]+\/global\/networks\/[^/]+$/.test(body.vpcPeeringConnectivity.vpc ?? '')
-      )
-        throw new ApiError(400, 'vpcPeeringConnectivity.vpc: projects/{project}/global/networks/{network} expected');
+      // dump_path and dump_flags "are mutually exclusive" (datamigration-v1.json MigrationJob.dumpPath).
       if (body.dumpPath && body.dumpFlags) throw new ApiError(400, 'dumpPath and dumpFlags are mutually exclusive');
       const name = `${parent}/migrationJobs/${id}`;
+      // Create of an existing name is ALREADY_EXISTS (https://google.aip.dev/133).
       if (f.resources.has(key(name))) throw new ApiError(409, `migration job ${id} already exists`);
       const now = new Date().toISOString();
       f.resources.set(key(name), { ...body, name, state: 'CREATING', createTime: now, updateTime: now });

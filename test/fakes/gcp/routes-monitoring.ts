@@ -51,7 +51,7 @@ const enumName = (names: string[], v: unknown) => (typeof v === 'number' ? names
 const seconds = (d: unknown) => (typeof d === 'string' && /^\d+(\.\d+)?s$/.test(d) ? Number(d.slice(0, -1)) : NaN);
 
 /** AlertPolicy as create and update must carry it (alert.proto field comments). */
-function checkPolicy(p: any, channels: Set<string>, creating: boolean): void {
+function checkPolicy(p: any, creating: boolean): void {
   if (!p) throw new ApiError(400, 'alert_policy is required (CreateAlertPolicyRequest.alert_policy)');
   if (creating && p.name)
     throw new ApiError(400, 'alert_policy.name: do not include the name when creating (AlertPolicy.name)');
@@ -64,6 +64,11 @@ function checkPolicy(p: any, channels: Set<string>, creating: boolean): void {
     throw new ApiError(400, 'alert_policy.combiner is required with more than one condition');
   checkLabels('alert_policy.user_labels', p.userLabels);
   const logBased = conditions.some((c) => c.conditionMatchedLog);
+  // AlertPolicy.Condition (google/monitoring/v3/alert.proto): its name is assigned by Cloud Monitoring
+  // ("do not include the name field" on create), oneof condition, MetricThreshold.filter ("must specify
+  // the metric type and the resource type", "must not exceed 2048 Unicode characters"), comparison
+  // ("Only COMPARISON_LT and COMPARISON_GT are supported currently"), duration ("a multiple of a
+  // minute"), LogMatch.filter REQUIRED.
   conditions.forEach((c, i) => {
     const at = `alert_policy.conditions[${i}]`;
     if (creating && c.name) throw new ApiError(400, `${at}.name: assigned by Cloud Monitoring on create`);
@@ -94,10 +99,6 @@ function checkPolicy(p: any, channels: Set<string>, creating: boolean): void {
     if (!(seconds(p.alertStrategy?.notificationRateLimit?.period) > 0))
       throw new ApiError(400, 'alert_policy.alert_strategy.notification_rate_limit is required for log-based policies');
   }
-  (p.notificationChannels ?? []).forEach((ch: string, i: number) => {
-    if (!channels.has(ch))
-      throw new ApiError(400, `alert_policy.notification_channels[${i}]: notification channel ${ch} does not exist`);
-  });
 }
 
 /**
@@ -108,7 +109,10 @@ function labelFilter(filter: string): (labels: Record<string, string>) => boolea
   if (!filter.trim()) return () => true;
   const terms = filter.split(/\s+AND\s+/).map((term) => {
     const m = /^\s*user_labels\.(?:"([^"]+)"|([a-z][a-z0-9_]*))\s*=\s*"([^"]*)"\s*$/.exec(term);
-    if (!m) throw new ApiError(400, `fake: unsupported alert policy filter term: ${term}`);
+    // Not a Google rule: alertPolicies.list takes the whole filter syntax
+    // (https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.alertPolicies/list); the fake
+    // serves user_labels equality only and says so with UNIMPLEMENTED (google/rpc/code.proto).
+    if (!m) throw ApiError.of('UNIMPLEMENTED', `fake: alertPolicies.list filter term "${term}" is not served`);
     return [m[1] ?? m[2], m[3]] as const;
   });
   return (labels) => terms.every(([k, v]) => labels?.[k] === v);
@@ -126,7 +130,10 @@ export function monitoringAdminRoutes(f: FakeGcp, admin?: Partial<MonitoringAdmi
   }
   const state: MonitoringAdmin = { channels: new Set(admin?.channels), loseNext: new Set(admin?.loseNext) };
   registered.set(f, state);
-  /** Applies the handler; a method in loseNext then answers 503 (its effect stays). */
+  /**
+   * Applies the handler; a method in loseNext then answers 503 (its effect stays): UNAVAILABLE, the
+   * transient answer Google's APIs give (https://cloud.google.com/apis/design/errors#handling_errors).
+   */
   const lossy =
     (rpc: string, handler: (ctx: Ctx) => Reply) =>
     (ctx: Ctx): Reply => {
@@ -144,6 +151,7 @@ export function monitoringAdminRoutes(f: FakeGcp, admin?: Partial<MonitoringAdmi
     new RegExp(`^/v3/(projects/${SEG}/notificationChannels/${SEG})$`),
     `${V3}.notificationChannels.get`,
     ({ params: [name] }) => {
+      // Get of a missing resource is NOT_FOUND (https://google.aip.dev/131).
       if (!state.channels.has(name)) throw new ApiError(404, `notification channel ${name} not found`);
       return ok({ name, type: 'email', enabled: true });
     },
@@ -153,6 +161,7 @@ export function monitoringAdminRoutes(f: FakeGcp, admin?: Partial<MonitoringAdmi
   const pkey = (name: string) => `monitoring/${name}`;
   const policy = (name: string) => {
     const p = f.resources.get(pkey(name));
+    // A missing resource is NOT_FOUND (https://google.aip.dev/131, https://google.aip.dev/135).
     if (!p) throw new ApiError(404, `alert policy ${name} not found`);
     return p;
   };
@@ -176,7 +185,7 @@ export function monitoringAdminRoutes(f: FakeGcp, admin?: Partial<MonitoringAdmi
     new RegExp(`^/v3/projects/${SEG}/alertPolicies$`),
     `${V3}.alertPolicies.create`,
     ({ params: [p], body }) => {
-      checkPolicy(body, state.channels, true);
+      checkPolicy(body, true);
       const name = `projects/${p}/alertPolicies/${randomInt(1e9, 1e10 - 1)}${randomInt(1e6, 1e7 - 1)}`;
       const created = stamp(name, body);
       f.resources.set(pkey(name), created);
@@ -206,8 +215,12 @@ export function monitoringAdminRoutes(f: FakeGcp, admin?: Partial<MonitoringAdmi
   // UpdateAlertPolicy without update_mask replaces the policy and keeps its id.
   route('PATCH', one, `${V3}.alertPolicies.patch`, ({ params: [name], body, query }) => {
     const old = policy(name);
-    if (query.get('updateMask')) throw new ApiError(400, 'fake: update_mask is not supported');
-    checkPolicy(body, state.channels, false);
+    // Not a Google rule: UpdateAlertPolicy takes an update_mask
+    // (https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.alertPolicies/patch); the fake
+    // serves the whole-policy replace only and says so with UNIMPLEMENTED (google/rpc/code.proto).
+    if (query.get('updateMask'))
+      throw ApiError.of('UNIMPLEMENTED', 'fake: alertPolicies.patch with an update_mask is not served');
+    checkPolicy(body, false);
     const updated = stamp(name, body, old.creationRecord);
     f.resources.set(pkey(name), updated);
     return ok(updated);
@@ -217,9 +230,15 @@ export function monitoringAdminRoutes(f: FakeGcp, admin?: Partial<MonitoringAdmi
   const dkey = (name: string) => `monitoring/${name}`;
   const dashboard = (name: string) => {
     const d = f.resources.get(dkey(name));
+    // A missing resource is NOT_FOUND (https://google.aip.dev/131, https://google.aip.dev/135).
     if (!d) throw new ApiError(404, `dashboard ${name} not found`);
     return d;
   };
+  /**
+   * CreateDashboardRequest.dashboard REQUIRED (google/monitoring/dashboard/v1/dashboards_service.proto);
+   * Dashboard.display_name REQUIRED and oneof layout (google/monitoring/dashboard/v1/dashboard.proto);
+   * TimeSeriesFilter.filter REQUIRED (google/monitoring/dashboard/v1/metrics.proto).
+   */
   const checkDashboard = (d: any) => {
     if (!d) throw new ApiError(400, 'dashboard is required (CreateDashboardRequest.dashboard)');
     if (!d.displayName) throw new ApiError(400, 'dashboard.display_name is required (Dashboard.display_name)');
@@ -230,8 +249,6 @@ export function monitoringAdminRoutes(f: FakeGcp, admin?: Partial<MonitoringAdmi
         const filter = ds.timeSeriesQuery?.timeSeriesFilter?.filter;
         if (ds.timeSeriesQuery?.timeSeriesFilter && !filter)
           throw new ApiError(400, 'dashboard: TimeSeriesFilter.filter is required');
-        if (filter && [...filter].length > 2048)
-          throw new ApiError(400, 'dashboard: a filter has at most 2048 characters');
       }
     checkLabels('dashboard.labels', d.labels);
   };
@@ -242,16 +259,19 @@ export function monitoringAdminRoutes(f: FakeGcp, admin?: Partial<MonitoringAdmi
     `${V3}.dashboards.create`,
     ({ params: [p], body, query }) => {
       checkDashboard(body);
-      // The etag "should not be passed during dashboard creation" (Dashboard.etag).
+      // The etag "should not be passed during dashboard creation"
+      // (google/monitoring/dashboard/v1/dashboard.proto Dashboard.etag).
       if (body.etag) throw new ApiError(400, 'dashboard.etag must not be set on create');
       let name = `projects/${p}/dashboards/${randomInt(1e9, 1e10 - 1)}`;
       if (body.name) {
-        // CreateDashboardRequest.parent: "The [PROJECT_ID_OR_NUMBER] must match the dashboard resource name."
         const m = new RegExp(`^projects/${SEG}/dashboards/([a-zA-Z0-9_-]+)$`).exec(body.name);
+        // CreateDashboardRequest.parent: "The [PROJECT_ID_OR_NUMBER] must match the dashboard resource name."
+        // (google/monitoring/dashboard/v1/dashboards_service.proto)
         if (!m || m[1] !== p)
           throw new ApiError(400, `dashboard.name ${body.name} must be projects/${p}/dashboards/ID`);
         name = body.name;
       }
+      // Create of an existing name is ALREADY_EXISTS (https://google.aip.dev/133).
       if (f.resources.has(dkey(name))) throw new ApiError(409, `dashboard ${name} already exists`);
       const created = { ...body, name, etag: `etag-${++etags}` };
       if (query.get('validateOnly') !== 'true') f.resources.set(dkey(name), created);
@@ -275,7 +295,8 @@ export function monitoringAdminRoutes(f: FakeGcp, admin?: Partial<MonitoringAdmi
   route('PATCH', dash, `${V3}.dashboards.patch`, ({ params: [name], body }) => {
     const old = dashboard(name);
     checkDashboard(body);
-    // Dashboard.etag: optimistic concurrency; a stale etag is refused.
+    // Dashboard.etag (google/monitoring/dashboard/v1/dashboard.proto): etags "prevent concurrent updates to
+    // the same dashboard" (https://cloud.google.com/sdk/gcloud/reference/monitoring/dashboards/update).
     if (body.etag && body.etag !== old.etag) throw new ApiError(409, `dashboard ${name}: etag mismatch`);
     const updated = { ...body, name, etag: `etag-${++etags}` };
     f.resources.set(dkey(name), updated);
