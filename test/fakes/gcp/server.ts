@@ -117,7 +117,10 @@ function resourceOf(rpc: string, ctx: Ctx): string {
   return ctx.method === 'POST' && bare.endsWith(`/${verb}`) ? bare.slice(0, -verb.length - 1) : bare;
 }
 
-/** Methods sent as POST that only read: testIamPermissions, getIamPolicy (as `dbmig gcp check` uses them), Compute's advice (compute.proto service Advice). */
+/**
+ * Methods sent as POST that only read: testIamPermissions, getIamPolicy (as `dbmig gcp check` uses
+ * them), Compute's advice (compute.proto service Advice).
+ */
 const READ_POSTS = /\.(testIamPermissions|getIamPolicy)$|^compute\.advice\./;
 
 export type OpKind = 'longrunning' | 'sql' | 'compute';

@@ -242,7 +242,8 @@ export function describeJobCreation(task: DatabaseTask): PlannedOperation[] {
           ? `from backup files named ${job.sqlserverHomogeneousMigrationJobConfig.backupFilePattern}, ` +
             'promoted by the cutover (promoteWhenReady false)'
           : `${describeConnectivity(task)}, database ${jobDatabases(job).join(', ')} only (objectsConfig ` +
-            `SPECIFIED_OBJECTS), dump parallelism ${job.performanceConfig!.dumpParallelLevel} (${task.database.sizeGb} GB)`),
+            `SPECIFIED_OBJECTS), dump parallelism ${job.performanceConfig!.dumpParallelLevel} ` +
+            `(${task.database.sizeGb} GB)`),
     }),
     ...describeAfterJob(task),
   ];

@@ -17,7 +17,7 @@ export interface SqlServerBackupsPlan {
    */
   tailLog?: 'worker' | 'operator';
   /**
-   * Proposed, not yet in common/plan.ts: the folder on the source (as SQL Server writes paths) the
+   * backups.tailLogDirectory (common/plan-sqlserver.ts): the folder on the source (as SQL Server writes paths) the
    * operator's log shipper uploads from. SQL Server before 2022 cannot write to Cloud Storage itself,
    * so the worker's tail-log backup goes there and the cutover waits for it in the bucket.
    */
