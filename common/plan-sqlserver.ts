@@ -26,9 +26,10 @@ export const backupsSchema = z.strictObject({
     .enum(['worker', 'operator'])
     .optional()
     .describe(
-      'Who takes the final (tail-log) backup at the cutover: worker (over TDS: it reaches the source) or ' +
-        'operator (announced; the cutover waits until DMS has restored it). Default: worker when source.access ' +
-        'is direct, operator when dms-only.',
+      'Who takes the final (tail-log) backup at the cutover: operator (announced; the cutover waits until DMS ' +
+        'has restored it). worker (over TDS, where it reaches the source) is refused for now: its tail-log ' +
+        'backup and deadline are built (activities/platforms/gcp/sqlserver/) but not yet part of the cutover. ' +
+        'Default: operator.',
     ),
   tailLogDirectory: z
     .string()
@@ -54,7 +55,7 @@ interface DbShape {
   engine: string;
   source: { database: string; access?: string };
   target: { kind: string; edition?: string };
-  backups?: { prefix?: string };
+  backups?: { prefix?: string; tailLog?: string };
 }
 
 /** What a database's SQL Server fields break, each with its path under the database and why. */
@@ -92,7 +93,14 @@ export function sqlserverIssues(platform: string, db: DbShape): { path: (string 
         'is required for engine sqlserver: DMS restores the database from backup files in Cloud Storage ' +
         '(backups.bucket, and backups.prefix when the folder is not source.database/)',
     });
-  else if (db.backups.prefix) {
+  else if (db.backups.tailLog === 'worker')
+    out.push({
+      path: ['backups', 'tailLog'],
+      message:
+        "worker is not available yet: the worker's tail-log backup (WITH NORECOVERY, reopened at a deadline) is " +
+        'not yet part of the cutover; use operator (the operator takes the tail-log backup before approving)',
+    });
+  if (db.backups?.prefix) {
     // "every folder present at the bucket's root level represents one database to migrate"
     // (https://cloud.google.com/database-migration/docs/sqlserver/storage-buckets): under gcsPrefix,
     // the database's folder carries its name.
@@ -114,7 +122,7 @@ type WithDatabases<P> = P & {
 
 /**
  * Fills what SQL Server's defaults depend on: source.port 1433 where the input names none (the
- * schema's default is PostgreSQL's), backups.prefix source.database/, and backups.tailLog by access.
+ * schema's default is PostgreSQL's), backups.prefix source.database/, and backups.tailLog operator.
  */
 export function withSqlServerDefaults<P>(input: unknown, plan: WithDatabases<P>): WithDatabases<P> {
   if (!plan.databases.some((d) => d.engine === 'sqlserver')) return plan;
@@ -130,7 +138,7 @@ export function withSqlServerDefaults<P>(input: unknown, plan: WithDatabases<P>)
         backups: {
           ...d.backups,
           prefix: d.backups.prefix ?? `${d.source.database}/`,
-          tailLog: d.backups.tailLog ?? (d.source.access === 'dms-only' ? 'operator' : 'worker'),
+          tailLog: d.backups.tailLog ?? 'operator',
         },
       };
     }),

@@ -37,14 +37,22 @@ function task(input: PlanInput = sqlServerPlan()): DatabaseTask {
   return { migrationId: 'mig', platform: 'gcp', database: db, settings: effectiveSettings(plan, db), gcp: plan.gcp };
 }
 
-test('a SQL Server database validates; its defaults follow SQL Server: port 1433, prefix, tail log by access', () => {
+test('a SQL Server database validates; its defaults: port 1433, prefix, the operator takes the tail log', () => {
   assert.deepEqual(issues(sqlServerPlan()), []);
   const db = validatePlan(withDb((d) => ({ ...d, backups: { bucket: SQLSERVER_BUCKET } }))).databases[0];
   assert.equal(db.source.port, 1433);
   assert.equal(db.backups?.prefix, 'inventory/');
-  assert.equal(db.backups?.tailLog, 'operator'); // dms-only: the worker cannot take it
+  assert.equal(db.backups?.tailLog, 'operator');
   const direct = validatePlan(withDb((d) => ({ ...d, source: { ...d.source, access: 'direct', port: 14330 } })));
-  assert.equal(direct.databases[0].backups?.tailLog, 'worker');
+  assert.equal(
+    direct.databases[0].backups?.tailLog,
+    'operator',
+    'the worker does not take it yet, even where it could',
+  );
+  // Refused by name before anything runs, rather than at the cutover hours later.
+  const worker = issues(withDb((d) => ({ ...d, backups: { ...d.backups!, tailLog: 'worker' } })));
+  assert.equal(worker.length, 1, worker.join('\n'));
+  assert.match(worker[0], /^databases\[0\]\.backups\.tailLog: worker is not available yet/);
   assert.equal(direct.databases[0].source.port, 14330, 'a port the plan names is kept');
 });
 

@@ -98,13 +98,13 @@ describe('backup file naming (DMS export-backup-files, storage-buckets)', () => 
     );
   });
 
-  test('prefix defaults to the database folder; gcsPrefix is its parent; tailLog follows source.access', () => {
+  test('prefix defaults to the database folder; gcsPrefix is its parent; tailLog defaults to operator', () => {
     assert.deepEqual(sqlServerBackups(task()), {
       bucket: 'mssql-backups',
       prefix: 'sales/',
       gcsPrefix: '',
       folder: 'sales',
-      tailLog: 'worker',
+      tailLog: 'operator',
     });
     const b = sqlServerBackups(task({ access: 'dms-only', backups: { bucket: 'b', prefix: 'prod/sql1/sales' } }));
     assert.deepEqual(

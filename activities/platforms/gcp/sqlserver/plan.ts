@@ -62,7 +62,7 @@ export function sqlServerBackups(task: DatabaseTask): SqlServerBackups {
     prefix,
     gcsPrefix: parts.length ? `${parts.join('/')}/` : '',
     folder,
-    tailLog: plan.tailLog ?? (task.database.source.access === 'dms-only' ? 'operator' : 'worker'),
+    tailLog: plan.tailLog ?? 'operator',
     ...(plan.tailLogDirectory ? { tailLogDirectory: plan.tailLogDirectory } : {}),
   };
 }
