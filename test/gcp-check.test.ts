@@ -30,6 +30,10 @@ import {
 } from './fakes/gcp/routes-dms-connectivity';
 import { FakeGcp } from './fakes/gcp/server';
 import { gcpPlan, PROJECT } from './helpers/gcp-plan';
+import { sqlServerPlan, SQLSERVER_BUCKET } from './helpers/gcp-sqlserver-plan';
+import { putBackupFile } from './fakes/gcp/routes-dms-sqlserver';
+import { storageRoutes } from './fakes/gcp/routes-storage';
+import { backupFileName } from '../activities/platforms/gcp/dms/job-sqlserver';
 import { CHANNEL, FAST_DMS, fleetPlan, taskOf } from './helpers/gcp-world';
 
 let fake: FakeGcp;
@@ -72,6 +76,7 @@ before(async () => {
   preflightRoutes(fake, world);
   connectivity = defaultConnectivityWorld();
   dmsConnectivityRoutes(fake, connectivity);
+  storageRoutes(fake);
   endpoint = await fake.start();
 });
 after(async () => {
@@ -81,7 +86,7 @@ after(async () => {
 beforeEach(() => {
   Object.assign(world, freshWorld());
   Object.assign(connectivity, defaultConnectivityWorld());
-  for (const k of [...fake.resources.keys()]) if (k.startsWith('dms/')) fake.resources.delete(k);
+  for (const k of [...fake.resources.keys()]) if (/^(dms|gcs)\//.test(k)) fake.resources.delete(k);
 });
 
 async function check(plan: Plan = validatePlan(planInput())) {
@@ -531,6 +536,15 @@ async function methodsOfWholeRun(): Promise<{ sent: Set<string>; unrouted: strin
       await platform.createMigrationJob(t);
     }
 
+    // SQL Server: the assessment reads its backup bucket; the status, its job's objects.
+    const mssql = taskOf(validatePlan(sqlServerPlan({ migrationId: 'perm-mssql' })), 'inventory');
+    shipFullBackup(gcp);
+    await platform.assessSource(mssql);
+    await platform.provisionTarget(mssql);
+    await platform.createMigrationJob(mssql);
+    await platform.startMigrationJob(mssql);
+    await platform.getReplicationStatus(mssql);
+
     // Calendar mode: priority high (orders) on an A3 machine type.
     const orders = taskOf({ ...plan, migrationId: 'perm-calendar' }, 'orders');
     const calendar: DatabaseTask = {
@@ -630,4 +644,34 @@ test('a plan without the worker image or the Temporal address is a FIX: the capa
     'the plan sets no gcp.workerImage: the reserved workers would have nothing to run, so capacity is refused',
     'the plan sets no gcp.workerTemporal.address: the workers would not know which Temporal to serve',
   ]);
+});
+
+/** A full backup in the SQL Server plan's folder, as the source's backup job would have put it. */
+function shipFullBackup(to: FakeGcp = fake, at = new Date(Date.now() - 60_000)): void {
+  putBackupFile(to, SQLSERVER_BUCKET, `sqlserver/inventory/full/${backupFileName('inventory', at, 'full')}`);
+}
+
+test('SQL Server: the backup bucket is read and judged; its permissions asked only of plans having it', async () => {
+  const plan = validatePlan(sqlServerPlan());
+  const rows = async () => (await check(plan)).results.filter((r) => r.check === 'SQL Server backups');
+  const [missing] = await rows();
+  assert.equal(missing.status, 'FIX');
+  assert.match(missing.what, /^inventory: BACKUP_BUCKET_MISSING/);
+  assert.match(missing.fix, /gs:\/\/dbmig-contract-mssql-backups\/sqlserver\/inventory\//);
+  shipFullBackup();
+  putBackupFile(
+    fake,
+    SQLSERVER_BUCKET,
+    `sqlserver/inventory/log/${backupFileName('inventory', new Date(Date.now() - 5_000), 'log')}`,
+  );
+  const [ok] = await rows();
+  assert.equal(ok.status, 'OK', ok.what);
+  // The storage reads are asked of this plan, and of no plan without SQL Server.
+  world.granted = new Set(
+    [...Object.values(METHOD_PERMISSIONS).flat(), ...PREFLIGHT_PERMISSIONS].filter((x) => x !== 'storage.objects.list'),
+  );
+  assert.deepEqual(fixes((await check()).results), [], 'the shared plan has no SQL Server database');
+  const [fix] = fixes((await check(plan)).results).filter((r) => r.check === 'IAM permissions');
+  assert.match(fix.what, /missing storage\.objects\.list/);
+  assert.match(fix.fix, /--role=roles\/storage\.objectViewer$/);
 });

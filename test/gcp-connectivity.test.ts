@@ -4,9 +4,9 @@
 // script, the static IPs) is produced, and the dry run's calls are exactly the requests sent.
 /* eslint-disable @typescript-eslint/no-explicit-any -- the fake's resources are the JSON Google answers */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { GcpPlatform } from '../activities/platforms/gcp';
 import { describeJobCreation } from '../activities/platforms/gcp/dms';
@@ -98,6 +98,11 @@ test('vpc-peering (the default): the job peers with gcp.network; the dry run equ
 
 test('reverse-ssh: the job names the VM, DMS generates the script, the worker stores it 0600', async () => {
   const t = task('conn-ssh', { method: 'reverse-ssh', vm: 'bastion-1', vmIp: '10.128.0.9', vmPort: 5433 });
+  // A script an earlier run left readable by others (and its folder): replaced whole, by a 0600 file.
+  const stale = sshScriptPath(t);
+  mkdirSync(dirname(stale), { recursive: true, mode: 0o755 });
+  chmodSync(dirname(stale), 0o755);
+  writeFileSync(stale, 'a stale script', { mode: 0o644 });
   const warned: string[] = [];
   const warn = console.warn;
   console.warn = (m: string) => void warned.push(m);
@@ -136,6 +141,12 @@ test('reverse-ssh: the job names the VM, DMS generates the script, the worker st
   assert.ok(path.startsWith(home));
   assert.match(readFileSync(path, 'utf8'), /gcloud compute ssh bastion-1 --zone=us-central1-a -- -N -R 5433:/);
   assert.equal(statSync(path).mode & 0o777, 0o600);
+  assert.equal(statSync(dirname(path)).mode & 0o777, 0o700, 'the folder is narrowed to its owner');
+  assert.deepEqual(
+    readdirSync(dirname(path)).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temporary file is left',
+  );
   assert.ok(
     warned.some((m) => m.includes(path) && /verify fails until the tunnel is up/.test(m)),
     warned.join('\n'),
@@ -143,7 +154,7 @@ test('reverse-ssh: the job names the VM, DMS generates the script, the worker st
   // The dry run says where the script goes.
   assert.match(
     describeJobCreation(t).at(-1)!.detail,
-    /^the tunnel script for VM bastion-1 port 5433, stored in ~\/\.dbmig\/ssh-scripts\//,
+    /^the tunnel script for VM bastion-1 port 5433, stored by the worker in \$DBMIG_HOME\/ssh-scripts\//,
   );
 });
 

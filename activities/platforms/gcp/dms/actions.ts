@@ -23,6 +23,8 @@
 // would take the target with it. A running job is stopped first instead.
 import type { AssessmentResult, DatabaseTask, PlannedOperation } from '../../../steps';
 import { MigrationError } from '../../../../common/failures';
+import { formatDuration } from '../../../../common/durations';
+import { cutoverLimits } from '../../../../common/plan';
 import type { datamigration_v1, GcpClients } from '../clients';
 import { dmsRequestId, data, JOBS, listAll, PROFILES, waitDmsOperation, type Job, type Operation } from './common';
 import { getJob } from './job';
@@ -430,6 +432,22 @@ export function describeAssessment(task: DatabaseTask): PlannedOperation[] {
 
 const START_WORDS = 'demote the existing destination to a replica, start';
 
+/**
+ * What the start may do to a MySQL source: where DMS waits for its writes to stop before the dump
+ * (a migration user without SUPER, as on RDS and Aurora: dms/phases.ts), the worker stops them
+ * itself when it reaches the source (dms/source-writes.ts), the operator otherwise.
+ */
+function writesStop(task: DatabaseTask): string {
+  if (task.database.engine !== 'mysql') return '';
+  const by =
+    task.database.source.access === 'dms-only'
+      ? 'the operator must stop them'
+      : `the worker holds LOCK TABLES ... READ on the source for at most cutover.timeout (${formatDuration(
+          cutoverLimits(task.settings).timeoutMs,
+        )})`;
+  return `; if DMS waits for the source's writes to stop before its dump (no SUPER: RDS, Aurora), ${by}`;
+}
+
 /** The happy path's start: from NOT_STARTED, demoteDestination then start (SQL Server: start alone). */
 export function describeStart(task: DatabaseTask, detail = 'then migrationJobs.get until phase CDC'): PlannedOperation {
   const n = gcpNames(task);
@@ -442,7 +460,7 @@ export function describeStart(task: DatabaseTask, detail = 'then migrationJobs.g
       plannedCall(`${JOBS}.start`, n.jobName),
     ],
     resource: n.jobName,
-    detail: `${sqlserver ? 'start (DMS restores the backups)' : START_WORDS}; ${detail}`,
+    detail: `${sqlserver ? 'start (DMS restores the backups)' : START_WORDS}; ${detail}${writesStop(task)}`,
   });
 }
 

@@ -20,9 +20,10 @@
 //   create postgresql/mysql --private-connection); the job then carries no connectivity of its own.
 //   The private connection must be CREATED: it is read before the profile is made.
 import { Context } from '@temporalio/activity';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Connectivity } from '../../../../common/plan';
 import { MigrationError } from '../../../../common/failures';
 import type { DatabaseTask, PlannedOperation } from '../../../steps';
@@ -119,6 +120,20 @@ export function sshScriptPath(task: DatabaseTask): string {
   return join(dir, `${gcpNames(task).migrationJob}.sh`);
 }
 
+/**
+ * Writes `text` to `path` readable by this user alone, all at once: a new file made 0600 from the
+ * start (`wx`), then renamed over the old one, so no reader ever sees a wider mode or half a script
+ * (a retry replaces it whole); the folder is made, or narrowed, to 0700.
+ */
+function storePrivately(path: string, text: string): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const tmp = `${path}.${process.pid}.${randomUUID()}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
+  renameSync(tmp, path);
+}
+
 /** Says something to the operator through the activity's log, when there is an activity. */
 function tell(message: string): void {
   try {
@@ -150,9 +165,7 @@ export async function afterJobCreated(c: GcpClients, task: DatabaseTask): Promis
       ),
     );
     const path = sshScriptPath(task);
-    mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
-    writeFileSync(path, script.script ?? '', { mode: 0o600 });
-    chmodSync(path, 0o600);
+    storePrivately(path, script.script ?? '');
     tell(
       `${task.database.name}: run ${path} (DMS's reverse SSH script for VM ${conn.vm}) on a machine that reaches ` +
         `${task.database.source.host}:${task.database.source.port}; DMS's verify fails until the tunnel is up`,
@@ -195,8 +208,9 @@ export function describeAfterJob(task: DatabaseTask): PlannedOperation[] {
         calls: [plannedCall(`${JOBS}.generateSshScript`, n.jobName)],
         resource: n.jobName,
         detail:
-          `the tunnel script for VM ${conn.vm} port ${conn.vmPort}, stored in ~/.dbmig/ssh-scripts/` +
-          `${n.migrationJob}.sh for you to run where the source is reachable, before verify`,
+          `the tunnel script for VM ${conn.vm} port ${conn.vmPort}, stored by the worker in ` +
+          `$DBMIG_HOME/ssh-scripts/${n.migrationJob}.sh (DBMIG_HOME default ~/.dbmig) for you to run where the ` +
+          'source is reachable, before verify',
       }),
     ];
   if (conn.method === 'ip-allowlist')

@@ -8,6 +8,7 @@ import { httpStatus } from '../errors';
 import { METHOD_PERMISSIONS, PREFLIGHT_PERMISSIONS, methodsNeeding, requiredPermissions } from './permissions';
 import type { PreflightClients } from './clients';
 import { CONNECTIVITY_METHODS, CONNECTIVITY_PREFLIGHT_PERMISSIONS, methodsInPlan } from './connectivity';
+import { hasSqlServer, SQLSERVER_METHODS } from './sqlserver';
 
 export type CheckStatus = 'OK' | 'FIX' | 'WARN';
 
@@ -110,6 +111,9 @@ function roleFor(permission: string): string {
     [/^iam\.serviceAccounts\.actAs$/, 'roles/iam.serviceAccountUser'],
     [/^resourcemanager\.projects\.getIamPolicy$/, 'roles/iam.securityReviewer'],
     [/^serviceusage\./, 'roles/serviceusage.serviceUsageConsumer'],
+    // Reading the SQL Server backup bucket (https://cloud.google.com/storage/docs/access-control/iam-roles).
+    [/^storage\.buckets\.get$/, 'roles/storage.legacyBucketReader'],
+    [/^storage\.objects\.list$/, 'roles/storage.objectViewer'],
   ];
   return rules.find(([re]) => re.test(permission))?.[1] ?? 'a role that includes it';
 }
@@ -130,6 +134,7 @@ export async function checkPermissions(ctx: CheckContext): Promise<CheckResult[]
       .filter(([m]) => !used.has(m as keyof typeof CONNECTIVITY_METHODS))
       .flatMap(([, methods]) => methods),
   );
+  if (!hasSqlServer(ctx.plan.databases)) for (const m of SQLSERVER_METHODS) unused.add(m);
   const methods = Object.keys(METHOD_PERMISSIONS).filter((m) => !unused.has(m));
   const checkReads = [...used].flatMap((m) => CONNECTIVITY_PREFLIGHT_PERMISSIONS[m]);
   const wanted = [...new Set([...requiredPermissions(methods), ...PREFLIGHT_PERMISSIONS, ...checkReads])].sort();

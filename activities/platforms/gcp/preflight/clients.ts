@@ -63,6 +63,10 @@ export class PreflightClients {
   get instances() {
     return this.once('instances', () => new (libs.compute().InstancesClient)(this.options()));
   }
+  /** Cloud Storage, as the platform reads it (clients.ts): the SQL Server backups check's reads. */
+  get storage() {
+    return this.once('storage', () => new GcpClients(this.opts)).storage;
+  }
   /** DMS through googleapis, as the platform reads it (clients.ts): the connectivity check's reads. */
   get dms(): datamigration_v1.Datamigration {
     return this.once('dms', () => new GcpClients(this.opts)).dms;

@@ -16,6 +16,7 @@ import {
 import { checkCalendarAdvice } from './calendar';
 import { PreflightClients } from './clients';
 import { checkConnectivity } from './connectivity';
+import { checkSqlServerBackups } from './sqlserver';
 import { checkWorkers } from './workers';
 
 export type { CheckResult, CheckStatus } from './checks';
@@ -56,6 +57,7 @@ export async function runPreflight(plan: Plan, opts: PreflightOptions = {}): Pro
       checkWorkers(ctx),
       checkQuota(ctx),
       checkCalendarAdvice(ctx),
+      checkSqlServerBackups(ctx),
       checkSources(plan, opts.connectTimeoutMs ?? 3_000),
     ]);
     const results = groups.flat();

@@ -41,6 +41,12 @@ export const METHOD_PERMISSIONS: Record<string, string[]> = {
   [`${DMS}.privateConnections.get`]: ['datamigration.privateconnections.get'],
   [`${DMS}.migrationJobs.generateSshScript`]: ['datamigration.migrationjobs.generateSshScript'],
   [`${DMS}.fetchStaticIps`]: ['datamigration.locations.fetchStaticIps'],
+  // Only where a database is SQL Server (preflight/sqlserver.ts leaves them out of the check
+  // otherwise): its job's objects (the objects.get page names datamigration.objects.get; list by
+  // the same resource), and its backup bucket (https://cloud.google.com/storage/docs/access-control/iam-json).
+  [`${DMS}.migrationJobs.objects.list`]: ['datamigration.objects.list'],
+  'storage.buckets.get': ['storage.buckets.get'],
+  'storage.objects.list': ['storage.objects.list'],
   [`${DMS}.operations.get`]: ['datamigration.operations.get'],
   [`${DMS}.operations.list`]: ['datamigration.operations.list'],
   // Cloud SQL Admin (cloudsql.ts, target-address.ts; the took-over label: target-mark.ts)
