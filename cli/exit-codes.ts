@@ -33,5 +33,7 @@ Exit codes (every command):
   1  the operation failed or was refused, Temporal could not be reached, or the fleet is not healthy
      (status: a database is FAILED or NEEDS_ATTENTION; status --watch: one ended so. A database that
      ended COMPLETED, FINALIZED, ROLLED_BACK or CANCELLED ended as planned or as an operator asked.)
+     check: a bound given does not hold, one reason a line (0: the fleet meets every bound)
   2  bad usage or bad input: an unknown option or command, a missing argument, a plan file that is
-     missing or does not parse, an invalid plan, an unusable Temporal profile or worker setting`;
+     missing or does not parse, an invalid plan, an unusable Temporal profile or worker setting;
+     check: no bound given, or an id that names no migration`;

@@ -22,6 +22,7 @@ import {
   startCommand,
   statusCommand,
 } from './commands-fleet';
+import { checkCommand, defineCheck } from './commands-check';
 import { listCommand } from './commands-list';
 import { lazy } from './lazy';
 import { exportCommand, replayCommand } from './commands-sre';
@@ -174,6 +175,10 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
         }),
       ),
     );
+
+  defineCheck(withOutput(withTemporal(cli.command('check'))), async (id, bounds, format) =>
+    setExit(await checkCommand(session, id, bounds, format)),
+  );
 
   withOutput(
     withTemporal(cli.command('list'))
