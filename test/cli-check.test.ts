@@ -167,6 +167,8 @@ test('-o json: { ok, reasons, databases } with every field present', async () =>
     [d.database, d.state, d.replicating, d.lagSeconds, d.failed, d.ok],
     ['orders', 'CDC', true, 412, false, false],
   );
+  assert.ok(!Number.isNaN(Date.parse(String(d.lagMeasuredAt))), `a live reading's time: ${d.lagMeasuredAt}`);
+  assert.equal(d.lastError, null);
   const pass = await dbmig('check', 'chk-ready', '--max-lag', '300', '--json');
   assert.equal(pass.code, 0, pass.stderr);
   const p = JSON.parse(pass.stdout) as GateResult;
