@@ -8,6 +8,7 @@ import { MigrationError } from '../common/failures';
 import type { DatabaseTask, FleetTask, PreparedMigration } from './steps';
 import { type MigrationPlatform } from './platforms/platform';
 import { createMigrationMetrics } from './metrics';
+import { withOwnedGauges } from './gauge-owner';
 import { awaitChildrenEnded, childRunBefore, relayDecision } from './children';
 import { createNotifier } from './notify';
 import { reverseWatchActivity } from './reverse-watch';
@@ -58,7 +59,8 @@ export function createActivities(platforms: Platforms) {
 
   const replication: ReplicationDeps = { on, pollOf, metrics };
 
-  return {
+  // A database's gauges are the running step's: back to no value when it ends (gauge-owner.ts).
+  return withOwnedGauges({
     ...createNotifier(),
     awaitChildrenEnded,
     childRunBefore,
@@ -136,7 +138,7 @@ export function createActivities(platforms: Platforms) {
       metrics.cutover(task, result.writeBlockMs);
       return result;
     },
-  };
+  });
 }
 
 export type Activities = ReturnType<typeof createActivities>;

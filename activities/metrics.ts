@@ -1,18 +1,21 @@
 // Migration metrics through the SDK's metric meter, so they leave the worker on the same
-// Prometheus endpoint as the SDK's own (Runtime telemetry). Tagged by migration and database.
+// Prometheus endpoint as the SDK's own (Runtime telemetry). Tagged by migration and database. A
+// database's gauges are its running step's: they go back to no value when the activity that set
+// them ends (gauge-owner.ts), so an ended database and another worker's old step leave none.
 import { Context, log } from '@temporalio/activity';
 import type { DatabaseTask, ReplicationStatus } from './steps';
 import type { ThrottleReason, Throttled } from '../common/throttle-plan';
 import type { CopyProgress } from '../common/copy-progress';
 import type { CatchUp } from '../common/catch-up';
 import type { ValidationProgress } from '../common/validation-progress';
+import { setOwned } from './gauge-owner';
 
 /**
  * Progress gauges are per database, not per table: a fleet of 1,000 databases with hundreds of
  * tables each would be hundreds of thousands of series. Per table is in `dbmig status --json` and
  * the heartbeat details. An unknown value (a total not estimated yet, an ETA while nothing moves)
  * is NaN (the SDK refuses negative gauges), so a gauge never keeps a stale promise and no alert
- * compares true on it.
+ * compares true on it. Every gauge is a float for that reason: an int gauge turns NaN into 0.
  */
 const known = (n: number | null | undefined) => (n === null || n === undefined ? NaN : n);
 
@@ -25,37 +28,53 @@ function safely(what: string, fn: () => void): void {
   }
 }
 
-function meter(task: DatabaseTask) {
-  return Context.current().metricMeter.withTags({ migration_id: task.migrationId, database: task.database.name });
+const tagsOf = (task: DatabaseTask) => ({ migration_id: task.migrationId, database: task.database.name });
+
+function meter(task: DatabaseTask, extra: Record<string, string> = {}) {
+  const tags = { ...tagsOf(task), ...extra };
+  const m = Context.current().metricMeter.withTags(tags);
+  /** Sets gauge `name` of this database, owned by the running activity (NaN, or `cleared`, once it ends). */
+  const set = (name: string, unit: string, help: string, value: number, cleared = NaN) =>
+    setOwned(m.createGauge(name, 'float', unit, help), tags, value, cleared);
+  return { m, set };
 }
 
 export function createMigrationMetrics() {
   return {
     lag(task: DatabaseTask, s: ReplicationStatus): void {
-      const m = meter(task);
-      if (s.lagSeconds !== null)
-        m.createGauge('dbmig_replication_lag_seconds', 'float', 's', 'Replication lag of a database in migration').set(
-          s.lagSeconds,
-        );
-      if (s.lagBytes !== null)
-        m.createGauge('dbmig_replication_lag_bytes', 'int', 'By', 'WAL bytes the target has not confirmed').set(
-          s.lagBytes,
-        );
-      m.createGauge('dbmig_rows_on_target', 'int', '1', 'Rows present on the target (estimate)').set(s.rowsOnTarget);
+      safely('lag', () => {
+        const { set } = meter(task);
+        set('dbmig_replication_lag_seconds', 's', 'Replication lag of a database in migration', known(s.lagSeconds));
+        set('dbmig_replication_lag_bytes', 'By', 'WAL bytes the target has not confirmed', known(s.lagBytes));
+        set('dbmig_rows_on_target', '1', 'Rows present on the target (estimate)', s.rowsOnTarget);
+      });
+    },
+    /**
+     * 1 while the replication watch runs: the database waits for its cutover's approval or window
+     * (MigrationStalled is silent then: nothing has to move while a human decides).
+     */
+    waitingForCutover(task: DatabaseTask): void {
+      safely('waiting', () =>
+        meter(task).set(
+          'dbmig_waiting_for_cutover',
+          '1',
+          "1 while the database waits for its cutover's approval or window",
+          1,
+          0,
+        ),
+      );
     },
     copy(task: DatabaseTask, p: CopyProgress): void {
       safely('copy', () => copyGauges(meter(task), p));
     },
     catchUp(task: DatabaseTask, c: CatchUp): void {
       safely('catch-up', () =>
-        meter(task)
-          .createGauge(
-            'dbmig_catchup_eta_seconds',
-            'float',
-            's',
-            'Seconds until the lag is caught up (NaN: not falling)',
-          )
-          .set(known(c.etaSeconds)),
+        meter(task).set(
+          'dbmig_catchup_eta_seconds',
+          's',
+          'Seconds until the lag is caught up (NaN: not falling)',
+          known(c.etaSeconds),
+        ),
       );
     },
     validation(task: DatabaseTask, v: ValidationProgress): void {
@@ -68,10 +87,13 @@ export function createMigrationMetrics() {
     throttleGauge(task: DatabaseTask, step: 'copy' | 'validation') {
       const set = (reason: ThrottleReason, on: boolean) =>
         safely('throttle', () =>
-          meter(task)
-            .withTags({ step, reason })
-            .createGauge('dbmig_throttled', 'int', '1', "1 while the copy or validation waits for the source's load")
-            .set(on ? 1 : 0),
+          meter(task, { step, reason }).set(
+            'dbmig_throttled',
+            '1',
+            "1 while the copy or validation waits for the source's load",
+            on ? 1 : 0,
+            0,
+          ),
         );
       let shown: ThrottleReason | undefined;
       return (t: Throttled | undefined) => {
@@ -81,9 +103,10 @@ export function createMigrationMetrics() {
         shown = t?.reason;
       };
     },
+    /** In seconds, into buckets in seconds (worker/metrics-exporter.ts: the SDK's default ones are ms). */
     cutover(task: DatabaseTask, writeBlockMs: number): void {
       meter(task)
-        .createHistogram(
+        .m.createHistogram(
           'dbmig_cutover_write_block_seconds',
           'float',
           's',
@@ -96,9 +119,8 @@ export function createMigrationMetrics() {
 
 type Meter = ReturnType<typeof meter>;
 
-function copyGauges(m: Meter, p: CopyProgress): void {
-  const f = (name: string, unit: string, help: string, v: number | null | undefined) =>
-    m.createGauge(name, 'float', unit, help).set(known(v));
+function copyGauges({ set }: Meter, p: CopyProgress): void {
+  const f = (name: string, unit: string, help: string, v: number | null | undefined) => set(name, unit, help, known(v));
   f('dbmig_copy_fraction', '1', 'Share of the initial copy done, 0..1', p.fraction);
   f('dbmig_copy_bytes', 'By', 'Bytes the initial copy has moved', p.bytesCopied);
   f('dbmig_copy_bytes_total', 'By', 'Bytes the initial copy will move (estimate; NaN unknown)', p.bytesTotal);
@@ -109,9 +131,8 @@ function copyGauges(m: Meter, p: CopyProgress): void {
   f('dbmig_copy_eta_seconds', 's', 'Seconds until the rows are copied (NaN unknown)', eta);
 }
 
-function validationGauges(m: Meter, v: ValidationProgress): void {
-  const f = (name: string, unit: string, help: string, x: number | null) =>
-    m.createGauge(name, 'float', unit, help).set(known(x));
+function validationGauges({ set }: Meter, v: ValidationProgress): void {
+  const f = (name: string, unit: string, help: string, x: number | null) => set(name, unit, help, known(x));
   f('dbmig_validation_fraction', '1', 'Share of the live validation done, 0..1', v.fraction);
   f('dbmig_validation_rows', '1', 'Source rows the live validation has compared', v.rowsDone);
   f('dbmig_validation_rows_total', '1', 'Rows it will compare (estimate; NaN unknown)', v.rowsTotal);

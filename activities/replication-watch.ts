@@ -52,6 +52,8 @@ export function watchReplicationActivity(deps: ReplicationDeps) {
     let lastErrorAt = 0;
     let progress = resumed;
     const catchUp = catchUpWindows();
+    // The watch runs exactly while the database waits for its cutover's approval or window.
+    deps.metrics.waitingForCutover(task);
     for (;;) {
       let problem: string | undefined;
       try {

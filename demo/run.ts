@@ -24,6 +24,7 @@ import { formatDuration } from '../common/durations';
 import type { DatabaseSummary } from '../common/status';
 import { startDevServer } from '../worker/dev-server';
 import { createMigrationWorker } from '../worker/worker';
+import { prometheusExporter } from '../worker/metrics-exporter';
 import {
   compareRowForRow,
   createSourceDatabase,
@@ -85,7 +86,7 @@ async function main(): Promise<number> {
   // Before any connection: SDK logs at WARN, SDK and migration metrics on a Prometheus endpoint.
   Runtime.install({
     logger: new DefaultLogger('WARN'),
-    telemetryOptions: { metrics: { prometheus: { bindAddress: '127.0.0.1:9464' } } },
+    telemetryOptions: { metrics: prometheusExporter('127.0.0.1:9464') },
   });
   const port = (await portFree(7233)) ? 7233 : undefined;
   const uiPort = (await portFree(8233)) ? 8233 : undefined;

@@ -5,6 +5,7 @@ import { NativeConnection, Runtime, type Logger } from '@temporalio/worker';
 import { configFromEnv, type WorkerConfig } from './config';
 import { createLogger, logSettings, type LogSettings } from './logging';
 import { checkMetricsAddress, metricsAddressInUse } from './metrics-address';
+import { prometheusExporter } from './metrics-exporter';
 import { dbmigVersion } from './version';
 import { createMigrationWorker, defaultPlatforms, inFlightOf } from './worker';
 import { reportSlowShutdown } from './in-flight';
@@ -29,7 +30,7 @@ function installRuntime(config: WorkerConfig, logger: Logger, level: LogSettings
       logger,
       telemetryOptions: {
         logging: { filter: { core: level, other: 'ERROR' }, forward: {} },
-        ...(config.metricsAddress ? { metrics: { prometheus: { bindAddress: config.metricsAddress } } } : {}),
+        ...(config.metricsAddress ? { metrics: prometheusExporter(config.metricsAddress) } : {}),
       },
     });
   } catch (err) {

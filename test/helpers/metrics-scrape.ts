@@ -16,11 +16,22 @@ export async function scrape(address: string): Promise<string> {
   return res.text();
 }
 
-/** The value of gauge `name` with label database="…", or undefined when the worker has not set it. */
-export function gauge(text: string, name: string, database: string): number | undefined {
+/** The values of gauge `name` with label database="…": one per series (each activity type has its own). */
+export function gauges(text: string, name: string, database: string): number[] {
+  const out: number[] = [];
   for (const line of text.split('\n')) {
     const m = /^([a-z_]+)\{([^}]*)\} (\S+)$/.exec(line);
-    if (m && m[1] === name && m[2].split(',').includes(`database="${database}"`)) return Number(m[3]);
+    if (m && m[1] === name && m[2].split(',').includes(`database="${database}"`)) out.push(Number(m[3]));
   }
-  return undefined;
+  return out;
+}
+
+/**
+ * The value of gauge `name` with label database="…", or undefined when the worker has not set it:
+ * the one series that has a number (a database's gauges are NaN where their step is not running),
+ * else NaN.
+ */
+export function gauge(text: string, name: string, database: string): number | undefined {
+  const all = gauges(text, name, database);
+  return all.length ? (all.find((v) => !Number.isNaN(v)) ?? NaN) : undefined;
 }
