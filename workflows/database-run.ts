@@ -45,7 +45,7 @@ export class DatabaseRun {
   constructor(readonly input: DatabaseMigrationInput) {
     this.acts = stepActivities(input.database.name);
     this.task = taskOf(input);
-    this.db = new DatabaseHandlers(input.migrationId, input.database, input.parentWorkflowId);
+    this.db = new DatabaseHandlers(input.migrationId, input.database, input.parentWorkflowId, input.roles);
     this.db.onAlert = (event, h) =>
       void this.notify(event, { problem: h.problem, lagSeconds: h.lagSeconds ?? this.db.summary.lagSeconds, at: h.at });
     this.notifications = new DatabaseNotifications(input, this.db);
