@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { formatDuration, parseDuration } from '../common/durations';
+import { parseDuration } from '../common/durations';
 import type { Plan } from '../common/plan';
 
 export interface RehearsalRecord {
@@ -82,7 +82,7 @@ export function rehearsalPolicyProblem(plan: Plan, now = Date.now(), dir = rehea
   const mine = all.filter((r) => r.planHash === hash);
   const passed = mine.find((r) => r.passed);
   if (passed && now - Date.parse(passed.finishedAt) <= withinMs) return undefined;
-  const ago = (r: RehearsalRecord) => `${formatDuration(Math.max(0, now - Date.parse(r.finishedAt)))} ago`;
+  const ago = (r: RehearsalRecord) => `${age(Math.max(0, now - Date.parse(r.finishedAt)))} ago`;
   const describe = (r: RehearsalRecord) =>
     `${r.passed ? 'passed' : `failed (${failedDatabases(r)})`} at ${r.finishedAt} (${ago(r)})`;
   const newest = mine[0]
@@ -96,6 +96,14 @@ export function rehearsalPolicyProblem(plan: Plan, now = Date.now(), dir = rehea
     `refused by the plan's policy: requireRehearsal within ${within}, and plan ${hash} has no rehearsal that ` +
     `passed in that time: ${newest}. Run \`dbmig rehearse --plan FILE\` on this plan, then start it again`
   );
+}
+
+/** An age as a person reads it: 3d 4h, 5h 12m, 40m, 12s. */
+function age(ms: number): string {
+  const [d, h, m, s] = [ms / 86_400_000, (ms / 3_600_000) % 24, (ms / 60_000) % 60, (ms / 1000) % 60].map(Math.floor);
+  if (d) return h ? `${d}d ${h}h` : `${d}d`;
+  if (h) return m ? `${h}h ${m}m` : `${h}h`;
+  return m ? `${m}m` : `${s}s`;
 }
 
 function failedDatabases(r: RehearsalRecord): string {
