@@ -14,6 +14,7 @@ import {
 } from '../common/messages';
 import type { PlanInput } from '../common/plan';
 import type { DatabaseSummary } from '../common/status';
+import { recordHistory } from './helpers/histories';
 import { FAST, createWorkflowEnv, eventually, fakePlan, refused, type WorkflowEnv } from './helpers/workflow-env';
 
 let w: WorkflowEnv;
@@ -81,6 +82,9 @@ test(
     assert.ok(depDone >= 0 && cut > depDone, `orders' cutover (#${cut}) after inventory completed (#${depDone})`);
     const calls = w.mocks.calls.filter((c) => c.migrationId === id);
     assert.ok(calls[cut].at >= calls[depDone].at, 'and later on the server clock');
+    // The waves-21 path, for test/replay.test.ts (DBMIG_RECORD_HISTORIES=1 records it).
+    await recordHistory(w.env.client, id);
+    await recordHistory(w.env.client, `${id}/orders`);
   },
 );
 

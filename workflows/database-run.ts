@@ -16,6 +16,7 @@ import { answerMessages } from './database-messages';
 import { DatabaseNotifications } from './database-notify';
 import { reverseReplicationLeft, type Leftovers } from './leftovers';
 import { ReplicationWatcher } from './replication-watcher';
+import { holdsForDependencies } from './dependency-wait';
 
 /**
  * How far the run got, which decides what a failure or cancel may undo: before the cutover,
@@ -40,6 +41,8 @@ export class DatabaseRun {
   rollbackOpen: string | undefined;
   /** Set when a rollback after the cutover stopped midway: what a stop must say instead. */
   rollbackStopped: string | undefined;
+  /** Whether the cutover waits for the databases this one dependsOn (dependency-wait.ts; patch waves-21). */
+  readonly holdsForDependencies: boolean;
 
   /** Builds the run and answers its messages from here on, so none sent before the first step is missed. */
   constructor(readonly input: DatabaseMigrationInput) {
@@ -51,6 +54,7 @@ export class DatabaseRun {
     this.notifications = new DatabaseNotifications(input, this.db);
     this.watcher = new ReplicationWatcher(() => this.acts.watchReplication(this.task));
     answerMessages(this.db);
+    this.holdsForDependencies = holdsForDependencies(input);
   }
 
   /** Tells people about `event` on the plan's routes; never fails the run (database-notify.ts). */

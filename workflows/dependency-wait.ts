@@ -6,6 +6,7 @@
 // retries that dependency or cancels this database. Guarded by the waves-21 patch; a plan without
 // dependsOn issues no command here.
 import { condition, log, patched } from '@temporalio/workflow';
+import type { DatabaseMigrationInput } from './database-input';
 import { carryOn } from './carry-on';
 import { budgetSpent } from './carried-run';
 import type { DatabaseRun } from './database-run';
@@ -13,19 +14,27 @@ import type { DatabaseRun } from './database-run';
 export const WAVES_PATCH = 'waves-21';
 
 /**
+ * Whether this run holds its cutover for dependsOn: read once at the start of the run, and only for
+ * a database that names dependsOn in a fleet (so no other run records the patch's marker).
+ */
+export function holdsForDependencies(input: DatabaseMigrationInput): boolean {
+  if (!input.database.dependsOn?.length) return false;
+  if (!input.parentWorkflowId) {
+    // Run on its own there is no fleet to say when the others completed: the plan's order cannot hold.
+    log.warn('dependsOn ignored: this database runs without its fleet', { dependsOn: input.database.dependsOn });
+    return false;
+  }
+  return patched(WAVES_PATCH);
+}
+
+/**
  * Waits, after an approval, until the databases this one depends on have completed or the approval
  * is revoked (`stillApproved` turns false). A long wait writes nothing but the parent's one signal
  * and replication's health changes; past the run's event budget it continues as new at the same wait.
  */
 export async function awaitDependencies(run: DatabaseRun, by: string, stillApproved: () => boolean): Promise<void> {
-  const { db, input } = run;
-  if (!db.dependsOn.length || db.dependenciesDone) return;
-  if (!input.parentWorkflowId) {
-    // Run on its own there is no fleet to say when the others completed: the plan's order cannot hold.
-    log.warn('dependsOn ignored: this database runs without its fleet', { dependsOn: db.dependsOn });
-    return;
-  }
-  if (!patched(WAVES_PATCH)) return;
+  const { db } = run;
+  if (!run.holdsForDependencies || db.dependenciesDone) return;
   const names = db.dependsOn.join(', ');
   void db.publish({
     heldFor: [...db.dependsOn],

@@ -12,9 +12,12 @@ import { describeError } from './errors';
 
 export class FleetWaves {
   private readonly deps: Map<string, string[]>;
+  /** Read once at the start of the run, only for a plan that names dependsOn (no other run records the marker). */
+  private readonly patched: boolean;
 
   constructor(databases: readonly { name: string; dependsOn?: string[] }[]) {
     this.deps = new Map(databases.filter((d) => d.dependsOn?.length).map((d) => [d.name, d.dependsOn!]));
+    this.patched = this.deps.size > 0 && patched(WAVES_PATCH);
   }
 
   /** Whether the plan orders any cutover after another's. */
@@ -44,14 +47,13 @@ export class FleetWaves {
     all: readonly DatabaseSummary[],
     lookup: (name: string) => DatabaseSummary | undefined,
   ): void {
-    if (!this.any) return;
+    if (!this.patched) return;
     const justDone = DEPENDENCY_DONE.has(summary.state) && !DEPENDENCY_DONE.has(before);
     for (const held of all) {
       const deps = this.deps.get(held.database);
       if (!deps || !held.heldFor?.length || !held.started || isTerminal(held.state)) continue;
       if (held.database !== summary.database && !(justDone && deps.includes(summary.database))) continue;
       if (!deps.every((d) => DEPENDENCY_DONE.has(lookup(d)?.state ?? 'PENDING'))) continue;
-      if (!patched(WAVES_PATCH)) return;
       void getExternalWorkflowHandle(held.childWorkflowId)
         .signal(dependenciesCompletedSignal, { completed: deps })
         .catch((err) =>
