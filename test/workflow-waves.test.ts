@@ -143,3 +143,23 @@ test('only the plan approvers, by name or role, approve or reject; anyone may re
   assert.equal(report.completed, 1);
   assert.match(report.databases[0].approvedBy ?? '', /^(carol|alice)$/);
 });
+
+test(
+  'with one slot the dependency runs first, and the dependent is released as soon as it reports its hold',
+  FAST,
+  async () => {
+    const id = 'waves-serial';
+    const h = await w.startFleet(id, wavePlan(id, { concurrency: 1 }));
+    const report = await h.result();
+    assert.equal(report.completed, 2);
+    // inventory completed before orders even started: its hold was answered at once.
+    const depDone = seen(id, 'inventory', 'releaseCapacity');
+    assert.ok(depDone >= 0 && seen(id, 'orders', 'assessSource') > depDone, 'orders started after inventory ended');
+    assert.ok(seen(id, 'orders', 'cutover') > depDone);
+    const child = await w.env.client.workflow.getHandle(`${id}/orders`).fetchHistory();
+    const released = child.events!.filter(
+      (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'dependenciesCompleted',
+    );
+    assert.equal(released.length, 1, 'one release signal, not one per poll');
+  },
+);
