@@ -30,6 +30,7 @@ import { isTerminal } from '../common/states';
 import type { FleetStatus } from '../common/status';
 import { EXIT_FAILED, EXIT_OK } from './exit-codes';
 import { statusTable } from './format';
+import { rehearsalPolicyProblem } from './rehearsal-record';
 import { databaseDetail, onlyDatabase } from './progress-detail';
 import { lazy } from './lazy';
 import { printResult, type OutputFormat } from './output';
@@ -55,7 +56,10 @@ export async function planCommand(file: string, id: string | undefined, opts: Pl
 }
 
 export async function startCommand(s: Session, file: string, id: string | undefined): Promise<void> {
-  const { raw: plan } = loadPlan(file); // before connecting: a bad plan fails offline, naming the field
+  const { raw: plan, plan: valid } = loadPlan(file); // before connecting: a bad plan fails offline, naming the field
+  // The plan's policy (policy.requireRehearsal) is checked before anything else is done or asked.
+  const refused = rehearsalPolicyProblem(valid);
+  if (refused) throw new PolicyRefusedError(refused);
   const client = await s.client();
   const taskQueue = await s.taskQueue();
   // A run started without them could not complete a single workflow task: start nothing.
@@ -72,6 +76,11 @@ export async function startCommand(s: Session, file: string, id: string | undefi
     const data = await activityPollers(client, dataQueue).catch(() => undefined);
     if (data?.count === 0) console.log(`  ${noDataPlaneMessage(dataQueue)}`);
   }
+}
+
+/** The plan's policy refuses to start it (exit 1: refused, not bad input). */
+export class PolicyRefusedError extends Error {
+  override name = 'PolicyRefused';
 }
 
 /** States a database ends in that no plan or operator asked for: the fleet is not healthy (exit 1). */

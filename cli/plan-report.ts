@@ -5,6 +5,7 @@ import type { Platforms } from '../activities';
 import type { DatabaseTask, PlannedOperation, PlannedSummary } from '../activities/steps';
 import { describeMonitoring } from '../activities/platforms/gcp/monitoring';
 import { byPriority } from '../common/capacity';
+import { allowedApprovers, inWaves } from '../common/plan-waves';
 import { effectiveSettings, type DatabasePlan, type Plan } from '../common/plan';
 import { STATES } from '../common/states';
 import { defaultPlatforms } from '../worker/worker';
@@ -31,13 +32,18 @@ function taskFor(plan: Plan, migrationId: string, db: DatabasePlan): DatabaseTas
 }
 
 function approval(plan: Plan, migrationId: string, db: DatabasePlan): PlannedOperation {
+  // Waves (dependsOn) hold the cutover after the decision until those databases completed.
+  const waits = db.dependsOn?.length ? `; the cutover then waits for ${db.dependsOn.join(', ')} to complete` : '';
+  const who = db.approvers ? ` (${allowedApprovers(db.approvers, plan.roles).join(' or ')})` : '';
   return plan.approval.policy === 'auto'
-    ? { state: 'AWAITING_APPROVAL', api: 'none (approval policy auto)', resource: '', detail: '' }
+    ? { state: 'AWAITING_APPROVAL', api: 'none (approval policy auto)', resource: '', detail: waits.slice(2) }
     : {
         state: 'AWAITING_APPROVAL',
         api: 'workflow Update approveCutover',
         resource: `${migrationId}/${db.name}`,
-        detail: `dbmig approve ${migrationId} ${db.name} --approver NAME (within ${plan.approval.timeout})`,
+        detail:
+          `dbmig approve ${migrationId} ${db.name} --approver NAME${who} ` +
+          `(within ${plan.approval.timeout})${waits}`,
       };
 }
 
@@ -55,7 +61,7 @@ export function planOperations(
 ): PlannedDatabase[] {
   const platform = platforms[plan.platform];
   if (!platform) throw new Error(`platform ${plan.platform} is not available to describe`);
-  return byPriority(plan.databases).map((db) => {
+  return inWaves(byPriority(plan.databases)).map((db) => {
     const task = taskFor(plan, migrationId, db);
     return {
       database: db,

@@ -8,6 +8,8 @@
 //             copies (rehearsal-load.ts)
 //   3. report per database: the assessment's findings, the copy rate and the copy time
 //             extrapolated to the source's real size, CDC lag, the write-block window, validation
+//   4. record whether it passed, keyed by the plan's hash (rehearsal-record.ts): the plan's
+//             policy.requireRehearsal reads it at `dbmig start`
 // The real sources are only read; their passwords stay in this process, as a worker's do.
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,6 +30,7 @@ import { startDevServer } from '../worker/dev-server';
 import { createMigrationWorker } from '../worker/worker';
 import { copySource, freshDatabase, type CopyStats } from './rehearsal-copy';
 import { rehearsalReport, type RehearsalRow } from './rehearsal-report';
+import { planHash, recordRehearsal } from './rehearsal-record';
 import { SyntheticLoad } from './rehearsal-load';
 
 export interface RehearseOptions {
@@ -186,6 +189,17 @@ export async function rehearse(file: string, opts: RehearseOptions = {}): Promis
       };
     });
     const ok = rows.every((r) => ['COMPLETED', 'FINALIZED'].includes(r.state));
+    // What policy.requireRehearsal reads at `dbmig start` (rehearsal-record.ts), keyed by the plan's hash.
+    const record = {
+      planHash: planHash(plan),
+      ...(plan.migrationId ? { migrationId: plan.migrationId } : {}),
+      passed: ok,
+      finishedAt: new Date().toISOString(),
+      databases: rows.map((r) => ({ name: r.database, state: r.state })),
+    };
+    say(
+      `recorded this rehearsal of plan ${record.planHash} (${ok ? 'passed' : 'failed'}) in ${recordRehearsal(record)}`,
+    );
     return { ok, report: rehearsalReport(rows) };
   } finally {
     for (const l of loads) await l.stop();

@@ -23,6 +23,11 @@ export const retryDatabaseUpdate = defineUpdate<DatabaseSummary, [string]>('retr
  * human, approved, cutting over, finished, failed, ...), never per step or per poll.
  */
 export const childSummarySignal = defineSignal<[DatabaseSummary]>('childSummary');
+/**
+ * The parent tells a child whose cutover is held for its dependsOn (its summary's heldFor) that
+ * these databases have COMPLETED: sent when the hold is reported or a dependency completes, never per poll.
+ */
+export const dependenciesCompletedSignal = defineSignal<[{ completed: string[] }]>('dependenciesCompleted');
 
 // Both: the parent forwards to the child; the child also takes them directly.
 export const approveCutoverUpdate = defineUpdate<ApprovalAck, [ApprovalInput]>('approveCutover');

@@ -8,6 +8,7 @@ import { simSchema } from './sim-plan';
 import { planIssues, type PlanIssue } from './plan-issues';
 import { backupsSchema, SQLSERVER_EDITIONS, sqlserverIssues, withSqlServerDefaults } from './plan-sqlserver';
 import { throttleSchema, throttleSettings, type ThrottleSettings } from './throttle-plan';
+import { approversSchema, dependsOnSchema, policySchema, rolesSchema, waveIssues } from './plan-waves';
 
 export const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|gcpsm:[A-Za-z0-9_\-/.]+)$/;
 const NAME = /^[a-z][a-z0-9_-]{0,47}$/;
@@ -511,6 +512,8 @@ const databaseSchema = z
         "This database's limits on its source's load, in place of defaults's (whole: {} sets none for it). " +
           "Default: defaults's.",
       ),
+    dependsOn: dependsOnSchema,
+    approvers: approversSchema,
   })
   .describe('One database to migrate: where from, where to, and how it is judged ready.');
 
@@ -722,6 +725,8 @@ export const planSchema = z
         'The fleet workflow starts a fresh run (continue-as-new) once its history has this many events, carrying ' +
           "every database's state; Temporal's own suggestion to do so applies regardless. Default 5000.",
       ),
+    roles: rolesSchema,
+    policy: policySchema,
     gcp: gcpSchema.optional(),
     sim: simSchema.optional(),
     notifications: notificationsSchema.optional(),
@@ -795,6 +800,8 @@ export const planSchema = z
         path: ['gcp'],
         message: 'is required when platform is gcp (project, region, zone, network)',
       });
+    // dependsOn, approvers and roles (common/plan-waves.ts): unknown names, cycles with their path.
+    for (const issue of waveIssues(plan)) ctx.addIssue({ code: 'custom', ...issue });
     const names = new Set<string>();
     const targets = new Set<string>();
     plan.databases.forEach((db, i) => {

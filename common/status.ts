@@ -59,6 +59,16 @@ export interface DatabaseSummary {
   retries?: number;
   /** What the database waits for, when that is not obvious from its state. */
   nextAction?: string;
+  /**
+   * Set by the database's own run while its cutover is held for the databases it dependsOn that
+   * have not completed (names); the parent releases it by signal once they have.
+   */
+  heldFor?: string[];
+  /**
+   * The fleet's view (the status query computes it, nothing stores it): the databases this one
+   * dependsOn that have not completed, each with its state, e.g. "inventory (FAILED: ...)".
+   */
+  waitingFor?: string[];
   /** Since when the approval has been overdue (ISO): the escalation route was told, and it keeps waiting. */
   approvalOverdueSince?: string;
   /** The last notification that could not be delivered after its retries (channel and reason). */

@@ -12,6 +12,8 @@ import { stringify } from 'yaml';
 import { LocalClusters, type ClusterInfo } from '../activities/platforms/local/clusters';
 import { withClient } from '../activities/engines/postgres/sessions';
 import { foreignKeysNotValid } from '../cli/rehearsal-copy';
+import { planHash, readRehearsals } from '../cli/rehearsal-record';
+import { loadPlan } from '../client/plan-file';
 
 const CLI = join(__dirname, '..', 'cli', 'main.ts');
 const PROD_DIR = resolve('.local-platform', 'test-rehearse-production');
@@ -156,6 +158,12 @@ test('dbmig rehearse runs the plan on copies and leaves the source as it was', a
   });
   assert.equal(copied, sampled, `the rehearsal copied ${copied} rows, the source's 50% sample holds ${sampled}`);
   assert.ok(sampled > 0.4 * 13_000 && sampled < 0.6 * 13_000, `about half the 13000 rows were sampled: ${sampled}`);
+
+  // Its outcome is recorded by the plan's hash, for policy.requireRehearsal at `dbmig start`.
+  const [recorded] = readRehearsals(join(STATE_DIR, 'rehearsal-results'));
+  assert.equal(recorded?.planHash, planHash(loadPlan(plan).plan));
+  assert.equal(recorded.passed, true);
+  assert.match(err, new RegExp(`recorded this rehearsal of plan ${recorded.planHash} \\(passed\\)`));
 
   assert.deepEqual(await world(), before, 'the rehearsal changed nothing on the source');
   assert.doesNotMatch(out + err, new RegExp(source.password.replace(/[^A-Za-z0-9]/g, '.')), 'no password printed');

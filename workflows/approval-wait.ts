@@ -3,12 +3,14 @@
 // timeout, the plan's onTimeout decides: fail, or escalate: the escalation route is told, the
 // status says since when it is overdue, and the database keeps waiting, told again after each
 // wait (each twice the one before). A synced target is never thrown away because a human was slow.
+// A database with dependsOn also waits, once approved, for those to complete (dependency-wait.ts).
 import { ApplicationFailure, condition } from '@temporalio/workflow';
 import { describeWindow, msUntilWindow } from '../common/cutover-window';
 import { formatDuration } from '../common/durations';
 import { failure } from '../common/failures';
 import { channelsFor } from '../common/notify-plan';
 import { carryOn } from './carry-on';
+import { awaitDependencies } from './dependency-wait';
 import { ESCALATION_CAP_MS, budgetSpent, doubled, type CarriedRun } from './carried-run';
 import type { Decision } from './database-handlers';
 import type { DatabaseRun } from './database-run';
@@ -25,7 +27,9 @@ export async function approvedAndReady(
     if (!decision.approved) throw rejected(decision);
     const revoked = db.revocations;
     const stillApproved = () => db.revocations === revoked;
-    if (input.cutoverWindow && msUntilWindow(new Date(), input.cutoverWindow) > 0) {
+    // Waves: the databases this one dependsOn complete first (dependency-wait.ts), then the window.
+    await awaitDependencies(run, decision.by, stillApproved);
+    if (stillApproved() && input.cutoverWindow && msUntilWindow(new Date(), input.cutoverWindow) > 0) {
       const w = input.cutoverWindow;
       void db.enter('APPROVED_WAITING_WINDOW', {
         nextAction: `approved by ${decision.by}; the cutover waits for the window ${describeWindow(w)}`,

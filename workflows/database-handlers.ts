@@ -3,6 +3,8 @@
 // rollback or finalize after the cutover. Its status, and who hears of it, is DatabaseStatus's.
 import { ApplicationFailure, condition, log } from '@temporalio/workflow';
 import type { AfterCutoverInput, LagReport, ReplicationHealth, ReverseHealth } from '../common/messages';
+import type { DatabasePlan } from '../common/plan';
+import { approverProblem } from '../common/plan-waves';
 import { isTerminal } from '../common/states';
 import {
   approvalProblem,
@@ -37,6 +39,29 @@ export class DatabaseHandlers extends DatabaseStatus {
   private requests = 0;
   private afterCutover: AfterCutoverRequest | undefined;
   private readonly outcomes = new Map<number, { ok: boolean; message: string }>();
+  /** Who may approve or reject (the plan's approvers; absent: anyone) and the plan's roles. */
+  private readonly approvers: string[] | undefined;
+  /** Set once the parent says every database this one dependsOn has completed (dependency-wait.ts). */
+  dependenciesDone = false;
+
+  constructor(
+    migrationId: string,
+    database: DatabasePlan,
+    parentWorkflowId?: string,
+    private readonly roles?: Record<string, string[]>,
+  ) {
+    super(migrationId, database, parentWorkflowId);
+    this.approvers = database.approvers;
+    this.dependsOn = database.dependsOn ?? [];
+  }
+
+  readonly dependsOn: string[];
+
+  /** The parent's word that these databases have completed: the cutover held for them may start. */
+  dependenciesCompleted(d: { completed?: unknown }): void {
+    const completed = Array.isArray(d?.completed) ? d.completed : [];
+    if (this.dependsOn.every((x) => completed.includes(x))) this.dependenciesDone = true;
+  }
 
   // Approvals: the Update's validator refuses a wrong database, state or approver; the signal
   // applies the same rule and ignores what it would refuse (its sender cannot be told).
@@ -238,6 +263,9 @@ export class DatabaseHandlers extends DatabaseStatus {
   }
 
   private problem(a: Approval, kind: DecisionKind): string | undefined {
-    return approvalProblem(a, (db) => (db === this.name ? this.summary : undefined), [this.name], kind);
+    const p = approvalProblem(a, (db) => (db === this.name ? this.summary : undefined), [this.name], kind);
+    // Revoking stays open to anyone: it only stops a cutover, it never starts or throws one away.
+    if (p || kind === 'revoke') return p;
+    return approverProblem(String(a.approver), this.name, this.approvers, this.roles);
   }
 }

@@ -22,6 +22,8 @@ export interface DatabaseMigrationInput {
   gcp?: GcpSettings;
   sim?: SimSettings;
   cutoverWindow?: CutoverWindow;
+  /** The plan's roles, passed when the database names approvers (role:NAME entries resolve through them). */
+  roles?: Record<string, string[]>;
   /** Where the run this one continues from was (carried-run.ts); absent on a first run. */
   carried?: CarriedRun;
 }

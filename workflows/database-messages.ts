@@ -6,6 +6,7 @@ import {
   approveCutoverSignal,
   approveCutoverUpdate,
   databaseStatusQuery,
+  dependenciesCompletedSignal,
   finalizeUpdate,
   lagReportSignal,
   rejectCutoverSignal,
@@ -35,4 +36,5 @@ export function answerMessages(db: DatabaseHandlers): void {
   });
   setHandler(databaseStatusQuery, () => db.summary);
   setHandler(lagReportSignal, (r) => db.reportLag(r));
+  setHandler(dependenciesCompletedSignal, (d) => db.dependenciesCompleted(d));
 }

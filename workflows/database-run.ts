@@ -16,6 +16,7 @@ import { answerMessages } from './database-messages';
 import { DatabaseNotifications } from './database-notify';
 import { reverseReplicationLeft, type Leftovers } from './leftovers';
 import { ReplicationWatcher } from './replication-watcher';
+import { holdsForDependencies } from './dependency-wait';
 
 /**
  * How far the run got, which decides what a failure or cancel may undo: before the cutover,
@@ -40,17 +41,20 @@ export class DatabaseRun {
   rollbackOpen: string | undefined;
   /** Set when a rollback after the cutover stopped midway: what a stop must say instead. */
   rollbackStopped: string | undefined;
+  /** Whether the cutover waits for the databases this one dependsOn (dependency-wait.ts; patch waves-21). */
+  readonly holdsForDependencies: boolean;
 
   /** Builds the run and answers its messages from here on, so none sent before the first step is missed. */
   constructor(readonly input: DatabaseMigrationInput) {
     this.acts = stepActivities(input.database.name);
     this.task = taskOf(input);
-    this.db = new DatabaseHandlers(input.migrationId, input.database, input.parentWorkflowId);
+    this.db = new DatabaseHandlers(input.migrationId, input.database, input.parentWorkflowId, input.roles);
     this.db.onAlert = (event, h) =>
       void this.notify(event, { problem: h.problem, lagSeconds: h.lagSeconds ?? this.db.summary.lagSeconds, at: h.at });
     this.notifications = new DatabaseNotifications(input, this.db);
     this.watcher = new ReplicationWatcher(() => this.acts.watchReplication(this.task));
     answerMessages(this.db);
+    this.holdsForDependencies = holdsForDependencies(input);
   }
 
   /** Tells people about `event` on the plan's routes; never fails the run (database-notify.ts). */

@@ -38,6 +38,7 @@ const FLEET_FIELDS: readonly (keyof DatabaseSummary)[] = [
   'rollbackUntil',
   'approvalOverdueSince',
   'notifications',
+  'heldFor',
 ];
 
 export class DatabaseStatus {

@@ -28,6 +28,8 @@ import {
 } from '../common/status';
 import { fleetDetailsMarkdown } from './details';
 import { fleetLookupActivities } from './activity-options';
+import { FleetWaves } from './fleet-waves';
+import { approverProblem } from '../common/plan-waves';
 
 /**
  * Where a child may have handed the writes to its target: a run that ends here without its final
@@ -62,6 +64,7 @@ export class FleetHandlers {
   prepared: boolean;
   private readonly summaries: Record<string, DatabaseSummary>;
   private readonly names: string[];
+  private readonly waves: FleetWaves;
 
   constructor(
     private readonly migrationId: string,
@@ -77,7 +80,10 @@ export class FleetHandlers {
     this.prepared = carried?.prepared ?? false;
     this.undelivered = carried?.undelivered;
     this.names = order.map((d) => d.name);
+    this.waves = new FleetWaves(order);
   }
+
+  private readonly lookup = (name: string): DatabaseSummary | undefined => this.summaries[name];
 
   // What the sliding window reads.
 
@@ -151,7 +157,7 @@ export class FleetHandlers {
       platform: this.plan.platform,
       paused: this.paused,
       concurrency: this.plan.concurrency,
-      databases: this.list(),
+      databases: this.waves.any ? this.list().map((s) => this.waves.view(s, this.lookup)) : this.list(),
       ...(this.undelivered ? { notifications: this.undelivered } : {}),
     };
   }
@@ -171,6 +177,11 @@ export class FleetHandlers {
   /** The approval Updates' validator: the parent checks against its view of the children. */
   refuseApproval(a: { database?: unknown; approver?: unknown }, kind: DecisionKind = 'approve'): void {
     const p = approvalProblem(a, (db) => this.summaries[db], this.names, kind);
+    // The plan's approvers are known here for sure: refused before anything is relayed (revoking stays open).
+    const db = this.order.find((d) => d.name === a?.database);
+    const who =
+      kind !== 'revoke' && db ? approverProblem(String(a.approver), db.name, db.approvers, this.plan.roles) : undefined;
+    if (who && !p) throw new Error(who);
     if (!p) return;
     // A running child decides on its own state, which the fleet's view may trail (its reports are
     // signals): only what the fleet knows for sure is refused here, the rest is the child's to answer.
@@ -284,9 +295,11 @@ export class FleetHandlers {
     const s = this.summaries[summary.database];
     if (!s || !takesReport(s, summary.state)) return;
     const own = { childWorkflowId: s.childWorkflowId, priority: s.priority, retries: s.retries, started: true };
+    const before = s.state;
     for (const k of Object.keys(s)) delete (s as unknown as Record<string, unknown>)[k];
     Object.assign(s, summary, own);
     if (own.retries === undefined) delete s.retries;
+    this.waves.release(s, before, this.list(), this.lookup);
     this.refresh();
   }
 

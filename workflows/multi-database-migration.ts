@@ -1,8 +1,9 @@
 // MultiDatabaseMigration: validates the plan, then runs one DatabaseMigration child per database
-// in priority order with at most `concurrency` running. Children report the fleet's transitions by
-// signal, are started with ABANDON so a continue-as-new does not touch them, and the carried
-// summaries tell the next run which children already exist; a child started by an earlier run
-// that ends without a last report is found by an activity that watches it (followEarlierChildren).
+// in priority order (each after the ones it dependsOn) with at most `concurrency` running.
+// Children report the fleet's transitions by signal, are started with ABANDON so a
+// continue-as-new does not touch them, and the carried summaries tell the next run which children
+// already exist; a child started by an earlier run that ends without a last report is found by an
+// activity that watches it (followEarlierChildren).
 // Messages are handled by FleetHandlers; this file is the sliding window.
 import {
   CancellationScope,
@@ -38,6 +39,7 @@ import { InvalidPlanError, effectiveSettings, validatePlan, type DatabasePlan, t
 import { DATABASE_NAME, MIGRATION_ID, MIGRATION_STATE, PLATFORM } from '../common/search-attributes';
 import type { DatabaseSummary, MigrationReport } from '../common/status';
 import { channelsFor } from '../common/notify-plan';
+import { inWaves } from '../common/plan-waves';
 import { isTerminal, type MigrationState } from '../common/states';
 import type { FleetTask } from '../activities/steps';
 import { DatabaseMigration, type DatabaseMigrationInput } from './database-migration';
@@ -54,7 +56,8 @@ export interface MultiDatabaseMigrationInput {
 export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput): Promise<MigrationReport> {
   const plan = parse(input?.plan);
   const migrationId = workflowInfo().workflowId;
-  const order = byPriority(plan.databases);
+  // Priority order, with every database after the ones it dependsOn (with none, priority order itself).
+  const order = inWaves(byPriority(plan.databases));
   const fleet = new FleetHandlers(migrationId, plan, order, input.carried);
   upsertSearchAttributes([
     { key: MIGRATION_ID, value: migrationId },
@@ -269,6 +272,7 @@ function childInput(plan: Plan, migrationId: string, db: DatabasePlan, timeoutMs
     ...(plan.gcp ? { gcp: plan.gcp } : {}),
     ...(plan.sim ? { sim: plan.sim } : {}),
     ...(plan.cutoverWindow ? { cutoverWindow: plan.cutoverWindow } : {}),
+    ...(db.approvers ? { roles: plan.roles ?? {} } : {}),
   };
 }
 
