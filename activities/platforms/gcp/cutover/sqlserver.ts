@@ -20,7 +20,7 @@ import { formatDuration } from '../../../../common/durations';
 import { cutoverLimits } from '../../../../common/plan';
 import { MigrationError } from '../../../../common/failures';
 import { type DatabaseTask } from '../../../steps';
-import { describeJob, promoted, type GcpCutoverDeps } from './dms';
+import { describeJob, finishPromoted, promoted, promoteOrSeePromoted, type GcpCutoverDeps } from './dms';
 import { fenceJob } from './fence';
 
 type Progress = (step: string) => void;
@@ -116,22 +116,9 @@ export async function sqlServerCutover(
     await waitRestored(task, { ...deps, databaseObject: readObject }, after, Date.now() + timeoutMs, progress);
     await deps.markTookOver?.();
     progress('every backup restored: promoting (the point of no return)');
-    try {
-      await deps.promote();
-    } catch (err) {
-      const now = await deps.jobState().catch(() => undefined);
-      if (!now || !promoted(now)) throw err;
-    }
+    await promoteOrSeePromoted(deps);
   }
-  try {
-    await deps.markTookOver?.(); // a promote an earlier attempt (or a person) sent: marked all the same
-    await deps.waitPromoted();
-  } catch (err) {
-    throw new MigrationError(
-      'CutoverIncomplete',
-      `${(err as Error).message}; DMS accepted the promote (the point of no return): a retry resumes`,
-    );
-  }
+  await finishPromoted(deps);
   return blockedAt === undefined ? 0 : Date.now() - blockedAt;
 }
 
