@@ -21,13 +21,16 @@ import {
 } from '../activities/platforms/gcp/sqlserver/tail-log';
 import { AGENT_SLACK_MS } from '../activities/platforms/gcp/sqlserver/tail-log-sql';
 import { evaluateSqlServer, readChain } from '../activities/platforms/gcp/sqlserver/tds-facts';
-import { openTds, scrubbed, type TdsSession } from '../activities/platforms/gcp/sqlserver/tds-session';
-import type { BackupSetRow, DatabaseRow, ServerRow } from '../activities/platforms/gcp/sqlserver/tds-sql';
+import { openTds, scrubbed } from '../activities/platforms/gcp/sqlserver/tds-session';
+import type { BackupSetRow } from '../activities/platforms/gcp/sqlserver/tds-sql';
 import type { DatabaseTask } from '../activities/steps';
+import { HEALTHY_DB, scriptedSqlServer, SERVER_2019, type Script } from './helpers/scripted-sqlserver';
 import { createFakeGcp, fakeAuth, putBucket, putObject, type FakeGcp } from './fakes/gcp';
 
 const NOW = Date.parse('2026-12-07T15:00:00Z');
 const sec = (ms: number) => Math.floor(ms / 1000);
+/** The scripted server, on the tests' clock. */
+const scripted = (script: Script) => scriptedSqlServer({ now: () => NOW, ...script });
 
 function task(over: { access?: 'direct' | 'dms-only'; backups?: object; host?: string; port?: number } = {}) {
   return {
@@ -227,28 +230,6 @@ describe('the backup bucket, read through the fake Cloud Storage API', () => {
   });
 });
 
-// Rows as SQL Server answers tds-sql.ts's queries (types as tedious decodes them).
-const SERVER_2019: ServerRow = {
-  product_version: '15.0.4375.4',
-  edition: 'Enterprise Edition: Core-based Licensing (64-bit)',
-  engine_edition: 3,
-  is_sysadmin: 0,
-  is_dbcreator: 1,
-  can_kill: 1,
-  can_add_job: 1,
-  agent_status: 'Running',
-};
-const HEALTHY_DB: DatabaseRow = {
-  name: 'sales',
-  state_desc: 'ONLINE',
-  recovery_model_desc: 'FULL',
-  user_access_desc: 'MULTI_USER',
-  is_read_only: false,
-  is_encrypted: false,
-  encryption_state: null,
-  can_backup_log: 1,
-  is_owner: 0,
-};
 const at = (iso: string) => new Date(iso);
 function backup(type: string, start: string, first: string, last: string, extra: Partial<BackupSetRow> = {}) {
   return {
@@ -351,106 +332,6 @@ describe("the source's catalog rows (tds-facts.ts)", () => {
   });
 });
 
-interface Script {
-  server: ServerRow;
-  database: DatabaseRow;
-  chain?: BackupSetRow[];
-  /** What the BACKUP LOG batch does: completes, fails before closing, or closes and loses its answer. */
-  backup?: 'ok' | 'fails' | 'answer-lost';
-  /** The job's schedule as the server answers it, relative to the seconds asked for. */
-  scheduleOffset?: number;
-}
-
-/** A TDS session that answers tds-sql.ts's and tail-log-sql.ts's batches as a server would, and logs them. */
-function scripted(script: Script) {
-  const sent: string[] = [];
-  let state = script.database.state_desc;
-  let jobEnabled = 0;
-  let tailDevice = '';
-  const kind = (text: string) =>
-    /BACKUP LOG \[/.test(text)
-      ? 'backup'
-      : /sp_add_job /.test(text)
-        ? 'arm'
-        : /sp_update_job/.test(text)
-          ? 'disarm'
-          : /^RESTORE DATABASE/.test(text.trim())
-            ? 'reopen'
-            : /SERVERPROPERTY/.test(text)
-              ? 'server'
-              : /FROM sys\.databases AS d/.test(text)
-                ? 'database'
-                : /physical_device_name = @device/.test(text)
-                  ? 'tail-record'
-                  : /newest_full/.test(text)
-                    ? 'chain'
-                    : /ORDER BY b\.backup_finish_date DESC/.test(text)
-                      ? 'newest-log'
-                      : 'other';
-  const s: TdsSession & { sent: string[]; closed: boolean; state: () => string } = {
-    sent,
-    closed: false,
-    state: () => state,
-    async query<T>(text: string, params: Record<string, string | number> = {}): Promise<T[]> {
-      const k = kind(text);
-      sent.push(k);
-      const rows = (r: unknown[]) => r as T[];
-      switch (k) {
-        case 'server':
-          return rows([script.server]);
-        case 'database':
-          return rows([{ ...script.database, state_desc: state }]);
-        case 'chain':
-          return rows(script.chain ?? []);
-        case 'arm': {
-          const secs = Number(/DATEADD\(second, (\d+),/.exec(text)![1]);
-          jobEnabled = 1;
-          const left = secs + (script.scheduleOffset ?? 0);
-          return rows([{ enabled: 1, active_start_date: 20261207, active_start_time: 153000, seconds_left: left }]);
-        }
-        case 'backup': {
-          tailDevice = /TO (?:URL|DISK) = N'([^']+)'/.exec(text)![1];
-          if (script.backup === 'fails')
-            throw Object.assign(new Error('Exclusive access could not be obtained because the database is in use.'), {
-              number: 3101,
-            });
-          state = 'RESTORING';
-          if (script.backup === 'answer-lost') throw Object.assign(new Error('Connection lost'), { code: 'ESOCKET' });
-          return [];
-        }
-        case 'tail-record':
-          return rows(
-            params.device === tailDevice
-              ? [
-                  {
-                    backup_start_date: new Date(NOW),
-                    backup_finish_date: new Date(NOW + 2000),
-                    first_lsn: '37000000022400001',
-                    last_lsn: '37000000023200001',
-                  },
-                ]
-              : [],
-          );
-        case 'newest-log':
-          return rows([{ device: tailDevice, backup_finish_date: new Date(NOW + 2000) }]);
-        case 'disarm':
-          jobEnabled = 0;
-          return rows([{ state_desc: state }]);
-        case 'reopen':
-          state = 'ONLINE';
-          return [];
-        default:
-          return [];
-      }
-    },
-    async close() {
-      s.closed = true;
-    },
-  };
-  void jobEnabled;
-  return s;
-}
-
 describe('the tail-log backup (tail-log.ts) against a scripted session', () => {
   const backups = () => sqlServerBackups(task());
   const opts = { deadline: NOW + 10 * 60_000, now: () => NOW };
@@ -533,7 +414,7 @@ describe('the tail-log backup (tail-log.ts) against a scripted session', () => {
       directory: 'D:\\LogShip',
       now: () => NOW + 60_000,
     });
-    assert.deepEqual(s.sent, ['server', 'database', 'newest-log', 'tail-record']);
+    assert.deepEqual(s.sent, ['server', 'database', 'newest-log', 'job-state', 'tail-record']);
     assert.equal(again.objectName, rec.objectName, 'the same tail-log file, not a second one');
   });
 

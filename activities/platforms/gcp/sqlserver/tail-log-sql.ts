@@ -130,15 +130,17 @@ export interface JobStateRow {
   seconds_left: number;
 }
 
+export type ArmedReading = { armed: true; secondsLeft: number } | { armed: false; why: string };
+
 /** Armed: exactly one enabled schedule, due before the deadline and not already past. */
-export function readArmed(rows: JobStateRow[], secondsToDeadline: number): { armed: boolean; why?: string } {
+export function readArmed(rows: JobStateRow[], secondsToDeadline: number): ArmedReading {
   if (rows.length !== 1) return { armed: false, why: `the reopen job has ${rows.length} schedules, not 1` };
   const r = rows[0];
   if (!r.enabled) return { armed: false, why: 'the reopen job is disabled' };
   if (r.seconds_left <= 0) return { armed: false, why: 'the reopen job is scheduled in the past' };
   if (r.seconds_left > secondsToDeadline)
     return { armed: false, why: `the reopen job runs in ${r.seconds_left} s, after the deadline` };
-  return { armed: true };
+  return { armed: true, secondsLeft: r.seconds_left };
 }
 
 /**
