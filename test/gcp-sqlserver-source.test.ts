@@ -194,8 +194,15 @@ describe('the backup bucket, read through the fake Cloud Storage API', () => {
   test('the tail-log backup is seen once it is in the bucket, whoever put it there', async () => {
     const name = `sales/log/sales.${sec(NOW)}.trn`;
     assert.deepEqual(await tailLogArrived(clients.storage, 'mssql-backups', name), { arrived: false });
+    const before = Date.now();
     putObject(fake, 'mssql-backups', name, 'tail');
-    assert.deepEqual(await tailLogArrived(clients.storage, 'mssql-backups', name), { arrived: true, size: 4 });
+    const seen = await tailLogArrived(clients.storage, 'mssql-backups', name);
+    assert.ok(seen.arrived && seen.size === 4, JSON.stringify(seen));
+    // When its upload finished (timeCreated), which is what the cutover waits for DMS to restore after.
+    assert.ok(
+      seen.uploadedAt.getTime() >= before - 1000 && seen.uploadedAt.getTime() <= Date.now(),
+      String(seen.uploadedAt),
+    );
     const r = await read(task());
     assert.equal(r.newestLogAt, sec(NOW) * 1000, 'and it is the newest log backup');
     fake.resources.delete(`gcs/o/mssql-backups/${name}`);

@@ -29,10 +29,11 @@
 //   Agent schedules are in the server's local time and checked about every 20 s, so the job is
 //   scheduled from the server's own clock (DATEADD on GETDATE()) AGENT_SLACK_MS before the deadline.
 // T-SQL as SQL Server 2008 has it (the oldest source): RAISERROR rather than THROW (2012+).
+import { TAIL_LOG_BUDGET } from '../../../../common/plan-sqlserver';
 import { literal, quoteName } from './tds-sql';
 
 /** How early the reopen job is scheduled before the deadline: Agent's schedule granularity and a margin. */
-export const AGENT_SLACK_MS = 60_000;
+export const AGENT_SLACK_MS = TAIL_LOG_BUDGET.agentSlackMs;
 
 export type TailLogDestination = { kind: 'url'; url: string } | { kind: 'disk'; path: string };
 
