@@ -22,9 +22,8 @@ import {
 import { AGENT_SLACK_MS } from '../activities/platforms/gcp/sqlserver/tail-log-sql';
 import { evaluateSqlServer, readChain } from '../activities/platforms/gcp/sqlserver/tds-facts';
 import { openTds, scrubbed } from '../activities/platforms/gcp/sqlserver/tds-session';
-import type { BackupSetRow } from '../activities/platforms/gcp/sqlserver/tds-sql';
 import type { DatabaseTask } from '../activities/steps';
-import { HEALTHY_DB, scriptedSqlServer, SERVER_2019, type Script } from './helpers/scripted-sqlserver';
+import { backup, CHAIN, HEALTHY_DB, scriptedSqlServer, SERVER_2019, type Script } from './helpers/scripted-sqlserver';
 import { createFakeGcp, fakeAuth, putBucket, putObject, type FakeGcp } from './fakes/gcp';
 
 const NOW = Date.parse('2026-12-07T15:00:00Z');
@@ -236,35 +235,6 @@ describe('the backup bucket, read through the fake Cloud Storage API', () => {
     assert.ok(s.closed);
   });
 });
-
-const at = (iso: string) => new Date(iso);
-function backup(type: string, start: string, first: string, last: string, extra: Partial<BackupSetRow> = {}) {
-  return {
-    backup_set_id: Number(last.slice(-6)),
-    type,
-    is_copy_only: false,
-    backup_start_date: at(start),
-    backup_finish_date: at(start),
-    first_lsn: first,
-    last_lsn: last,
-    checkpoint_lsn: first,
-    database_backup_lsn: '0',
-    key_algorithm: null,
-    encryptor_type: null,
-    is_damaged: false,
-    families: 1,
-    device: `D:\\Backup\\sales_${type}_${start.slice(11, 16).replace(':', '')}.${type === 'D' ? 'bak' : 'trn'}`,
-    ...extra,
-  } satisfies BackupSetRow;
-}
-const CHAIN: BackupSetRow[] = [
-  backup('D', '2026-12-06T15:00:00Z', '37000000012000037', '37000000013600001'),
-  // A log backup ending before the full backup's last LSN is not needed by the restore.
-  backup('L', '2026-12-06T15:00:00Z', '37000000010000001', '37000000012000037'),
-  backup('L', '2026-12-07T14:00:00Z', '37000000012000037', '37000000020800001'),
-  backup('L', '2026-12-07T14:15:00Z', '37000000020800001', '37000000021600001'),
-  backup('L', '2026-12-07T14:30:00Z', '37000000021600001', '37000000022400001'),
-];
 
 describe("the source's catalog rows (tds-facts.ts)", () => {
   const judge = { database: 'sales', workerTakesTailLog: true, tailLogTo: 'disk' as const };

@@ -38,6 +38,37 @@ export const HEALTHY_DB: DatabaseRow = {
   is_owner: 0,
 };
 
+const at = (iso: string) => new Date(iso);
+/** A row of msdb.dbo.backupset (type D full, L log) as readChain reads it. */
+export function backup(type: string, start: string, first: string, last: string, extra: Partial<BackupSetRow> = {}) {
+  return {
+    backup_set_id: Number(last.slice(-6)),
+    type,
+    is_copy_only: false,
+    backup_start_date: at(start),
+    backup_finish_date: at(start),
+    first_lsn: first,
+    last_lsn: last,
+    checkpoint_lsn: first,
+    database_backup_lsn: '0',
+    key_algorithm: null,
+    encryptor_type: null,
+    is_damaged: false,
+    families: 1,
+    device: `D:\\Backup\\sales_${type}_${start.slice(11, 16).replace(':', '')}.${type === 'D' ? 'bak' : 'trn'}`,
+    ...extra,
+  } satisfies BackupSetRow;
+}
+/** A full backup and an unbroken chain of log backups after it. */
+export const CHAIN: BackupSetRow[] = [
+  backup('D', '2026-12-06T15:00:00Z', '37000000012000037', '37000000013600001'),
+  // A log backup ending before the full backup's last LSN is not needed by the restore.
+  backup('L', '2026-12-06T15:00:00Z', '37000000010000001', '37000000012000037'),
+  backup('L', '2026-12-07T14:00:00Z', '37000000012000037', '37000000020800001'),
+  backup('L', '2026-12-07T14:15:00Z', '37000000020800001', '37000000021600001'),
+  backup('L', '2026-12-07T14:30:00Z', '37000000021600001', '37000000022400001'),
+];
+
 export type TailDestination = { kind: 'url'; url: string } | { kind: 'disk'; path: string };
 
 export interface Script {
