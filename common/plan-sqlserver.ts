@@ -26,10 +26,11 @@ export const backupsSchema = z.strictObject({
     .enum(['worker', 'operator'])
     .optional()
     .describe(
-      'Who takes the final (tail-log) backup at the cutover: operator (announced; the cutover waits until DMS ' +
-        'has restored it). worker (over TDS, where it reaches the source) is refused for now: its tail-log ' +
-        'backup and deadline are built (activities/platforms/gcp/sqlserver/) but not yet part of the cutover. ' +
-        'Default: operator.',
+      'Who takes the final (tail-log) backup at the cutover: worker (over TDS: it arms a reopen deadline as a ' +
+        'SQL Server Agent job, closes the source WITH NORECOVERY, and promotes once DMS restored it; needs ' +
+        'source.access direct and a cutover.timeout that holds Agent\'s slack, the restore, the promote and a ' +
+        'reopen) or operator (announced; the operator takes it before approving and the cutover waits until DMS ' +
+        'has restored it). Default: worker when source.access is direct, operator when dms-only.',
     ),
   tailLogDirectory: z
     .string()
@@ -48,6 +49,26 @@ export type BackupsPlan = z.output<typeof backupsSchema>;
 export const SQLSERVER_EDITIONS = ['standard', 'enterprise', 'express', 'web'] as const;
 export type SqlServerEdition = (typeof SQLSERVER_EDITIONS)[number];
 
+/**
+ * What the worker's tail-log cutover keeps of cutover.timeout besides DMS's answer to the promote
+ * (activities/platforms/gcp/cutover/sqlserver-tail.ts): SQL Server Agent's schedule slack (its
+ * schedules are checked about every 20 s, and the job is scheduled this long before the deadline),
+ * the least wait for DMS to restore the tail, and a reopen should DMS refuse.
+ */
+export const TAIL_LOG_BUDGET = { agentSlackMs: 60_000, minRestoreWaitMs: 30_000, reopenMarginMs: 30_000 } as const;
+
+/** The cutover.timeout the worker's tail-log cutover needs with DMS answering within `promoteMs`. */
+export function tailLogBudgetMs(promoteMs: number): number {
+  return TAIL_LOG_BUDGET.agentSlackMs + TAIL_LOG_BUDGET.minRestoreWaitMs + promoteMs + TAIL_LOG_BUDGET.reopenMarginMs;
+}
+
+/** Who takes the tail-log backup: as the plan says, else the worker where it reaches the source. */
+function tailLogOf(db: { source: { access?: string }; backups?: { tailLog?: string } }): 'worker' | 'operator' {
+  const set = db.backups?.tailLog;
+  if (set === 'worker' || set === 'operator') return set;
+  return db.source.access === 'dms-only' ? 'operator' : 'worker';
+}
+
 /** SQL Server's default TCP port (the plan's source.port defaults to PostgreSQL's 5432). */
 export const SQLSERVER_PORT = 1433;
 
@@ -59,7 +80,11 @@ interface DbShape {
 }
 
 /** What a database's SQL Server fields break, each with its path under the database and why. */
-export function sqlserverIssues(platform: string, db: DbShape): { path: (string | number)[]; message: string }[] {
+export function sqlserverIssues(
+  platform: string,
+  db: DbShape,
+  cutover: { timeoutMs: number; promoteMs: number },
+): { path: (string | number)[]; message: string }[] {
   const out: { path: (string | number)[]; message: string }[] = [];
   if (db.engine !== 'sqlserver') {
     if (db.backups)
@@ -93,12 +118,23 @@ export function sqlserverIssues(platform: string, db: DbShape): { path: (string 
         'is required for engine sqlserver: DMS restores the database from backup files in Cloud Storage ' +
         '(backups.bucket, and backups.prefix when the folder is not source.database/)',
     });
-  else if (db.backups.tailLog === 'worker')
+  else if (db.backups.tailLog === 'worker' && db.source.access === 'dms-only')
     out.push({
       path: ['backups', 'tailLog'],
       message:
-        "worker is not available yet: the worker's tail-log backup (WITH NORECOVERY, reopened at a deadline) is " +
-        'not yet part of the cutover; use operator (the operator takes the tail-log backup before approving)',
+        'worker takes the tail-log backup over TDS, which source.access dms-only says the worker cannot reach: ' +
+        'use operator, or source.access direct',
+    });
+  else if (tailLogOf(db) === 'worker' && cutover.timeoutMs < tailLogBudgetMs(cutover.promoteMs))
+    out.push({
+      path: ['backups', 'tailLog'],
+      message:
+        `is worker${db.backups.tailLog ? '' : ' (the default where source.access is direct)'}, which needs ` +
+        `cutover.timeout of at least ${tailLogBudgetMs(cutover.promoteMs) / 1000}s: SQL Server Agent's schedule ` +
+        `slack (${TAIL_LOG_BUDGET.agentSlackMs / 1000}s), DMS's restore of the tail-log backup (at least ` +
+        `${TAIL_LOG_BUDGET.minRestoreWaitMs / 1000}s), its answer to the promote (${cutover.promoteMs / 1000}s) ` +
+        `and a reopen (${TAIL_LOG_BUDGET.reopenMarginMs / 1000}s), not ${cutover.timeoutMs / 1000}s. Raise ` +
+        'cutover.timeout, or set backups.tailLog: operator',
     });
   if (db.backups?.prefix) {
     // "every folder present at the bucket's root level represents one database to migrate"
@@ -122,7 +158,7 @@ type WithDatabases<P> = P & {
 
 /**
  * Fills what SQL Server's defaults depend on: source.port 1433 where the input names none (the
- * schema's default is PostgreSQL's), backups.prefix source.database/, and backups.tailLog operator.
+ * schema's default is PostgreSQL's), backups.prefix source.database/, and backups.tailLog by source.access.
  */
 export function withSqlServerDefaults<P>(input: unknown, plan: WithDatabases<P>): WithDatabases<P> {
   if (!plan.databases.some((d) => d.engine === 'sqlserver')) return plan;
@@ -138,7 +174,7 @@ export function withSqlServerDefaults<P>(input: unknown, plan: WithDatabases<P>)
         backups: {
           ...d.backups,
           prefix: d.backups.prefix ?? `${d.source.database}/`,
-          tailLog: d.backups.tailLog ?? 'operator',
+          tailLog: tailLogOf(d),
         },
       };
     }),

@@ -899,7 +899,10 @@ export const planSchema = z
           path: ['databases', i, 'target', db.target.host ? 'host' : 'port'],
           message: `is for kind postgres (an existing server), not ${db.target.kind}`,
         });
-      sqlserverIssues(plan.platform, db).forEach((issue) =>
+      sqlserverIssues(plan.platform, db, {
+        timeoutMs,
+        promoteMs: promoteMs ?? GCP_PROMOTE_TIMEOUT_DEFAULT_MS,
+      }).forEach((issue) =>
         ctx.addIssue({ code: 'custom', path: ['databases', i, ...issue.path], message: issue.message }),
       );
       if (plan.platform === 'local' && db.engine !== 'postgresql') {

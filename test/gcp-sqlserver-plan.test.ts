@@ -37,23 +37,45 @@ function task(input: PlanInput = sqlServerPlan()): DatabaseTask {
   return { migrationId: 'mig', platform: 'gcp', database: db, settings: effectiveSettings(plan, db), gcp: plan.gcp };
 }
 
-test('a SQL Server database validates; its defaults: port 1433, prefix, the operator takes the tail log', () => {
+test('a SQL Server database validates; its defaults: port 1433, prefix, who takes the tail log by access', () => {
   assert.deepEqual(issues(sqlServerPlan()), []);
   const db = validatePlan(withDb((d) => ({ ...d, backups: { bucket: SQLSERVER_BUCKET } }))).databases[0];
   assert.equal(db.source.port, 1433);
   assert.equal(db.backups?.prefix, 'inventory/');
-  assert.equal(db.backups?.tailLog, 'operator');
-  const direct = validatePlan(withDb((d) => ({ ...d, source: { ...d.source, access: 'direct', port: 14330 } })));
-  assert.equal(
-    direct.databases[0].backups?.tailLog,
-    'operator',
-    'the worker does not take it yet, even where it could',
+  assert.equal(db.backups?.tailLog, 'operator', 'dms-only: the worker cannot reach the source');
+  const direct = (extra: Partial<PlanInput> = {}) =>
+    withDb((d) => ({ ...d, source: { ...d.source, access: 'direct', port: 14330 } }), extra);
+  // Where it reaches the source the worker takes it, given a cutover.timeout that holds Agent's
+  // slack (60 s), the restore (30 s), DMS's answer (gcp.promoteTimeout, 10 s by default) and a reopen (30 s).
+  const roomy = validatePlan(direct({ cutover: { timeout: '130s' } }));
+  assert.equal(roomy.databases[0].backups?.tailLog, 'worker');
+  assert.equal(roomy.databases[0].source.port, 14330, 'a port the plan names is kept');
+  // The default 30 s cannot hold it: refused by name, with both ways out, before anything runs.
+  const tight = issues(direct());
+  assert.equal(tight.length, 1, tight.join('\n'));
+  assert.match(tight[0], /^databases\[0\]\.backups\.tailLog: is worker \(the default where source\.access is direct\)/);
+  assert.match(
+    tight[0],
+    /needs cutover\.timeout of at least 130s.*not 30s\. Raise cutover\.timeout, or set backups\.tailLog: operator$/,
   );
-  // Refused by name before anything runs, rather than at the cutover hours later.
-  const worker = issues(withDb((d) => ({ ...d, backups: { ...d.backups!, tailLog: 'worker' } })));
-  assert.equal(worker.length, 1, worker.join('\n'));
-  assert.match(worker[0], /^databases\[0\]\.backups\.tailLog: worker is not available yet/);
-  assert.equal(direct.databases[0].source.port, 14330, 'a port the plan names is kept');
+  assert.deepEqual(issues(direct({ cutover: { timeout: '129s' } })).length, 1);
+  const withOperator = validatePlan(
+    withDb((d) => ({
+      ...d,
+      source: { ...d.source, access: 'direct' },
+      backups: { ...d.backups!, tailLog: 'operator' },
+    })),
+  );
+  assert.equal(withOperator.databases[0].backups?.tailLog, 'operator', 'the plan may keep it by hand');
+  // A worker that cannot reach the source cannot take it.
+  const unreachable = issues(
+    withDb((d) => ({ ...d, backups: { ...d.backups!, tailLog: 'worker' } }), { cutover: { timeout: '5m' } }),
+  );
+  assert.equal(unreachable.length, 1, unreachable.join('\n'));
+  assert.match(
+    unreachable[0],
+    /^databases\[0\]\.backups\.tailLog: worker takes the tail-log backup over TDS, which source\.access dms-only/,
+  );
 });
 
 test('SQL Server without backups, onto AlloyDB, or on another platform is refused by field and name', () => {

@@ -21,13 +21,15 @@ import {
 } from '../activities/platforms/gcp/sqlserver/tail-log';
 import { AGENT_SLACK_MS } from '../activities/platforms/gcp/sqlserver/tail-log-sql';
 import { evaluateSqlServer, readChain } from '../activities/platforms/gcp/sqlserver/tds-facts';
-import { openTds, scrubbed, type TdsSession } from '../activities/platforms/gcp/sqlserver/tds-session';
-import type { BackupSetRow, DatabaseRow, ServerRow } from '../activities/platforms/gcp/sqlserver/tds-sql';
+import { openTds, scrubbed } from '../activities/platforms/gcp/sqlserver/tds-session';
 import type { DatabaseTask } from '../activities/steps';
+import { backup, CHAIN, HEALTHY_DB, scriptedSqlServer, SERVER_2019, type Script } from './helpers/scripted-sqlserver';
 import { createFakeGcp, fakeAuth, putBucket, putObject, type FakeGcp } from './fakes/gcp';
 
 const NOW = Date.parse('2026-12-07T15:00:00Z');
 const sec = (ms: number) => Math.floor(ms / 1000);
+/** The scripted server, on the tests' clock. */
+const scripted = (script: Script) => scriptedSqlServer({ now: () => NOW, ...script });
 
 function task(over: { access?: 'direct' | 'dms-only'; backups?: object; host?: string; port?: number } = {}) {
   return {
@@ -191,8 +193,15 @@ describe('the backup bucket, read through the fake Cloud Storage API', () => {
   test('the tail-log backup is seen once it is in the bucket, whoever put it there', async () => {
     const name = `sales/log/sales.${sec(NOW)}.trn`;
     assert.deepEqual(await tailLogArrived(clients.storage, 'mssql-backups', name), { arrived: false });
+    const before = Date.now();
     putObject(fake, 'mssql-backups', name, 'tail');
-    assert.deepEqual(await tailLogArrived(clients.storage, 'mssql-backups', name), { arrived: true, size: 4 });
+    const seen = await tailLogArrived(clients.storage, 'mssql-backups', name);
+    assert.ok(seen.arrived && seen.size === 4, JSON.stringify(seen));
+    // When its upload finished (timeCreated), which is what the cutover waits for DMS to restore after.
+    assert.ok(
+      seen.uploadedAt.getTime() >= before - 1000 && seen.uploadedAt.getTime() <= Date.now(),
+      String(seen.uploadedAt),
+    );
     const r = await read(task());
     assert.equal(r.newestLogAt, sec(NOW) * 1000, 'and it is the newest log backup');
     fake.resources.delete(`gcs/o/mssql-backups/${name}`);
@@ -226,57 +235,6 @@ describe('the backup bucket, read through the fake Cloud Storage API', () => {
     assert.ok(s.closed);
   });
 });
-
-// Rows as SQL Server answers tds-sql.ts's queries (types as tedious decodes them).
-const SERVER_2019: ServerRow = {
-  product_version: '15.0.4375.4',
-  edition: 'Enterprise Edition: Core-based Licensing (64-bit)',
-  engine_edition: 3,
-  is_sysadmin: 0,
-  is_dbcreator: 1,
-  can_kill: 1,
-  can_add_job: 1,
-  agent_status: 'Running',
-};
-const HEALTHY_DB: DatabaseRow = {
-  name: 'sales',
-  state_desc: 'ONLINE',
-  recovery_model_desc: 'FULL',
-  user_access_desc: 'MULTI_USER',
-  is_read_only: false,
-  is_encrypted: false,
-  encryption_state: null,
-  can_backup_log: 1,
-  is_owner: 0,
-};
-const at = (iso: string) => new Date(iso);
-function backup(type: string, start: string, first: string, last: string, extra: Partial<BackupSetRow> = {}) {
-  return {
-    backup_set_id: Number(last.slice(-6)),
-    type,
-    is_copy_only: false,
-    backup_start_date: at(start),
-    backup_finish_date: at(start),
-    first_lsn: first,
-    last_lsn: last,
-    checkpoint_lsn: first,
-    database_backup_lsn: '0',
-    key_algorithm: null,
-    encryptor_type: null,
-    is_damaged: false,
-    families: 1,
-    device: `D:\\Backup\\sales_${type}_${start.slice(11, 16).replace(':', '')}.${type === 'D' ? 'bak' : 'trn'}`,
-    ...extra,
-  } satisfies BackupSetRow;
-}
-const CHAIN: BackupSetRow[] = [
-  backup('D', '2026-12-06T15:00:00Z', '37000000012000037', '37000000013600001'),
-  // A log backup ending before the full backup's last LSN is not needed by the restore.
-  backup('L', '2026-12-06T15:00:00Z', '37000000010000001', '37000000012000037'),
-  backup('L', '2026-12-07T14:00:00Z', '37000000012000037', '37000000020800001'),
-  backup('L', '2026-12-07T14:15:00Z', '37000000020800001', '37000000021600001'),
-  backup('L', '2026-12-07T14:30:00Z', '37000000021600001', '37000000022400001'),
-];
 
 describe("the source's catalog rows (tds-facts.ts)", () => {
   const judge = { database: 'sales', workerTakesTailLog: true, tailLogTo: 'disk' as const };
@@ -350,106 +308,6 @@ describe("the source's catalog rows (tds-facts.ts)", () => {
     );
   });
 });
-
-interface Script {
-  server: ServerRow;
-  database: DatabaseRow;
-  chain?: BackupSetRow[];
-  /** What the BACKUP LOG batch does: completes, fails before closing, or closes and loses its answer. */
-  backup?: 'ok' | 'fails' | 'answer-lost';
-  /** The job's schedule as the server answers it, relative to the seconds asked for. */
-  scheduleOffset?: number;
-}
-
-/** A TDS session that answers tds-sql.ts's and tail-log-sql.ts's batches as a server would, and logs them. */
-function scripted(script: Script) {
-  const sent: string[] = [];
-  let state = script.database.state_desc;
-  let jobEnabled = 0;
-  let tailDevice = '';
-  const kind = (text: string) =>
-    /BACKUP LOG \[/.test(text)
-      ? 'backup'
-      : /sp_add_job /.test(text)
-        ? 'arm'
-        : /sp_update_job/.test(text)
-          ? 'disarm'
-          : /^RESTORE DATABASE/.test(text.trim())
-            ? 'reopen'
-            : /SERVERPROPERTY/.test(text)
-              ? 'server'
-              : /FROM sys\.databases AS d/.test(text)
-                ? 'database'
-                : /physical_device_name = @device/.test(text)
-                  ? 'tail-record'
-                  : /newest_full/.test(text)
-                    ? 'chain'
-                    : /ORDER BY b\.backup_finish_date DESC/.test(text)
-                      ? 'newest-log'
-                      : 'other';
-  const s: TdsSession & { sent: string[]; closed: boolean; state: () => string } = {
-    sent,
-    closed: false,
-    state: () => state,
-    async query<T>(text: string, params: Record<string, string | number> = {}): Promise<T[]> {
-      const k = kind(text);
-      sent.push(k);
-      const rows = (r: unknown[]) => r as T[];
-      switch (k) {
-        case 'server':
-          return rows([script.server]);
-        case 'database':
-          return rows([{ ...script.database, state_desc: state }]);
-        case 'chain':
-          return rows(script.chain ?? []);
-        case 'arm': {
-          const secs = Number(/DATEADD\(second, (\d+),/.exec(text)![1]);
-          jobEnabled = 1;
-          const left = secs + (script.scheduleOffset ?? 0);
-          return rows([{ enabled: 1, active_start_date: 20261207, active_start_time: 153000, seconds_left: left }]);
-        }
-        case 'backup': {
-          tailDevice = /TO (?:URL|DISK) = N'([^']+)'/.exec(text)![1];
-          if (script.backup === 'fails')
-            throw Object.assign(new Error('Exclusive access could not be obtained because the database is in use.'), {
-              number: 3101,
-            });
-          state = 'RESTORING';
-          if (script.backup === 'answer-lost') throw Object.assign(new Error('Connection lost'), { code: 'ESOCKET' });
-          return [];
-        }
-        case 'tail-record':
-          return rows(
-            params.device === tailDevice
-              ? [
-                  {
-                    backup_start_date: new Date(NOW),
-                    backup_finish_date: new Date(NOW + 2000),
-                    first_lsn: '37000000022400001',
-                    last_lsn: '37000000023200001',
-                  },
-                ]
-              : [],
-          );
-        case 'newest-log':
-          return rows([{ device: tailDevice, backup_finish_date: new Date(NOW + 2000) }]);
-        case 'disarm':
-          jobEnabled = 0;
-          return rows([{ state_desc: state }]);
-        case 'reopen':
-          state = 'ONLINE';
-          return [];
-        default:
-          return [];
-      }
-    },
-    async close() {
-      s.closed = true;
-    },
-  };
-  void jobEnabled;
-  return s;
-}
 
 describe('the tail-log backup (tail-log.ts) against a scripted session', () => {
   const backups = () => sqlServerBackups(task());
@@ -533,7 +391,7 @@ describe('the tail-log backup (tail-log.ts) against a scripted session', () => {
       directory: 'D:\\LogShip',
       now: () => NOW + 60_000,
     });
-    assert.deepEqual(s.sent, ['server', 'database', 'newest-log', 'tail-record']);
+    assert.deepEqual(s.sent, ['server', 'database', 'newest-log', 'job-state', 'tail-record']);
     assert.equal(again.objectName, rec.objectName, 'the same tail-log file, not a second one');
   });
 

@@ -1,10 +1,10 @@
 // One SQL Server database through the real MultiDatabaseMigration / DatabaseMigration on the strict
 // fake (test/fakes/gcp): Cloud SQL for SQL Server as the target, the `sqlserver` connection
 // profiles, the job restoring backups from the fake's bucket (routes-dms-sqlserver.ts), progress per
-// database, and a cutover that promotes only once the operator's tail-log backup is restored. The
-// source is dms-only (an RFC 5737 address), so backups.tailLog is operator: the test is the
-// operator, uploading a full backup, log backups while the database replicates, and the tail-log
-// backup before it approves. Then the cutover's rules alone (cutover/sqlserver.ts), with stub deps.
+// database, and a cutover that promotes only once the tail-log backup is restored. Twice: with a
+// dms-only source (an RFC 5737 address) the operator takes the tail log (the test uploads it before
+// it approves); with a direct one the worker takes it over TDS from the scripted SQL Server, under a
+// deadline armed on the source. Then the cutover's rules alone (cutover/sqlserver.ts), with stub deps.
 /* eslint-disable @typescript-eslint/no-explicit-any -- the fake's resources are the JSON Google answers */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -17,10 +17,11 @@ import { approveCutoverUpdate, statusQuery } from '../common/messages';
 import { MigrationError } from '../common/failures';
 import { validatePlan, type Plan } from '../common/plan';
 import { startDevServer } from '../worker/dev-server';
-import { putBackupFile } from './fakes/gcp/routes-dms-sqlserver';
+import { bucketObjects, putBackupFile } from './fakes/gcp/routes-dms-sqlserver';
 import { CHANNEL, createGcpWorld, taskOf, type GcpWorld } from './helpers/gcp-world';
 import { PROJECT } from './helpers/gcp-plan';
 import { sqlServerPlan, SQLSERVER_BUCKET } from './helpers/gcp-sqlserver-plan';
+import { CHAIN, HEALTHY_DB, scriptedSqlServer, SERVER_2019 } from './helpers/scripted-sqlserver';
 
 let env: TestWorkflowEnvironment;
 let world: GcpWorld | undefined;
@@ -124,6 +125,100 @@ test('SQL Server moves onto Cloud SQL for SQL Server from its backups, promoted 
   assert.ok(!w.fake.resources.has(jobKey), 'the job is deleted after the cutover');
 });
 
+test('the worker takes the tail-log backup over TDS: closed under a deadline, promoted once restored', async () => {
+  // The source over TDS is the scripted SQL Server 2019 (test/helpers/scripted-sqlserver.ts: there is
+  // none here). Before 2022 it writes the tail to a folder the operator's shipper uploads from: the
+  // shipper is this test, which also ships the log backups until the source is closed.
+  // The plan as a user writes it: a direct source, no tailLog (the worker's by default), and a
+  // cutover.timeout that holds Agent's slack, the restore, the promote and a reopen.
+  const input = sqlServerPlan();
+  const p = validatePlan({
+    ...input,
+    migrationId: 'mssql-worker',
+    gcp: { ...input.gcp!, monitoring: { notificationChannels: [CHANNEL] } },
+    defaults: { lagThresholdSeconds: 5, stableWindow: '1s', noPrimaryKey: 'fail' },
+    cutover: { timeout: '130s' },
+    databases: input.databases!.map((d) => ({
+      ...d,
+      source: { ...d.source, access: 'direct' as const },
+      backups: { ...d.backups!, tailLogDirectory: 'D:\\LogShip' },
+    })),
+  });
+  assert.equal(p.databases[0].backups?.tailLog, 'worker', 'the default where the worker reaches the source');
+  const shipped: string[] = [];
+  const holder: { world?: GcpWorld } = {};
+  const server = scriptedSqlServer({
+    server: SERVER_2019,
+    database: { ...HEALTHY_DB, name: 'inventory' },
+    chain: CHAIN,
+    onBackup: (to) => {
+      if (to.kind !== 'disk') return;
+      const name = `${FOLDER}log/${to.path.slice(to.path.lastIndexOf('\\') + 1)}`;
+      setTimeout(() => {
+        putBackupFile(holder.world!.fake, SQLSERVER_BUCKET, name);
+        shipped.push(name);
+      }, 300);
+    },
+  });
+  const w = (holder.world = await createGcpWorld(env, 'sqlserver-worker', {
+    platform: { sqlServerSettleMs: 300, openSqlServer: async () => server },
+  }));
+  (w.behaviour as any).logRestoreMs = LOG_RESTORE_MS;
+  const task = taskOf(p, 'inventory');
+  const jobKey = `dms/${gcpNames(task).jobName}`;
+  const upload = (kind: 'full' | 'log', at: Date) =>
+    putBackupFile(w.fake, SQLSERVER_BUCKET, `${FOLDER}${kind}/${backupFileName('inventory', at, kind)}`, at.getTime());
+  upload('full', new Date(Date.now() - 60_000));
+  // Log backups every second, named a minute back so the tail (named at the close) sorts after them,
+  // until the tail-log backup closes the source: a RESTORING database takes no more log backups.
+  let seq = Date.now() - 60_000;
+  const shipping = setInterval(() => {
+    if (server.state() === 'ONLINE') upload('log', new Date((seq += 1000)));
+  }, 1000);
+  let promotedAt: number | undefined;
+  let closedAt: number | undefined;
+  const watching = setInterval(() => {
+    promotedAt ??= w.fake.resources.get(jobKey)?._promotedAt;
+    if (server.state() === 'RESTORING') closedAt ??= Date.now();
+  }, 10);
+  try {
+    const handle = await w.startFleet(p);
+    let approved = false;
+    for (;;) {
+      const status = await handle.query(statusQuery);
+      const db = status.databases.find((d) => d.database === 'inventory');
+      if (db?.state === 'FAILED') assert.fail(`inventory failed: ${db.lastError}`);
+      if (db?.state === 'AWAITING_APPROVAL' && !approved) {
+        assert.equal(server.state(), 'ONLINE', 'nothing is closed before the approval');
+        await handle.executeUpdate(approveCutoverUpdate, { args: [{ database: 'inventory', approver: 'dba' }] });
+        approved = true;
+      }
+      if (db?.state === 'COMPLETED') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal((await handle.result()).databases[0].state, 'COMPLETED');
+  } finally {
+    clearInterval(shipping);
+    clearInterval(watching);
+    await w.close();
+  }
+  // What reached the source: the assessment's reads, then the deadline armed BEFORE the close, the
+  // close, its record, and the disarm; one tail-log backup, and no reopen (the target took over).
+  const cut = server.sent.slice(server.sent.indexOf('arm'));
+  assert.deepEqual(cut.slice(0, 3), ['arm', 'backup', 'tail-record']);
+  assert.equal(server.sent.filter((k) => k === 'backup').length, 1);
+  assert.equal(server.sent.filter((k) => k === 'reopen').length, 0);
+  assert.equal(server.state(), 'RESTORING', 'the source stays closed after the promote');
+  assert.equal(server.job(), undefined, 'no reopen job is left on the source');
+  // The promote came after the tail reached the bucket and DMS restored it.
+  const tail = shipped.at(-1)!;
+  assert.match(tail, /^sqlserver\/inventory\/log\/inventory\.\d+\.trn$/);
+  const tailCreated = bucketObjects(w.fake, SQLSERVER_BUCKET, FOLDER).find((o) => o.name === tail)!.created;
+  assert.ok(promotedAt && closedAt, 'closed and promoted');
+  assert.ok(promotedAt! - tailCreated >= LOG_RESTORE_MS, `promoted ${promotedAt! - tailCreated} ms after the upload`);
+  assert.ok(promotedAt! - closedAt! >= 300 + LOG_RESTORE_MS, `promoted ${promotedAt! - closedAt!} ms after the close`);
+});
+
 // ---- the cutover's rules, with stub deps (no server).
 
 function stubDeps(readings: () => ObjectReading | undefined, extra: Record<string, unknown> = {}) {
@@ -162,26 +257,7 @@ test('the cutover does not promote while the tail log waits to be restored (noth
   assert.deepEqual(calls, []);
 });
 
-test("the worker's tail log: a READY_FOR_PROMOTE older than its upload does not count", async () => {
-  const uploadedAt = new Date(Date.now() + 200);
-  const before = new Date(Date.now() - 1000).toISOString();
-  let reads = 0;
-  const { deps, calls } = stubDeps(
-    () => {
-      reads++;
-      // READY from an earlier log for a few reads, then READY again once DMS restored the tail.
-      return {
-        state: 'RUNNING',
-        phase: 'READY_FOR_PROMOTE',
-        updateTime: reads < 5 ? before : uploadedAt.toISOString(),
-      };
-    },
-    { takeTailLog: async () => ({ object: `${FOLDER}log/tail.trn`, uploadedAt }) },
-  );
-  await sqlServerCutover(cutoverTask('worker', 5000), deps as any, () => undefined);
-  assert.ok(reads >= 5, `read ${reads} times`);
-  assert.deepEqual(calls, ['mark', 'promote', 'mark', 'waitPromoted']);
-  // Without a worker that can take it, tailLog worker is refused before anything is done.
+test('tailLog worker where the worker cannot reach the source over TDS: refused before anything is done', async () => {
   const none = stubDeps(() => ({ state: 'RUNNING', phase: 'CDC' }));
   await assert.rejects(
     sqlServerCutover(cutoverTask('worker'), none.deps as any, () => undefined),

@@ -66,13 +66,17 @@ import { databaseObject, sqlServerStatus } from './dms/sqlserver-objects';
 import type { SqlServerCutoverDeps } from './cutover/sqlserver';
 import { BACKUP_FILE_PATTERN } from './dms/job-sqlserver';
 import { assessSqlServerSource } from './sqlserver/assess';
-import { readBackupBucket } from './sqlserver/backups';
+import { readBackupBucket, tailLogArrived } from './sqlserver/backups';
+import { openTds, type TdsSession } from './sqlserver/tds-session';
+import { settleTailLogClose } from './cutover/sqlserver-tail';
 import { sqlServerBackups } from './sqlserver/plan';
 
 export interface GcpPlatformOptions extends GcpClientOptions {
   poll?: Partial<PollOptions>;
   /** SQL Server cutover: how long READY_FOR_PROMOTE must hold unchanged where the bucket is not read. */
   sqlServerSettleMs?: number;
+  /** How the worker reaches a SQL Server source over TDS (default: the mssql driver, sqlserver/tds-session.ts). */
+  openSqlServer?: (task: DatabaseTask) => Promise<TdsSession>;
 }
 
 export class GcpPlatform implements MigrationPlatform {
@@ -80,12 +84,14 @@ export class GcpPlatform implements MigrationPlatform {
   readonly clients: GcpClients;
   private readonly poll: PollOptions;
   private readonly sqlServerSettleMs?: number;
+  private readonly openSqlServer: (task: DatabaseTask) => Promise<TdsSession>;
 
   constructor(opts: GcpPlatformOptions = {}) {
     const endpoint = opts.endpoint ?? endpointFromEnv();
     this.clients = new GcpClients({ ...opts, endpoint });
     this.poll = { ...DEFAULT_POLL, ...opts.poll };
     this.sqlServerSettleMs = opts.sqlServerSettleMs;
+    this.openSqlServer = opts.openSqlServer ?? ((task) => openTds(task));
     registerSecretScheme('gcpsm', async (name, ctx) => {
       const full = name.startsWith('projects/')
         ? name
@@ -131,7 +137,11 @@ export class GcpPlatform implements MigrationPlatform {
     // SQL Server: its backup bucket always, the source over TDS where the worker reaches it (sqlserver/assess.ts).
     const result =
       task.database.engine === 'sqlserver'
-        ? await assessSqlServerSource(task, { storage: this.clients.storage, backupFilePattern: BACKUP_FILE_PATTERN })
+        ? await assessSqlServerSource(task, {
+            storage: this.clients.storage,
+            backupFilePattern: BACKUP_FILE_PATTERN,
+            open: this.openSqlServer,
+          })
         : task.database.source.access === 'dms-only'
           ? assessThroughDms(task)
           : await assessGcpSource(task);
@@ -272,12 +282,23 @@ export class GcpPlatform implements MigrationPlatform {
   }
 
   /**
-   * What the SQL Server cutover reads beyond the job: the database's object and the bucket's newest
-   * log backup. The worker's tail-log backup over TDS (sqlserver/tail-log.ts) is not wired yet: a
-   * cutover with backups.tailLog worker is refused before anything is done.
+   * What the SQL Server cutover reads beyond the job: the database's object, the bucket's newest log
+   * backup, and (backups.tailLog worker) the source over TDS and the tail-log backup's upload.
    */
   private sqlServerDeps(task: DatabaseTask): Partial<SqlServerCutoverDeps> {
+    const bucket = task.database.backups?.bucket ?? '';
     return {
+      ...(task.database.backups?.tailLog === 'worker'
+        ? {
+            tailLog: {
+              open: () => this.openSqlServer(task),
+              uploadedAt: async (name: string) => {
+                const r = await tailLogArrived(this.clients.storage, bucket, name);
+                return r.arrived ? r.uploadedAt : undefined;
+              },
+            },
+          }
+        : {}),
       databaseObject: async () => {
         const o = await databaseObject(this.clients, task);
         return o
@@ -317,6 +338,19 @@ export class GcpPlatform implements MigrationPlatform {
     const job = await getJob(this.clients, task);
     if (job && promoted({ state: job.state ?? '', phase: job.phase ?? undefined }))
       return { pastPointOfNoReturn: true };
+    // SQL Server: a source the worker's tail-log backup closed is reopened only once DMS is known not
+    // to have promoted (cutover/sqlserver-tail.ts); the operator's tail log is the operator's to undo.
+    if (task.database.engine === 'sqlserver') {
+      if (task.database.backups?.tailLog !== 'worker') return { pastPointOfNoReturn: false };
+      const deps = await this.cutoverDeps(task, false);
+      const s = await this.openSqlServer(task);
+      try {
+        const settled = await settleTailLogClose(task, deps, s, (step) => warn(`rollbackCutover: ${step}`));
+        return { pastPointOfNoReturn: settled === 'promoted' };
+      } finally {
+        await s.close();
+      }
+    }
     if (!fencesOverSql(task)) return { pastPointOfNoReturn: false };
     const source = await sourceParams(task);
     if (task.database.engine === 'mysql') {

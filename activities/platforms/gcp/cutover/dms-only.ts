@@ -8,7 +8,16 @@ import { formatDuration } from '../../../../common/durations';
 import { cutoverLimits } from '../../../../common/plan';
 import { MigrationError } from '../../../../common/failures';
 import { type DatabaseTask } from '../../../steps';
-import { describeJob, promoted, requireReplicating, SAMPLE_DELAY_MS, waitForLag, type GcpCutoverDeps } from './dms';
+import {
+  describeJob,
+  finishPromoted,
+  promoted,
+  promoteOrSeePromoted,
+  requireReplicating,
+  SAMPLE_DELAY_MS,
+  waitForLag,
+  type GcpCutoverDeps,
+} from './dms';
 import { fenceJob } from './fence';
 
 type Progress = (step: string) => void;
@@ -41,25 +50,7 @@ export async function dmsOnlyCutover(task: DatabaseTask, deps: GcpCutoverDeps, p
     progress(`DMS lag ${fresh.seconds} s sampled ${fresh.sampledAt.toISOString()}: promoting (the point of no return)`);
     await promoteOrSeePromoted(deps);
   }
-  try {
-    await deps.markTookOver?.(); // a promote an earlier attempt (or a person) sent: marked all the same
-    await deps.waitPromoted();
-  } catch (err) {
-    throw new MigrationError(
-      'CutoverIncomplete',
-      `${(err as Error).message}; DMS accepted the promote (the point of no return): a retry resumes`,
-    );
-  }
+  await finishPromoted(deps);
   // The write block was the operator's, outside what this worker can measure.
   return 0;
-}
-
-/** migrationJobs.promote; a failed request counts if the job shows the promote taken after all. */
-async function promoteOrSeePromoted(deps: GcpCutoverDeps): Promise<void> {
-  try {
-    await deps.promote();
-  } catch (err) {
-    const now = await deps.jobState().catch(() => undefined);
-    if (!now || !promoted(now)) throw err;
-  }
 }

@@ -190,3 +190,30 @@ export async function waitForLag(
 }
 
 export { describeJob };
+
+/** migrationJobs.promote; a failed request counts if the job shows the promote taken after all. */
+export async function promoteOrSeePromoted(deps: GcpCutoverDeps): Promise<void> {
+  try {
+    await deps.promote();
+  } catch (err) {
+    const now = await deps.jobState().catch(() => undefined);
+    if (!now || !promoted(now)) throw err;
+  }
+}
+
+/**
+ * Past the promote's acceptance (the point of no return): the target marked as taken over (a
+ * promote an earlier attempt, or a person, sent is marked all the same), then DMS waited for. A
+ * failure here is CutoverIncomplete: a retry resumes forward, nothing is undone.
+ */
+export async function finishPromoted(deps: GcpCutoverDeps): Promise<void> {
+  try {
+    await deps.markTookOver?.();
+    await deps.waitPromoted();
+  } catch (err) {
+    throw new MigrationError(
+      'CutoverIncomplete',
+      `${(err as Error).message}; DMS accepted the promote (the point of no return): a retry resumes`,
+    );
+  }
+}

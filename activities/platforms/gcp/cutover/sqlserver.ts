@@ -7,62 +7,56 @@
 //
 //   gate      the job is RUNNING in CDC and the database's object restores log backups (CDC or
 //             READY_FOR_PROMOTE; dms/sqlserver-objects.ts).
-//   tail log  backups.tailLog worker: the worker takes it over TDS and uploads it (deps.takeTailLog);
-//             operator: the approval says the operator did (announced in the progress line, and
-//             in the docs' runbook), as dms-only says the writes were stopped.
-//   restored  the object must be READY_FOR_PROMOTE (every uploaded backup restored) after the tail
-//             log reached the bucket: its updateTime at or after the tail-log backup's upload (the
-//             worker's, or the newest log backup in the bucket where deps.newestLogBackupAt reads
-//             it); without either, READY_FOR_PROMOTE read twice settleMs apart, unchanged. Waited
-//             for until cutover.timeout, then CutoverNotReady (nothing promoted; retry).
+//   tail log  backups.tailLog worker: the worker closes the source with it over TDS, under a
+//             deadline armed on the source first, and promotes once DMS restored it
+//             (sqlserver-tail.ts). operator: the approval says the operator did (announced in the
+//             progress line, and in the docs' runbook), as dms-only says the writes were stopped.
+//   restored  operator: the object must be READY_FOR_PROMOTE (every uploaded backup restored) with
+//             its updateTime at or after the newest log backup's upload in the bucket
+//             (deps.newestLogBackupAt); without it, READY_FOR_PROMOTE read twice settleMs apart,
+//             unchanged (sqlserver-restored.ts). Waited for until cutover.timeout, then
+//             CutoverNotReady (nothing promoted; retry).
 //   promote   the target is marked as taken over, then migrationJobs.promote: the point of no return.
-import { formatDuration } from '../../../../common/durations';
+//
+// Past it, a retry only finishes the promote; with the worker's tail log it first makes sure no
+// reopen job is left on the source (rule 1), and a source found ONLINE after DMS promoted (a promote
+// by hand) is a failure naming the gap.
 import { cutoverLimits } from '../../../../common/plan';
 import { MigrationError } from '../../../../common/failures';
 import { type DatabaseTask } from '../../../steps';
-import { describeJob, promoted, type GcpCutoverDeps } from './dms';
+import { disarmSql, reopenNames } from '../sqlserver/tail-log-sql';
+import { describeJob, finishPromoted, promoted, promoteOrSeePromoted, type GcpCutoverDeps } from './dms';
 import { fenceJob } from './fence';
+import { waitRestored, type ObjectReading } from './sqlserver-restored';
+import { workerTailLogCutover, type TailLogPort } from './sqlserver-tail';
+
+export type { ObjectReading } from './sqlserver-restored';
+export type { TailLogPort } from './sqlserver-tail';
 
 type Progress = (step: string) => void;
-
-/** The database's MigrationJobObject, as the cutover reads it. */
-export interface ObjectReading {
-  state?: string;
-  phase?: string;
-  updateTime?: string;
-}
-
-/** A tail-log backup the worker took and uploaded. */
-export interface TailLogBackup {
-  /** The object's name in the bucket. */
-  object: string;
-  /** When it was in the bucket (its upload finished). */
-  uploadedAt: Date;
-}
 
 export interface SqlServerCutoverDeps {
   /** The database's job object (migrationJobs.objects.list). */
   databaseObject(): Promise<ObjectReading | undefined>;
-  /** Takes the tail-log backup over TDS and uploads it (backups.tailLog worker). */
-  takeTailLog?(): Promise<TailLogBackup>;
+  /** The source over TDS and the bucket, where the worker takes the tail-log backup (backups.tailLog worker). */
+  tailLog?: TailLogPort;
   /** When the newest transaction log backup in the bucket was written, when the bucket can be read. */
   newestLogBackupAt?(): Promise<Date | undefined>;
   /** The fallback's interval between two READY_FOR_PROMOTE reads (default 60 s). */
   settleMs?: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const RESTORING_LOGS = new Set(['CDC', 'READY_FOR_PROMOTE']);
 
 /** The dry run's words for this cutover. */
 export function sqlServerPromoteDetail(task: DatabaseTask): string {
   const b = task.database.backups;
   const where = b ? `gs://${b.bucket}/${b.prefix}log/` : 'the log folder';
-  return (
-    `${b?.tailLog === 'worker' ? 'the worker takes' : 'the operator takes (before approving)'} the tail-log backup ` +
-    `WITH NORECOVERY into ${where}; promotes once DMS shows the database READY_FOR_PROMOTE after it ` +
-    '(migrationJobs.objects.list)'
-  );
+  return b?.tailLog === 'worker'
+    ? 'the worker arms a reopen deadline (a SQL Server Agent job), takes the tail-log backup WITH NORECOVERY into ' +
+        `${where}, and promotes once DMS shows the database READY_FOR_PROMOTE after it (migrationJobs.objects.list)`
+    : `the operator takes (before approving) the tail-log backup WITH NORECOVERY into ${where}; promotes once DMS ` +
+        'shows the database READY_FOR_PROMOTE after it (migrationJobs.objects.list)';
 }
 
 export async function sqlServerCutover(
@@ -71,99 +65,79 @@ export async function sqlServerCutover(
   progress: Progress,
 ): Promise<number> {
   if (!deps.databaseObject) throw new Error('sqlServerCutover: the platform passes no databaseObject reader');
-  const readObject = deps.databaseObject;
-  const { timeoutMs } = cutoverLimits(task.settings);
+  const reader = { ...deps, databaseObject: deps.databaseObject };
   const b = task.database.backups!;
-  const where = `gs://${b.bucket}/${b.prefix}log/`;
+  const worker = b.tailLog === 'worker';
+  if (worker && !deps.tailLog)
+    throw new MigrationError(
+      'PlatformUnavailable',
+      `not cutting over ${task.database.name}: this worker cannot take the tail-log backup over TDS; ` +
+        'nothing was done. Set backups.tailLog: operator and take it by hand',
+    );
   const job = await deps.jobState();
-  let blockedAt: number | undefined;
+  let blockMs = 0;
   if (!promoted(job)) {
     if (job.state !== 'RUNNING' || job.phase !== 'CDC')
       throw new MigrationError(
         'CutoverNotReady',
         `not cutting over: DMS job ${fenceJob(task)} is ${describeJob(job)}, not RUNNING/CDC; nothing was done`,
       );
-    const first = await readObject();
+    const first = await reader.databaseObject();
     if (!first || !RESTORING_LOGS.has(first.phase ?? ''))
       throw new MigrationError(
         'CutoverNotReady',
         `not cutting over: database ${task.database.source.database} is ${first?.phase ?? 'not listed'} in DMS, ` +
           'not restoring log backups yet; nothing was done',
       );
-    let after: Date | undefined;
-    if (b.tailLog === 'worker') {
-      if (!deps.takeTailLog)
-        throw new MigrationError(
-          'PlatformUnavailable',
-          `not cutting over ${task.database.name}: this worker cannot take the tail-log backup over TDS; ` +
-            'nothing was done. Set backups.tailLog: operator and take it by hand',
-        );
-      progress(`taking the tail-log backup of ${task.database.source.database} (WITH NORECOVERY) into ${where}`);
-      blockedAt = Date.now();
-      const tail = await deps.takeTailLog();
-      after = tail.uploadedAt;
-      progress(
-        `tail-log backup ${tail.object} uploaded ${tail.uploadedAt.toISOString()}; waiting for DMS to restore it`,
-      );
-    } else {
-      after = await deps.newestLogBackupAt?.();
+    if (worker) blockMs = await workerTailLogCutover(task, { ...reader, tailLog: deps.tailLog! }, progress);
+    else {
+      const where = `gs://${b.bucket}/${b.prefix}log/`;
+      const after = await deps.newestLogBackupAt?.();
       progress(
         `backups.tailLog is operator: the tail-log backup (BACKUP LOG [${task.database.source.database}] ... WITH ` +
           `NORECOVERY) must already be in ${where}; waiting for DMS to restore every uploaded backup` +
           (after ? ` (the newest is from ${after.toISOString()})` : ''),
       );
+      await waitRestored(task, reader, after, Date.now() + cutoverLimits(task.settings).timeoutMs, progress);
+      await deps.markTookOver?.();
+      progress('every backup restored: promoting (the point of no return)');
+      await promoteOrSeePromoted(deps);
     }
-    await waitRestored(task, { ...deps, databaseObject: readObject }, after, Date.now() + timeoutMs, progress);
-    await deps.markTookOver?.();
-    progress('every backup restored: promoting (the point of no return)');
-    try {
-      await deps.promote();
-    } catch (err) {
-      const now = await deps.jobState().catch(() => undefined);
-      if (!now || !promoted(now)) throw err;
-    }
-  }
+  } else if (worker) await noReopenAfterPromote(task, deps.tailLog!, progress);
+  await finishPromoted(deps);
+  return blockMs;
+}
+
+/**
+ * DMS promoted (this attempt's promote, an earlier one's, or a person's): no reopen job of this
+ * migration may stay on the source (rule 1), and a source that is ONLINE now took writes DMS will
+ * never restore.
+ */
+async function noReopenAfterPromote(task: DatabaseTask, port: TailLogPort, progress: Progress): Promise<void> {
+  const db = task.database.source.database;
+  const { job, lock } = reopenNames(task.migrationId, db);
+  let state: string | undefined;
   try {
-    await deps.markTookOver?.(); // a promote an earlier attempt (or a person) sent: marked all the same
-    await deps.waitPromoted();
+    const s = await port.open();
+    try {
+      const rows = await s.query<{ state_desc: string }>(disarmSql(db, job, lock, 30_000), {});
+      state = rows[0]?.state_desc;
+    } finally {
+      await s.close();
+    }
   } catch (err) {
     throw new MigrationError(
       'CutoverIncomplete',
-      `${(err as Error).message}; DMS accepted the promote (the point of no return): a retry resumes`,
+      `DMS accepted the promote (the point of no return), but the source could not be read to make sure no ` +
+        `reopen job is left on it (${(err as Error).message}): a retry resumes`,
     );
   }
-  return blockedAt === undefined ? 0 : Date.now() - blockedAt;
-}
-
-/** Until the database's object shows every backup up to `after` restored (see the header). */
-async function waitRestored(
-  task: DatabaseTask,
-  deps: GcpCutoverDeps & SqlServerCutoverDeps,
-  after: Date | undefined,
-  until: number,
-  progress: Progress,
-): Promise<void> {
-  const settleMs = deps.settleMs ?? 60_000;
-  const pollMs = Math.min(deps.jobPollMs ?? 1_000, settleMs);
-  let ready: { updateTime?: string; at: number } | undefined;
-  for (;;) {
-    const o = await deps.databaseObject();
-    if (o?.state === 'FAILED')
-      throw new MigrationError('ReplicationBroken', `DMS failed to restore ${task.database.source.database}`);
-    const isReady = o?.phase === 'READY_FOR_PROMOTE';
-    if (isReady && after && o.updateTime && Date.parse(o.updateTime) >= after.getTime()) return;
-    if (isReady && !after) {
-      if (ready && ready.updateTime === o.updateTime && Date.now() - ready.at >= settleMs) return;
-      if (!ready || ready.updateTime !== o.updateTime) ready = { updateTime: o.updateTime, at: Date.now() };
-    } else ready = undefined;
-    if (Date.now() + pollMs > until)
-      throw new MigrationError(
-        'CutoverNotReady',
-        `not promoting: within ${formatDuration(until - Date.now() + pollMs)} DMS did not show database ` +
-          `${task.database.source.database} READY_FOR_PROMOTE after the tail-log backup ` +
-          `(it is ${o?.phase ?? 'not listed'})`,
-      );
-    progress(`database ${task.database.source.database} is ${o?.phase ?? 'not listed'} in DMS`);
-    await sleep(pollMs);
-  }
+  if (state === 'ONLINE')
+    throw new MigrationError(
+      'TargetVerificationFailed',
+      `DMS promoted while ${db} was ONLINE on the source (a promote by hand, before the tail-log backup): writes ` +
+        'committed on the source after the last log backup DMS restored are on the source only. The target is the ' +
+        'database of record: compare the two and carry the missing writes by hand',
+    );
+  progress(`DMS promoted; ${db} is ${state ?? 'not found'} on the source and no reopen job is left`);
 }

@@ -203,10 +203,11 @@ export async function tailLogArrived(
   storage: Storage,
   bucket: string,
   objectName: string,
-): Promise<{ arrived: false } | { arrived: true; size: number }> {
+): Promise<{ arrived: false } | { arrived: true; size: number; uploadedAt: Date }> {
   try {
     const [meta] = await storage.bucket(bucket).file(objectName).getMetadata();
-    return { arrived: true, size: Number(meta.size ?? 0) };
+    // timeCreated: when the upload finished (the object's creation, storage v1 Object resource).
+    return { arrived: true, size: Number(meta.size ?? 0), uploadedAt: new Date(String(meta.timeCreated)) };
   } catch (err) {
     if ((err as { code?: unknown }).code === 404) return { arrived: false };
     throw err;

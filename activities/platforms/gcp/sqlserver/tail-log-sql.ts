@@ -29,10 +29,11 @@
 //   Agent schedules are in the server's local time and checked about every 20 s, so the job is
 //   scheduled from the server's own clock (DATEADD on GETDATE()) AGENT_SLACK_MS before the deadline.
 // T-SQL as SQL Server 2008 has it (the oldest source): RAISERROR rather than THROW (2012+).
+import { TAIL_LOG_BUDGET } from '../../../../common/plan-sqlserver';
 import { literal, quoteName } from './tds-sql';
 
 /** How early the reopen job is scheduled before the deadline: Agent's schedule granularity and a margin. */
-export const AGENT_SLACK_MS = 60_000;
+export const AGENT_SLACK_MS = TAIL_LOG_BUDGET.agentSlackMs;
 
 export type TailLogDestination = { kind: 'url'; url: string } | { kind: 'disk'; path: string };
 
@@ -130,15 +131,17 @@ export interface JobStateRow {
   seconds_left: number;
 }
 
+export type ArmedReading = { armed: true; secondsLeft: number } | { armed: false; why: string };
+
 /** Armed: exactly one enabled schedule, due before the deadline and not already past. */
-export function readArmed(rows: JobStateRow[], secondsToDeadline: number): { armed: boolean; why?: string } {
+export function readArmed(rows: JobStateRow[], secondsToDeadline: number): ArmedReading {
   if (rows.length !== 1) return { armed: false, why: `the reopen job has ${rows.length} schedules, not 1` };
   const r = rows[0];
   if (!r.enabled) return { armed: false, why: 'the reopen job is disabled' };
   if (r.seconds_left <= 0) return { armed: false, why: 'the reopen job is scheduled in the past' };
   if (r.seconds_left > secondsToDeadline)
     return { armed: false, why: `the reopen job runs in ${r.seconds_left} s, after the deadline` };
-  return { armed: true };
+  return { armed: true, secondsLeft: r.seconds_left };
 }
 
 /**

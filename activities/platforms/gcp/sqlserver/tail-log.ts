@@ -9,10 +9,14 @@
 // then, in the DMS side's cutover, once DMS has applied it:
 //   disarm   the job disabled and deleted under the reopen lock; the promote may be asked for only
 //            if the database is still RESTORING then (rule 1: nothing reopens it afterwards);
-//   reopen   only when the promote is known refused (or never asked): RESTORE ... WITH RECOVERY.
+//   reopen   only when the promote is known refused (or never asked): RESTORE ... WITH RECOVERY,
+//            then the job deleted (a reopen that fails leaves the job armed, so the deadline holds).
 //
-// A retry that finds the database RESTORING does not back up again (rule 5: past a close, resume
-// forward): it reads the earlier attempt's backup from msdb.
+// Nothing is closed unless SQL Server Agent is running: the job is the deadline only if Agent runs
+// it. A retry that finds the database RESTORING does not back up again (rule 5: past a close, resume
+// forward): it reads the earlier attempt's backup from msdb and whether its job is still armed. A
+// job still there means the promote was never asked (the disarm precedes it); a job gone means an
+// earlier attempt disarmed it and may have asked (cutover/sqlserver-tail.ts settles that with DMS).
 import { MigrationError } from '../../../../common/failures';
 import type { DatabaseTask } from '../../../steps';
 import { tailLogName } from './naming';
@@ -25,6 +29,7 @@ import {
   armSql,
   deviceOf,
   disarmSql,
+  jobStateSql,
   readArmed,
   readDisarm,
   reopenNames,
@@ -50,6 +55,16 @@ export interface TailLogRecord {
   lastLsn: string;
   /** The deadline the reopen job was armed for (ms since the epoch). */
   deadline: number;
+  /** Whether the reopen job exists on the server: the promote cannot have been asked while it does. */
+  jobPresent: boolean;
+  /** Whether it will fire: present, enabled, scheduled in the future, and SQL Server Agent running. */
+  armed: boolean;
+  /** When it fires, by this worker's clock (ms since the epoch), where armed. */
+  reopenAt?: number;
+  /** Why it is not armed, where it is not. */
+  notArmedWhy?: string;
+  /** An earlier attempt's close, found RESTORING. */
+  resumed: boolean;
 }
 
 export interface TailLogOptions {
@@ -79,9 +94,23 @@ export async function takeTailLogBackup(
   const server = await one<ServerRow>(s, SERVER_SQL, {});
   const state = await one<DatabaseRow>(s, DATABASE_SQL, { db });
   if (!state) throw new MigrationError('NotFound', `database ${db} does not exist on the source`);
-  if (state.state_desc === 'RESTORING') return resume(s, task, backups, opts, { job, lock });
+  if (state.state_desc === 'RESTORING') {
+    const found = await resume(s, task, backups, { ...opts, agent: server.agent_status });
+    if (!found)
+      throw new MigrationError(
+        'CutoverNotReady',
+        `database ${db} is RESTORING, but not by a tail-log backup of this migration; dbmig leaves it as it is`,
+      );
+    return found;
+  }
   if (state.state_desc !== 'ONLINE')
     throw new MigrationError('CutoverNotReady', `database ${db} is ${state.state_desc}; nothing was closed`);
+  if (server.agent_status !== 'Running')
+    throw new MigrationError(
+      'CutoverNotReady',
+      `SQL Server Agent is ${server.agent_status ?? 'not visible to the source user (VIEW SERVER STATE)'}: the ` +
+        'reopen deadline is an Agent job, so the source cannot be closed with a deadline; nothing was closed',
+    );
   const objectName = tailLogName(backups.prefix, db, now());
   const directory = opts.directory ?? backups.tailLogDirectory;
   const to = tailLogDestination(sqlServerMajor(server.product_version), backups.bucket, objectName, directory);
@@ -120,14 +149,17 @@ export async function takeTailLogBackup(
     // the armed job reopens the source at the deadline.
     if (after?.state_desc !== 'RESTORING') throw err;
   }
-  return record(s, task, { job, lock, to, objectName, deadline: opts.deadline });
+  const reopenAt = now() + armed.secondsLeft * 1000;
+  const job0 = { jobPresent: true, armed: true, reopenAt, resumed: false };
+  return record(s, task, { job, lock, to, objectName, deadline: opts.deadline, ...job0 });
 }
 
-async function record(
-  s: TdsSession,
-  task: DatabaseTask,
-  r: { job: string; lock: string; to: TailLogDestination; objectName: string; deadline: number },
-): Promise<TailLogRecord> {
+type RecordInput = Pick<
+  TailLogRecord,
+  'job' | 'lock' | 'objectName' | 'deadline' | 'jobPresent' | 'armed' | 'reopenAt' | 'notArmedWhy' | 'resumed'
+> & { to: TailLogDestination };
+
+async function record(s: TdsSession, task: DatabaseTask, r: RecordInput): Promise<TailLogRecord> {
   const db = task.database.source.database;
   const row = await one<TailRecordRow>(s, TAIL_RECORD_SQL, { db, device: deviceOf(r.to) });
   if (!row)
@@ -146,6 +178,11 @@ async function record(
     firstLsn: row.first_lsn,
     lastLsn: row.last_lsn,
     deadline: r.deadline,
+    jobPresent: r.jobPresent,
+    armed: r.armed,
+    ...(r.reopenAt !== undefined ? { reopenAt: r.reopenAt } : {}),
+    ...(r.notArmedWhy ? { notArmedWhy: r.notArmedWhy } : {}),
+    resumed: r.resumed,
   };
 }
 
@@ -155,25 +192,62 @@ SELECT TOP (1) f.physical_device_name AS device, b.backup_finish_date
   FROM msdb.dbo.backupset AS b JOIN msdb.dbo.backupmediafamily AS f ON f.media_set_id = b.media_set_id
  WHERE b.database_name = @db AND b.type = 'L' ORDER BY b.backup_finish_date DESC`;
 
-/** The database is already RESTORING: an earlier attempt's tail-log backup, if msdb says it is ours. */
+/**
+ * The database is RESTORING: an earlier attempt's tail-log backup if msdb says it is ours (else
+ * undefined), with whether its reopen job is still there and would still fire.
+ */
 async function resume(
   s: TdsSession,
   task: DatabaseTask,
   backups: SqlServerBackups,
-  opts: TailLogOptions,
-  names: { job: string; lock: string },
-): Promise<TailLogRecord> {
+  opts: TailLogOptions & { agent: string | null },
+): Promise<TailLogRecord | undefined> {
+  const now = opts.now ?? Date.now;
   const db = task.database.source.database;
+  const { job, lock } = reopenNames(task.migrationId, db);
   const newest = await one<{ device: string; backup_finish_date: Date }>(s, NEWEST_LOG_SQL, { db });
   const file = newest?.device.slice(Math.max(newest.device.lastIndexOf('/'), newest.device.lastIndexOf('\\')) + 1);
   const objectName = file ? `${backups.prefix}log/${file}` : '';
   const to = newest && tailLogDestination(16, backups.bucket, objectName, opts.directory ?? backups.tailLogDirectory);
-  if (!newest || !to || 'error' in to || deviceOf(to) !== newest.device)
-    throw new MigrationError(
-      'CutoverNotReady',
-      `database ${db} is RESTORING, but not by a tail-log backup of this migration; dbmig leaves it as it is`,
-    );
-  return record(s, task, { ...names, to, objectName, deadline: opts.deadline });
+  if (!newest || !to || 'error' in to || deviceOf(to) !== newest.device) return undefined;
+  const rows = await s.query<JobStateRow>(jobStateSql(job), {});
+  const reading = readArmed(rows, Number.MAX_SAFE_INTEGER);
+  const agentRuns = opts.agent === 'Running';
+  const armed = reading.armed && agentRuns;
+  const notArmedWhy = !reading.armed
+    ? reading.why
+    : agentRuns
+      ? undefined
+      : `SQL Server Agent is ${opts.agent ?? 'not visible to the source user'}, so the reopen job cannot fire`;
+  return record(s, task, {
+    job,
+    lock,
+    to,
+    objectName,
+    deadline: reading.armed ? now() + reading.secondsLeft * 1000 + AGENT_SLACK_MS : opts.deadline,
+    jobPresent: rows.length > 0,
+    armed,
+    ...(reading.armed ? { reopenAt: now() + reading.secondsLeft * 1000 } : {}),
+    ...(notArmedWhy ? { notArmedWhy } : {}),
+    resumed: true,
+  });
+}
+
+/**
+ * Where the database is RESTORING by this migration's tail-log backup (an attempt that closed it
+ * and did not finish): its record, for the compensation to settle; else undefined.
+ */
+export async function findTailLogClose(
+  s: TdsSession,
+  task: DatabaseTask,
+  backups: SqlServerBackups,
+  opts: { directory?: string; now?: () => number } = {},
+): Promise<TailLogRecord | undefined> {
+  const db = task.database.source.database;
+  const state = await one<DatabaseRow>(s, DATABASE_SQL, { db });
+  if (state?.state_desc !== 'RESTORING') return undefined;
+  const server = await one<ServerRow>(s, SERVER_SQL, {});
+  return resume(s, task, backups, { deadline: 0, ...opts, agent: server.agent_status });
 }
 
 /**
@@ -201,11 +275,23 @@ export async function reopenSource(
   known: { promote: 'refused' | 'never-asked' },
 ): Promise<'reopened' | 'already-open'> {
   void known;
-  await s.query(disarmSql(rec.database, rec.job, rec.lock, 30_000), {});
+  let done: 'reopened' | 'already-open' = 'already-open';
   const state = await one<DatabaseRow>(s, DATABASE_SQL, { db: rec.database });
-  if (state?.state_desc !== 'RESTORING') return 'already-open';
-  await s.query(reopenSql(rec.database), {});
-  return 'reopened';
+  if (state?.state_desc === 'RESTORING') {
+    try {
+      await s.query(reopenSql(rec.database), {});
+      done = 'reopened';
+    } catch (err) {
+      // The job may have reopened it first (a RESTORE of an online database fails): read how far it
+      // got. Still closed: the error stands, and the job, not yet deleted, keeps the deadline.
+      const after = await one<DatabaseRow>(s, DATABASE_SQL, { db: rec.database }).catch(() => undefined);
+      if (after?.state_desc !== 'ONLINE') throw err;
+    }
+  }
+  // Deleted only once the source is open: a job left over after a reopen would do nothing (it
+  // reopens only a RESTORING database), and the next close arms a new one of the same name.
+  await s.query(disarmSql(rec.database, rec.job, rec.lock, 30_000), {});
+  return done;
 }
 
 /** What the operator is told to do where the worker does not take the tail-log backup itself. */
