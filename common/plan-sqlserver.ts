@@ -28,7 +28,7 @@ export const backupsSchema = z.strictObject({
     .describe(
       'Who takes the final (tail-log) backup at the cutover: worker (over TDS: it arms a reopen deadline as a ' +
         'SQL Server Agent job, closes the source WITH NORECOVERY, and promotes once DMS restored it; needs ' +
-        'source.access direct and a cutover.timeout that holds Agent\'s slack, the restore, the promote and a ' +
+        "source.access direct and a cutover.timeout that holds Agent's slack, the restore, the promote and a " +
         'reopen) or operator (announced; the operator takes it before approving and the cutover waits until DMS ' +
         'has restored it). Default: worker when source.access is direct, operator when dms-only.',
     ),
