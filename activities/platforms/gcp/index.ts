@@ -3,6 +3,7 @@
 import { withClient, type ConnectionParams } from '../../engines/postgres/sessions';
 import { registerSecretScheme, resolveSecret } from '../../secrets';
 import { MigrationError } from '../../../common/failures';
+import { cutoverLimits } from '../../../common/plan';
 import {
   notCreatedStatus,
   type AssessmentResult,
@@ -90,7 +91,9 @@ export class GcpPlatform implements MigrationPlatform {
     this.clients = new GcpClients({ ...opts, endpoint });
     this.poll = { ...DEFAULT_POLL, ...opts.poll };
     this.sqlServerSettleMs = opts.sqlServerSettleMs;
-    this.openSqlServer = opts.openSqlServer ?? ((task) => openTds(task));
+    // Batches as long as the cutover's: the tail-log backup and the disarm's lock wait run within it.
+    this.openSqlServer =
+      opts.openSqlServer ?? ((task) => openTds(task, { requestTimeoutMs: cutoverLimits(task.settings).timeoutMs }));
     registerSecretScheme('gcpsm', async (name, ctx) => {
       const full = name.startsWith('projects/')
         ? name
