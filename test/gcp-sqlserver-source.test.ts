@@ -100,13 +100,13 @@ describe('backup file naming (DMS export-backup-files, storage-buckets)', () => 
     );
   });
 
-  test('prefix defaults to the database folder; gcsPrefix is its parent; tailLog defaults to operator', () => {
+  test('prefix defaults to the database folder; gcsPrefix is its parent; tailLog by access', () => {
     assert.deepEqual(sqlServerBackups(task()), {
       bucket: 'mssql-backups',
       prefix: 'sales/',
       gcsPrefix: '',
       folder: 'sales',
-      tailLog: 'operator',
+      tailLog: 'worker',
     });
     const b = sqlServerBackups(task({ access: 'dms-only', backups: { bucket: 'b', prefix: 'prod/sql1/sales' } }));
     assert.deepEqual(

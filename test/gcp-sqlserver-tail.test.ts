@@ -44,9 +44,11 @@ interface WorldOptions {
   script?: Partial<Script>;
   /** DMS restores the tail 100 ms after its upload ('ok'), or never. */
   restore?: 'ok' | 'never';
-  promote?: 'ok' | 'refused';
+  promote?: 'ok' | 'refused' | 'answer-lost';
   /** DMS shows the job promoted from the start (an earlier attempt's, or a person's promote). */
   promotedAlready?: boolean;
+  /** The job as DMS shows it while not promoted (default RUNNING/CDC). */
+  job?: { state: string; phase?: string };
   /** Called on each read of the database's object (the test's hand in DMS's timing). */
   onRead?: (n: number) => void;
 }
@@ -66,12 +68,15 @@ function world(o: WorldOptions = {}) {
   let promoted = !!o.promotedAlready;
   let reads = 0;
   const deps = {
-    jobState: async () => ({ state: 'RUNNING', phase: promoted ? 'PROMOTE_IN_PROGRESS' : 'CDC' }),
+    jobState: async () =>
+      promoted ? { state: 'RUNNING', phase: 'PROMOTE_IN_PROGRESS' } : (o.job ?? { state: 'RUNNING', phase: 'CDC' }),
     freshLag: async () => undefined,
+    // The promote must find the reopen job gone (rule 1): a promote asked while it is armed is logged as such.
     promote: async () => {
-      calls.push('promote');
+      calls.push(server.job() ? 'promote-while-armed' : 'promote');
       if (o.promote === 'refused') throw new Error('FAILED_PRECONDITION: the job cannot be promoted');
       promoted = true;
+      if (o.promote === 'answer-lost') throw new Error('DEADLINE_EXCEEDED: the answer was lost');
     },
     waitPromoted: async () => void calls.push('waitPromoted'),
     markTookOver: async () => void calls.push('mark'),
@@ -104,7 +109,8 @@ describe("the worker's tail-log cutover", () => {
     const w = world();
     const blockMs = await sqlServerCutover(task(), w.deps, () => undefined);
     assert.deepEqual(w.server.sent.slice(0, 5), ['server', 'database', 'arm', 'backup', 'tail-record']);
-    assert.equal(w.server.sent.at(-1), 'disarm', 'the disarm is the last batch, before the promote');
+    // The lock held from before the disarm until DMS answered; the promote after the disarm.
+    assert.deepEqual(w.server.sent.slice(-4), ['hold-lock', 'disarm', 'database', 'release-lock']);
     assert.deepEqual(w.calls, ['mark', 'promote', 'mark', 'waitPromoted']);
     assert.equal(w.server.state(), 'RESTORING');
     assert.equal(w.server.job(), undefined, 'no reopen job is left to reopen a source the target took over');
@@ -121,7 +127,8 @@ describe("the worker's tail-log cutover", () => {
     assert.deepEqual(w.calls, []);
     assert.equal(w.server.state(), 'ONLINE');
     assert.equal(w.server.job(), undefined);
-    assert.ok(w.server.sent.indexOf('reopen') < w.server.sent.lastIndexOf('disarm'), 'reopened, then the job deleted');
+    assert.ok(w.server.sent.includes('reopen-if-armed'), 'reopened in one batch with the check that the job is there');
+    assert.ok(!w.server.sent.includes('disarm'), 'no disarm: the promote was never in reach');
   });
 
   test('Agent reaches the deadline before the disarm: the promote is not asked for', async () => {
@@ -136,7 +143,7 @@ describe("the worker's tail-log cutover", () => {
       sqlServerCutover(task(), w.deps, () => undefined),
       fails('CutoverNotReady', /Agent reopened sales at the deadline before the promote/),
     );
-    assert.deepEqual(w.calls, []);
+    assert.deepEqual(w.calls, ['mark'], 'marked as taken over, never promoted');
     assert.equal(w.server.state(), 'ONLINE');
   });
 
@@ -149,6 +156,26 @@ describe("the worker's tail-log cutover", () => {
     assert.deepEqual(w.calls, ['mark', 'promote']);
     assert.equal(w.server.state(), 'ONLINE');
     assert.equal(w.server.job(), undefined);
+  });
+
+  test('DMS accepted the promote but its answer was lost: read from the job, the source stays closed', async () => {
+    const w = world({ promote: 'answer-lost' });
+    await sqlServerCutover(task(), w.deps, () => undefined);
+    assert.deepEqual(w.calls, ['mark', 'promote', 'mark', 'waitPromoted']);
+    assert.equal(w.server.state(), 'RESTORING');
+    assert.equal(w.count('reopen') + w.count('reopen-if-armed'), 0);
+  });
+
+  test('a reopen that fails leaves the job armed: the deadline still holds', async () => {
+    const w = world({ restore: 'never', script: { scheduleOffset: -28, reopenFails: true } });
+    await assert.rejects(
+      sqlServerCutover(task(), w.deps, () => undefined),
+      fails('CutoverInterrupted', /WITH RECOVERY failed.*still armed and reopens it at the deadline/),
+    );
+    assert.equal(w.server.state(), 'RESTORING');
+    assert.ok(w.server.job()?.enabled, 'the reopen job is still there');
+    w.server.fireJob();
+    assert.equal(w.server.state(), 'ONLINE', 'and Agent reopens the source at its time');
   });
 
   test('a cutover.timeout that cannot hold the budget is refused before the source is reached', async () => {
@@ -177,6 +204,18 @@ describe('a retry after the worker died (what it left on the server)', () => {
     assert.equal(w.server.state(), 'RESTORING');
   });
 
+  test('died after the close, then DMS stopped the job: the close is settled before the refusal', async () => {
+    const w = world({ job: { state: 'STOPPED' } });
+    const rec = await close(w);
+    assert.equal(await disarmBeforePromote(w.server, rec), 'closed');
+    await assert.rejects(
+      sqlServerCutover(task(), w.deps, () => undefined),
+      fails('CutoverNotReady', /is STOPPED, not RUNNING\/CDC; an earlier attempt had closed sales.*it was reopened/),
+    );
+    assert.deepEqual(w.calls, []);
+    assert.equal(w.server.state(), 'ONLINE', 'not left closed behind a refusal that says nothing was done');
+  });
+
   test('died after the close, Agent stopped since: the deadline no longer holds, reopened at once', async () => {
     const w = world();
     await close(w);
@@ -196,7 +235,7 @@ describe('a retry after the worker died (what it left on the server)', () => {
     const t0 = Date.now();
     await assert.rejects(
       sqlServerCutover(task(), w.deps, () => undefined),
-      fails('CutoverNotReady', /disarmed the reopen job but DMS did not promote.*was reopened/),
+      fails('CutoverNotReady', /disarmed its reopen job but DMS did not promote: the source was reopened/),
     );
     assert.ok(Date.now() - t0 >= 1_000, 'DMS was given gcp.promoteTimeout to show a promote first');
     assert.deepEqual(w.calls, []);
@@ -246,6 +285,8 @@ describe('the compensation (rollbackCutover) of a tail-log close', () => {
   test('a source no tail-log backup of ours closed is left as it is', async () => {
     const w = world();
     assert.equal(await settleTailLogClose(task(), w.deps, w.server, () => undefined), 'none');
-    assert.equal(w.count('reopen') + w.count('disarm'), 0);
+    assert.equal(w.count('reopen') + w.count('reopen-if-armed'), 0);
+    assert.equal(w.count('disarm'), 1, 'a reopen job of ours left over is deleted all the same');
+    assert.equal(w.server.state(), 'ONLINE');
   });
 });

@@ -81,11 +81,16 @@ export interface Script {
   scheduleOffset?: number;
   /** The server's clock (default Date.now). */
   now?: () => number;
+  /** RESTORE ... WITH RECOVERY fails in the reopen-if-armed batch (a damaged log, say). */
+  reopenFails?: boolean;
   /** Called once the tail-log backup is written (e.g. to put it in the fake bucket). */
   onBackup?: (to: TailDestination, at: number) => void;
 }
 
 export type Kind =
+  | 'hold-lock'
+  | 'release-lock'
+  | 'reopen-if-armed'
   | 'backup'
   | 'arm'
   | 'disarm'
@@ -99,27 +104,33 @@ export type Kind =
   | 'other';
 
 const kindOf = (text: string): Kind =>
-  /BACKUP LOG \[/.test(text)
-    ? 'backup'
-    : /sp_add_job /.test(text)
-      ? 'arm'
-      : /sp_update_job/.test(text)
-        ? 'disarm'
-        : /^RESTORE DATABASE/.test(text.trim())
-          ? 'reopen'
-          : /SERVERPROPERTY/.test(text)
-            ? 'server'
-            : /FROM sys\.databases AS d/.test(text)
-              ? 'database'
-              : /physical_device_name = @device/.test(text)
-                ? 'tail-record'
-                : /newest_full/.test(text)
-                  ? 'chain'
-                  : /ORDER BY b\.backup_finish_date DESC/.test(text)
-                    ? 'newest-log'
-                    : /FROM msdb\.dbo\.sysjobs AS j/.test(text)
-                      ? 'job-state'
-                      : 'other';
+  /DECLARE @armed bit/.test(text)
+    ? 'reopen-if-armed'
+    : /SELECT @got AS got/.test(text)
+      ? 'hold-lock'
+      : /sp_releaseapplock/.test(text) && !/sp_getapplock/.test(text)
+        ? 'release-lock'
+        : /BACKUP LOG \[/.test(text)
+          ? 'backup'
+          : /sp_add_job /.test(text)
+            ? 'arm'
+            : /sp_update_job/.test(text)
+              ? 'disarm'
+              : /^RESTORE DATABASE/.test(text.trim())
+                ? 'reopen'
+                : /SERVERPROPERTY/.test(text)
+                  ? 'server'
+                  : /FROM sys\.databases AS d/.test(text)
+                    ? 'database'
+                    : /physical_device_name = @device/.test(text)
+                      ? 'tail-record'
+                      : /newest_full/.test(text)
+                        ? 'chain'
+                        : /ORDER BY b\.backup_finish_date DESC/.test(text)
+                          ? 'newest-log'
+                          : /FROM msdb\.dbo\.sysjobs AS j/.test(text)
+                            ? 'job-state'
+                            : 'other';
 
 export interface ScriptedSqlServer extends TdsSession {
   sent: Kind[];
@@ -138,7 +149,7 @@ export function scriptedSqlServer(script: Script): ScriptedSqlServer {
   let state = script.database.state_desc;
   let agent = script.server.agent_status;
   let job: { enabled: boolean; fireAt: number } | undefined;
-  let tail: { device: string; finishedAt: number } | undefined;
+  let tail: { device: string; finishedAt: number; description: string } | undefined;
   const jobRow = () =>
     job
       ? [
@@ -181,20 +192,21 @@ export function scriptedSqlServer(script: Script): ScriptedSqlServer {
           return rows(jobRow());
         case 'backup': {
           const m = /TO (URL|DISK) = N'([^']+)'/.exec(text)!;
+          const description = /DESCRIPTION = N'([^']*)'/.exec(text)?.[1] ?? '';
           const to: TailDestination = m[1] === 'URL' ? { kind: 'url', url: m[2] } : { kind: 'disk', path: m[2] };
           if (script.backup === 'fails')
             throw Object.assign(new Error('Exclusive access could not be obtained because the database is in use.'), {
               number: 3101,
             });
           state = 'RESTORING';
-          tail = { device: m[2], finishedAt: now() };
+          tail = { device: m[2], finishedAt: now(), description };
           script.onBackup?.(to, tail.finishedAt);
           if (script.backup === 'answer-lost') throw Object.assign(new Error('Connection lost'), { code: 'ESOCKET' });
           return [];
         }
         case 'tail-record':
           return rows(
-            tail && params.device === tail.device
+            tail && params.device === tail.device && params.description === tail.description
               ? [
                   {
                     backup_start_date: new Date(tail.finishedAt - 2000),
@@ -206,10 +218,29 @@ export function scriptedSqlServer(script: Script): ScriptedSqlServer {
               : [],
           );
         case 'newest-log':
-          return rows(tail ? [{ device: tail.device, backup_finish_date: new Date(tail.finishedAt) }] : []);
+          return rows(
+            tail
+              ? [{ device: tail.device, backup_finish_date: new Date(tail.finishedAt), description: tail.description }]
+              : [],
+          );
         case 'disarm':
           job = undefined;
           return rows([{ state_desc: state }]);
+        // One session: the reopen lock is always granted (tests of two attempts at once would need two).
+        case 'hold-lock':
+          return rows([{ got: 0 }]);
+        case 'release-lock':
+          return [];
+        case 'reopen-if-armed': {
+          const armed = !!job;
+          let error: string | null = null;
+          if (armed && state === 'RESTORING') {
+            if (script.reopenFails) error = 'RESTORE DATABASE is terminating abnormally.';
+            else state = 'ONLINE';
+          }
+          if (armed && state !== 'RESTORING') job = undefined;
+          return rows([{ state_desc: state, armed: armed ? 1 : 0, error }]);
+        }
         case 'reopen':
           if (state !== 'RESTORING')
             throw Object.assign(new Error('RESTORE DATABASE is terminating abnormally.'), { number: 3013 });

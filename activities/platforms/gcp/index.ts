@@ -3,6 +3,7 @@
 import { withClient, type ConnectionParams } from '../../engines/postgres/sessions';
 import { registerSecretScheme, resolveSecret } from '../../secrets';
 import { MigrationError } from '../../../common/failures';
+import { cutoverLimits } from '../../../common/plan';
 import {
   notCreatedStatus,
   type AssessmentResult,
@@ -62,14 +63,13 @@ import { readTargetPrivateIp } from './sql/target-address';
 import { markTookOver, refuseIfTookOver } from './sql/target-mark';
 import { replicationPhaseOf } from './dms/phases';
 import { stopWritesForDump } from './dms/source-writes';
-import { databaseObject, sqlServerStatus } from './dms/sqlserver-objects';
+import { sqlServerStatus } from './dms/sqlserver-objects';
 import type { SqlServerCutoverDeps } from './cutover/sqlserver';
 import { BACKUP_FILE_PATTERN } from './dms/job-sqlserver';
 import { assessSqlServerSource } from './sqlserver/assess';
-import { readBackupBucket, tailLogArrived } from './sqlserver/backups';
 import { openTds, type TdsSession } from './sqlserver/tds-session';
 import { settleTailLogClose } from './cutover/sqlserver-tail';
-import { sqlServerBackups } from './sqlserver/plan';
+import { sqlServerCutoverDeps } from './cutover/sqlserver-deps';
 
 export interface GcpPlatformOptions extends GcpClientOptions {
   poll?: Partial<PollOptions>;
@@ -91,7 +91,9 @@ export class GcpPlatform implements MigrationPlatform {
     this.clients = new GcpClients({ ...opts, endpoint });
     this.poll = { ...DEFAULT_POLL, ...opts.poll };
     this.sqlServerSettleMs = opts.sqlServerSettleMs;
-    this.openSqlServer = opts.openSqlServer ?? ((task) => openTds(task));
+    // Batches as long as the cutover's: the tail-log backup and the disarm's lock wait run within it.
+    this.openSqlServer =
+      opts.openSqlServer ?? ((task) => openTds(task, { requestTimeoutMs: cutoverLimits(task.settings).timeoutMs }));
     registerSecretScheme('gcpsm', async (name, ctx) => {
       const full = name.startsWith('projects/')
         ? name
@@ -274,43 +276,12 @@ export class GcpPlatform implements MigrationPlatform {
         await markTookOver(this.clients, task, this.poll);
       },
       promoteOperation: () => promoteOperationState(this.clients, task),
-      ...(task.database.engine === 'sqlserver' ? this.sqlServerDeps(task) : {}),
+      ...(task.database.engine === 'sqlserver'
+        ? sqlServerCutoverDeps(this.clients, task, { open: this.openSqlServer, settleMs: this.sqlServerSettleMs })
+        : {}),
       jobPollMs: Math.min(1_000, this.poll.intervalMs),
       target: withTarget && fencesOverSql(task) ? await this.targetSql(task) : undefined,
       lagPollMs: Math.min(5_000, this.poll.intervalMs),
-    };
-  }
-
-  /**
-   * What the SQL Server cutover reads beyond the job: the database's object, the bucket's newest log
-   * backup, and (backups.tailLog worker) the source over TDS and the tail-log backup's upload.
-   */
-  private sqlServerDeps(task: DatabaseTask): Partial<SqlServerCutoverDeps> {
-    const bucket = task.database.backups?.bucket ?? '';
-    return {
-      ...(task.database.backups?.tailLog === 'worker'
-        ? {
-            tailLog: {
-              open: () => this.openSqlServer(task),
-              uploadedAt: async (name: string) => {
-                const r = await tailLogArrived(this.clients.storage, bucket, name);
-                return r.arrived ? r.uploadedAt : undefined;
-              },
-            },
-          }
-        : {}),
-      databaseObject: async () => {
-        const o = await databaseObject(this.clients, task);
-        return o
-          ? { state: o.state ?? undefined, phase: o.phase ?? undefined, updateTime: o.updateTime ?? undefined }
-          : undefined;
-      },
-      // When the bucket's last log backup arrived: the cutover promotes only on a restore reported after it.
-      newestLogBackupAt: async () => {
-        const r = await readBackupBucket(this.clients.storage, sqlServerBackups(task), BACKUP_FILE_PATTERN);
-        return r.newestLogUploadedAt === undefined ? undefined : new Date(r.newestLogUploadedAt);
-      },
-      ...(this.sqlServerSettleMs !== undefined ? { settleMs: this.sqlServerSettleMs } : {}),
     };
   }
 

@@ -37,6 +37,7 @@ export async function waitRestored(
   const settleMs = deps.settleMs ?? 60_000;
   const pollMs = Math.min(deps.jobPollMs ?? 1_000, settleMs);
   let ready: { updateTime?: string; at: number } | undefined;
+  const started = Date.now();
   for (;;) {
     const o = await deps.databaseObject();
     if (o?.state === 'FAILED')
@@ -50,7 +51,7 @@ export async function waitRestored(
     if (Date.now() + pollMs > until)
       throw new MigrationError(
         'CutoverNotReady',
-        `not promoting: within ${formatDuration(until - Date.now() + pollMs)} DMS did not show database ` +
+        `not promoting: in ${formatDuration(Date.now() - started)} DMS did not show database ` +
           `${task.database.source.database} READY_FOR_PROMOTE after the tail-log backup ` +
           `(it is ${o?.phase ?? 'not listed'})`,
       );

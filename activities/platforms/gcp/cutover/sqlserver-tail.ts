@@ -34,13 +34,17 @@ import { type DatabaseTask } from '../../../steps';
 import { earlierPromoteOutcome, promoteUntilKnown } from '../dms/promote-outcome';
 import { sqlServerBackups } from '../sqlserver/plan';
 import {
+  databaseState,
   disarmBeforePromote,
   findTailLogClose,
+  holdLock,
+  releaseLock,
+  reopenIfArmed,
   reopenSource,
   takeTailLogBackup,
   type TailLogRecord,
 } from '../sqlserver/tail-log';
-import { AGENT_SLACK_MS } from '../sqlserver/tail-log-sql';
+import { AGENT_SLACK_MS, disarmSql, reopenNames } from '../sqlserver/tail-log-sql';
 import type { TdsSession } from '../sqlserver/tds-session';
 import { promoteTimeoutMs, type GcpCutoverDeps } from './dms';
 import { waitRestored, type RestoreReader } from './sqlserver-restored';
@@ -97,8 +101,8 @@ export async function workerTailLogCutover(
     const rec = await takeTailLogBackup(s, task, sqlServerBackups(task), { deadline });
     if (rec.resumed && !rec.jobPresent) return await settleDisarmed(task, deps, s, rec, progress);
     if (rec.resumed && !rec.armed)
-      return await reopenAndThrow(s, rec, 'never-asked', `the reopen deadline no longer holds (${rec.notArmedWhy})`);
-    const closedAt = rec.resumed ? rec.takenAt : closing;
+      return await reopenNeverAsked(s, rec, `the reopen deadline no longer holds (${rec.notArmedWhy})`);
+    const closedAt = rec.resumed ? undefined : closing;
     const promoteBy = rec.reopenAt! - promoteMs - REOPEN_MARGIN_MS;
     progress(
       `${rec.resumed ? 'an earlier attempt closed' : 'closed'} ${db} with tail-log backup ${rec.objectName} ` +
@@ -108,47 +112,63 @@ export async function workerTailLogCutover(
       const uploadedAt = await waitUploaded(task, deps, rec, promoteBy, progress);
       progress(`tail-log backup in the bucket since ${uploadedAt.toISOString()}; waiting for DMS to restore it`);
       await waitRestored(task, deps, uploadedAt, promoteBy, progress);
+      if (Date.now() > promoteBy) throw new Error('DMS restored the tail-log backup too late to promote safely');
+      await deps.markTookOver?.();
     } catch (err) {
-      return await reopenAndThrow(s, rec, 'never-asked', (err as Error).message);
+      return await reopenNeverAsked(s, rec, (err as Error).message);
     }
-    let verdict;
+    // From the disarm until DMS's answer is known this session holds the reopen lock: no other
+    // attempt's reopen (a retry, the compensation) can run while this one may still promote.
+    if (!(await holdLock(s, rec, 30_000)))
+      throw new MigrationError(
+        'CutoverInterrupted',
+        `the reopen lock on ${db} was not granted (another attempt holds it); nothing was promoted and the ` +
+          'reopen job is still armed',
+      );
     try {
-      verdict = await disarmBeforePromote(s, rec);
-    } catch (err) {
-      throw new MigrationError(
-        'CutoverInterrupted',
-        `the reopen job could not be disarmed (${(err as Error).message}); nothing was promoted. A retry reads ` +
-          'whether it is still armed; if it is, Agent reopens the source at the deadline',
+      let verdict;
+      try {
+        verdict = await disarmBeforePromote(s, rec);
+      } catch (err) {
+        throw new MigrationError(
+          'CutoverInterrupted',
+          `the reopen job could not be disarmed (${(err as Error).message}); nothing was promoted. A retry reads ` +
+            'whether it is still armed; if it is, Agent reopens the source at the deadline',
+        );
+      }
+      if (verdict === 'reopened')
+        throw new MigrationError(
+          'CutoverNotReady',
+          `SQL Server Agent reopened ${db} at the deadline before the promote; nothing was promoted and ` +
+            'replication runs on (the tail-log backup stays in the chain DMS restores)',
+        );
+      if (verdict === 'unknown')
+        throw new MigrationError(
+          'CutoverInterrupted',
+          `after the disarm ${db} is neither RESTORING nor ONLINE; nothing was promoted: look at the source`,
+        );
+      // The job is gone now: the worker reopens, and only while it holds the lock.
+      if (Date.now() > promoteBy || (await databaseState(s, db)) !== 'RESTORING')
+        return await reopenAndThrow(s, rec, 'never-asked', 'too close to the deadline to promote', closedAt);
+      progress(
+        `DMS restored the tail-log backup and the reopen job is disarmed: promoting (the point of no return), ` +
+          `answered within ${formatDuration(promoteMs)} by gcp.promoteTimeout`,
       );
+      const outcome = await promoteUntilKnown(deps, {
+        progress,
+        unknownAt: rec.deadline,
+        onUnknown: async () =>
+          progress(
+            "WARNING: DMS has not answered the promote by the deadline: the source stays closed until DMS's " +
+              'answer is known (a promote DMS accepted must find no write after it)',
+          ),
+      });
+      if (!outcome.accepted) return await reopenAndThrow(s, rec, 'refused', (outcome.err as Error)?.message, closedAt);
+      progress(`${outcome.how}: ${db} stays closed (RESTORING) for good`);
+      return closedAt === undefined ? 0 : Date.now() - closedAt;
+    } finally {
+      await releaseLock(s, rec);
     }
-    if (verdict === 'reopened')
-      throw new MigrationError(
-        'CutoverNotReady',
-        `SQL Server Agent reopened ${db} at the deadline before the promote; nothing was promoted and ` +
-          'replication runs on (the tail-log backup stays in the chain DMS restores)',
-      );
-    if (verdict === 'unknown')
-      throw new MigrationError(
-        'CutoverInterrupted',
-        `after the disarm ${db} is neither RESTORING nor ONLINE; nothing was promoted: look at the source`,
-      );
-    await deps.markTookOver?.();
-    progress(
-      `DMS restored the tail-log backup and the reopen job is disarmed: promoting (the point of no return), ` +
-        `answered within ${formatDuration(promoteMs)} by gcp.promoteTimeout`,
-    );
-    const outcome = await promoteUntilKnown(deps, {
-      progress,
-      unknownAt: rec.deadline,
-      onUnknown: async () =>
-        progress(
-          "WARNING: DMS has not answered the promote by the deadline: the source stays closed until DMS's answer " +
-            'is known (a promote DMS accepted must find no write after it)',
-        ),
-    });
-    if (!outcome.accepted) return await reopenAndThrow(s, rec, 'refused', (outcome.err as Error)?.message);
-    progress(`${outcome.how}: ${db} stays closed (RESTORING) for good`);
-    return Date.now() - closedAt;
   } finally {
     await s.close();
   }
@@ -179,27 +199,62 @@ async function waitUploaded(
   }
 }
 
-/** The promote was never asked, or DMS refused it: the source is reopened, and the cutover fails retryably. */
+/**
+ * The promote was never asked, or DMS refused it, and this attempt holds the reopen lock (or its own
+ * disarm deleted the job): the source is reopened, and the cutover fails retryably.
+ */
 async function reopenAndThrow(
   s: TdsSession,
   rec: TailLogRecord,
   promote: 'never-asked' | 'refused',
   why: string | undefined,
+  closedAt?: number,
 ): Promise<never> {
-  const closedFor = formatDuration(Math.max(0, Date.now() - rec.takenAt));
+  const closedFor = closedAt === undefined ? '' : ` after about ${formatDuration(Date.now() - closedAt)} closed`;
+  let done;
   try {
-    await reopenSource(s, rec, { promote });
+    done = await reopenSource(s, rec, { promote });
   } catch (err) {
     throw new MigrationError(
       'CutoverInterrupted',
-      `${why ?? 'DMS did not promote'}; reopening ${rec.database} failed (${(err as Error).message}): ` +
-        (rec.armed ? 'SQL Server Agent reopens it at the deadline' : 'it stays closed, and a retry reopens it first'),
+      `${why ?? 'DMS did not promote'}; reopening ${rec.database} failed (${(err as Error).message}): it stays ` +
+        'closed, and a retry (or the compensation) reopens it first',
     );
   }
   throw new MigrationError(
     'CutoverNotReady',
     `${why ?? 'DMS did not promote'}; nothing was promoted (${promote === 'refused' ? 'DMS refused' : 'not asked'}) ` +
-      `and ${rec.database} was reopened after about ${closedFor} closed; replication runs on`,
+      `and ${rec.database} ${done === 'reopened' ? `was reopened${closedFor}` : 'was open again already'}; ` +
+      'replication runs on',
+  );
+}
+
+/**
+ * Before any disarm: the promote was never asked while the reopen job is there. Reopened under the
+ * lock only if it still is; if another attempt disarmed it meanwhile, that attempt decides.
+ */
+async function reopenNeverAsked(s: TdsSession, rec: TailLogRecord, why: string): Promise<never> {
+  let done;
+  try {
+    done = await reopenIfArmed(s, rec);
+  } catch (err) {
+    if (err instanceof MigrationError) throw err;
+    throw new MigrationError(
+      'CutoverInterrupted',
+      `${why}; reopening ${rec.database} failed (${(err as Error).message}): its reopen job, still armed, ` +
+        'reopens it at the deadline',
+    );
+  }
+  if (done === 'job-gone')
+    throw new MigrationError(
+      'CutoverInterrupted',
+      `${why}; meanwhile another attempt disarmed ${rec.database}'s reopen job, so it may be promoting: ` +
+        "nothing was reopened, and a retry settles the close with DMS's answer",
+    );
+  throw new MigrationError(
+    'CutoverNotReady',
+    `${why}; nothing was promoted (not asked) and ${rec.database} ` +
+      `${done === 'reopened' ? 'was reopened' : 'was open again already'}; replication runs on`,
   );
 }
 
@@ -214,14 +269,45 @@ async function settleDisarmed(
   rec: TailLogRecord,
   progress: Progress,
 ): Promise<number> {
-  progress(
-    `an earlier attempt closed ${rec.database} and disarmed its reopen job: reading DMS until its answer to a ` +
-      'promote that attempt may have sent is known; the source stays closed until then',
+  const outcome = await disarmedOutcome(task, deps, s, rec, progress);
+  if (outcome === 'promoted') return 0;
+  throw new MigrationError(
+    'CutoverNotReady',
+    `an earlier attempt closed ${rec.database} and disarmed its reopen job but DMS did not promote: the source ` +
+      `${outcome === 'reopened' ? 'was reopened' : 'was open again already'}; replication runs on`,
   );
-  // From now, not from the close: when the earlier attempt sent its promote is not known.
-  const outcome = await earlierPromoteOutcome(deps, Date.now(), promoteTimeoutMs(task), progress);
-  if (outcome.accepted) return Date.now() - rec.takenAt;
-  return reopenAndThrow(s, rec, 'refused', 'an earlier attempt disarmed the reopen job but DMS did not promote');
+}
+
+/**
+ * A close whose reopen job an earlier attempt disarmed: under the reopen lock (an attempt still
+ * deciding its promote holds it), DMS's answer to a promote it may have sent is awaited, then the
+ * source stays closed (promoted) or is reopened.
+ */
+async function disarmedOutcome(
+  task: DatabaseTask,
+  deps: GcpCutoverDeps,
+  s: TdsSession,
+  rec: TailLogRecord,
+  progress: Progress,
+): Promise<'promoted' | 'reopened' | 'already-open'> {
+  if (!(await holdLock(s, rec, 5_000)))
+    throw new MigrationError(
+      'CutoverInterrupted',
+      `another attempt holds ${rec.database}'s reopen lock: it is deciding its promote. Nothing was done; a retry ` +
+        'settles the close once it is done',
+    );
+  try {
+    progress(
+      `an earlier attempt closed ${rec.database} and disarmed its reopen job: reading DMS until its answer to a ` +
+        'promote that attempt may have sent is known; the source stays closed until then',
+    );
+    // From now, not from the close: when the earlier attempt sent its promote is not known.
+    const outcome = await earlierPromoteOutcome(deps, Date.now(), promoteTimeoutMs(task), progress);
+    if (outcome.accepted) return 'promoted';
+    return await reopenSource(s, rec, { promote: 'refused' });
+  } finally {
+    await releaseLock(s, rec);
+  }
 }
 
 /**
@@ -236,13 +322,20 @@ export async function settleTailLogClose(
   progress: Progress,
 ): Promise<'promoted' | 'reopened' | 'none'> {
   const rec = await findTailLogClose(s, task, sqlServerBackups(task));
-  if (!rec) return 'none';
-  if (!rec.jobPresent) {
-    progress(`${rec.database} is closed by this migration's tail-log backup and its reopen job is disarmed`);
-    const outcome = await earlierPromoteOutcome(deps, Date.now(), promoteTimeoutMs(task), progress);
-    if (outcome.accepted) return 'promoted';
+  if (!rec) {
+    // Not closed by us: a reopen job of ours left over must not reopen anyone's database later.
+    const { job, lock } = reopenNames(task.migrationId, task.database.source.database);
+    await s.query(disarmSql(task.database.source.database, job, lock, 30_000), {});
+    return 'none';
   }
-  await reopenSource(s, rec, { promote: rec.jobPresent ? 'never-asked' : 'refused' });
-  progress(`DMS did not promote: ${rec.database} was reopened`);
-  return 'reopened';
+  if (rec.jobPresent) {
+    const done = await reopenIfArmed(s, rec);
+    if (done !== 'job-gone') {
+      progress(`the promote was never asked: ${rec.database} ${done === 'reopened' ? 'was reopened' : 'is open'}`);
+      return 'reopened';
+    }
+  }
+  const outcome = await disarmedOutcome(task, deps, s, rec, progress);
+  if (outcome !== 'promoted') progress(`DMS did not promote: ${rec.database} is open again`);
+  return outcome === 'promoted' ? 'promoted' : 'reopened';
 }

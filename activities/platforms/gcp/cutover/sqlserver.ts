@@ -28,7 +28,7 @@ import { disarmSql, reopenNames } from '../sqlserver/tail-log-sql';
 import { describeJob, finishPromoted, promoted, promoteOrSeePromoted, type GcpCutoverDeps } from './dms';
 import { fenceJob } from './fence';
 import { waitRestored, type ObjectReading } from './sqlserver-restored';
-import { workerTailLogCutover, type TailLogPort } from './sqlserver-tail';
+import { settleTailLogClose, workerTailLogCutover, type TailLogPort } from './sqlserver-tail';
 
 export type { ObjectReading } from './sqlserver-restored';
 export type { TailLogPort } from './sqlserver-tail';
@@ -76,19 +76,25 @@ export async function sqlServerCutover(
     );
   const job = await deps.jobState();
   let blockMs = 0;
-  if (!promoted(job)) {
-    if (job.state !== 'RUNNING' || job.phase !== 'CDC')
-      throw new MigrationError(
-        'CutoverNotReady',
-        `not cutting over: DMS job ${fenceJob(task)} is ${describeJob(job)}, not RUNNING/CDC; nothing was done`,
-      );
-    const first = await reader.databaseObject();
-    if (!first || !RESTORING_LOGS.has(first.phase ?? ''))
-      throw new MigrationError(
-        'CutoverNotReady',
-        `not cutting over: database ${task.database.source.database} is ${first?.phase ?? 'not listed'} in DMS, ` +
-          'not restoring log backups yet; nothing was done',
-      );
+  let done = promoted(job);
+  if (!done) {
+    try {
+      await gate(task, job, reader);
+    } catch (err) {
+      // A refusal must not leave behind a close an earlier attempt made (rule 5: settle it first).
+      if (!worker) throw err;
+      const settled = await settleOwnClose(task, deps, deps.tailLog!, progress);
+      if (settled === 'reopened')
+        throw new MigrationError(
+          'CutoverNotReady',
+          `${(err as Error).message.replace(/; nothing was done$/, '')}; an earlier attempt had closed ` +
+            `${task.database.source.database} with its tail-log backup and DMS did not promote: it was reopened`,
+        );
+      if (settled !== 'promoted') throw err;
+      done = true;
+    }
+  }
+  if (!done) {
     if (worker) blockMs = await workerTailLogCutover(task, { ...reader, tailLog: deps.tailLog! }, progress);
     else {
       const where = `gs://${b.bucket}/${b.prefix}log/`;
@@ -106,6 +112,41 @@ export async function sqlServerCutover(
   } else if (worker) await noReopenAfterPromote(task, deps.tailLog!, progress);
   await finishPromoted(deps);
   return blockMs;
+}
+
+/** Before anything is closed: the job replicates, and the database's object restores log backups. */
+async function gate(
+  task: DatabaseTask,
+  job: { state: string; phase?: string },
+  reader: { databaseObject(): Promise<ObjectReading | undefined> },
+): Promise<void> {
+  if (job.state !== 'RUNNING' || !RESTORING_LOGS.has(job.phase ?? ''))
+    throw new MigrationError(
+      'CutoverNotReady',
+      `not cutting over: DMS job ${fenceJob(task)} is ${describeJob(job)}, not RUNNING/CDC; nothing was done`,
+    );
+  const first = await reader.databaseObject();
+  if (!first || !RESTORING_LOGS.has(first.phase ?? ''))
+    throw new MigrationError(
+      'CutoverNotReady',
+      `not cutting over: database ${task.database.source.database} is ${first?.phase ?? 'not listed'} in DMS, ` +
+        'not restoring log backups yet; nothing was done',
+    );
+}
+
+/** An earlier attempt's close of the source, settled (cutover/sqlserver-tail.ts settleTailLogClose). */
+async function settleOwnClose(
+  task: DatabaseTask,
+  deps: GcpCutoverDeps,
+  port: TailLogPort,
+  progress: Progress,
+): Promise<'promoted' | 'reopened' | 'none'> {
+  const s = await port.open();
+  try {
+    return await settleTailLogClose(task, deps, s, progress);
+  } finally {
+    await s.close();
+  }
 }
 
 /**

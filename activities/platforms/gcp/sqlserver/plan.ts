@@ -62,7 +62,8 @@ export function sqlServerBackups(task: DatabaseTask): SqlServerBackups {
     prefix,
     gcsPrefix: parts.length ? `${parts.join('/')}/` : '',
     folder,
-    tailLog: plan.tailLog ?? 'operator',
+    // As the plan fills it (common/plan-sqlserver.ts): the worker's where it reaches the source.
+    tailLog: plan.tailLog ?? (task.database.source.access === 'dms-only' ? 'operator' : 'worker'),
     ...(plan.tailLogDirectory ? { tailLogDirectory: plan.tailLogDirectory } : {}),
   };
 }

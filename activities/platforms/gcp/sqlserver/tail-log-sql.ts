@@ -149,7 +149,10 @@ export function readArmed(rows: JobStateRow[], secondsToDeadline: number): Armed
  * in one batch; error 3101 (exclusive access could not be obtained: a session connected in
  * between) is retried `attempts` times. Any other error ends the batch.
  */
-export function tailLogBackupSql(database: string, to: TailLogDestination, attempts = 20): string {
+/** The backup's description in msdb: how a retry tells this migration's tail-log backup from any other. */
+export const tailLogDescription = (migrationId: string): string => `dbmig tail-log ${migrationId}`.slice(0, 255);
+
+export function tailLogBackupSql(database: string, to: TailLogDestination, description: string, attempts = 20): string {
   const target = to.kind === 'url' ? `URL = ${literal(to.url)}` : `DISK = ${literal(to.path)}`;
   const compression = to.kind === 'url' ? ', COMPRESSION' : '';
   return [
@@ -161,7 +164,8 @@ export function tailLogBackupSql(database: string, to: TailLogDestination, attem
     `   WHERE database_id = DB_ID(${literal(database)}) AND session_id <> @@SPID AND is_user_process = 1;`,
     `  EXEC (@kill);`,
     `  BEGIN TRY`,
-    `    BACKUP LOG ${quoteName(database)} TO ${target} WITH NORECOVERY, CHECKSUM${compression};`,
+    `    BACKUP LOG ${quoteName(database)} TO ${target} WITH NORECOVERY, CHECKSUM${compression}, ` +
+      `DESCRIPTION = ${literal(description)};`,
     `    BREAK;`,
     `  END TRY`,
     `  BEGIN CATCH`,
@@ -207,7 +211,7 @@ export const TAIL_RECORD_SQL = `
 SELECT TOP (1) b.backup_start_date, b.backup_finish_date, CAST(b.first_lsn AS nvarchar(40)) AS first_lsn,
        CAST(b.last_lsn AS nvarchar(40)) AS last_lsn, b.begins_log_chain, b.has_incomplete_metadata
   FROM msdb.dbo.backupset AS b JOIN msdb.dbo.backupmediafamily AS f ON f.media_set_id = b.media_set_id
- WHERE b.database_name = @db AND b.type = 'L' AND f.physical_device_name = @device
+ WHERE b.database_name = @db AND b.type = 'L' AND f.physical_device_name = @device AND b.description = @description
  ORDER BY b.backup_finish_date DESC`;
 
 export interface TailRecordRow {
@@ -219,3 +223,48 @@ export interface TailRecordRow {
 
 /** The device name msdb records for a destination (the URL or the file path as written). */
 export const deviceOf = (to: TailLogDestination): string => (to.kind === 'url' ? to.url : to.path);
+
+/**
+ * Takes the reopen lock for this session and keeps it across batches (released by releaseLockSql
+ * or when the session ends): the worker holds it from the disarm until DMS's answer to its promote
+ * is known, so no other attempt's reopen can run in between. Answers the lock's grant (>= 0).
+ */
+export function holdLockSql(lock: string, timeoutMs: number): string {
+  return ['SET NOCOUNT ON;', lockSql(lock, timeoutMs), 'SELECT @got AS got;'].join('\n');
+}
+
+export function releaseLockSql(lock: string): string {
+  return ['SET NOCOUNT ON;', unlockSql(lock)].join('\n');
+}
+
+/**
+ * The reopen of a close whose promote was never asked, in ONE batch under the reopen lock: only
+ * while the job is still there (the disarm, which precedes any promote, deletes it) and the
+ * database RESTORING; the job is deleted only once the database is open. Answers the state after
+ * it and whether the job was there: a job gone means another attempt disarmed it and may promote.
+ */
+export function reopenIfArmedSql(database: string, job: string, lock: string, lockTimeoutMs: number): string {
+  const jobThere = `EXISTS (SELECT 1 FROM msdb.dbo.sysjobs WHERE name = ${literal(job)})`;
+  return [
+    'SET NOCOUNT ON;',
+    lockSql(lock, lockTimeoutMs),
+    `IF @got < 0 BEGIN RAISERROR(N'dbmig: the reopen lock was not granted in time', 16, 1); RETURN; END`,
+    `DECLARE @armed bit = CASE WHEN ${jobThere} THEN 1 ELSE 0 END, @err nvarchar(2048);`,
+    `IF @armed = 1 AND EXISTS (SELECT 1 FROM sys.databases WHERE name = ${literal(database)} ` +
+      `AND state_desc = N'RESTORING')`,
+    `  BEGIN TRY ${reopenSql(database)} END TRY BEGIN CATCH SET @err = ERROR_MESSAGE(); END CATCH`,
+    `IF @armed = 1 AND NOT EXISTS (SELECT 1 FROM sys.databases WHERE name = ${literal(database)} ` +
+      `AND state_desc = N'RESTORING') BEGIN`,
+    `  EXEC msdb.dbo.sp_update_job @job_name = ${literal(job)}, @enabled = 0;`,
+    `  EXEC msdb.dbo.sp_delete_job @job_name = ${literal(job)};`,
+    `END`,
+    `SELECT state_desc, @armed AS armed, @err AS error FROM sys.databases WHERE name = ${literal(database)};`,
+    unlockSql(lock),
+  ].join('\n');
+}
+
+export interface ReopenIfArmedRow {
+  state_desc: string;
+  armed: boolean | number;
+  error: string | null;
+}

@@ -29,13 +29,18 @@ import {
   armSql,
   deviceOf,
   disarmSql,
+  holdLockSql,
   jobStateSql,
+  releaseLockSql,
+  reopenIfArmedSql,
+  type ReopenIfArmedRow,
   readArmed,
   readDisarm,
   reopenNames,
   reopenSql,
   TAIL_RECORD_SQL,
   tailLogBackupSql,
+  tailLogDescription,
   tailLogDestination,
   type DisarmVerdict,
   type JobStateRow,
@@ -122,10 +127,22 @@ export async function takeTailLogBackup(
       'CutoverNotReady',
       `only ${Math.round(left / 1000)} s are left before the deadline; nothing was closed`,
     );
-  const armed = readArmed(
-    await s.query<JobStateRow>(armSql(db, job, lock, (left - AGENT_SLACK_MS) / 1000), {}),
-    left / 1000,
-  );
+  // The worker's clock when the arm is sent: the job's schedule counts from the server's now then,
+  // so the fire time read back is not later than this plus its seconds (the backup's length is not added).
+  const armSentAt = now();
+  let armed;
+  try {
+    armed = readArmed(
+      await s.query<JobStateRow>(armSql(db, job, lock, (left - AGENT_SLACK_MS) / 1000), {}),
+      left / 1000,
+    );
+  } catch (err) {
+    await s.query(disarmSql(db, job, lock, 10_000), {}).catch(() => undefined);
+    throw new MigrationError(
+      'CutoverNotReady',
+      `the reopen deadline could not be armed (${(err as Error).message}); nothing was closed`,
+    );
+  }
   if (!armed.armed) {
     await s.query(disarmSql(db, job, lock, 10_000), {}).catch(() => undefined);
     throw new MigrationError(
@@ -134,7 +151,7 @@ export async function takeTailLogBackup(
     );
   }
   try {
-    await s.query(tailLogBackupSql(db, to), {});
+    await s.query(tailLogBackupSql(db, to, tailLogDescription(task.migrationId)), {});
   } catch (err) {
     // Read the failure by how far it got (rule 5): still ONLINE, nothing was closed.
     const after = await one<DatabaseRow>(s, DATABASE_SQL, { db }).catch(() => undefined);
@@ -149,7 +166,7 @@ export async function takeTailLogBackup(
     // the armed job reopens the source at the deadline.
     if (after?.state_desc !== 'RESTORING') throw err;
   }
-  const reopenAt = now() + armed.secondsLeft * 1000;
+  const reopenAt = armSentAt + armed.secondsLeft * 1000;
   const job0 = { jobPresent: true, armed: true, reopenAt, resumed: false };
   return record(s, task, { job, lock, to, objectName, deadline: opts.deadline, ...job0 });
 }
@@ -161,7 +178,11 @@ type RecordInput = Pick<
 
 async function record(s: TdsSession, task: DatabaseTask, r: RecordInput): Promise<TailLogRecord> {
   const db = task.database.source.database;
-  const row = await one<TailRecordRow>(s, TAIL_RECORD_SQL, { db, device: deviceOf(r.to) });
+  const row = await one<TailRecordRow>(s, TAIL_RECORD_SQL, {
+    db,
+    device: deviceOf(r.to),
+    description: tailLogDescription(task.migrationId),
+  });
   if (!row)
     throw new MigrationError(
       'CutoverNotReady',
@@ -188,7 +209,7 @@ async function record(s: TdsSession, task: DatabaseTask, r: RecordInput): Promis
 
 /** The newest log backup of the database and where it went, to resume an earlier attempt. */
 const NEWEST_LOG_SQL = `
-SELECT TOP (1) f.physical_device_name AS device, b.backup_finish_date
+SELECT TOP (1) f.physical_device_name AS device, b.backup_finish_date, b.description
   FROM msdb.dbo.backupset AS b JOIN msdb.dbo.backupmediafamily AS f ON f.media_set_id = b.media_set_id
  WHERE b.database_name = @db AND b.type = 'L' ORDER BY b.backup_finish_date DESC`;
 
@@ -205,7 +226,13 @@ async function resume(
   const now = opts.now ?? Date.now;
   const db = task.database.source.database;
   const { job, lock } = reopenNames(task.migrationId, db);
-  const newest = await one<{ device: string; backup_finish_date: Date }>(s, NEWEST_LOG_SQL, { db });
+  const newest = await one<{ device: string; backup_finish_date: Date; description: string | null }>(
+    s,
+    NEWEST_LOG_SQL,
+    { db },
+  );
+  // Ours only if msdb says so: the shipper's folder holds the regular log backups too.
+  if (newest?.description !== tailLogDescription(task.migrationId)) return undefined;
   const file = newest?.device.slice(Math.max(newest.device.lastIndexOf('/'), newest.device.lastIndexOf('\\')) + 1);
   const objectName = file ? `${backups.prefix}log/${file}` : '';
   const to = newest && tailLogDestination(16, backups.bucket, objectName, opts.directory ?? backups.tailLogDirectory);
@@ -266,7 +293,44 @@ export async function disarmBeforePromote(
 }
 
 /**
- * Reopens the source after a promote KNOWN not to have happened (refused, or never asked). The
+ * The reopen of a close whose promote was never asked: only while the reopen job is still there,
+ * in one batch under the reopen lock (tail-log-sql.ts reopenIfArmedSql). 'job-gone': another
+ * attempt disarmed it and may be promoting; nothing was reopened.
+ */
+export async function reopenIfArmed(
+  s: TdsSession,
+  rec: TailLogRecord,
+  lockTimeoutMs = 30_000,
+): Promise<'reopened' | 'already-open' | 'job-gone'> {
+  const row = await one<ReopenIfArmedRow>(s, reopenIfArmedSql(rec.database, rec.job, rec.lock, lockTimeoutMs), {});
+  if (!row?.armed) return row?.state_desc === 'RESTORING' ? 'job-gone' : 'already-open';
+  if (row.state_desc === 'RESTORING')
+    throw new MigrationError(
+      'CutoverInterrupted',
+      `RESTORE DATABASE ${rec.database} WITH RECOVERY failed (${row.error ?? 'no error given'}); its reopen job ` +
+        'is still armed and reopens it at the deadline',
+    );
+  return row.error ? 'already-open' : 'reopened';
+}
+
+/** Holds the reopen lock on this session until releaseLock (or the session ends); false if not granted. */
+export async function holdLock(s: TdsSession, rec: TailLogRecord, timeoutMs: number): Promise<boolean> {
+  const row = await one<{ got: number }>(s, holdLockSql(rec.lock, timeoutMs), {});
+  return (row?.got ?? -1) >= 0;
+}
+
+export async function releaseLock(s: TdsSession, rec: TailLogRecord): Promise<void> {
+  await s.query(releaseLockSql(rec.lock), {}).catch(() => undefined);
+}
+
+/** The database's state now, on this session (also: the session still answers). */
+export async function databaseState(s: TdsSession, database: string): Promise<string | undefined> {
+  return (await one<DatabaseRow>(s, DATABASE_SQL, { db: database }))?.state_desc;
+}
+
+/**
+ * Reopens the source after a promote KNOWN not to have happened (refused, or never asked), by a
+ * caller that holds the reopen lock or whose own disarm deleted the job. The
  * argument is the caller's statement of that knowledge: no other path reopens (rule 1).
  */
 export async function reopenSource(
