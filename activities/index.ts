@@ -12,6 +12,7 @@ import { withOwnedGauges } from './gauge-owner';
 import { awaitChildrenEnded, childRunBefore, relayDecision } from './children';
 import { createNotifier } from './notify';
 import { reverseWatchActivity } from './reverse-watch';
+import { watchHealth } from './health-watch';
 import type { Throttled } from '../common/throttle-plan';
 import type { ValidationProgress } from '../common/validation-progress';
 import { heartbeatingStep, requestScope } from './heartbeat-step';
@@ -88,6 +89,8 @@ export function createActivities(platforms: Platforms) {
     /** From COMPLETED until a rollback or finalize: reverse replication's health, writes on the closed source. */
     watchReverseReplication: (task: DatabaseTask, pollMs?: number) =>
       reverseWatchActivity(() => on(task))(task, pollMs ?? pollOf(task, 2_000)),
+    /** From COMPLETED, when the plan names a health check: returns only on a held breach or the window's end. */
+    watchHealth,
     helpCopyRanges: (task: DatabaseTask) => helpCopyRanges(on(task), task),
     /** Once per migration, before the first database: what serves the whole fleet (gcp: monitoring). */
     prepareMigration: (fleet: FleetTask): Promise<PreparedMigration> =>

@@ -161,8 +161,10 @@ export function severityOf(input: Pick<NotifyInput, 'event' | 'facts'>): NotifyS
     // Escalation exists to wake someone: the database holds replication (and WAL on the source) meanwhile.
     case 'approval-overdue':
       return 'critical';
+    // health-rollback: the application was moved back on its own; someone must learn why the target broke its promise.
     case 'replication-broken':
     case 'failure':
+    case 'health-rollback':
       return 'error';
     case 'cutover-done':
       return 'info';
@@ -296,6 +298,16 @@ export function buildMessage(input: NotifyInput, ctx: MessageContext): NotifyMes
       );
       break;
     }
+    case 'health-rollback':
+      title = `[dbmig] ${about}: rolled back by its health check`;
+      add(
+        `After the cutover of ${db} (migration ${migrationId}), the plan's health check breached for its time, ` +
+          'so the database is rolled back by the same path as `dbmig rollback`: the source takes the writes ' +
+          'again, with every write made on the target. The target is kept (closed to writes).',
+        `Why: ${f.problem ?? f.reason ?? 'see dbmig status'}`,
+        next,
+      );
+      break;
     case 'cutover-done': {
       const block = f.writeBlockMs !== undefined ? humanDuration(f.writeBlockMs) : undefined;
       title = `[dbmig] ${about}: cutover done` + (block ? `, writes blocked ${block}` : '');

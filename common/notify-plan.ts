@@ -22,6 +22,8 @@ export const NOTIFY_EVENTS = [
   'failure',
   /** A cutover is done, with its write-block window. */
   'cutover-done',
+  /** The plan's health check after the cutover breached for its time: the database is rolled back, with why. */
+  'health-rollback',
   /** The fleet run finished, with its counts. */
   'fleet-finished',
 ] as const;
@@ -89,7 +91,7 @@ export const notificationsSchema = z
               .min(1, 'must name at least one event, or "*"')
               .describe(
                 'The events this route sends: approval-needed, approval-overdue, replication-broken, lag-rising, ' +
-                  'failure, cutover-done, fleet-finished, or * for all.',
+                  'failure, cutover-done, health-rollback, fleet-finished, or * for all.',
               ),
             channels: z.array(z.string()).min(1, 'must name at least one channel').describe('Channel names.'),
           })

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DURATION, parseDuration } from './durations';
 import { DAYS, validTimeZone } from './cutover-window';
 import { notificationsSchema } from './notify-plan';
+import { healthCheckSchema, healthCheckSettings, type HealthCheckSettings } from './health-check-plan';
 import { simSchema } from './sim-plan';
 import { planIssues, type PlanIssue } from './plan-issues';
 import { backupsSchema, SQLSERVER_EDITIONS, sqlserverIssues, withSqlServerDefaults } from './plan-sqlserver';
@@ -514,6 +515,9 @@ const databaseSchema = z
       ),
     dependsOn: dependsOnSchema,
     approvers: approversSchema,
+    healthCheck: healthCheckSchema
+      .optional()
+      .describe("This database's health check after the cutover, in place of cutover.healthCheck's. Default: that."),
   })
   .describe('One database to migrate: where from, where to, and how it is judged ready.');
 
@@ -632,6 +636,7 @@ export const planSchema = z
             'How long after the cutover reverse replication (target to source) keeps a rollback possible before ' +
               'the database is finalized on its own; 0s finalizes at once. Default 24h.',
           ),
+        healthCheck: healthCheckSchema.optional(),
       })
       .optional()
       .describe('The bounds of the cutover itself: when it may start, how long writes may be blocked.'),
@@ -1009,6 +1014,8 @@ export interface EffectiveSettings {
   validation?: { streams?: number; chunkRows?: number };
   /** Limits on the source's load, when the plan sets any (the database's, else defaults'). */
   throttle?: ThrottleSettings;
+  /** The health check after the cutover (the database's, else cutover.healthCheck), when the plan names one. */
+  healthCheck?: HealthCheckSettings;
 }
 
 export function copySettings(s: EffectiveSettings): {
@@ -1050,7 +1057,14 @@ export function effectiveSettings(plan: Plan, db: DatabasePlan): EffectiveSettin
     ...(plan.copy ? { copy: plan.copy } : {}),
     ...(plan.validation ? { validation: plan.validation } : {}),
     ...throttleOf(plan, db),
+    ...healthCheckOf(plan, db),
   };
+}
+
+/** A database's health check replaces cutover.healthCheck whole; absent when neither names one. */
+function healthCheckOf(plan: Plan, db: DatabasePlan): { healthCheck?: HealthCheckSettings } {
+  const healthCheck = healthCheckSettings(db.healthCheck ?? plan.cutover?.healthCheck);
+  return healthCheck ? { healthCheck } : {};
 }
 
 /** A database's throttle replaces defaults' whole; absent when neither sets a limit. */

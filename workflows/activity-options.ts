@@ -147,6 +147,7 @@ const STEPS: { [K in keyof Activities]?: [Kind, string] } = {
   finalizeCutover: ['undo', 'finalize: end reverse replication'],
   rollbackProgress: ['quick', 'read how far the rollback got: which side takes writes'],
   watchReverseReplication: ['watching', 'watch reverse replication after the cutover; writes on the closed source'],
+  watchHealth: ['watching', "watch the plan's health check after the cutover; returns on a breach held for its time"],
   rollbackCutover: ['undo', 'undo: give the source its writes back'],
   stopMigrationJob: ['undo', 'undo: stop the migration job'],
   deleteMigrationJob: ['undo', 'clean up the migration job'],

@@ -18,6 +18,7 @@ import { failure } from '../common/failures';
 import type { StepActivities } from './activity-options';
 import type { AfterCutoverRequest, DatabaseHandlers } from './database-handlers';
 import { describeError } from './errors';
+import { HEALTH_CHECK_BY, HealthRollback } from './health-rollback';
 
 /** Where the platform cannot tell how far a rollback got: the failure types that left the target taking writes. */
 const UNDONE_TYPES = ['CutoverTimedOut', 'CutoverInterrupted', 'CutoverNotReady', 'PreparedTransactions'];
@@ -79,6 +80,21 @@ export async function keepRollbackOpen(
     lagBytes: 0,
   });
   let watch = startWatch();
+  const health = HealthRollback.of(
+    x.settings,
+    acts,
+    task,
+    until,
+    (reason) => {
+      if (!db.rollbackByPolicy(HEALTH_CHECK_BY, reason)) return;
+      void x.notify('health-rollback', { state: 'COMPLETED', problem: reason });
+    },
+    (err) =>
+      void db.publish({
+        lastError: `the health check stopped: ${describeError(err)}; nothing rolls back on its own, only a human`,
+      }),
+  );
+  health?.start();
   let heldTold = false;
   for (;;) {
     const left = deadline - new Date().getTime();
@@ -99,6 +115,7 @@ export async function keepRollbackOpen(
       continue;
     }
     await stopWatch(watch);
+    health?.stop();
     if (!req || req.action === 'finalize') {
       const done = await finalize(req);
       if (done) return done;
@@ -107,6 +124,7 @@ export async function keepRollbackOpen(
       if (done) return done;
     }
     watch = startWatch();
+    health?.start();
   }
 
   /** Finalizes; a refusal because of writes on the closed source returns to COMPLETED (undefined). */

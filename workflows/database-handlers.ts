@@ -243,6 +243,16 @@ export class DatabaseHandlers extends DatabaseStatus {
     return this.summary;
   }
 
+  /**
+   * A rollback the plan's policy asks for (its health check): the same request an operator's
+   * `dbmig rollback` makes, so the runbook runs the same path. False when a request is already pending.
+   */
+  rollbackByPolicy(by: string, reason: string): boolean {
+    if (this.afterCutover) return false;
+    this.afterCutover = { database: this.name, by, reason, action: 'rollback', n: ++this.requests };
+    return true;
+  }
+
   /** The request the runbook waits for, once one is made. */
   get pendingAfterCutover(): AfterCutoverRequest | undefined {
     return this.afterCutover;

@@ -277,6 +277,7 @@ export class MockActivities {
       rollbackProgress: step('rollbackProgress', () => null),
       // Returns at once, as watchReplication does: the time-skipping server skips time only while no activity runs.
       watchReverseReplication: step('watchReverseReplication', quiet),
+      watchHealth: step('watchHealth', () => ({ breached: false, reason: 'the window ended without a breach' })),
       waitForFullDump: step('waitForFullDump', () => 1000),
       waitForReplicationReady: step('waitForReplicationReady', () => ({
         waitedMs: 3000,
