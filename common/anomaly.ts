@@ -3,6 +3,7 @@
 // workflow event per sample (safety rule 4); only a change of the active set is told to the workflow.
 // Each kind fires on a stricter condition than the one that clears it, and both must hold for
 // `confirm` samples in a row, so noise around a threshold does not flap (docs/operations.md, Anomalies).
+import { parseDuration } from './durations';
 
 /** What can be anomalous. */
 export const ANOMALY_KINDS = ['lag-trend', 'apply-errors', 'apply-slow'] as const;
@@ -52,6 +53,23 @@ export const DEFAULT_THRESHOLDS: AnomalyThresholds = {
   slowRatio: 0.5,
   confirm: 3,
 };
+
+/** The plan's tuning (notifications.anomalies) over the defaults. */
+export function thresholdsOf(tuning?: {
+  window?: string;
+  lagSlopePerMinute?: number;
+  lagRiseSeconds?: number;
+  errorsPerWindow?: number;
+}): AnomalyThresholds {
+  const windowMs = tuning?.window !== undefined ? parseDuration(tuning.window) : undefined;
+  return {
+    ...DEFAULT_THRESHOLDS,
+    ...(windowMs ? { windowMs } : {}),
+    ...(tuning?.lagSlopePerMinute !== undefined ? { lagSlope: tuning.lagSlopePerMinute / 60 } : {}),
+    ...(tuning?.lagRiseSeconds !== undefined ? { lagRiseSeconds: tuning.lagRiseSeconds } : {}),
+    ...(tuning?.errorsPerWindow !== undefined ? { errorsPerWindow: tuning.errorsPerWindow } : {}),
+  };
+}
 
 /** Least-squares slope (per second) of `y` over `at` (ms), with R²; null under 3 points or no spread. */
 export function lagFit(points: { at: number; y: number }[]): { slope: number; r2: number } | null {
