@@ -5,6 +5,7 @@
 // fires only while there is lag to apply; nothing flaps on noise at the thresholds.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { pagerDutyDedupKey } from '../activities/notify/pagerduty';
 import { AnomalyDetector, DEFAULT_THRESHOLDS, expectedFromFleet, lagFit, type Anomaly } from '../common/anomaly';
 
 const POLL = 10_000;
@@ -135,4 +136,13 @@ test('a resumed detector keeps the anomalies its last heartbeat had, and the fle
   assert.equal(expectedFromFleet([1, 3, 2], 10), 20);
   assert.equal(expectedFromFleet([1, 2, 3, 4], 2), 5);
   assert.equal(expectedFromFleet([], 2), undefined);
+});
+
+test('PagerDuty: one alert per database and anomaly kind, the clearing resolves the same one', () => {
+  const base = { migrationId: 'm1', database: 'orders', event: 'anomaly' as const };
+  const fired = pagerDutyDedupKey({ ...base, occurrence: 1, facts: { anomaly: 'lag-trend' } });
+  const cleared = pagerDutyDedupKey({ ...base, occurrence: 2, facts: { anomaly: 'lag-trend', cleared: true } });
+  const other = pagerDutyDedupKey({ ...base, occurrence: 3, facts: { anomaly: 'apply-errors' } });
+  assert.equal(fired, cleared);
+  assert.notEqual(fired, other);
 });
