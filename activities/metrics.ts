@@ -9,6 +9,7 @@ import type { CopyProgress } from '../common/copy-progress';
 import type { CatchUp } from '../common/catch-up';
 import type { ValidationProgress } from '../common/validation-progress';
 import { setOwned } from './gauge-owner';
+import { ANOMALY_KINDS } from '../common/anomaly';
 
 /**
  * Progress gauges are per database, not per table: a fleet of 1,000 databases with hundreds of
@@ -63,6 +64,22 @@ export function createMigrationMetrics() {
           0,
         ),
       );
+    },
+    /**
+     * dbmig_anomaly{kind} 1 while the detector finds that kind active, 0 otherwise; 0 again once the
+     * watch ends (the database moved on), so an alert on it clears with the step.
+     */
+    anomalies(task: DatabaseTask, active: readonly string[]): void {
+      safely('anomaly', () => {
+        for (const kind of ANOMALY_KINDS)
+          meter(task, { kind }).set(
+            'dbmig_anomaly',
+            '1',
+            '1 while the anomaly detector finds this kind active (docs/operations.md, Anomalies)',
+            active.includes(kind) ? 1 : 0,
+            0,
+          );
+      });
     },
     copy(task: DatabaseTask, p: CopyProgress): void {
       safely('copy', () => copyGauges(meter(task), p));

@@ -6,6 +6,7 @@ import { Context, log } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { replicationHealthSignal, type ReplicationHealth, type ReplicationProgress } from '../common/messages';
 import { notCreatedStatus as notCreated, type DatabaseTask, type ReplicationStatus } from './steps';
+import { AnomalyDetector, thresholdsOf, type Anomaly } from '../common/anomaly';
 import { catchUpWindows, progressOf, readStatus, sleep, withCatchUp, type ReplicationDeps } from './replication-poll';
 
 /** Apply errors this recent mean replication is failing now (PostgreSQL retries apply every ~5 s). */
@@ -19,6 +20,8 @@ const STILL_FAILING_MS = 60_000;
 function appliedSince(s: ReplicationStatus, msSinceError: number): boolean {
   return s.lagSeconds !== null && s.lagSeconds * 1000 < msSinceError;
 }
+
+const kindsOf = (l: Anomaly[]) => l.map((a) => a.kind).join(',');
 
 /** Tells the workflow that replication's health changed; a lost signal is sent again on the next poll. */
 async function tellHealth(health: ReplicationHealth): Promise<boolean | 'closed'> {
@@ -52,6 +55,11 @@ export function watchReplicationActivity(deps: ReplicationDeps) {
     let lastErrorAt = 0;
     let progress = resumed;
     const catchUp = catchUpWindows();
+    // The detector lives here, fed one sample per poll (no workflow event per sample, rule 4); a
+    // retry resumes the anomalies the last heartbeat had, so it neither repeats nor loses them.
+    const detector = new AnomalyDetector(thresholdsOf(task.settings.anomalies), undefined, resumed?.anomalies);
+    let anomalies: Anomaly[] = resumed?.anomalies ?? [];
+    let toldKinds = kindsOf(anomalies);
     // The watch runs exactly while the database waits for its cutover's approval or window.
     deps.metrics.waitingForCutover(task);
     for (;;) {
@@ -69,6 +77,8 @@ export function watchReplicationActivity(deps: ReplicationDeps) {
             `the target fails to apply changes (${s.errorCount - baseline} errors since the watch began): ` +
             `${s.errors.join(' | ') || 'see the target log'}`;
         progress = withCatchUp(deps, task, s, progressOf(s, baseline, problem), catchUp);
+        if (s.phase === 'CDC')
+          anomalies = detector.add({ at: now, lagSeconds: s.lagSeconds, errorCount: s.errorCount });
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw err;
         problem = `replication status cannot be read: ${(err as Error).message}`;
@@ -78,14 +88,19 @@ export function watchReplicationActivity(deps: ReplicationDeps) {
       const lag = progress?.lagSeconds ?? null;
       const lagging =
         alertAt !== undefined && lag !== null ? (toldLagging ? lag > alertAt / 2 : lag > alertAt) : toldLagging;
-      progress = { ...progress!, lagging };
+      progress = { ...progress!, lagging, ...(anomalies.length ? { anomalies } : {}) };
       ctx.heartbeat(progress);
+      deps.metrics.anomalies(
+        task,
+        anomalies.map((a) => a.kind),
+      );
       const ok = problem === undefined;
-      if (ok !== told || lagging !== toldLagging) {
+      const kinds = kindsOf(anomalies);
+      if (ok !== told || lagging !== toldLagging || kinds !== toldKinds) {
         const at = new Date().toISOString();
-        const sent = await tellHealth({ ok, lagging, lagSeconds: lag, ...(problem ? { problem } : {}), at });
+        const sent = await tellHealth({ ok, lagging, lagSeconds: lag, ...(problem ? { problem } : {}), anomalies, at });
         if (sent === 'closed') return;
-        if (sent) [told, toldLagging] = [ok, lagging];
+        if (sent) [told, toldLagging, toldKinds] = [ok, lagging, kinds];
       }
       await sleep(pollMs);
     }

@@ -36,6 +36,7 @@ export function statusTable(status: FleetStatus): string {
     ...(d.catchUp ? [`\n${d.database} (${d.state}), catch-up: ${d.catchUp}`] : []),
     ...(d.validating ? [`\n${d.database} (${d.state}), validating: ${d.validating}`] : []),
     ...(d.replication ? [`\n${d.database} (${d.state}), replication: ${d.replication}`] : []),
+    ...(d.anomalies ?? []).map((a) => `\n${d.database} (${d.state}), anomaly: ${a}`),
     ...(d.waitingFor?.length ? [`\n${d.database} (${d.state}), cutover waiting for ${d.waitingFor.join(', ')}`] : []),
     ...(d.nextAction && NEXT_ACTION_STATES.has(d.state) ? [`\n${d.database} (${d.state}), next: ${d.nextAction}`] : []),
     ...(d.notifications ? [`\n${d.database} (${d.state}), notifications: ${d.notifications}`] : []),

@@ -1,6 +1,7 @@
 // Signal, query and update definitions: the contract between the workflows, the activities
 // that report to them and the clients that steer them. Definitions only, so any side may import it.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { Anomaly } from './anomaly';
 import type { CatchUp } from './catch-up';
 import type {
   ApprovalAck,
@@ -70,6 +71,11 @@ export interface ReplicationHealth {
   lagSeconds?: number | null;
   /** When broken: what is wrong, in the target's own words where it has them. */
   problem?: string;
+  /**
+   * The anomalies active now (common/anomaly.ts), sent when the set of kinds changes; absent from
+   * watchers older than it (the workflow then leaves the summary's anomalies as they are).
+   */
+  anomalies?: Anomaly[];
   /** When the watcher saw it (ISO). */
   at: string;
 }
@@ -107,6 +113,8 @@ export interface ReplicationProgress {
   lagging?: boolean;
   /** How fast the lag falls, and when it should be caught up (common/catch-up.ts). */
   catchUp?: CatchUp;
+  /** The watcher's anomalies active now (common/anomaly.ts); a retry resumes from them. */
+  anomalies?: Anomaly[];
   at: string;
 }
 

@@ -33,6 +33,9 @@ export interface NotifyFacts {
   at?: string;
   /** replication-broken / lag-rising: the target's own words about what is wrong. */
   problem?: string;
+  /** anomaly: which kind (common/anomaly.ts), and whether this tells it has cleared. */
+  anomaly?: string;
+  cleared?: boolean;
   /** cutover-done: how long the source refused writes, and where applications connect now. */
   writeBlockMs?: number;
   endpoint?: string;
@@ -158,6 +161,8 @@ export function severityOf(input: Pick<NotifyInput, 'event' | 'facts'>): NotifyS
     case 'approval-needed':
     case 'lag-rising':
       return 'warning';
+    case 'anomaly':
+      return input.facts.cleared ? 'info' : 'warning';
     // Escalation exists to wake someone: the database holds replication (and WAL on the source) meanwhile.
     case 'approval-overdue':
       return 'critical';
@@ -282,6 +287,21 @@ export function buildMessage(input: NotifyInput, ctx: MessageContext): NotifyMes
         f.problem && `Target says: ${f.problem}`,
         'The cutover waits for lag to come back under its threshold; nothing is blocked on the source.',
         next,
+      );
+      break;
+    case 'anomaly':
+      title = `[dbmig] ${about}: ${f.anomaly ?? 'anomaly'} ${f.cleared ? 'cleared' : 'detected'}`;
+      add(
+        f.cleared
+          ? `The ${f.anomaly} anomaly of ${db} (migration ${migrationId}) has cleared: ` +
+              'what it measured is back to normal.'
+          : `Replication of ${db} (migration ${migrationId}) looks anomalous (${f.anomaly})` +
+              (f.at ? `, since ${f.at}` : '') +
+              '.',
+        f.problem && `Measured: ${f.problem}`,
+        !f.cleared &&
+          'Nothing is stopped: the cutover still waits for its own conditions. docs/operations.md, Anomalies, says ' +
+            'what each kind means and what to look at.',
       );
       break;
     case 'failure': {

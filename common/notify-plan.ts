@@ -2,6 +2,7 @@
 // Every URL and key is a secret reference (env:, file:, gcpsm:), resolved on the worker by the
 // notifier activity, never carried in workflow input or history as a value.
 import { z } from 'zod';
+import { DURATION } from './durations';
 
 export const SECRET_REF_PATTERN = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|gcpsm:[A-Za-z0-9_\-/.]+)$/;
 const secretRef = z
@@ -18,6 +19,11 @@ export const NOTIFY_EVENTS = [
   'replication-broken',
   /** Lag went above notifications.lagAlertSeconds while waiting for the cutover. */
   'lag-rising',
+  /**
+   * The anomaly detector (common/anomaly.ts) found a lag trend, apply errors or a slow apply while
+   * waiting for the cutover, or one it found has cleared (facts.cleared).
+   */
+  'anomaly',
   /** A database FAILED or NEEDS_ATTENTION, with the reason. */
   'failure',
   /** A cutover is done, with its write-block window. */
@@ -108,6 +114,32 @@ export const notificationsSchema = z
       .positive()
       .default(60)
       .describe('Replication lag, in seconds, above which a database waiting for its cutover is lag-rising.'),
+    anomalies: z
+      .strictObject({
+        window: z
+          .string()
+          .regex(DURATION, 'must be a duration such as 10m')
+          .optional()
+          .describe('The window the lag trend and the apply error rate are measured over. Default 10m.'),
+        lagSlopePerMinute: z
+          .number()
+          .positive()
+          .optional()
+          .describe('Seconds of lag per minute of growth above which the lag trend fires. Default 3.'),
+        lagRiseSeconds: z
+          .number()
+          .positive()
+          .optional()
+          .describe('And the lag must have risen this many seconds over the window. Default 30.'),
+        errorsPerWindow: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe('New apply errors in one window at which apply-errors fires. Default 3.'),
+      })
+      .optional()
+      .describe('Tuning of the anomaly detector (docs/operations.md, Anomalies). Default: the defaults named.'),
   })
   .describe('Who is told what: channels, and routes from events to channels. Default: no notifications.')
   .superRefine((n, ctx) => {

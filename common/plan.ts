@@ -1002,6 +1002,8 @@ export interface EffectiveSettings {
   reverseReplicationForMs?: number;
   /** Lag above which the replication watcher reports lag-rising; present when the plan notifies anyone. */
   lagAlertSeconds?: number;
+  /** The plan's anomaly tuning (notifications.anomalies), when it sets any; common/anomaly.ts applies the defaults. */
+  anomalies?: { window?: string; lagSlopePerMinute?: number; lagRiseSeconds?: number; errorsPerWindow?: number };
   /** The plan's copy settings, when it sets any; copySettings() applies the defaults. */
   copy?: {
     method?: 'snapshot' | 'native';
@@ -1054,6 +1056,7 @@ export function effectiveSettings(plan: Plan, db: DatabasePlan): EffectiveSettin
       ? { reverseReplicationForMs: parseDuration(plan.cutover.reverseReplicationFor)! }
       : {}),
     ...(plan.notifications ? { lagAlertSeconds: plan.notifications.lagAlertSeconds } : {}),
+    ...(plan.notifications?.anomalies ? { anomalies: plan.notifications.anomalies } : {}),
     ...(plan.copy ? { copy: plan.copy } : {}),
     ...(plan.validation ? { validation: plan.validation } : {}),
     ...throttleOf(plan, db),

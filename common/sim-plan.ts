@@ -29,6 +29,17 @@ const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
   message: 'must be a duration like 5ms, 30s, 5m or 24h',
 });
 
+const lagCurve = z
+  .array(
+    z
+      .strictObject({
+        after: duration.describe('Time since the start of CDC.'),
+        seconds: z.number().min(0).describe('The lag at that time, in seconds.'),
+      })
+      .describe('A point of the lag curve.'),
+  )
+  .min(1, 'must have at least one point');
+
 export const simSchema = z
   .strictObject({
     pollInterval: duration
@@ -44,21 +55,31 @@ export const simSchema = z
       ),
     fullDump: duration.default('0s').describe('How long the initial copy takes, plus fullDumpPerGb per GB.'),
     fullDumpPerGb: duration.default('0s').describe("Added to fullDump for each GB of the database's sizeGb."),
-    lag: z
-      .array(
-        z
-          .strictObject({
-            after: duration.describe('Time since the start of CDC.'),
-            seconds: z.number().min(0).describe('The lag at that time, in seconds.'),
-          })
-          .describe('A point of the lag curve.'),
-      )
-      .min(1, 'must have at least one point')
+    lag: lagCurve
       .default([{ after: '0s', seconds: 0 }])
       .describe(
         'Lag during CDC as a curve from its start: points joined by straight lines, the last one held. ' +
           'Default: no lag.',
       ),
+    byDatabase: z
+      .record(
+        z.string(),
+        z
+          .strictObject({
+            lag: lagCurve.optional().describe("This database's lag curve instead of the plan's."),
+            applyErrors: z
+              .strictObject({
+                after: duration.describe('Time since the start of CDC when the target starts failing to apply.'),
+                every: duration.describe('One apply error this often.'),
+                until: duration.optional().describe('When it stops failing (since the start of CDC). Default never.'),
+              })
+              .optional()
+              .describe('Apply errors the target reports, as a DDL the target lacks would cause.'),
+          })
+          .describe("One database's own behaviour."),
+      )
+      .default({})
+      .describe('Per database: its own lag curve and apply errors, to rehearse anomaly detection. Default none.'),
     failures: z
       .array(
         z

@@ -37,6 +37,11 @@ export interface DatabaseSummary {
    * own words; absent while it is healthy. The cutover does not start while it is set.
    */
   replication?: string;
+  /**
+   * The anomalies the replication watcher finds active (common/anomaly.ts), one line each (kind,
+   * since, what was measured); absent when none. They tell people, and hold nothing back.
+   */
+  anomalies?: string[];
   /** Until when reverse replication keeps a rollback possible (ISO time); absent when it cannot. */
   rollbackUntil?: string;
   /**

@@ -77,6 +77,11 @@ const FACTS: Record<NotifyEvent, NotifyFacts> = {
   },
   'replication-broken': { state: 'AWAITING_APPROVAL', problem: 'relation "public.new_table" does not exist' },
   'lag-rising': { state: 'AWAITING_APPROVAL', lagSeconds: 95.2, at: new Date().toISOString() },
+  anomaly: {
+    anomaly: 'lag-trend',
+    problem: 'lag grows 12.0 s per minute (R² 0.98, +96 s over 8 min; alert above 3 s/min)',
+    at: new Date().toISOString(),
+  },
   failure: { state: 'FAILED', reason: 'AssessmentFailed: table audit has no primary key' },
   'health-rollback': { state: 'COMPLETED', problem: 'health check breached for 30s (http status for 30s)' },
   'cutover-done': { writeBlockMs: 1834, endpoint: 'local://127.0.0.1:54321/orders' },

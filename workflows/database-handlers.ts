@@ -1,7 +1,8 @@
 // The messages that read or steer one database: the cutover decision (approve, reject, revoke;
 // Update and Signal), the replication watchers' health reports, live lag, and the operator's
 // rollback or finalize after the cutover. Its status, and who hears of it, is DatabaseStatus's.
-import { ApplicationFailure, condition, log } from '@temporalio/workflow';
+import { ApplicationFailure, condition, log, patched } from '@temporalio/workflow';
+import { anomalyLine, type Anomaly } from '../common/anomaly';
 import type { AfterCutoverInput, LagReport, ReplicationHealth, ReverseHealth } from '../common/messages';
 import type { DatabasePlan } from '../common/plan';
 import { approverProblem } from '../common/plan-waves';
@@ -172,10 +173,38 @@ export class DatabaseHandlers extends DatabaseStatus {
   onAlert: ((event: 'replication-broken' | 'lag-rising', h: ReplicationHealth) => void) | undefined;
   private lagging = false;
 
+  /** Told when an anomaly begins or clears (patch anomaly-21): the runbook notifies people. */
+  onAnomaly: ((a: Anomaly, cleared: boolean, occurrence: number) => void) | undefined;
+  private anomalies: Anomaly[] = [];
+  private anomalyEvents = 0;
+
+  /**
+   * The watcher's anomalies, sent only when their set of kinds changes: into the summary (the status
+   * shows a line each) and one notification per kind that began or cleared. They hold nothing back.
+   */
+  private anomaliesChanged(now: Anomaly[]): void {
+    const kinds = (l: Anomaly[]) => new Set(l.map((a) => a.kind));
+    const [was, is] = [kinds(this.anomalies), kinds(now)];
+    if (was.size === is.size && [...is].every((k) => was.has(k))) return;
+    // New commands (the parent's signal, notify activities): runs recorded before them replay without.
+    if (!patched('anomaly-21')) return;
+    const cleared = this.anomalies.filter((a) => !is.has(a.kind));
+    const began = now.filter((a) => !was.has(a.kind));
+    this.anomalies = now;
+    void this.publish({ anomalies: now.length ? now.map(anomalyLine) : undefined });
+    for (const a of began) this.onAnomaly?.(a, false, ++this.anomalyEvents);
+    for (const a of cleared) this.onAnomaly?.(a, true, ++this.anomalyEvents);
+  }
+
   /** The watcher's word on replication's health; the cutover does not start while it is broken. */
   replicationHealth(h: ReplicationHealth): void {
     if (isTerminal(this.summary.state) || this.summary.state === 'CUTTING_OVER') return;
     const wasBroken = this.summary.replication !== undefined;
+    if (h.anomalies) {
+      this.anomaliesChanged(h.anomalies);
+      // Only the anomalies changed: nothing the cutover or the parent waits on.
+      if (h.ok !== wasBroken && (h.lagging === undefined || h.lagging === this.lagging)) return;
+    }
     if (h.lagging !== undefined && h.lagging !== this.lagging) {
       this.lagging = h.lagging;
       if (h.lagging) this.onAlert?.('lag-rising', h);

@@ -51,6 +51,8 @@ export class DatabaseRun {
     this.db = new DatabaseHandlers(input.migrationId, input.database, input.parentWorkflowId, input.roles);
     this.db.onAlert = (event, h) =>
       void this.notify(event, { problem: h.problem, lagSeconds: h.lagSeconds ?? this.db.summary.lagSeconds, at: h.at });
+    this.db.onAnomaly = (a, cleared, occurrence) =>
+      void this.notify('anomaly', { anomaly: a.kind, cleared, problem: a.detail, at: a.since }, occurrence);
     this.notifications = new DatabaseNotifications(input, this.db);
     this.watcher = new ReplicationWatcher(() => this.acts.watchReplication(this.task));
     answerMessages(this.db);

@@ -35,6 +35,7 @@ const FLEET_STATES: ReadonlySet<MigrationState> = new Set<MigrationState>([
 const FLEET_FIELDS: readonly (keyof DatabaseSummary)[] = [
   'approvedBy',
   'replication',
+  'anomalies',
   'rollbackUntil',
   'approvalOverdueSince',
   'notifications',

@@ -39,7 +39,12 @@ const CONDITIONS: NotifyEvent[] = [
 const RESOLVED_BY: Partial<Record<NotifyEvent, NotifyEvent[]>> = { 'cutover-done': CONDITIONS };
 
 /** The alert an event goes to: one per database and condition, one per delivery for the rest. */
-export function pagerDutyDedupKey(input: Pick<NotifyInput, 'migrationId' | 'database' | 'event' | 'occurrence'>) {
+export function pagerDutyDedupKey(
+  input: Pick<NotifyInput, 'migrationId' | 'database' | 'event' | 'occurrence'> & { facts?: NotifyInput['facts'] },
+) {
+  // An anomaly is a condition per kind: its detection opens the alert, its clearing resolves it.
+  if (input.event === 'anomaly')
+    return `${deliveryId({ ...input, occurrence: undefined })}:${input.facts?.anomaly ?? 'unknown'}`;
   return CONDITIONS.includes(input.event) ? deliveryId({ ...input, occurrence: undefined }) : deliveryId(input);
 }
 
@@ -93,5 +98,8 @@ export const sendPagerDuty: ChannelSender<PagerDutyConfig> = async (config, d) =
       ),
     ),
   );
+  const key = pagerDutyDedupKey(d.input);
+  if (d.input.event === 'anomaly' && d.input.facts.cleared)
+    return enqueue(url, { routing_key: routingKey, event_action: 'resolve', dedup_key: key }, d.signal);
   await enqueue(url, pagerDutyTrigger(routingKey, d), d.signal);
 };

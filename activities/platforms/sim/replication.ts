@@ -4,7 +4,7 @@
 import { fnv1a } from '../../../common/naming';
 import type { SimSettings } from '../../../common/sim-plan';
 import type { DatabaseTask, ReplicationStatus, TableCheck, ValidationResult } from '../../steps';
-import { fullDumpMs, lagAt } from './settings';
+import { applyErrorsAt, fullDumpMs, lagAt } from './settings';
 
 const TABLES = ['public.accounts', 'public.orders', 'public.events'];
 const ROWS_PER_GB = 1_000_000;
@@ -44,9 +44,13 @@ export function replicationStatus(
     };
   }
   const sinceCdc = elapsed - copyMs;
-  const lag = lagAt(sim, sinceCdc);
+  const own = sim.byDatabase?.[task.database.name];
+  const lag = lagAt(own?.lag ? { lag: own.lag } : sim, sinceCdc);
+  const errorCount = applyErrorsAt(sim, task.database.name, sinceCdc);
   return {
     ...base,
+    errorCount,
+    errors: errorCount ? ['simulated: relation "public.new_table" does not exist'] : [],
     phase: 'CDC',
     lagSeconds: lag,
     lagBytes: Math.round(lag * WAL_BYTES_PER_SECOND),

@@ -27,7 +27,7 @@ export function fullDumpMs(sim: SimSettings, sizeGb: number): number {
 }
 
 /** Lag in seconds `sinceCdcMs` after CDC began: straight lines between points, the ends held. */
-export function lagAt(sim: SimSettings, sinceCdcMs: number): number {
+export function lagAt(sim: Pick<SimSettings, 'lag'>, sinceCdcMs: number): number {
   const points = sim.lag.map((p) => ({ at: ms(p.after), seconds: p.seconds })).sort((a, b) => a.at - b.at);
   if (sinceCdcMs <= points[0].at) return points[0].seconds;
   for (let i = 1; i < points.length; i++) {
@@ -39,4 +39,15 @@ export function lagAt(sim: SimSettings, sinceCdcMs: number): number {
     }
   }
   return points[points.length - 1].seconds;
+}
+
+/** How many apply errors `database`'s target reported `sinceCdcMs` after CDC began (sim.byDatabase). */
+export function applyErrorsAt(sim: SimSettings, database: string, sinceCdcMs: number): number {
+  const e = sim.byDatabase?.[database]?.applyErrors;
+  if (!e) return 0;
+  const from = ms(e.after);
+  const to = e.until !== undefined ? ms(e.until) : Infinity;
+  const every = Math.max(1, ms(e.every));
+  if (sinceCdcMs < from) return 0;
+  return Math.floor((Math.min(sinceCdcMs, to) - from) / every) + 1;
 }
