@@ -7,6 +7,8 @@ export const lazy = {
     ...(require('./plan-cost') as typeof import('./plan-cost')),
   }),
   rehearse: () => require('./rehearse') as typeof import('./rehearse'),
+  forecast: () => require('./forecast') as typeof import('./forecast'),
+  forecastReport: () => require('./forecast-report') as typeof import('./forecast-report'),
   gcp: () => require('./commands-gcp') as typeof import('./commands-gcp'),
   worker: () => ({
     ...(require('../worker/main') as typeof import('../worker/main')),

@@ -6,6 +6,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PlanError } from '../client/plan-file';
 import { ConnectionFailedError, resolveTemporal, type TemporalFlags } from '../client/temporal-target';
+import { parseDuration } from '../common/durations';
 import { migrationIdProblem } from '../common/plan';
 import { planJsonSchemaText } from '../common/plan-json-schema';
 import { dbmigVersion } from '../worker/version';
@@ -28,7 +29,15 @@ import { lazy } from './lazy';
 import { exportCommand, replayCommand } from './commands-sre';
 import { setupCommand, workerSearchAttributes } from './commands-setup';
 import { EXIT_CODES_HELP, EXIT_FAILED, EXIT_USAGE, exitCodeFor } from './exit-codes';
-import { argvWantsJson, jsonError, outputFormat, printJson, withOutput, type OutputOptions } from './output';
+import {
+  argvWantsJson,
+  jsonError,
+  outputFormat,
+  printJson,
+  printResult,
+  withOutput,
+  type OutputOptions,
+} from './output';
 import { Session } from './session';
 
 function seconds(value: string): number {
@@ -42,6 +51,18 @@ function migrationId(value: string): string {
   const problem = migrationIdProblem(value);
   if (problem) throw new InvalidArgumentError(problem);
   return value;
+}
+
+function durationArg(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined) throw new InvalidArgumentError('must be a duration like 30m, 4h or 2d');
+  return ms;
+}
+
+function dateArg(value: string): Date {
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) throw new InvalidArgumentError('must be a date like 2026-12-24T08:00:00Z');
+  return d;
 }
 
 function percent(value: string): number {
@@ -142,6 +163,25 @@ function program(session: Session, setExit: (code: number) => void, quietErrors:
       const { ok, report } = await rehearse(o.plan, { samplePct: o.sample, keep: o.keep });
       console.log(report);
       setExit(ok ? 0 : EXIT_FAILED);
+    });
+
+  withOutput(cli.command('forecast'))
+    .description(
+      'when the fleet will finish: the plan run on the simulated platform, calibrated by the latest rehearsal',
+    )
+    .requiredOption('--plan <file>', 'the plan (YAML or JSON)')
+    .addOption(
+      new Option('--approval-wait <duration>', 'how long a manual approval takes (default 1h)').argParser(durationArg),
+    )
+    .addOption(new Option('--start <date>', 'when the fleet starts (default now)').argParser(dateArg))
+    .addHelpText(
+      'after',
+      '\nEach database is calibrated from the newest `dbmig rehearse` of this plan, else of a database of the same\n' +
+        'name, else from named defaults (the report says which). Nothing real is touched.',
+    )
+    .action(async (o: { plan: string; approvalWait?: number; start?: Date } & OutputOptions) => {
+      const f = await lazy.forecast().forecast(o.plan, { approvalWaitMs: o.approvalWait, start: o.start });
+      printResult(outputFormat(o), f, () => lazy.forecastReport().forecastReport(f));
     });
 
   withTemporal(cli.command('start'))

@@ -10,6 +10,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseDuration } from '../common/durations';
 import type { Plan } from '../common/plan';
+import type { DatabaseRates } from './rehearsal-rates';
 
 export interface RehearsalRecord {
   planHash: string;
@@ -17,6 +18,8 @@ export interface RehearsalRecord {
   passed: boolean;
   finishedAt: string;
   databases: { name: string; state: string }[];
+  /** What the rehearsal measured per database (rehearsal-rates.ts); records before it have none. */
+  rates?: DatabaseRates[];
 }
 
 export function rehearsalResultsDir(): string {

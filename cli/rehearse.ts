@@ -32,6 +32,7 @@ import { copySource, freshDatabase, type CopyStats } from './rehearsal-copy';
 import { rehearsalReport, type RehearsalRow } from './rehearsal-report';
 import { planHash, recordRehearsal } from './rehearsal-record';
 import { SyntheticLoad } from './rehearsal-load';
+import { databaseRates, type PhaseTimes } from './rehearsal-rates';
 
 export interface RehearseOptions {
   samplePct?: number;
@@ -147,7 +148,7 @@ export async function rehearse(file: string, opts: RehearseOptions = {}): Promis
     for (const c of copies) loads.push(new SyntheticLoad(c));
     await startMigration(env.client, input, { taskQueue: TASK_QUEUE });
 
-    const watch = new Map<string, { dumpAt?: number; cdcAt?: number; maxLag: number }>();
+    const watch = new Map<string, PhaseTimes & { maxLag: number; readyLag?: number | null }>();
     const until = Date.now() + (opts.timeoutMs ?? 2 * 3_600_000);
     let status = await getStatus(env.client, id);
     for (;;) {
@@ -156,6 +157,13 @@ export async function rehearse(file: string, opts: RehearseOptions = {}): Promis
         const w = watch.get(s.database) ?? { maxLag: 0 };
         if (s.state === 'FULL_DUMP') w.dumpAt ??= Date.now();
         if (s.state === 'CDC' && w.dumpAt) w.cdcAt ??= Date.now();
+        // VALIDATING seen without CDC: catch-up ended between two polls.
+        if (s.state === 'VALIDATING' && w.dumpAt) {
+          w.cdcAt ??= Date.now();
+          w.validatingAt ??= Date.now();
+          w.readyLag ??= s.lagSeconds;
+        }
+        if (w.validatingAt && s.state !== 'VALIDATING') w.validatedAt ??= Date.now();
         if (s.lagSeconds !== null && ['CDC', 'VALIDATING', 'AWAITING_APPROVAL'].includes(s.state))
           w.maxLag = Math.max(w.maxLag, s.lagSeconds);
         watch.set(s.database, w);
@@ -196,6 +204,11 @@ export async function rehearse(file: string, opts: RehearseOptions = {}): Promis
       passed: ok,
       finishedAt: new Date().toISOString(),
       databases: rows.map((r) => ({ name: r.database, state: r.state })),
+      // What `dbmig forecast` calibrates the simulated platform with (common/forecast-calibration.ts).
+      rates: plan.databases.map((d, i) => {
+        const w = watch.get(d.name) ?? { maxLag: 0 };
+        return databaseRates(d.name, d.sizeGb, stats[i], w, w.readyLag);
+      }),
     };
     say(
       `recorded this rehearsal of plan ${record.planHash} (${ok ? 'passed' : 'failed'}) in ${recordRehearsal(record)}`,

@@ -163,6 +163,13 @@ test('dbmig rehearse runs the plan on copies and leaves the source as it was', a
   const [recorded] = readRehearsals(join(STATE_DIR, 'rehearsal-results'));
   assert.equal(recorded?.planHash, planHash(loadPlan(plan).plan));
   assert.equal(recorded.passed, true);
+  // And its measured rates, for `dbmig forecast`: the copied rows, a copy rate, catch-up and validation timed.
+  const rates = recorded.rates?.find((r) => r.name === 'catalog');
+  assert.equal(rates?.rows, copied);
+  assert.ok(
+    rates.copyMs !== undefined && rates.catchUpMs !== undefined && rates.validationMs !== undefined,
+    JSON.stringify(rates),
+  );
   assert.match(err, new RegExp(`recorded this rehearsal of plan ${recorded.planHash} \\(passed\\)`));
 
   assert.deepEqual(await world(), before, 'the rehearsal changed nothing on the source');

@@ -44,8 +44,18 @@ export class SimPlatform implements MigrationPlatform {
   readonly name = 'sim' as const;
   readonly world = new SimWorld();
 
+  /**
+   * `settingsFor`: a database's own settings in place of the plan's sim section, for `dbmig forecast`,
+   * which calibrates each database from what a rehearsal measured (common/forecast-calibration.ts).
+   */
+  constructor(private readonly settingsFor?: (task: DatabaseTask) => SimSettings | undefined) {}
+
+  private sim(task: DatabaseTask): SimSettings {
+    return this.settingsFor?.(task) ?? simSettings(task);
+  }
+
   pollIntervalMs(task: DatabaseTask): number {
-    return pollMs(simSettings(task));
+    return pollMs(this.sim(task));
   }
 
   // What tests read.
@@ -196,7 +206,7 @@ export class SimPlatform implements MigrationPlatform {
   }
 
   async cutover(task: DatabaseTask, onProgress: (step: string) => void): Promise<CutoverResult> {
-    const sim = simSettings(task);
+    const sim = this.sim(task);
     const rec = this.rec(task);
     rec.calls.cutover = (rec.calls.cutover ?? 0) + 1;
     if (rec.cutover?.state === 'done') return rec.cutover.result!; // a retry after the target took over
@@ -293,7 +303,7 @@ export class SimPlatform implements MigrationPlatform {
   async close(): Promise<void> {}
 
   describe(task: DatabaseTask): PlannedOperation[] {
-    return describeSim(task, simSettings(task), this.names(task), this.targetKey(task));
+    return describeSim(task, this.sim(task), this.names(task), this.targetKey(task));
   }
 
   summarize(task: DatabaseTask): PlannedSummary {
@@ -308,7 +318,7 @@ export class SimPlatform implements MigrationPlatform {
 
   /** One call: it counts, takes its simulated time (ending early on cancel), may fail, then acts. */
   private async step<T>(task: DatabaseTask, step: SimStep, act: (rec: DatabaseRecord) => T): Promise<T> {
-    const sim = simSettings(task);
+    const sim = this.sim(task);
     const rec = this.rec(task);
     const n = (rec.calls[step] = (rec.calls[step] ?? 0) + 1);
     await pause(stepMs(sim, step));
@@ -332,7 +342,7 @@ export class SimPlatform implements MigrationPlatform {
     const job = rec.job;
     if (!job) return notCreatedStatus();
     if (job.state === 'CREATED') return { ...notCreatedStatus(), phase: 'CREATED' };
-    const sim = simSettings(task);
+    const sim = this.sim(task);
     const at = job.state === 'STOPPED' ? job.stoppedAt! : Date.now();
     const s = replicationStatus(task, sim, job.startedAt!, at);
     return job.state === 'STOPPED' ? { ...s, phase: 'STOPPED', lagSeconds: null, lagBytes: null } : s;

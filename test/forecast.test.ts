@@ -1,0 +1,101 @@
+// `dbmig forecast` runs the plan's own workflows on the simulated platform under the time-skipping
+// test server, calibrated from a rehearsal's record of this plan (and the named defaults for a
+// database it did not measure): every phase comes back at the calibrated length, in the plan's order.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { forecast } from '../cli/forecast';
+import { forecastReport } from '../cli/forecast-report';
+import { planHash, recordRehearsal } from '../cli/rehearsal-record';
+import { loadPlan } from '../client/plan-file';
+import { FORECAST_DEFAULTS } from '../common/forecast-calibration';
+
+const dir = mkdtempSync(join(tmpdir(), 'dbmig-forecast-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const db = (name: string, sizeGb: number) => ({
+  name,
+  engine: 'postgresql',
+  sizeGb,
+  source: { host: 'h', port: 5432, user: 'u', database: name, passwordRef: 'env:P' },
+  target: { kind: 'cloudsql', instance: `t-${name}` },
+});
+
+test('a forecast: phases at their calibrated length, approvals after the expected wait, concurrency kept', async () => {
+  const file = join(dir, 'plan.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      migrationId: 'fleet',
+      platform: 'local',
+      concurrency: 2,
+      approval: { policy: 'manual' },
+      defaults: { stableWindow: '10s' },
+      databases: [db('small', 1), db('large', 4), db('unmeasured', 1)],
+    }),
+  );
+  const { plan } = loadPlan(file);
+  const rates = (name: string, sizeGb: number, copyMs: number) => ({
+    name,
+    sizeGb,
+    rows: 1000,
+    copyBytes: 1_000_000,
+    sourceBytes: 1_000_000,
+    copyMs,
+    catchUpMs: 40_000, // 30 s of catch-up, then the 10 s stable window
+    validationMs: 30_000,
+  });
+  recordRehearsal(
+    {
+      planHash: planHash(plan),
+      passed: true,
+      finishedAt: '2026-12-01T00:00:00.000Z',
+      databases: [],
+      rates: [rates('small', 1, 40_000), rates('large', 4, 120_000)],
+    },
+    dir,
+  );
+  const start = new Date('2026-12-24T08:00:00Z');
+  const f = await forecast(file, {
+    approvalWaitMs: 60_000,
+    start,
+    maxRealMs: 60_000,
+    rehearsalsDir: dir,
+    log: () => {},
+  });
+  console.log(forecastReport(f));
+
+  const within = (what: string, got: number | undefined, want: number) =>
+    assert.ok(got !== undefined && Math.abs(got - want) <= 0.25 * want, `${what}: ${got} ms, calibrated ${want} ms`);
+  const len = (s?: { startMs: number; endMs: number }) => (s ? s.endMs - s.startMs : undefined);
+  const expected = {
+    small: { copy: 40_000, source: 'rehearsal' },
+    large: { copy: 120_000, source: 'rehearsal' },
+    unmeasured: { copy: (1024 / FORECAST_DEFAULTS.copyMbPerSecond) * 1000, source: 'defaults' },
+  };
+  for (const d of f.databases) {
+    const e = expected[d.database as keyof typeof expected];
+    assert.equal(d.state, 'COMPLETED');
+    assert.equal(d.calibration.source, e.source);
+    within(`${d.database} copy`, len(d.phases.copy), e.copy);
+    const catchUp = e.source === 'defaults' ? FORECAST_DEFAULTS.catchUpMs + 10_000 : 40_000;
+    within(`${d.database} catch-up`, len(d.phases.catchUp), catchUp);
+    within(`${d.database} validation`, len(d.phases.validation), e.source === 'defaults' ? 30_000 : 30_000);
+    within(`${d.database} approval wait`, len(d.phases.approvalWait), 60_000);
+    // In the runbook's order.
+    const order = (['copy', 'catchUp', 'validation', 'approvalWait', 'window', 'cutover'] as const).map(
+      (p) => d.phases[p]!,
+    );
+    for (let i = 1; i < order.length; i++) assert.ok(order[i].startMs >= order[i - 1].endMs - 1, `${d.database} order`);
+  }
+  // Concurrency 2: the third database starts once one of the first two has finished.
+  assert.equal(f.fleet.peakConcurrency, 2);
+  const [first, second] = f.databases.map((d) => d.endMs).sort((a, b) => a - b);
+  const third = f.databases.find((d) => d.phases.copy!.startMs >= Math.min(first, second) - 1);
+  assert.ok(third, 'one database waited for a slot');
+  assert.equal(f.fleet.finishAt, new Date(start.getTime() + f.fleet.durationMs).toISOString());
+  assert.ok(f.fleet.capacityHours > 0);
+  assert.match(forecastReport(f), /calibrated from|CALIBRATED FROM/);
+});
