@@ -132,5 +132,6 @@ export function simFor(c: Calibration, lagThresholdSeconds: number, speedup: num
           ]
         : [{ after: '0s', seconds: 0 }],
     failures: [],
+    byDatabase: {},
   };
 }

@@ -97,7 +97,7 @@ export const notificationsSchema = z
               .min(1, 'must name at least one event, or "*"')
               .describe(
                 'The events this route sends: approval-needed, approval-overdue, replication-broken, lag-rising, ' +
-                  'failure, cutover-done, health-rollback, fleet-finished, or * for all.',
+                  'anomaly, failure, cutover-done, health-rollback, fleet-finished, or * for all.',
               ),
             channels: z.array(z.string()).min(1, 'must name at least one channel').describe('Channel names.'),
           })
