@@ -4,8 +4,6 @@
 // id that names no migration, and the JSON a pipeline parses. The rules themselves are also judged
 // on hand-made statuses, where a replicating database without a lag reading can be built.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SimPlatform } from '../activities/platforms/sim';
@@ -17,8 +15,8 @@ import { MultiDatabaseMigration } from '../workflows';
 import { eventually } from './helpers/harness';
 import { startSimWorker, type SimWorker } from './helpers/sim-worker';
 import { fakePlan } from './helpers/workflow-env';
+import { runDbmig, type DbmigRun } from './helpers/run-dbmig';
 
-const CLI = join(__dirname, '..', 'cli', 'main.ts');
 const taskQueue = 'test-cli-check';
 let sim: SimWorker;
 let env: TestWorkflowEnvironment;
@@ -32,19 +30,9 @@ const simPlan = (names: string[], lag: number, extra: Partial<PlanInput> = {}): 
     ...extra,
   });
 
-type Run = { code: number | null; stdout: string; stderr: string };
+type Run = DbmigRun;
 
-function dbmig(...args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args, '--address', env.address], {
-    env: { ...process.env, TEMPORAL_NAMESPACE: 'default' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
-}
+const dbmig = (...args: string[]): Promise<Run> => runDbmig(env.address, args);
 
 /** Waits until the status `dbmig status` reads shows each database in its state, with a lag reading where asked. */
 async function settled(id: string, want: Record<string, string>, withLag: boolean): Promise<void> {

@@ -13,6 +13,7 @@ import { MultiDatabaseMigration } from '../workflows';
 import { eventually } from './helpers/harness';
 import { startSimWorker, type SimWorker } from './helpers/sim-worker';
 import { fakePlan } from './helpers/workflow-env';
+import { runDbmig } from './helpers/run-dbmig';
 
 const ROOT = join(__dirname, '..');
 const CLI = join(ROOT, 'cli', 'main.ts');
@@ -23,17 +24,7 @@ let env: TestWorkflowEnvironment;
 const simPlan = (names: string[], sim: PlanInput['sim']): PlanInput =>
   fakePlan(names, { platform: 'sim', sim: { pollInterval: '5ms', fullDump: '20ms', ...sim } });
 
-function dbmig(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args, '--address', env.address], {
-    env: { ...process.env, TEMPORAL_NAMESPACE: 'default' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
-}
+const dbmig = (...args: string[]) => runDbmig(env.address, args);
 
 before(async () => {
   sim = await startSimWorker(taskQueue, new SimPlatform());

@@ -4,7 +4,6 @@
 // the fleet runs. The records are the ones `dbmig rehearse` writes (recordRehearsal; rehearse.test.ts
 // shows a real rehearsal writing one). The hash ignores formatting, written-out defaults and the policy.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,8 +17,8 @@ import type { PlanInput } from '../common/plan';
 import { eventually } from './helpers/harness';
 import { startSimWorker, type SimWorker } from './helpers/sim-worker';
 import { fakePlan } from './helpers/workflow-env';
+import { runDbmig } from './helpers/run-dbmig';
 
-const CLI = join(__dirname, '..', 'cli', 'main.ts');
 const taskQueue = 'test-rehearsal-policy';
 const stateDir = mkdtempSync(join(tmpdir(), 'rehearsal-policy-'));
 const results = join(stateDir, 'rehearsal-results');
@@ -33,17 +32,8 @@ after(async () => {
   rmSync(stateDir, { recursive: true, force: true });
 });
 
-function dbmig(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args, '--address', sim.env.address], {
-    env: { ...process.env, TEMPORAL_NAMESPACE: 'default', TEMPORAL_TASK_QUEUE: taskQueue, DBMIG_STATE_DIR: stateDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
-}
+const dbmig = (...args: string[]) =>
+  runDbmig(sim.env.address, args, { TEMPORAL_TASK_QUEUE: taskQueue, DBMIG_STATE_DIR: stateDir });
 
 function planFile(name: string, plan: PlanInput): string {
   const file = join(stateDir, name);
