@@ -1,10 +1,13 @@
 // A database's forecast timeline, read from its own workflow's history: each phase runs from the
 // time an activity was scheduled to the time it completed, as the server stamped them. The forecast
 // ran `speedup` times faster than real time (the simulated platform's durations were divided by it),
-// so every offset is multiplied back. Pure: the caller fetches the history.
-import type { temporal } from '@temporalio/proto';
-
-type Event = temporal.api.history.v1.IHistoryEvent;
+// so every offset is multiplied back. Pure: the caller fetches the history (history-spans.ts reads it).
+import {
+  activitySpans as activities,
+  eventMs as timeMs,
+  firstMessageAfter,
+  type HistoryEvent as Event,
+} from './history-spans';
 
 export const PHASES = ['copy', 'catchUp', 'validation', 'approvalWait', 'window', 'cutover'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -23,43 +26,6 @@ export interface DatabaseTimeline {
   /** The child's start and its end (the last event). */
   startMs: number;
   endMs: number;
-}
-
-const timeMs = (e: Event): number => {
-  const t = e.eventTime;
-  return t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : NaN;
-};
-
-/** Each activity of `type`, in order: scheduled and completed (or failed: the end of the attempt). */
-function activities(events: Event[], type: string): { start: number; end?: number }[] {
-  const byId = new Map<string, { start: number; end?: number }>();
-  const out: { start: number; end?: number }[] = [];
-  for (const e of events) {
-    const s = e.activityTaskScheduledEventAttributes;
-    if (s?.activityType?.name === type) {
-      const a = { start: timeMs(e) };
-      byId.set(String(e.eventId), a);
-      out.push(a);
-    }
-    const done =
-      e.activityTaskCompletedEventAttributes ??
-      e.activityTaskFailedEventAttributes ??
-      e.activityTaskCanceledEventAttributes ??
-      e.activityTaskTimedOutEventAttributes;
-    const a = done ? byId.get(String(done.scheduledEventId)) : undefined;
-    if (a) a.end = timeMs(e);
-  }
-  return out;
-}
-
-/** The first message (signal or update) the workflow took after `after`: the approval. */
-function firstMessageAfter(events: Event[], after: number): number | undefined {
-  const e = events.find(
-    (x) =>
-      (x.workflowExecutionSignaledEventAttributes || x.workflowExecutionUpdateAcceptedEventAttributes) &&
-      timeMs(x) >= after,
-  );
-  return e ? timeMs(e) : undefined;
 }
 
 export function databaseTimeline(

@@ -50,7 +50,13 @@ export function speedupFor(plan: Plan, cal: Calibration[], approvalWaitMs: numbe
       plan.databases.find((x) => x.name === c.database)!,
     ).stableWindowMs;
   const chain = (c: Calibration) =>
-    c.copyMs + c.catchUpMs + stable(c) + 2 * c.validationMs + approvalWaitMs + FORECAST_DEFAULTS.cutoverMs;
+    c.copyMs +
+    c.catchUpMs +
+    stable(c) +
+    2 * c.validationMs +
+    approvalWaitMs +
+    c.cutoverMs +
+    Object.values(c.stepsMs).reduce((a, t) => a + (t ?? 0), 0);
   const phases = cal.flatMap((c) => [c.copyMs, c.catchUpMs + stable(c), c.validationMs]).filter((x) => x > 0);
   const waves = Math.ceil(plan.databases.length / Math.max(1, plan.concurrency));
   const fits = (Math.max(...cal.map(chain)) * waves) / maxRealMs;
@@ -110,10 +116,12 @@ export async function forecast(file: string, opts: ForecastOptions = {}): Promis
     return c && simFor(c, task.settings.lagThresholdSeconds, speedup, POLL_MS);
   });
   const id = `forecast-${plan.migrationId ?? 'plan'}`;
-  Runtime.install({
-    logger: new DefaultLogger('ERROR'),
-    telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } },
-  });
+  // Quiet, unless a caller (a benchmark that also runs workers) installed the runtime already: it is a singleton.
+  if (Runtime._instance === undefined)
+    Runtime.install({
+      logger: new DefaultLogger('ERROR'),
+      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } },
+    });
   say(`running the plan's workflows on the simulated platform, ${speedup.toFixed(0)}x faster than real time`);
   const env = await startTimeSkippingServer();
   const worker = await createMigrationWorker({

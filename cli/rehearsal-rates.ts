@@ -3,6 +3,7 @@
 // and the lag it ended at, and how long the live validation took. Phases are timed from the states
 // the rehearsal's status showed (polled every 250 ms, so a phase shorter than that reads as ~0).
 import type { CopyStats } from './rehearsal-copy';
+import type { StepTimes } from './rehearsal-steps';
 
 export interface DatabaseRates {
   name: string;
@@ -22,6 +23,8 @@ export interface DatabaseRates {
   lagAfterCatchUpSeconds?: number | null;
   /** From VALIDATING to the next state: the live validation. */
   validationMs?: number;
+  /** Every step's calls and time from the database's workflow history (rehearsal-steps.ts). */
+  history?: StepTimes;
 }
 
 /** When each phase was first seen, by the rehearsal's watch loop. */

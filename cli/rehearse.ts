@@ -33,6 +33,8 @@ import { rehearsalReport, type RehearsalRow } from './rehearsal-report';
 import { planHash, recordRehearsal } from './rehearsal-record';
 import { SyntheticLoad } from './rehearsal-load';
 import { databaseRates, type PhaseTimes } from './rehearsal-rates';
+import { stepTimes, type StepTimes } from './rehearsal-steps';
+import { childWorkflowId } from '../common/naming';
 
 export interface RehearseOptions {
   samplePct?: number;
@@ -177,6 +179,12 @@ export async function rehearse(file: string, opts: RehearseOptions = {}): Promis
       await new Promise((r) => setTimeout(r, 250));
     }
     for (const l of loads) await l.stop();
+    // Each step's time as the server stamped it, for the forecast (rehearsal-steps.ts).
+    const steps = new Map<string, StepTimes>();
+    for (const d of plan.databases) {
+      const h = await env.client.workflow.getHandle(childWorkflowId(id, d.name)).fetchHistory();
+      steps.set(d.name, stepTimes(h.events ?? []));
+    }
 
     const rows: RehearsalRow[] = plan.databases.map((d, i) => {
       const s = status.databases.find((x) => x.database === d.name)!;
@@ -207,7 +215,7 @@ export async function rehearse(file: string, opts: RehearseOptions = {}): Promis
       // What `dbmig forecast` calibrates the simulated platform with (common/forecast-calibration.ts).
       rates: plan.databases.map((d, i) => {
         const w = watch.get(d.name) ?? { maxLag: 0 };
-        return databaseRates(d.name, d.sizeGb, stats[i], w, w.readyLag);
+        return { ...databaseRates(d.name, d.sizeGb, stats[i], w, w.readyLag), history: steps.get(d.name) };
       }),
     };
     say(

@@ -1,8 +1,9 @@
 // What `dbmig forecast` tells the simulated platform about each database: how long its copy,
-// catch-up and validation take, from the latest rehearsal's measured rates (cli/rehearsal-rates.ts)
-// for the same plan (by hash), else for a database of the same name in any rehearsal (scaled by
-// size), else from the named defaults below. Pure: the caller reads the records.
-import type { SimSettings } from './sim-plan';
+// catch-up and validation take, and every other step a run pays for (provisioning, the schema, the
+// cutover: measured from the rehearsal's own workflow history, cli/rehearsal-steps.ts), from the
+// latest rehearsal of the same plan (by hash), else for a database of the same name in any
+// rehearsal (scaled by size), else from the named defaults below. Pure: the caller reads the records.
+import { SIM_STEPS, type SimSettings, type SimStep } from './sim-plan';
 import type { DatabasePlan, Plan } from './plan';
 
 /** What a rehearsal recorded for one database (the fields this module reads). */
@@ -16,6 +17,8 @@ export interface MeasuredRates {
   catchUpMs?: number;
   lagAfterCatchUpSeconds?: number | null;
   validationMs?: number;
+  /** Per activity type, its calls and total ms, from the rehearsal's history (records before it have none). */
+  history?: { steps: Record<string, { calls: number; ms: number }>; totalMs: number };
 }
 
 export interface RehearsalRates {
@@ -46,7 +49,11 @@ export interface Calibration {
   rehearsal?: { planHash: string; finishedAt: string };
   copyMs: number;
   catchUpMs: number;
+  /** One validation's time (the live and the final one each take it). */
   validationMs: number;
+  /** Each other platform step's time per call, as the rehearsal measured it (none from defaults). */
+  stepsMs: Partial<Record<SimStep, number>>;
+  cutoverMs: number;
   /** Which fields fell back to defaults (a rehearsal too short to time one). */
   defaulted: string[];
 }
@@ -79,16 +86,37 @@ export function calibrate(
         copyMs: Math.round((bytes / (FORECAST_DEFAULTS.copyMbPerSecond * 1_048_576)) * 1000),
         catchUpMs: FORECAST_DEFAULTS.catchUpMs,
         validationMs: Math.round(FORECAST_DEFAULTS.validationMsPerGb * d.sizeGb),
-        defaulted: ['copy', 'catchUp', 'validation'],
+        stepsMs: {},
+        cutoverMs: FORECAST_DEFAULTS.cutoverMs,
+        defaulted: ['copy', 'catchUp', 'validation', 'cutover'],
       };
     }
     const m = sameNamed(other)!;
-    // The same plan: the rehearsal copied this very source; its copy time scales from the copy it
-    // measured to the source's real size (a sample). Another plan: scaled by the plans' sizeGb.
-    const scale = mine ? m.sourceBytes / Math.max(1, m.copyBytes) : d.sizeGb / Math.max(1e-9, m.sizeGb);
-    const copyMs = m.copyMs !== undefined ? m.copyMs * scale : undefined;
+    const h = m.history?.steps ?? {};
+    const perCall = (type: string) => (h[type] ? h[type].ms / h[type].calls : undefined);
+    // The history's spans where the rehearsal recorded them (the server's clock), else its polls'.
+    const copied = copyTime(m);
+    const validated = validationTime(m);
+    // The same plan: the rehearsal copied this very source, or a sample of it; what it did not copy
+    // costs the marginal time per byte its databases showed (sized by the plans' sizeGb otherwise).
+    const grown = (t: number | undefined, of: (r: MeasuredRates) => number | undefined) => {
+      if (t === undefined) return undefined;
+      if (!mine) return (t * d.sizeGb) / Math.max(1e-9, m.sizeGb);
+      const perByte = marginalMsPerByte(other.rates!, of) ?? t / Math.max(1, m.copyBytes);
+      return t + perByte * Math.max(0, m.sourceBytes - m.copyBytes);
+    };
+    const copyMs = grown(copied, copyTime);
     // Catch-up as measured ends after the stable window, which the forecast's run waits itself.
-    const catchUp = m.catchUpMs !== undefined ? Math.max(0, m.catchUpMs - stableWindowMs(d)) : undefined;
+    const ready = h.waitForReplicationReady?.ms ?? m.catchUpMs;
+    const catchUp = ready !== undefined ? Math.max(0, ready - stableWindowMs(d)) : undefined;
+    // The steps that do not grow with the data (a cluster's provisioning, the schema's copy, capacity)
+    // at their measured time; the polled ones are the copy and catch-up above.
+    const stepsMs: Partial<Record<SimStep, number>> = {};
+    for (const step of SIM_STEPS) {
+      const t = perCall(step);
+      if (t !== undefined && !['getReplicationStatus', 'validateData', 'cutover'].includes(step))
+        stepsMs[step] = Math.round(t);
+    }
     return {
       database: d.name,
       source: mine ? 'rehearsal' : 'rehearsal-by-name',
@@ -96,15 +124,42 @@ export function calibrate(
       copyMs: Math.round(fallback('copy', copyMs, (bytes / (FORECAST_DEFAULTS.copyMbPerSecond * 1_048_576)) * 1000)),
       catchUpMs: Math.round(fallback('catchUp', catchUp, FORECAST_DEFAULTS.catchUpMs)),
       validationMs: Math.round(
-        fallback(
-          'validation',
-          m.validationMs !== undefined ? m.validationMs * scale : undefined,
-          FORECAST_DEFAULTS.validationMsPerGb * d.sizeGb,
-        ),
+        fallback('validation', grown(validated, validationTime), FORECAST_DEFAULTS.validationMsPerGb * d.sizeGb),
       ),
+      stepsMs,
+      cutoverMs: Math.round(fallback('cutover', perCall('cutover'), FORECAST_DEFAULTS.cutoverMs)),
       defaulted,
     };
   });
+}
+
+const copyTime = (r: MeasuredRates) => r.history?.steps.waitForFullDump?.ms ?? r.copyMs;
+const validationTime = (r: MeasuredRates) => {
+  const v = r.history?.steps.validateData;
+  return v ? v.ms / v.calls : r.validationMs;
+};
+
+/**
+ * What one more byte costs a step, in ms: the least-squares slope of its time over the bytes copied,
+ * across a rehearsal's databases (at least 3, of different sizes). A step has a fixed part (a
+ * subscription's table sync starting, a validation's connections) that a sample's time per byte
+ * would multiply with the sample's scale; the slope does not. None when the databases show no growth.
+ */
+export function marginalMsPerByte(
+  rates: readonly MeasuredRates[],
+  time: (r: MeasuredRates) => number | undefined,
+): number | undefined {
+  const pts = rates.flatMap((r) => {
+    const t = time(r);
+    return t !== undefined && r.copyBytes > 0 ? [{ x: r.copyBytes, y: t }] : [];
+  });
+  if (pts.length < 3) return undefined;
+  const mx = pts.reduce((a, p) => a + p.x, 0) / pts.length;
+  const my = pts.reduce((a, p) => a + p.y, 0) / pts.length;
+  const sxx = pts.reduce((a, p) => a + (p.x - mx) ** 2, 0);
+  if (sxx === 0) return undefined;
+  const slope = pts.reduce((a, p) => a + (p.x - mx) * (p.y - my), 0) / sxx;
+  return slope > 0 ? slope : undefined;
 }
 
 const ms = (n: number) => `${Math.max(0, Math.round(n))}ms`;
@@ -119,7 +174,11 @@ export function simFor(c: Calibration, lagThresholdSeconds: number, speedup: num
   const catchUp = c.catchUpMs / speedup;
   return {
     pollInterval: ms(pollMs),
-    steps: { validateData: ms(c.validationMs / speedup), cutover: ms(FORECAST_DEFAULTS.cutoverMs / speedup) },
+    steps: {
+      ...Object.fromEntries(Object.entries(c.stepsMs).map(([step, t]) => [step, ms(t / speedup)])),
+      validateData: ms(c.validationMs / speedup),
+      cutover: ms(c.cutoverMs / speedup),
+    },
     fullDump: ms(c.copyMs / speedup),
     fullDumpPerGb: '0s',
     lag:

@@ -170,6 +170,12 @@ test('dbmig rehearse runs the plan on copies and leaves the source as it was', a
     rates.copyMs !== undefined && rates.catchUpMs !== undefined && rates.validationMs !== undefined,
     JSON.stringify(rates),
   );
+  // Every step's time from the database's workflow history: the forecast replays them on the sim.
+  const steps = rates.history?.steps ?? {};
+  for (const step of ['assessSource', 'provisionTarget', 'waitForFullDump', 'waitForReplicationReady', 'cutover'])
+    assert.ok(steps[step]?.calls >= 1 && steps[step].ms > 0, `${step} timed: ${JSON.stringify(steps[step])}`);
+  assert.equal(steps.validateData?.calls, 2, 'the live and the final validation');
+  assert.ok(rates.history!.totalMs >= steps.waitForFullDump.ms + steps.provisionTarget.ms);
   assert.match(err, new RegExp(`recorded this rehearsal of plan ${recorded.planHash} \\(passed\\)`));
 
   assert.deepEqual(await world(), before, 'the rehearsal changed nothing on the source');
