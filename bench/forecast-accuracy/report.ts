@@ -113,8 +113,52 @@ export function accuracyTable(r: RoundResult | Accuracy): string {
   );
 }
 
-/** The round whose fleet error is the median of the rounds' (the middle one, the lower of two). */
-export function medianRound(rounds: RoundResult[]): Accuracy {
-  const accs = rounds.map(accuracy).sort((a, b) => Math.abs(a.fleet.error) - Math.abs(b.fleet.error));
-  return accs[Math.floor((accs.length - 1) / 2)];
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+};
+
+export interface Summary {
+  rows: { database: string; rows: number; sourceMb: number; duration: number[]; finish: number[] }[];
+  fleet: number[];
+}
+
+/** Each database's errors over the rounds (and the fleet's): the medians are what the bar judges. */
+export function summarize(rounds: Accuracy[]): Summary {
+  return {
+    rows: rounds[0].rows.map((r) => ({
+      database: r.database,
+      rows: r.rows,
+      sourceMb: r.sourceMb,
+      duration: rounds.map((a) => a.rows.find((x) => x.database === r.database)!.durationError),
+      finish: rounds.map((a) => a.rows.find((x) => x.database === r.database)!.finishError),
+    })),
+    fleet: rounds.map((a) => a.fleet.error),
+  };
+}
+
+/** The worst of the medians, as a share: what must stay within the bar. */
+export function worstMedian(s: Summary): number {
+  return Math.max(
+    Math.abs(median(s.fleet)),
+    ...s.rows.flatMap((r) => [Math.abs(median(r.duration)), Math.abs(median(r.finish))]),
+  );
+}
+
+const spread = (xs: number[]) => `${pct(median(xs))} (${pct(Math.min(...xs))} .. ${pct(Math.max(...xs))})`;
+
+export function summaryTable(s: Summary): string {
+  const rows = s.rows.map((r) => [
+    r.database,
+    String(r.rows),
+    r.sourceMb.toFixed(1),
+    spread(r.duration),
+    spread(r.finish),
+  ]);
+  rows.push(['fleet', '', '', '', spread(s.fleet)]);
+  return table(
+    ['DATABASE', 'ROWS', 'MB', 'DURATION ERROR: MEDIAN (MIN .. MAX)', 'FINISH ERROR: MEDIAN (MIN .. MAX)'],
+    rows,
+  );
 }
