@@ -11,6 +11,8 @@ export interface AccuracyRow {
   rows: number;
   sourceMb: number;
   forecastDurationMs: number;
+  /** The same database's run in the rehearsal the forecast was calibrated from (its sample, if any). */
+  rehearsedDurationMs?: number;
   actualDurationMs: number;
   durationError: number;
   forecastFinishMs: number;
@@ -40,6 +42,7 @@ export function accuracy(r: RoundResult): Accuracy {
       rows: d.rows,
       sourceMb: d.sourceBytes / 1_048_576,
       forecastDurationMs: f.endMs - f.startMs,
+      rehearsedDurationMs: r.steps?.rehearsal[d.name]?.totalMs,
       actualDurationMs: a.endMs - a.startMs,
       durationError: err(f.endMs - f.startMs, a.endMs - a.startMs),
       forecastFinishMs: f.endMs,
@@ -68,6 +71,7 @@ export function accuracyTable(r: RoundResult | Accuracy): string {
     String(x.rows),
     x.sourceMb.toFixed(1),
     d(x.forecastDurationMs),
+    x.rehearsedDurationMs !== undefined ? d(x.rehearsedDurationMs) : '-',
     d(x.actualDurationMs),
     pct(x.durationError),
     d(x.forecastFinishMs),
@@ -85,6 +89,7 @@ export function accuracyTable(r: RoundResult | Accuracy): string {
     '',
     '',
     '',
+    '',
     d(acc.fleet.forecastMs),
     d(acc.fleet.actualMs),
     pct(acc.fleet.error),
@@ -99,6 +104,7 @@ export function accuracyTable(r: RoundResult | Accuracy): string {
       'ROWS',
       'MB',
       'DURATION (FORECAST)',
+      '(REHEARSED)',
       '(ACTUAL)',
       'ERROR',
       'FINISH (FORECAST)',
