@@ -4,6 +4,7 @@
 // the capacity's cost at the price table's hourly rate (common/cost.ts) for the hours forecast.
 import { workerCount } from '../common/capacity';
 import { CAPACITY_HOLD_HOURS, estimateCost } from '../common/cost';
+import { describeWindow, type CutoverWindow } from '../common/cutover-window';
 import { formatDuration } from '../common/durations';
 import { FORECAST_DEFAULTS, type Calibration } from '../common/forecast-calibration';
 import type { Plan } from '../common/plan';
@@ -24,6 +25,8 @@ export interface Forecast {
   start: string;
   speedup: number;
   approvalWaitMs: number;
+  /** The plan's cutover window, which each cutover waited for (described), if it has one. */
+  window?: string;
   databases: DatabaseForecast[];
   fleet: {
     finishAt: string;
@@ -42,7 +45,7 @@ export function fleetForecast(
   cal: Calibration[],
   timelines: DatabaseTimeline[],
   states: Map<string, string>,
-  o: { start: Date; speedup: number; approvalWaitMs: number },
+  o: { start: Date; speedup: number; approvalWaitMs: number; window?: CutoverWindow },
 ): Forecast {
   const at = (ms: number) => new Date(o.start.getTime() + ms).toISOString();
   const databases = timelines.map((t) => {
@@ -74,6 +77,7 @@ export function fleetForecast(
     start: o.start.toISOString(),
     speedup: o.speedup,
     approvalWaitMs: o.approvalWaitMs,
+    ...(o.window ? { window: describeWindow(o.window) } : {}),
     databases,
     fleet: {
       finishAt: at(end),
@@ -121,7 +125,8 @@ export function forecastReport(f: Forecast): string {
     '',
     `fleet: finishes ${f.fleet.finishAt} (${dur(f.fleet.durationMs)}), at most ${f.fleet.peakConcurrency} ` +
       `databases at once, ${f.fleet.capacityHours} capacity hours, cost: ${cost}`,
-    `approval wait assumed: ${dur(f.approvalWaitMs)}; cutover windows are not modelled; ` +
+    `approval wait assumed: ${dur(f.approvalWaitMs)}; ` +
+      (f.window ? `each cutover waits for the window ${f.window}; ` : 'no cutover window; ') +
       `defaults where nothing was measured: ${defaultsText()}`,
   ].join('\n');
 }

@@ -3,9 +3,11 @@
 // priorities as a real run has them) run on the simulated platform, on a private time-skipping test
 // server and an in-process worker, each database calibrated from the latest rehearsal's measured
 // rates, else from named defaults (common/forecast-calibration.ts). Manual approvals are given after
-// the expected approval wait. The simulated durations are divided by a speedup so the run takes
+// the expected approval wait, and a windowed plan's cutovers when its window next opens on the
+// forecast's calendar (forecast-window.ts). The simulated durations are divided by a speedup so the run takes
 // seconds: the server holds its clock while an activity runs (the copy and catch-up are activities),
 // so only a uniform speedup, multiplied back on the history's timestamps, keeps every phase to scale.
+import type { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { SimPlatform } from '../activities/platforms/sim';
 import { approveCutover, getStatus, startMigration } from '../client/client';
@@ -18,6 +20,8 @@ import { createMigrationWorker } from '../worker/worker';
 import { startTimeSkippingServer } from '../worker/time-skipping-server';
 import { databaseTimeline, type DatabaseTimeline } from './forecast-timeline';
 import { fleetForecast, type Forecast } from './forecast-report';
+import { cutoverDueMs, longestWindowWaitMs, splitWindowWait } from './forecast-window';
+import { eventMs } from './history-spans';
 import { planHash, readRehearsals } from './rehearsal-record';
 
 export interface ForecastOptions {
@@ -43,7 +47,13 @@ const ms = (n: number) => `${Math.max(1, Math.round(n))}ms`;
  * keeps at least `MIN_PHASE_REAL_MS` of real time so that cost stays a few percent of it, unless the
  * whole fleet would then take longer than `maxRealMs`.
  */
-export function speedupFor(plan: Plan, cal: Calibration[], approvalWaitMs: number, maxRealMs: number): number {
+export function speedupFor(
+  plan: Plan,
+  cal: Calibration[],
+  approvalWaitMs: number,
+  maxRealMs: number,
+  windowWaitMs = 0,
+): number {
   const stable = (c: Calibration) =>
     effectiveSettings(
       plan,
@@ -55,6 +65,7 @@ export function speedupFor(plan: Plan, cal: Calibration[], approvalWaitMs: numbe
     stable(c) +
     2 * c.validationMs +
     approvalWaitMs +
+    windowWaitMs +
     c.cutoverMs +
     Object.values(c.stepsMs).reduce((a, t) => a + (t ?? 0), 0);
   const phases = cal.flatMap((c) => [c.copyMs, c.catchUpMs + stable(c), c.validationMs]).filter((x) => x > 0);
@@ -67,13 +78,14 @@ export function speedupFor(plan: Plan, cal: Calibration[], approvalWaitMs: numbe
 const MIN_PHASE_REAL_MS = 2_000;
 
 /** The plan the forecast runs: the same databases, order and waves, on the simulated platform. */
-function forecastPlan(plan: Plan, id: string, speedup: number, manual: boolean): PlanInput {
+function forecastPlan(plan: Plan, id: string, speedup: number, held: boolean): PlanInput {
   const scaled = (d: string | undefined) => (d === undefined ? undefined : ms(parseMs(d) / speedup));
   return {
     migrationId: id,
     platform: 'sim',
     concurrency: plan.concurrency,
-    approval: manual ? { policy: 'manual', timeout: plan.approval.timeout, onTimeout: 'escalate' } : { policy: 'auto' },
+    // Held by the forecast's approvals: a manual plan's, and a windowed plan's until its window (forecast-window.ts).
+    approval: held ? { policy: 'manual', timeout: plan.approval.timeout, onTimeout: 'escalate' } : { policy: 'auto' },
     defaults: { ...plan.defaults, stableWindow: scaled(plan.defaults.stableWindow)! },
     cutover: { reverseReplicationFor: '0s' },
     // What decides order and timing, and nothing platform-specific (connectivity, throttles, copy helpers).
@@ -97,6 +109,11 @@ function forecastPlan(plan: Plan, id: string, speedup: number, manual: boolean):
 
 const parseMs = (d: string): number => parseDuration(d) ?? 0;
 
+async function firstEventMs(client: Client, workflowId: string): Promise<number> {
+  const { events } = await client.workflow.getHandle(workflowId).fetchHistory();
+  return eventMs(events![0]);
+}
+
 export async function forecast(file: string, opts: ForecastOptions = {}): Promise<Forecast> {
   const say = opts.log ?? ((line: string) => console.error(line));
   const { plan } = loadPlan(file);
@@ -109,7 +126,11 @@ export async function forecast(file: string, opts: ForecastOptions = {}): Promis
   );
   const manual = plan.approval.policy === 'manual';
   const approvalWaitMs = manual ? (opts.approvalWaitMs ?? FORECAST_DEFAULTS.approvalWaitMs) : 0;
-  const speedup = speedupFor(plan, cal, approvalWaitMs, opts.maxRealMs ?? 600_000);
+  const window = plan.cutoverWindow;
+  const start = opts.start ?? new Date();
+  const windowWaitMs = window ? longestWindowWaitMs(window, start) : 0;
+  const speedup = speedupFor(plan, cal, approvalWaitMs, opts.maxRealMs ?? 600_000, windowWaitMs);
+  const held = manual || window !== undefined;
   const byName = new Map(cal.map((c) => [c.database, c]));
   const platform = new SimPlatform((task) => {
     const c = byName.get(task.database.name);
@@ -131,32 +152,44 @@ export async function forecast(file: string, opts: ForecastOptions = {}): Promis
   });
   const running = worker.run();
   try {
-    await startMigration(env.client, forecastPlan(plan, id, speedup, manual), { taskQueue: TASK_QUEUE });
-    const approveAt = new Map<string, number>();
+    await startMigration(env.client, forecastPlan(plan, id, speedup, held), { taskQueue: TASK_QUEUE });
+    // The fleet's start on the server's clock (its first event), which the timeline counts from:
+    // the approvals below are timed from it too (nothing skips the clock while activities run).
+    const realStart = await firstEventMs(env.client, id);
+    /** Per database held: when (real ms) the forecast gives its approval. */
+    const due = new Map<string, { atReal: number }>();
     const approved = new Set<string>();
     let status = await getStatus(env.client, id);
     while (!status.databases.every((s) => ENDED.includes(s.state))) {
       for (const s of status.databases) {
-        if (!manual || s.state !== 'AWAITING_APPROVAL' || approved.has(s.database)) continue;
-        const at = approveAt.get(s.database) ?? Date.now() + approvalWaitMs / speedup;
-        approveAt.set(s.database, at);
-        if (Date.now() < at) continue;
-        await approveCutover(env.client, id, s.database, 'dbmig-forecast', 'the expected approval wait passed');
+        if (!held || s.state !== 'AWAITING_APPROVAL' || approved.has(s.database)) continue;
+        let d = due.get(s.database);
+        if (!d) {
+          const awaitingMs = (Date.now() - realStart) * speedup;
+          const c = cutoverDueMs(start, awaitingMs, approvalWaitMs, window);
+          d = { atReal: realStart + c.cutoverMs / speedup };
+          due.set(s.database, d);
+        }
+        if (Date.now() < d.atReal) continue;
+        const why = window
+          ? 'the expected approval wait passed and the window opened'
+          : 'the expected approval wait passed';
+        await approveCutover(env.client, id, s.database, 'dbmig-forecast', why);
         approved.add(s.database);
       }
       await new Promise((r) => setTimeout(r, 5));
       status = await getStatus(env.client, id);
     }
-    const parent = await env.client.workflow.getHandle(id).fetchHistory();
-    const t0 =
-      Number(parent.events![0].eventTime!.seconds) * 1000 + Math.floor((parent.events![0].eventTime!.nanos ?? 0) / 1e6);
+    const t0 = realStart;
     const timelines: DatabaseTimeline[] = [];
     for (const d of plan.databases) {
       const h = await env.client.workflow.getHandle(childWorkflowId(id, d.name)).fetchHistory();
-      timelines.push(databaseTimeline(d.name, h.events ?? [], t0, speedup));
+      const t = databaseTimeline(d.name, h.events ?? [], t0, speedup);
+      const held = due.get(d.name);
+      timelines.push(window && held ? splitWindowWait(t, approvalWaitMs) : t);
     }
     const states = new Map(status.databases.map((s) => [s.database, s.state]));
-    return fleetForecast(plan, cal, timelines, states, { start: opts.start ?? new Date(), speedup, approvalWaitMs });
+    return fleetForecast(plan, cal, timelines, states, { start, speedup, approvalWaitMs, window });
   } finally {
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await running.catch(() => undefined);

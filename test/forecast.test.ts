@@ -99,3 +99,44 @@ test('a forecast: phases at their calibrated length, approvals after the expecte
   assert.ok(f.fleet.capacityHours > 0);
   assert.match(forecastReport(f), /calibrated from|CALIBRATED FROM/);
 });
+
+test("a windowed plan: each cutover waits for the window's next opening, holding its slot meanwhile", async () => {
+  const file = join(dir, 'windowed.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      migrationId: 'windowed',
+      platform: 'local',
+      concurrency: 1,
+      approval: { policy: 'auto' },
+      defaults: { stableWindow: '10s' },
+      // Nightly, 02:00-04:00 UTC: a fleet starting at 08:00 waits until 02:00 the next day.
+      cutoverWindow: {
+        days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'],
+        start: '02:00',
+        end: '04:00',
+        timeZone: 'UTC',
+      },
+      databases: [db('first', 1), db('second', 1)],
+    }),
+  );
+  const start = new Date('2026-12-24T08:00:00Z');
+  const f = await forecast(file, { start, maxRealMs: 45_000, rehearsalsDir: dir, log: () => {} });
+  console.log(forecastReport(f));
+  const at = (ms: number) => start.getTime() + ms;
+  const [first, second] = ['first', 'second'].map((n) => f.databases.find((d) => d.database === n)!);
+  // Minutes of slack: the forecast runs thousands of times faster than the calendar, and each real
+  // millisecond of its own scheduling counts that many times over.
+  const near = (what: string, got: number, want: string) =>
+    assert.ok(Math.abs(got - Date.parse(want)) <= 20 * 60_000, `${what}: ${new Date(got).toISOString()}, want ${want}`);
+  near('the first cutover', at(first.phases.cutover!.startMs), '2026-12-25T02:00:00Z');
+  assert.ok(first.phases.approvalWait!.endMs - first.phases.approvalWait!.startMs < 60_000, 'auto: no approval wait');
+  assert.ok(first.phases.window!.endMs - first.phases.window!.startMs > 16 * 3_600_000, 'the window is the wait');
+  // Concurrency 1: the second starts once the first is done, inside the window; ready within it,
+  // it cuts over the same night (a real run would too), not at the next opening.
+  assert.ok(second.startMs >= first.endMs - 1, 'the first held the only slot while it waited');
+  const cut = at(second.phases.cutover!.startMs);
+  assert.ok(cut >= at(first.endMs) && cut < Date.parse('2026-12-25T04:00:00Z'), new Date(cut).toISOString());
+  assert.equal(f.window, 'sun,mon,tue,wed,thu,fri,sat 02:00-04:00 UTC');
+  assert.match(forecastReport(f), /each cutover waits for the window sun,mon,tue,wed,thu,fri,sat 02:00-04:00 UTC/);
+});
