@@ -3,9 +3,20 @@
 // plan's threshold for its stable window. Both poll (replication-poll.ts) and heartbeat their
 // progress; neither writes history per poll.
 import { Context } from '@temporalio/activity';
+import type { Anomaly } from '../common/anomaly';
 import type { CopyProgress } from '../common/copy-progress';
+import { CopyRateWatch } from './copy-rate-watch';
 import type { DatabaseTask } from './steps';
 import { pollReplication, type ReplicationDeps } from './replication-poll';
+
+/**
+ * What the initial copy's wait returns: the rows on the target, and the copy's measured average
+ * bytes per second (null: not measured). Workers before anomaly-rates-21 returned the rows alone.
+ */
+export interface FullDumpResult {
+  rows: number;
+  copyBytesPerSecond: number | null;
+}
 
 export interface ReadyStats {
   waitedMs: number;
@@ -25,17 +36,27 @@ export const POLL_MS = { fullDump: 250, ready: 250 } as const;
 export function replicationWaits(deps: ReplicationDeps) {
   const { on, pollOf, metrics } = deps;
   return {
-    async waitForFullDump(task: DatabaseTask, pollMs: number = pollOf(task, POLL_MS.fullDump)): Promise<number> {
+    async waitForFullDump(
+      task: DatabaseTask,
+      pollMs: number = pollOf(task, POLL_MS.fullDump),
+    ): Promise<FullDumpResult> {
       const platform = on(task);
+      // copy-slow is judged here, per poll, and told to the workflow only when it changes (copy-rate-watch.ts);
+      // a retry resumes the anomalies its last heartbeat had.
+      const resumed = (Context.current().info.heartbeatDetails as { anomalies?: Anomaly[] } | undefined)?.anomalies;
+      const rate = new CopyRateWatch(task, metrics, resumed);
+      const anomalies = () => (rate.anomalies.length ? { anomalies: rate.anomalies } : {});
       if (platform.copyInitialData) {
         // The copy's progress is the heartbeat: what dbmig status and the UI show, and nothing in history.
         let last: CopyProgress | undefined;
-        const beat = setInterval(() => Context.current().heartbeat({ copy: last }), 5_000);
+        const beat = setInterval(() => Context.current().heartbeat({ copy: last, ...anomalies() }), 5_000);
         const gauge = metrics.throttleGauge(task, 'copy');
         try {
           await platform.copyInitialData(task, (p) => {
             last = structuredClone(p);
-            Context.current().heartbeat({ copy: last });
+            // Only while rows move: building indexes or waiting for the subscription is not a slow copy.
+            if (p.phase === 'copy' && !p.throttled) rate.sample(Date.now(), p.bytesPerSecond, p.bytesCopied);
+            Context.current().heartbeat({ copy: last, ...anomalies() });
             metrics.copy(task, last);
             gauge(p.throttled);
           });
@@ -43,6 +64,7 @@ export function replicationWaits(deps: ReplicationDeps) {
           clearInterval(beat);
           gauge(undefined);
         }
+        const copyBytesPerSecond = await rate.end();
         // Until CDC the copy's last word (100%) stays readable next to the lag.
         const s = await pollReplication(
           deps,
@@ -51,10 +73,19 @@ export function replicationWaits(deps: ReplicationDeps) {
           (st) => st.phase === 'CDC',
           () => ({ copy: last }),
         );
-        return s.rowsOnTarget;
+        return { rows: s.rowsOnTarget, copyBytesPerSecond };
       }
-      const s = await pollReplication(deps, task, pollMs, (st) => st.phase === 'CDC');
-      return s.rowsOnTarget;
+      const s = await pollReplication(
+        deps,
+        task,
+        pollMs,
+        (st, now) => {
+          if (st.phase === 'FULL_DUMP' && st.copiedBytes !== undefined) rate.copied(now, st.copiedBytes);
+          return st.phase === 'CDC';
+        },
+        anomalies,
+      );
+      return { rows: s.rowsOnTarget, copyBytesPerSecond: await rate.end() };
     },
 
     /** Returns once lag has stayed at or under the threshold for the whole stable window. */

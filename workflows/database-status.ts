@@ -36,6 +36,8 @@ const FLEET_FIELDS: readonly (keyof DatabaseSummary)[] = [
   'approvedBy',
   'replication',
   'anomalies',
+  // The copy's measured rate, at the end of the copy: the parent's fleet median for later databases.
+  'copyBytesPerSecond',
   'rollbackUntil',
   'approvalOverdueSince',
   'notifications',

@@ -278,7 +278,7 @@ export class MockActivities {
       // Returns at once, as watchReplication does: the time-skipping server skips time only while no activity runs.
       watchReverseReplication: step('watchReverseReplication', quiet),
       watchHealth: step('watchHealth', () => ({ breached: false, reason: 'the window ended without a breach' })),
-      waitForFullDump: step('waitForFullDump', () => 1000),
+      waitForFullDump: step('waitForFullDump', () => ({ rows: 1000, copyBytesPerSecond: null })),
       waitForReplicationReady: step('waitForReplicationReady', () => ({
         waitedMs: 3000,
         maxLagSeconds: 2,
