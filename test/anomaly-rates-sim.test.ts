@@ -140,7 +140,7 @@ const count = (id: string, key: string) =>
     );
   }).length;
 
-test('dbmig start passes rehearsal rates: copy-slow and apply-slow fire and clear; none expected, no verdict', async () => {
+test('rehearsal rates via dbmig start: copy-slow, apply-slow fire and clear; none expected: no verdict', async () => {
   const id = 'rates-fleet';
   const planInput = ratesPlan(id);
   const file = join(stateDir, 'rates.yaml');
