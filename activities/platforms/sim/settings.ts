@@ -31,8 +31,16 @@ export const SIM_GB = 1024 ** 3;
 const MB = 1_048_576;
 
 type RateCurve = { after: string; mbPerSecond: number }[];
-const steps = (curve: RateCurve) =>
-  curve.map((p) => ({ at: ms(p.after), rate: p.mbPerSecond * MB })).sort((a, b) => a.at - b.at);
+/** A curve's steps in ms and bytes, sorted once per curve: every poll reads it, and curves can be long. */
+const sorted = new WeakMap<RateCurve, { at: number; rate: number }[]>();
+function steps(curve: RateCurve): { at: number; rate: number }[] {
+  let s = sorted.get(curve);
+  if (!s) {
+    s = curve.map((p) => ({ at: ms(p.after), rate: p.mbPerSecond * MB })).sort((a, b) => a.at - b.at);
+    sorted.set(curve, s);
+  }
+  return s;
+}
 
 /** Bytes moved `sinceMs` into a phase whose rate follows `curve` (steps held until the next). */
 export function bytesAt(curve: RateCurve, sinceMs: number): number {
