@@ -158,6 +158,24 @@ export class MockActivities {
     });
   }
 
+  /**
+   * The next call of `name` tells its workflow `health` at once (as a watcher does when the
+   * anomalies it finds change), then waits, heartbeating, until the workflow cancels it.
+   */
+  tells(name: StepName, where: Where, health: ReplicationHealth): void {
+    this.rules.push({
+      name,
+      ...where,
+      left: 1,
+      act: async () => {
+        const ctx = Context.current();
+        const { workflowId, runId } = ctx.info.workflowExecution!;
+        await ctx.client.workflow.getHandle(workflowId, runId).signal(replicationHealthSignal, health);
+        await heartbeatUntil(ctx.cancelled);
+      },
+    });
+  }
+
   /** The next call of `name` waits, heartbeating, until the workflow cancels it. */
   block(name: StepName, where: Where): void {
     this.rules.push({
