@@ -24,6 +24,39 @@ export interface ReadyStats {
   lagSeconds: number | null;
   lagBytes: number | null;
   rows: number;
+  /**
+   * The apply rate while the target caught up a backlog (lag over the threshold), where the platform
+   * reports its applied position and the backlog lasted a second or more; null otherwise. The fleet's
+   * median of these is what a later database's apply-slow compares with. Absent from older workers.
+   */
+  applyBytesPerSecond?: number | null;
+}
+
+/**
+ * The apply rate over the polls that found a backlog: the target applies as fast as it can then,
+ * which is what apply-slow (judged only while there is lag to apply) compares with.
+ */
+export class BacklogApplyRate {
+  private bytes = 0;
+  private ms = 0;
+  private last: { at: number; applied: number } | undefined;
+
+  add(at: number, applied: number | undefined, backlog: boolean): void {
+    if (applied === undefined || !backlog) {
+      this.last = undefined;
+      return;
+    }
+    if (this.last && at > this.last.at && applied >= this.last.applied) {
+      this.bytes += applied - this.last.applied;
+      this.ms += at - this.last.at;
+    }
+    this.last = { at, applied };
+  }
+
+  /** Bytes per second over the backlog's polls; null under a second of them. */
+  perSecond(): number | null {
+    return this.ms >= 1_000 ? (this.bytes * 1000) / this.ms : null;
+  }
 }
 
 /**
@@ -97,8 +130,10 @@ export function replicationWaits(deps: ReplicationDeps) {
       let stableSince: number | undefined;
       let maxLag: number | null = null;
       const { lagThresholdSeconds, stableWindowMs } = task.settings;
+      const applying = new BacklogApplyRate();
       const s = await pollReplication(deps, task, pollMs, (st, now) => {
         if (st.lagSeconds !== null) maxLag = Math.max(maxLag ?? 0, st.lagSeconds);
+        applying.add(now, st.appliedBytes, st.phase === 'CDC' && (st.lagSeconds ?? 0) > lagThresholdSeconds);
         const ok = st.phase === 'CDC' && st.lagSeconds !== null && st.lagSeconds <= lagThresholdSeconds;
         stableSince = ok ? (stableSince ?? now) : undefined;
         return stableSince !== undefined && now - stableSince >= stableWindowMs;
@@ -109,6 +144,7 @@ export function replicationWaits(deps: ReplicationDeps) {
         lagSeconds: s.lagSeconds,
         lagBytes: s.lagBytes,
         rows: s.rowsOnTarget,
+        applyBytesPerSecond: applying.perSecond(),
       };
     },
   };

@@ -49,6 +49,8 @@ export interface DatabaseSummary {
   expectedRates?: string;
   /** The initial copy's measured bytes per second (its whole span): the fleet's median is made of these. */
   copyBytesPerSecond?: number;
+  /** The apply rate measured while the target caught up after the copy (lag over the threshold), likewise. */
+  applyBytesPerSecond?: number;
   /** Until when reverse replication keeps a rollback possible (ISO time); absent when it cannot. */
   rollbackUntil?: string;
   /**

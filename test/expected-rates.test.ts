@@ -5,6 +5,7 @@
 // clears above 75%, without flapping on noise around the firing level.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { BacklogApplyRate } from '../activities/replication-waits';
 import { AnomalyDetector, DEFAULT_THRESHOLDS } from '../common/anomaly';
 import {
   REHEARSAL_MB,
@@ -116,4 +117,19 @@ test('copy-slow: no expectation or no measurement is no verdict; noise at the le
   const w = new AnomalyDetector(DEFAULT_THRESHOLDS, { copyBytesPerSecond: 20e6 });
   for (let i = 0; i < 5; i++) w.add({ at: T0 + i * 10_000, lagSeconds: 1, errorCount: 0 });
   assert.deepEqual(w.current(), []);
+});
+
+test("the catch-up's apply rate counts only polls that found a backlog, and needs a second of them", () => {
+  const r = new BacklogApplyRate();
+  r.add(0, 0, true);
+  r.add(500, 5e6, true);
+  assert.equal(r.perSecond(), null, 'half a second says nothing');
+  r.add(1_000, 10e6, true); // 10 MB/s while there is a backlog
+  r.add(2_000, 11e6, false); // caught up: the idle link's trickle is not the apply rate
+  r.add(3_000, 12e6, true);
+  r.add(4_000, 22e6, true);
+  r.add(5_000, 22e6, true); // an unknown position (a platform that does not report it) breaks the span
+  r.add(6_000, undefined, true);
+  r.add(7_000, 40e6, true);
+  assert.equal(r.perSecond(), (20e6 * 1000) / 3_000);
 });

@@ -127,10 +127,14 @@ function copiedFacts(copied: FullDumpResult | number): Partial<DatabaseSummary> 
   return { rows: copied.rows, copyBytesPerSecond: Math.round(rate) };
 }
 
-/** Replication's lag once it is ready, and the highest seen so far. */
+/** Replication's lag once it is ready, the highest seen so far, and the catch-up's apply rate. */
 function lagWhenReady(ready: ReadyStats, summary: DatabaseSummary): Partial<DatabaseSummary> {
   const maxLagSeconds = Math.max(summary.maxLagSeconds ?? 0, ready.maxLagSeconds ?? 0);
-  return { lagSeconds: ready.lagSeconds, lagBytes: ready.lagBytes, rows: ready.rows, maxLagSeconds };
+  const lag = { lagSeconds: ready.lagSeconds, lagBytes: ready.lagBytes, rows: ready.rows, maxLagSeconds };
+  // The catch-up's apply rate, for the parent's fleet median: a new signal to it (patch anomaly-rates-21).
+  const rate = ready.applyBytesPerSecond;
+  if (!rate || !(rate > 0) || !patched('anomaly-rates-21')) return lag;
+  return { ...lag, applyBytesPerSecond: Math.round(rate) };
 }
 
 function refuseBlockingFindings(findings: Finding[]): void {
