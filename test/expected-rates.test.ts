@@ -67,7 +67,7 @@ test('the fleet median per GB, scaled to the size; the rehearsal wins per rate; 
   const rehearsed = { copyBytesPerSecond: 7e6, source: 'rehearsal of X' };
   assert.deepEqual(expectedFor(4, rehearsed, fleet), rehearsed);
   assert.deepEqual(expectedFor(4, undefined, []), {});
-  assert.match(describeExpected(undefined), /^no rate expected .*not judged/);
+  assert.match(describeExpected(undefined), /^none \(.*\): rates not judged$/);
   assert.match(describeExpected(expectedFor(4, undefined, fleet)), /^copy 50\.00 MB\/s, apply not judged/);
 });
 
