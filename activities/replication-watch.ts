@@ -7,6 +7,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { replicationHealthSignal, type ReplicationHealth, type ReplicationProgress } from '../common/messages';
 import { notCreatedStatus as notCreated, type DatabaseTask, type ReplicationStatus } from './steps';
 import { AnomalyDetector, thresholdsOf, type Anomaly } from '../common/anomaly';
+import { RATE_WINDOW_MS, RateWindow } from '../common/progress-rate';
 import { catchUpWindows, progressOf, readStatus, sleep, withCatchUp, type ReplicationDeps } from './replication-poll';
 
 /** Apply errors this recent mean replication is failing now (PostgreSQL retries apply every ~5 s). */
@@ -23,8 +24,11 @@ function appliedSince(s: ReplicationStatus, msSinceError: number): boolean {
 
 const kindsOf = (l: Anomaly[]) => l.map((a) => a.kind).join(',');
 
-/** Tells the workflow that replication's health changed; a lost signal is sent again on the next poll. */
-async function tellHealth(health: ReplicationHealth): Promise<boolean | 'closed'> {
+/**
+ * Tells the workflow that replication's health changed (also the copy's anomalies: copy-rate-watch.ts);
+ * a lost signal is sent again on the next poll.
+ */
+export async function tellHealth(health: ReplicationHealth): Promise<boolean | 'closed'> {
   const { workflowId, runId } = Context.current().info.workflowExecution!;
   try {
     await Context.current().client.workflow.getHandle(workflowId, runId).signal(replicationHealthSignal, health);
@@ -57,8 +61,15 @@ export function watchReplicationActivity(deps: ReplicationDeps) {
     const catchUp = catchUpWindows();
     // The detector lives here, fed one sample per poll (no workflow event per sample, rule 4); a
     // retry resumes the anomalies the last heartbeat had, so it neither repeats nor loses them.
-    const detector = new AnomalyDetector(thresholdsOf(task.settings.anomalies), undefined, resumed?.anomalies);
-    let anomalies: Anomaly[] = resumed?.anomalies ?? [];
+    const thresholds = thresholdsOf(task.settings.anomalies);
+    // A retry resumes its last heartbeat's; a watch of a run continued as new, what the workflow believes.
+    const believed = resumed?.anomalies ?? task.anomalies ?? [];
+    // copy-slow belongs to the copy, which has ended: a belief in it left over is cleared at the first poll.
+    const watched = believed.filter((a) => a.kind !== 'copy-slow');
+    const detector = new AnomalyDetector(thresholds, task.expected ?? {}, watched);
+    // The apply rate: the advance of the applied position over a recent window, where the platform reports one.
+    const applied = new RateWindow(Math.min(RATE_WINDOW_MS, thresholds.windowMs));
+    let anomalies: Anomaly[] = believed;
     let toldKinds = kindsOf(anomalies);
     // The watch runs exactly while the database waits for its cutover's approval or window.
     deps.metrics.waitingForCutover(task);
@@ -77,8 +88,16 @@ export function watchReplicationActivity(deps: ReplicationDeps) {
             `the target fails to apply changes (${s.errorCount - baseline} errors since the watch began): ` +
             `${s.errors.join(' | ') || 'see the target log'}`;
         progress = withCatchUp(deps, task, s, progressOf(s, baseline, problem), catchUp);
-        if (s.phase === 'CDC')
-          anomalies = detector.add({ at: now, lagSeconds: s.lagSeconds, errorCount: s.errorCount });
+        if (s.phase === 'CDC') {
+          if (s.appliedBytes !== undefined) applied.add(now, s.appliedBytes);
+          const applyBytesPerSecond = s.appliedBytes !== undefined ? applied.perSecond() : null;
+          anomalies = detector.add({
+            at: now,
+            lagSeconds: s.lagSeconds,
+            errorCount: s.errorCount,
+            applyBytesPerSecond,
+          });
+        }
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw err;
         problem = `replication status cannot be read: ${(err as Error).message}`;

@@ -2,6 +2,8 @@
 // engines share. Plain data (they are activity inputs and results, so they travel through histories).
 import type { DatabasePlan, EffectiveSettings, GcpSettings, PlatformName } from '../common/plan';
 import type { SimSettings } from '../common/sim-plan';
+import type { ExpectedRates } from '../common/expected-rates';
+import type { Anomaly } from '../common/anomaly';
 import type { CapacityMode } from '../common/capacity';
 import type { MigrationState } from '../common/states';
 
@@ -25,6 +27,10 @@ export interface DatabaseTask {
    * (the post-cutover watch found them); without it, finalize refuses while there are any.
    */
   acknowledgeSourceWrites?: boolean;
+  /** The copy and apply rates the anomaly detector compares with (common/expected-rates.ts); absent: none. */
+  expected?: ExpectedRates;
+  /** Watch only: the anomalies the workflow believes active as the watch starts (a run continued as new). */
+  anomalies?: Anomaly[];
 }
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -75,6 +81,17 @@ export interface ReplicationStatus {
   sampleAgeSeconds?: number | null;
   /** The platform's own phase name (e.g. DMS's), shown until lag samples arrive. */
   detail?: string;
+  /**
+   * During the initial copy: bytes copied so far, where the platform counts them (sim); the waits
+   * turn it into a rate for copy-slow. Absent: not measured (no verdict).
+   */
+  copiedBytes?: number;
+  /**
+   * During CDC: the position the target has applied up to, in bytes of the source's log (local:
+   * the slot's confirmed_flush_lsn; sim: its apply curve). The watcher turns its advance into the
+   * apply rate for apply-slow. Absent: not measured (no verdict).
+   */
+  appliedBytes?: number;
 }
 
 /** The status of a job that does not exist yet; platforms fill in what they find. */

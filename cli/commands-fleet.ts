@@ -30,7 +30,8 @@ import { isTerminal } from '../common/states';
 import type { FleetStatus } from '../common/status';
 import { EXIT_FAILED, EXIT_OK } from './exit-codes';
 import { statusTable } from './format';
-import { rehearsalPolicyProblem } from './rehearsal-record';
+import { planHash, readRehearsals, rehearsalPolicyProblem } from './rehearsal-record';
+import { expectedFromRehearsals } from '../common/expected-rates';
 import { databaseDetail, onlyDatabase } from './progress-detail';
 import { lazy } from './lazy';
 import { printResult, type OutputFormat } from './output';
@@ -65,8 +66,16 @@ export async function startCommand(s: Session, file: string, id: string | undefi
   // A run started without them could not complete a single workflow task: start nothing.
   const saProblem = await searchAttributeProblem(client);
   if (saProblem) throw new NotReadyError(saProblem);
-  const started = await startMigration(client, plan, { id, taskQueue });
+  // What copy-slow and apply-slow compare with: the latest passed rehearsal of this plan, per database.
+  const names = valid.databases.map((d) => d.name);
+  const expected = expectedFromRehearsals(names, planHash(valid), readRehearsals());
+  const started = await startMigration(client, plan, { id, taskQueue, expected });
   console.log(`started migration ${started}`);
+  const measured = Object.keys(expected).length;
+  console.log(
+    `  expected rates: ${measured} of ${names.length} database(s) from a passed rehearsal of this plan` +
+      (measured < names.length ? "; the others from the fleet's median once copies finish, else none" : ''),
+  );
   console.log(`  watch: dbmig status ${started} --watch\n  Temporal UI: workflow id ${started}`);
   // It waits for a worker, which may come later: worth saying, not refusing.
   const pollers = await workflowPollers(client, taskQueue).catch(() => undefined);

@@ -1,6 +1,7 @@
 // A small typed client for operators' tools and applications: start, status, approve, reject,
 // revoke, pause, resume, cancel, retry, rollback, finalize. It validates what it can before
 // calling, with the workflows' own messages.
+import type { FleetExpectations } from '../common/expected-rates';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
@@ -44,6 +45,8 @@ async function refusals<T>(p: Promise<T>): Promise<T> {
 export interface StartOptions {
   id?: string;
   taskQueue?: string;
+  /** Per database, the rates a rehearsal measured, for the anomaly detector (common/expected-rates.ts). */
+  expected?: FleetExpectations;
 }
 
 /** Validates locally (throws InvalidPlanError, nothing started), then starts the parent workflow. */
@@ -56,7 +59,7 @@ export async function startMigration(client: Client, plan: unknown, opts: StartO
     await client.workflow.start(PARENT_WORKFLOW_TYPE, {
       taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
       workflowId: id,
-      args: [{ plan }],
+      args: [{ plan, ...(opts.expected && Object.keys(opts.expected).length ? { expected: opts.expected } : {}) }],
       // A migration id names resources and targets: running it twice would migrate into targets
       // that already took over. An id that exists or has run, in any state, is never reused.
       workflowIdReusePolicy: 'REJECT_DUPLICATE',

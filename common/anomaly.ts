@@ -4,9 +4,10 @@
 // Each kind fires on a stricter condition than the one that clears it, and both must hold for
 // `confirm` samples in a row, so noise around a threshold does not flap (docs/operations.md, Anomalies).
 import { parseDuration } from './durations';
+import type { ExpectedRates } from './expected-rates';
 
 /** What can be anomalous. */
-export const ANOMALY_KINDS = ['lag-trend', 'apply-errors', 'apply-slow'] as const;
+export const ANOMALY_KINDS = ['lag-trend', 'apply-errors', 'apply-slow', 'copy-slow'] as const;
 export type AnomalyKind = (typeof ANOMALY_KINDS)[number];
 
 export interface Anomaly {
@@ -38,7 +39,7 @@ export interface AnomalyThresholds {
   lagR2: number;
   /** Apply errors: fires at this many new errors per window; clears at none in a whole window. */
   errorsPerWindow: number;
-  /** Apply rate: fires under this share of the expected rate, clears above (1 + ratio) / 2 of it. */
+  /** Apply and copy rates: fire under this share of the expected rate, clear above (1 + ratio) / 2 of it. */
   slowRatio: number;
   /** Samples in a row a change must hold before it is believed. */
   confirm: number;
@@ -96,7 +97,13 @@ export function lagFit(points: { at: number; y: number }[]): { slope: number; r2
 
 type Verdict = { firing: boolean; clear: boolean; detail: string };
 
-/** The detector of one database. `expectedApplyBytesPerSecond`: the rehearsal's, or the fleet's median. */
+/** One poll of the initial copy: its bytes per second over the copy's rate window (null: not measured yet). */
+export interface CopySample {
+  at: number;
+  bytesPerSecond: number | null;
+}
+
+/** The detector of one database. `expected`: the rehearsal's rates, or the fleet's median (expected-rates.ts). */
 export class AnomalyDetector {
   private samples: AnomalySample[] = [];
   private readonly active = new Map<AnomalyKind, Anomaly>();
@@ -104,7 +111,7 @@ export class AnomalyDetector {
 
   constructor(
     private readonly t: AnomalyThresholds = DEFAULT_THRESHOLDS,
-    private readonly expectedApplyBytesPerSecond?: number,
+    private readonly expected: ExpectedRates = {},
     resumed: Anomaly[] = [],
   ) {
     for (const a of resumed) this.active.set(a.kind, a);
@@ -120,6 +127,15 @@ export class AnomalyDetector {
     this.judge('lag-trend', spanned ? this.lagTrend() : undefined, s.at);
     this.judge('apply-errors', spanned || this.active.has('apply-errors') ? this.errors() : undefined, s.at);
     this.judge('apply-slow', this.applySlow(s), s.at);
+    return this.current();
+  }
+
+  /**
+   * Adds one poll of the initial copy (the full-dump wait feeds it; the watcher's kinds are not
+   * judged then): copy-slow, with the same confirm and fire/clear discipline as apply-slow.
+   */
+  addCopy(s: CopySample): Anomaly[] {
+    this.judge('copy-slow', this.copySlow(s), s.at);
     return this.current();
   }
 
@@ -170,7 +186,7 @@ export class AnomalyDetector {
   }
 
   private applySlow(s: AnomalySample): Verdict | undefined {
-    const expected = this.expectedApplyBytesPerSecond;
+    const expected = this.expected.applyBytesPerSecond;
     const rate = s.applyBytesPerSecond;
     if (!expected || rate === null || rate === undefined) return undefined;
     // Nothing to apply is not slow: a quiet source with no lag applies nothing and is healthy.
@@ -182,18 +198,21 @@ export class AnomalyDetector {
       detail: `applies ${mb(rate)} MB/s, ${Math.round(share * 100)}% of the expected ${mb(expected)} MB/s`,
     };
   }
+
+  private copySlow(s: CopySample): Verdict | undefined {
+    const expected = this.expected.copyBytesPerSecond;
+    // No expectation or no measurement yet: no verdict either way (nothing invented).
+    if (!expected || s.bytesPerSecond === null) return undefined;
+    const share = s.bytesPerSecond / expected;
+    return {
+      firing: share < this.t.slowRatio,
+      clear: share >= (1 + this.t.slowRatio) / 2,
+      detail: `copies ${mb(s.bytesPerSecond)} MB/s, ${Math.round(share * 100)}% of the expected ${mb(expected)} MB/s`,
+    };
+  }
 }
 
 const mb = (bytesPerSecond: number) => (bytesPerSecond / 1e6).toFixed(2);
-
-/** The fleet's median of rate per GB × this database's size: the expected rate where no rehearsal measured one. */
-export function expectedFromFleet(ratesPerGb: number[], sizeGb: number): number | undefined {
-  if (ratesPerGb.length === 0) return undefined;
-  const s = [...ratesPerGb].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-  return median * sizeGb;
-}
 
 /** One line for the status: "lag-trend since 12:00:00Z: lag grows 6.0 s per minute (...)". */
 export function anomalyLine(a: Anomaly): string {

@@ -40,6 +40,18 @@ const lagCurve = z
   )
   .min(1, 'must have at least one point');
 
+/** A rate as steps: each point's rate holds from its time until the next point's. */
+const rateCurve = z
+  .array(
+    z
+      .strictObject({
+        after: duration.describe('Time since the start of the phase.'),
+        mbPerSecond: z.number().min(0).describe('The rate from then on, in MB (1,048,576 bytes) per second.'),
+      })
+      .describe('A step of the rate curve.'),
+  )
+  .min(1, 'must have at least one point');
+
 export const simSchema = z
   .strictObject({
     pollInterval: duration
@@ -75,11 +87,28 @@ export const simSchema = z
               })
               .optional()
               .describe('Apply errors the target reports, as a DDL the target lacks would cause.'),
+            copyMbPerSecond: rateCurve
+              .optional()
+              .describe(
+                "This database's initial copy rate, as steps from the start of the copy: the copy moves " +
+                  'sizeGb (GB of 1024³ bytes) at it, instead of taking fullDump + fullDumpPerGb. ' +
+                  'Every sim copy reports the bytes it moved, so copy-slow judges it against the expected rate.',
+              ),
+            applyMbPerSecond: rateCurve
+              .optional()
+              .describe(
+                "The target's apply rate during CDC, as steps from the start of CDC: reported as the position " +
+                  'applied so far, which the watcher turns into the apply rate apply-slow judges. ' +
+                  'Default: not reported (apply-slow gives no verdict).',
+              ),
           })
           .describe("One database's own behaviour."),
       )
       .default({})
-      .describe('Per database: its own lag curve and apply errors, to rehearse anomaly detection. Default none.'),
+      .describe(
+        'Per database: its own lag curve, apply errors, copy and apply rates, to rehearse anomaly detection. ' +
+          'Default none.',
+      ),
     failures: z
       .array(
         z

@@ -42,6 +42,15 @@ export interface DatabaseSummary {
    * since, what was measured); absent when none. They tell people, and hold nothing back.
    */
   anomalies?: string[];
+  /**
+   * The copy and apply rates the anomaly detector compares with, and where they came from, or that
+   * nothing is expected (common/expected-rates.ts describeExpected).
+   */
+  expectedRates?: string;
+  /** The initial copy's measured bytes per second (its whole span): the fleet's median is made of these. */
+  copyBytesPerSecond?: number;
+  /** The apply rate measured while the target caught up after the copy (lag over the threshold), likewise. */
+  applyBytesPerSecond?: number;
   /** Until when reverse replication keeps a rollback possible (ISO time); absent when it cannot. */
   rollbackUntil?: string;
   /**

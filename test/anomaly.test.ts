@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pagerDutyDedupKey } from '../activities/notify/pagerduty';
-import { AnomalyDetector, DEFAULT_THRESHOLDS, expectedFromFleet, lagFit, type Anomaly } from '../common/anomaly';
+import { AnomalyDetector, DEFAULT_THRESHOLDS, lagFit, type Anomaly } from '../common/anomaly';
+import { expectedFromFleet } from '../common/expected-rates';
 
 const POLL = 10_000;
 const T0 = Date.parse('2026-12-01T00:00:00Z');
@@ -100,7 +101,7 @@ test('apply errors fire at the rate in the window and clear after a window witho
 
 test('apply slower than half the expected rate fires only while there is lag to apply', () => {
   const expected = 10e6;
-  const d = new AnomalyDetector(DEFAULT_THRESHOLDS, expected);
+  const d = new AnomalyDetector(DEFAULT_THRESHOLDS, { applyBytesPerSecond: expected });
   const changes = run(
     d,
     100,
@@ -119,7 +120,7 @@ test('apply slower than half the expected rate fires only while there is lag to 
   );
   // Noise around the firing share (45%..55%) does not flap: it clears only above 75%.
   const r = rng(3);
-  const noisy = run(new AnomalyDetector(DEFAULT_THRESHOLDS, expected), 500, () => ({
+  const noisy = run(new AnomalyDetector(DEFAULT_THRESHOLDS, { applyBytesPerSecond: expected }), 500, () => ({
     lag: 120,
     rate: expected * (0.45 + 0.1 * r()),
   }));

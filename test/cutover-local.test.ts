@@ -539,7 +539,13 @@ test('lag is the age of the newest applied heartbeat: it grows while apply stall
     platform.cutover(task, () => undefined),
     isMigrationError('CutoverNotReady', /lag is over cutover\.maxLagSeconds \(1 s\).*nothing was blocked/, t),
   );
+  // The applied position (what apply-slow's rate is made of: the slot's confirmed_flush_lsn) stands
+  // still while apply stalls, and moves on once it applies again.
+  assert.ok(first.appliedBytes! > 0, `applied ${first.appliedBytes}`);
+  assert.equal(second.appliedBytes, first.appliedBytes, 'nothing confirmed applied while apply stalls');
   await release();
+  const applying = await caughtUp(task, 60_000);
+  assert.ok(applying.appliedBytes! > second.appliedBytes!, `${second.appliedBytes} -> ${applying.appliedBytes}`);
 
   // Stopped replication: lag keeps growing from the last heartbeat applied.
   await platform.stopMigrationJob(task);

@@ -4,6 +4,7 @@
 // resuming a cutover past its point of no return. The next run starts at that wait: it never runs
 // an earlier step again, and a cutover past its point of no return is resumed, never undone.
 import { workflowInfo } from '@temporalio/workflow';
+import type { Anomaly } from '../common/anomaly';
 import type { DatabaseSummary } from '../common/status';
 import type { Decision } from './database-handlers';
 import type { Leftovers } from './leftovers';
@@ -38,6 +39,11 @@ export interface CarriedRun {
   resumed?: number;
   /** Whether the replication watcher ran: it runs again in the next run. */
   watching: boolean;
+  /**
+   * The anomalies the run believed active and how many anomaly notifications it sent (their
+   * occurrence numbers): the next run goes on from them. Absent from runs before anomaly-rates-21.
+   */
+  anomalies?: { active: Anomaly[]; events: number };
   /** An overdue approval: how long was waited so far, the next wait, and how many times people were told. */
   escalation?: { waitedMs: number; nextWaitMs: number; told: number };
 }

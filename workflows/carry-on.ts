@@ -7,7 +7,7 @@ import type { DatabaseMigrationWorkflow } from './database-input';
 import type { DatabaseRun } from './database-run';
 
 /** Where the run is and its loop's state; the rest of CarriedRun is read from the run. */
-export type CarryPoint = Omit<CarriedRun, 'summary' | 'left' | 'decision' | 'watching' | 'attempts'>;
+export type CarryPoint = Omit<CarriedRun, 'summary' | 'left' | 'decision' | 'watching' | 'attempts' | 'anomalies'>;
 
 /** Ends this run at a wait and starts the next from there, carrying what this one knows. */
 export async function carryOn(run: DatabaseRun, c: CarryPoint): Promise<never> {
@@ -17,6 +17,8 @@ export async function carryOn(run: DatabaseRun, c: CarryPoint): Promise<never> {
   await condition(allHandlersFinished);
   const summary = { ...db.summary };
   const carried: CarriedRun = { ...c, summary, left: { ...run.left }, watching, attempts: run.cutoverAttempts };
+  const anomalies = db.anomalyState;
+  if (anomalies.active.length || anomalies.events) carried.anomalies = anomalies;
   if (db.current) carried.decision = db.current;
   return await continueAsNew<DatabaseMigrationWorkflow>({ ...run.input, carried });
 }

@@ -178,6 +178,18 @@ export class DatabaseHandlers extends DatabaseStatus {
   private anomalies: Anomaly[] = [];
   private anomalyEvents = 0;
 
+  /** The anomalies believed active and the notifications counted, to carry across continue-as-new. */
+  get anomalyState(): { active: Anomaly[]; events: number } {
+    return { active: [...this.anomalies], events: this.anomalyEvents };
+  }
+
+  /** A continued run believes what the last one did: it neither repeats a notification nor loses a clearing. */
+  restoreAnomalies(s: { active: Anomaly[]; events: number } | undefined): void {
+    if (!s) return;
+    this.anomalies = [...s.active];
+    this.anomalyEvents = s.events;
+  }
+
   /**
    * The watcher's anomalies, sent only when their set of kinds changes: into the summary (the status
    * shows a line each) and one notification per kind that began or cleared. They hold nothing back.

@@ -6,6 +6,7 @@ import type { CutoverWindow } from '../common/cutover-window';
 import type { NotificationSettings } from '../common/notify-plan';
 import type { DatabasePlan, EffectiveSettings, GcpSettings, PlatformName } from '../common/plan';
 import type { SimSettings } from '../common/sim-plan';
+import type { ExpectedRates } from '../common/expected-rates';
 import type { DatabaseSummary } from '../common/status';
 import type { CarriedRun } from './carried-run';
 
@@ -24,6 +25,11 @@ export interface DatabaseMigrationInput {
   cutoverWindow?: CutoverWindow;
   /** The plan's roles, passed when the database names approvers (role:NAME entries resolve through them). */
   roles?: Record<string, string[]>;
+  /**
+   * The copy and apply rates its anomaly detector compares with (common/expected-rates.ts): the
+   * rehearsal's or the fleet's median, decided by the parent when it starts the child; absent: none.
+   */
+  expected?: ExpectedRates;
   /** Where the run this one continues from was (carried-run.ts); absent on a first run. */
   carried?: CarriedRun;
 }
@@ -40,5 +46,6 @@ export function taskOf(input: DatabaseMigrationInput): DatabaseTask {
     settings: input.settings,
     ...(input.gcp ? { gcp: input.gcp } : {}),
     ...(input.sim ? { sim: input.sim } : {}),
+    ...(input.expected ? { expected: input.expected } : {}),
   };
 }

@@ -6,8 +6,9 @@
 // database-handlers.ts, the wait for a decision and the cutover's loops in approval-wait.ts and
 // cutover-attempts.ts, continue-as-new in carry-on.ts and resume.ts, the end of a failed or
 // cancelled run in stop-by-phase.ts, and the wait after the cutover in after-cutover.ts.
-import { CancellationScope, ContinueAsNew } from '@temporalio/workflow';
+import { CancellationScope, ContinueAsNew, patched } from '@temporalio/workflow';
 import type { ReadyStats } from '../activities';
+import type { FullDumpResult } from '../activities/replication-waits';
 import type { Finding, ValidationResult } from '../activities/steps';
 import { failure } from '../common/failures';
 import type { DatabaseSummary } from '../common/status';
@@ -58,7 +59,7 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
       const helpers = startCopyHelpers(task); // plan copy.helpers; none: no command at all
       const copied = await copying.finally(() => helpers.stop());
 
-      void db.enter('CDC', { rows: copied });
+      void db.enter('CDC', copiedFacts(copied));
       const ready = await acts.waitForReplicationReady(task);
 
       void db.enter('VALIDATING', lagWhenReady(ready, db.summary));
@@ -114,10 +115,26 @@ export async function DatabaseMigration(input: DatabaseMigrationInput): Promise<
   }
 }
 
-/** Replication's lag once it is ready, and the highest seen so far. */
+/**
+ * The copy's rows, and its measured rate for the parent's fleet median (common/expected-rates.ts):
+ * reporting it is a new signal to the parent (patch anomaly-rates-21). Workers before it returned
+ * the rows alone.
+ */
+function copiedFacts(copied: FullDumpResult | number): Partial<DatabaseSummary> {
+  if (typeof copied === 'number') return { rows: copied };
+  const rate = copied.copyBytesPerSecond;
+  if (rate === null || !(rate > 0) || !patched('anomaly-rates-21')) return { rows: copied.rows };
+  return { rows: copied.rows, copyBytesPerSecond: Math.round(rate) };
+}
+
+/** Replication's lag once it is ready, the highest seen so far, and the catch-up's apply rate. */
 function lagWhenReady(ready: ReadyStats, summary: DatabaseSummary): Partial<DatabaseSummary> {
   const maxLagSeconds = Math.max(summary.maxLagSeconds ?? 0, ready.maxLagSeconds ?? 0);
-  return { lagSeconds: ready.lagSeconds, lagBytes: ready.lagBytes, rows: ready.rows, maxLagSeconds };
+  const lag = { lagSeconds: ready.lagSeconds, lagBytes: ready.lagBytes, rows: ready.rows, maxLagSeconds };
+  // The catch-up's apply rate, for the parent's fleet median: a new signal to it (patch anomaly-rates-21).
+  const rate = ready.applyBytesPerSecond;
+  if (!rate || !(rate > 0) || !patched('anomaly-rates-21')) return lag;
+  return { ...lag, applyBytesPerSecond: Math.round(rate) };
 }
 
 function refuseBlockingFindings(findings: Finding[]): void {

@@ -17,6 +17,7 @@ import { DatabaseNotifications } from './database-notify';
 import { reverseReplicationLeft, type Leftovers } from './leftovers';
 import { ReplicationWatcher } from './replication-watcher';
 import { holdsForDependencies } from './dependency-wait';
+import { describeExpected } from '../common/expected-rates';
 
 /**
  * How far the run got, which decides what a failure or cancel may undo: before the cutover,
@@ -54,9 +55,18 @@ export class DatabaseRun {
     this.db.onAnomaly = (a, cleared, occurrence) =>
       void this.notify('anomaly', { anomaly: a.kind, cleared, problem: a.detail, at: a.since }, occurrence);
     this.notifications = new DatabaseNotifications(input, this.db);
-    this.watcher = new ReplicationWatcher(() => this.acts.watchReplication(this.task));
+    // The watch starts from the anomalies the workflow believes active (a run continued as new
+    // carried them), so one that cleared meanwhile is told as cleared.
+    this.watcher = new ReplicationWatcher(() => this.acts.watchReplication(this.watchTask()));
     answerMessages(this.db);
+    // What copy-slow and apply-slow compare with, or that nothing is (the status shows it).
+    this.db.summary.expectedRates = describeExpected(input.expected);
     this.holdsForDependencies = holdsForDependencies(input);
+  }
+
+  private watchTask(): DatabaseTask {
+    const { active } = this.db.anomalyState;
+    return active.length ? { ...this.task, anomalies: active } : this.task;
   }
 
   /** Tells people about `event` on the plan's routes; never fails the run (database-notify.ts). */

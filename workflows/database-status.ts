@@ -36,6 +36,9 @@ const FLEET_FIELDS: readonly (keyof DatabaseSummary)[] = [
   'approvedBy',
   'replication',
   'anomalies',
+  // The copy's and the catch-up's measured rates: the parent's fleet median for later databases.
+  'copyBytesPerSecond',
+  'applyBytesPerSecond',
   'rollbackUntil',
   'approvalOverdueSince',
   'notifications',

@@ -46,11 +46,18 @@ import { DatabaseMigration, type DatabaseMigrationInput } from './database-migra
 import { fleetActivities, fleetLookupActivities, fleetSetupActivities, notifyActivities } from './activity-options';
 import { describeError } from './errors';
 import { FleetHandlers, type CarriedState } from './fleet-handlers';
+import { childExpected } from './fleet-expected';
+import type { ExpectedRates, FleetExpectations } from '../common/expected-rates';
 
 export interface MultiDatabaseMigrationInput {
   plan: unknown;
   /** State carried across continue-as-new; absent on the first run. */
   carried?: CarriedState;
+  /**
+   * Per database, the rates the latest passed rehearsal of this plan measured (`dbmig start` reads
+   * them; common/expected-rates.ts): what its copy and apply are judged against. Not in the plan.
+   */
+  expected?: FleetExpectations;
 }
 
 export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput): Promise<MigrationReport> {
@@ -106,7 +113,11 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
       if (allDone()) break;
       if (shouldContinueAsNew()) {
         await condition(allHandlersFinished);
-        return await continueAsNew<typeof MultiDatabaseMigration>({ plan: input.plan, carried: fleet.carried() });
+        return await continueAsNew<typeof MultiDatabaseMigration>({
+          plan: input.plan,
+          carried: fleet.carried(),
+          ...(input.expected ? { expected: input.expected } : {}),
+        });
       }
       const s = fleet.nextPending()!;
       const db = order.find((d) => d.name === s.database)!;
@@ -121,7 +132,15 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
           // A child id whose run COMPLETED is never started again, whoever starts this migration id
           // again (the Temporal UI or CLI included): its target took over. Failed or cancelled ones can be retried.
           workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-          args: [childInput(plan, migrationId, db, approvalTimeoutMs)],
+          args: [
+            childInput(
+              plan,
+              migrationId,
+              db,
+              approvalTimeoutMs,
+              childExpected(db, order, fleet.list(), input.expected),
+            ),
+          ],
         });
         // Within this run the result backs up the child's own final signal (e.g. if it was terminated).
         child.result().catch((err: Error) => fleet.childFailed(s, err));
@@ -260,7 +279,13 @@ function parse(input: unknown): Plan {
   }
 }
 
-function childInput(plan: Plan, migrationId: string, db: DatabasePlan, timeoutMs: number): DatabaseMigrationInput {
+function childInput(
+  plan: Plan,
+  migrationId: string,
+  db: DatabasePlan,
+  timeoutMs: number,
+  expected: ExpectedRates | undefined,
+): DatabaseMigrationInput {
   return {
     migrationId,
     platform: plan.platform,
@@ -273,6 +298,7 @@ function childInput(plan: Plan, migrationId: string, db: DatabasePlan, timeoutMs
     ...(plan.sim ? { sim: plan.sim } : {}),
     ...(plan.cutoverWindow ? { cutoverWindow: plan.cutoverWindow } : {}),
     ...(db.approvers ? { roles: plan.roles ?? {} } : {}),
+    ...(expected ? { expected } : {}),
   };
 }
 

@@ -9,6 +9,7 @@ import type { DatabaseRun } from './database-run';
 export async function resumeCarried(run: DatabaseRun, c: CarriedRun): Promise<CutoverResult> {
   const { db, acts, task, undo } = run;
   db.restore(c.summary, c.decision);
+  db.restoreAnomalies(c.anomalies);
   Object.assign(run.left, c.left);
   run.cutoverAttempts = c.attempts;
   void db.enter(c.summary.state);

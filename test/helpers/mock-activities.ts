@@ -158,6 +158,24 @@ export class MockActivities {
     });
   }
 
+  /**
+   * The next call of `name` tells its workflow `health` at once (as a watcher does when the
+   * anomalies it finds change), then waits, heartbeating, until the workflow cancels it.
+   */
+  tells(name: StepName, where: Where, health: ReplicationHealth): void {
+    this.rules.push({
+      name,
+      ...where,
+      left: 1,
+      act: async () => {
+        const ctx = Context.current();
+        const { workflowId, runId } = ctx.info.workflowExecution!;
+        await ctx.client.workflow.getHandle(workflowId, runId).signal(replicationHealthSignal, health);
+        await heartbeatUntil(ctx.cancelled);
+      },
+    });
+  }
+
   /** The next call of `name` waits, heartbeating, until the workflow cancels it. */
   block(name: StepName, where: Where): void {
     this.rules.push({
@@ -278,7 +296,7 @@ export class MockActivities {
       // Returns at once, as watchReplication does: the time-skipping server skips time only while no activity runs.
       watchReverseReplication: step('watchReverseReplication', quiet),
       watchHealth: step('watchHealth', () => ({ breached: false, reason: 'the window ended without a breach' })),
-      waitForFullDump: step('waitForFullDump', () => 1000),
+      waitForFullDump: step('waitForFullDump', () => ({ rows: 1000, copyBytesPerSecond: null })),
       waitForReplicationReady: step('waitForReplicationReady', () => ({
         waitedMs: 3000,
         maxLagSeconds: 2,

@@ -315,11 +315,15 @@ export async function replicationStatus(
   const hb = await heartbeatLag(src, target, names.job, HEARTBEAT_WAIT_MS);
   status.lagSeconds = hb.lagSeconds;
   status.sampleAgeSeconds = hb.sampleAgeSeconds;
-  const bytes = await src.query<{ bytes: string | null }>(
-    `select pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint::text as bytes
+  // confirmed_flush_lsn is what the subscription confirmed it applied: its advance over time is the
+  // apply rate the watcher judges (apply-slow), read in the same query as the lag in bytes.
+  const bytes = await src.query<{ bytes: string | null; applied: string | null }>(
+    `select pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint::text as bytes,
+            pg_wal_lsn_diff(confirmed_flush_lsn, '0/0')::bigint::text as applied
        from pg_replication_slots where slot_name = $1`,
     [names.slot],
   );
   if (bytes.rowCount && bytes.rows[0].bytes !== null) status.lagBytes = Math.max(0, Number(bytes.rows[0].bytes));
+  if (bytes.rowCount && bytes.rows[0].applied !== null) status.appliedBytes = Number(bytes.rows[0].applied);
   return status;
 }

@@ -6,7 +6,7 @@ import { cutoverLimits } from '../../../common/plan';
 import type { ResourceNames } from '../../../common/naming';
 import type { SimSettings, SimStep } from '../../../common/sim-plan';
 import type { DatabaseTask, PlannedOperation } from '../../steps';
-import { fullDumpMs, stepMs } from './settings';
+import { copyMsOf, stepMs } from './settings';
 
 export function describeSim(
   task: DatabaseTask,
@@ -25,7 +25,7 @@ export function describeSim(
       .map((f) => `; fails ${f.times}x with ${f.type}`);
     return `takes ${formatDuration(ms)}${fails.join('')}`;
   };
-  const copy = formatDuration(fullDumpMs(sim, db.sizeGb));
+  const copy = formatDuration(copyMsOf(sim, db.name, db.sizeGb));
   const noReverse = 'no reverse replication, so no rollback after';
   const lag = sim.lag.map((p) => `${p.seconds}s after ${p.after}`).join(', ');
   return [

@@ -1,10 +1,12 @@
-// What the simulated job reports: the initial copy takes `fullDump + fullDumpPerGb × sizeGb`, rows
-// arriving evenly; then CDC, with lag following the plan's curve and rows growing with the source's
-// writes. Derived from the time since the job started, so every read is consistent with the last.
+// What the simulated job reports: the initial copy takes `fullDump + fullDumpPerGb × sizeGb` (or
+// sizeGb at the database's own copy rate curve), rows and bytes arriving evenly; then CDC, with lag
+// following the plan's curve, rows growing with the source's writes and, where the database has an
+// apply rate curve, the position applied so far. Derived from the time since the job started, so
+// every read is consistent with the last.
 import { fnv1a } from '../../../common/naming';
 import type { SimSettings } from '../../../common/sim-plan';
 import type { DatabaseTask, ReplicationStatus, TableCheck, ValidationResult } from '../../steps';
-import { applyErrorsAt, fullDumpMs, lagAt } from './settings';
+import { SIM_GB, applyErrorsAt, bytesAt, copyMsOf, lagAt } from './settings';
 
 const TABLES = ['public.accounts', 'public.orders', 'public.events'];
 const ROWS_PER_GB = 1_000_000;
@@ -29,12 +31,17 @@ export function replicationStatus(
   now: number,
 ): ReplicationStatus {
   const rows = estimatedRows(task);
-  const copyMs = fullDumpMs(sim, task.database.sizeGb);
+  const own = sim.byDatabase?.[task.database.name];
+  const size = task.database.sizeGb * SIM_GB;
+  const copyMs = copyMsOf(sim, task.database.name, task.database.sizeGb);
   const elapsed = Math.max(0, now - startedAt);
   const base = { errorCount: 0, errors: [], tablesTotal: TABLES.length };
   if (elapsed < copyMs) {
     const done = elapsed / copyMs;
+    // The bytes moved so far (what a real copy counts): its own rate curve, else evenly.
+    const copiedBytes = Math.round(own?.copyMbPerSecond ? bytesAt(own.copyMbPerSecond, elapsed) : size * done);
     return {
+      copiedBytes,
       ...base,
       phase: 'FULL_DUMP',
       lagSeconds: null,
@@ -44,7 +51,6 @@ export function replicationStatus(
     };
   }
   const sinceCdc = elapsed - copyMs;
-  const own = sim.byDatabase?.[task.database.name];
   const lag = lagAt(own?.lag ? { lag: own.lag } : sim, sinceCdc);
   const errorCount = applyErrorsAt(sim, task.database.name, sinceCdc);
   return {
@@ -56,6 +62,7 @@ export function replicationStatus(
     lagBytes: Math.round(lag * WAL_BYTES_PER_SECOND),
     tablesReady: TABLES.length,
     rowsOnTarget: rows + Math.floor((sinceCdc / 1000) * CDC_ROWS_PER_SECOND),
+    ...(own?.applyMbPerSecond ? { appliedBytes: Math.round(bytesAt(own.applyMbPerSecond, sinceCdc)) } : {}),
   };
 }
 
