@@ -23,6 +23,8 @@ export interface DatabaseRates {
   lagAfterCatchUpSeconds?: number | null;
   /** From VALIDATING to the next state: the live validation. */
   validationMs?: number;
+  /** The apply rate while catching up after the copy, as the database measured it: what apply-slow expects. */
+  applyMbPerSecond?: number;
   /** Every step's calls and time from the database's workflow history (rehearsal-steps.ts). */
   history?: StepTimes;
 }

@@ -215,7 +215,13 @@ export async function rehearse(file: string, opts: RehearseOptions = {}): Promis
       // What `dbmig forecast` calibrates the simulated platform with (common/forecast-calibration.ts).
       rates: plan.databases.map((d, i) => {
         const w = watch.get(d.name) ?? { maxLag: 0 };
-        return { ...databaseRates(d.name, d.sizeGb, stats[i], w, w.readyLag), history: steps.get(d.name) };
+        // The catch-up's apply rate the database measured (its summary): what apply-slow expects.
+        const apply = status.databases.find((x) => x.database === d.name)?.applyBytesPerSecond;
+        return {
+          ...databaseRates(d.name, d.sizeGb, stats[i], w, w.readyLag),
+          ...(apply ? { applyMbPerSecond: apply / 1_048_576 } : {}),
+          history: steps.get(d.name),
+        };
       }),
     };
     say(

@@ -1,9 +1,11 @@
 // What a database's copy and apply rates are expected to be, for the anomaly detector's copy-slow
 // and apply-slow (common/anomaly.ts): the latest passed rehearsal of the same plan that measured
 // the database (`dbmig start` reads the records and hands them to the fleet with its input), else
-// the fleet's own median per GB of the databases that already finished their copy (the parent
-// collects each child's measured rate). Where neither exists nothing is expected: no default is
-// invented, so no rate is judged. Pure: the callers read the records and the summaries.
+// the fleet's own median of the databases that already finished their copy (the parent collects
+// each child's measured rate). A rate is throughput, time per GB: a database ten times larger takes
+// ten times longer at the same rate, so the median is not scaled by size. Where neither exists
+// nothing is expected: no default is invented, so no rate is judged. Pure: the callers read the
+// records and the summaries.
 
 /** Bytes per second a database's copy and apply should reach; absent: nothing expected. */
 export interface ExpectedRates {
@@ -28,7 +30,7 @@ export interface RehearsalMeasurement {
     name: string;
     /** The initial copy's MB/s. */
     mbPerSecond?: number;
-    /** The apply rate during catch-up, MB/s, where a rehearsal recorded one (none does yet). */
+    /** The apply rate during catch-up, MB/s (rehearsals from issue 21 on record it). */
     applyMbPerSecond?: number;
   }[];
 }
@@ -72,40 +74,28 @@ export function median(xs: readonly number[]): number | undefined {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-/** The fleet's median of rate per GB × this database's size: the expected rate where no rehearsal measured one. */
-export function expectedFromFleet(ratesPerGb: readonly number[], sizeGb: number): number | undefined {
-  const m = median(ratesPerGb);
-  return m === undefined ? undefined : m * sizeGb;
-}
-
-/** A database of the fleet whose copy finished: its size and what its child measured. */
+/** A database of the fleet whose copy finished: what its child measured. */
 export interface FleetMeasurement {
-  sizeGb: number;
   copyBytesPerSecond?: number;
   applyBytesPerSecond?: number;
 }
 
 /**
  * What a database about to start should expect: each rate from its rehearsal where one measured
- * it, else the fleet's median per GB × its size (databases of size 0 measure nothing per GB).
+ * it, else the median of the rates the fleet's databases measured so far.
  */
-export function expectedFor(
-  sizeGb: number,
-  rehearsed: ExpectedRates | undefined,
-  fleet: readonly FleetMeasurement[],
-): ExpectedRates {
-  const measured = fleet.filter((m) => m.sizeGb > 0);
-  const perGb = (k: 'copyBytesPerSecond' | 'applyBytesPerSecond') =>
-    measured.flatMap((m) => (m[k] && m[k] > 0 ? [m[k] / m.sizeGb] : []));
-  const copyPerGb = perGb('copyBytesPerSecond');
-  const applyPerGb = perGb('applyBytesPerSecond');
-  const copy = rehearsed?.copyBytesPerSecond ?? expectedFromFleet(copyPerGb, sizeGb);
-  const apply = rehearsed?.applyBytesPerSecond ?? expectedFromFleet(applyPerGb, sizeGb);
+export function expectedFor(rehearsed: ExpectedRates | undefined, fleet: readonly FleetMeasurement[]): ExpectedRates {
+  const rates = (k: 'copyBytesPerSecond' | 'applyBytesPerSecond') =>
+    fleet.flatMap((m) => (m[k] && m[k] > 0 ? [m[k]] : []));
+  const copies = rates('copyBytesPerSecond');
+  const applies = rates('applyBytesPerSecond');
+  const copy = rehearsed?.copyBytesPerSecond ?? median(copies);
+  const apply = rehearsed?.applyBytesPerSecond ?? median(applies);
   const fromFleet =
     (rehearsed?.copyBytesPerSecond === undefined && copy) || (rehearsed?.applyBytesPerSecond === undefined && apply);
   const sources = [
     ...(rehearsed?.source ? [rehearsed.source] : []),
-    ...(fromFleet ? [`fleet median per GB of ${Math.max(copyPerGb.length, applyPerGb.length)} database(s)`] : []),
+    ...(fromFleet ? [`fleet median of ${Math.max(copies.length, applies.length)} database(s)`] : []),
   ];
   return {
     ...(copy ? { copyBytesPerSecond: copy } : {}),

@@ -4,7 +4,7 @@
 // the copy speeds up again; its apply rate falls to a fifth while there is lag, apply-slow fires
 // and clears. A database with the same slow curves that no rehearsal measured gets no rate verdict,
 // and its status says nothing is expected. A fleet without rehearsals expects, for a database
-// started later (by a run continued as new), the median per GB of the copies measured before it.
+// started later (by a run continued as new), the median rate of the copies measured before it.
 // Detection delays are measured from when the sim's rate changed to when the webhook had the event.
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -240,7 +240,7 @@ function validSim(plan: PlanInput) {
   return loadPlan(file).plan.sim!;
 }
 
-test('without a rehearsal, a database started later expects the median per GB of the copies before it', async () => {
+test('without a rehearsal, a database started later expects the median rate of the copies before it', async () => {
   const id = 'rates-median';
   // f1..f6 copy at once (the sim's default): too short to measure, they add no rate, only the
   // parent's events, so that it continues as new before c starts.
@@ -263,8 +263,8 @@ test('without a rehearsal, a database started later expects the median per GB of
     sim: {
       pollInterval: '100ms',
       byDatabase: {
-        // Copies at 100 and 400 MB/s over 1 and 2 GB: 100 and 200 MB/s per GB, a median of 150. Each
-        // catches up 20 s of lag after its copy, applying 10 and 40 MB/s: 10 and 20 per GB, a median of 15.
+        // Copies at 100 and 400 MB/s (of 1 and 2 GB: a rate does not grow with size), a median of
+        // 250. Each catches up 20 s of lag after its copy, applying 10 and 40 MB/s: a median of 25.
         a: {
           copyMbPerSecond: [{ after: '0s', mbPerSecond: 100 }],
           applyMbPerSecond: [{ after: '0s', mbPerSecond: 10 }],
@@ -275,7 +275,7 @@ test('without a rehearsal, a database started later expects the median per GB of
           applyMbPerSecond: [{ after: '0s', mbPerSecond: 40 }],
           lag: CATCH_UP,
         },
-        // c (2 GB) expects 300 MB/s and copies at 100: copy-slow from the fleet's own median.
+        // c expects 250 MB/s and copies at 100: copy-slow from the fleet's own median.
         c: { copyMbPerSecond: [{ after: '0s', mbPerSecond: 100 }] },
       },
     },
@@ -295,23 +295,21 @@ test('without a rehearsal, a database started later expects the median per GB of
       },
       120_000,
     );
-    const m = /^copy ([\d.]+) MB\/s, apply ([\d.]+) MB\/s \(from the fleet median per GB of 2 database/.exec(
-      c.expectedRates!,
-    );
+    const m = /^copy ([\d.]+) MB\/s, apply ([\d.]+) MB\/s \(from the fleet median of 2 database/.exec(c.expectedRates!);
     assert.ok(m, c.expectedRates);
-    // Copy: 150 MB/s per GB × 2 GB = 300 MB of 1,048,576 bytes; apply: 15 × 2 = 30. Within 5% (the
-    // rates are measured by polls).
+    // Copy: the median of 100 and 400, 250 MB of 1,048,576 bytes; apply: of 10 and 40, 25. Within 5%
+    // (the rates are measured by polls).
     const near = (got: string, mb: number) => {
       const want = (mb * REHEARSAL_MB) / 1e6;
       assert.ok(Math.abs(Number(got) - want) / want < 0.05, `${got} MB/s, not about ${want.toFixed(2)}`);
     };
-    near(m[1], 300);
-    near(m[2], 30);
+    near(m[1], 250);
+    near(m[2], 25);
     const status = await getStatus(sim.env.client, id);
     const of = (name: string) => status.databases.find((d) => d.database === name)!.expectedRates!;
     assert.match(of('a'), /^none \(/, 'the first database has nothing to compare with');
-    // b (2 GB) expects a's 100 MB/s per GB: 200, and copies at 400 (nothing slow); a's apply 10 per GB: 20.
-    assert.match(of('b'), /^copy 20\d\.\d\d MB\/s, apply 2\d\.\d\d MB\/s .*fleet median per GB of 1 database/);
+    // b expects a's 100 MB/s (104.86 of 1e6 bytes) and copies at 400 (nothing slow); a's apply, 10.
+    assert.match(of('b'), /^copy 10\d\.\d\d MB\/s, apply 1\d\.\d\d MB\/s .*fleet median of 1 database/);
     await eventually('c copies slower than the fleet median: copy-slow', async () =>
       events.seen.has('c:copy-slow:detected') ? true : undefined,
     );

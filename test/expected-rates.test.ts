@@ -1,20 +1,13 @@
 // The rates copy-slow and apply-slow compare with (common/expected-rates.ts) and copy-slow itself
 // (common/anomaly.ts addCopy): the newest passed rehearsal of the same plan wins, a failed one or
-// another plan's never counts; the fleet's median per GB scales to a database's size; nothing
+// another plan's never counts; else the fleet's median rate, not scaled by size; nothing
 // expected gives no verdict at all; copy-slow fires under half the expected rate after 3 polls and
 // clears above 75%, without flapping on noise around the firing level.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BacklogApplyRate } from '../activities/replication-waits';
 import { AnomalyDetector, DEFAULT_THRESHOLDS } from '../common/anomaly';
-import {
-  REHEARSAL_MB,
-  describeExpected,
-  expectedFor,
-  expectedFromFleet,
-  expectedFromRehearsals,
-  median,
-} from '../common/expected-rates';
+import { REHEARSAL_MB, describeExpected, expectedFor, expectedFromRehearsals, median } from '../common/expected-rates';
 
 const HASH = 'sha256:aaa';
 
@@ -48,27 +41,26 @@ test('the newest passed rehearsal of the same plan that measured the database se
   assert.equal(e.unmeasured, undefined);
 });
 
-test('the fleet median per GB, scaled to the size; the rehearsal wins per rate; nothing: no expectation', () => {
+test("the fleet's median rate, whatever the sizes; the rehearsal wins per rate; nothing: no expectation", () => {
   assert.equal(median([3, 1, 2]), 2);
   assert.equal(median([4, 1, 2, 3]), 2.5);
   assert.equal(median([]), undefined);
-  assert.equal(expectedFromFleet([1, 3, 2], 10), 20);
-  assert.equal(expectedFromFleet([], 2), undefined);
-  // 10 GB at 100 MB/s and 20 GB at 300 MB/s: 10 and 15 MB/s per GB, median 12.5; a 4 GB database expects 50.
+  // A rate is throughput: a 4 GB database expects what a 10 GB and a 20 GB one did, not 4/10 of it.
   const fleet = [
-    { sizeGb: 10, copyBytesPerSecond: 100e6 },
-    { sizeGb: 20, copyBytesPerSecond: 300e6 },
-    { sizeGb: 0, copyBytesPerSecond: 999e6 }, // 0 GB says nothing per GB
+    { copyBytesPerSecond: 100e6 },
+    { copyBytesPerSecond: 300e6 },
+    { copyBytesPerSecond: 0 }, // nothing measured
+    {},
   ];
-  assert.deepEqual(expectedFor(4, undefined, fleet), {
-    copyBytesPerSecond: 50e6,
-    source: 'fleet median per GB of 2 database(s)',
+  assert.deepEqual(expectedFor(undefined, fleet), {
+    copyBytesPerSecond: 200e6,
+    source: 'fleet median of 2 database(s)',
   });
   const rehearsed = { copyBytesPerSecond: 7e6, source: 'rehearsal of X' };
-  assert.deepEqual(expectedFor(4, rehearsed, fleet), rehearsed);
-  assert.deepEqual(expectedFor(4, undefined, []), {});
+  assert.deepEqual(expectedFor(rehearsed, fleet), rehearsed);
+  assert.deepEqual(expectedFor(undefined, []), {});
   assert.match(describeExpected(undefined), /^none \(.*\): rates not judged$/);
-  assert.match(describeExpected(expectedFor(4, undefined, fleet)), /^copy 50\.00 MB\/s, apply not judged/);
+  assert.match(describeExpected(expectedFor(undefined, fleet)), /^copy 200\.00 MB\/s, apply not judged/);
 });
 
 const T0 = Date.parse('2026-12-01T00:00:00Z');

@@ -132,15 +132,7 @@ export async function MultiDatabaseMigration(input: MultiDatabaseMigrationInput)
           // A child id whose run COMPLETED is never started again, whoever starts this migration id
           // again (the Temporal UI or CLI included): its target took over. Failed or cancelled ones can be retried.
           workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-          args: [
-            childInput(
-              plan,
-              migrationId,
-              db,
-              approvalTimeoutMs,
-              childExpected(db, order, fleet.list(), input.expected),
-            ),
-          ],
+          args: [childInput(plan, migrationId, db, approvalTimeoutMs, childExpected(db, fleet.list(), input.expected))],
         });
         // Within this run the result backs up the child's own final signal (e.g. if it was terminated).
         child.result().catch((err: Error) => fleet.childFailed(s, err));
