@@ -1,7 +1,8 @@
 // `dbmig rehearse --plan FILE [--sample PCT] [--keep]`: the whole plan, run against copies of its
 // sources, on this machine, before anything touches production.
 //   1. copy   each source's schema and all (or PCT %) of its rows, as of one snapshot, into an
-//             embedded cluster at the source's major (rehearsal-copy.ts): read-only on the source
+//             embedded cluster at the source's major, one per source server (rehearsal-copy.ts):
+//             read-only on the source
 //   2. run    the plan, rewritten to point at the copies (platform local, embedded targets at the
 //             plan's versions, approval auto, no cutover window, no notifications), on a private
 //             Temporal dev server and an in-process worker, under a synthetic write load on the
@@ -11,6 +12,7 @@
 //   4. record whether it passed, keyed by the plan's hash (rehearsal-record.ts): the plan's
 //             policy.requireRehearsal reads it at `dbmig start`
 // The real sources are only read; their passwords stay in this process, as a worker's do.
+import { createHash } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Worker } from '@temporalio/worker';
@@ -78,6 +80,16 @@ function rehearsalPlan(plan: Plan, copies: ConnectionParams[], id: string): Plan
   };
 }
 
+/**
+ * The cluster a source's copy goes into: one per source server, so databases that share a server
+ * in production share one in the rehearsal, with its WAL (every logical walsender reads all of it),
+ * CPU and memory, as their migrations will; a cluster per database measured them faster than
+ * they ran (docs/benchmarks.md, Forecast accuracy).
+ */
+function copyClusterName(source: { host: string; port: number }): string {
+  return `copy-${createHash('sha256').update(`${source.host}:${source.port}`).digest('hex').slice(0, 12)}`;
+}
+
 /** The major the copy runs: the source's, else the nearest newer one installed here. */
 function copyMajor(sourceMajor: number): number {
   return [12, ...EMBEDDED_MAJORS].find((m) => m >= sourceMajor) ?? sourceMajor;
@@ -124,7 +136,7 @@ export async function rehearse(file: string, opts: RehearseOptions = {}): Promis
         password: await sourcePassword(d.source),
       };
       const { major, text } = await withClient(real, serverVersion);
-      const cluster = await platform.clusters.ensure(`copy-${d.name}`.slice(0, 40), { version: copyMajor(major) });
+      const cluster = await platform.clusters.ensure(copyClusterName(real), { version: copyMajor(major) });
       const admin = { ...cluster, database: 'postgres' };
       await freshDatabase(admin, d.source.database);
       const copy = { ...admin, database: d.source.database };
