@@ -23,6 +23,7 @@ import { eventually } from './helpers/harness';
 import { recordHistory } from './helpers/histories';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/receivers';
 import { runDbmig } from './helpers/run-dbmig';
+import { WANDERING_LAG } from './helpers/sim-lag';
 import { startSimWorker, type SimWorker } from './helpers/sim-worker';
 import { fakePlan } from './helpers/workflow-env';
 
@@ -111,14 +112,7 @@ function ratesPlan(id: string): PlanInput {
         healthy: {
           copyMbPerSecond: [{ after: '0s', mbPerSecond: 95 }],
           applyMbPerSecond: [{ after: '0s', mbPerSecond: 9 }],
-          lag: [
-            { after: '0s', seconds: 1 },
-            { after: '10s', seconds: 3 },
-            { after: '20s', seconds: 1 },
-            { after: '30s', seconds: 4 },
-            { after: '40s', seconds: 0.5 },
-            { after: '50s', seconds: 3.5 },
-          ],
+          lag: WANDERING_LAG,
         },
       },
     },

@@ -16,6 +16,7 @@ import { createMigrationWorker } from '../worker/worker';
 import { cachedWorkflowBundle } from './helpers/bundle-cache';
 import { eventually } from './helpers/harness';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/receivers';
+import { WANDERING_LAG } from './helpers/sim-lag';
 import { fakePlan } from './helpers/workflow-env';
 
 const TASK_QUEUE = 'anomaly-sim';
@@ -81,17 +82,7 @@ function plan(): PlanInput {
         // The target fails to apply from 20 s to 24 s (an error every 300 ms), then recovers.
         failing: { applyErrors: { after: '20s', every: '300ms', until: '24s' } },
         // A small lag that wanders up and down by a few seconds: noise, not a trend.
-        healthy: {
-          lag: [
-            { after: '0s', seconds: 1 },
-            { after: '10s', seconds: 3 },
-            { after: '20s', seconds: 1 },
-            { after: '30s', seconds: 4 },
-            { after: '40s', seconds: 0.5 },
-            { after: '50s', seconds: 3.5 },
-            { after: '60s', seconds: 1 },
-          ],
-        },
+        healthy: { lag: WANDERING_LAG },
       },
     },
   };
