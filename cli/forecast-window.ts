@@ -13,10 +13,9 @@ export function cutoverDueMs(
   awaitingMs: number,
   approvalWaitMs: number,
   window: CutoverWindow | undefined,
-): { cutoverMs: number } {
+): number {
   const approvedMs = awaitingMs + approvalWaitMs;
-  const wait = window ? msUntilWindow(new Date(start.getTime() + approvedMs), window) : 0;
-  return { cutoverMs: approvedMs + wait };
+  return approvedMs + (window ? msUntilWindow(new Date(start.getTime() + approvedMs), window) : 0);
 }
 
 /** The longest a database can wait for the window (sampled every 15 minutes over a week). */

@@ -157,20 +157,16 @@ export async function forecast(file: string, opts: ForecastOptions = {}): Promis
     // the approvals below are timed from it too (nothing skips the clock while activities run).
     const realStart = await firstEventMs(env.client, id);
     /** Per database held: when (real ms) the forecast gives its approval. */
-    const due = new Map<string, { atReal: number }>();
+    const due = new Map<string, number>();
     const approved = new Set<string>();
     let status = await getStatus(env.client, id);
     while (!status.databases.every((s) => ENDED.includes(s.state))) {
       for (const s of status.databases) {
         if (!held || s.state !== 'AWAITING_APPROVAL' || approved.has(s.database)) continue;
-        let d = due.get(s.database);
-        if (!d) {
-          const awaitingMs = (Date.now() - realStart) * speedup;
-          const c = cutoverDueMs(start, awaitingMs, approvalWaitMs, window);
-          d = { atReal: realStart + c.cutoverMs / speedup };
-          due.set(s.database, d);
-        }
-        if (Date.now() < d.atReal) continue;
+        const awaitingMs = (Date.now() - realStart) * speedup;
+        const at = due.get(s.database) ?? realStart + cutoverDueMs(start, awaitingMs, approvalWaitMs, window) / speedup;
+        due.set(s.database, at);
+        if (Date.now() < at) continue;
         const why = window
           ? 'the expected approval wait passed and the window opened'
           : 'the expected approval wait passed';
@@ -180,13 +176,11 @@ export async function forecast(file: string, opts: ForecastOptions = {}): Promis
       await new Promise((r) => setTimeout(r, 5));
       status = await getStatus(env.client, id);
     }
-    const t0 = realStart;
     const timelines: DatabaseTimeline[] = [];
     for (const d of plan.databases) {
       const h = await env.client.workflow.getHandle(childWorkflowId(id, d.name)).fetchHistory();
-      const t = databaseTimeline(d.name, h.events ?? [], t0, speedup);
-      const held = due.get(d.name);
-      timelines.push(window && held ? splitWindowWait(t, approvalWaitMs) : t);
+      const t = databaseTimeline(d.name, h.events ?? [], realStart, speedup);
+      timelines.push(window ? splitWindowWait(t, approvalWaitMs) : t);
     }
     const states = new Map(status.databases.map((s) => [s.database, s.state]));
     return fleetForecast(plan, cal, timelines, states, { start, speedup, approvalWaitMs, window });

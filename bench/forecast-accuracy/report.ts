@@ -2,6 +2,7 @@
 // workflow's start to end) and its finish (from the fleet's start), forecast against the real run,
 // with the relative error; then the phases, so a miss can be traced to the step that caused it.
 import { formatDuration } from '../../common/durations';
+import { median as medianOf } from '../../common/expected-rates';
 import { table } from '../../cli/format';
 import type { Span } from '../../cli/forecast-timeline';
 import type { RoundResult } from './round';
@@ -119,11 +120,8 @@ export function accuracyTable(r: RoundResult | Accuracy): string {
   );
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
+/** The median of a non-empty list (every round yields each error). */
+const median = (xs: number[]) => medianOf(xs)!;
 
 export interface Summary {
   rows: { database: string; rows: number; sourceMb: number; duration: number[]; finish: number[] }[];
