@@ -243,6 +243,15 @@ test('superuser sessions, which a non-superuser cannot end, are refused by name 
         ),
       );
       await assert.rejects(app.query('select 1'), 'the application session was ended all the same');
+      // The refusal does not wait for the backends it signalled (pg_terminate_backend only
+      // signals): the application's may still be listed, exiting, when the second call looks.
+      const appPid = (app as unknown as { processID: number }).processID;
+      await eventually(
+        `the application's backend (pid ${appPid}) to exit`,
+        async () => (await h.query('select 1 from pg_stat_activity where pid = $1', [appPid])).rowCount === 0,
+        10_000,
+        10,
+      );
       const left: string[] = [];
       const ended = await endOtherSessions(h, [me], Date.now() + 10_000, (who) => left.push(...who));
       assert.deepEqual(ended, [], 'nothing else was connected');
