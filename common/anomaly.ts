@@ -4,6 +4,7 @@
 // Each kind fires on a stricter condition than the one that clears it, and both must hold for
 // `confirm` samples in a row, so noise around a threshold does not flap (docs/operations.md, Anomalies).
 import { parseDuration } from './durations';
+import { linearFit } from './least-squares';
 import type { ExpectedRates } from './expected-rates';
 
 /** What can be anomalous. */
@@ -74,25 +75,8 @@ export function thresholdsOf(tuning?: {
 
 /** Least-squares slope (per second) of `y` over `at` (ms), with R²; null under 3 points or no spread. */
 export function lagFit(points: { at: number; y: number }[]): { slope: number; r2: number } | null {
-  if (points.length < 3) return null;
-  const n = points.length;
-  const t0 = points[0].at;
-  const xs = points.map((p) => (p.at - t0) / 1000);
-  const mx = xs.reduce((a, b) => a + b, 0) / n;
-  const my = points.reduce((a, p) => a + p.y, 0) / n;
-  let sxy = 0;
-  let sxx = 0;
-  let syy = 0;
-  points.forEach((p, i) => {
-    sxy += (xs[i] - mx) * (p.y - my);
-    sxx += (xs[i] - mx) ** 2;
-    syy += (p.y - my) ** 2;
-  });
-  if (sxx === 0) return null;
-  const slope = sxy / sxx;
-  // A flat series is explained perfectly by a flat line: R² 1 with slope 0 (it does not fire anyway).
-  const r2 = syy === 0 ? 1 : (sxy * sxy) / (sxx * syy);
-  return { slope, r2 };
+  const t0 = points[0]?.at ?? 0;
+  return linearFit(points.map((p) => ({ x: (p.at - t0) / 1000, y: p.y })));
 }
 
 type Verdict = { firing: boolean; clear: boolean; detail: string };

@@ -3,6 +3,7 @@
 // cutover: measured from the rehearsal's own workflow history, cli/rehearsal-steps.ts), from the
 // latest rehearsal of the same plan (by hash), else for a database of the same name in any
 // rehearsal (scaled by size), else from the named defaults below. Pure: the caller reads the records.
+import { linearFit } from './least-squares';
 import { SIM_STEPS, type SimSettings, type SimStep } from './sim-plan';
 import type { DatabasePlan, Plan } from './plan';
 
@@ -153,13 +154,8 @@ export function marginalMsPerByte(
     const t = time(r);
     return t !== undefined && r.copyBytes > 0 ? [{ x: r.copyBytes, y: t }] : [];
   });
-  if (pts.length < 3) return undefined;
-  const mx = pts.reduce((a, p) => a + p.x, 0) / pts.length;
-  const my = pts.reduce((a, p) => a + p.y, 0) / pts.length;
-  const sxx = pts.reduce((a, p) => a + (p.x - mx) ** 2, 0);
-  if (sxx === 0) return undefined;
-  const slope = pts.reduce((a, p) => a + (p.x - mx) * (p.y - my), 0) / sxx;
-  return slope > 0 ? slope : undefined;
+  const slope = linearFit(pts)?.slope;
+  return slope !== undefined && slope > 0 ? slope : undefined;
 }
 
 const ms = (n: number) => `${Math.max(0, Math.round(n))}ms`;
