@@ -1,6 +1,8 @@
 // What each step takes and returns: the types the workflows, the activities, the platforms and the
 // engines share. Plain data (they are activity inputs and results, so they travel through histories).
-import type { DatabasePlan, EffectiveSettings, GcpSettings, PlatformName } from '../common/plan';
+import type { DatabasePlan, PlatformName } from '../common/plan';
+import type { EffectiveSettings } from '../common/plan-settings';
+import type { GcpSettings } from '../common/plan-gcp';
 import type { SimSettings } from '../common/sim-plan';
 import type { ExpectedRates } from '../common/expected-rates';
 import type { Anomaly } from '../common/anomaly';

@@ -51,7 +51,8 @@ import { compareTables } from '../activities/engines/postgres/validate';
 import type { DatabaseTask } from '../activities/steps';
 import { table } from '../cli/format';
 import { resourceNames } from '../common/naming';
-import { effectiveSettings, validatePlan } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { validatePlan } from '../common/plan';
 import { createSourceDatabase, planFor } from '../test/fixtures/fleet';
 import { createMigrationUser, handOver, type MigrationUser } from '../test/helpers/migration-user';
 import { copySchema, createDatabase, publishAndSubscribe, subscriptionTables } from './hand';
@@ -89,7 +90,7 @@ const HAND = !values['no-hand'];
 const MIN_RATE = 500;
 /** The steady window before each cutover: writes/s and the noise floor are measured in it. */
 const STEADY_MS = 3_000;
-/** The cutover gate's default (common/plan.ts CUTOVER_DEFAULTS.maxLagSeconds): start only under it. */
+/** The cutover gate's default (common/plan-defaults.ts CUTOVER_DEFAULTS.maxLagSeconds): start only under it. */
 const READY_LAG_S = 1;
 const STATE_DIR = '/tmp/bench-p1';
 /** The first source on which a non-superuser may create the reverse subscription (pg_create_subscription). */

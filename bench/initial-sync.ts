@@ -37,7 +37,8 @@ import { withClient, type ConnectionParams } from '../activities/engines/postgre
 import type { DatabaseTask } from '../activities/steps';
 import { table } from '../cli/format';
 import { resourceNames } from '../common/naming';
-import { effectiveSettings, validatePlan } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { validatePlan } from '../common/plan';
 import { planFor } from '../test/fixtures/fleet';
 import { copySchema, createDatabase, publishAndSubscribe, slotLagBytes, subscriptionTables } from './hand';
 import { dropDatabase, median, params, sleep, type Env } from './load';

@@ -6,7 +6,8 @@ import { resolve } from 'node:path';
 import { LocalPlatform } from '../activities/platforms/local';
 import type { DatabaseTask } from '../activities/steps';
 import { table } from '../cli/format';
-import { effectiveSettings, validatePlan } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { validatePlan } from '../common/plan';
 import { createSourceDatabase, planFor, Writer } from '../test/fixtures/fleet';
 
 const sizes = process.argv

@@ -7,7 +7,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { PlanError } from '../client/plan-file';
 import { ConnectionFailedError, resolveTemporal, type TemporalFlags } from '../client/temporal-target';
 import { parseDuration } from '../common/durations';
-import { migrationIdProblem } from '../common/plan';
+import { migrationIdProblem } from '../common/plan-fields';
 import { planJsonSchemaText } from '../common/plan-json-schema';
 import { dbmigVersion } from '../worker/version';
 import {

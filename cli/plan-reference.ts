@@ -2,7 +2,7 @@
 // section per object with each field's type, allowed values, default and description, so the
 // reference cannot say anything the schema does not. `npm run docs:plan` writes it.
 import { DURATION } from '../common/durations';
-import { SECRET_REF } from '../common/plan';
+import { SECRET_REF } from '../common/plan-fields';
 
 type Node = {
   type?: string | string[];

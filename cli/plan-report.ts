@@ -6,7 +6,8 @@ import type { DatabaseTask, PlannedOperation, PlannedSummary } from '../activiti
 import { describeMonitoring } from '../activities/platforms/gcp/monitoring';
 import { byPriority } from '../common/capacity';
 import { allowedApprovers, inWaves } from '../common/plan-waves';
-import { effectiveSettings, type DatabasePlan, type Plan } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { type DatabasePlan, type Plan } from '../common/plan';
 import { STATES } from '../common/states';
 import { defaultPlatforms } from '../worker/worker';
 import { table } from './format';

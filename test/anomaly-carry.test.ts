@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { databaseStatusQuery, type ReplicationHealth } from '../common/messages';
-import { effectiveSettings, validatePlan } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { validatePlan } from '../common/plan';
 import { newDatabaseSummary } from '../common/status';
 import { DatabaseMigration } from '../workflows';
 import type { DatabaseMigrationInput } from '../workflows/database-input';

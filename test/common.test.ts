@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { byPriority, capacityMode, workerCount } from '../common/capacity';
 import { formatDuration, parseDuration } from '../common/durations';
 import { resourceNames } from '../common/naming';
-import { effectiveSettings, validatePlan, validationSettings } from '../common/plan';
+import { effectiveSettings, validationSettings } from '../common/plan-settings';
+import { validatePlan } from '../common/plan';
 import { approvalProblem, retryProblem } from '../common/status';
 import { isInWindow, msUntilWindow } from '../common/cutover-window';
 

@@ -32,7 +32,8 @@ import {
 } from '../client/client';
 import { databaseStatusQuery, rollbackUpdate, statusQuery } from '../common/messages';
 import { childWorkflowId, resourceNames } from '../common/naming';
-import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { validatePlan, type PlanInput } from '../common/plan';
 import type { MigrationState } from '../common/states';
 import type { DatabaseSummary } from '../common/status';
 import { withClient, type ConnectionParams } from '../activities/engines/postgres/sessions';

@@ -3,7 +3,8 @@
 // worker group, calendar-mode future reservations only for the machine series Google offers.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { effectiveSettings, validatePlan } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { validatePlan } from '../common/plan';
 import { gcpResourceNames } from '../common/naming';
 import { GcpClients } from '../activities/platforms/gcp/clients';
 import {

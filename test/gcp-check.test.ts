@@ -20,7 +20,8 @@ import { MigrationError } from '../common/failures';
 import { type DatabaseTask, type FleetTask } from '../activities/steps';
 import { checkReport, gcpCheckCommand } from '../cli/commands-gcp';
 import { planOperations } from '../cli/plan-report';
-import { validatePlan, type Connectivity, type Plan, type PlanInput } from '../common/plan';
+import { validatePlan, type Plan, type PlanInput } from '../common/plan';
+import { type Connectivity } from '../common/plan-gcp';
 import { createFakeGcp, fakeAuth, type LoggedRequest } from './fakes/gcp';
 import { healthyWorld, preflightRoutes, type PreflightWorld } from './fakes/gcp/routes-preflight';
 import {

@@ -16,7 +16,8 @@ import { dumpParallelLevel, jobBody } from '../activities/platforms/gcp/dms/job'
 import { gcpNames } from '../activities/platforms/gcp/names';
 import type { DatabaseTask } from '../activities/steps';
 import { MigrationError } from '../common/failures';
-import { InvalidPlanError, validatePlan, type Connectivity } from '../common/plan';
+import { InvalidPlanError, validatePlan } from '../common/plan';
+import { type Connectivity } from '../common/plan-gcp';
 import { createFakeGcp, fakeAuth, type FakeGcp } from './fakes/gcp';
 import type { ConnectivityWorld } from './fakes/gcp/routes-dms-connectivity';
 import { gcpPlan, PROJECT } from './helpers/gcp-plan';

@@ -13,7 +13,8 @@ import { writeMysqlCloseRecord } from '../activities/engines/mysql/close';
 import type { ConnectionParams } from '../activities/engines/postgres/sessions';
 import { MigrationError } from '../common/failures';
 import { type DatabaseTask } from '../activities/steps';
-import { effectiveSettings, validatePlan } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { validatePlan } from '../common/plan';
 import { eventually } from './helpers/harness';
 import { startMariadb, type MariadbServer } from './helpers/mariadb';
 

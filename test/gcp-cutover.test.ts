@@ -16,7 +16,8 @@ import { gcpCutover, type GcpCutoverDeps, type LagReading } from '../activities/
 import { carriedTables, fenceJob, prepareSourceFence, sourceClosed } from '../activities/platforms/gcp/cutover/fence';
 import { readCloseRecord } from '../activities/platforms/gcp/cutover/source-close-record';
 import type { DatabaseTask } from '../activities/steps';
-import { effectiveSettings, validatePlan } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { validatePlan } from '../common/plan';
 import { createSourceDatabase } from './fixtures/fleet';
 import { eventually } from './helpers/harness';
 import { MigrationError } from '../common/failures';

@@ -7,7 +7,8 @@
 //   promote; PHASE_FAILBACK is past the point of no return.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { effectiveSettings, validatePlan } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { validatePlan } from '../common/plan';
 import { GcpPlatform } from '../activities/platforms/gcp';
 import type { GcpClients } from '../activities/platforms/gcp/clients';
 import {

@@ -4,7 +4,8 @@
 // demote before start, resume after stop, promote only in CDC, delete without force.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { effectiveSettings, validatePlan } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { validatePlan } from '../common/plan';
 import { GcpPlatform } from '../activities/platforms/gcp';
 import type { GcpClients } from '../activities/platforms/gcp/clients';
 import {

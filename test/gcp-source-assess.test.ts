@@ -17,7 +17,8 @@ import { evaluateMysql, type MysqlSourceFacts } from '../activities/engines/mysq
 import { LocalClusters, type ClusterInfo } from '../activities/platforms/local/clusters';
 import { withClient } from '../activities/engines/postgres/sessions';
 import type { AssessmentResult, DatabaseTask } from '../activities/steps';
-import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { validatePlan, type PlanInput } from '../common/plan';
 import { gcpPlan } from './helpers/gcp-plan';
 import { startMariadb } from './helpers/mariadb';
 

@@ -3,7 +3,8 @@
 // sqlserverHomogeneousMigrationJobConfig. Pure: no server runs.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { effectiveSettings, InvalidPlanError, validatePlan, type PlanInput } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { InvalidPlanError, validatePlan, type PlanInput } from '../common/plan';
 import type { DatabaseTask } from '../activities/steps';
 import { resolveVersion } from '../activities/platforms/gcp/sql/versions';
 import { instanceBody, wantedInstance } from '../activities/platforms/gcp/sql/cloudsql';

@@ -5,7 +5,8 @@
 // (migration, database) created and no other database uses.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
-import { effectiveSettings, validatePlan } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { validatePlan } from '../common/plan';
 import { GcpPlatform } from '../activities/platforms/gcp';
 import { deleteAlloyDb, describeAlloyDb, ensureAlloyDb } from '../activities/platforms/gcp/sql/alloydb';
 import type { GcpClients } from '../activities/platforms/gcp/clients';

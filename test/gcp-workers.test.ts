@@ -9,7 +9,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { effectiveSettings, validatePlan, type PlanInput } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { validatePlan, type PlanInput } from '../common/plan';
 import { GcpClients } from '../activities/platforms/gcp/clients';
 import { describeReserve, releaseGcpCapacity, reserveGcpCapacity } from '../activities/platforms/gcp/compute/capacity';
 import { workerGroupNames } from '../activities/platforms/gcp/compute/worker-group';

@@ -27,7 +27,8 @@ import {
 import type { DatabaseTask } from '../activities/steps';
 import type { MigrationPlatform } from '../activities/platforms/platform';
 import { workerCount } from '../common/capacity';
-import { effectiveSettings, validatePlan } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { validatePlan } from '../common/plan';
 import { createFakeGcp, fakeAuth, type FakeGcp } from './fakes/gcp';
 import { gcpPlan, PROJECT } from './helpers/gcp-plan';
 import {

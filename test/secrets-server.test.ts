@@ -20,7 +20,8 @@ import { withClient } from '../activities/engines/postgres/sessions';
 import { type ClusterInfo } from '../activities/platforms/local/clusters';
 import { createSubscriptionSecretly } from '../activities/engines/postgres/subscription-secret';
 import type { DatabaseTask } from '../activities/steps';
-import { effectiveSettings, validatePlan } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { validatePlan } from '../common/plan';
 import { createSourceDatabase, planFor } from './fixtures/fleet';
 
 const VERSION = Number(process.env.SECRETS_SERVER_VERSION ?? 16);

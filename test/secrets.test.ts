@@ -17,7 +17,8 @@ import { dumpSchema } from '../activities/engines/postgres/schema';
 import type { DatabaseTask } from '../activities/steps';
 import { hostAllowed, resolveSecret, secretPolicy, sourcePassword } from '../activities/secrets';
 import { MigrationError } from '../common/failures';
-import { effectiveSettings, validatePlan } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
+import { validatePlan } from '../common/plan';
 import { planFor } from './fixtures/fleet';
 import { fakeAuthServer, type FakeAuthServer } from './helpers/fake-pg-auth';
 

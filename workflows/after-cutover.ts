@@ -8,7 +8,8 @@
 // (safety rule 4): RESUME_ROUNDS rounds of about a dozen events each, each round an activity
 // retried by Temporal for up to a day.
 import { CancellationScope, condition, isCancellation, log, sleep } from '@temporalio/workflow';
-import { cutoverLimits, type DatabasePlan, type EffectiveSettings } from '../common/plan';
+import { cutoverLimits, type EffectiveSettings } from '../common/plan-settings';
+import { type DatabasePlan } from '../common/plan';
 import type { DatabaseSummary } from '../common/status';
 import type { NotifyEvent } from '../common/notify-plan';
 import type { NotifyFacts } from '../common/notify-message';

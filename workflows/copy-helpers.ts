@@ -8,7 +8,7 @@ import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temp
 import type { Activities } from '../activities';
 import type { DatabaseTask } from '../activities/steps';
 import { NON_RETRYABLE_TYPES } from '../common/failures';
-import { copySettings } from '../common/plan';
+import { copySettings } from '../common/plan-settings';
 import { dataPlaneQueue } from '../common/task-queues';
 import { DATA_PLANE_PATCH } from './activity-options';
 

@@ -4,7 +4,9 @@
 import type { DatabaseTask } from '../activities';
 import type { CutoverWindow } from '../common/cutover-window';
 import type { NotificationSettings } from '../common/notify-plan';
-import type { DatabasePlan, EffectiveSettings, GcpSettings, PlatformName } from '../common/plan';
+import type { DatabasePlan, PlatformName } from '../common/plan';
+import type { EffectiveSettings } from '../common/plan-settings';
+import type { GcpSettings } from '../common/plan-gcp';
 import type { SimSettings } from '../common/sim-plan';
 import type { ExpectedRates } from '../common/expected-rates';
 import type { DatabaseSummary } from '../common/status';

@@ -7,7 +7,7 @@
 import { CancellationScope, isCancellation, patched } from '@temporalio/workflow';
 import type { DatabaseTask } from '../activities';
 import type { HealthCheckSettings } from '../common/health-check-plan';
-import type { EffectiveSettings } from '../common/plan';
+import type { EffectiveSettings } from '../common/plan-settings';
 import type { StepActivities } from './activity-options';
 
 export const HEALTH_ROLLBACK_PATCH = 'health-rollback-21';

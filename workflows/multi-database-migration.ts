@@ -35,7 +35,8 @@ import {
   revokeApprovalUpdate,
   statusQuery,
 } from '../common/messages';
-import { InvalidPlanError, effectiveSettings, validatePlan, type DatabasePlan, type Plan } from '../common/plan';
+import { InvalidPlanError, validatePlan, type DatabasePlan, type Plan } from '../common/plan';
+import { effectiveSettings } from '../common/plan-settings';
 import { DATABASE_NAME, MIGRATION_ID, MIGRATION_STATE, PLATFORM } from '../common/search-attributes';
 import type { DatabaseSummary, MigrationReport } from '../common/status';
 import { channelsFor } from '../common/notify-plan';

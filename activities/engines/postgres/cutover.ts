@@ -36,7 +36,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { formatDuration } from '../../../common/durations';
 import { pauseAt } from '../../fault-pause';
-import { cutoverLimits } from '../../../common/plan';
+import { cutoverLimits } from '../../../common/plan-settings';
 import { MigrationError } from '../../../common/failures';
 import { type CutoverResult } from '../../steps';
 import { carrySequences, listSequences, populatedMaterializedViews, refreshMaterializedViews } from './carry';

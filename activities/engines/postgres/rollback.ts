@@ -24,7 +24,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { formatDuration } from '../../../common/durations';
-import { cutoverLimits } from '../../../common/plan';
+import { cutoverLimits } from '../../../common/plan-settings';
 import { MigrationError } from '../../../common/failures';
 import { type RollbackResult } from '../../steps';
 import {

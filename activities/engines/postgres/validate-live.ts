@@ -28,7 +28,7 @@ import type { Throttle } from './throttle';
 import { estimateRows } from './copy-accounting';
 import { validationProgressOf } from './validate-progress';
 import { RateWindow } from '../../../common/progress-rate';
-import { VALIDATION_DEFAULTS } from '../../../common/plan';
+import { VALIDATION_DEFAULTS } from '../../../common/plan-defaults';
 import { checkpointFrom, firstPassDone, type LiveCheckpoint } from './live-checkpoint';
 import type { Comparer } from './validate-pool';
 import { firstPass } from './validate-first-pass';

@@ -3,7 +3,7 @@
 import { withClient, type ConnectionParams } from '../../engines/postgres/sessions';
 import { registerSecretScheme, resolveSecret } from '../../secrets';
 import { MigrationError } from '../../../common/failures';
-import { cutoverLimits } from '../../../common/plan';
+import { cutoverLimits } from '../../../common/plan-settings';
 import {
   notCreatedStatus,
   type AssessmentResult,

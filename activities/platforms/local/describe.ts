@@ -2,7 +2,7 @@
 // the names it derives (common/naming) and the settings it reads. Calls nothing.
 import { workerCount } from '../../../common/capacity';
 import { formatDuration } from '../../../common/durations';
-import { cutoverLimits } from '../../../common/plan';
+import { cutoverLimits } from '../../../common/plan-settings';
 import { resourceNames } from '../../../common/naming';
 import type { DatabaseTask, PlannedOperation, PlannedSummary } from '../../steps';
 

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { LOCAL_TARGET_MAJORS } from '../../../common/plan';
+import { LOCAL_TARGET_MAJORS } from '../../../common/plan-defaults';
 import { MigrationError } from '../../../common/failures';
 
 export const EMBEDDED_MAJORS = LOCAL_TARGET_MAJORS;

@@ -6,7 +6,7 @@ import { resourceNames } from '../../../common/naming';
 import { sourcePassword } from '../../secrets';
 import { activityCancellation, runToCompletion, throwIfCancelled } from '../../cancellation';
 import { MigrationError } from '../../../common/failures';
-import { copySettings, validationSettings } from '../../../common/plan';
+import { copySettings, validationSettings } from '../../../common/plan-settings';
 import {
   type AssessmentResult,
   type CapacityReservation,

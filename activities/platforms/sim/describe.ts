@@ -2,7 +2,7 @@
 // names it derives and the durations, lag and failures the plan's sim section sets. Calls nothing.
 import { capacityMode, workerCount } from '../../../common/capacity';
 import { formatDuration } from '../../../common/durations';
-import { cutoverLimits } from '../../../common/plan';
+import { cutoverLimits } from '../../../common/plan-settings';
 import type { ResourceNames } from '../../../common/naming';
 import type { SimSettings, SimStep } from '../../../common/sim-plan';
 import type { DatabaseTask, PlannedOperation } from '../../steps';

@@ -7,7 +7,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { capacityMode, workerCount } from '../../../common/capacity';
 import { FAILURES, type FailureType } from '../../../common/failures';
-import { cutoverLimits } from '../../../common/plan';
+import { cutoverLimits } from '../../../common/plan-settings';
 import { resourceNames } from '../../../common/naming';
 import type { SimSettings, SimStep } from '../../../common/sim-plan';
 import { MigrationError } from '../../../common/failures';

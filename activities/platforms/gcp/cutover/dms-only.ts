@@ -5,7 +5,7 @@
 // everything arrived) is promoted without a lag reading; one still waiting for the source's writes
 // to stop before its dump (dms/phases.ts) is refused with what DMS waits for.
 import { formatDuration } from '../../../../common/durations';
-import { cutoverLimits } from '../../../../common/plan';
+import { cutoverLimits } from '../../../../common/plan-settings';
 import { MigrationError } from '../../../../common/failures';
 import { type DatabaseTask } from '../../../steps';
 import {

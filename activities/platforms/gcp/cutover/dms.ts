@@ -4,7 +4,7 @@
 // procedure asks for ("wait until the replication delay is at zero":
 // https://cloud.google.com/database-migration/docs/postgres/promote-migration).
 import { formatDuration, parseDuration } from '../../../../common/durations';
-import { GCP_PROMOTE_TIMEOUT_DEFAULT_MS, gcpCutoverBudget } from '../../../../common/plan';
+import { GCP_PROMOTE_TIMEOUT_DEFAULT_MS, gcpCutoverBudget } from '../../../../common/plan-defaults';
 import type { ConnectionParams } from '../../../engines/postgres/sessions';
 import { MigrationError } from '../../../../common/failures';
 import { type DatabaseTask } from '../../../steps';
@@ -72,7 +72,7 @@ export function switchMargin(timeoutMs: number, least: number): number {
 /**
  * Refuses, before anything is blocked, a cutover whose deadline (cutover.timeout) cannot cover a
  * drain, the close, DMS's answer to the promote (gcp.promoteTimeout) and a reopen should DMS refuse:
- * the plan's own rule (common/plan.ts gcpCutoverBudget), for tasks of plans validated before it.
+ * the plan's own rule (common/plan-defaults.ts gcpCutoverBudget), for tasks of plans validated before it.
  */
 export function requireDeadlineCoversPromote(task: DatabaseTask, timeoutMs: number, leastMarginMs: number): void {
   const promoteMs = promoteTimeoutMs(task);

@@ -57,7 +57,7 @@
 import { randomUUID } from 'node:crypto';
 import type mysql from 'mysql2/promise';
 import { formatDuration } from '../../../../common/durations';
-import { cutoverLimits } from '../../../../common/plan';
+import { cutoverLimits } from '../../../../common/plan-settings';
 import type { ConnectionParams } from '../../../engines/postgres/sessions';
 import { blockEndedError } from '../../../engines/write-block';
 import { MigrationError } from '../../../../common/failures';

@@ -1,7 +1,7 @@
 // The fenced cutover of a PostgreSQL source the worker reaches (source.access 'direct'): see
 // cutover.ts for the sequence and why. This file is its steps.
 import { formatDuration } from '../../../../common/durations';
-import { cutoverLimits } from '../../../../common/plan';
+import { cutoverLimits } from '../../../../common/plan-settings';
 import type pg from 'pg';
 import type { ConnectionParams } from '../../../engines/postgres/sessions';
 import { backendAlive, writeFence } from '../../../engines/postgres/cutover';

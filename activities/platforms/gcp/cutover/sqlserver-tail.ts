@@ -27,7 +27,7 @@
 // have asked, so DMS's answer is awaited before anything reopens (settleTailLogClose, also the
 // compensation's).
 import { formatDuration } from '../../../../common/durations';
-import { cutoverLimits } from '../../../../common/plan';
+import { cutoverLimits } from '../../../../common/plan-settings';
 import { TAIL_LOG_BUDGET, tailLogBudgetMs } from '../../../../common/plan-sqlserver';
 import { MigrationError } from '../../../../common/failures';
 import { type DatabaseTask } from '../../../steps';

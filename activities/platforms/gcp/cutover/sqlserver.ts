@@ -21,7 +21,7 @@
 // Past it, a retry only finishes the promote; with the worker's tail log it first makes sure no
 // reopen job is left on the source (rule 1), and a source found ONLINE after DMS promoted (a promote
 // by hand) is a failure naming the gap.
-import { cutoverLimits } from '../../../../common/plan';
+import { cutoverLimits } from '../../../../common/plan-settings';
 import { MigrationError } from '../../../../common/failures';
 import { type DatabaseTask } from '../../../steps';
 import { disarmSql, reopenNames } from '../sqlserver/tail-log-sql';

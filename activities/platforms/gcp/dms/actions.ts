@@ -24,7 +24,7 @@
 import type { AssessmentResult, DatabaseTask, PlannedOperation } from '../../../steps';
 import { MigrationError } from '../../../../common/failures';
 import { formatDuration } from '../../../../common/durations';
-import { cutoverLimits } from '../../../../common/plan';
+import { cutoverLimits } from '../../../../common/plan-settings';
 import type { datamigration_v1, GcpClients } from '../clients';
 import { dmsRequestId, data, JOBS, listAll, PROFILES, waitDmsOperation, type Job, type Operation } from './common';
 import { getJob } from './job';

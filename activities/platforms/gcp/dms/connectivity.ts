@@ -24,7 +24,7 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Connectivity } from '../../../../common/plan';
+import type { Connectivity } from '../../../../common/plan-gcp';
 import { MigrationError } from '../../../../common/failures';
 import type { DatabaseTask, PlannedOperation } from '../../../steps';
 import type { GcpClients } from '../clients';

@@ -10,7 +10,7 @@
 // a hung attempt left. Reads go on (DMS's dump reads); the lock is released as soon as DMS shows
 // the dump under way. Elsewhere (source.access 'dms-only') the operator is told, in the
 // replication status's detail, what to do and when to stop.
-import { cutoverLimits } from '../../../../common/plan';
+import { cutoverLimits } from '../../../../common/plan-settings';
 import { baseTables, FenceSession } from '../../../engines/mysql/fence-session';
 import { endStaleMysqlFences, mysqlFenceLockName } from '../../../engines/mysql/fence';
 import { withMysql } from '../../../engines/mysql/sessions';

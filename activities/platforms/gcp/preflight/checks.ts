@@ -3,7 +3,8 @@
 // is not a pass.
 import net from 'node:net';
 import { capacityMode, workerCount } from '../../../../common/capacity';
-import type { GcpSettings, Plan } from '../../../../common/plan';
+import type { GcpSettings } from '../../../../common/plan-gcp';
+import type { Plan } from '../../../../common/plan';
 import { httpStatus } from '../errors';
 import { METHOD_PERMISSIONS, PREFLIGHT_PERMISSIONS, methodsNeeding, requiredPermissions } from './permissions';
 import type { PreflightClients } from './clients';

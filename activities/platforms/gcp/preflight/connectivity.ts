@@ -10,7 +10,8 @@
 // - ip-allowlist: DMS's static IPs for the region (projects.locations.fetchStaticIps,
 //   https://cloud.google.com/database-migration/docs/postgres/configure-connectivity-ip-allowlists),
 //   listed as a WARN: the source's firewall is not something the check can read.
-import type { Connectivity, DatabasePlan, GcpSettings, Plan } from '../../../../common/plan';
+import type { Connectivity, GcpSettings } from '../../../../common/plan-gcp';
+import type { DatabasePlan, Plan } from '../../../../common/plan';
 import { httpStatus } from '../errors';
 import { failedRead, lastSegment, row, type CheckContext, type CheckResult } from './checks';
 

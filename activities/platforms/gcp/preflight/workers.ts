@@ -3,7 +3,9 @@
 // compared with what the plan asks. Split from preflight/checks.ts, whose rows and helpers it uses.
 import type { protos } from '@google-cloud/compute';
 import { capacityMode } from '../../../../common/capacity';
-import { effectiveSettings, type DatabasePlan, type GcpSettings, type Plan } from '../../../../common/plan';
+import { effectiveSettings } from '../../../../common/plan-settings';
+import { type DatabasePlan, type Plan } from '../../../../common/plan';
+import { type GcpSettings } from '../../../../common/plan-gcp';
 import type { DatabaseTask } from '../../../steps';
 import { httpStatus } from '../errors';
 import { enumName, failedRead, lastSegment, row, type CheckContext, type CheckResult } from './checks';

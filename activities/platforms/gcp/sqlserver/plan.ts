@@ -1,28 +1,7 @@
-// The plan fields the SQL Server source side reads, as the shared contract with the DMS side
-// (branch h-gcp-mssql, which adds them to common/plan.ts) defines them. Until that schema is
-// merged, the shape is declared here and read from the database plan without a cast of the plan
-// type itself; once common/plan.ts has `backups`, `backupsPlanOf` reads the same field.
+// A SQL Server database's backups as the DMS side reads them: the plan's `backups`
+// (common/plan-sqlserver.ts) with its defaults, and the folders DMS's connection profile names.
 import { MigrationError } from '../../../../common/failures';
 import type { DatabaseTask } from '../../../steps';
-
-/** A SQL Server database's backup bucket (database `backups` in the plan). */
-export interface SqlServerBackupsPlan {
-  /** The Cloud Storage bucket DMS restores from (the connection profile's backups.gcsBucket). */
-  bucket: string;
-  /** The database's folder in the bucket, ending in '/'. Default: the database name + '/'. */
-  prefix?: string;
-  /**
-   * Who takes the final (tail-log) backup at cutover: the worker over TDS ('worker', the default
-   * where source.access is direct) or the operator, told to ('operator', the default for dms-only).
-   */
-  tailLog?: 'worker' | 'operator';
-  /**
-   * backups.tailLogDirectory (common/plan-sqlserver.ts): the folder on the source (as SQL Server writes paths) the
-   * operator's log shipper uploads from. SQL Server before 2022 cannot write to Cloud Storage itself,
-   * so the worker's tail-log backup goes there and the cutover waits for it in the bucket.
-   */
-  tailLogDirectory?: string;
-}
 
 export interface SqlServerBackups {
   bucket: string;
@@ -41,13 +20,9 @@ export interface SqlServerBackups {
   tailLogDirectory?: string;
 }
 
-export function backupsPlanOf(task: DatabaseTask): SqlServerBackupsPlan | undefined {
-  return (task.database as { backups?: SqlServerBackupsPlan }).backups;
-}
-
 /** The database's backup settings with their defaults, or InvalidPlan naming what is missing. */
 export function sqlServerBackups(task: DatabaseTask): SqlServerBackups {
-  const plan = backupsPlanOf(task);
+  const plan = task.database.backups;
   const db = task.database.source.database;
   if (!plan?.bucket)
     throw new MigrationError(
