@@ -6,16 +6,7 @@ import { sourceSchema, targetSchema } from './plan-endpoints';
 import { healthCheckSchema } from './health-check-plan';
 import { throttleSchema } from './throttle-plan';
 import { approversSchema, dependsOnSchema } from './plan-waves';
-import {
-  LAG_THRESHOLD,
-  lagThresholdSeconds,
-  NAME,
-  NAME_RULE,
-  NO_PRIMARY_KEY,
-  noPrimaryKey,
-  STABLE_WINDOW,
-  stableWindow,
-} from './plan-fields';
+import { NAME, NAME_RULE, readinessOverrides } from './plan-fields';
 
 export const databaseSchema = z
   .strictObject({
@@ -56,9 +47,7 @@ export const databaseSchema = z
         'engine sqlserver only, and required there: where the backup files DMS restores are (a full backup, ' +
           'then transaction log backups as they are taken).',
       ),
-    lagThresholdSeconds: lagThresholdSeconds.optional().describe(`${LAG_THRESHOLD} Default: defaults's.`),
-    stableWindow: stableWindow.optional().describe(`${STABLE_WINDOW} Default: defaults's.`),
-    noPrimaryKey: noPrimaryKey.optional().describe(`${NO_PRIMARY_KEY} Default: defaults's.`),
+    ...readinessOverrides,
     throttle: throttleSchema
       .optional()
       .describe(

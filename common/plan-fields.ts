@@ -34,12 +34,28 @@ export const cutoverTimeout = duration.refine(
 export const SECRET_RULE = 'must be a secret reference: env:NAME, file:PATH or gcpsm:NAME (never the password itself)';
 export const VERSION = /^\d+(\.\d+)?$/;
 
-export const lagThresholdSeconds = z.number().positive().max(3600);
-export const stableWindow = duration;
-export const noPrimaryKey = z.enum(['fail', 'replica-identity-full']);
-export const LAG_THRESHOLD =
+// A database's readiness: the plan's defaults set all three, and a database may set any in their place.
+const lagThresholdSeconds = z.number().positive().max(3600);
+const stableWindow = duration;
+const noPrimaryKey = z.enum(['fail', 'replica-identity-full']);
+const LAG_THRESHOLD =
   'Replication lag, in seconds, at or under which a database counts as ready for its cutover (at most 3600).';
-export const STABLE_WINDOW = 'How long the lag must stay at or under lagThresholdSeconds before the database is ready.';
-export const NO_PRIMARY_KEY =
+const STABLE_WINDOW = 'How long the lag must stay at or under lagThresholdSeconds before the database is ready.';
+const NO_PRIMARY_KEY =
   'What to do with a table without a primary key: fail the assessment, or publish it with REPLICA IDENTITY FULL ' +
   '(updates and deletes then match whole rows, which is slower).';
+
+/** The readiness fields of `defaults`, with their defaults. */
+export const READINESS_DEFAULTS = { lagThresholdSeconds: 5, stableWindow: '30s', noPrimaryKey: 'fail' } as const;
+export const readinessDefaults = {
+  lagThresholdSeconds: lagThresholdSeconds.default(READINESS_DEFAULTS.lagThresholdSeconds).describe(LAG_THRESHOLD),
+  stableWindow: stableWindow.default(READINESS_DEFAULTS.stableWindow).describe(STABLE_WINDOW),
+  noPrimaryKey: noPrimaryKey.default(READINESS_DEFAULTS.noPrimaryKey).describe(NO_PRIMARY_KEY),
+};
+
+/** The same fields on a database, in place of defaults'. */
+export const readinessOverrides = {
+  lagThresholdSeconds: lagThresholdSeconds.optional().describe(`${LAG_THRESHOLD} Default: defaults's.`),
+  stableWindow: stableWindow.optional().describe(`${STABLE_WINDOW} Default: defaults's.`),
+  noPrimaryKey: noPrimaryKey.optional().describe(`${NO_PRIMARY_KEY} Default: defaults's.`),
+};

@@ -11,19 +11,7 @@ import { healthCheckSchema } from './health-check-plan';
 import { notificationsSchema } from './notify-plan';
 import { databaseSchema } from './plan-database';
 import { COPY_DEFAULTS, CUTOVER_DEFAULTS, MAX_COPY_HELPERS, MAX_DATABASES, VALIDATION_DEFAULTS } from './plan-defaults';
-import {
-  cutoverTimeout,
-  duration,
-  HHMM,
-  LAG_THRESHOLD,
-  lagThresholdSeconds,
-  NAME,
-  NAME_RULE,
-  NO_PRIMARY_KEY,
-  noPrimaryKey,
-  STABLE_WINDOW,
-  stableWindow,
-} from './plan-fields';
+import { cutoverTimeout, duration, HHMM, NAME, NAME_RULE, READINESS_DEFAULTS, readinessDefaults } from './plan-fields';
 import { gcpSchema } from './plan-gcp';
 import { planIssues, type PlanIssue } from './plan-issues';
 import { planRules } from './plan-rules';
@@ -84,9 +72,7 @@ const planShape = z
       .describe('Who decides that a ready database cuts over, and how long they have.'),
     defaults: z
       .strictObject({
-        lagThresholdSeconds: lagThresholdSeconds.default(5).describe(LAG_THRESHOLD),
-        stableWindow: stableWindow.default('30s').describe(STABLE_WINDOW),
-        noPrimaryKey: noPrimaryKey.default('fail').describe(NO_PRIMARY_KEY),
+        ...readinessDefaults,
         throttle: throttleSchema
           .optional()
           .describe(
@@ -94,7 +80,7 @@ const planShape = z
               'and the live validation pause while one is crossed. Default: none, they read as fast as they can.',
           ),
       })
-      .default({ lagThresholdSeconds: 5, stableWindow: '30s', noPrimaryKey: 'fail' })
+      .default(READINESS_DEFAULTS)
       .describe('Readiness settings for every database that does not set its own.'),
     cutoverWindow: z
       .strictObject({
