@@ -3,21 +3,24 @@
 // and slow answers. The real client libraries are pointed at it. Every route names the API method
 // it serves (its id in the service's discovery document), and every request is logged with that
 // method and the resource it acts on, so a test can compare what was sent with what was planned.
-// Before any route runs, every request is checked against Google's own definitions (schema/): the
-// method is found by its google.api.http rule, the request message is validated (unknown fields,
-// enums, REQUIRED fields, oneofs), the request id is checked against its proto comment and
-// deduplicated within Google's window, and errors are answered in each API's own shape.
+// Before any route runs, every request is checked against Google's own definitions
+// (check-definitions.ts, schema/): the method is found by its google.api.http rule, the request
+// message is validated (unknown fields, enums, REQUIRED fields, oneofs), the request id is checked
+// against its proto comment and deduplicated within Google's window, and errors are answered in
+// each API's own shape.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ApiError } from './api-error';
+import { checkAgainstDefinitions, type ErrorShape } from './check-definitions';
+import { readBody } from './read-body';
 import { bindings } from './schema/http-rules';
-import { DEDUPE_WINDOW_MS, FakeClock, requestIdRule } from './schema/request-ids';
-import { CODE_HTTP, DEFAULT_STATUS, errorBody, type FieldViolation, type PreconditionViolation } from './schema/status';
-import { checkRequest } from './schema/validate';
-import { DMS_DISCOVERY, STORAGE_DISCOVERY, loadDiscovery } from './discovery';
-import { isStoragePath, storageBody } from './schema/storage';
-import type { ErrorStyle } from './schema/protos';
+import { DEDUPE_WINDOW_MS, FakeClock } from './schema/request-ids';
+import { errorBody, type FieldViolation, type PreconditionViolation } from './schema/status';
+import { DMS_DISCOVERY, loadDiscovery } from './discovery';
+import { isStoragePath } from './schema/storage';
 
 export type { FieldViolation, PreconditionViolation };
+export { ApiError, type ApiErrorOptions } from './api-error';
 
 export interface Faults {
   /** Share of requests answered with 429 or 503 before any effect (0..1). */
@@ -135,42 +138,6 @@ export interface FakeOp {
   zone?: string;
   /** The type of a long-running operation's response, as real APIs send it in `@type`. */
   typeUrl?: string;
-}
-
-export interface ApiErrorOptions {
-  /** google.rpc.Code name, e.g. ALREADY_EXISTS vs ABORTED for a 409, FAILED_PRECONDITION for a 400. */
-  status?: string;
-  /** ErrorInfo reason (google.rpc.Status APIs) or errors[].reason (Cloud SQL, Compute). */
-  reason?: string;
-  /** google.rpc.BadRequest field violations. */
-  violations?: FieldViolation[];
-  /**
-   * google.rpc.PreconditionFailure violations, for FAILED_PRECONDITION (rendered in google.rpc
-   * style only: the v1 `errors[]` shape has no details).
-   */
-  preconditions?: PreconditionViolation[];
-}
-
-/** An error the fake answers as the API would (schema/status.ts). `status` is the HTTP status. */
-export class ApiError {
-  readonly canonical: string;
-  constructor(
-    readonly status: number,
-    readonly message: string,
-    readonly opts: ApiErrorOptions = {},
-  ) {
-    this.canonical = opts.status ?? DEFAULT_STATUS[status] ?? 'UNKNOWN';
-  }
-
-  /** An error by its google.rpc.Code name, with that code's HTTP status (google/rpc/code.proto). */
-  static of(code: string, message: string, opts: Omit<ApiErrorOptions, 'status'> = {}): ApiError {
-    return new ApiError(CODE_HTTP[code] ?? 500, message, { ...opts, status: code });
-  }
-
-  /** INVALID_ARGUMENT naming the field (google.rpc.BadRequest). */
-  static invalid(field: string, description: string): ApiError {
-    return new ApiError(400, description, { violations: [{ field, description }] });
-  }
 }
 
 export class FakeGcp {
@@ -348,6 +315,10 @@ export class FakeGcp {
     await new Promise((ok) => this.server?.close(ok));
   }
 
+  /**
+   * One request, in order: it is logged, faults are injected, its body is read (read-body.ts) and
+   * checked against Google's definitions (check-definitions.ts), and it is dispatched to its route.
+   */
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -358,8 +329,8 @@ export class FakeGcp {
       query: url.search,
     };
     this.log.push(entry);
-    let style: ErrorStyle = 'rpc';
-    let domain: string | undefined;
+    // Errors take google.rpc's shape until the request is known to be an API's with another.
+    let shape: ErrorShape = { style: 'rpc' };
     const send = (r: Reply) => {
       entry.status = r.status;
       res.writeHead(r.status, { 'content-type': r.raw?.contentType ?? 'application/json' });
@@ -367,7 +338,13 @@ export class FakeGcp {
     };
     const fail = (e: ApiError) => {
       const { status: canonical, ...opts } = e.opts;
-      const body = errorBody(style, { httpStatus: e.status, message: e.message, status: canonical, domain, ...opts });
+      const body = errorBody(shape.style, {
+        httpStatus: e.status,
+        message: e.message,
+        status: canonical,
+        domain: shape.domain,
+        ...opts,
+      });
       send({ status: e.status, body });
     };
     if (this.faults.slowRate && this.random() < this.faults.slowRate)
@@ -383,104 +360,37 @@ export class FakeGcp {
         ),
       );
     }
-    let body: unknown;
-    let media: Buffer | undefined;
-    // Cloud Storage uploads carry data, not JSON (schema/storage.ts); its errors have the v1 shape
+    // Cloud Storage uploads carry data, not JSON (read-body.ts); its errors have the v1 shape
     // (https://cloud.google.com/storage/docs/json_api/v1/status-codes).
     const storage = isStoragePath(url.pathname);
-    if (storage) {
-      style = 'v1';
-      const read = storageBody(
-        url.pathname,
-        url.searchParams,
-        req.headers['content-type'] ?? '',
-        Buffer.concat(chunks),
-      );
-      // A body that is not the upload its uploadType says: 400
-      // (https://cloud.google.com/storage/docs/json_api/v1/status-codes#400-bad-request).
-      if (read.error) return fail(new ApiError(400, read.error));
-      body = read.json;
-      media = read.media;
-    } else
-      try {
-        body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
-      } catch (err) {
-        // A body that is not JSON: INVALID_ARGUMENT (https://cloud.google.com/apis/design/errors).
-        return fail(new ApiError(400, `Invalid JSON payload received. ${(err as Error).message}`));
-      }
-    // gax's REST transport sends the JSON string "" as the body of a body-less POST (a Compute
-    // cancel, for one): that is no body.
-    if (body === '') body = undefined;
+    if (storage) shape = { style: 'v1' };
+    const read = readBody(url, req.headers['content-type'] ?? '', chunks, storage);
+    if (read.refusal) return fail(read.refusal);
+    const { body, media } = read;
     const ctx: Ctx = { method: entry.method, path: entry.path, params: [], query: url.searchParams, body, media };
-    // DMS is checked against its discovery document (discovery.ts): its packaged protos are older
-    // than its REST API. Its operations share AlloyDB's path and proto (google.longrunning).
-    // Cloud Storage is checked against its discovery document too, matched on the raw path: an
-    // object name is one percent-encoded path segment.
-    const storageMethod = storage ? loadDiscovery(STORAGE_DISCOVERY).match(entry.method, url.pathname) : undefined;
-    const dmsMethod =
-      storage || entry.path.includes('/operations/') ? undefined : this.dmsDiscovery().match(entry.method, entry.path);
-    const verdict =
-      dmsMethod || storage
-        ? ({ kind: 'unknown-method' } as const)
-        : checkRequest(entry.method, entry.path, url.searchParams, body);
-    if (storageMethod) {
-      ctx.api = 'storage';
-      ctx.protoRpc = entry.protoRpc = storageMethod.id;
-      const violations = this.strict
-        ? loadDiscovery(STORAGE_DISCOVERY).validate(storageMethod, url.searchParams, body)
-        : [];
-      // Refused as definitions/storage-v1.json (the storage v1 discovery document) defines the method.
-      if (violations.length) {
-        entry.violations = violations;
-        return fail(
-          new ApiError(400, violations.map((v) => `${v.field}: ${v.description}`).join('\n'), { violations }),
-        );
-      }
-    } else if (dmsMethod) {
-      ctx.api = 'clouddms';
-      ctx.protoRpc = entry.protoRpc = dmsMethod.id;
-      ctx.requestId = url.searchParams.get('requestId') ?? undefined;
-      const violations = this.strict ? this.dmsDiscovery().validate(dmsMethod, url.searchParams, body) : [];
-      // Checked against Google's DMS discovery document (definitions/datamigration-v1.json),
-      // refused as INVALID_ARGUMENT with a google.rpc.BadRequest (google/rpc/error_details.proto).
-      if (violations.length) {
-        entry.violations = violations;
-        return fail(
-          new ApiError(400, violations.map((v) => `${v.field}: ${v.description}`).join('\n'), { violations }),
-        );
-      }
-    } else if (verdict.kind !== 'unknown-method') {
-      const { binding, message, violations } = verdict.checked;
-      style = binding.api.errorStyle;
-      domain = binding.api.host;
-      ctx.api = binding.api.api;
-      ctx.protoRpc = entry.protoRpc = binding.rpc;
-      const rule = requestIdRule(binding.requestType);
-      if (rule && typeof message.requestId === 'string' && message.requestId) ctx.requestId = message.requestId;
-      // Checked against the API's proto (field types, enums, google/api/field_behavior.proto REQUIRED),
-      // refused as INVALID_ARGUMENT with a google.rpc.BadRequest (google/rpc/error_details.proto).
-      if (this.strict && violations.length) {
-        entry.violations = violations;
-        const message = violations.map((v) => v.description).join('\n');
-        return fail(new ApiError(400, message, { violations }));
-      }
-      const why = this.strict && ctx.requestId ? rule?.check(ctx.requestId) : undefined;
-      // A request id is a UUID (https://google.aip.dev/155; each request message's request_id comment).
-      if (why) {
-        const description = `Invalid requestId '${ctx.requestId}': ${why} (${rule!.source}).`;
-        return fail(ApiError.invalid('requestId', description));
-      }
-    } else if (this.strict) {
-      // A path no google.api.http rule (google/api/http.proto) of these APIs maps: 404 NOT_FOUND
-      // (https://cloud.google.com/apis/design/errors).
-      return fail(
-        new ApiError(
-          404,
-          `fake: ${entry.method} ${entry.path} matches no google.api.http rule ` +
-            'of the APIs the fake knows (schema/protos.ts)',
-        ),
-      );
-    }
+    const checked = checkAgainstDefinitions(
+      { method: entry.method, path: entry.path, rawPath: url.pathname, query: url.searchParams, body, storage },
+      { strict: this.strict, dmsDefinition: this.dmsDefinition },
+    );
+    if (checked.errors) shape = checked.errors;
+    Object.assign(ctx, checked.matched);
+    if (checked.matched.protoRpc !== undefined) entry.protoRpc = checked.matched.protoRpc;
+    if (checked.violations) entry.violations = checked.violations;
+    if (checked.refusal) return fail(checked.refusal);
+    this.dispatch(ctx, entry, res, send, fail);
+  }
+
+  /**
+   * Runs the route that serves the request, unless the request id was seen within the window (its
+   * earlier answer is replayed), and answers, or drops the answer as `loseResponse` asks.
+   */
+  private dispatch(
+    ctx: Ctx,
+    entry: LoggedRequest,
+    res: http.ServerResponse,
+    send: (r: Reply) => void,
+    fail: (e: ApiError) => void,
+  ): void {
     const route = this.routes.find((r) => r.method === entry.method && r.pattern.test(entry.path));
     // Not a Google rule: a method Google defines that the fake does not serve says so with
     // UNIMPLEMENTED (google/rpc/code.proto) rather than passing for Google's answer.
@@ -491,7 +401,7 @@ export class FakeGcp {
     ctx.params = entry.path.match(route.pattern)!.slice(1);
     entry.rpc = route.rpc;
     entry.resource = resourceOf(route.rpc, ctx);
-    if (url.searchParams.get('validateOnly') === 'true') entry.validateOnly = true;
+    if (ctx.query.get('validateOnly') === 'true') entry.validateOnly = true;
     const key = this.dedupeKey(ctx);
     const earlier = this.remembered(key);
     let reply: Reply;
