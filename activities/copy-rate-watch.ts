@@ -39,14 +39,24 @@ export class CopyRateWatch {
     this.window = new RateWindow(Math.min(RATE_WINDOW_MS, t.windowMs));
   }
 
-  /** A poll of a platform that counts the bytes it copied: the rate over the window is judged. */
+  /**
+   * The bytes a copy has moved so far (a platform's poll, or the local copy's own report): the rate
+   * over the window (the last 30 s, or the plan's anomaly window if shorter) is judged.
+   */
   copied(at: number, bytes: number): void {
     this.window.add(at, bytes);
     this.sample(at, this.window.perSecond(), bytes);
   }
 
-  /** A rate the copy measured itself (the local copy's own window), with its bytes so far. */
-  sample(at: number, bytesPerSecond: number | null, bytes?: number): void {
+  /**
+   * The copy is paused by its throttle: a throttled spell is not judged, and the rate starts again
+   * after it (a window spanning the pause would read as slow the moment the copy resumes).
+   */
+  throttled(): void {
+    this.window.reset();
+  }
+
+  private sample(at: number, bytesPerSecond: number | null, bytes?: number): void {
     if (bytes !== undefined) {
       this.first ??= { at, bytes };
       if (!this.last || bytes > this.last.bytes) this.last = { at, bytes };

@@ -88,7 +88,10 @@ export function replicationWaits(deps: ReplicationDeps) {
           await platform.copyInitialData(task, (p) => {
             last = structuredClone(p);
             // Only while rows move: building indexes or waiting for the subscription is not a slow copy.
-            if (p.phase === 'copy' && !p.throttled) rate.sample(Date.now(), p.bytesPerSecond, p.bytesCopied);
+            if (p.phase === 'copy') {
+              if (p.throttled) rate.throttled();
+              else rate.copied(Date.now(), p.bytesCopied);
+            }
             Context.current().heartbeat({ copy: last, ...anomalies() });
             metrics.copy(task, last);
             gauge(p.throttled);

@@ -28,6 +28,11 @@ export class RateWindow {
     while (this.samples.length > 2 && this.samples[1].at <= at - this.windowMs) this.samples.shift();
   }
 
+  /** Forgets every sample: the next rate is of what comes after (a pause is not part of a rate). */
+  reset(): void {
+    this.samples = [];
+  }
+
   /** Change per second over the window (negative when the value falls); null until it spans MIN_SPAN_MS. */
   perSecond(): number | null {
     const first = this.samples[0];
