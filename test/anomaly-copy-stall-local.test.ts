@@ -16,7 +16,7 @@ import { MultiDatabaseMigration } from '../workflows';
 import { planFor, type SourceDb } from './fixtures/fleet';
 import { awaitRowForRow, createHarness, eventually, type Harness } from './helpers/harness';
 import { createMigrationUser, createRole, handOver, type MigrationUser } from './helpers/migration-user';
-import { startWebhookReceiver, type WebhookReceiver } from './helpers/receivers';
+import { startWebhookChannel, TEST_HOOK_CHANNEL, type WebhookReceiver } from './helpers/receivers';
 
 const DB: SourceDb = { name: 'stall', rows: 300_000, priority: 'high', sizeGb: 1 };
 const ID = 'copy-stall-local';
@@ -26,11 +26,8 @@ let h: Harness;
 let migrator: MigrationUser;
 let hook: WebhookReceiver;
 before(async () => {
-  hook = await startWebhookReceiver(HOOK_SECRET);
-  process.env.DBMIG_TEST_STALL_HOOK_URL = hook.url;
-  process.env.DBMIG_TEST_STALL_HOOK_SECRET = HOOK_SECRET;
-  // The worker (in this process) reads the hook's secrets and the migration user's password.
-  process.env.DBMIG_ALLOWED_SECRETS = 'env:DBMIG_TEST_*';
+  // The worker runs in this process: it reads the hook's secrets and the migration user's password.
+  hook = await startWebhookChannel(HOOK_SECRET);
   h = await createHarness('copy-stall', { databases: [DB], sourceVersion: 16 });
   migrator = await createMigrationUser(h.source, 'stall_migrator', 'DBMIG_TEST_STALL_MIGRATOR_PASSWORD');
   const app = await createRole(h.source, 'stall_app');
@@ -72,13 +69,7 @@ test('a real copy that stops moving is copy-slow; continued, it clears and ends 
     // One stream over 1 MB ranges: one source backend runs every range, one after the other.
     copy: { streams: 1, rangeMb: 1 },
     notifications: {
-      channels: {
-        hook: {
-          type: 'webhook',
-          urlRef: 'env:DBMIG_TEST_STALL_HOOK_URL',
-          secretRef: 'env:DBMIG_TEST_STALL_HOOK_SECRET',
-        },
-      },
+      channels: { hook: TEST_HOOK_CHANNEL },
       routes: [{ events: ['anomaly'], channels: ['hook'] }],
       anomalies: { window: '4s' },
     },

@@ -21,7 +21,7 @@ import { REHEARSAL_MB } from '../common/expected-rates';
 import type { PlanInput } from '../common/plan';
 import { eventually } from './helpers/harness';
 import { recordHistory } from './helpers/histories';
-import { startWebhookReceiver, type WebhookReceiver } from './helpers/receivers';
+import { startWebhookChannel, TEST_HOOK_CHANNEL, type WebhookReceiver } from './helpers/receivers';
 import { runDbmig } from './helpers/run-dbmig';
 import { WANDERING_LAG } from './helpers/sim-lag';
 import { startSimWorker, type SimWorker } from './helpers/sim-worker';
@@ -35,10 +35,7 @@ let sim: SimWorker;
 let hook: WebhookReceiver;
 
 before(async () => {
-  hook = await startWebhookReceiver(HOOK_SECRET);
-  process.env.DBMIG_TEST_HOOK_URL = hook.url;
-  process.env.DBMIG_TEST_HOOK_SECRET = HOOK_SECRET;
-  process.env.DBMIG_ALLOWED_SECRETS = 'env:DBMIG_TEST_*';
+  hook = await startWebhookChannel(HOOK_SECRET);
   sim = await startSimWorker(taskQueue, simPlatform);
 });
 
@@ -49,9 +46,7 @@ after(async () => {
 });
 
 const notifications = {
-  channels: {
-    hook: { type: 'webhook' as const, urlRef: 'env:DBMIG_TEST_HOOK_URL', secretRef: 'env:DBMIG_TEST_HOOK_SECRET' },
-  },
+  channels: { hook: TEST_HOOK_CHANNEL },
   routes: [{ events: ['anomaly' as const], channels: ['hook'] }],
   // The sim runs in seconds what production runs in minutes: a 4 s window (and rate window), a 5 s rise.
   anomalies: { window: '4s', lagRiseSeconds: 5 },

@@ -15,7 +15,7 @@ import { startDevServer } from '../worker/dev-server';
 import { createMigrationWorker } from '../worker/worker';
 import { cachedWorkflowBundle } from './helpers/bundle-cache';
 import { eventually } from './helpers/harness';
-import { startWebhookReceiver, type WebhookReceiver } from './helpers/receivers';
+import { startWebhookChannel, TEST_HOOK_CHANNEL, type WebhookReceiver } from './helpers/receivers';
 import { WANDERING_LAG } from './helpers/sim-lag';
 import { fakePlan } from './helpers/workflow-env';
 
@@ -27,10 +27,7 @@ let running: Promise<void>;
 let hook: WebhookReceiver;
 
 before(async () => {
-  [env, hook] = await Promise.all([startDevServer(), startWebhookReceiver(HOOK_SECRET)]);
-  process.env.DBMIG_TEST_HOOK_URL = hook.url;
-  process.env.DBMIG_TEST_HOOK_SECRET = HOOK_SECRET;
-  process.env.DBMIG_ALLOWED_SECRETS = 'env:DBMIG_TEST_*';
+  [env, hook] = await Promise.all([startDevServer(), startWebhookChannel(HOOK_SECRET)]);
   worker = await createMigrationWorker({
     connection: env.nativeConnection,
     taskQueue: TASK_QUEUE,
@@ -61,9 +58,7 @@ function plan(): PlanInput {
     defaults: { lagThresholdSeconds: 5, stableWindow: '1s', noPrimaryKey: 'fail' },
     databases: base.databases.map((d) => ({ ...d, target: { ...d.target, instance: 'anomaly-t' } })),
     notifications: {
-      channels: {
-        hook: { type: 'webhook', urlRef: 'env:DBMIG_TEST_HOOK_URL', secretRef: 'env:DBMIG_TEST_HOOK_SECRET' },
-      },
+      channels: { hook: TEST_HOOK_CHANNEL },
       routes: [{ events: ['anomaly'], channels: ['hook'] }],
       // The sim runs in seconds what production runs in minutes: a 4 s window, a 5 s rise.
       anomalies: { window: '4s', lagRiseSeconds: 5 },

@@ -17,33 +17,34 @@ const task = {
 } as unknown as DatabaseTask;
 const metrics = { anomalies: () => undefined } as unknown as ReturnType<typeof createMigrationMetrics>;
 
-/** Feeds `steps` reports 1 s apart; returns the second of each change of copy-slow (+ fired, - cleared). */
-function feed(watch: CopyRateWatch, steps: ('move' | 'stall' | 'throttled')[]): string[] {
-  const changes: string[] = [];
-  let bytes = 0;
-  let on = false;
-  steps.forEach((s, i) => {
-    const at = i * 1_000;
-    if (s === 'throttled') watch.throttled();
-    else watch.copied(at, (bytes += s === 'move' ? MB : 0));
-    const now = watch.anomalies.some((a) => a.kind === 'copy-slow');
-    if (now !== on) changes.push(`${now ? '+' : '-'}${i}`);
-    on = now;
+type Step = 'move' | 'stall' | 'throttled';
+const times = (n: number, s: Step): Step[] => Array.from({ length: n }, () => s);
+
+/**
+ * Feeds `steps` to a new watch, reports 1 s apart, in an activity's context (outside a workflow its
+ * signal fails and is logged; the verdicts are the same). Returns the second of each change of
+ * copy-slow (+ fired, - cleared).
+ */
+function feed(steps: Step[]): Promise<string[]> {
+  return new MockActivityEnvironment().run(async () => {
+    const watch = new CopyRateWatch(task, metrics);
+    const changes: string[] = [];
+    let bytes = 0;
+    let on = false;
+    steps.forEach((s, i) => {
+      if (s === 'throttled') watch.throttled();
+      else watch.copied(i * 1_000, (bytes += s === 'move' ? MB : 0));
+      const now = watch.anomalies.some((a) => a.kind === 'copy-slow');
+      if (now !== on) changes.push(`${now ? '+' : '-'}${i}`);
+      on = now;
+    });
+    await watch.end();
+    return changes;
   });
-  return changes;
 }
 
-const times = <T>(n: number, s: T): T[] => Array.from({ length: n }, () => s);
-
 test('a copy that stops moving is copy-slow once a window has passed, and clears once it moves', async () => {
-  // Told to the workflow through the activity's context: outside a workflow the signal fails and is
-  // logged, and the verdicts are the same.
-  const changes = await new MockActivityEnvironment().run(async () => {
-    const watch = new CopyRateWatch(task, metrics);
-    const c = feed(watch, [...times(10, 'move'), ...times(10, 'stall'), ...times(10, 'move')]);
-    await watch.end();
-    return c;
-  });
+  const changes = await feed([...times(10, 'move'), ...times(10, 'stall'), ...times(10, 'move')]);
   // Stalled from the report at 10 s: at 12 s the 4 s window holds a quarter of the expected bytes
   // (under half), and 3 reports confirm it at 14 s; moving again from 20 s, the window is back at 75%
   // at 22 s, confirmed at 24 s.
@@ -51,11 +52,6 @@ test('a copy that stops moving is copy-slow once a window has passed, and clears
 });
 
 test('a throttled spell is not judged, while it lasts or when the copy resumes', async () => {
-  const changes = await new MockActivityEnvironment().run(async () => {
-    const watch = new CopyRateWatch(task, metrics);
-    const c = feed(watch, [...times(10, 'move'), ...times(20, 'throttled'), ...times(10, 'move')]);
-    await watch.end();
-    return c;
-  });
+  const changes = await feed([...times(10, 'move'), ...times(20, 'throttled'), ...times(10, 'move')]);
   assert.deepEqual(changes, [], 'nothing fired: the rate after the pause is of the moves after it');
 });

@@ -16,7 +16,7 @@ import { createMigrationWorker } from '../worker/worker';
 import { cachedWorkflowBundle } from './helpers/bundle-cache';
 import { eventually } from './helpers/harness';
 import { recordHistory } from './helpers/histories';
-import { startWebhookReceiver, type WebhookReceiver } from './helpers/receivers';
+import { startWebhookChannel, TEST_HOOK_CHANNEL, type WebhookReceiver } from './helpers/receivers';
 import { fakePlan } from './helpers/workflow-env';
 
 const TASK_QUEUE = 'fleet-weeks';
@@ -28,11 +28,8 @@ let hook: WebhookReceiver;
 const sim = new SimPlatform();
 
 before(async () => {
-  [env, hook] = await Promise.all([startDevServer(), startWebhookReceiver(HOOK_SECRET)]);
-  process.env.DBMIG_TEST_HOOK_URL = hook.url;
-  process.env.DBMIG_TEST_HOOK_SECRET = HOOK_SECRET;
+  [env, hook] = await Promise.all([startDevServer(), startWebhookChannel(HOOK_SECRET)]);
   process.env.DBMIG_TEST_BAD_HOOK_URL = hook.url.replace('/hooks/dbmig', '/nowhere');
-  process.env.DBMIG_ALLOWED_SECRETS = 'env:DBMIG_TEST_*';
   worker = await createMigrationWorker({
     connection: env.nativeConnection,
     taskQueue: TASK_QUEUE,
@@ -190,9 +187,7 @@ test('an overdue approval escalates and keeps waiting; nothing is deleted', asyn
     simPlan(['ledger'], {
       approval: { policy: 'manual', timeout: '2s' },
       notifications: {
-        channels: {
-          hook: { type: 'webhook', urlRef: 'env:DBMIG_TEST_HOOK_URL', secretRef: 'env:DBMIG_TEST_HOOK_SECRET' },
-        },
+        channels: { hook: TEST_HOOK_CHANNEL },
         routes: [{ events: ['approval-needed', 'cutover-done', 'fleet-finished'], channels: ['hook'] }],
         escalation: ['hook'],
       },

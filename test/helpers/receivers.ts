@@ -400,3 +400,23 @@ export async function startSmtpReceiver(user: string, password: string, host = '
   r.close = () => new Promise<void>((done) => server.close(() => done()));
   return r;
 }
+
+/** The plan's channel to the receiver startWebhookChannel started (the secrets it put in the environment). */
+export const TEST_HOOK_CHANNEL = {
+  type: 'webhook',
+  urlRef: 'env:DBMIG_TEST_HOOK_URL',
+  secretRef: 'env:DBMIG_TEST_HOOK_SECRET',
+} as const;
+
+/**
+ * A signed webhook receiver for a worker in this process, which TEST_HOOK_CHANNEL reaches: its URL
+ * and secret are put in DBMIG_TEST_HOOK_URL and DBMIG_TEST_HOOK_SECRET, and DBMIG_ALLOWED_SECRETS
+ * lets the worker read every env:DBMIG_TEST_* secret the test sets (these, a migration user's password).
+ */
+export async function startWebhookChannel(secret: string): Promise<WebhookReceiver> {
+  const hook = await startWebhookReceiver(secret);
+  process.env.DBMIG_TEST_HOOK_URL = hook.url;
+  process.env.DBMIG_TEST_HOOK_SECRET = secret;
+  process.env.DBMIG_ALLOWED_SECRETS = 'env:DBMIG_TEST_*';
+  return hook;
+}
